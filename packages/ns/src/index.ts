@@ -1,0 +1,13 @@
+export { NamespaceConfigError, UnsupportedNamespaceError } from './errors.js';
+export { formatIdMap, writeIdMaps } from './idmap.js';
+export {
+  type Capabilities,
+  type Credentials,
+  type NamespacedProcess,
+  type SpawnOptions,
+  type StdioSource,
+  spawn,
+  type WaitStatus,
+} from './spawn.js';
+export { type IdMapping, type Namespace, type NamespaceType, namespacesOf } from './types.js';
+export { ChildProgram, ChildSetupError, type Slot } from '@box/sys';

@@ -1,0 +1,362 @@
+/**
+ * Starting a process in namespaces.
+ *
+ * Why not worker threads or the book's `/proc/self/exe init`: Node.js cannot
+ * run JavaScript in a forked child, refuses unshare(CLONE_NEWUSER) because it
+ * is multi-threaded, and a Node process inside every container costs ~80 ms of
+ * start-up. Instead the child is cloned by a tiny machine-code routine
+ * (@box/sys, spawnChild) straight into its new namespaces and runs a list of
+ * system calls prepared here: join namespaces, wait at the sync point, the
+ * caller's setup (rootfs), stdio, working directory, credentials, signal
+ * reset, execve. Every step has a name, so a failure before execve reaches the
+ * caller as "mount proc on /proc: EPERM (operation not permitted)".
+ *
+ * Joining a PID namespace affects only the children of the caller, so for that
+ * one the calling thread itself enters the target namespace for the duration
+ * of the clone and returns to its own right after.
+ */
+import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { Socket } from 'node:net';
+import { constants as osConstants } from 'node:os';
+import {
+  ChildProgram,
+  CLONE_NEWCGROUP,
+  CLONE_NEWPID,
+  close,
+  dupCloexec,
+  F_SETFD,
+  kill,
+  PR_CAPBSET_DROP,
+  PR_SET_NO_NEW_PRIVS,
+  PR_SET_PDEATHSIG,
+  pipe,
+  type Slot,
+  setns,
+  spawnChild,
+  type WaitStatus,
+} from '@box/sys';
+import { NamespaceConfigError, UnsupportedNamespaceError } from './errors.js';
+import { writeIdMaps } from './idmap.js';
+import { armReaper, watchExit } from './reaper.js';
+import { type IdMapping, JOIN_ORDER, NAMESPACE_FILES, NAMESPACE_FLAGS, type Namespace, type NamespaceType } from './types.js';
+
+export type { WaitStatus };
+
+/** A host fd of this process, or a slot filled by an earlier step of the child's program. */
+export type StdioSource = number | Slot;
+
+export interface Credentials {
+  uid: number;
+  gid: number;
+  additionalGids?: readonly number[];
+}
+
+/** Capability numbers (CAP_CHOWN = 0, ...). Applied after the credentials change. */
+export interface Capabilities {
+  bounding: readonly number[];
+  effective: readonly number[];
+  permitted: readonly number[];
+  inheritable: readonly number[];
+}
+
+export interface SpawnOptions {
+  /** Absolute path of the program, as the child will see it after `setup`. */
+  path: string;
+  /** argv, including argv[0]. */
+  args: readonly string[];
+  env?: readonly string[];
+  /** Namespaces to create (no path) or join (path). Others are shared with this process. */
+  namespaces?: readonly Namespace[];
+  uidMappings?: readonly IdMapping[];
+  gidMappings?: readonly IdMapping[];
+  /** Sources of the child's fds 0, 1 and 2; by default this process's own. */
+  stdio?: readonly [StdioSource, StdioSource, StdioSource];
+  cwd?: string;
+  credentials?: Credentials;
+  capabilities?: Capabilities;
+  noNewPrivileges?: boolean;
+  /** Start a new session (setsid) before `setup`, e.g. to take a controlling terminal. */
+  newSession?: boolean;
+  /** Signal the child gets if this process dies (prctl PR_SET_PDEATHSIG). */
+  parentDeathSignal?: NodeJS.Signals | number;
+  /**
+   * Adds the caller's steps (mounts, pivot_root, ...) after namespaces and the sync
+   * point. It may return stdio sources made by its steps (e.g. a terminal's slot).
+   */
+  setup?: (program: ChildProgram) => undefined | { stdio?: readonly [StdioSource, StdioSource, StdioSource] };
+  /**
+   * Runs in this process while the child waits at its sync point, after id maps are
+   * written: join cgroups, set up networking. If it throws, the child is killed.
+   */
+  onSync?: (pid: number) => void | Promise<void>;
+}
+
+export interface NamespacedProcess {
+  readonly pid: number;
+  /** Settles when the process ends. */
+  readonly exited: Promise<WaitStatus>;
+  kill(signal?: NodeJS.Signals | number): void;
+}
+
+const SUPPORTED = new Map<NamespaceType, boolean>();
+
+function checkSupported(type: NamespaceType, procRoot = '/proc'): void {
+  let ok = SUPPORTED.get(type);
+  if (ok === undefined) {
+    try {
+      closeSync(openSync(`${procRoot}/self/ns/${NAMESPACE_FILES[type]}`, 'r'));
+      ok = true;
+    } catch {
+      ok = false;
+    }
+    SUPPORTED.set(type, ok);
+  }
+  if (!ok) throw new UnsupportedNamespaceError(type);
+}
+
+function signalNumber(signal: NodeJS.Signals | number): number {
+  if (typeof signal === 'number') return signal;
+  const n = osConstants.signals[signal];
+  if (n === undefined) throw new NamespaceConfigError(`unknown signal ${signal}`);
+  return n;
+}
+
+function capMask(caps: readonly number[]): [number, number] {
+  let lo = 0;
+  let hi = 0;
+  for (const cap of caps) {
+    if (cap < 32) lo |= 1 << cap;
+    else hi |= 1 << (cap - 32);
+  }
+  return [lo >>> 0, hi >>> 0];
+}
+
+let lastCap: number | undefined;
+function capLastCap(): number {
+  lastCap ??= Number(readFileSync('/proc/sys/kernel/cap_last_cap', 'utf8').trim());
+  return lastCap;
+}
+
+interface Plan {
+  cloneFlags: number;
+  joins: { type: NamespaceType; fd: number; path: string }[];
+  pidJoin: { fd: number; path: string } | undefined;
+  newCgroup: boolean;
+  newUser: boolean;
+}
+
+function plan(namespaces: readonly Namespace[]): Plan {
+  const seen = new Set<NamespaceType>();
+  const result: Plan = { cloneFlags: 0, joins: [], pidJoin: undefined, newCgroup: false, newUser: false };
+  try {
+    for (const ns of namespaces) {
+      if (!(ns.type in NAMESPACE_FLAGS)) throw new NamespaceConfigError(`unknown namespace type "${ns.type}"`);
+      if (seen.has(ns.type)) throw new NamespaceConfigError(`namespace "${ns.type}" given twice`);
+      seen.add(ns.type);
+      checkSupported(ns.type);
+      if (ns.path === undefined) {
+        // A cgroup namespace is created after the sync point, once the parent put the child in its cgroup.
+        if (ns.type === 'cgroup') result.newCgroup = true;
+        else result.cloneFlags |= NAMESPACE_FLAGS[ns.type];
+        if (ns.type === 'user') result.newUser = true;
+        continue;
+      }
+      let fd: number;
+      try {
+        fd = openSync(ns.path, 'r');
+      } catch (error) {
+        throw new NamespaceConfigError(`cannot open ${ns.type} namespace ${ns.path}: ${(error as Error).message}`);
+      }
+      if (ns.type === 'pid') result.pidJoin = { fd, path: ns.path };
+      else result.joins.push({ type: ns.type, fd, path: ns.path });
+    }
+  } catch (error) {
+    closePlan(result);
+    throw error;
+  }
+  result.joins.sort((a, b) => JOIN_ORDER.indexOf(a.type) - JOIN_ORDER.indexOf(b.type));
+  return result;
+}
+
+function closePlan(p: Plan): void {
+  for (const j of p.joins) closeSync(j.fd);
+  if (p.pidJoin) closeSync(p.pidJoin.fd);
+}
+
+/**
+ * Starts `options.path` in the requested namespaces. Resolves once execve
+ * succeeded; rejects with a ChildSetupError naming the failed step otherwise
+ * (the child is then already reaped).
+ */
+export async function spawn(options: SpawnOptions): Promise<NamespacedProcess> {
+  const namespaces = options.namespaces ?? [];
+  const p = plan(namespaces);
+  const needSync = p.newUser || options.onSync !== undefined;
+  const toClose: number[] = [];
+  let sync: [number, number] | undefined;
+  const program = new ChildProgram();
+  let child: { pid: number; errorFd: number };
+  try {
+    for (const join of p.joins) {
+      program.call('setns', `join ${join.type} namespace ${join.path}`, [join.fd, NAMESPACE_FLAGS[join.type]]);
+    }
+    if (needSync) {
+      sync = pipe();
+      program.call('read', 'wait for the parent at the sync point', [sync[0], program.alloc(8), 1]);
+      program.call('close', 'close the sync pipe', [sync[0]]);
+    }
+    if (p.newCgroup) program.call('unshare', 'create cgroup namespace', [CLONE_NEWCGROUP]);
+    if (options.newSession) program.call('setsid', 'create a new session', []);
+    const fromSetup = options.setup?.(program);
+    wireStdio(program, fromSetup?.stdio ?? options.stdio ?? [0, 1, 2], toClose);
+    if (options.cwd !== undefined) program.chdir(options.cwd);
+    applyCredentials(program, options);
+    resetSignals(program);
+    if (options.parentDeathSignal !== undefined) {
+      program.call('prctl', 'set the parent-death signal', [PR_SET_PDEATHSIG, signalNumber(options.parentDeathSignal)]);
+    }
+    program.call('execve', `exec ${options.path}`, [
+      program.string(options.path),
+      program.stringArray(options.args),
+      program.stringArray(options.env ?? []),
+    ]);
+
+    armReaper();
+    child = cloneInto(program, p);
+  } finally {
+    closePlan(p);
+    for (const fd of toClose) close(fd);
+    if (sync) close(sync[0]);
+  }
+
+  const { pid, errorFd } = child;
+  const exited = watchExit(pid);
+  const handle: NamespacedProcess = {
+    pid,
+    exited,
+    kill(signal = 'SIGKILL') {
+      try {
+        kill(pid, signalNumber(signal));
+      } catch (error) {
+        if ((error as { code?: string }).code !== 'ESRCH') throw error;
+      }
+    },
+  };
+  const errors = readErrorPipe(errorFd);
+  try {
+    if (p.newUser) writeIdMaps(pid, options.uidMappings ?? [], options.gidMappings ?? []);
+    await options.onSync?.(pid);
+    if (sync) {
+      const [, w] = sync;
+      sync = undefined;
+      // Writing one byte releases the child; closing without writing would too, so
+      // on failure the child is killed instead (below).
+      writeSync(w, Buffer.from([1]));
+      close(w);
+    }
+  } catch (error) {
+    if (sync) close(sync[1]);
+    handle.kill('SIGKILL');
+    await exited;
+    await errors.catch(() => undefined);
+    throw error;
+  }
+  const report = await errors;
+  if (report.length >= 16) {
+    await exited;
+    throw program.failure(report);
+  }
+  return handle;
+}
+
+function cloneInto(program: ChildProgram, p: Plan): { pid: number; errorFd: number } {
+  if (!p.pidJoin) return spawnChild(program, p.cloneFlags);
+  if (p.cloneFlags & CLONE_NEWPID) throw new NamespaceConfigError('cannot both create and join a pid namespace');
+  const own = openSync('/proc/thread-self/ns/pid_for_children', 'r');
+  try {
+    setns(p.pidJoin.fd, CLONE_NEWPID, p.pidJoin.path);
+    try {
+      return spawnChild(program, p.cloneFlags);
+    } finally {
+      setns(own, CLONE_NEWPID, '/proc/thread-self/ns/pid_for_children');
+    }
+  } finally {
+    closeSync(own);
+  }
+}
+
+/** Collects what the child writes to the error pipe until EOF (execve closed it). */
+function readErrorPipe(fd: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const socket = new Socket({ fd, readable: true, writable: false });
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('error', reject);
+    socket.on('close', () => resolve(Buffer.concat(chunks)));
+  });
+}
+
+function wireStdio(program: ChildProgram, stdio: readonly StdioSource[], toClose: number[]): void {
+  stdio.forEach((source, target) => {
+    let from: StdioSource = source;
+    if (typeof from === 'number' && from === target) {
+      // Node marks its own fds close-on-exec; keep this one open across execve.
+      program.call('fcntl', `keep fd ${target} open`, [from, F_SETFD, 0]);
+      return;
+    }
+    if (typeof from === 'number' && from < 3) {
+      // Would be overwritten by an earlier dup3: move it out of the way first.
+      from = dupCloexec(from, 3);
+      toClose.push(from);
+    }
+    program.call('dup3', `set up fd ${target}`, [from, target, 0]);
+  });
+}
+
+function applyCredentials(program: ChildProgram, options: SpawnOptions): void {
+  const caps = options.capabilities;
+  if (caps) {
+    const keep = new Set(caps.bounding);
+    for (let cap = 0; cap <= capLastCap(); cap++) {
+      if (!keep.has(cap)) program.call('prctl', `drop capability ${cap} from the bounding set`, [PR_CAPBSET_DROP, cap]);
+    }
+  }
+  // In a new user namespace the child is nobody until it sets ids that are mapped.
+  const cred = options.credentials ?? (options.uidMappings?.length ? { uid: 0, gid: 0 } : undefined);
+  if (cred) {
+    const groups = Buffer.alloc(4 * Math.max(1, cred.additionalGids?.length ?? 0));
+    (cred.additionalGids ?? []).forEach((gid, i) => groups.writeUInt32LE(gid, 4 * i));
+    program.call('setgroups', 'set supplementary groups', [cred.additionalGids?.length ?? 0, program.bytes(groups)]);
+    program.call('setresgid', `set gid ${cred.gid}`, [cred.gid, cred.gid, cred.gid]);
+    program.call('setresuid', `set uid ${cred.uid}`, [cred.uid, cred.uid, cred.uid]);
+  }
+  // A non-root user loses its capabilities on setresuid, as docker users expect.
+  if (caps && (cred?.uid ?? 0) === 0) {
+    const header = Buffer.alloc(8);
+    header.writeUInt32LE(0x20080522, 0);
+    const data = Buffer.alloc(24);
+    const [eLo, eHi] = capMask(caps.effective);
+    const [pLo, pHi] = capMask(caps.permitted);
+    const [iLo, iHi] = capMask(caps.inheritable);
+    data.writeUInt32LE(eLo, 0);
+    data.writeUInt32LE(pLo, 4);
+    data.writeUInt32LE(iLo, 8);
+    data.writeUInt32LE(eHi, 12);
+    data.writeUInt32LE(pHi, 16);
+    data.writeUInt32LE(iHi, 20);
+    program.call('capset', 'set capabilities', [program.bytes(header), program.bytes(data)]);
+  }
+  if (options.noNewPrivileges) program.call('prctl', 'set no_new_privs', [PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0]);
+}
+
+const EINVAL = 22;
+
+function resetSignals(program: ChildProgram): void {
+  // Handlers that Node installed and SIG_IGN dispositions would survive execve.
+  const dfl = program.alloc(32);
+  for (let sig = 1; sig <= 64; sig++) {
+    if (sig === 9 || sig === 19) continue;
+    program.call('rt_sigaction', `reset signal ${sig}`, [sig, dfl, 0, 8], { ignore: EINVAL });
+  }
+  program.call('rt_sigprocmask', 'unblock signals', [2, program.alloc(8), 0, 8]);
+}

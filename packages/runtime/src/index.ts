@@ -1,0 +1,24 @@
+export { CAPABILITIES, capabilityNumbers } from './capabilities.js';
+export { CommandNotExecutableError, CommandNotFoundError, RuntimeError, SpecError } from './errors.js';
+export { lookupCommand } from './process/lookup.js';
+export { parseMountOptions } from './rootfs/mount-options.js';
+export type { Overlay } from './rootfs/prepare.js';
+export { resolveInRoot } from './rootfs/resolve.js';
+export { type ContainerProcess, type StartOptions, startContainer } from './run.js';
+export {
+  DEFAULT_CAPABILITIES,
+  DEFAULT_MASKED_PATHS,
+  DEFAULT_PATH,
+  DEFAULT_READONLY_PATHS,
+  type DefaultSpecOptions,
+  defaultSpec,
+  type Linux,
+  type LinuxCapabilities,
+  type LinuxNamespace,
+  type Mount,
+  type Process,
+  type Root,
+  type Spec,
+  type User,
+  validateSpec,
+} from './spec.js';

@@ -1,0 +1,49 @@
+import { accessSync, constants, statSync } from 'node:fs';
+import { posix } from 'node:path';
+import { CommandNotExecutableError, CommandNotFoundError } from '../errors.js';
+import { resolveInRoot } from '../rootfs/resolve.js';
+import { DEFAULT_PATH } from '../spec.js';
+
+/**
+ * Finds the program a container will execute, as execvp would inside it: a
+ * name with a slash is taken as a path (relative to cwd), others are searched
+ * in the container's PATH. Returns the container path to pass to execve.
+ */
+export function lookupCommand(rootfs: string, command: string, env: readonly string[], cwd: string): string {
+  if (command === '') throw new CommandNotFoundError(command, 'executable file not found in $PATH');
+  if (command.includes('/')) {
+    const path = posix.resolve(cwd, command);
+    const problem = checkExecutable(resolveInRoot(rootfs, path));
+    if (problem === 'missing') throw new CommandNotFoundError(command, 'no such file or directory');
+    if (problem) throw new CommandNotExecutableError(command, problem);
+    return path;
+  }
+  const pathVar = [...env].reverse().find((e) => e.startsWith('PATH='))?.slice(5) ?? DEFAULT_PATH;
+  let denied: string | undefined;
+  for (const dir of pathVar.split(':')) {
+    const candidate = posix.join(posix.resolve(cwd, dir || '.'), command);
+    const problem = checkExecutable(resolveInRoot(rootfs, candidate));
+    if (problem === undefined) return candidate;
+    if (problem !== 'missing') denied ??= problem;
+  }
+  if (denied) throw new CommandNotExecutableError(command, denied);
+  throw new CommandNotFoundError(command, 'executable file not found in $PATH');
+}
+
+function checkExecutable(hostPath: string): string | 'missing' | undefined {
+  let stats: ReturnType<typeof statSync>;
+  try {
+    stats = statSync(hostPath);
+  } catch {
+    return 'missing';
+  }
+  if (stats.isDirectory()) return 'is a directory';
+  if (!stats.isFile()) return 'permission denied';
+  try {
+    accessSync(hostPath, constants.X_OK);
+  } catch {
+    return 'permission denied';
+  }
+  if ((stats.mode & 0o111) === 0) return 'permission denied';
+  return undefined;
+}

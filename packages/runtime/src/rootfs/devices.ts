@@ -1,0 +1,51 @@
+import { type ChildProgram, MS, O_CREAT, O_WRONLY, S_IFCHR } from '@box/sys';
+
+export interface DeviceNode {
+  path: string;
+  major: number;
+  minor: number;
+}
+
+/** The devices every container gets in its /dev (as runc and docker). */
+export const DEFAULT_DEVICES: readonly DeviceNode[] = [
+  { path: 'null', major: 1, minor: 3 },
+  { path: 'zero', major: 1, minor: 5 },
+  { path: 'full', major: 1, minor: 7 },
+  { path: 'random', major: 1, minor: 8 },
+  { path: 'urandom', major: 1, minor: 9 },
+  { path: 'tty', major: 5, minor: 0 },
+];
+
+const LINKS: readonly [target: string, name: string][] = [
+  ['/proc/self/fd', 'fd'],
+  ['/proc/self/fd/0', 'stdin'],
+  ['/proc/self/fd/1', 'stdout'],
+  ['/proc/self/fd/2', 'stderr'],
+  ['pts/ptmx', 'ptmx'],
+];
+
+const EEXIST = 17;
+
+function makedev(major: number, minor: number): number {
+  return (minor & 0xff) | ((major & 0xfff) << 8) | ((minor & ~0xff) << 12);
+}
+
+/**
+ * Populates a fresh /dev tmpfs at `dev` (a host path inside the rootfs). In a
+ * user namespace mknod is not allowed, so the host's nodes are bind-mounted
+ * onto empty files instead, as runc does.
+ */
+export function addDeviceSteps(program: ChildProgram, dev: string, userns: boolean): void {
+  for (const device of DEFAULT_DEVICES) {
+    const path = `${dev}/${device.path}`;
+    if (userns) {
+      const fd = program.slot();
+      program.openat(path, O_CREAT | O_WRONLY, 0o666, { store: fd });
+      program.close(fd, `close ${path}`);
+      program.mount(`/dev/${device.path}`, path, null, MS.BIND);
+    } else {
+      program.mknod(path, S_IFCHR | 0o666, makedev(device.major, device.minor));
+    }
+  }
+  for (const [target, name] of LINKS) program.symlink(target, `${dev}/${name}`, { ignore: EEXIST });
+}

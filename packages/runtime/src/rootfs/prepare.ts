@@ -1,0 +1,177 @@
+/**
+ * The child's steps that turn a directory into the container's root, in the
+ * order runc uses (prepareRootfs): propagation made private first (so nothing
+ * the container mounts reaches the host), the rootfs bound onto itself, the
+ * spec's mounts, /dev populated, the terminal opened in the container's own
+ * devpts, pivot_root, then masked and read-only paths. Everything happens in
+ * the container's new mount namespace: the host's mount table never changes,
+ * so a container that dies at any point leaves no mount behind.
+ */
+import { statSync } from 'node:fs';
+import { posix } from 'node:path';
+import {
+  type ChildProgram,
+  MS,
+  O_NOCTTY,
+  O_RDWR,
+  refAt,
+  SCM_RIGHTS,
+  type Slot,
+  SOL_SOCKET,
+  TIOCGPTPEER,
+  TIOCSCTTY,
+  TIOCSPTLCK,
+  TIOCSWINSZ,
+} from '@box/sys';
+import type { Mount, Spec } from '../spec.js';
+import { addDeviceSteps } from './devices.js';
+import { parseMountOptions } from './mount-options.js';
+import { resolveInRoot } from './resolve.js';
+
+const EEXIST = 17;
+const ENOENT = 2;
+
+export interface Overlay {
+  lowerdirs: string[];
+  upperdir: string;
+  workdir: string;
+}
+
+export interface RootfsOptions {
+  /** The rootfs directory on the host (spec.root.path, absolute). */
+  rootfs: string;
+  userns: boolean;
+  /** Mount this overlay on the rootfs first, inside the container's mount namespace. */
+  overlay?: Overlay;
+  /** A unix socket (host fd) that receives the terminal's master side. */
+  consoleSocket?: number;
+}
+
+export interface RootfsResult {
+  /** The terminal's slave side, when a terminal was requested. */
+  terminal?: Slot;
+}
+
+export function addRootfsSteps(program: ChildProgram, spec: Spec, options: RootfsOptions): RootfsResult {
+  const root = options.rootfs;
+  const result: RootfsResult = {};
+  program.call('umask', 'set umask 0 for the rootfs set-up', [0]);
+  program.mount(null, '/', null, MS.REC | MS.PRIVATE);
+  if (options.overlay) {
+    const { lowerdirs, upperdir, workdir } = options.overlay;
+    program.mount('overlay', root, 'overlay', 0, `lowerdir=${lowerdirs.join(':')},upperdir=${upperdir},workdir=${workdir}`);
+  } else {
+    program.mount(root, root, null, MS.BIND | MS.REC);
+  }
+  for (const mount of spec.mounts ?? []) addMount(program, root, mount);
+
+  const devIsTmpfs = (spec.mounts ?? []).some((m) => posix.normalize(m.destination) === '/dev' && m.type === 'tmpfs');
+  if (devIsTmpfs) addDeviceSteps(program, `${root}/dev`, options.userns);
+
+  if (spec.process?.terminal) {
+    if (options.consoleSocket === undefined) throw new Error('a terminal needs a console socket');
+    result.terminal = addConsoleSteps(program, root, options.consoleSocket, spec);
+  }
+
+  program.pivotRoot(root);
+
+  for (const path of spec.linux?.maskedPaths ?? []) maskPath(program, path);
+  for (const path of spec.linux?.readonlyPaths ?? []) readonlyPath(program, path);
+  if (spec.hostname !== undefined) program.sethostname(spec.hostname);
+  if (spec.root?.readonly) {
+    program.mount(null, '/', null, MS.BIND | MS.REMOUNT | MS.RDONLY | MS.REC);
+  }
+  program.call('umask', 'restore the umask', [spec.process?.user.umask ?? 0o022]);
+  return result;
+}
+
+function mkdirAll(program: ChildProgram, root: string, target: string): void {
+  const parts = posix.relative(root, target).split('/').filter(Boolean);
+  let path = root;
+  for (const part of parts) {
+    path = `${path}/${part}`;
+    program.mkdir(path, 0o755, { ignore: EEXIST });
+  }
+}
+
+function addMount(program: ChildProgram, root: string, mount: Mount): void {
+  const target = resolveInRoot(root, mount.destination);
+  const options = parseMountOptions(mount.options);
+  const type = mount.type ?? (options.bind ? 'bind' : undefined);
+  if (options.bind || type === 'bind') {
+    const source = mount.source;
+    if (!source) throw new Error(`bind mount on ${mount.destination} has no source`);
+    const isDir = statSync(source).isDirectory();
+    if (isDir) mkdirAll(program, root, target);
+    else {
+      mkdirAll(program, root, posix.dirname(target));
+      const fd = program.slot();
+      program.openat(target, 0o100 | 0o1, 0o644, { store: fd });
+      program.close(fd, `close ${target}`);
+    }
+    program.mount(source, target, null, MS.BIND | (options.recursive ? MS.REC : 0));
+    if (options.flags !== 0) program.mount(null, target, null, MS.BIND | MS.REMOUNT | options.flags);
+  } else {
+    mkdirAll(program, root, target);
+    program.mount(mount.source ?? type ?? 'none', target, type ?? null, options.flags, options.data.join(',') || undefined);
+  }
+  if (options.propagation !== 0) program.mount(null, target, null, options.propagation);
+}
+
+function addConsoleSteps(program: ChildProgram, root: string, socket: number, spec: Spec): Slot {
+  const master = program.slot();
+  const slave = program.slot();
+  // sendmsg(socket, {iov: "t", control: SCM_RIGHTS [master]}): the openat record
+  // writes the master's fd number straight into the control message (storeAt).
+  const controlBytes = Buffer.alloc(24);
+  controlBytes.writeBigUInt64LE(20n, 0); // CMSG_LEN(sizeof(int))
+  controlBytes.writeInt32LE(SOL_SOCKET, 8);
+  controlBytes.writeInt32LE(SCM_RIGHTS, 12);
+  const control = program.bytes(controlBytes);
+  const iovBytes = Buffer.alloc(16);
+  iovBytes.writeBigUInt64LE(1n, 8);
+  const iov = program.bytes(iovBytes);
+  program.pointerAt(iov, program.bytes(Buffer.from('t'), 1));
+  const msgBytes = Buffer.alloc(56);
+  msgBytes.writeBigUInt64LE(1n, 24); // msg_iovlen
+  msgBytes.writeBigUInt64LE(24n, 40); // msg_controllen
+  const msg = program.bytes(msgBytes);
+  program.pointerAt(msg, iov, 16);
+  program.pointerAt(msg, control, 32);
+
+  program.openat(`${root}/dev/pts/ptmx`, O_RDWR | O_NOCTTY, 0, { store: master, storeAt: refAt(control, 16) });
+  program.call('ioctl', 'unlock the terminal', [master, TIOCSPTLCK, program.alloc(4)]);
+  program.call('ioctl', 'open the terminal', [master, TIOCGPTPEER, O_RDWR | O_NOCTTY], { store: slave });
+  const size = spec.process?.consoleSize;
+  if (size) {
+    const ws = Buffer.alloc(8);
+    ws.writeUInt16LE(size.height, 0);
+    ws.writeUInt16LE(size.width, 2);
+    program.call('ioctl', 'set the terminal size', [master, TIOCSWINSZ, program.bytes(ws)]);
+  }
+  program.call('sendmsg', 'send the terminal to the console socket', [socket, msg, 0]);
+  program.close(master, 'close the terminal master');
+  program.call('ioctl', 'make the terminal the controlling terminal', [slave, TIOCSCTTY, 0]);
+  return slave;
+}
+
+function hostKind(path: string): 'dir' | 'file' | undefined {
+  try {
+    return statSync(path).isDirectory() ? 'dir' : 'file';
+  } catch {
+    return undefined;
+  }
+}
+
+function maskPath(program: ChildProgram, path: string): void {
+  const kind = hostKind(path);
+  if (kind === 'dir') program.mount('tmpfs', path, 'tmpfs', MS.RDONLY, undefined, { ignore: ENOENT });
+  else if (kind === 'file') program.mount('/dev/null', path, null, MS.BIND, undefined, { ignore: ENOENT });
+}
+
+function readonlyPath(program: ChildProgram, path: string): void {
+  if (!hostKind(path)) return;
+  program.mount(path, path, null, MS.BIND | MS.REC, undefined, { ignore: ENOENT });
+  const locked = path.startsWith('/proc/') ? MS.NOSUID | MS.NODEV | MS.NOEXEC : 0;
+  program.mount(null, path, null, MS.BIND | MS.REMOUNT | MS.RDONLY | MS.REC | locked, undefined, { ignore: ENOENT });
+}

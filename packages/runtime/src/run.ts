@@ -1,0 +1,74 @@
+/**
+ * Starting a container from an OCI config: the path from `box run` to execve.
+ *
+ *   validateSpec → lookupCommand (in the rootfs, for docker's 126/127)
+ *   → @box/ns spawn: new namespaces, sync point (id maps, onSync),
+ *     addRootfsSteps (mounts, /dev, terminal, pivot_root, masks, hostname),
+ *     stdio, cwd, credentials, capabilities → execve
+ */
+import { type NamespacedProcess, spawn } from '@box/ns';
+import { capabilityNumbers } from './capabilities.js';
+import { SpecError } from './errors.js';
+import { lookupCommand } from './process/lookup.js';
+import { addRootfsSteps, type Overlay } from './rootfs/prepare.js';
+import { type Spec, validateSpec } from './spec.js';
+
+export interface StartOptions {
+  spec: Spec;
+  /** Host fds for the container's 0, 1, 2 (ignored with a terminal). Default: this process's. */
+  stdio?: readonly [number, number, number];
+  /** Unix socket (host fd) that receives the pty master when spec.process.terminal is set. */
+  consoleSocket?: number;
+  /** An overlay to mount as the rootfs inside the container's mount namespace. */
+  overlay?: Overlay;
+  /** Called while the container waits before its set-up (cgroups, network). */
+  onSync?: (pid: number) => void | Promise<void>;
+  /** Kill the container if this process dies (a foreground `box run`). */
+  dieWithParent?: boolean;
+}
+
+export type ContainerProcess = NamespacedProcess;
+
+/** Starts the container's process; resolves once it has exec'd its command. */
+export async function startContainer(options: StartOptions): Promise<ContainerProcess> {
+  const { spec } = options;
+  validateSpec(spec);
+  const { process: proc, root } = spec;
+  if (!root.path.startsWith('/')) throw new SpecError(`root.path must be absolute: "${root.path}"`);
+  const namespaces = spec.linux?.namespaces ?? [];
+  const userns = namespaces.some((n) => n.type === 'user' && !n.path);
+  if (!namespaces.some((n) => n.type === 'mount' && !n.path)) throw new SpecError('box needs a new mount namespace');
+  const env = proc.env ?? [];
+  const path = lookupCommand(root.path, proc.args[0]!, env, proc.cwd);
+  const caps = proc.capabilities;
+  return spawn({
+    path,
+    args: proc.args,
+    env,
+    namespaces,
+    uidMappings: spec.linux?.uidMappings,
+    gidMappings: spec.linux?.gidMappings,
+    newSession: true,
+    setup(program) {
+      const { terminal } = addRootfsSteps(program, spec, {
+        rootfs: root.path,
+        userns,
+        overlay: options.overlay,
+        consoleSocket: options.consoleSocket,
+      });
+      return terminal ? { stdio: [terminal, terminal, terminal] } : undefined;
+    },
+    stdio: options.stdio,
+    cwd: proc.cwd,
+    credentials: { uid: proc.user.uid, gid: proc.user.gid, additionalGids: proc.user.additionalGids },
+    capabilities: caps && {
+      bounding: capabilityNumbers(caps.bounding),
+      effective: capabilityNumbers(caps.effective),
+      permitted: capabilityNumbers(caps.permitted),
+      inheritable: capabilityNumbers(caps.inheritable),
+    },
+    noNewPrivileges: proc.noNewPrivileges,
+    onSync: options.onSync,
+    parentDeathSignal: options.dieWithParent ? 'SIGKILL' : undefined,
+  });
+}

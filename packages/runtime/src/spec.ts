@@ -1,0 +1,195 @@
+/**
+ * The OCI runtime spec's config.json model (the parts box implements), and
+ * docker's defaults for it. https://github.com/opencontainers/runtime-spec
+ */
+import type { IdMapping, NamespaceType } from '@box/ns';
+import { SpecError } from './errors.js';
+
+export interface User {
+  uid: number;
+  gid: number;
+  umask?: number;
+  additionalGids?: number[];
+}
+
+export interface ConsoleSize {
+  height: number;
+  width: number;
+}
+
+export interface LinuxCapabilities {
+  bounding?: string[];
+  effective?: string[];
+  permitted?: string[];
+  inheritable?: string[];
+  ambient?: string[];
+}
+
+export interface Process {
+  terminal?: boolean;
+  consoleSize?: ConsoleSize;
+  user: User;
+  args: string[];
+  env?: string[];
+  cwd: string;
+  capabilities?: LinuxCapabilities;
+  noNewPrivileges?: boolean;
+}
+
+export interface Root {
+  path: string;
+  readonly?: boolean;
+}
+
+export interface Mount {
+  destination: string;
+  type?: string;
+  source?: string;
+  options?: string[];
+}
+
+export interface LinuxNamespace {
+  type: NamespaceType;
+  path?: string;
+}
+
+export interface Linux {
+  namespaces?: LinuxNamespace[];
+  uidMappings?: IdMapping[];
+  gidMappings?: IdMapping[];
+  maskedPaths?: string[];
+  readonlyPaths?: string[];
+  rootfsPropagation?: string;
+  cgroupsPath?: string;
+}
+
+export interface Spec {
+  ociVersion: string;
+  process?: Process;
+  root?: Root;
+  hostname?: string;
+  mounts?: Mount[];
+  linux?: Linux;
+  annotations?: Record<string, string>;
+}
+
+/** Docker's default capability set. */
+export const DEFAULT_CAPABILITIES = [
+  'CAP_CHOWN',
+  'CAP_DAC_OVERRIDE',
+  'CAP_FSETID',
+  'CAP_FOWNER',
+  'CAP_MKNOD',
+  'CAP_NET_RAW',
+  'CAP_SETGID',
+  'CAP_SETUID',
+  'CAP_SETFCAP',
+  'CAP_SETPCAP',
+  'CAP_NET_BIND_SERVICE',
+  'CAP_SYS_CHROOT',
+  'CAP_KILL',
+  'CAP_AUDIT_WRITE',
+];
+
+export const DEFAULT_MASKED_PATHS = [
+  '/proc/asound',
+  '/proc/acpi',
+  '/proc/kcore',
+  '/proc/keys',
+  '/proc/latency_stats',
+  '/proc/timer_list',
+  '/proc/timer_stats',
+  '/proc/sched_debug',
+  '/proc/scsi',
+  '/sys/firmware',
+  '/sys/devices/virtual/powercap',
+];
+
+export const DEFAULT_READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'];
+
+export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+export interface DefaultSpecOptions {
+  rootfs: string;
+  args?: string[];
+  /** Run in a new user namespace with these maps (container root = mappings[0].hostID). */
+  userns?: { uidMappings: IdMapping[]; gidMappings: IdMapping[] };
+}
+
+/** A config.json with docker's defaults, like `runc spec` but with docker's choices. */
+export function defaultSpec(options: DefaultSpecOptions): Spec {
+  const namespaces: LinuxNamespace[] = [
+    { type: 'pid' },
+    { type: 'network' },
+    { type: 'ipc' },
+    { type: 'uts' },
+    { type: 'mount' },
+  ];
+  if (options.userns) namespaces.push({ type: 'user' });
+  return {
+    ociVersion: '1.2.0',
+    process: {
+      terminal: false,
+      user: { uid: 0, gid: 0 },
+      args: options.args ?? ['sh'],
+      env: [`PATH=${DEFAULT_PATH}`],
+      cwd: '/',
+      capabilities: {
+        bounding: [...DEFAULT_CAPABILITIES],
+        effective: [...DEFAULT_CAPABILITIES],
+        permitted: [...DEFAULT_CAPABILITIES],
+      },
+      noNewPrivileges: false,
+    },
+    root: { path: options.rootfs, readonly: false },
+    hostname: 'box',
+    mounts: [
+      { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
+      { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
+      {
+        destination: '/dev/pts',
+        type: 'devpts',
+        source: 'devpts',
+        options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', ...(options.userns ? [] : ['gid=5'])],
+      },
+      { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
+      { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
+      { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
+    ],
+    linux: {
+      namespaces,
+      uidMappings: options.userns?.uidMappings,
+      gidMappings: options.userns?.gidMappings,
+      maskedPaths: [...DEFAULT_MASKED_PATHS],
+      readonlyPaths: [...DEFAULT_READONLY_PATHS],
+    },
+  };
+}
+
+const HOSTNAME = /^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,62})$/;
+
+/** Checks a spec before anything is created; throws SpecError naming the problem. */
+export function validateSpec(spec: Spec): asserts spec is Spec & { process: Process; root: Root } {
+  if (!spec.process) throw new SpecError('config has no process');
+  if (!spec.root?.path) throw new SpecError('config has no root.path');
+  const p = spec.process;
+  if (!Array.isArray(p.args) || p.args.length === 0) throw new SpecError('process.args must not be empty');
+  if (!p.cwd.startsWith('/')) throw new SpecError(`process.cwd must be an absolute path, not "${p.cwd}"`);
+  for (const entry of p.env ?? []) {
+    if (!entry.includes('=') || entry.startsWith('=')) throw new SpecError(`invalid environment variable "${entry}"`);
+  }
+  for (const id of [p.user.uid, p.user.gid, ...(p.user.additionalGids ?? [])]) {
+    if (!Number.isInteger(id) || id < 0 || id > 0xfffffffe) throw new SpecError(`invalid user or group id ${id}`);
+  }
+  if (spec.hostname !== undefined && !HOSTNAME.test(spec.hostname)) {
+    throw new SpecError(`invalid hostname "${spec.hostname}"`);
+  }
+  const types = new Set((spec.linux?.namespaces ?? []).map((n) => n.type));
+  if (spec.hostname !== undefined && !types.has('uts')) throw new SpecError('hostname needs a new uts namespace');
+  if (types.has('user') && !(spec.linux?.uidMappings?.length && spec.linux?.gidMappings?.length)) {
+    throw new SpecError('a new user namespace needs uidMappings and gidMappings');
+  }
+  for (const m of spec.mounts ?? []) {
+    if (!m.destination.startsWith('/')) throw new SpecError(`mount destination must be absolute: "${m.destination}"`);
+  }
+}

@@ -1,0 +1,123 @@
+/** Namespace flags for clone(2), unshare(2) and setns(2). */
+export const CLONE_NEWNS = 0x00020000;
+export const CLONE_NEWCGROUP = 0x02000000;
+export const CLONE_NEWUTS = 0x04000000;
+export const CLONE_NEWIPC = 0x08000000;
+export const CLONE_NEWUSER = 0x10000000;
+export const CLONE_NEWPID = 0x20000000;
+export const CLONE_NEWNET = 0x40000000;
+export const CLONE_FS = 0x00000200;
+
+/** mount(2) flags. */
+export const MS = {
+  RDONLY: 0x1,
+  NOSUID: 0x2,
+  NODEV: 0x4,
+  NOEXEC: 0x8,
+  SYNCHRONOUS: 0x10,
+  REMOUNT: 0x20,
+  MANDLOCK: 0x40,
+  DIRSYNC: 0x80,
+  NOSYMFOLLOW: 0x100,
+  NOATIME: 0x400,
+  NODIRATIME: 0x800,
+  BIND: 0x1000,
+  MOVE: 0x2000,
+  REC: 0x4000,
+  SILENT: 0x8000,
+  UNBINDABLE: 0x20000,
+  PRIVATE: 0x40000,
+  SLAVE: 0x80000,
+  SHARED: 0x100000,
+  RELATIME: 0x200000,
+  STRICTATIME: 0x1000000,
+} as const;
+
+/** Renders mount flags as `MS_BIND|MS_REC` for error messages. */
+export function mountFlagsToString(flags: number): string {
+  const names = Object.entries(MS)
+    .filter(([, bit]) => (flags & bit) !== 0)
+    .map(([name]) => `MS_${name}`);
+  return names.length > 0 ? names.join('|') : '0';
+}
+
+export const MNT_DETACH = 0x2;
+
+export const O_RDONLY = 0o0;
+export const O_WRONLY = 0o1;
+export const O_RDWR = 0o2;
+export const O_CREAT = 0o100;
+export const O_NOCTTY = 0o400;
+export const O_NONBLOCK = 0o4000;
+export const O_DIRECTORY = 0o200000;
+export const O_NOFOLLOW = 0o400000;
+export const O_CLOEXEC = 0o2000000;
+export const O_PATH = 0o10000000;
+export const AT_FDCWD = -100;
+
+export const S_IFCHR = 0o020000;
+
+export const F_SETFD = 2;
+export const F_DUPFD_CLOEXEC = 1030;
+
+export const WNOHANG = 1;
+
+export const PR_SET_PDEATHSIG = 1;
+export const PR_SET_KEEPCAPS = 8;
+export const PR_CAPBSET_DROP = 24;
+export const PR_SET_NO_NEW_PRIVS = 38;
+
+export const TIOCSCTTY = 0x540e;
+export const TIOCGWINSZ = 0x5413;
+export const TIOCSWINSZ = 0x5414;
+export const TIOCSPTLCK = 0x40045431;
+export const TIOCGPTPEER = 0x5441;
+export const SIOCSIFFLAGS = 0x8914;
+
+export const AF_UNIX = 1;
+export const AF_INET = 2;
+export const SOCK_STREAM = 1;
+export const SOCK_DGRAM = 2;
+export const SOCK_CLOEXEC = 0o2000000;
+export const SOL_SOCKET = 1;
+export const SCM_RIGHTS = 1;
+export const MSG_DONTWAIT = 0x40;
+
+/** x86_64 system call numbers used by child start-up programs. */
+export const SYS = {
+  read: 0,
+  write: 1,
+  close: 3,
+  ioctl: 16,
+  rt_sigaction: 13,
+  rt_sigprocmask: 14,
+  socket: 41,
+  sendmsg: 46,
+  execve: 59,
+  fcntl: 72,
+  chdir: 80,
+  mkdir: 83,
+  symlink: 88,
+  chmod: 90,
+  chown: 92,
+  umask: 95,
+  setsid: 112,
+  setgroups: 116,
+  setresuid: 117,
+  setresgid: 119,
+  capset: 126,
+  mknod: 133,
+  pivot_root: 155,
+  prctl: 157,
+  chroot: 161,
+  mount: 165,
+  umount2: 166,
+  sethostname: 170,
+  setdomainname: 171,
+  openat: 257,
+  unshare: 272,
+  dup3: 292,
+  setns: 308,
+} as const;
+
+export type SyscallName = keyof typeof SYS;

@@ -1,0 +1,46 @@
+/**
+ * The only module that imports koffi. libc is loaded on first use, so importing
+ * any @box package has no side effects.
+ */
+import koffi from 'koffi';
+
+export type Pointer = bigint;
+
+function declare() {
+  const lib = koffi.load('libc.so.6');
+  return {
+    koffi,
+    mmap: lib.func('void *mmap(void *addr, size_t len, int prot, int flags, int fd, long off)'),
+    munmap: lib.func('int munmap(void *addr, size_t len)'),
+    mprotect: lib.func('int mprotect(void *addr, size_t len, int prot)'),
+    memcpy: lib.func('void *memcpy(void *dst, const void *src, size_t n)'),
+    pipe2: lib.func('int pipe2(_Out_ int *fds, int flags)'),
+    socketpair: lib.func('int socketpair(int domain, int type, int protocol, _Out_ int *fds)'),
+    close: lib.func('int close(int fd)'),
+    dupfd: lib.func('int fcntl(int fd, int cmd, int arg)'),
+    waitpid: lib.func('int waitpid(int pid, _Out_ int *status, int options)'),
+    kill: lib.func('int kill(int pid, int sig)'),
+    mount: lib.func('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)'),
+    umount2: lib.func('int umount2(const char *target, int flags)'),
+    unshare: lib.func('int unshare(int flags)'),
+    setns: lib.func('int setns(int fd, int nstype)'),
+    ioctlPtr: lib.func('int ioctl(int fd, unsigned long req, void *arg)'),
+    recvmsg: lib.func('long recvmsg(int fd, void *msg, int flags)'),
+    syscall3: lib.func('long syscall(long nr, long a, long b, long c)'),
+    isatty: lib.func('int isatty(int fd)'),
+    spawnProto: koffi.proto('long box_spawn(void *program)'),
+  };
+}
+
+let cached: ReturnType<typeof declare> | undefined;
+
+/** The libc bindings, loaded on first use. */
+export function libc(): ReturnType<typeof declare> {
+  cached ??= declare();
+  return cached;
+}
+
+/** errno of the last failed call on this thread; read it right after the call. */
+export function lastErrno(): number {
+  return libc().koffi.errno();
+}

@@ -1,0 +1,280 @@
+/**
+ * Child start-up programs: a list of system calls that a freshly cloned child
+ * issues, in order, before it becomes the container's process.
+ *
+ * Why this exists: Node.js cannot run JavaScript in a forked child (V8's heap is
+ * not copied across fork) and a multi-threaded process may not enter a new user
+ * namespace. So the child runs a ~250-byte machine-code routine
+ * (asm/spawn-x86_64.S) that clones, then walks records built here in
+ * TypeScript, issuing each system call. The first failure is reported to the
+ * parent as {record index, errno} over a close-on-exec pipe, which the parent
+ * maps back to the step's name. A successful execve closes the pipe.
+ *
+ * Records can keep a result in a "slot" (e.g. an fd returned by openat) and
+ * later records can use a slot as an argument.
+ */
+import { AT_FDCWD, O_CLOEXEC, SYS, type SyscallName } from './constants.js';
+import { ChildSetupError, SyscallError } from './errors.js';
+import { libc, type Pointer } from './libc.js';
+import { SPAWN_CODE_X86_64 } from './spawn-code.x86_64.js';
+
+const HEADER_SIZE = 256;
+const RECORD_SIZE = 80;
+const MAX_SLOTS = 16;
+
+/** A location in the program's data area; its address is fixed at spawn time. */
+export interface DataRef {
+  readonly kind: 'data';
+  readonly offset: number;
+}
+
+/** A register that holds the result of an earlier record. */
+export interface Slot {
+  readonly kind: 'slot';
+  readonly index: number;
+}
+
+/** A location `offset` bytes into `ref`. */
+export function refAt(ref: DataRef, offset: number): DataRef {
+  return { kind: 'data', offset: ref.offset + offset };
+}
+
+export type Arg = number | bigint | DataRef | Slot | null;
+
+export interface CallOptions {
+  /** An errno that counts as success for this step (e.g. EEXIST for mkdir). */
+  ignore?: number;
+  /** Keep the result in this slot. */
+  store?: Slot;
+  /** Also write the result, as a 32-bit int, at this location. */
+  storeAt?: DataRef;
+}
+
+interface Record {
+  nr: number;
+  syscall: string;
+  step: string;
+  args: Arg[];
+  options: CallOptions;
+}
+
+export class ChildProgram {
+  private readonly records: Record[] = [];
+  private readonly chunks: Buffer[] = [];
+  private readonly fixups: { at: number; ref: DataRef }[] = [];
+  private dataSize = 0;
+  private slots = 0;
+
+  /** Copies bytes into the program's data area. */
+  bytes(data: Buffer | Uint8Array, align = 8): DataRef {
+    const pad = (align - (this.dataSize % align)) % align;
+    if (pad > 0) this.chunks.push(Buffer.alloc(pad));
+    const ref: DataRef = { kind: 'data', offset: this.dataSize + pad };
+    this.chunks.push(Buffer.from(data));
+    this.dataSize += pad + data.length;
+    return ref;
+  }
+
+  /** A NUL-terminated string. */
+  string(value: string): DataRef {
+    if (value.includes('\0')) throw new TypeError(`string contains a NUL byte: ${JSON.stringify(value)}`);
+    return this.bytes(Buffer.from(`${value}\0`, 'utf8'), 1);
+  }
+
+  /** Zeroed scratch memory. */
+  alloc(size: number): DataRef {
+    return this.bytes(Buffer.alloc(size));
+  }
+
+  /** A NULL-terminated array of pointers to strings (argv, envp). */
+  stringArray(values: readonly string[]): DataRef {
+    const refs = values.map((v) => this.string(v));
+    const array = this.alloc(8 * (refs.length + 1));
+    this.fixups.push(...refs.map((ref, i) => ({ at: array.offset + 8 * i, ref })));
+    return array;
+  }
+
+  /** Stores the address of `ref` at `at` once the program is placed in memory. */
+  pointerAt(at: DataRef, ref: DataRef, offset = 0): void {
+    this.fixups.push({ at: at.offset + offset, ref });
+  }
+
+  slot(): Slot {
+    if (this.slots >= MAX_SLOTS) throw new RangeError('child program: out of slots');
+    return { kind: 'slot', index: this.slots++ };
+  }
+
+  /** Appends a raw system call. `step` names it in errors, e.g. "mount proc on /proc". */
+  call(syscall: SyscallName, step: string, args: Arg[], options: CallOptions = {}): this {
+    if (args.length > 6) throw new RangeError(`${syscall}: at most 6 arguments`);
+    this.records.push({ nr: SYS[syscall], syscall, step, args, options });
+    return this;
+  }
+
+  get length(): number {
+    return this.records.length;
+  }
+
+  // Typed helpers for the calls a container start-up needs.
+
+  mount(source: string | null, target: string, fstype: string | null, flags: number, data?: string, options?: CallOptions): this {
+    const step = `mount ${fstype ?? source ?? 'none'} on ${target}`;
+    return this.call('mount', step, [source === null ? null : this.string(source), this.string(target), fstype === null ? null : this.string(fstype), flags, data === undefined ? null : this.string(data)], options);
+  }
+
+  umount2(target: string, flags: number, options?: CallOptions): this {
+    return this.call('umount2', `unmount ${target}`, [this.string(target), flags], options);
+  }
+
+  mkdir(path: string, mode: number, options?: CallOptions): this {
+    return this.call('mkdir', `mkdir ${path}`, [this.string(path), mode], options);
+  }
+
+  mknod(path: string, mode: number, dev: number, options?: CallOptions): this {
+    return this.call('mknod', `mknod ${path}`, [this.string(path), mode, dev], options);
+  }
+
+  symlink(target: string, path: string, options?: CallOptions): this {
+    return this.call('symlink', `symlink ${path} -> ${target}`, [this.string(target), this.string(path)], options);
+  }
+
+  chdir(path: string, options?: CallOptions): this {
+    return this.call('chdir', `chdir ${path}`, [this.string(path)], options);
+  }
+
+  chmod(path: string, mode: number, options?: CallOptions): this {
+    return this.call('chmod', `chmod ${path}`, [this.string(path), mode], options);
+  }
+
+  openat(path: string, flags: number, mode: number, options?: CallOptions): this {
+    return this.call('openat', `open ${path}`, [AT_FDCWD, this.string(path), flags | O_CLOEXEC, mode], options);
+  }
+
+  close(fd: number | Slot, step = 'close fd', options?: CallOptions): this {
+    return this.call('close', step, [fd], options);
+  }
+
+  /** pivot_root(".", ".") after chdir(newRoot), then detach the old root. */
+  pivotRoot(newRoot: string): this {
+    this.chdir(newRoot);
+    this.call('pivot_root', `pivot_root to ${newRoot}`, [this.string('.'), this.string('.')]);
+    this.umount2('.', 0x2);
+    return this.chdir('/');
+  }
+
+  sethostname(name: string): this {
+    const buf = Buffer.from(name, 'utf8');
+    return this.call('sethostname', `sethostname ${name}`, [this.bytes(buf, 1), buf.length]);
+  }
+
+  /** Lays the program out at `base`; returns the bytes to copy there. */
+  layout(base: Pointer, header: { cloneFlags: bigint; errorFd: number }): Buffer {
+    const recordsAt = HEADER_SIZE;
+    const dataAt = recordsAt + this.records.length * RECORD_SIZE;
+    const out = Buffer.alloc(dataAt + this.dataSize);
+    const address = (ref: DataRef) => base + BigInt(dataAt + ref.offset);
+    out.writeBigUInt64LE(header.cloneFlags, 0);
+    out.writeBigUInt64LE(BigInt(header.errorFd), 8);
+    out.writeBigUInt64LE(BigInt(this.records.length), 16);
+    out.writeBigUInt64LE(base + BigInt(recordsAt), 24);
+    out.writeBigUInt64LE(0xffffffffffffffffn, 176);
+    this.records.forEach((record, i) => {
+      const at = recordsAt + i * RECORD_SIZE;
+      out.writeBigUInt64LE(BigInt(record.nr), at);
+      let slotMask = 0;
+      record.args.forEach((arg, j) => {
+        let value: bigint;
+        if (arg === null) value = 0n;
+        else if (typeof arg === 'number') value = BigInt.asUintN(64, BigInt(arg));
+        else if (typeof arg === 'bigint') value = BigInt.asUintN(64, arg);
+        else if (arg.kind === 'slot') {
+          value = BigInt(arg.index);
+          slotMask |= 1 << j;
+        } else value = address(arg);
+        out.writeBigUInt64LE(value, at + 8 + 8 * j);
+      });
+      out.writeUInt32LE(record.options.ignore ?? 0, at + 56);
+      out.writeUInt8(record.options.store?.index ?? 0xff, at + 60);
+      out.writeUInt8(slotMask, at + 61);
+      out.writeBigUInt64LE(record.options.storeAt ? address(record.options.storeAt) : 0n, at + 64);
+    });
+    let offset = dataAt;
+    for (const chunk of this.chunks) {
+      chunk.copy(out, offset);
+      offset += chunk.length;
+    }
+    for (const { at, ref } of this.fixups) out.writeBigUInt64LE(address(ref), dataAt + at);
+    return out;
+  }
+
+  /** Turns the {index, errno} a failed child reported into an error naming the step. */
+  failure(report: Buffer): ChildSetupError {
+    const index = Number(report.readBigUInt64LE(0));
+    const errno = Number(report.readBigUInt64LE(8));
+    const record = this.records[index];
+    if (!record) return new ChildSetupError(`child step #${index}`, 'unknown', errno);
+    return new ChildSetupError(record.step, record.syscall, errno);
+  }
+}
+
+const PAGE = 4096;
+let code: Pointer | undefined;
+
+function spawnCode(): Pointer {
+  if (process.arch !== 'x64') {
+    throw new Error(`box spawns containers on x86_64 only for now (this is ${process.arch})`);
+  }
+  if (code === undefined) {
+    const c = libc();
+    const bytes = Buffer.from(SPAWN_CODE_X86_64, 'hex');
+    const page = c.mmap(null, PAGE, 3, 0x22, -1, 0) as Pointer;
+    if (page === 0n || page === 0xffffffffffffffffn) throw new Error('mmap of the spawn routine failed');
+    c.memcpy(page, bytes, bytes.length);
+    if (c.mprotect(page, PAGE, 5) !== 0) throw new Error('mprotect of the spawn routine failed');
+    code = page;
+  }
+  return code;
+}
+
+export interface SpawnedChild {
+  pid: number;
+  /** Read end of the error pipe: 16 bytes on failure, EOF once execve succeeded. */
+  errorFd: number;
+}
+
+/**
+ * Clones a child with `cloneFlags` (namespace flags; the exit signal SIGCHLD is
+ * added) and runs `program` in it. Synchronous and fast (no Node start-up in the
+ * child). The caller owns `errorFd` and must reap the child.
+ */
+export function spawnChild(program: ChildProgram, cloneFlags: number): SpawnedChild {
+  const c = libc();
+  const fn = spawnCode();
+  const fds = [0, 0];
+  if (c.pipe2(fds, O_CLOEXEC) !== 0) throw new Error('pipe2 for the error pipe failed');
+  const [readFd, writeFd] = [fds[0]!, fds[1]!];
+  try {
+    const flags = BigInt(cloneFlags) | 17n; // SIGCHLD
+    // First pass to learn the size, then map memory and lay out at its address.
+    const size = program.layout(0n, { cloneFlags: flags, errorFd: writeFd }).length;
+    const length = Math.ceil(size / PAGE) * PAGE;
+    const base = c.mmap(null, length, 3, 0x22, -1, 0) as Pointer;
+    if (base === 0n || base === 0xffffffffffffffffn) throw new Error('mmap for the child program failed');
+    try {
+      const bytes = program.layout(base, { cloneFlags: flags, errorFd: writeFd });
+      c.memcpy(base, bytes, bytes.length);
+      const pid = Number(c.koffi.call(fn, c.spawnProto, base));
+      if (pid < 0) {
+        throw new SyscallError('clone', -pid, { args: `flags 0x${cloneFlags.toString(16)}` });
+      }
+      return { pid, errorFd: readFd };
+    } finally {
+      c.munmap(base, length);
+    }
+  } catch (error) {
+    c.close(readFd);
+    throw error;
+  } finally {
+    c.close(writeFd);
+  }
+}

@@ -1,0 +1,132 @@
+/**
+ * Host-side system calls that Node.js does not offer. Each failure throws a
+ * SyscallError carrying the call, the errno name and the path or arguments.
+ */
+import { MSG_DONTWAIT, mountFlagsToString, SCM_RIGHTS, SOL_SOCKET, TIOCGWINSZ, TIOCSWINSZ, WNOHANG } from './constants.js';
+import { SyscallError } from './errors.js';
+import { lastErrno, libc } from './libc.js';
+
+function check(ret: number | bigint, syscall: string, path?: string, args?: string): number {
+  const n = Number(ret);
+  if (n < 0) throw new SyscallError(syscall, lastErrno(), { path, args });
+  return n;
+}
+
+export function mount(
+  source: string | null,
+  target: string,
+  fstype: string | null,
+  flags: number,
+  data: string | null = null,
+): void {
+  check(libc().mount(source, target, fstype, flags, data), 'mount', target, `(source ${source ?? 'none'}, type ${fstype ?? 'none'}, flags ${mountFlagsToString(flags)})`);
+}
+
+export function umount2(target: string, flags = 0): void {
+  check(libc().umount2(target, flags), 'umount2', target);
+}
+
+/** Changes the calling thread's namespaces (see process-model notes before using). */
+export function unshare(flags: number): void {
+  check(libc().unshare(flags), 'unshare', undefined, `0x${flags.toString(16)}`);
+}
+
+export function setns(fd: number, nstype: number, path?: string): void {
+  check(libc().setns(fd, nstype), 'setns', path ?? `fd ${fd}`);
+}
+
+/** pipe2(2); both ends close-on-exec. Returns [read, write]. */
+export function pipe(): [number, number] {
+  const fds = [0, 0];
+  check(libc().pipe2(fds, 0o2000000), 'pipe2');
+  return [fds[0]!, fds[1]!];
+}
+
+/** socketpair(AF_UNIX, SOCK_STREAM|SOCK_CLOEXEC). */
+export function socketPair(): [number, number] {
+  const fds = [0, 0];
+  check(libc().socketpair(1, 1 | 0o2000000, 0, fds), 'socketpair');
+  return [fds[0]!, fds[1]!];
+}
+
+export function close(fd: number): void {
+  check(libc().close(fd), 'close', `fd ${fd}`);
+}
+
+/** Duplicates fd to the lowest free number >= min, close-on-exec. */
+export function dupCloexec(fd: number, min = 3): number {
+  return check(libc().dupfd(fd, 1030, min), 'fcntl(F_DUPFD_CLOEXEC)', `fd ${fd}`);
+}
+
+export type WaitStatus = { exitCode: number; signal: null } | { exitCode: null; signal: number };
+
+/** waitpid(pid, WNOHANG): the status if the child has ended, otherwise null. */
+export function tryWait(pid: number): WaitStatus | null {
+  const status = [0];
+  const ret = libc().waitpid(pid, status, WNOHANG);
+  if (ret === 0) return null;
+  check(ret, 'waitpid', `pid ${pid}`);
+  const s = status[0]!;
+  if ((s & 0x7f) === 0) return { exitCode: (s >> 8) & 0xff, signal: null };
+  return { exitCode: null, signal: s & 0x7f };
+}
+
+export function kill(pid: number, signal: number): void {
+  check(libc().kill(pid, signal), 'kill', `pid ${pid}`, `signal ${signal}`);
+}
+
+export function isatty(fd: number): boolean {
+  return libc().isatty(fd) === 1;
+}
+
+export interface WindowSize {
+  rows: number;
+  cols: number;
+}
+
+export function getWindowSize(fd: number): WindowSize {
+  const ws = Buffer.alloc(8);
+  check(libc().ioctlPtr(fd, TIOCGWINSZ, ws), 'ioctl(TIOCGWINSZ)', `fd ${fd}`);
+  return { rows: ws.readUInt16LE(0), cols: ws.readUInt16LE(2) };
+}
+
+export function setWindowSize(fd: number, size: WindowSize): void {
+  const ws = Buffer.alloc(8);
+  ws.writeUInt16LE(size.rows, 0);
+  ws.writeUInt16LE(size.cols, 2);
+  check(libc().ioctlPtr(fd, TIOCSWINSZ, ws), 'ioctl(TIOCSWINSZ)', `fd ${fd}`);
+}
+
+/**
+ * Receives one file descriptor sent with SCM_RIGHTS on a unix socket, without
+ * blocking. Returns null when nothing is waiting.
+ */
+export function receiveFd(socket: number): number | null {
+  const { koffi } = libc();
+  const data = Buffer.alloc(1);
+  const control = Buffer.alloc(24);
+  const iov = Buffer.alloc(16);
+  iov.writeBigUInt64LE(koffi.address(data), 0);
+  iov.writeBigUInt64LE(1n, 8);
+  const msg = Buffer.alloc(56);
+  msg.writeBigUInt64LE(koffi.address(iov), 16);
+  msg.writeBigUInt64LE(1n, 24);
+  msg.writeBigUInt64LE(koffi.address(control), 32);
+  msg.writeBigUInt64LE(24n, 40);
+  const ret = Number(libc().recvmsg(socket, msg, MSG_DONTWAIT));
+  if (ret < 0) {
+    const errno = lastErrno();
+    if (errno === 11) return null;
+    throw new SyscallError('recvmsg', errno, { path: `fd ${socket}` });
+  }
+  if (ret === 0) return null;
+  const level = control.readInt32LE(8);
+  const type = control.readInt32LE(12);
+  if (level !== SOL_SOCKET || type !== SCM_RIGHTS) return null;
+  return control.readInt32LE(16);
+}
+
+/** pidfd_open(2). */
+export function pidfdOpen(pid: number): number {
+  return check(libc().syscall3(434, pid, 0, 0), 'pidfd_open', `pid ${pid}`);
+}
