@@ -9,6 +9,7 @@
 import { type NamespacedProcess, spawn } from '@box/ns';
 import { capabilityNumbers } from './capabilities.js';
 import { SpecError } from './errors.js';
+import { addLoopbackSteps } from './network/loopback.js';
 import { lookupCommand } from './process/lookup.js';
 import { addRootfsSteps, type Overlay } from './rootfs/prepare.js';
 import { type Spec, validateSpec } from './spec.js';
@@ -39,7 +40,8 @@ export async function startContainer(options: StartOptions): Promise<ContainerPr
   const userns = namespaces.some((n) => n.type === 'user' && !n.path);
   if (!namespaces.some((n) => n.type === 'mount' && !n.path)) throw new SpecError('box needs a new mount namespace');
   const env = proc.env ?? [];
-  const path = lookupCommand(root.path, proc.args[0]!, env, proc.cwd);
+  const layers = options.overlay ? [options.overlay.upperdir, ...options.overlay.lowerdirs] : [root.path];
+  const path = lookupCommand(layers, proc.args[0]!, env, proc.cwd);
   const caps = proc.capabilities;
   return spawn({
     path,
@@ -50,6 +52,7 @@ export async function startContainer(options: StartOptions): Promise<ContainerPr
     gidMappings: spec.linux?.gidMappings,
     newSession: true,
     setup(program) {
+      if (namespaces.some((n) => n.type === 'network' && !n.path)) addLoopbackSteps(program);
       const { terminal } = addRootfsSteps(program, spec, {
         rootfs: root.path,
         userns,

@@ -9,11 +9,27 @@ import { DEFAULT_PATH } from '../spec.js';
  * name with a slash is taken as a path (relative to cwd), others are searched
  * in the container's PATH. Returns the container path to pass to execve.
  */
-export function lookupCommand(rootfs: string, command: string, env: readonly string[], cwd: string): string {
+export function lookupCommand(
+  rootfs: string | readonly string[],
+  command: string,
+  env: readonly string[],
+  cwd: string,
+): string {
+  const roots = typeof rootfs === 'string' ? [rootfs] : rootfs;
+  // With an overlay the merged tree exists only in the container: look through its
+  // layers, top first, and take the first that has the path.
+  const check = (path: string) => {
+    let result: ReturnType<typeof checkExecutable> = 'missing';
+    for (const root of roots) {
+      result = checkExecutable(resolveInRoot(root, path));
+      if (result !== 'missing') break;
+    }
+    return result;
+  };
   if (command === '') throw new CommandNotFoundError(command, 'executable file not found in $PATH');
   if (command.includes('/')) {
     const path = posix.resolve(cwd, command);
-    const problem = checkExecutable(resolveInRoot(rootfs, path));
+    const problem = check(path);
     if (problem === 'missing') throw new CommandNotFoundError(command, 'no such file or directory');
     if (problem) throw new CommandNotExecutableError(command, problem);
     return path;
@@ -22,7 +38,7 @@ export function lookupCommand(rootfs: string, command: string, env: readonly str
   let denied: string | undefined;
   for (const dir of pathVar.split(':')) {
     const candidate = posix.join(posix.resolve(cwd, dir || '.'), command);
-    const problem = checkExecutable(resolveInRoot(rootfs, candidate));
+    const problem = check(candidate);
     if (problem === undefined) return candidate;
     if (problem !== 'missing') denied ??= problem;
   }

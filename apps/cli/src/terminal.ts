@@ -1,0 +1,69 @@
+/**
+ * `-t`: the container's terminal is a pty opened inside its own devpts; the
+ * master side arrives here over the console socket. This side copies between
+ * our stdio and the master, puts our terminal in raw mode and passes window
+ * size changes on.
+ */
+import tty from 'node:tty';
+import { dupCloexec, getWindowSize, isatty, setWindowSize, type WindowSize } from '@box/sys';
+
+export function currentWindowSize(): WindowSize | undefined {
+  for (const fd of [1, 0, 2]) {
+    if (isatty(fd)) {
+      try {
+        return getWindowSize(fd);
+      } catch {
+        // try the next one
+      }
+    }
+  }
+  return undefined;
+}
+
+export interface AttachedTerminal {
+  /** Resolves when the container side closed and all its output was written. */
+  drained: Promise<void>;
+  detach(): void;
+}
+
+export function attachTerminal(master: number, interactive: boolean): AttachedTerminal {
+  const stdin = process.stdin;
+  const rawMode = interactive && stdin.isTTY;
+  if (rawMode) stdin.setRawMode(true);
+
+  const reader = new tty.ReadStream(master);
+  const writerFd = dupCloexec(master);
+  const writer = new tty.WriteStream(writerFd);
+  reader.pipe(process.stdout, { end: false });
+  // Once the last process holding the slave exits, reading the master fails with EIO: that is the end.
+  const drained = new Promise<void>((resolve) => {
+    reader.on('error', () => resolve());
+    reader.on('end', resolve);
+    reader.on('close', resolve);
+  });
+
+  if (interactive) stdin.pipe(writer);
+
+  const onResize = () => {
+    const size = currentWindowSize();
+    if (size) setWindowSize(master, size);
+  };
+  process.stdout.on('resize', onResize);
+  process.on('SIGWINCH', onResize);
+
+  let detached = false;
+  return {
+    drained,
+    detach() {
+      if (detached) return;
+      detached = true;
+      process.stdout.off('resize', onResize);
+      process.off('SIGWINCH', onResize);
+      if (interactive) stdin.unpipe(writer);
+      if (rawMode) stdin.setRawMode(false);
+      stdin.pause();
+      reader.destroy();
+      writer.destroy();
+    },
+  };
+}

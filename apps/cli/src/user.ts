@@ -1,0 +1,56 @@
+/** Resolves docker's `-u user[:group]` against the image's /etc/passwd and /etc/group. */
+import { readFileSync } from 'node:fs';
+import { resolveInRoot } from '@box/runtime';
+import { CliError } from './errors.js';
+
+export interface ResolvedUser {
+  uid: number;
+  gid: number;
+  additionalGids: number[];
+  home: string;
+}
+
+function readDb(rootfs: string, file: string): string[][] {
+  try {
+    return readFileSync(resolveInRoot(rootfs, file), 'utf8')
+      .split('\n')
+      .filter((line) => line && !line.startsWith('#'))
+      .map((line) => line.split(':'));
+  } catch {
+    return [];
+  }
+}
+
+const ID = /^\d+$/;
+
+export function resolveUser(rootfs: string, spec: string | undefined): ResolvedUser {
+  const value = spec ?? '';
+  const [userPart = '', groupPart] = value.split(':', 2);
+  if (value.split(':').length > 2 || (value !== '' && userPart === '') || groupPart === '') {
+    throw new CliError(`invalid user "${value}": expected USER[:GROUP]`);
+  }
+  const passwd = readDb(rootfs, '/etc/passwd');
+  const groups = readDb(rootfs, '/etc/group');
+  const name = userPart === '' ? 'root' : userPart;
+  const entry = passwd.find((e) => (ID.test(name) ? e[2] === name : e[0] === name));
+  let uid: number;
+  if (ID.test(name)) uid = Number(name);
+  else if (entry) uid = Number(entry[2]);
+  else throw new CliError(`unable to find user ${name}: no matching entries in passwd file`);
+  let gid = entry ? Number(entry[3]) : 0;
+  if (groupPart !== undefined) {
+    if (ID.test(groupPart)) gid = Number(groupPart);
+    else {
+      const group = groups.find((g) => g[0] === groupPart);
+      if (!group) throw new CliError(`unable to find group ${groupPart}: no matching entries in group file`);
+      gid = Number(group[2]);
+    }
+  }
+  if (uid > 0xfffffffe || gid > 0xfffffffe) throw new CliError(`invalid user "${value}": id out of range`);
+  const userName = entry?.[0];
+  const additionalGids =
+    groupPart === undefined && userName
+      ? groups.filter((g) => (g[3] ?? '').split(',').includes(userName)).map((g) => Number(g[2]))
+      : [];
+  return { uid, gid, additionalGids, home: entry?.[5] || '/' };
+}
