@@ -205,6 +205,11 @@ export async function spawn(options: SpawnOptions): Promise<NamespacedProcess> {
       program.call('read', 'wait for the parent at the sync point', [sync[0], program.alloc(8), 1]);
       program.call('close', 'close the sync pipe', [sync[0]]);
     }
+    if (p.newUser) {
+      // Until now the child ran with host ids that the new namespace does not map.
+      program.call('setresgid', 'become root of the new user namespace (gid)', [0, 0, 0]);
+      program.call('setresuid', 'become root of the new user namespace (uid)', [0, 0, 0]);
+    }
     if (p.newCgroup) program.call('unshare', 'create cgroup namespace', [CLONE_NEWCGROUP]);
     if (options.newSession) program.call('setsid', 'create a new session', []);
     const fromSetup = options.setup?.(program);

@@ -149,7 +149,7 @@ export async function run(imageRef: string, command: string[], flags: RunFlags):
     writeState(container.dir, { ...state, status: 'running', pid: proc.pid });
 
     const terminal = sockets ? attachTerminal(takeMaster(sockets[0]), flags.interactive ?? false) : undefined;
-    const stopForwarding = forwardSignals(proc, flags.tty ?? false);
+    const stopForwarding = forwardSignals(proc);
     const status = await proc.exited;
     stopForwarding();
     if (terminal) {
@@ -182,8 +182,8 @@ function takeMaster(socket: number): number {
 const FORWARDED: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR2'];
 
 /** Passes signals sent to box on to the container (docker's --sig-proxy). */
-function forwardSignals(proc: ContainerProcess, tty: boolean): () => void {
-  const handlers = FORWARDED.filter((s) => !(tty && s === 'SIGINT')).map((signal) => {
+function forwardSignals(proc: ContainerProcess): () => void {
+  const handlers = FORWARDED.map((signal) => {
     const handler = () => proc.kill(signal);
     process.on(signal, handler);
     return [signal, handler] as const;

@@ -59,7 +59,9 @@ export function addRootfsSteps(program: ChildProgram, spec: Spec, options: Rootf
   program.mount(null, '/', null, MS.REC | MS.PRIVATE);
   if (options.overlay) {
     const { lowerdirs, upperdir, workdir } = options.overlay;
-    program.mount('overlay', root, 'overlay', 0, `lowerdir=${lowerdirs.join(':')},upperdir=${upperdir},workdir=${workdir}`);
+    // In a user namespace overlayfs keeps its metadata in user.* xattrs (userxattr).
+    const data = `lowerdir=${lowerdirs.join(':')},upperdir=${upperdir},workdir=${workdir}${options.userns ? ',userxattr' : ''}`;
+    program.mount('overlay', root, 'overlay', 0, data);
   } else {
     program.mount(root, root, null, MS.BIND | MS.REC);
   }

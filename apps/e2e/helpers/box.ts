@@ -1,0 +1,115 @@
+/**
+ * Runs the built `box` CLI against a private state directory (BOX_ROOT) that
+ * holds the busybox image, and checks that nothing is left behind.
+ */
+import { type SpawnOptions, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+export const repoRoot = resolve(import.meta.dirname, '../../..');
+export const boxBin = join(repoRoot, 'apps/cli/dist/box.js');
+
+export interface BoxEnv {
+  root: string;
+  cleanup(): void;
+}
+
+/** A fresh BOX_ROOT with the busybox image. */
+export function makeBoxRoot(): BoxEnv {
+  const root = mkdtempSync(join(tmpdir(), 'box-e2e-'));
+  const setup = spawnSync('bash', [join(repoRoot, 'scripts/busybox-image.sh')], {
+    env: { ...process.env, BOX_ROOT: root },
+    encoding: 'utf8',
+  });
+  if (setup.status !== 0) throw new Error(`busybox image set-up failed: ${setup.stderr}`);
+  return { root, cleanup: () => rmSync(root, { recursive: true, force: true }) };
+}
+
+export interface Result {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export function box(root: string, args: string[], options: { input?: string; env?: NodeJS.ProcessEnv } = {}): Result {
+  const r = spawnSync(process.execPath, [boxBin, ...args], {
+    env: { ...process.env, ...options.env, BOX_ROOT: root },
+    input: options.input ?? '',
+    encoding: 'utf8',
+    timeout: 20_000,
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Starts box in the background; resolves with its result when it ends. */
+export function boxAsync(root: string, args: string[], options: SpawnOptions = {}) {
+  const child = spawn(process.execPath, [boxBin, ...args], {
+    ...options,
+    env: { ...process.env, BOX_ROOT: root },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (d) => {
+    stdout += d;
+  });
+  child.stderr?.on('data', (d) => {
+    stderr += d;
+  });
+  const done = new Promise<Result>((resolveDone) => {
+    child.on('close', (code, signal) => resolveDone({ code: code ?? (signal ? -1 : null), stdout, stderr }));
+  });
+  return { child, done, output: () => stdout };
+}
+
+/** Pids of processes in a PID namespace other than ours. */
+export function foreignPidNamespaceProcesses(): Set<number> {
+  const own = readlinkSync('/proc/self/ns/pid');
+  const pids = new Set<number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readlinkSync(`/proc/${entry}/ns/pid`) !== own) pids.add(Number(entry));
+    } catch {
+      // gone
+    }
+  }
+  return pids;
+}
+
+/** What box may have left: mounts under root, container records, processes in new PID namespaces. */
+export function leftovers(root: string, before: Set<number>): string[] {
+  const found: string[] = [];
+  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    if (line.includes(root)) found.push(`mount: ${line}`);
+  }
+  for (const dir of ['containers', 'names']) {
+    try {
+      for (const entry of readdirSync(join(root, dir))) found.push(`${dir}/${entry}`);
+    } catch {
+      // none made
+    }
+  }
+  for (const pid of foreignPidNamespaceProcesses()) {
+    if (!before.has(pid)) {
+      let cmd = '';
+      try {
+        cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+      } catch {
+        continue;
+      }
+      found.push(`process ${pid}: ${cmd}`);
+    }
+  }
+  return found;
+}
+
+/** Waits until `check` is true or the time is up. */
+export async function waitFor(check: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

@@ -1,0 +1,56 @@
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { box, type BoxEnv, foreignPidNamespaceProcesses, leftovers, makeBoxRoot } from '../helpers/box.js';
+
+let env: BoxEnv;
+let before: Set<number>;
+
+beforeAll(() => {
+  env = makeBoxRoot();
+  before = foreignPidNamespaceProcesses();
+});
+afterEach(() => {
+  expect(leftovers(env.root, before)).toEqual([]);
+});
+afterAll(() => env.cleanup());
+
+/** One line on stderr, exit 125, nothing made. */
+function expectRejected(args: string[], message: RegExp) {
+  const r = box(env.root, ['run', '--rm', ...args]);
+  expect(r.code).toBe(125);
+  expect(r.stderr.trim().split('\n')).toHaveLength(1);
+  expect(r.stderr).toMatch(message);
+  expect(r.stdout).toBe('');
+}
+
+describe('box run rejects bad input with one line and exit 125', () => {
+  it('bad -e', () => expectRejected(['-e', '=oops', 'busybox', 'true'], /invalid environment variable: "=oops"/));
+  it('bad -u', () => {
+    expectRejected(['-u', 'nosuchuser', 'busybox', 'true'], /unable to find user nosuchuser/);
+    expectRejected(['-u', '0:nosuchgroup', 'busybox', 'true'], /unable to find group nosuchgroup/);
+    expectRejected(['-u', '1:2:3', 'busybox', 'true'], /invalid user "1:2:3"/);
+  });
+  it('bad -w', () => expectRejected(['-w', 'relative/dir', 'busybox', 'true'], /needs to be an absolute path/));
+  it('bad --hostname', () => expectRejected(['--hostname', 'not a host', 'busybox', 'true'], /invalid hostname/));
+  it('bad --name', () => expectRejected(['--name', '-x', 'busybox', 'true'], /Invalid container name/));
+  it('bad image reference', () => expectRejected(['Not/A:Valid:Ref', 'true'], /invalid reference format/));
+  it('unknown image', () => expectRejected(['nosuch', 'true'], /Unable to find image 'nosuch:latest' locally/));
+  it('a working directory that is a file', () => {
+    const r = box(env.root, ['run', '--rm', '-w', '/etc/passwd', 'busybox', 'true']);
+    expect(r.code).toBe(125);
+    expect(r.stderr.trim()).toBe('box: failed to start the container: chdir /etc/passwd: ENOTDIR (not a directory)');
+  });
+
+  it('a name already taken', () => {
+    const first = box(env.root, ['run', '--name', 'taken', 'busybox', 'true']);
+    expect(first.code).toBe(0);
+    expect(readdirSync(join(env.root, 'containers'))).toHaveLength(1);
+    const r = box(env.root, ['run', '--rm', '--name', 'taken', 'busybox', 'true']);
+    expect(r.code).toBe(125);
+    expect(r.stderr).toMatch(/The container name "\/taken" is already in use/);
+    // The first container's record is untouched; box rm removes it.
+    expect(readdirSync(join(env.root, 'containers'))).toHaveLength(1);
+    expect(box(env.root, ['rm', 'taken']).code).toBe(0);
+  });
+});
