@@ -4,7 +4,16 @@
  * one atomic syscall).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { CliError } from './errors.js';
 import { containersDir, namesDir } from './paths.js';
@@ -23,7 +32,18 @@ export interface ContainerState {
 
 const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
 const ADJECTIVES = ['brave', 'calm', 'eager', 'gentle', 'happy', 'jolly', 'keen', 'lucid', 'quiet', 'witty'];
-const NOUNS = ['turing', 'hopper', 'lovelace', 'ritchie', 'thompson', 'torvalds', 'knuth', 'dijkstra', 'liskov', 'kay'];
+const NOUNS = [
+  'turing',
+  'hopper',
+  'lovelace',
+  'ritchie',
+  'thompson',
+  'torvalds',
+  'knuth',
+  'dijkstra',
+  'liskov',
+  'kay',
+];
 
 export function validateName(name: string): void {
   if (!NAME.test(name)) {
@@ -103,6 +123,7 @@ export function findContainer(reference: string): ContainerState {
   }
   const matches = /^[0-9a-f]+$/.test(reference) ? ids.filter((id) => id.startsWith(reference)) : [];
   if (matches.length === 0) throw new CliError(`No such container: ${reference}`);
-  if (matches.length > 1) throw new CliError(`Multiple containers match ID prefix ${reference}; use more characters`);
+  if (matches.length > 1)
+    throw new CliError(`Multiple containers match ID prefix ${reference}; use more characters`);
   return readState(matches[0]!);
 }

@@ -35,7 +35,9 @@ function buildProgram(setExit: (code: number) => void): Command {
     .option('-u, --user <uid[:gid]>', 'Username or UID (format: <name|uid>[:<group|gid>])')
     .option('--hostname <name>', 'Container host name')
     .option('--name <name>', 'Assign a name to the container')
-    .addOption(new Option('--userns', 'Run in a new user namespace (container root is an unprivileged host uid)'))
+    .addOption(
+      new Option('--userns', 'Run in a new user namespace (container root is an unprivileged host uid)'),
+    )
     .action(async (image: string, command: string[], options) => {
       setExit(await run(image, command, options));
     });

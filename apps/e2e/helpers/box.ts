@@ -32,7 +32,11 @@ export interface Result {
   stderr: string;
 }
 
-export function box(root: string, args: string[], options: { input?: string; env?: NodeJS.ProcessEnv } = {}): Result {
+export function box(
+  root: string,
+  args: string[],
+  options: { input?: string; env?: NodeJS.ProcessEnv } = {},
+): Result {
   const r = spawnSync(process.execPath, [boxBin, ...args], {
     env: { ...process.env, ...options.env, BOX_ROOT: root },
     input: options.input ?? '',

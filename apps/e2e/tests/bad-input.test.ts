@@ -1,7 +1,7 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { box, type BoxEnv, foreignPidNamespaceProcesses, leftovers, makeBoxRoot } from '../helpers/box.js';
+import { type BoxEnv, box, foreignPidNamespaceProcesses, leftovers, makeBoxRoot } from '../helpers/box.js';
 
 let env: BoxEnv;
 let before: Set<number>;
@@ -25,21 +25,27 @@ function expectRejected(args: string[], message: RegExp) {
 }
 
 describe('box run rejects bad input with one line and exit 125', () => {
-  it('bad -e', () => expectRejected(['-e', '=oops', 'busybox', 'true'], /invalid environment variable: "=oops"/));
+  it('bad -e', () =>
+    expectRejected(['-e', '=oops', 'busybox', 'true'], /invalid environment variable: "=oops"/));
   it('bad -u', () => {
     expectRejected(['-u', 'nosuchuser', 'busybox', 'true'], /unable to find user nosuchuser/);
     expectRejected(['-u', '0:nosuchgroup', 'busybox', 'true'], /unable to find group nosuchgroup/);
     expectRejected(['-u', '1:2:3', 'busybox', 'true'], /invalid user "1:2:3"/);
   });
-  it('bad -w', () => expectRejected(['-w', 'relative/dir', 'busybox', 'true'], /needs to be an absolute path/));
-  it('bad --hostname', () => expectRejected(['--hostname', 'not a host', 'busybox', 'true'], /invalid hostname/));
+  it('bad -w', () =>
+    expectRejected(['-w', 'relative/dir', 'busybox', 'true'], /needs to be an absolute path/));
+  it('bad --hostname', () =>
+    expectRejected(['--hostname', 'not a host', 'busybox', 'true'], /invalid hostname/));
   it('bad --name', () => expectRejected(['--name', '-x', 'busybox', 'true'], /Invalid container name/));
   it('bad image reference', () => expectRejected(['Not/A:Valid:Ref', 'true'], /invalid reference format/));
-  it('unknown image', () => expectRejected(['nosuch', 'true'], /Unable to find image 'nosuch:latest' locally/));
+  it('unknown image', () =>
+    expectRejected(['nosuch', 'true'], /Unable to find image 'nosuch:latest' locally/));
   it('a working directory that is a file', () => {
     const r = box(env.root, ['run', '--rm', '-w', '/etc/passwd', 'busybox', 'true']);
     expect(r.code).toBe(125);
-    expect(r.stderr.trim()).toBe('box: failed to start the container: chdir /etc/passwd: ENOTDIR (not a directory)');
+    expect(r.stderr.trim()).toBe(
+      'box: failed to start the container: chdir /etc/passwd: ENOTDIR (not a directory)',
+    );
   });
 
   it('a name already taken', () => {

@@ -1,7 +1,15 @@
 import { readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { box, boxAsync, type BoxEnv, foreignPidNamespaceProcesses, leftovers, makeBoxRoot, waitFor } from '../helpers/box.js';
+import {
+  type BoxEnv,
+  box,
+  boxAsync,
+  foreignPidNamespaceProcesses,
+  leftovers,
+  makeBoxRoot,
+  waitFor,
+} from '../helpers/box.js';
 
 let env: BoxEnv;
 let before: Set<number>;
@@ -43,15 +51,21 @@ describe('box run exit codes (docker compatible)', () => {
 
   it('returns 137 when the container is killed with SIGKILL', async () => {
     const run = boxAsync(env.root, ['run', '--rm', '--name', 'victim', 'busybox', 'sleep', '30']);
-    let pid = 0;
-    await waitFor(() => (pid = containerPid('victim')) > 0);
-    process.kill(pid, 'SIGKILL');
+    await waitFor(() => containerPid('victim') > 0);
+    process.kill(containerPid('victim'), 'SIGKILL');
     const r = await run.done;
     expect(r.code).toBe(137);
   });
 
   it('forwards SIGTERM to the container', async () => {
-    const run = boxAsync(env.root, ['run', '--rm', 'busybox', 'sh', '-c', 'trap "echo got TERM; exit 42" TERM; echo READY; while true; do sleep 0.05; done']);
+    const run = boxAsync(env.root, [
+      'run',
+      '--rm',
+      'busybox',
+      'sh',
+      '-c',
+      'trap "echo got TERM; exit 42" TERM; echo READY; while true; do sleep 0.05; done',
+    ]);
     await waitFor(() => run.output().includes('READY'));
     run.child.kill('SIGTERM');
     const r = await run.done;
@@ -69,7 +83,8 @@ describe('box run exit codes (docker compatible)', () => {
     await waitFor(() => inNamespaces().length === 0);
     // A SIGKILLed box cannot remove its record; recovery of those comes with the lifecycle commands.
     for (const dir of ['containers', 'names']) {
-      for (const entry of readdirSync(join(env.root, dir))) rmSync(join(env.root, dir, entry), { recursive: true, force: true });
+      for (const entry of readdirSync(join(env.root, dir)))
+        rmSync(join(env.root, dir, entry), { recursive: true, force: true });
     }
   });
 });
@@ -78,7 +93,9 @@ describe('box run exit codes (docker compatible)', () => {
 function containerPid(name: string): number {
   try {
     const id = readlinkSync(join(env.root, 'names', name));
-    const state = JSON.parse(readFileSync(join(env.root, 'containers', id, 'state.json'), 'utf8')) as { pid?: number };
+    const state = JSON.parse(readFileSync(join(env.root, 'containers', id, 'state.json'), 'utf8')) as {
+      pid?: number;
+    };
     return state.pid ?? 0;
   } catch {
     return 0;

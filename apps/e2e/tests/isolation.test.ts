@@ -1,7 +1,15 @@
 import { readFileSync, readlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { box, boxAsync, type BoxEnv, foreignPidNamespaceProcesses, leftovers, makeBoxRoot, waitFor } from '../helpers/box.js';
+import {
+  type BoxEnv,
+  box,
+  boxAsync,
+  foreignPidNamespaceProcesses,
+  leftovers,
+  makeBoxRoot,
+  waitFor,
+} from '../helpers/box.js';
 
 let env: BoxEnv;
 let before: Set<number>;
@@ -15,7 +23,8 @@ afterEach(() => {
 });
 afterAll(() => env.cleanup());
 
-const sh = (script: string, flags: string[] = []) => box(env.root, ['run', '--rm', ...flags, 'busybox', 'sh', '-c', script]);
+const sh = (script: string, flags: string[] = []) =>
+  box(env.root, ['run', '--rm', ...flags, 'busybox', 'sh', '-c', script]);
 
 describe('box run isolates the container', () => {
   it('has its own hostname (uts namespace)', () => {
@@ -39,7 +48,14 @@ describe('box run isolates the container', () => {
   });
 
   it('has its own mount table and the host never sees its mounts (mount namespace)', async () => {
-    const run = boxAsync(env.root, ['run', '--rm', 'busybox', 'sh', '-c', 'cat /proc/self/mountinfo; echo READY; sleep 1']);
+    const run = boxAsync(env.root, [
+      'run',
+      '--rm',
+      'busybox',
+      'sh',
+      '-c',
+      'cat /proc/self/mountinfo; echo READY; sleep 1',
+    ]);
     await waitFor(() => run.output().includes('READY'));
     // While the container runs, its overlay root and /proc, /dev mounts are not in the host's table.
     const host = readFileSync('/proc/self/mountinfo', 'utf8');
@@ -81,7 +97,9 @@ describe('box run isolates the container', () => {
   });
 
   it('mounts /proc, /dev, /dev/pts, /dev/shm and a read-only /sys', () => {
-    const r = sh('ls /dev; grep -E " /(proc|dev|dev/pts|dev/shm|sys) " /proc/self/mounts; touch /sys/x 2>&1; cat /proc/kcore | wc -c');
+    const r = sh(
+      'ls /dev; grep -E " /(proc|dev|dev/pts|dev/shm|sys) " /proc/self/mounts; touch /sys/x 2>&1; cat /proc/kcore | wc -c',
+    );
     expect(r.code).toBe(0);
     for (const node of ['null', 'zero', 'full', 'random', 'urandom', 'tty', 'ptmx', 'pts', 'shm']) {
       expect(r.stdout.split('\n')).toContain(node);
@@ -103,8 +121,20 @@ describe('box run isolates the container', () => {
 describe('box run applies the process settings', () => {
   it('sets environment variables, working directory and user', () => {
     const r = box(env.root, [
-      'run', '--rm', '-e', 'GREETING=hello world', '-e', 'EMPTY=', '-w', '/tmp', '-u', '65534:65534',
-      'busybox', 'sh', '-c', 'echo "$GREETING|$EMPTY|$(pwd)|$(id -u):$(id -g)|$HOME"; grep CapEff /proc/self/status',
+      'run',
+      '--rm',
+      '-e',
+      'GREETING=hello world',
+      '-e',
+      'EMPTY=',
+      '-w',
+      '/tmp',
+      '-u',
+      '65534:65534',
+      'busybox',
+      'sh',
+      '-c',
+      'echo "$GREETING|$EMPTY|$(pwd)|$(id -u):$(id -g)|$HOME"; grep CapEff /proc/self/status',
     ]);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('hello world||/tmp|65534:65534|/home');
@@ -112,15 +142,21 @@ describe('box run applies the process settings', () => {
   });
 
   it('resolves user names from the image and copies -e NAME from the host', () => {
-    const r = box(env.root, ['run', '--rm', '-u', 'daemon', '-e', 'FROM_HOST', 'busybox', 'sh', '-c', 'id -u; echo $FROM_HOST'], {
-      env: { FROM_HOST: 'copied' },
-    });
+    const r = box(
+      env.root,
+      ['run', '--rm', '-u', 'daemon', '-e', 'FROM_HOST', 'busybox', 'sh', '-c', 'id -u; echo $FROM_HOST'],
+      {
+        env: { FROM_HOST: 'copied' },
+      },
+    );
     expect(r.code).toBe(0);
     expect(r.stdout.trim().split('\n')).toEqual(['1', 'copied']);
   });
 
   it('passes stdin with -i and gives /dev/null without it', () => {
-    expect(box(env.root, ['run', '--rm', '-i', 'busybox', 'cat'], { input: 'piped\n' }).stdout).toBe('piped\n');
+    expect(box(env.root, ['run', '--rm', '-i', 'busybox', 'cat'], { input: 'piped\n' }).stdout).toBe(
+      'piped\n',
+    );
     expect(box(env.root, ['run', '--rm', 'busybox', 'cat'], { input: 'piped\n' }).stdout).toBe('');
   });
 });

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { boxBin, type BoxEnv, foreignPidNamespaceProcesses, leftovers, makeBoxRoot } from '../helpers/box.js';
+import { type BoxEnv, boxBin, foreignPidNamespaceProcesses, leftovers, makeBoxRoot } from '../helpers/box.js';
 
 let env: BoxEnv;
 let before: Set<number>;
@@ -19,11 +19,15 @@ function inTerminal(args: string, input: string, rows = 30, cols = 100, delay = 
   const command = `stty rows ${rows} cols ${cols}; ${process.execPath} ${boxBin} ${args}`;
   const quote = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
   // The input is typed after `delay` seconds, once the container has started.
-  return spawnSync('sh', ['-c', `(sleep ${delay}; printf %s ${quote(input)}) | script -qefc ${quote(command)} /dev/null`], {
-    env: { ...process.env, BOX_ROOT: env.root },
-    encoding: 'utf8',
-    timeout: 20_000,
-  });
+  return spawnSync(
+    'sh',
+    ['-c', `(sleep ${delay}; printf %s ${quote(input)}) | script -qefc ${quote(command)} /dev/null`],
+    {
+      env: { ...process.env, BOX_ROOT: env.root },
+      encoding: 'utf8',
+      timeout: 20_000,
+    },
+  );
 }
 
 describe('box run -it', () => {
@@ -37,7 +41,13 @@ describe('box run -it', () => {
 
   it('puts the terminal in raw mode: control characters reach the container', () => {
     // ^C is a byte for the container's terminal to turn into SIGINT for its foreground job.
-    const r = inTerminal('run --rm -it busybox sh -c "trap \'echo INTERRUPTED; exit 9\' INT; echo READY; read x"', '\u0003', 30, 100, 1.5);
+    const r = inTerminal(
+      'run --rm -it busybox sh -c "trap \'echo INTERRUPTED; exit 9\' INT; echo READY; read x"',
+      '\u0003',
+      30,
+      100,
+      1.5,
+    );
     expect(r.stdout).toContain('INTERRUPTED');
     expect(r.status).toBe(9);
   });

@@ -1,6 +1,14 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { box, boxAsync, type BoxEnv, foreignPidNamespaceProcesses, leftovers, makeBoxRoot, waitFor } from '../helpers/box.js';
 import { readdirSync, readFileSync } from 'node:fs';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type BoxEnv,
+  box,
+  boxAsync,
+  foreignPidNamespaceProcesses,
+  leftovers,
+  makeBoxRoot,
+  waitFor,
+} from '../helpers/box.js';
 
 let env: BoxEnv;
 let before: Set<number>;
@@ -16,15 +24,34 @@ afterAll(() => env.cleanup());
 
 describe('box run --userns', () => {
   it('maps container root to an unprivileged host uid', () => {
-    const r = box(env.root, ['run', '--rm', '--userns', 'busybox', 'sh', '-c', 'cat /proc/self/uid_map /proc/self/gid_map; id -u; id -g']);
+    const r = box(env.root, [
+      'run',
+      '--rm',
+      '--userns',
+      'busybox',
+      'sh',
+      '-c',
+      'cat /proc/self/uid_map /proc/self/gid_map; id -u; id -g',
+    ]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    const lines = r.stdout.trim().split('\n').map((l) => l.trim().split(/\s+/).join(' '));
+    const lines = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => l.trim().split(/\s+/).join(' '));
     expect(lines).toEqual(['0 100000 65536', '0 100000 65536', '0', '0']);
   });
 
   it('runs the container process as the mapped host uid', async () => {
-    const run = boxAsync(env.root, ['run', '--rm', '--userns', 'busybox', 'sh', '-c', 'echo READY; sleep 30']);
+    const run = boxAsync(env.root, [
+      'run',
+      '--rm',
+      '--userns',
+      'busybox',
+      'sh',
+      '-c',
+      'echo READY; sleep 30',
+    ]);
     await waitFor(() => run.output().includes('READY'));
     const pids = [...foreignPidNamespaceProcesses()].filter((p) => !before.has(p));
     const uids = pids.map((pid) => readFileSync(`/proc/${pid}/status`, 'utf8').match(/^Uid:\s+(\d+)/m)?.[1]);
@@ -39,7 +66,15 @@ describe('box run --userns', () => {
   });
 
   it('lets container root write its own layer; image files show as the overflow uid', () => {
-    const r = box(env.root, ['run', '--rm', '--userns', 'busybox', 'sh', '-c', 'echo hi > /f && cat /f && ls -ln /bin/busybox']);
+    const r = box(env.root, [
+      'run',
+      '--rm',
+      '--userns',
+      'busybox',
+      'sh',
+      '-c',
+      'echo hi > /f && cat /f && ls -ln /bin/busybox',
+    ]);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('hi');
     // Image files belong to host root, which is not mapped: they show as the overflow uid.

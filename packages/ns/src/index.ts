@@ -1,3 +1,4 @@
+export { ChildProgram, ChildSetupError, type Slot } from '@box/sys';
 export { NamespaceConfigError, UnsupportedNamespaceError } from './errors.js';
 export { formatIdMap, writeIdMaps } from './idmap.js';
 export {
@@ -10,4 +11,3 @@ export {
   type WaitStatus,
 } from './spawn.js';
 export { type IdMapping, type Namespace, type NamespaceType, namespacesOf } from './types.js';
-export { ChildProgram, ChildSetupError, type Slot } from '@box/sys';

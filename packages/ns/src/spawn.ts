@@ -38,7 +38,14 @@ import {
 import { NamespaceConfigError, UnsupportedNamespaceError } from './errors.js';
 import { writeIdMaps } from './idmap.js';
 import { armReaper, watchExit } from './reaper.js';
-import { type IdMapping, JOIN_ORDER, NAMESPACE_FILES, NAMESPACE_FLAGS, type Namespace, type NamespaceType } from './types.js';
+import {
+  type IdMapping,
+  JOIN_ORDER,
+  NAMESPACE_FILES,
+  NAMESPACE_FLAGS,
+  type Namespace,
+  type NamespaceType,
+} from './types.js';
 
 export type { WaitStatus };
 
@@ -150,7 +157,8 @@ function plan(namespaces: readonly Namespace[]): Plan {
   const result: Plan = { cloneFlags: 0, joins: [], pidJoin: undefined, newCgroup: false, newUser: false };
   try {
     for (const ns of namespaces) {
-      if (!(ns.type in NAMESPACE_FLAGS)) throw new NamespaceConfigError(`unknown namespace type "${ns.type}"`);
+      if (!(ns.type in NAMESPACE_FLAGS))
+        throw new NamespaceConfigError(`unknown namespace type "${ns.type}"`);
       if (seen.has(ns.type)) throw new NamespaceConfigError(`namespace "${ns.type}" given twice`);
       seen.add(ns.type);
       checkSupported(ns.type);
@@ -165,7 +173,9 @@ function plan(namespaces: readonly Namespace[]): Plan {
       try {
         fd = openSync(ns.path, 'r');
       } catch (error) {
-        throw new NamespaceConfigError(`cannot open ${ns.type} namespace ${ns.path}: ${(error as Error).message}`);
+        throw new NamespaceConfigError(
+          `cannot open ${ns.type} namespace ${ns.path}: ${(error as Error).message}`,
+        );
       }
       if (ns.type === 'pid') result.pidJoin = { fd, path: ns.path };
       else result.joins.push({ type: ns.type, fd, path: ns.path });
@@ -198,7 +208,10 @@ export async function spawn(options: SpawnOptions): Promise<NamespacedProcess> {
   let child: { pid: number; errorFd: number };
   try {
     for (const join of p.joins) {
-      program.call('setns', `join ${join.type} namespace ${join.path}`, [join.fd, NAMESPACE_FLAGS[join.type]]);
+      program.call('setns', `join ${join.type} namespace ${join.path}`, [
+        join.fd,
+        NAMESPACE_FLAGS[join.type],
+      ]);
     }
     if (needSync) {
       sync = pipe();
@@ -218,7 +231,10 @@ export async function spawn(options: SpawnOptions): Promise<NamespacedProcess> {
     applyCredentials(program, options);
     resetSignals(program);
     if (options.parentDeathSignal !== undefined) {
-      program.call('prctl', 'set the parent-death signal', [PR_SET_PDEATHSIG, signalNumber(options.parentDeathSignal)]);
+      program.call('prctl', 'set the parent-death signal', [
+        PR_SET_PDEATHSIG,
+        signalNumber(options.parentDeathSignal),
+      ]);
     }
     program.call('execve', `exec ${options.path}`, [
       program.string(options.path),
@@ -276,7 +292,8 @@ export async function spawn(options: SpawnOptions): Promise<NamespacedProcess> {
 
 function cloneInto(program: ChildProgram, p: Plan): { pid: number; errorFd: number } {
   if (!p.pidJoin) return spawnChild(program, p.cloneFlags);
-  if (p.cloneFlags & CLONE_NEWPID) throw new NamespaceConfigError('cannot both create and join a pid namespace');
+  if (p.cloneFlags & CLONE_NEWPID)
+    throw new NamespaceConfigError('cannot both create and join a pid namespace');
   const own = openSync('/proc/thread-self/ns/pid_for_children', 'r');
   try {
     setns(p.pidJoin.fd, CLONE_NEWPID, p.pidJoin.path);
@@ -323,15 +340,19 @@ function applyCredentials(program: ChildProgram, options: SpawnOptions): void {
   if (caps) {
     const keep = new Set(caps.bounding);
     for (let cap = 0; cap <= capLastCap(); cap++) {
-      if (!keep.has(cap)) program.call('prctl', `drop capability ${cap} from the bounding set`, [PR_CAPBSET_DROP, cap]);
+      if (!keep.has(cap))
+        program.call('prctl', `drop capability ${cap} from the bounding set`, [PR_CAPBSET_DROP, cap]);
     }
   }
   // In a new user namespace the child is nobody until it sets ids that are mapped.
   const cred = options.credentials ?? (options.uidMappings?.length ? { uid: 0, gid: 0 } : undefined);
   if (cred) {
     const groups = Buffer.alloc(4 * Math.max(1, cred.additionalGids?.length ?? 0));
-    (cred.additionalGids ?? []).forEach((gid, i) => groups.writeUInt32LE(gid, 4 * i));
-    program.call('setgroups', 'set supplementary groups', [cred.additionalGids?.length ?? 0, program.bytes(groups)]);
+    for (const [i, gid] of (cred.additionalGids ?? []).entries()) groups.writeUInt32LE(gid, 4 * i);
+    program.call('setgroups', 'set supplementary groups', [
+      cred.additionalGids?.length ?? 0,
+      program.bytes(groups),
+    ]);
     program.call('setresgid', `set gid ${cred.gid}`, [cred.gid, cred.gid, cred.gid]);
     program.call('setresuid', `set uid ${cred.uid}`, [cred.uid, cred.uid, cred.uid]);
   }

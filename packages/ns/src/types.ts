@@ -1,4 +1,12 @@
-import { CLONE_NEWCGROUP, CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUSER, CLONE_NEWUTS } from '@box/sys';
+import {
+  CLONE_NEWCGROUP,
+  CLONE_NEWIPC,
+  CLONE_NEWNET,
+  CLONE_NEWNS,
+  CLONE_NEWPID,
+  CLONE_NEWUSER,
+  CLONE_NEWUTS,
+} from '@box/sys';
 
 /** Namespace kinds, named as in the OCI runtime spec. */
 export type NamespaceType = 'mount' | 'uts' | 'ipc' | 'pid' | 'network' | 'user' | 'cgroup';
@@ -38,7 +46,15 @@ export const NAMESPACE_FILES: Readonly<Record<NamespaceType, string>> = {
 };
 
 /** Join order: the user namespace first (it grants the rights for the others), mount last. */
-export const JOIN_ORDER: readonly NamespaceType[] = ['user', 'ipc', 'uts', 'network', 'pid', 'cgroup', 'mount'];
+export const JOIN_ORDER: readonly NamespaceType[] = [
+  'user',
+  'ipc',
+  'uts',
+  'network',
+  'pid',
+  'cgroup',
+  'mount',
+];
 
 /** The namespaces of a running process, ready to be joined. */
 export function namespacesOf(pid: number, types: readonly NamespaceType[] = JOIN_ORDER): Namespace[] {

@@ -47,7 +47,8 @@ export const CAPABILITIES: Readonly<Record<string, number>> = {
 
 export function capabilityNumbers(names: readonly string[] = []): number[] {
   return names.map((name) => {
-    const n = CAPABILITIES[name.toUpperCase().startsWith('CAP_') ? name.toUpperCase() : `CAP_${name.toUpperCase()}`];
+    const n =
+      CAPABILITIES[name.toUpperCase().startsWith('CAP_') ? name.toUpperCase() : `CAP_${name.toUpperCase()}`];
     if (n === undefined) throw new SpecError(`unknown capability "${name}"`);
     return n;
   });

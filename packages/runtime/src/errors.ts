@@ -21,7 +21,10 @@ export class SpecError extends RuntimeError {
 /** The command was not found in the container (docker: exit 127). */
 export class CommandNotFoundError extends RuntimeError {
   override readonly name = 'CommandNotFoundError';
-  constructor(readonly command: string, detail: string) {
+  constructor(
+    readonly command: string,
+    detail: string,
+  ) {
     super('ENOCMD', `exec: "${command}": ${detail}`);
   }
 }
@@ -29,7 +32,10 @@ export class CommandNotFoundError extends RuntimeError {
 /** The command exists but cannot be executed (docker: exit 126). */
 export class CommandNotExecutableError extends RuntimeError {
   override readonly name = 'CommandNotExecutableError';
-  constructor(readonly command: string, detail: string) {
+  constructor(
+    readonly command: string,
+    detail: string,
+  ) {
     super('ENOEXECCMD', `exec: "${command}": ${detail}`);
   }
 }

@@ -38,7 +38,8 @@ export async function startContainer(options: StartOptions): Promise<ContainerPr
   if (!root.path.startsWith('/')) throw new SpecError(`root.path must be absolute: "${root.path}"`);
   const namespaces = spec.linux?.namespaces ?? [];
   const userns = namespaces.some((n) => n.type === 'user' && !n.path);
-  if (!namespaces.some((n) => n.type === 'mount' && !n.path)) throw new SpecError('box needs a new mount namespace');
+  if (!namespaces.some((n) => n.type === 'mount' && !n.path))
+    throw new SpecError('box needs a new mount namespace');
   const env = proc.env ?? [];
   const layers = options.overlay ? [options.overlay.upperdir, ...options.overlay.lowerdirs] : [root.path];
   const path = lookupCommand(layers, proc.args[0]!, env, proc.cwd);

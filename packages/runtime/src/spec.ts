@@ -105,7 +105,13 @@ export const DEFAULT_MASKED_PATHS = [
   '/sys/devices/virtual/powercap',
 ];
 
-export const DEFAULT_READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'];
+export const DEFAULT_READONLY_PATHS = [
+  '/proc/bus',
+  '/proc/fs',
+  '/proc/irq',
+  '/proc/sys',
+  '/proc/sysrq-trigger',
+];
 
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
@@ -145,15 +151,37 @@ export function defaultSpec(options: DefaultSpecOptions): Spec {
     hostname: 'box',
     mounts: [
       { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
-      { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
+      {
+        destination: '/dev',
+        type: 'tmpfs',
+        source: 'tmpfs',
+        options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'],
+      },
       {
         destination: '/dev/pts',
         type: 'devpts',
         source: 'devpts',
-        options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', ...(options.userns ? [] : ['gid=5'])],
+        options: [
+          'nosuid',
+          'noexec',
+          'newinstance',
+          'ptmxmode=0666',
+          'mode=0620',
+          ...(options.userns ? [] : ['gid=5']),
+        ],
       },
-      { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
-      { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
+      {
+        destination: '/dev/shm',
+        type: 'tmpfs',
+        source: 'shm',
+        options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'],
+      },
+      {
+        destination: '/dev/mqueue',
+        type: 'mqueue',
+        source: 'mqueue',
+        options: ['nosuid', 'noexec', 'nodev'],
+      },
       { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
     ],
     linux: {
@@ -176,20 +204,24 @@ export function validateSpec(spec: Spec): asserts spec is Spec & { process: Proc
   if (!Array.isArray(p.args) || p.args.length === 0) throw new SpecError('process.args must not be empty');
   if (!p.cwd.startsWith('/')) throw new SpecError(`process.cwd must be an absolute path, not "${p.cwd}"`);
   for (const entry of p.env ?? []) {
-    if (!entry.includes('=') || entry.startsWith('=')) throw new SpecError(`invalid environment variable "${entry}"`);
+    if (!entry.includes('=') || entry.startsWith('='))
+      throw new SpecError(`invalid environment variable "${entry}"`);
   }
   for (const id of [p.user.uid, p.user.gid, ...(p.user.additionalGids ?? [])]) {
-    if (!Number.isInteger(id) || id < 0 || id > 0xfffffffe) throw new SpecError(`invalid user or group id ${id}`);
+    if (!Number.isInteger(id) || id < 0 || id > 0xfffffffe)
+      throw new SpecError(`invalid user or group id ${id}`);
   }
   if (spec.hostname !== undefined && !HOSTNAME.test(spec.hostname)) {
     throw new SpecError(`invalid hostname "${spec.hostname}"`);
   }
   const types = new Set((spec.linux?.namespaces ?? []).map((n) => n.type));
-  if (spec.hostname !== undefined && !types.has('uts')) throw new SpecError('hostname needs a new uts namespace');
+  if (spec.hostname !== undefined && !types.has('uts'))
+    throw new SpecError('hostname needs a new uts namespace');
   if (types.has('user') && !(spec.linux?.uidMappings?.length && spec.linux?.gidMappings?.length)) {
     throw new SpecError('a new user namespace needs uidMappings and gidMappings');
   }
   for (const m of spec.mounts ?? []) {
-    if (!m.destination.startsWith('/')) throw new SpecError(`mount destination must be absolute: "${m.destination}"`);
+    if (!m.destination.startsWith('/'))
+      throw new SpecError(`mount destination must be absolute: "${m.destination}"`);
   }
 }

@@ -20,7 +20,9 @@ function declare() {
     dupfd: lib.func('int fcntl(int fd, int cmd, int arg)'),
     waitpid: lib.func('int waitpid(int pid, _Out_ int *status, int options)'),
     kill: lib.func('int kill(int pid, int sig)'),
-    mount: lib.func('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)'),
+    mount: lib.func(
+      'int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)',
+    ),
     umount2: lib.func('int umount2(const char *target, int flags)'),
     unshare: lib.func('int unshare(int flags)'),
     setns: lib.func('int setns(int fd, int nstype)'),

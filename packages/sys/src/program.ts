@@ -117,9 +117,27 @@ export class ChildProgram {
 
   // Typed helpers for the calls a container start-up needs.
 
-  mount(source: string | null, target: string, fstype: string | null, flags: number, data?: string, options?: CallOptions): this {
+  mount(
+    source: string | null,
+    target: string,
+    fstype: string | null,
+    flags: number,
+    data?: string,
+    options?: CallOptions,
+  ): this {
     const step = `mount ${fstype ?? source ?? 'none'} on ${target}`;
-    return this.call('mount', step, [source === null ? null : this.string(source), this.string(target), fstype === null ? null : this.string(fstype), flags, data === undefined ? null : this.string(data)], options);
+    return this.call(
+      'mount',
+      step,
+      [
+        source === null ? null : this.string(source),
+        this.string(target),
+        fstype === null ? null : this.string(fstype),
+        flags,
+        data === undefined ? null : this.string(data),
+      ],
+      options,
+    );
   }
 
   umount2(target: string, flags: number, options?: CallOptions): this {
@@ -135,7 +153,12 @@ export class ChildProgram {
   }
 
   symlink(target: string, path: string, options?: CallOptions): this {
-    return this.call('symlink', `symlink ${path} -> ${target}`, [this.string(target), this.string(path)], options);
+    return this.call(
+      'symlink',
+      `symlink ${path} -> ${target}`,
+      [this.string(target), this.string(path)],
+      options,
+    );
   }
 
   chdir(path: string, options?: CallOptions): this {
@@ -147,7 +170,12 @@ export class ChildProgram {
   }
 
   openat(path: string, flags: number, mode: number, options?: CallOptions): this {
-    return this.call('openat', `open ${path}`, [AT_FDCWD, this.string(path), flags | O_CLOEXEC, mode], options);
+    return this.call(
+      'openat',
+      `open ${path}`,
+      [AT_FDCWD, this.string(path), flags | O_CLOEXEC, mode],
+      options,
+    );
   }
 
   close(fd: number | Slot, step = 'close fd', options?: CallOptions): this {

@@ -2,7 +2,15 @@
  * Host-side system calls that Node.js does not offer. Each failure throws a
  * SyscallError carrying the call, the errno name and the path or arguments.
  */
-import { MSG_DONTWAIT, mountFlagsToString, SCM_RIGHTS, SOL_SOCKET, TIOCGWINSZ, TIOCSWINSZ, WNOHANG } from './constants.js';
+import {
+  MSG_DONTWAIT,
+  mountFlagsToString,
+  SCM_RIGHTS,
+  SOL_SOCKET,
+  TIOCGWINSZ,
+  TIOCSWINSZ,
+  WNOHANG,
+} from './constants.js';
 import { SyscallError } from './errors.js';
 import { lastErrno, libc } from './libc.js';
 
@@ -19,7 +27,12 @@ export function mount(
   flags: number,
   data: string | null = null,
 ): void {
-  check(libc().mount(source, target, fstype, flags, data), 'mount', target, `(source ${source ?? 'none'}, type ${fstype ?? 'none'}, flags ${mountFlagsToString(flags)})`);
+  check(
+    libc().mount(source, target, fstype, flags, data),
+    'mount',
+    target,
+    `(source ${source ?? 'none'}, type ${fstype ?? 'none'}, flags ${mountFlagsToString(flags)})`,
+  );
 }
 
 export function umount2(target: string, flags = 0): void {

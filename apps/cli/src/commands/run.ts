@@ -17,7 +17,7 @@ import {
   startContainer,
 } from '@box/runtime';
 import { receiveFd, socketPair } from '@box/sys';
-import { createContainer, removeContainer, writeState, type ContainerState } from '../containers.js';
+import { type ContainerState, createContainer, removeContainer, writeState } from '../containers.js';
 import { CliError, EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND } from '../errors.js';
 import { findImage } from '../images.js';
 import { attachTerminal, currentWindowSize } from '../terminal.js';
@@ -73,10 +73,15 @@ function userNamespaceRange(file: string): { hostID: number; size: number } {
 export async function run(imageRef: string, command: string[], flags: RunFlags): Promise<number> {
   const userEnv = parseEnvFlags(flags.env);
   if (flags.workdir !== undefined && !posix.isAbsolute(flags.workdir)) {
-    throw new CliError(`the working directory '${flags.workdir}' is invalid, it needs to be an absolute path`);
+    throw new CliError(
+      `the working directory '${flags.workdir}' is invalid, it needs to be an absolute path`,
+    );
   }
   const image = findImage(imageRef);
-  const args = [...(image.config.Entrypoint ?? []), ...(command.length > 0 ? command : (image.config.Cmd ?? []))];
+  const args = [
+    ...(image.config.Entrypoint ?? []),
+    ...(command.length > 0 ? command : (image.config.Cmd ?? [])),
+  ];
   if (args.length === 0) throw new CliError('no command specified');
   const user = resolveUser(image.rootfs, flags.user ?? (image.config.User || undefined));
 

@@ -10,7 +10,9 @@ export function addLoopbackSteps(program: ChildProgram): void {
   const ifreq = Buffer.alloc(40);
   ifreq.write('lo', 0, 'ascii');
   ifreq.writeUInt16LE(IFF_UP | IFF_LOOPBACK | IFF_RUNNING, 16);
-  program.call('socket', 'open a socket to configure lo', [AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0], { store: socket });
+  program.call('socket', 'open a socket to configure lo', [AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0], {
+    store: socket,
+  });
   program.call('ioctl', 'bring lo up', [socket, SIOCSIFFLAGS, program.bytes(ifreq)]);
   program.close(socket, 'close the lo socket');
 }

@@ -34,7 +34,11 @@ export function lookupCommand(
     if (problem) throw new CommandNotExecutableError(command, problem);
     return path;
   }
-  const pathVar = [...env].reverse().find((e) => e.startsWith('PATH='))?.slice(5) ?? DEFAULT_PATH;
+  const pathVar =
+    [...env]
+      .reverse()
+      .find((e) => e.startsWith('PATH='))
+      ?.slice(5) ?? DEFAULT_PATH;
   let denied: string | undefined;
   for (const dir of pathVar.split(':')) {
     const candidate = posix.join(posix.resolve(cwd, dir || '.'), command);

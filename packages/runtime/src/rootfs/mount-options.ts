@@ -47,7 +47,14 @@ const PROPAGATION: Record<string, number> = {
 
 /** Splits OCI mount options into mount(2) flags, propagation and data, as runc does. */
 export function parseMountOptions(options: readonly string[] = []): ParsedMountOptions {
-  const result: ParsedMountOptions = { flags: 0, propagation: 0, data: [], bind: false, recursive: false, readonly: false };
+  const result: ParsedMountOptions = {
+    flags: 0,
+    propagation: 0,
+    data: [],
+    bind: false,
+    recursive: false,
+    readonly: false,
+  };
   for (const option of options) {
     const flag = FLAGS[option];
     if (flag) {

@@ -67,7 +67,9 @@ export function addRootfsSteps(program: ChildProgram, spec: Spec, options: Rootf
   }
   for (const mount of spec.mounts ?? []) addMount(program, root, mount);
 
-  const devIsTmpfs = (spec.mounts ?? []).some((m) => posix.normalize(m.destination) === '/dev' && m.type === 'tmpfs');
+  const devIsTmpfs = (spec.mounts ?? []).some(
+    (m) => posix.normalize(m.destination) === '/dev' && m.type === 'tmpfs',
+  );
   if (devIsTmpfs) addDeviceSteps(program, `${root}/dev`, options.userns);
 
   if (spec.process?.terminal) {
@@ -115,7 +117,13 @@ function addMount(program: ChildProgram, root: string, mount: Mount): void {
     if (options.flags !== 0) program.mount(null, target, null, MS.BIND | MS.REMOUNT | options.flags);
   } else {
     mkdirAll(program, root, target);
-    program.mount(mount.source ?? type ?? 'none', target, type ?? null, options.flags, options.data.join(',') || undefined);
+    program.mount(
+      mount.source ?? type ?? 'none',
+      target,
+      type ?? null,
+      options.flags,
+      options.data.join(',') || undefined,
+    );
   }
   if (options.propagation !== 0) program.mount(null, target, null, options.propagation);
 }
@@ -141,7 +149,10 @@ function addConsoleSteps(program: ChildProgram, root: string, socket: number, sp
   program.pointerAt(msg, iov, 16);
   program.pointerAt(msg, control, 32);
 
-  program.openat(`${root}/dev/pts/ptmx`, O_RDWR | O_NOCTTY, 0, { store: master, storeAt: refAt(control, 16) });
+  program.openat(`${root}/dev/pts/ptmx`, O_RDWR | O_NOCTTY, 0, {
+    store: master,
+    storeAt: refAt(control, 16),
+  });
   program.call('ioctl', 'unlock the terminal', [master, TIOCSPTLCK, program.alloc(4)]);
   program.call('ioctl', 'open the terminal', [master, TIOCGPTPEER, O_RDWR | O_NOCTTY], { store: slave });
   const size = spec.process?.consoleSize;
@@ -175,5 +186,7 @@ function readonlyPath(program: ChildProgram, path: string): void {
   if (!hostKind(path)) return;
   program.mount(path, path, null, MS.BIND | MS.REC, undefined, { ignore: ENOENT });
   const locked = path.startsWith('/proc/') ? MS.NOSUID | MS.NODEV | MS.NOEXEC : 0;
-  program.mount(null, path, null, MS.BIND | MS.REMOUNT | MS.RDONLY | MS.REC | locked, undefined, { ignore: ENOENT });
+  program.mount(null, path, null, MS.BIND | MS.REMOUNT | MS.RDONLY | MS.REC | locked, undefined, {
+    ignore: ENOENT,
+  });
 }

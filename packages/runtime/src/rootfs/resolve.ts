@@ -31,7 +31,8 @@ export function resolveInRoot(root: string, path: string): string {
       resolved.push(part);
       continue;
     }
-    if (++links > MAX_LINKS) throw new Error(`too many levels of symbolic links resolving ${path} in ${root}`);
+    if (++links > MAX_LINKS)
+      throw new Error(`too many levels of symbolic links resolving ${path} in ${root}`);
     const target = readlinkSync(host);
     if (target.startsWith('/')) resolved.length = 0;
     pending.unshift(...target.split('/').filter(Boolean));

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Sets up a fresh Debian machine (as root) to build and run box: system packages,
+# pnpm, dependencies, a build, and the local busybox image. Idempotent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v busybox >/dev/null 2>&1 || need_apt+=(busybox-static)
+command -v script >/dev/null 2>&1 || need_apt+=(util-linux)
+command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
+command -v as >/dev/null 2>&1 || need_apt+=(binutils)
+if [ "${#need_apt[@]}" -gt 0 ]; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+if ! command -v pnpm >/dev/null 2>&1 || [ "$(pnpm --version)" != "12.4.2" ]; then
+  npm i -g pnpm@12.4.2 >/dev/null
+fi
+pnpm install --frozen-lockfile
+pnpm build
+bash scripts/busybox-image.sh
