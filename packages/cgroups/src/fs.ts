@@ -1,0 +1,106 @@
+import { constants } from 'node:fs';
+import * as fsp from 'node:fs/promises';
+import { join } from 'node:path';
+import { CgroupError, errnoOf } from './errors.js';
+
+/**
+ * The file operations a cgroup manager needs. The real one is {@link nodeCgroupFs}; tests pass the
+ * fake from `@box/cgroups/testing`, which also does what the kernel does on mkdir/rmdir/write.
+ * Errors are Node.js system errors (with `code`); the helpers below wrap them in CgroupError.
+ */
+export interface CgroupFs {
+  /** Creates one directory (not recursive); rejects with EEXIST if it is there. */
+  mkdir(path: string): Promise<void>;
+  /** Removes one cgroup directory. */
+  rmdir(path: string): Promise<void>;
+  readFile(path: string): Promise<string>;
+  /** Writes with a single write(2) to an existing file (O_WRONLY|O_TRUNC, never O_CREAT). */
+  writeFile(path: string, data: string): Promise<void>;
+  exists(path: string): Promise<boolean>;
+  /** Names of the subdirectories (child cgroups) of a directory. */
+  listDirs(path: string): Promise<string[]>;
+}
+
+export const nodeCgroupFs: CgroupFs = {
+  async mkdir(path) {
+    await fsp.mkdir(path, { mode: 0o755 });
+  },
+  async rmdir(path) {
+    await fsp.rmdir(path);
+  },
+  async readFile(path) {
+    return fsp.readFile(path, 'utf8');
+  },
+  async writeFile(path, data) {
+    // cgroupfs files cannot be created, and some are write-only: O_RDWR would fail with EACCES.
+    const handle = await fsp.open(path, constants.O_WRONLY | constants.O_TRUNC);
+    try {
+      await handle.write(data);
+    } finally {
+      await handle.close();
+    }
+  },
+  async exists(path) {
+    try {
+      await fsp.access(path);
+      return true;
+    } catch (error) {
+      if (errnoOf(error) === 'ENOENT') return false;
+      throw error;
+    }
+  },
+  async listDirs(path) {
+    const entries = await fsp.readdir(path, { withFileTypes: true });
+    return entries.filter((entry) => entry.isDirectory()).map((entry) => entry.name);
+  },
+};
+
+/** Wraps a failed file operation in a CgroupError that names the path. */
+export function ioError(op: string, path: string, cause: unknown, controller?: string): CgroupError {
+  const errno = errnoOf(cause);
+  const reason = cause instanceof Error ? cause.message : String(cause);
+  return new CgroupError('ECGROUPIO', `${op} ${path}: ${reason}`, { path, errno, controller, cause });
+}
+
+/** Reads a cgroup file, without the trailing newline. */
+export async function readCgroupFile(fs: CgroupFs, dir: string, file: string): Promise<string> {
+  const path = join(dir, file);
+  try {
+    return (await fs.readFile(path)).trimEnd();
+  } catch (error) {
+    throw ioError('read', path, error);
+  }
+}
+
+/** Writes one value to a cgroup file, as the kernel parses it. */
+export async function writeCgroupFile(
+  fs: CgroupFs,
+  dir: string,
+  file: string,
+  value: string | number,
+): Promise<void> {
+  const path = join(dir, file);
+  const data = String(value);
+  try {
+    await fs.writeFile(path, data);
+  } catch (error) {
+    throw ioError(`write ${JSON.stringify(data)} to`, path, error);
+  }
+}
+
+export async function hasCgroupFile(fs: CgroupFs, dir: string, file: string): Promise<boolean> {
+  const path = join(dir, file);
+  try {
+    return await fs.exists(path);
+  } catch (error) {
+    throw ioError('stat', path, error);
+  }
+}
+
+export async function listChildCgroups(fs: CgroupFs, dir: string): Promise<string[]> {
+  try {
+    return await fs.listDirs(dir);
+  } catch (error) {
+    throw ioError('list', dir, error);
+  }
+}

@@ -1,0 +1,72 @@
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CgroupError, errnoOf } from './errors.js';
+import { type CgroupFs, ioError } from './fs.js';
+
+export interface RemoveOptions {
+  /** Tries in all (default 6). */
+  attempts?: number;
+  /** The first pause in ms; it doubles after each try (default 10). */
+  delayMs?: number;
+}
+
+/** Which directory of the tree failed, and how. */
+class RemoveFailure {
+  constructor(
+    readonly op: string,
+    readonly dir: string,
+    readonly error: unknown,
+  ) {}
+}
+
+async function removeOnce(fs: CgroupFs, dir: string): Promise<void> {
+  let children: string[];
+  try {
+    children = await fs.listDirs(dir);
+  } catch (error) {
+    if (errnoOf(error) === 'ENOENT') return;
+    throw new RemoveFailure('list', dir, error);
+  }
+  for (const child of children) await removeOnce(fs, join(dir, child));
+  try {
+    await fs.rmdir(dir);
+  } catch (error) {
+    if (errnoOf(error) !== 'ENOENT') throw new RemoveFailure('rmdir', dir, error);
+  }
+}
+
+/**
+ * Removes a cgroup directory and its child cgroups, deepest first. A cgroup whose last tasks are
+ * still exiting answers EBUSY (and a new child cgroup makes ENOTEMPTY), so those are retried with a
+ * short, doubling pause. A directory that is already gone is fine.
+ */
+export async function removeCgroupTree(
+  fs: CgroupFs,
+  dir: string,
+  options: RemoveOptions = {},
+): Promise<void> {
+  const attempts = options.attempts ?? 6;
+  const delayMs = options.delayMs ?? 10;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await removeOnce(fs, dir);
+      return;
+    } catch (failure) {
+      if (!(failure instanceof RemoveFailure)) throw failure;
+      const errno = errnoOf(failure.error);
+      const retryable = errno === 'EBUSY' || errno === 'ENOTEMPTY';
+      if (retryable && attempt < attempts) {
+        await sleep(delayMs * 2 ** (attempt - 1));
+        continue;
+      }
+      if (retryable) {
+        throw new CgroupError(
+          'ECGROUPBUSY',
+          `cannot remove cgroup ${failure.dir}: ${errno} after ${attempts} attempts (processes or child cgroups remain)`,
+          { path: failure.dir, errno, cause: failure.error },
+        );
+      }
+      throw ioError(failure.op, failure.dir, failure.error);
+    }
+  }
+}

@@ -1,0 +1,171 @@
+import { join } from 'node:path';
+import type { CgroupMode, CgroupMount } from '../detect.js';
+import { CgroupError, errnoOf, missingController, withController } from '../errors.js';
+import { type CgroupFs, ioError } from '../fs.js';
+import type { CgroupManager, CgroupStats, Resources } from '../manager.js';
+import { addProcessTo, readPidsRecursive, signalAll } from '../procs.js';
+import { removeCgroupTree } from '../remove.js';
+import { checkPid, validateResources } from '../validate.js';
+import * as blkio from './blkio.js';
+import * as cpu from './cpu.js';
+import * as cpuacct from './cpuacct.js';
+import * as cpuset from './cpuset.js';
+import * as devices from './devices.js';
+import * as freezer from './freezer.js';
+import * as memory from './memory.js';
+import * as pids from './pids.js';
+
+/** The v1 controllers box works with, in the order they are applied. */
+export const V1_BOX_CONTROLLERS = [
+  'cpuset',
+  'memory',
+  'cpu',
+  'cpuacct',
+  'pids',
+  'blkio',
+  'devices',
+  'freezer',
+];
+
+/** Controllers that set limits, in the order they are written (cpuset first, freezer last). */
+const LIMITERS = [cpuset, memory, cpu, pids, blkio, devices, freezer];
+
+export interface V1ManagerOptions {
+  mode: CgroupMode;
+  path: string;
+  segments: readonly string[];
+  /** Mounted v1 controllers and their hierarchies. */
+  mounts: ReadonlyMap<string, CgroupMount>;
+  fs: CgroupFs;
+}
+
+/** A cgroup in each v1 hierarchy: one directory per hierarchy, `<mount point>/<path>`. */
+export class V1CgroupManager implements CgroupManager {
+  readonly mode: CgroupMode;
+  readonly path: string;
+  readonly #segments: readonly string[];
+  readonly #fs: CgroupFs;
+  /** controller → the hierarchy root it is mounted at. */
+  readonly #roots = new Map<string, string>();
+
+  constructor(options: V1ManagerOptions) {
+    this.mode = options.mode;
+    this.path = options.path;
+    this.#segments = options.segments;
+    this.#fs = options.fs;
+    for (const controller of V1_BOX_CONTROLLERS) {
+      const mount = options.mounts.get(controller);
+      if (mount) this.#roots.set(controller, mount.mountPoint);
+    }
+  }
+
+  get dirs(): readonly string[] {
+    return [...new Set(this.#roots.values())].map((root) => join(root, ...this.#segments));
+  }
+
+  #has(controller: string): boolean {
+    return this.#roots.has(controller);
+  }
+
+  #dir(controller: string): string {
+    const root = this.#roots.get(controller);
+    if (root === undefined) throw missingController(controller, 'no cgroup v1 hierarchy has it mounted');
+    return join(root, ...this.#segments);
+  }
+
+  async create(): Promise<void> {
+    const created: string[] = [];
+    try {
+      for (const root of new Set(this.#roots.values())) {
+        const isCpuset = this.#roots.get('cpuset') === root;
+        let dir = root;
+        for (const segment of this.#segments) {
+          dir = join(dir, segment);
+          try {
+            await this.#fs.mkdir(dir);
+            created.push(dir);
+          } catch (error) {
+            if (errnoOf(error) !== 'EEXIST') throw ioError('mkdir', dir, error);
+          }
+          if (isCpuset) await cpuset.initFromParent(dir, this.#fs);
+        }
+      }
+    } catch (error) {
+      // Leave nothing half made behind: undo the directories this call made, newest first.
+      for (const dir of created.reverse()) await this.#fs.rmdir(dir).catch(() => {});
+      throw error;
+    }
+  }
+
+  async apply(resources: Resources): Promise<void> {
+    validateResources(resources);
+    const wanted = LIMITERS.filter((limiter) => limiter.isRequested(resources));
+    // Every controller asked for must be there before anything is written.
+    const dirs = wanted.map((limiter) => this.#dir(limiter.controller));
+    for (const [index, limiter] of wanted.entries()) {
+      await withController(limiter.controller, () => limiter.apply(dirs[index]!, resources, this.#fs));
+    }
+  }
+
+  update(resources: Resources): Promise<void> {
+    return this.apply(resources);
+  }
+
+  async addProcess(pid: number): Promise<void> {
+    checkPid(pid);
+    for (const dir of this.dirs) await addProcessTo(this.#fs, dir, pid);
+  }
+
+  freeze(): Promise<void> {
+    return this.apply({ freezer: 'frozen' });
+  }
+
+  thaw(): Promise<void> {
+    return this.apply({ freezer: 'thawed' });
+  }
+
+  async killAll(signal: NodeJS.Signals | number = 'SIGKILL'): Promise<void> {
+    const canFreeze = this.#has('freezer');
+    await signalAll({
+      signal,
+      pids: () => this.pids(),
+      freeze: canFreeze ? () => this.freeze() : undefined,
+      thaw: canFreeze ? () => this.thaw() : undefined,
+    });
+  }
+
+  async destroy(): Promise<void> {
+    // The hierarchies are independent, so their retries can wait side by side.
+    const results = await Promise.allSettled(this.dirs.map((dir) => removeCgroupTree(this.#fs, dir)));
+    const errors = results.flatMap((result) =>
+      result.status === 'rejected' ? [result.reason as CgroupError] : [],
+    );
+    if (errors.length === 1) throw errors[0];
+    if (errors.length > 1) {
+      const first = errors[0]!;
+      throw new CgroupError(
+        first.code,
+        `cannot remove cgroup ${this.path} from ${errors.length} hierarchies: ${errors.map((e) => e.message).join('; ')}`,
+        { path: first.path, errno: first.errno, cause: new AggregateError(errors) },
+      );
+    }
+  }
+
+  async stats(): Promise<CgroupStats> {
+    const result: CgroupStats = {};
+    if (this.#has('memory')) result.memory = await memory.stats(this.#dir('memory'), this.#fs);
+    if (this.#has('cpuacct')) result.cpu = await cpuacct.stats(this.#dir('cpuacct'), this.#fs);
+    if (this.#has('pids')) result.pids = await pids.stats(this.#dir('pids'), this.#fs);
+    return result;
+  }
+
+  oomKilled(): Promise<boolean> {
+    return memory.oomKilled(this.#dir('memory'), this.#fs);
+  }
+
+  async pids(): Promise<number[]> {
+    const all = new Set<number>();
+    for (const dir of this.dirs) await readPidsRecursive(this.#fs, dir, all);
+    return [...all].sort((a, b) => a - b);
+  }
+}
