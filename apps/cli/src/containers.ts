@@ -5,7 +5,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import {
+  closeSync,
   mkdirSync,
+  openSync,
   readdirSync,
   readFileSync,
   readlinkSync,
@@ -15,6 +17,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { tryLock } from '@box/sys';
 import { CliError } from './errors.js';
 import { containersDir, namesDir } from './paths.js';
 
@@ -25,8 +28,13 @@ export interface ContainerState {
   command: string[];
   created: string;
   status: 'created' | 'running' | 'exited';
+  /** Remove the container when it exits (--rm). */
+  autoRemove: boolean;
+  /** The cgroup below each hierarchy root. */
+  cgroupsPath: string;
   pid?: number;
   exitCode?: number;
+  oomKilled?: boolean;
   finished?: string;
 }
 
@@ -59,6 +67,8 @@ export interface NewContainer {
   id: string;
   name: string;
   dir: string;
+  /** Open fd of the container's lock file, locked while this process owns the container. */
+  lock: number;
 }
 
 /** Reserves a name and creates the container's directory. Undo with removeContainer. */
@@ -84,11 +94,14 @@ export function createContainer(requestedName: string | undefined): NewContainer
     const dir = join(containersDir(), id);
     try {
       mkdirSync(dir, { mode: 0o711 });
+      const lock = openSync(join(dir, 'lock'), 'w');
+      tryLock(lock, join(dir, 'lock'));
+      return { id, name, dir, lock };
     } catch (error) {
       rmSync(join(namesDir(), name), { force: true });
+      rmSync(dir, { recursive: true, force: true });
       throw error;
     }
-    return { id, name, dir };
   }
 }
 
@@ -101,6 +114,47 @@ export function writeState(dir: string, state: ContainerState): void {
 
 export function readState(id: string): ContainerState {
   return JSON.parse(readFileSync(join(containersDir(), id, 'state.json'), 'utf8')) as ContainerState;
+}
+
+/**
+ * Whether a box process still owns the container: it holds the lock from
+ * start to exit, and the kernel drops it when that process dies.
+ */
+export function isOwned(id: string): boolean {
+  let fd: number;
+  try {
+    fd = openSync(join(containersDir(), id, 'lock'), 'r');
+  } catch {
+    return false;
+  }
+  try {
+    return !tryLock(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Every container record, oldest first. */
+export function listContainers(): ContainerState[] {
+  let ids: string[] = [];
+  try {
+    ids = readdirSync(containersDir());
+  } catch {
+    return [];
+  }
+  const states: ContainerState[] = [];
+  for (const id of ids) {
+    try {
+      states.push(readState(id));
+    } catch {
+      // a record being made or removed
+    }
+  }
+  return states.sort((a, b) => a.created.localeCompare(b.created));
+}
+
+export function containerDir(id: string): string {
+  return join(containersDir(), id);
 }
 
 export function removeContainer(container: { id: string; name: string }): void {

@@ -6,6 +6,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { rm } from './commands/rm.js';
 import { run } from './commands/run.js';
+import { stats } from './commands/stats.js';
 import { CliError, EXIT_BOX_ERROR } from './errors.js';
 
 declare const BOX_VERSION: string;
@@ -38,6 +39,14 @@ function buildProgram(setExit: (code: number) => void): Command {
     .addOption(
       new Option('--userns', 'Run in a new user namespace (container root is an unprivileged host uid)'),
     )
+    .option('-m, --memory <bytes>', 'Memory limit (e.g. 64m, 1g)')
+    .option('--memory-swap <bytes>', "Memory plus swap limit; '-1' for unlimited swap")
+    .option('--memory-reservation <bytes>', 'Memory soft limit')
+    .option('--cpus <number>', 'Number of CPUs (e.g. 0.5)')
+    .option('-c, --cpu-shares <int>', 'CPU shares (relative weight)')
+    .option('--cpuset-cpus <list>', 'CPUs in which to allow execution (0-3, 0,1)')
+    .option('--cpuset-mems <list>', 'Memory nodes in which to allow execution (0-3, 0,1)')
+    .option('--pids-limit <int>', 'Tune container pids limit (set -1 for unlimited)')
     .action(async (image: string, command: string[], options) => {
       setExit(await run(image, command, options));
     });
@@ -46,7 +55,15 @@ function buildProgram(setExit: (code: number) => void): Command {
     .command('rm')
     .description('Remove one or more stopped containers')
     .argument('<container...>')
-    .action((containers: string[]) => setExit(rm(containers)));
+    .action(async (containers: string[]) => setExit(await rm(containers)));
+
+  program
+    .command('stats')
+    .description('Display a live stream of container resource usage statistics')
+    .argument('[container...]')
+    .option('--no-stream', 'Disable streaming stats and only pull the first result')
+    .option('--format <format>', 'Output format: table or json')
+    .action(async (containers: string[], options) => setExit(await stats(containers, options)));
 
   return program;
 }

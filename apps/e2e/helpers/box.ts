@@ -96,14 +96,14 @@ export function leftovers(root: string, before: Set<number>): string[] {
     }
   }
   for (const pid of foreignPidNamespaceProcesses()) {
-    if (!before.has(pid)) {
-      let cmd = '';
-      try {
-        cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
-      } catch {
-        continue;
-      }
-      found.push(`process ${pid}: ${cmd}`);
+    if (before.has(pid)) continue;
+    try {
+      // An ended container whose box was killed is reaped by the host's init, in its own time.
+      const state = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '')[0];
+      if (state === 'Z') continue;
+      found.push(`process ${pid}: ${readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ')}`);
+    } catch {
+      // gone
     }
   }
   return found;

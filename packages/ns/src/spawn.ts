@@ -90,7 +90,8 @@ export interface SpawnOptions {
    * Adds the caller's steps (mounts, pivot_root, ...) after namespaces and the sync
    * point. It may return stdio sources made by its steps (e.g. a terminal's slot).
    */
-  setup?: (program: ChildProgram) => undefined | { stdio?: readonly [StdioSource, StdioSource, StdioSource] };
+  // biome-ignore lint/suspicious/noConfusingVoidType: a setup that returns nothing is the common case
+  setup?: (program: ChildProgram) => void | { stdio?: readonly [StdioSource, StdioSource, StdioSource] };
   /**
    * Runs in this process while the child waits at its sync point, after id maps are
    * written: join cgroups, set up networking. If it throws, the child is killed.
@@ -225,7 +226,7 @@ export async function spawn(options: SpawnOptions): Promise<NamespacedProcess> {
     }
     if (p.newCgroup) program.call('unshare', 'create cgroup namespace', [CLONE_NEWCGROUP]);
     if (options.newSession) program.call('setsid', 'create a new session', []);
-    const fromSetup = options.setup?.(program);
+    const fromSetup = options.setup?.(program) || undefined;
     wireStdio(program, fromSetup?.stdio ?? options.stdio ?? [0, 1, 2], toClose);
     if (options.cwd !== undefined) program.chdir(options.cwd);
     applyCredentials(program, options);
@@ -244,6 +245,9 @@ export async function spawn(options: SpawnOptions): Promise<NamespacedProcess> {
 
     armReaper();
     child = cloneInto(program, p);
+  } catch (error) {
+    if (sync) close(sync[1]);
+    throw error;
   } finally {
     closePlan(p);
     for (const fd of toClose) close(fd);
@@ -251,11 +255,17 @@ export async function spawn(options: SpawnOptions): Promise<NamespacedProcess> {
   }
 
   const { pid, errorFd } = child;
-  const exited = watchExit(pid);
+  let reaped = false;
+  const exited = watchExit(pid).then((status) => {
+    reaped = true;
+    return status;
+  });
   const handle: NamespacedProcess = {
     pid,
     exited,
     kill(signal = 'SIGKILL') {
+      // Once reaped, the pid may belong to another process.
+      if (reaped) return;
       try {
         kill(pid, signalNumber(signal));
       } catch (error) {

@@ -4,7 +4,7 @@ export { lookupCommand } from './process/lookup.js';
 export { parseMountOptions } from './rootfs/mount-options.js';
 export type { Overlay } from './rootfs/prepare.js';
 export { resolveInRoot } from './rootfs/resolve.js';
-export { type ContainerProcess, type StartOptions, startContainer } from './run.js';
+export { type ContainerExit, type ContainerProcess, type StartOptions, startContainer } from './run.js';
 export {
   DEFAULT_CAPABILITIES,
   DEFAULT_MASKED_PATHS,
@@ -15,6 +15,7 @@ export {
   type Linux,
   type LinuxCapabilities,
   type LinuxNamespace,
+  type LinuxResources,
   type Mount,
   type Process,
   type Root,

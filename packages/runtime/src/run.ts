@@ -6,8 +6,10 @@
  *     addRootfsSteps (mounts, /dev, terminal, pivot_root, masks, hostname),
  *     stdio, cwd, credentials, capabilities → execve
  */
-import { type NamespacedProcess, spawn } from '@box/ns';
+import type { CgroupManager } from '@box/cgroups';
+import { spawn } from '@box/ns';
 import { capabilityNumbers } from './capabilities.js';
+import { createContainerCgroup, removeContainerCgroup } from './cgroup.js';
 import { SpecError } from './errors.js';
 import { addLoopbackSteps } from './network/loopback.js';
 import { lookupCommand } from './process/lookup.js';
@@ -28,7 +30,22 @@ export interface StartOptions {
   dieWithParent?: boolean;
 }
 
-export type ContainerProcess = NamespacedProcess;
+export interface ContainerExit {
+  /** The exit status, or null when killed by a signal. */
+  exitCode: number | null;
+  signal: number | null;
+  /** The kernel's OOM killer killed a process of the container. */
+  oomKilled: boolean;
+}
+
+export interface ContainerProcess {
+  readonly pid: number;
+  /** The container's cgroup while it runs (when spec.linux.cgroupsPath is set). */
+  readonly cgroup: CgroupManager | undefined;
+  /** Settles when the process has ended and the container's cgroup is gone. */
+  readonly exited: Promise<ContainerExit>;
+  kill(signal?: NodeJS.Signals | number): void;
+}
 
 /** Starts the container's process; resolves once it has exec'd its command. */
 export async function startContainer(options: StartOptions): Promise<ContainerProcess> {
@@ -44,35 +61,51 @@ export async function startContainer(options: StartOptions): Promise<ContainerPr
   const layers = options.overlay ? [options.overlay.upperdir, ...options.overlay.lowerdirs] : [root.path];
   const path = lookupCommand(layers, proc.args[0]!, env, proc.cwd);
   const caps = proc.capabilities;
-  return spawn({
-    path,
-    args: proc.args,
-    env,
-    namespaces,
-    uidMappings: spec.linux?.uidMappings,
-    gidMappings: spec.linux?.gidMappings,
-    newSession: true,
-    setup(program) {
-      if (namespaces.some((n) => n.type === 'network' && !n.path)) addLoopbackSteps(program);
-      const { terminal } = addRootfsSteps(program, spec, {
-        rootfs: root.path,
-        userns,
-        overlay: options.overlay,
-        consoleSocket: options.consoleSocket,
-      });
-      return terminal ? { stdio: [terminal, terminal, terminal] } : undefined;
-    },
-    stdio: options.stdio,
-    cwd: proc.cwd,
-    credentials: { uid: proc.user.uid, gid: proc.user.gid, additionalGids: proc.user.additionalGids },
-    capabilities: caps && {
-      bounding: capabilityNumbers(caps.bounding),
-      effective: capabilityNumbers(caps.effective),
-      permitted: capabilityNumbers(caps.permitted),
-      inheritable: capabilityNumbers(caps.inheritable),
-    },
-    noNewPrivileges: proc.noNewPrivileges,
-    onSync: options.onSync,
-    parentDeathSignal: options.dieWithParent ? 'SIGKILL' : undefined,
+  const cgroup = await createContainerCgroup(spec);
+  let child: Awaited<ReturnType<typeof spawn>>;
+  try {
+    child = await spawn({
+      path,
+      args: proc.args,
+      env,
+      namespaces,
+      uidMappings: spec.linux?.uidMappings,
+      gidMappings: spec.linux?.gidMappings,
+      newSession: true,
+      setup(program) {
+        if (namespaces.some((n) => n.type === 'network' && !n.path)) addLoopbackSteps(program);
+        const { terminal } = addRootfsSteps(program, spec, {
+          rootfs: root.path,
+          userns,
+          overlay: options.overlay,
+          consoleSocket: options.consoleSocket,
+        });
+        return terminal ? { stdio: [terminal, terminal, terminal] } : undefined;
+      },
+      stdio: options.stdio,
+      cwd: proc.cwd,
+      credentials: { uid: proc.user.uid, gid: proc.user.gid, additionalGids: proc.user.additionalGids },
+      capabilities: caps && {
+        bounding: capabilityNumbers(caps.bounding),
+        effective: capabilityNumbers(caps.effective),
+        permitted: capabilityNumbers(caps.permitted),
+        inheritable: capabilityNumbers(caps.inheritable),
+      },
+      noNewPrivileges: proc.noNewPrivileges,
+      async onSync(pid) {
+        // In its cgroup before it runs a single instruction of its own.
+        await cgroup?.addProcess(pid);
+        await options.onSync?.(pid);
+      },
+      parentDeathSignal: options.dieWithParent ? 'SIGKILL' : undefined,
+    });
+  } catch (error) {
+    if (cgroup) await removeContainerCgroup(cgroup);
+    throw error;
+  }
+  const exited = child.exited.then(async (status) => {
+    const { oomKilled } = cgroup ? await removeContainerCgroup(cgroup) : { oomKilled: false };
+    return { ...status, oomKilled };
   });
+  return { pid: child.pid, cgroup, exited, kill: (signal) => child.kill(signal) };
 }

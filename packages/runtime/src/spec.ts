@@ -2,6 +2,8 @@
  * The OCI runtime spec's config.json model (the parts box implements), and
  * docker's defaults for it. https://github.com/opencontainers/runtime-spec
  */
+
+import { DEFAULT_DEVICE_RULES } from '@box/cgroups';
 import type { IdMapping, NamespaceType } from '@box/ns';
 import { SpecError } from './errors.js';
 
@@ -53,8 +55,25 @@ export interface LinuxNamespace {
   path?: string;
 }
 
+/** linux.resources: the cgroup limits (OCI names, as @box/cgroups takes them). */
+export interface LinuxResources {
+  memory?: { limit?: number; reservation?: number; swap?: number };
+  cpu?: { shares?: number; quota?: number; period?: number; cpus?: string; mems?: string };
+  pids?: { limit: number };
+  blockIO?: { weight?: number };
+  /** Device rules after an implicit deny-all (docker's allow list by default). */
+  devices?: {
+    allow: boolean;
+    type: 'a' | 'c' | 'b';
+    major?: number | '*';
+    minor?: number | '*';
+    access?: string;
+  }[];
+}
+
 export interface Linux {
   namespaces?: LinuxNamespace[];
+  resources?: LinuxResources;
   uidMappings?: IdMapping[];
   gidMappings?: IdMapping[];
   maskedPaths?: string[];
@@ -118,6 +137,8 @@ export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/
 export interface DefaultSpecOptions {
   rootfs: string;
   args?: string[];
+  /** The container's cgroup below each hierarchy root, e.g. `box/<id>`; none when absent. */
+  cgroupsPath?: string;
   /** Run in a new user namespace with these maps (container root = mappings[0].hostID). */
   userns?: { uidMappings: IdMapping[]; gidMappings: IdMapping[] };
 }
@@ -186,6 +207,10 @@ export function defaultSpec(options: DefaultSpecOptions): Spec {
     ],
     linux: {
       namespaces,
+      cgroupsPath: options.cgroupsPath,
+      resources: options.cgroupsPath
+        ? { devices: DEFAULT_DEVICE_RULES.map((rule) => ({ ...rule })) }
+        : undefined,
       uidMappings: options.userns?.uidMappings,
       gidMappings: options.userns?.gidMappings,
       maskedPaths: [...DEFAULT_MASKED_PATHS],
@@ -202,6 +227,8 @@ export function validateSpec(spec: Spec): asserts spec is Spec & { process: Proc
   if (!spec.root?.path) throw new SpecError('config has no root.path');
   const p = spec.process;
   if (!Array.isArray(p.args) || p.args.length === 0) throw new SpecError('process.args must not be empty');
+  if (typeof p.cwd !== 'string') throw new SpecError('config has no process.cwd');
+  if (typeof p.user !== 'object' || p.user === null) throw new SpecError('config has no process.user');
   if (!p.cwd.startsWith('/')) throw new SpecError(`process.cwd must be an absolute path, not "${p.cwd}"`);
   for (const entry of p.env ?? []) {
     if (!entry.includes('=') || entry.startsWith('='))

@@ -23,6 +23,7 @@ export {
   setns,
   setWindowSize,
   socketPair,
+  tryLock,
   tryWait,
   umount2,
   unshare,

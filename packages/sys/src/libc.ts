@@ -30,6 +30,7 @@ function declare() {
     recvmsg: lib.func('long recvmsg(int fd, void *msg, int flags)'),
     syscall3: lib.func('long syscall(long nr, long a, long b, long c)'),
     isatty: lib.func('int isatty(int fd)'),
+    flock: lib.func('int flock(int fd, int op)'),
     spawnProto: koffi.proto('long box_spawn(void *program)'),
   };
 }

@@ -143,3 +143,18 @@ export function receiveFd(socket: number): number | null {
 export function pidfdOpen(pid: number): number {
   return check(libc().syscall3(434, pid, 0, 0), 'pidfd_open', `pid ${pid}`);
 }
+
+const LOCK_EX = 2;
+const LOCK_NB = 4;
+
+/**
+ * Takes an exclusive flock(2) on fd. Returns false, without waiting, when another
+ * open file holds it. The lock ends when every copy of the fd is closed (or the
+ * process dies), which makes it a liveness token.
+ */
+export function tryLock(fd: number, path?: string): boolean {
+  if (libc().flock(fd, LOCK_EX | LOCK_NB) === 0) return true;
+  const errno = lastErrno();
+  if (errno === 11) return false;
+  throw new SyscallError('flock', errno, { path: path ?? `fd ${fd}` });
+}

@@ -1,14 +1,18 @@
-import { findContainer, removeContainer } from '../containers.js';
+import { findContainer, isOwned, removeContainer } from '../containers.js';
 import { CliError } from '../errors.js';
+import { reconcile } from '../recovery.js';
 
 /** `box rm`: removes stopped containers' records and writable layers. */
-export function rm(references: string[]): number {
+export async function rm(references: string[]): Promise<number> {
+  await reconcile();
   let failed = false;
   for (const reference of references) {
     try {
       const state = findContainer(reference);
-      if (state.status === 'running' && state.pid !== undefined && isAlive(state.pid)) {
-        throw new CliError(`cannot remove container ${reference}: container is running`);
+      if (isOwned(state.id)) {
+        throw new CliError(
+          `cannot remove container "${reference}": container is running: stop the container before removing`,
+        );
       }
       removeContainer(state);
       process.stdout.write(`${reference}\n`);
@@ -18,13 +22,4 @@ export function rm(references: string[]): number {
     }
   }
   return failed ? 1 : 0;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }

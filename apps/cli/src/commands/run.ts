@@ -20,10 +20,12 @@ import { receiveFd, socketPair } from '@box/sys';
 import { type ContainerState, createContainer, removeContainer, writeState } from '../containers.js';
 import { CliError, EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND } from '../errors.js';
 import { findImage } from '../images.js';
+import { reconcile } from '../recovery.js';
+import { parseResourceFlags, type ResourceFlags } from '../resources.js';
 import { attachTerminal, currentWindowSize } from '../terminal.js';
 import { resolveUser } from '../user.js';
 
-export interface RunFlags {
+export interface RunFlags extends ResourceFlags {
   rm?: boolean;
   interactive?: boolean;
   tty?: boolean;
@@ -72,6 +74,7 @@ function userNamespaceRange(file: string): { hostID: number; size: number } {
 
 export async function run(imageRef: string, command: string[], flags: RunFlags): Promise<number> {
   const userEnv = parseEnvFlags(flags.env);
+  const resources = parseResourceFlags(flags);
   if (flags.workdir !== undefined && !posix.isAbsolute(flags.workdir)) {
     throw new CliError(
       `the working directory '${flags.workdir}' is invalid, it needs to be an absolute path`,
@@ -84,6 +87,7 @@ export async function run(imageRef: string, command: string[], flags: RunFlags):
   ];
   if (args.length === 0) throw new CliError('no command specified');
   const user = resolveUser(image.rootfs, flags.user ?? (image.config.User || undefined));
+  await reconcile();
 
   const container = createContainer(flags.name);
   let proc: ContainerProcess | undefined;
@@ -93,9 +97,11 @@ export async function run(imageRef: string, command: string[], flags: RunFlags):
     const hostname = flags.hostname ?? container.id.slice(0, 12);
     const uidRange = userNamespaceRange('/etc/subuid');
     const gidRange = userNamespaceRange('/etc/subgid');
+    const cgroupsPath = `box/${container.id}`;
     const spec: Spec = defaultSpec({
       rootfs: join(container.dir, 'rootfs'),
       args,
+      cgroupsPath,
       userns: flags.userns
         ? {
             uidMappings: [{ containerID: 0, ...uidRange }],
@@ -122,6 +128,7 @@ export async function run(imageRef: string, command: string[], flags: RunFlags):
     const size = flags.tty ? currentWindowSize() : undefined;
     if (size) proc_.consoleSize = { height: size.rows, width: size.cols };
     spec.hostname = hostname;
+    spec.linux!.resources = { ...spec.linux!.resources, ...resources };
 
     const upperdir = join(container.dir, 'upper');
     const workdir = join(container.dir, 'work');
@@ -139,6 +146,8 @@ export async function run(imageRef: string, command: string[], flags: RunFlags):
       command: args,
       created: new Date().toISOString(),
       status: 'created',
+      autoRemove: flags.rm ?? false,
+      cgroupsPath,
     };
     writeState(container.dir, state);
 
@@ -161,9 +170,15 @@ export async function run(imageRef: string, command: string[], flags: RunFlags):
       await Promise.race([terminal.drained, new Promise((r) => setTimeout(r, 500))]);
       terminal.detach();
     }
-    const exitCode = status.signal !== null ? 128 + status.signal : status.exitCode;
+    const exitCode = status.signal !== null ? 128 + status.signal : (status.exitCode ?? 255);
     if (!flags.rm) {
-      writeState(container.dir, { ...state, status: 'exited', exitCode, finished: new Date().toISOString() });
+      writeState(container.dir, {
+        ...state,
+        status: 'exited',
+        exitCode,
+        oomKilled: status.oomKilled,
+        finished: new Date().toISOString(),
+      });
     }
     return exitCode;
   } catch (error) {
@@ -175,6 +190,7 @@ export async function run(imageRef: string, command: string[], flags: RunFlags):
     if (devNull !== undefined) closeSync(devNull);
     if (sockets) for (const fd of sockets) closeSync(fd);
     if (flags.rm && proc) removeContainer(container);
+    closeSync(container.lock);
   }
 }
 

@@ -259,9 +259,18 @@ describe('v1 manager', () => {
     await fake.fs.mkdir(fake.path('cpu', 'box/c1/x'));
     await manager.destroy();
     expect((await fake.listDirs()).filter((dir) => dir.includes('c1'))).toEqual([]);
-    // The parent `box` stays (other containers may use it); destroying twice is fine.
-    expect(await fake.exists('memory', 'box')).toBe(true);
+    // The parent `box` goes with its last container; destroying twice is fine.
+    expect(await fake.exists('memory', 'box')).toBe(false);
     await manager.destroy();
+  });
+
+  it('keeps the shared parent while another container uses it (fake cgroupfs)', async () => {
+    const { fake, manager } = await setup();
+    await fake.fs.mkdir(fake.path('memory', 'box/c2'));
+    await manager.destroy();
+    expect(await fake.exists('memory', 'box/c1')).toBe(false);
+    expect(await fake.exists('memory', 'box/c2')).toBe(true);
+    expect(await fake.exists('cpu', 'box')).toBe(false);
   });
 
   it('retries EBUSY, then reports the busy cgroup by path (fake cgroupfs)', async () => {

@@ -3,6 +3,7 @@ import type { CgroupMode, CgroupMount } from '../detect.js';
 import { CgroupError, errnoOf, missingController, withController } from '../errors.js';
 import { type CgroupFs, ioError } from '../fs.js';
 import type { CgroupManager, CgroupStats, Resources } from '../manager.js';
+import { makeCgroupDirs, removeEmptyParents } from '../parents.js';
 import { addProcessTo, readPidsRecursive, signalAll } from '../procs.js';
 import { removeCgroupTree } from '../remove.js';
 import { checkPid, validateResources } from '../validate.js';
@@ -78,17 +79,9 @@ export class V1CgroupManager implements CgroupManager {
     try {
       for (const root of new Set(this.#roots.values())) {
         const isCpuset = this.#roots.get('cpuset') === root;
-        let dir = root;
-        for (const segment of this.#segments) {
-          dir = join(dir, segment);
-          try {
-            await this.#fs.mkdir(dir);
-            created.push(dir);
-          } catch (error) {
-            if (errnoOf(error) !== 'EEXIST') throw ioError('mkdir', dir, error);
-          }
-          if (isCpuset) await cpuset.initFromParent(dir, this.#fs);
-        }
+        await makeCgroupDirs(this.#fs, root, this.#segments, created, (dir) =>
+          isCpuset ? cpuset.initFromParent(dir, this.#fs) : Promise.resolve(),
+        );
       }
     } catch (error) {
       // Leave nothing half made behind: undo the directories this call made, newest first.
@@ -136,7 +129,14 @@ export class V1CgroupManager implements CgroupManager {
 
   async destroy(): Promise<void> {
     // The hierarchies are independent, so their retries can wait side by side.
-    const results = await Promise.allSettled(this.dirs.map((dir) => removeCgroupTree(this.#fs, dir)));
+    const roots = [...new Set(this.#roots.values())];
+    const results = await Promise.allSettled(
+      roots.map(async (root) => {
+        const dir = join(root, ...this.#segments);
+        await removeCgroupTree(this.#fs, dir);
+        await removeEmptyParents(this.#fs, dir, root);
+      }),
+    );
     const errors = results.flatMap((result) =>
       result.status === 'rejected' ? [result.reason as CgroupError] : [],
     );

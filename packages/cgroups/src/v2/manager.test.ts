@@ -166,7 +166,15 @@ describe('v2 manager', () => {
     await fake.fs.mkdir(fake.path('box/c1/a'));
     await fake.fs.mkdir(fake.path('box/c1/a/b'));
     await manager.destroy();
-    expect(await fake.listDirs()).toEqual(['box']);
+    // The parent `box` goes with its last container.
+    expect(await fake.listDirs()).toEqual([]);
+  });
+
+  it('keeps the shared parent while another container uses it (fake cgroupfs)', async () => {
+    const { fake, manager } = await setup();
+    await fake.fs.mkdir(fake.path('box/c2'));
+    await manager.destroy();
+    expect(await fake.listDirs()).toEqual(['box', 'box/c2']);
   });
 
   it('finds a v2 root directory by its cgroup.controllers (fake cgroupfs)', async () => {

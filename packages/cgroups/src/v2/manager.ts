@@ -3,6 +3,7 @@ import type { CgroupMode } from '../detect.js';
 import { errnoOf, missingController, withController } from '../errors.js';
 import { type CgroupFs, hasCgroupFile, ioError } from '../fs.js';
 import type { CgroupManager, CgroupStats, Resources } from '../manager.js';
+import { makeCgroupDirs, removeEmptyParents } from '../parents.js';
 import { addProcessTo, readPidsRecursive, signalAll } from '../procs.js';
 import { removeCgroupTree } from '../remove.js';
 import { checkPid, validateResources } from '../validate.js';
@@ -57,17 +58,11 @@ export class V2CgroupManager implements CgroupManager {
   async create(): Promise<void> {
     const created: string[] = [];
     try {
-      let dir = this.#root;
-      for (const segment of this.#segments) {
-        await enableControllers(this.#fs, dir, V2_BOX_CONTROLLERS);
-        dir = join(dir, segment);
-        try {
-          await this.#fs.mkdir(dir);
-          created.push(dir);
-        } catch (error) {
-          if (errnoOf(error) !== 'EEXIST') throw ioError('mkdir', dir, error);
-        }
-      }
+      // Controllers are enabled in each parent's subtree_control before the child is made.
+      await enableControllers(this.#fs, this.#root, V2_BOX_CONTROLLERS);
+      await makeCgroupDirs(this.#fs, this.#root, this.#segments, created, async (dir) => {
+        if (dir !== this.#dir) await enableControllers(this.#fs, dir, V2_BOX_CONTROLLERS);
+      });
     } catch (error) {
       for (const dir of created.reverse()) await this.#fs.rmdir(dir).catch(() => {});
       throw error;
@@ -127,8 +122,9 @@ export class V2CgroupManager implements CgroupManager {
     });
   }
 
-  destroy(): Promise<void> {
-    return removeCgroupTree(this.#fs, this.#dir);
+  async destroy(): Promise<void> {
+    await removeCgroupTree(this.#fs, this.#dir);
+    await removeEmptyParents(this.#fs, this.#dir, this.#root);
   }
 
   async stats(): Promise<CgroupStats> {

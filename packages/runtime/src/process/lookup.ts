@@ -1,5 +1,4 @@
 import { accessSync, constants, statSync } from 'node:fs';
-import { posix } from 'node:path';
 import { CommandNotExecutableError, CommandNotFoundError } from '../errors.js';
 import { resolveInRoot } from '../rootfs/resolve.js';
 import { DEFAULT_PATH } from '../spec.js';
@@ -28,7 +27,7 @@ export function lookupCommand(
   };
   if (command === '') throw new CommandNotFoundError(command, 'executable file not found in $PATH');
   if (command.includes('/')) {
-    const path = posix.resolve(cwd, command);
+    const path = under(cwd, command);
     const problem = check(path);
     if (problem === 'missing') throw new CommandNotFoundError(command, 'no such file or directory');
     if (problem) throw new CommandNotExecutableError(command, problem);
@@ -41,13 +40,19 @@ export function lookupCommand(
       ?.slice(5) ?? DEFAULT_PATH;
   let denied: string | undefined;
   for (const dir of pathVar.split(':')) {
-    const candidate = posix.join(posix.resolve(cwd, dir || '.'), command);
+    const candidate = under(under(cwd, dir || '.'), command);
     const problem = check(candidate);
     if (problem === undefined) return candidate;
     if (problem !== 'missing') denied ??= problem;
   }
   if (denied) throw new CommandNotExecutableError(command, denied);
   throw new CommandNotFoundError(command, 'executable file not found in $PATH');
+}
+
+/** `name` relative to `dir`, without resolving "..": that is the kernel's job, after symlinks. */
+function under(dir: string, name: string): string {
+  const path = name.startsWith('/') ? name : `${dir}/${name}`;
+  return `/${path.split('/').filter((part) => part !== '' && part !== '.').join('/')}`;
 }
 
 function checkExecutable(hostPath: string): string | 'missing' | undefined {

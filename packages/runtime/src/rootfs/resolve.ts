@@ -10,7 +10,8 @@ const MAX_LINKS = 40;
  * therefore never send a mount or a lookup to the host.
  */
 export function resolveInRoot(root: string, path: string): string {
-  const pending = posix.normalize(`/${path}`).split('/').filter(Boolean);
+  // Not normalised first: ".." must apply to where a symlink led, as in the kernel.
+  const pending = path.split('/').filter(Boolean);
   const resolved: string[] = [];
   let links = 0;
   while (pending.length > 0) {

@@ -1,0 +1,230 @@
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type BoxEnv,
+  box,
+  boxAsync,
+  foreignPidNamespaceProcesses,
+  leftovers,
+  makeBoxRoot,
+  waitFor,
+} from '../helpers/box.js';
+
+const V1 = '/sys/fs/cgroup';
+const HIERARCHIES = ['memory', 'cpu', 'cpuset', 'pids', 'blkio', 'devices', 'freezer'];
+const hasV1 = existsSync(`${V1}/memory/memory.limit_in_bytes`);
+
+let env: BoxEnv;
+let before: Set<number>;
+
+/** box's cgroups on the host: none may outlive a container. */
+function boxCgroups(): string[] {
+  return HIERARCHIES.flatMap((h) => {
+    try {
+      return readdirSync(join(V1, h, 'box'))
+        .filter((d) => /^[0-9a-f]{64}$/.test(d))
+        .map((d) => `${h}/box/${d}`);
+    } catch {
+      return [];
+    }
+  });
+}
+
+function containerId(name: string): string {
+  return readlinkSync(join(env.root, 'names', name));
+}
+
+function containerPid(name: string): number {
+  try {
+    return (
+      JSON.parse(readFileSync(join(env.root, 'containers', containerId(name), 'state.json'), 'utf8')).pid ?? 0
+    );
+  } catch {
+    return 0;
+  }
+}
+
+beforeAll(() => {
+  env = makeBoxRoot();
+  before = foreignPidNamespaceProcesses();
+});
+afterEach(() => {
+  expect(leftovers(env.root, before)).toEqual([]);
+  expect(boxCgroups()).toEqual([]);
+});
+afterAll(() => env.cleanup());
+
+describe.skipIf(!hasV1)('cgroup limits on the real cgroup v1 hierarchies', () => {
+  it('OOM-kills a memory hog under -m 32m and records it', () => {
+    const r = box(env.root, [
+      'run',
+      '--name',
+      'hog',
+      '-m',
+      '32m',
+      '--memory-swap',
+      '32m',
+      'busybox',
+      'tail',
+      '/dev/zero',
+    ]);
+    expect(r.code).toBe(137);
+    const state = JSON.parse(
+      readFileSync(join(env.root, 'containers', containerId('hog'), 'state.json'), 'utf8'),
+    );
+    expect(state).toMatchObject({ status: 'exited', exitCode: 137, oomKilled: true });
+    expect(box(env.root, ['rm', 'hog']).code).toBe(0);
+  });
+
+  it('does not report OOM for a container that exits on its own', () => {
+    expect(box(env.root, ['run', '--name', 'calm', '-m', '32m', 'busybox', 'true']).code).toBe(0);
+    const state = JSON.parse(
+      readFileSync(join(env.root, 'containers', containerId('calm'), 'state.json'), 'utf8'),
+    );
+    expect(state.oomKilled).toBe(false);
+    expect(box(env.root, ['rm', 'calm']).code).toBe(0);
+  });
+
+  it('stops a fork loop at --pids-limit 20', async () => {
+    const run = boxAsync(env.root, [
+      'run',
+      '--rm',
+      '--name',
+      'forker',
+      '--pids-limit',
+      '20',
+      'busybox',
+      'sh',
+      '-c',
+      // busybox sh gives up when fork fails, so the loop runs in a shell of its own.
+      "sh -c 'for i in $(seq 40); do sleep 30 & done' & sleep 1; echo READY; sleep 30",
+    ]);
+    await waitFor(() => run.output().includes('READY'));
+    const dir = join(V1, 'pids', 'box', containerId('forker'));
+    expect(readFileSync(join(dir, 'pids.max'), 'utf8').trim()).toBe('20');
+    const current = Number(readFileSync(join(dir, 'pids.current'), 'utf8'));
+    expect(current).toBeLessThanOrEqual(20);
+    expect(current).toBeGreaterThanOrEqual(18);
+    process.kill(containerPid('forker'), 'SIGKILL');
+    const r = await run.done;
+    expect(r.stderr).toMatch(/can't fork|Resource temporarily unavailable/);
+    expect(r.code).toBe(137);
+  });
+
+  it('pins to --cpuset-cpus 0 and sets the CFS quota for --cpus 0.5', async () => {
+    const run = boxAsync(env.root, [
+      'run',
+      '--rm',
+      '--name',
+      'pinned',
+      '--cpuset-cpus',
+      '0',
+      '--cpus',
+      '0.5',
+      '-m',
+      '64m',
+      '--cpu-shares',
+      '512',
+      'busybox',
+      'sh',
+      '-c',
+      'grep Cpus_allowed_list /proc/self/status; echo READY; sleep 30',
+    ]);
+    await waitFor(() => run.output().includes('READY'));
+    expect(run.output()).toContain('Cpus_allowed_list:\t0\n');
+    const id = containerId('pinned');
+    const read = (h: string, f: string) => readFileSync(join(V1, h, 'box', id, f), 'utf8').trim();
+    expect(read('cpu', 'cpu.cfs_quota_us')).toBe('50000');
+    expect(read('cpu', 'cpu.cfs_period_us')).toBe('100000');
+    expect(read('cpu', 'cpu.shares')).toBe('512');
+    expect(read('cpuset', 'cpuset.cpus')).toBe('0');
+    expect(read('memory', 'memory.limit_in_bytes')).toBe(String(64 * 1024 * 1024));
+    // docker's device allow-list: /dev/null yes, a disk no.
+    expect(read('devices', 'devices.list')).toContain('c 1:3 rwm');
+    expect(read('devices', 'devices.list')).not.toContain('a *:* rwm');
+    process.kill(containerPid('pinned'), 'SIGKILL');
+    expect((await run.done).code).toBe(137);
+  });
+
+  it('box stats reports usage that moves', async () => {
+    const run = boxAsync(env.root, [
+      'run',
+      '--rm',
+      '--name',
+      'busy',
+      '-m',
+      '64m',
+      'busybox',
+      'sh',
+      '-c',
+      'echo READY; while true; do :; done',
+    ]);
+    await waitFor(() => run.output().includes('READY'));
+    const stats = () => {
+      const r = box(env.root, ['stats', '--no-stream', '--format', 'json', 'busy']);
+      expect(r.code).toBe(0);
+      return JSON.parse(r.stdout.trim());
+    };
+    const first = stats();
+    expect(first).toMatchObject({ name: 'busy', memoryLimit: 64 * 1024 * 1024, pids: 1 });
+    expect(first.cpuPercent).toBeGreaterThan(20);
+    expect(first.memoryUsage).toBeGreaterThan(0);
+    const table = box(env.root, ['stats', '--no-stream']);
+    expect(table.stdout).toMatch(/^CONTAINER ID\s+NAME\s+CPU %\s+MEM USAGE \/ LIMIT\s+MEM %\s+PIDS$/m);
+    expect(table.stdout).toMatch(/busy\s+\d+\.\d\d%\s+\S+ \/ 64\.00MiB/);
+    process.kill(containerPid('busy'), 'SIGKILL');
+    await run.done;
+  });
+
+  it('leaves no cgroup after a failed start', () => {
+    // Fails before the cgroup is made (lookup), and after (chdir in the container).
+    expect(box(env.root, ['run', '--rm', '-m', '32m', 'busybox', 'no-such-command']).code).toBe(127);
+    expect(box(env.root, ['run', '--rm', '-m', '32m', '-w', '/etc/passwd', 'busybox', 'true']).code).toBe(
+      125,
+    );
+  });
+
+  it('cleans up the cgroup of a container whose box was killed, on the next command', async () => {
+    const run = boxAsync(env.root, [
+      'run',
+      '--name',
+      'orphan',
+      '-m',
+      '32m',
+      'busybox',
+      'sh',
+      '-c',
+      'echo READY; sleep 30',
+    ]);
+    await waitFor(() => run.output().includes('READY'));
+    const id = containerId('orphan');
+    run.child.kill('SIGKILL');
+    await run.done;
+    // The container died with box (parent-death signal); its cgroup and record stay until the next box command.
+    await waitFor(() => readFileSync(join(V1, 'memory', 'box', id, 'cgroup.procs'), 'utf8').trim() === '');
+    expect(boxCgroups()).toContain(`memory/box/${id}`);
+    expect(box(env.root, ['run', '--rm', 'busybox', 'true']).code).toBe(0);
+    expect(boxCgroups()).toEqual([]);
+    const state = JSON.parse(readFileSync(join(env.root, 'containers', id, 'state.json'), 'utf8'));
+    expect(state).toMatchObject({ status: 'exited', exitCode: 137 });
+    expect(box(env.root, ['rm', 'orphan']).code).toBe(0);
+  });
+});
+
+describe('resource flags with bad values', () => {
+  it.each([
+    [['-m', '1k'], /Minimum memory limit allowed is 6MB/],
+    [['-m', 'lots'], /invalid argument "lots" for "--memory" flag/],
+    [['--cpus', '-1'], /invalid argument "-1" for "--cpus" flag/],
+    [['--cpus', '64'], /only 2 are available|range is 0.01/],
+    [['--cpuset-cpus', '99'], /invalid argument "99" for "--cpuset-cpus" flag: .*not available/],
+    [['--memory-swap', '64m'], /always set the Memory limit/],
+    [['--pids-limit', 'many'], /not an integer/],
+  ])('rejects %j with exit 125', (flags, message) => {
+    const r = box(env.root, ['run', '--rm', ...flags, 'busybox', 'true']);
+    expect(r.code).toBe(125);
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+  });
+});

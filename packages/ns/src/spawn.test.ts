@@ -1,0 +1,489 @@
+/**
+ * @box/ns spawn on the real kernel (run as root): every test starts real
+ * processes in real namespaces and reads back what they saw.
+ */
+import {
+  closeSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  readSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ChildSetupError, close, MS, O_CREAT, O_WRONLY, pipe } from '@box/sys';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { NamespaceConfigError } from './errors.js';
+import { type NamespacedProcess, type SpawnOptions, spawn, type WaitStatus } from './spawn.js';
+import type { Namespace } from './types.js';
+
+const ENV = ['PATH=/usr/sbin:/usr/bin:/sbin:/bin'];
+const ISOLATED: Namespace[] = [
+  { type: 'uts' },
+  { type: 'pid' },
+  { type: 'mount' },
+  { type: 'ipc' },
+  { type: 'network' },
+];
+
+let devnull: number;
+let dir: string;
+const running: NamespacedProcess[] = [];
+
+beforeAll(() => {
+  devnull = openSync('/dev/null', 'r');
+});
+afterAll(() => closeSync(devnull));
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'box-ns-test-'));
+});
+
+afterEach(async () => {
+  for (const proc of running.splice(0)) {
+    proc.kill('SIGKILL');
+    await proc.exited;
+  }
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** Starts a process that the afterEach hook kills if the test did not end it. */
+async function start(options: SpawnOptions): Promise<NamespacedProcess> {
+  const proc = await spawn({ env: ENV, stdio: [devnull, devnull, 2], ...options });
+  running.push(proc);
+  return proc;
+}
+
+function readAll(fd: number): string {
+  const chunks: Buffer[] = [];
+  const buf = Buffer.alloc(65536);
+  for (;;) {
+    const n = readSync(fd, buf);
+    if (n === 0) break;
+    chunks.push(Buffer.from(buf.subarray(0, n)));
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** Runs a process with its stdout on a pipe; returns what it printed and how it ended. */
+async function capture(options: SpawnOptions): Promise<{ out: string; status: WaitStatus; pid: number }> {
+  const [r, w] = pipe();
+  try {
+    let proc: NamespacedProcess;
+    try {
+      proc = await start({ stdio: [devnull, w, 2], ...options });
+    } finally {
+      close(w);
+    }
+    const status = await proc.exited;
+    return { out: readAll(r), status, pid: proc.pid };
+  } finally {
+    close(r);
+  }
+}
+
+const sh = (script: string, more: Partial<SpawnOptions> = {}): SpawnOptions => ({
+  path: '/bin/sh',
+  args: ['sh', '-c', script],
+  ...more,
+});
+
+const sleeper = (more: Partial<SpawnOptions> = {}): SpawnOptions => ({
+  path: '/bin/sleep',
+  args: ['sleep', '5'],
+  ...more,
+});
+
+const statusField = (text: string, field: string) =>
+  new RegExp(`^${field}:\\s*(.*)$`, 'm').exec(text)?.[1]?.trim();
+const openFdCount = () => readdirSync('/proc/self/fd').length;
+const EXITED_OK = { exitCode: 0, signal: null };
+
+describe('spawn in new namespaces', () => {
+  it('sets the hostname in a new uts namespace and runs as pid 1 of a new pid namespace', async () => {
+    const { out, status } = await capture(
+      sh(
+        'hostname; echo $$; readlink /proc/self/ns/uts /proc/self/ns/ipc /proc/self/ns/net /proc/self/ns/mnt',
+        {
+          namespaces: ISOLATED,
+          setup: (p) => void p.sethostname('x'),
+        },
+      ),
+    );
+    expect(status).toEqual(EXITED_OK);
+    const [hostname, pid, uts, ipc, net, mnt] = out.trim().split('\n');
+    expect(hostname).toBe('x');
+    expect(pid).toBe('1');
+    expect(uts).toMatch(/^uts:\[\d+\]$/);
+    expect(uts).not.toBe(readlinkSync('/proc/self/ns/uts'));
+    expect(ipc).not.toBe(readlinkSync('/proc/self/ns/ipc'));
+    expect(net).not.toBe(readlinkSync('/proc/self/ns/net'));
+    expect(mnt).not.toBe(readlinkSync('/proc/self/ns/mnt'));
+  });
+
+  it('shares the namespaces it was not asked to create', async () => {
+    const { out } = await capture(
+      sh('readlink /proc/self/ns/uts /proc/self/ns/net', { namespaces: [{ type: 'ipc' }] }),
+    );
+    expect(out.trim().split('\n')).toEqual([
+      readlinkSync('/proc/self/ns/uts'),
+      readlinkSync('/proc/self/ns/net'),
+    ]);
+  });
+
+  it('has only a loopback interface in a new network namespace', async () => {
+    const { out } = await capture(sh('cat /proc/net/dev', { namespaces: [{ type: 'network' }] }));
+    const interfaces = out
+      .split('\n')
+      .filter((line) => line.includes(':'))
+      .map((line) => line.split(':')[0]!.trim());
+    expect(interfaces).toEqual(['lo']);
+  });
+
+  it('keeps mounts made in a new (private) mount namespace away from the host', async () => {
+    const target = join(dir, 'mnt');
+    const { out, status } = await capture(
+      sh(`grep -c " ${target} " /proc/self/mountinfo; echo hi > ${target}/f`, {
+        namespaces: [{ type: 'mount' }],
+        setup: (p) => {
+          p.mount(null, '/', null, MS.REC | MS.PRIVATE);
+          p.mkdir(target, 0o755);
+          p.mount('tmpfs', target, 'tmpfs', 0, 'size=1m');
+          return undefined;
+        },
+      }),
+    );
+    expect(status).toEqual(EXITED_OK);
+    expect(Number(out.trim())).toBeGreaterThanOrEqual(1);
+    expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(target);
+    expect(existsSync(join(target, 'f'))).toBe(false);
+  });
+
+  it('maps root of a new user namespace to an unprivileged host uid', async () => {
+    const mappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+    const { out, status } = await capture(
+      sh('cat /proc/self/uid_map /proc/self/gid_map; id -u; id -g', {
+        namespaces: [{ type: 'user' }],
+        uidMappings: mappings,
+        gidMappings: mappings,
+      }),
+    );
+    expect(status).toEqual(EXITED_OK);
+    const lines = out
+      .trim()
+      .split('\n')
+      .map((l) => l.trim().split(/\s+/).join(' '));
+    expect(lines).toEqual(['0 100000 65536', '0 100000 65536', '0', '0']);
+  });
+
+  it('runs a user-namespaced process as the mapped uid on the host', async () => {
+    const mappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+    const proc = await start(
+      sleeper({
+        namespaces: [{ type: 'user' }, { type: 'uts' }],
+        uidMappings: mappings,
+        gidMappings: mappings,
+      }),
+    );
+    const status = readFileSync(`/proc/${proc.pid}/status`, 'utf8');
+    expect(statusField(status, 'Uid')!.split(/\s+/)).toEqual(['100000', '100000', '100000', '100000']);
+    expect(statusField(status, 'Gid')!.split(/\s+/)).toEqual(['100000', '100000', '100000', '100000']);
+    expect(readlinkSync(`/proc/${proc.pid}/ns/user`)).not.toBe(readlinkSync('/proc/self/ns/user'));
+  });
+});
+
+describe('spawn into existing namespaces', () => {
+  it('joins the uts namespace of a running process', async () => {
+    const target = await start(
+      sleeper({ namespaces: [{ type: 'uts' }], setup: (p) => void p.sethostname('joinme') }),
+    );
+    const { out, status } = await capture({
+      path: '/bin/hostname',
+      args: ['hostname'],
+      namespaces: [{ type: 'uts', path: `/proc/${target.pid}/ns/uts` }],
+    });
+    expect(status).toEqual(EXITED_OK);
+    expect(out).toBe('joinme\n');
+  });
+
+  it('joins the pid and mount namespaces of a running process', async () => {
+    const target = await start(
+      sleeper({
+        namespaces: [{ type: 'pid' }, { type: 'mount' }],
+        setup: (p) => {
+          p.mount(null, '/', null, MS.REC | MS.PRIVATE);
+          p.mount('proc', '/proc', 'proc', MS.NOSUID | MS.NODEV | MS.NOEXEC);
+          return undefined;
+        },
+      }),
+    );
+    const join = [
+      { type: 'pid', path: `/proc/${target.pid}/ns/pid` },
+      { type: 'mount', path: `/proc/${target.pid}/ns/mnt` },
+    ] satisfies Namespace[];
+
+    // Inside, /proc is the one the target mounted: its pid namespace, with the target as pid 1.
+    const { out, status } = await capture(
+      sh('echo $$; tr "\\0" " " < /proc/1/cmdline; echo', { namespaces: join }),
+    );
+    expect(status).toEqual(EXITED_OK);
+    const [pid, cmdline] = out.split('\n');
+    expect(Number(pid)).toBeGreaterThan(1);
+    expect(cmdline!.trim()).toBe('sleep 5');
+
+    // Seen from the host: the same pid namespace, and a pid of its own in it.
+    const joined = await start(sleeper({ namespaces: join }));
+    expect(readlinkSync(`/proc/${joined.pid}/ns/pid`)).toBe(readlinkSync(`/proc/${target.pid}/ns/pid`));
+    expect(readlinkSync(`/proc/${joined.pid}/ns/mnt`)).toBe(readlinkSync(`/proc/${target.pid}/ns/mnt`));
+    const nspid = statusField(readFileSync(`/proc/${joined.pid}/status`, 'utf8'), 'NSpid')!.split(/\s+/);
+    expect(nspid[0]).toBe(String(joined.pid));
+    expect(Number(nspid[1])).toBeGreaterThan(1);
+    // This process's own children stay in its pid namespace afterwards.
+    expect(readlinkSync('/proc/thread-self/ns/pid_for_children')).toBe(readlinkSync('/proc/self/ns/pid'));
+  });
+});
+
+describe('spawn failures', () => {
+  it('rejects with a ChildSetupError naming the exec step for a missing executable', async () => {
+    const before = openFdCount();
+    const error = await spawn({ path: '/nonexistent', args: ['x'], namespaces: [{ type: 'uts' }] }).catch(
+      (e) => e,
+    );
+    expect(error).toBeInstanceOf(ChildSetupError);
+    expect(error).toMatchObject({ step: 'exec /nonexistent', syscall: 'execve', code: 'ENOENT' });
+    expect(error.message).toBe('exec /nonexistent: ENOENT (no such file or directory)');
+    expect(openFdCount()).toBe(before);
+  });
+
+  it('names a failing setup step', async () => {
+    const error = await spawn({
+      path: '/bin/true',
+      args: ['true'],
+      namespaces: [{ type: 'mount' }],
+      setup: (p) => void p.mkdir('/nonexistent-box-test/x', 0o755),
+    }).catch((e) => e);
+    expect(error).toBeInstanceOf(ChildSetupError);
+    expect(error).toMatchObject({ step: 'mkdir /nonexistent-box-test/x', code: 'ENOENT' });
+  });
+
+  it('reports an invalid working directory as the chdir step', async () => {
+    const error = await spawn({ path: '/bin/true', args: ['true'], cwd: '/nonexistent-box-test' }).catch(
+      (e) => e,
+    );
+    expect(error).toMatchObject({
+      name: 'ChildSetupError',
+      step: 'chdir /nonexistent-box-test',
+      code: 'ENOENT',
+    });
+  });
+
+  it('rejects bad namespace requests before starting anything, without leaking fds', async () => {
+    const target = await start(sleeper({ namespaces: [{ type: 'pid' }] }));
+    const before = openFdCount();
+    const cases: Namespace[][] = [
+      [{ type: 'uts' }, { type: 'uts' }],
+      [{ type: 'bogus' as Namespace['type'] }],
+      [{ type: 'uts', path: '/nonexistent-box-test' }],
+      [{ type: 'uts', path: `/proc/${target.pid}/ns/uts` }, { type: 'uts' }],
+      [{ type: 'pid' }, { type: 'pid', path: `/proc/${target.pid}/ns/pid` }],
+    ];
+    for (const namespaces of cases) {
+      const error = await spawn({ path: '/bin/true', args: ['true'], namespaces }).catch((e) => e);
+      expect(error).toBeInstanceOf(NamespaceConfigError);
+      expect(error.code).toBe('ENSCONFIG');
+    }
+    // An error found while building the child's program (here an unknown signal) closes the opened namespace fds too.
+    const late = await spawn({
+      path: '/bin/true',
+      args: ['true'],
+      namespaces: [{ type: 'pid', path: `/proc/${target.pid}/ns/pid` }, { type: 'uts' }],
+      parentDeathSignal: 'SIGNOPE' as NodeJS.Signals,
+    }).catch((e) => e);
+    expect(late).toBeInstanceOf(NamespaceConfigError);
+    expect(openFdCount()).toBe(before);
+  });
+  // Known bug (spawn.ts): when building the program fails after the sync pipe was made
+  // (onSync or a new user namespace), the pipe's write end is never closed. Turn this
+  // into a plain `it` once spawn closes sync[1] on that path.
+  it('closes the sync pipe when it fails before the clone', async () => {
+    const before = openFdCount();
+    const error = await spawn({
+      path: '/bin/true',
+      args: ['true'],
+      parentDeathSignal: 'SIGNOPE' as NodeJS.Signals,
+      onSync: () => undefined,
+    }).catch((e) => e);
+    expect(error).toBeInstanceOf(NamespaceConfigError);
+    expect(openFdCount()).toBe(before);
+  });
+});
+
+describe('the sync point', () => {
+  it('runs onSync while the child waits, with the child pid', async () => {
+    const marker = join(dir, 'marker');
+    let seen = 0;
+    const { out, status, pid } = await capture(
+      sh(`cat ${marker}`, {
+        namespaces: [{ type: 'uts' }],
+        onSync: async (childPid) => {
+          seen = childPid;
+          // The child must still be waiting: give it time to run ahead if it could.
+          await sleep(50);
+          writeFileSync(marker, 'written in onSync');
+        },
+      }),
+    );
+    expect(status).toEqual(EXITED_OK);
+    expect(out).toBe('written in onSync');
+    expect(seen).toBe(pid);
+  });
+
+  it('kills and reaps the child and rejects when onSync throws', async () => {
+    let childPid = 0;
+    const error = await spawn({
+      ...sleeper(),
+      onSync: (pid) => {
+        childPid = pid;
+        throw new Error('onSync failed');
+      },
+    }).catch((e) => e);
+    expect(error).toBeInstanceOf(Error);
+    expect(error.message).toBe('onSync failed');
+    expect(childPid).toBeGreaterThan(0);
+    expect(existsSync(`/proc/${childPid}`)).toBe(false);
+  });
+
+  it('writes the id maps before onSync runs', async () => {
+    const mappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+    let uidMap = '';
+    const proc = await start({
+      ...sleeper(),
+      namespaces: [{ type: 'user' }],
+      uidMappings: mappings,
+      gidMappings: mappings,
+      onSync: (pid) => {
+        uidMap = readFileSync(`/proc/${pid}/uid_map`, 'utf8');
+      },
+    });
+    expect(uidMap.trim().split(/\s+/)).toEqual(['0', '100000', '65536']);
+    proc.kill();
+    expect(await proc.exited).toEqual({ exitCode: null, signal: 9 });
+  });
+});
+
+describe('exit status and signals', () => {
+  it('reports an exit code', async () => {
+    const { status } = await capture(sh('exit 3'));
+    expect(status).toEqual({ exitCode: 3, signal: null });
+  });
+
+  it('reports death by a signal', async () => {
+    const { status } = await capture(sh('kill -9 $$'));
+    expect(status).toEqual({ exitCode: null, signal: 9 });
+  });
+
+  it('kill() sends the named signal; an unknown name throws', async () => {
+    const proc = await start(sleeper());
+    expect(() => proc.kill('SIGNOPE' as NodeJS.Signals)).toThrow(NamespaceConfigError);
+    proc.kill('SIGTERM');
+    expect(await proc.exited).toEqual({ exitCode: null, signal: 15 });
+  });
+
+  it('reaps many children started at once', async () => {
+    const procs = await Promise.all(
+      Array.from({ length: 8 }, () => start({ path: '/bin/true', args: ['true'] })),
+    );
+    const statuses = await Promise.all(procs.map((p) => p.exited));
+    expect(statuses).toEqual(Array.from({ length: 8 }, () => EXITED_OK));
+  });
+});
+
+describe('process attributes', () => {
+  it('applies cwd and env', async () => {
+    const { out } = await capture(sh('pwd; echo "$FOO"', { cwd: '/tmp', env: [...ENV, 'FOO=bar baz'] }));
+    expect(out).toBe('/tmp\nbar baz\n');
+  });
+
+  it('passes argv as given, argv[0] included', async () => {
+    const { out } = await capture({
+      path: '/bin/sh',
+      args: ['custom-name', '-c', 'echo "$0|$1"; tr "\\0" "|" < /proc/$$/cmdline', 'zero', 'one two'],
+    });
+    const [params, cmdline] = out.split('\n');
+    expect(params).toBe('zero|one two');
+    expect(cmdline!.startsWith('custom-name|-c|')).toBe(true);
+  });
+
+  it('sets credentials, drops capabilities for a non-root user, and resets signals', async () => {
+    const { out } = await capture({
+      path: '/bin/cat',
+      args: ['cat', '/proc/self/status'],
+      credentials: { uid: 1000, gid: 1001, additionalGids: [10, 20] },
+      noNewPrivileges: true,
+    });
+    expect(statusField(out, 'Uid')!.split(/\s+/)).toEqual(['1000', '1000', '1000', '1000']);
+    expect(statusField(out, 'Gid')!.split(/\s+/)).toEqual(['1001', '1001', '1001', '1001']);
+    expect(statusField(out, 'Groups')).toBe('10 20');
+    expect(statusField(out, 'NoNewPrivs')).toBe('1');
+    expect(statusField(out, 'CapEff')).toBe('0000000000000000');
+    expect(statusField(out, 'CapPrm')).toBe('0000000000000000');
+    // Node ignores SIGPIPE and blocks signals around clone; neither may reach the program.
+    expect(statusField(readFileSync('/proc/self/status', 'utf8'), 'SigIgn')).not.toBe('0000000000000000');
+    expect(statusField(out, 'SigIgn')).toBe('0000000000000000');
+    expect(statusField(out, 'SigBlk')).toBe('0000000000000000');
+  });
+
+  it('limits a root process to the bounding set it was given', async () => {
+    const { out } = await capture({
+      path: '/bin/cat',
+      args: ['cat', '/proc/self/status'],
+      capabilities: { bounding: [0, 21], effective: [0, 21], permitted: [0, 21], inheritable: [] },
+    });
+    expect(statusField(out, 'CapBnd')).toBe('0000000000200001');
+    expect(statusField(out, 'CapPrm')).toBe('0000000000200001');
+    expect(statusField(out, 'CapEff')).toBe('0000000000200001');
+    expect(statusField(out, 'CapInh')).toBe('0000000000000000');
+    expect(statusField(out, 'NoNewPrivs')).toBe('0');
+  });
+
+  it('starts a new session when asked', async () => {
+    const own = await start(sleeper({ newSession: true }));
+    const inherited = await start(sleeper());
+    const session = (pid: number) =>
+      Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[3]);
+    expect(session(own.pid)).toBe(own.pid);
+    expect(session(inherited.pid)).toBe(session(process.pid));
+  });
+
+  it('takes stdio from slots that setup filled', async () => {
+    const file = join(dir, 'out');
+    const { status } = await capture(
+      sh('echo to-the-file; echo to-stderr >&2', {
+        setup: (p) => {
+          const slot = p.slot();
+          p.openat(file, O_CREAT | O_WRONLY, 0o644, { store: slot });
+          return { stdio: [devnull, slot, slot] };
+        },
+      }),
+    );
+    expect(status).toEqual(EXITED_OK);
+    expect(readFileSync(file, 'utf8')).toBe('to-the-file\nto-stderr\n');
+  });
+
+  it('keeps an fd that is already in place open across execve', async () => {
+    // fd 2 of this process stays fd 2 of the child (close-on-exec cleared): it prints where it points.
+    const { out } = await capture(sh('readlink /proc/self/fd/2'));
+    expect(out.trim()).toBe(readlinkSync('/proc/self/fd/2'));
+  });
+
+  it('accepts a parent-death signal', async () => {
+    const { status } = await capture({ path: '/bin/true', args: ['true'], parentDeathSignal: 'SIGKILL' });
+    expect(status).toEqual(EXITED_OK);
+  });
+});

@@ -1,0 +1,216 @@
+/**
+ * startContainer on the real kernel (as root), in a throw-away busybox rootfs
+ * made from the host's static busybox.
+ */
+import { execFileSync } from 'node:child_process';
+import {
+  chmodSync,
+  closeSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  readSync,
+  rmSync,
+  symlinkSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { close, pipe } from '@box/sys';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { CommandNotExecutableError, CommandNotFoundError, SpecError } from './errors.js';
+import { type ContainerProcess, type StartOptions, startContainer } from './run.js';
+import { defaultSpec, type Spec } from './spec.js';
+
+/** An ELF executable without a PT_INTERP program header needs no dynamic loader. */
+function isStaticElf(path: string): boolean {
+  const elf = readFileSync(path);
+  if (elf.toString('latin1', 1, 4) !== 'ELF') return false;
+  const phoff = Number(elf.readBigUInt64LE(0x20));
+  const phentsize = elf.readUInt16LE(0x36);
+  const phnum = elf.readUInt16LE(0x38);
+  for (let i = 0; i < phnum; i++) if (elf.readUInt32LE(phoff + i * phentsize) === 3) return false;
+  return true;
+}
+
+const busybox = ['/bin/busybox', '/usr/bin/busybox'].find((path) => existsSync(path) && isStaticElf(path));
+
+let top: string;
+let rootfs: string;
+let devnull: number;
+const running: ContainerProcess[] = [];
+
+beforeAll(() => {
+  devnull = openSync('/dev/null', 'r');
+  top = mkdtempSync(join(tmpdir(), 'box-runtime-test-'));
+  chmodSync(top, 0o755); // container root in a user namespace must reach the rootfs
+  rootfs = join(top, 'rootfs');
+  for (const dir of ['bin', 'dev', 'etc', 'proc', 'sys', 'tmp', 'root'])
+    mkdirSync(join(rootfs, dir), { recursive: true });
+  if (!busybox) return;
+  copyFileSync(busybox, join(rootfs, 'bin/busybox'));
+  chmodSync(join(rootfs, 'bin/busybox'), 0o755);
+  const applets = execFileSync(busybox, ['--list'], { encoding: 'utf8' }).split('\n').filter(Boolean);
+  for (const applet of applets) {
+    if (applet !== 'busybox') symlinkSync('busybox', join(rootfs, 'bin', applet));
+  }
+  mkdirSync(join(rootfs, 'etc/data'));
+});
+
+afterAll(() => {
+  closeSync(devnull);
+  rmSync(top, { recursive: true, force: true });
+});
+
+afterEach(async () => {
+  for (const proc of running.splice(0)) {
+    proc.kill('SIGKILL');
+    await proc.exited;
+  }
+});
+
+function readAll(fd: number): string {
+  const chunks: Buffer[] = [];
+  const buf = Buffer.alloc(65536);
+  for (;;) {
+    const n = readSync(fd, buf);
+    if (n === 0) break;
+    chunks.push(Buffer.from(buf.subarray(0, n)));
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+async function runContainer(spec: Spec, options: Partial<StartOptions> = {}) {
+  const [r, w] = pipe();
+  try {
+    let proc: ContainerProcess;
+    try {
+      proc = await startContainer({ spec, stdio: [devnull, w, w], ...options });
+    } finally {
+      close(w);
+    }
+    running.push(proc);
+    const status = await proc.exited;
+    return { out: readAll(r), status };
+  } finally {
+    close(r);
+  }
+}
+
+const script = (text: string) => defaultSpec({ rootfs, args: ['sh', '-c', text] });
+
+describe.skipIf(!busybox)('startContainer', () => {
+  it('runs the command in the rootfs as pid 1 with the spec hostname', async () => {
+    const { out, status } = await runContainer(script('hostname; echo $$; id -u; pwd; ls /bin/busybox'));
+    expect(status).toMatchObject({ exitCode: 0, signal: null });
+    expect(out).toBe('box\n1\n0\n/\n/bin/busybox\n');
+  });
+
+  it('reports the exit code, and death by a signal from kill()', async () => {
+    expect((await runContainer(script('exit 7'))).status).toMatchObject({ exitCode: 7, signal: null });
+    const proc = await startContainer({
+      spec: defaultSpec({ rootfs, args: ['sleep', '30'] }),
+      stdio: [devnull, devnull, 2],
+    });
+    running.push(proc);
+    proc.kill('SIGKILL');
+    expect(await proc.exited).toMatchObject({ exitCode: null, signal: 9 });
+  });
+
+  it('passes argv, env and cwd through', async () => {
+    const spec = defaultSpec({ rootfs, args: ['echo', 'hello', 'a  b'] });
+    expect((await runContainer(spec)).out).toBe('hello a  b\n');
+    const env = script('echo "$GREETING"; pwd');
+    env.process!.env!.push('GREETING=hi there');
+    env.process!.cwd = '/tmp';
+    expect((await runContainer(env)).out).toBe('hi there\n/tmp\n');
+  });
+
+  it('sees only its own processes, /dev devices and a loopback interface', async () => {
+    const { out } = await runContainer(
+      script('ls /proc | grep -c "^[0-9]"; ls /dev | tr "\\n" " "; echo; cat /proc/net/dev | grep -c ":"'),
+    );
+    const [processes, dev, interfaces] = out.split('\n');
+    expect(Number(processes)).toBeLessThanOrEqual(3); // sh, ls, grep at most
+    for (const node of ['null', 'zero', 'full', 'random', 'urandom', 'tty', 'pts', 'shm', 'mqueue', 'fd']) {
+      expect(dev!.split(' ')).toContain(node);
+    }
+    expect(interfaces).toBe('1');
+  });
+
+  it('brings lo up', async () => {
+    const { out } = await runContainer(script('cat /sys/class/net/lo/operstate /sys/class/net/lo/flags'));
+    const [, flags] = out.trim().split('\n');
+    expect(Number(flags) & 0x1).toBe(1); // IFF_UP
+  });
+
+  it('masks and write-protects the sensitive /proc paths and /sys', async () => {
+    const { out } = await runContainer(
+      script(
+        [
+          'wc -c < /proc/keys',
+          'wc -c < /proc/timer_list',
+          'ls -A /proc/acpi | wc -l',
+          '(echo x > /proc/sys/kernel/domainname) 2>/dev/null && echo writable || echo read-only',
+          'touch /sys/x 2>/dev/null && echo writable || echo read-only',
+        ].join('; '),
+      ),
+    );
+    // The paths this kernel has: files become /dev/null, directories an empty tmpfs.
+    expect(existsSync('/proc/keys') && existsSync('/proc/timer_list') && existsSync('/proc/acpi')).toBe(true);
+    expect(out.trim().split('\n')).toEqual(['0', '0', '0', 'read-only', 'read-only']);
+  });
+
+  it('leaves no mount on the host', async () => {
+    await runContainer(script('true'));
+    expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(rootfs);
+  });
+
+  it('runs as an unprivileged host uid in a user namespace', async () => {
+    const maps = [{ containerID: 0, hostID: 100000, size: 65536 }];
+    const spec = defaultSpec({
+      rootfs,
+      args: ['sh', '-c', 'id -u; cat /proc/self/uid_map; hostname'],
+      userns: { uidMappings: maps, gidMappings: maps },
+    });
+    const { out, status } = await runContainer(spec);
+    expect(status).toMatchObject({ exitCode: 0, signal: null });
+    const [uid, map, hostname] = out.split('\n');
+    expect(uid).toBe('0');
+    expect(map!.trim().split(/\s+/)).toEqual(['0', '100000', '65536']);
+    expect(hostname).toBe('box');
+  });
+
+  it('reports a missing command (127) and one that is not executable (126) before starting', async () => {
+    await expect(startContainer({ spec: defaultSpec({ rootfs, args: ['nope'] }) })).rejects.toBeInstanceOf(
+      CommandNotFoundError,
+    );
+    await expect(
+      startContainer({ spec: defaultSpec({ rootfs, args: ['/etc/data'] }) }),
+    ).rejects.toBeInstanceOf(CommandNotExecutableError);
+  });
+
+  it('rejects an invalid spec and one without a mount namespace', async () => {
+    await expect(startContainer({ spec: defaultSpec({ rootfs, args: [] }) })).rejects.toBeInstanceOf(
+      SpecError,
+    );
+    const relative = defaultSpec({ rootfs: 'relative/rootfs', args: ['true'] });
+    await expect(startContainer({ spec: relative })).rejects.toThrow('root.path must be absolute');
+    const shared = script('true');
+    shared.linux!.namespaces = shared.linux!.namespaces!.filter((n) => n.type !== 'mount');
+    await expect(startContainer({ spec: shared })).rejects.toThrow('box needs a new mount namespace');
+  });
+
+  it('runs onSync while the container waits', async () => {
+    let pid = 0;
+    const { out } = await runContainer(script('echo started'), {
+      onSync: (childPid) => {
+        pid = childPid;
+      },
+    });
+    expect(pid).toBeGreaterThan(0);
+    expect(out).toBe('started\n');
+  });
+});

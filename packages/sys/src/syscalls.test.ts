@@ -1,0 +1,132 @@
+import { closeSync, fstatSync, readFileSync, readlinkSync, readSync, writeSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { SyscallError } from './errors.js';
+import {
+  close,
+  dupCloexec,
+  getWindowSize,
+  isatty,
+  kill,
+  pidfdOpen,
+  pipe,
+  receiveFd,
+  socketPair,
+  tryWait,
+} from './syscalls.js';
+
+describe('pipe / close / dupCloexec', () => {
+  it('makes a working pipe whose ends close once', () => {
+    const [r, w] = pipe();
+    expect(r).toBeGreaterThanOrEqual(0);
+    expect(w).not.toBe(r);
+    expect(readlinkSync(`/proc/self/fd/${r}`)).toMatch(/^pipe:\[\d+\]$/);
+    writeSync(w, 'abc');
+    const buf = Buffer.alloc(3);
+    expect(readSync(r, buf)).toBe(3);
+    expect(buf.toString()).toBe('abc');
+    close(w);
+    expect(readSync(r, buf)).toBe(0); // EOF: the only write end is closed
+    close(r);
+    expect(() => close(r)).toThrow(
+      expect.objectContaining({ syscall: 'close', code: 'EBADF', path: `fd ${r}` }),
+    );
+  });
+
+  it('marks both pipe ends close-on-exec', () => {
+    const [r, w] = pipe();
+    try {
+      for (const fd of [r, w]) {
+        expect(fdFlags(fd) & O_CLOEXEC).not.toBe(0);
+      }
+    } finally {
+      close(r);
+      close(w);
+    }
+  });
+
+  it('duplicates an fd to a number >= min', () => {
+    const [r, w] = pipe();
+    const copy = dupCloexec(w, 100);
+    try {
+      expect(copy).toBeGreaterThanOrEqual(100);
+      expect(fstatSync(copy).ino).toBe(fstatSync(w).ino);
+      expect(fdFlags(copy) & O_CLOEXEC).not.toBe(0);
+    } finally {
+      close(copy);
+      close(r);
+      close(w);
+    }
+    expect(() => dupCloexec(-1)).toThrow(SyscallError);
+  });
+});
+
+/** The open flags of one of our fds, from /proc/self/fdinfo. */
+function fdFlags(fd: number): number {
+  return Number.parseInt(/flags:\s+(\d+)/.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))![1]!, 8);
+}
+
+const O_CLOEXEC = 0o2000000;
+
+describe('socketPair / receiveFd', () => {
+  it('returns null when nothing is waiting and when plain data arrives', () => {
+    const [a, b] = socketPair();
+    try {
+      expect(receiveFd(a)).toBeNull();
+      writeSync(b, 'x');
+      expect(receiveFd(a)).toBeNull(); // data without SCM_RIGHTS
+    } finally {
+      close(a);
+      close(b);
+    }
+  });
+
+  it('throws a SyscallError for an fd that is not a socket', () => {
+    const [r, w] = pipe();
+    try {
+      expect(() => receiveFd(r)).toThrow(expect.objectContaining({ syscall: 'recvmsg', code: 'ENOTSOCK' }));
+    } finally {
+      close(r);
+      close(w);
+    }
+  });
+});
+
+describe('kill / tryWait / pidfdOpen', () => {
+  it('signal 0 probes a live process; ESRCH for none', () => {
+    expect(() => kill(process.pid, 0)).not.toThrow();
+    expect(() => kill(0x3ffffff, 0)).toThrow(expect.objectContaining({ syscall: 'kill', code: 'ESRCH' }));
+  });
+
+  it('tryWait throws ECHILD for a process that is not our child', () => {
+    expect(() => tryWait(1)).toThrow(
+      expect.objectContaining({ syscall: 'waitpid', code: 'ECHILD', path: 'pid 1' }),
+    );
+  });
+
+  it('opens a pidfd for a live process', () => {
+    const fd = pidfdOpen(process.pid);
+    try {
+      expect(readlinkSync(`/proc/self/fd/${fd}`)).toMatch(/pidfd/);
+    } finally {
+      closeSync(fd);
+    }
+    expect(() => pidfdOpen(0x3ffffff)).toThrow(
+      expect.objectContaining({ syscall: 'pidfd_open', code: 'ESRCH' }),
+    );
+  });
+});
+
+describe('terminals', () => {
+  it('a pipe is not a terminal and has no window size', () => {
+    const [r, w] = pipe();
+    try {
+      expect(isatty(r)).toBe(false);
+      expect(() => getWindowSize(r)).toThrow(
+        expect.objectContaining({ syscall: 'ioctl(TIOCGWINSZ)', code: 'ENOTTY' }),
+      );
+    } finally {
+      close(r);
+      close(w);
+    }
+  });
+});
