@@ -31,6 +31,12 @@ function declare() {
     syscall3: lib.func('long syscall(long nr, long a, long b, long c)'),
     isatty: lib.func('int isatty(int fd)'),
     flock: lib.func('int flock(int fd, int op)'),
+    mknod: lib.func('int mknod(const char *path, unsigned int mode, unsigned long dev)'),
+    lsetxattr: lib.func(
+      'int lsetxattr(const char *path, const char *name, const void *value, size_t size, int flags)',
+    ),
+    lgetxattr: lib.func('long lgetxattr(const char *path, const char *name, _Out_ void *value, size_t size)'),
+    llistxattr: lib.func('long llistxattr(const char *path, _Out_ void *list, size_t size)'),
     spawnProto: koffi.proto('long box_spawn(void *program)'),
   };
 }

@@ -158,3 +158,50 @@ export function tryLock(fd: number, path?: string): boolean {
   if (errno === 11) return false;
   throw new SyscallError('flock', errno, { path: path ?? `fd ${fd}` });
 }
+
+/** makedev(3) for Linux's dev_t encoding. */
+export function makedev(major: number, minor: number): bigint {
+  const ma = BigInt(major);
+  const mi = BigInt(minor);
+  return ((ma & 0xfffn) << 8n) | ((ma & ~0xfffn) << 32n) | (mi & 0xffn) | ((mi & ~0xffn) << 12n);
+}
+
+/** mknod(2): `mode` includes the file type (S_IFCHR, S_IFBLK, S_IFIFO). */
+export function mknod(path: string, mode: number, major = 0, minor = 0): void {
+  check(libc().mknod(path, mode, makedev(major, minor)), 'mknod', path);
+}
+
+/** lsetxattr(2): sets an extended attribute without following a final symlink. */
+export function lsetxattr(path: string, name: string, value: Buffer | string): void {
+  const data = typeof value === 'string' ? Buffer.from(value) : value;
+  check(libc().lsetxattr(path, name, data, data.length, 0), 'lsetxattr', path, name);
+}
+
+const ENODATA = 61;
+
+/** lgetxattr(2): the attribute's value, or null when the file has no such attribute. */
+export function lgetxattr(path: string, name: string): Buffer | null {
+  let size = 256;
+  for (;;) {
+    const buf = Buffer.alloc(size);
+    const n = Number(libc().lgetxattr(path, name, buf, size));
+    if (n >= 0) return buf.subarray(0, n);
+    const errno = lastErrno();
+    if (errno === ENODATA) return null;
+    if (errno === 34 && size < 1 << 16) {
+      size *= 16; // ERANGE
+      continue;
+    }
+    throw new SyscallError('lgetxattr', errno, { path, args: name });
+  }
+}
+
+/** llistxattr(2): the names of a file's extended attributes. */
+export function llistxattr(path: string): string[] {
+  const size = Number(libc().llistxattr(path, null, 0));
+  if (size < 0) throw new SyscallError('llistxattr', lastErrno(), { path });
+  if (size === 0) return [];
+  const buf = Buffer.alloc(size);
+  const n = check(libc().llistxattr(path, buf, size), 'llistxattr', path);
+  return buf.subarray(0, n).toString('utf8').split('\0').filter(Boolean);
+}

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { CgroupMode, CgroupMount } from '../detect.js';
-import { CgroupError, errnoOf, missingController, withController } from '../errors.js';
-import { type CgroupFs, ioError } from '../fs.js';
+import { CgroupError, missingController, withController } from '../errors.js';
+import type { CgroupFs } from '../fs.js';
 import type { CgroupManager, CgroupStats, Resources } from '../manager.js';
 import { makeCgroupDirs, removeEmptyParents } from '../parents.js';
 import { addProcessTo, readPidsRecursive, signalAll } from '../procs.js';

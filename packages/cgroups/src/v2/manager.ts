@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { CgroupMode } from '../detect.js';
-import { errnoOf, missingController, withController } from '../errors.js';
-import { type CgroupFs, hasCgroupFile, ioError } from '../fs.js';
+import { missingController, withController } from '../errors.js';
+import { type CgroupFs, hasCgroupFile } from '../fs.js';
 import type { CgroupManager, CgroupStats, Resources } from '../manager.js';
 import { makeCgroupDirs, removeEmptyParents } from '../parents.js';
 import { addProcessTo, readPidsRecursive, signalAll } from '../procs.js';

@@ -52,7 +52,10 @@ export function lookupCommand(
 /** `name` relative to `dir`, without resolving "..": that is the kernel's job, after symlinks. */
 function under(dir: string, name: string): string {
   const path = name.startsWith('/') ? name : `${dir}/${name}`;
-  return `/${path.split('/').filter((part) => part !== '' && part !== '.').join('/')}`;
+  return `/${path
+    .split('/')
+    .filter((part) => part !== '' && part !== '.')
+    .join('/')}`;
 }
 
 function checkExecutable(hostPath: string): string | 'missing' | undefined {
