@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { type CgroupMode, type CgroupMounts, cgroupModeOf, readCgroupMounts } from './detect.js';
 import { CgroupError } from './errors.js';
 import { type CgroupFs, nodeCgroupFs } from './fs.js';
@@ -29,7 +29,7 @@ async function findMounts(options: CreateCgroupManagerOptions, fs: CgroupFs): Pr
     throw new CgroupError('ECGROUPVALUE', 'pass either root or mountinfo to createCgroupManager, not both');
   }
   if (options.root !== undefined) return scanCgroupRoot(options.root, fs);
-  const mountinfo = options.mountinfo ?? (await readFile('/proc/self/mountinfo', 'utf8'));
+  const mountinfo = options.mountinfo ?? readFileSync('/proc/self/mountinfo', 'utf8');
   return readCgroupMounts(mountinfo);
 }
 
