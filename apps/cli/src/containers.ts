@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import {
   closeSync,
+  fsyncSync,
   mkdirSync,
   openSync,
   readdirSync,
@@ -14,12 +15,20 @@ import {
   renameSync,
   rmSync,
   symlinkSync,
-  writeFileSync,
+  writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
 import { tryLock } from '@box/sys';
 import { CliError } from './errors.js';
 import { containersDir, namesDir } from './paths.js';
+
+export type ContainerStatus = 'created' | 'running' | 'restarting' | 'exited';
+
+export interface RestartPolicy {
+  name: 'no' | 'on-failure' | 'always';
+  /** Most restarts for on-failure (0: no limit). */
+  maximumRetryCount: number;
+}
 
 export interface ContainerState {
   id: string;
@@ -27,15 +36,27 @@ export interface ContainerState {
   image: string;
   command: string[];
   created: string;
-  status: 'created' | 'running' | 'exited';
+  status: ContainerStatus;
   /** Remove the container when it exits (--rm). */
   autoRemove: boolean;
   /** The cgroup below each hierarchy root. */
   cgroupsPath: string;
+  /** The layers of its root filesystem: image layers (top first) and its own. */
+  overlay: { lowerdirs: string[]; upperdir: string; workdir: string };
+  /** Started by the box service (run -d, start) rather than by a foreground box run. */
+  detached?: boolean;
+  restartPolicy?: RestartPolicy;
+  restartCount?: number;
+  logOptions?: { maxSize?: number; maxFiles?: number };
   pid?: number;
+  /** The pid's start time (clock ticks since boot), to tell it from a later process with the same pid. */
+  pidStartTime?: number;
+  started?: string;
   exitCode?: number;
   oomKilled?: boolean;
   finished?: string;
+  /** Why the container did not end normally, e.g. its monitor was lost. */
+  error?: string;
 }
 
 const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
@@ -105,11 +126,84 @@ export function createContainer(requestedName: string | undefined): NewContainer
   }
 }
 
-/** Writes state.json atomically (temp file + rename). */
+/**
+ * Writes state.json atomically (temp file, fsync, rename). A record removed
+ * meanwhile (`box rm -f`) is not brought back.
+ */
 export function writeState(dir: string, state: ContainerState): void {
   const tmp = join(dir, `.state.json.${process.pid}`);
-  writeFileSync(tmp, `${JSON.stringify(state, null, 2)}\n`);
+  let fd: number;
+  try {
+    fd = openSync(tmp, 'w', 0o644);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw error;
+  }
+  try {
+    writeSync(fd, `${JSON.stringify(state, null, 2)}\n`);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
   renameSync(tmp, join(dir, 'state.json'));
+}
+
+/** Changes some fields of a record, re-reading it first. */
+export function updateState(id: string, change: Partial<ContainerState>): ContainerState | undefined {
+  let state: ContainerState;
+  try {
+    state = readState(id);
+  } catch {
+    return undefined;
+  }
+  const next = { ...state, ...change };
+  writeState(containerDir(id), next);
+  return next;
+}
+
+/** Field 22 of /proc/PID/stat, or undefined when there is no such process. */
+export function processStartTime(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (fields[0] === 'Z' || fields[0] === 'X') return undefined;
+    return Number(fields[19]);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether the container's process still runs (same pid, same start time). */
+export function processAlive(state: ContainerState): boolean {
+  if (state.status !== 'running' || !state.pid) return false;
+  const start = processStartTime(state.pid);
+  return start !== undefined && (state.pidStartTime === undefined || start === state.pidStartTime);
+}
+
+/** Takes the container's lock for this process: its fd, or null when another process owns it. */
+export function lockContainer(id: string): number | null {
+  const path = join(containerDir(id), 'lock');
+  let fd: number;
+  try {
+    // Never created here: a record being removed must not get files back.
+    fd = openSync(path, 'r');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null; // removed meanwhile
+    throw error;
+  }
+  if (tryLock(fd, path)) return fd;
+  closeSync(fd);
+  return null;
+}
+
+/** lockContainer, retried for a while: another command may be checking the container briefly. */
+export async function lockContainerWait(id: string, timeoutMs = 3000): Promise<number | null> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const fd = lockContainer(id);
+    if (fd !== null || Date.now() >= deadline) return fd;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 }
 
 export function readState(id: string): ContainerState {
@@ -144,6 +238,7 @@ export function listContainers(): ContainerState[] {
   }
   const states: ContainerState[] = [];
   for (const id of ids) {
+    if (!/^[0-9a-f]{64}$/.test(id)) continue;
     try {
       states.push(readState(id));
     } catch {
@@ -158,8 +253,22 @@ export function containerDir(id: string): string {
 }
 
 export function removeContainer(container: { id: string; name: string }): void {
-  rmSync(join(namesDir(), container.name), { force: true });
-  rmSync(join(containersDir(), container.id), { recursive: true, force: true });
+  // Only this container's name: a name reused since then belongs to another one.
+  try {
+    if (readlinkSync(join(namesDir(), container.name)) === container.id)
+      rmSync(join(namesDir(), container.name));
+  } catch {
+    // no such name
+  }
+  // Out of sight in one step, then deleted: nobody can find or add to it meanwhile.
+  const trash = join(containersDir(), `.removing-${container.id}-${process.pid}`);
+  try {
+    renameSync(join(containersDir(), container.id), trash);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw error;
+  }
+  rmSync(trash, { recursive: true, force: true });
 }
 
 /** Finds a container by name, full ID or unique ID prefix. */
@@ -175,9 +284,11 @@ export function findContainer(reference: string): ContainerState {
   } catch {
     // no containers yet
   }
-  const matches = /^[0-9a-f]+$/.test(reference) ? ids.filter((id) => id.startsWith(reference)) : [];
-  if (matches.length === 0) throw new CliError(`No such container: ${reference}`);
+  const matches = /^[0-9a-f]+$/.test(reference)
+    ? ids.filter((id) => id.startsWith(reference) && /^[0-9a-f]{64}$/.test(id))
+    : [];
+  if (matches.length === 0) throw new CliError(`No such container: ${reference}`, 1);
   if (matches.length > 1)
-    throw new CliError(`Multiple containers match ID prefix ${reference}; use more characters`);
+    throw new CliError(`Multiple containers match ID prefix ${reference}; use more characters`, 1);
   return readState(matches[0]!);
 }

@@ -1,3 +1,6 @@
+import { ChildSetupError } from '@box/ns';
+import { CommandNotExecutableError, CommandNotFoundError, SpecError } from '@box/runtime';
+
 /** Docker's exit codes for failures of the tool itself and of the command. */
 export const EXIT_BOX_ERROR = 125;
 export const EXIT_NOT_EXECUTABLE = 126;
@@ -12,4 +15,19 @@ export class CliError extends Error {
   ) {
     super(message);
   }
+}
+
+/** Maps start-up failures to docker's messages and exit codes. */
+export function translateStartError(error: unknown): unknown {
+  if (error instanceof CommandNotFoundError) return new CliError(error.message, EXIT_NOT_FOUND);
+  if (error instanceof CommandNotExecutableError) return new CliError(error.message, EXIT_NOT_EXECUTABLE);
+  if (error instanceof ChildSetupError) {
+    if (error.syscall === 'execve') {
+      const code = error.code === 'ENOENT' ? EXIT_NOT_FOUND : EXIT_NOT_EXECUTABLE;
+      return new CliError(`failed to start the container: ${error.message}`, code);
+    }
+    return new CliError(`failed to start the container: ${error.message}`);
+  }
+  if (error instanceof SpecError) return new CliError(error.message);
+  return error;
 }

@@ -4,27 +4,23 @@
  * exits the process.
  */
 import { Command, CommanderError, Option } from 'commander';
-import { rm } from './commands/rm.js';
+import { create, kill, prune, rename, restart, rm, start, stop, wait } from './commands/containers.js';
+import { exec } from './commands/exec.js';
+import { logs } from './commands/logs.js';
+import { inspect, ps } from './commands/ps.js';
 import { run } from './commands/run.js';
 import { stats } from './commands/stats.js';
+import { top } from './commands/top.js';
+import { serve } from './daemon/server.js';
 import { CliError, EXIT_BOX_ERROR } from './errors.js';
 
 declare const BOX_VERSION: string;
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
-function buildProgram(setExit: (code: number) => void): Command {
-  const program = new Command('box')
-    .description('Run Linux containers')
-    .version(`box version ${BOX_VERSION}`, '-v, --version')
-    .enablePositionalOptions()
-    .exitOverride()
-    .configureOutput({ outputError: (text, write) => write(`box: ${text.replace(/^error: /, '')}`) });
-
-  program
-    .command('run')
-    .description('Create and run a new container from an image')
-    .usage('[OPTIONS] IMAGE [COMMAND] [ARG...]')
+/** The options shared by `run` and `create`. */
+function containerOptions(command: Command): Command {
+  return command
     .argument('<image>')
     .argument('[command...]')
     .passThroughOptions()
@@ -47,15 +43,123 @@ function buildProgram(setExit: (code: number) => void): Command {
     .option('--cpuset-cpus <list>', 'CPUs in which to allow execution (0-3, 0,1)')
     .option('--cpuset-mems <list>', 'Memory nodes in which to allow execution (0-3, 0,1)')
     .option('--pids-limit <int>', 'Tune container pids limit (set -1 for unlimited)')
-    .action(async (image: string, command: string[], options) => {
-      setExit(await run(image, command, options));
-    });
+    .option('--restart <policy>', 'Restart policy: no, on-failure[:max-retries], always')
+    .option('--log-opt <opt>', 'Log driver options: max-size=10m, max-file=3', collect, []);
+}
+
+function buildProgram(setExit: (code: number) => void): Command {
+  const program = new Command('box')
+    .description('Run Linux containers')
+    .version(`box version ${BOX_VERSION}`, '-v, --version')
+    .enablePositionalOptions()
+    .exitOverride()
+    .configureOutput({ outputError: (text, write) => write(`box: ${text.replace(/^error: /, '')}`) });
+  const done = (code: number) => setExit(code);
+
+  containerOptions(program.command('run').description('Create and run a new container from an image'))
+    .usage('[OPTIONS] IMAGE [COMMAND] [ARG...]')
+    .option('-d, --detach', 'Run container in background and print container ID')
+    .action(async (image: string, command: string[], options) => done(await run(image, command, options)));
+
+  containerOptions(program.command('create').description('Create a new container'))
+    .usage('[OPTIONS] IMAGE [COMMAND] [ARG...]')
+    .action(async (image: string, command: string[], options) => done(await create(image, command, options)));
+
+  program
+    .command('start')
+    .description('Start one or more stopped containers')
+    .argument('<container...>')
+    .option('-a, --attach', "Attach STDOUT/STDERR and forward the container's exit status")
+    .action(async (containers: string[], options) => done(await start(containers, options)));
+
+  program
+    .command('ps')
+    .description('List containers')
+    .option('-a, --all', 'Show all containers (default shows just running)')
+    .option('-q, --quiet', 'Only display container IDs')
+    .option('--no-trunc', "Don't truncate output")
+    .option('--format <format>', "'table', 'json', or a template like '{{.ID}} {{.Names}}'")
+    .action(async (options) => done(await ps({ ...options, noTrunc: options.trunc === false })));
+
+  program
+    .command('logs')
+    .description('Fetch the logs of a container')
+    .argument('<container>')
+    .option('-f, --follow', 'Follow log output')
+    .option('-n, --tail <n>', 'Number of lines to show from the end of the logs', 'all')
+    .option('-t, --timestamps', 'Show timestamps')
+    .action(async (container: string, options) => done(await logs(container, options)));
+
+  program
+    .command('exec')
+    .description('Execute a command in a running container')
+    .argument('<container>')
+    .argument('<command...>')
+    .passThroughOptions()
+    .option('-i, --interactive', 'Keep STDIN open')
+    .option('-t, --tty', 'Allocate a pseudo-TTY')
+    .option('-d, --detach', 'Detached mode: run command in the background')
+    .option('-e, --env <K=V>', 'Set environment variables', collect, [])
+    .option('-w, --workdir <dir>', 'Working directory inside the container')
+    .option('-u, --user <uid[:gid]>', 'Username or UID')
+    .action(async (container: string, command: string[], options) =>
+      done(await exec(container, command, options)),
+    );
+
+  program
+    .command('stop')
+    .description('Stop one or more running containers')
+    .argument('<container...>')
+    .option('-t, --time <seconds>', 'Seconds to wait before killing the container', '10')
+    .action(async (containers: string[], options) => done(await stop(containers, options)));
+
+  program
+    .command('kill')
+    .description('Kill one or more running containers')
+    .argument('<container...>')
+    .option('-s, --signal <signal>', 'Signal to send to the container', 'KILL')
+    .action(async (containers: string[], options) => done(await kill(containers, options)));
+
+  program
+    .command('restart')
+    .description('Restart one or more containers')
+    .argument('<container...>')
+    .option('-t, --time <seconds>', 'Seconds to wait before killing the container', '10')
+    .action(async (containers: string[], options) => done(await restart(containers, options)));
 
   program
     .command('rm')
-    .description('Remove one or more stopped containers')
+    .description('Remove one or more containers')
     .argument('<container...>')
-    .action(async (containers: string[]) => setExit(await rm(containers)));
+    .option('-f, --force', 'Force the removal of a running container (uses SIGKILL)')
+    .option('-v, --volumes', 'Remove anonymous volumes associated with the container')
+    .action(async (containers: string[], options) => done(await rm(containers, options)));
+
+  program
+    .command('wait')
+    .description('Block until one or more containers stop, then print their exit codes')
+    .argument('<container...>')
+    .action(async (containers: string[]) => done(await wait(containers)));
+
+  program
+    .command('inspect')
+    .description('Return low-level information on containers')
+    .argument('<container...>')
+    .option('-f, --format <template>', "Format the output using a template like '{{.State.Status}}'")
+    .action(async (containers: string[], options) => done(await inspect(containers, options)));
+
+  program
+    .command('top')
+    .description('Display the running processes of a container')
+    .argument('<container>')
+    .action(async (container: string) => done(await top(container)));
+
+  program
+    .command('rename')
+    .description('Rename a container')
+    .argument('<container>')
+    .argument('<new-name>')
+    .action(async (container: string, name: string) => done(await rename(container, name)));
 
   program
     .command('stats')
@@ -63,7 +167,18 @@ function buildProgram(setExit: (code: number) => void): Command {
     .argument('[container...]')
     .option('--no-stream', 'Disable streaming stats and only pull the first result')
     .option('--format <format>', 'Output format: table or json')
-    .action(async (containers: string[], options) => setExit(await stats(containers, options)));
+    .action(async (containers: string[], options) => done(await stats(containers, options)));
+
+  const system = program.command('system').description('Manage box');
+  system
+    .command('prune')
+    .description('Remove all stopped containers')
+    .option('-f, --force', 'Do not prompt for confirmation')
+    .action(async () => done(await prune()));
+  system
+    .command('service')
+    .description('Run the service that starts and watches detached containers (started on demand)')
+    .action(async () => done(await serve()));
 
   return program;
 }

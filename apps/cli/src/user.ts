@@ -36,6 +36,8 @@ export function resolveUser(rootfs: string, spec: string | undefined): ResolvedU
   let uid: number;
   if (ID.test(name)) uid = Number(name);
   else if (entry) uid = Number(entry[2]);
+  // The default user is root even in an image without /etc/passwd, as in docker.
+  else if (userPart === '') uid = 0;
   else throw new CliError(`unable to find user ${name}: no matching entries in passwd file`);
   let gid = entry ? Number(entry[3]) : 0;
   if (groupPart !== undefined) {

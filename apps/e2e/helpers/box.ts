@@ -82,12 +82,28 @@ export function foreignPidNamespaceProcesses(): Set<number> {
   return pids;
 }
 
-/** What box may have left: mounts under root, container records, processes in new PID namespaces. */
+const CGROUP_HIERARCHIES = ['memory', 'cpu', 'cpuacct', 'cpuset', 'pids', 'blkio', 'devices', 'freezer'];
+
+/** Containers' cgroups (box/<64 hex>) on the host's v1 hierarchies. */
+export function boxCgroups(): string[] {
+  return CGROUP_HIERARCHIES.flatMap((h) => {
+    try {
+      return readdirSync(join('/sys/fs/cgroup', h, 'box'))
+        .filter((d) => /^[0-9a-f]{64}$/.test(d))
+        .map((d) => `${h}/box/${d}`);
+    } catch {
+      return [];
+    }
+  });
+}
+
+/** What box may have left: mounts under root, container records, cgroups, processes in new PID namespaces. */
 export function leftovers(root: string, before: Set<number>): string[] {
   const found: string[] = [];
   for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
     if (line.includes(root)) found.push(`mount: ${line}`);
   }
+  for (const cgroup of boxCgroups()) found.push(`cgroup: ${cgroup}`);
   for (const dir of ['containers', 'names']) {
     try {
       for (const entry of readdirSync(join(root, dir))) found.push(`${dir}/${entry}`);

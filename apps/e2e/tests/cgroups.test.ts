@@ -5,6 +5,7 @@ import {
   type BoxEnv,
   box,
   boxAsync,
+  boxCgroups,
   foreignPidNamespaceProcesses,
   leftovers,
   makeBoxRoot,
@@ -12,24 +13,10 @@ import {
 } from '../helpers/box.js';
 
 const V1 = '/sys/fs/cgroup';
-const HIERARCHIES = ['memory', 'cpu', 'cpuset', 'pids', 'blkio', 'devices', 'freezer'];
 const hasV1 = existsSync(`${V1}/memory/memory.limit_in_bytes`);
 
 let env: BoxEnv;
 let before: Set<number>;
-
-/** box's cgroups on the host: none may outlive a container. */
-function boxCgroups(): string[] {
-  return HIERARCHIES.flatMap((h) => {
-    try {
-      return readdirSync(join(V1, h, 'box'))
-        .filter((d) => /^[0-9a-f]{64}$/.test(d))
-        .map((d) => `${h}/box/${d}`);
-    } catch {
-      return [];
-    }
-  });
-}
 
 function containerId(name: string): string {
   return readlinkSync(join(env.root, 'names', name));

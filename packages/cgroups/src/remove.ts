@@ -4,9 +4,9 @@ import { CgroupError, errnoOf } from './errors.js';
 import { type CgroupFs, ioError } from './fs.js';
 
 export interface RemoveOptions {
-  /** Tries in all (default 6). */
+  /** Tries in all (default 12). */
   attempts?: number;
-  /** The first pause in ms; it doubles after each try (default 10). */
+  /** The first pause in ms; it doubles after each try, up to 500 ms (default 10). */
   delayMs?: number;
 }
 
@@ -45,7 +45,8 @@ export async function removeCgroupTree(
   dir: string,
   options: RemoveOptions = {},
 ): Promise<void> {
-  const attempts = options.attempts ?? 6;
+  // Under load, the last tasks of a killed cgroup can take seconds to go: up to ~4 s in all.
+  const attempts = options.attempts ?? 12;
   const delayMs = options.delayMs ?? 10;
   for (let attempt = 1; ; attempt++) {
     try {
@@ -56,7 +57,7 @@ export async function removeCgroupTree(
       const errno = errnoOf(failure.error);
       const retryable = errno === 'EBUSY' || errno === 'ENOTEMPTY';
       if (retryable && attempt < attempts) {
-        await sleep(delayMs * 2 ** (attempt - 1));
+        await sleep(Math.min(delayMs * 2 ** (attempt - 1), 500));
         continue;
       }
       if (retryable) {

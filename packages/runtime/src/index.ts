@@ -1,5 +1,14 @@
 export { CAPABILITIES, capabilityNumbers } from './capabilities.js';
 export { CommandNotExecutableError, CommandNotFoundError, RuntimeError, SpecError } from './errors.js';
+export { type ExecOptions, type ExecProcess, execInContainer } from './exec.js';
+export {
+  JsonFileLogger,
+  type LogEntry,
+  type LogOptions,
+  type LogStream,
+  type ReadLogsOptions,
+  readLogs,
+} from './logs.js';
 export { lookupCommand } from './process/lookup.js';
 export { parseMountOptions } from './rootfs/mount-options.js';
 export type { Overlay } from './rootfs/prepare.js';

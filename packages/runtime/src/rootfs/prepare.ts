@@ -74,7 +74,7 @@ export function addRootfsSteps(program: ChildProgram, spec: Spec, options: Rootf
 
   if (spec.process?.terminal) {
     if (options.consoleSocket === undefined) throw new Error('a terminal needs a console socket');
-    result.terminal = addConsoleSteps(program, root, options.consoleSocket, spec);
+    result.terminal = addConsoleSteps(program, root, options.consoleSocket, spec.process.consoleSize);
   }
 
   program.pivotRoot(root);
@@ -128,7 +128,16 @@ function addMount(program: ChildProgram, root: string, mount: Mount): void {
   if (options.propagation !== 0) program.mount(null, target, null, options.propagation);
 }
 
-function addConsoleSteps(program: ChildProgram, root: string, socket: number, spec: Spec): Slot {
+/**
+ * Opens a new terminal in the devpts at `root`/dev/pts, sends its master side to
+ * `socket` and makes the slave the controlling terminal (needs a new session).
+ */
+export function addConsoleSteps(
+  program: ChildProgram,
+  root: string,
+  socket: number,
+  size?: { height: number; width: number },
+): Slot {
   const master = program.slot();
   const slave = program.slot();
   // sendmsg(socket, {iov: "t", control: SCM_RIGHTS [master]}): the openat record
@@ -155,7 +164,6 @@ function addConsoleSteps(program: ChildProgram, root: string, socket: number, sp
   });
   program.call('ioctl', 'unlock the terminal', [master, TIOCSPTLCK, program.alloc(4)]);
   program.call('ioctl', 'open the terminal', [master, TIOCGPTPEER, O_RDWR | O_NOCTTY], { store: slave });
-  const size = spec.process?.consoleSize;
   if (size) {
     const ws = Buffer.alloc(8);
     ws.writeUInt16LE(size.height, 0);

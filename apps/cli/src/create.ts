@@ -1,0 +1,208 @@
+/**
+ * Making a container (docker's create): image → OCI config → record on disk,
+ * with its writable layer's directories. Starting it is separate, so the same
+ * record serves a foreground `box run`, `box run -d` and `box start`.
+ */
+import { chownSync, closeSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, posix } from 'node:path';
+import { DEFAULT_PATH, defaultSpec, type Spec } from '@box/runtime';
+import {
+  type ContainerState,
+  createContainer,
+  type NewContainer,
+  type RestartPolicy,
+  removeContainer,
+  writeState,
+} from './containers.js';
+import { CliError } from './errors.js';
+import { findImage } from './images.js';
+import { parseResourceFlags, type ResourceFlags } from './resources.js';
+import { currentWindowSize } from './terminal.js';
+import { resolveUser } from './user.js';
+
+export interface CreateFlags extends ResourceFlags {
+  rm?: boolean;
+  interactive?: boolean;
+  tty?: boolean;
+  env: string[];
+  workdir?: string;
+  user?: string;
+  hostname?: string;
+  name?: string;
+  userns?: boolean;
+  restart?: string;
+  logOpt?: string[];
+}
+
+const ENV_NAME = /^[^=\s]+$/;
+
+/** Docker's `-e`: K=V sets, a bare K copies the host's value (or nothing if unset). */
+export function parseEnvFlags(values: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const value of values) {
+    const eq = value.indexOf('=');
+    const name = eq === -1 ? value : value.slice(0, eq);
+    if (!ENV_NAME.test(name)) throw new CliError(`invalid environment variable: "${value}"`);
+    if (eq !== -1) out.push(value);
+    else if (process.env[name] !== undefined) out.push(`${name}=${process.env[name]}`);
+  }
+  return out;
+}
+
+/** docker's --restart: no, always, on-failure[:N]. */
+export function parseRestartPolicy(value: string | undefined): RestartPolicy {
+  if (value === undefined || value === 'no') return { name: 'no', maximumRetryCount: 0 };
+  if (value === 'always') return { name: 'always', maximumRetryCount: 0 };
+  const match = /^on-failure(?::(\d+))?$/.exec(value);
+  if (match) return { name: 'on-failure', maximumRetryCount: Number(match[1] ?? 0) };
+  throw new CliError(`invalid restart policy "${value}": use no, always or on-failure[:max-retries]`);
+}
+
+/** docker's --log-opt max-size=10m, max-file=3. */
+export function parseLogOptions(values: readonly string[] = []): { maxSize?: number; maxFiles?: number } {
+  const options: { maxSize?: number; maxFiles?: number } = {};
+  for (const value of values) {
+    const [key, arg = ''] = value.split('=', 2) as [string, string?];
+    if (key === 'max-size') {
+      const match = /^(\d+)([kmg]?)$/i.exec(arg);
+      if (!match) throw new CliError(`invalid --log-opt max-size "${arg}": expected a size like 10m`);
+      const unit = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[
+        match[2]!.toLowerCase() as '' | 'k' | 'm' | 'g'
+      ];
+      options.maxSize = Number(match[1]) * unit;
+      if (options.maxSize <= 0) throw new CliError('--log-opt max-size must be above 0');
+    } else if (key === 'max-file') {
+      if (!/^\d+$/.test(arg) || Number(arg) < 1) throw new CliError(`invalid --log-opt max-file "${arg}"`);
+      options.maxFiles = Number(arg);
+    } else {
+      throw new CliError(`unknown log opt '${key}' for json-file log driver`);
+    }
+  }
+  if (options.maxFiles !== undefined && options.maxFiles > 1 && options.maxSize === undefined) {
+    throw new CliError('max-file cannot be used without max-size');
+  }
+  return options;
+}
+
+/** Later entries win, as in docker. */
+function mergeEnv(...lists: (readonly string[])[]): string[] {
+  const map = new Map<string, string>();
+  for (const list of lists) for (const e of list) map.set(e.slice(0, e.indexOf('=')), e);
+  return [...map.values()];
+}
+
+/** container root -> host uid range for --userns: /etc/subuid's "box" entry, else 100000:65536. */
+function userNamespaceRange(file: string): { hostID: number; size: number } {
+  try {
+    for (const line of readFileSync(file, 'utf8').split('\n')) {
+      const [user, start, count] = line.split(':');
+      if (user === 'box' && start && count) return { hostID: Number(start), size: Number(count) };
+    }
+  } catch {
+    // no file
+  }
+  return { hostID: 100000, size: 65536 };
+}
+
+export interface CreatedContainer {
+  container: NewContainer;
+  state: ContainerState;
+  spec: Spec;
+}
+
+/**
+ * Checks every flag, then makes the record. The returned container still holds
+ * its lock (`container.lock`): close it to hand the container over.
+ */
+export function prepareContainer(imageRef: string, command: string[], flags: CreateFlags): CreatedContainer {
+  const userEnv = parseEnvFlags(flags.env);
+  const resources = parseResourceFlags(flags);
+  const restartPolicy = parseRestartPolicy(flags.restart);
+  const logOptions = parseLogOptions(flags.logOpt);
+  if (flags.rm && restartPolicy.name !== 'no') {
+    throw new CliError('Conflicting options: --restart and --rm');
+  }
+  if (flags.workdir !== undefined && !posix.isAbsolute(flags.workdir)) {
+    throw new CliError(
+      `the working directory '${flags.workdir}' is invalid, it needs to be an absolute path`,
+    );
+  }
+  const image = findImage(imageRef);
+  const args = [
+    ...(image.config.Entrypoint ?? []),
+    ...(command.length > 0 ? command : (image.config.Cmd ?? [])),
+  ];
+  if (args.length === 0) throw new CliError('no command specified');
+  const user = resolveUser(image.rootfs, flags.user ?? (image.config.User || undefined));
+
+  const container = createContainer(flags.name);
+  try {
+    const hostname = flags.hostname ?? container.id.slice(0, 12);
+    const uidRange = userNamespaceRange('/etc/subuid');
+    const gidRange = userNamespaceRange('/etc/subgid');
+    const cgroupsPath = `box/${container.id}`;
+    const spec: Spec = defaultSpec({
+      rootfs: join(container.dir, 'rootfs'),
+      args,
+      cgroupsPath,
+      userns: flags.userns
+        ? { uidMappings: [{ containerID: 0, ...uidRange }], gidMappings: [{ containerID: 0, ...gidRange }] }
+        : undefined,
+    });
+    const proc = spec.process!;
+    proc.terminal = flags.tty ?? false;
+    proc.user = { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids };
+    proc.cwd = flags.workdir ?? (image.config.WorkingDir || '/');
+    proc.env = mergeEnv(
+      [`PATH=${DEFAULT_PATH}`],
+      image.config.Env ?? [],
+      [`HOSTNAME=${hostname}`],
+      flags.tty ? ['TERM=xterm'] : [],
+      [`HOME=${user.home}`],
+      userEnv,
+    );
+    if (user.uid !== 0) {
+      // As docker: a non-root user keeps the bounding set but has no effective capabilities.
+      proc.capabilities = { bounding: proc.capabilities?.bounding };
+    }
+    const size = flags.tty ? currentWindowSize() : undefined;
+    if (size) proc.consoleSize = { height: size.rows, width: size.cols };
+    spec.hostname = hostname;
+    spec.linux!.resources = { ...spec.linux!.resources, ...resources };
+
+    const upperdir = join(container.dir, 'upper');
+    const workdir = join(container.dir, 'work');
+    for (const dir of [spec.root!.path, upperdir, workdir]) mkdirSync(dir, { mode: 0o755 });
+    if (flags.userns) {
+      // The container's root must own its writable layer.
+      chownSync(upperdir, uidRange.hostID, gidRange.hostID);
+      chownSync(workdir, uidRange.hostID, gidRange.hostID);
+    }
+    writeFileSync(join(container.dir, 'config.json'), `${JSON.stringify(spec, null, 2)}\n`);
+    const state: ContainerState = {
+      id: container.id,
+      name: container.name,
+      image: image.name,
+      command: args,
+      created: new Date().toISOString(),
+      status: 'created',
+      autoRemove: flags.rm ?? false,
+      cgroupsPath,
+      overlay: { lowerdirs: [image.rootfs], upperdir, workdir },
+      restartPolicy,
+      restartCount: 0,
+      logOptions,
+    };
+    writeState(container.dir, state);
+    return { container, state, spec };
+  } catch (error) {
+    removeContainer(container);
+    closeSync(container.lock);
+    throw error;
+  }
+}
+
+/** The OCI config of a container. */
+export function readSpec(dir: string): Spec {
+  return JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Spec;
+}

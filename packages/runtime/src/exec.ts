@@ -1,0 +1,96 @@
+/**
+ * Running another process in a running container (`box exec`): join every
+ * namespace of the container's init that differs from ours (user first, mount
+ * last), join its cgroup at the sync point, then take the process settings.
+ * No shell or helper binary is needed in the image.
+ */
+import { readlinkSync } from 'node:fs';
+import { createCgroupManager } from '@box/cgroups';
+import { type Namespace, type NamespaceType, spawn } from '@box/ns';
+import { capabilityNumbers } from './capabilities.js';
+import { RuntimeError } from './errors.js';
+import { lookupCommand } from './process/lookup.js';
+import { addConsoleSteps } from './rootfs/prepare.js';
+import type { Process } from './spec.js';
+
+const NS_FILES: Record<NamespaceType, string> = {
+  user: 'user',
+  ipc: 'ipc',
+  uts: 'uts',
+  network: 'net',
+  pid: 'pid',
+  cgroup: 'cgroup',
+  mount: 'mnt',
+};
+
+export interface ExecOptions {
+  /** Host pid of the container's init process. */
+  pid: number;
+  process: Process;
+  /** The container's cgroup, joined before the process runs. */
+  cgroupsPath?: string;
+  stdio?: readonly [number, number, number];
+  /** Unix socket (host fd) that receives the pty master when process.terminal is set. */
+  consoleSocket?: number;
+  dieWithParent?: boolean;
+}
+
+export interface ExecProcess {
+  readonly pid: number;
+  readonly exited: Promise<{ exitCode: number | null; signal: number | null }>;
+  kill(signal?: NodeJS.Signals | number): void;
+}
+
+/** The container's namespaces that are not this process's own. */
+function containerNamespaces(pid: number): Namespace[] {
+  const result: Namespace[] = [];
+  for (const [type, file] of Object.entries(NS_FILES) as [NamespaceType, string][]) {
+    let theirs: string;
+    try {
+      theirs = readlinkSync(`/proc/${pid}/ns/${file}`);
+    } catch (error) {
+      throw new RuntimeError('ENOTRUNNING', `container process ${pid} is not running`, { cause: error });
+    }
+    if (theirs !== readlinkSync(`/proc/self/ns/${file}`))
+      result.push({ type, path: `/proc/${pid}/ns/${file}` });
+  }
+  return result;
+}
+
+export async function execInContainer(options: ExecOptions): Promise<ExecProcess> {
+  const { pid, process: proc } = options;
+  const namespaces = containerNamespaces(pid);
+  const env = proc.env ?? [];
+  // The container's files, seen through its mount namespace.
+  const path = lookupCommand(`/proc/${pid}/root`, proc.args[0] ?? '', env, proc.cwd);
+  const caps = proc.capabilities;
+  const cgroup = options.cgroupsPath ? await createCgroupManager({ path: options.cgroupsPath }) : undefined;
+  return spawn({
+    path,
+    args: proc.args,
+    env,
+    namespaces,
+    newSession: true,
+    setup(program) {
+      if (!proc.terminal) return undefined;
+      if (options.consoleSocket === undefined)
+        throw new RuntimeError('ESPEC', 'a terminal needs a console socket');
+      const terminal = addConsoleSteps(program, '', options.consoleSocket, proc.consoleSize);
+      return { stdio: [terminal, terminal, terminal] };
+    },
+    stdio: options.stdio,
+    cwd: proc.cwd,
+    credentials: { uid: proc.user.uid, gid: proc.user.gid, additionalGids: proc.user.additionalGids },
+    capabilities: caps && {
+      bounding: capabilityNumbers(caps.bounding),
+      effective: capabilityNumbers(caps.effective),
+      permitted: capabilityNumbers(caps.permitted),
+      inheritable: capabilityNumbers(caps.inheritable),
+    },
+    noNewPrivileges: proc.noNewPrivileges,
+    async onSync(child) {
+      await cgroup?.addProcess(child);
+    },
+    parentDeathSignal: options.dieWithParent ? 'SIGKILL' : undefined,
+  });
+}
