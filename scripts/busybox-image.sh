@@ -3,18 +3,21 @@
 # from Debian's busybox-static, with no registry. Idempotent.
 set -euo pipefail
 root=${BOX_ROOT:-/var/lib/box}
-image=$root/images/busybox
-if [ -x "$image/rootfs/bin/busybox" ] && [ -f "$image/config.json" ]; then
+here=$(cd "$(dirname "$0")/.." && pwd)
+box() { node "$here/apps/cli/dist/box.js" "$@"; }
+# Searchable by others: containers in user namespaces reach their layers as an unprivileged uid.
+mkdir -p "$root" && chmod o+x "$root"
+if box image inspect busybox:latest >/dev/null 2>&1; then
   exit 0
 fi
-if ! [ -x /bin/busybox ] || ! /bin/busybox --help 2>&1 | head -1 | grep -q static 2>/dev/null && ! dpkg -s busybox-static >/dev/null 2>&1; then
+if ! dpkg -s busybox-static >/dev/null 2>&1; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static >/dev/null
 fi
-tmp=$(mktemp -d "$root/images/.busybox.XXXXXX" 2>/dev/null || { mkdir -p "$root/images"; mktemp -d "$root/images/.busybox.XXXXXX"; })
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/box-busybox.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
-chmod 755 "$tmp"
 rootfs=$tmp/rootfs
 mkdir -p "$rootfs"/{bin,dev,etc,proc,sys,tmp,root,home,var,usr/bin,usr/sbin,sbin}
+chmod 755 "$rootfs"
 chmod 1777 "$rootfs/tmp"
 chmod 700 "$rootfs/root"
 cp /bin/busybox "$rootfs/bin/busybox"
@@ -32,19 +35,7 @@ daemon:x:1:
 tty:x:5:
 nogroup:x:65534:
 GROUP
-cat > "$tmp/config.json" <<'CONFIG'
-{
-  "architecture": "amd64",
-  "os": "linux",
-  "config": {
-    "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
-    "Cmd": ["sh"]
-  }
-}
-CONFIG
-rm -rf "$image"
-mkdir -p "$root/images"
-chmod 711 "$root" "$root/images"
-mv "$tmp" "$image"
-trap - EXIT
-echo "box: image busybox created in $image"
+# The book's flow: a filesystem tarball imported as an image.
+tar --numeric-owner -C "$rootfs" -cf "$tmp/busybox.tar" .
+box import --change 'CMD ["sh"]' --message 'busybox from Debian busybox-static' "$tmp/busybox.tar" busybox:latest >/dev/null
+echo "box: image busybox imported into $root/image"

@@ -9,6 +9,12 @@ command -v busybox >/dev/null 2>&1 || need_apt+=(busybox-static)
 command -v script >/dev/null 2>&1 || need_apt+=(util-linux)
 command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
 command -v as >/dev/null 2>&1 || need_apt+=(binutils)
+command -v tar >/dev/null 2>&1 || need_apt+=(tar)
+# Real peers for the image interop tests and the benchmarks.
+command -v skopeo >/dev/null 2>&1 || need_apt+=(skopeo)
+command -v umoci >/dev/null 2>&1 || need_apt+=(umoci)
+command -v getfattr >/dev/null 2>&1 || need_apt+=(attr)
+command -v runc >/dev/null 2>&1 || need_apt+=(runc)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null

@@ -20,6 +20,7 @@ import {
 import { join } from 'node:path';
 import { tryLock } from '@box/sys';
 import { CliError } from './errors.js';
+import { imageStore } from './images.js';
 import { containersDir, namesDir } from './paths.js';
 
 export type ContainerStatus = 'created' | 'running' | 'restarting' | 'exited';
@@ -41,6 +42,8 @@ export interface ContainerState {
   autoRemove: boolean;
   /** The cgroup below each hierarchy root. */
   cgroupsPath: string;
+  /** The image (its config digest), held in the image store while the container exists. */
+  imageId?: string;
   /** The layers of its root filesystem: image layers (top first) and its own. */
   overlay: { lowerdirs: string[]; upperdir: string; workdir: string };
   /** Started by the box service (run -d, start) rather than by a foreground box run. */
@@ -252,7 +255,19 @@ export function containerDir(id: string): string {
   return join(containersDir(), id);
 }
 
-export function removeContainer(container: { id: string; name: string }): void {
+/** Removes the record, the writable layer and the container's hold on its image. */
+export async function removeContainer(container: {
+  id: string;
+  name: string;
+  imageId?: string;
+}): Promise<void> {
+  removeRecord(container);
+  if (container.imageId) {
+    await (await imageStore()).release(container.imageId, container.id).catch(() => undefined);
+  }
+}
+
+function removeRecord(container: { id: string; name: string }): void {
   // Only this container's name: a name reused since then belongs to another one.
   try {
     if (readlinkSync(join(namesDir(), container.name)) === container.id)

@@ -15,7 +15,7 @@ import {
   writeState,
 } from './containers.js';
 import { CliError } from './errors.js';
-import { findImage } from './images.js';
+import { findImage, imageStore } from './images.js';
 import { parseResourceFlags, type ResourceFlags } from './resources.js';
 import { currentWindowSize } from './terminal.js';
 import { resolveUser } from './user.js';
@@ -114,7 +114,11 @@ export interface CreatedContainer {
  * Checks every flag, then makes the record. The returned container still holds
  * its lock (`container.lock`): close it to hand the container over.
  */
-export function prepareContainer(imageRef: string, command: string[], flags: CreateFlags): CreatedContainer {
+export async function prepareContainer(
+  imageRef: string,
+  command: string[],
+  flags: CreateFlags,
+): Promise<CreatedContainer> {
   const userEnv = parseEnvFlags(flags.env);
   const resources = parseResourceFlags(flags);
   const restartPolicy = parseRestartPolicy(flags.restart);
@@ -127,13 +131,13 @@ export function prepareContainer(imageRef: string, command: string[], flags: Cre
       `the working directory '${flags.workdir}' is invalid, it needs to be an absolute path`,
     );
   }
-  const image = findImage(imageRef);
+  const image = await findImage(imageRef);
   const args = [
     ...(image.config.Entrypoint ?? []),
     ...(command.length > 0 ? command : (image.config.Cmd ?? [])),
   ];
   if (args.length === 0) throw new CliError('no command specified');
-  const user = resolveUser(image.rootfs, flags.user ?? (image.config.User || undefined));
+  const user = resolveUser(image.lowerdirs, flags.user ?? (image.config.User || undefined));
 
   const container = createContainer(flags.name);
   try {
@@ -182,21 +186,24 @@ export function prepareContainer(imageRef: string, command: string[], flags: Cre
     const state: ContainerState = {
       id: container.id,
       name: container.name,
-      image: image.name,
+      image: imageRef,
       command: args,
       created: new Date().toISOString(),
       status: 'created',
       autoRemove: flags.rm ?? false,
       cgroupsPath,
-      overlay: { lowerdirs: [image.rootfs], upperdir, workdir },
+      imageId: image.id,
+      overlay: { lowerdirs: image.lowerdirs, upperdir, workdir },
       restartPolicy,
       restartCount: 0,
       logOptions,
     };
+    // The image stays while a container uses it (box rmi refuses).
+    await (await imageStore()).retain(image.id, container.id);
     writeState(container.dir, state);
     return { container, state, spec };
   } catch (error) {
-    removeContainer(container);
+    await removeContainer({ ...container, imageId: image.id });
     closeSync(container.lock);
     throw error;
   }

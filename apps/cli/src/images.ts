@@ -1,46 +1,79 @@
 /**
- * Local images, minimal form: $BOX_ROOT/images/NAME/{rootfs/, config.json}
- * where config.json holds an OCI image config. Replaced by @box/image's store.
+ * The image store as the CLI uses it: $BOX_ROOT/image (@box/image), with
+ * layers unpacked once and whiteouts written the way overlayfs reads them, so
+ * every container can stack an image's layer directories directly.
  */
-import { readFileSync, statSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import {
+  type ContainerConfig,
+  familiarString,
+  type ImageStore,
+  isImageError,
+  openImageStore,
+  parseReference,
+  type ResolvedImage,
+} from '@box/image';
+import { lsetxattr, mknod, S_IFCHR } from '@box/sys';
 import { CliError } from './errors.js';
-import { imagesDir } from './paths.js';
+import { boxRoot } from './paths.js';
 
-export interface ImageConfig {
-  Entrypoint?: string[] | null;
-  Cmd?: string[] | null;
-  Env?: string[] | null;
-  WorkingDir?: string;
-  User?: string;
+let opened: Promise<ImageStore> | undefined;
+
+/** `.wh.NAME` → a 0/0 character device NAME; `.wh..wh..opq` → trusted.overlay.opaque=y. */
+function onWhiteout(dir: string, name: string): void {
+  mknod(join(dir, name), S_IFCHR, 0, 0);
+}
+
+function onOpaque(dir: string): void {
+  lsetxattr(dir, 'trusted.overlay.opaque', 'y');
+}
+
+export function imageStore(): Promise<ImageStore> {
+  // Searchable by others, for containers in user namespaces (see @box/image's layout).
+  mkdirSync(boxRoot(), { recursive: true, mode: 0o711 });
+  opened ??= openImageStore({ root: join(boxRoot(), 'image'), onWhiteout, onOpaque });
+  return opened;
 }
 
 export interface LocalImage {
+  id: string;
+  /** As the user sees it: `busybox:latest`, or the short ID for an untagged image. */
   name: string;
-  rootfs: string;
-  config: ImageConfig;
+  /** Layer directories, top first (overlayfs's lowerdir order). */
+  lowerdirs: string[];
+  config: ContainerConfig;
+  resolved: ResolvedImage;
 }
 
-const NAME = /^[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$/;
+/** Turns @box/image errors into one line and docker's exit status. */
+export function imageError(error: unknown, exitCode = 125): unknown {
+  if (isImageError(error)) return new CliError(error.message, exitCode);
+  return error;
+}
 
-export function findImage(reference: string): LocalImage {
-  if (!NAME.test(reference)) throw new CliError(`invalid reference format: "${reference}"`);
-  const name = reference.endsWith(':latest') ? reference.slice(0, -':latest'.length) : reference;
-  const dir = join(imagesDir(), name.replace(':', '_'));
-  const rootfs = join(dir, 'rootfs');
+export async function findImage(reference: string): Promise<LocalImage> {
+  const store = await imageStore();
+  let resolved: ResolvedImage;
   try {
-    if (!statSync(rootfs).isDirectory()) throw new Error('not a directory');
-  } catch {
-    throw new CliError(`Unable to find image '${name.includes(':') ? name : `${name}:latest`}' locally`);
-  }
-  let config: ImageConfig = {};
-  try {
-    const parsed = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as { config?: ImageConfig };
-    config = parsed.config ?? {};
+    resolved = store.resolve(reference);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
-      throw new CliError(`image ${name}: unreadable config.json: ${(error as Error).message}`);
+    if (isImageError(error, 'EIMAGE_NOT_FOUND')) {
+      const shown = reference.includes(':') || reference.includes('@') ? reference : `${reference}:latest`;
+      throw new CliError(`Unable to find image '${shown}' locally`);
     }
+    if (isImageError(error, 'EIMAGE_REFERENCE'))
+      throw new CliError(`invalid reference format: "${reference}"`);
+    throw imageError(error);
   }
-  return { name, rootfs, config };
+  const name = resolved.reference
+    ? familiarString(parseReference(resolved.reference))
+    : resolved.id.slice(7, 19);
+  return {
+    id: resolved.id,
+    name,
+    lowerdirs: resolved.layers.map((layer) => layer.path).reverse(),
+    config: resolved.config.config ?? {},
+    resolved,
+  };
 }

@@ -6,6 +6,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { create, kill, prune, rename, restart, rm, start, stop, wait } from './commands/containers.js';
 import { exec } from './commands/exec.js';
+import { imageInspect, imagePrune, images, importImage, load, rmi, save, tag } from './commands/images.js';
 import { logs } from './commands/logs.js';
 import { inspect, ps } from './commands/ps.js';
 import { run } from './commands/run.js';
@@ -168,6 +169,86 @@ function buildProgram(setExit: (code: number) => void): Command {
     .option('--no-stream', 'Disable streaming stats and only pull the first result')
     .option('--format <format>', 'Output format: table or json')
     .action(async (containers: string[], options) => done(await stats(containers, options)));
+
+  program
+    .command('images')
+    .description('List images')
+    .option('-q, --quiet', 'Only show image IDs')
+    .option('--no-trunc', "Don't truncate output")
+    .option('--format <format>', "'table', 'json', or a template like '{{.Repository}}:{{.Tag}}'")
+    .action(async (options) => done(await images({ ...options, noTrunc: options.trunc === false })));
+
+  program
+    .command('rmi')
+    .description('Remove one or more images')
+    .argument('<image...>')
+    .option('-f, --force', 'Force removal of the image')
+    .action(async (refs: string[], options) => done(await rmi(refs, options)));
+
+  program
+    .command('tag')
+    .description('Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE')
+    .argument('<source>')
+    .argument('<target>')
+    .action(async (source: string, target: string) => done(await tag(source, target)));
+
+  program
+    .command('import')
+    .description('Import the contents from a tarball to create a filesystem image')
+    .argument('<file>', 'a tar, tar.gz or tar.zst file, or - for standard input')
+    .argument('[reference]')
+    .option(
+      '-c, --change <instruction>',
+      'Apply a Dockerfile instruction (CMD, ENTRYPOINT, ENV, WORKDIR, USER, ...)',
+      collect,
+      [],
+    )
+    .option('-m, --message <text>', 'Set commit message for imported image')
+    .action(async (file: string, ref: string | undefined, options) =>
+      done(await importImage(file, ref, options)),
+    );
+
+  program
+    .command('save')
+    .description('Save one or more images to an archive')
+    .argument('<image...>')
+    .option('-o, --output <file>', 'Write to a file')
+    .option('--format <format>', 'docker-archive (default), oci-archive or oci-dir')
+    .action(async (refs: string[], options) => done(await save(refs, options)));
+
+  program
+    .command('load')
+    .description('Load images from a docker-archive or an OCI layout or archive')
+    .option('-i, --input <file>', 'Read from an archive file or OCI layout directory')
+    .option('--repository <name>', 'Name for OCI images that carry only a tag')
+    .action(async (options) => done(await load(options)));
+
+  const image = program.command('image').description('Manage images');
+  image
+    .command('ls')
+    .description('List images')
+    .option('-q, --quiet', 'Only show image IDs')
+    .option('--no-trunc', "Don't truncate output")
+    .option('--format <format>', "'table', 'json', or a template")
+    .action(async (options) => done(await images({ ...options, noTrunc: options.trunc === false })));
+  image
+    .command('inspect')
+    .description('Display detailed information on one or more images')
+    .argument('<image...>')
+    .option('-f, --format <template>', 'Format the output using a template')
+    .action(async (refs: string[], options) => done(await imageInspect(refs, options)));
+  image
+    .command('prune')
+    .description('Remove unused images')
+    .option('-a, --all', 'Remove all images not used by a container, not just dangling ones')
+    .option('-f, --force', 'Do not prompt for confirmation')
+    .action(async (options) => done(await imagePrune(options)));
+  image
+    .command('rm')
+    .description('Remove one or more images')
+    .argument('<image...>')
+    .option('-f, --force', 'Force removal of the image')
+    .action(async (refs: string[], options) => done(await rmi(refs, options)));
 
   const system = program.command('system').description('Manage box');
   system

@@ -66,7 +66,7 @@ async function recover(id: string): Promise<boolean> {
   if (processAlive(state)) return state.detached === true;
   {
     const oomKilled = await removeCgroup(state);
-    if (state.autoRemove) removeContainer(state);
+    if (state.autoRemove) await removeContainer(state);
     else {
       writeState(containerDir(state.id), {
         ...state,

@@ -1,5 +1,5 @@
 /** Resolves docker's `-u user[:group]` against the image's /etc/passwd and /etc/group. */
-import { readFileSync } from 'node:fs';
+import { lstatSync, readFileSync } from 'node:fs';
 import { resolveInRoot } from '@box/runtime';
 import { CliError } from './errors.js';
 
@@ -10,27 +10,37 @@ export interface ResolvedUser {
   home: string;
 }
 
-function readDb(rootfs: string, file: string): string[][] {
-  try {
-    return readFileSync(resolveInRoot(rootfs, file), 'utf8')
+/** A file of the image: from the topmost layer (or root) that has it; a whiteout hides it. */
+function readDb(roots: readonly string[], file: string): string[][] {
+  for (const root of roots) {
+    let text: string;
+    try {
+      const path = resolveInRoot(root, file);
+      const stats = lstatSync(path);
+      if (stats.isCharacterDevice() && stats.rdev === 0) return []; // overlayfs whiteout
+      text = readFileSync(path, 'utf8');
+    } catch {
+      continue;
+    }
+    return text
       .split('\n')
       .filter((line) => line && !line.startsWith('#'))
       .map((line) => line.split(':'));
-  } catch {
-    return [];
   }
+  return [];
 }
 
 const ID = /^\d+$/;
 
-export function resolveUser(rootfs: string, spec: string | undefined): ResolvedUser {
+export function resolveUser(rootfs: string | readonly string[], spec: string | undefined): ResolvedUser {
+  const roots = typeof rootfs === 'string' ? [rootfs] : rootfs;
   const value = spec ?? '';
   const [userPart = '', groupPart] = value.split(':', 2);
   if (value.split(':').length > 2 || (value !== '' && userPart === '') || groupPart === '') {
     throw new CliError(`invalid user "${value}": expected USER[:GROUP]`);
   }
-  const passwd = readDb(rootfs, '/etc/passwd');
-  const groups = readDb(rootfs, '/etc/group');
+  const passwd = readDb(roots, '/etc/passwd');
+  const groups = readDb(roots, '/etc/group');
   const name = userPart === '' ? 'root' : userPart;
   const entry = passwd.find((e) => (ID.test(name) ? e[2] === name : e[0] === name));
   let uid: number;

@@ -1,4 +1,14 @@
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import {
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -228,18 +238,22 @@ describe('box exec', () => {
   });
 
   it('works in an image without a shell', () => {
-    const image = join(env.root, 'images', 'noshell');
-    mkdirSync(join(image, 'rootfs/bin'), { recursive: true });
-    for (const applet of ['sleep', 'ls', 'cat'])
-      copyFileSync('/bin/busybox', join(image, 'rootfs/bin', applet));
-    for (const dir of ['proc', 'dev', 'sys', 'etc']) mkdirSync(join(image, 'rootfs', dir));
-    writeFileSync(join(image, 'rootfs/etc/motd'), 'no shell here\n');
-    writeFileSync(
-      join(image, 'config.json'),
-      JSON.stringify({ config: { Env: ['PATH=/bin'], Cmd: ['sleep', '30'] } }),
-    );
+    const rootfs = mkdtempSync(join(tmpdir(), 'box-noshell-'));
+    try {
+      mkdirSync(join(rootfs, 'bin'));
+      for (const applet of ['sleep', 'ls', 'cat']) copyFileSync('/bin/busybox', join(rootfs, 'bin', applet));
+      for (const dir of ['proc', 'dev', 'sys', 'etc']) mkdirSync(join(rootfs, dir));
+      writeFileSync(join(rootfs, 'etc/motd'), 'no shell here\n');
+      expect(
+        spawnSync('tar', ['-C', rootfs, '-cf', join(rootfs, '..', `${rootfs.split('/').pop()}.tar`), '.'])
+          .status,
+      ).toBe(0);
+      ok(['import', '-c', 'ENV PATH=/bin', '-c', 'CMD ["sleep", "30"]', `${rootfs}.tar`, 'noshell']);
+    } finally {
+      rmSync(rootfs, { recursive: true, force: true });
+      rmSync(`${rootfs}.tar`, { force: true });
+    }
     ok(['run', '-d', '--name', 'bare', 'noshell']);
-    expect(existsSync(join(image, 'rootfs/bin/sh'))).toBe(false);
     expect(ok(['exec', 'bare', 'cat', '/etc/motd'])).toBe('no shell here');
     expect(ok(['exec', 'bare', 'ls', '/bin']).split('\n')).toEqual(['cat', 'ls', 'sleep']);
     expect(box(env.root, ['exec', 'bare', 'sh']).code).toBe(127);

@@ -39,7 +39,7 @@ async function eachContainer(
 
 export async function create(image: string, command: string[], flags: CreateFlags): Promise<number> {
   await reconcile();
-  const { container } = prepareContainer(image, command, flags);
+  const { container } = await prepareContainer(image, command, flags);
   closeSync(container.lock);
   process.stdout.write(`${container.id}\n`);
   return 0;
@@ -96,7 +96,7 @@ export function rm(references: string[], flags: { force?: boolean }): Promise<nu
       if (isRunning(state)) signalContainer(state, 9);
       await waitExited(state.id);
     }
-    removeContainer(state);
+    await removeContainer(state);
     return reference;
   });
 }
@@ -144,7 +144,7 @@ export async function prune(): Promise<number> {
   const removed: string[] = [];
   for (const state of listContainers()) {
     if (state.status === 'exited' || (state.status === 'created' && !isOwned(state.id))) {
-      removeContainer(state);
+      await removeContainer(state);
       removed.push(state.id);
     }
   }

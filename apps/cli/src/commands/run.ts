@@ -22,7 +22,7 @@ export async function run(imageRef: string, command: string[], flags: RunFlags):
     throw new CliError('-d with -it is not supported yet: run without -it, then use box exec -it');
   }
   await reconcile();
-  const { container, state, spec } = prepareContainer(imageRef, command, flags);
+  const { container, state, spec } = await prepareContainer(imageRef, command, flags);
   if (flags.detach) {
     // The box service starts and watches it; this process is done once it runs.
     closeSync(container.lock);
@@ -77,13 +77,13 @@ export async function run(imageRef: string, command: string[], flags: RunFlags):
   } catch (error) {
     proc?.kill('SIGKILL');
     if (proc) await proc.exited;
-    removeContainer(container);
+    await removeContainer(state);
     throw translateStartError(error);
   } finally {
     forwarder.stop();
     if (devNull !== undefined) closeSync(devNull);
     if (sockets) for (const fd of sockets) closeSync(fd);
-    if (flags.rm && proc) removeContainer(container);
+    if (flags.rm && proc) await removeContainer(state);
     closeSync(container.lock);
   }
 }

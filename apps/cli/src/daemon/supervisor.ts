@@ -145,7 +145,7 @@ export class Supervisor {
     }
     state = updateState(id, { ...ended, status: 'exited' });
     this.release(id);
-    if (state?.autoRemove) removeContainer(state);
+    if (state?.autoRemove) await removeContainer(state);
   }
 
   private shouldRestart(state: ContainerState, exitCode: number): boolean {
@@ -191,7 +191,7 @@ export class Supervisor {
           error: 'the box service was restarted while the container ran; its exit status is unknown',
         });
         this.release(state.id);
-        if (state.autoRemove) removeContainer(state);
+        if (state.autoRemove) await removeContainer(state);
       }, 500);
     }
   }

@@ -1,0 +1,198 @@
+/** Image commands: images, rmi, tag, image inspect, image prune, import, save, load. */
+import { createReadStream } from 'node:fs';
+import type { Readable } from 'node:stream';
+import { familiarString, importRootfsTar, loadArchive, parseReference, saveArchive } from '@box/image';
+import { applyChanges } from '../change.js';
+import { CliError } from '../errors.js';
+import { humanDuration, renderTemplate, table } from '../format.js';
+import { imageError, imageStore } from '../images.js';
+import { reconcile } from '../recovery.js';
+
+const short = (id: string) => id.replace(/^sha256:/, '').slice(0, 12);
+
+function size(bytes: number): string {
+  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
+  let value = bytes;
+  let i = 0;
+  while (value >= 1000 && i < units.length - 1) {
+    value /= 1000;
+    i++;
+  }
+  return `${value.toFixed(i === 0 ? 0 : value < 10 ? 2 : 1)}${units[i]}`;
+}
+
+export async function images(flags: {
+  quiet?: boolean;
+  format?: string;
+  noTrunc?: boolean;
+}): Promise<number> {
+  const store = await imageStore();
+  const now = Date.now();
+  const rows = store.listImages().flatMap((image) => {
+    const tags = image.repoTags.length > 0 ? image.repoTags : ['<none>:<none>'];
+    return tags.map((tag) => {
+      const colon = tag.lastIndexOf(':');
+      return {
+        ID: flags.noTrunc ? image.id : short(image.id),
+        Repository: tag.slice(0, colon),
+        Tag: tag.slice(colon + 1),
+        CreatedSince: image.created ? `${humanDuration(now - Date.parse(image.created))} ago` : 'N/A',
+        CreatedAt: image.created ?? '',
+        Size: size(image.size),
+        Containers: image.holders.length,
+      };
+    });
+  });
+  if (flags.quiet) {
+    process.stdout.write([...new Set(rows.map((r) => r.ID))].map((id) => `${id}\n`).join(''));
+  } else if (flags.format === 'json') {
+    process.stdout.write(rows.map((r) => `${JSON.stringify(r)}\n`).join(''));
+  } else if (flags.format !== undefined && flags.format !== 'table') {
+    try {
+      process.stdout.write(rows.map((r) => `${renderTemplate(flags.format!, r)}\n`).join(''));
+    } catch (error) {
+      throw new CliError(`invalid --format: ${(error as Error).message}`);
+    }
+  } else {
+    process.stdout.write(
+      table([
+        ['REPOSITORY', 'TAG', 'IMAGE ID', 'CREATED', 'SIZE'],
+        ...rows.map((r) => [r.Repository, r.Tag, r.ID, r.CreatedSince, r.Size]),
+      ]),
+    );
+  }
+  return 0;
+}
+
+export async function rmi(references: string[], flags: { force?: boolean }): Promise<number> {
+  await reconcile();
+  const store = await imageStore();
+  let failed = false;
+  for (const reference of references) {
+    try {
+      const result = await store.removeImage(reference, { force: flags.force });
+      for (const tag of result.untagged) process.stdout.write(`Untagged: ${tag}\n`);
+      for (const id of result.deleted) process.stdout.write(`Deleted: ${id}\n`);
+    } catch (error) {
+      failed = true;
+      const e = imageError(error, 1);
+      process.stderr.write(`box: ${(e as Error).message}\n`);
+    }
+  }
+  return failed ? 1 : 0;
+}
+
+export async function tag(source: string, target: string): Promise<number> {
+  try {
+    await (await imageStore()).tag(source, target);
+  } catch (error) {
+    throw imageError(error);
+  }
+  return 0;
+}
+
+export async function imageInspect(references: string[], flags: { format?: string }): Promise<number> {
+  const store = await imageStore();
+  const found: unknown[] = [];
+  let failed = false;
+  for (const reference of references) {
+    try {
+      found.push(store.inspectImage(reference));
+    } catch (error) {
+      failed = true;
+      process.stderr.write(`box: ${(imageError(error, 1) as Error).message}\n`);
+    }
+  }
+  if (flags.format) {
+    for (const item of found) {
+      process.stdout.write(
+        `${flags.format.replace(
+          /\{\{\s*(json\s+)?((?:\.\w+)+)\s*\}\}/g,
+          (_, json: string | undefined, path: string) => {
+            let v: unknown = item;
+            for (const key of path.slice(1).split('.')) v = (v as Record<string, unknown> | undefined)?.[key];
+            return json ? JSON.stringify(v) : String(v ?? '');
+          },
+        )}\n`,
+      );
+    }
+  } else process.stdout.write(`${JSON.stringify(found, null, 4)}\n`);
+  return failed ? 1 : 0;
+}
+
+export async function imagePrune(flags: { all?: boolean }): Promise<number> {
+  await reconcile();
+  const result = await (await imageStore()).prune({ all: flags.all });
+  process.stdout.write(
+    `Deleted Images:\n${[...result.untagged.map((t) => `untagged: ${t}`), ...result.deleted.map((d) => `deleted: ${d}`)].map((l) => `${l}\n`).join('')}`,
+  );
+  return 0;
+}
+
+/** `box import FILE|- [REPOSITORY[:TAG]]`: a filesystem tar (the book's busybox.tar) as an image. */
+export async function importImage(
+  file: string,
+  reference: string | undefined,
+  flags: { change: string[]; message?: string },
+): Promise<number> {
+  if (reference !== undefined) {
+    try {
+      parseReference(reference);
+    } catch (error) {
+      throw imageError(error);
+    }
+  }
+  const config = applyChanges({}, flags.change);
+  let source: Readable = process.stdin;
+  if (file !== '-') {
+    const stream = createReadStream(file);
+    await new Promise<void>((resolve, reject) => {
+      stream.once('open', () => resolve());
+      stream.once('error', (error: Error) => reject(new CliError(`cannot read ${file}: ${error.message}`)));
+    });
+    source = stream;
+  }
+  try {
+    const id = await importRootfsTar(await imageStore(), source, reference, {
+      config,
+      comment: flags.message,
+    });
+    process.stdout.write(`${id}\n`);
+  } catch (error) {
+    throw imageError(error);
+  }
+  return 0;
+}
+
+export async function save(
+  references: string[],
+  flags: { output?: string; format?: string },
+): Promise<number> {
+  if (!flags.output)
+    throw new CliError('box save needs -o FILE (writing an archive to a terminal is refused)');
+  const format = flags.format ?? 'docker-archive';
+  if (!['docker-archive', 'oci-archive', 'oci-dir'].includes(format)) {
+    throw new CliError(`unknown --format "${format}": use docker-archive, oci-archive or oci-dir`);
+  }
+  try {
+    await saveArchive(await imageStore(), references, flags.output, { format: format as 'docker-archive' });
+  } catch (error) {
+    throw imageError(error);
+  }
+  return 0;
+}
+
+export async function load(flags: { input?: string; repository?: string }): Promise<number> {
+  if (!flags.input) throw new CliError('box load needs -i FILE (a docker-archive or an OCI layout/archive)');
+  try {
+    const loaded = await loadArchive(await imageStore(), flags.input, { repository: flags.repository });
+    for (const image of loaded) {
+      if (image.references.length === 0) process.stdout.write(`Loaded image ID: ${image.id}\n`);
+      for (const ref of image.references)
+        process.stdout.write(`Loaded image: ${familiarString(parseReference(ref))}\n`);
+    }
+  } catch (error) {
+    throw imageError(error);
+  }
+  return 0;
+}

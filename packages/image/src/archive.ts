@@ -1,0 +1,567 @@
+/**
+ * Image archives: `box import` (a filesystem tar as a one-layer image), `box load` (docker-archive,
+ * OCI image layout as a directory or a tar) and `box save` (docker-archive, oci-archive, oci-dir).
+ *
+ * Archive tars are unpacked into the store's staging directory with the same hostile-tar rules as
+ * layers (no ownership, no devices), then every blob is hashed while it is moved into the store.
+ * Everything streams: no layer is ever held in memory.
+ */
+import { createHash } from 'node:crypto';
+import {
+  closeSync,
+  copyFileSync,
+  createReadStream,
+  createWriteStream,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readlinkSync,
+  readSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { basename, dirname, join, posix } from 'node:path';
+import { PassThrough, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import { Decompress as ZstdDecompress } from 'fzstd';
+import { pack as tarPack } from 'tar-stream';
+import { digestHex, sha256 } from './digest.js';
+import { errnoOf, ImageError, isImageError } from './errors.js';
+import {
+  type ContainerConfig,
+  type Descriptor,
+  documentMediaType,
+  type ImageIndex,
+  type Manifest,
+  MediaType,
+  parseIndex,
+  parseManifest,
+  selectPlatform,
+} from './manifest.js';
+import { familiarName, familiarString, formatReference, isTag, parseReference } from './reference.js';
+import type { ImageStore, Transaction } from './store.js';
+import { compressionOfMediaType, detectCompression, unpackLayer } from './unpack.js';
+
+export interface ImportOptions {
+  /** Config values for the new image (Cmd, Entrypoint, Env, WorkingDir, User…); Env defaults to PATH. */
+  config?: ContainerConfig;
+  comment?: string;
+  author?: string;
+}
+
+/**
+ * `box import`: stores a filesystem tar (plain, gzip or zstd) as a single-layer image and tags it
+ * `reference` (when given). Returns the image ID.
+ */
+export async function importRootfsTar(
+  store: ImageStore,
+  source: Readable | AsyncIterable<Uint8Array>,
+  reference?: string,
+  options: ImportOptions = {},
+): Promise<string> {
+  return store.createImage({ layer: source, reference, ...options, createdBy: 'box import' });
+}
+
+export interface LoadOptions {
+  /** Repository for OCI layouts whose `org.opencontainers.image.ref.name` is a bare tag (as umoci writes). */
+  repository?: string;
+}
+
+export interface LoadedImage {
+  id: string;
+  /** Full references now pointing at the image (empty when the archive named none). */
+  references: string[];
+}
+
+function corrupt(message: string, path?: string, cause?: unknown): ImageError {
+  return new ImageError('EIMAGE_CORRUPT', message, { path, cause });
+}
+
+function readJson<T>(path: string, what: string): T {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw corrupt(`the archive has no readable ${what}`, path, error);
+  }
+  try {
+    return JSON.parse(text) as T;
+  } catch (error) {
+    throw corrupt(`the archive's ${what} is not valid JSON`, path, error);
+  }
+}
+
+/**
+ * A file inside an unpacked archive directory. Symlinks (docker's legacy format links shared
+ * `<id>/layer.tar` files) are resolved by hand and must stay inside the archive.
+ */
+function inside(root: string, rel: string, depth = 0): string {
+  const normal = posix.normalize(rel);
+  if (depth > 8 || normal.startsWith('../') || normal === '..' || posix.isAbsolute(normal)) {
+    throw new ImageError('EIMAGE_UNSAFE_PATH', `the archive refers to "${rel}", outside the archive`, {
+      path: rel,
+    });
+  }
+  const parts = normal.split('/');
+  for (let i = 0; i < parts.length; i++) {
+    const prefix = parts.slice(0, i + 1).join('/');
+    const st = lstatSync(join(root, prefix), { throwIfNoEntry: false });
+    if (st?.isSymbolicLink()) {
+      const link = readlinkSync(join(root, prefix));
+      if (posix.isAbsolute(link)) {
+        throw new ImageError('EIMAGE_UNSAFE_PATH', `the archive path "${rel}" is a symlink to ${link}`, {
+          path: rel,
+        });
+      }
+      const target = posix.join(posix.dirname(prefix), link, ...parts.slice(i + 1));
+      return inside(root, target, depth + 1);
+    }
+  }
+  return join(root, normal);
+}
+
+/** Moves (own staging) or copies (a user's directory) a file into the store's blobs, hashing it. */
+async function ingestFile(
+  tx: Transaction,
+  path: string,
+  expected: string | undefined,
+  move: boolean,
+): Promise<{ digest: string; size: number }> {
+  const st = lstatSync(path, { throwIfNoEntry: false });
+  if (!st?.isFile()) throw corrupt(`the archive has no blob file ${basename(path)}`, path);
+  if (
+    expected !== undefined &&
+    tx.store.hasBlob(expected) &&
+    statSync(tx.store.blobPath(expected)).size === st.size
+  ) {
+    return { digest: expected, size: st.size };
+  }
+  if (!move) return tx.store.addBlob(tx, createReadStream(path, { highWaterMark: 1 << 20 }), expected);
+  const hash = await hashFile(path);
+  if (expected !== undefined && hash !== expected) {
+    throw new ImageError('EIMAGE_DIGEST', `blob ${basename(path)} has digest ${hash}, expected ${expected}`, {
+      expected,
+      actual: hash,
+      path,
+    });
+  }
+  const target = tx.store.blobPath(hash);
+  if (!existsSync(target)) {
+    renameSync(path, target);
+    tx.created.push(target);
+  }
+  return { digest: hash, size: st.size };
+}
+
+async function hashFile(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+  return `sha256:${hash.digest('hex')}`;
+}
+
+function detectFile(path: string): string {
+  const head = Buffer.alloc(6);
+  const fd = openSync(path, 'r');
+  try {
+    readSync(fd, head, 0, 6, 0);
+  } finally {
+    closeSync(fd);
+  }
+  const compression = detectCompression(head);
+  return compression === 'gzip'
+    ? MediaType.OCI_LAYER_GZIP
+    : compression === 'zstd'
+      ? MediaType.OCI_LAYER_ZSTD
+      : MediaType.OCI_LAYER;
+}
+
+/**
+ * `box load`: reads a docker-archive (`manifest.json`) or an OCI image layout (`oci-layout`,
+ * `index.json`, `blobs/`), as a directory or a tar, verifies every blob and stores the images with
+ * the names the archive gives them. Nothing is stored when anything fails.
+ */
+export async function loadArchive(
+  store: ImageStore,
+  path: string,
+  options: LoadOptions = {},
+): Promise<LoadedImage[]> {
+  const st = lstatSync(path, { throwIfNoEntry: false });
+  if (!st) throw new ImageError('EIMAGE_NOT_FOUND', `no such archive: ${path}`, { path });
+  return store.write(async (tx) => {
+    let dir = path;
+    let move = false;
+    let staging: string | undefined;
+    try {
+      if (!st.isDirectory()) {
+        staging = store.tempPath('archive');
+        try {
+          await unpackLayer(createReadStream(path, { highWaterMark: 1 << 20 }), staging, {
+            chown: false,
+            devices: false,
+            onWhiteout: () => {
+              throw corrupt('the archive contains a whiteout entry', path);
+            },
+            onOpaque: () => {
+              throw corrupt('the archive contains a whiteout entry', path);
+            },
+          });
+        } catch (error) {
+          if (isImageError(error) && error.code !== 'EIMAGE_IO') {
+            throw new ImageError(error.code, `cannot read archive ${path}: ${error.message}`, {
+              path,
+              cause: error,
+            });
+          }
+          throw error;
+        }
+        dir = staging;
+        move = true;
+      }
+      if (existsSync(join(dir, 'oci-layout')) && existsSync(join(dir, 'index.json'))) {
+        return await loadOciLayout(tx, dir, move, options);
+      }
+      if (existsSync(join(dir, 'manifest.json'))) return await loadDockerArchive(tx, dir, move);
+      throw corrupt(
+        `${path} is neither a docker-archive (manifest.json) nor an OCI image layout (oci-layout, index.json)`,
+        path,
+      );
+    } finally {
+      if (staging !== undefined) rmSync(staging, { recursive: true, force: true });
+    }
+  });
+}
+
+function ociBlobPath(dir: string, digest: string): string {
+  return inside(dir, `blobs/sha256/${digestHex(digest)}`);
+}
+
+function refFromAnnotations(
+  annotations: Record<string, string> | undefined,
+  options: LoadOptions,
+): string | undefined {
+  const full = annotations?.['io.containerd.image.name'];
+  if (full) return formatReference(parseReference(full));
+  const name = annotations?.['org.opencontainers.image.ref.name'];
+  if (!name) return undefined;
+  if (!name.includes('/') && !name.includes(':') && isTag(name)) {
+    return options.repository === undefined
+      ? undefined
+      : formatReference(parseReference(`${options.repository}:${name}`));
+  }
+  return formatReference(parseReference(name));
+}
+
+async function loadOciLayout(
+  tx: Transaction,
+  dir: string,
+  move: boolean,
+  options: LoadOptions,
+): Promise<LoadedImage[]> {
+  const layout = readJson<{ imageLayoutVersion?: string }>(join(dir, 'oci-layout'), 'oci-layout');
+  if (typeof layout.imageLayoutVersion !== 'string')
+    throw corrupt('oci-layout has no imageLayoutVersion', dir);
+  const index = parseIndex(readFileSync(join(dir, 'index.json')));
+  const loaded = new Map<string, LoadedImage>();
+  for (const descriptor of index.manifests) {
+    const reference = refFromAnnotations(descriptor.annotations, options);
+    const id = await loadOciManifest(tx, dir, move, descriptor, 0);
+    const entry = loaded.get(id) ?? { id, references: [] };
+    if (reference !== undefined) {
+      const manifestDigest = tx.index.images[id]!.manifest;
+      const ref = parseReference(reference);
+      if (ref.tag !== undefined) tx.index.tags[`${ref.name}:${ref.tag}`] = id;
+      tx.index.digests[`${ref.name}@${manifestDigest}`] = id;
+      entry.references.push(reference);
+    }
+    loaded.set(id, entry);
+  }
+  return [...loaded.values()];
+}
+
+async function loadOciManifest(
+  tx: Transaction,
+  dir: string,
+  move: boolean,
+  descriptor: Descriptor,
+  depth: number,
+): Promise<string> {
+  if (depth > 4) throw corrupt('image indexes nest too deeply', dir);
+  const bytes = readFileSync(ociBlobPath(dir, descriptor.digest));
+  const actual = sha256(bytes);
+  if (actual !== descriptor.digest) {
+    throw new ImageError('EIMAGE_DIGEST', `manifest has digest ${actual}, expected ${descriptor.digest}`, {
+      expected: descriptor.digest,
+      actual,
+    });
+  }
+  const type = documentMediaType(bytes);
+  if (type === MediaType.OCI_INDEX || type === MediaType.DOCKER_MANIFEST_LIST) {
+    const nested: ImageIndex = parseIndex(bytes);
+    const chosen = selectPlatform(nested);
+    if (!chosen)
+      throw new ImageError('EIMAGE_NOT_FOUND', 'the image index has no manifest for this platform');
+    return loadOciManifest(tx, dir, move, chosen, depth + 1);
+  }
+  const { manifest } = parseManifest(bytes);
+  const configBytes = readFileSync(ociBlobPath(dir, manifest.config.digest));
+  for (const layer of manifest.layers) {
+    compressionOfMediaType(layer.mediaType);
+    await ingestFile(tx, ociBlobPath(dir, layer.digest), layer.digest, move);
+  }
+  return tx.store.addImage(tx, { manifestBytes: bytes, configBytes });
+}
+
+interface DockerManifestEntry {
+  Config: string;
+  RepoTags?: string[] | null;
+  Layers: string[];
+}
+
+async function loadDockerArchive(tx: Transaction, dir: string, move: boolean): Promise<LoadedImage[]> {
+  const entries = readJson<DockerManifestEntry[]>(join(dir, 'manifest.json'), 'manifest.json');
+  if (!Array.isArray(entries)) throw corrupt('manifest.json is not a list', dir);
+  const out: LoadedImage[] = [];
+  for (const entry of entries) {
+    if (typeof entry?.Config !== 'string' || !Array.isArray(entry.Layers)) {
+      throw corrupt('a manifest.json entry has no Config or Layers', dir);
+    }
+    const configBytes = readFileSync(inside(dir, entry.Config));
+    const layers: Descriptor[] = [];
+    for (const layerPath of entry.Layers) {
+      const file = inside(dir, layerPath);
+      const mediaType = detectFile(file);
+      const { digest, size } = await ingestFile(tx, file, undefined, move);
+      layers.push({ mediaType, digest, size });
+    }
+    const manifest: Manifest = {
+      schemaVersion: 2,
+      mediaType: MediaType.OCI_MANIFEST,
+      config: { mediaType: MediaType.OCI_CONFIG, digest: sha256(configBytes), size: configBytes.length },
+      layers,
+    };
+    const references = (entry.RepoTags ?? []).map((tag) => formatReference(parseReference(tag)));
+    const id = await tx.store.addImage(tx, {
+      manifestBytes: Buffer.from(JSON.stringify(manifest)),
+      configBytes,
+      references,
+    });
+    out.push({ id, references });
+  }
+  return out;
+}
+
+export type ArchiveFormat = 'docker-archive' | 'oci-archive' | 'oci-dir';
+
+export interface SaveOptions {
+  format?: ArchiveFormat;
+}
+
+interface SavedImage {
+  ref: string;
+  image: ReturnType<ImageStore['resolve']>;
+  /** Full `name:tag` references to write for it. */
+  tags: string[];
+}
+
+function collect(store: ImageStore, refs: readonly string[]): SavedImage[] {
+  if (refs.length === 0) throw new ImageError('EIMAGE_REFERENCE', 'no image to save was given');
+  return refs.map((ref) => {
+    const image = store.resolve(ref);
+    let tags: string[];
+    if (image.reference !== undefined) {
+      const parsed = parseReference(image.reference);
+      tags = parsed.tag !== undefined ? [`${parsed.name}:${parsed.tag}`] : [];
+    } else tags = store.referencesOf(image.id).tags;
+    return { ref, image, tags };
+  });
+}
+
+/** Files of an archive, each a blob of the store or bytes. */
+type ArchiveFile =
+  | { name: string; blob: string; size: number }
+  | { name: string; bytes: Buffer }
+  | { name: string; stream: () => Readable; size: number };
+
+function ociFiles(store: ImageStore, images: SavedImage[]): ArchiveFile[] {
+  const files: ArchiveFile[] = [{ name: 'oci-layout', bytes: Buffer.from('{"imageLayoutVersion":"1.0.0"}') }];
+  const blobs = new Map<string, number>();
+  const manifests: Descriptor[] = [];
+  for (const { image, tags } of images) {
+    const manifestSize = store.readBlob(image.manifestDigest).length;
+    blobs.set(image.manifestDigest, manifestSize);
+    blobs.set(image.manifest.config.digest, image.manifest.config.size);
+    for (const layer of image.manifest.layers) blobs.set(layer.digest, layer.size);
+    const base = { mediaType: MediaType.OCI_MANIFEST, digest: image.manifestDigest, size: manifestSize };
+    if (tags.length === 0) manifests.push(base);
+    for (const tag of tags) {
+      const parsed = parseReference(tag);
+      manifests.push({
+        ...base,
+        annotations: {
+          'io.containerd.image.name': tag,
+          'org.opencontainers.image.ref.name': parsed.tag ?? 'latest',
+        },
+      });
+    }
+  }
+  const index = { schemaVersion: 2, mediaType: MediaType.OCI_INDEX, manifests };
+  files.push({ name: 'index.json', bytes: Buffer.from(JSON.stringify(index)) });
+  for (const [digest, size] of blobs)
+    files.push({ name: `blobs/sha256/${digestHex(digest)}`, blob: digest, size });
+  return files;
+}
+
+function dockerFiles(store: ImageStore, images: SavedImage[]): ArchiveFile[] {
+  const files: ArchiveFile[] = [];
+  const written = new Set<string>();
+  const manifest: DockerManifestEntry[] = [];
+  const repositories: Record<string, Record<string, string>> = {};
+  for (const { image, tags } of images) {
+    const configName = `${digestHex(image.id)}.json`;
+    if (!written.has(configName)) {
+      files.push({ name: configName, blob: image.id, size: image.manifest.config.size });
+      written.add(configName);
+    }
+    const layers: string[] = [];
+    for (const layer of image.layers) {
+      const name = `${digestHex(layer.diffID)}/layer.tar`;
+      layers.push(name);
+      if (written.has(name)) continue;
+      written.add(name);
+      const compression = compressionOfMediaType(layer.mediaType);
+      if (compression === 'none') files.push({ name, blob: layer.digest, size: layer.size });
+      else {
+        files.push({
+          name,
+          size: layer.size,
+          stream: () => {
+            const blob = store.openBlob(layer.digest);
+            if (compression === 'gzip') return blob.pipe(createGunzip());
+            return zstdStream(blob);
+          },
+        });
+      }
+    }
+    const repoTags = tags.map((t) => familiarString(parseReference(t)));
+    manifest.push({ Config: configName, RepoTags: repoTags, Layers: layers });
+    const top = image.layers[image.layers.length - 1];
+    for (const tag of tags) {
+      const parsed = parseReference(tag);
+      const repo = familiarName(parsed);
+      repositories[repo] ??= {};
+      repositories[repo][parsed.tag ?? 'latest'] = top ? digestHex(top.diffID) : '';
+    }
+  }
+  files.push({ name: 'manifest.json', bytes: Buffer.from(JSON.stringify(manifest)) });
+  files.push({ name: 'repositories', bytes: Buffer.from(JSON.stringify(repositories)) });
+  return files;
+}
+
+function zstdStream(source: Readable): Readable {
+  const out = new PassThrough();
+  const z = new ZstdDecompress((data) => {
+    out.write(Buffer.from(data.buffer, data.byteOffset, data.length));
+  });
+  source.on('data', (chunk: Buffer) => z.push(chunk));
+  source.on('end', () => {
+    z.push(new Uint8Array(0), true);
+    out.end();
+  });
+  source.on('error', (error) => out.destroy(error));
+  return out;
+}
+
+/**
+ * `box save`: writes images (by reference or ID) as a docker-archive tar, an OCI archive tar or an
+ * OCI layout directory. `out` must not exist; it is written next to itself and renamed when complete.
+ */
+export async function saveArchive(
+  store: ImageStore,
+  refs: readonly string[],
+  out: string,
+  options: SaveOptions = {},
+): Promise<void> {
+  const format = options.format ?? 'docker-archive';
+  if (existsSync(out))
+    throw new ImageError('EIMAGE_EXISTS', `cannot save to ${out}: it already exists`, { path: out });
+  const images = collect(store, refs);
+  const files = format === 'docker-archive' ? dockerFiles(store, images) : ociFiles(store, images);
+  const temp = join(dirname(out), `.${basename(out)}.saving-${process.pid}-${Date.now()}`);
+  try {
+    if (format === 'oci-dir') await writeDir(store, files, temp);
+    else await writeTar(store, files, temp);
+    renameSync(temp, out);
+  } catch (error) {
+    rmSync(temp, { recursive: true, force: true });
+    if (isImageError(error)) throw error;
+    throw new ImageError(
+      'EIMAGE_IO',
+      `saving to ${out} failed (${errnoOf(error) ?? (error as Error).message})`,
+      {
+        path: out,
+        cause: error,
+      },
+    );
+  }
+}
+
+async function writeDir(store: ImageStore, files: ArchiveFile[], dir: string): Promise<void> {
+  mkdirSync(join(dir, 'blobs', 'sha256'), { recursive: true });
+  for (const file of files) {
+    const path = join(dir, file.name);
+    if ('bytes' in file) writeFileSync(path, file.bytes);
+    else if ('blob' in file) copyFileSync(store.blobPath(file.blob), path);
+    else await pipeline(file.stream(), createWriteStream(path));
+  }
+}
+
+async function writeTar(store: ImageStore, files: ArchiveFile[], path: string): Promise<void> {
+  const pack = tarPack();
+  const output = pipeline(pack, createWriteStream(path, { flags: 'wx' }));
+  const mtime = new Date();
+  const dirs = new Set<string>();
+  const entry = (header: Parameters<typeof pack.entry>[0], body?: Buffer) =>
+    new Promise<void>((resolve, reject) => {
+      const done = (error?: Error | null) => (error ? reject(error) : resolve());
+      if (body) pack.entry(header, body, done);
+      else pack.entry(header, done);
+    });
+  try {
+    for (const file of files) {
+      const parent = posix.dirname(file.name);
+      const parts = parent === '.' ? [] : parent.split('/');
+      for (let i = 1; i <= parts.length; i++) {
+        const d = parts.slice(0, i).join('/');
+        if (dirs.has(d)) continue;
+        dirs.add(d);
+        await entry({ name: `${d}/`, type: 'directory', mode: 0o755, mtime });
+      }
+      if ('bytes' in file) {
+        await entry({ name: file.name, size: file.bytes.length, mode: 0o644, mtime }, file.bytes);
+        continue;
+      }
+      const stream = 'blob' in file ? store.openBlob(file.blob) : file.stream();
+      await new Promise<void>((resolve, reject) => {
+        const sink = pack.entry({ name: file.name, size: file.size, mode: 0o644, mtime }, (error) =>
+          error ? reject(error) : resolve(),
+        );
+        stream.on('error', (error) => {
+          sink.destroy(error);
+          reject(error);
+        });
+        stream.pipe(sink as unknown as NodeJS.WritableStream);
+      });
+    }
+    pack.finalize();
+    await output;
+  } catch (error) {
+    pack.destroy(error as Error);
+    await output.catch(() => undefined);
+    throw error;
+  }
+}

@@ -1,0 +1,250 @@
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { join, relative } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { importRootfsTar, loadArchive, saveArchive } from './archive.js';
+import { sha256 } from './digest.js';
+import { isImageError } from './errors.js';
+import { MediaType } from './manifest.js';
+import { type ImageStore, openImageStore } from './store.js';
+import { makeTar, makeTarGz, streamOf, tempDir } from './tar-fixtures.js';
+
+let tmp: ReturnType<typeof tempDir>;
+let store: ImageStore;
+
+beforeEach(async () => {
+  tmp = tempDir();
+  store = await openImageStore({ root: join(tmp.path, 'image') });
+});
+afterEach(() => tmp.remove());
+
+/** Every path in the store with its size, to show that a failed write changed nothing. */
+function snapshot(dir = store.root): string[] {
+  const out: string[] = [];
+  const walk = (d: string) => {
+    for (const name of readdirSync(d, { withFileTypes: true })) {
+      const path = join(d, name.name);
+      out.push(`${relative(store.root, path)} ${name.isDirectory() ? 'd' : statSync(path).size}`);
+      if (name.isDirectory()) walk(path);
+    }
+  };
+  walk(dir);
+  return out.sort();
+}
+
+const base = () =>
+  makeTarGz([
+    { name: 'bin/', type: 'directory', mode: 0o755 },
+    { name: 'bin/sh', body: '#!shell', mode: 0o755 },
+    { name: 'etc/passwd', body: 'root:x:0:0' },
+  ]);
+
+describe('image store', () => {
+  it('imports a rootfs tar and resolves it', async () => {
+    const id = await importRootfsTar(store, streamOf(await base()), 'busybox', { config: { Cmd: ['sh'] } });
+    const image = store.resolve('busybox');
+    expect(image.id).toBe(id);
+    expect(image.reference).toBe('docker.io/library/busybox:latest');
+    expect(image.config.config?.Env).toEqual([
+      'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+    ]);
+    expect(image.config.config?.Cmd).toEqual(['sh']);
+    expect(image.manifest.layers[0]!.mediaType).toBe(MediaType.OCI_LAYER_GZIP);
+    expect(image.layers).toHaveLength(1);
+    expect(readFileSync(join(image.layers[0]!.path, 'bin', 'sh'), 'utf8')).toBe('#!shell');
+    expect(store.resolve(id.slice(7, 19)).id).toBe(id);
+    const [summary] = store.listImages();
+    expect(summary).toMatchObject({ id, repoTags: ['busybox:latest'], size: image.layers[0]!.size });
+    const inspect = store.inspectImage('docker.io/library/busybox:latest');
+    expect(inspect).toMatchObject({
+      Id: id,
+      RepoTags: ['busybox:latest'],
+      Os: 'linux',
+      RootFS: { Layers: [image.layers[0]!.diffID] },
+    });
+    expect(inspect.RepoDigests[0]).toBe(`busybox@${image.manifestDigest}`);
+    expect(store.resolve(`busybox@${image.manifestDigest}`).id).toBe(id);
+  });
+
+  it('shares a base layer between two images and keeps it while one is left', async () => {
+    await importRootfsTar(store, streamOf(await base()), 'base:1');
+    const a = await store.createImage({
+      parent: 'base:1',
+      layer: streamOf(await makeTar([{ name: 'a', body: 'a' }])),
+      reference: 'app-a',
+    });
+    const b = await store.createImage({
+      parent: 'base:1',
+      layer: streamOf(await makeTar([{ name: 'b', body: 'b' }])),
+      reference: 'app-b',
+    });
+    const ra = store.resolve(a);
+    const rb = store.resolve(b);
+    expect(ra.layers[0]!.path).toBe(rb.layers[0]!.path);
+    expect(ra.layers[0]!.digest).toBe(rb.layers[0]!.digest);
+    expect(readdirSync(join(store.root, 'layers'))).toHaveLength(3);
+    await store.removeImage('base:1');
+    await store.removeImage('app-a');
+    expect(existsSync(ra.layers[1]!.path)).toBe(false);
+    expect(existsSync(rb.layers[0]!.path)).toBe(true);
+    expect(store.hasBlob(rb.layers[0]!.digest)).toBe(true);
+    expect(readFileSync(join(rb.layers[1]!.path, 'b'), 'utf8')).toBe('b');
+    await store.removeImage('app-b');
+    expect(readdirSync(join(store.root, 'layers'))).toEqual([]);
+    expect(readdirSync(join(store.root, 'blobs', 'sha256'))).toEqual([]);
+  });
+
+  it('refuses to remove an image in use unless forced, and prunes it once released', async () => {
+    const id = await importRootfsTar(store, streamOf(await base()), 'busybox');
+    await store.retain('busybox', 'container-1');
+    const error = await store.removeImage('busybox').catch((e: unknown) => e);
+    expect(isImageError(error, 'EIMAGE_IN_USE')).toBe(true);
+    expect((error as Error).message).toBe('image busybox is used by container container-1');
+    expect(store.hasImage('busybox')).toBe(true);
+    const forced = await store.removeImage('busybox', { force: true });
+    expect(forced).toEqual({
+      untagged: ['busybox:latest', `busybox@${store.resolve(id).manifestDigest}`],
+      deleted: [],
+    });
+    expect(store.resolve(id).layers[0]!.path).toMatch(/diff$/);
+    expect((await store.prune()).deleted).toEqual([]);
+    await store.release(id, 'container-1');
+    expect((await store.prune()).deleted).toContain(id);
+    expect(store.listImages()).toEqual([]);
+  });
+
+  it('tags, untags by one tag and keeps the image for the other', async () => {
+    const id = await importRootfsTar(store, streamOf(await base()), 'one');
+    await store.tag('one', 'localhost:5000/two:v2');
+    expect(store.listImages()[0]!.repoTags).toEqual(['localhost:5000/two:v2', 'one:latest']);
+    expect(await store.removeImage('one')).toEqual({ untagged: ['one:latest'], deleted: [] });
+    expect(store.resolve('localhost:5000/two:v2').id).toBe(id);
+    const error = await store.tag('missing', 'x').catch((e: unknown) => e);
+    expect(isImageError(error, 'EIMAGE_NOT_FOUND')).toBe(true);
+    expect(() => store.resolve('Bad:Ref')).toThrow(/invalid reference format/);
+  });
+
+  it('stores nothing when a layer is corrupt, truncated or does not match its digest', async () => {
+    await importRootfsTar(store, streamOf(await base()), 'keep');
+    const before = snapshot();
+    const full = await makeTarGz([{ name: 'f', body: randomBytes(300_000) }]);
+    const truncated = full.subarray(0, full.length >> 1);
+    for (const input of [truncated, Buffer.alloc(4096, 9)]) {
+      const error = await importRootfsTar(store, streamOf(input), 'broken').catch((e: unknown) => e);
+      expect(isImageError(error, 'EIMAGE_CORRUPT'), String(error)).toBe(true);
+      expect(snapshot()).toEqual(before);
+    }
+    // An OCI layout whose layer blob does not hash to its name.
+    const layout = join(tmp.path, 'bad-layout');
+    await saveArchive(store, ['keep'], layout, { format: 'oci-dir' });
+    const image = store.resolve('keep');
+    await store.removeImage('keep');
+    const emptied = snapshot();
+    writeFileSync(
+      join(layout, 'blobs', 'sha256', image.layers[0]!.digest.slice(7)),
+      await makeTarGz([{ name: 'evil', body: 'x' }]),
+    );
+    const error = await loadArchive(store, layout).catch((e: unknown) => e);
+    expect(isImageError(error, 'EIMAGE_DIGEST'), String(error)).toBe(true);
+    expect(snapshot()).toEqual(emptied);
+  });
+
+  it('keeps whiteouts as OCI markers by default, or calls the given hooks', async () => {
+    const layer = await makeTar([{ name: 'etc/.wh.passwd' }, { name: 'var/.wh..wh..opq' }]);
+    await importRootfsTar(store, streamOf(layer), 'wh');
+    const path = store.resolve('wh').layers[0]!.path;
+    expect(readdirSync(join(path, 'etc'))).toEqual(['.wh.passwd']);
+    expect(readdirSync(join(path, 'var'))).toEqual(['.wh..wh..opq']);
+    const calls: string[] = [];
+    const hooked = await openImageStore({
+      root: join(tmp.path, 'hooked'),
+      onWhiteout: (dir, name, info) => {
+        calls.push(`wh ${relative(info.root, dir)} ${name}`);
+      },
+      onOpaque: (_dir, info) => {
+        calls.push(`opq ${info.path}`);
+      },
+    });
+    await importRootfsTar(hooked, streamOf(layer), 'wh');
+    expect(calls).toEqual(['wh etc passwd', 'opq var']);
+  });
+
+  it('round-trips through docker-archive, oci-archive and oci-dir', async () => {
+    await importRootfsTar(store, streamOf(await base()), 'busybox:1');
+    const original = store.resolve('busybox:1');
+    for (const format of ['docker-archive', 'oci-archive', 'oci-dir'] as const) {
+      const out = join(tmp.path, `saved-${format}`);
+      await saveArchive(store, ['busybox:1'], out, { format });
+      const other = await openImageStore({ root: join(tmp.path, `other-${format}`) });
+      const loaded = await loadArchive(other, out);
+      expect(loaded).toEqual([{ id: original.id, references: ['docker.io/library/busybox:1'] }]);
+      const again = other.resolve('busybox:1');
+      expect(again.layers.map((l) => l.diffID)).toEqual(original.layers.map((l) => l.diffID));
+      expect(readFileSync(join(again.layers[0]!.path, 'etc', 'passwd'), 'utf8')).toBe('root:x:0:0');
+    }
+    const error = await saveArchive(store, ['busybox:1'], join(tmp.path, 'saved-oci-dir'), {
+      format: 'oci-dir',
+    }).catch((e: unknown) => e);
+    expect(isImageError(error, 'EIMAGE_EXISTS')).toBe(true);
+  });
+
+  it('rejects a manifest with an unknown media type', async () => {
+    const dir = join(tmp.path, 'layout');
+    await importRootfsTar(store, streamOf(await base()), 'x');
+    await saveArchive(store, ['x'], dir, { format: 'oci-dir' });
+    const image = store.resolve('x');
+    const manifest = {
+      ...image.manifest,
+      layers: [{ ...image.manifest.layers[0]!, mediaType: 'application/x-rar' }],
+    };
+    const bytes = Buffer.from(JSON.stringify(manifest));
+    writeFileSync(join(dir, 'blobs', 'sha256', sha256(bytes).slice(7)), bytes);
+    writeFileSync(
+      join(dir, 'index.json'),
+      JSON.stringify({
+        schemaVersion: 2,
+        manifests: [{ mediaType: MediaType.OCI_MANIFEST, digest: sha256(bytes), size: bytes.length }],
+      }),
+    );
+    const other = await openImageStore({ root: join(tmp.path, 'other') });
+    const error = await loadArchive(other, dir).catch((e: unknown) => e);
+    expect(isImageError(error, 'EIMAGE_MEDIATYPE'), String(error)).toBe(true);
+  });
+
+  it('follows docker-archive layer symlinks only inside the archive', async () => {
+    await importRootfsTar(store, streamOf(await makeTar([{ name: 'f', body: 'x' }])), 'sym');
+    const dir = join(tmp.path, 'docker-dir');
+    const tarFile = join(tmp.path, 'docker.tar');
+    await saveArchive(store, ['sym'], tarFile, { format: 'docker-archive' });
+    mkdirSync(dir);
+    execFileSync('tar', ['-xf', tarFile, '-C', dir]);
+    const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
+    const layer = manifest[0].Layers[0] as string;
+    renameSync(join(dir, layer), join(dir, 'shared.tar'));
+    symlinkSync('../shared.tar', join(dir, layer));
+    const other = await openImageStore({ root: join(tmp.path, 'other') });
+    expect((await loadArchive(other, dir))[0]!.references).toEqual(['docker.io/library/sym:latest']);
+    writeFileSync(
+      join(dir, 'manifest.json'),
+      JSON.stringify([{ ...manifest[0], Layers: ['../../../../etc/passwd'] }]),
+    );
+    const error = await loadArchive(other, dir).catch((e: unknown) => e);
+    expect(isImageError(error, 'EIMAGE_UNSAFE_PATH'), String(error)).toBe(true);
+    rmSync(join(dir, layer));
+    symlinkSync('/etc/passwd', join(dir, layer));
+    writeFileSync(join(dir, 'manifest.json'), JSON.stringify(manifest));
+    const error2 = await loadArchive(other, dir).catch((e: unknown) => e);
+    expect(isImageError(error2, 'EIMAGE_UNSAFE_PATH'), String(error2)).toBe(true);
+  });
+});

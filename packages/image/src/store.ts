@@ -1,0 +1,857 @@
+/**
+ * The image store. Layout under `root` (e.g. `$BOX_ROOT/image`):
+ *
+ *   blobs/sha256/<hex>        content-addressed manifests, configs and layer blobs (temp + fsync + rename)
+ *   layers/<chainID hex>/     one unpacked layer, shared by every image whose chain reaches it:
+ *     diff/                   the layer's files (whiteouts as the `onWhiteout`/`onOpaque` hooks made them)
+ *     layer.json              chainID, diffID, parent, blob digest, media type, sizes
+ *   repositories.json         images (ID → manifest digest, holders), tags and digest references
+ *   lock                      flock(2)ed by every writer; readers need no lock (files change by rename)
+ *   tmp/                      staging for blobs, layers and archives (same file system, so renames work)
+ *
+ * An image's ID is the digest of its config, as in docker. Everything a write adds is recorded in a
+ * transaction and removed again if the write fails, so a failed load or import leaves the store as
+ * it was. Garbage collection recomputes what the remaining images reference and deletes the rest.
+ */
+import { randomBytes } from 'node:crypto';
+import {
+  chmodSync,
+  closeSync,
+  createReadStream,
+  createWriteStream,
+  existsSync,
+  constants as fsConstants,
+  fsyncSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  renameSync,
+  rmSync,
+  type Stats,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { chainIds, DigestStream, digestHex, digestMismatch, sha256 } from './digest.js';
+import { errnoOf, ImageError, ioError, isImageError } from './errors.js';
+import {
+  type ContainerConfig,
+  hostArchitecture,
+  type ImageConfig,
+  type Manifest,
+  MediaType,
+  parseConfig,
+  parseManifest,
+} from './manifest.js';
+import { familiarString, formatReference, parseReference, type Reference } from './reference.js';
+import {
+  detectCompression,
+  type OpaqueHook,
+  type UnpackOptions,
+  unpackLayer,
+  type WhiteoutHook,
+} from './unpack.js';
+
+export interface ImageStoreOptions {
+  /** The store's directory, e.g. `$BOX_ROOT/image`. Created when missing. */
+  root: string;
+  /**
+   * How whiteouts are written into unpacked layers. The default keeps them as OCI marker files
+   * (`.wh.<name>`, `.wh..wh..opq`); `@box/unionfs`'s converter turns them into overlayfs ones.
+   */
+  onWhiteout?: WhiteoutHook;
+  onOpaque?: OpaqueHook;
+  /** Passed on to `unpackLayer` (defaults: chown and devices when root). */
+  unpack?: Pick<UnpackOptions, 'chown' | 'devices' | 'mknod' | 'setXattr'>;
+  /** How long a writer waits for the store lock (default 60 s). */
+  lockTimeoutMs?: number;
+}
+
+export interface LayerInfo {
+  diffID: string;
+  chainID: string;
+  /** The layer blob's digest and media type as stored. */
+  digest: string;
+  mediaType: string;
+  /** Absolute path of the unpacked layer's files (`layers/<chainID>/diff`). */
+  path: string;
+  /** Bytes of the uncompressed layer tar. */
+  size: number;
+}
+
+export interface ResolvedImage {
+  /** `sha256:<hex>` of the config. */
+  id: string;
+  /** The normalised reference that matched, when a reference (not an ID) was given. */
+  reference: string | undefined;
+  manifestDigest: string;
+  manifest: Manifest;
+  config: ImageConfig;
+  /** Bottom layer first. */
+  layers: LayerInfo[];
+}
+
+export interface ImageSummary {
+  id: string;
+  /** Familiar form: `busybox:latest`. */
+  repoTags: string[];
+  /** Familiar form: `busybox@sha256:…`. */
+  repoDigests: string[];
+  created: string | undefined;
+  /** Sum of the uncompressed layer sizes. */
+  size: number;
+  /** Holders (containers) that keep the image. */
+  holders: string[];
+}
+
+/** `docker image inspect`'s shape (the fields box knows). */
+export interface ImageInspect {
+  Id: string;
+  RepoTags: string[];
+  RepoDigests: string[];
+  Parent: string;
+  Comment: string;
+  Created: string | undefined;
+  Author: string;
+  Architecture: string;
+  Variant?: string;
+  Os: string;
+  Size: number;
+  Config: ContainerConfig;
+  RootFS: { Type: 'layers'; Layers: string[] };
+  Metadata: { LastTagTime: string | undefined };
+}
+
+export interface RemoveResult {
+  /** References removed (familiar form). */
+  untagged: string[];
+  /** Image IDs, blobs and layers (chain IDs) deleted. */
+  deleted: string[];
+}
+
+interface ImageRecord {
+  manifest: string;
+  holders: string[];
+  added: string;
+}
+
+interface IndexFile {
+  version: 1;
+  images: Record<string, ImageRecord>;
+  /** `name:tag` → image ID. */
+  tags: Record<string, string>;
+  /** `name@sha256:…` → image ID. */
+  digests: Record<string, string>;
+}
+
+interface LayerMeta {
+  chainID: string;
+  diffID: string;
+  parent: string | null;
+  digest: string;
+  mediaType: string;
+  size: number;
+  compressedSize: number;
+  skipped: number;
+}
+
+/** What an image to add is made of; the blobs (layers) must already be in the store. */
+export interface NewImage {
+  /** The manifest's bytes as received (kept when already OCI, converted otherwise). */
+  manifestBytes: Buffer;
+  configBytes: Buffer;
+  /** Full references (`name:tag` or `name@digest`) to point at the image. */
+  references?: string[];
+}
+
+/** The changes of a transaction, undone when it fails. */
+export class Transaction {
+  readonly created: string[] = [];
+  constructor(
+    readonly store: ImageStore,
+    public index: IndexFile,
+  ) {}
+}
+
+const EMPTY_INDEX: IndexFile = { version: 1, images: {}, tags: {}, digests: {} };
+const HEX_ID = /^(?:sha256:)?([a-f0-9]{1,64})$/;
+const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+function notFound(ref: string, what = 'image'): ImageError {
+  return new ImageError('EIMAGE_NOT_FOUND', `no such ${what}: ${ref}`, { reference: ref });
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Writes a file atomically: temp file in the same directory, fsync, rename, fsync of the directory. */
+export function writeFileAtomic(path: string, data: string | Buffer): void {
+  const temp = `${path}.tmp-${randomBytes(6).toString('hex')}`;
+  const fd = openSync(temp, 'wx', 0o644);
+  const bytes = typeof data === 'string' ? Buffer.from(data) : data;
+  try {
+    let offset = 0;
+    while (offset < bytes.length) offset += writeSync(fd, bytes, offset, bytes.length - offset);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(temp, path);
+  const dir = openSync(join(path, '..'), 'r');
+  try {
+    fsyncSync(dir);
+  } finally {
+    closeSync(dir);
+  }
+}
+
+/** Opens (creating it when needed) the image store under `options.root`. */
+export async function openImageStore(options: ImageStoreOptions): Promise<ImageStore> {
+  const store = new ImageStore(options);
+  try {
+    for (const dir of [join(store.root, 'blobs', 'sha256'), store.tmpDir]) {
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+    }
+    // Searchable (not readable) by others: a container in a user namespace mounts its
+    // layers as an unprivileged host uid, which must be able to reach layers/<id>/diff.
+    for (const dir of [store.root, join(store.root, 'layers')]) {
+      mkdirSync(dir, { recursive: true, mode: 0o711 });
+      chmodSync(dir, 0o711);
+    }
+  } catch (error) {
+    throw ioError('creating the image store in', store.root, error);
+  }
+  return store;
+}
+
+export class ImageStore {
+  readonly root: string;
+  readonly tmpDir: string;
+  readonly options: ImageStoreOptions;
+  #queue: Promise<unknown> = Promise.resolve();
+
+  constructor(options: ImageStoreOptions) {
+    this.options = options;
+    this.root = options.root;
+    this.tmpDir = join(options.root, 'tmp');
+  }
+
+  blobPath(digest: string): string {
+    return join(this.root, 'blobs', 'sha256', digestHex(digest));
+  }
+
+  layerDir(chainID: string): string {
+    return join(this.root, 'layers', digestHex(chainID));
+  }
+
+  hasBlob(digest: string): boolean {
+    return existsSync(this.blobPath(digest));
+  }
+
+  readBlob(digest: string): Buffer {
+    try {
+      return readFileSync(this.blobPath(digest));
+    } catch (error) {
+      if (errnoOf(error) === 'ENOENT') throw notFound(digest, 'blob');
+      throw ioError('reading blob', digest, error);
+    }
+  }
+
+  openBlob(digest: string): Readable {
+    const path = this.blobPath(digest);
+    if (!existsSync(path)) throw notFound(digest, 'blob');
+    return createReadStream(path, { highWaterMark: 1 << 20 });
+  }
+
+  /** A fresh path in the store's staging directory. */
+  tempPath(prefix: string): string {
+    return join(this.tmpDir, `${prefix}-${randomBytes(8).toString('hex')}`);
+  }
+
+  #readIndex(): IndexFile {
+    try {
+      const parsed = JSON.parse(readFileSync(join(this.root, 'repositories.json'), 'utf8')) as IndexFile;
+      return { ...structuredClone(EMPTY_INDEX), ...parsed };
+    } catch (error) {
+      if (errnoOf(error) === 'ENOENT') return structuredClone(EMPTY_INDEX);
+      throw new ImageError('EIMAGE_CORRUPT', 'the image store index repositories.json is unreadable', {
+        path: join(this.root, 'repositories.json'),
+        cause: error,
+      });
+    }
+  }
+
+  /**
+   * Runs `fn` holding the store lock (an in-process queue plus flock(2) on `lock`, for other
+   * processes). The index is written atomically when `fn` succeeds; when it throws, everything it
+   * added (`tx.created`) is removed and the index is left alone.
+   */
+  async write<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
+    const run = this.#queue.then(() => this.#locked(fn));
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
+  async #locked<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
+    const { tryLock } = await import('@box/sys');
+    const lockPath = join(this.root, 'lock');
+    const fd = openSync(lockPath, 'a', 0o600);
+    try {
+      const deadline = Date.now() + (this.options.lockTimeoutMs ?? 60_000);
+      while (!tryLock(fd, lockPath)) {
+        if (Date.now() > deadline) {
+          throw new ImageError('EIMAGE_LOCKED', `the image store ${this.root} is locked by another process`, {
+            path: lockPath,
+          });
+        }
+        await sleep(25);
+      }
+      const before = JSON.stringify(this.#readIndex());
+      const tx = new Transaction(this, JSON.parse(before) as IndexFile);
+      try {
+        const result = await fn(tx);
+        const after = JSON.stringify(tx.index, null, 2);
+        if (after !== JSON.stringify(JSON.parse(before), null, 2)) {
+          writeFileAtomic(join(this.root, 'repositories.json'), `${after}\n`);
+        }
+        return result;
+      } catch (error) {
+        const cleanupErrors: unknown[] = [];
+        for (const path of tx.created.reverse()) {
+          try {
+            rmSync(path, { recursive: true, force: true });
+          } catch (cleanupError) {
+            cleanupErrors.push(cleanupError);
+          }
+        }
+        if (isImageError(error)) {
+          error.cleanupErrors.push(...cleanupErrors);
+          throw error;
+        }
+        throw ioError('writing to the image store in', this.root, error);
+      }
+    } finally {
+      closeSync(fd); // releases the flock
+    }
+  }
+
+  /**
+   * Streams `source` into a blob, hashing as it goes. With `expected`, a mismatch throws
+   * `EIMAGE_DIGEST` and nothing is stored. Returns the digest and size.
+   */
+  async addBlob(
+    tx: Transaction,
+    source: Readable | AsyncIterable<Uint8Array>,
+    expected?: string,
+  ): Promise<{ digest: string; size: number }> {
+    const temp = this.tempPath('blob');
+    const fd = openSync(temp, 'wx', 0o644);
+    const hash = new DigestStream();
+    try {
+      try {
+        await pipeline(source, hash, createWriteStream('', { fd, autoClose: false, highWaterMark: 1 << 20 }));
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      hash.verify('blob', expected);
+      this.#placeBlob(tx, temp, hash.digest);
+      return { digest: hash.digest, size: hash.size };
+    } catch (error) {
+      rmSync(temp, { force: true });
+      if (isImageError(error)) throw error;
+      throw new ImageError('EIMAGE_IO', `storing a blob failed: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+  }
+
+  /** Stores bytes as a blob (manifests, configs). */
+  addBlobBytes(tx: Transaction, bytes: Buffer, expected?: string): string {
+    const digest = sha256(bytes);
+    if (expected !== undefined && digest !== expected) throw digestMismatch('blob', expected, digest);
+    if (this.hasBlob(digest)) return digest;
+    const temp = this.tempPath('blob');
+    const fd = openSync(temp, 'wx', 0o644);
+    try {
+      let offset = 0;
+      while (offset < bytes.length) offset += writeSync(fd, bytes, offset, bytes.length - offset);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    this.#placeBlob(tx, temp, digest);
+    return digest;
+  }
+
+  #placeBlob(tx: Transaction, temp: string, digest: string): void {
+    const path = this.blobPath(digest);
+    if (existsSync(path)) {
+      rmSync(temp, { force: true });
+      return;
+    }
+    renameSync(temp, path);
+    tx.created.push(path);
+  }
+
+  #layerMeta(chainID: string): LayerMeta | undefined {
+    try {
+      return JSON.parse(readFileSync(join(this.layerDir(chainID), 'layer.json'), 'utf8')) as LayerMeta;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Unpacks a stored layer blob into `layers/<chainID>` unless it is there already, verifying the
+   * blob's digest and the diffID. Returns the layer's metadata.
+   */
+  async ensureLayer(
+    tx: Transaction,
+    layer: { digest: string; mediaType: string; diffID?: string; parent: string | null },
+  ): Promise<LayerMeta> {
+    const stage = this.tempPath('layer');
+    mkdirSync(stage, { mode: 0o711 }); // becomes layers/<chainID>: see openImageStore
+    chmodSync(stage, 0o711);
+    try {
+      const { onWhiteout = keepWhiteout, onOpaque = keepOpaque } = this.options;
+      const result = await unpackLayer(this.openBlob(layer.digest), join(stage, 'diff'), {
+        ...this.options.unpack,
+        mediaType: layer.mediaType,
+        expectedDigest: layer.digest,
+        expectedDiffID: layer.diffID,
+        onWhiteout,
+        onOpaque,
+      });
+      const chainID = layer.parent === null ? result.diffID : sha256(`${layer.parent} ${result.diffID}`);
+      const existing = this.#layerMeta(chainID);
+      if (existing) return existing;
+      const meta: LayerMeta = {
+        chainID,
+        diffID: result.diffID,
+        parent: layer.parent,
+        digest: layer.digest,
+        mediaType: layer.mediaType,
+        size: result.diffSize,
+        compressedSize: result.size,
+        skipped: result.skipped.length,
+      };
+      writeFileSync(join(stage, 'layer.json'), `${JSON.stringify(meta, null, 2)}\n`);
+      const final = this.layerDir(chainID);
+      rmSync(final, { recursive: true, force: true }); // an incomplete one, without layer.json
+      renameSync(stage, final);
+      tx.created.push(final);
+      return meta;
+    } finally {
+      rmSync(stage, { recursive: true, force: true });
+    }
+  }
+
+  /**
+   * Adds an image whose layer blobs are in the store: checks the manifest and config, unpacks the
+   * layers not yet unpacked (shared by chain ID), stores manifest and config and points the
+   * references at it. Returns the image ID.
+   */
+  async addImage(tx: Transaction, image: NewImage): Promise<string> {
+    const { manifest, converted } = parseManifest(image.manifestBytes);
+    const config = parseConfig(image.configBytes);
+    const configDigest = sha256(image.configBytes);
+    if (configDigest !== manifest.config.digest) {
+      throw digestMismatch('image config', manifest.config.digest, configDigest);
+    }
+    const diffIDs = config.rootfs.diff_ids;
+    if (diffIDs.length !== manifest.layers.length) {
+      throw new ImageError(
+        'EIMAGE_CORRUPT',
+        `the manifest lists ${manifest.layers.length} layers but the config ${diffIDs.length} diffIDs`,
+      );
+    }
+    const chains = chainIds(diffIDs);
+    for (let i = 0; i < manifest.layers.length; i++) {
+      const chainID = chains[i]!;
+      if (this.#layerMeta(chainID)) continue;
+      const layer = manifest.layers[i]!;
+      if (!this.hasBlob(layer.digest)) throw notFound(layer.digest, 'layer blob');
+      await this.ensureLayer(tx, {
+        digest: layer.digest,
+        mediaType: layer.mediaType,
+        diffID: diffIDs[i],
+        parent: i === 0 ? null : chains[i - 1]!,
+      });
+    }
+    this.addBlobBytes(tx, image.configBytes);
+    const manifestBytes = converted ? Buffer.from(JSON.stringify(manifest)) : image.manifestBytes;
+    const manifestDigest = this.addBlobBytes(tx, manifestBytes);
+    const id = configDigest;
+    const previous = tx.index.images[id];
+    tx.index.images[id] = {
+      manifest: manifestDigest,
+      holders: previous?.holders ?? [],
+      added: new Date().toISOString(),
+    };
+    for (const reference of image.references ?? [])
+      this.#point(tx, parseReference(reference), id, manifestDigest);
+    return id;
+  }
+
+  #point(tx: Transaction, ref: Reference, id: string, manifestDigest: string): void {
+    if (ref.tag !== undefined) tx.index.tags[`${ref.name}:${ref.tag}`] = id;
+    tx.index.digests[`${ref.name}@${ref.digest ?? manifestDigest}`] = id;
+  }
+
+  /**
+   * Makes a new image of `layer` (a filesystem tar, optionally compressed) on top of `parent`
+   * (or alone): `box import`, and `box commit` with the container's diff.
+   */
+  async createImage(options: {
+    layer: Readable | AsyncIterable<Uint8Array>;
+    parent?: string;
+    reference?: string;
+    config?: ContainerConfig;
+    comment?: string;
+    author?: string;
+    createdBy?: string;
+  }): Promise<string> {
+    const reference =
+      options.reference === undefined ? undefined : formatReference(parseReference(options.reference));
+    return this.write(async (tx) => {
+      const parent = options.parent === undefined ? undefined : this.resolve(options.parent, tx.index);
+      const blob = await this.addBlob(tx, options.layer);
+      const head = Buffer.alloc(6);
+      const fd = openSync(this.blobPath(blob.digest), 'r');
+      try {
+        readSync(fd, head, 0, 6, 0);
+      } finally {
+        closeSync(fd);
+      }
+      const compression = detectCompression(head);
+      const mediaType =
+        compression === 'gzip'
+          ? MediaType.OCI_LAYER_GZIP
+          : compression === 'zstd'
+            ? MediaType.OCI_LAYER_ZSTD
+            : MediaType.OCI_LAYER;
+      const parentChain = parent?.layers[parent.layers.length - 1]?.chainID ?? null;
+      const meta = await this.ensureLayer(tx, { digest: blob.digest, mediaType, parent: parentChain });
+      const now = new Date().toISOString();
+      const base: ContainerConfig = parent?.config.config ?? { Env: [DEFAULT_PATH] };
+      const config: ImageConfig = {
+        created: now,
+        ...(options.author ? { author: options.author } : {}),
+        architecture: parent?.config.architecture ?? hostArchitecture(),
+        os: 'linux',
+        config: { ...base, ...options.config },
+        rootfs: { type: 'layers', diff_ids: [...(parent?.config.rootfs.diff_ids ?? []), meta.diffID] },
+        history: [
+          ...(parent?.config.history ?? []),
+          {
+            created: now,
+            created_by: options.createdBy ?? (parent ? 'box commit' : 'box import'),
+            ...(options.comment ? { comment: options.comment } : {}),
+          },
+        ],
+      };
+      const configBytes = Buffer.from(JSON.stringify(config));
+      const manifest: Manifest = {
+        schemaVersion: 2,
+        mediaType: MediaType.OCI_MANIFEST,
+        config: { mediaType: MediaType.OCI_CONFIG, digest: sha256(configBytes), size: configBytes.length },
+        layers: [...(parent?.manifest.layers ?? []), { mediaType, digest: blob.digest, size: blob.size }],
+      };
+      return this.addImage(tx, {
+        manifestBytes: Buffer.from(JSON.stringify(manifest)),
+        configBytes,
+        references: reference === undefined ? [] : [reference],
+      });
+    });
+  }
+
+  /** The image ID that `ref` (reference, full ID or unique ID prefix) names, or undefined. */
+  #find(ref: string, index: IndexFile): { id: string; reference: string | undefined } | undefined {
+    const full = /^sha256:[a-f0-9]{64}$/.test(ref) ? ref : undefined;
+    if (full !== undefined) return index.images[full] ? { id: full, reference: undefined } : undefined;
+    let parsed: Reference | undefined;
+    try {
+      parsed = parseReference(ref);
+    } catch (error) {
+      if (!HEX_ID.test(ref)) throw error;
+    }
+    if (parsed) {
+      const key =
+        parsed.digest !== undefined ? `${parsed.name}@${parsed.digest}` : `${parsed.name}:${parsed.tag}`;
+      const id = parsed.digest !== undefined ? index.digests[key] : index.tags[key];
+      if (id !== undefined && index.images[id]) return { id, reference: formatReference(parsed) };
+    }
+    const hex = HEX_ID.exec(ref)?.[1];
+    if (hex !== undefined) {
+      const matches = Object.keys(index.images).filter((id) => id.startsWith(`sha256:${hex}`));
+      if (matches.length === 1) return { id: matches[0]!, reference: undefined };
+      if (matches.length > 1) {
+        throw new ImageError('EIMAGE_NOT_FOUND', `image ID prefix ${ref} is ambiguous`, { reference: ref });
+      }
+    }
+    return undefined;
+  }
+
+  /** Everything needed to run an image: config, manifest and the unpacked layer dirs, bottom first. */
+  resolve(ref: string, index: IndexFile = this.#readIndex()): ResolvedImage {
+    const found = this.#find(ref, index);
+    if (!found) throw notFound(ref);
+    const record = index.images[found.id]!;
+    const { manifest } = parseManifest(this.readBlob(record.manifest));
+    const config = parseConfig(this.readBlob(manifest.config.digest));
+    const chains = chainIds(config.rootfs.diff_ids);
+    const layers = chains.map((chainID, i): LayerInfo => {
+      const meta = this.#layerMeta(chainID);
+      if (!meta) {
+        throw new ImageError(
+          'EIMAGE_NOT_FOUND',
+          `layer ${chainID} of image ${found.id} is missing from the store`,
+          {
+            reference: ref,
+            path: this.layerDir(chainID),
+          },
+        );
+      }
+      return {
+        diffID: config.rootfs.diff_ids[i]!,
+        chainID,
+        digest: manifest.layers[i]!.digest,
+        mediaType: manifest.layers[i]!.mediaType,
+        path: join(this.layerDir(chainID), 'diff'),
+        size: meta.size,
+      };
+    });
+    return {
+      id: found.id,
+      reference: found.reference,
+      manifestDigest: record.manifest,
+      manifest,
+      config,
+      layers,
+    };
+  }
+
+  /** True when `ref` names an image in the store. */
+  hasImage(ref: string): boolean {
+    return this.#find(ref, this.#readIndex()) !== undefined;
+  }
+
+  #refsOf(id: string, index: IndexFile): { tags: string[]; digests: string[] } {
+    const tags = Object.keys(index.tags).filter((k) => index.tags[k] === id);
+    const digests = Object.keys(index.digests).filter((k) => index.digests[k] === id);
+    return { tags, digests };
+  }
+
+  #familiar(key: string): string {
+    return familiarString(parseReference(key));
+  }
+
+  listImages(): ImageSummary[] {
+    const index = this.#readIndex();
+    return Object.keys(index.images).map((id) => {
+      const image = this.resolve(id, index);
+      const { tags, digests } = this.#refsOf(id, index);
+      return {
+        id,
+        repoTags: tags.map((t) => this.#familiar(t)).sort(),
+        repoDigests: digests.map((d) => this.#familiar(d)).sort(),
+        created: image.config.created,
+        size: image.layers.reduce((sum, l) => sum + l.size, 0),
+        holders: [...index.images[id]!.holders],
+      };
+    });
+  }
+
+  inspectImage(ref: string): ImageInspect {
+    const index = this.#readIndex();
+    const image = this.resolve(ref, index);
+    const { tags, digests } = this.#refsOf(image.id, index);
+    const history = image.config.history ?? [];
+    return {
+      Id: image.id,
+      RepoTags: tags.map((t) => this.#familiar(t)).sort(),
+      RepoDigests: digests.map((d) => this.#familiar(d)).sort(),
+      Parent: '',
+      Comment: history[history.length - 1]?.comment ?? '',
+      Created: image.config.created,
+      Author: image.config.author ?? '',
+      Architecture: image.config.architecture,
+      ...(image.config.variant ? { Variant: image.config.variant } : {}),
+      Os: image.config.os,
+      Size: image.layers.reduce((sum, l) => sum + l.size, 0),
+      Config: { ...image.config.config },
+      RootFS: { Type: 'layers', Layers: [...image.config.rootfs.diff_ids] },
+      Metadata: { LastTagTime: index.images[image.id]!.added },
+    };
+  }
+
+  /** Points `target` (`name[:tag]`) at the image `source` names. */
+  async tag(source: string, target: string): Promise<void> {
+    const ref = parseReference(target);
+    if (ref.digest !== undefined) {
+      throw new ImageError('EIMAGE_REFERENCE', `cannot tag with a digest reference "${target}"`, {
+        reference: target,
+      });
+    }
+    await this.write(async (tx) => {
+      const found = this.#find(source, tx.index);
+      if (!found) throw notFound(source);
+      tx.index.tags[`${ref.name}:${ref.tag}`] = found.id;
+    });
+  }
+
+  /** Marks an image as used by `holder` (a container ID): `removeImage` refuses it unless forced. */
+  async retain(ref: string, holder: string): Promise<string> {
+    return this.write(async (tx) => {
+      const found = this.#find(ref, tx.index);
+      if (!found) throw notFound(ref);
+      const record = tx.index.images[found.id]!;
+      if (!record.holders.includes(holder)) record.holders.push(holder);
+      return found.id;
+    });
+  }
+
+  /** Drops `holder`'s hold on an image (by ID or reference); unknown holders are ignored. */
+  async release(ref: string, holder: string): Promise<void> {
+    await this.write(async (tx) => {
+      const found = this.#find(ref, tx.index);
+      if (!found) return;
+      const record = tx.index.images[found.id]!;
+      record.holders = record.holders.filter((h) => h !== holder);
+    });
+  }
+
+  /**
+   * `box rmi`. By reference: untags; the image goes when no other tag is left. By ID: removes all
+   * its references and the image. An image held by a container is refused (`EIMAGE_IN_USE`); with
+   * `force` it is untagged but kept until released. Unreferenced blobs and layers are collected.
+   */
+  async removeImage(ref: string, options: { force?: boolean } = {}): Promise<RemoveResult> {
+    return this.write(async (tx) => {
+      const index = tx.index;
+      const found = this.#find(ref, index);
+      if (!found) throw notFound(ref);
+      const { id } = found;
+      const record = index.images[id]!;
+      const { tags, digests } = this.#refsOf(id, index);
+      const result: RemoveResult = { untagged: [], deleted: [] };
+      let dropKeys: string[];
+      if (found.reference !== undefined) {
+        const parsed = parseReference(found.reference);
+        const key =
+          parsed.digest !== undefined ? `${parsed.name}@${parsed.digest}` : `${parsed.name}:${parsed.tag}`;
+        const otherTags = tags.filter((t) => t !== key);
+        dropKeys = otherTags.length > 0 ? [key] : [...tags, ...digests];
+      } else {
+        dropKeys = [...tags, ...digests];
+      }
+      const keepsTags = tags.some((t) => !dropKeys.includes(t));
+      if (!keepsTags && record.holders.length > 0 && !options.force) {
+        throw new ImageError(
+          'EIMAGE_IN_USE',
+          `image ${ref} is used by ${record.holders.length === 1 ? 'container' : 'containers'} ${record.holders.join(', ')}`,
+          { reference: ref },
+        );
+      }
+      for (const key of dropKeys) {
+        if (key in index.tags) delete index.tags[key];
+        else delete index.digests[key];
+        result.untagged.push(this.#familiar(key));
+      }
+      if (!keepsTags && record.holders.length === 0) {
+        for (const key of digests) delete index.digests[key];
+        delete index.images[id];
+        result.deleted.push(id);
+        result.deleted.push(...this.#collect(index));
+      }
+      return result;
+    });
+  }
+
+  /** Removes images with no tag and no holder (with `all`, every image without a holder). */
+  async prune(options: { all?: boolean } = {}): Promise<RemoveResult> {
+    return this.write(async (tx) => {
+      const index = tx.index;
+      const result: RemoveResult = { untagged: [], deleted: [] };
+      for (const id of Object.keys(index.images)) {
+        const { tags, digests } = this.#refsOf(id, index);
+        if (index.images[id]!.holders.length > 0 || (tags.length > 0 && !options.all)) continue;
+        for (const key of [...tags, ...digests]) {
+          if (key in index.tags) {
+            delete index.tags[key];
+            result.untagged.push(this.#familiar(key));
+          } else delete index.digests[key];
+        }
+        delete index.images[id];
+        result.deleted.push(id);
+      }
+      result.deleted.push(...this.#collect(index));
+      return result;
+    });
+  }
+
+  /** Deletes blobs and layers no image in `index` references. Returns what it deleted. */
+  #collect(index: IndexFile): string[] {
+    const blobs = new Set<string>();
+    const layers = new Set<string>();
+    for (const record of Object.values(index.images)) {
+      blobs.add(record.manifest);
+      const { manifest } = parseManifest(this.readBlob(record.manifest));
+      blobs.add(manifest.config.digest);
+      for (const layer of manifest.layers) blobs.add(layer.digest);
+      const config = parseConfig(this.readBlob(manifest.config.digest));
+      for (const chain of chainIds(config.rootfs.diff_ids)) layers.add(chain);
+    }
+    const deleted: string[] = [];
+    const blobDir = join(this.root, 'blobs', 'sha256');
+    for (const hex of readdirSync(blobDir)) {
+      if (blobs.has(`sha256:${hex}`)) continue;
+      rmSync(join(blobDir, hex), { force: true });
+      deleted.push(`sha256:${hex}`);
+    }
+    const layerDir = join(this.root, 'layers');
+    for (const hex of readdirSync(layerDir)) {
+      if (layers.has(`sha256:${hex}`)) continue;
+      rmSync(join(layerDir, hex), { recursive: true, force: true });
+      deleted.push(`layer sha256:${hex}`);
+    }
+    for (const name of readdirSync(this.tmpDir)) {
+      let st: Stats | undefined;
+      try {
+        st = lstatSync(join(this.tmpDir, name));
+      } catch {}
+      // Staging left by a crashed writer (we hold the lock, so nothing is being written now).
+      if (st) rmSync(join(this.tmpDir, name), { recursive: true, force: true });
+    }
+    return deleted;
+  }
+
+  /** The references (full form) that point at an image, for `saveArchive`. */
+  referencesOf(id: string): { tags: string[]; digests: string[] } {
+    return this.#refsOf(id, this.#readIndex());
+  }
+
+  /** Layer metadata by chain ID (sizes for docker-archive export). */
+  layerMeta(chainID: string): LayerMeta {
+    const meta = this.#layerMeta(chainID);
+    if (!meta) throw notFound(chainID, 'layer');
+    return meta;
+  }
+}
+
+/** The store's default whiteout hook: keep the OCI marker file `.wh.<name>` in the layer. */
+const keepWhiteout: WhiteoutHook = (dir, name) => touchMarker(join(dir, `.wh.${name}`));
+
+/** The store's default opaque hook: keep the OCI marker file `.wh..wh..opq`. */
+const keepOpaque: OpaqueHook = (dir) => touchMarker(join(dir, '.wh..wh..opq'));
+
+function touchMarker(path: string): void {
+  closeSync(openSync(path, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_NOFOLLOW, 0o600));
+}

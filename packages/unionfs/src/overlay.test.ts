@@ -1,0 +1,120 @@
+import { execFileSync } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { isUnionfsError } from './errors.js';
+import { mountOverlay, overlaySupported, probeOverlay, unmountOverlay, withOverlay } from './overlay.js';
+import { cleanupTemp, mountsUnder, tempDir } from './test-utils.js';
+
+afterAll(cleanupTemp);
+
+function layout() {
+  const root = tempDir();
+  const dirs = Object.fromEntries(
+    ['lower1', 'lower2', 'upper', 'work', 'merged'].map((d) => {
+      mkdirSync(join(root, d));
+      return [d, join(root, d)];
+    }),
+  ) as Record<'lower1' | 'lower2' | 'upper' | 'work' | 'merged', string>;
+  writeFileSync(join(dirs.lower1, 'top'), 'top');
+  writeFileSync(join(dirs.lower2, 'bottom'), 'bottom');
+  return { root, ...dirs };
+}
+
+describe('overlaySupported', () => {
+  it('finds overlayfs on this kernel (cached), also with userxattr', async () => {
+    expect(await overlaySupported()).toBe(true);
+    expect(await probeOverlay()).toEqual({ supported: true });
+    expect(await probeOverlay({ userxattr: true })).toEqual({ supported: true });
+    expect(mountsUnder('/tmp').filter((p) => p.includes('box-overlay-probe'))).toEqual([]);
+  });
+
+  it('mounts in a user namespace with userxattr (unshare)', () => {
+    const l = layout();
+    // The child maps root to our uid in a new user and mount namespace, mounts there and lists.
+    const data = `lowerdir=${l.lower1}:${l.lower2},upperdir=${l.upper},workdir=${l.work},userxattr`;
+    const out = execFileSync(
+      'unshare',
+      [
+        '--user',
+        '--map-root-user',
+        '--mount',
+        'sh',
+        '-c',
+        `mount -t overlay overlay -o ${data} ${l.merged} && ls ${l.merged} && rm ${l.merged}/bottom`,
+      ],
+      { encoding: 'utf8' },
+    );
+    expect(out.split('\n').filter(Boolean).sort()).toEqual(['bottom', 'top']);
+    expect(mountsUnder(l.root)).toEqual([]); // it lived in the child's namespace only
+    expect(existsSync(join(l.upper, 'bottom'))).toBe(true); // the whiteout
+  });
+});
+
+describe('mountOverlay / unmountOverlay / withOverlay', () => {
+  it('mounts read-only and writable overlays', async () => {
+    const l = layout();
+    mountOverlay({ lowerdirs: [l.lower1, l.lower2], readonly: true, target: l.merged });
+    try {
+      expect(readFileSync(join(l.merged, 'bottom'), 'utf8')).toBe('bottom');
+      expect(() => writeFileSync(join(l.merged, 'x'), 'x')).toThrow(/EROFS/);
+    } finally {
+      expect(unmountOverlay(l.merged)).toBe('unmounted');
+    }
+    const seen = await withOverlay(
+      { lowerdirs: [l.lower1, l.lower2], upperdir: l.upper, workdir: l.work },
+      (m) => {
+        writeFileSync(join(m, 'new'), 'new');
+        return mountsUnder(m);
+      },
+    );
+    expect(seen).toHaveLength(1);
+    expect(mountsUnder('/tmp').filter((p) => p.includes('box-overlay-'))).toEqual([]);
+    expect(readFileSync(join(l.upper, 'new'), 'utf8')).toBe('new');
+  });
+
+  it('leaves no mount behind when fn throws, nor when the mount is busy', async () => {
+    const l = layout();
+    const opts = { lowerdirs: [l.lower1, l.lower2], upperdir: l.upper, workdir: l.work, target: l.merged };
+    await expect(
+      withOverlay(opts, () => {
+        throw new Error('boom');
+      }),
+    ).rejects.toThrow('boom');
+    expect(mountsUnder(l.root)).toEqual([]);
+    let fd = -1;
+    const how = await withOverlay(opts, (m) => {
+      fd = openSync(join(m, 'top'), 'r'); // keeps it busy
+      return 'ok';
+    });
+    expect(how).toBe('ok');
+    expect(mountsUnder(l.root)).toEqual([]); // detached
+    closeSync(fd);
+  });
+
+  it('reports mount failures with the errno and a hint', () => {
+    const l = layout();
+    try {
+      mountOverlay({
+        lowerdirs: [join(l.root, 'missing')],
+        upperdir: l.upper,
+        workdir: l.work,
+        target: l.merged,
+      });
+      throw new Error('mounted');
+    } catch (error) {
+      expect(isUnionfsError(error, 'EUNIONFSMOUNT')).toBe(true);
+      expect((error as { errno?: string }).errno).toBe('ENOENT');
+    }
+    expect(() =>
+      mountOverlay({
+        lowerdirs: [l.lower1],
+        upperdir: l.upper,
+        workdir: l.work,
+        target: join(l.root, 'nope'),
+      }),
+    ).toThrow(/does not exist/);
+    expect(() => unmountOverlay(l.merged)).toThrow(/cannot unmount/);
+    expect(mountsUnder(l.root)).toEqual([]);
+  });
+});
