@@ -6,7 +6,8 @@ const { version } = JSON.parse(readFileSync('./package.json', 'utf8')) as { vers
 // One bundled file: the @box packages and commander are inlined; koffi stays a
 // dependency because it ships native binaries.
 export default defineConfig({
-  entry: { box: 'src/main.ts' },
+  // The diff worker of @box/unionfs is loaded by URL next to the bundle (box commit/export).
+  entry: { box: 'src/main.ts', 'diff-worker': '../../packages/unionfs/src/diff-worker.ts' },
   format: ['esm'],
   target: 'node20',
   platform: 'node',

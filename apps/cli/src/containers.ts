@@ -22,6 +22,7 @@ import { tryLock } from '@box/sys';
 import { CliError } from './errors.js';
 import { imageStore } from './images.js';
 import { containersDir, namesDir } from './paths.js';
+import { removeVolume } from './volumes.js';
 
 export type ContainerStatus = 'created' | 'running' | 'restarting' | 'exited';
 
@@ -45,7 +46,10 @@ export interface ContainerState {
   /** The image (its config digest), held in the image store while the container exists. */
   imageId?: string;
   /** The layers of its root filesystem: image layers (top first) and its own. */
-  overlay: { lowerdirs: string[]; upperdir: string; workdir: string };
+  overlay: { lowerdirs: string[]; upperdir: string; workdir: string; layersRoot?: string };
+  /** Named volumes it mounts (kept after it), and anonymous ones (removed by rm -v). */
+  volumes?: string[];
+  anonymousVolumes?: string[];
   /** Started by the box service (run -d, start) rather than by a foreground box run. */
   detached?: boolean;
   restartPolicy?: RestartPolicy;
@@ -255,13 +259,30 @@ export function containerDir(id: string): string {
   return join(containersDir(), id);
 }
 
-/** Removes the record, the writable layer and the container's hold on its image. */
-export async function removeContainer(container: {
-  id: string;
-  name: string;
-  imageId?: string;
-}): Promise<void> {
+/**
+ * Removes the record, the writable layer and the container's hold on its image;
+ * with `volumes`, also its anonymous volumes (rm -v, and --rm as in docker).
+ */
+export async function removeContainer(
+  container: {
+    id: string;
+    name: string;
+    imageId?: string;
+    anonymousVolumes?: string[];
+    autoRemove?: boolean;
+  },
+  options: { volumes?: boolean } = {},
+): Promise<void> {
   removeRecord(container);
+  if (options.volumes || container.autoRemove) {
+    for (const name of container.anonymousVolumes ?? []) {
+      try {
+        removeVolume(name);
+      } catch {
+        // already gone
+      }
+    }
+  }
   if (container.imageId) {
     await (await imageStore()).release(container.imageId, container.id).catch(() => undefined);
   }

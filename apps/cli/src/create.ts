@@ -19,8 +19,9 @@ import { findImage, imageStore } from './images.js';
 import { parseResourceFlags, type ResourceFlags } from './resources.js';
 import { currentWindowSize } from './terminal.js';
 import { resolveUser } from './user.js';
+import { type ParsedMounts, parseMounts, removeVolume, type VolumeFlags } from './volumes.js';
 
-export interface CreateFlags extends ResourceFlags {
+export interface CreateFlags extends ResourceFlags, VolumeFlags {
   rm?: boolean;
   interactive?: boolean;
   tty?: boolean;
@@ -140,7 +141,9 @@ export async function prepareContainer(
   const user = resolveUser(image.lowerdirs, flags.user ?? (image.config.User || undefined));
 
   const container = createContainer(flags.name);
+  let mounts: ParsedMounts = { mounts: [], volumes: [], anonymous: [] };
   try {
+    mounts = parseMounts(flags);
     const hostname = flags.hostname ?? container.id.slice(0, 12);
     const uidRange = userNamespaceRange('/etc/subuid');
     const gidRange = userNamespaceRange('/etc/subgid');
@@ -173,6 +176,8 @@ export async function prepareContainer(
     if (size) proc.consoleSize = { height: size.rows, width: size.cols };
     spec.hostname = hostname;
     spec.linux!.resources = { ...spec.linux!.resources, ...resources };
+    spec.mounts = [...(spec.mounts ?? []), ...mounts.mounts];
+    if (flags.readOnly) spec.root!.readonly = true;
 
     const upperdir = join(container.dir, 'upper');
     const workdir = join(container.dir, 'work');
@@ -193,7 +198,9 @@ export async function prepareContainer(
       autoRemove: flags.rm ?? false,
       cgroupsPath,
       imageId: image.id,
-      overlay: { lowerdirs: image.lowerdirs, upperdir, workdir },
+      overlay: { lowerdirs: image.lowerdirs, upperdir, workdir, layersRoot: (await imageStore()).root },
+      volumes: mounts.volumes,
+      anonymousVolumes: mounts.anonymous,
       restartPolicy,
       restartCount: 0,
       logOptions,
@@ -203,6 +210,7 @@ export async function prepareContainer(
     writeState(container.dir, state);
     return { container, state, spec };
   } catch (error) {
+    for (const name of mounts.anonymous) removeVolume(name);
     await removeContainer({ ...container, imageId: image.id });
     closeSync(container.lock);
     throw error;

@@ -4,6 +4,7 @@
  * exits the process.
  */
 import { Command, CommanderError, Option } from 'commander';
+import { commit, exportContainer } from './commands/commit.js';
 import { create, kill, prune, rename, restart, rm, start, stop, wait } from './commands/containers.js';
 import { exec } from './commands/exec.js';
 import { imageInspect, imagePrune, images, importImage, load, rmi, save, tag } from './commands/images.js';
@@ -12,6 +13,7 @@ import { inspect, ps } from './commands/ps.js';
 import { run } from './commands/run.js';
 import { stats } from './commands/stats.js';
 import { top } from './commands/top.js';
+import { volumeCreate, volumeInspect, volumeLs, volumePrune, volumeRm } from './commands/volume.js';
 import { serve } from './daemon/server.js';
 import { CliError, EXIT_BOX_ERROR } from './errors.js';
 
@@ -45,7 +47,16 @@ function containerOptions(command: Command): Command {
     .option('--cpuset-mems <list>', 'Memory nodes in which to allow execution (0-3, 0,1)')
     .option('--pids-limit <int>', 'Tune container pids limit (set -1 for unlimited)')
     .option('--restart <policy>', 'Restart policy: no, on-failure[:max-retries], always')
-    .option('--log-opt <opt>', 'Log driver options: max-size=10m, max-file=3', collect, []);
+    .option('--log-opt <opt>', 'Log driver options: max-size=10m, max-file=3', collect, [])
+    .option('-v, --volume <src:dst[:ro]>', 'Bind mount a host path or a named volume', collect, [])
+    .option(
+      '--mount <spec>',
+      'Attach a mount: type=bind|volume|tmpfs,source=...,target=...[,readonly]',
+      collect,
+      [],
+    )
+    .option('--tmpfs <path[:options]>', 'Mount a tmpfs directory', collect, [])
+    .option('--read-only', "Mount the container's root filesystem as read only");
 }
 
 function buildProgram(setExit: (code: number) => void): Command {
@@ -249,6 +260,57 @@ function buildProgram(setExit: (code: number) => void): Command {
     .argument('<image...>')
     .option('-f, --force', 'Force removal of the image')
     .action(async (refs: string[], options) => done(await rmi(refs, options)));
+
+  program
+    .command('commit')
+    .description("Create a new image from a container's changes")
+    .argument('<container>')
+    .argument('[repository[:tag]]')
+    .option('-c, --change <instruction>', 'Apply a Dockerfile instruction to the created image', collect, [])
+    .option('-m, --message <text>', 'Commit message')
+    .option('-a, --author <name>', 'Author')
+    .option('--no-pause', 'Do not pause the container during commit')
+    .action(async (container: string, target: string | undefined, options) =>
+      done(await commit(container, target, options)),
+    );
+
+  program
+    .command('export')
+    .description("Export a container's filesystem as a tar archive")
+    .argument('<container>')
+    .option('-o, --output <file>', 'Write to a file, instead of STDOUT')
+    .action(async (container: string, options) => done(await exportContainer(container, options)));
+
+  const volume = program.command('volume').description('Manage volumes');
+  volume
+    .command('create')
+    .description('Create a volume')
+    .argument('[name]')
+    .option('--label <key=value>', 'Set metadata for a volume', collect, [])
+    .action((name: string | undefined, options) => done(volumeCreate(name, options)));
+  volume
+    .command('ls')
+    .description('List volumes')
+    .option('-q, --quiet', 'Only display volume names')
+    .option('--format <format>', "'table', 'json', or a template")
+    .action((options) => done(volumeLs(options)));
+  volume
+    .command('rm')
+    .description('Remove one or more volumes (refused while a container uses them)')
+    .argument('<volume...>')
+    .option('-f, --force', 'Accepted for docker compatibility')
+    .action(async (names: string[]) => done(await volumeRm(names)));
+  volume
+    .command('inspect')
+    .description('Display detailed information on one or more volumes')
+    .argument('<volume...>')
+    .action((names: string[]) => done(volumeInspect(names)));
+  volume
+    .command('prune')
+    .description('Remove unused anonymous volumes (all unused ones with --all)')
+    .option('-a, --all', 'Remove all unused volumes, not just anonymous ones')
+    .option('-f, --force', 'Do not prompt for confirmation')
+    .action(async (options) => done(await volumePrune(options)));
 
   const system = program.command('system').description('Manage box');
   system

@@ -79,7 +79,7 @@ export function kill(references: string[], flags: { signal?: string }): Promise<
   });
 }
 
-export function rm(references: string[], flags: { force?: boolean }): Promise<number> {
+export function rm(references: string[], flags: { force?: boolean; volumes?: boolean }): Promise<number> {
   return eachContainer(references, async (reference) => {
     const state = findContainer(reference);
     if (
@@ -96,7 +96,7 @@ export function rm(references: string[], flags: { force?: boolean }): Promise<nu
       if (isRunning(state)) signalContainer(state, 9);
       await waitExited(state.id);
     }
-    await removeContainer(state);
+    await removeContainer(state, { volumes: flags.volumes });
     return reference;
   });
 }

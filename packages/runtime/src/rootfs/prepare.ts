@@ -23,18 +23,22 @@ import {
   TIOCSPTLCK,
   TIOCSWINSZ,
 } from '@box/sys';
+import { overlayMountData } from '@box/unionfs';
 import type { Mount, Spec } from '../spec.js';
 import { addDeviceSteps } from './devices.js';
 import { parseMountOptions } from './mount-options.js';
-import { resolveInRoot } from './resolve.js';
+import { resolveContainerPath } from './resolve.js';
 
 const EEXIST = 17;
 const ENOENT = 2;
 
 export interface Overlay {
+  /** Image layers, top first. */
   lowerdirs: string[];
   upperdir: string;
   workdir: string;
+  /** Where short layer links (`l/ID`) may be made when the mount data would not fit in a page. */
+  layersRoot?: string;
 }
 
 export interface RootfsOptions {
@@ -58,14 +62,24 @@ export function addRootfsSteps(program: ChildProgram, spec: Spec, options: Rootf
   program.call('umask', 'set umask 0 for the rootfs set-up', [0]);
   program.mount(null, '/', null, MS.REC | MS.PRIVATE);
   if (options.overlay) {
-    const { lowerdirs, upperdir, workdir } = options.overlay;
+    const { lowerdirs, upperdir, workdir, layersRoot } = options.overlay;
     // In a user namespace overlayfs keeps its metadata in user.* xattrs (userxattr).
-    const data = `lowerdir=${lowerdirs.join(':')},upperdir=${upperdir},workdir=${workdir}${options.userns ? ',userxattr' : ''}`;
+    const { data, cwd } = overlayMountData({
+      lowerdirs,
+      upperdir,
+      workdir,
+      layersRoot,
+      userxattr: options.userns,
+    });
+    // With many layers the lowerdirs are short relative links: mount from their directory.
+    if (cwd) program.chdir(cwd);
     program.mount('overlay', root, 'overlay', 0, data);
   } else {
     program.mount(root, root, null, MS.BIND | MS.REC);
   }
-  for (const mount of spec.mounts ?? []) addMount(program, root, mount);
+  // Mount points are resolved in the image's files (its layers), never through the host's.
+  const layers = options.overlay ? [options.overlay.upperdir, ...options.overlay.lowerdirs] : [root];
+  for (const mount of spec.mounts ?? []) addMount(program, root, layers, mount);
 
   const devIsTmpfs = (spec.mounts ?? []).some(
     (m) => posix.normalize(m.destination) === '/dev' && m.type === 'tmpfs',
@@ -83,7 +97,7 @@ export function addRootfsSteps(program: ChildProgram, spec: Spec, options: Rootf
   for (const path of spec.linux?.readonlyPaths ?? []) readonlyPath(program, path);
   if (spec.hostname !== undefined) program.sethostname(spec.hostname);
   if (spec.root?.readonly) {
-    program.mount(null, '/', null, MS.BIND | MS.REMOUNT | MS.RDONLY | MS.REC);
+    program.mount(null, '/', null, MS.BIND | MS.REMOUNT | MS.RDONLY);
   }
   program.call('umask', 'restore the umask', [spec.process?.user.umask ?? 0o022]);
   return result;
@@ -98,8 +112,9 @@ function mkdirAll(program: ChildProgram, root: string, target: string): void {
   }
 }
 
-function addMount(program: ChildProgram, root: string, mount: Mount): void {
-  const target = resolveInRoot(root, mount.destination);
+function addMount(program: ChildProgram, root: string, layers: readonly string[], mount: Mount): void {
+  const resolved = resolveContainerPath(layers, mount.destination);
+  const target = resolved === '/' ? root : `${root}${resolved}`;
   const options = parseMountOptions(mount.options);
   const type = mount.type ?? (options.bind ? 'bind' : undefined);
   if (options.bind || type === 'bind') {

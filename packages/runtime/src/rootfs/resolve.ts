@@ -1,15 +1,33 @@
-import { lstatSync, readlinkSync } from 'node:fs';
+import { lstatSync, readlinkSync, type Stats } from 'node:fs';
 import { posix } from 'node:path';
 
 const MAX_LINKS = 40;
 
+/** lstat of a container path through layers, top first: the first layer that has it wins; a whiteout hides it. */
+function lstatInLayers(layers: readonly string[], path: string): { stats: Stats; host: string } | undefined {
+  for (const layer of layers) {
+    const host = posix.join(layer, path);
+    let stats: Stats;
+    try {
+      stats = lstatSync(host);
+    } catch {
+      continue;
+    }
+    // An overlayfs whiteout (0/0 character device) hides the path in the layers below.
+    if (stats.isCharacterDevice() && stats.rdev === 0 && layers.length > 1) return undefined;
+    return { stats, host };
+  }
+  return undefined;
+}
+
 /**
- * Resolves `path` as the container would see it with `root` as "/": symlinks
- * are followed inside root, and ".." never climbs above it. Missing components
- * are kept as they are. Returns the host path. A symlink in an image can
- * therefore never send a mount or a lookup to the host.
+ * Resolves `path` as the container will see it, in the union of `layers` (top
+ * first; one directory for a plain rootfs): symlinks are followed inside it and
+ * ".." never climbs above its root. Missing components are kept as they are.
+ * Returns the resolved container path (absolute, without symlinks), so a
+ * symlink in an image can never send a mount or a lookup outside the rootfs.
  */
-export function resolveInRoot(root: string, path: string): string {
+export function resolveContainerPath(layers: readonly string[], path: string): string {
   // Not normalised first: ".." must apply to where a symlink led, as in the kernel.
   const pending = path.split('/').filter(Boolean);
   const resolved: string[] = [];
@@ -21,22 +39,21 @@ export function resolveInRoot(root: string, path: string): string {
       resolved.pop();
       continue;
     }
-    const host = posix.join(root, ...resolved, part);
-    let isLink = false;
-    try {
-      isLink = lstatSync(host).isSymbolicLink();
-    } catch {
-      // Missing: keep the rest literally.
-    }
-    if (!isLink) {
+    const found = lstatInLayers(layers, `/${[...resolved, part].join('/')}`);
+    if (!found?.stats.isSymbolicLink()) {
       resolved.push(part);
       continue;
     }
-    if (++links > MAX_LINKS)
-      throw new Error(`too many levels of symbolic links resolving ${path} in ${root}`);
-    const target = readlinkSync(host);
+    if (++links > MAX_LINKS) throw new Error(`too many levels of symbolic links resolving ${path}`);
+    const target = readlinkSync(found.host);
     if (target.startsWith('/')) resolved.length = 0;
     pending.unshift(...target.split('/').filter(Boolean));
   }
-  return posix.join(root, ...resolved);
+  return `/${resolved.join('/')}`;
+}
+
+/** resolveContainerPath for one root directory; returns the host path. */
+export function resolveInRoot(root: string, path: string): string {
+  const resolved = resolveContainerPath([root], path);
+  return resolved === '/' ? root : posix.join(root, resolved);
 }

@@ -1,0 +1,162 @@
+import { spawnSync } from 'node:child_process';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type BoxEnv, box, foreignPidNamespaceProcesses, leftovers, makeBoxRoot } from '../helpers/box.js';
+
+let env: BoxEnv;
+let before: Set<number>;
+let host: string;
+
+beforeAll(() => {
+  env = makeBoxRoot();
+  before = foreignPidNamespaceProcesses();
+  host = mkdtempSync(join(tmpdir(), 'box-volumes-'));
+});
+afterEach(() => {
+  const ids = box(env.root, ['ps', '-a', '-q', '--no-trunc']).stdout.trim().split('\n').filter(Boolean);
+  if (ids.length > 0) box(env.root, ['rm', '-f', '-v', ...ids]);
+  expect(leftovers(env.root, before)).toEqual([]);
+});
+afterAll(() => {
+  env.cleanup();
+  rmSync(host, { recursive: true, force: true });
+});
+
+const ok = (args: string[]) => {
+  const r = box(env.root, args);
+  if (r.code !== 0) throw new Error(`box ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
+  return r.stdout.trim();
+};
+
+describe('volumes and mounts', () => {
+  it('named volumes are made on first use and persist across containers', () => {
+    ok(['run', '--rm', '-v', 'data:/data', 'busybox', 'sh', '-c', 'echo kept > /data/f']);
+    expect(ok(['run', '--rm', '-v', 'data:/mnt/other', 'busybox', 'cat', '/mnt/other/f'])).toBe('kept');
+    expect(ok(['volume', 'ls', '-q'])).toBe('data');
+    const info = JSON.parse(ok(['volume', 'inspect', 'data']))[0];
+    expect(info).toMatchObject({ Name: 'data', Driver: 'local' });
+    expect(readFileSync(join(info.Mountpoint, 'f'), 'utf8')).toBe('kept\n');
+    ok(['volume', 'rm', 'data']);
+    expect(ok(['volume', 'ls', '-q'])).toBe('');
+  });
+
+  it('binds host paths, read-only with :ro, and many at once', () => {
+    writeFileSync(join(host, 'in'), 'from host\n');
+    mkdirSync(join(host, 'rw'), { recursive: true });
+    const r = box(env.root, [
+      'run',
+      '--rm',
+      '-v',
+      `${host}:/ro:ro`,
+      '-v',
+      `${join(host, 'rw')}:/rw`,
+      '--mount',
+      `type=bind,source=${join(host, 'in')},target=/etc/in.txt,readonly`,
+      'busybox',
+      'sh',
+      '-c',
+      'cat /ro/in /etc/in.txt; echo w > /rw/out; touch /ro/nope',
+    ]);
+    expect(r.stdout).toBe('from host\nfrom host\n');
+    expect(r.stderr).toContain('Read-only file system');
+    expect(readFileSync(join(host, 'rw/out'), 'utf8')).toBe('w\n');
+    expect(existsSync(join(host, 'nope'))).toBe(false);
+  });
+
+  it('tmpfs mounts and a read-only root', () => {
+    const r = box(env.root, [
+      'run',
+      '--rm',
+      '--read-only',
+      '--tmpfs',
+      '/run:size=1m',
+      '--mount',
+      'type=tmpfs,target=/cache,tmpfs-size=2m',
+      'busybox',
+      'sh',
+      '-c',
+      'echo a > /run/a && echo b > /cache/b && cat /run/a /cache/b; touch /root/x; grep -E " /run | /cache " /proc/mounts',
+    ]);
+    expect(r.stdout).toMatch(/^a\nb\n/);
+    expect(r.stdout).toMatch(/tmpfs \/run tmpfs .*size=1024k/);
+    expect(r.stdout).toMatch(/tmpfs \/cache tmpfs .*size=2048k/);
+    expect(r.stderr).toContain('Read-only file system');
+  });
+
+  it('a symlink in the image cannot send a mount onto the host', () => {
+    // An image whose /data is a symlink to / (and /escape to ../../..).
+    const rootfs = join(host, 'evil-rootfs');
+    mkdirSync(join(rootfs, 'bin'), { recursive: true });
+    spawnSync('cp', ['/bin/busybox', join(rootfs, 'bin/busybox')]);
+    for (const applet of ['sh', 'cat', 'ls', 'mount', 'grep'])
+      symlinkSync('busybox', join(rootfs, 'bin', applet));
+    for (const dir of ['proc', 'dev', 'sys', 'etc']) mkdirSync(join(rootfs, dir));
+    symlinkSync('/etc', join(rootfs, 'data'));
+    symlinkSync('../../../../tmp', join(rootfs, 'escape'));
+    const tarball = join(host, 'evil.tar');
+    expect(spawnSync('tar', ['-cf', tarball, '-C', rootfs, '.']).status).toBe(0);
+    ok(['import', '-c', 'ENV PATH=/bin', tarball, 'evil']);
+    writeFileSync(join(host, 'marker'), 'marker\n');
+    const r = box(env.root, [
+      'run',
+      '--rm',
+      '-v',
+      `${host}:/data/x`,
+      '-v',
+      `${host}:/escape/y`,
+      'evil',
+      'sh',
+      '-c',
+      'cat /etc/x/marker /tmp/y/marker; grep -c " /etc/x \\| /tmp/y " /proc/mounts',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    // Both land inside the container (its /etc and /tmp), never on the host's.
+    expect(r.stdout).toBe('marker\nmarker\n2\n');
+    expect(existsSync('/etc/x')).toBe(false);
+    expect(existsSync('/tmp/y')).toBe(false);
+    ok(['rmi', 'evil']);
+  });
+
+  it('anonymous volumes go with rm -v and --rm; a volume in use cannot be removed', () => {
+    ok(['run', '--name', 'anon', '-v', '/scratch', 'busybox', 'true']);
+    expect(ok(['volume', 'ls', '-q']).split('\n')).toHaveLength(1);
+    ok(['run', '--name', 'user', '-v', 'busyvol:/v', 'busybox', 'true']);
+    const r = box(env.root, ['volume', 'rm', 'busyvol']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/volume is in use by container\(s\) user/);
+    ok(['rm', '-v', 'anon', 'user']);
+    expect(ok(['volume', 'ls', '-q'])).toBe('busyvol');
+    ok(['volume', 'rm', 'busyvol']);
+    ok(['run', '--rm', '-v', '/scratch', 'busybox', 'true']);
+    expect(ok(['volume', 'ls', '-q'])).toBe('');
+  });
+});
+
+describe('bad volume input: one line, exit 125, nothing made', () => {
+  it.each([
+    [['-v', '/does/not/exist:/x'], /bind source path does not exist/],
+    [['-v', 'relative/path:/x'], /is not absolute|invalid characters/],
+    [['-v', `/tmp:relative`], /container path "relative" is not absolute/],
+    [['-v', '/tmp:/x:bogus'], /invalid mode: bogus/],
+    [['--mount', 'type=nfs,target=/x'], /unknown type "nfs"/],
+    [['--mount', 'type=bind,target=/x'], /source is required/],
+    [['--tmpfs', '/x:evil=1'], /invalid --tmpfs option/],
+    [['-v', 'ok-vol:/a', '-v', '/tmp:/a'], /Duplicate mount point: \/a/],
+  ])('%j', (flags, message) => {
+    const r = box(env.root, ['run', '--rm', ...(flags as string[]), 'busybox', 'true']);
+    expect(r.code).toBe(125);
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(box(env.root, ['volume', 'ls', '-q']).stdout).toBe('');
+  });
+});
