@@ -129,6 +129,11 @@ for name in "${to_pack[@]}"; do
 done
 
 check "busybox image in a temporary BOX_ROOT" env BOX_ROOT="$box_root" bash "$repo/scripts/busybox-image.sh"
+# A plain root filesystem directory for the runtime's snippet: a static busybox and its applets.
+rootfs=$work/rootfs
+mkdir -p "$rootfs/bin" "$rootfs/proc" "$rootfs/dev" "$rootfs/sys" "$rootfs/etc"
+cp /bin/busybox "$rootfs/bin/busybox"
+for applet in sh echo true; do ln -s busybox "$rootfs/bin/$applet"; done
 
 # The README's first ```js block, as an ES module.
 snippet() {
@@ -152,7 +157,7 @@ for name in @box/sys @box/ns @box/runtime; do
   snippet "$repo/${dirs[$name]}/README.md" >"$project/example.mjs"
   check "$name README has a js snippet" test -s "$project/example.mjs"
   expect_output "$name README snippet runs" "${wants[$name]}" \
-    env -C "$project" BOX_ROOT="$box_root" timeout 60 node example.mjs
+    env -C "$project" BOX_ROOT="$box_root" ROOTFS="$rootfs" timeout 60 node example.mjs
 done
 
 prefix=$work/global
