@@ -60,7 +60,7 @@ expect_output() {
   exit 1
 }
 
-checked=(@box/sys @box/ns @box/runtime box)
+checked=(@box/sys @box/ns @box/cgroups @box/image @box/unionfs @box/runtime box)
 
 # For each checked package and each workspace package it needs at run time (its
 # "dependencies", transitively): "name directory closure", the closure being itself and
@@ -140,9 +140,11 @@ snippet() {
   awk '/^```js[[:space:]]*$/ { inside = 1; next } inside && /^```/ { exit } inside { print }' "$1"
 }
 
-declare -A wants=([@box/sys]="sandbox" [@box/ns]="pid 1 on sandbox" [@box/runtime]="hello from box")
+declare -A wants=([@box/sys]="sandbox" [@box/ns]="pid 1 on sandbox" [@box/runtime]="hello from box"
+  [@box/cgroups]="pids in the cgroup: 1 of 100" [@box/image]="docker.io/library/hello:1 has 1 layer"
+  [@box/unionfs]="merged view: base.txt top.txt")
 
-for name in @box/sys @box/ns @box/runtime; do
+for name in @box/sys @box/ns @box/cgroups @box/image @box/unionfs @box/runtime; do
   project=$work/project-$(basename "$name")
   mkdir -p "$project"
   files=()

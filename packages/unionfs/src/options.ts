@@ -141,7 +141,9 @@ function tailOptions(options: OverlayMountDataOptions, writable: boolean): strin
   if (writable && options.diffable !== false) {
     const params = overlayParams();
     if (params.includes('index')) parts.push('index=off');
-    if (params.includes('redirect_dir')) parts.push('redirect_dir=off');
+    // With userxattr (a user namespace) the kernel takes no redirect_dir option: it keeps
+    // "nofollow" there, which creates no redirects either.
+    if (params.includes('redirect_dir') && !options.userxattr) parts.push('redirect_dir=off');
     if (params.includes('metacopy')) parts.push('metacopy=off');
   }
   for (const opt of options.extraOptions ?? []) {
