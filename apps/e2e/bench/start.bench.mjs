@@ -11,7 +11,7 @@
  *             so that `cli - node` is what box itself adds;
  *   runc      `runc run` of an OCI bundle with the same rootfs, the reference.
  *
- * All use one rootfs, $BOX_ROOT/images/busybox/rootfs of a temp BOX_ROOT made by
+ * All use one rootfs: the busybox image's single layer in the image store of a temp BOX_ROOT made by
  * scripts/busybox-image.sh. The library runs it as defaultSpec() gives it (not
  * read-only); runc with root.readonly, so that its runs cannot write to it; the
  * CLI through its own overlay on the image.
@@ -275,7 +275,13 @@ async function main() {
   let failed = false;
   try {
     run('bash', [IMAGE_SCRIPT], { env: { ...process.env, BOX_ROOT: boxRoot } });
-    const rootfs = join(boxRoot, 'images/busybox/rootfs');
+    // The busybox image has one layer: its directory is the rootfs the CLI's overlay stacks.
+    const inspect = spawnSync(process.execPath, [BOX_JS, 'image', 'inspect', 'busybox'], {
+      env: { ...process.env, BOX_ROOT: boxRoot },
+      encoding: 'utf8',
+    });
+    const [diffID] = JSON.parse(inspect.stdout)[0].RootFS.Layers;
+    const rootfs = join(boxRoot, 'image/layers', diffID.replace('sha256:', ''), 'diff');
     makeRuncBundle(bundle, rootfs);
     mkdirSync(runcRoot);
     devNull = openSync('/dev/null', 'r+');

@@ -244,7 +244,8 @@ export async function spawn(options: SpawnOptions): Promise<NamespacedProcess> {
     ]);
 
     armReaper();
-    child = cloneInto(program, p);
+    // Without a sync point the parent has nothing to do until the exec: vfork-style clone.
+    child = cloneInto(program, p, !needSync);
   } catch (error) {
     if (sync) close(sync[1]);
     throw error;
@@ -300,15 +301,15 @@ export async function spawn(options: SpawnOptions): Promise<NamespacedProcess> {
   return handle;
 }
 
-function cloneInto(program: ChildProgram, p: Plan): { pid: number; errorFd: number } {
-  if (!p.pidJoin) return spawnChild(program, p.cloneFlags);
+function cloneInto(program: ChildProgram, p: Plan, vfork: boolean): { pid: number; errorFd: number } {
+  if (!p.pidJoin) return spawnChild(program, p.cloneFlags, { vfork });
   if (p.cloneFlags & CLONE_NEWPID)
     throw new NamespaceConfigError('cannot both create and join a pid namespace');
   const own = openSync('/proc/thread-self/ns/pid_for_children', 'r');
   try {
     setns(p.pidJoin.fd, CLONE_NEWPID, p.pidJoin.path);
     try {
-      return spawnChild(program, p.cloneFlags);
+      return spawnChild(program, p.cloneFlags, { vfork });
     } finally {
       setns(own, CLONE_NEWPID, '/proc/thread-self/ns/pid_for_children');
     }

@@ -7,6 +7,7 @@ export {
   type DataRef,
   refAt,
   type Slot,
+  type SpawnChildOptions,
   type SpawnedChild,
   spawnChild,
 } from './program.js';
