@@ -6,6 +6,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { commit, exportContainer } from './commands/commit.js';
 import { create, kill, prune, rename, restart, rm, start, stop, wait } from './commands/containers.js';
+import { cp } from './commands/cp.js';
 import { exec } from './commands/exec.js';
 import { imageInspect, imagePrune, images, importImage, load, rmi, save, tag } from './commands/images.js';
 import { logs } from './commands/logs.js';
@@ -273,6 +274,13 @@ function buildProgram(setExit: (code: number) => void): Command {
     .action(async (container: string, target: string | undefined, options) =>
       done(await commit(container, target, options)),
     );
+
+  program
+    .command('cp')
+    .description('Copy files between a container and the local filesystem')
+    .argument('<source>', 'CONTAINER:SRC_PATH or a local path')
+    .argument('<target>', 'a local path or CONTAINER:DEST_PATH')
+    .action(async (source: string, target: string) => done(await cp(source, target)));
 
   program
     .command('export')

@@ -260,6 +260,42 @@ describe('box exec', () => {
   });
 });
 
+describe('box cp', () => {
+  it('copies both ways, running or stopped, and never follows a container symlink to the host', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'box-cp-'));
+    try {
+      writeFileSync(join(dir, 'in.txt'), 'to the container\n');
+      ok([
+        'run',
+        '-d',
+        '--name',
+        'cpd',
+        'busybox',
+        'sh',
+        '-c',
+        'echo from > /root/out.txt; ln -s /etc /root/hostlink; exec sleep 30',
+      ]);
+      ok(['cp', join(dir, 'in.txt'), 'cpd:/tmp/']);
+      expect(ok(['exec', 'cpd', 'cat', '/tmp/in.txt'])).toBe('to the container');
+      ok(['cp', 'cpd:/root/out.txt', join(dir, 'out.txt')]);
+      expect(readFileSync(join(dir, 'out.txt'), 'utf8')).toBe('from\n');
+      // /root/hostlink -> /etc is the container's /etc, not the host's.
+      ok(['cp', 'cpd:/root/hostlink/passwd', join(dir, 'passwd')]);
+      expect(readFileSync(join(dir, 'passwd'), 'utf8')).toBe(
+        box(env.root, ['exec', 'cpd', 'cat', '/etc/passwd']).stdout,
+      );
+      ok(['stop', '-t', '0', 'cpd']);
+      // Stopped: through its layers.
+      ok(['cp', join(dir, 'in.txt'), 'cpd:/root/later.txt']);
+      ok(['cp', 'cpd:/root/later.txt', join(dir, 'back.txt')]);
+      expect(readFileSync(join(dir, 'back.txt'), 'utf8')).toBe('to the container\n');
+      expect(box(env.root, ['cp', 'cpd:/nope', dir]).code).toBe(1);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('many containers at once', () => {
   it('50 parallel run -d get unique IDs and names, then rm -f leaves nothing', async () => {
     const runs = Array.from(
