@@ -4,6 +4,8 @@
  * and waiting for a container's owner to record its end.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { createCgroupManager } from '@box/cgroups';
+import { isPaused } from './commands/pause.js';
 import {
   type ContainerState,
   findContainer,
@@ -19,13 +21,19 @@ export function isRunning(state: ContainerState): boolean {
   return state.status === 'running' && processAlive(state);
 }
 
-/** Sends a signal to the container's init process. */
-export function signalContainer(state: ContainerState, signal: number): void {
+/**
+ * Sends a signal to the container's init process. A paused container is thawed
+ * afterwards for SIGTERM/SIGKILL: frozen tasks cannot act on them (as docker does).
+ */
+export async function signalContainer(state: ContainerState, signal: number): Promise<void> {
   if (!isRunning(state)) throw new CliError(`container ${state.name} is not running`, 1);
   try {
     process.kill(state.pid!, signal);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+  }
+  if ((signal === 9 || signal === 15) && (await isPaused(state.cgroupsPath))) {
+    await (await createCgroupManager({ path: state.cgroupsPath })).thaw();
   }
 }
 
@@ -63,10 +71,10 @@ export async function stopContainer(reference: string, timeoutSeconds: number): 
   if (!isRunning(state)) return;
   // A container stopped on purpose is not restarted by its policy.
   updateState(state.id, { error: 'stopped' });
-  signalContainer(state, 15);
+  await signalContainer(state, 15);
   const after = await waitExited(state.id, timeoutSeconds * 1000);
   if (after.status === 'running') {
-    signalContainer(after, 9);
+    await signalContainer(after, 9);
     await waitExited(state.id);
   }
 }

@@ -10,6 +10,7 @@ import { cp } from './commands/cp.js';
 import { exec } from './commands/exec.js';
 import { imageInspect, imagePrune, images, importImage, load, rmi, save, tag } from './commands/images.js';
 import { logs } from './commands/logs.js';
+import { pause, unpause, update } from './commands/pause.js';
 import { inspect, ps } from './commands/ps.js';
 import { run } from './commands/run.js';
 import { stats } from './commands/stats.js';
@@ -173,6 +174,32 @@ function buildProgram(setExit: (code: number) => void): Command {
     .argument('<container>')
     .argument('<new-name>')
     .action(async (container: string, name: string) => done(await rename(container, name)));
+
+  program
+    .command('pause')
+    .description('Pause all processes within one or more containers')
+    .argument('<container...>')
+    .action(async (containers: string[]) => done(await pause(containers)));
+
+  program
+    .command('unpause')
+    .description('Unpause all processes within one or more containers')
+    .argument('<container...>')
+    .action(async (containers: string[]) => done(await unpause(containers)));
+
+  program
+    .command('update')
+    .description('Update the resource limits of one or more running containers')
+    .argument('<container...>')
+    .option('-m, --memory <bytes>', 'Memory limit')
+    .option('--memory-swap <bytes>', "Memory plus swap limit; '-1' for unlimited swap")
+    .option('--memory-reservation <bytes>', 'Memory soft limit')
+    .option('--cpus <number>', 'Number of CPUs')
+    .option('-c, --cpu-shares <int>', 'CPU shares (relative weight)')
+    .option('--cpuset-cpus <list>', 'CPUs in which to allow execution')
+    .option('--cpuset-mems <list>', 'Memory nodes in which to allow execution')
+    .option('--pids-limit <int>', 'Tune container pids limit')
+    .action(async (containers: string[], options) => done(await update(containers, options)));
 
   program
     .command('stats')

@@ -164,6 +164,49 @@ describe.skipIf(!hasV1)('cgroup limits on the real cgroup v1 hierarchies', () =>
     await run.done;
   });
 
+  it('pause, unpause and update a running container', async () => {
+    const run = boxAsync(env.root, [
+      'run',
+      '-d',
+      '--name',
+      'paws',
+      '-m',
+      '64m',
+      'busybox',
+      'sh',
+      '-c',
+      'while true; do sleep 0.05; done',
+    ]);
+    expect((await run.done).code).toBe(0);
+    const id = containerId('paws');
+    const freezer = () => readFileSync(join(V1, 'freezer', 'box', id, 'freezer.state'), 'utf8').trim();
+    expect(box(env.root, ['pause', 'paws']).code).toBe(0);
+    expect(freezer()).toBe('FROZEN');
+    expect(box(env.root, ['ps', '--format', '{{.Names}} {{.State}}']).stdout.trim()).toBe('paws paused');
+    expect(JSON.parse(box(env.root, ['inspect', 'paws']).stdout)[0].State).toMatchObject({
+      Status: 'paused',
+      Paused: true,
+    });
+    expect(box(env.root, ['unpause', 'paws']).code).toBe(0);
+    expect(freezer()).toBe('THAWED');
+
+    expect(box(env.root, ['update', '-m', '128m', '--cpus', '0.25', '--pids-limit', '50', 'paws']).code).toBe(
+      0,
+    );
+    const read = (h: string, f: string) => readFileSync(join(V1, h, 'box', id, f), 'utf8').trim();
+    expect(read('memory', 'memory.limit_in_bytes')).toBe(String(128 * 1024 * 1024));
+    expect(read('cpu', 'cpu.cfs_quota_us')).toBe('25000');
+    expect(read('pids', 'pids.max')).toBe('50');
+    expect(JSON.parse(box(env.root, ['inspect', 'paws']).stdout)[0].HostConfig.Memory).toBe(
+      128 * 1024 * 1024,
+    );
+    expect(box(env.root, ['update', '-m', '1k', 'paws']).code).toBe(125);
+
+    // A paused container still stops (thawed after the signal).
+    expect(box(env.root, ['pause', 'paws']).code).toBe(0);
+    expect(box(env.root, ['rm', '-f', 'paws']).code).toBe(0);
+  });
+
   it('leaves no cgroup after a failed start', () => {
     // Fails before the cgroup is made (lookup), and after (chdir in the container).
     expect(box(env.root, ['run', '--rm', '-m', '32m', 'busybox', 'no-such-command']).code).toBe(127);

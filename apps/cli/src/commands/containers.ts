@@ -74,7 +74,7 @@ export function kill(references: string[], flags: { signal?: string }): Promise<
     const state = findContainer(reference);
     if (!isRunning(state)) throw new CliError(`cannot kill container ${reference}: container is not running`);
     updateState(state.id, { error: 'stopped' });
-    signalContainer(state, signal);
+    await signalContainer(state, signal);
     return reference;
   });
 }
@@ -93,7 +93,7 @@ export function rm(references: string[], flags: { force?: boolean; volumes?: boo
         );
       }
       updateState(state.id, { error: 'stopped', autoRemove: false });
-      if (isRunning(state)) signalContainer(state, 9);
+      if (isRunning(state)) await signalContainer(state, 9);
       await waitExited(state.id);
     }
     await removeContainer(state, { volumes: flags.volumes });

@@ -6,6 +6,7 @@ import { CliError } from '../errors.js';
 import { humanDuration, renderTemplate, table } from '../format.js';
 import { isRunning } from '../lifecycle.js';
 import { reconcile } from '../recovery.js';
+import { isPaused } from './pause.js';
 
 export interface PsFlags {
   all?: boolean;
@@ -14,8 +15,10 @@ export interface PsFlags {
   format?: string;
 }
 
-function statusText(state: ContainerState, now: number): string {
-  if (isRunning(state)) return `Up ${humanDuration(now - Date.parse(state.started ?? state.created))}`;
+function statusText(state: ContainerState, now: number, paused: boolean): string {
+  if (isRunning(state)) {
+    return `Up ${humanDuration(now - Date.parse(state.started ?? state.created))}${paused ? ' (Paused)' : ''}`;
+  }
   if (state.status === 'restarting') {
     return `Restarting (${state.exitCode ?? 0}) ${humanDuration(now - Date.parse(state.finished ?? state.created))} ago`;
   }
@@ -25,7 +28,7 @@ function statusText(state: ContainerState, now: number): string {
   return 'Created';
 }
 
-function row(state: ContainerState, now: number, noTrunc: boolean) {
+function row(state: ContainerState, now: number, noTrunc: boolean, paused = false) {
   const command = JSON.stringify(state.command.join(' '));
   return {
     ID: noTrunc ? state.id : state.id.slice(0, 12),
@@ -33,8 +36,8 @@ function row(state: ContainerState, now: number, noTrunc: boolean) {
     Command: noTrunc || command.length <= 22 ? command : `${command.slice(0, 19)}…"`,
     CreatedAt: state.created,
     RunningFor: `${humanDuration(now - Date.parse(state.created))} ago`,
-    Status: statusText(state, now),
-    State: isRunning(state) ? 'running' : state.status,
+    Status: statusText(state, now, paused),
+    State: isRunning(state) ? (paused ? 'paused' : 'running') : state.status,
     Names: state.name,
     Ports: '',
   };
@@ -50,7 +53,9 @@ export async function ps(flags: PsFlags): Promise<number> {
     process.stdout.write(states.map((s) => `${flags.noTrunc ? s.id : s.id.slice(0, 12)}\n`).join(''));
     return 0;
   }
-  const rows = states.map((s) => row(s, now, flags.noTrunc ?? false));
+  const paused = new Set<string>();
+  for (const s of states) if (isRunning(s) && (await isPaused(s.cgroupsPath))) paused.add(s.id);
+  const rows = states.map((s) => row(s, now, flags.noTrunc ?? false, paused.has(s.id)));
   if (flags.format === 'json' || flags.format === '{{json .}}') {
     process.stdout.write(rows.map((r) => `${JSON.stringify(r)}\n`).join(''));
   } else if (flags.format !== undefined && flags.format !== 'table') {
@@ -90,7 +95,7 @@ export async function ps(flags: PsFlags): Promise<number> {
 }
 
 /** docker inspect's shape for a container. */
-export function inspectState(state: ContainerState) {
+export function inspectState(state: ContainerState, paused = false) {
   const spec = readSpec(containerDir(state.id));
   const running = isRunning(state);
   return {
@@ -99,9 +104,9 @@ export function inspectState(state: ContainerState) {
     Path: state.command[0],
     Args: state.command.slice(1),
     State: {
-      Status: running ? 'running' : state.status,
+      Status: running ? (paused ? 'paused' : 'running') : state.status,
       Running: running,
-      Paused: false,
+      Paused: running && paused,
       Restarting: state.status === 'restarting',
       OOMKilled: state.oomKilled ?? false,
       Dead: false,
@@ -154,7 +159,8 @@ export async function inspect(references: string[], flags: { format?: string }):
   let failed = false;
   for (const reference of references) {
     try {
-      found.push(inspectState(findContainer(reference)));
+      const state = findContainer(reference);
+      found.push(inspectState(state, isRunning(state) && (await isPaused(state.cgroupsPath))));
     } catch (error) {
       failed = true;
       process.stderr.write(`box: ${(error as Error).message}\n`);
