@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import { constants } from 'node:fs';
 import { join } from 'node:path';
+import { addressOf, bpf } from '@box/sys';
 import { CgroupError, errnoOf } from './errors.js';
 
 /**
@@ -19,6 +20,45 @@ export interface CgroupFs {
   exists(path: string): Promise<boolean>;
   /** Names of the subdirectories (child cgroups) of a directory. */
   listDirs(path: string): Promise<string[]>;
+  /**
+   * Loads a cgroup v2 device program (BPF instructions) and attaches it to the cgroup `dir`.
+   * Absent where that cannot be done.
+   */
+  attachDeviceProgram?(dir: string, program: Buffer): Promise<void>;
+}
+
+const BPF_PROG_LOAD = 5;
+const BPF_PROG_ATTACH = 8;
+const BPF_PROG_TYPE_CGROUP_DEVICE = 15;
+const BPF_CGROUP_DEVICE = 6;
+const BPF_F_ALLOW_MULTI = 2;
+const LICENSE = Buffer.from('Apache-2.0\0');
+
+/** bpf(BPF_PROG_LOAD) of a cgroup device program, then bpf(BPF_PROG_ATTACH) to the cgroup's directory. */
+function attachDeviceProgram(dir: string, program: Buffer): void {
+  const load = Buffer.alloc(128);
+  load.writeUInt32LE(BPF_PROG_TYPE_CGROUP_DEVICE, 0);
+  load.writeUInt32LE(program.length / 8, 4);
+  load.writeBigUInt64LE(addressOf(program), 8);
+  load.writeBigUInt64LE(addressOf(LICENSE), 16);
+  load.writeUInt32LE(BPF_CGROUP_DEVICE, 68); // expected_attach_type
+  const prog = bpf(BPF_PROG_LOAD, load, 'BPF_PROG_LOAD (cgroup device program)');
+  try {
+    const cgroup = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+    try {
+      const attach = Buffer.alloc(32);
+      attach.writeUInt32LE(cgroup, 0);
+      attach.writeUInt32LE(prog, 4);
+      attach.writeUInt32LE(BPF_CGROUP_DEVICE, 8);
+      attach.writeUInt32LE(BPF_F_ALLOW_MULTI, 12);
+      bpf(BPF_PROG_ATTACH, attach, `BPF_PROG_ATTACH to ${dir}`);
+    } finally {
+      fs.closeSync(cgroup);
+    }
+  } finally {
+    // The attached program stays with the cgroup; this fd is no longer needed.
+    fs.closeSync(prog);
+  }
 }
 
 /**
@@ -57,6 +97,9 @@ export const nodeCgroupFs: CgroupFs = {
   async listDirs(path) {
     const entries = fs.readdirSync(path, { withFileTypes: true });
     return entries.filter((entry) => entry.isDirectory()).map((entry) => entry.name);
+  },
+  async attachDeviceProgram(dir, program) {
+    attachDeviceProgram(dir, program);
   },
 };
 

@@ -12,6 +12,8 @@ export {
   spawnChild,
 } from './program.js';
 export {
+  addressOf,
+  bpf,
   close,
   dupCloexec,
   getWindowSize,

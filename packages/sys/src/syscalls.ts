@@ -205,3 +205,19 @@ export function llistxattr(path: string): string[] {
   const n = check(libc().llistxattr(path, buf, size), 'llistxattr', path);
   return buf.subarray(0, n).toString('utf8').split('\0').filter(Boolean);
 }
+
+/**
+ * bpf(2) with `attr` (the union bpf_attr, zero-padded). Returns the call's result (an fd
+ * for BPF_PROG_LOAD). On failure the error carries the kernel's verifier log when given one.
+ */
+export function bpf(cmd: number, attr: Buffer, what: string): number {
+  const { koffi } = libc();
+  const ret = Number(libc().syscall3(321, cmd, koffi.address(attr), attr.length));
+  if (ret < 0) throw new SyscallError('bpf', lastErrno(), { args: what });
+  return ret;
+}
+
+/** The address of a buffer, for pointers inside structures handed to the kernel. */
+export function addressOf(buffer: Buffer): bigint {
+  return libc().koffi.address(buffer);
+}

@@ -146,5 +146,9 @@ export function createKernelFs(machine: FakeMachine): CgroupFs {
     },
     exists: (path) => nodeCgroupFs.exists(path),
     listDirs: (path) => nodeCgroupFs.listDirs(path),
+    // The kernel keeps attached programs out of sight; the fake shows them in a file of its own.
+    async attachDeviceProgram(dir, program) {
+      await fsp.appendFile(join(dir, 'fake.device-programs'), `${program.toString('hex')}\n`);
+    },
   };
 }

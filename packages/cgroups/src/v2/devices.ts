@@ -1,5 +1,7 @@
 import { CgroupError } from '../errors.js';
+import { type CgroupFs, ioError } from '../fs.js';
 import type { Resources } from '../manager.js';
+import { compileDeviceProgram } from './device-program.js';
 
 export const controller = 'devices';
 
@@ -8,14 +10,26 @@ export function isRequested(resources: Resources): boolean {
 }
 
 /**
- * cgroup v2 has no devices files: rules are an eBPF program attached to the cgroup, which box does
- * not build yet. Asking for device rules on v2 is therefore an error rather than a silent no-op.
+ * cgroup v2 has no devices files: the rules become an eBPF program attached to the cgroup
+ * (device-program.ts). Attached once, when the container's cgroup is set up: a second set of
+ * rules would be added to the first (both must allow), so changing them later is refused.
  */
-export async function apply(dir: string, resources: Resources): Promise<void> {
+export async function apply(dir: string, resources: Resources, fs: CgroupFs): Promise<void> {
   if (!resources.devices) return;
-  throw new CgroupError(
-    'ECGROUPUNSUPPORTED',
-    'device rules are not implemented on cgroup v2 yet (they need an eBPF device program)',
-    { path: dir, controller },
-  );
+  if (!fs.attachDeviceProgram) {
+    throw new CgroupError(
+      'ECGROUPUNSUPPORTED',
+      'device rules on cgroup v2 need bpf(2), which this file layer lacks',
+      {
+        path: dir,
+        controller,
+      },
+    );
+  }
+  const program = compileDeviceProgram(resources.devices);
+  try {
+    await fs.attachDeviceProgram(dir, program);
+  } catch (error) {
+    throw ioError('attach the device program to', dir, error, controller);
+  }
 }

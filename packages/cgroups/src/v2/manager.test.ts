@@ -86,14 +86,13 @@ describe('v2 manager', () => {
     expect(await fake.read('box/c1/memory.swap.max')).toBe('0');
   });
 
-  it('refuses device rules on v2, writing nothing else (fake cgroupfs)', async () => {
+  it('attaches device rules as a BPF program (fake cgroupfs)', async () => {
     const { fake, manager } = await setup();
-    const error = await manager
-      .apply({ pids: { limit: 5 }, devices: DEFAULT_DEVICE_RULES })
-      .catch((e: unknown) => e);
-    expect(error).toMatchObject({ code: 'ECGROUPUNSUPPORTED', controller: 'devices' });
-    expect((error as Error).message).toMatch(/not implemented on cgroup v2 yet/);
-    expect(await fake.read('box/c1/pids.max')).toBe('max');
+    await manager.apply({ pids: { limit: 5 }, devices: DEFAULT_DEVICE_RULES });
+    const program = Buffer.from(await fake.read('box/c1/fake.device-programs'), 'hex');
+    expect(program.length % 8).toBe(0);
+    expect(program.readUInt8(program.length - 8)).toBe(0x95); // ends with exit
+    expect(await fake.read('box/c1/pids.max')).toBe('5');
   });
 
   it('names a controller the host does not offer (fake cgroupfs)', async () => {

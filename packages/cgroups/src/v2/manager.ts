@@ -83,7 +83,7 @@ export class V2CgroupManager implements CgroupManager {
   async #requireAll(controllers: readonly string[]): Promise<void> {
     const offered = await readControllers(this.#fs, this.#dir);
     for (const controller of controllers) {
-      if (controller === 'devices') continue; // its apply() explains that v2 device rules are not done yet
+      if (controller === 'devices') continue; // an eBPF program, not a controller on v2
       if (controller === 'freezer') {
         if (!(await hasCgroupFile(this.#fs, this.#dir, 'cgroup.freeze'))) {
           throw missingController('freezer', `no cgroup.freeze in ${this.#dir}; it needs Linux 5.2 or later`);
