@@ -6,6 +6,7 @@ import { type SpawnOptions, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 
 export const repoRoot = resolve(import.meta.dirname, '../../..');
 export const boxBin = join(repoRoot, 'apps/cli/dist/box.js');
@@ -132,4 +133,52 @@ export async function waitFor(check: () => boolean, ms = 5000): Promise<void> {
     if (Date.now() > end) throw new Error('timed out waiting');
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+export interface TestBoxRoot {
+  /** The BOX_ROOT of this test file. */
+  readonly root: string;
+  /** Processes in foreign PID namespaces before the file's tests ran (not theirs). */
+  readonly before: Set<number>;
+}
+
+/**
+ * One BOX_ROOT with the busybox image for a test file, and after every test the check that
+ * nothing is left: no mount, record, cgroup or container process. With `removeContainers`,
+ * containers a test left (on purpose) are first removed through box itself, with their
+ * anonymous volumes.
+ */
+export function useBoxRoot(options: { removeContainers?: boolean } = {}): TestBoxRoot {
+  let env: BoxEnv | undefined;
+  let before = new Set<number>();
+  beforeAll(() => {
+    env = makeBoxRoot();
+    before = foreignPidNamespaceProcesses();
+  });
+  afterEach(async () => {
+    const root = env!.root;
+    if (options.removeContainers) {
+      const ids = box(root, ['ps', '-a', '-q', '--no-trunc']).stdout.trim().split('\n').filter(Boolean);
+      if (ids.length > 0) box(root, ['rm', '-f', '-v', ...ids]);
+      // Their owners finish asynchronously.
+      await waitFor(() => leftovers(root, before).length === 0, 5000).catch(() => undefined);
+    }
+    expect(leftovers(root, before)).toEqual([]);
+  });
+  afterAll(() => env?.cleanup());
+  return {
+    get root() {
+      return env!.root;
+    },
+    get before() {
+      return before;
+    },
+  };
+}
+
+/** Runs box and returns its trimmed stdout; any other exit than 0 fails the test with stderr. */
+export function boxOk(root: string, args: string[]): string {
+  const r = box(root, args);
+  if (r.code !== 0) throw new Error(`box ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
+  return r.stdout.trim();
 }

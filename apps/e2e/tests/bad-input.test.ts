@@ -1,19 +1,9 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type BoxEnv, box, foreignPidNamespaceProcesses, leftovers, makeBoxRoot } from '../helpers/box.js';
+import { describe, expect, it } from 'vitest';
+import { box, useBoxRoot } from '../helpers/box.js';
 
-let env: BoxEnv;
-let before: Set<number>;
-
-beforeAll(() => {
-  env = makeBoxRoot();
-  before = foreignPidNamespaceProcesses();
-});
-afterEach(() => {
-  expect(leftovers(env.root, before)).toEqual([]);
-});
-afterAll(() => env.cleanup());
+const env = useBoxRoot();
 
 /** One line on stderr, exit 125, nothing made. */
 function expectRejected(args: string[], message: RegExp) {

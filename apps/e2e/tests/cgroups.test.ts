@@ -1,22 +1,12 @@
-import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { existsSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type BoxEnv,
-  box,
-  boxAsync,
-  boxCgroups,
-  foreignPidNamespaceProcesses,
-  leftovers,
-  makeBoxRoot,
-  waitFor,
-} from '../helpers/box.js';
+import { describe, expect, it } from 'vitest';
+import { box, boxAsync, boxCgroups, useBoxRoot, waitFor } from '../helpers/box.js';
 
 const V1 = '/sys/fs/cgroup';
 const hasV1 = existsSync(`${V1}/memory/memory.limit_in_bytes`);
 
-let env: BoxEnv;
-let before: Set<number>;
+const env = useBoxRoot();
 
 function containerId(name: string): string {
   return readlinkSync(join(env.root, 'names', name));
@@ -31,16 +21,6 @@ function containerPid(name: string): number {
     return 0;
   }
 }
-
-beforeAll(() => {
-  env = makeBoxRoot();
-  before = foreignPidNamespaceProcesses();
-});
-afterEach(() => {
-  expect(leftovers(env.root, before)).toEqual([]);
-  expect(boxCgroups()).toEqual([]);
-});
-afterAll(() => env.cleanup());
 
 describe.skipIf(!hasV1)('cgroup limits on the real cgroup v1 hierarchies', () => {
   it('OOM-kills a memory hog under -m 32m and records it', () => {

@@ -1,27 +1,9 @@
 import { readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type BoxEnv,
-  box,
-  boxAsync,
-  foreignPidNamespaceProcesses,
-  leftovers,
-  makeBoxRoot,
-  waitFor,
-} from '../helpers/box.js';
+import { describe, expect, it } from 'vitest';
+import { box, boxAsync, foreignPidNamespaceProcesses, useBoxRoot, waitFor } from '../helpers/box.js';
 
-let env: BoxEnv;
-let before: Set<number>;
-
-beforeAll(() => {
-  env = makeBoxRoot();
-  before = foreignPidNamespaceProcesses();
-});
-afterEach(() => {
-  expect(leftovers(env.root, before)).toEqual([]);
-});
-afterAll(() => env.cleanup());
+const env = useBoxRoot();
 
 describe('box run exit codes (docker compatible)', () => {
   it('returns the command status', () => {
@@ -76,7 +58,7 @@ describe('box run exit codes (docker compatible)', () => {
   it('kills the container when box itself is killed', async () => {
     const run = boxAsync(env.root, ['run', '--rm', 'busybox', 'sh', '-c', 'echo READY; sleep 30']);
     await waitFor(() => run.output().includes('READY'));
-    const inNamespaces = () => [...foreignPidNamespaceProcesses()].filter((p) => !before.has(p));
+    const inNamespaces = () => [...foreignPidNamespaceProcesses()].filter((p) => !env.before.has(p));
     expect(inNamespaces().length).toBeGreaterThan(0);
     run.child.kill('SIGKILL');
     await run.done;

@@ -3,33 +3,23 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type BoxEnv, box, foreignPidNamespaceProcesses, leftovers, makeBoxRoot } from '../helpers/box.js';
+import { box, boxOk, useBoxRoot } from '../helpers/box.js';
 
-let env: BoxEnv;
-let before: Set<number>;
+const env = useBoxRoot({ removeContainers: true });
 let scratch: string;
 
 beforeAll(() => {
-  env = makeBoxRoot();
-  before = foreignPidNamespaceProcesses();
   scratch = mkdtempSync(join(tmpdir(), 'box-images-'));
 });
 afterEach(() => {
-  const ids = box(env.root, ['ps', '-a', '-q', '--no-trunc']).stdout.trim().split('\n').filter(Boolean);
-  if (ids.length > 0) box(env.root, ['rm', '-f', ...ids]);
-  expect(leftovers(env.root, before)).toEqual([]);
+  // export and cp mount the container's layers on the host for a moment: never left behind.
   expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toMatch(/box-overlay-/);
 });
 afterAll(() => {
-  env.cleanup();
   rmSync(scratch, { recursive: true, force: true });
 });
 
-const ok = (args: string[]) => {
-  const r = box(env.root, args);
-  if (r.code !== 0) throw new Error(`box ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
-  return r.stdout.trim();
-};
+const ok = (args: string[]) => boxOk(env.root, args);
 const layersOf = (ref: string) => JSON.parse(ok(['image', 'inspect', ref]))[0].RootFS.Layers as string[];
 const storeLayers = () => readdirSync(join(env.root, 'image/layers'));
 const tarList = (file: string) => spawnSync('tar', ['-tvf', file], { encoding: 'utf8' }).stdout;

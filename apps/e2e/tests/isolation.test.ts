@@ -1,27 +1,9 @@
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type BoxEnv,
-  box,
-  boxAsync,
-  foreignPidNamespaceProcesses,
-  leftovers,
-  makeBoxRoot,
-  waitFor,
-} from '../helpers/box.js';
+import { describe, expect, it } from 'vitest';
+import { box, boxAsync, useBoxRoot, waitFor } from '../helpers/box.js';
 
-let env: BoxEnv;
-let before: Set<number>;
-
-beforeAll(() => {
-  env = makeBoxRoot();
-  before = foreignPidNamespaceProcesses();
-});
-afterEach(() => {
-  expect(leftovers(env.root, before)).toEqual([]);
-});
-afterAll(() => env.cleanup());
+const env = useBoxRoot();
 
 const sh = (script: string, flags: string[] = []) =>
   box(env.root, ['run', '--rm', ...flags, 'busybox', 'sh', '-c', script]);

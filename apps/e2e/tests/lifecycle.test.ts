@@ -10,39 +10,16 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type BoxEnv,
-  box,
-  boxAsync,
-  foreignPidNamespaceProcesses,
-  leftovers,
-  makeBoxRoot,
-  waitFor,
-} from '../helpers/box.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { box, boxAsync, boxOk, useBoxRoot, waitFor } from '../helpers/box.js';
 
-let env: BoxEnv;
-let before: Set<number>;
+const env = useBoxRoot({ removeContainers: true });
 
 beforeAll(() => {
-  env = makeBoxRoot();
-  before = foreignPidNamespaceProcesses();
   process.env.BOX_SERVICE_IDLE_MS = '2000';
 });
-afterEach(async () => {
-  // Whatever a test left, remove it through box itself, then check nothing remains.
-  const ids = box(env.root, ['ps', '-a', '-q', '--no-trunc']).stdout.trim().split('\n').filter(Boolean);
-  if (ids.length > 0) box(env.root, ['rm', '-f', ...ids]);
-  await waitFor(() => leftovers(env.root, before).length === 0, 5000).catch(() => undefined);
-  expect(leftovers(env.root, before)).toEqual([]);
-});
-afterAll(() => env.cleanup());
 
-const ok = (args: string[]) => {
-  const r = box(env.root, args);
-  if (r.code !== 0) throw new Error(`box ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
-  return r.stdout.trim();
-};
+const ok = (args: string[]) => boxOk(env.root, args);
 const state = (name: string) => JSON.parse(ok(['inspect', name]))[0];
 
 describe('detached containers', () => {

@@ -1,18 +1,8 @@
 import { spawnSync } from 'node:child_process';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type BoxEnv, boxBin, foreignPidNamespaceProcesses, leftovers, makeBoxRoot } from '../helpers/box.js';
+import { describe, expect, it } from 'vitest';
+import { boxBin, useBoxRoot } from '../helpers/box.js';
 
-let env: BoxEnv;
-let before: Set<number>;
-
-beforeAll(() => {
-  env = makeBoxRoot();
-  before = foreignPidNamespaceProcesses();
-});
-afterEach(() => {
-  expect(leftovers(env.root, before)).toEqual([]);
-});
-afterAll(() => env.cleanup());
+const env = useBoxRoot();
 
 /** Runs `box ARGS` under util-linux `script`, which gives it a real pseudo-terminal of ROWSxCOLS. */
 function inTerminal(args: string, input: string, rows = 30, cols = 100, delay = 0) {

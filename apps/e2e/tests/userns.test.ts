@@ -1,26 +1,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type BoxEnv,
-  box,
-  boxAsync,
-  foreignPidNamespaceProcesses,
-  leftovers,
-  makeBoxRoot,
-  waitFor,
-} from '../helpers/box.js';
+import { describe, expect, it } from 'vitest';
+import { box, boxAsync, foreignPidNamespaceProcesses, useBoxRoot, waitFor } from '../helpers/box.js';
 
-let env: BoxEnv;
-let before: Set<number>;
-
-beforeAll(() => {
-  env = makeBoxRoot();
-  before = foreignPidNamespaceProcesses();
-});
-afterEach(() => {
-  expect(leftovers(env.root, before)).toEqual([]);
-});
-afterAll(() => env.cleanup());
+const env = useBoxRoot();
 
 describe('box run --userns', () => {
   it('maps container root to an unprivileged host uid', () => {
@@ -53,7 +35,7 @@ describe('box run --userns', () => {
       'echo READY; sleep 30',
     ]);
     await waitFor(() => run.output().includes('READY'));
-    const pids = [...foreignPidNamespaceProcesses()].filter((p) => !before.has(p));
+    const pids = [...foreignPidNamespaceProcesses()].filter((p) => !env.before.has(p));
     const uids = pids.map((pid) => readFileSync(`/proc/${pid}/status`, 'utf8').match(/^Uid:\s+(\d+)/m)?.[1]);
     expect(uids.length).toBeGreaterThan(0);
     expect(new Set(uids)).toEqual(new Set(['100000']));
@@ -61,7 +43,7 @@ describe('box run --userns', () => {
     // sleep as PID 1 ignores SIGTERM; kill it the hard way through box's own exit.
     run.child.kill('SIGKILL');
     await run.done;
-    await waitFor(() => [...foreignPidNamespaceProcesses()].every((p) => before.has(p)));
+    await waitFor(() => [...foreignPidNamespaceProcesses()].every((p) => env.before.has(p)));
     box(env.root, ['rm', ...readdirNames()]);
   });
 

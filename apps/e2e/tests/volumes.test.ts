@@ -10,33 +10,20 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type BoxEnv, box, foreignPidNamespaceProcesses, leftovers, makeBoxRoot } from '../helpers/box.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { box, boxOk, useBoxRoot } from '../helpers/box.js';
 
-let env: BoxEnv;
-let before: Set<number>;
+const env = useBoxRoot({ removeContainers: true });
 let host: string;
 
 beforeAll(() => {
-  env = makeBoxRoot();
-  before = foreignPidNamespaceProcesses();
   host = mkdtempSync(join(tmpdir(), 'box-volumes-'));
 });
-afterEach(() => {
-  const ids = box(env.root, ['ps', '-a', '-q', '--no-trunc']).stdout.trim().split('\n').filter(Boolean);
-  if (ids.length > 0) box(env.root, ['rm', '-f', '-v', ...ids]);
-  expect(leftovers(env.root, before)).toEqual([]);
-});
 afterAll(() => {
-  env.cleanup();
   rmSync(host, { recursive: true, force: true });
 });
 
-const ok = (args: string[]) => {
-  const r = box(env.root, args);
-  if (r.code !== 0) throw new Error(`box ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
-  return r.stdout.trim();
-};
+const ok = (args: string[]) => boxOk(env.root, args);
 
 describe('volumes and mounts', () => {
   it('named volumes are made on first use and persist across containers', () => {
