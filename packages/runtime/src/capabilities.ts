@@ -1,4 +1,6 @@
+import type { Capabilities, Credentials } from '@box/ns';
 import { SpecError } from './errors.js';
+import type { Process } from './spec.js';
 
 /** Linux capability numbers by name (linux/capability.h). */
 export const CAPABILITIES: Readonly<Record<string, number>> = {
@@ -52,4 +54,18 @@ export function capabilityNumbers(names: readonly string[] = []): number[] {
     if (n === undefined) throw new SpecError(`unknown capability "${name}"`);
     return n;
   });
+}
+
+/** An OCI process's user and capabilities, as @box/ns spawn takes them (run and exec alike). */
+export function processCredentials(proc: Process): { credentials: Credentials; capabilities?: Capabilities } {
+  const caps = proc.capabilities;
+  return {
+    credentials: { uid: proc.user.uid, gid: proc.user.gid, additionalGids: proc.user.additionalGids },
+    capabilities: caps && {
+      bounding: capabilityNumbers(caps.bounding),
+      effective: capabilityNumbers(caps.effective),
+      permitted: capabilityNumbers(caps.permitted),
+      inheritable: capabilityNumbers(caps.inheritable),
+    },
+  };
 }

@@ -7,7 +7,7 @@
 import { readlinkSync } from 'node:fs';
 import { createCgroupManager } from '@box/cgroups';
 import { type Namespace, type NamespaceType, spawn } from '@box/ns';
-import { capabilityNumbers } from './capabilities.js';
+import { processCredentials } from './capabilities.js';
 import { RuntimeError } from './errors.js';
 import { lookupCommand } from './process/lookup.js';
 import { addConsoleSteps } from './rootfs/prepare.js';
@@ -63,7 +63,6 @@ export async function execInContainer(options: ExecOptions): Promise<ExecProcess
   const env = proc.env ?? [];
   // The container's files, seen through its mount namespace.
   const path = lookupCommand(`/proc/${pid}/root`, proc.args[0] ?? '', env, proc.cwd);
-  const caps = proc.capabilities;
   const cgroup = options.cgroupsPath ? await createCgroupManager({ path: options.cgroupsPath }) : undefined;
   return spawn({
     path,
@@ -80,13 +79,7 @@ export async function execInContainer(options: ExecOptions): Promise<ExecProcess
     },
     stdio: options.stdio,
     cwd: proc.cwd,
-    credentials: { uid: proc.user.uid, gid: proc.user.gid, additionalGids: proc.user.additionalGids },
-    capabilities: caps && {
-      bounding: capabilityNumbers(caps.bounding),
-      effective: capabilityNumbers(caps.effective),
-      permitted: capabilityNumbers(caps.permitted),
-      inheritable: capabilityNumbers(caps.inheritable),
-    },
+    ...processCredentials(proc),
     noNewPrivileges: proc.noNewPrivileges,
     async onSync(child) {
       await cgroup?.addProcess(child);

@@ -8,7 +8,7 @@
  */
 import type { CgroupManager } from '@box/cgroups';
 import { spawn } from '@box/ns';
-import { capabilityNumbers } from './capabilities.js';
+import { processCredentials } from './capabilities.js';
 import { createContainerCgroup, removeContainerCgroup } from './cgroup.js';
 import { SpecError } from './errors.js';
 import { addLoopbackSteps } from './network/loopback.js';
@@ -60,7 +60,6 @@ export async function startContainer(options: StartOptions): Promise<ContainerPr
   const env = proc.env ?? [];
   const layers = options.overlay ? [options.overlay.upperdir, ...options.overlay.lowerdirs] : [root.path];
   const path = lookupCommand(layers, proc.args[0]!, env, proc.cwd);
-  const caps = proc.capabilities;
   const cgroup = await createContainerCgroup(spec);
   let child: Awaited<ReturnType<typeof spawn>>;
   try {
@@ -84,13 +83,7 @@ export async function startContainer(options: StartOptions): Promise<ContainerPr
       },
       stdio: options.stdio,
       cwd: proc.cwd,
-      credentials: { uid: proc.user.uid, gid: proc.user.gid, additionalGids: proc.user.additionalGids },
-      capabilities: caps && {
-        bounding: capabilityNumbers(caps.bounding),
-        effective: capabilityNumbers(caps.effective),
-        permitted: capabilityNumbers(caps.permitted),
-        inheritable: capabilityNumbers(caps.inheritable),
-      },
+      ...processCredentials(proc),
       noNewPrivileges: proc.noNewPrivileges,
       // In its cgroup before it runs a single instruction of its own. Without anything to
       // do here, there is no sync point and the start is faster (see @box/ns).
