@@ -3,6 +3,8 @@
  * errors into one line on stderr and docker's exit codes. Nothing else here
  * exits the process.
  */
+
+import { markCloseOnExecFrom } from '@box/sys';
 import { Command, CommanderError, Option } from 'commander';
 import { commit, exportContainer } from './commands/commit.js';
 import { create, kill, prune, rename, restart, rm, start, stop, wait } from './commands/containers.js';
@@ -362,6 +364,10 @@ function buildProgram(setExit: (code: number) => void): Command {
 }
 
 async function main(argv: string[]): Promise<number> {
+  // Fds inherited from the caller (its shell's `exec 300</etc`, say) stay with this
+  // process: the box service started from here and any program it runs never get them.
+  // (Containers' processes are protected on their own: their start-up closes every fd.)
+  markCloseOnExecFrom(3);
   let exitCode = 0;
   const program = buildProgram((code) => {
     exitCode = code;

@@ -487,3 +487,70 @@ describe('process attributes', () => {
     expect(status).toEqual(EXITED_OK);
   });
 });
+
+describe('what the child gets of this process', () => {
+  it('closes every fd it was not told to keep before its first step', async () => {
+    const [r, w] = pipe();
+    try {
+      const probe = (keepFds: number[]) =>
+        start({
+          ...sleeper(),
+          keepFds,
+          // F_GETFD on the pipe's read end: EBADF once the fd was closed in the child.
+          setup: (program) => void program.call('fcntl', `probe fd ${r}`, [r, 1, 0]),
+        });
+      await expect(probe([])).rejects.toMatchObject({ step: `probe fd ${r}`, code: 'EBADF' });
+      const kept = await probe([r]);
+      kept.kill();
+      await kept.exited;
+    } finally {
+      close(r);
+      close(w);
+    }
+  });
+
+  it('runs only fds 0-2 of the command, in every mode (vfork, sync point, joins)', async () => {
+    const target = await start({ ...sleeper(), namespaces: ISOLATED });
+    const list = 'ls /proc/self/fd | tr "\\n" " "';
+    const plain = await capture(sh(list));
+    const synced = await capture(sh(list, { namespaces: ISOLATED, onSync: () => undefined }));
+    const joined = await capture(
+      sh(list, { namespaces: [{ type: 'pid', path: `/proc/${target.pid}/ns/pid` }] }),
+    );
+    // ls's own directory fd is 3.
+    for (const r of [plain, synced, joined]) expect(r.out.trim()).toBe('0 1 2 3');
+  });
+
+  it('never executes the host binary through /proc/self/exe (the exec stub is in between)', async () => {
+    const direct = await capture({
+      path: '/proc/self/exe',
+      args: ['node', '-e', 'console.log("host node")'],
+    });
+    expect(direct.out).toBe('');
+    expect(direct.status).toEqual({ exitCode: 127, signal: null });
+  });
+
+  it('a child waiting at the sync point dies with its parent', async () => {
+    const script = `
+      import { spawn } from ${JSON.stringify(new URL('../dist/index.js', import.meta.url).href)};
+      spawn({ path: '/bin/sleep', args: ['sleep', '100'], namespaces: [{ type: 'pid' }, { type: 'mount' }],
+        onSync(pid) { console.log(pid); return new Promise(() => {}); } });`;
+    const { spawn: spawnNode } = await import('node:child_process');
+    const parent = spawnNode(process.execPath, ['--input-type=module', '-e', script], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const pid = await new Promise<number>((resolve) => parent.stdout.once('data', (d) => resolve(Number(d))));
+    expect(existsSync(`/proc/${pid}`)).toBe(true);
+    parent.kill('SIGKILL');
+    const alive = () => {
+      try {
+        return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+      } catch {
+        return false;
+      }
+    };
+    const deadline = Date.now() + 3000;
+    while (alive() && Date.now() < deadline) await sleep(20);
+    expect(alive()).toBe(false);
+  });
+});

@@ -14,16 +14,38 @@
  * Joining a PID namespace affects only the children of the caller, so for that
  * one the calling thread itself enters the target namespace for the duration
  * of the clone and returns to its own right after.
+ *
+ * Threat model. The child is a copy of this host process (its memory, its
+ * environment, its fds, the host's node binary as /proc/self/exe) that enters
+ * namespaces where an attacker may already run: container root in `exec`, or
+ * a hostile image's files for `run`. Until its execve nothing of the host may
+ * be reachable from there, and nothing from there may steer the host side:
+ * - fds: the first steps arm the parent-death signal and close every fd not
+ *   named in the plan (close_range over the gaps), before any container path
+ *   is touched; what is kept is close-on-exec, so the command sees 0-2 only
+ *   (an inherited directory fd as a cwd or /proc/self/fd/N: CVE-2024-21626).
+ * - memory, environ, exe, fds through /proc/PID: the child is not dumpable
+ *   from its first instruction (@box/sys spawnChild), so a container process
+ *   without CAP_SYS_PTRACE cannot open them while it is visible in the
+ *   container's PID namespace.
+ * - the host binary: the last step executes the exec stub from a sealed memfd,
+ *   which executes the command; /proc/self/exe in a command, symlink, #! line
+ *   or ELF interpreter then names the stub, never node (CVE-2019-5736).
+ * - a parent that dies: the sync point fails closed (EOF on the sync pipe
+ *   whose write end the child closed is an error, and the parent-death signal
+ *   is armed before the wait), so no child is left blocked or running alone.
  */
 import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { constants as osConstants } from 'node:os';
 import {
+  AT_EMPTY_PATH,
   ChildProgram,
   CLONE_NEWCGROUP,
   CLONE_NEWPID,
   close,
   dupCloexec,
+  execStubFd,
   F_SETFD,
   kill,
   PR_CAPBSET_DROP,
@@ -86,6 +108,11 @@ export interface SpawnOptions {
   newSession?: boolean;
   /** Signal the child gets if this process dies (prctl PR_SET_PDEATHSIG). */
   parentDeathSignal?: NodeJS.Signals | number;
+  /**
+   * Host fds that the caller's `setup` steps use (a console socket, say). Every other
+   * fd of this process is closed in the child before its first step.
+   */
+  keepFds?: readonly number[];
   /**
    * Adds the caller's steps (mounts, pivot_root, ...) after namespaces and the sync
    * point. It may return stdio sources made by its steps (e.g. a terminal's slot).
@@ -205,49 +232,71 @@ export async function spawn(options: SpawnOptions): Promise<NamespacedProcess> {
   const needSync = p.newUser || options.onSync !== undefined;
   const toClose: number[] = [];
   let sync: [number, number] | undefined;
+  let errorPipe: [number, number] | undefined;
   const program = new ChildProgram();
   let child: { pid: number; errorFd: number };
   try {
+    const stub = execStubFd();
+    errorPipe = pipe();
+    if (needSync) sync = pipe();
+    const stdio = moveLowStdio(options.stdio ?? [0, 1, 2], toClose);
+
+    // Fail closed: a child whose parent dies from here on is killed, wherever it is.
+    armParentDeath(program, SIGKILL, 'set the parent-death signal');
+    // Before anything touches a container path, every fd this process holds is closed
+    // except those the child needs: an fd of a host directory must never become the
+    // container's cwd or be reachable through /proc/self/fd (CVE-2024-21626). The rest
+    // are close-on-exec, so the container's command sees only 0-2.
+    const keep = [errorPipe[1], stub, ...p.joins.map((j) => j.fd), ...(options.keepFds ?? [])];
+    if (sync) keep.push(sync[0]);
+    for (const source of stdio) if (typeof source === 'number') keep.push(source);
+    closeOtherFds(program, keep);
     for (const join of p.joins) {
       program.call('setns', `join ${join.type} namespace ${join.path}`, [
         join.fd,
         NAMESPACE_FLAGS[join.type],
       ]);
+      program.call('close', `close ${join.path}`, [join.fd]);
     }
-    if (needSync) {
-      sync = pipe();
-      program.call('read', 'wait for the parent at the sync point', [sync[0], program.alloc(8), 1]);
+    if (sync) {
+      // The write end was closed above, so EOF here means the parent is gone: exit, never go on.
+      program.call('read', 'wait for the parent at the sync point', [sync[0], program.alloc(8), 1], {
+        zeroErrno: EPIPE,
+      });
       program.call('close', 'close the sync pipe', [sync[0]]);
     }
     if (p.newUser) {
       // Until now the child ran with host ids that the new namespace does not map.
       program.call('setresgid', 'become root of the new user namespace (gid)', [0, 0, 0]);
       program.call('setresuid', 'become root of the new user namespace (uid)', [0, 0, 0]);
+      // A change of ids clears the parent-death signal.
+      armParentDeath(program, SIGKILL, 'set the parent-death signal again');
     }
     if (p.newCgroup) program.call('unshare', 'create cgroup namespace', [CLONE_NEWCGROUP]);
     if (options.newSession) program.call('setsid', 'create a new session', []);
     const fromSetup = options.setup?.(program) || undefined;
-    wireStdio(program, fromSetup?.stdio ?? options.stdio ?? [0, 1, 2], toClose);
+    wireStdio(program, fromSetup?.stdio ?? stdio, keep);
     if (options.cwd !== undefined) program.chdir(options.cwd);
     applyCredentials(program, options);
     resetSignals(program);
-    if (options.parentDeathSignal !== undefined) {
-      program.call('prctl', 'set the parent-death signal', [
-        PR_SET_PDEATHSIG,
-        signalNumber(options.parentDeathSignal),
-      ]);
-    }
-    program.call('execve', `exec ${options.path}`, [
-      program.string(options.path),
-      program.stringArray(options.args),
-      program.stringArray(options.env ?? []),
-    ]);
+    // After the credentials (which clear it): the caller's choice, or none.
+    armParentDeath(
+      program,
+      options.parentDeathSignal === undefined ? 0 : signalNumber(options.parentDeathSignal),
+      options.parentDeathSignal === undefined
+        ? 'clear the parent-death signal'
+        : 'set the parent-death signal',
+    );
+    execThroughStub(program, stub, errorPipe[1], options);
 
     armReaper();
     // Without a sync point the parent has nothing to do until the exec: vfork-style clone.
-    child = cloneInto(program, p, !needSync);
+    const [errorRead, errorWrite] = errorPipe;
+    errorPipe = undefined; // spawnChild owns it now
+    child = cloneInto(program, p, !needSync, [errorRead, errorWrite]);
   } catch (error) {
     if (sync) close(sync[1]);
+    if (errorPipe) for (const fd of errorPipe) close(fd);
     throw error;
   } finally {
     closePlan(p);
@@ -301,15 +350,20 @@ export async function spawn(options: SpawnOptions): Promise<NamespacedProcess> {
   return handle;
 }
 
-function cloneInto(program: ChildProgram, p: Plan, vfork: boolean): { pid: number; errorFd: number } {
-  if (!p.pidJoin) return spawnChild(program, p.cloneFlags, { vfork });
+function cloneInto(
+  program: ChildProgram,
+  p: Plan,
+  vfork: boolean,
+  errorPipe: readonly [number, number],
+): { pid: number; errorFd: number } {
+  if (!p.pidJoin) return spawnChild(program, p.cloneFlags, { vfork, errorPipe });
   if (p.cloneFlags & CLONE_NEWPID)
     throw new NamespaceConfigError('cannot both create and join a pid namespace');
   const own = openSync('/proc/thread-self/ns/pid_for_children', 'r');
   try {
     setns(p.pidJoin.fd, CLONE_NEWPID, p.pidJoin.path);
     try {
-      return spawnChild(program, p.cloneFlags, { vfork });
+      return spawnChild(program, p.cloneFlags, { vfork, errorPipe });
     } finally {
       setns(own, CLONE_NEWPID, '/proc/thread-self/ns/pid_for_children');
     }
@@ -329,21 +383,69 @@ function readErrorPipe(fd: number): Promise<Buffer> {
   });
 }
 
-function wireStdio(program: ChildProgram, stdio: readonly StdioSource[], toClose: number[]): void {
+/**
+ * Host fds 0-2 that must land on another number are copied above 2 first, so an
+ * earlier dup3 cannot overwrite them. The copies are closed by the caller after the clone.
+ */
+function moveLowStdio(stdio: readonly StdioSource[], toClose: number[]): StdioSource[] {
+  return stdio.map((source, target) => {
+    if (typeof source !== 'number' || source === target || source > 2) return source;
+    const moved = dupCloexec(source, 3);
+    toClose.push(moved);
+    return moved;
+  });
+}
+
+function wireStdio(program: ChildProgram, stdio: readonly StdioSource[], kept: readonly number[]): void {
   stdio.forEach((source, target) => {
-    let from: StdioSource = source;
-    if (typeof from === 'number' && from === target) {
+    if (typeof source === 'number' && source === target) {
       // Node marks its own fds close-on-exec; keep this one open across execve.
-      program.call('fcntl', `keep fd ${target} open`, [from, F_SETFD, 0]);
+      program.call('fcntl', `keep fd ${target} open`, [source, F_SETFD, 0]);
       return;
     }
-    if (typeof from === 'number' && from < 3) {
-      // Would be overwritten by an earlier dup3: move it out of the way first.
-      from = dupCloexec(from, 3);
-      toClose.push(from);
-    }
-    program.call('dup3', `set up fd ${target}`, [from, target, 0]);
+    if (typeof source === 'number' && !kept.includes(source))
+      throw new NamespaceConfigError(`fd ${source} for the child's fd ${target} was not kept open`);
+    program.call('dup3', `set up fd ${target}`, [source, target, 0]);
   });
+}
+
+/**
+ * close_range(2) over every gap between the fds to keep (fds 0-2 are handled by
+ * wireStdio). The kept ones are close-on-exec, so the command gets none of them.
+ */
+function closeOtherFds(program: ChildProgram, keep: readonly number[]): void {
+  const sorted = [...new Set(keep.filter((fd) => fd > 2))].sort((a, b) => a - b);
+  let from = 3;
+  for (const fd of [...sorted, 0x100000000]) {
+    if (fd > from) {
+      const last = Math.min(fd - 1, 0xffffffff);
+      program.call('close_range', `close fds ${from}-${last === 0xffffffff ? 'max' : last}`, [from, last, 0]);
+    }
+    from = fd + 1;
+  }
+}
+
+function armParentDeath(program: ChildProgram, signal: number, step: string): void {
+  program.call('prctl', step, [PR_SET_PDEATHSIG, signal]);
+}
+
+/**
+ * The last step: execute the exec stub from its sealed memfd, which executes the
+ * command (see @box/sys asm/exec-stub-x86_64.S). Until then /proc/self/exe is the
+ * host's node binary; a command, symlink, #! line or ELF interpreter naming
+ * /proc/self/exe must never reach it (CVE-2019-5736), and after the stub it can't.
+ * The error pipe stays open across the stub's execve so that a failing execve of
+ * the command is still reported as this step's failure.
+ */
+function execThroughStub(program: ChildProgram, stub: number, errorFd: number, options: SpawnOptions): void {
+  program.call('fcntl', 'pass the error pipe to the exec stub', [errorFd, F_SETFD, 0]);
+  program.call('execveat', `exec ${options.path}`, [
+    stub,
+    program.string(''),
+    program.stringArray([String(errorFd), options.path, ...options.args]),
+    program.stringArray(options.env ?? []),
+    AT_EMPTY_PATH,
+  ]);
 }
 
 function applyCredentials(program: ChildProgram, options: SpawnOptions): void {
@@ -387,6 +489,8 @@ function applyCredentials(program: ChildProgram, options: SpawnOptions): void {
 }
 
 const EINVAL = 22;
+const EPIPE = 32;
+const SIGKILL = 9;
 
 function resetSignals(program: ChildProgram): void {
   // Handlers that Node installed and SIG_IGN dispositions would survive execve.

@@ -70,6 +70,7 @@ export async function execInContainer(options: ExecOptions): Promise<ExecProcess
     env,
     namespaces,
     newSession: true,
+    keepFds: options.consoleSocket === undefined ? [] : [options.consoleSocket],
     setup(program) {
       if (!proc.terminal) return undefined;
       if (options.consoleSocket === undefined)

@@ -71,6 +71,7 @@ export async function startContainer(options: StartOptions): Promise<ContainerPr
       uidMappings: spec.linux?.uidMappings,
       gidMappings: spec.linux?.gidMappings,
       newSession: true,
+      keepFds: options.consoleSocket === undefined ? [] : [options.consoleSocket],
       setup(program) {
         if (namespaces.some((n) => n.type === 'network' && !n.path)) addLoopbackSteps(program);
         const { terminal } = addRootfsSteps(program, spec, {

@@ -20,11 +20,13 @@
  *            +192 args scratch[6]
  *   record (80 bytes): +0 nr  +8 args[6]  +56 u32 ignore_errno
  *            +60 u8 store_slot (0xff: none)  +61 u8 arg_slot_mask
- *            +64 store_addr (0: none)  +72 reserved
+ *            +62 u8 zero_errno (0: none)  +64 store_addr (0: none)  +72 reserved
  *   An argument whose bit is set in arg_slot_mask is a slot index, replaced by
  *   the value a previous record stored there (e.g. an fd returned by open).
  *   A successful result is also written as a 32-bit int to store_addr when it
  *   is not 0 (used to place an fd inside an SCM_RIGHTS message).
+ *   A result of 0 fails the record with errno zero_errno when that is not 0
+ *   (a read that hits EOF at the sync point: the parent is gone).
  *
  * Rebuild: packages/sys/scripts/build-spawn.sh (checked by a unit test).
  */
@@ -99,6 +101,7 @@ arg_plain:
         mov     ecx, [r12 + 56]
         cmp     rax, rcx
         je      record_done
+report:
         /* report {index, errno} and exit 127 */
         mov     [rbx + 160], r13
         mov     [rbx + 168], rax
@@ -111,6 +114,12 @@ arg_plain:
         mov     edi, 127
         syscall
 record_ok:
+        test    rax, rax
+        jnz     not_zero
+        movzx   eax, byte ptr [r12 + 62]
+        test    eax, eax
+        jnz     report
+not_zero:
         mov     rdx, [r12 + 64]
         test    rdx, rdx
         jz      no_store_addr

@@ -54,6 +54,7 @@ export const O_NOFOLLOW = 0o400000;
 export const O_CLOEXEC = 0o2000000;
 export const O_PATH = 0o10000000;
 export const AT_FDCWD = -100;
+export const AT_EMPTY_PATH = 0x1000;
 
 export const S_IFCHR = 0o020000;
 
@@ -63,6 +64,8 @@ export const F_DUPFD_CLOEXEC = 1030;
 export const WNOHANG = 1;
 
 export const PR_SET_PDEATHSIG = 1;
+export const PR_GET_DUMPABLE = 3;
+export const PR_SET_DUMPABLE = 4;
 export const PR_SET_KEEPCAPS = 8;
 export const PR_CAPBSET_DROP = 24;
 export const PR_SET_NO_NEW_PRIVS = 38;
@@ -82,6 +85,7 @@ export const SOCK_CLOEXEC = 0o2000000;
 export const SOL_SOCKET = 1;
 export const SCM_RIGHTS = 1;
 export const MSG_DONTWAIT = 0x40;
+export const MSG_CMSG_CLOEXEC = 0x40000000;
 
 /** x86_64 system call numbers used by child start-up programs. */
 export const SYS = {
@@ -118,6 +122,8 @@ export const SYS = {
   unshare: 272,
   dup3: 292,
   setns: 308,
+  execveat: 322,
+  close_range: 436,
 } as const;
 
 export type SyscallName = keyof typeof SYS;

@@ -1,5 +1,6 @@
 export * from './constants.js';
 export { ChildSetupError, errnoName, errnoValue, SyscallError, type SyscallErrorDetails } from './errors.js';
+export { execStubElf, execStubFd } from './exec-stub.js';
 export {
   type Arg,
   type CallOptions,
@@ -23,6 +24,7 @@ export {
   llistxattr,
   lsetxattr,
   makedev,
+  markCloseOnExecFrom,
   mknod,
   mount,
   pidfdOpen,

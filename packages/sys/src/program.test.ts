@@ -295,6 +295,42 @@ describe('spawnChild', () => {
     expect(p.failure(failed.report)).toMatchObject({ step: `mkdir ${dir}`, code: 'EEXIST' });
   });
 
+  it('fails a step whose result is 0 when asked (a read at EOF: the parent is gone)', async () => {
+    const [r, w] = pipe();
+    close(w);
+    const lenient = new ChildProgram();
+    lenient.call('read', 'wait at the sync point', [r, lenient.alloc(8), 1]);
+    const strict = new ChildProgram();
+    strict.call('read', 'wait at the sync point', [r, strict.alloc(8), 1], { zeroErrno: 32 });
+    const passed = await run(lenient);
+    const failed = await run(strict);
+    close(r);
+    expect(passed.status.exitCode).toBe(0);
+    expect(failed.status.exitCode).toBe(127);
+    expect(strict.failure(failed.report)).toMatchObject({ step: 'wait at the sync point', code: 'EPIPE' });
+  });
+
+  it('is not dumpable from the clone on, and this process is again afterwards', async () => {
+    // The child writes prctl(PR_GET_DUMPABLE) bytes into a pipe: 0 bytes when not dumpable.
+    for (const vfork of [false, true]) {
+      const [r, w] = pipe();
+      const p = new ChildProgram();
+      const dumpable = p.slot();
+      p.call('prctl', 'get dumpable', [3], { store: dumpable });
+      p.call('write', 'report dumpable', [w, p.alloc(8), dumpable]);
+      const child = spawnChild(p, 0, { vfork });
+      fds.push(child.errorFd);
+      close(w);
+      expect(await waitExit(child.pid)).toEqual({ exitCode: 0, signal: null });
+      const buf = Buffer.alloc(8);
+      expect(readSync(r, buf), `vfork ${vfork}`).toBe(0);
+      close(r);
+    }
+    // This process is dumpable again (the child's flag was set around the clone only).
+    const self = Number(readFileSync('/proc/self/status', 'utf8').match(/^Uid:\s+(\d+)/m)?.[1]);
+    expect(statSync('/proc/self/environ').uid).toBe(self);
+  });
+
   it('passes an fd through a slot and stores it at an address (write to a file)', async () => {
     const p = new ChildProgram();
     const fd = p.slot();

@@ -13,9 +13,12 @@
  * Records can keep a result in a "slot" (e.g. an fd returned by openat) and
  * later records can use a slot as an argument.
  */
-import { AT_FDCWD, O_CLOEXEC, SYS, type SyscallName } from './constants.js';
+import { AT_FDCWD, O_CLOEXEC, PR_GET_DUMPABLE, PR_SET_DUMPABLE, SYS, type SyscallName } from './constants.js';
 import { ChildSetupError, SyscallError } from './errors.js';
-import { libc, type Pointer } from './libc.js';
+import { lastErrno, libc, type Pointer } from './libc.js';
+
+const SYS_PRCTL = SYS.prctl;
+
 import { SPAWN_CODE_X86_64 } from './spawn-code.x86_64.js';
 
 const HEADER_SIZE = 256;
@@ -48,6 +51,8 @@ export interface CallOptions {
   store?: Slot;
   /** Also write the result, as a 32-bit int, at this location. */
   storeAt?: DataRef;
+  /** A result of 0 fails the step with this errno (a read that hits EOF). */
+  zeroErrno?: number;
 }
 
 interface Record {
@@ -224,6 +229,7 @@ export class ChildProgram {
       out.writeUInt32LE(record.options.ignore ?? 0, at + 56);
       out.writeUInt8(record.options.store?.index ?? 0xff, at + 60);
       out.writeUInt8(slotMask, at + 61);
+      out.writeUInt8(record.options.zeroErrno ?? 0, at + 62);
       out.writeBigUInt64LE(record.options.storeAt ? address(record.options.storeAt) : 0n, at + 64);
     });
     let offset = dataAt;
@@ -235,10 +241,18 @@ export class ChildProgram {
     return out;
   }
 
-  /** Turns the {index, errno} a failed child reported into an error naming the step. */
+  /**
+   * Turns the {index, errno} a failed child reported into an error naming the step.
+   * The exec stub reports index -1: its execve belongs to the program's last step.
+   */
   failure(report: Buffer): ChildSetupError {
-    const index = Number(report.readBigUInt64LE(0));
+    const raw = report.readBigUInt64LE(0);
     const errno = Number(report.readBigUInt64LE(8));
+    if (raw === 0xffffffffffffffffn) {
+      const last = this.records[this.records.length - 1];
+      return new ChildSetupError(last?.step ?? 'exec', 'execve', errno);
+    }
+    const index = Number(raw);
     const record = this.records[index];
     if (!record) return new ChildSetupError(`child step #${index}`, 'unknown', errno);
     return new ChildSetupError(record.step, record.syscall, errno);
@@ -283,6 +297,12 @@ export interface SpawnChildOptions {
    * this process (no sync point): the parent cannot act while the child runs.
    */
   vfork?: boolean;
+  /**
+   * The error pipe [read, write] (close-on-exec), made by the caller when its program
+   * needs the write end's number (e.g. to keep it open for the exec stub). spawnChild
+   * takes both ends over. By default it makes one.
+   */
+  errorPipe?: readonly [number, number];
 }
 
 const CLONE_VM = 0x100n;
@@ -295,9 +315,14 @@ export function spawnChild(
 ): SpawnedChild {
   const c = libc();
   const fn = spawnCode();
-  const fds = [0, 0];
-  if (c.pipe2(fds, O_CLOEXEC) !== 0) throw new Error('pipe2 for the error pipe failed');
-  const [readFd, writeFd] = [fds[0]!, fds[1]!];
+  let readFd: number;
+  let writeFd: number;
+  if (options.errorPipe) [readFd, writeFd] = options.errorPipe;
+  else {
+    const fds = [0, 0];
+    if (c.pipe2(fds, O_CLOEXEC) !== 0) throw new Error('pipe2 for the error pipe failed');
+    [readFd, writeFd] = [fds[0]!, fds[1]!];
+  }
   try {
     // The child never uses the stack or returns into Node, so sharing memory is safe.
     const flags = BigInt(cloneFlags) | 17n | (options.vfork ? CLONE_VM | CLONE_VFORK : 0n); // SIGCHLD
@@ -309,7 +334,20 @@ export function spawnChild(
     try {
       const bytes = program.layout(base, { cloneFlags: flags, errorFd: writeFd });
       c.memcpy(base, bytes, bytes.length);
-      const pid = Number(c.koffi.call(fn, c.spawnProto, base));
+      // The child starts as a copy of this process (its memory, the host's node binary as
+      // /proc/self/exe, the caller's environment): not dumpable, so nothing in the container
+      // it enters can ptrace it or open its /proc files before its execve. Dumpability is
+      // a property of the memory map, which the child copies (or, with vfork, shares until
+      // its exec, and this thread waits for that).
+      const dumpable = Number(c.syscall3(SYS_PRCTL, PR_GET_DUMPABLE, 0, 0));
+      if (dumpable !== 0 && Number(c.syscall3(SYS_PRCTL, PR_SET_DUMPABLE, 0, 0)) !== 0)
+        throw new SyscallError('prctl(PR_SET_DUMPABLE)', lastErrno());
+      let pid: number;
+      try {
+        pid = Number(c.koffi.call(fn, c.spawnProto, base));
+      } finally {
+        if (dumpable !== 0) c.syscall3(SYS_PRCTL, PR_SET_DUMPABLE, dumpable, 0);
+      }
       if (pid < 0) {
         throw new SyscallError('clone', -pid, { args: `flags 0x${cloneFlags.toString(16)}` });
       }

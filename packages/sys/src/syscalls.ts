@@ -3,6 +3,7 @@
  * SyscallError carrying the call, the errno name and the path or arguments.
  */
 import {
+  MSG_CMSG_CLOEXEC,
   MSG_DONTWAIT,
   mountFlagsToString,
   SCM_RIGHTS,
@@ -66,6 +67,14 @@ export function close(fd: number): void {
   check(libc().close(fd), 'close', `fd ${fd}`);
 }
 
+/**
+ * Marks every fd from `first` up close-on-exec (close_range with CLOSE_RANGE_CLOEXEC,
+ * Linux 5.11): fds this process inherited then never reach a program it starts.
+ */
+export function markCloseOnExecFrom(first: number): void {
+  check(libc().syscall3(436, first, 0xffffffff, 4), 'close_range', undefined, `${first}-max, CLOEXEC`);
+}
+
 /** Duplicates fd to the lowest free number >= min, close-on-exec. */
 export function dupCloexec(fd: number, min = 3): number {
   return check(libc().dupfd(fd, 1030, min), 'fcntl(F_DUPFD_CLOEXEC)', `fd ${fd}`);
@@ -126,7 +135,8 @@ export function receiveFd(socket: number): number | null {
   msg.writeBigUInt64LE(1n, 24);
   msg.writeBigUInt64LE(koffi.address(control), 32);
   msg.writeBigUInt64LE(24n, 40);
-  const ret = Number(libc().recvmsg(socket, msg, MSG_DONTWAIT));
+  // MSG_CMSG_CLOEXEC: the received fd must not reach a process this one starts.
+  const ret = Number(libc().recvmsg(socket, msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC));
   if (ret < 0) {
     const errno = lastErrno();
     if (errno === 11) return null;

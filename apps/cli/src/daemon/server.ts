@@ -21,6 +21,8 @@ import { Supervisor } from './supervisor.js';
 export const socketPath = (): string => join(boxRoot(), 'box.sock');
 
 export async function serve(): Promise<number> {
+  // Nothing of the command that started it: no cwd on the caller's file system.
+  process.chdir('/');
   mkdirSync(boxRoot(), { recursive: true, mode: 0o711 });
   const lockPath = join(boxRoot(), 'service.lock');
   const lock = openSync(lockPath, 'w');

@@ -12,6 +12,7 @@ import { posix } from 'node:path';
 import {
   type ChildProgram,
   MS,
+  O_CLOEXEC,
   O_NOCTTY,
   O_RDWR,
   refAt,
@@ -178,7 +179,10 @@ export function addConsoleSteps(
     storeAt: refAt(control, 16),
   });
   program.call('ioctl', 'unlock the terminal', [master, TIOCSPTLCK, program.alloc(4)]);
-  program.call('ioctl', 'open the terminal', [master, TIOCGPTPEER, O_RDWR | O_NOCTTY], { store: slave });
+  // Close-on-exec: only its copies on fds 0-2 (dup3) reach the container's command.
+  program.call('ioctl', 'open the terminal', [master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC], {
+    store: slave,
+  });
   if (size) {
     const ws = Buffer.alloc(8);
     ws.writeUInt16LE(size.height, 0);

@@ -1,0 +1,210 @@
+/**
+ * The process boundary, tried from inside the container as an attacker would:
+ * inherited fds, the host's node binary behind /proc/self/exe, and what a
+ * process of the container can see of `box exec` children before they exec.
+ */
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import {
+  chmodSync,
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  realpathSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { box, boxBin, boxOk, useBoxRoot, waitFor } from '../helpers/box.js';
+
+const env = useBoxRoot({ removeContainers: true });
+
+/**
+ * Runs box from a shell that holds fds 3 (a file), 200 (a directory), 300 (the
+ * host's /etc) and 1000 (a pipe) open without close-on-exec, as a careless caller would.
+ */
+function boxWithFds(args: string[]) {
+  const quoted = args.map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(' ');
+  const script = `exec 3</etc/hostname 200</ 300</etc 1000< <(sleep 30); exec "${process.execPath}" "${boxBin}" ${quoted}`;
+  const r = spawnSync('bash', ['-c', script], {
+    env: { ...process.env, BOX_ROOT: env.root },
+    encoding: 'utf8',
+    timeout: 20_000,
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** The fds of a host process, with what they point to. */
+function fdsOf(pid: number): string[] {
+  return readdirSync(`/proc/${pid}/fd`).map((fd) => `${fd} -> ${readlinkSync(`/proc/${pid}/fd/${fd}`)}`);
+}
+
+/** The box service of this file's BOX_ROOT. */
+function servicePid(): number | undefined {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      if (!cmdline.includes('service') || !cmdline.includes(boxBin)) continue;
+      const environ = readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0');
+      if (environ.includes(`BOX_ROOT=${env.root}`)) return Number(entry);
+    } catch {
+      // gone
+    }
+  }
+  return undefined;
+}
+
+describe('fds of the caller never reach a container', () => {
+  it('in a foreground container: only 0-2 are open, /proc/self/fd/300 is not the host /etc', () => {
+    const r = boxWithFds([
+      'run',
+      '--rm',
+      'busybox',
+      'sh',
+      '-c',
+      'ls /proc/self/fd | tr "\\n" " "; echo; ls /proc/self/fd/300/ 2>&1; ls /proc/self/fd/200/ 2>&1; true',
+    ]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const [fds, ...rest] = r.stdout.trim().split('\n');
+    // ls's own directory fd is 3.
+    expect(fds?.trim()).toBe('0 1 2 3');
+    expect(rest.join('\n')).not.toMatch(/passwd|hostname|bin|boot/);
+  });
+
+  it('in a detached container and its box service, and in an exec', async () => {
+    // No service runs yet for this BOX_ROOT: the one started here is started by the fd-holding shell.
+    expect(servicePid()).toBeUndefined();
+    const id = boxWithFds(['run', '-d', 'busybox', 'sleep', '60']).stdout.trim();
+    expect(id).toMatch(/^[0-9a-f]{64}$/);
+    const state = JSON.parse(readFileSync(join(env.root, 'containers', id, 'state.json'), 'utf8'));
+    const fds = fdsOf(state.pid);
+    expect(fds.map((f) => f.split(' ')[0])).toEqual(['0', '1', '2']);
+    expect(fds.join('\n')).not.toMatch(/\/etc|hostname|pipe:.*\n.*pipe:.*\n.*pipe:/);
+
+    const service = servicePid();
+    expect(service).toBeDefined();
+    const serviceFds = fdsOf(service!);
+    expect(serviceFds.filter((f) => / -> (\/etc|\/|\/etc\/hostname)$/.test(f))).toEqual([]);
+    expect(readlinkSync(`/proc/${service}/cwd`)).toBe('/');
+
+    const exec = boxWithFds([
+      'exec',
+      id,
+      'sh',
+      '-c',
+      'ls /proc/self/fd | tr "\\n" " "; echo; ls /proc/self/fd/300/ 2>&1; true',
+    ]);
+    expect(exec.code).toBe(0);
+    expect(exec.stdout.split('\n')[0]?.trim()).toBe('0 1 2 3');
+    expect(exec.stdout).not.toMatch(/passwd|hostname/);
+    boxOk(env.root, ['rm', '-f', id]);
+  });
+});
+
+describe("the host's node binary is out of reach", () => {
+  let image: string;
+  let dir: string;
+  const nodeBinary = realpathSync(process.execPath);
+  const digest = () => createHash('sha256').update(readFileSync(nodeBinary)).digest('hex');
+  let before: string;
+
+  beforeAll(() => {
+    before = digest();
+    // An image with everything the host's node needs to start (its libraries), a
+    // placeholder at /proc/self/exe that passes box's 126/127 look-up, a symlink and a
+    // #! script pointing at it: on a vulnerable runtime each of these runs host node.
+    dir = mkdtempSync(join(tmpdir(), 'box-e2e-selfexe-'));
+    const rootfs = join(dir, 'rootfs');
+    mkdirSync(join(rootfs, 'proc/self'), { recursive: true });
+    mkdirSync(join(rootfs, 'bin'), { recursive: true });
+    copyFileSync('/bin/busybox', join(rootfs, 'bin/busybox'));
+    for (const applet of ['sh', 'sleep']) symlinkSync('busybox', join(rootfs, 'bin', applet));
+    const ldd = spawnSync('ldd', [nodeBinary], { encoding: 'utf8' }).stdout;
+    for (const lib of ldd.matchAll(/(\/\S+) \(0x/g)) {
+      const path = lib[1]!;
+      mkdirSync(join(rootfs, dirname(path)), { recursive: true });
+      copyFileSync(path, join(rootfs, path));
+    }
+    writeFileSync(join(rootfs, 'proc/self/exe'), '');
+    chmodSync(join(rootfs, 'proc/self/exe'), 0o755);
+    symlinkSync('/proc/self/exe', join(rootfs, 'bin/evil'));
+    writeFileSync(join(rootfs, 'script'), '#!/proc/self/exe\nconsole.log("HOST NODE RAN")\n');
+    chmodSync(join(rootfs, 'script'), 0o755);
+    const tar = spawnSync('tar', ['-C', rootfs, '-cf', join(dir, 'image.tar'), '.']);
+    expect(tar.status).toBe(0);
+    image = 'selfexe:latest';
+    boxOk(env.root, ['import', join(dir, 'image.tar'), image]);
+  });
+
+  afterAll(() => {
+    box(env.root, ['rmi', '-f', image]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const probe = ['-e', 'console.log("HOST NODE RAN", process.version)'];
+
+  it.each([
+    ['the command itself', '/proc/self/exe'],
+    ['a symlink to it', '/bin/evil'],
+    ['a #! script naming it', '/script'],
+  ])('as %s: box run never executes it', (_, command) => {
+    const r = box(env.root, ['run', '--rm', image, command, ...probe]);
+    expect(r.stdout).not.toContain('HOST NODE RAN');
+    expect(r.code).toBe(127);
+    expect(digest()).toBe(before);
+  });
+
+  it('nor does box exec', () => {
+    const id = boxOk(env.root, ['run', '-d', image, 'sleep', '60']);
+    for (const command of ['/proc/self/exe', '/bin/evil', '/script']) {
+      const r = box(env.root, ['exec', id, command, ...probe]);
+      expect(r.stdout).not.toContain('HOST NODE RAN');
+      expect(r.code, r.stderr).toBe(127);
+    }
+    boxOk(env.root, ['rm', '-f', id]);
+    expect(digest()).toBe(before);
+  });
+});
+
+describe('box exec children before their execve', () => {
+  it('show a watcher in the container no host binary, environment or fd', async () => {
+    const canary = `BOX_E2E_CANARY_${process.pid}`;
+    // Four watchers read every process's exe, environ and fds as fast as busybox can.
+    const watcher = `
+      i=0; while [ ! -e /tmp/stop ]; do
+        for p in /proc/[0-9]*; do
+          [ "$p" = /proc/$$ ] && continue
+          readlink $p/exe; tr '\\0' '\\n' < $p/environ; ls -l $p/fd/ 2>/dev/null
+        done
+      done 2>/dev/null >> /tmp/seen.$1`;
+    const id = boxOk(env.root, [
+      'run',
+      '-d',
+      '-e',
+      `W=${watcher}`,
+      'busybox',
+      'sh',
+      '-c',
+      'for n in 1 2 3 4; do sh -c "$W" w $n & done; wait; exec sleep 600',
+    ]);
+    await waitFor(() => box(env.root, ['exec', id, 'ls', '/tmp']).stdout.includes('seen.4'));
+    for (let i = 0; i < 25; i++) {
+      const r = box(env.root, ['exec', id, 'true'], { env: { [canary]: 'secret' } });
+      expect(r.code).toBe(0);
+    }
+    boxOk(env.root, ['exec', id, 'touch', '/tmp/stop']);
+    const seen = boxOk(env.root, ['exec', id, 'sh', '-c', 'cat /tmp/seen.*']);
+    expect(seen.length).toBeGreaterThan(0);
+    expect(seen).not.toContain(canary);
+    expect(seen).not.toMatch(/node|\/work\/|\/tmp\/box-e2e|pid:\[/);
+    boxOk(env.root, ['rm', '-f', id]);
+  });
+});

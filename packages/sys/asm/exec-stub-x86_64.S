@@ -1,0 +1,88 @@
+/*
+ * box exec stub, x86_64 Linux: the body of a tiny static ELF program that a
+ * container's first process executes from a sealed memfd just before it
+ * executes the container's command.
+ *
+ * Why: until that last execve the child is a copy of the host's Node.js
+ * process, so /proc/self/exe names the host's node binary. A command, a
+ * symlink, a #! line or an ELF interpreter pointing at /proc/self/exe would
+ * make execve run that binary inside the container, which could then keep an
+ * fd on it and rewrite it (CVE-2019-5736). Once the stub runs, /proc/self/exe
+ * is the sealed memfd (no writes, no resizing), so those paths lead only to
+ * the stub again, and the stub refuses to run without box's arguments
+ * (a line on stderr, exit status 127).
+ *
+ *   argv[0]  the error pipe's fd, in decimal
+ *   argv[1]  the command's path
+ *   argv[2…] the command's argv;  envp: its environment
+ *
+ * It marks the error pipe close-on-exec and executes argv[1]. If that fails,
+ * it writes {-1, errno} (two u64) to the error pipe, as the spawn routine
+ * does for a failed step, and exits with status 127.
+ *
+ * Rebuild: packages/sys/scripts/build-spawn.sh (checked by a unit test).
+ */
+        .intel_syntax noprefix
+        .text
+        .globl _start
+_start:
+        mov     rbx, [rsp]              /* argc */
+        cmp     rbx, 3
+        jb      refuse
+        mov     rsi, [rsp + 8]          /* argv[0]: the error fd in decimal */
+        xor     r12d, r12d
+        movzx   eax, byte ptr [rsi]
+        test    eax, eax
+        jz      refuse
+digit:
+        movzx   eax, byte ptr [rsi]
+        test    eax, eax
+        jz      digits_done
+        sub     eax, 48
+        cmp     eax, 9
+        ja      refuse
+        imul    r12d, r12d, 10
+        add     r12d, eax
+        cmp     r12d, 0x7fffff
+        ja      refuse
+        inc     rsi
+        jmp     digit
+digits_done:
+        /* fcntl(fd, F_SETFD, FD_CLOEXEC): fails unless box left the pipe open */
+        mov     eax, 72
+        mov     edi, r12d
+        mov     esi, 2
+        mov     edx, 1
+        syscall
+        test    rax, rax
+        jnz     refuse
+        /* execve(argv[1], &argv[2], envp); envp = &argv[argc + 1] */
+        mov     rdi, [rsp + 16]
+        lea     rsi, [rsp + 24]
+        lea     rdx, [rsp + rbx * 8 + 16]
+        mov     eax, 59
+        syscall
+        neg     rax
+        push    rax
+        push    -1
+        /* write(fd, {-1, errno}, 16) */
+        mov     eax, 1
+        mov     edi, r12d
+        mov     rsi, rsp
+        mov     edx, 16
+        syscall
+        jmp     fail
+refuse:
+        /* started by something other than box (a #! line or a link to /proc/self/exe) */
+        mov     eax, 1
+        mov     edi, 2
+        lea     rsi, [rip + refusal]
+        mov     edx, refusal_end - refusal
+        syscall
+fail:
+        mov     eax, 231
+        mov     edi, 127
+        syscall
+refusal:
+        .ascii  "box exec stub: not a command\n"
+refusal_end:
