@@ -1,5 +1,5 @@
 import { ChildSetupError } from '@box/ns';
-import { CommandNotExecutableError, CommandNotFoundError, SpecError } from '@box/runtime';
+import { CommandNotExecutableError, CommandNotFoundError, RuntimeError, SpecError } from '@box/runtime';
 
 /** Docker's exit codes for failures of the tool itself and of the command. */
 export const EXIT_BOX_ERROR = 125;
@@ -29,5 +29,9 @@ export function translateStartError(error: unknown): unknown {
     return new CliError(`failed to start the container: ${error.message}`);
   }
   if (error instanceof SpecError) return new CliError(error.message);
+  // As a fork that fails in the container (docker: "OCI runtime exec failed", 126).
+  if (error instanceof RuntimeError && error.code === 'EPIDSLIMIT') {
+    return new CliError(error.message, EXIT_NOT_EXECUTABLE);
+  }
   return error;
 }

@@ -79,6 +79,63 @@ describe.skipIf(!hasV1)('cgroup limits on the real cgroup v1 hierarchies', () =>
     expect(r.code).toBe(137);
   });
 
+  it('refuses an exec into a container at its --pids-limit; what an exec forks counts', async () => {
+    const id = box(env.root, [
+      'run',
+      '-d',
+      '--name',
+      'full',
+      '--pids-limit',
+      '5',
+      'busybox',
+      'sh',
+      '-c',
+      'sleep 1000 & sleep 1000 & sleep 1000 & sleep 1000 & wait',
+    ]).stdout.trim();
+    try {
+      const dir = join(V1, 'pids', 'box', id);
+      const read = (file: string) => readFileSync(join(dir, file), 'utf8');
+      const current = () => Number(read('pids.current'));
+      const refusedForks = () => Number(/^max (\d+)$/m.exec(read('pids.events'))![1]);
+      await waitFor(() => current() === 5);
+
+      /** Runs box exec, sampling pids.current until it ends; returns its result and the highest sample. */
+      const execSampled = async (args: string[]) => {
+        const exec = boxAsync(env.root, ['exec', 'full', ...args]);
+        let highest = 0;
+        let done = false;
+        const result = exec.done.then((r) => {
+          done = true;
+          return r;
+        });
+        while (!done) {
+          highest = Math.max(highest, current());
+          await new Promise((r) => setTimeout(r, 1));
+        }
+        return { ...(await result), highest };
+      };
+
+      // Full: the exec'd process is not let in, as a fork in the container would not be.
+      const refused = await execSampled(['sh', '-c', 'sleep 1 & sleep 1 & wait']);
+      expect(refused.stderr).toContain('pids limit (5)');
+      expect(refused.code).toBe(126);
+      expect(refused.highest).toBeLessThanOrEqual(5);
+      expect(current()).toBe(5);
+
+      // Room for two: the exec'd shell and one of its children; its other forks fail.
+      expect(box(env.root, ['update', '--pids-limit', '7', 'full']).code).toBe(0);
+      const before = refusedForks();
+      const limited = await execSampled(['sh', '-c', 'sleep 1 & sleep 1 & sleep 1 & wait']);
+      expect(limited.stderr).toMatch(/can't fork|Resource temporarily unavailable/);
+      expect(limited.highest).toBeLessThanOrEqual(7);
+      expect(refusedForks()).toBeGreaterThan(before);
+    } finally {
+      expect(box(env.root, ['rm', '-f', 'full']).code).toBe(0);
+      // Its owner, the box service, removes the cgroup once it has seen it end.
+      await waitFor(() => !boxCgroups().some((c) => c.endsWith(id)));
+    }
+  });
+
   it('pins to --cpuset-cpus 0 and sets the CFS quota for --cpus 0.5', async () => {
     const run = boxAsync(env.root, [
       'run',

@@ -114,6 +114,44 @@ describe('volumes and mounts', () => {
     ok(['rmi', 'evil']);
   });
 
+  it('runs a command that lives on a -v mount or a named volume, by path and through PATH', () => {
+    const tools = join(host, 'tools');
+    mkdirSync(tools);
+    writeFileSync(join(tools, 'hello'), '#!/bin/sh\necho "hello from $0 $*"\nexit 3\n', { mode: 0o755 });
+    writeFileSync(join(tools, 'plain'), '#!/bin/sh\n', { mode: 0o644 });
+    symlinkSync('/usr/bin/env', join(tools, 'host-env')); // the container has no /usr/bin/env
+    const run = (args: string[]) => box(env.root, ['run', '--rm', ...args]);
+
+    const byPath = run(['-v', `${tools}:/opt/tools:ro`, 'busybox', '/opt/tools/hello', 'a']);
+    expect(byPath).toMatchObject({ code: 3, stdout: 'hello from /opt/tools/hello a\n' });
+    const byName = run(['-v', `${tools}:/opt/tools`, '-e', 'PATH=/opt/tools:/bin', 'busybox', 'hello']);
+    expect(byName).toMatchObject({ code: 3, stdout: 'hello from /opt/tools/hello \n' });
+    expect(run(['-v', `${tools}:/opt/tools`, 'busybox', '/opt/tools/plain']).code).toBe(126);
+    expect(run(['-v', `${tools}:/opt/tools`, 'busybox', '/opt/tools/missing']).code).toBe(127);
+    // A symlink on the mount is followed inside the container, not on the host.
+    expect(run(['-v', `${tools}:/opt/tools`, 'busybox', '/opt/tools/host-env']).code).toBe(127);
+
+    ok([
+      'run',
+      '--rm',
+      '-v',
+      'scripts:/s',
+      'busybox',
+      'sh',
+      '-c',
+      'printf "#!/bin/sh\\necho in-volume\\n" > /s/go; chmod +x /s/go',
+    ]);
+    expect(run(['-v', 'scripts:/vol', 'busybox', '/vol/go'])).toMatchObject({
+      code: 0,
+      stdout: 'in-volume\n',
+    });
+    expect(run(['-v', 'scripts:/vol', '-w', '/vol', 'busybox', './go'])).toMatchObject({
+      code: 0,
+      stdout: 'in-volume\n',
+    });
+    ok(['volume', 'rm', 'scripts']);
+  });
+
   it('anonymous volumes go with rm -v and --rm; a volume in use cannot be removed', () => {
     ok(['run', '--name', 'anon', '-v', '/scratch', 'busybox', 'true']);
     expect(ok(['volume', 'ls', '-q']).split('\n')).toHaveLength(1);

@@ -3,9 +3,14 @@
  * namespace of the container's init that differs from ours (user first, mount
  * last), join its cgroup at the sync point, then take the process settings.
  * No shell or helper binary is needed in the image.
+ *
+ * The kernel never refuses to move a process into a cgroup, not even one at its
+ * pids limit: joining is checked here instead (before and after), so an exec
+ * into a full container fails as a fork inside it would. Once joined, whatever the process forks is
+ * counted against the container's limit by the kernel.
  */
 import { readlinkSync } from 'node:fs';
-import { createCgroupManager } from '@box/cgroups';
+import { type CgroupManager, createCgroupManager } from '@box/cgroups';
 import { type Namespace, type NamespaceType, spawn } from '@box/ns';
 import { processCredentials } from './capabilities.js';
 import { RuntimeError } from './errors.js';
@@ -27,7 +32,10 @@ export interface ExecOptions {
   /** Host pid of the container's init process. */
   pid: number;
   process: Process;
-  /** The container's cgroup, joined before the process runs. */
+  /**
+   * The container's cgroup, joined before the process runs. If that puts it over its pids
+   * limit, the process is killed and execInContainer rejects with a RuntimeError 'EPIDSLIMIT'.
+   */
   cgroupsPath?: string;
   stdio?: readonly [number, number, number];
   /** Unix socket (host fd) that receives the pty master when process.terminal is set. */
@@ -83,8 +91,24 @@ export async function execInContainer(options: ExecOptions): Promise<ExecProcess
     ...processCredentials(proc),
     noNewPrivileges: proc.noNewPrivileges,
     async onSync(child) {
-      await cgroup?.addProcess(child);
+      if (!cgroup) return;
+      // Checked before, so a full container is never pushed over its limit even for a moment,
+      // and after, for a fork in the container meanwhile.
+      await checkPidsLimit(cgroup, 1);
+      await cgroup.addProcess(child);
+      await checkPidsLimit(cgroup, 0);
     },
     parentDeathSignal: options.dieWithParent ? 'SIGKILL' : undefined,
   });
+}
+
+/** Rejects when `joining` more tasks would put the cgroup over its pids limit. */
+async function checkPidsLimit(cgroup: CgroupManager, joining: number): Promise<void> {
+  const pids = (await cgroup.stats()).pids;
+  if (pids?.limit != null && pids.current + joining > pids.limit) {
+    throw new RuntimeError(
+      'EPIDSLIMIT',
+      `cannot start a process in the container: it has reached its pids limit (${pids.limit})`,
+    );
+  }
 }

@@ -12,7 +12,7 @@ export {
 export { lookupCommand } from './process/lookup.js';
 export { parseMountOptions } from './rootfs/mount-options.js';
 export type { Overlay } from './rootfs/prepare.js';
-export { resolveContainerPath, resolveInRoot } from './rootfs/resolve.js';
+export { type BindMountView, resolveContainerPath, resolveInRoot } from './rootfs/resolve.js';
 export { type ContainerExit, type ContainerProcess, type StartOptions, startContainer } from './run.js';
 export {
   DEFAULT_CAPABILITIES,

@@ -1,7 +1,7 @@
 /**
  * Starting a container from an OCI config: the path from `box run` to execve.
  *
- *   validateSpec → lookupCommand (in the rootfs, for docker's 126/127)
+ *   validateSpec → lookupCommand (in the rootfs and its bind mounts, for docker's 126/127)
  *   → @box/ns spawn: new namespaces, sync point (id maps, onSync),
  *     addRootfsSteps (mounts, /dev, terminal, pivot_root, masks, hostname),
  *     stdio, cwd, credentials, capabilities → execve
@@ -59,7 +59,7 @@ export async function startContainer(options: StartOptions): Promise<ContainerPr
     throw new SpecError('box needs a new mount namespace');
   const env = proc.env ?? [];
   const layers = options.overlay ? [options.overlay.upperdir, ...options.overlay.lowerdirs] : [root.path];
-  const path = lookupCommand(layers, proc.args[0]!, env, proc.cwd);
+  const path = lookupCommand(layers, proc.args[0]!, env, proc.cwd, spec.mounts);
   const cgroup = await createContainerCgroup(spec);
   let child: Awaited<ReturnType<typeof spawn>>;
   try {

@@ -7,6 +7,7 @@ import { parseEnvFlags, readSpec } from '../create.js';
 import { CliError, translateStartError } from '../errors.js';
 import { isRunning } from '../lifecycle.js';
 import { reconcile } from '../recovery.js';
+import { type PipedStdio, pipeStdio } from '../stdio.js';
 import { attachTerminal, currentWindowSize } from '../terminal.js';
 import { resolveUser } from '../user.js';
 
@@ -45,16 +46,20 @@ export async function exec(reference: string, command: string[], flags: ExecFlag
   };
   let sockets: [number, number] | undefined;
   let devNull: number | undefined;
+  let piped: PipedStdio | undefined;
   try {
-    if (flags.tty) sockets = socketPair();
-    devNull = flags.interactive && !flags.detach ? undefined : openSync('/dev/null', 'r+');
+    // -d: nothing; -t: its pty; otherwise pipes (never box's own stdio).
+    if (flags.detach) devNull = openSync('/dev/null', 'r+');
+    else if (flags.tty) sockets = socketPair();
+    else piped = pipeStdio(flags.interactive ?? false);
     const child = await execInContainer({
       pid: state.pid!,
       process: proc,
       cgroupsPath: state.cgroupsPath,
-      stdio: flags.detach ? [devNull!, devNull!, devNull!] : [devNull ?? 0, 1, 2],
+      stdio: devNull !== undefined ? [devNull, devNull, devNull] : piped?.stdio,
       consoleSocket: sockets?.[1],
     });
+    piped?.started();
     if (flags.detach) return 0;
     let terminal: ReturnType<typeof attachTerminal> | undefined;
     if (sockets) {
@@ -67,11 +72,14 @@ export async function exec(reference: string, command: string[], flags: ExecFlag
       await Promise.race([terminal.drained, new Promise((r) => setTimeout(r, 500))]);
       terminal.detach();
     }
+    // A process it left in the container may hold the pipes open: stop once they are quiet.
+    await piped?.drained(500);
     return status.signal !== null ? 128 + status.signal : (status.exitCode ?? 255);
   } catch (error) {
     throw translateStartError(error);
   } finally {
     if (devNull !== undefined) closeSync(devNull);
+    piped?.close();
     if (sockets) for (const fd of sockets) closeSync(fd);
   }
 }

@@ -3,7 +3,7 @@
  * startContainer → wait → exit code, with the container's writable layer as
  * an overlay mounted inside its own mount namespace.
  */
-import { closeSync, openSync } from 'node:fs';
+import { closeSync } from 'node:fs';
 import { type ContainerProcess, startContainer } from '@box/runtime';
 import { receiveFd, socketPair } from '@box/sys';
 import { processStartTime, removeContainer, updateState, writeState } from '../containers.js';
@@ -11,6 +11,7 @@ import { type CreateFlags, prepareContainer } from '../create.js';
 import { startDetached } from '../daemon/client.js';
 import { CliError, translateStartError } from '../errors.js';
 import { reconcile } from '../recovery.js';
+import { type PipedStdio, pipeStdio } from '../stdio.js';
 import { attachTerminal } from '../terminal.js';
 
 export interface RunFlags extends CreateFlags {
@@ -32,17 +33,18 @@ export async function run(imageRef: string, command: string[], flags: RunFlags):
   }
 
   let proc: ContainerProcess | undefined;
-  let devNull: number | undefined;
+  let piped: PipedStdio | undefined;
   let sockets: [number, number] | undefined;
   // Signals for the container are taken from the start, and passed on once it runs.
   const forwarder = forwardSignals();
   try {
+    // With a terminal the container's stdio is its pty; without, pipes (never box's own).
     if (flags.tty) sockets = socketPair();
-    devNull = flags.interactive ? undefined : openSync('/dev/null', 'r');
+    else piped = pipeStdio(flags.interactive ?? false);
     proc = await startContainer({
       spec,
       overlay: state.overlay,
-      stdio: [devNull ?? 0, 1, 2],
+      stdio: piped?.stdio,
       consoleSocket: sockets?.[1],
       dieWithParent: true,
       // Recorded before it runs, so a box killed from now on leaves a record that says so.
@@ -57,6 +59,7 @@ export async function run(imageRef: string, command: string[], flags: RunFlags):
       },
     });
     forwarder.attach(proc);
+    piped?.started();
 
     const terminal = sockets ? attachTerminal(takeMaster(sockets[0]), flags.interactive ?? false) : undefined;
     const status = await proc.exited;
@@ -64,6 +67,8 @@ export async function run(imageRef: string, command: string[], flags: RunFlags):
       await Promise.race([terminal.drained, new Promise((r) => setTimeout(r, 500))]);
       terminal.detach();
     }
+    // Its processes are all gone: the pipes end once everything they held has been copied.
+    await piped?.drained();
     const exitCode = status.signal !== null ? 128 + status.signal : (status.exitCode ?? 255);
     if (!flags.rm) {
       updateState(container.id, {
@@ -81,7 +86,7 @@ export async function run(imageRef: string, command: string[], flags: RunFlags):
     throw translateStartError(error);
   } finally {
     forwarder.stop();
-    if (devNull !== undefined) closeSync(devNull);
+    piped?.close();
     if (sockets) for (const fd of sockets) closeSync(fd);
     if (flags.rm && proc) await removeContainer(state);
     closeSync(container.lock);

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CommandNotExecutableError, CommandNotFoundError } from '../errors.js';
+import type { Mount } from '../spec.js';
 import { lookupCommand } from './lookup.js';
 
 let top: string;
@@ -159,5 +160,106 @@ describe('lookupCommand: not executable (exit 126)', () => {
       CommandNotExecutableError,
     );
     expect(lookupCommand(lower, '/bin/shadowed', PATH, '/')).toBe('/bin/shadowed');
+  });
+});
+
+describe('lookupCommand: bind mounts (-v, volumes)', () => {
+  let tools: string;
+  let volume: string;
+  let single: string;
+  let mounts: Mount[];
+
+  beforeAll(() => {
+    tools = join(top, 'host-tools');
+    file(tools, 'prog', 0o755);
+    file(tools, 'plain', 0o644);
+    file(tools, 'sub/deep', 0o755);
+    symlinkSync('prog', join(tools, 'relative-link'));
+    symlinkSync('/bin/sh', join(tools, 'into-image')); // the container's /bin/sh, not the host's
+    symlinkSync('/usr/bin/env', join(tools, 'host-only')); // on the host, not in the container
+    symlinkSync('../../../../../../usr/bin/env', join(tools, 'climbing'));
+    volume = join(top, 'volume-data');
+    file(volume, 'run.sh', 0o755);
+    single = join(top, 'single-file');
+    writeFileSync(single, '#!/bin/sh\n');
+    chmodSync(single, 0o755);
+    file(lower, 'srv/.keep', 0o644);
+    symlinkSync('/srv', join(lower, 'linked')); // a mount through it lands on /srv
+    mounts = [
+      { destination: '/opt/tools', type: 'bind', source: tools, options: ['rbind', 'rw'] },
+      { destination: '/linked/vol', type: 'bind', source: volume, options: ['rbind', 'ro'] },
+      { destination: '/usr/local/bin/single', type: 'bind', source: single, options: ['bind'] },
+      { destination: '/noexec', type: 'bind', source: tools, options: ['rbind', 'noexec'] },
+      { destination: '/tmp', type: 'tmpfs', source: 'tmpfs', options: ['nosuid'] },
+    ];
+  });
+
+  it('finds a program on a mounted directory, by path and through PATH', () => {
+    expect(lookupCommand([upper, lower], '/opt/tools/prog', PATH, '/', mounts)).toBe('/opt/tools/prog');
+    expect(lookupCommand([upper, lower], 'prog', ['PATH=/bin:/opt/tools'], '/', mounts)).toBe(
+      '/opt/tools/prog',
+    );
+    expect(lookupCommand([upper, lower], './deep', PATH, '/opt/tools/sub', mounts)).toBe(
+      '/opt/tools/sub/deep',
+    );
+    expect(lookupCommand(lower, '/opt/tools/prog', PATH, '/', mounts)).toBe('/opt/tools/prog');
+    // Without the mounts, only the image's files.
+    expect(error(() => lookupCommand([upper, lower], '/opt/tools/prog', PATH, '/'))).toBeInstanceOf(
+      CommandNotFoundError,
+    );
+  });
+
+  it('mounts where the image sends the destination, as the set-up does', () => {
+    // /linked is a symlink to /srv in the image: the volume is mounted on /srv/vol.
+    expect(lookupCommand([upper, lower], '/srv/vol/run.sh', PATH, '/', mounts)).toBe('/srv/vol/run.sh');
+    expect(lookupCommand([upper, lower], '/linked/vol/run.sh', PATH, '/', mounts)).toBe('/linked/vol/run.sh');
+  });
+
+  it('finds a file mounted on its own', () => {
+    expect(lookupCommand([upper, lower], 'single', PATH, '/', mounts)).toBe('/usr/local/bin/single');
+    expect(
+      error(() => lookupCommand([upper, lower], '/usr/local/bin/single/x', PATH, '/', mounts)),
+    ).toBeInstanceOf(CommandNotFoundError);
+  });
+
+  it('follows symlinks on a mount inside the container, never on the host', () => {
+    expect(lookupCommand([upper, lower], '/opt/tools/relative-link', PATH, '/', mounts)).toBe(
+      '/opt/tools/relative-link',
+    );
+    expect(lookupCommand([upper, lower], '/opt/tools/into-image', PATH, '/', mounts)).toBe(
+      '/opt/tools/into-image',
+    );
+    for (const name of ['/opt/tools/host-only', '/opt/tools/climbing']) {
+      expect(error(() => lookupCommand([upper, lower], name, PATH, '/', mounts))).toBeInstanceOf(
+        CommandNotFoundError,
+      );
+    }
+  });
+
+  it('reports what a mount cannot execute as 126', () => {
+    expect(error(() => lookupCommand([upper, lower], '/opt/tools/plain', PATH, '/', mounts)).message).toBe(
+      'exec: "/opt/tools/plain": permission denied',
+    );
+    expect(error(() => lookupCommand([upper, lower], '/opt/tools/sub', PATH, '/', mounts)).message).toBe(
+      'exec: "/opt/tools/sub": is a directory',
+    );
+    expect(error(() => lookupCommand([upper, lower], '/noexec/prog', PATH, '/', mounts))).toBeInstanceOf(
+      CommandNotExecutableError,
+    );
+  });
+
+  it('lets a later mount on a directory above cover an earlier one', () => {
+    const covered: Mount[] = [
+      { destination: '/opt/tools', type: 'bind', source: tools, options: ['rbind'] },
+      { destination: '/opt', type: 'bind', source: volume, options: ['rbind'] },
+    ];
+    expect(error(() => lookupCommand([upper, lower], '/opt/tools/prog', PATH, '/', covered))).toBeInstanceOf(
+      CommandNotFoundError,
+    );
+    expect(lookupCommand([upper, lower], '/opt/run.sh', PATH, '/', covered)).toBe('/opt/run.sh');
+    // In the other order the deeper one is on top.
+    expect(lookupCommand([upper, lower], '/opt/tools/prog', PATH, '/', [covered[1]!, covered[0]!])).toBe(
+      '/opt/tools/prog',
+    );
   });
 });

@@ -1,30 +1,36 @@
-import { accessSync, constants, statSync } from 'node:fs';
+import { accessSync, constants } from 'node:fs';
+import { MS } from '@box/sys';
 import { CommandNotExecutableError, CommandNotFoundError } from '../errors.js';
-import { resolveInRoot } from '../rootfs/resolve.js';
-import { DEFAULT_PATH } from '../spec.js';
+import { parseMountOptions } from '../rootfs/mount-options.js';
+import {
+  type BindMountView,
+  type ContainerFile,
+  findContainerFile,
+  resolveContainerPath,
+} from '../rootfs/resolve.js';
+import { DEFAULT_PATH, type Mount } from '../spec.js';
 
 /**
  * Finds the program a container will execute, as execvp would inside it: a
  * name with a slash is taken as a path (relative to cwd), others are searched
  * in the container's PATH. Returns the container path to pass to execve.
+ *
+ * `rootfs` is the container's root directory, or the layers of its overlay (top
+ * first: the merged tree exists only in the container). `mounts` are the spec's
+ * mounts: the bind mounts among them (`-v`, volumes) are seen where the container
+ * will see them. Other filesystems (tmpfs, proc, ...) are empty until mounted and
+ * are not looked into.
  */
 export function lookupCommand(
   rootfs: string | readonly string[],
   command: string,
   env: readonly string[],
   cwd: string,
+  mounts: readonly Mount[] = [],
 ): string {
-  const roots = typeof rootfs === 'string' ? [rootfs] : rootfs;
-  // With an overlay the merged tree exists only in the container: look through its
-  // layers, top first, and take the first that has the path.
-  const check = (path: string) => {
-    let result: ReturnType<typeof checkExecutable> = 'missing';
-    for (const root of roots) {
-      result = checkExecutable(resolveInRoot(root, path));
-      if (result !== 'missing') break;
-    }
-    return result;
-  };
+  const layers = typeof rootfs === 'string' ? [rootfs] : rootfs;
+  const binds = bindMountViews(layers, mounts);
+  const check = (path: string) => checkExecutable(findContainerFile(layers, path, binds));
   if (command === '') throw new CommandNotFoundError(command, 'executable file not found in $PATH');
   if (command.includes('/')) {
     const path = under(cwd, command);
@@ -58,20 +64,32 @@ function under(dir: string, name: string): string {
     .join('/')}`;
 }
 
-function checkExecutable(hostPath: string): string | 'missing' | undefined {
-  let stats: ReturnType<typeof statSync>;
-  try {
-    stats = statSync(hostPath);
-  } catch {
-    return 'missing';
+/** The spec's bind mounts, with their destinations resolved in the image as the set-up mounts them. */
+function bindMountViews(layers: readonly string[], mounts: readonly Mount[]): BindMountView[] {
+  const views: BindMountView[] = [];
+  for (const mount of mounts) {
+    const options = parseMountOptions(mount.options);
+    if (!(options.bind || mount.type === 'bind') || !mount.source) continue;
+    views.push({
+      destination: resolveContainerPath(layers, mount.destination),
+      source: mount.source,
+      noexec: (options.flags & MS.NOEXEC) !== 0,
+    });
   }
+  return views;
+}
+
+/** Why `file` cannot be executed, 'missing' if there is none, undefined if it can. */
+function checkExecutable(file: ContainerFile | undefined): string | 'missing' | undefined {
+  if (!file) return 'missing';
+  const { stats, host } = file;
   if (stats.isDirectory()) return 'is a directory';
   if (!stats.isFile()) return 'permission denied';
   try {
-    accessSync(hostPath, constants.X_OK);
+    accessSync(host, constants.X_OK);
   } catch {
     return 'permission denied';
   }
-  if ((stats.mode & 0o111) === 0) return 'permission denied';
+  if ((stats.mode & 0o111) === 0 || file.noexec) return 'permission denied';
   return undefined;
 }
