@@ -30,7 +30,17 @@ export function lookupCommand(
 ): string {
   const layers = typeof rootfs === 'string' ? [rootfs] : rootfs;
   const binds = bindMountViews(layers, mounts);
-  const check = (path: string) => checkExecutable(findContainerFile(layers, path, binds));
+  const check = (path: string) => {
+    let file: ContainerFile | undefined;
+    try {
+      file = findContainerFile(layers, path, binds);
+    } catch {
+      // A symlink that cannot be read from here (/proc/self in a running container's
+      // procfs names the reader) or a loop: the kernel will not find a program there either.
+      return 'missing';
+    }
+    return checkExecutable(file);
+  };
   if (command === '') throw new CommandNotFoundError(command, 'executable file not found in $PATH');
   if (command.includes('/')) {
     const path = under(cwd, command);
