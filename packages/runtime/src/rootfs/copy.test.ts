@@ -136,6 +136,11 @@ describe('copyIntoRoot', () => {
     expect(() => copyIntoRoot(root, join(src, 'f'), '/nope/f')).toThrow(
       expect.objectContaining({ code: 'ENODEST' }),
     );
+    writeFileSync(join(root, 'tmp/file'), 'kept');
+    expect(() => copyIntoRoot(root, join(src, 'f'), '/tmp/file/')).toThrow(
+      expect.objectContaining({ code: 'ENODEST' }),
+    );
+    expect(readFileSync(join(root, 'tmp/file'), 'utf8')).toBe('kept');
     symlinkSync(outside, join(root, 'evil'));
     expect(() => copyIntoRoot(root, join(src, 'f'), '/evil/x')).toThrow(
       expect.objectContaining({ code: 'ENODEST' }),

@@ -126,7 +126,14 @@ const hostSide: Side = { open: (path, flags) => openat(AT_FDCWD, path, flags) };
 
 /** Opens a container's root directory (a path on the host) as an O_PATH fd. */
 function openRoot(root: string): number {
-  const fd = openat(AT_FDCWD, root, O_PATH | O_DIRECTORY);
+  let fd: number;
+  try {
+    fd = openat(AT_FDCWD, root, O_PATH | O_DIRECTORY);
+  } catch (error) {
+    throw new CopyError('ECOPY', `cannot open the container's root: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
   const own = statSync('/');
   const st = fstatSync(fd);
   if (st.dev === own.dev && st.ino === own.ino) {
@@ -168,7 +175,7 @@ function target(side: Side, dest: string, source: Source, describe: (p: string) 
   } catch (error) {
     const code = errno(error);
     if (code !== 'ENOENT' && code !== 'ENOTDIR') throw error;
-    if (code === 'ENOENT' && dest.endsWith('/')) {
+    if (dest.endsWith('/')) {
       throw new CopyError('ENODEST', `no such directory: ${describe(dest)}`, { cause: error });
     }
     if (code === 'ENOTDIR' && (source.stat.mode & BigInt(S_IFMT)) === BigInt(S_IFDIR)) {
@@ -363,7 +370,8 @@ function copy(
     if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP') {
       throw new CopyError('ENOSRC', `no such file or directory: ${describe.src(srcPath)}`, { cause: error });
     }
-    throw error;
+    if (error instanceof CopyError) throw error;
+    throw new CopyError('ECOPY', `copying failed: ${(error as Error).message}`, { cause: error });
   }
   const copier = new Copier();
   let where: Target | undefined;
