@@ -10,6 +10,7 @@ export {
   readLogs,
 } from './logs.js';
 export { lookupCommand } from './process/lookup.js';
+export { CopyError, copyFromRoot, copyIntoRoot } from './rootfs/copy.js';
 export { parseMountOptions } from './rootfs/mount-options.js';
 export type { Overlay } from './rootfs/prepare.js';
 export { type BindMountView, resolveContainerPath, resolveInRoot } from './rootfs/resolve.js';

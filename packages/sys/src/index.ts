@@ -1,3 +1,31 @@
+export {
+  AT_EMPTY_PATH,
+  AT_REMOVEDIR,
+  AT_SYMLINK_NOFOLLOW,
+  type FileName,
+  type FileTimes,
+  fchmodat,
+  fchownat,
+  futimens,
+  linkat,
+  mkdirat,
+  mknodat,
+  O_EXCL,
+  O_TRUNC,
+  type OpenHow,
+  openat,
+  openat2,
+  RESOLVE_BENEATH,
+  RESOLVE_CACHED,
+  RESOLVE_IN_ROOT,
+  RESOLVE_NO_MAGICLINKS,
+  RESOLVE_NO_SYMLINKS,
+  RESOLVE_NO_XDEV,
+  readlinkat,
+  symlinkat,
+  unlinkat,
+  utimensat,
+} from './at.js';
 export * from './constants.js';
 export { ChildSetupError, errnoName, errnoValue, SyscallError, type SyscallErrorDetails } from './errors.js';
 export { execStubElf, execStubFd } from './exec-stub.js';

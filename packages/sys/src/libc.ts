@@ -37,6 +37,23 @@ function declare() {
     ),
     lgetxattr: lib.func('long lgetxattr(const char *path, const char *name, _Out_ void *value, size_t size)'),
     llistxattr: lib.func('long llistxattr(const char *path, _Out_ void *list, size_t size)'),
+    // fd-relative file calls (at.ts)
+    syscall4: lib.func('long syscall(long nr, long a, long b, long c, long d)'),
+    openat: lib.func('int openat(int dirfd, const char *path, int flags, ...)'),
+    mkdirat: lib.func('int mkdirat(int dirfd, const char *path, unsigned int mode)'),
+    symlinkat: lib.func('int symlinkat(const char *target, int dirfd, const char *path)'),
+    readlinkat: lib.func('long readlinkat(int dirfd, const char *path, _Out_ void *buf, size_t size)'),
+    fchownat: lib.func(
+      'int fchownat(int dirfd, const char *path, unsigned int uid, unsigned int gid, int flags)',
+    ),
+    fchmodat: lib.func('int fchmodat(int dirfd, const char *path, unsigned int mode, int flags)'),
+    utimensat: lib.func('int utimensat(int dirfd, const char *path, const void *times, int flags)'),
+    futimens: lib.func('int futimens(int fd, const void *times)'),
+    unlinkat: lib.func('int unlinkat(int dirfd, const char *path, int flags)'),
+    mknodat: lib.func('int mknodat(int dirfd, const char *path, unsigned int mode, unsigned long dev)'),
+    linkat: lib.func(
+      'int linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int flags)',
+    ),
     spawnProto: koffi.proto('long box_spawn(void *program)'),
   };
 }

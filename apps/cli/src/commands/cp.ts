@@ -1,14 +1,15 @@
 /**
  * `box cp CONTAINER:SRC DEST` and `box cp SRC CONTAINER:DEST`. The container's
  * side is reached through its own root: /proc/PID/root while it runs, or its
- * layers mounted for the copy while it is stopped. Container paths are resolved
- * by box inside the container's files first (symlinks included), so a symlink
- * in the container can never make the copy read or write a host path.
+ * layers mounted for the copy while it is stopped. The copy itself is
+ * @box/runtime's copyIntoRoot/copyFromRoot: every container path is resolved
+ * fd-relative inside that root (openat2 RESOLVE_IN_ROOT), so neither a symlink in
+ * the container nor a container renaming things during the copy can make it read
+ * or write a host path (see packages/runtime/src/rootfs/copy.ts).
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { lstatSync } from 'node:fs';
 import { isAbsolute, posix } from 'node:path';
-import { resolveContainerPath } from '@box/runtime';
+import { CopyError, copyFromRoot, copyIntoRoot } from '@box/runtime';
 import { withOverlay } from '@box/unionfs';
 import { type ContainerState, findContainer } from '../containers.js';
 import { CliError } from '../errors.js';
@@ -31,12 +32,6 @@ async function withRoot<T>(state: ContainerState, fn: (root: string) => T): Prom
   return withOverlay({ lowerdirs, upperdir, workdir, layersRoot }, fn);
 }
 
-function copy(source: string, target: string): void {
-  // GNU cp keeps modes, owners, times and links (-a), never follows links in the source (-P).
-  const r = spawnSync('cp', ['-a', '-P', '--', source, target], { encoding: 'utf8' });
-  if (r.status !== 0) throw new CliError(`copying failed: ${(r.stderr || r.error?.message || '').trim()}`, 1);
-}
-
 export async function cp(from: string, to: string): Promise<number> {
   await reconcile();
   const src = split(from);
@@ -52,23 +47,38 @@ export async function cp(from: string, to: string): Promise<number> {
   if (!side.path.startsWith('/')) side.path = `/${side.path}`;
   const state = findContainer(side.container);
   const localPath = isAbsolute(local) ? local : posix.join(process.cwd(), local);
+  if (!src.container && !exists(localPath)) throw new CliError(`no such file or directory: ${local}`, 1);
   await withRoot(state, (root) => {
-    const inside = `${root}${resolveContainerPath([root], side.path)}`;
-    if (src.container) {
-      if (!existsSync(inside))
-        throw new CliError(`Could not find the file ${side.path} in container ${side.container}`, 1);
-      copy(inside, localPath);
-    } else {
-      if (!existsSync(localPath)) throw new CliError(`no such file or directory: ${local}`, 1);
-      const parent = posix.dirname(inside);
-      if (!existsSync(parent) || !statSync(parent).isDirectory()) {
-        throw new CliError(
-          `no such directory in container ${side.container}: ${posix.dirname(side.path)}`,
-          1,
-        );
-      }
-      copy(localPath, inside);
+    try {
+      if (src.container) copyFromRoot(root, side.path, localPath);
+      else copyIntoRoot(root, localPath, side.path);
+    } catch (error) {
+      throw translate(error, side);
     }
   });
   return 0;
+}
+
+function exists(path: string): boolean {
+  try {
+    lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** docker's messages and exit codes for a refused copy. */
+function translate(error: unknown, side: { container: string; path: string }): unknown {
+  if (!(error instanceof CopyError)) return error;
+  switch (error.code) {
+    case 'ENOSRC':
+      return new CliError(`Could not find the file ${side.path} in container ${side.container}`, 1);
+    case 'ENODEST':
+    case 'ECONFLICT':
+    case 'ECOPY':
+      return new CliError(error.message, 1);
+    default:
+      return new CliError(error.message);
+  }
 }
