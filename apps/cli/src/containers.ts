@@ -22,6 +22,7 @@ import { tryLock } from '@box/sys';
 import { CliError } from './errors.js';
 import { imageStore } from './images.js';
 import { containersDir, namesDir } from './paths.js';
+import { containerDirMode, secureStateDir } from './state-dir.js';
 import { removeVolume } from './volumes.js';
 
 export type ContainerStatus = 'created' | 'running' | 'restarting' | 'exited';
@@ -99,11 +100,14 @@ export interface NewContainer {
   lock: number;
 }
 
-/** Reserves a name and creates the container's directory. Undo with removeContainer. */
-export function createContainer(requestedName: string | undefined): NewContainer {
+/**
+ * Reserves a name and creates the container's directory: closed to everyone but root, and to
+ * container root for a container in a user namespace (`userns`; see state-dir.ts). Undo with
+ * removeContainer.
+ */
+export function createContainer(requestedName: string | undefined, userns = false): NewContainer {
   if (requestedName !== undefined) validateName(requestedName);
-  mkdirSync(containersDir(), { recursive: true, mode: 0o711 });
-  mkdirSync(namesDir(), { recursive: true, mode: 0o700 });
+  secureStateDir();
   const id = randomBytes(32).toString('hex');
   for (let attempt = 0; ; attempt++) {
     const name = requestedName ?? `${pick(ADJECTIVES)}_${pick(NOUNS)}${attempt > 3 ? attempt : ''}`;
@@ -121,8 +125,9 @@ export function createContainer(requestedName: string | undefined): NewContainer
     }
     const dir = join(containersDir(), id);
     try {
-      mkdirSync(dir, { mode: 0o711 });
-      const lock = openSync(join(dir, 'lock'), 'w');
+      mkdirSync(dir, { mode: 0o700 });
+      containerDirMode(dir, userns);
+      const lock = openSync(join(dir, 'lock'), 'w', 0o600);
       tryLock(lock, join(dir, 'lock'));
       return { id, name, dir, lock };
     } catch (error) {
@@ -134,14 +139,14 @@ export function createContainer(requestedName: string | undefined): NewContainer
 }
 
 /**
- * Writes state.json atomically (temp file, fsync, rename). A record removed
- * meanwhile (`box rm -f`) is not brought back.
+ * Writes state.json atomically (temp file, fsync, rename), readable by root only: it holds
+ * the container's environment. A record removed meanwhile (`box rm -f`) is not brought back.
  */
 export function writeState(dir: string, state: ContainerState): void {
   const tmp = join(dir, `.state.json.${process.pid}`);
   let fd: number;
   try {
-    fd = openSync(tmp, 'w', 0o644);
+    fd = openSync(tmp, 'w', 0o600);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
     throw error;

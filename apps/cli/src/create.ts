@@ -3,7 +3,7 @@
  * with its writable layer's directories. Starting it is separate, so the same
  * record serves a foreground `box run`, `box run -d` and `box start`.
  */
-import { chownSync, closeSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chownSync, closeSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { DEFAULT_PATH, defaultSpec, type Spec } from '@box/runtime';
 import {
@@ -17,9 +17,10 @@ import {
 import { CliError } from './errors.js';
 import { findImage, imageStore } from './images.js';
 import { parseResourceFlags, type ResourceFlags } from './resources.js';
+import { userNamespaceRange, writePrivateFile } from './state-dir.js';
 import { currentWindowSize } from './terminal.js';
 import { resolveUser } from './user.js';
-import { type ParsedMounts, parseMounts, removeVolume, type VolumeFlags } from './volumes.js';
+import { handVolumeTo, type ParsedMounts, parseMounts, removeVolume, type VolumeFlags } from './volumes.js';
 
 export interface CreateFlags extends ResourceFlags, VolumeFlags {
   rm?: boolean;
@@ -92,19 +93,6 @@ function mergeEnv(...lists: (readonly string[])[]): string[] {
   return [...map.values()];
 }
 
-/** container root -> host uid range for --userns: /etc/subuid's "box" entry, else 100000:65536. */
-function userNamespaceRange(file: string): { hostID: number; size: number } {
-  try {
-    for (const line of readFileSync(file, 'utf8').split('\n')) {
-      const [user, start, count] = line.split(':');
-      if (user === 'box' && start && count) return { hostID: Number(start), size: Number(count) };
-    }
-  } catch {
-    // no file
-  }
-  return { hostID: 100000, size: 65536 };
-}
-
 export interface CreatedContainer {
   container: NewContainer;
   state: ContainerState;
@@ -140,7 +128,7 @@ export async function prepareContainer(
   if (args.length === 0) throw new CliError('no command specified');
   const user = resolveUser(image.lowerdirs, flags.user ?? (image.config.User || undefined));
 
-  const container = createContainer(flags.name);
+  const container = createContainer(flags.name, flags.userns ?? false);
   let mounts: ParsedMounts = { mounts: [], volumes: [], anonymous: [] };
   try {
     mounts = parseMounts(flags);
@@ -181,13 +169,21 @@ export async function prepareContainer(
 
     const upperdir = join(container.dir, 'upper');
     const workdir = join(container.dir, 'work');
-    for (const dir of [spec.root!.path, upperdir, workdir]) mkdirSync(dir, { mode: 0o755 });
+    // Others are kept out by container.dir (see state-dir.ts). The upper dir's root is the
+    // container's "/" (overlayfs takes its owner and mode), so it is 0755 as docker's.
+    mkdirSync(spec.root!.path, { mode: 0o700 });
+    mkdirSync(upperdir, { mode: 0o755 });
+    mkdirSync(workdir, { mode: 0o700 });
     if (flags.userns) {
-      // The container's root must own its writable layer.
+      // The container's root must own its writable layer, and may write to new volumes.
       chownSync(upperdir, uidRange.hostID, gidRange.hostID);
       chownSync(workdir, uidRange.hostID, gidRange.hostID);
+      for (const name of [...mounts.volumes, ...mounts.anonymous]) {
+        handVolumeTo(name, uidRange.hostID, gidRange.hostID);
+      }
     }
-    writeFileSync(join(container.dir, 'config.json'), `${JSON.stringify(spec, null, 2)}\n`);
+    // It holds the container's environment (-e secrets): root only.
+    writePrivateFile(join(container.dir, 'config.json'), `${JSON.stringify(spec, null, 2)}\n`);
     const state: ContainerState = {
       id: container.id,
       name: container.name,

@@ -3,7 +3,6 @@
  * layers unpacked once and whiteouts written the way overlayfs reads them, so
  * every container can stack an image's layer directories directly.
  */
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   type ContainerConfig,
@@ -17,6 +16,7 @@ import {
 import { lsetxattr, mknod, S_IFCHR } from '@box/sys';
 import { CliError } from './errors.js';
 import { boxRoot } from './paths.js';
+import { secureStateDir, sharedDir, sharedGroup } from './state-dir.js';
 
 let opened: Promise<ImageStore> | undefined;
 
@@ -30,9 +30,19 @@ function onOpaque(dir: string): void {
 }
 
 export function imageStore(): Promise<ImageStore> {
-  // Searchable by others, for containers in user namespaces (see @box/image's layout).
-  mkdirSync(boxRoot(), { recursive: true, mode: 0o711 });
-  opened ??= openImageStore({ root: join(boxRoot(), 'image'), onWhiteout, onOpaque });
+  secureStateDir();
+  opened ??= openImageStore({
+    root: join(boxRoot(), 'image'),
+    onWhiteout,
+    onOpaque,
+    // Containers in user namespaces mount the layers as their root's host ids (see state-dir.ts).
+    group: sharedGroup(),
+  }).then((store) => {
+    // Short layer links for overlays with many layers (@box/unionfs's linkLayer), which a
+    // --userns container's first process reaches (it mounts from there) as container root.
+    sharedDir(join(store.root, 'l'));
+    return store;
+  });
   return opened;
 }
 

@@ -20,6 +20,7 @@ import { top } from './commands/top.js';
 import { volumeCreate, volumeInspect, volumeLs, volumePrune, volumeRm } from './commands/volume.js';
 import { serve } from './daemon/server.js';
 import { CliError, EXIT_BOX_ERROR } from './errors.js';
+import { secureStateDir } from './state-dir.js';
 
 declare const BOX_VERSION: string;
 
@@ -69,7 +70,9 @@ function buildProgram(setExit: (code: number) => void): Command {
     .version(`box version ${BOX_VERSION}`, '-v, --version')
     .enablePositionalOptions()
     .exitOverride()
-    .configureOutput({ outputError: (text, write) => write(`box: ${text.replace(/^error: /, '')}`) });
+    .configureOutput({ outputError: (text, write) => write(`box: ${text.replace(/^error: /, '')}`) })
+    // Every command first makes the state directory, or closes one an older box left open.
+    .hook('preAction', () => secureStateDir());
   const done = (code: number) => setExit(code);
 
   containerOptions(program.command('run').description('Create and run a new container from an image'))

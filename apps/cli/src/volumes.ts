@@ -4,11 +4,21 @@
  * the container), and anonymous ones (removed with `rm -v`).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chownSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { isAbsolute, join, posix } from 'node:path';
 import type { Mount } from '@box/runtime';
 import { CliError } from './errors.js';
 import { boxRoot } from './paths.js';
+import { secureStateDir, sharedDir } from './state-dir.js';
 
 export const volumesDir = (): string => join(boxRoot(), 'volumes');
 const VOLUME_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
@@ -65,7 +75,7 @@ export function createVolume(
   checkVolumeName(name);
   const existing = readVolume(name);
   if (existing) return existing;
-  mkdirSync(volumesDir(), { recursive: true, mode: 0o711 });
+  secureStateDir();
   const info: VolumeInfo = {
     Name: name,
     Driver: 'local',
@@ -75,10 +85,13 @@ export function createVolume(
     Scope: 'local',
     ...(options.anonymous ? { Anonymous: true } : {}),
   };
-  // Made aside and renamed into place, so a half-made volume is never seen.
+  // Made aside and renamed into place, so a half-made volume is never seen. Its directory is
+  // closed to others but passable for container root of --userns containers (see state-dir.ts);
+  // _data is the volume's root as containers see it.
   const tmp = join(volumesDir(), `.new-${name}-${process.pid}`);
-  mkdirSync(join(tmp, '_data'), { recursive: true, mode: 0o755 });
-  writeFileSync(join(tmp, 'volume.json'), `${JSON.stringify(info, null, 2)}\n`);
+  sharedDir(tmp);
+  mkdirSync(join(tmp, '_data'), { mode: 0o755 });
+  writeFileSync(join(tmp, 'volume.json'), `${JSON.stringify(info, null, 2)}\n`, { mode: 0o600 });
   try {
     renameSync(tmp, join(volumesDir(), name));
   } catch (error) {
@@ -88,6 +101,18 @@ export function createVolume(
     throw error;
   }
   return info;
+}
+
+/**
+ * Hands a volume that nothing has written yet to container root of a --userns container (its
+ * host ids), as docker makes volumes under userns-remap: otherwise that root, an unprivileged
+ * host uid, could not write to it. A volume with files keeps its owner (root of containers
+ * without a user namespace can write to it either way).
+ */
+export function handVolumeTo(name: string, uid: number, gid: number): void {
+  const data = volumePath(name);
+  const stats = statSync(data);
+  if (stats.uid === 0 && stats.gid === 0 && readdirSync(data).length === 0) chownSync(data, uid, gid);
 }
 
 export function listVolumes(): VolumeInfo[] {

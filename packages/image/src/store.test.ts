@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
+  chmodSync,
   existsSync,
   mkdirSync,
   readdirSync,
@@ -246,5 +247,55 @@ describe('image store', () => {
     writeFileSync(join(dir, 'manifest.json'), JSON.stringify(manifest));
     const error2 = await loadArchive(other, dir).catch((e: unknown) => e);
     expect(isImageError(error2, 'EIMAGE_UNSAFE_PATH'), String(error2)).toBe(true);
+  });
+});
+
+describe('image store permissions', () => {
+  const mode = (path: string) => statSync(path).mode & 0o7777;
+
+  it('is closed to other users: directories 0700, files 0600', async () => {
+    await importRootfsTar(store, streamOf(await base()), 'busybox');
+    const [layer] = store.resolve('busybox').layers;
+    const layerDir = join(layer!.path, '..');
+    for (const dir of [
+      store.root,
+      join(store.root, 'layers'),
+      layerDir,
+      join(store.root, 'blobs', 'sha256'),
+    ]) {
+      expect({ dir, mode: mode(dir) }).toEqual({ dir, mode: 0o700 });
+    }
+    const blobs = readdirSync(join(store.root, 'blobs', 'sha256'));
+    expect(blobs.length).toBeGreaterThan(0);
+    for (const file of [
+      join(store.root, 'repositories.json'),
+      join(layerDir, 'layer.json'),
+      ...blobs.map((b) => join(store.root, 'blobs', 'sha256', b)),
+    ]) {
+      expect({ file, mode: mode(file) }).toEqual({ file, mode: 0o600 });
+    }
+  });
+
+  it('with a group, lets only that group traverse to the layers (root:group 0710)', async () => {
+    const group = 4242;
+    const shared = await openImageStore({ root: join(tmp.path, 'shared'), group });
+    await importRootfsTar(shared, streamOf(await base()), 'busybox');
+    const layerDir = join(shared.resolve('busybox').layers[0]!.path, '..');
+    for (const dir of [shared.root, join(shared.root, 'layers'), layerDir]) {
+      expect({ dir, mode: mode(dir), gid: statSync(dir).gid }).toEqual({ dir, mode: 0o710, gid: group });
+    }
+    expect(mode(join(shared.root, 'blobs'))).toBe(0o700);
+  });
+
+  it('closes a store left open by an older version when opened again', async () => {
+    await importRootfsTar(store, streamOf(await base()), 'busybox');
+    const layerDir = join(store.resolve('busybox').layers[0]!.path, '..');
+    for (const dir of [store.root, join(store.root, 'layers'), layerDir]) chmodSync(dir, 0o711);
+    chmodSync(join(store.root, 'repositories.json'), 0o644);
+    const again = await openImageStore({ root: store.root, group: 4242 });
+    for (const dir of [again.root, join(again.root, 'layers'), layerDir]) {
+      expect({ dir, mode: mode(dir), gid: statSync(dir).gid }).toEqual({ dir, mode: 0o710, gid: 4242 });
+    }
+    expect(mode(join(again.root, 'repositories.json'))).toBe(0o600);
   });
 });

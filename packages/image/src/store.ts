@@ -9,6 +9,12 @@
  *   lock                      flock(2)ed by every writer; readers need no lock (files change by rename)
  *   tmp/                      staging for blobs, layers and archives (same file system, so renames work)
  *
+ * Nothing in the store is for other users: unpacked layers hold setuid files, files with
+ * capabilities and device nodes of any image, so every directory is closed to others (0700). With
+ * `group`, the store root, `layers/` and each layer are root:group 0710 instead, so that processes
+ * with that gid (root of containers in user namespaces, which mount the layers as an unprivileged
+ * host id) can traverse to `layers/<id>/diff`, and nobody else can. Files are 0600.
+ *
  * An image's ID is the digest of its config, as in docker. Everything a write adds is recorded in a
  * transaction and removed again if the write fails, so a failed load or import leaves the store as
  * it was. Garbage collection recomputes what the remaining images reference and deletes the rest.
@@ -16,6 +22,7 @@
 import { randomBytes } from 'node:crypto';
 import {
   chmodSync,
+  chownSync,
   closeSync,
   createReadStream,
   createWriteStream,
@@ -34,7 +41,7 @@ import {
   writeFileSync,
   writeSync,
 } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { chainIds, DigestStream, digestHex, digestMismatch, sha256 } from './digest.js';
@@ -70,6 +77,12 @@ export interface ImageStoreOptions {
   unpack?: Pick<UnpackOptions, 'chown' | 'devices' | 'mknod' | 'setXattr'>;
   /** How long a writer waits for the store lock (default 60 s). */
   lockTimeoutMs?: number;
+  /**
+   * A gid that may traverse (not list) to the unpacked layers: the host gid of root in
+   * containers that run in user namespaces and mount the layers themselves. The store root,
+   * `layers/` and each layer are then owner:group 0710; without it everything is 0700.
+   */
+  group?: number;
 }
 
 export interface LayerInfo {
@@ -190,10 +203,13 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** Writes a file atomically: temp file in the same directory, fsync, rename, fsync of the directory. */
-export function writeFileAtomic(path: string, data: string | Buffer): void {
+/**
+ * Writes a file atomically: temp file in the same directory, fsync, rename, fsync of the directory.
+ * The file is readable by its owner only unless `mode` says otherwise.
+ */
+export function writeFileAtomic(path: string, data: string | Buffer, mode = 0o600): void {
   const temp = `${path}.tmp-${randomBytes(6).toString('hex')}`;
-  const fd = openSync(temp, 'wx', 0o644);
+  const fd = openSync(temp, 'wx', mode);
   const bytes = typeof data === 'string' ? Buffer.from(data) : data;
   try {
     let offset = 0;
@@ -215,14 +231,22 @@ export function writeFileAtomic(path: string, data: string | Buffer): void {
 export async function openImageStore(options: ImageStoreOptions): Promise<ImageStore> {
   const store = new ImageStore(options);
   try {
-    for (const dir of [join(store.root, 'blobs', 'sha256'), store.tmpDir]) {
+    // Missing parents as mkdir -p makes them: the group must pass through them.
+    mkdirSync(dirname(store.root), { recursive: true, mode: 0o755 });
+    mkdirSync(store.root, { recursive: true, mode: 0o700 });
+    const layers = join(store.root, 'layers');
+    mkdirSync(layers, { recursive: true, mode: 0o700 });
+    // A store made by an older version (0711, 0644 files) or for another group: close it all.
+    const rootLoose = store.closeDir(store.root);
+    const loose = store.closeDir(layers) || rootLoose;
+    for (const dir of [join(store.root, 'blobs'), join(store.root, 'blobs', 'sha256'), store.tmpDir]) {
       mkdirSync(dir, { recursive: true, mode: 0o700 });
+      if (loose) chmodSync(dir, 0o700);
     }
-    // Searchable (not readable) by others: a container in a user namespace mounts its
-    // layers as an unprivileged host uid, which must be able to reach layers/<id>/diff.
-    for (const dir of [store.root, join(store.root, 'layers')]) {
-      mkdirSync(dir, { recursive: true, mode: 0o711 });
-      chmodSync(dir, 0o711);
+    if (loose) {
+      for (const hex of readdirSync(layers)) store.closeDir(join(layers, hex));
+      const index = join(store.root, 'repositories.json');
+      if (existsSync(index)) chmodSync(index, 0o600);
     }
   } catch (error) {
     throw ioError('creating the image store in', store.root, error);
@@ -240,6 +264,26 @@ export class ImageStore {
     this.options = options;
     this.root = options.root;
     this.tmpDir = join(options.root, 'tmp');
+  }
+
+  /**
+   * Gives a directory of the store (root, `layers/`, a layer) its mode: 0700, or 0710 with
+   * `options.group` as its group. Returns true when it had another mode or group.
+   */
+  closeDir(path: string): boolean {
+    const { group } = this.options;
+    const stats = lstatSync(path);
+    let changed = false;
+    if (group !== undefined && stats.gid !== group) {
+      chownSync(path, stats.uid, group);
+      changed = true;
+    }
+    const mode = group === undefined ? 0o700 : 0o710;
+    if ((stats.mode & 0o7777) !== mode || changed) {
+      chmodSync(path, mode);
+      changed = true;
+    }
+    return changed;
   }
 
   blobPath(digest: string): string {
@@ -351,7 +395,7 @@ export class ImageStore {
     expected?: string,
   ): Promise<{ digest: string; size: number }> {
     const temp = this.tempPath('blob');
-    const fd = openSync(temp, 'wx', 0o644);
+    const fd = openSync(temp, 'wx', 0o600);
     const hash = new DigestStream();
     try {
       try {
@@ -378,7 +422,7 @@ export class ImageStore {
     if (expected !== undefined && digest !== expected) throw digestMismatch('blob', expected, digest);
     if (this.hasBlob(digest)) return digest;
     const temp = this.tempPath('blob');
-    const fd = openSync(temp, 'wx', 0o644);
+    const fd = openSync(temp, 'wx', 0o600);
     try {
       let offset = 0;
       while (offset < bytes.length) offset += writeSync(fd, bytes, offset, bytes.length - offset);
@@ -417,8 +461,8 @@ export class ImageStore {
     layer: { digest: string; mediaType: string; diffID?: string; parent: string | null },
   ): Promise<LayerMeta> {
     const stage = this.tempPath('layer');
-    mkdirSync(stage, { mode: 0o711 }); // becomes layers/<chainID>: see openImageStore
-    chmodSync(stage, 0o711);
+    mkdirSync(stage, { mode: 0o700 }); // becomes layers/<chainID>: see the store's layout
+    this.closeDir(stage);
     try {
       const { onWhiteout = keepWhiteout, onOpaque = keepOpaque } = this.options;
       const result = await unpackLayer(this.openBlob(layer.digest), join(stage, 'diff'), {
@@ -442,7 +486,7 @@ export class ImageStore {
         compressedSize: result.size,
         skipped: result.skipped.length,
       };
-      writeFileSync(join(stage, 'layer.json'), `${JSON.stringify(meta, null, 2)}\n`);
+      writeFileSync(join(stage, 'layer.json'), `${JSON.stringify(meta, null, 2)}\n`, { mode: 0o600 });
       const final = this.layerDir(chainID);
       rmSync(final, { recursive: true, force: true }); // an incomplete one, without layer.json
       renameSync(stage, final);

@@ -4,7 +4,17 @@
  * rotated by size into `NAME.1` … `NAME.<maxFiles-1>` (newest first), as
  * `--log-opt max-size=, max-file=` do in docker.
  */
-import { closeSync, fstatSync, openSync, readSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  fchmodSync,
+  fstatSync,
+  openSync,
+  readSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export type LogStream = 'stdout' | 'stderr';
@@ -34,6 +44,21 @@ function timestamp(): string {
   return `${new Date(ms).toISOString().slice(0, 23)}${nanos}Z`;
 }
 
+/**
+ * A container's output may hold its secrets: the log is readable by its owner only (0600), also
+ * when an older file was made with a looser mode.
+ */
+function openLog(path: string): number {
+  const fd = openSync(path, 'a', 0o600);
+  try {
+    if ((fstatSync(fd).mode & 0o7777) !== 0o600) fchmodSync(fd, 0o600);
+  } catch (error) {
+    closeSync(fd);
+    throw error;
+  }
+  return fd;
+}
+
 export class JsonFileLogger {
   private fd: number;
   private size: number;
@@ -43,7 +68,7 @@ export class JsonFileLogger {
     readonly path: string,
     private readonly options: LogOptions = {},
   ) {
-    this.fd = openSync(path, 'a', 0o640);
+    this.fd = openLog(path);
     this.size = fstatSync(this.fd).size;
   }
 
@@ -92,7 +117,7 @@ export class JsonFileLogger {
       }
       renameSync(this.path, `${this.path}.1`);
     }
-    this.fd = openSync(this.path, 'a', 0o640);
+    this.fd = openLog(this.path);
     this.size = 0;
   }
 }

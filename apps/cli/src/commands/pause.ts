@@ -1,6 +1,6 @@
 /** `box pause`, `box unpause` (the cgroup freezer) and `box update` (new limits for a container). */
 
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createCgroupManager } from '@box/cgroups';
 import { containerDir, findContainer } from '../containers.js';
@@ -9,6 +9,7 @@ import { CliError } from '../errors.js';
 import { isRunning } from '../lifecycle.js';
 import { reconcile } from '../recovery.js';
 import { parseResourceFlags, type ResourceFlags } from '../resources.js';
+import { writePrivateFile } from '../state-dir.js';
 
 async function eachRunning(
   references: string[],
@@ -73,6 +74,6 @@ export function update(references: string[], flags: ResourceFlags): Promise<numb
         ...(resources.pids ? { pids: resources.pids } : {}),
       },
     };
-    writeFileSync(join(dir, 'config.json'), `${JSON.stringify(spec, null, 2)}\n`);
+    writePrivateFile(join(dir, 'config.json'), `${JSON.stringify(spec, null, 2)}\n`);
   });
 }

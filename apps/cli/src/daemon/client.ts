@@ -31,7 +31,8 @@ function send(request: Request): Promise<Response> {
 
 /** Starts `box system service` in the background, detached from this terminal. */
 function spawnService(): void {
-  const log = openSync(join(boxRoot(), 'service.log'), 'a');
+  // What containers' start-up errors say stays with root, as their logs do.
+  const log = openSync(join(boxRoot(), 'service.log'), 'a', 0o600);
   const child = spawn(process.execPath, [process.argv[1]!, 'system', 'service'], {
     detached: true,
     stdio: ['ignore', log, log],

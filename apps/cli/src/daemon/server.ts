@@ -8,13 +8,14 @@
  * new service, which adopts them (their logs stop: the output pipes died with
  * the old one) and records their end.
  */
-import { closeSync, mkdirSync, openSync, rmSync } from 'node:fs';
+import { closeSync, openSync, rmSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { tryLock } from '@box/sys';
 import { CliError, EXIT_BOX_ERROR, translateStartError } from '../errors.js';
 import { boxRoot } from '../paths.js';
 import { reconcile } from '../recovery.js';
+import { secureStateDir } from '../state-dir.js';
 import type { Request, Response } from './protocol.js';
 import { Supervisor } from './supervisor.js';
 
@@ -23,9 +24,9 @@ export const socketPath = (): string => join(boxRoot(), 'box.sock');
 export async function serve(): Promise<number> {
   // Nothing of the command that started it: no cwd on the caller's file system.
   process.chdir('/');
-  mkdirSync(boxRoot(), { recursive: true, mode: 0o711 });
+  secureStateDir();
   const lockPath = join(boxRoot(), 'service.lock');
-  const lock = openSync(lockPath, 'w');
+  const lock = openSync(lockPath, 'w', 0o600);
   if (!tryLock(lock, lockPath)) {
     closeSync(lock);
     return 0; // another service is running
