@@ -31,7 +31,7 @@ const env = useBoxRoot({ removeContainers: true });
  */
 function boxWithFds(args: string[]) {
   const quoted = args.map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(' ');
-  const script = `exec 3</etc/hostname 200</ 300</etc 1000< <(sleep 30); exec "${process.execPath}" "${boxBin}" ${quoted}`;
+  const script = `exec 3</etc/hostname 200</ 300</etc 1000< <(exec sleep 30 2>/dev/null); exec "${process.execPath}" "${boxBin}" ${quoted}`;
   const r = spawnSync('bash', ['-c', script], {
     env: { ...process.env, BOX_ROOT: env.root },
     encoding: 'utf8',
@@ -106,7 +106,7 @@ describe('fds of the caller never reach a container', () => {
     expect(exec.stdout.split('\n')[0]?.trim()).toBe('0 1 2 3');
     expect(exec.stdout).not.toMatch(/passwd|hostname/);
     boxOk(env.root, ['rm', '-f', id]);
-  });
+  }, 120_000);
 });
 
 describe("the host's node binary is out of reach", () => {
@@ -177,7 +177,7 @@ describe("the host's node binary is out of reach", () => {
 describe('box exec children before their execve', () => {
   it('show a watcher in the container no host binary, environment or fd', async () => {
     const canary = `BOX_E2E_CANARY_${process.pid}`;
-    // Four watchers read every process's exe, environ and fds as fast as busybox can.
+    // Two watchers read every process's exe, environ and fds as fast as busybox can.
     const watcher = `
       i=0; while [ ! -e /tmp/stop ]; do
         for p in /proc/[0-9]*; do
@@ -193,18 +193,28 @@ describe('box exec children before their execve', () => {
       'busybox',
       'sh',
       '-c',
-      'for n in 1 2 3 4; do sh -c "$W" w $n & done; wait; exec sleep 600',
+      'for n in 1 2; do sh -c "$W" w $n & done; wait; exec sleep 600',
     ]);
-    await waitFor(() => box(env.root, ['exec', id, 'ls', '/tmp']).stdout.includes('seen.4'));
-    for (let i = 0; i < 25; i++) {
+    await waitFor(() => box(env.root, ['exec', id, 'ls', '/tmp']).stdout.includes('seen.2'));
+    for (let i = 0; i < 20; i++) {
       const r = box(env.root, ['exec', id, 'true'], { env: { [canary]: 'secret' } });
       expect(r.code).toBe(0);
     }
     boxOk(env.root, ['exec', id, 'touch', '/tmp/stop']);
-    const seen = boxOk(env.root, ['exec', id, 'sh', '-c', 'cat /tmp/seen.*']);
-    expect(seen.length).toBeGreaterThan(0);
-    expect(seen).not.toContain(canary);
-    expect(seen).not.toMatch(/node|\/work\/|\/tmp\/box-e2e|pid:\[/);
+    // What the watchers saw: many lines about the container's own processes…
+    const lines = Number(boxOk(env.root, ['exec', id, 'sh', '-c', 'cat /tmp/seen.* | wc -l']));
+    expect(lines).toBeGreaterThan(100);
+    // …and nothing of box's: its node binary, its caller's environment, host paths, host namespaces.
+    const pattern = `node|${canary}|/work/|/tmp/box-e2e|pid:\\[`;
+    const hits = box(env.root, [
+      'exec',
+      id,
+      'sh',
+      '-c',
+      `grep -hE '${pattern}' /tmp/seen.* | sort -u | head -20`,
+    ]);
+    expect(hits.code).toBe(0);
+    expect(hits.stdout).toBe('');
     boxOk(env.root, ['rm', '-f', id]);
-  });
+  }, 120_000);
 });
