@@ -50,3 +50,25 @@ describe('box run rejects bad input with one line and exit 125', () => {
     expect(box(env.root, ['rm', 'taken']).code).toBe(0);
   });
 });
+
+describe('refused operations on a container: one line, exit 125, nothing changed', () => {
+  it('exec into a stopped container', () => {
+    expect(box(env.root, ['run', '--name', 'stopped', 'busybox', 'true']).code).toBe(0);
+    const r = box(env.root, ['exec', 'stopped', 'touch', '/made']);
+    expect(r.code).toBe(125);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/is not running/);
+    // Nothing was made in it.
+    const out = join(env.root, 'made-copy');
+    expect(box(env.root, ['cp', 'stopped:/made', out]).stderr).toMatch(/Could not find the file \/made/);
+    expect(box(env.root, ['rm', 'stopped']).code).toBe(0);
+  });
+
+  it('cp to a container directory that does not exist', () => {
+    expect(box(env.root, ['run', '--name', 'target', 'busybox', 'true']).code).toBe(0);
+    const r = box(env.root, ['cp', '/etc/hostname', 'target:/no/such/dir/file']);
+    expect(r.code).toBe(125);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(box(env.root, ['rm', 'target']).code).toBe(0);
+  });
+});

@@ -74,10 +74,12 @@ function translate(error: unknown, side: { container: string; path: string }): u
   switch (error.code) {
     case 'ENOSRC':
       return new CliError(`Could not find the file ${side.path} in container ${side.container}`, 1);
-    case 'ENODEST':
-    case 'ECONFLICT':
     case 'ECOPY':
       return new CliError(error.message, 1);
+    // A destination the copy refuses to create or replace: box's refusal, nothing changed.
+    case 'ENODEST':
+    case 'ECONFLICT':
+      return new CliError(error.message);
     default:
       return new CliError(error.message);
   }

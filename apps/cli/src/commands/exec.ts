@@ -23,7 +23,7 @@ export interface ExecFlags {
 export async function exec(reference: string, command: string[], flags: ExecFlags): Promise<number> {
   await reconcile();
   const state = findContainer(reference);
-  if (!isRunning(state)) throw new CliError(`container ${state.id} is not running`, 1);
+  if (!isRunning(state)) throw new CliError(`container ${state.id} is not running`);
   if (command.length === 0) throw new CliError('exec needs a command', 1);
   if (flags.workdir !== undefined && !flags.workdir.startsWith('/')) {
     throw new CliError(
