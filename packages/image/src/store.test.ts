@@ -125,6 +125,15 @@ describe('image store', () => {
     expect(store.listImages()).toEqual([]);
   });
 
+  it('drops a holder from every image it holds, knowing only the holder', async () => {
+    const a = await importRootfsTar(store, streamOf(await base()), 'a');
+    await store.retain('a', 'lost');
+    await store.retain('a', 'kept');
+    await store.releaseHolder('lost');
+    await store.releaseHolder('never-held');
+    expect(store.listImages().find((image) => image.id === a)!.holders).toEqual(['kept']);
+  });
+
   it('tags, untags by one tag and keeps the image for the other', async () => {
     const id = await importRootfsTar(store, streamOf(await base()), 'one');
     await store.tag('one', 'localhost:5000/two:v2');

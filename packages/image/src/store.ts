@@ -773,6 +773,19 @@ export class ImageStore {
   }
 
   /**
+   * Drops `holder`'s hold on every image, for a holder whose record is lost (a container whose
+   * removal was interrupted). Takes the store lock only when there is something to drop.
+   */
+  async releaseHolder(holder: string): Promise<void> {
+    const held = (index: IndexFile) =>
+      Object.values(index.images).filter((record) => record.holders.includes(holder));
+    if (held(this.#readIndex()).length === 0) return;
+    await this.write(async (tx) => {
+      for (const record of held(tx.index)) record.holders = record.holders.filter((h) => h !== holder);
+    });
+  }
+
+  /**
    * `box rmi`. By reference: untags; the image goes when no other tag is left. By ID: removes all
    * its references and the image. An image held by a container is refused (`EIMAGE_IN_USE`); with
    * `force` it is untagged but kept until released. Unreferenced blobs and layers are collected.
