@@ -3,15 +3,16 @@
  * with its writable layer's directories. Starting it is separate, so the same
  * record serves a foreground `box run`, `box run -d` and `box start`.
  */
-import { chownSync, closeSync, mkdirSync, readFileSync } from 'node:fs';
+import { chownSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { DEFAULT_PATH, defaultSpec, type Spec } from '@box/runtime';
 import {
   type ContainerState,
   createContainer,
+  discardContainer,
   type NewContainer,
+  publishContainer,
   type RestartPolicy,
-  removeContainer,
   writeState,
 } from './containers.js';
 import { CliError } from './errors.js';
@@ -167,23 +168,25 @@ export async function prepareContainer(
     spec.mounts = [...(spec.mounts ?? []), ...mounts.mounts];
     if (flags.readOnly) spec.root!.readonly = true;
 
+    // Paths where the record will be; it is made in its staging directory.
     const upperdir = join(container.dir, 'upper');
     const workdir = join(container.dir, 'work');
     // Others are kept out by container.dir (see state-dir.ts). The upper dir's root is the
     // container's "/" (overlayfs takes its owner and mode), so it is 0755 as docker's.
-    mkdirSync(spec.root!.path, { mode: 0o700 });
-    mkdirSync(upperdir, { mode: 0o755 });
-    mkdirSync(workdir, { mode: 0o700 });
+    // Paths where the record will be; it is made in its staging directory.
+    mkdirSync(join(container.staging, 'rootfs'), { mode: 0o700 });
+    mkdirSync(join(container.staging, 'upper'), { mode: 0o755 });
+    mkdirSync(join(container.staging, 'work'), { mode: 0o700 });
     if (flags.userns) {
       // The container's root must own its writable layer, and may write to new volumes.
-      chownSync(upperdir, uidRange.hostID, gidRange.hostID);
-      chownSync(workdir, uidRange.hostID, gidRange.hostID);
+      chownSync(join(container.staging, 'upper'), uidRange.hostID, gidRange.hostID);
+      chownSync(join(container.staging, 'work'), uidRange.hostID, gidRange.hostID);
       for (const name of [...mounts.volumes, ...mounts.anonymous]) {
         handVolumeTo(name, uidRange.hostID, gidRange.hostID);
       }
     }
     // It holds the container's environment (-e secrets): root only.
-    writePrivateFile(join(container.dir, 'config.json'), `${JSON.stringify(spec, null, 2)}\n`);
+    writePrivateFile(join(container.staging, 'config.json'), `${JSON.stringify(spec, null, 2)}\n`);
     const state: ContainerState = {
       id: container.id,
       name: container.name,
@@ -203,12 +206,12 @@ export async function prepareContainer(
     };
     // The image stays while a container uses it (box rmi refuses).
     await (await imageStore()).retain(image.id, container.id);
-    writeState(container.dir, state);
+    writeState(container.staging, state);
+    publishContainer(container);
     return { container, state, spec };
   } catch (error) {
     for (const name of mounts.anonymous) removeVolume(name);
-    await removeContainer({ ...container, imageId: image.id });
-    closeSync(container.lock);
+    await discardContainer(container);
     throw error;
   }
 }

@@ -3,17 +3,18 @@
  * into an OCI layer with `.wh.` whiteouts) becomes a new image on top of its
  * image's layers. `box export`: the container's whole filesystem as a tar.
  */
-import { createWriteStream } from 'node:fs';
+import { closeSync, createWriteStream, rmSync } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { createCgroupManager } from '@box/cgroups';
 import { diffLayer, withOverlay } from '@box/unionfs';
 import { applyChanges } from '../change.js';
-import { containerDir, findContainer } from '../containers.js';
+import { type ContainerState, containerDir, findContainer } from '../containers.js';
 import { readSpec } from '../create.js';
 import { CliError } from '../errors.js';
 import { imageError, imageStore } from '../images.js';
 import { isRunning } from '../lifecycle.js';
-import { reconcile } from '../recovery.js';
+import { commitPauseMarker, reconcile, takeCommitPauseMarker } from '../recovery.js';
+import { isPaused } from './pause.js';
 
 export interface CommitFlags {
   change: string[];
@@ -22,19 +23,27 @@ export interface CommitFlags {
   pause?: boolean;
 }
 
-/** Runs `fn` with the container frozen (docker commit --pause), so its files hold still. */
-async function paused<T>(
-  cgroupsPath: string | undefined,
-  running: boolean,
-  fn: () => Promise<T>,
-): Promise<T> {
-  if (!running || !cgroupsPath) return fn();
-  const cgroup = await createCgroupManager({ path: cgroupsPath });
-  await cgroup.freeze();
+/**
+ * Runs `fn` with the container frozen (docker commit --pause), so its files hold still. A
+ * locked marker says a commit froze it: if this process dies, the next box command thaws it.
+ * A container the user paused stays paused.
+ */
+async function paused<T>(state: ContainerState, running: boolean, fn: () => Promise<T>): Promise<T> {
+  if (!running || !state.cgroupsPath || (await isPaused(state.cgroupsPath))) return fn();
+  const marker = await takeCommitPauseMarker(state.id);
+  // Another commit has it frozen: commit along with it.
+  if (marker === null) return fn();
+  const cgroup = await createCgroupManager({ path: state.cgroupsPath });
   try {
-    return await fn();
+    await cgroup.freeze();
+    try {
+      return await fn();
+    } finally {
+      await cgroup.thaw();
+    }
   } finally {
-    await cgroup.thaw();
+    rmSync(commitPauseMarker(state.id), { force: true });
+    closeSync(marker);
   }
 }
 
@@ -62,7 +71,7 @@ export async function commit(
   );
   const running = isRunning(state);
   try {
-    const id = await paused(state.cgroupsPath, running && flags.pause !== false, () =>
+    const id = await paused(state, running && flags.pause !== false, () =>
       store.createImage({
         layer: diffLayer(state.overlay.upperdir),
         parent: state.imageId,

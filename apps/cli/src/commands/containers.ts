@@ -1,10 +1,16 @@
 /** The container lifecycle commands: create, start, stop, kill, rm, restart, wait, rename. */
-import { closeSync, rmSync, symlinkSync } from 'node:fs';
+import { closeSync, existsSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createCgroupManager } from '@box/cgroups';
 import {
+  type ContainerState,
   findContainer,
   isOwned,
+  killOrphanedHolders,
   listContainers,
+  processAlive,
+  readState,
   removeContainer,
   updateState,
   validateName,
@@ -92,13 +98,48 @@ export function rm(references: string[], flags: { force?: boolean; volumes?: boo
           `cannot remove container "${reference}": container is running: stop the container before removing or force remove`,
         );
       }
-      updateState(state.id, { error: 'stopped', autoRemove: false });
-      if (isRunning(state)) await signalContainer(state, 9);
-      await waitExited(state.id);
     }
+    if (flags.force) await forceStop(state.id);
     await removeContainer(state, { volumes: flags.volumes });
     return reference;
   });
+}
+
+/**
+ * rm -f: kills everything of the container, and waits a bounded time for its owner (a
+ * foreground box or the service) to record the end. An owner that does not let go in time
+ * (stuck, or itself a container child whose box died) does not stop the removal.
+ */
+async function forceStop(id: string, timeoutMs = 10_000): Promise<void> {
+  if (!updateState(id, { error: 'stopped', autoRemove: false })) return;
+  const deadline = Date.now() + timeoutMs;
+  let nextKill = 0;
+  for (;;) {
+    let state: ContainerState;
+    try {
+      state = readState(id);
+    } catch {
+      return; // removed meanwhile
+    }
+    const owned = isOwned(id);
+    if (!owned && !processAlive(state)) return;
+    if (Date.now() >= nextKill) {
+      if (processAlive(state)) {
+        try {
+          process.kill(state.pid!, 'SIGKILL');
+        } catch {
+          // gone meanwhile
+        }
+      }
+      // Every process of the container (killAll thaws a paused one), then stuck children.
+      const cgroup = await createCgroupManager({ path: state.cgroupsPath });
+      if (cgroup.dirs.some((dir) => existsSync(dir))) await cgroup.killAll('SIGKILL').catch(() => undefined);
+      if (owned) await killOrphanedHolders(id);
+      nextKill = Date.now() + 250;
+    }
+    if (Date.now() >= deadline) return;
+    await sleep(20);
+  }
 }
 
 export function restart(references: string[], flags: { time?: string }): Promise<number> {
