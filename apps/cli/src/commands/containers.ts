@@ -85,7 +85,12 @@ export function kill(references: string[], flags: { signal?: string }): Promise<
   });
 }
 
-export function rm(references: string[], flags: { force?: boolean; volumes?: boolean }): Promise<number> {
+export async function rm(
+  references: string[],
+  flags: { force?: boolean; volumes?: boolean },
+): Promise<number> {
+  // All of them killed first, so that their owners record their ends side by side.
+  if (flags.force) await Promise.all(references.map((reference) => killQuietly(reference)));
   return eachContainer(references, async (reference) => {
     const state = findContainer(reference);
     if (
@@ -124,21 +129,36 @@ async function forceStop(id: string, timeoutMs = 10_000): Promise<void> {
     const owned = isOwned(id);
     if (!owned && !processAlive(state)) return;
     if (Date.now() >= nextKill) {
-      if (processAlive(state)) {
-        try {
-          process.kill(state.pid!, 'SIGKILL');
-        } catch {
-          // gone meanwhile
-        }
-      }
-      // Every process of the container (killAll thaws a paused one), then stuck children.
-      const cgroup = await createCgroupManager({ path: state.cgroupsPath });
-      if (cgroup.dirs.some((dir) => existsSync(dir))) await cgroup.killAll('SIGKILL').catch(() => undefined);
+      await killEverything(state);
       if (owned) await killOrphanedHolders(id);
       nextKill = Date.now() + 250;
     }
     if (Date.now() >= deadline) return;
     await sleep(20);
+  }
+}
+
+/** SIGKILL to the container's process and every process in its cgroup (killAll thaws a paused one). */
+async function killEverything(state: ContainerState): Promise<void> {
+  if (processAlive(state)) {
+    try {
+      process.kill(state.pid!, 'SIGKILL');
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const cgroup = await createCgroupManager({ path: state.cgroupsPath });
+  if (cgroup.dirs.some((dir) => existsSync(dir))) await cgroup.killAll('SIGKILL').catch(() => undefined);
+}
+
+async function killQuietly(reference: string): Promise<void> {
+  try {
+    const state = findContainer(reference);
+    if (state.status === 'exited') return;
+    updateState(state.id, { error: 'stopped', autoRemove: false });
+    await killEverything(state);
+  } catch {
+    // reported by the removal itself
   }
 }
 
