@@ -58,10 +58,14 @@ function bounded(args: string[], timeout = 20_000) {
 
 /** Starts `box args` and SIGKILLs it after `delay` ms (or lets it finish, if it is quicker). */
 async function killAfter(args: string[], delay: number): Promise<void> {
-  const { child, done } = boxAsync(env.root, args);
+  const { child } = boxAsync(env.root, args);
+  // Its end, not its output's: a process it started (exec's) may hold its stdout for long.
+  const exited = new Promise((resolve) => child.once('exit', resolve));
   const timer = setTimeout(() => child.kill('SIGKILL'), delay);
-  await done;
+  await exited;
   clearTimeout(timer);
+  child.stdout?.destroy();
+  child.stderr?.destroy();
 }
 
 /** A kill moment: spread over [startup - 100, startup + 300) ms, one stratum per round and slot. */
