@@ -26,19 +26,21 @@ function random(): number {
   return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
 }
 
-/** Node.js start-up of the box command on this machine now (ms), before it does anything. */
+/** When box starts its own work (Node.js start-up) and when a whole `run --rm` ends, in ms, on this machine now. */
 let startup = 0;
+let finish = 0;
+
+function timed(args: string[]): number {
+  const t = Date.now();
+  boxOk(env.root, args);
+  return Date.now() - t;
+}
 
 beforeAll(() => {
   process.env.BOX_SERVICE_IDLE_MS = '2000';
   console.log(`crash test seed: CRASH_SEED=${seed}`);
-  const times: number[] = [];
-  for (let i = 0; i < 3; i++) {
-    const t = Date.now();
-    boxOk(env.root, ['--version']);
-    times.push(Date.now() - t);
-  }
-  startup = times.sort((a, b) => a - b)[1]!;
+  startup = [0, 1, 2].map(() => timed(['--version'])).sort((a, b) => a - b)[1]!;
+  finish = Math.max(startup + 300, timed(['run', '--rm', 'busybox', 'true']));
 });
 
 const ROUNDS = 3;
@@ -68,11 +70,17 @@ async function killAfter(args: string[], delay: number): Promise<void> {
   child.stderr?.destroy();
 }
 
-/** A kill moment: spread over [startup - 100, startup + 300) ms, one stratum per round and slot. */
-function delay(round: number, slot: number): number {
+/**
+ * A kill moment, spread over the command's own work: from a little before Node.js has started
+ * box to a little after a whole `run --rm` would have ended (box's work takes 100-300 ms of a
+ * second or so; kills in the first 0-300 ms would all land in Node.js's start-up). One stratum
+ * of that span per round and slot, so every part of it is hit.
+ */
+function delay(round: number, slot: number, offset: number): number {
   const strata = ROUNDS * PARALLEL;
-  const stratum = (round * PARALLEL + slot + Math.floor(random() * strata)) % strata;
-  return Math.max(0, Math.round(startup - 100 + ((stratum + random()) * 400) / strata));
+  const stratum = (round * PARALLEL + slot + offset) % strata;
+  const from = Math.max(0, startup - 100);
+  return Math.round(from + ((stratum + random()) * (finish + 100 - from)) / strata);
 }
 
 function busyboxHolders(): number {
@@ -150,13 +158,17 @@ async function crash(
   prepare?: () => Promise<string>,
   afterKill?: (targets: string[]) => void,
 ): Promise<void> {
+  const offset = Math.floor(random() * ROUNDS * PARALLEL);
+  const seen = ours.size;
   for (let round = 0; round < ROUNDS; round++) {
     const targets = await Promise.all(Array.from({ length: PARALLEL }, () => prepare?.() ?? ''));
-    const delays = targets.map((_, slot) => delay(round, slot));
+    const delays = targets.map((_, slot) => delay(round, slot, offset));
     await Promise.all(targets.map((target, slot) => killAfter(command(target), delays[slot]!)));
     afterKill?.(targets);
     await removeEverything(`${name} killed after ${delays.join(', ')} ms`);
   }
+  // Some kills came late enough to leave something to clean up (else this test could not fail).
+  if (!prepare) expect(ours.size, `no ${name} got far enough (seed ${seed})`).toBeGreaterThan(seen);
   expect(busyboxHolders(), `busybox is still held after ${name} (seed ${seed})`).toBe(0);
 }
 
