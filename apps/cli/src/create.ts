@@ -18,7 +18,7 @@ import {
 import { CliError } from './errors.js';
 import { findImage, imageStore } from './images.js';
 import { parseResourceFlags, type ResourceFlags } from './resources.js';
-import { userNamespaceRange, writePrivateFile } from './state-dir.js';
+import { userNamespaceConflict, userNamespaceRange, writePrivateFile } from './state-dir.js';
 import { currentWindowSize } from './terminal.js';
 import { resolveUser } from './user.js';
 import { handVolumeTo, type ParsedMounts, parseMounts, removeVolume, type VolumeFlags } from './volumes.js';
@@ -129,6 +129,10 @@ export async function prepareContainer(
   if (args.length === 0) throw new CliError('no command specified');
   const user = resolveUser(image.lowerdirs, flags.user ?? (image.config.User || undefined));
 
+  if (flags.userns) {
+    const conflict = userNamespaceConflict();
+    if (conflict) throw new CliError(`--userns: ${conflict}`);
+  }
   const container = createContainer(flags.name, flags.userns ?? false);
   let mounts: ParsedMounts = { mounts: [], volumes: [], anonymous: [] };
   try {

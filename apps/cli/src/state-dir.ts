@@ -72,11 +72,42 @@ export function userNamespaceRange(file: string): { hostID: number; size: number
   return { hostID: 100000, size: 65536 };
 }
 
+/**
+ * Another user's /etc/subuid or /etc/subgid range that overlaps box's: that user could map
+ * box's container-root ids into a user namespace of their own (newuidmap/newgidmap) and,
+ * holding the traversal group, open a setuid-root file in a layer and run it on the host.
+ * useradd gives the first user 100000:65536, box's default, so this is no corner case.
+ */
+export function userNamespaceConflict(): string | undefined {
+  for (const file of ['/etc/subuid', '/etc/subgid']) {
+    const box = userNamespaceRange(file);
+    let text = '';
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n')) {
+      const [user, start, count] = line.split(':');
+      if (!user || user === 'box' || !start || !count) continue;
+      const [from, size] = [Number(start), Number(count)];
+      if (from < box.hostID + box.size && box.hostID < from + size) {
+        return `the ids box maps container root to (${box.hostID}-${box.hostID + box.size - 1}) overlap the ${file} range of user "${user}" (${from}-${from + size - 1}); give box a range of its own with a "box:START:COUNT" line in /etc/subuid and /etc/subgid`;
+      }
+    }
+  }
+  return undefined;
+}
+
 let group: number | undefined;
 
-/** The host gid of container root in --userns containers: the group that may traverse. */
+/**
+ * The host gid of container root in --userns containers: the group that may traverse. While
+ * another user's sub-id range overlaps box's (userNamespaceConflict), root's own group
+ * instead: the directories stay closed to everyone, and --userns is refused.
+ */
 export function sharedGroup(): number {
-  group ??= userNamespaceRange('/etc/subgid').hostID;
+  group ??= userNamespaceConflict() === undefined ? userNamespaceRange('/etc/subgid').hostID : 0;
   return group;
 }
 

@@ -6,7 +6,16 @@
  * root is an unprivileged host uid, still reach their layers and volumes.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { box, boxOk, useBoxRoot, waitFor } from '../helpers/box.js';
@@ -264,5 +273,32 @@ describe('--userns containers in the closed state directory', () => {
     ).toBe('w');
     ok(['volume', 'rm', 'perm-made']);
     expect(readdirSync(join(env.root, 'volumes')).filter((n) => !n.startsWith('.'))).toEqual([]);
+  });
+});
+
+describe("another user's sub-id range over box's", () => {
+  it('closes the state directory to the mapped group and refuses --userns with one line', () => {
+    const file = '/etc/subgid';
+    const before = existsSync(file) ? readFileSync(file, 'utf8') : undefined;
+    const gid = mappedRootGid();
+    // As useradd writes it for the first user: a range that holds box's container-root gid.
+    writeFileSync(file, `${before ?? ''}box-e2e-alice:${gid}:65536\n`);
+    try {
+      const r = box(env.root, ['run', '--rm', '--userns', 'busybox', 'true']);
+      expect(r.code).toBe(125);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(/--userns: .*overlap the \/etc\/subgid range of user "box-e2e-alice"/);
+      // Nobody with that gid may traverse now: the directories belong to root's group.
+      expect(statSync(env.root).gid).toBe(0);
+      expect(statSync(join(env.root, 'image')).gid).toBe(0);
+      expect(statSync(env.root).mode & 0o777).toBe(0o710);
+      expect(ok(['run', '--rm', 'busybox', 'echo', 'fine'])).toBe('fine');
+    } finally {
+      if (before === undefined) rmSync(file, { force: true });
+      else writeFileSync(file, before);
+    }
+    // Once the overlap is gone, the next command opens the way for --userns containers again.
+    expect(ok(['run', '--rm', '--userns', 'busybox', 'echo', 'back'])).toBe('back');
+    expect(statSync(env.root).gid).toBe(gid);
   });
 });
