@@ -530,6 +530,20 @@ describe('what the child gets of this process', () => {
     expect(direct.status).toEqual({ exitCode: 127, signal: null });
   });
 
+  it('runs the command with even gids and dumpable again (the exec stub was not)', async () => {
+    for (const credentials of [undefined, { uid: 1000, gid: 1000 }, { uid: 0, gid: 0 }]) {
+      const { out, status } = await capture(sh('grep -E "^(Uid|Gid)" /proc/self/status', { credentials }));
+      expect(status).toEqual(EXITED_OK);
+      const gid = credentials?.gid ?? process.getegid();
+      expect(out.split('\n')[1]?.split(/\s+/).slice(1, 5)).toEqual([gid, gid, gid, gid].map(String));
+    }
+    // Dumpable: a process of the same uid without CAP_SYS_PTRACE... the file owner shows it.
+    const proc = await start({ ...sleeper(), credentials: { uid: 1000, gid: 1000 } });
+    await sleep(50);
+    const { statSync } = await import('node:fs');
+    expect(statSync(`/proc/${proc.pid}/environ`).uid).toBe(1000);
+  });
+
   it('a child waiting at the sync point dies with its parent', async () => {
     const script = `
       import { spawn } from ${JSON.stringify(new URL('../dist/index.js', import.meta.url).href)};

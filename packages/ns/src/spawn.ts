@@ -430,6 +430,17 @@ function armParentDeath(program: ChildProgram, signal: number, step: string): vo
 }
 
 /**
+ * A real gid other than the effective one `gid`, for the exec stub's start: the kernel makes
+ * a process that executes with differing real and effective ids non-dumpable, so container
+ * root cannot take the stub's fds (the error pipe) or open its /proc files in the instant
+ * before it executes the command; the stub then sets its real gid back to `gid`. 0 and 1 are
+ * mapped in any user namespace box makes.
+ */
+function stubDecoyGid(gid: number): number {
+  return gid === 0 ? 1 : 0;
+}
+
+/**
  * The last step: execute the exec stub from its sealed memfd, which executes the
  * command (see @box/sys asm/exec-stub-x86_64.S). Until then /proc/self/exe is the
  * host's node binary; a command, symlink, #! line or ELF interpreter naming
@@ -466,8 +477,12 @@ function applyCredentials(program: ChildProgram, options: SpawnOptions): void {
       cred.additionalGids?.length ?? 0,
       program.bytes(groups),
     ]);
-    program.call('setresgid', `set gid ${cred.gid}`, [cred.gid, cred.gid, cred.gid]);
+    // The real gid is a decoy until the exec stub evens it out (see stubDecoyGid).
+    program.call('setresgid', `set gid ${cred.gid}`, [stubDecoyGid(cred.gid), cred.gid, cred.gid]);
     program.call('setresuid', `set uid ${cred.uid}`, [cred.uid, cred.uid, cred.uid]);
+  } else {
+    const gid = process.getegid?.() ?? 0;
+    program.call('setresgid', 'set the real gid for the exec stub', [stubDecoyGid(gid), -1, -1]);
   }
   // A non-root user loses its capabilities on setresuid, as docker users expect.
   if (caps && (cred?.uid ?? 0) === 0) {

@@ -16,9 +16,17 @@
  *   argv[1]  the command's path
  *   argv[2…] the command's argv;  envp: its environment
  *
- * It marks the error pipe close-on-exec and executes argv[1]. If that fails,
- * it writes {-1, errno} (two u64) to the error pipe, as the spawn routine
- * does for a failed step, and exits with status 127.
+ * It marks the error pipe close-on-exec, sets its real gid to its effective
+ * gid and executes argv[1]. If that fails, it writes {-1, errno} (two u64) to
+ * the error pipe, as the spawn routine does for a failed step, and exits with
+ * status 127.
+ *
+ * The stub itself must not be dumpable: it holds the error pipe (a host fd) and
+ * is visible in the container's PID namespace, where container root could take
+ * the fd with pidfd_getfd or open /proc/PID/exe. The kernel makes a process
+ * non-dumpable at execve when its real and effective gids differ, so box starts
+ * the stub that way, and the stub evens them out before the command's execve
+ * (which makes the command dumpable again, as any process).
  *
  * Rebuild: packages/sys/scripts/build-spawn.sh (checked by a unit test).
  */
@@ -56,12 +64,24 @@ digits_done:
         syscall
         test    rax, rax
         jnz     refuse
+        /* setresgid(egid, egid, egid): box started the stub with a real gid other than
+           its effective one, so that the kernel made it non-dumpable at its exec */
+        mov     eax, 108
+        syscall
+        mov     edi, eax
+        mov     esi, eax
+        mov     edx, eax
+        mov     eax, 119
+        syscall
+        test    rax, rax
+        jnz     report
         /* execve(argv[1], &argv[2], envp); envp = &argv[argc + 1] */
         mov     rdi, [rsp + 16]
         lea     rsi, [rsp + 24]
         lea     rdx, [rsp + rbx * 8 + 16]
         mov     eax, 59
         syscall
+report:
         neg     rax
         push    rax
         push    -1

@@ -5,7 +5,9 @@ import {
   mkdtempSync,
   openSync,
   readFileSync,
+  readlinkSync,
   rmSync,
+  statSync,
   writeFileSync,
   writeSync,
 } from 'node:fs';
@@ -13,6 +15,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { execStubElf, execStubFd } from './exec-stub.js';
+import { ChildProgram, spawnChild } from './program.js';
+import { close, kill, pipe, tryWait } from './syscalls.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'box-stub-'));
 const stub = join(dir, 'stub');
@@ -84,5 +88,49 @@ describe('exec stub', () => {
     }
     expect(() => writeFileSync(`/proc/self/fd/${fd}`, 'x')).toThrow();
     expect(readFileSync(`/proc/self/fd/${fd}`)).toEqual(execStubElf());
+  });
+});
+
+describe('the exec stub started with a real gid other than its effective one', () => {
+  /**
+   * Starts the stub as uid/gid 1000 with real gid `realGid`, its stderr a full pipe: it
+   * refuses its arguments and blocks writing why, so its /proc files can be looked at.
+   * A non-dumpable process's /proc/PID files belong to root, a dumpable one's to its uid.
+   */
+  async function environOwner(realGid: number): Promise<number> {
+    const [r, w] = pipe();
+    writeSync(w, Buffer.alloc(65536)); // fills the pipe
+    const p = new ChildProgram();
+    p.call('dup3', 'stderr', [w, 2, 0]);
+    p.call('setresgid', 'gids', [realGid, 1000, 1000]);
+    p.call('setresuid', 'uids', [1000, 1000, 1000]);
+    p.call('execveat', 'exec the stub', [
+      execStubFd(),
+      p.string(''),
+      p.stringArray(['x']),
+      p.stringArray([]),
+      0x1000,
+    ]);
+    const child = spawnChild(p, 0);
+    try {
+      let owner = -1;
+      for (let i = 0; i < 100 && owner === -1; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        if (readlinkSync(`/proc/${child.pid}/exe`, { encoding: 'utf8' }).includes('box-exec-stub'))
+          owner = statSync(`/proc/${child.pid}/environ`).uid;
+      }
+      return owner;
+    } finally {
+      kill(child.pid, 9);
+      close(child.errorFd);
+      close(r);
+      close(w);
+      while (tryWait(child.pid) === null) await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  }
+
+  it('is not dumpable (its /proc files are root’s), where even ids would make it so', async () => {
+    expect(await environOwner(0)).toBe(0);
+    expect(await environOwner(1000)).toBe(1000);
   });
 });
