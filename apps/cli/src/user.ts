@@ -1,6 +1,5 @@
 /** Resolves docker's `-u user[:group]` against the image's /etc/passwd and /etc/group. */
-import { lstatSync, readFileSync } from 'node:fs';
-import { resolveInRoot } from '@box/runtime';
+import { readFileInRoot } from '@box/runtime';
 import { CliError } from './errors.js';
 
 export interface ResolvedUser {
@@ -10,19 +9,18 @@ export interface ResolvedUser {
   home: string;
 }
 
-/** A file of the image: from the topmost layer (or root) that has it; a whiteout hides it. */
+/**
+ * A file of the image: from the topmost layer (or root) that has it; a whiteout hides it.
+ * Read inside each root, never through a link out of it, and only if it is a small regular
+ * file (see @box/runtime readFileInRoot): an image's /etc/passwd may be a FIFO or a device.
+ */
 function readDb(roots: readonly string[], file: string): string[][] {
   for (const root of roots) {
-    let text: string;
-    try {
-      const path = resolveInRoot(root, file);
-      const stats = lstatSync(path);
-      if (stats.isCharacterDevice() && stats.rdev === 0) return []; // overlayfs whiteout
-      text = readFileSync(path, 'utf8');
-    } catch {
-      continue;
-    }
-    return text
+    const found = readFileInRoot(root, file);
+    if (found === undefined) continue;
+    if (found.kind !== 'file') return [];
+    return found.data
+      .toString('utf8')
       .split('\n')
       .filter((line) => line && !line.startsWith('#'))
       .map((line) => line.split(':'));

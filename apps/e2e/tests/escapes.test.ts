@@ -218,3 +218,41 @@ describe('box exec children before their execve', () => {
     boxOk(env.root, ['rm', '-f', id]);
   }, 120_000);
 });
+
+describe("a container's files that are not plain files, read by box as host root", () => {
+  it('box exec -u with /etc/passwd a FIFO or a device node: one line, no hang, no host device read', () => {
+    const id = boxOk(env.root, ['run', '-d', 'busybox', 'sleep', '60']);
+    boxOk(env.root, ['exec', id, 'sh', '-c', 'rm /etc/passwd && mkfifo /etc/passwd']);
+    const fifo = box(env.root, ['exec', '-u', 'nobody', id, 'true']);
+    expect(fifo.code).toBe(125);
+    expect(fifo.stderr).toMatch(/unable to find user nobody/);
+    boxOk(env.root, ['exec', id, 'sh', '-c', 'rm /etc/passwd && mknod /etc/passwd c 1 5']);
+    const device = box(env.root, ['exec', '-u', 'nobody', id, 'true']);
+    expect(device.code).toBe(125);
+    expect(device.stderr).toMatch(/unable to find user nobody/);
+    // A numeric user needs no lookup and still works.
+    boxOk(env.root, ['exec', id, 'rm', '/etc/passwd']);
+    expect(boxOk(env.root, ['exec', '-u', '65534', id, 'id', '-u'])).toBe('65534');
+    boxOk(env.root, ['rm', '-f', id]);
+  });
+
+  it("box cp never reads a file of the container's /proc or /sys (/proc/kmsg is the host's log)", () => {
+    const id = boxOk(env.root, ['run', '-d', 'busybox', 'sh', '-c', 'ln -s /proc/kmsg /km; exec sleep 60']);
+    const dir = mkdtempSync(join(tmpdir(), 'box-e2e-kmsg-'));
+    try {
+      const r = box(env.root, ['cp', `${id}:/km`, join(dir, 'km')]);
+      expect(r.code).toBe(125);
+      expect(r.stderr).toMatch(/kernel's proc file system/);
+      expect(readdirSync(dir)).toEqual([]);
+      // A directory on such a file system comes out empty, as its mount point.
+      boxOk(env.root, ['cp', `${id}:/sys`, join(dir, 'sys')]);
+      expect(readdirSync(join(dir, 'sys'))).toEqual([]);
+      // And nothing is written into one.
+      const into = box(env.root, ['cp', '/etc/hostname', `${id}:/proc/`]);
+      expect(into.code).toBe(125);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      boxOk(env.root, ['rm', '-f', id]);
+    }
+  });
+});

@@ -534,7 +534,7 @@ describe('what the child gets of this process', () => {
     for (const credentials of [undefined, { uid: 1000, gid: 1000 }, { uid: 0, gid: 0 }]) {
       const { out, status } = await capture(sh('grep -E "^(Uid|Gid)" /proc/self/status', { credentials }));
       expect(status).toEqual(EXITED_OK);
-      const gid = credentials?.gid ?? process.getegid();
+      const gid = credentials?.gid ?? process.getegid?.() ?? 0;
       expect(out.split('\n')[1]?.split(/\s+/).slice(1, 5)).toEqual([gid, gid, gid, gid].map(String));
     }
     // Dumpable: a process of the same uid without CAP_SYS_PTRACE... the file owner shows it.

@@ -68,6 +68,13 @@ export function openat2(dirfd: number, name: FileName, how: OpenHow): number {
   return check(ret, 'openat2', where(dirfd, name));
 }
 
+/** The f_type of the file system `fd` is on (fstatfs(2)), e.g. 0x9fa0 for proc. */
+export function fileSystemType(fd: number): number {
+  const buf = Buffer.alloc(120); // struct statfs on x86_64
+  check(libc().fstatfs(fd, buf), 'fstatfs', `fd ${fd}`);
+  return Number(buf.readBigInt64LE(0));
+}
+
 /** openat(2), close-on-exec. */
 export function openat(dirfd: number, name: FileName, flags: number, mode = 0): number {
   return check(

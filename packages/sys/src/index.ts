@@ -6,6 +6,7 @@ export {
   type FileTimes,
   fchmodat,
   fchownat,
+  fileSystemType,
   futimens,
   linkat,
   mkdirat,

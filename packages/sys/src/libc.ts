@@ -38,6 +38,7 @@ function declare() {
     lgetxattr: lib.func('long lgetxattr(const char *path, const char *name, _Out_ void *value, size_t size)'),
     llistxattr: lib.func('long llistxattr(const char *path, _Out_ void *list, size_t size)'),
     // fd-relative file calls (at.ts)
+    fstatfs: lib.func('int fstatfs(int fd, void *buf)'),
     syscall4: lib.func('long syscall(long nr, long a, long b, long c, long d)'),
     openat: lib.func('int openat(int dirfd, const char *path, int flags, ...)'),
     mkdirat: lib.func('int mkdirat(int dirfd, const char *path, unsigned int mode)'),

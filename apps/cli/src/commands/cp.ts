@@ -79,6 +79,7 @@ function translate(error: unknown, side: { container: string; path: string }): u
     // A destination the copy refuses to create or replace: box's refusal, nothing changed.
     case 'ENODEST':
     case 'ECONFLICT':
+    case 'EKERNELFS':
       return new CliError(error.message);
     default:
       return new CliError(error.message);

@@ -66,12 +66,13 @@ import {
   utimensat,
 } from '@box/sys';
 import { RuntimeError } from '../errors.js';
+import { kernelFileSystem } from './kernel-fs.js';
 
 /** Why a copy was refused or failed; `code` tells the kind. */
 export class CopyError extends RuntimeError {
   override readonly name = 'CopyError';
   constructor(
-    code: 'ENOSRC' | 'ENODEST' | 'ECONFLICT' | 'ENOOPENAT2' | 'EROOT' | 'ECOPY',
+    code: 'ENOSRC' | 'ENODEST' | 'ECONFLICT' | 'EKERNELFS' | 'ENOOPENAT2' | 'EROOT' | 'ECOPY',
     message: string,
     options?: { cause?: unknown },
   ) {
@@ -202,6 +203,9 @@ class Copier {
   /** Copies made of files with several links, by the source's dev:ino. */
   private readonly linked = new Map<string, number>();
 
+  /** `fromContainer`: the source is a container's, so files of kernel file systems are refused. */
+  constructor(private readonly fromContainer = false) {}
+
   close(): void {
     for (const fd of this.linked.values()) closeSync(fd);
     this.linked.clear();
@@ -260,6 +264,13 @@ class Copier {
   }
 
   private file(src: number, st: BigIntStats, dir: number, name: string | Buffer): void {
+    const fs = this.fromContainer ? kernelFileSystem(src) : undefined;
+    if (fs !== undefined) {
+      throw new CopyError(
+        'EKERNELFS',
+        `refusing to copy a file of the kernel's ${fs} file system out of the container`,
+      );
+    }
     const key = `${st.dev}:${st.ino}`;
     const first = st.nlink > 1n ? this.linked.get(key) : undefined;
     if (first !== undefined) {
@@ -296,7 +307,7 @@ class Copier {
   private directory(src: number, st: BigIntStats, dir: number, name: string | Buffer): void {
     const out = this.makeDirectory(dir, name);
     try {
-      this.contents(src, out);
+      if (!(this.fromContainer && kernelFileSystem(src) !== undefined)) this.contents(src, out);
       fchownSync(out, Number(st.uid), Number(st.gid));
       fchmodSync(out, Number(st.mode) & 0o7777);
       futimens(out, st);
@@ -373,11 +384,18 @@ function copy(
     if (error instanceof CopyError) throw error;
     throw new CopyError('ECOPY', `copying failed: ${(error as Error).message}`, { cause: error });
   }
-  const copier = new Copier();
+  const copier = new Copier(from !== hostSide);
   let where: Target | undefined;
   try {
     const stat = fstatSync(srcfd, { bigint: true });
     where = target(to, dest, { fd: srcfd, stat, name: basenameOf(srcPath) }, describe.dest);
+    const destFs = to === hostSide ? undefined : kernelFileSystem(where.dir);
+    if (destFs !== undefined) {
+      throw new CopyError(
+        'EKERNELFS',
+        `refusing to write into the kernel's ${destFs} file system in the container`,
+      );
+    }
     if (where.contents) {
       if ((Number(stat.mode) & S_IFMT) !== S_IFDIR) {
         throw new CopyError('ECONFLICT', `cannot copy ${describe.src(srcPath)} over a directory`);
