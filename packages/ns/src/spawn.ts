@@ -279,15 +279,11 @@ export async function spawn(options: SpawnOptions): Promise<NamespacedProcess> {
     if (options.cwd !== undefined) program.chdir(options.cwd);
     applyCredentials(program, options);
     resetSignals(program);
-    // After the credentials (which clear it): the caller's choice, or none.
-    armParentDeath(
-      program,
-      options.parentDeathSignal === undefined ? 0 : signalNumber(options.parentDeathSignal),
-      options.parentDeathSignal === undefined
-        ? 'clear the parent-death signal'
-        : 'set the parent-death signal',
-    );
-    execThroughStub(program, stub, errorPipe[1], options);
+    // After the credentials (which clear it) the child stays armed until the exec stub, which
+    // sets the caller's choice (or none) for the command: its own execve clears the signal.
+    armParentDeath(program, SIGKILL, 'set the parent-death signal for the last steps');
+    const deathSignal = options.parentDeathSignal === undefined ? 0 : signalNumber(options.parentDeathSignal);
+    execThroughStub(program, stub, errorPipe[1], deathSignal, options);
 
     armReaper();
     // Without a sync point the parent has nothing to do until the exec: vfork-style clone.
@@ -446,14 +442,22 @@ function stubDecoyGid(gid: number): number {
  * host's node binary; a command, symlink, #! line or ELF interpreter naming
  * /proc/self/exe must never reach it (CVE-2019-5736), and after the stub it can't.
  * The error pipe stays open across the stub's execve so that a failing execve of
- * the command is still reported as this step's failure.
+ * the command is still reported as this step's failure. The stub starts with a decoy
+ * real gid (non-dumpable, see stubDecoyGid); that execve is a "secure" one, which
+ * clears the parent-death signal, so the stub sets `deathSignal` again itself.
  */
-function execThroughStub(program: ChildProgram, stub: number, errorFd: number, options: SpawnOptions): void {
+function execThroughStub(
+  program: ChildProgram,
+  stub: number,
+  errorFd: number,
+  deathSignal: number,
+  options: SpawnOptions,
+): void {
   program.call('fcntl', 'pass the error pipe to the exec stub', [errorFd, F_SETFD, 0]);
   program.call('execveat', `exec ${options.path}`, [
     stub,
     program.string(''),
-    program.stringArray([String(errorFd), options.path, ...options.args]),
+    program.stringArray([String(errorFd), String(deathSignal), options.path, ...options.args]),
     program.stringArray(options.env ?? []),
     AT_EMPTY_PATH,
   ]);

@@ -13,11 +13,13 @@
  * (a line on stderr, exit status 127).
  *
  *   argv[0]  the error pipe's fd, in decimal
- *   argv[1]  the command's path
- *   argv[2…] the command's argv;  envp: its environment
+ *   argv[1]  the parent-death signal for the command, in decimal (0: none)
+ *   argv[2]  the command's path
+ *   argv[3…] the command's argv;  envp: its environment
  *
  * It marks the error pipe close-on-exec, sets its real gid to its effective
- * gid and executes argv[1]. If that fails, it writes {-1, errno} (two u64) to
+ * gid, sets the parent-death signal again (the kernel clears it at an execve
+ * with differing ids) and executes argv[2]. If that fails, it writes {-1, errno} (two u64) to
  * the error pipe, as the spawn routine does for a failed step, and exits with
  * status 127.
  *
@@ -35,27 +37,16 @@
         .globl _start
 _start:
         mov     rbx, [rsp]              /* argc */
-        cmp     rbx, 3
+        cmp     rbx, 4
         jb      refuse
-        mov     rsi, [rsp + 8]          /* argv[0]: the error fd in decimal */
-        xor     r12d, r12d
-        movzx   eax, byte ptr [rsi]
-        test    eax, eax
-        jz      refuse
-digit:
-        movzx   eax, byte ptr [rsi]
-        test    eax, eax
-        jz      digits_done
-        sub     eax, 48
-        cmp     eax, 9
-        ja      refuse
-        imul    r12d, r12d, 10
-        add     r12d, eax
-        cmp     r12d, 0x7fffff
-        ja      refuse
-        inc     rsi
-        jmp     digit
-digits_done:
+        mov     rsi, [rsp + 8]          /* argv[0]: the error fd */
+        call    number
+        jc      refuse
+        mov     r12d, eax
+        mov     rsi, [rsp + 16]         /* argv[1]: the parent-death signal */
+        call    number
+        jc      refuse
+        mov     r13d, eax
         /* fcntl(fd, F_SETFD, FD_CLOEXEC): fails unless box left the pipe open */
         mov     eax, 72
         mov     edi, r12d
@@ -75,9 +66,16 @@ digits_done:
         syscall
         test    rax, rax
         jnz     report
-        /* execve(argv[1], &argv[2], envp); envp = &argv[argc + 1] */
-        mov     rdi, [rsp + 16]
-        lea     rsi, [rsp + 24]
+        /* prctl(PR_SET_PDEATHSIG, signal) */
+        mov     eax, 157
+        mov     edi, 1
+        mov     esi, r13d
+        syscall
+        test    rax, rax
+        jnz     report
+        /* execve(argv[2], &argv[3], envp); envp = &argv[argc + 1] */
+        mov     rdi, [rsp + 24]
+        lea     rsi, [rsp + 32]
         lea     rdx, [rsp + rbx * 8 + 16]
         mov     eax, 59
         syscall
@@ -103,6 +101,33 @@ fail:
         mov     eax, 231
         mov     edi, 127
         syscall
+
+/* The decimal number at rsi in eax (at most 0x7fffff); carry set if it is not one. */
+number:
+        xor     eax, eax
+        movzx   ecx, byte ptr [rsi]
+        test    ecx, ecx
+        jz      not_number
+next_digit:
+        movzx   ecx, byte ptr [rsi]
+        test    ecx, ecx
+        jz      number_done
+        sub     ecx, 48
+        cmp     ecx, 9
+        ja      not_number
+        imul    eax, eax, 10
+        add     eax, ecx
+        cmp     eax, 0x7fffff
+        ja      not_number
+        inc     rsi
+        jmp     next_digit
+number_done:
+        clc
+        ret
+not_number:
+        stc
+        ret
+
 refusal:
         .ascii  "box exec stub: not a command\n"
 refusal_end:

@@ -43,7 +43,7 @@ function runStub(argv: string[], env: NodeJS.ProcessEnv = {}) {
 describe('exec stub', () => {
   it('executes argv[1] with argv[2…] and the environment, closing the error fd', () => {
     const script = 'echo "$0 $1 $STUB_VAR"; test -e /proc/$$/fd/3 && echo fd3 open || echo fd3 closed';
-    const r = runStub(['3', '/bin/sh', 'sh', '-c', script, 'zero', 'one'], { STUB_VAR: 'v' });
+    const r = runStub(['3', '0', '/bin/sh', 'sh', '-c', script, 'zero', 'one'], { STUB_VAR: 'v' });
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     // The error pipe was marked close-on-exec: the command does not get it.
@@ -52,7 +52,7 @@ describe('exec stub', () => {
   });
 
   it('reports a failed execve as {-1, errno} on the error fd and exits 127', () => {
-    const r = runStub(['3', '/nonexistent/cmd', 'cmd']);
+    const r = runStub(['3', '0', '/nonexistent/cmd', 'cmd']);
     expect(r.status).toBe(127);
     expect(r.fd3.length).toBe(16);
     expect(r.fd3.readBigInt64LE(0)).toBe(-1n);
@@ -62,16 +62,17 @@ describe('exec stub', () => {
   it('refuses to run when started by something other than box', () => {
     for (const argv of [
       ['/proc/self/exe', '/script'],
-      ['7x', '/bin/true', 'true'],
-      ['3'],
-      ['', '/bin/true', 'x'],
+      ['7x', '0', '/bin/true', 'true'],
+      ['3', 'x', '/bin/true', 'true'],
+      ['3', '0', '/bin/true'],
+      ['', '0', '/bin/true', 'x'],
     ]) {
       const r = runStub(argv);
       expect(r.status, argv.join(' ')).toBe(127);
       expect(r.stderr).toBe('box exec stub: not a command\n');
     }
     // A number that is no open fd of the process.
-    const r = runStub(['999', '/bin/true', 'true']);
+    const r = runStub(['999', '0', '/bin/true', 'true']);
     expect(r.status).toBe(127);
   });
 
