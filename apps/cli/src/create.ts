@@ -132,6 +132,12 @@ export async function prepareContainer(
   if (flags.userns) {
     const conflict = userNamespaceConflict();
     if (conflict) throw new CliError(`--userns: ${conflict}`);
+    for (const file of ['/etc/subuid', '/etc/subgid']) {
+      // Container root and at least one more id: a process starts with a second gid (see @box/ns).
+      const { hostID, size } = userNamespaceRange(file);
+      if (!(size >= 2))
+        throw new CliError(`--userns: box's range in ${file} (${hostID}, ${size} ids) needs at least 2 ids`);
+    }
   }
   const container = createContainer(flags.name, flags.userns ?? false);
   let mounts: ParsedMounts = { mounts: [], volumes: [], anonymous: [] };

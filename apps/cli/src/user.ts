@@ -41,6 +41,10 @@ export function resolveUser(rootfs: string | readonly string[], spec: string | u
   const groups = readDb(roots, '/etc/group');
   const name = userPart === '' ? 'root' : userPart;
   const entry = passwd.find((e) => (ID.test(name) ? e[2] === name : e[0] === name));
+  // The image's files are hostile: an id must be a number (not "-1", which setresuid takes as "keep root").
+  if (entry && !(ID.test(entry[2] ?? '') && ID.test(entry[3] ?? ''))) {
+    throw new CliError(`invalid entry for user ${name} in the image's /etc/passwd`);
+  }
   let uid: number;
   if (ID.test(name)) uid = Number(name);
   else if (entry) uid = Number(entry[2]);
@@ -53,6 +57,8 @@ export function resolveUser(rootfs: string | readonly string[], spec: string | u
     else {
       const group = groups.find((g) => g[0] === groupPart);
       if (!group) throw new CliError(`unable to find group ${groupPart}: no matching entries in group file`);
+      if (!ID.test(group[2] ?? ''))
+        throw new CliError(`invalid entry for group ${groupPart} in the image's /etc/group`);
       gid = Number(group[2]);
     }
   }
@@ -60,7 +66,9 @@ export function resolveUser(rootfs: string | readonly string[], spec: string | u
   const userName = entry?.[0];
   const additionalGids =
     groupPart === undefined && userName
-      ? groups.filter((g) => (g[3] ?? '').split(',').includes(userName)).map((g) => Number(g[2]))
+      ? groups
+          .filter((g) => (g[3] ?? '').split(',').includes(userName) && ID.test(g[2] ?? ''))
+          .map((g) => Number(g[2]))
       : [];
   return { uid, gid, additionalGids, home: entry?.[5] || '/' };
 }

@@ -482,7 +482,11 @@ function applyCredentials(program: ChildProgram, options: SpawnOptions): void {
       program.bytes(groups),
     ]);
     // The real gid is a decoy until the exec stub evens it out (see stubDecoyGid).
-    program.call('setresgid', `set gid ${cred.gid}`, [stubDecoyGid(cred.gid), cred.gid, cred.gid]);
+    program.call(
+      'setresgid',
+      `set gid ${cred.gid} (real gid ${stubDecoyGid(cred.gid)} until the exec stub)`,
+      [stubDecoyGid(cred.gid), cred.gid, cred.gid],
+    );
     program.call('setresuid', `set uid ${cred.uid}`, [cred.uid, cred.uid, cred.uid]);
   } else {
     const gid = process.getegid?.() ?? 0;

@@ -64,6 +64,7 @@ _start:
         mov     edx, eax
         mov     eax, 119
         syscall
+        mov     r14, -2
         test    rax, rax
         jnz     report
         /* prctl(PR_SET_PDEATHSIG, signal) */
@@ -71,6 +72,7 @@ _start:
         mov     edi, 1
         mov     esi, r13d
         syscall
+        mov     r14, -3
         test    rax, rax
         jnz     report
         /* execve(argv[2], &argv[3], envp); envp = &argv[argc + 1] */
@@ -79,10 +81,12 @@ _start:
         lea     rdx, [rsp + rbx * 8 + 16]
         mov     eax, 59
         syscall
+        mov     r14, -1
 report:
+        /* {step, errno}: -1 the execve, -2 the setresgid, -3 the prctl */
         neg     rax
         push    rax
-        push    -1
+        push    r14
         /* write(fd, {-1, errno}, 16) */
         mov     eax, 1
         mov     edi, r12d

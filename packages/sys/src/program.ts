@@ -243,14 +243,18 @@ export class ChildProgram {
 
   /**
    * Turns the {index, errno} a failed child reported into an error naming the step.
-   * The exec stub reports index -1: its execve belongs to the program's last step.
+   * The exec stub reports index -1 (its execve), -2 or -3 (its own steps): they belong to
+   * the program's last step.
    */
   failure(report: Buffer): ChildSetupError {
-    const raw = report.readBigUInt64LE(0);
+    const raw = report.readBigInt64LE(0);
     const errno = Number(report.readBigUInt64LE(8));
-    if (raw === 0xffffffffffffffffn) {
-      const last = this.records[this.records.length - 1];
-      return new ChildSetupError(last?.step ?? 'exec', 'execve', errno);
+    if (raw < 0n) {
+      const last = this.records[this.records.length - 1]?.step ?? 'exec';
+      if (raw === -2n) return new ChildSetupError(`${last}: the exec stub's gids`, 'setresgid', errno);
+      if (raw === -3n)
+        return new ChildSetupError(`${last}: the exec stub's parent-death signal`, 'prctl', errno);
+      return new ChildSetupError(last, 'execve', errno);
     }
     const index = Number(raw);
     const record = this.records[index];

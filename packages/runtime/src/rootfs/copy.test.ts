@@ -101,10 +101,24 @@ describe('copyIntoRoot', () => {
     });
     expect(describeTree(join(root, 'tmp/tree'))).toEqual(tree);
     expect(lstatSync(join(root, 'tmp/tree/a')).ino).toBe(lstatSync(join(root, 'tmp/tree/sub/hard')).ino);
-    // and back out again, to a new name
+    // and back out again, to a new name: the same, but for the set-user-ID bit (a copy out of
+    // a container never makes a set-id file on the host)
     copyFromRoot(root, '/tmp/tree', join(base, 'back'));
-    expect(describeTree(join(base, 'back'))).toEqual(describeTree(join(src, 'tree')));
+    const back = describeTree(join(base, 'back'));
+    expect(back.a).toMatchObject({ mode: 0o100751n });
+    expect(back['sub/hard']).toMatchObject({ mode: 0o100751n });
+    expect({ ...back, a: tree.a, 'sub/hard': tree['sub/hard'] }).toEqual(tree);
     expectOutsideUntouched();
+  });
+
+  it('makes no device node and no set-id file on the host when copying out', () => {
+    mkdirSync(join(root, 'dev-out'), { recursive: true });
+    expect(spawnSync('mknod', ['-m', '666', join(root, 'dev-out/disk'), 'b', '7', '0']).status).toBe(0);
+    writeFileSync(join(root, 'dev-out/suid'), 'x', { mode: 0o6755 });
+    spawnSync('chmod', ['6755', join(root, 'dev-out/suid')]);
+    copyFromRoot(root, '/dev-out', join(base, 'dev-out'));
+    expect(readdirSync(join(base, 'dev-out'))).toEqual(['suid']);
+    expect(lstatSync(join(base, 'dev-out/suid')).mode & 0o7777).toBe(0o755);
   });
 
   it('resolves symlinks and ".." inside the root and replaces a symlink where it writes', () => {

@@ -67,6 +67,7 @@ import {
 } from '@box/sys';
 import { RuntimeError } from '../errors.js';
 import { kernelFileSystem } from './kernel-fs.js';
+import { reopenForReading } from './read.js';
 
 /** Why a copy was refused or failed; `code` tells the kind. */
 export class CopyError extends RuntimeError {
@@ -84,6 +85,8 @@ const S_IFMT = 0o170000;
 const S_IFREG = 0o100000;
 const S_IFDIR = 0o040000;
 const S_IFLNK = 0o120000;
+const S_IFBLK = 0o060000;
+const S_IFCHR = 0o020000;
 const IN_ROOT = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
 /** How often an entry the container keeps recreating is replaced before giving up. */
 const REPLACE_TRIES = 20;
@@ -203,8 +206,18 @@ class Copier {
   /** Copies made of files with several links, by the source's dev:ino. */
   private readonly linked = new Map<string, number>();
 
-  /** `fromContainer`: the source is a container's, so files of kernel file systems are refused. */
+  /**
+   * `fromContainer`: the source is a container's and the copy lands on the host: files of
+   * kernel file systems are refused, device nodes skipped and set-id bits dropped. Otherwise
+   * the copy lands in a container, and never in one of its kernel file systems.
+   */
   constructor(private readonly fromContainer = false) {}
+
+  /** The mode a copy gets: the source's, without setuid/setgid when it comes out of a container. */
+  private mode(st: BigIntStats): number {
+    const mode = Number(st.mode) & 0o7777;
+    return this.fromContainer ? mode & ~0o6000 : mode;
+  }
 
   close(): void {
     for (const fd of this.linked.values()) closeSync(fd);
@@ -222,6 +235,9 @@ class Copier {
       this.file(src, st, dir, name);
       return;
     }
+    // Out of a container, device nodes are not made on the host: a node the container made
+    // (say, for the host's disk, mode 666) would open that device to anyone who reaches it.
+    if (this.fromContainer && (type === S_IFBLK || type === S_IFCHR)) return;
     if (type === S_IFLNK) {
       const link = readlinkat(src, '');
       this.replace(dir, name, () => symlinkat(link, dir, name));
@@ -230,7 +246,7 @@ class Copier {
       this.replace(dir, name, () => mknodat(dir, name, Number(st.mode) & (S_IFMT | 0o777), st.rdev));
     }
     fchownat(dir, name, Number(st.uid), Number(st.gid), AT_SYMLINK_NOFOLLOW);
-    if (type !== S_IFLNK) fchmodat(dir, name, Number(st.mode) & 0o7777, AT_SYMLINK_NOFOLLOW);
+    if (type !== S_IFLNK) fchmodat(dir, name, this.mode(st), AT_SYMLINK_NOFOLLOW);
     utimensat(dir, name, st, AT_SYMLINK_NOFOLLOW);
   }
 
@@ -278,7 +294,7 @@ class Copier {
       return;
     }
     // The O_PATH fd pins the inode: reopening it through /proc/self/fd reads exactly that file.
-    const input = openSync(`/proc/self/fd/${src}`, 'r');
+    const input = reopenForReading(src, 'a file to copy');
     let output: number | undefined;
     try {
       const out = this.replace(dir, name, () =>
@@ -292,7 +308,7 @@ class Copier {
         for (let off = 0; off < n; ) off += writeSync(out, buf, off, n - off);
       }
       fchownSync(out, Number(st.uid), Number(st.gid));
-      fchmodSync(out, Number(st.mode) & 0o7777);
+      fchmodSync(out, this.mode(st));
       futimens(out, st);
       if (st.nlink > 1n && this.linked.size < MAX_LINKED) {
         this.linked.set(key, out);
@@ -309,7 +325,7 @@ class Copier {
     try {
       if (!(this.fromContainer && kernelFileSystem(src) !== undefined)) this.contents(src, out);
       fchownSync(out, Number(st.uid), Number(st.gid));
-      fchmodSync(out, Number(st.mode) & 0o7777);
+      fchmodSync(out, this.mode(st));
       futimens(out, st);
     } finally {
       closeSync(out);
@@ -349,8 +365,18 @@ class Copier {
         if (errno(error) !== 'EEXIST') throw error;
       }
       try {
-        return openat(dir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+        const fd = openat(dir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+        const fs = this.fromContainer ? undefined : kernelFileSystem(fd);
+        if (fs !== undefined) {
+          closeSync(fd);
+          throw new CopyError(
+            'EKERNELFS',
+            `refusing to write into the kernel's ${fs} file system in the container`,
+          );
+        }
+        return fd;
       } catch (error) {
+        if (error instanceof CopyError) throw error;
         const code = errno(error);
         // A symlink or other non-directory in the way: replaced, as a tar extraction would.
         if ((code !== 'ELOOP' && code !== 'ENOTDIR' && code !== 'ENOENT') || tries >= REPLACE_TRIES)

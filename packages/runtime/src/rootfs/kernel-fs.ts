@@ -23,6 +23,9 @@ const KERNEL_FS = new Map<number, string>([
   [0x42494e4d, 'binfmt_misc'],
   [0x6e736673, 'nsfs'],
   [0xf97cff8c, 'selinuxfs'],
+  [0x19800202, 'mqueue'],
+  [0x1cd1, 'devpts'],
+  [0x958458f6, 'hugetlbfs'],
 ]);
 
 /** The name of the kernel file system `fd` is on, or undefined for an ordinary one. */

@@ -6,7 +6,7 @@
  * on an ordinary file system (a FIFO would block box forever, a device node would be opened
  * as host root, /proc/kmsg would be drained), and only up to a limit.
  */
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import {
   AT_FDCWD,
   O_DIRECTORY,
@@ -30,6 +30,28 @@ const LIMIT = 1 << 20;
  * file (directory, FIFO, device, socket, a kernel file system's file); undefined when there
  * is none. Throws RuntimeError EFILETOOLARGE past `maxBytes`.
  */
+/**
+ * Opens the file behind an O_PATH fd for reading: through /proc/self/fd, which reaches
+ * exactly the inode the fd pins. Non-blocking, so a lease its owner holds on it (a
+ * container process's F_SETLEASE) makes this fail at once instead of waiting out the
+ * kernel's lease-break time; regular files read as usual otherwise.
+ */
+export function reopenForReading(fd: number, what: string): number {
+  try {
+    return openSync(`/proc/self/fd/${fd}`, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (error) {
+    if (
+      (error as NodeJS.ErrnoException).code === 'EAGAIN' ||
+      (error as NodeJS.ErrnoException).code === 'EWOULDBLOCK'
+    ) {
+      throw new RuntimeError('ELEASED', `${what} is held by a lease in the container; not waiting for it`, {
+        cause: error,
+      });
+    }
+    throw error;
+  }
+}
+
 export function readFileInRoot(root: string, path: string, maxBytes = LIMIT): RootFile | undefined {
   let rootfd: number;
   try {
@@ -50,8 +72,7 @@ export function readFileInRoot(root: string, path: string, maxBytes = LIMIT): Ro
       const st = fstatSync(fd);
       if (st.isCharacterDevice() && st.rdev === 0) return { kind: 'whiteout' };
       if (!st.isFile() || kernelFileSystem(fd) !== undefined) return { kind: 'other' };
-      // The O_PATH fd pins the inode: reopening it through /proc/self/fd reads exactly that file.
-      const input = openSync(`/proc/self/fd/${fd}`, 'r');
+      const input = reopenForReading(fd, path);
       try {
         const buf = Buffer.allocUnsafe(maxBytes + 1);
         let size = 0;
