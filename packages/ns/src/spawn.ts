@@ -279,8 +279,9 @@ export async function spawn(options: SpawnOptions): Promise<NamespacedProcess> {
     if (options.cwd !== undefined) program.chdir(options.cwd);
     applyCredentials(program, options);
     resetSignals(program);
-    // After the credentials (which clear it) the child stays armed until the exec stub, which
-    // sets the caller's choice (or none) for the command: its own execve clears the signal.
+    // After the credentials (which clear it) the child stays armed up to the exec stub. The
+    // stub's execve (a secure one: decoy gid) clears the signal, so the stub sets the caller's
+    // choice (or none) for the command, whose ordinary execve keeps it.
     armParentDeath(program, SIGKILL, 'set the parent-death signal for the last steps');
     const deathSignal = options.parentDeathSignal === undefined ? 0 : signalNumber(options.parentDeathSignal);
     execThroughStub(program, stub, errorPipe[1], deathSignal, options);
