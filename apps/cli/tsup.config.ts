@@ -13,7 +13,8 @@ export default defineConfig({
   platform: 'node',
   clean: true,
   sourcemap: false,
-  splitting: false,
+  // One chunk per command (main.ts imports them lazily): a command loads only what it uses.
+  splitting: true,
   noExternal: [/^@box\//, 'commander'],
   external: ['koffi'],
   // commander is CommonJS: give the ESM bundle a require() for its node: imports.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseEnvFlags } from './create.js';
+import { parseEnvFlags } from './create-flags.js';
 
 describe('parseEnvFlags (docker -e)', () => {
   it('keeps K=V, copies a bare K from the host, drops an unset one', () => {

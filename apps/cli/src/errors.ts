@@ -1,7 +1,10 @@
-import { ChildSetupError } from '@box/ns';
-import { CommandNotExecutableError, CommandNotFoundError, RuntimeError, SpecError } from '@box/runtime';
+/**
+ * The CLI's errors and the one place that maps a failure to docker's exit statuses: 125 for
+ * box's own refusals, 126 for a command that cannot be run, 127 for one that is not there, and 1
+ * for "no such container" and refusals of operations on several containers (as docker).
+ */
+import { isRuntimeError } from '@box/runtime';
 
-/** Docker's exit codes for failures of the tool itself and of the command. */
 export const EXIT_BOX_ERROR = 125;
 export const EXIT_NOT_EXECUTABLE = 126;
 export const EXIT_NOT_FOUND = 127;
@@ -17,21 +20,24 @@ export class CliError extends Error {
   }
 }
 
-/** Maps start-up failures to docker's messages and exit codes. */
-export function translateStartError(error: unknown): unknown {
-  if (error instanceof CommandNotFoundError) return new CliError(error.message, EXIT_NOT_FOUND);
-  if (error instanceof CommandNotExecutableError) return new CliError(error.message, EXIT_NOT_EXECUTABLE);
-  if (error instanceof ChildSetupError) {
-    if (error.syscall === 'execve') {
-      const code = error.code === 'ENOENT' ? EXIT_NOT_FOUND : EXIT_NOT_EXECUTABLE;
-      return new CliError(`failed to start the container: ${error.message}`, code);
-    }
-    return new CliError(`failed to start the container: ${error.message}`);
-  }
-  if (error instanceof SpecError) return new CliError(error.message);
+const BY_CODE: Record<string, number> = {
+  // The command of a container or exec.
+  ENOCMD: EXIT_NOT_FOUND,
+  ENOEXECCMD: EXIT_NOT_EXECUTABLE,
   // As a fork that fails in the container (docker: "OCI runtime exec failed", 126).
-  if (error instanceof RuntimeError && error.code === 'EPIDSLIMIT') {
-    return new CliError(error.message, EXIT_NOT_EXECUTABLE);
-  }
-  return error;
+  EPIDSLIMIT: EXIT_NOT_EXECUTABLE,
+  ENOCONTAINER: 1,
+  EAMBIGUOUS: 1,
+  ENOVOLUME: 1,
+  EVOLUMEINUSE: 1,
+  // A copy that found nothing to copy, or failed on the way (docker cp: 1).
+  ENOSRC: 1,
+  ECOPY: 1,
+};
+
+/** docker's exit status for an error. */
+export function exitStatusOf(error: unknown): number {
+  if (error instanceof CliError) return error.exitCode;
+  if (isRuntimeError(error)) return BY_CODE[error.code] ?? EXIT_BOX_ERROR;
+  return EXIT_BOX_ERROR;
 }

@@ -1,89 +1,33 @@
 /**
- * The image store as the CLI uses it: $BOX_ROOT/image (@box/image), with
- * layers unpacked once and whiteouts written the way overlayfs reads them, so
- * every container can stack an image's layer directories directly.
+ * The engine's image provider: @box/image's store under box's state root. @box/image is loaded
+ * on first use only, so commands that need no image do not pay for it.
  */
-import { join } from 'node:path';
-import {
-  type ContainerConfig,
-  familiarString,
-  type ImageStore,
-  isImageError,
-  openImageStore,
-  parseReference,
-  type ResolvedImage,
-} from '@box/image';
-import { lsetxattr, mknod, S_IFCHR } from '@box/sys';
-import { CliError } from './errors.js';
-import { boxRoot } from './paths.js';
-import { secureStateDir, sharedDir, sharedGroup } from './state-dir.js';
+import type { ImageProvider } from '@box/runtime';
 
-let opened: Promise<ImageStore> | undefined;
+const load = () => import('./image-store.js');
 
-/** `.wh.NAME` → a 0/0 character device NAME; `.wh..wh..opq` → trusted.overlay.opaque=y. */
-function onWhiteout(dir: string, name: string): void {
-  mknod(join(dir, name), S_IFCHR, 0, 0);
-}
-
-function onOpaque(dir: string): void {
-  lsetxattr(dir, 'trusted.overlay.opaque', 'y');
-}
-
-export function imageStore(): Promise<ImageStore> {
-  secureStateDir();
-  opened ??= openImageStore({
-    root: join(boxRoot(), 'image'),
-    onWhiteout,
-    onOpaque,
-    // Containers in user namespaces mount the layers as their root's host ids (see state-dir.ts).
-    group: sharedGroup(),
-  }).then((store) => {
-    // Short layer links for overlays with many layers (@box/unionfs's linkLayer), which a
-    // --userns container's first process reaches (it mounts from there) as container root.
-    sharedDir(join(store.root, 'l'));
-    return store;
-  });
-  return opened;
-}
-
-export interface LocalImage {
-  id: string;
-  /** As the user sees it: `busybox:latest`, or the short ID for an untagged image. */
-  name: string;
-  /** Layer directories, top first (overlayfs's lowerdir order). */
-  lowerdirs: string[];
-  config: ContainerConfig;
-  resolved: ResolvedImage;
-}
-
-/** Turns @box/image errors into one line and docker's exit status. */
-export function imageError(error: unknown, exitCode = 125): unknown {
-  if (isImageError(error)) return new CliError(error.message, exitCode);
-  return error;
-}
-
-export async function findImage(reference: string): Promise<LocalImage> {
-  const store = await imageStore();
-  let resolved: ResolvedImage;
-  try {
-    resolved = store.resolve(reference);
-  } catch (error) {
-    if (isImageError(error, 'EIMAGE_NOT_FOUND')) {
-      const shown = reference.includes(':') || reference.includes('@') ? reference : `${reference}:latest`;
-      throw new CliError(`Unable to find image '${shown}' locally`);
-    }
-    if (isImageError(error, 'EIMAGE_REFERENCE'))
-      throw new CliError(`invalid reference format: "${reference}"`);
-    throw imageError(error);
-  }
-  const name = resolved.reference
-    ? familiarString(parseReference(resolved.reference))
-    : resolved.id.slice(7, 19);
+/** The engine's images: @box/image's store under `root`. */
+export function imageProvider(root: string): ImageProvider {
+  const store = async () => (await load()).imageStore(root);
   return {
-    id: resolved.id,
-    name,
-    lowerdirs: resolved.layers.map((layer) => layer.path).reverse(),
-    config: resolved.config.config ?? {},
-    resolved,
+    async resolve(reference) {
+      return (await load()).resolveForEngine(root, reference);
+    },
+    async hold(imageId, containerId) {
+      await (await store()).retain(imageId, containerId);
+    },
+    async release(containerId) {
+      await (await store()).releaseHolder(containerId);
+    },
+    async config(imageId) {
+      return (await store()).resolve(imageId).config.config ?? {};
+    },
+    async commit(request) {
+      try {
+        return await (await store()).createImage(request);
+      } catch (error) {
+        throw (await load()).imageError(error);
+      }
+    },
   };
 }

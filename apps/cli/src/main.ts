@@ -1,26 +1,12 @@
 /**
  * The `box` command. Parses the command line, runs one command and turns its
  * errors into one line on stderr and docker's exit codes. Nothing else here
- * exits the process.
+ * exits the process. Each command's module is loaded only when it runs, so a
+ * command pays only for what it uses.
  */
 
-import { markCloseOnExecFrom } from '@box/sys';
 import { Command, CommanderError, Option } from 'commander';
-import { commit, exportContainer } from './commands/commit.js';
-import { create, kill, prune, rename, restart, rm, start, stop, wait } from './commands/containers.js';
-import { cp } from './commands/cp.js';
-import { exec } from './commands/exec.js';
-import { imageInspect, imagePrune, images, importImage, load, rmi, save, tag } from './commands/images.js';
-import { logs } from './commands/logs.js';
-import { pause, unpause, update } from './commands/pause.js';
-import { inspect, ps } from './commands/ps.js';
-import { run } from './commands/run.js';
-import { stats } from './commands/stats.js';
-import { top } from './commands/top.js';
-import { volumeCreate, volumeInspect, volumeLs, volumePrune, volumeRm } from './commands/volume.js';
-import { serve } from './daemon/server.js';
-import { CliError, EXIT_BOX_ERROR } from './errors.js';
-import { secureStateDir } from './state-dir.js';
+import { EXIT_BOX_ERROR, exitStatusOf } from './errors.js';
 
 declare const BOX_VERSION: string;
 
@@ -70,26 +56,30 @@ function buildProgram(setExit: (code: number) => void): Command {
     .version(`box version ${BOX_VERSION}`, '-v, --version')
     .enablePositionalOptions()
     .exitOverride()
-    .configureOutput({ outputError: (text, write) => write(`box: ${text.replace(/^error: /, '')}`) })
-    // Every command first makes the state directory, or closes one an older box left open.
-    .hook('preAction', () => secureStateDir());
+    .configureOutput({ outputError: (text, write) => write(`box: ${text.replace(/^error: /, '')}`) });
   const done = (code: number) => setExit(code);
 
   containerOptions(program.command('run').description('Create and run a new container from an image'))
     .usage('[OPTIONS] IMAGE [COMMAND] [ARG...]')
     .option('-d, --detach', 'Run container in background and print container ID')
-    .action(async (image: string, command: string[], options) => done(await run(image, command, options)));
+    .action(async (image: string, command: string[], options) =>
+      done(await (await import('./commands/run.js')).run(image, command, options)),
+    );
 
   containerOptions(program.command('create').description('Create a new container'))
     .usage('[OPTIONS] IMAGE [COMMAND] [ARG...]')
-    .action(async (image: string, command: string[], options) => done(await create(image, command, options)));
+    .action(async (image: string, command: string[], options) =>
+      done(await (await import('./commands/containers.js')).create(image, command, options)),
+    );
 
   program
     .command('start')
     .description('Start one or more stopped containers')
     .argument('<container...>')
     .option('-a, --attach', "Attach STDOUT/STDERR and forward the container's exit status")
-    .action(async (containers: string[], options) => done(await start(containers, options)));
+    .action(async (containers: string[], options) =>
+      done(await (await import('./commands/containers.js')).start(containers, options)),
+    );
 
   program
     .command('ps')
@@ -98,7 +88,9 @@ function buildProgram(setExit: (code: number) => void): Command {
     .option('-q, --quiet', 'Only display container IDs')
     .option('--no-trunc', "Don't truncate output")
     .option('--format <format>', "'table', 'json', or a template like '{{.ID}} {{.Names}}'")
-    .action(async (options) => done(await ps({ ...options, noTrunc: options.trunc === false })));
+    .action(async (options) =>
+      done(await (await import('./commands/ps.js')).ps({ ...options, noTrunc: options.trunc === false })),
+    );
 
   program
     .command('logs')
@@ -107,7 +99,9 @@ function buildProgram(setExit: (code: number) => void): Command {
     .option('-f, --follow', 'Follow log output')
     .option('-n, --tail <n>', 'Number of lines to show from the end of the logs', 'all')
     .option('-t, --timestamps', 'Show timestamps')
-    .action(async (container: string, options) => done(await logs(container, options)));
+    .action(async (container: string, options) =>
+      done(await (await import('./commands/logs.js')).logs(container, options)),
+    );
 
   program
     .command('exec')
@@ -122,7 +116,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     .option('-w, --workdir <dir>', 'Working directory inside the container')
     .option('-u, --user <uid[:gid]>', 'Username or UID')
     .action(async (container: string, command: string[], options) =>
-      done(await exec(container, command, options)),
+      done(await (await import('./commands/exec.js')).exec(container, command, options)),
     );
 
   program
@@ -130,21 +124,27 @@ function buildProgram(setExit: (code: number) => void): Command {
     .description('Stop one or more running containers')
     .argument('<container...>')
     .option('-t, --time <seconds>', 'Seconds to wait before killing the container', '10')
-    .action(async (containers: string[], options) => done(await stop(containers, options)));
+    .action(async (containers: string[], options) =>
+      done(await (await import('./commands/containers.js')).stop(containers, options)),
+    );
 
   program
     .command('kill')
     .description('Kill one or more running containers')
     .argument('<container...>')
     .option('-s, --signal <signal>', 'Signal to send to the container', 'KILL')
-    .action(async (containers: string[], options) => done(await kill(containers, options)));
+    .action(async (containers: string[], options) =>
+      done(await (await import('./commands/containers.js')).kill(containers, options)),
+    );
 
   program
     .command('restart')
     .description('Restart one or more containers')
     .argument('<container...>')
     .option('-t, --time <seconds>', 'Seconds to wait before killing the container', '10')
-    .action(async (containers: string[], options) => done(await restart(containers, options)));
+    .action(async (containers: string[], options) =>
+      done(await (await import('./commands/containers.js')).restart(containers, options)),
+    );
 
   program
     .command('rm')
@@ -152,45 +152,57 @@ function buildProgram(setExit: (code: number) => void): Command {
     .argument('<container...>')
     .option('-f, --force', 'Force the removal of a running container (uses SIGKILL)')
     .option('-v, --volumes', 'Remove anonymous volumes associated with the container')
-    .action(async (containers: string[], options) => done(await rm(containers, options)));
+    .action(async (containers: string[], options) =>
+      done(await (await import('./commands/containers.js')).rm(containers, options)),
+    );
 
   program
     .command('wait')
     .description('Block until one or more containers stop, then print their exit codes')
     .argument('<container...>')
-    .action(async (containers: string[]) => done(await wait(containers)));
+    .action(async (containers: string[]) =>
+      done(await (await import('./commands/containers.js')).wait(containers)),
+    );
 
   program
     .command('inspect')
     .description('Return low-level information on containers')
     .argument('<container...>')
     .option('-f, --format <template>', "Format the output using a template like '{{.State.Status}}'")
-    .action(async (containers: string[], options) => done(await inspect(containers, options)));
+    .action(async (containers: string[], options) =>
+      done(await (await import('./commands/ps.js')).inspect(containers, options)),
+    );
 
   program
     .command('top')
     .description('Display the running processes of a container')
     .argument('<container>')
-    .action(async (container: string) => done(await top(container)));
+    .action(async (container: string) => done(await (await import('./commands/top.js')).top(container)));
 
   program
     .command('rename')
     .description('Rename a container')
     .argument('<container>')
     .argument('<new-name>')
-    .action(async (container: string, name: string) => done(await rename(container, name)));
+    .action(async (container: string, name: string) =>
+      done(await (await import('./commands/containers.js')).rename(container, name)),
+    );
 
   program
     .command('pause')
     .description('Pause all processes within one or more containers')
     .argument('<container...>')
-    .action(async (containers: string[]) => done(await pause(containers)));
+    .action(async (containers: string[]) =>
+      done(await (await import('./commands/pause.js')).pause(containers)),
+    );
 
   program
     .command('unpause')
     .description('Unpause all processes within one or more containers')
     .argument('<container...>')
-    .action(async (containers: string[]) => done(await unpause(containers)));
+    .action(async (containers: string[]) =>
+      done(await (await import('./commands/pause.js')).unpause(containers)),
+    );
 
   program
     .command('update')
@@ -204,7 +216,9 @@ function buildProgram(setExit: (code: number) => void): Command {
     .option('--cpuset-cpus <list>', 'CPUs in which to allow execution')
     .option('--cpuset-mems <list>', 'Memory nodes in which to allow execution')
     .option('--pids-limit <int>', 'Tune container pids limit')
-    .action(async (containers: string[], options) => done(await update(containers, options)));
+    .action(async (containers: string[], options) =>
+      done(await (await import('./commands/pause.js')).update(containers, options)),
+    );
 
   program
     .command('stats')
@@ -212,7 +226,9 @@ function buildProgram(setExit: (code: number) => void): Command {
     .argument('[container...]')
     .option('--no-stream', 'Disable streaming stats and only pull the first result')
     .option('--format <format>', 'Output format: table or json')
-    .action(async (containers: string[], options) => done(await stats(containers, options)));
+    .action(async (containers: string[], options) =>
+      done(await (await import('./commands/stats.js')).stats(containers, options)),
+    );
 
   program
     .command('images')
@@ -220,21 +236,29 @@ function buildProgram(setExit: (code: number) => void): Command {
     .option('-q, --quiet', 'Only show image IDs')
     .option('--no-trunc', "Don't truncate output")
     .option('--format <format>', "'table', 'json', or a template like '{{.Repository}}:{{.Tag}}'")
-    .action(async (options) => done(await images({ ...options, noTrunc: options.trunc === false })));
+    .action(async (options) =>
+      done(
+        await (await import('./commands/images.js')).images({ ...options, noTrunc: options.trunc === false }),
+      ),
+    );
 
   program
     .command('rmi')
     .description('Remove one or more images')
     .argument('<image...>')
     .option('-f, --force', 'Force removal of the image')
-    .action(async (refs: string[], options) => done(await rmi(refs, options)));
+    .action(async (refs: string[], options) =>
+      done(await (await import('./commands/images.js')).rmi(refs, options)),
+    );
 
   program
     .command('tag')
     .description('Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE')
     .argument('<source>')
     .argument('<target>')
-    .action(async (source: string, target: string) => done(await tag(source, target)));
+    .action(async (source: string, target: string) =>
+      done(await (await import('./commands/images.js')).tag(source, target)),
+    );
 
   program
     .command('import')
@@ -249,7 +273,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     )
     .option('-m, --message <text>', 'Set commit message for imported image')
     .action(async (file: string, ref: string | undefined, options) =>
-      done(await importImage(file, ref, options)),
+      done(await (await import('./commands/images.js')).importImage(file, ref, options)),
     );
 
   program
@@ -258,14 +282,16 @@ function buildProgram(setExit: (code: number) => void): Command {
     .argument('<image...>')
     .option('-o, --output <file>', 'Write to a file')
     .option('--format <format>', 'docker-archive (default), oci-archive or oci-dir')
-    .action(async (refs: string[], options) => done(await save(refs, options)));
+    .action(async (refs: string[], options) =>
+      done(await (await import('./commands/images.js')).save(refs, options)),
+    );
 
   program
     .command('load')
     .description('Load images from a docker-archive or an OCI layout or archive')
     .option('-i, --input <file>', 'Read from an archive file or OCI layout directory')
     .option('--repository <name>', 'Name for OCI images that carry only a tag')
-    .action(async (options) => done(await load(options)));
+    .action(async (options) => done(await (await import('./commands/images.js')).load(options)));
 
   const image = program.command('image').description('Manage images');
   image
@@ -274,25 +300,33 @@ function buildProgram(setExit: (code: number) => void): Command {
     .option('-q, --quiet', 'Only show image IDs')
     .option('--no-trunc', "Don't truncate output")
     .option('--format <format>', "'table', 'json', or a template")
-    .action(async (options) => done(await images({ ...options, noTrunc: options.trunc === false })));
+    .action(async (options) =>
+      done(
+        await (await import('./commands/images.js')).images({ ...options, noTrunc: options.trunc === false }),
+      ),
+    );
   image
     .command('inspect')
     .description('Display detailed information on one or more images')
     .argument('<image...>')
     .option('-f, --format <template>', 'Format the output using a template')
-    .action(async (refs: string[], options) => done(await imageInspect(refs, options)));
+    .action(async (refs: string[], options) =>
+      done(await (await import('./commands/images.js')).imageInspect(refs, options)),
+    );
   image
     .command('prune')
     .description('Remove unused images')
     .option('-a, --all', 'Remove all images not used by a container, not just dangling ones')
     .option('-f, --force', 'Do not prompt for confirmation')
-    .action(async (options) => done(await imagePrune(options)));
+    .action(async (options) => done(await (await import('./commands/images.js')).imagePrune(options)));
   image
     .command('rm')
     .description('Remove one or more images')
     .argument('<image...>')
     .option('-f, --force', 'Force removal of the image')
-    .action(async (refs: string[], options) => done(await rmi(refs, options)));
+    .action(async (refs: string[], options) =>
+      done(await (await import('./commands/images.js')).rmi(refs, options)),
+    );
 
   program
     .command('commit')
@@ -304,7 +338,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     .option('-a, --author <name>', 'Author')
     .option('--no-pause', 'Do not pause the container during commit')
     .action(async (container: string, target: string | undefined, options) =>
-      done(await commit(container, target, options)),
+      done(await (await import('./commands/commit.js')).commit(container, target, options)),
     );
 
   program
@@ -312,14 +346,18 @@ function buildProgram(setExit: (code: number) => void): Command {
     .description('Copy files between a container and the local filesystem')
     .argument('<source>', 'CONTAINER:SRC_PATH or a local path')
     .argument('<target>', 'a local path or CONTAINER:DEST_PATH')
-    .action(async (source: string, target: string) => done(await cp(source, target)));
+    .action(async (source: string, target: string) =>
+      done(await (await import('./commands/cp.js')).cp(source, target)),
+    );
 
   program
     .command('export')
     .description("Export a container's filesystem as a tar archive")
     .argument('<container>')
     .option('-o, --output <file>', 'Write to a file, instead of STDOUT')
-    .action(async (container: string, options) => done(await exportContainer(container, options)));
+    .action(async (container: string, options) =>
+      done(await (await import('./commands/commit.js')).exportContainer(container, options)),
+    );
 
   const volume = program.command('volume').description('Manage volumes');
   volume
@@ -327,50 +365,50 @@ function buildProgram(setExit: (code: number) => void): Command {
     .description('Create a volume')
     .argument('[name]')
     .option('--label <key=value>', 'Set metadata for a volume', collect, [])
-    .action((name: string | undefined, options) => done(volumeCreate(name, options)));
+    .action(async (name: string | undefined, options) =>
+      done(await (await import('./commands/volume.js')).volumeCreate(name, options)),
+    );
   volume
     .command('ls')
     .description('List volumes')
     .option('-q, --quiet', 'Only display volume names')
     .option('--format <format>', "'table', 'json', or a template")
-    .action((options) => done(volumeLs(options)));
+    .action(async (options) => done(await (await import('./commands/volume.js')).volumeLs(options)));
   volume
     .command('rm')
     .description('Remove one or more volumes (refused while a container uses them)')
     .argument('<volume...>')
     .option('-f, --force', 'Accepted for docker compatibility')
-    .action(async (names: string[]) => done(await volumeRm(names)));
+    .action(async (names: string[]) => done(await (await import('./commands/volume.js')).volumeRm(names)));
   volume
     .command('inspect')
     .description('Display detailed information on one or more volumes')
     .argument('<volume...>')
-    .action((names: string[]) => done(volumeInspect(names)));
+    .action(async (names: string[]) =>
+      done(await (await import('./commands/volume.js')).volumeInspect(names)),
+    );
   volume
     .command('prune')
     .description('Remove unused anonymous volumes (all unused ones with --all)')
     .option('-a, --all', 'Remove all unused volumes, not just anonymous ones')
     .option('-f, --force', 'Do not prompt for confirmation')
-    .action(async (options) => done(await volumePrune(options)));
+    .action(async (options) => done(await (await import('./commands/volume.js')).volumePrune(options)));
 
   const system = program.command('system').description('Manage box');
   system
     .command('prune')
     .description('Remove all stopped containers')
     .option('-f, --force', 'Do not prompt for confirmation')
-    .action(async () => done(await prune()));
+    .action(async () => done(await (await import('./commands/containers.js')).prune()));
   system
     .command('service')
     .description('Run the service that starts and watches detached containers (started on demand)')
-    .action(async () => done(await serve()));
+    .action(async () => done(await (await import('./commands/service.js')).service()));
 
   return program;
 }
 
 async function main(argv: string[]): Promise<number> {
-  // Fds inherited from the caller (its shell's `exec 300</etc`, say) stay with this
-  // process: the box service started from here and any program it runs never get them.
-  // (Containers' processes are protected on their own: their start-up closes every fd.)
-  markCloseOnExecFrom(3);
   let exitCode = 0;
   const program = buildProgram((code) => {
     exitCode = code;
@@ -383,13 +421,9 @@ async function main(argv: string[]): Promise<number> {
       // --help and --version end here with code 0; usage errors are docker's 125.
       return error.exitCode === 0 ? 0 : EXIT_BOX_ERROR;
     }
-    if (error instanceof CliError) {
-      process.stderr.write(`box: ${error.message}\n`);
-      return error.exitCode;
-    }
     const message = error instanceof Error ? error.message : String(error);
     process.stderr.write(`box: ${message}\n`);
-    return EXIT_BOX_ERROR;
+    return exitStatusOf(error);
   }
 }
 

@@ -1,4 +1,6 @@
 /** The container's cgroup: made and limited before the process runs, removed after it ends. */
+import { existsSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { type CgroupManager, createCgroupManager, type Resources } from '@box/cgroups';
 import type { LinuxResources, Spec } from './spec.js';
 
@@ -27,14 +29,28 @@ export async function createContainerCgroup(spec: Spec): Promise<CgroupManager |
   return cgroup;
 }
 
-/** Kills what is left in the cgroup and removes it; reports whether the OOM killer struck. */
-export async function removeContainerCgroup(cgroup: CgroupManager): Promise<{ oomKilled: boolean }> {
-  let oomKilled = false;
-  try {
-    oomKilled = await cgroup.oomKilled();
-  } finally {
-    if ((await cgroup.pids()).length > 0) await cgroup.killAll('SIGKILL');
-    await cgroup.destroy();
+/**
+ * The one cgroup teardown: kills whatever still runs in the cgroup (a paused cgroup is thawed by
+ * killAll), waits a bounded time for it to go, removes the cgroup; reports whether the OOM
+ * killer struck. Used when a container ends, and by the engine for containers whose owner died.
+ */
+export async function removeContainerCgroup(
+  cgroup: CgroupManager,
+  timeoutMs = 5000,
+): Promise<{ oomKilled: boolean }> {
+  const oomKilled = await cgroup.oomKilled().catch(() => false);
+  const deadline = Date.now() + timeoutMs;
+  while ((await cgroup.pids()).length > 0 && Date.now() < deadline) {
+    await cgroup.killAll('SIGKILL');
+    await sleep(10);
   }
+  await cgroup.destroy();
   return { oomKilled };
+}
+
+/** removeContainerCgroup by path; nothing to do when the cgroup is not there. */
+export async function removeCgroupAt(path: string): Promise<{ oomKilled: boolean }> {
+  const cgroup = await createCgroupManager({ path });
+  if (!cgroup.dirs.some((dir) => existsSync(dir))) return { oomKilled: false };
+  return removeContainerCgroup(cgroup);
 }

@@ -39,3 +39,44 @@ export class CommandNotExecutableError extends RuntimeError {
     super('ENOEXECCMD', `exec: "${command}": ${detail}`);
   }
 }
+
+/**
+ * Codes of the container engine's refusals (createEngine), besides the start-up errors above:
+ * - ENOCONTAINER: no container has that name, ID or ID prefix;
+ * - EAMBIGUOUS: an ID prefix names more than one container;
+ * - ENAMEINUSE: the name is taken;
+ * - ESTATE: the container is not in a state that allows the operation (exec in a stopped one);
+ * - EINVAL: an option or argument is invalid;
+ * - ENOIMAGE: the image provider has no such image;
+ * - ENOVOLUME, EVOLUMEINUSE: volumes;
+ * - ESTATEDIR: the state directory cannot be used;
+ * - ESERVICE: the service that owns detached containers cannot be reached.
+ */
+export type EngineErrorCode =
+  | 'ENOCONTAINER'
+  | 'EAMBIGUOUS'
+  | 'ENAMEINUSE'
+  | 'ESTATE'
+  | 'EINVAL'
+  | 'ENOIMAGE'
+  | 'ENOVOLUME'
+  | 'EVOLUMEINUSE'
+  | 'ESTATEDIR'
+  | 'ESERVICE';
+
+/** A refusal of the container engine; nothing was changed. */
+export class EngineError extends RuntimeError {
+  override readonly name = 'EngineError';
+  constructor(
+    override readonly code: EngineErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(code, message, options);
+  }
+}
+
+/** Whether `error` is an error of @box/runtime, optionally of one `code`. */
+export function isRuntimeError(error: unknown, code?: string): error is RuntimeError {
+  return error instanceof RuntimeError && (code === undefined || error.code === code);
+}

@@ -1,5 +1,14 @@
 export { CAPABILITIES, capabilityNumbers } from './capabilities.js';
-export { CommandNotExecutableError, CommandNotFoundError, RuntimeError, SpecError } from './errors.js';
+export * from './engine/index.js';
+export {
+  CommandNotExecutableError,
+  CommandNotFoundError,
+  EngineError,
+  type EngineErrorCode,
+  isRuntimeError,
+  RuntimeError,
+  SpecError,
+} from './errors.js';
 export { type ExecOptions, type ExecProcess, execInContainer } from './exec.js';
 export {
   JsonFileLogger,

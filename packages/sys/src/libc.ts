@@ -1,12 +1,16 @@
 /**
- * The only module that imports koffi. libc is loaded on first use, so importing
- * any @box package has no side effects.
+ * The only module that loads koffi. koffi and libc are loaded on first use, so importing any
+ * @box package has no side effects and costs nothing: commands that make no system call (ps,
+ * images) never load koffi's native module (about 20 ms of a CLI's start-up).
  */
-import koffi from 'koffi';
+import { createRequire } from 'node:module';
+
+type Koffi = typeof import('koffi');
 
 export type Pointer = bigint;
 
 function declare() {
+  const koffi = createRequire(import.meta.url)('koffi') as Koffi;
   const lib = koffi.load('libc.so.6');
   return {
     koffi,

@@ -9,12 +9,9 @@
  */
 import { lstatSync } from 'node:fs';
 import { isAbsolute, posix } from 'node:path';
-import { CopyError, copyFromRoot, copyIntoRoot } from '@box/runtime';
-import { withOverlay } from '@box/unionfs';
-import { type ContainerState, findContainer } from '../containers.js';
+import { CopyError } from '@box/runtime';
+import { openEngine } from '../engine.js';
 import { CliError } from '../errors.js';
-import { isRunning } from '../lifecycle.js';
-import { reconcile } from '../recovery.js';
 
 function split(arg: string): { container?: string; path: string } {
   const colon = arg.indexOf(':');
@@ -25,15 +22,7 @@ function split(arg: string): { container?: string; path: string } {
   return { path: arg };
 }
 
-/** Runs `fn` with the container's root directory on the host. */
-async function withRoot<T>(state: ContainerState, fn: (root: string) => T): Promise<T> {
-  if (isRunning(state)) return fn(`/proc/${state.pid}/root`);
-  const { upperdir, workdir, lowerdirs, layersRoot } = state.overlay;
-  return withOverlay({ lowerdirs, upperdir, workdir, layersRoot }, fn);
-}
-
 export async function cp(from: string, to: string): Promise<number> {
-  await reconcile();
   const src = split(from);
   const dst = split(to);
   if (Boolean(src.container) === Boolean(dst.container)) {
@@ -45,17 +34,20 @@ export async function cp(from: string, to: string): Promise<number> {
   const side = (src.container ? src : dst) as { container: string; path: string };
   const local = src.container ? dst.path : src.path;
   if (!side.path.startsWith('/')) side.path = `/${side.path}`;
-  const state = findContainer(side.container);
   const localPath = isAbsolute(local) ? local : posix.join(process.cwd(), local);
+  const engine = openEngine();
+  // The container is looked up first: an unknown one is the error to report.
+  await engine.inspect(side.container);
   if (!src.container && !exists(localPath)) throw new CliError(`no such file or directory: ${local}`, 1);
-  await withRoot(state, (root) => {
-    try {
-      if (src.container) copyFromRoot(root, side.path, localPath);
-      else copyIntoRoot(root, localPath, side.path);
-    } catch (error) {
-      throw translate(error, side);
-    }
-  });
+  try {
+    if (src.container) await engine.copyFrom(side.container, side.path, localPath);
+    else await engine.copyTo(side.container, localPath, side.path);
+  } catch (error) {
+    // docker's words for a source that is not there; the exit status is errors.ts's.
+    if (error instanceof CopyError && error.code === 'ENOSRC')
+      throw new CliError(`Could not find the file ${side.path} in container ${side.container}`, 1);
+    throw error;
+  }
   return 0;
 }
 
@@ -65,23 +57,5 @@ function exists(path: string): boolean {
     return true;
   } catch {
     return false;
-  }
-}
-
-/** docker's messages and exit codes for a refused copy. */
-function translate(error: unknown, side: { container: string; path: string }): unknown {
-  if (!(error instanceof CopyError)) return error;
-  switch (error.code) {
-    case 'ENOSRC':
-      return new CliError(`Could not find the file ${side.path} in container ${side.container}`, 1);
-    case 'ECOPY':
-      return new CliError(error.message, 1);
-    // A destination the copy refuses to create or replace: box's refusal, nothing changed.
-    case 'ENODEST':
-    case 'ECONFLICT':
-    case 'EKERNELFS':
-      return new CliError(error.message);
-    default:
-      return new CliError(error.message);
   }
 }

@@ -3,10 +3,12 @@ import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { familiarString, importRootfsTar, loadArchive, parseReference, saveArchive } from '@box/image';
 import { applyChanges } from '../change.js';
+import { openEngine } from '../engine.js';
 import { CliError } from '../errors.js';
 import { humanDuration, renderTemplate, table } from '../format.js';
-import { imageError, imageStore } from '../images.js';
-import { reconcile } from '../recovery.js';
+import { imageError, imageStore as openStore } from '../image-store.js';
+
+const imageStore = () => openStore(openEngine().root);
 
 const short = (id: string) => id.replace(/^sha256:/, '').slice(0, 12);
 
@@ -65,7 +67,8 @@ export async function images(flags: {
 }
 
 export async function rmi(references: string[], flags: { force?: boolean }): Promise<number> {
-  await reconcile();
+  // Containers whose owner died release their images first.
+  await openEngine().reconcile();
   const store = await imageStore();
   let failed = false;
   for (const reference of references) {
@@ -121,7 +124,8 @@ export async function imageInspect(references: string[], flags: { format?: strin
 }
 
 export async function imagePrune(flags: { all?: boolean }): Promise<number> {
-  await reconcile();
+  // Containers whose owner died release their images first.
+  await openEngine().reconcile();
   const result = await (await imageStore()).prune({ all: flags.all });
   process.stdout.write(
     `Deleted Images:\n${[...result.untagged.map((t) => `untagged: ${t}`), ...result.deleted.map((d) => `deleted: ${d}`)].map((l) => `${l}\n`).join('')}`,

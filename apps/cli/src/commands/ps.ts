@@ -1,12 +1,8 @@
 /** `box ps` and `box inspect`: containers as docker shows them. */
-import { join } from 'node:path';
-import { type ContainerState, containerDir, findContainer, listContainers } from '../containers.js';
-import { readSpec } from '../create.js';
+import type { Container } from '@box/runtime';
+import { openEngine } from '../engine.js';
 import { CliError } from '../errors.js';
 import { humanDuration, renderTemplate, table } from '../format.js';
-import { isRunning } from '../lifecycle.js';
-import { reconcile } from '../recovery.js';
-import { isPaused } from './pause.js';
 
 export interface PsFlags {
   all?: boolean;
@@ -15,8 +11,8 @@ export interface PsFlags {
   format?: string;
 }
 
-function statusText(state: ContainerState, now: number, paused: boolean): string {
-  if (isRunning(state)) {
+function statusText(state: Container, now: number, paused: boolean): string {
+  if (state.running) {
     return `Up ${humanDuration(now - Date.parse(state.started ?? state.created))}${paused ? ' (Paused)' : ''}`;
   }
   if (state.status === 'restarting') {
@@ -28,7 +24,7 @@ function statusText(state: ContainerState, now: number, paused: boolean): string
   return 'Created';
 }
 
-function row(state: ContainerState, now: number, noTrunc: boolean, paused = false) {
+function row(state: Container, now: number, noTrunc: boolean, paused = false) {
   const command = JSON.stringify(state.command.join(' '));
   return {
     ID: noTrunc ? state.id : state.id.slice(0, 12),
@@ -37,25 +33,20 @@ function row(state: ContainerState, now: number, noTrunc: boolean, paused = fals
     CreatedAt: state.created,
     RunningFor: `${humanDuration(now - Date.parse(state.created))} ago`,
     Status: statusText(state, now, paused),
-    State: isRunning(state) ? (paused ? 'paused' : 'running') : state.status,
+    State: state.running ? (paused ? 'paused' : 'running') : state.status,
     Names: state.name,
     Ports: '',
   };
 }
 
 export async function ps(flags: PsFlags): Promise<number> {
-  await reconcile();
+  const states = await openEngine().list({ all: flags.all });
   const now = Date.now();
-  const states = listContainers()
-    .filter((s) => flags.all || isRunning(s))
-    .reverse();
   if (flags.quiet) {
     process.stdout.write(states.map((s) => `${flags.noTrunc ? s.id : s.id.slice(0, 12)}\n`).join(''));
     return 0;
   }
-  const paused = new Set<string>();
-  for (const s of states) if (isRunning(s) && (await isPaused(s.cgroupsPath))) paused.add(s.id);
-  const rows = states.map((s) => row(s, now, flags.noTrunc ?? false, paused.has(s.id)));
+  const rows = states.map((s) => row(s, now, flags.noTrunc ?? false, s.paused));
   if (flags.format === 'json' || flags.format === '{{json .}}') {
     process.stdout.write(rows.map((r) => `${JSON.stringify(r)}\n`).join(''));
   } else if (flags.format !== undefined && flags.format !== 'table') {
@@ -74,6 +65,10 @@ export async function ps(flags: PsFlags): Promise<number> {
             autoRemove: false,
             cgroupsPath: '',
             overlay: { lowerdirs: [], upperdir: '', workdir: '' },
+            running: false,
+            paused: false,
+            spec: { ociVersion: '1.0.2' } as Container['spec'],
+            logPath: '',
           },
           now,
           false,
@@ -95,9 +90,8 @@ export async function ps(flags: PsFlags): Promise<number> {
 }
 
 /** docker inspect's shape for a container. */
-export function inspectState(state: ContainerState, paused = false) {
-  const spec = readSpec(containerDir(state.id));
-  const running = isRunning(state);
+export function inspectState(state: Container) {
+  const { spec, running, paused } = state;
   return {
     Id: state.id,
     Created: state.created,
@@ -119,7 +113,7 @@ export function inspectState(state: ContainerState, paused = false) {
     Image: state.image,
     Name: `/${state.name}`,
     RestartCount: state.restartCount ?? 0,
-    LogPath: join(containerDir(state.id), 'json.log'),
+    LogPath: state.logPath,
     HostConfig: {
       AutoRemove: state.autoRemove,
       RestartPolicy: {
@@ -154,13 +148,12 @@ export function inspectState(state: ContainerState, paused = false) {
 }
 
 export async function inspect(references: string[], flags: { format?: string }): Promise<number> {
-  await reconcile();
+  const engine = openEngine();
   const found: ReturnType<typeof inspectState>[] = [];
   let failed = false;
   for (const reference of references) {
     try {
-      const state = findContainer(reference);
-      found.push(inspectState(state, isRunning(state) && (await isPaused(state.cgroupsPath))));
+      found.push(inspectState(await engine.inspect(reference)));
     } catch (error) {
       failed = true;
       process.stderr.write(`box: ${(error as Error).message}\n`);

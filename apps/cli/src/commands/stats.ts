@@ -1,32 +1,11 @@
 /** `box stats`: live resource usage of running containers, from their cgroups. */
-import { setTimeout as sleep } from 'node:timers/promises';
-import { type CgroupStats, createCgroupManager } from '@box/cgroups';
-import { type ContainerState, findContainer, isOwned, listContainers } from '../containers.js';
+import type { ContainerStats } from '@box/runtime';
+import { openEngine } from '../engine.js';
 import { CliError } from '../errors.js';
-import { reconcile } from '../recovery.js';
 
 export interface StatsFlags {
   stream: boolean;
   format?: string;
-}
-
-export interface ContainerStats {
-  id: string;
-  name: string;
-  cpuPercent: number;
-  memoryUsage: number;
-  memoryLimit: number | null;
-  memoryPercent: number | null;
-  pids: number;
-}
-
-async function sample(state: ContainerState): Promise<{ at: bigint; stats: CgroupStats } | undefined> {
-  try {
-    const cgroup = await createCgroupManager({ path: state.cgroupsPath });
-    return { at: process.hrtime.bigint(), stats: await cgroup.stats() };
-  } catch {
-    return undefined; // ended meanwhile
-  }
 }
 
 function units(bytes: number): string {
@@ -38,31 +17,6 @@ function units(bytes: number): string {
     i++;
   }
   return `${value.toFixed(i === 0 ? 0 : 2)}${names[i]}`;
-}
-
-async function collect(states: ContainerState[]): Promise<ContainerStats[]> {
-  const first = await Promise.all(states.map(sample));
-  await sleep(500);
-  const second = await Promise.all(states.map(sample));
-  const out: ContainerStats[] = [];
-  states.forEach((state, i) => {
-    const a = first[i];
-    const b = second[i];
-    if (!a || !b) return;
-    const cpuNs = (b.stats.cpu?.usageNs ?? 0) - (a.stats.cpu?.usageNs ?? 0);
-    const wallNs = Number(b.at - a.at);
-    const memory = b.stats.memory;
-    out.push({
-      id: state.id,
-      name: state.name,
-      cpuPercent: wallNs > 0 ? (100 * cpuNs) / wallNs : 0,
-      memoryUsage: memory?.usage ?? 0,
-      memoryLimit: memory?.limit ?? null,
-      memoryPercent: memory?.limit ? (100 * memory.usage) / memory.limit : null,
-      pids: b.stats.pids?.current ?? 0,
-    });
-  });
-  return out;
 }
 
 function table(rows: ContainerStats[]): string {
@@ -92,17 +46,9 @@ export async function stats(references: string[], flags: StatsFlags): Promise<nu
   if (flags.format !== undefined && flags.format !== 'json' && flags.format !== 'table') {
     throw new CliError(`unsupported --format "${flags.format}": use "table" or "json"`);
   }
-  await reconcile();
-  const pick = () =>
-    references.length > 0
-      ? references.map((ref) => {
-          const state = findContainer(ref);
-          if (!isOwned(state.id)) throw new CliError(`container ${ref} is not running`);
-          return state;
-        })
-      : listContainers().filter((s) => s.status !== 'exited' && isOwned(s.id));
+  const engine = openEngine();
   for (;;) {
-    const rows = await collect(pick());
+    const rows = await engine.stats(references);
     const text =
       flags.format === 'json'
         ? `${rows.map((r) => JSON.stringify(r)).join('\n')}${rows.length ? '\n' : ''}`

@@ -1,33 +1,25 @@
 /** `box volume create/ls/rm/inspect/prune`. */
 
-import { randomBytes } from 'node:crypto';
-import { listContainers } from '../containers.js';
+import type { VolumeInfo } from '@box/runtime';
+import { eachReference } from '../each.js';
+import { openEngine } from '../engine.js';
 import { CliError } from '../errors.js';
 import { renderTemplate, table } from '../format.js';
-import { reconcile } from '../recovery.js';
-import { createVolume, listVolumes, readVolume, removeVolume } from '../volumes.js';
 
-/** Names of the containers (any state) that mount the volume. */
-function usersOf(name: string): string[] {
-  return listContainers()
-    .filter((c) => (c.volumes ?? []).includes(name) || (c.anonymousVolumes ?? []).includes(name))
-    .map((c) => c.name);
-}
-
-export function volumeCreate(name: string | undefined, flags: { label: string[] }): number {
+export async function volumeCreate(name: string | undefined, flags: { label: string[] }): Promise<number> {
   const labels = Object.fromEntries(
     flags.label.map((l) => {
       const eq = l.indexOf('=');
       return eq === -1 ? [l, ''] : [l.slice(0, eq), l.slice(eq + 1)];
     }),
   );
-  const info = createVolume(name ?? randomBytes(32).toString('hex'), { labels });
+  const info = await openEngine().createVolume(name, { labels });
   process.stdout.write(`${info.Name}\n`);
   return 0;
 }
 
-export function volumeLs(flags: { quiet?: boolean; format?: string }): number {
-  const volumes = listVolumes();
+export async function volumeLs(flags: { quiet?: boolean; format?: string }): Promise<number> {
+  const volumes = await openEngine().listVolumes();
   if (flags.quiet) process.stdout.write(volumes.map((v) => `${v.Name}\n`).join(''));
   else if (flags.format === 'json')
     process.stdout.write(volumes.map((v) => `${JSON.stringify(v)}\n`).join(''));
@@ -42,43 +34,27 @@ export function volumeLs(flags: { quiet?: boolean; format?: string }): number {
 }
 
 export async function volumeRm(names: string[]): Promise<number> {
-  await reconcile();
-  let failed = false;
-  for (const name of names) {
-    try {
-      if (!readVolume(name)) throw new CliError(`no such volume: ${name}`, 1);
-      const users = usersOf(name);
-      if (users.length > 0) {
-        throw new CliError(`remove ${name}: volume is in use by container(s) ${users.join(', ')}`, 1);
-      }
-      removeVolume(name);
-      process.stdout.write(`${name}\n`);
-    } catch (error) {
-      failed = true;
-      process.stderr.write(`box: ${(error as Error).message}\n`);
-    }
-  }
-  return failed ? 1 : 0;
+  const engine = openEngine();
+  return eachReference(names, async (name) => {
+    await engine.removeVolume(name);
+    return name;
+  });
 }
 
-export function volumeInspect(names: string[]): number {
-  const found = names.map((name) => readVolume(name));
-  for (const [i, info] of found.entries())
-    if (!info) process.stderr.write(`box: no such volume: ${names[i]}\n`);
-  process.stdout.write(`${JSON.stringify(found.filter(Boolean), null, 4)}\n`);
-  return found.every(Boolean) ? 0 : 1;
+export async function volumeInspect(names: string[]): Promise<number> {
+  const engine = openEngine();
+  const found: VolumeInfo[] = [];
+  const code = await eachReference(names, async (name) => {
+    found.push(await engine.inspectVolume(name));
+    return undefined;
+  });
+  process.stdout.write(`${JSON.stringify(found, null, 4)}\n`);
+  return code;
 }
 
 /** Removes anonymous volumes no container uses (docker's default), or all unused with --all. */
 export async function volumePrune(flags: { all?: boolean }): Promise<number> {
-  await reconcile();
-  const removed: string[] = [];
-  for (const volume of listVolumes()) {
-    if ((volume.Anonymous || flags.all) && usersOf(volume.Name).length === 0) {
-      removeVolume(volume.Name);
-      removed.push(volume.Name);
-    }
-  }
+  const removed = await openEngine().pruneVolumes({ all: flags.all });
   process.stdout.write(`Deleted Volumes:\n${removed.map((n) => `${n}\n`).join('')}`);
   return 0;
 }

@@ -1,6 +1,6 @@
 /** Resolves docker's `-u user[:group]` against the image's /etc/passwd and /etc/group. */
-import { readFileInRoot } from '@box/runtime';
-import { CliError } from './errors.js';
+import { EngineError } from '../errors.js';
+import { readFileInRoot } from '../rootfs/read.js';
 
 export interface ResolvedUser {
   uid: number;
@@ -35,7 +35,7 @@ export function resolveUser(rootfs: string | readonly string[], spec: string | u
   const value = spec ?? '';
   const [userPart = '', groupPart] = value.split(':', 2);
   if (value.split(':').length > 2 || (value !== '' && userPart === '') || groupPart === '') {
-    throw new CliError(`invalid user "${value}": expected USER[:GROUP]`);
+    throw new EngineError('EINVAL', `invalid user "${value}": expected USER[:GROUP]`);
   }
   const passwd = readDb(roots, '/etc/passwd');
   const groups = readDb(roots, '/etc/group');
@@ -43,26 +43,31 @@ export function resolveUser(rootfs: string | readonly string[], spec: string | u
   const entry = passwd.find((e) => (ID.test(name) ? e[2] === name : e[0] === name));
   // The image's files are hostile: an id must be a number (not "-1", which setresuid takes as "keep root").
   if (entry && !(ID.test(entry[2] ?? '') && ID.test(entry[3] ?? ''))) {
-    throw new CliError(`invalid entry for user ${name} in the image's /etc/passwd`);
+    throw new EngineError('EINVAL', `invalid entry for user ${name} in the image's /etc/passwd`);
   }
   let uid: number;
   if (ID.test(name)) uid = Number(name);
   else if (entry) uid = Number(entry[2]);
   // The default user is root even in an image without /etc/passwd, as in docker.
   else if (userPart === '') uid = 0;
-  else throw new CliError(`unable to find user ${name}: no matching entries in passwd file`);
+  else throw new EngineError('EINVAL', `unable to find user ${name}: no matching entries in passwd file`);
   let gid = entry ? Number(entry[3]) : 0;
   if (groupPart !== undefined) {
     if (ID.test(groupPart)) gid = Number(groupPart);
     else {
       const group = groups.find((g) => g[0] === groupPart);
-      if (!group) throw new CliError(`unable to find group ${groupPart}: no matching entries in group file`);
+      if (!group)
+        throw new EngineError(
+          'EINVAL',
+          `unable to find group ${groupPart}: no matching entries in group file`,
+        );
       if (!ID.test(group[2] ?? ''))
-        throw new CliError(`invalid entry for group ${groupPart} in the image's /etc/group`);
+        throw new EngineError('EINVAL', `invalid entry for group ${groupPart} in the image's /etc/group`);
       gid = Number(group[2]);
     }
   }
-  if (uid > 0xfffffffe || gid > 0xfffffffe) throw new CliError(`invalid user "${value}": id out of range`);
+  if (uid > 0xfffffffe || gid > 0xfffffffe)
+    throw new EngineError('EINVAL', `invalid user "${value}": id out of range`);
   const userName = entry?.[0];
   const additionalGids =
     groupPart === undefined && userName

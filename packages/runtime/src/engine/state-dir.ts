@@ -42,22 +42,16 @@
 import {
   chmodSync,
   chownSync,
-  closeSync,
-  fsyncSync,
   lstatSync,
   mkdirSync,
-  openSync,
   readdirSync,
   readFileSync,
-  renameSync,
-  rmSync,
   type Stats,
   statSync,
-  writeSync,
 } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { CliError } from './errors.js';
-import { boxRoot, containersDir, namesDir } from './paths.js';
+import { EngineError } from '../errors.js';
+import type { Layout } from './layout.js';
 
 /** container root -> host id range for --userns: /etc/subuid's (or subgid's) "box" entry, else 100000:65536. */
 export function userNamespaceRange(file: string): { hostID: number; size: number } {
@@ -169,7 +163,7 @@ function closedDir(path: string, mode: number, gid: number): boolean {
     fixDirectory(path, stats, mode, gid);
     return false;
   }
-  if (!stats.isDirectory()) throw new CliError(`${path} is not a directory`);
+  if (!stats.isDirectory()) throw new EngineError('ESTATEDIR', `${path} is not a directory`);
   return fixDirectory(path, stats, mode, gid);
 }
 
@@ -177,25 +171,6 @@ function closedDir(path: string, mode: number, gid: number): boolean {
 function tightenFile(path: string): void {
   const stats = lstatOrUndefined(path);
   if (stats?.isFile() && (stats.mode & 0o7777) !== FILE_MODE) chmodSync(path, FILE_MODE);
-}
-
-/**
- * Writes a file that only root may read (0600), atomically: a temp file in the same directory,
- * fsync, rename. An older file with a looser mode is replaced, not rewritten in place.
- */
-export function writePrivateFile(path: string, data: string): void {
-  const temp = join(dirname(path), `.${path.slice(dirname(path).length + 1)}.${process.pid}`);
-  const fd = openSync(temp, 'w', FILE_MODE);
-  try {
-    writeSync(fd, data);
-    fsyncSync(fd);
-  } catch (error) {
-    closeSync(fd);
-    rmSync(temp, { force: true });
-    throw error;
-  }
-  closeSync(fd);
-  renameSync(temp, path);
 }
 
 /** Whether a container's OCI config asks for a new user namespace. */
@@ -217,7 +192,7 @@ export function containerDirMode(dir: string, userns: boolean): void {
 }
 
 /** What an older box wrote with looser modes: container records, logs and volumes. */
-function tightenRecords(root: string): void {
+function tightenRecords(layout: Layout): void {
   const each = (dir: string, fix: (path: string) => void) => {
     for (const entry of readdirSync(dir)) {
       if (entry.startsWith('.')) continue; // being made or removed
@@ -229,25 +204,25 @@ function tightenRecords(root: string): void {
       }
     }
   };
-  each(containersDir(), (dir) => {
+  each(layout.containers, (dir) => {
     containerDirMode(dir, usesUserNamespace(dir));
     for (const file of readdirSync(dir)) tightenFile(join(dir, file));
   });
-  each(join(root, 'volumes'), (dir) => {
+  each(layout.volumes, (dir) => {
     sharedDir(dir);
     tightenFile(join(dir, 'volume.json'));
   });
 }
 
-let secured = false;
+const secured = new Set<string>();
 
 /**
  * Makes the state directory and its top-level directories, or tightens them when an older box
  * or the user made them with looser modes. Called before every command; once per process.
  */
-export function secureStateDir(): void {
-  if (secured) return;
-  const root = boxRoot();
+export function secureStateDir(layout: Layout): void {
+  const { root } = layout;
+  if (secured.has(root)) return;
   try {
     // Missing parents as mkdir -p makes them (0755): container root must pass through them.
     mkdirSync(dirname(root), { recursive: true, mode: 0o755 });
@@ -255,26 +230,28 @@ export function secureStateDir(): void {
     const uid = process.getuid?.() ?? 0;
     if (stats && stats.uid !== uid) {
       // Its owner could open it again at any time, or has put links in it already.
-      throw new CliError(
+      throw new EngineError(
+        'ESTATEDIR',
         `box's state directory ${root} belongs to uid ${stats.uid}, not to uid ${uid}: refusing to use it`,
       );
     }
     const loose = sharedDir(root);
     sharedDir(join(root, 'image'));
-    sharedDir(containersDir());
-    sharedDir(join(root, 'volumes'));
-    privateDir(namesDir());
-    for (const file of ['service.log', 'service.lock']) tightenFile(join(root, file));
-    if (loose) tightenRecords(root);
+    sharedDir(layout.containers);
+    sharedDir(layout.volumes);
+    privateDir(layout.names);
+    for (const file of [layout.serviceLog, layout.serviceLock, layout.events]) tightenFile(file);
+    if (loose) tightenRecords(layout);
   } catch (error) {
-    if (error instanceof CliError) throw error;
+    if (error instanceof EngineError) throw error;
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'EACCES' || code === 'EPERM') {
-      throw new CliError(
+      throw new EngineError(
+        'ESTATEDIR',
         `cannot set up box's state directory ${root}: ${(error as Error).message} (box needs root)`,
       );
     }
     throw error;
   }
-  secured = true;
+  secured.add(root);
 }

@@ -1,0 +1,97 @@
+/**
+ * `run` and `create` flags → the engine's CreateOptions, checked with docker's rules and
+ * messages: environment (`-e`, a bare NAME copies this shell's value), restart policy, log
+ * options, resources (resources.ts), mounts (mount-flags.ts), terminal size.
+ */
+import type { CreateOptions, RestartPolicy } from '@box/runtime';
+import { CliError } from './errors.js';
+import { type MountFlags, parseMountFlags } from './mount-flags.js';
+import { parseResourceFlags, type ResourceFlags } from './resources.js';
+import { currentWindowSize } from './terminal.js';
+
+export interface CreateFlags extends ResourceFlags, MountFlags {
+  rm?: boolean;
+  interactive?: boolean;
+  tty?: boolean;
+  env: string[];
+  workdir?: string;
+  user?: string;
+  hostname?: string;
+  name?: string;
+  userns?: boolean;
+  restart?: string;
+  logOpt?: string[];
+}
+
+const ENV_NAME = /^[^=\s]+$/;
+
+/** Docker's `-e`: K=V sets, a bare K copies the host's value (or nothing if unset). */
+export function parseEnvFlags(values: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const value of values) {
+    const eq = value.indexOf('=');
+    const name = eq === -1 ? value : value.slice(0, eq);
+    if (!ENV_NAME.test(name)) throw new CliError(`invalid environment variable: "${value}"`);
+    if (eq !== -1) out.push(value);
+    else if (process.env[name] !== undefined) out.push(`${name}=${process.env[name]}`);
+  }
+  return out;
+}
+
+/** docker's --restart: no, always, on-failure[:N]. */
+export function parseRestartPolicy(value: string | undefined): RestartPolicy {
+  if (value === undefined || value === 'no') return { name: 'no', maximumRetryCount: 0 };
+  if (value === 'always') return { name: 'always', maximumRetryCount: 0 };
+  const match = /^on-failure(?::(\d+))?$/.exec(value);
+  if (match) return { name: 'on-failure', maximumRetryCount: Number(match[1] ?? 0) };
+  throw new CliError(`invalid restart policy "${value}": use no, always or on-failure[:max-retries]`);
+}
+
+/** docker's --log-opt max-size=10m, max-file=3. */
+export function parseLogOptions(values: readonly string[] = []): { maxSize?: number; maxFiles?: number } {
+  const options: { maxSize?: number; maxFiles?: number } = {};
+  for (const value of values) {
+    const [key, arg = ''] = value.split('=', 2) as [string, string?];
+    if (key === 'max-size') {
+      const match = /^(\d+)([kmg]?)$/i.exec(arg);
+      if (!match) throw new CliError(`invalid --log-opt max-size "${arg}": expected a size like 10m`);
+      const unit = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[
+        match[2]!.toLowerCase() as '' | 'k' | 'm' | 'g'
+      ];
+      options.maxSize = Number(match[1]) * unit;
+      if (options.maxSize <= 0) throw new CliError('--log-opt max-size must be above 0');
+    } else if (key === 'max-file') {
+      if (!/^\d+$/.test(arg) || Number(arg) < 1) throw new CliError(`invalid --log-opt max-file "${arg}"`);
+      options.maxFiles = Number(arg);
+    } else {
+      throw new CliError(`unknown log opt '${key}' for json-file log driver`);
+    }
+  }
+  if (options.maxFiles !== undefined && options.maxFiles > 1 && options.maxSize === undefined) {
+    throw new CliError('max-file cannot be used without max-size');
+  }
+  return options;
+}
+
+/** Every flag checked (nothing is made before), as the engine's create options. */
+export function createOptions(image: string, command: string[], flags: CreateFlags): CreateOptions {
+  const size = flags.tty ? currentWindowSize() : undefined;
+  return {
+    image,
+    command,
+    name: flags.name,
+    env: parseEnvFlags(flags.env),
+    workdir: flags.workdir,
+    user: flags.user,
+    hostname: flags.hostname,
+    tty: flags.tty ?? false,
+    consoleSize: size && { height: size.rows, width: size.cols },
+    userns: flags.userns ?? false,
+    resources: parseResourceFlags(flags),
+    mounts: parseMountFlags(flags),
+    readonlyRootfs: flags.readOnly ?? false,
+    autoRemove: flags.rm ?? false,
+    restartPolicy: parseRestartPolicy(flags.restart),
+    logOptions: parseLogOptions(flags.logOpt),
+  };
+}

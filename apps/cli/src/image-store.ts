@@ -1,0 +1,75 @@
+/**
+ * The image store as box uses it: ROOT/image (@box/image), with layers unpacked once and
+ * whiteouts written the way overlayfs reads them, so every container can stack an image's
+ * layer directories directly.
+ */
+import { join } from 'node:path';
+import { familiarString, type ImageStore, isImageError, openImageStore, parseReference } from '@box/image';
+import { EngineError, type EngineImage, prepareStateRoot, sharedDir, sharedGroup } from '@box/runtime';
+import { lsetxattr, mknod, S_IFCHR } from '@box/sys';
+import { CliError } from './errors.js';
+
+const opened = new Map<string, Promise<ImageStore>>();
+
+/** `.wh.NAME` → a 0/0 character device NAME; `.wh..wh..opq` → trusted.overlay.opaque=y. */
+function onWhiteout(dir: string, name: string): void {
+  mknod(join(dir, name), S_IFCHR, 0, 0);
+}
+
+function onOpaque(dir: string): void {
+  lsetxattr(dir, 'trusted.overlay.opaque', 'y');
+}
+
+/** The image store under box's state root. */
+export function imageStore(root: string): Promise<ImageStore> {
+  let store = opened.get(root);
+  if (!store) {
+    // The state root made, or closed again, before anything is stored in it.
+    prepareStateRoot(root);
+    store = openImageStore({
+      root: join(root, 'image'),
+      onWhiteout,
+      onOpaque,
+      // Containers in user namespaces mount the layers as their root's host ids (see the engine's state-dir).
+      group: sharedGroup(),
+    }).then((s) => {
+      // Short layer links for overlays with many layers (@box/unionfs's linkLayer), which a
+      // --userns container's first process reaches (it mounts from there) as container root.
+      sharedDir(join(s.root, 'l'));
+      return s;
+    });
+    opened.set(root, store);
+  }
+  return store;
+}
+
+/** Turns @box/image errors into one line and docker's exit status. */
+export function imageError(error: unknown, exitCode = 125): unknown {
+  if (isImageError(error)) return new CliError(error.message, exitCode);
+  return error;
+}
+
+/** An image as the engine takes it: layers top first, with a name as the user sees it. */
+export async function resolveForEngine(root: string, reference: string): Promise<EngineImage> {
+  const store = await imageStore(root);
+  try {
+    const resolved = store.resolve(reference);
+    return {
+      id: resolved.id,
+      name: resolved.reference
+        ? familiarString(parseReference(resolved.reference))
+        : resolved.id.slice(7, 19),
+      layers: resolved.layers.map((layer) => layer.path).reverse(),
+      layersRoot: store.root,
+      config: resolved.config.config ?? {},
+    };
+  } catch (error) {
+    if (isImageError(error, 'EIMAGE_NOT_FOUND')) {
+      const shown = reference.includes(':') || reference.includes('@') ? reference : `${reference}:latest`;
+      throw new EngineError('ENOIMAGE', `Unable to find image '${shown}' locally`);
+    }
+    if (isImageError(error, 'EIMAGE_REFERENCE'))
+      throw new EngineError('EINVAL', `invalid reference format: "${reference}"`);
+    throw imageError(error);
+  }
+}

@@ -1,0 +1,164 @@
+/**
+ * Making a container (docker's create): image → OCI config → record on disk, with its writable
+ * layer's directories. The config is checked here, so a container that could never start is
+ * refused at once. Starting is separate, so one record serves an attached start, a detached one
+ * and a restart.
+ */
+import { chownSync, mkdirSync } from 'node:fs';
+import { join, posix } from 'node:path';
+import { EngineError } from '../errors.js';
+import { DEFAULT_PATH, defaultSpec, type Spec, validateSpec } from '../spec.js';
+import type { EngineContext } from './context.js';
+import { userNamespaceConflict, userNamespaceRange } from './state-dir.js';
+import type { NewContainer } from './store.js';
+import type { ContainerRecord, CreateOptions } from './types.js';
+import { resolveUser } from './user.js';
+import { handVolumeTo, type ParsedMounts, removeVolume, resolveMounts } from './volumes.js';
+
+/** Later entries win, as in docker. */
+function mergeEnv(...lists: (readonly string[])[]): string[] {
+  const map = new Map<string, string>();
+  for (const list of lists) for (const e of list) map.set(e.slice(0, e.indexOf('=')), e);
+  return [...map.values()];
+}
+
+export interface CreatedContainer {
+  container: NewContainer;
+  record: ContainerRecord;
+  spec: Spec;
+}
+
+function checkOptions(options: CreateOptions): void {
+  if (options.autoRemove && options.restartPolicy && options.restartPolicy.name !== 'no') {
+    throw new EngineError('EINVAL', 'Conflicting options: --restart and --rm');
+  }
+  if (options.workdir !== undefined && !posix.isAbsolute(options.workdir)) {
+    throw new EngineError(
+      'EINVAL',
+      `the working directory '${options.workdir}' is invalid, it needs to be an absolute path`,
+    );
+  }
+  for (const entry of options.env ?? []) {
+    if (!/^[^=\s]+=/.test(entry)) throw new EngineError('EINVAL', `invalid environment variable: "${entry}"`);
+  }
+  if (options.userns) {
+    const conflict = userNamespaceConflict();
+    if (conflict) throw new EngineError('EINVAL', `--userns: ${conflict}`);
+    for (const file of ['/etc/subuid', '/etc/subgid']) {
+      // Container root and at least one more id: a process starts with a second gid (see @box/ns).
+      const { hostID, size } = userNamespaceRange(file);
+      if (!(size >= 2))
+        throw new EngineError(
+          'EINVAL',
+          `--userns: box's range in ${file} (${hostID}, ${size} ids) needs at least 2 ids`,
+        );
+    }
+  }
+}
+
+/**
+ * Checks every option, then makes the record. The returned container still holds its lock
+ * (`container.lock`): close it to hand the container over.
+ */
+export async function createContainer(ctx: EngineContext, options: CreateOptions): Promise<CreatedContainer> {
+  checkOptions(options);
+  const image = await ctx.images.resolve(options.image);
+  const command = options.command ?? [];
+  const args = [
+    ...(image.config.Entrypoint ?? []),
+    ...(command.length > 0 ? command : (image.config.Cmd ?? [])),
+  ];
+  if (args.length === 0) throw new EngineError('EINVAL', 'no command specified');
+  const user = resolveUser(image.layers, options.user ?? (image.config.User || undefined));
+
+  const container = ctx.store.create(options.name, options.userns ?? false);
+  let mounts: ParsedMounts = { mounts: [], volumes: [], anonymous: [] };
+  try {
+    mounts = resolveMounts(ctx.layout, options.mounts ?? []);
+    const hostname = options.hostname ?? container.id.slice(0, 12);
+    const uidRange = userNamespaceRange('/etc/subuid');
+    const gidRange = userNamespaceRange('/etc/subgid');
+    const cgroupsPath = `box/${container.id}`;
+    const spec: Spec = defaultSpec({
+      rootfs: join(container.dir, 'rootfs'),
+      args,
+      cgroupsPath,
+      userns: options.userns
+        ? { uidMappings: [{ containerID: 0, ...uidRange }], gidMappings: [{ containerID: 0, ...gidRange }] }
+        : undefined,
+    });
+    const proc = spec.process!;
+    proc.terminal = options.tty ?? false;
+    proc.user = { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids };
+    proc.cwd = options.workdir ?? (image.config.WorkingDir || '/');
+    proc.env = mergeEnv(
+      [`PATH=${DEFAULT_PATH}`],
+      image.config.Env ?? [],
+      [`HOSTNAME=${hostname}`],
+      options.tty ? ['TERM=xterm'] : [],
+      [`HOME=${user.home}`],
+      options.env ?? [],
+    );
+    if (user.uid !== 0) {
+      // As docker: a non-root user keeps the bounding set but has no effective capabilities.
+      proc.capabilities = { bounding: proc.capabilities?.bounding };
+    }
+    if (options.tty && options.consoleSize) proc.consoleSize = options.consoleSize;
+    spec.hostname = hostname;
+    spec.linux!.resources = { ...spec.linux!.resources, ...options.resources };
+    spec.mounts = [...(spec.mounts ?? []), ...mounts.mounts];
+    if (options.readonlyRootfs) spec.root!.readonly = true;
+    // The start would refuse it: refused now, before anything of it exists.
+    validateSpec(spec);
+
+    // Others are kept out by container.dir (see state-dir.ts). The upper dir's root is the
+    // container's "/" (overlayfs takes its owner and mode), so it is 0755 as docker's.
+    // Paths where the record will be; it is made in its staging directory.
+    mkdirSync(join(container.staging, 'rootfs'), { mode: 0o700 });
+    mkdirSync(join(container.staging, 'upper'), { mode: 0o755 });
+    mkdirSync(join(container.staging, 'work'), { mode: 0o700 });
+    if (options.userns) {
+      // The container's root must own its writable layer, and may write to new volumes.
+      chownSync(join(container.staging, 'upper'), uidRange.hostID, gidRange.hostID);
+      chownSync(join(container.staging, 'work'), uidRange.hostID, gidRange.hostID);
+      for (const name of [...mounts.volumes, ...mounts.anonymous]) {
+        handVolumeTo(ctx.layout, name, uidRange.hostID, gidRange.hostID);
+      }
+    }
+    // It holds the container's environment (-e secrets): root only.
+    ctx.store.writeSpec(container.staging, spec);
+    const record: ContainerRecord = {
+      id: container.id,
+      name: container.name,
+      image: options.image,
+      command: args,
+      created: new Date().toISOString(),
+      status: 'created',
+      autoRemove: options.autoRemove ?? false,
+      cgroupsPath,
+      imageId: image.id,
+      overlay: {
+        lowerdirs: image.layers,
+        upperdir: join(container.dir, 'upper'),
+        workdir: join(container.dir, 'work'),
+        layersRoot: image.layersRoot,
+      },
+      volumes: mounts.volumes,
+      anonymousVolumes: mounts.anonymous,
+      restartPolicy: options.restartPolicy ?? { name: 'no', maximumRetryCount: 0 },
+      restartCount: 0,
+      logOptions: options.logOptions ?? {},
+    };
+    // The image stays while a container uses it (its removal is refused).
+    await ctx.images.hold(image.id, container.id);
+    ctx.store.write(container.staging, record);
+    ctx.store.publish(container);
+    ctx.events.emit('create', record);
+    return { container, record, spec };
+  } catch (error) {
+    for (const name of mounts.anonymous) removeVolume(ctx.layout, name);
+    ctx.store.discard(container);
+    await ctx.images.release(container.id).catch(() => undefined);
+    throw error;
+  }
+}

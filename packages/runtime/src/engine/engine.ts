@@ -1,0 +1,511 @@
+/**
+ * The container engine: the container lifecycle docker users know, as a library. One engine per
+ * state root; several processes may use the same root at once (records are made and changed
+ * atomically, ownership is an flock, see store.ts).
+ *
+ *   const engine = createEngine({ root: '/var/lib/box', images });
+ *   const c = await engine.run({ image: 'busybox', command: ['sh', '-c', 'date; sleep 60'] });
+ *   for await (const entry of engine.logs(c.id)) …
+ *
+ * Each operation first recovers what dead processes left (once per engine, see recovery.ts).
+ * Containers are referred to by name, full ID or unique ID prefix.
+ */
+
+import { join } from 'node:path';
+import { EngineError } from '../errors.js';
+import { type LogEntry, readLogs } from '../logs.js';
+import type { LinuxResources } from '../spec.js';
+import type { EngineContext, Supervision } from './context.js';
+import { createContainer } from './create.js';
+import { EventLog } from './events.js';
+import type { CommitOptions } from './filesystem.js';
+import { isPaused } from './freezer.js';
+import { containerDir, type Layout, layoutOf } from './layout.js';
+import { reconcile } from './recovery.js';
+import { removeContainer } from './remove.js';
+import type { ServeOptions } from './service.js';
+import { ServiceClient, type ServiceCommand } from './service-client.js';
+import { secureStateDir } from './state-dir.js';
+import { processAlive } from './status.js';
+import { ContainerStore } from './store.js';
+import type {
+  AttachStdio,
+  Container,
+  ContainerProcessInfo,
+  ContainerRecord,
+  ContainerStats,
+  ContainerStatus,
+  CreateOptions,
+  EngineEvent,
+  ExecOptions,
+  ExitStatus,
+  ImageProvider,
+} from './types.js';
+import type { VolumeInfo } from './volumes.js';
+
+export interface EngineOptions {
+  /** The state root (box uses /var/lib/box). Made, and closed to other users, on first use. */
+  root: string;
+  images: ImageProvider;
+  /**
+   * How to start the service that owns detached containers, so they outlive the process that
+   * started them. Without it, this process owns them: they run while it runs and are killed
+   * when it exits.
+   */
+  service?: ServiceCommand;
+}
+
+/** A container (or exec process) running attached to the caller's fds. */
+export interface AttachedProcess {
+  readonly id: string;
+  readonly pid: number;
+  /** Settles once the process ended and the container's record says so (or it was removed). */
+  readonly exited: Promise<ExitStatus>;
+  kill(signal?: NodeJS.Signals | number): void;
+}
+
+export function createEngine(options: EngineOptions): Engine {
+  return new Engine(options);
+}
+
+export class Engine {
+  readonly layout: Layout;
+  private readonly ctx: EngineContext;
+  private recovered: Promise<void> | undefined;
+  private local: import('./supervisor.js').Supervisor | undefined;
+
+  constructor(options: EngineOptions) {
+    if (!options.root.startsWith('/'))
+      throw new EngineError('EINVAL', `the state root must be an absolute path: "${options.root}"`);
+    this.layout = layoutOf(options.root);
+    const supervision: Supervision = options.service
+      ? new ServiceClient(this.layout, options.service)
+      : {
+          start: (id) => this.localSupervisor().then((s) => s.start(id)),
+          adoptOrphans: () => this.localSupervisor().then((s) => s.adoptOrphans()),
+        };
+    this.ctx = {
+      layout: this.layout,
+      store: new ContainerStore(this.layout),
+      images: options.images,
+      events: new EventLog(this.layout.events),
+      supervision,
+    };
+  }
+
+  get root(): string {
+    return this.layout.root;
+  }
+
+  private async localSupervisor() {
+    if (!this.local) {
+      const { Supervisor } = await import('./supervisor.js');
+      this.local = new Supervisor(this.ctx, { inProcess: true });
+    }
+    return this.local;
+  }
+
+  /** Recovers what dead processes left; run once by the first operation of this engine. */
+  reconcile(): Promise<void> {
+    secureStateDir(this.layout);
+    return reconcile(this.ctx);
+  }
+
+  private ready(): Promise<void> {
+    this.recovered ??= this.reconcile();
+    return this.recovered;
+  }
+
+  private async find(reference: string): Promise<ContainerRecord> {
+    await this.ready();
+    return this.ctx.store.find(reference);
+  }
+
+  private async view(record: ContainerRecord): Promise<Container> {
+    const running = processAlive(record);
+    const status: ContainerStatus = record.status === 'running' && !running ? 'exited' : record.status;
+    return {
+      ...record,
+      status,
+      running,
+      paused: running && (await isPaused(record.cgroupsPath)),
+      spec: this.ctx.store.readSpec(record.id),
+      logPath: join(containerDir(this.layout, record.id), 'json.log'),
+    };
+  }
+
+  private async running(reference: string): Promise<ContainerRecord> {
+    const record = await this.find(reference);
+    if (!processAlive(record)) throw new EngineError('ESTATE', `container ${reference} is not running`);
+    return record;
+  }
+
+  // ---- create, start, run ----
+
+  /** Makes a container from an image; it does not run yet. */
+  async create(options: CreateOptions): Promise<Container> {
+    await this.ready();
+    const { container, record } = await createContainer(this.ctx, options);
+    const { closeSync } = await import('node:fs');
+    closeSync(container.lock);
+    return this.view(record);
+  }
+
+  /** Starts a created or stopped container detached (owned by the supervisor). */
+  async start(reference: string): Promise<Container> {
+    const record = await this.find(reference);
+    if (!processAlive(record)) {
+      if (record.status === 'restarting')
+        throw new EngineError('ESTATE', `container ${reference} is restarting`);
+      await this.ctx.supervision.start(record.id);
+    }
+    return this.view(this.ctx.store.read(record.id));
+  }
+
+  /** create + start: a detached container. */
+  async run(options: CreateOptions): Promise<Container> {
+    const created = await this.create(options);
+    try {
+      return await this.start(created.id);
+    } catch (error) {
+      await this.remove(created.id, { force: true }).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /**
+   * create + start attached: the container's stdio are the caller's fds (or a terminal sent
+   * over `consoleSocket`), it is owned by this process and killed if this process dies. Its end
+   * is recorded (or, with autoRemove, the container removed) before `exited` settles. A start
+   * that fails removes the container.
+   */
+  async runAttached(options: CreateOptions, stdio: AttachStdio = {}): Promise<AttachedProcess> {
+    await this.ready();
+    const { attachedRun } = await import('./attached.js');
+    const { container, record } = await createContainer(this.ctx, options);
+    return attachedRun(this.ctx, container, record, stdio);
+  }
+
+  // ---- what there is ----
+
+  /** Containers, newest first; only running ones unless `all`. */
+  async list(options: { all?: boolean } = {}): Promise<Container[]> {
+    await this.ready();
+    const records = this.ctx.store.list().reverse();
+    const views: Container[] = [];
+    for (const record of records) {
+      try {
+        const view = await this.view(record);
+        if (options.all || view.running) views.push(view);
+      } catch {
+        // removed meanwhile
+      }
+    }
+    return views;
+  }
+
+  async inspect(reference: string): Promise<Container> {
+    return this.view(await this.find(reference));
+  }
+
+  // ---- stop, kill, restart, remove, wait ----
+
+  /** SIGTERM, then SIGKILL after `timeout` seconds (default 10); a stopped container is left as it is. */
+  async stop(reference: string, options: { timeout?: number } = {}): Promise<void> {
+    const { stopContainer } = await import('./lifecycle.js');
+    await stopContainer(this.ctx, await this.find(reference), options.timeout ?? 10);
+  }
+
+  /** Sends a signal (default SIGKILL) to the container's process; its restart policy no longer applies. */
+  async kill(reference: string, signal: number = 9): Promise<void> {
+    const { signalContainer } = await import('./lifecycle.js');
+    const record = await this.find(reference);
+    if (!processAlive(record))
+      throw new EngineError('ESTATE', `cannot kill container ${reference}: container is not running`);
+    this.ctx.store.update(record.id, { error: 'stopped' });
+    await signalContainer(record, signal);
+  }
+
+  async restart(reference: string, options: { timeout?: number } = {}): Promise<void> {
+    await this.stop(reference, options);
+    const record = await this.find(reference);
+    this.ctx.store.update(record.id, { error: undefined });
+    await this.ctx.supervision.start(record.id);
+  }
+
+  /**
+   * Removes a container. A running one is refused unless `force` (SIGKILL to everything in it);
+   * `volumes` removes its anonymous volumes too.
+   */
+  async remove(reference: string, options: { force?: boolean; volumes?: boolean } = {}): Promise<void> {
+    const record = await this.find(reference);
+    const { store } = this.ctx;
+    const busy =
+      processAlive(record) ||
+      record.status === 'restarting' ||
+      (record.status === 'created' && store.isOwned(record.id));
+    if (busy && !options.force) {
+      throw new EngineError(
+        'ESTATE',
+        `cannot remove container "${reference}": container is running: stop the container before removing or force remove`,
+      );
+    }
+    if (options.force) {
+      const { forceStop } = await import('./lifecycle.js');
+      await forceStop(this.ctx, record.id);
+    }
+    await removeContainer(this.ctx, record, { volumes: options.volumes });
+  }
+
+  /** Kills every container of `references` at once (before removing them one by one). */
+  async killForRemoval(references: readonly string[]): Promise<void> {
+    await this.ready();
+    const { killEverything } = await import('./lifecycle.js');
+    await Promise.all(
+      references.map(async (reference) => {
+        try {
+          const record = this.ctx.store.find(reference);
+          if (record.status === 'exited') return;
+          this.ctx.store.update(record.id, { error: 'stopped', autoRemove: false });
+          await killEverything(record);
+        } catch {
+          // reported by the removal itself
+        }
+      }),
+    );
+  }
+
+  /** Resolves with the exit code once the container has stopped. */
+  async wait(reference: string): Promise<number> {
+    const { waitExited } = await import('./lifecycle.js');
+    const record = await waitExited(this.ctx, (await this.find(reference)).id);
+    return record.exitCode ?? 0;
+  }
+
+  /** Removes every stopped container; resolves with their IDs. */
+  async prune(): Promise<string[]> {
+    await this.ready();
+    const removed: string[] = [];
+    for (const record of this.ctx.store.list()) {
+      if (record.status === 'exited' || (record.status === 'created' && !this.ctx.store.isOwned(record.id))) {
+        await removeContainer(this.ctx, record);
+        removed.push(record.id);
+      }
+    }
+    return removed;
+  }
+
+  async rename(reference: string, name: string): Promise<void> {
+    const record = await this.find(reference);
+    this.ctx.store.rename(record, name);
+    this.ctx.events.emit('rename', { ...record, name });
+  }
+
+  // ---- inside a running container ----
+
+  /**
+   * Runs another process in a running container, in all its namespaces and its cgroup, attached
+   * to the caller's fds (none: /dev/null). Resolves once it runs.
+   */
+  async exec(reference: string, options: ExecOptions, stdio: AttachStdio = {}): Promise<AttachedProcess> {
+    const record = await this.running(reference);
+    const { execIn } = await import('./exec.js');
+    return execIn(this.ctx, record, options, stdio);
+  }
+
+  /** The processes of a running container. */
+  async top(reference: string): Promise<ContainerProcessInfo[]> {
+    const record = await this.running(reference);
+    const { topOf } = await import('./observe.js');
+    return topOf(record);
+  }
+
+  /** Resource usage of running containers (all running ones without references), measured over `intervalMs`. */
+  async stats(
+    references: readonly string[] = [],
+    options: { intervalMs?: number } = {},
+  ): Promise<ContainerStats[]> {
+    await this.ready();
+    const { store } = this.ctx;
+    const records =
+      references.length > 0
+        ? references.map((reference) => {
+            const record = store.find(reference);
+            if (!store.isOwned(record.id))
+              throw new EngineError('ESTATE', `container ${reference} is not running`);
+            return record;
+          })
+        : store.list().filter((r) => r.status !== 'exited' && store.isOwned(r.id));
+    const { statsOf } = await import('./observe.js');
+    return statsOf(records, options.intervalMs);
+  }
+
+  async pause(reference: string): Promise<void> {
+    const record = await this.running(reference);
+    const { freeze } = await import('./freezer.js');
+    await freeze(record.cgroupsPath);
+    this.ctx.events.emit('pause', record);
+  }
+
+  async unpause(reference: string): Promise<void> {
+    const record = await this.running(reference);
+    if (!(await isPaused(record.cgroupsPath)))
+      throw new EngineError('ESTATE', `container ${reference} is not paused`);
+    const { thaw } = await import('./freezer.js');
+    await thaw(record.cgroupsPath);
+    this.ctx.events.emit('unpause', record);
+  }
+
+  /** New resource limits for a running container, kept in its config for inspect and restarts. */
+  async update(reference: string, resources: LinuxResources): Promise<void> {
+    const record = await this.running(reference);
+    const { createCgroupManager } = await import('@box/cgroups');
+    await (await createCgroupManager({ path: record.cgroupsPath })).update(resources);
+    const spec = this.ctx.store.readSpec(record.id);
+    const current = spec.linux?.resources ?? {};
+    spec.linux = {
+      ...spec.linux,
+      resources: {
+        ...current,
+        memory: { ...current.memory, ...resources.memory },
+        cpu: { ...current.cpu, ...resources.cpu },
+        ...(resources.pids ? { pids: resources.pids } : {}),
+      },
+    };
+    this.ctx.store.writeSpec(this.ctx.store.dir(record.id), spec);
+  }
+
+  // ---- output and events ----
+
+  /**
+   * The container's output (json-file log), the last `tail` entries; with `follow`, then what it
+   * writes until it stops (or `signal` aborts).
+   */
+  async *logs(
+    reference: string,
+    options: { follow?: boolean; tail?: number; signal?: AbortSignal } = {},
+  ): AsyncGenerator<LogEntry> {
+    const record = await this.find(reference);
+    let until: Promise<unknown> | undefined;
+    if (options.follow) {
+      const { waitExited } = await import('./lifecycle.js');
+      until = waitExited(this.ctx, record.id).catch(() => undefined);
+      if (options.signal) {
+        const aborted = new Promise((resolve) =>
+          options.signal!.addEventListener('abort', resolve, { once: true }),
+        );
+        until = Promise.race([until, aborted]);
+      }
+    }
+    const path = join(containerDir(this.layout, record.id), 'json.log');
+    yield* readLogs(path, { tail: options.tail, follow: options.follow, until });
+  }
+
+  /** create/start/die/oom/destroy/… events since `since`; with `follow`, new ones until `signal` aborts. */
+  async *events(
+    options: { since?: string; follow?: boolean; signal?: AbortSignal } = {},
+  ): AsyncGenerator<EngineEvent> {
+    secureStateDir(this.layout);
+    yield* this.ctx.events.read(options);
+  }
+
+  // ---- files and images ----
+
+  /** Copies `source` in the container to `target` on the host (see ../rootfs/copy.ts). */
+  async copyFrom(reference: string, source: string, target: string): Promise<void> {
+    const record = await this.find(reference);
+    const { withRoot } = await import('./filesystem.js');
+    const { copyFromRoot } = await import('../rootfs/copy.js');
+    await withRoot(record, (root) => copyFromRoot(root, source, target));
+  }
+
+  /** Copies `source` on the host to `target` in the container. */
+  async copyTo(reference: string, source: string, target: string): Promise<void> {
+    const record = await this.find(reference);
+    const { withRoot } = await import('./filesystem.js');
+    const { copyIntoRoot } = await import('../rootfs/copy.js');
+    await withRoot(record, (root) => copyIntoRoot(root, source, target));
+  }
+
+  /** The container's filesystem as a tar stream into `out`. */
+  async export(reference: string, out: NodeJS.WritableStream): Promise<void> {
+    const record = await this.find(reference);
+    const { exportTo } = await import('./filesystem.js');
+    await exportTo(record, out);
+  }
+
+  /** The container's changes as a new image (through the image provider); resolves with its ID. */
+  async commit(reference: string, options: CommitOptions = {}): Promise<string> {
+    const record = await this.find(reference);
+    const { commitContainer } = await import('./filesystem.js');
+    return commitContainer(this.ctx, record, options);
+  }
+
+  // ---- volumes ----
+
+  async createVolume(name?: string, options: { labels?: Record<string, string> } = {}): Promise<VolumeInfo> {
+    const { createVolume } = await import('./volumes.js');
+    const { randomBytes } = await import('node:crypto');
+    return createVolume(this.layout, name ?? randomBytes(32).toString('hex'), options);
+  }
+
+  async listVolumes(): Promise<VolumeInfo[]> {
+    const { listVolumes } = await import('./volumes.js');
+    return listVolumes(this.layout);
+  }
+
+  async inspectVolume(name: string): Promise<VolumeInfo> {
+    const { readVolume } = await import('./volumes.js');
+    const info = readVolume(this.layout, name);
+    if (!info) throw new EngineError('ENOVOLUME', `no such volume: ${name}`);
+    return info;
+  }
+
+  /** Names of the containers (any state) that mount a volume. */
+  async volumeUsers(name: string): Promise<string[]> {
+    await this.ready();
+    return this.ctx.store
+      .list()
+      .filter((c) => (c.volumes ?? []).includes(name) || (c.anonymousVolumes ?? []).includes(name))
+      .map((c) => c.name);
+  }
+
+  /** Removes a volume; refused while a container uses it. */
+  async removeVolume(name: string): Promise<void> {
+    await this.inspectVolume(name);
+    const users = await this.volumeUsers(name);
+    if (users.length > 0)
+      throw new EngineError(
+        'EVOLUMEINUSE',
+        `remove ${name}: volume is in use by container(s) ${users.join(', ')}`,
+      );
+    const { removeVolume } = await import('./volumes.js');
+    removeVolume(this.layout, name);
+  }
+
+  /** Removes unused anonymous volumes (all unused ones with `all`); resolves with their names. */
+  async pruneVolumes(options: { all?: boolean } = {}): Promise<string[]> {
+    const removed: string[] = [];
+    for (const volume of await this.listVolumes()) {
+      if ((volume.Anonymous || options.all) && (await this.volumeUsers(volume.Name)).length === 0) {
+        const { removeVolume } = await import('./volumes.js');
+        removeVolume(this.layout, volume.Name);
+        removed.push(volume.Name);
+      }
+    }
+    return removed;
+  }
+
+  // ---- the service ----
+
+  /** Serves as the box service (the owner of detached containers) until idle; see service.ts. */
+  async serve(options: ServeOptions = {}): Promise<void> {
+    const { serve } = await import('./service.js');
+    await serve(this.ctx, options);
+  }
+
+  /** Resolves once this process's own supervisor (no service) watches no container. */
+  async idle(): Promise<void> {
+    await this.local?.whenIdle();
+  }
+}

@@ -1,0 +1,97 @@
+/**
+ * A container's files from the host: copy in and out (cp), its whole filesystem as a tar
+ * (export), its changes as a new image (commit). Every container path is resolved inside the
+ * container's root (see ../rootfs/copy.ts): /proc/PID/root while it runs, its layers mounted
+ * for the operation while it is stopped.
+ */
+import { closeSync, rmSync } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import { diffLayer, withOverlay } from '@box/unionfs';
+import { EngineError } from '../errors.js';
+import type { EngineContext } from './context.js';
+import { commitPauseMarker, freeze, isPaused, takeCommitPauseMarker, thaw } from './freezer.js';
+import { processAlive } from './status.js';
+import type { ContainerRecord, ImageConfig } from './types.js';
+
+/** Runs `fn` with the container's root directory on the host. */
+export async function withRoot<T>(state: ContainerRecord, fn: (root: string) => T | Promise<T>): Promise<T> {
+  if (processAlive(state)) return fn(`/proc/${state.pid}/root`);
+  const { upperdir, workdir, lowerdirs, layersRoot } = state.overlay;
+  return withOverlay({ lowerdirs, upperdir, workdir, layersRoot }, fn);
+}
+
+/** The container's filesystem (its layer over its image's, without volumes) as a tar into `out`. */
+export async function exportTo(state: ContainerRecord, out: NodeJS.WritableStream): Promise<void> {
+  const { upperdir, lowerdirs, layersRoot } = state.overlay;
+  await withOverlay({ lowerdirs: [upperdir, ...lowerdirs], readonly: true, layersRoot }, async (merged) => {
+    await pipeline(diffLayer(merged), out);
+  });
+}
+
+export interface CommitOptions {
+  /** The new image's name (repository[:tag]). */
+  reference?: string;
+  message?: string;
+  author?: string;
+  /** Freeze the container while its layer is read (default true, as docker). */
+  pause?: boolean;
+  /** Changes to the new image's config (docker commit --change), applied last. */
+  changes?: (config: ImageConfig) => ImageConfig;
+}
+
+/**
+ * Runs `fn` with the container frozen, so its files hold still. A locked marker says a commit
+ * froze it: if this process dies, recovery thaws it. A container the user paused stays paused.
+ */
+async function frozen<T>(ctx: EngineContext, state: ContainerRecord, fn: () => Promise<T>): Promise<T> {
+  if (!processAlive(state) || (await isPaused(state.cgroupsPath))) return fn();
+  const dir = ctx.store.dir(state.id);
+  const marker = await takeCommitPauseMarker(dir);
+  // Another commit has it frozen: commit along with it.
+  if (marker === null) return fn();
+  try {
+    await freeze(state.cgroupsPath);
+    try {
+      return await fn();
+    } finally {
+      await thaw(state.cgroupsPath);
+    }
+  } finally {
+    rmSync(commitPauseMarker(dir), { force: true });
+    closeSync(marker);
+  }
+}
+
+/** The container's writable layer becomes a new image on top of its image; resolves with its ID. */
+export async function commitContainer(
+  ctx: EngineContext,
+  state: ContainerRecord,
+  options: CommitOptions,
+): Promise<string> {
+  const { images } = ctx;
+  if (!images.commit || !images.config)
+    throw new EngineError('EINVAL', 'the image provider cannot commit images');
+  if (!state.imageId) throw new EngineError('EINVAL', `container ${state.name} has no image to commit on`);
+  const spec = ctx.store.readSpec(state.id);
+  const base = await images.config(state.imageId);
+  // The container's own settings become the new image's defaults, as in docker.
+  const entrypoint = base.Entrypoint ?? [];
+  const merged: ImageConfig = {
+    ...base,
+    Env: spec.process?.env ?? base.Env,
+    WorkingDir: spec.process?.cwd ?? base.WorkingDir,
+    Cmd: entrypoint.length > 0 ? state.command.slice(entrypoint.length) : state.command,
+  };
+  const config = options.changes ? options.changes(merged) : merged;
+  const commit = () =>
+    images.commit!({
+      layer: diffLayer(state.overlay.upperdir),
+      parent: state.imageId!,
+      reference: options.reference,
+      config,
+      comment: options.message,
+      author: options.author,
+      createdBy: `box commit ${state.name}`,
+    });
+  return options.pause === false ? commit() : frozen(ctx, state, commit);
+}

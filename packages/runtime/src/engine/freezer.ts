@@ -1,0 +1,83 @@
+/**
+ * The cgroup freezer: pause and unpause, whether a container is paused, and the marker a commit
+ * keeps locked while it has a container frozen (so that recovery thaws a container whose
+ * commit was killed).
+ */
+import { closeSync, fstatSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createCgroupManager } from '@box/cgroups';
+import { tryLock } from '@box/sys';
+
+/** Whether a container's cgroup is frozen; read from the cgroup's files (no lock or syscall). */
+export async function isPaused(cgroupsPath: string): Promise<boolean> {
+  try {
+    const cgroup = await createCgroupManager({ path: cgroupsPath });
+    for (const dir of cgroup.dirs) {
+      if (dir.includes('/freezer/'))
+        return readFileSync(join(dir, 'freezer.state'), 'utf8').trim() === 'FROZEN';
+      if (cgroup.mode === 'unified')
+        return /^frozen 1$/m.test(readFileSync(join(dir, 'cgroup.events'), 'utf8'));
+    }
+  } catch {
+    // no cgroup: not paused
+  }
+  return false;
+}
+
+export async function freeze(cgroupsPath: string): Promise<void> {
+  await (await createCgroupManager({ path: cgroupsPath })).freeze();
+}
+
+export async function thaw(cgroupsPath: string): Promise<void> {
+  await (await createCgroupManager({ path: cgroupsPath })).thaw();
+}
+
+/** The marker a commit keeps locked while it has a container frozen. */
+export function commitPauseMarker(containerDir: string): string {
+  return join(containerDir, 'commit-pause');
+}
+
+/** Thaws a container that a commit froze and then died (its marker is there, unlocked). */
+export async function thawAfterCommit(containerDir: string, cgroupsPath: string): Promise<void> {
+  const marker = commitPauseMarker(containerDir);
+  let fd: number;
+  try {
+    fd = openSync(marker, 'r');
+  } catch {
+    return; // no commit pauses it
+  }
+  try {
+    if (!tryLock(fd, marker)) return; // the commit is still at work
+    // Gone before thawing: a commit that starts now makes a new marker and freezes after this.
+    rmSync(marker, { force: true });
+    await thaw(cgroupsPath).catch(() => undefined);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Takes the commit-pause marker of a container: created and locked, and still the one in place
+ * once locked (recovery may have removed the file between open and lock). Remove the file, then
+ * close the fd to let go.
+ */
+export async function takeCommitPauseMarker(containerDir: string, timeoutMs = 5000): Promise<number | null> {
+  const marker = commitPauseMarker(containerDir);
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const fd = openSync(marker, 'a', 0o600);
+    if (tryLock(fd, marker)) {
+      let current: number | undefined;
+      try {
+        current = statSync(marker).ino;
+      } catch {
+        current = undefined;
+      }
+      if (current === fstatSync(fd).ino) return fd;
+    }
+    closeSync(fd);
+    if (Date.now() >= deadline) return null;
+    await sleep(20);
+  }
+}

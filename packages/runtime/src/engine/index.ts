@@ -1,0 +1,28 @@
+export type { EngineContext, Supervision } from './context.js';
+export { type AttachedProcess, createEngine, Engine, type EngineOptions } from './engine.js';
+export type { CommitOptions } from './filesystem.js';
+export type { ServeOptions } from './service.js';
+export type { ServiceCommand } from './service-client.js';
+export type {
+  AttachStdio,
+  CommitRequest,
+  Container,
+  ContainerProcessInfo,
+  ContainerRecord,
+  ContainerStats,
+  ContainerStatus,
+  CreateOptions,
+  EngineEvent,
+  EngineEventType,
+  EngineImage,
+  ExecOptions,
+  ExitStatus,
+  ImageConfig,
+  ImageProvider,
+  MountRequest,
+  RestartPolicy,
+} from './types.js';
+export type { VolumeInfo } from './volumes.js';
+/** For image providers that keep layers under the state root, which --userns containers must traverse. */
+export { sharedDir, sharedGroup } from './state-dir.js';
+export { prepareStateRoot } from './prepare.js';

@@ -1,0 +1,114 @@
+/**
+ * Starting a container from its record, and recording how it ended: the steps an attached start
+ * (the caller owns the container) and the supervisor (detached) share.
+ */
+import { ChildSetupError } from '@box/sys';
+import { RuntimeError } from '../errors.js';
+import type { ContainerExit, ContainerProcess } from '../run.js';
+import { startContainer } from '../run.js';
+import type { EngineContext } from './context.js';
+import { processStartTime } from './process-info.js';
+import { exitCodeOf } from './status.js';
+import type { AttachStdio, ContainerRecord } from './types.js';
+
+export interface LaunchOptions extends AttachStdio {
+  /** Owned by the supervisor rather than by an attached caller. */
+  detached: boolean;
+  /** Kill the container when this process dies. */
+  dieWithParent: boolean;
+  /** Records only a crash-free process needs are written without fsync (--rm, attached). */
+  durable?: boolean;
+}
+
+/**
+ * Starts the container of `record`; the caller holds its lock. The record says "running" from
+ * the moment the process waits at its sync point, so a caller killed from then on leaves a
+ * record that recovery can finish. A start that fails leaves the record as it was, with the
+ * reason in `error` (as docker keeps a failed start).
+ */
+export async function launch(
+  ctx: EngineContext,
+  record: ContainerRecord,
+  options: LaunchOptions,
+): Promise<ContainerProcess> {
+  const { store } = ctx;
+  const spec = store.readSpec(record.id);
+  try {
+    const proc = await startContainer({
+      spec,
+      overlay: record.overlay,
+      stdio: options.stdio,
+      consoleSocket: options.consoleSocket,
+      dieWithParent: options.dieWithParent,
+      onSync(pid) {
+        store.update(
+          record.id,
+          {
+            status: 'running',
+            detached: options.detached,
+            pid,
+            pidStartTime: processStartTime(pid),
+            started: new Date().toISOString(),
+            exitCode: undefined,
+            finished: undefined,
+            oomKilled: undefined,
+            error: undefined,
+          },
+          options.durable,
+        );
+      },
+    });
+    ctx.events.emit('start', record);
+    return proc;
+  } catch (error) {
+    store.update(record.id, {
+      status: record.status === 'exited' ? 'exited' : 'created',
+      pid: undefined,
+      pidStartTime: undefined,
+      error: (error as Error).message,
+    });
+    throw normalizeStartError(error);
+  }
+}
+
+/** Records the end of a container's process: its exit code, OOM, time; emits die (and oom). */
+export function recordExit(
+  ctx: EngineContext,
+  id: string,
+  exit: ContainerExit,
+  change: Partial<ContainerRecord> = {},
+  durable = true,
+): ContainerRecord | undefined {
+  const exitCode = exitCodeOf(exit);
+  const state = ctx.store.update(
+    id,
+    {
+      status: 'exited',
+      exitCode,
+      oomKilled: exit.oomKilled,
+      finished: new Date().toISOString(),
+      ...change,
+    },
+    durable,
+  );
+  if (state) {
+    if (exit.oomKilled) ctx.events.emit('oom', state);
+    ctx.events.emit('die', state, exitCode);
+  }
+  return state;
+}
+
+/**
+ * Start-up failures as codes the caller can map to docker's exit statuses, also after crossing
+ * the service's socket: ENOCMD (127) and ENOEXECCMD (126) for a command that cannot run, ESTART
+ * for any other failed step of the container's set-up.
+ */
+export function normalizeStartError(error: unknown): unknown {
+  if (error instanceof ChildSetupError) {
+    const message = `failed to start the container: ${error.message}`;
+    if (error.syscall === 'execve')
+      return new RuntimeError(error.code === 'ENOENT' ? 'ENOCMD' : 'ENOEXECCMD', message, { cause: error });
+    return new RuntimeError('ESTART', message, { cause: error });
+  }
+  return error;
+}

@@ -1,0 +1,124 @@
+/**
+ * Signalling, stopping and waiting for containers this process may not own: the owner (an
+ * attached caller or the supervisor) records the end; these only signal the container's
+ * process (checking its start time, so a recycled pid is never hit) and watch the record.
+ */
+import { existsSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createCgroupManager } from '@box/cgroups';
+import { EngineError } from '../errors.js';
+import type { EngineContext } from './context.js';
+import { isPaused, thaw } from './freezer.js';
+import { reconcile } from './recovery.js';
+import { processAlive } from './status.js';
+import type { ContainerRecord } from './types.js';
+
+const SIGKILL = 9;
+const SIGTERM = 15;
+
+/**
+ * Sends a signal to the container's init process. A paused container is thawed afterwards for
+ * SIGTERM/SIGKILL: frozen tasks cannot act on them (as docker does).
+ */
+export async function signalContainer(state: ContainerRecord, signal: number): Promise<void> {
+  if (!processAlive(state)) throw new EngineError('ESTATE', `container ${state.name} is not running`);
+  try {
+    process.kill(state.pid!, signal);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+  }
+  if ((signal === SIGKILL || signal === SIGTERM) && (await isPaused(state.cgroupsPath))) {
+    await thaw(state.cgroupsPath);
+  }
+}
+
+/** Waits until the container's record says it has ended; resolves with the record. */
+export async function waitExited(
+  ctx: EngineContext,
+  id: string,
+  timeoutMs = Number.POSITIVE_INFINITY,
+): Promise<ContainerRecord> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    let state: ContainerRecord;
+    try {
+      state = ctx.store.read(id);
+    } catch {
+      throw new EngineError('ENOCONTAINER', `container ${id} was removed`);
+    }
+    if (state.status === 'exited') return state;
+    const owned = ctx.store.isOwned(id);
+    if (state.status === 'created' && !owned) return state;
+    // An owner that died cannot write the end: finish its clean-up here.
+    if (!owned) {
+      await reconcile(ctx);
+      continue;
+    }
+    if (Date.now() >= deadline) return state;
+    await sleep(25);
+  }
+}
+
+/** docker stop: SIGTERM, then SIGKILL after `timeoutSeconds`. */
+export async function stopContainer(
+  ctx: EngineContext,
+  state: ContainerRecord,
+  timeoutSeconds: number,
+): Promise<void> {
+  if (state.status === 'restarting') {
+    // Between two tries: cancel the next one.
+    ctx.store.update(state.id, { error: 'stopped' });
+    await waitExited(ctx, state.id);
+    return;
+  }
+  if (!processAlive(state)) return;
+  // A container stopped on purpose is not restarted by its policy.
+  ctx.store.update(state.id, { error: 'stopped' });
+  await signalContainer(state, SIGTERM);
+  const after = await waitExited(ctx, state.id, timeoutSeconds * 1000);
+  if (after.status === 'running') {
+    await signalContainer(after, SIGKILL).catch(() => undefined);
+    await waitExited(ctx, state.id);
+  }
+}
+
+/**
+ * remove --force: kills everything of the container, and waits a bounded time for its owner to
+ * record the end. An owner that does not let go in time (stuck, or itself a container child
+ * whose owner died) does not stop the removal.
+ */
+export async function forceStop(ctx: EngineContext, id: string, timeoutMs = 10_000): Promise<void> {
+  if (!ctx.store.update(id, { error: 'stopped', autoRemove: false })) return;
+  const deadline = Date.now() + timeoutMs;
+  let nextKill = 0;
+  for (;;) {
+    let state: ContainerRecord;
+    try {
+      state = ctx.store.read(id);
+    } catch {
+      return; // removed meanwhile
+    }
+    const owned = ctx.store.isOwned(id);
+    if (!owned && !processAlive(state)) return;
+    if (Date.now() >= nextKill) {
+      await killEverything(state);
+      if (owned) await ctx.store.killOrphanedHolders(id);
+      nextKill = Date.now() + 250;
+    }
+    if (Date.now() >= deadline) return;
+    await sleep(20);
+  }
+}
+
+/** SIGKILL to the container's process and every process in its cgroup (killAll thaws a paused one). */
+export async function killEverything(state: ContainerRecord): Promise<void> {
+  if (processAlive(state)) {
+    try {
+      process.kill(state.pid!, 'SIGKILL');
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const cgroup = await createCgroupManager({ path: state.cgroupsPath });
+  if (cgroup.dirs.some((dir) => existsSync(dir))) await cgroup.killAll('SIGKILL').catch(() => undefined);
+}

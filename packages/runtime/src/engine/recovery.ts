@@ -1,0 +1,165 @@
+/**
+ * Clean-up after a process that died without finishing (SIGKILL, a crash, the machine's OOM
+ * killer). Every container has an owner holding its lock while it runs: the process that runs
+ * it attached (a foreground `box run`) or the supervisor (the box service). Before it reads or
+ * changes containers, the engine first
+ * - removes what a dead process left half made or half removed: staging
+ *   directories (containers/.new-ID-PID-START) and trash directories
+ *   (containers/.removing-ID-PID-START) of processes that are gone, records
+ *   without state.json that nobody holds, names of no container, with their
+ *   cgroups and their holds on images;
+ * - kills container processes left holding a lock alone: a child whose box
+ *   died while it waited at its sync point;
+ * - thaws containers that a killed `box commit` paused;
+ * - looks for running records whose lock nobody holds:
+ *   - the process is gone, or it is a foreground container (it dies with its
+ *     box): remove its cgroup, then record the end or, for --rm, remove it;
+ *   - a detached container still runs (its service died): a supervisor adopts it.
+ * A created container left with a cgroup by an interrupted start loses the cgroup.
+ * Nothing a running container uses is touched.
+ */
+import { closeSync, existsSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { removeCgroupAt } from '../cgroup.js';
+import type { EngineContext } from './context.js';
+import { thawAfterCommit } from './freezer.js';
+import { sameProcessAlive } from './process-info.js';
+import { purgeContainerDir, removeContainer } from './remove.js';
+import { exitCodeOfDeadOwner, processAlive } from './status.js';
+
+/**
+ * Recovers what dead processes left. Cheap when there is nothing to do: containers whose owner
+ * holds their lock are skipped after one read of /proc/locks, without a lock call.
+ */
+export async function reconcile(ctx: EngineContext, options: { adopt?: boolean } = {}): Promise<void> {
+  await collectGarbage(ctx);
+  let orphansRunning = false;
+  for (const listed of ctx.store.list()) {
+    if (listed.status === 'exited') continue;
+    await thawAfterCommit(ctx.store.dir(listed.id), listed.cgroupsPath);
+    if (ctx.store.isOwned(listed.id) && ctx.store.lockHolders(listed.id).owners.length > 0) continue;
+    // Holding the lock while cleaning up: an owner cannot take the container meanwhile.
+    let lock = ctx.store.lock(listed.id);
+    if (lock === null && (await ctx.store.killOrphanedHolders(listed.id))) lock = ctx.store.lock(listed.id);
+    if (lock === null) continue;
+    try {
+      orphansRunning = (await recover(ctx, listed.id)) || orphansRunning;
+    } finally {
+      closeSync(lock);
+    }
+  }
+  if (orphansRunning && options.adopt !== false) await ctx.supervision.adoptOrphans();
+}
+
+/** Finishes one unowned container; true when it still runs and needs a supervisor. */
+async function recover(ctx: EngineContext, id: string): Promise<boolean> {
+  let state: ReturnType<EngineContext['store']['read']>;
+  try {
+    state = ctx.store.read(id);
+  } catch {
+    return false; // removed meanwhile
+  }
+  if (state.status === 'exited') return false;
+  if (state.status === 'created') {
+    await removeCgroupAt(state.cgroupsPath);
+    return false;
+  }
+  // A detached container outlives its supervisor; an attached one never outlives its owner.
+  if (processAlive(state)) {
+    if (state.detached) return true;
+    try {
+      process.kill(state.pid!, 'SIGKILL');
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const { oomKilled } = await removeCgroupAt(state.cgroupsPath);
+  const exitCode = exitCodeOfDeadOwner(state);
+  ctx.events.emit('die', state, exitCode);
+  if (state.autoRemove) await removeContainer(ctx, state);
+  else {
+    ctx.store.write(ctx.store.dir(state.id), {
+      ...state,
+      status: 'exited',
+      exitCode,
+      oomKilled,
+      finished: new Date().toISOString(),
+      error: state.detached ? 'the box service died while the container ran' : undefined,
+    });
+  }
+  return false;
+}
+
+const HEX64 = /^[0-9a-f]{64}$/;
+const LEFTOVER = /^\.(new|removing)-([0-9a-f]{64})-(\d+)(?:-(\d+))?$/;
+
+/** Removes what dead processes left half made or half removed. */
+async function collectGarbage(ctx: EngineContext): Promise<void> {
+  const { layout, store } = ctx;
+  let entries: string[];
+  try {
+    entries = readdirSync(layout.containers);
+  } catch {
+    return; // no containers yet
+  }
+  const seen = new Set<string>();
+  for (const entry of entries) {
+    const path = join(layout.containers, entry);
+    const leftover = LEFTOVER.exec(entry);
+    if (leftover) {
+      const [, , id, pid, start] = leftover as unknown as [string, string, string, string, string?];
+      seen.add(id);
+      // Its maker or remover still works on it.
+      if (sameProcessAlive(Number(pid), start === undefined ? undefined : Number(start))) continue;
+      const claimed = store.claimForRemoval(id, path);
+      if (claimed) await purgeContainerDir(ctx, id, claimed);
+      continue;
+    }
+    if (!HEX64.test(entry)) continue;
+    seen.add(entry);
+    if (existsSync(join(path, 'state.json'))) continue;
+    // A record without state.json (made by an older box) whose maker is gone: nobody holds its lock.
+    const lock = store.lock(entry);
+    if (lock === null) continue;
+    try {
+      if (existsSync(join(path, 'state.json'))) continue;
+      const claimed = store.claimForRemoval(entry, path);
+      if (claimed) await purgeContainerDir(ctx, entry, claimed);
+    } finally {
+      closeSync(lock);
+    }
+  }
+  removeStrayNames(ctx, seen);
+}
+
+/**
+ * Names of containers that are nowhere: left by a creator that died before making the
+ * directory, or a removal that died after moving it away (and was finished meanwhile).
+ */
+function removeStrayNames(ctx: EngineContext, seen: Set<string>): void {
+  const { layout } = ctx;
+  let names: string[];
+  try {
+    names = readdirSync(layout.names);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const link = join(layout.names, name);
+    let id: string;
+    try {
+      id = readlinkSync(link);
+    } catch {
+      continue;
+    }
+    if (!HEX64.test(id) || seen.has(id)) continue;
+    // Looked for again, directory list first: one renamed while the list is read is in place after.
+    if (readdirSync(layout.containers).some((entry) => entry.includes(id)) || existsSync(ctx.store.dir(id)))
+      continue;
+    try {
+      if (readlinkSync(link) === id) rmSync(link);
+    } catch {
+      // gone meanwhile
+    }
+  }
+}

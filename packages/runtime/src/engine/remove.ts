@@ -1,0 +1,59 @@
+/**
+ * Removing a container: its cgroup (the one teardown in ../cgroup.ts), anonymous volumes when
+ * asked, the record and its names, its holds on images. Interrupted at any point, what is left
+ * is either the whole record, or a containers/.removing-ID-* directory that recovery finishes
+ * (purgeContainerDir).
+ */
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { removeCgroupAt } from '../cgroup.js';
+import type { EngineContext } from './context.js';
+import type { ContainerRecord } from './types.js';
+import { removeVolume } from './volumes.js';
+
+/**
+ * Removes a container nothing may run in any more (its owner is gone): what still runs in its
+ * cgroup is killed. With `volumes` (or for an auto-removed container, as docker's --rm), its
+ * anonymous volumes go too.
+ */
+export async function removeContainer(
+  ctx: EngineContext,
+  record: Pick<ContainerRecord, 'id' | 'name' | 'image' | 'cgroupsPath' | 'anonymousVolumes' | 'autoRemove'>,
+  options: { volumes?: boolean } = {},
+): Promise<void> {
+  await removeCgroupAt(record.cgroupsPath ?? `box/${record.id}`);
+  if (options.volumes || record.autoRemove) {
+    for (const name of record.anonymousVolumes ?? []) {
+      try {
+        removeVolume(ctx.layout, name);
+      } catch {
+        // already gone
+      }
+    }
+  }
+  // Out of sight in one step, then deleted: nobody can find or add to it meanwhile.
+  const trash = ctx.store.claimForRemoval(record.id);
+  ctx.store.removeName(record.name, record.id);
+  // Before the directory goes: while it is there, an interrupted removal is finished later.
+  await ctx.images.release(record.id).catch(() => undefined);
+  if (trash) rmSync(trash, { recursive: true, force: true });
+  ctx.events.emit('destroy', record);
+}
+
+/**
+ * Finishes the removal of a container directory whose maker or remover died (a staging or trash
+ * directory, or a record without state.json): what runs in its cgroup, its cgroup, its names,
+ * its image holds, the directory.
+ */
+export async function purgeContainerDir(ctx: EngineContext, id: string, path: string): Promise<void> {
+  let cgroupsPath = `box/${id}`;
+  try {
+    cgroupsPath = (JSON.parse(readFileSync(join(path, 'state.json'), 'utf8')) as ContainerRecord).cgroupsPath;
+  } catch {
+    // no record (any more): the default path
+  }
+  await removeCgroupAt(cgroupsPath).catch(() => undefined);
+  ctx.store.removeNamesOf(id);
+  await ctx.images.release(id).catch(() => undefined);
+  rmSync(path, { recursive: true, force: true });
+}

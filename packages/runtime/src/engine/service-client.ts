@@ -1,0 +1,105 @@
+/**
+ * Talking to the box service, starting it first when it is not running. The engine does not know
+ * how its embedder starts a service (the `box` CLI runs `box system service`): it is given the
+ * command.
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+import { connect } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { EngineError, RuntimeError } from '../errors.js';
+import type { Supervision } from './context.js';
+import type { Layout } from './layout.js';
+import type { ServiceRequest, ServiceResponse } from './service-protocol.js';
+
+export interface ServiceCommand {
+  /** argv of a process that serves the engine (calls `engine.serve()`), e.g. [node, box.js, 'system', 'service']. */
+  command: readonly string[];
+  /** Its environment (default: this process's). */
+  env?: NodeJS.ProcessEnv;
+  /** Called before the service is spawned (e.g. to mark inherited fds close-on-exec). */
+  beforeSpawn?: () => void;
+}
+
+export class ServiceClient implements Supervision {
+  constructor(
+    private readonly layout: Layout,
+    private readonly service: ServiceCommand,
+  ) {}
+
+  async start(id: string): Promise<number> {
+    const response = await this.request({ op: 'start', id });
+    if (!response.ok) {
+      const { error, code } = response;
+      throw code?.startsWith('E') ? new RuntimeError(code, error) : new EngineError('ESERVICE', error);
+    }
+    return response.pid ?? 0;
+  }
+
+  async adoptOrphans(): Promise<void> {
+    await this.request({ op: 'ping' });
+  }
+
+  async request(message: ServiceRequest): Promise<ServiceResponse> {
+    try {
+      return await this.send(message);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ECONNREFUSED') throw error;
+    }
+    this.spawnService();
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      try {
+        return await this.send(message);
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        if ((code !== 'ENOENT' && code !== 'ECONNREFUSED') || Date.now() > deadline) {
+          throw new EngineError(
+            'ESERVICE',
+            `cannot reach the box service at ${this.layout.serviceSocket}: ${(error as Error).message}`,
+          );
+        }
+        await sleep(20);
+      }
+    }
+  }
+
+  private send(request: ServiceRequest): Promise<ServiceResponse> {
+    return new Promise((resolve, reject) => {
+      const socket = connect(this.layout.serviceSocket);
+      let data = '';
+      socket.on('connect', () => socket.write(`${JSON.stringify(request)}\n`));
+      socket.on('data', (chunk) => {
+        data += chunk.toString();
+      });
+      socket.on('error', reject);
+      socket.on('close', () => {
+        try {
+          resolve(JSON.parse(data) as ServiceResponse);
+        } catch {
+          reject(new EngineError('ESERVICE', 'the box service closed the connection without an answer'));
+        }
+      });
+    });
+  }
+
+  /** Starts the service in the background, detached from this terminal and this process's cwd. */
+  private spawnService(): void {
+    this.service.beforeSpawn?.();
+    // What containers' start-up errors say stays with root, as their logs do.
+    const log = openSync(this.layout.serviceLog, 'a', 0o600);
+    try {
+      const [file, ...args] = this.service.command;
+      const child = spawn(file!, args, {
+        detached: true,
+        stdio: ['ignore', log, log],
+        env: this.service.env ?? process.env,
+        cwd: '/',
+      });
+      child.unref();
+    } finally {
+      closeSync(log);
+    }
+  }
+}

@@ -1,0 +1,100 @@
+/**
+ * The box service: the process that owns detached containers (a Supervisor) and serves
+ * requests on ROOT/box.sock. Started on demand by the first operation that needs it (see
+ * service-client.ts), it holds ROOT/service.lock so that only one runs, and exits after
+ * `idleMs` with nothing to watch.
+ *
+ * If it dies, detached containers keep running; the next operation starts a new service, which
+ * adopts them (their logs stop: the output pipes died with the old one) and records their end.
+ */
+import { closeSync, openSync, rmSync } from 'node:fs';
+import { createServer, type Socket } from 'node:net';
+import { tryLock } from '@box/sys';
+import { RuntimeError } from '../errors.js';
+import type { EngineContext } from './context.js';
+import { reconcile } from './recovery.js';
+import type { ServiceRequest, ServiceResponse } from './service-protocol.js';
+import { secureStateDir } from './state-dir.js';
+import { Supervisor } from './supervisor.js';
+
+export interface ServeOptions {
+  /** Exit after this long with no container and no client (default 30 s). */
+  idleMs?: number;
+}
+
+/** Runs the service until it has been idle for `idleMs`; resolves at once if another one runs. */
+export async function serve(ctx: EngineContext, options: ServeOptions = {}): Promise<void> {
+  const { layout } = ctx;
+  secureStateDir(layout);
+  const lock = openSync(layout.serviceLock, 'w', 0o600);
+  if (!tryLock(lock, layout.serviceLock)) {
+    closeSync(lock);
+    return; // another service is running
+  }
+  const supervisor = new Supervisor(ctx, { inProcess: false });
+  // This process is the supervisor: recovery's orphans are adopted here, not by starting a service.
+  const local: EngineContext = { ...ctx, supervision: supervisor };
+  await reconcile(local, { adopt: false });
+  await supervisor.adoptOrphans();
+
+  rmSync(layout.serviceSocket, { force: true });
+  const server = createServer((socket) => handle(socket, supervisor));
+  await new Promise<void>((resolve) => server.listen(layout.serviceSocket, resolve));
+
+  const idleMs = options.idleMs ?? 30_000;
+  let idleSince = Date.now();
+  let clients = 0;
+  server.on('connection', (socket) => {
+    clients++;
+    socket.on('close', () => {
+      clients--;
+      idleSince = Date.now();
+    });
+  });
+  await new Promise<void>((resolve) => {
+    const timer = setInterval(
+      () => {
+        if (supervisor.size > 0 || clients > 0) idleSince = Date.now();
+        else if (Date.now() - idleSince >= idleMs) {
+          clearInterval(timer);
+          resolve();
+        }
+      },
+      Math.min(1000, idleMs),
+    );
+  });
+  // Stop taking requests before letting go of the lock.
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  rmSync(layout.serviceSocket, { force: true });
+  closeSync(lock);
+}
+
+function handle(socket: Socket, supervisor: Supervisor): void {
+  let buffer = '';
+  socket.on('data', async (chunk) => {
+    buffer += chunk.toString();
+    const newline = buffer.indexOf('\n');
+    if (newline === -1) return;
+    const line = buffer.slice(0, newline);
+    buffer = buffer.slice(newline + 1);
+    let response: ServiceResponse;
+    try {
+      const request = JSON.parse(line) as ServiceRequest;
+      if (request.op === 'ping') response = { ok: true };
+      else if (request.op === 'start') response = { ok: true, pid: await supervisor.start(request.id) };
+      else throw new Error(`unknown request ${JSON.stringify((request as { op: unknown }).op)}`);
+    } catch (error) {
+      // The error crosses the socket as its message and identity, so the caller can rebuild it.
+      const e = error as Error & { code?: unknown; syscall?: unknown };
+      response = {
+        ok: false,
+        error: e.message,
+        name: e.name,
+        code: typeof e.code === 'string' ? e.code : error instanceof RuntimeError ? error.code : undefined,
+        syscall: typeof e.syscall === 'string' ? e.syscall : undefined,
+      };
+    }
+    socket.end(`${JSON.stringify(response)}\n`);
+  });
+  socket.on('error', () => undefined);
+}

@@ -1,0 +1,429 @@
+/**
+ * Container records: containers/ID/{state.json, config.json, lock, …} and names/NAME -> ID (a
+ * symlink, so taking a name is one atomic syscall).
+ *
+ * A record appears whole: it is made in containers/.new-ID-PID-START (PID and START: its
+ * creator and that process's start time), its lock taken there, and renamed to containers/ID
+ * once state.json is written. A record is removed by renaming it to
+ * containers/.removing-ID-PID-START first. Either kind left by a process that died is finished
+ * by recovery (recovery.ts).
+ *
+ * Ownership: the process that runs a container (a foreground attach, or the supervisor) holds
+ * an flock on its lock file from start to exit; the kernel drops it when that process dies, so
+ * "owned" is never stale.
+ */
+import { randomBytes } from 'node:crypto';
+import {
+  closeSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { tryLock } from '@box/sys';
+import { EngineError } from '../errors.js';
+import type { Spec } from '../spec.js';
+import { writePrivateFile } from './atomic.js';
+import { containerDir, type Layout } from './layout.js';
+import { processStartTime, processTag } from './process-info.js';
+import { containerDirMode, secureStateDir } from './state-dir.js';
+import type { ContainerRecord } from './types.js';
+
+const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
+const HEX64 = /^[0-9a-f]{64}$/;
+const ADJECTIVES = ['brave', 'calm', 'eager', 'gentle', 'happy', 'jolly', 'keen', 'lucid', 'quiet', 'witty'];
+const NOUNS = [
+  'turing',
+  'hopper',
+  'lovelace',
+  'ritchie',
+  'thompson',
+  'torvalds',
+  'knuth',
+  'dijkstra',
+  'liskov',
+  'kay',
+];
+
+export function validateName(name: string): void {
+  if (!NAME.test(name)) {
+    throw new EngineError(
+      'EINVAL',
+      `Invalid container name (${name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`,
+    );
+  }
+}
+
+function pick<T>(list: readonly T[]): T {
+  return list[randomBytes(1)[0]! % list.length]!;
+}
+
+export interface NewContainer {
+  id: string;
+  name: string;
+  /** Where the record will be: containers/ID. */
+  dir: string;
+  /** Where it is made, until publish: containers/.new-ID-PID-START. */
+  staging: string;
+  /** Open fd of the container's lock file, locked while this process owns the container. */
+  lock: number;
+}
+
+export class ContainerStore {
+  constructor(readonly layout: Layout) {}
+
+  dir(id: string): string {
+    return containerDir(this.layout, id);
+  }
+
+  /**
+   * Creates the container's directory under a staging name with its lock taken, and reserves a
+   * name. The directory is closed to everyone but root, and to container root for a container in
+   * a user namespace (see state-dir.ts). Make the record in `staging`, then publish; undo with
+   * discard.
+   */
+  create(requestedName: string | undefined, userns: boolean): NewContainer {
+    if (requestedName !== undefined) validateName(requestedName);
+    secureStateDir(this.layout);
+    const id = randomBytes(32).toString('hex');
+    const dir = this.dir(id);
+    // Its creator is in the name: one that died leaves garbage that recovery removes.
+    const staging = join(this.layout.containers, `.new-${id}-${processTag()}`);
+    mkdirSync(staging, { mode: 0o700 });
+    let lock: number | undefined;
+    try {
+      containerDirMode(staging, userns);
+      lock = openSync(join(staging, 'lock'), 'w', 0o600);
+      tryLock(lock, join(staging, 'lock'));
+      // The name after the directory: a name whose container has neither is garbage.
+      for (let attempt = 0; ; attempt++) {
+        const name = requestedName ?? `${pick(ADJECTIVES)}_${pick(NOUNS)}${attempt > 3 ? attempt : ''}`;
+        try {
+          symlinkSync(id, join(this.layout.names, name));
+          return { id, name, dir, staging, lock };
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+          if (requestedName !== undefined) {
+            const owner = readlinkSync(join(this.layout.names, name));
+            throw new EngineError(
+              'ENAMEINUSE',
+              `Conflict. The container name "/${name}" is already in use by container "${owner}". You have to remove (or rename) that container to be able to reuse that name.`,
+            );
+          }
+        }
+      }
+    } catch (error) {
+      if (lock !== undefined) closeSync(lock);
+      rmSync(staging, { recursive: true, force: true });
+      throw error;
+    }
+  }
+
+  /** Puts a record made in its staging directory in place (one rename), its lock still held. */
+  publish(container: NewContainer): void {
+    renameSync(container.staging, container.dir);
+  }
+
+  /** Undoes create before publish: the name, the directory, the lock. */
+  discard(container: NewContainer): void {
+    this.removeName(container.name, container.id);
+    rmSync(container.staging, { recursive: true, force: true });
+    closeSync(container.lock);
+  }
+
+  /**
+   * Writes state.json atomically, readable by root only (it holds the container's environment).
+   * A record removed meanwhile (`rm -f`) is not brought back. `durable: false` skips the fsync,
+   * for records nobody needs after a crash.
+   */
+  write(dir: string, state: ContainerRecord, durable = true): void {
+    try {
+      writePrivateFile(join(dir, 'state.json'), `${JSON.stringify(state, null, 2)}\n`, { durable });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw error;
+    }
+  }
+
+  /** Changes some fields of a record, re-reading it first; undefined when it is gone. */
+  update(id: string, change: Partial<ContainerRecord>, durable = true): ContainerRecord | undefined {
+    let state: ContainerRecord;
+    try {
+      state = this.read(id);
+    } catch {
+      return undefined;
+    }
+    const next = { ...state, ...change };
+    this.write(this.dir(id), next, durable);
+    return next;
+  }
+
+  read(id: string): ContainerRecord {
+    return JSON.parse(readFileSync(join(this.dir(id), 'state.json'), 'utf8')) as ContainerRecord;
+  }
+
+  readSpec(id: string): Spec {
+    return JSON.parse(readFileSync(join(this.dir(id), 'config.json'), 'utf8')) as Spec;
+  }
+
+  writeSpec(dir: string, spec: Spec): void {
+    writePrivateFile(join(dir, 'config.json'), `${JSON.stringify(spec, null, 2)}\n`);
+  }
+
+  /** Takes the container's lock for this process: its fd, or null when another process owns it. */
+  lock(id: string): number | null {
+    const path = join(this.dir(id), 'lock');
+    let fd: number;
+    try {
+      // Never created here: a record being removed must not get files back.
+      fd = openSync(path, 'r');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null; // removed meanwhile
+      throw error;
+    }
+    if (tryLock(fd, path)) return fd;
+    closeSync(fd);
+    return null;
+  }
+
+  /** lock, retried for a while: another process may be checking the container briefly. */
+  async lockWait(id: string, timeoutMs = 3000): Promise<number | null> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const fd = this.lock(id);
+      if (fd !== null || Date.now() >= deadline) return fd;
+      await sleep(20);
+    }
+  }
+
+  /**
+   * Whether a process owns the container (holds its lock). Read from /proc/locks, so asking
+   * needs no lock call of its own; a lock file that is gone is owned by nobody.
+   */
+  isOwned(id: string): boolean {
+    let key: string;
+    try {
+      const stats = statSync(join(this.dir(id), 'lock'));
+      key = lockKey(stats.dev, stats.ino);
+    } catch {
+      return false;
+    }
+    return heldLockInodes().has(key);
+  }
+
+  /** Every container record, oldest first. */
+  list(): ContainerRecord[] {
+    let ids: string[] = [];
+    try {
+      ids = readdirSync(this.layout.containers);
+    } catch {
+      return [];
+    }
+    const states: ContainerRecord[] = [];
+    for (const id of ids) {
+      if (!HEX64.test(id)) continue;
+      try {
+        states.push(this.read(id));
+      } catch {
+        // a record being made or removed
+      }
+    }
+    return states.sort((a, b) => a.created.localeCompare(b.created));
+  }
+
+  /** Finds a container by name, full ID or unique ID prefix, as docker does. */
+  find(reference: string): ContainerRecord {
+    try {
+      return this.read(readlinkSync(join(this.layout.names, reference)));
+    } catch {
+      // not a name
+    }
+    let ids: string[] = [];
+    try {
+      ids = readdirSync(this.layout.containers);
+    } catch {
+      // no containers yet
+    }
+    const matches = /^[0-9a-f]+$/.test(reference)
+      ? ids.filter((id) => id.startsWith(reference) && HEX64.test(id))
+      : [];
+    if (matches.length === 0) throw new EngineError('ENOCONTAINER', `No such container: ${reference}`);
+    if (matches.length > 1)
+      throw new EngineError(
+        'EAMBIGUOUS',
+        `Multiple containers match ID prefix ${reference}; use more characters`,
+      );
+    try {
+      return this.read(matches[0]!);
+    } catch {
+      throw new EngineError('ENOCONTAINER', `No such container: ${reference}`);
+    }
+  }
+
+  /** Takes a new name for a container (the old one is dropped). */
+  rename(record: ContainerRecord, newName: string): void {
+    validateName(newName);
+    try {
+      symlinkSync(record.id, join(this.layout.names, newName));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
+        throw new EngineError('ENAMEINUSE', `Conflict. The container name "/${newName}" is already in use`);
+      }
+      throw error;
+    }
+    this.update(record.id, { name: newName });
+    this.removeName(record.name, record.id);
+  }
+
+  /** Removes names/NAME if it still names this container (a reused name belongs to another one). */
+  removeName(name: string, id: string): void {
+    try {
+      if (readlinkSync(join(this.layout.names, name)) === id) rmSync(join(this.layout.names, name));
+    } catch {
+      // no such name
+    }
+  }
+
+  /** Removes every name of a container whose record may be lost. */
+  removeNamesOf(id: string): void {
+    let names: string[] = [];
+    try {
+      names = readdirSync(this.layout.names);
+    } catch {
+      return;
+    }
+    for (const name of names) this.removeName(name, id);
+  }
+
+  /** Moves a container directory out of sight for removal (one rename); its new path, or undefined when gone. */
+  claimForRemoval(id: string, path = this.dir(id)): string | undefined {
+    const trash = join(this.layout.containers, `.removing-${id}-${processTag()}`);
+    try {
+      renameSync(path, trash);
+      return trash;
+    } catch {
+      return undefined; // claimed by another process, or gone
+    }
+  }
+
+  /**
+   * The processes that have a container's lock file open, split into processes of this PID
+   * namespace (its owner) and processes of other PID namespaces: a container's first process
+   * holds its creator's files until it execs, so one left holding the lock alone is a child that
+   * lost its owner while it waited at its sync point.
+   */
+  lockHolders(id: string): { owners: number[]; children: number[] } {
+    let path: string;
+    let key: string;
+    try {
+      path = realpathSync(join(this.dir(id), 'lock'));
+      const stats = statSync(path);
+      key = lockKey(stats.dev, stats.ino);
+    } catch {
+      return { owners: [], children: [] };
+    }
+    const ownNs = readlinkSync('/proc/self/ns/pid');
+    const holds = (pid: number): boolean => {
+      let fds: string[];
+      try {
+        fds = readdirSync(`/proc/${pid}/fd`);
+      } catch {
+        return false;
+      }
+      return fds.some((fd) => {
+        try {
+          return readlinkSync(`/proc/${pid}/fd/${fd}`) === path;
+        } catch {
+          return false;
+        }
+      });
+    };
+    const inOwnNs = (pid: number): boolean => {
+      try {
+        return readlinkSync(`/proc/${pid}/ns/pid`) === ownNs;
+      } catch {
+        return false;
+      }
+    };
+    // Quick answer in the usual case: the process that took the lock still holds it.
+    for (const { pid, key: locked } of readLocks()) {
+      if (locked === key && pid !== process.pid && inOwnNs(pid) && holds(pid)) {
+        return { owners: [pid], children: [] };
+      }
+    }
+    const owners: number[] = [];
+    const children: number[] = [];
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      const pid = Number(entry);
+      if (pid === process.pid || !holds(pid)) continue;
+      (inOwnNs(pid) ? owners : children).push(pid);
+    }
+    return { owners, children };
+  }
+
+  /**
+   * Kills the processes holding a container's lock when no owner does (children stuck at their
+   * sync point after their owner died), and waits a while for them to go. True when the lock is
+   * then free of them.
+   */
+  async killOrphanedHolders(id: string): Promise<boolean> {
+    const { owners, children } = this.lockHolders(id);
+    if (owners.length > 0 || children.length === 0) return false;
+    for (const pid of children) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+    const deadline = Date.now() + 2000;
+    while (children.some((pid) => processStartTime(pid) !== undefined) && Date.now() < deadline) {
+      await sleep(10);
+    }
+    return true;
+  }
+}
+
+/** flock(2) locks of the system: holder pid and inode, from /proc/locks. */
+function readLocks(): { pid: number; key: string }[] {
+  let text: string;
+  try {
+    text = readFileSync('/proc/locks', 'utf8');
+  } catch {
+    return [];
+  }
+  const locks: { pid: number; key: string }[] = [];
+  for (const line of text.split('\n')) {
+    // "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF"; "->" lines are waiters, not holders.
+    const match = /^\d+: FLOCK\s+\S+\s+\S+\s+(\d+)\s+([0-9a-f]+):([0-9a-f]+):(\d+)\s/.exec(line);
+    if (match) {
+      const [, pid, major, minor, ino] = match as unknown as [string, string, string, string, string];
+      locks.push({
+        pid: Number(pid),
+        key: `${Number.parseInt(major, 16)}:${Number.parseInt(minor, 16)}:${ino}`,
+      });
+    }
+  }
+  return locks;
+}
+
+function heldLockInodes(): Set<string> {
+  return new Set(readLocks().map((lock) => lock.key));
+}
+
+/** MAJOR:MINOR:INODE of a file as /proc/locks names it (glibc's major()/minor() of st_dev). */
+function lockKey(dev: number, ino: number): string {
+  const d = BigInt(dev);
+  const major = ((d >> 8n) & 0xfffn) | ((d >> 32n) & ~0xfffn);
+  const minor = (d & 0xffn) | ((d >> 12n) & ~0xffn);
+  return `${major}:${minor}:${ino}`;
+}

@@ -1,0 +1,198 @@
+/**
+ * The owner of detached containers: starts them as its children, copies their output into
+ * json-file logs (the log pump), records how they end, applies restart policies and
+ * auto-removal. One supervisor watches every detached container, so an idle container costs the
+ * host a few kilobytes here, not a process of its own.
+ *
+ * It runs in the box service (a long-running process that outlives the commands that start
+ * containers), or in the process of a program that embeds the engine without a service; there
+ * its containers die with that process (`inProcess`).
+ */
+import { closeSync, openSync } from 'node:fs';
+import { Socket } from 'node:net';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { pipe } from '@box/sys';
+import { removeCgroupAt } from '../cgroup.js';
+import { EngineError } from '../errors.js';
+import { JsonFileLogger } from '../logs.js';
+import type { ContainerExit, ContainerProcess } from '../run.js';
+import type { EngineContext, Supervision } from './context.js';
+import { launch, recordExit } from './launch.js';
+import { removeContainer } from './remove.js';
+import { exitCodeOf, processAlive } from './status.js';
+import type { ContainerRecord } from './types.js';
+
+interface Watched {
+  lock: number;
+  proc?: ContainerProcess;
+}
+
+export class Supervisor implements Supervision {
+  private readonly watched = new Map<string, Watched>();
+  private readonly idle = new Set<() => void>();
+
+  constructor(
+    private readonly ctx: EngineContext,
+    private readonly options: { inProcess: boolean },
+  ) {}
+
+  /** Containers this supervisor currently watches. */
+  get size(): number {
+    return this.watched.size;
+  }
+
+  /** Starts a created or exited container. Rejects if another process owns it. */
+  async start(id: string): Promise<number> {
+    if (this.watched.has(id)) throw new EngineError('ESTATE', `container ${id} is already running`);
+    const lock = await this.ctx.store.lockWait(id);
+    if (lock === null) throw new EngineError('ESTATE', `container ${id} is already running`);
+    const entry: Watched = { lock };
+    this.watched.set(id, entry);
+    try {
+      return await this.run(id, entry);
+    } catch (error) {
+      this.release(id);
+      throw error;
+    }
+  }
+
+  private async run(id: string, entry: Watched): Promise<number> {
+    const record = this.ctx.store.read(id);
+    const logger = new JsonFileLogger(join(this.ctx.store.dir(id), 'json.log'), record.logOptions);
+    const [outRead, outWrite] = pipe();
+    const [errRead, errWrite] = pipe();
+    const devNull = openSync('/dev/null', 'r');
+    let proc: ContainerProcess;
+    try {
+      proc = await launch(this.ctx, record, {
+        stdio: [devNull, outWrite, errWrite],
+        detached: !this.options.inProcess,
+        dieWithParent: this.options.inProcess,
+      });
+    } catch (error) {
+      for (const fd of [outRead, errRead]) closeSync(fd);
+      logger.close();
+      throw error;
+    } finally {
+      for (const fd of [devNull, outWrite, errWrite]) closeSync(fd);
+    }
+    entry.proc = proc;
+    const drained = Promise.all([copyToLog(outRead, 'stdout', logger), copyToLog(errRead, 'stderr', logger)]);
+    void proc.exited.then(async (exit) => {
+      await drained;
+      logger.close();
+      await this.finished(id, exit);
+    });
+    return proc.pid;
+  }
+
+  private async finished(id: string, exit: ContainerExit): Promise<void> {
+    const entry = this.watched.get(id);
+    let state: ContainerRecord | undefined;
+    try {
+      state = this.ctx.store.read(id);
+    } catch {
+      state = undefined; // removed meanwhile
+    }
+    const restart = state !== undefined && this.shouldRestart(state, exitCodeOf(exit));
+    // As docker: "Restarting" (never "exited" in between), with a growing delay between tries.
+    const ended = recordExit(
+      this.ctx,
+      id,
+      exit,
+      restart ? { status: 'restarting', restartCount: (state?.restartCount ?? 0) + 1 } : {},
+    );
+    if (state && ended && restart) {
+      const delay = Math.min(100 * 2 ** (state.restartCount ?? 0), 5000);
+      setTimeout(() => {
+        let current: ContainerRecord | undefined;
+        try {
+          current = this.ctx.store.read(id);
+        } catch {
+          current = undefined;
+        }
+        if (!entry || !current || current.error === 'stopped') {
+          // Stopped or removed while waiting to restart.
+          if (current) this.ctx.store.update(id, { status: 'exited' });
+          this.release(id);
+          return;
+        }
+        this.run(id, entry).catch((error: Error) => {
+          this.ctx.store.update(id, { status: 'exited', error: error.message });
+          this.release(id);
+        });
+      }, delay);
+      return;
+    }
+    this.release(id);
+    if (ended?.autoRemove) await removeContainer(this.ctx, ended);
+  }
+
+  private shouldRestart(state: ContainerRecord, exitCode: number): boolean {
+    const policy = state.restartPolicy;
+    if (!policy || policy.name === 'no' || state.autoRemove) return false;
+    // A container stopped on purpose (stop, kill, remove -f) marks itself.
+    if (state.error === 'stopped') return false;
+    if (policy.name === 'always') return true;
+    if (exitCode === 0) return false;
+    return policy.maximumRetryCount === 0 || (state.restartCount ?? 0) < policy.maximumRetryCount;
+  }
+
+  private release(id: string): void {
+    const entry = this.watched.get(id);
+    if (!entry) return;
+    this.watched.delete(id);
+    closeSync(entry.lock);
+    if (this.watched.size === 0) for (const notify of this.idle) notify();
+  }
+
+  /** Resolves once nothing is watched (now, or when the last container ends). */
+  whenIdle(): Promise<void> {
+    if (this.watched.size === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const notify = () => {
+        this.idle.delete(notify);
+        resolve();
+      };
+      this.idle.add(notify);
+    });
+  }
+
+  /**
+   * After a supervisor was lost: take over detached containers that still run without an
+   * owner. Their output pipes died with it and a non-parent cannot read their exit status, so
+   * only their end is recorded (exit code 255, with the reason).
+   */
+  async adoptOrphans(): Promise<void> {
+    for (const state of this.ctx.store.list()) {
+      if (state.status !== 'running' || !state.detached || this.watched.has(state.id)) continue;
+      const lock = this.ctx.store.lock(state.id);
+      if (lock === null) continue;
+      this.watched.set(state.id, { lock });
+      void this.watchOrphan(state);
+    }
+  }
+
+  private async watchOrphan(state: ContainerRecord): Promise<void> {
+    while (processAlive(state)) await sleep(500);
+    const { oomKilled } = await removeCgroupAt(state.cgroupsPath);
+    const ended = recordExit(
+      this.ctx,
+      state.id,
+      { exitCode: 255, signal: null, oomKilled },
+      { error: 'the box service was restarted while the container ran; its exit status is unknown' },
+    );
+    this.release(state.id);
+    if (ended?.autoRemove) await removeContainer(this.ctx, ended);
+  }
+}
+
+function copyToLog(fd: number, stream: 'stdout' | 'stderr', logger: JsonFileLogger): Promise<void> {
+  return new Promise((resolve) => {
+    const socket = new Socket({ fd, readable: true, writable: false });
+    socket.on('data', (chunk: Buffer) => logger.write(stream, chunk));
+    socket.on('error', () => resolve());
+    socket.on('close', () => resolve());
+  });
+}

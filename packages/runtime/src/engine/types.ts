@@ -1,0 +1,196 @@
+/** The engine's public types: container records, what create takes, the image provider. */
+import type { Readable } from 'node:stream';
+import type { LogOptions } from '../logs.js';
+import type { LinuxResources, Spec } from '../spec.js';
+
+export type ContainerStatus = 'created' | 'running' | 'restarting' | 'exited';
+
+export interface RestartPolicy {
+  name: 'no' | 'on-failure' | 'always';
+  /** Most restarts for on-failure (0: no limit). */
+  maximumRetryCount: number;
+}
+
+/** A container as stored in containers/ID/state.json. */
+export interface ContainerRecord {
+  id: string;
+  name: string;
+  /** The image as the user named it. */
+  image: string;
+  command: string[];
+  created: string;
+  status: ContainerStatus;
+  /** Remove the container when it exits (--rm). */
+  autoRemove: boolean;
+  /** The cgroup below each hierarchy root. */
+  cgroupsPath: string;
+  /** The image's ID, held by the image provider while the container exists. */
+  imageId?: string;
+  /** The layers of its root filesystem: image layers (top first) and its own. */
+  overlay: { lowerdirs: string[]; upperdir: string; workdir: string; layersRoot?: string };
+  /** Named volumes it mounts (kept after it), and anonymous ones (removed by remove({ volumes })). */
+  volumes?: string[];
+  anonymousVolumes?: string[];
+  /** Owned by the supervisor (detached), rather than by the process that attached to it. */
+  detached?: boolean;
+  restartPolicy?: RestartPolicy;
+  restartCount?: number;
+  logOptions?: LogOptions;
+  pid?: number;
+  /** The pid's start time (clock ticks since boot), to tell it from a later process with the same pid. */
+  pidStartTime?: number;
+  started?: string;
+  exitCode?: number;
+  oomKilled?: boolean;
+  finished?: string;
+  /** Why the container did not end normally; 'stopped' when stopped on purpose. */
+  error?: string;
+}
+
+/** A container as the engine reports it: its record, its OCI config and what runs now. */
+export interface Container extends ContainerRecord {
+  /** Its process runs (status 'running' and the same process still there). */
+  running: boolean;
+  /** Running with its cgroup frozen (pause). */
+  paused: boolean;
+  /** The OCI config it runs with (its environment included). */
+  spec: Spec;
+  /** Its json-file log. */
+  logPath: string;
+}
+
+/** An image as the engine uses it: resolved by the image provider. */
+export interface EngineImage {
+  /** Content ID (config digest), what holds refer to. */
+  id: string;
+  /** As the user sees it: `busybox:latest`, or a short ID. */
+  name: string;
+  /** Layer directories, top first (overlayfs's lowerdir order). */
+  layers: string[];
+  /** Where short links for overlays of many layers are made (@box/unionfs linkLayer). */
+  layersRoot?: string;
+  config: ImageConfig;
+}
+
+/** The parts of an image's config a container starts from (OCI image config's `config`). */
+export interface ImageConfig {
+  User?: string;
+  Env?: string[];
+  Entrypoint?: string[] | null;
+  Cmd?: string[] | null;
+  WorkingDir?: string;
+  [key: string]: unknown;
+}
+
+export interface CommitRequest {
+  /** The container's changes as an OCI layer tar (whiteouts as `.wh.` files). */
+  layer: Readable;
+  parent: string;
+  reference?: string;
+  config: ImageConfig;
+  comment?: string;
+  author?: string;
+  createdBy: string;
+}
+
+/**
+ * Where the engine gets images from. @box/runtime does not know how images are stored: the
+ * `box` CLI wires this to @box/image's store. Errors for a missing image should be an
+ * EngineError 'ENOIMAGE'.
+ */
+export interface ImageProvider {
+  resolve(reference: string): Promise<EngineImage>;
+  /** Marks the image as used by a container (removal refused while held). */
+  hold(imageId: string, containerId: string): Promise<void>;
+  /** Drops every hold of a container; unknown containers are ignored. */
+  release(containerId: string): Promise<void>;
+  /** Stores a new image from a container's changes; resolves with its ID. */
+  commit?(request: CommitRequest): Promise<string>;
+  /** Image config of an image ID (commit starts from it). */
+  config?(imageId: string): Promise<ImageConfig>;
+}
+
+/** A mount as create takes it; paths are checked and volumes made by the engine. */
+export type MountRequest =
+  | { type: 'bind'; source: string; destination: string; readonly?: boolean; propagation?: string[] }
+  /** A named volume (made on first use), or an anonymous one without `source`. */
+  | { type: 'volume'; source?: string; destination: string; readonly?: boolean }
+  | { type: 'tmpfs'; destination: string; options?: string[] };
+
+export interface CreateOptions {
+  image: string;
+  /** Replaces the image's Cmd (after its Entrypoint). */
+  command?: string[];
+  name?: string;
+  /** KEY=VALUE entries, after the image's. */
+  env?: string[];
+  workdir?: string;
+  /** USER[:GROUP], names looked up in the image. */
+  user?: string;
+  hostname?: string;
+  tty?: boolean;
+  /** Terminal size for tty containers. */
+  consoleSize?: { height: number; width: number };
+  /** A user namespace: container root is an unprivileged host uid (box's range in /etc/subuid). */
+  userns?: boolean;
+  resources?: LinuxResources;
+  mounts?: MountRequest[];
+  readonlyRootfs?: boolean;
+  autoRemove?: boolean;
+  restartPolicy?: RestartPolicy;
+  logOptions?: LogOptions;
+}
+
+export interface ExecOptions {
+  command: string[];
+  env?: string[];
+  workdir?: string;
+  user?: string;
+  tty?: boolean;
+  consoleSize?: { height: number; width: number };
+}
+
+/** Host fds of the caller for a container or exec process it runs attached. */
+export interface AttachStdio {
+  /** Fds for the process's 0, 1, 2 (without a terminal). */
+  stdio?: readonly [number, number, number];
+  /** Unix socket receiving the pty master (with a terminal). */
+  consoleSocket?: number;
+}
+
+export interface ExitStatus {
+  /** docker's exit code: the status, or 128 + the signal that killed it. */
+  exitCode: number;
+  oomKilled: boolean;
+}
+
+export type EngineEventType = 'create' | 'start' | 'die' | 'oom' | 'destroy' | 'pause' | 'unpause' | 'rename';
+
+export interface EngineEvent {
+  type: EngineEventType;
+  id: string;
+  name: string;
+  image: string;
+  /** RFC 3339 with nanoseconds. */
+  time: string;
+  exitCode?: number;
+}
+
+export interface ContainerStats {
+  id: string;
+  name: string;
+  cpuPercent: number;
+  memoryUsage: number;
+  memoryLimit: number | null;
+  memoryPercent: number | null;
+  pids: number;
+}
+
+export interface ContainerProcessInfo {
+  uid: string;
+  pid: number;
+  ppid: number;
+  /** CPU time in seconds. */
+  cpuSeconds: number;
+  command: string;
+}
