@@ -4,21 +4,12 @@
  * layer directories directly.
  */
 import { join } from 'node:path';
-import { familiarString, type ImageStore, isImageError, openImageStore, parseReference } from '@box/image';
+import { engineImageProvider, type ImageStore, isImageError, openImageStore } from '@box/image';
 import { EngineError, type EngineImage, prepareStateRoot, sharedDir, sharedGroup } from '@box/runtime';
-import { lsetxattr, mknod, S_IFCHR } from '@box/sys';
+import { overlayWhiteoutHooks } from '@box/unionfs';
 import { CliError } from './errors.js';
 
 const opened = new Map<string, Promise<ImageStore>>();
-
-/** `.wh.NAME` → a 0/0 character device NAME; `.wh..wh..opq` → trusted.overlay.opaque=y. */
-function onWhiteout(dir: string, name: string): void {
-  mknod(join(dir, name), S_IFCHR, 0, 0);
-}
-
-function onOpaque(dir: string): void {
-  lsetxattr(dir, 'trusted.overlay.opaque', 'y');
-}
 
 /** The image store under box's state root. */
 export function imageStore(root: string): Promise<ImageStore> {
@@ -28,8 +19,7 @@ export function imageStore(root: string): Promise<ImageStore> {
     prepareStateRoot(root);
     store = openImageStore({
       root: join(root, 'image'),
-      onWhiteout,
-      onOpaque,
+      ...overlayWhiteoutHooks(),
       // Containers in user namespaces mount the layers as their root's host ids (see the engine's state-dir).
       group: sharedGroup(),
     }).then((s) => {
@@ -49,20 +39,11 @@ export function imageError(error: unknown, exitCode = 125): unknown {
   return error;
 }
 
-/** An image as the engine takes it: layers top first, with a name as the user sees it. */
+/** An image as the engine takes it; a missing one in docker's words. */
 export async function resolveForEngine(root: string, reference: string): Promise<EngineImage> {
   const store = await imageStore(root);
   try {
-    const resolved = store.resolve(reference);
-    return {
-      id: resolved.id,
-      name: resolved.reference
-        ? familiarString(parseReference(resolved.reference))
-        : resolved.id.slice(7, 19),
-      layers: resolved.layers.map((layer) => layer.path).reverse(),
-      layersRoot: store.root,
-      config: resolved.config.config ?? {},
-    };
+    return await engineImageProvider(store).resolve(reference);
   } catch (error) {
     if (isImageError(error, 'EIMAGE_NOT_FOUND')) {
       const shown = reference.includes(':') || reference.includes('@') ? reference : `${reference}:latest`;
@@ -73,3 +54,5 @@ export async function resolveForEngine(root: string, reference: string): Promise
     throw imageError(error);
   }
 }
+
+export { engineImageProvider };

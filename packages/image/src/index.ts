@@ -22,6 +22,7 @@ export {
   parseIndex,
   parseManifest,
 } from './manifest.js';
+export { engineImageProvider, type ImageProviderOf, type ProvidedImage } from './provider.js';
 export {
   DEFAULT_DOMAIN,
   DEFAULT_TAG,

@@ -122,6 +122,13 @@ export class Engine {
   }
 
   private async view(record: ContainerRecord): Promise<Container> {
+    let spec: Container['spec'];
+    try {
+      spec = this.ctx.store.readSpec(record.id);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      throw new EngineError('ENOCONTAINER', `No such container: ${record.id}`); // removed meanwhile
+    }
     const running = processAlive(record);
     const status: ContainerStatus = record.status === 'running' && !running ? 'exited' : record.status;
     return {
@@ -129,7 +136,7 @@ export class Engine {
       status,
       running,
       paused: running && (await isPaused(record.cgroupsPath)),
-      spec: this.ctx.store.readSpec(record.id),
+      spec,
       logPath: join(containerDir(this.layout, record.id), 'json.log'),
     };
   }

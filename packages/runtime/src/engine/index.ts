@@ -1,8 +1,11 @@
 export type { EngineContext, Supervision } from './context.js';
 export { type AttachedProcess, createEngine, Engine, type EngineOptions } from './engine.js';
 export type { CommitOptions } from './filesystem.js';
+export { prepareStateRoot } from './prepare.js';
 export type { ServeOptions } from './service.js';
 export type { ServiceCommand } from './service-client.js';
+/** For image providers that keep layers under the state root, which --userns containers must traverse. */
+export { sharedDir, sharedGroup } from './state-dir.js';
 export type {
   AttachStdio,
   CommitRequest,
@@ -23,6 +26,3 @@ export type {
   RestartPolicy,
 } from './types.js';
 export type { VolumeInfo } from './volumes.js';
-/** For image providers that keep layers under the state root, which --userns containers must traverse. */
-export { sharedDir, sharedGroup } from './state-dir.js';
-export { prepareStateRoot } from './prepare.js';

@@ -125,8 +125,12 @@ export class Supervisor implements Supervision {
       }, delay);
       return;
     }
-    this.release(id);
-    if (ended?.autoRemove) await removeContainer(this.ctx, ended);
+    try {
+      // Still holding the lock: nobody takes the container while it goes.
+      if (ended?.autoRemove) await removeContainer(this.ctx, ended);
+    } finally {
+      this.release(id);
+    }
   }
 
   private shouldRestart(state: ContainerRecord, exitCode: number): boolean {
@@ -183,8 +187,11 @@ export class Supervisor implements Supervision {
       { exitCode: 255, signal: null, oomKilled },
       { error: 'the box service was restarted while the container ran; its exit status is unknown' },
     );
-    this.release(state.id);
-    if (ended?.autoRemove) await removeContainer(this.ctx, ended);
+    try {
+      if (ended?.autoRemove) await removeContainer(this.ctx, ended);
+    } finally {
+      this.release(state.id);
+    }
   }
 }
 

@@ -1,0 +1,273 @@
+/**
+ * The engine on the real kernel (as root), on temporary state roots, with containers owned by
+ * this process (no service): the store, recovery after dead processes, the supervisor (logs,
+ * restart policies, auto-removal), exec, stop, refusals. The image side is a directory
+ * provider: one busybox layer made from the host's static busybox.
+ */
+import { execFileSync } from 'node:child_process';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { EngineError, isRuntimeError, SpecError } from '../errors.js';
+import { createEngine, type Engine } from './engine.js';
+import type { EngineImage, ImageProvider } from './types.js';
+
+let top: string;
+let layer: string;
+const holds = new Map<string, string>();
+
+/** The image side of the tests: "busybox" is one directory layer; holds are kept in memory. */
+const images: ImageProvider = {
+  async resolve(reference) {
+    if (reference !== 'busybox')
+      throw new EngineError('ENOIMAGE', `Unable to find image '${reference}' locally`);
+    return { id: 'sha256:busybox', name: 'busybox', layers: [layer], config: { Cmd: ['sh'] } } as EngineImage;
+  },
+  async hold(imageId, containerId) {
+    holds.set(containerId, imageId);
+  },
+  async release(containerId) {
+    holds.delete(containerId);
+  },
+};
+
+beforeAll(() => {
+  top = mkdtempSync(join(tmpdir(), 'box-engine-test-'));
+  chmodSync(top, 0o755);
+  layer = join(top, 'layer');
+  for (const dir of ['bin', 'dev', 'etc', 'proc', 'sys', 'tmp', 'root'])
+    mkdirSync(join(layer, dir), { recursive: true });
+  const busybox = ['/bin/busybox', '/usr/bin/busybox'].find((path) => existsSync(path));
+  if (!busybox) throw new Error('these tests need a static busybox (Debian: busybox-static)');
+  copyFileSync(busybox, join(layer, 'bin/busybox'));
+  chmodSync(join(layer, 'bin/busybox'), 0o755);
+  for (const applet of execFileSync(busybox, ['--list'], { encoding: 'utf8' }).split('\n').filter(Boolean)) {
+    if (applet !== 'busybox') symlinkSync('busybox', join(layer, 'bin', applet));
+  }
+  writeFileSync(
+    join(layer, 'etc/passwd'),
+    'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534::/:/bin/sh\n',
+  );
+});
+
+afterAll(() => rmSync(top, { recursive: true, force: true }));
+
+const engines: Engine[] = [];
+
+function newEngine(): Engine {
+  const root = mkdtempSync(join(top, 'root-'));
+  const engine = createEngine({ root, images });
+  engines.push(engine);
+  return engine;
+}
+
+/** Cgroup directories of a container left in any hierarchy (v1 controllers or v2). */
+function cgroupsOf(id: string): string[] {
+  const base = '/sys/fs/cgroup';
+  const dirs = [join(base, 'box', id), ...readdirSync(base).map((h) => join(base, h, 'box', id))];
+  return dirs.filter((dir) => existsSync(dir));
+}
+
+afterEach(async () => {
+  for (const engine of engines.splice(0)) {
+    const ids: string[] = [];
+    for (const c of await engine.list({ all: true })) {
+      ids.push(c.id);
+      await engine.remove(c.id, { force: true, volumes: true });
+    }
+    await engine.idle();
+    expect(readdirSync(join(engine.root, 'containers'))).toEqual([]);
+    for (const id of ids) expect(cgroupsOf(id)).toEqual([]);
+  }
+});
+
+async function text(engine: Engine, id: string): Promise<string> {
+  let out = '';
+  for await (const entry of engine.logs(id)) out += entry.log;
+  return out;
+}
+
+describe('create and the store', () => {
+  it('makes a record with a name, findable by name and ID prefix, holding its image', async () => {
+    const engine = newEngine();
+    const c = await engine.create({ image: 'busybox', name: 'first', command: ['true'] });
+    expect(c.status).toBe('created');
+    expect(c.running).toBe(false);
+    expect(c.spec.process?.args).toEqual(['true']);
+    expect((await engine.inspect('first')).id).toBe(c.id);
+    expect((await engine.inspect(c.id.slice(0, 8))).id).toBe(c.id);
+    expect(holds.get(c.id)).toBe('sha256:busybox');
+    expect(readlinkSync(join(engine.root, 'names/first'))).toBe(c.id);
+    await engine.remove('first');
+    expect(holds.has(c.id)).toBe(false);
+    expect(existsSync(join(engine.root, 'names/first'))).toBe(false);
+  });
+
+  it('refuses a taken name, a bad name, a bad hostname and an unknown image, leaving nothing', async () => {
+    const engine = newEngine();
+    await engine.create({ image: 'busybox', name: 'taken', command: ['true'] });
+    const refusals: [Promise<unknown>, string][] = [
+      [engine.create({ image: 'busybox', name: 'taken', command: ['true'] }), 'ENAMEINUSE'],
+      [engine.create({ image: 'busybox', name: '-bad', command: ['true'] }), 'EINVAL'],
+      [engine.create({ image: 'busybox', hostname: 'a b', command: ['true'] }), 'ESPEC'],
+      [engine.create({ image: 'nope', command: ['true'] }), 'ENOIMAGE'],
+      [engine.create({ image: 'busybox', workdir: 'relative', command: ['true'] }), 'EINVAL'],
+      [
+        engine.create({
+          image: 'busybox',
+          autoRemove: true,
+          restartPolicy: { name: 'always', maximumRetryCount: 0 },
+        }),
+        'EINVAL',
+      ],
+    ];
+    for (const [attempt, code] of refusals) {
+      const error = await attempt.then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(isRuntimeError(error, code), `${code}: ${String(error)}`).toBe(true);
+    }
+    expect(await engine.create({ image: 'busybox', hostname: 'a b' }).catch((e) => e)).toBeInstanceOf(
+      SpecError,
+    );
+    expect((await engine.list({ all: true })).map((c) => c.name)).toEqual(['taken']);
+    expect(readdirSync(join(engine.root, 'containers'))).toHaveLength(1);
+    expect(readdirSync(join(engine.root, 'names'))).toEqual(['taken']);
+    expect(holds.size).toBe(1);
+  });
+
+  it('tells unknown and ambiguous references apart', async () => {
+    const engine = newEngine();
+    const a = await engine.create({ image: 'busybox', command: ['true'] });
+    const b = await engine.create({ image: 'busybox', command: ['true'] });
+    expect(await engine.inspect('nosuch').catch((e) => e.code)).toBe('ENOCONTAINER');
+    // The longest prefix the two share (maybe empty: "" matches both as well).
+    let common = 0;
+    while (a.id[common] === b.id[common]) common++;
+    const shared = a.id.slice(0, common);
+    if (shared.length > 0) expect(await engine.inspect(shared).catch((e) => e.code)).toBe('EAMBIGUOUS');
+    expect((await engine.inspect(a.id.slice(0, common + 1))).id).toBe(a.id);
+  });
+});
+
+describe('detached containers (supervised in this process)', () => {
+  it('runs, logs, records the exit code and emits events', async () => {
+    const engine = newEngine();
+    const c = await engine.run({ image: 'busybox', command: ['sh', '-c', 'echo out; echo err >&2; exit 3'] });
+    expect(await engine.wait(c.id)).toBe(3);
+    expect(await text(engine, c.id)).toBe('out\nerr\n');
+    const after = await engine.inspect(c.id);
+    expect(after.status).toBe('exited');
+    expect(after.exitCode).toBe(3);
+    await engine.remove(c.id);
+    const events: string[] = [];
+    for await (const event of engine.events()) if (event.id === c.id) events.push(event.type);
+    expect(events).toEqual(['create', 'start', 'die', 'destroy']);
+  });
+
+  it('follows logs until the container stops', async () => {
+    const engine = newEngine();
+    const c = await engine.run({
+      image: 'busybox',
+      command: ['sh', '-c', 'for i in 1 2 3; do echo $i; sleep 0.1; done'],
+    });
+    const lines: string[] = [];
+    for await (const entry of engine.logs(c.id, { follow: true })) lines.push(entry.log);
+    expect(lines).toEqual(['1\n', '2\n', '3\n']);
+  });
+
+  it('applies on-failure restarts up to the limit, then records the end', async () => {
+    const engine = newEngine();
+    const c = await engine.run({
+      image: 'busybox',
+      command: ['sh', '-c', 'echo try; exit 1'],
+      restartPolicy: { name: 'on-failure', maximumRetryCount: 2 },
+    });
+    for (;;) {
+      const state = await engine.inspect(c.id);
+      if (state.status === 'exited' && (state.restartCount ?? 0) === 2) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await engine.idle();
+    expect(await text(engine, c.id)).toBe('try\ntry\ntry\n');
+  });
+
+  it('removes an auto-removed container when it ends', async () => {
+    const engine = newEngine();
+    const c = await engine.run({ image: 'busybox', command: ['true'], autoRemove: true });
+    await engine.idle();
+    expect(await engine.inspect(c.id).catch((e) => e.code)).toBe('ENOCONTAINER');
+    expect(holds.has(c.id)).toBe(false);
+  });
+
+  it('execs into a running container, stops it with SIGTERM then SIGKILL, refuses what its state forbids', async () => {
+    const engine = newEngine();
+    const c = await engine.run({ image: 'busybox', command: ['sleep', '1000'] });
+    const exec = await engine.exec(c.id, { command: ['sh', '-c', 'exit 7'] });
+    expect((await exec.exited).exitCode).toBe(7);
+    expect((await engine.top(c.id)).map((p) => p.command)).toEqual(['sleep 1000']);
+    expect(await engine.remove(c.id).catch((e) => e.code)).toBe('ESTATE');
+    expect(await engine.unpause(c.id).catch((e) => e.code)).toBe('ESTATE');
+    expect((await engine.inspect(c.id)).running).toBe(true);
+    await engine.pause(c.id);
+    expect((await engine.inspect(c.id)).paused).toBe(true);
+    await engine.unpause(c.id);
+    // sleep as pid 1 ignores SIGTERM: killed after the timeout.
+    await engine.stop(c.id, { timeout: 1 });
+    const stopped = await engine.inspect(c.id);
+    expect(stopped.status).toBe('exited');
+    expect(stopped.exitCode).toBe(137);
+    expect(await engine.exec(c.id, { command: ['true'] }).catch((e) => e.code)).toBe('ESTATE');
+    expect(await engine.top(c.id).catch((e) => e.code)).toBe('ESTATE');
+  });
+});
+
+describe('recovery after dead processes', () => {
+  it('finishes a half-made record, a half-removed one and a stray name', async () => {
+    const engine = newEngine();
+    const id = 'a'.repeat(64);
+    const other = 'b'.repeat(64);
+    // A creator (pid 2^22-1 never runs) died after making its staging directory and its name.
+    mkdirSync(join(engine.root, 'containers'), { recursive: true, mode: 0o710 });
+    mkdirSync(join(engine.root, 'names'), { recursive: true, mode: 0o700 });
+    mkdirSync(join(engine.root, `containers/.new-${id}-4194303-1`));
+    mkdirSync(join(engine.root, `containers/.removing-${other}-4194303-1`));
+    symlinkSync(id, join(engine.root, 'names/half'));
+    symlinkSync('c'.repeat(64), join(engine.root, 'names/stray'));
+    holds.set(id, 'sha256:busybox');
+    await engine.reconcile();
+    expect(readdirSync(join(engine.root, 'containers'))).toEqual([]);
+    expect(readdirSync(join(engine.root, 'names'))).toEqual([]);
+    expect(holds.has(id)).toBe(false);
+  });
+
+  it('records the end of a running container whose owner died, and removes an auto-removed one', async () => {
+    const engine = newEngine();
+    const kept = await engine.create({ image: 'busybox', command: ['true'] });
+    const gone = await engine.create({ image: 'busybox', command: ['true'], autoRemove: true });
+    // As an owner killed after its container ran leaves them: "running", a pid that is gone, no lock held.
+    for (const c of [kept, gone]) {
+      const path = join(engine.root, 'containers', c.id, 'state.json');
+      const state = JSON.parse(readFileSync(path, 'utf8'));
+      writeFileSync(path, JSON.stringify({ ...state, status: 'running', pid: 4194303, pidStartTime: 1 }));
+    }
+    const fresh = createEngine({ root: engine.root, images });
+    const list = await fresh.list({ all: true });
+    expect(list.map((c) => [c.id, c.status, c.exitCode])).toEqual([[kept.id, 'exited', 137]]);
+    expect(holds.has(gone.id)).toBe(false);
+  });
+});
