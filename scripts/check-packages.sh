@@ -140,15 +140,22 @@ snippet() {
   awk '/^```js[[:space:]]*$/ { inside = 1; next } inside && /^```/ { exit } inside { print }' "$1"
 }
 
-declare -A wants=([@box/sys]="sandbox" [@box/ns]="pid 1 on sandbox" [@box/runtime]="hello from box"
+declare -A wants=([@box/sys]="sandbox" [@box/ns]="pid 1 on sandbox" [@box/runtime]="hello from box, exec exited 0"
   [@box/cgroups]="pids in the cgroup: 1 of 100" [@box/image]="docker.io/library/hello:1 has 1 layer"
   [@box/unionfs]="merged view: base.txt top.txt")
+
+# Packages a README's snippet uses besides the package's own closure.
+declare -A snippet_needs=([@box/runtime]="@box/image @box/unionfs")
 
 for name in @box/sys @box/ns @box/cgroups @box/image @box/unionfs @box/runtime; do
   project=$work/project-$(basename "$name")
   mkdir -p "$project"
   files=()
   for dep in ${needs[$name]}; do files+=("${tgz[$dep]}"); done
+  for extra in ${snippet_needs[$name]:-}; do
+    for dep in ${needs[$extra]}; do files+=("${tgz[$dep]}"); done
+  done
+  mapfile -t files < <(printf '%s\n' "${files[@]}" | sort -u)
   check "install $name from its tarball in an empty project" bash -c '
     set -euo pipefail
     cd "$1"

@@ -3,7 +3,6 @@
  * box's own refusals, 126 for a command that cannot be run, 127 for one that is not there, and 1
  * for "no such container" and refusals of operations on several containers (as docker).
  */
-import { isRuntimeError } from '@box/runtime';
 
 export const EXIT_BOX_ERROR = 125;
 export const EXIT_NOT_EXECUTABLE = 126;
@@ -38,6 +37,8 @@ const BY_CODE: Record<string, number> = {
 /** docker's exit status for an error. */
 export function exitStatusOf(error: unknown): number {
   if (error instanceof CliError) return error.exitCode;
-  if (isRuntimeError(error)) return BY_CODE[error.code] ?? EXIT_BOX_ERROR;
-  return EXIT_BOX_ERROR;
+  // Errors of the engine carry a string `code` (RuntimeError). Read without importing
+  // @box/runtime: every command loads this module, and most need nothing else of the engine.
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? (BY_CODE[code] ?? EXIT_BOX_ERROR) : EXIT_BOX_ERROR;
 }
