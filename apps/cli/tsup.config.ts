@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'tsup';
 
 const { version } = JSON.parse(readFileSync('./package.json', 'utf8')) as { version: string };
 
-// One bundled file: the @box packages and commander are inlined; koffi stays a
-// dependency because it ships native binaries.
+// Bundled: the @box packages and what they use are inlined; koffi stays a dependency because
+// it ships native binaries.
 export default defineConfig({
   // The diff worker of @box/unionfs is loaded by URL next to the bundle (box commit/export).
   entry: { box: 'src/main.ts', 'diff-worker': '../../packages/unionfs/src/diff-worker.ts' },
@@ -15,11 +16,45 @@ export default defineConfig({
   sourcemap: false,
   // One chunk per command (main.ts imports them lazily): a command loads only what it uses.
   splitting: true,
-  noExternal: [/^@box\//, 'commander'],
+  noExternal: [/^@box\//],
+  // The packages from their sources, not their built bundles: their own lazy imports (the
+  // engine loads what an operation needs when it runs) become chunks here too, and what a
+  // command does not use is left out of its chunks.
+  // Their package.json says they have no side effects; esbuild reads that only for package
+  // paths, so it is said again for their source files: a command's chunks then hold only what
+  // it imports (ps does not load the spawn code, koffi's callers, unionfs or worker_threads).
+  esbuildPlugins: [
+    {
+      name: 'box-sources-have-no-side-effects',
+      setup(build) {
+        build.onResolve({ filter: /.*/ }, async (args) => {
+          if (args.pluginData?.boxResolved || args.kind === 'entry-point') return undefined;
+          if (process.env.DEBUG_PLUGIN) console.error("resolve", args.path);
+          const resolved = await build.resolve(args.path, {
+            kind: args.kind,
+            importer: args.importer,
+            resolveDir: args.resolveDir,
+            pluginData: { boxResolved: true },
+          });
+          if (resolved.errors.length > 0 || resolved.external || !/\/packages\/[a-z]+\/src\//.test(resolved.path)) return undefined;
+          return { path: resolved.path, namespace: resolved.namespace, sideEffects: false };
+        });
+      },
+    },
+  ],
+  esbuildOptions(options) {
+    options.alias = Object.fromEntries(
+      ['sys', 'ns', 'cgroups', 'unionfs', 'image', 'runtime'].map((name) => [
+        `@box/${name}`,
+        fileURLToPath(new URL(`../../packages/${name}/src/index.ts`, import.meta.url)),
+      ]),
+    );
+  },
   external: ['koffi'],
-  // commander is CommonJS: give the ESM bundle a require() for its node: imports.
+  // Bundled CommonJS modules (tar-stream) get a require() for their node: imports.
   banner: {
     js: "#!/usr/bin/env node\nimport { createRequire as __boxCreateRequire } from 'node:module';\nconst require = __boxCreateRequire(import.meta.url);",
   },
+  metafile: true,
   define: { BOX_VERSION: JSON.stringify(version) },
 });

@@ -1,433 +1,447 @@
 /**
- * The `box` command. Parses the command line, runs one command and turns its
- * errors into one line on stderr and docker's exit codes. Nothing else here
- * exits the process. Each command's module is loaded only when it runs, so a
- * command pays only for what it uses.
+ * The `box` command. Parses the command line (command-line.ts), runs one command and turns its
+ * errors into one line on stderr and docker's exit codes (errors.ts). Nothing else here exits
+ * the process. Each command's module is loaded only when it runs, so a command pays only for
+ * what it uses.
  */
-
-import { Command, CommanderError, Option } from 'commander';
+import { type CommandSpec, help, type OptionSpec, parseCommandLine, UsageError } from './command-line.js';
 import { EXIT_BOX_ERROR, exitStatusOf } from './errors.js';
 
 declare const BOX_VERSION: string;
 
-const collect = (value: string, previous: string[]) => [...previous, value];
+// biome-ignore lint/suspicious/noExplicitAny: each command checks its own options' types
+type Opts = Record<string, any>;
+const s = (x: unknown) => x as string;
+const list = (x: unknown) => x as string[];
+
+function opt(
+  long: string,
+  short: string | undefined,
+  value: string | undefined,
+  description: string,
+  extra: Partial<OptionSpec> = {},
+): OptionSpec {
+  return { long, short, value, description, ...extra };
+}
+const many = (long: string, short: string | undefined, value: string, description: string) =>
+  opt(long, short, value, description, { multiple: true });
+
+const resourceOptions: OptionSpec[] = [
+  opt('memory', 'm', 'bytes', 'Memory limit (e.g. 64m, 1g)'),
+  opt('memory-swap', undefined, 'bytes', "Memory plus swap limit; '-1' for unlimited swap"),
+  opt('memory-reservation', undefined, 'bytes', 'Memory soft limit'),
+  opt('cpus', undefined, 'number', 'Number of CPUs (e.g. 0.5)'),
+  opt('cpu-shares', 'c', 'int', 'CPU shares (relative weight)'),
+  opt('cpuset-cpus', undefined, 'list', 'CPUs in which to allow execution (0-3, 0,1)'),
+  opt('cpuset-mems', undefined, 'list', 'Memory nodes in which to allow execution (0-3, 0,1)'),
+  opt('pids-limit', undefined, 'int', 'Tune container pids limit (set -1 for unlimited)'),
+];
 
 /** The options shared by `run` and `create`. */
-function containerOptions(command: Command): Command {
-  return command
-    .argument('<image>')
-    .argument('[command...]')
-    .passThroughOptions()
-    .option('--rm', 'Automatically remove the container when it exits')
-    .option('-i, --interactive', 'Keep STDIN open')
-    .option('-t, --tty', 'Allocate a pseudo-TTY')
-    .option('-e, --env <K=V>', 'Set environment variables', collect, [])
-    .option('-w, --workdir <dir>', 'Working directory inside the container')
-    .option('-u, --user <uid[:gid]>', 'Username or UID (format: <name|uid>[:<group|gid>])')
-    .option('--hostname <name>', 'Container host name')
-    .option('--name <name>', 'Assign a name to the container')
-    .addOption(
-      new Option('--userns', 'Run in a new user namespace (container root is an unprivileged host uid)'),
-    )
-    .option('-m, --memory <bytes>', 'Memory limit (e.g. 64m, 1g)')
-    .option('--memory-swap <bytes>', "Memory plus swap limit; '-1' for unlimited swap")
-    .option('--memory-reservation <bytes>', 'Memory soft limit')
-    .option('--cpus <number>', 'Number of CPUs (e.g. 0.5)')
-    .option('-c, --cpu-shares <int>', 'CPU shares (relative weight)')
-    .option('--cpuset-cpus <list>', 'CPUs in which to allow execution (0-3, 0,1)')
-    .option('--cpuset-mems <list>', 'Memory nodes in which to allow execution (0-3, 0,1)')
-    .option('--pids-limit <int>', 'Tune container pids limit (set -1 for unlimited)')
-    .option('--restart <policy>', 'Restart policy: no, on-failure[:max-retries], always')
-    .option('--log-opt <opt>', 'Log driver options: max-size=10m, max-file=3', collect, [])
-    .option('-v, --volume <src:dst[:ro]>', 'Bind mount a host path or a named volume', collect, [])
-    .option(
-      '--mount <spec>',
-      'Attach a mount: type=bind|volume|tmpfs,source=...,target=...[,readonly]',
-      collect,
-      [],
-    )
-    .option('--tmpfs <path[:options]>', 'Mount a tmpfs directory', collect, [])
-    .option('--read-only', "Mount the container's root filesystem as read only");
-}
+const containerOptions: OptionSpec[] = [
+  opt('rm', undefined, undefined, 'Automatically remove the container when it exits'),
+  opt('interactive', 'i', undefined, 'Keep STDIN open'),
+  opt('tty', 't', undefined, 'Allocate a pseudo-TTY'),
+  many('env', 'e', 'K=V', 'Set environment variables'),
+  opt('workdir', 'w', 'dir', 'Working directory inside the container'),
+  opt('user', 'u', 'uid[:gid]', 'Username or UID (format: <name|uid>[:<group|gid>])'),
+  opt('hostname', undefined, 'name', 'Container host name'),
+  opt('name', undefined, 'name', 'Assign a name to the container'),
+  opt(
+    'userns',
+    undefined,
+    undefined,
+    'Run in a new user namespace (container root is an unprivileged host uid)',
+  ),
+  ...resourceOptions,
+  opt('restart', undefined, 'policy', 'Restart policy: no, on-failure[:max-retries], always'),
+  many('log-opt', undefined, 'opt', 'Log driver options: max-size=10m, max-file=3'),
+  many('volume', 'v', 'src:dst[:ro]', 'Bind mount a host path or a named volume'),
+  many('mount', undefined, 'spec', 'Attach a mount: type=bind|volume|tmpfs,source=...,target=...[,readonly]'),
+  many('tmpfs', undefined, 'path[:options]', 'Mount a tmpfs directory'),
+  opt('read-only', undefined, undefined, "Mount the container's root filesystem as read only"),
+];
 
-function buildProgram(setExit: (code: number) => void): Command {
-  const program = new Command('box')
-    .description('Run Linux containers')
-    .version(`box version ${BOX_VERSION}`, '-v, --version')
-    .enablePositionalOptions()
-    .exitOverride()
-    .configureOutput({ outputError: (text, write) => write(`box: ${text.replace(/^error: /, '')}`) });
-  const done = (code: number) => setExit(code);
+const load = {
+  commit: () => import('./commands/commit.js'),
+  containers: () => import('./commands/containers.js'),
+  cp: () => import('./commands/cp.js'),
+  exec: () => import('./commands/exec.js'),
+  images: () => import('./commands/images.js'),
+  logs: () => import('./commands/logs.js'),
+  pause: () => import('./commands/pause.js'),
+  ps: () => import('./commands/ps.js'),
+  run: () => import('./commands/run.js'),
+  service: () => import('./commands/service.js'),
+  stats: () => import('./commands/stats.js'),
+  top: () => import('./commands/top.js'),
+  volume: () => import('./commands/volume.js'),
+};
 
-  containerOptions(program.command('run').description('Create and run a new container from an image'))
-    .usage('[OPTIONS] IMAGE [COMMAND] [ARG...]')
-    .option('-d, --detach', 'Run container in background and print container ID')
-    .action(async (image: string, command: string[], options) =>
-      done(await (await import('./commands/run.js')).run(image, command, options)),
-    );
+const imagesList: CommandSpec = {
+  name: 'ls',
+  description: 'List images',
+  options: [
+    opt('quiet', 'q', undefined, 'Only show image IDs'),
+    opt('no-trunc', undefined, undefined, "Don't truncate output"),
+    opt('format', undefined, 'format', "'table', 'json', or a template like '{{.Repository}}:{{.Tag}}'"),
+  ],
+  run: async (_, o: Opts) => (await load.images()).images(o),
+};
+const rmiOptions = [opt('force', 'f', undefined, 'Force removal of the image')];
+const rmi = async ([refs]: unknown[], o: Opts) => (await load.images()).rmi(list(refs), o);
 
-  containerOptions(program.command('create').description('Create a new container'))
-    .usage('[OPTIONS] IMAGE [COMMAND] [ARG...]')
-    .action(async (image: string, command: string[], options) =>
-      done(await (await import('./commands/containers.js')).create(image, command, options)),
-    );
-
-  program
-    .command('start')
-    .description('Start one or more stopped containers')
-    .argument('<container...>')
-    .option('-a, --attach', "Attach STDOUT/STDERR and forward the container's exit status")
-    .action(async (containers: string[], options) =>
-      done(await (await import('./commands/containers.js')).start(containers, options)),
-    );
-
-  program
-    .command('ps')
-    .description('List containers')
-    .option('-a, --all', 'Show all containers (default shows just running)')
-    .option('-q, --quiet', 'Only display container IDs')
-    .option('--no-trunc', "Don't truncate output")
-    .option('--format <format>', "'table', 'json', or a template like '{{.ID}} {{.Names}}'")
-    .action(async (options) =>
-      done(await (await import('./commands/ps.js')).ps({ ...options, noTrunc: options.trunc === false })),
-    );
-
-  program
-    .command('logs')
-    .description('Fetch the logs of a container')
-    .argument('<container>')
-    .option('-f, --follow', 'Follow log output')
-    .option('-n, --tail <n>', 'Number of lines to show from the end of the logs', 'all')
-    .option('-t, --timestamps', 'Show timestamps')
-    .action(async (container: string, options) =>
-      done(await (await import('./commands/logs.js')).logs(container, options)),
-    );
-
-  program
-    .command('exec')
-    .description('Execute a command in a running container')
-    .argument('<container>')
-    .argument('<command...>')
-    .passThroughOptions()
-    .option('-i, --interactive', 'Keep STDIN open')
-    .option('-t, --tty', 'Allocate a pseudo-TTY')
-    .option('-d, --detach', 'Detached mode: run command in the background')
-    .option('-e, --env <K=V>', 'Set environment variables', collect, [])
-    .option('-w, --workdir <dir>', 'Working directory inside the container')
-    .option('-u, --user <uid[:gid]>', 'Username or UID')
-    .action(async (container: string, command: string[], options) =>
-      done(await (await import('./commands/exec.js')).exec(container, command, options)),
-    );
-
-  program
-    .command('stop')
-    .description('Stop one or more running containers')
-    .argument('<container...>')
-    .option('-t, --time <seconds>', 'Seconds to wait before killing the container', '10')
-    .action(async (containers: string[], options) =>
-      done(await (await import('./commands/containers.js')).stop(containers, options)),
-    );
-
-  program
-    .command('kill')
-    .description('Kill one or more running containers')
-    .argument('<container...>')
-    .option('-s, --signal <signal>', 'Signal to send to the container', 'KILL')
-    .action(async (containers: string[], options) =>
-      done(await (await import('./commands/containers.js')).kill(containers, options)),
-    );
-
-  program
-    .command('restart')
-    .description('Restart one or more containers')
-    .argument('<container...>')
-    .option('-t, --time <seconds>', 'Seconds to wait before killing the container', '10')
-    .action(async (containers: string[], options) =>
-      done(await (await import('./commands/containers.js')).restart(containers, options)),
-    );
-
-  program
-    .command('rm')
-    .description('Remove one or more containers')
-    .argument('<container...>')
-    .option('-f, --force', 'Force the removal of a running container (uses SIGKILL)')
-    .option('-v, --volumes', 'Remove anonymous volumes associated with the container')
-    .action(async (containers: string[], options) =>
-      done(await (await import('./commands/containers.js')).rm(containers, options)),
-    );
-
-  program
-    .command('wait')
-    .description('Block until one or more containers stop, then print their exit codes')
-    .argument('<container...>')
-    .action(async (containers: string[]) =>
-      done(await (await import('./commands/containers.js')).wait(containers)),
-    );
-
-  program
-    .command('inspect')
-    .description('Return low-level information on containers')
-    .argument('<container...>')
-    .option('-f, --format <template>', "Format the output using a template like '{{.State.Status}}'")
-    .action(async (containers: string[], options) =>
-      done(await (await import('./commands/ps.js')).inspect(containers, options)),
-    );
-
-  program
-    .command('top')
-    .description('Display the running processes of a container')
-    .argument('<container>')
-    .action(async (container: string) => done(await (await import('./commands/top.js')).top(container)));
-
-  program
-    .command('rename')
-    .description('Rename a container')
-    .argument('<container>')
-    .argument('<new-name>')
-    .action(async (container: string, name: string) =>
-      done(await (await import('./commands/containers.js')).rename(container, name)),
-    );
-
-  program
-    .command('pause')
-    .description('Pause all processes within one or more containers')
-    .argument('<container...>')
-    .action(async (containers: string[]) =>
-      done(await (await import('./commands/pause.js')).pause(containers)),
-    );
-
-  program
-    .command('unpause')
-    .description('Unpause all processes within one or more containers')
-    .argument('<container...>')
-    .action(async (containers: string[]) =>
-      done(await (await import('./commands/pause.js')).unpause(containers)),
-    );
-
-  program
-    .command('update')
-    .description('Update the resource limits of one or more running containers')
-    .argument('<container...>')
-    .option('-m, --memory <bytes>', 'Memory limit')
-    .option('--memory-swap <bytes>', "Memory plus swap limit; '-1' for unlimited swap")
-    .option('--memory-reservation <bytes>', 'Memory soft limit')
-    .option('--cpus <number>', 'Number of CPUs')
-    .option('-c, --cpu-shares <int>', 'CPU shares (relative weight)')
-    .option('--cpuset-cpus <list>', 'CPUs in which to allow execution')
-    .option('--cpuset-mems <list>', 'Memory nodes in which to allow execution')
-    .option('--pids-limit <int>', 'Tune container pids limit')
-    .action(async (containers: string[], options) =>
-      done(await (await import('./commands/pause.js')).update(containers, options)),
-    );
-
-  program
-    .command('stats')
-    .description('Display a live stream of container resource usage statistics')
-    .argument('[container...]')
-    .option('--no-stream', 'Disable streaming stats and only pull the first result')
-    .option('--format <format>', 'Output format: table or json')
-    .action(async (containers: string[], options) =>
-      done(await (await import('./commands/stats.js')).stats(containers, options)),
-    );
-
-  program
-    .command('images')
-    .description('List images')
-    .option('-q, --quiet', 'Only show image IDs')
-    .option('--no-trunc', "Don't truncate output")
-    .option('--format <format>', "'table', 'json', or a template like '{{.Repository}}:{{.Tag}}'")
-    .action(async (options) =>
-      done(
-        await (await import('./commands/images.js')).images({ ...options, noTrunc: options.trunc === false }),
+const commands: CommandSpec[] = [
+  {
+    name: 'run',
+    description: 'Create and run a new container from an image',
+    args: ['<image>', '[command...]'],
+    passThrough: true,
+    options: [
+      ...containerOptions,
+      opt('detach', 'd', undefined, 'Run container in background and print container ID'),
+    ],
+    run: async ([image, command], o: Opts) => (await load.run()).run(s(image), list(command), o as never),
+  },
+  {
+    name: 'create',
+    description: 'Create a new container',
+    args: ['<image>', '[command...]'],
+    passThrough: true,
+    options: containerOptions,
+    run: async ([image, command], o: Opts) =>
+      (await load.containers()).create(s(image), list(command), o as never),
+  },
+  {
+    name: 'start',
+    description: 'Start one or more stopped containers',
+    args: ['<container...>'],
+    options: [opt('attach', 'a', undefined, "Attach STDOUT/STDERR and forward the container's exit status")],
+    run: async ([refs], o: Opts) => (await load.containers()).start(list(refs), o),
+  },
+  {
+    name: 'ps',
+    description: 'List containers',
+    options: [
+      opt('all', 'a', undefined, 'Show all containers (default shows just running)'),
+      opt('quiet', 'q', undefined, 'Only display container IDs'),
+      opt('no-trunc', undefined, undefined, "Don't truncate output"),
+      opt('format', undefined, 'format', "'table', 'json', or a template like '{{.ID}} {{.Names}}'"),
+    ],
+    run: async (_, o: Opts) => (await load.ps()).ps(o),
+  },
+  {
+    name: 'logs',
+    description: 'Fetch the logs of a container',
+    args: ['<container>'],
+    options: [
+      opt('follow', 'f', undefined, 'Follow log output'),
+      opt('tail', 'n', 'n', 'Number of lines to show from the end of the logs', { default: 'all' }),
+      opt('timestamps', 't', undefined, 'Show timestamps'),
+    ],
+    run: async ([ref], o: Opts) => (await load.logs()).logs(s(ref), o),
+  },
+  {
+    name: 'exec',
+    description: 'Execute a command in a running container',
+    args: ['<container>', '<command...>'],
+    passThrough: true,
+    options: [
+      opt('interactive', 'i', undefined, 'Keep STDIN open'),
+      opt('tty', 't', undefined, 'Allocate a pseudo-TTY'),
+      opt('detach', 'd', undefined, 'Detached mode: run command in the background'),
+      many('env', 'e', 'K=V', 'Set environment variables'),
+      opt('workdir', 'w', 'dir', 'Working directory inside the container'),
+      opt('user', 'u', 'uid[:gid]', 'Username or UID'),
+    ],
+    run: async ([ref, command], o: Opts) => (await load.exec()).exec(s(ref), list(command), o as never),
+  },
+  {
+    name: 'stop',
+    description: 'Stop one or more running containers',
+    args: ['<container...>'],
+    options: [opt('time', 't', 'seconds', 'Seconds to wait before killing the container', { default: '10' })],
+    run: async ([refs], o: Opts) => (await load.containers()).stop(list(refs), o),
+  },
+  {
+    name: 'kill',
+    description: 'Kill one or more running containers',
+    args: ['<container...>'],
+    options: [opt('signal', 's', 'signal', 'Signal to send to the container', { default: 'KILL' })],
+    run: async ([refs], o: Opts) => (await load.containers()).kill(list(refs), o),
+  },
+  {
+    name: 'restart',
+    description: 'Restart one or more containers',
+    args: ['<container...>'],
+    options: [opt('time', 't', 'seconds', 'Seconds to wait before killing the container', { default: '10' })],
+    run: async ([refs], o: Opts) => (await load.containers()).restart(list(refs), o),
+  },
+  {
+    name: 'rm',
+    description: 'Remove one or more containers',
+    args: ['<container...>'],
+    options: [
+      opt('force', 'f', undefined, 'Force the removal of a running container (uses SIGKILL)'),
+      opt('volumes', 'v', undefined, 'Remove anonymous volumes associated with the container'),
+    ],
+    run: async ([refs], o: Opts) => (await load.containers()).rm(list(refs), o),
+  },
+  {
+    name: 'wait',
+    description: 'Block until one or more containers stop, then print their exit codes',
+    args: ['<container...>'],
+    run: async ([refs]) => (await load.containers()).wait(list(refs)),
+  },
+  {
+    name: 'inspect',
+    description: 'Return low-level information on containers',
+    args: ['<container...>'],
+    options: [opt('format', 'f', 'template', "Format the output using a template like '{{.State.Status}}'")],
+    run: async ([refs], o: Opts) => (await load.ps()).inspect(list(refs), o),
+  },
+  {
+    name: 'top',
+    description: 'Display the running processes of a container',
+    args: ['<container>'],
+    run: async ([ref]) => (await load.top()).top(s(ref)),
+  },
+  {
+    name: 'rename',
+    description: 'Rename a container',
+    args: ['<container>', '<new-name>'],
+    run: async ([ref, name]) => (await load.containers()).rename(s(ref), s(name)),
+  },
+  {
+    name: 'pause',
+    description: 'Pause all processes within one or more containers',
+    args: ['<container...>'],
+    run: async ([refs]) => (await load.pause()).pause(list(refs)),
+  },
+  {
+    name: 'unpause',
+    description: 'Unpause all processes within one or more containers',
+    args: ['<container...>'],
+    run: async ([refs]) => (await load.pause()).unpause(list(refs)),
+  },
+  {
+    name: 'update',
+    description: 'Update the resource limits of one or more running containers',
+    args: ['<container...>'],
+    options: resourceOptions,
+    run: async ([refs], o: Opts) => (await load.pause()).update(list(refs), o),
+  },
+  {
+    name: 'stats',
+    description: 'Display a live stream of container resource usage statistics',
+    args: ['[container...]'],
+    options: [
+      opt('no-stream', undefined, undefined, 'Disable streaming stats and only pull the first result'),
+      opt('format', undefined, 'format', 'Output format: table or json'),
+    ],
+    run: async ([refs], o: Opts) =>
+      (await load.stats()).stats(list(refs), { stream: !o.noStream, format: o.format }),
+  },
+  { ...imagesList, name: 'images' },
+  {
+    name: 'rmi',
+    description: 'Remove one or more images',
+    args: ['<image...>'],
+    options: rmiOptions,
+    run: rmi,
+  },
+  {
+    name: 'tag',
+    description: 'Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE',
+    args: ['<source>', '<target>'],
+    run: async ([source, target]) => (await load.images()).tag(s(source), s(target)),
+  },
+  {
+    name: 'import',
+    description: 'Import the contents from a tarball to create a filesystem image',
+    args: ['<file>', '[reference]'],
+    options: [
+      many(
+        'change',
+        'c',
+        'instruction',
+        'Apply a Dockerfile instruction (CMD, ENTRYPOINT, ENV, WORKDIR, USER, ...)',
       ),
-    );
-
-  program
-    .command('rmi')
-    .description('Remove one or more images')
-    .argument('<image...>')
-    .option('-f, --force', 'Force removal of the image')
-    .action(async (refs: string[], options) =>
-      done(await (await import('./commands/images.js')).rmi(refs, options)),
-    );
-
-  program
-    .command('tag')
-    .description('Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE')
-    .argument('<source>')
-    .argument('<target>')
-    .action(async (source: string, target: string) =>
-      done(await (await import('./commands/images.js')).tag(source, target)),
-    );
-
-  program
-    .command('import')
-    .description('Import the contents from a tarball to create a filesystem image')
-    .argument('<file>', 'a tar, tar.gz or tar.zst file, or - for standard input')
-    .argument('[reference]')
-    .option(
-      '-c, --change <instruction>',
-      'Apply a Dockerfile instruction (CMD, ENTRYPOINT, ENV, WORKDIR, USER, ...)',
-      collect,
-      [],
-    )
-    .option('-m, --message <text>', 'Set commit message for imported image')
-    .action(async (file: string, ref: string | undefined, options) =>
-      done(await (await import('./commands/images.js')).importImage(file, ref, options)),
-    );
-
-  program
-    .command('save')
-    .description('Save one or more images to an archive')
-    .argument('<image...>')
-    .option('-o, --output <file>', 'Write to a file')
-    .option('--format <format>', 'docker-archive (default), oci-archive or oci-dir')
-    .action(async (refs: string[], options) =>
-      done(await (await import('./commands/images.js')).save(refs, options)),
-    );
-
-  program
-    .command('load')
-    .description('Load images from a docker-archive or an OCI layout or archive')
-    .option('-i, --input <file>', 'Read from an archive file or OCI layout directory')
-    .option('--repository <name>', 'Name for OCI images that carry only a tag')
-    .action(async (options) => done(await (await import('./commands/images.js')).load(options)));
-
-  const image = program.command('image').description('Manage images');
-  image
-    .command('ls')
-    .description('List images')
-    .option('-q, --quiet', 'Only show image IDs')
-    .option('--no-trunc', "Don't truncate output")
-    .option('--format <format>', "'table', 'json', or a template")
-    .action(async (options) =>
-      done(
-        await (await import('./commands/images.js')).images({ ...options, noTrunc: options.trunc === false }),
+      opt('message', 'm', 'text', 'Set commit message for imported image'),
+    ],
+    run: async ([file, ref], o: Opts) =>
+      (await load.images()).importImage(s(file), ref as string | undefined, o as never),
+  },
+  {
+    name: 'save',
+    description: 'Save one or more images to an archive',
+    args: ['<image...>'],
+    options: [
+      opt('output', 'o', 'file', 'Write to a file'),
+      opt('format', undefined, 'format', 'docker-archive (default), oci-archive or oci-dir'),
+    ],
+    run: async ([refs], o: Opts) => (await load.images()).save(list(refs), o),
+  },
+  {
+    name: 'load',
+    description: 'Load images from a docker-archive or an OCI layout or archive',
+    options: [
+      opt('input', 'i', 'file', 'Read from an archive file or OCI layout directory'),
+      opt('repository', undefined, 'name', 'Name for OCI images that carry only a tag'),
+    ],
+    run: async (_, o: Opts) => (await load.images()).load(o),
+  },
+  {
+    name: 'image',
+    description: 'Manage images',
+    subcommands: [
+      imagesList,
+      {
+        name: 'inspect',
+        description: 'Display detailed information on one or more images',
+        args: ['<image...>'],
+        options: [opt('format', 'f', 'template', 'Format the output using a template')],
+        run: async ([refs], o: Opts) => (await load.images()).imageInspect(list(refs), o),
+      },
+      {
+        name: 'prune',
+        description: 'Remove unused images',
+        options: [
+          opt('all', 'a', undefined, 'Remove all images not used by a container, not just dangling ones'),
+          opt('force', 'f', undefined, 'Do not prompt for confirmation'),
+        ],
+        run: async (_, o: Opts) => (await load.images()).imagePrune(o),
+      },
+      {
+        name: 'rm',
+        description: 'Remove one or more images',
+        args: ['<image...>'],
+        options: rmiOptions,
+        run: rmi,
+      },
+    ],
+  },
+  {
+    name: 'commit',
+    description: "Create a new image from a container's changes",
+    args: ['<container>', '[repository[:tag]]'],
+    options: [
+      many('change', 'c', 'instruction', 'Apply a Dockerfile instruction to the created image'),
+      opt('message', 'm', 'text', 'Commit message'),
+      opt('author', 'a', 'name', 'Author'),
+      opt('no-pause', undefined, undefined, 'Do not pause the container during commit'),
+    ],
+    run: async ([ref, target], o: Opts) =>
+      (await load.commit()).commit(
+        s(ref),
+        target as string | undefined,
+        { ...o, pause: !o.noPause } as never,
       ),
-    );
-  image
-    .command('inspect')
-    .description('Display detailed information on one or more images')
-    .argument('<image...>')
-    .option('-f, --format <template>', 'Format the output using a template')
-    .action(async (refs: string[], options) =>
-      done(await (await import('./commands/images.js')).imageInspect(refs, options)),
-    );
-  image
-    .command('prune')
-    .description('Remove unused images')
-    .option('-a, --all', 'Remove all images not used by a container, not just dangling ones')
-    .option('-f, --force', 'Do not prompt for confirmation')
-    .action(async (options) => done(await (await import('./commands/images.js')).imagePrune(options)));
-  image
-    .command('rm')
-    .description('Remove one or more images')
-    .argument('<image...>')
-    .option('-f, --force', 'Force removal of the image')
-    .action(async (refs: string[], options) =>
-      done(await (await import('./commands/images.js')).rmi(refs, options)),
-    );
+  },
+  {
+    name: 'cp',
+    description: 'Copy files between a container and the local filesystem',
+    args: ['<source>', '<target>'],
+    run: async ([source, target]) => (await load.cp()).cp(s(source), s(target)),
+  },
+  {
+    name: 'export',
+    description: "Export a container's filesystem as a tar archive",
+    args: ['<container>'],
+    options: [opt('output', 'o', 'file', 'Write to a file, instead of STDOUT')],
+    run: async ([ref], o: Opts) => (await load.commit()).exportContainer(s(ref), o),
+  },
+  {
+    name: 'volume',
+    description: 'Manage volumes',
+    subcommands: [
+      {
+        name: 'create',
+        description: 'Create a volume',
+        args: ['[name]'],
+        options: [many('label', undefined, 'key=value', 'Set metadata for a volume')],
+        run: async ([name], o: Opts) =>
+          (await load.volume()).volumeCreate(name as string | undefined, o as never),
+      },
+      {
+        name: 'ls',
+        description: 'List volumes',
+        options: [
+          opt('quiet', 'q', undefined, 'Only display volume names'),
+          opt('format', undefined, 'format', "'table', 'json', or a template"),
+        ],
+        run: async (_, o: Opts) => (await load.volume()).volumeLs(o),
+      },
+      {
+        name: 'rm',
+        description: 'Remove one or more volumes (refused while a container uses them)',
+        args: ['<volume...>'],
+        options: [opt('force', 'f', undefined, 'Accepted for docker compatibility')],
+        run: async ([names]) => (await load.volume()).volumeRm(list(names)),
+      },
+      {
+        name: 'inspect',
+        description: 'Display detailed information on one or more volumes',
+        args: ['<volume...>'],
+        run: async ([names]) => (await load.volume()).volumeInspect(list(names)),
+      },
+      {
+        name: 'prune',
+        description: 'Remove unused anonymous volumes (all unused ones with --all)',
+        options: [
+          opt('all', 'a', undefined, 'Remove all unused volumes, not just anonymous ones'),
+          opt('force', 'f', undefined, 'Do not prompt for confirmation'),
+        ],
+        run: async (_, o: Opts) => (await load.volume()).volumePrune(o),
+      },
+    ],
+  },
+  {
+    name: 'system',
+    description: 'Manage box',
+    subcommands: [
+      {
+        name: 'prune',
+        description: 'Remove all stopped containers',
+        options: [opt('force', 'f', undefined, 'Do not prompt for confirmation')],
+        run: async () => (await load.containers()).prune(),
+      },
+      {
+        name: 'service',
+        description: 'Run the service that starts and watches detached containers (started on demand)',
+        run: async () => (await load.service()).service(),
+      },
+    ],
+  },
+];
 
-  program
-    .command('commit')
-    .description("Create a new image from a container's changes")
-    .argument('<container>')
-    .argument('[repository[:tag]]')
-    .option('-c, --change <instruction>', 'Apply a Dockerfile instruction to the created image', collect, [])
-    .option('-m, --message <text>', 'Commit message')
-    .option('-a, --author <name>', 'Author')
-    .option('--no-pause', 'Do not pause the container during commit')
-    .action(async (container: string, target: string | undefined, options) =>
-      done(await (await import('./commands/commit.js')).commit(container, target, options)),
-    );
-
-  program
-    .command('cp')
-    .description('Copy files between a container and the local filesystem')
-    .argument('<source>', 'CONTAINER:SRC_PATH or a local path')
-    .argument('<target>', 'a local path or CONTAINER:DEST_PATH')
-    .action(async (source: string, target: string) =>
-      done(await (await import('./commands/cp.js')).cp(source, target)),
-    );
-
-  program
-    .command('export')
-    .description("Export a container's filesystem as a tar archive")
-    .argument('<container>')
-    .option('-o, --output <file>', 'Write to a file, instead of STDOUT')
-    .action(async (container: string, options) =>
-      done(await (await import('./commands/commit.js')).exportContainer(container, options)),
-    );
-
-  const volume = program.command('volume').description('Manage volumes');
-  volume
-    .command('create')
-    .description('Create a volume')
-    .argument('[name]')
-    .option('--label <key=value>', 'Set metadata for a volume', collect, [])
-    .action(async (name: string | undefined, options) =>
-      done(await (await import('./commands/volume.js')).volumeCreate(name, options)),
-    );
-  volume
-    .command('ls')
-    .description('List volumes')
-    .option('-q, --quiet', 'Only display volume names')
-    .option('--format <format>', "'table', 'json', or a template")
-    .action(async (options) => done(await (await import('./commands/volume.js')).volumeLs(options)));
-  volume
-    .command('rm')
-    .description('Remove one or more volumes (refused while a container uses them)')
-    .argument('<volume...>')
-    .option('-f, --force', 'Accepted for docker compatibility')
-    .action(async (names: string[]) => done(await (await import('./commands/volume.js')).volumeRm(names)));
-  volume
-    .command('inspect')
-    .description('Display detailed information on one or more volumes')
-    .argument('<volume...>')
-    .action(async (names: string[]) =>
-      done(await (await import('./commands/volume.js')).volumeInspect(names)),
-    );
-  volume
-    .command('prune')
-    .description('Remove unused anonymous volumes (all unused ones with --all)')
-    .option('-a, --all', 'Remove all unused volumes, not just anonymous ones')
-    .option('-f, --force', 'Do not prompt for confirmation')
-    .action(async (options) => done(await (await import('./commands/volume.js')).volumePrune(options)));
-
-  const system = program.command('system').description('Manage box');
-  system
-    .command('prune')
-    .description('Remove all stopped containers')
-    .option('-f, --force', 'Do not prompt for confirmation')
-    .action(async () => done(await (await import('./commands/containers.js')).prune()));
-  system
-    .command('service')
-    .description('Run the service that starts and watches detached containers (started on demand)')
-    .action(async () => done(await (await import('./commands/service.js')).service()));
-
-  return program;
-}
+const root: CommandSpec = {
+  name: 'box',
+  description: 'Run Linux containers',
+  options: [opt('version', 'v', undefined, 'Print version information and quit')],
+  subcommands: commands,
+};
 
 async function main(argv: string[]): Promise<number> {
-  let exitCode = 0;
-  const program = buildProgram((code) => {
-    exitCode = code;
-  });
   try {
-    await program.parseAsync(argv);
-    return exitCode;
-  } catch (error) {
-    if (error instanceof CommanderError) {
-      // --help and --version end here with code 0; usage errors are docker's 125.
-      return error.exitCode === 0 ? 0 : EXIT_BOX_ERROR;
+    const parsed = parseCommandLine(argv, root);
+    if (parsed.command === root && parsed.options.version) {
+      process.stdout.write(`box version ${BOX_VERSION}\n`);
+      return 0;
     }
+    if (parsed.help || !parsed.command.run) {
+      process.stdout.write(help(parsed.path, parsed.command));
+      return 0;
+    }
+    return await parsed.command.run(parsed.args, parsed.options);
+  } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     process.stderr.write(`box: ${message}\n`);
-    return exitStatusOf(error);
+    return error instanceof UsageError ? EXIT_BOX_ERROR : exitStatusOf(error);
   }
 }
 
-main(process.argv).then(
+main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
     // Pending stdio handles (a terminal) must not keep box alive after the container ended.

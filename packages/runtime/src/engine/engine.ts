@@ -16,15 +16,13 @@ import { EngineError } from '../errors.js';
 import { type LogEntry, readLogs } from '../logs.js';
 import type { LinuxResources } from '../spec.js';
 import type { EngineContext, Supervision } from './context.js';
-import { createContainer } from './create.js';
 import { EventLog } from './events.js';
 import type { CommitOptions } from './filesystem.js';
 import { isPaused } from './freezer.js';
 import { containerDir, type Layout, layoutOf } from './layout.js';
 import { reconcile } from './recovery.js';
-import { removeContainer } from './remove.js';
 import type { ServeOptions } from './service.js';
-import { ServiceClient, type ServiceCommand } from './service-client.js';
+import type { ServiceCommand } from './service-client.js';
 import { secureStateDir } from './state-dir.js';
 import { processAlive } from './status.js';
 import { ContainerStore } from './store.js';
@@ -78,12 +76,19 @@ export class Engine {
     if (!options.root.startsWith('/'))
       throw new EngineError('EINVAL', `the state root must be an absolute path: "${options.root}"`);
     this.layout = layoutOf(options.root);
-    const supervision: Supervision = options.service
-      ? new ServiceClient(this.layout, options.service)
-      : {
-          start: (id) => this.localSupervisor().then((s) => s.start(id)),
-          adoptOrphans: () => this.localSupervisor().then((s) => s.adoptOrphans()),
-        };
+    // Loaded when a container is first started or adopted: commands that only read do not pay.
+    const { service } = options;
+    let client: Promise<Supervision> | undefined;
+    const owner = (): Promise<Supervision> =>
+      service
+        ? (client ??= import('./service-client.js').then(
+            ({ ServiceClient }) => new ServiceClient(this.layout, service),
+          ))
+        : this.localSupervisor();
+    const supervision: Supervision = {
+      start: async (id) => (await owner()).start(id),
+      adoptOrphans: async () => (await owner()).adoptOrphans(),
+    };
     this.ctx = {
       layout: this.layout,
       store: new ContainerStore(this.layout),
@@ -152,6 +157,7 @@ export class Engine {
   /** Makes a container from an image; it does not run yet. */
   async create(options: CreateOptions): Promise<Container> {
     await this.ready();
+    const { createContainer } = await import('./create.js');
     const { container, record } = await createContainer(this.ctx, options);
     const { closeSync } = await import('node:fs');
     closeSync(container.lock);
@@ -189,6 +195,7 @@ export class Engine {
   async runAttached(options: CreateOptions, stdio: AttachStdio = {}): Promise<AttachedProcess> {
     await this.ready();
     const { attachedRun } = await import('./attached.js');
+    const { createContainer } = await import('./create.js');
     const { container, record } = await createContainer(this.ctx, options);
     return attachedRun(this.ctx, container, record, stdio);
   }
@@ -261,6 +268,7 @@ export class Engine {
       const { forceStop } = await import('./lifecycle.js');
       await forceStop(this.ctx, record.id);
     }
+    const { removeContainer } = await import('./remove.js');
     await removeContainer(this.ctx, record, { volumes: options.volumes });
   }
 
@@ -293,6 +301,7 @@ export class Engine {
   async prune(): Promise<string[]> {
     await this.ready();
     const removed: string[] = [];
+    const { removeContainer } = await import('./remove.js');
     for (const record of this.ctx.store.list()) {
       if (record.status === 'exited' || (record.status === 'created' && !this.ctx.store.isOwned(record.id))) {
         await removeContainer(this.ctx, record);
@@ -452,8 +461,8 @@ export class Engine {
 
   async createVolume(name?: string, options: { labels?: Record<string, string> } = {}): Promise<VolumeInfo> {
     const { createVolume } = await import('./volumes.js');
-    const { randomBytes } = await import('node:crypto');
-    return createVolume(this.layout, name ?? randomBytes(32).toString('hex'), options);
+    const random = Buffer.from(globalThis.crypto.getRandomValues(new Uint8Array(32))).toString('hex');
+    return createVolume(this.layout, name ?? random, options);
   }
 
   async listVolumes(): Promise<VolumeInfo[]> {

@@ -6,12 +6,12 @@
 import { closeSync, fstatSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createCgroupManager } from '@box/cgroups';
 import { tryLock } from '@box/sys';
 
 /** Whether a container's cgroup is frozen; read from the cgroup's files (no lock or syscall). */
 export async function isPaused(cgroupsPath: string): Promise<boolean> {
   try {
+    const { createCgroupManager } = await import('@box/cgroups');
     const cgroup = await createCgroupManager({ path: cgroupsPath });
     for (const dir of cgroup.dirs) {
       if (dir.includes('/freezer/'))
@@ -26,10 +26,12 @@ export async function isPaused(cgroupsPath: string): Promise<boolean> {
 }
 
 export async function freeze(cgroupsPath: string): Promise<void> {
+  const { createCgroupManager } = await import('@box/cgroups');
   await (await createCgroupManager({ path: cgroupsPath })).freeze();
 }
 
 export async function thaw(cgroupsPath: string): Promise<void> {
+  const { createCgroupManager } = await import('@box/cgroups');
   await (await createCgroupManager({ path: cgroupsPath })).thaw();
 }
 

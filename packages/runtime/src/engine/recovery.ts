@@ -20,11 +20,9 @@
  */
 import { closeSync, existsSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { removeCgroupAt } from '../cgroup.js';
 import type { EngineContext } from './context.js';
 import { thawAfterCommit } from './freezer.js';
 import { sameProcessAlive } from './process-info.js';
-import { purgeContainerDir, removeContainer } from './remove.js';
 import { exitCodeOfDeadOwner, processAlive } from './status.js';
 
 /**
@@ -51,8 +49,14 @@ export async function reconcile(ctx: EngineContext, options: { adopt?: boolean }
   if (orphansRunning && options.adopt !== false) await ctx.supervision.adoptOrphans();
 }
 
+// What only recovery from a dead process needs is loaded then: an ordinary command skips it.
+const removal = () => import('./remove.js');
+const cgroups = () => import('../cgroup.js');
+
 /** Finishes one unowned container; true when it still runs and needs a supervisor. */
 async function recover(ctx: EngineContext, id: string): Promise<boolean> {
+  const { removeCgroupAt } = await cgroups();
+  const { removeContainer } = await removal();
   let state: ReturnType<EngineContext['store']['read']>;
   try {
     state = ctx.store.read(id);
@@ -103,6 +107,7 @@ async function collectGarbage(ctx: EngineContext): Promise<void> {
     return; // no containers yet
   }
   const seen = new Set<string>();
+  const purge = async (id: string, path: string) => (await removal()).purgeContainerDir(ctx, id, path);
   for (const entry of entries) {
     const path = join(layout.containers, entry);
     const leftover = LEFTOVER.exec(entry);
@@ -112,7 +117,7 @@ async function collectGarbage(ctx: EngineContext): Promise<void> {
       // Its maker or remover still works on it.
       if (sameProcessAlive(Number(pid), start === undefined ? undefined : Number(start))) continue;
       const claimed = store.claimForRemoval(id, path);
-      if (claimed) await purgeContainerDir(ctx, id, claimed);
+      if (claimed) await purge(id, claimed);
       continue;
     }
     if (!HEX64.test(entry)) continue;
@@ -124,7 +129,7 @@ async function collectGarbage(ctx: EngineContext): Promise<void> {
     try {
       if (existsSync(join(path, 'state.json'))) continue;
       const claimed = store.claimForRemoval(entry, path);
-      if (claimed) await purgeContainerDir(ctx, entry, claimed);
+      if (claimed) await purge(entry, claimed);
     } finally {
       closeSync(lock);
     }

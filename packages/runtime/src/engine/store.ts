@@ -12,7 +12,6 @@
  * an flock on its lock file from start to exit; the kernel drops it when that process dies, so
  * "owned" is never stale.
  */
-import { randomBytes } from 'node:crypto';
 import {
   closeSync,
   mkdirSync,
@@ -62,8 +61,13 @@ export function validateName(name: string): void {
   }
 }
 
+/** Random bytes from Web Crypto: node:crypto is not loaded by commands that only read records. */
+function randomHex(bytes: number): string {
+  return Buffer.from(globalThis.crypto.getRandomValues(new Uint8Array(bytes))).toString('hex');
+}
+
 function pick<T>(list: readonly T[]): T {
-  return list[randomBytes(1)[0]! % list.length]!;
+  return list[globalThis.crypto.getRandomValues(new Uint8Array(1))[0]! % list.length]!;
 }
 
 export interface NewContainer {
@@ -93,7 +97,7 @@ export class ContainerStore {
   create(requestedName: string | undefined, userns: boolean): NewContainer {
     if (requestedName !== undefined) validateName(requestedName);
     secureStateDir(this.layout);
-    const id = randomBytes(32).toString('hex');
+    const id = randomHex(32);
     const dir = this.dir(id);
     // Its creator is in the name: one that died leaves garbage that recovery removes.
     const staging = join(this.layout.containers, `.new-${id}-${processTag()}`);

@@ -3,7 +3,6 @@
  * use, kept after the container), anonymous ones (removed with the container when asked), bind
  * mounts of host paths and tmpfs mounts, checked and turned into OCI mounts.
  */
-import { randomBytes } from 'node:crypto';
 import {
   chownSync,
   mkdirSync,
@@ -179,7 +178,8 @@ export function resolveMounts(layout: Layout, requests: readonly MountRequest[])
       });
     } else if (request.type === 'volume') {
       if (request.source !== undefined) checkVolumeName(request.source);
-      const name = request.source ?? randomBytes(32).toString('hex');
+      const name =
+        request.source ?? Buffer.from(globalThis.crypto.getRandomValues(new Uint8Array(32))).toString('hex');
       (request.source === undefined ? anonymous : volumes).push(name);
       mounts.push({
         destination,
