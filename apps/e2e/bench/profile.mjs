@@ -8,11 +8,12 @@
  * one phase by its stack:
  *
  *   node start-up     Node's bootstrap, up to the loading of the main module
- *   bundle load       the ESM loader: resolving, reading and compiling box.js (and any chunk)
+ *   bundle load       the ESM loader: resolving, reading and compiling box.js and the chunks
+ *                     it imports (also those a command imports lazily)
  *   node builtins     the node:* modules the bundle imports, loaded and compiled on demand
- *   koffi load        koffi's JS and its native addon (require + dlopen)
- *   bundle top-level  box.js's module bodies: every bundled module's top-level code
- *   libc via koffi    @box/sys's koffi.load('libc.so.6') and function declarations, in main()
+ *   koffi load        koffi's JS and its native addon (require + dlopen), whenever it happens
+ *   bundle top-level  the module bodies of box.js and its chunks (bundled modules' top-level code)
+ *   libc via koffi    @box/sys's libc(): koffi.load('libc.so.6') and its function declarations
  *   CLI set-up        main() and commander: the program's commands and options, parsing
  *   command           the command's own work (CPU), from its action on
  *   waiting           idle samples: the command waiting (for the container, a child, I/O)
@@ -69,7 +70,7 @@ const PHASES = [
   ['builtins', 'node builtins the bundle imports'],
   ['koffi', 'koffi load (JS + native addon)'],
   ['eval', 'bundle top-level evaluation'],
-  ['sys', 'libc via koffi (@box/sys, in main)'],
+  ['sys', 'libc via koffi (@box/sys libc())'],
   ['setup', 'CLI set-up: main(), commander'],
   ['command', 'command: CPU'],
   ['idle', 'command: waiting (idle)'],
@@ -161,7 +162,11 @@ const isDist = (f) => f.url.startsWith(DIST_URL);
 const isKoffi = (f) => /\/koffi|@koromix\/koffi/.test(f.url);
 const isCommander = (f) => isDist(f) && moduleOf(f).endsWith('› commander');
 const isMainTs = (f) => isDist(f) && /› src\/main\.ts$/.test(moduleOf(f));
-const isSys = (f) => isDist(f) && moduleOf(f).endsWith('› @box/sys');
+/** @box/sys's libc(): koffi.load('libc.so.6') and the declarations of its functions, once per process. */
+const isLibcSetUp = (f) =>
+  (f.functionName === 'libc' || f.functionName === 'declare') &&
+  isDist(f) &&
+  moduleOf(f).endsWith('› @box/sys');
 const isModuleBody = (f) => f.functionName === '' && f.lineNumber === 0 && f.columnNumber === 0;
 const BUILTIN_LOADERS = new Set([
   'compileForPublicLoader',
@@ -187,11 +192,12 @@ function phaseOfStack(frames) {
   const first = frames.findIndex(isDist);
   if (first >= 0) {
     // Not under a module body: a callback or the continuation after an await, in the command.
+    if (frames.some(isLibcSetUp)) return 'sys';
     if (!isModuleBody(frames[first])) return 'command';
     const main = frames.findIndex((f, i) => i > first && isMainTs(f));
     if (main < 0) return 'eval';
     const commander = frames.findIndex((f, i) => i > main && isCommander(f));
-    if (commander < 0) return frames.some((f, i) => i > main && isSys(f)) ? 'sys' : 'setup';
+    if (commander < 0) return 'setup';
     // Below commander, in box's code again: the action (or its preAction hook).
     return frames.some((f, i) => i > commander && isDist(f) && !isCommander(f)) ? 'command' : 'setup';
   }
