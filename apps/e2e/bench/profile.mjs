@@ -32,7 +32,7 @@
  * Then, per box command: the command phase's self time by script (box.js split into the
  * modules it bundles, from esbuild's `// path` comments) and its top self-time functions.
  *
- * Usage: pnpm --filter @box/e2e profile, or `node bench/profile.mjs` in apps/e2e, as root
+ * Usage: pnpm --filter @box/e2e bench:profile, or `node bench/profile.mjs` in apps/e2e, as root
  * (after pnpm build). Env: PROFILE_RUNS (profiled runs per command, default 5),
  * PROFILE_INTERVAL_US (sampling interval, default 200), PROFILE_KEEP=dir (keep the
  * .cpuprofile files there, to open them in Chrome DevTools).
