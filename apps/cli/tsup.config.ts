@@ -29,7 +29,6 @@ export default defineConfig({
       setup(build) {
         build.onResolve({ filter: /.*/ }, async (args) => {
           if (args.pluginData?.boxResolved || args.kind === 'entry-point') return undefined;
-          if (process.env.DEBUG_PLUGIN) console.error("resolve", args.path);
           const resolved = await build.resolve(args.path, {
             kind: args.kind,
             importer: args.importer,
@@ -43,18 +42,18 @@ export default defineConfig({
     },
   ],
   esbuildOptions(options) {
-    options.alias = Object.fromEntries(
-      ['sys', 'ns', 'cgroups', 'unionfs', 'image', 'runtime'].map((name) => [
-        `@box/${name}`,
-        fileURLToPath(new URL(`../../packages/${name}/src/index.ts`, import.meta.url)),
-      ]),
-    );
+    const source = (path: string) => fileURLToPath(new URL(`../../packages/${path}`, import.meta.url));
+    options.alias = {
+      ...Object.fromEntries(
+        ['sys', 'ns', 'cgroups', 'unionfs', 'image', 'runtime'].map((name) => [`@box/${name}`, source(`${name}/src/index.ts`)]),
+      ),
+      '@box/runtime/engine': source('runtime/src/engine/index.ts'),
+    };
   },
   external: ['koffi'],
   // Bundled CommonJS modules (tar-stream) get a require() for their node: imports.
   banner: {
     js: "#!/usr/bin/env node\nimport { createRequire as __boxCreateRequire } from 'node:module';\nconst require = __boxCreateRequire(import.meta.url);",
   },
-  metafile: true,
   define: { BOX_VERSION: JSON.stringify(version) },
 });

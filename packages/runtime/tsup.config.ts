@@ -1,4 +1,8 @@
 import { defineLibraryConfig } from '@box/tsup-config';
 import { defineConfig } from 'tsup';
 
-export default defineConfig(defineLibraryConfig());
+// The engine alone is a subpath of its own (`@box/runtime/engine`): what it imports at once is
+// what listing containers needs; the rest is loaded by the operations that use it.
+export default defineConfig(
+  defineLibraryConfig({ entry: { index: 'src/index.ts', 'engine/index': 'src/engine/index.ts' } }),
+);

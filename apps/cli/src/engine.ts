@@ -1,5 +1,5 @@
 /** The engine box's commands call: one per process, on box's state root, with its image store. */
-import { createEngine, type Engine } from '@box/runtime';
+import { createEngine, type Engine } from '@box/runtime/engine';
 import { markCloseOnExecFrom } from '@box/sys';
 import { imageProvider } from './images.js';
 

@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path';
 import { engineImageProvider, type ImageStore, isImageError, openImageStore } from '@box/image';
-import { EngineError, type EngineImage, prepareStateRoot, sharedDir, sharedGroup } from '@box/runtime';
+import { EngineError, type EngineImage, prepareStateRoot, sharedDir, sharedGroup } from '@box/runtime/engine';
 import { overlayWhiteoutHooks } from '@box/unionfs';
 import { CliError } from './errors.js';
 

@@ -79,12 +79,11 @@ export class Engine {
     // Loaded when a container is first started or adopted: commands that only read do not pay.
     const { service } = options;
     let client: Promise<Supervision> | undefined;
-    const owner = (): Promise<Supervision> =>
-      service
-        ? (client ??= import('./service-client.js').then(
-            ({ ServiceClient }) => new ServiceClient(this.layout, service),
-          ))
-        : this.localSupervisor();
+    const owner = (): Promise<Supervision> => {
+      if (!service) return this.localSupervisor();
+      client ??= import('./service-client.js').then(({ ServiceClient }) => new ServiceClient(this.layout, service));
+      return client;
+    };
     const supervision: Supervision = {
       start: async (id) => (await owner()).start(id),
       adoptOrphans: async () => (await owner()).adoptOrphans(),

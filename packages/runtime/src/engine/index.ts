@@ -1,3 +1,4 @@
+export { EngineError, type EngineErrorCode, isRuntimeError, RuntimeError } from '../errors.js';
 export type { EngineContext, Supervision } from './context.js';
 export { type AttachedProcess, createEngine, Engine, type EngineOptions } from './engine.js';
 export type { CommitOptions } from './filesystem.js';
