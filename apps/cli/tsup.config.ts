@@ -35,7 +35,12 @@ export default defineConfig({
             resolveDir: args.resolveDir,
             pluginData: { boxResolved: true },
           });
-          if (resolved.errors.length > 0 || resolved.external || !/\/packages\/[a-z]+\/src\//.test(resolved.path)) return undefined;
+          if (
+            resolved.errors.length > 0 ||
+            resolved.external ||
+            !/\/packages\/[a-z]+\/src\//.test(resolved.path)
+          )
+            return undefined;
           return { path: resolved.path, namespace: resolved.namespace, sideEffects: false };
         });
       },
@@ -45,7 +50,10 @@ export default defineConfig({
     const source = (path: string) => fileURLToPath(new URL(`../../packages/${path}`, import.meta.url));
     options.alias = {
       ...Object.fromEntries(
-        ['sys', 'ns', 'cgroups', 'unionfs', 'image', 'runtime'].map((name) => [`@box/${name}`, source(`${name}/src/index.ts`)]),
+        ['sys', 'ns', 'cgroups', 'unionfs', 'image', 'runtime'].map((name) => [
+          `@box/${name}`,
+          source(`${name}/src/index.ts`),
+        ]),
       ),
       '@box/runtime/engine': source('runtime/src/engine/index.ts'),
     };
