@@ -81,7 +81,9 @@ export class Engine {
     let client: Promise<Supervision> | undefined;
     const owner = (): Promise<Supervision> => {
       if (!service) return this.localSupervisor();
-      client ??= import('./service-client.js').then(({ ServiceClient }) => new ServiceClient(this.layout, service));
+      client ??= import('./service-client.js').then(
+        ({ ServiceClient }) => new ServiceClient(this.layout, service),
+      );
       return client;
     };
     const supervision: Supervision = {
