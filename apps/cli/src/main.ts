@@ -211,7 +211,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     .description('Display a live stream of container resource usage statistics')
     .argument('[container...]')
     .option('--no-stream', 'Disable streaming stats and only pull the first result')
-    .option('--format <format>', 'Output format: table or json')
+    .option('--format <format>', "'table', 'json', or a template like '{{.Name}} {{.CPUPerc}}'")
     .action(async (containers: string[], options) => done(await stats(containers, options)));
 
   program

@@ -3,8 +3,8 @@ import { readFileSync } from 'node:fs';
 import { createCgroupManager } from '@box/cgroups';
 import { findContainer } from '../containers.js';
 import { CliError } from '../errors.js';
-import { table } from '../format.js';
 import { isRunning } from '../lifecycle.js';
+import { table } from '../output/index.js';
 import { reconcile } from '../recovery.js';
 
 const TICKS = 100;
@@ -35,6 +35,6 @@ export async function top(reference: string): Promise<number> {
   if (!isRunning(state)) throw new CliError(`container ${state.id} is not running`, 1);
   const cgroup = await createCgroupManager({ path: state.cgroupsPath });
   const rows = (await cgroup.pids()).map(describe).filter((r): r is string[] => r !== undefined);
-  process.stdout.write(table([['UID', 'PID', 'PPID', 'TIME', 'CMD'], ...rows]));
+  process.stdout.write(table([['UID', 'PID', 'PPID', 'TIME', 'CMD'], ...rows], { minWidth: 20 }));
   return 0;
 }

@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { listContainers } from '../containers.js';
 import { CliError } from '../errors.js';
-import { renderTemplate, table } from '../format.js';
+import { formatEach, formatList } from '../output/index.js';
 import { reconcile } from '../recovery.js';
 import { createVolume, listVolumes, readVolume, removeVolume } from '../volumes.js';
 
@@ -26,18 +26,32 @@ export function volumeCreate(name: string | undefined, flags: { label: string[] 
   return 0;
 }
 
+/** docker's column headers for the fields of a `volume ls` row. */
+const VOLUME_HEADERS = {
+  Name: 'VOLUME NAME',
+  Driver: 'DRIVER',
+  Scope: 'SCOPE',
+  Mountpoint: 'MOUNTPOINT',
+  Labels: 'LABELS',
+  CreatedAt: 'CREATED AT',
+};
+
 export function volumeLs(flags: { quiet?: boolean; format?: string }): number {
   const volumes = listVolumes();
   if (flags.quiet) process.stdout.write(volumes.map((v) => `${v.Name}\n`).join(''));
-  else if (flags.format === 'json')
-    process.stdout.write(volumes.map((v) => `${JSON.stringify(v)}\n`).join(''));
-  else if (flags.format !== undefined && flags.format !== 'table') {
-    try {
-      process.stdout.write(volumes.map((v) => `${renderTemplate(flags.format!, { ...v })}\n`).join(''));
-    } catch (error) {
-      throw new CliError(`invalid --format: ${(error as Error).message}`);
-    }
-  } else process.stdout.write(table([['DRIVER', 'VOLUME NAME'], ...volumes.map((v) => [v.Driver, v.Name])]));
+  else {
+    process.stdout.write(
+      formatList(
+        volumes.map((v) => ({ ...v })),
+        {
+          format: flags.format,
+          headers: VOLUME_HEADERS,
+          defaultColumns: ['Driver', 'Name'],
+          typeName: '*formatter.volumeContext',
+        },
+      ),
+    );
+  }
   return 0;
 }
 
@@ -65,7 +79,7 @@ export function volumeInspect(names: string[]): number {
   const found = names.map((name) => readVolume(name));
   for (const [i, info] of found.entries())
     if (!info) process.stderr.write(`box: no such volume: ${names[i]}\n`);
-  process.stdout.write(`${JSON.stringify(found.filter(Boolean), null, 4)}\n`);
+  process.stdout.write(formatEach(found.filter(Boolean)));
   return found.every(Boolean) ? 0 : 1;
 }
 
