@@ -237,7 +237,7 @@ const commands: CommandSpec[] = [
     args: ['[container...]'],
     options: [
       opt('no-stream', undefined, undefined, 'Disable streaming stats and only pull the first result'),
-      opt('format', undefined, 'format', 'Output format: table or json'),
+      opt('format', undefined, 'format', "'table', 'json', or a template like '{{.Name}} {{.CPUPerc}}'"),
     ],
     run: async ([refs], o: Opts) =>
       (await load.stats()).stats(list(refs), { stream: !o.noStream, format: o.format }),

@@ -328,7 +328,7 @@ describe('bad input', () => {
     [['logs', 'nosuch'], 1, /No such container: nosuch/],
     [['stop', 'nosuch'], 1, /No such container: nosuch/],
     [['kill', '-s', 'BOGUS', 'x'], 1, /invalid signal: BOGUS/],
-    [['ps', '--format', '{{.Nope}}'], 125, /invalid --format/],
+    [['ps', '--format', '{{.Nope}}'], 125, /template parsing error: .*can't evaluate field Nope/],
     [['run', '--restart', 'sometimes', 'busybox'], 125, /invalid restart policy/],
     [['run', '--log-opt', 'max-size=big', 'busybox'], 125, /invalid --log-opt max-size/],
     [['run', '--rm', '--restart', 'always', 'busybox'], 125, /Conflicting options/],

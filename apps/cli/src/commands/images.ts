@@ -5,23 +5,23 @@ import { familiarString, importRootfsTar, loadArchive, parseReference, saveArchi
 import { applyChanges } from '../change.js';
 import { openEngine } from '../engine.js';
 import { CliError } from '../errors.js';
-import { humanDuration, renderTemplate, table } from '../format.js';
 import { imageError, imageStore as openStore } from '../image-store.js';
+import { formatEach, formatList, humanDuration, humanSize } from '../output/index.js';
 
 const imageStore = () => openStore(openEngine().root);
 
 const short = (id: string) => id.replace(/^sha256:/, '').slice(0, 12);
 
-function size(bytes: number): string {
-  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
-  let value = bytes;
-  let i = 0;
-  while (value >= 1000 && i < units.length - 1) {
-    value /= 1000;
-    i++;
-  }
-  return `${value.toFixed(i === 0 ? 0 : value < 10 ? 2 : 1)}${units[i]}`;
-}
+/** docker's column headers for the fields of an `images` row. */
+const IMAGE_HEADERS = {
+  ID: 'IMAGE ID',
+  Repository: 'REPOSITORY',
+  Tag: 'TAG',
+  CreatedSince: 'CREATED',
+  CreatedAt: 'CREATED AT',
+  Size: 'SIZE',
+  Containers: 'CONTAINERS',
+};
 
 export async function images(flags: {
   quiet?: boolean;
@@ -40,27 +40,21 @@ export async function images(flags: {
         Tag: tag.slice(colon + 1),
         CreatedSince: image.created ? `${humanDuration(now - Date.parse(image.created))} ago` : 'N/A',
         CreatedAt: image.created ?? '',
-        Size: size(image.size),
+        Size: humanSize(image.size, 3),
         Containers: image.holders.length,
       };
     });
   });
   if (flags.quiet) {
     process.stdout.write([...new Set(rows.map((r) => r.ID))].map((id) => `${id}\n`).join(''));
-  } else if (flags.format === 'json') {
-    process.stdout.write(rows.map((r) => `${JSON.stringify(r)}\n`).join(''));
-  } else if (flags.format !== undefined && flags.format !== 'table') {
-    try {
-      process.stdout.write(rows.map((r) => `${renderTemplate(flags.format!, r)}\n`).join(''));
-    } catch (error) {
-      throw new CliError(`invalid --format: ${(error as Error).message}`);
-    }
   } else {
     process.stdout.write(
-      table([
-        ['REPOSITORY', 'TAG', 'IMAGE ID', 'CREATED', 'SIZE'],
-        ...rows.map((r) => [r.Repository, r.Tag, r.ID, r.CreatedSince, r.Size]),
-      ]),
+      formatList(rows, {
+        format: flags.format,
+        headers: IMAGE_HEADERS,
+        defaultColumns: ['Repository', 'Tag', 'ID', 'CreatedSince', 'Size'],
+        typeName: '*formatter.imageContext',
+      }),
     );
   }
   return 0;
@@ -106,20 +100,7 @@ export async function imageInspect(references: string[], flags: { format?: strin
       process.stderr.write(`box: ${(imageError(error, 1) as Error).message}\n`);
     }
   }
-  if (flags.format) {
-    for (const item of found) {
-      process.stdout.write(
-        `${flags.format.replace(
-          /\{\{\s*(json\s+)?((?:\.\w+)+)\s*\}\}/g,
-          (_, json: string | undefined, path: string) => {
-            let v: unknown = item;
-            for (const key of path.slice(1).split('.')) v = (v as Record<string, unknown> | undefined)?.[key];
-            return json ? JSON.stringify(v) : String(v ?? '');
-          },
-        )}\n`,
-      );
-    }
-  } else process.stdout.write(`${JSON.stringify(found, null, 4)}\n`);
+  process.stdout.write(formatEach(found, flags.format));
   return failed ? 1 : 0;
 }
 

@@ -1,8 +1,7 @@
 /** `box ps` and `box inspect`: containers as docker shows them. */
 import type { Container } from '@box/runtime';
 import { openEngine } from '../engine.js';
-import { CliError } from '../errors.js';
-import { humanDuration, renderTemplate, table } from '../format.js';
+import { formatEach, formatList, humanDuration } from '../output/index.js';
 
 export interface PsFlags {
   all?: boolean;
@@ -39,6 +38,19 @@ function row(state: Container, now: number, noTrunc: boolean, paused = false) {
   };
 }
 
+/** docker's column headers for the fields of a `ps` row. */
+const PS_HEADERS = {
+  ID: 'CONTAINER ID',
+  Image: 'IMAGE',
+  Command: 'COMMAND',
+  CreatedAt: 'CREATED AT',
+  RunningFor: 'CREATED',
+  Status: 'STATUS',
+  State: 'STATE',
+  Names: 'NAMES',
+  Ports: 'PORTS',
+};
+
 export async function ps(flags: PsFlags): Promise<number> {
   const states = await openEngine().list({ all: flags.all });
   const now = Date.now();
@@ -47,45 +59,14 @@ export async function ps(flags: PsFlags): Promise<number> {
     return 0;
   }
   const rows = states.map((s) => row(s, now, flags.noTrunc ?? false, s.paused));
-  if (flags.format === 'json' || flags.format === '{{json .}}') {
-    process.stdout.write(rows.map((r) => `${JSON.stringify(r)}\n`).join(''));
-  } else if (flags.format !== undefined && flags.format !== 'table') {
-    try {
-      // Checked even when there is nothing to list.
-      renderTemplate(
-        flags.format,
-        row(
-          {
-            id: '0'.repeat(64),
-            name: '',
-            image: '',
-            command: [],
-            created: new Date(now).toISOString(),
-            status: 'created',
-            autoRemove: false,
-            cgroupsPath: '',
-            overlay: { lowerdirs: [], upperdir: '', workdir: '' },
-            running: false,
-            paused: false,
-            spec: { ociVersion: '1.0.2' } as Container['spec'],
-            logPath: '',
-          },
-          now,
-          false,
-        ),
-      );
-      process.stdout.write(rows.map((r) => `${renderTemplate(flags.format!, r)}\n`).join(''));
-    } catch (error) {
-      throw new CliError(`invalid --format: ${(error as Error).message}`);
-    }
-  } else {
-    process.stdout.write(
-      table([
-        ['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES'],
-        ...rows.map((r) => [r.ID, r.Image, r.Command, r.RunningFor, r.Status, r.Ports, r.Names]),
-      ]),
-    );
-  }
+  process.stdout.write(
+    formatList(rows, {
+      format: flags.format,
+      headers: PS_HEADERS,
+      defaultColumns: ['ID', 'Image', 'Command', 'RunningFor', 'Status', 'Ports', 'Names'],
+      typeName: '*formatter.ContainerContext',
+    }),
+  );
   return 0;
 }
 
@@ -159,18 +140,6 @@ export async function inspect(references: string[], flags: { format?: string }):
       process.stderr.write(`box: ${(error as Error).message}\n`);
     }
   }
-  if (flags.format) {
-    for (const item of found) {
-      const value = flags.format.replace(
-        /\{\{\s*(json\s+)?((?:\.\w+)+)\s*\}\}/g,
-        (_, json: string | undefined, path: string) => {
-          let v: unknown = item;
-          for (const key of path.slice(1).split('.')) v = (v as Record<string, unknown> | undefined)?.[key];
-          return json ? JSON.stringify(v) : String(v ?? '');
-        },
-      );
-      process.stdout.write(`${value}\n`);
-    }
-  } else process.stdout.write(`${JSON.stringify(found, null, 4)}\n`);
+  process.stdout.write(formatEach(found, flags.format));
   return failed ? 1 : 0;
 }

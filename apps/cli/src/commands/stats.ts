@@ -1,58 +1,55 @@
 /** `box stats`: live resource usage of running containers, from their cgroups. */
 import type { ContainerStats } from '@box/runtime';
 import { openEngine } from '../engine.js';
-import { CliError } from '../errors.js';
+import { bytesSize, formatList, sprintf } from '../output/index.js';
 
 export interface StatsFlags {
   stream: boolean;
   format?: string;
 }
 
-function units(bytes: number): string {
-  const names = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let i = 0;
-  while (value >= 1024 && i < names.length - 1) {
-    value /= 1024;
-    i++;
-  }
-  return `${value.toFixed(i === 0 ? 0 : 2)}${names[i]}`;
-}
+/** docker's column headers for the fields of a `stats` row. */
+const STATS_HEADERS = {
+  ID: 'CONTAINER ID',
+  Container: 'CONTAINER',
+  Name: 'NAME',
+  CPUPerc: 'CPU %',
+  MemUsage: 'MEM USAGE / LIMIT',
+  MemPerc: 'MEM %',
+  PIDs: 'PIDS',
+};
 
-function table(rows: ContainerStats[]): string {
-  const lines = [['CONTAINER ID', 'NAME', 'CPU %', 'MEM USAGE / LIMIT', 'MEM %', 'PIDS']];
-  for (const r of rows) {
-    lines.push([
-      r.id.slice(0, 12),
-      r.name,
-      `${r.cpuPercent.toFixed(2)}%`,
-      `${units(r.memoryUsage)} / ${r.memoryLimit === null ? 'unlimited' : units(r.memoryLimit)}`,
-      r.memoryPercent === null ? '--' : `${r.memoryPercent.toFixed(2)}%`,
-      String(r.pids),
-    ]);
-  }
-  const widths = lines[0]!.map((_, col) => Math.max(...lines.map((l) => l[col]!.length)));
-  return `${lines
-    .map((l) =>
-      l
-        .map((cell, col) => cell.padEnd(widths[col]!))
-        .join('   ')
-        .trimEnd(),
-    )
-    .join('\n')}\n`;
+/** A row as docker's stats context shows it (Container: the reference given, else the short ID). */
+function statsRow(r: ContainerStats, reference?: string) {
+  return {
+    ID: r.id.slice(0, 12),
+    Container: reference ?? r.id.slice(0, 12),
+    Name: r.name,
+    CPUPerc: sprintf('%.2f%%', [r.cpuPercent]),
+    MemUsage: `${bytesSize(r.memoryUsage)} / ${r.memoryLimit === null ? 'unlimited' : bytesSize(r.memoryLimit)}`,
+    MemPerc: r.memoryPercent === null ? '--' : sprintf('%.2f%%', [r.memoryPercent]),
+    PIDs: String(r.pids),
+  };
 }
 
 export async function stats(references: string[], flags: StatsFlags): Promise<number> {
-  if (flags.format !== undefined && flags.format !== 'json' && flags.format !== 'table') {
-    throw new CliError(`unsupported --format "${flags.format}": use "table" or "json"`);
-  }
   const engine = openEngine();
   for (;;) {
     const rows = await engine.stats(references);
-    const text =
-      flags.format === 'json'
-        ? `${rows.map((r) => JSON.stringify(r)).join('\n')}${rows.length ? '\n' : ''}`
-        : table(rows);
+    const text = formatList(
+      rows.map((r) =>
+        statsRow(
+          r,
+          references.find((ref) => r.id.startsWith(ref) || r.name === ref),
+        ),
+      ),
+      {
+        format: flags.format,
+        headers: STATS_HEADERS,
+        defaultColumns: ['ID', 'Name', 'CPUPerc', 'MemUsage', 'MemPerc', 'PIDs'],
+        typeName: '*container.statsContext',
+      },
+    );
     process.stdout.write(flags.stream && process.stdout.isTTY ? `\x1b[2J\x1b[H${text}` : text);
     if (!flags.stream) return 0;
   }

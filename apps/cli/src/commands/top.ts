@@ -1,6 +1,6 @@
 /** `box top`: the processes of a running container. */
 import { openEngine } from '../engine.js';
-import { table } from '../format.js';
+import { table } from '../output/index.js';
 
 function cpuTime(seconds: number): string {
   const pad = (n: number) => String(n).padStart(2, '0');
@@ -10,6 +10,6 @@ function cpuTime(seconds: number): string {
 export async function top(reference: string): Promise<number> {
   const processes = await openEngine().top(reference);
   const rows = processes.map((p) => [p.uid, String(p.pid), String(p.ppid), cpuTime(p.cpuSeconds), p.command]);
-  process.stdout.write(table([['UID', 'PID', 'PPID', 'TIME', 'CMD'], ...rows]));
+  process.stdout.write(table([['UID', 'PID', 'PPID', 'TIME', 'CMD'], ...rows], { minWidth: 20 }));
   return 0;
 }

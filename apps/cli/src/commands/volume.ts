@@ -3,8 +3,7 @@
 import type { VolumeInfo } from '@box/runtime';
 import { eachReference } from '../each.js';
 import { openEngine } from '../engine.js';
-import { CliError } from '../errors.js';
-import { renderTemplate, table } from '../format.js';
+import { formatEach, formatList } from '../output/index.js';
 
 export async function volumeCreate(name: string | undefined, flags: { label: string[] }): Promise<number> {
   const labels = Object.fromEntries(
@@ -18,18 +17,32 @@ export async function volumeCreate(name: string | undefined, flags: { label: str
   return 0;
 }
 
+/** docker's column headers for the fields of a `volume ls` row. */
+const VOLUME_HEADERS = {
+  Name: 'VOLUME NAME',
+  Driver: 'DRIVER',
+  Scope: 'SCOPE',
+  Mountpoint: 'MOUNTPOINT',
+  Labels: 'LABELS',
+  CreatedAt: 'CREATED AT',
+};
+
 export async function volumeLs(flags: { quiet?: boolean; format?: string }): Promise<number> {
   const volumes = await openEngine().listVolumes();
   if (flags.quiet) process.stdout.write(volumes.map((v) => `${v.Name}\n`).join(''));
-  else if (flags.format === 'json')
-    process.stdout.write(volumes.map((v) => `${JSON.stringify(v)}\n`).join(''));
-  else if (flags.format !== undefined && flags.format !== 'table') {
-    try {
-      process.stdout.write(volumes.map((v) => `${renderTemplate(flags.format!, { ...v })}\n`).join(''));
-    } catch (error) {
-      throw new CliError(`invalid --format: ${(error as Error).message}`);
-    }
-  } else process.stdout.write(table([['DRIVER', 'VOLUME NAME'], ...volumes.map((v) => [v.Driver, v.Name])]));
+  else {
+    process.stdout.write(
+      formatList(
+        volumes.map((v) => ({ ...v })),
+        {
+          format: flags.format,
+          headers: VOLUME_HEADERS,
+          defaultColumns: ['Driver', 'Name'],
+          typeName: '*formatter.volumeContext',
+        },
+      ),
+    );
+  }
   return 0;
 }
 
@@ -48,7 +61,7 @@ export async function volumeInspect(names: string[]): Promise<number> {
     found.push(await engine.inspectVolume(name));
     return undefined;
   });
-  process.stdout.write(`${JSON.stringify(found, null, 4)}\n`);
+  process.stdout.write(formatEach(found));
   return code;
 }
 
