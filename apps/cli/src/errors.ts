@@ -34,6 +34,12 @@ const BY_CODE: Record<string, number> = {
   ECOPY: 1,
 };
 
+/** Whether `error` is an engine error (a string `code`), optionally of one code; without loading @box/runtime. */
+export function isRuntimeError(error: unknown, code?: string): error is Error & { code: string } {
+  const own = (error as { code?: unknown } | null)?.code;
+  return error instanceof Error && typeof own === 'string' && (code === undefined || own === code);
+}
+
 /** docker's exit status for an error. */
 export function exitStatusOf(error: unknown): number {
   if (error instanceof CliError) return error.exitCode;

@@ -21,8 +21,8 @@ export interface ProvidedImage {
 
 export interface ImageProviderOf {
   resolve(reference: string): Promise<ProvidedImage>;
-  hold(imageId: string, containerId: string): Promise<void>;
-  release(containerId: string): Promise<void>;
+  hold(imageId: string, containerId: string, options?: { durable?: boolean }): Promise<void>;
+  release(containerId: string, options?: { durable?: boolean }): Promise<void>;
   config(imageId: string): Promise<ContainerConfig>;
   commit(request: {
     layer: Readable;
@@ -53,11 +53,11 @@ export function engineImageProvider(store: ImageStore): ImageProviderOf {
         config: resolved.config.config ?? {},
       };
     },
-    async hold(imageId, containerId) {
-      await store.retain(imageId, containerId);
+    async hold(imageId, containerId, options) {
+      await store.retain(imageId, containerId, options);
     },
-    async release(containerId) {
-      await store.releaseHolder(containerId);
+    async release(containerId, options) {
+      await store.releaseHolder(containerId, options);
     },
     async config(imageId) {
       return store.resolve(imageId).config.config ?? {};

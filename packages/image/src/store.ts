@@ -207,18 +207,19 @@ function sleep(ms: number): Promise<void> {
  * Writes a file atomically: temp file in the same directory, fsync, rename, fsync of the directory.
  * The file is readable by its owner only unless `mode` says otherwise.
  */
-export function writeFileAtomic(path: string, data: string | Buffer, mode = 0o600): void {
+export function writeFileAtomic(path: string, data: string | Buffer, mode = 0o600, durable = true): void {
   const temp = `${path}.tmp-${randomBytes(6).toString('hex')}`;
   const fd = openSync(temp, 'wx', mode);
   const bytes = typeof data === 'string' ? Buffer.from(data) : data;
   try {
     let offset = 0;
     while (offset < bytes.length) offset += writeSync(fd, bytes, offset, bytes.length - offset);
-    fsyncSync(fd);
+    if (durable) fsyncSync(fd);
   } finally {
     closeSync(fd);
   }
   renameSync(temp, path);
+  if (!durable) return;
   const dir = openSync(join(path, '..'), 'r');
   try {
     fsyncSync(dir);
@@ -334,15 +335,17 @@ export class ImageStore {
   /**
    * Runs `fn` holding the store lock (an in-process queue plus flock(2) on `lock`, for other
    * processes). The index is written atomically when `fn` succeeds; when it throws, everything it
-   * added (`tx.created`) is removed and the index is left alone.
+   * added (`tx.created`) is removed and the index is left alone. `durable: false` skips the
+   * fsyncs of the index, for changes nobody needs after a power loss (holds of containers
+   * removed when they end).
    */
-  async write<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
-    const run = this.#queue.then(() => this.#locked(fn));
+  async write<T>(fn: (tx: Transaction) => Promise<T>, options: { durable?: boolean } = {}): Promise<T> {
+    const run = this.#queue.then(() => this.#locked(fn, options.durable !== false));
     this.#queue = run.catch(() => undefined);
     return run;
   }
 
-  async #locked<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
+  async #locked<T>(fn: (tx: Transaction) => Promise<T>, durable: boolean): Promise<T> {
     const { tryLock } = await import('@box/sys');
     const lockPath = join(this.root, 'lock');
     const fd = openSync(lockPath, 'a', 0o600);
@@ -362,7 +365,7 @@ export class ImageStore {
         const result = await fn(tx);
         const after = JSON.stringify(tx.index, null, 2);
         if (after !== JSON.stringify(JSON.parse(before), null, 2)) {
-          writeFileAtomic(join(this.root, 'repositories.json'), `${after}\n`);
+          writeFileAtomic(join(this.root, 'repositories.json'), `${after}\n`, 0o600, durable);
         }
         return result;
       } catch (error) {
@@ -752,14 +755,14 @@ export class ImageStore {
   }
 
   /** Marks an image as used by `holder` (a container ID): `removeImage` refuses it unless forced. */
-  async retain(ref: string, holder: string): Promise<string> {
+  async retain(ref: string, holder: string, options: { durable?: boolean } = {}): Promise<string> {
     return this.write(async (tx) => {
       const found = this.#find(ref, tx.index);
       if (!found) throw notFound(ref);
       const record = tx.index.images[found.id]!;
       if (!record.holders.includes(holder)) record.holders.push(holder);
       return found.id;
-    });
+    }, options);
   }
 
   /** Drops `holder`'s hold on an image (by ID or reference); unknown holders are ignored. */
@@ -776,13 +779,13 @@ export class ImageStore {
    * Drops `holder`'s hold on every image, for a holder whose record is lost (a container whose
    * removal was interrupted). Takes the store lock only when there is something to drop.
    */
-  async releaseHolder(holder: string): Promise<void> {
+  async releaseHolder(holder: string, options: { durable?: boolean } = {}): Promise<void> {
     const held = (index: IndexFile) =>
       Object.values(index.images).filter((record) => record.holders.includes(holder));
     if (held(this.#readIndex()).length === 0) return;
     await this.write(async (tx) => {
       for (const record of held(tx.index)) record.holders = record.holders.filter((h) => h !== holder);
-    });
+    }, options);
   }
 
   /**

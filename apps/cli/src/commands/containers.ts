@@ -2,7 +2,7 @@
 import { type CreateFlags, createOptions } from '../create-flags.js';
 import { eachReference } from '../each.js';
 import { openEngine } from '../engine.js';
-import { CliError } from '../errors.js';
+import { CliError, isRuntimeError } from '../errors.js';
 import { parseSignal } from '../signals.js';
 import { logs } from './logs.js';
 
@@ -56,7 +56,13 @@ export async function rm(
   // All of them killed first, so that their owners record their ends side by side.
   if (flags.force) await engine.killForRemoval(references);
   return eachReference(references, async (reference) => {
-    await engine.remove(reference, { force: flags.force, volumes: flags.volumes });
+    try {
+      await engine.remove(reference, { force: flags.force, volumes: flags.volumes });
+    } catch (error) {
+      // docker rm of a running container: exit 1, as any failed removal.
+      if (isRuntimeError(error, 'ESTATE')) throw new CliError(error.message, 1);
+      throw error;
+    }
     return reference;
   });
 }

@@ -77,12 +77,18 @@ export class V1CgroupManager implements CgroupManager {
   async create(): Promise<void> {
     const created: string[] = [];
     try {
-      for (const root of new Set(this.#roots.values())) {
-        const isCpuset = this.#roots.get('cpuset') === root;
-        await makeCgroupDirs(this.#fs, root, this.#segments, created, (dir) =>
-          isCpuset ? cpuset.initFromParent(dir, this.#fs) : Promise.resolve(),
-        );
-      }
+      // The hierarchies are independent: made side by side (each hierarchy's own directories
+      // in order), which on cgroup v1 is most of a container's start-up cost here.
+      const results = await Promise.allSettled(
+        [...new Set(this.#roots.values())].map((root) => {
+          const isCpuset = this.#roots.get('cpuset') === root;
+          return makeCgroupDirs(this.#fs, root, this.#segments, created, (dir) =>
+            isCpuset ? cpuset.initFromParent(dir, this.#fs) : Promise.resolve(),
+          );
+        }),
+      );
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
     } catch (error) {
       // Leave nothing half made behind: undo the directories this call made, newest first.
       for (const dir of created.reverse()) await this.#fs.rmdir(dir).catch(() => {});
@@ -106,7 +112,10 @@ export class V1CgroupManager implements CgroupManager {
 
   async addProcess(pid: number): Promise<void> {
     checkPid(pid);
-    for (const dir of this.dirs) await addProcessTo(this.#fs, dir, pid);
+    // One write per hierarchy, side by side; a failure is reported once all are done.
+    const results = await Promise.allSettled(this.dirs.map((dir) => addProcessTo(this.#fs, dir, pid)));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   freeze(): Promise<void> {

@@ -125,8 +125,11 @@ export async function createContainer(ctx: EngineContext, options: CreateOptions
         handVolumeTo(ctx.layout, name, uidRange.hostID, gidRange.hostID);
       }
     }
+    // A container removed when it ends needs none of this after a power loss: written without
+    // fsync (recovery removes a record it cannot read, see recovery.ts).
+    const durable = !options.autoRemove;
     // It holds the container's environment (-e secrets): root only.
-    ctx.store.writeSpec(container.staging, spec);
+    ctx.store.writeSpec(container.staging, spec, durable);
     const record: ContainerRecord = {
       id: container.id,
       name: container.name,
@@ -150,8 +153,8 @@ export async function createContainer(ctx: EngineContext, options: CreateOptions
       logOptions: options.logOptions ?? {},
     };
     // The image stays while a container uses it (its removal is refused).
-    await ctx.images.hold(image.id, container.id);
-    ctx.store.write(container.staging, record);
+    await ctx.images.hold(image.id, container.id, { durable });
+    ctx.store.write(container.staging, record, durable);
     ctx.store.publish(container);
     ctx.events.emit('create', record);
     return { container, record, spec };

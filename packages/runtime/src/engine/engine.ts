@@ -168,11 +168,10 @@ export class Engine {
   /** Starts a created or stopped container detached (owned by the supervisor). */
   async start(reference: string): Promise<Container> {
     const record = await this.find(reference);
-    if (!processAlive(record)) {
-      if (record.status === 'restarting')
-        throw new EngineError('ESTATE', `container ${reference} is restarting`);
-      await this.ctx.supervision.start(record.id);
-    }
+    if (processAlive(record)) throw new EngineError('ESTATE', `container ${reference} is already running`);
+    if (record.status === 'restarting')
+      throw new EngineError('ESTATE', `container ${reference} is restarting`);
+    await this.ctx.supervision.start(record.id);
     return this.view(this.ctx.store.read(record.id));
   }
 

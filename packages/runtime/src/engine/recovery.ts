@@ -122,12 +122,13 @@ async function collectGarbage(ctx: EngineContext): Promise<void> {
     }
     if (!HEX64.test(entry)) continue;
     seen.add(entry);
-    if (existsSync(join(path, 'state.json'))) continue;
-    // A record without state.json (made by an older box) whose maker is gone: nobody holds its lock.
+    if (store.hasRecord(entry, path)) continue;
+    // A record without a whole state.json (made by an older box, or written without fsync
+    // before a power loss) whose maker is gone: nobody holds its lock.
     const lock = store.lock(entry);
     if (lock === null) continue;
     try {
-      if (existsSync(join(path, 'state.json'))) continue;
+      if (store.hasRecord(entry, path)) continue;
       const claimed = store.claimForRemoval(entry, path);
       if (claimed) await purge(entry, claimed);
     } finally {

@@ -35,7 +35,7 @@ export async function removeContainer(
   const trash = ctx.store.claimForRemoval(record.id);
   ctx.store.removeName(record.name, record.id);
   // Before the directory goes: while it is there, an interrupted removal is finished later.
-  await ctx.images.release(record.id).catch(() => undefined);
+  await ctx.images.release(record.id, { durable: !record.autoRemove }).catch(() => undefined);
   if (trash) rmSync(trash, { recursive: true, force: true });
   ctx.events.emit('destroy', record);
 }

@@ -178,8 +178,18 @@ export class ContainerStore {
     return JSON.parse(readFileSync(join(this.dir(id), 'config.json'), 'utf8')) as Spec;
   }
 
-  writeSpec(dir: string, spec: Spec): void {
-    writePrivateFile(join(dir, 'config.json'), `${JSON.stringify(spec, null, 2)}\n`);
+  writeSpec(dir: string, spec: Spec, durable = true): void {
+    writePrivateFile(join(dir, 'config.json'), `${JSON.stringify(spec, null, 2)}\n`, { durable });
+  }
+
+  /** Whether a record's state.json is there and whole (one written without fsync may be empty after a power loss). */
+  hasRecord(id: string, path = this.dir(id)): boolean {
+    try {
+      JSON.parse(readFileSync(join(path, 'state.json'), 'utf8'));
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /** Takes the container's lock for this process: its fd, or null when another process owns it. */

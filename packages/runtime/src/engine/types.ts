@@ -100,10 +100,14 @@ export interface CommitRequest {
  */
 export interface ImageProvider {
   resolve(reference: string): Promise<EngineImage>;
-  /** Marks the image as used by a container (removal refused while held). */
-  hold(imageId: string, containerId: string): Promise<void>;
+  /**
+   * Marks the image as used by a container (removal refused while held). `durable: false`: the
+   * hold need not survive a power loss (a container removed when it ends; recovery releases
+   * what is left).
+   */
+  hold(imageId: string, containerId: string, options?: { durable?: boolean }): Promise<void>;
   /** Drops every hold of a container; unknown containers are ignored. */
-  release(containerId: string): Promise<void>;
+  release(containerId: string, options?: { durable?: boolean }): Promise<void>;
   /** Stores a new image from a container's changes; resolves with its ID. */
   commit?(request: CommitRequest): Promise<string>;
   /** Image config of an image ID (commit starts from it). */
