@@ -4,7 +4,6 @@ import { receiveFd, socketPair } from '@box/sys';
 import { parseEnvFlags } from '../create-flags.js';
 import { openEngine } from '../engine.js';
 import { CliError } from '../errors.js';
-import { type PipedStdio, pipeStdio } from '../stdio.js';
 import { attachTerminal, currentWindowSize } from '../terminal.js';
 
 export interface ExecFlags {
@@ -19,42 +18,40 @@ export interface ExecFlags {
 export async function exec(reference: string, command: string[], flags: ExecFlags): Promise<number> {
   const env = parseEnvFlags(flags.env);
   const size = flags.tty ? currentWindowSize() : undefined;
-  let sockets: [number, number] | undefined;
-  let piped: PipedStdio | undefined;
+  const engine = openEngine();
+  const options = {
+    command,
+    env,
+    workdir: flags.workdir,
+    user: flags.user,
+    tty: (flags.tty ?? false) && !flags.detach,
+    consoleSize: size && { height: size.rows, width: size.cols },
+  };
+  // -d: nothing (/dev/null).
+  if (flags.detach) {
+    await engine.exec(reference, options);
+    return 0;
+  }
+  // Without -t: pipes, never box's own stdio (copied here, or by the service when it runs).
+  if (!flags.tty) {
+    const child = await engine.execPiped(reference, options, {
+      stdin: flags.interactive ? process.stdin : undefined,
+      stdout: process.stdout,
+      stderr: process.stderr,
+    });
+    return (await child.exited).exitCode;
+  }
+  const sockets = socketPair();
   try {
-    // -d: nothing; -t: its pty; otherwise pipes (never box's own stdio).
-    if (flags.tty && !flags.detach) sockets = socketPair();
-    else if (!flags.detach) piped = pipeStdio(flags.interactive ?? false);
-    const child = await openEngine().exec(
-      reference,
-      {
-        command,
-        env,
-        workdir: flags.workdir,
-        user: flags.user,
-        tty: (flags.tty ?? false) && !flags.detach,
-        consoleSize: size && { height: size.rows, width: size.cols },
-      },
-      { stdio: piped?.stdio, consoleSocket: sockets?.[1] },
-    );
-    piped?.started();
-    if (flags.detach) return 0;
-    let terminal: ReturnType<typeof attachTerminal> | undefined;
-    if (sockets) {
-      const master = receiveFd(sockets[0]);
-      if (master === null) throw new CliError('the process did not send its terminal');
-      terminal = attachTerminal(master, flags.interactive ?? false);
-    }
+    const child = await engine.exec(reference, options, { consoleSocket: sockets[1] });
+    const master = receiveFd(sockets[0]);
+    if (master === null) throw new CliError('the process did not send its terminal');
+    const terminal = attachTerminal(master, flags.interactive ?? false);
     const status = await child.exited;
-    if (terminal) {
-      await Promise.race([terminal.drained, new Promise((r) => setTimeout(r, 500))]);
-      terminal.detach();
-    }
-    // A process it left in the container may hold the pipes open: stop once they are quiet.
-    await piped?.drained(500);
+    await Promise.race([terminal.drained, new Promise((r) => setTimeout(r, 500))]);
+    terminal.detach();
     return status.exitCode;
   } finally {
-    piped?.close();
-    if (sockets) for (const fd of sockets) closeSync(fd);
+    for (const fd of sockets) closeSync(fd);
   }
 }

@@ -1,7 +1,8 @@
 /**
- * `box run`: flags → engine.runAttached (or engine.run with -d) → exit code. Without -t the
- * container's stdio are pipes this process copies (stdio.ts); with -t its terminal's master
- * arrives over a socket pair and is attached to ours (terminal.ts).
+ * `box run`: flags → one call into the engine → exit code. With -d, engine.run (the service
+ * owns the container); without -t, engine.runPiped (its stdio are pipes copied to ours); with
+ * -t, engine.runAttached with its terminal's master sent over a socket pair and attached to
+ * ours (terminal.ts).
  */
 import { closeSync } from 'node:fs';
 import type { AttachedProcess } from '@box/runtime';
@@ -9,7 +10,6 @@ import { receiveFd, socketPair } from '@box/sys';
 import { type CreateFlags, createOptions } from '../create-flags.js';
 import { openEngine } from '../engine.js';
 import { CliError } from '../errors.js';
-import { type PipedStdio, pipeStdio } from '../stdio.js';
 import { attachTerminal } from '../terminal.js';
 
 export interface RunFlags extends CreateFlags {
@@ -28,29 +28,31 @@ export async function run(image: string, command: string[], flags: RunFlags): Pr
     process.stdout.write(`${container.id}\n`);
     return 0;
   }
-  let piped: PipedStdio | undefined;
   let sockets: [number, number] | undefined;
   // Signals for the container are taken from the start, and passed on once it runs.
   const forwarder = forwardSignals();
   try {
-    // With a terminal the container's stdio is its pty; without, pipes (never box's own).
-    if (flags.tty) sockets = socketPair();
-    else piped = pipeStdio(flags.interactive ?? false);
-    const proc = await engine.runAttached(options, { stdio: piped?.stdio, consoleSocket: sockets?.[1] });
-    forwarder.attach(proc);
-    piped?.started();
-    const terminal = sockets ? attachTerminal(takeMaster(sockets[0]), flags.interactive ?? false) : undefined;
-    const status = await proc.exited;
-    if (terminal) {
-      await Promise.race([terminal.drained, new Promise((r) => setTimeout(r, 500))]);
-      terminal.detach();
+    if (!flags.tty) {
+      // Pipes, never box's own stdio (copied by this process, or by the service when it runs).
+      const proc = await engine.runPiped(options, {
+        stdin: flags.interactive ? process.stdin : undefined,
+        stdout: process.stdout,
+        stderr: process.stderr,
+      });
+      forwarder.attach(proc);
+      return (await proc.exited).exitCode;
     }
-    // Its processes are all gone: the pipes end once everything they held has been copied.
-    await piped?.drained();
+    // Its terminal: the master side arrives over a socket pair and is attached to ours.
+    sockets = socketPair();
+    const proc = await engine.runAttached(options, { consoleSocket: sockets[1] });
+    forwarder.attach(proc);
+    const terminal = attachTerminal(takeMaster(sockets[0]), flags.interactive ?? false);
+    const status = await proc.exited;
+    await Promise.race([terminal.drained, new Promise((r) => setTimeout(r, 500))]);
+    terminal.detach();
     return status.exitCode;
   } finally {
     forwarder.stop();
-    piped?.close();
     if (sockets) for (const fd of sockets) closeSync(fd);
   }
 }

@@ -255,6 +255,16 @@ describe('recovery after dead processes', () => {
     expect(holds.has(id)).toBe(false);
   });
 
+  it('removes a record whose state.json a power loss left empty, once nobody holds it', async () => {
+    const engine = newEngine();
+    const c = await engine.create({ image: 'busybox', command: ['true'], autoRemove: true });
+    writeFileSync(join(engine.root, 'containers', c.id, 'state.json'), '');
+    await createEngine({ root: engine.root, images }).reconcile();
+    expect(readdirSync(join(engine.root, 'containers'))).toEqual([]);
+    expect(readdirSync(join(engine.root, 'names'))).toEqual([]);
+    expect(holds.has(c.id)).toBe(false);
+  });
+
   it('records the end of a running container whose owner died, and removes an auto-removed one', async () => {
     const engine = newEngine();
     const kept = await engine.create({ image: 'busybox', command: ['true'] });

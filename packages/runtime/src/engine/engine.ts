@@ -15,11 +15,13 @@ import { join } from 'node:path';
 import { EngineError } from '../errors.js';
 import { type LogEntry, readLogs } from '../logs.js';
 import type { LinuxResources } from '../spec.js';
+import type { AttachRequest } from './attach-protocol.js';
 import type { EngineContext, Supervision } from './context.js';
 import { EventLog } from './events.js';
 import type { CommitOptions } from './filesystem.js';
 import { isPaused } from './freezer.js';
 import { containerDir, type Layout, layoutOf } from './layout.js';
+import type { PipedIO } from './pipes.js';
 import { reconcile } from './recovery.js';
 import type { ServeOptions } from './service.js';
 import type { ServiceCommand } from './service-client.js';
@@ -71,11 +73,13 @@ export class Engine {
   private readonly ctx: EngineContext;
   private recovered: Promise<void> | undefined;
   private local: import('./supervisor.js').Supervisor | undefined;
+  private readonly serviced: boolean;
 
   constructor(options: EngineOptions) {
     if (!options.root.startsWith('/'))
       throw new EngineError('EINVAL', `the state root must be an absolute path: "${options.root}"`);
     this.layout = layoutOf(options.root);
+    this.serviced = options.service !== undefined;
     // Loaded when a container is first started or adopted: commands that only read do not pay.
     const { service } = options;
     let client: Promise<Supervision> | undefined;
@@ -198,6 +202,37 @@ export class Engine {
     const { createContainer } = await import('./create.js');
     const { container, record } = await createContainer(this.ctx, options);
     return attachedRun(this.ctx, container, record, stdio);
+  }
+
+  /**
+   * create + start attached, with pipes for its stdio copied to and from `io` (no terminal:
+   * the container never gets the caller's own fds). When the service runs, it runs the
+   * container and streams its stdio over its socket (it is warm: the caller loads no spawn
+   * code); otherwise this process does. Either way the container is the caller's: it is
+   * killed if the caller goes away. `exited` settles once its output has all been copied.
+   */
+  async runPiped(options: CreateOptions, io: PipedIO): Promise<AttachedProcess> {
+    await this.ready();
+    const remote = await this.remote({ op: 'run', options, stdin: io.stdin !== undefined }, io);
+    if (remote) return remote;
+    const { runPipedHere } = await import('./piped.js');
+    return runPipedHere(this.ctx, options, io);
+  }
+
+  /** exec with pipes for its stdio, as runPiped; `exited` also settles once the pipes are quiet for 0.5 s. */
+  async execPiped(reference: string, options: ExecOptions, io: PipedIO): Promise<AttachedProcess> {
+    await this.running(reference);
+    const remote = await this.remote({ op: 'exec', reference, options, stdin: io.stdin !== undefined }, io);
+    if (remote) return remote;
+    const { execPipedHere } = await import('./piped.js');
+    return execPipedHere(this.ctx, reference, options, io);
+  }
+
+  /** Served by the service, when there is one and it runs (never started for this). */
+  private async remote(request: AttachRequest, io: PipedIO): Promise<AttachedProcess | undefined> {
+    if (!this.serviced) return undefined;
+    const { attachRemote } = await import('./attach-client.js');
+    return attachRemote(this.layout.serviceSocket, request, io);
   }
 
   // ---- what there is ----

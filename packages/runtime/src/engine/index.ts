@@ -2,6 +2,7 @@ export { EngineError, type EngineErrorCode, isRuntimeError, RuntimeError } from 
 export type { EngineContext, Supervision } from './context.js';
 export { type AttachedProcess, createEngine, Engine, type EngineOptions } from './engine.js';
 export type { CommitOptions } from './filesystem.js';
+export type { PipedIO } from './pipes.js';
 export { prepareStateRoot } from './prepare.js';
 export type { ServeOptions } from './service.js';
 export type { ServiceCommand } from './service-client.js';

@@ -11,6 +11,8 @@ import { closeSync, openSync, rmSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { tryLock } from '@box/sys';
 import { RuntimeError } from '../errors.js';
+import type { AttachRequest } from './attach-protocol.js';
+import { serveAttach } from './attach-server.js';
 import type { EngineContext } from './context.js';
 import { reconcile } from './recovery.js';
 import type { ServiceRequest, ServiceResponse } from './service-protocol.js';
@@ -38,7 +40,7 @@ export async function serve(ctx: EngineContext, options: ServeOptions = {}): Pro
   await supervisor.adoptOrphans();
 
   rmSync(layout.serviceSocket, { force: true });
-  const server = createServer((socket) => handle(socket, supervisor));
+  const server = createServer((socket) => handle(local, socket, supervisor));
   await new Promise<void>((resolve) => server.listen(layout.serviceSocket, resolve));
 
   const idleMs = options.idleMs ?? 30_000;
@@ -69,17 +71,23 @@ export async function serve(ctx: EngineContext, options: ServeOptions = {}): Pro
   closeSync(lock);
 }
 
-function handle(socket: Socket, supervisor: Supervisor): void {
-  let buffer = '';
-  socket.on('data', async (chunk) => {
-    buffer += chunk.toString();
-    const newline = buffer.indexOf('\n');
+function handle(ctx: EngineContext, socket: Socket, supervisor: Supervisor): void {
+  let buffer = Buffer.alloc(0);
+  const onData = async (chunk: Buffer) => {
+    buffer = Buffer.concat([buffer, chunk]);
+    const newline = buffer.indexOf(0x0a);
     if (newline === -1) return;
-    const line = buffer.slice(0, newline);
-    buffer = buffer.slice(newline + 1);
+    socket.off('data', onData);
+    const line = buffer.subarray(0, newline).toString();
+    const rest = buffer.subarray(newline + 1);
     let response: ServiceResponse;
     try {
-      const request = JSON.parse(line) as ServiceRequest;
+      const request = JSON.parse(line) as ServiceRequest | AttachRequest;
+      if (request.op === 'run' || request.op === 'exec') {
+        // A piped container or exec: the rest of the connection is its stream.
+        await serveAttach(ctx, socket, request, rest);
+        return;
+      }
       if (request.op === 'ping') response = { ok: true };
       else if (request.op === 'start') response = { ok: true, pid: await supervisor.start(request.id) };
       else throw new Error(`unknown request ${JSON.stringify((request as { op: unknown }).op)}`);
@@ -95,6 +103,7 @@ function handle(socket: Socket, supervisor: Supervisor): void {
       };
     }
     socket.end(`${JSON.stringify(response)}\n`);
-  });
+  };
+  socket.on('data', onData);
   socket.on('error', () => undefined);
 }

@@ -1,14 +1,22 @@
 /**
- * Without -t a container never gets box's own stdin, stdout and stderr: with a
- * terminal there it could change the terminal's modes or read and inject input,
- * with a file it could seek, truncate or read it. As docker does, its 1 and 2 are
- * pipes, its 0 a pipe with -i and /dev/null without; this side copies between
- * those pipes and box's stdio (binary-safe, with backpressure).
+ * Without a terminal a container never gets its caller's own stdin, stdout and stderr: with a
+ * terminal there it could change the terminal's modes or read and inject input, with a file it
+ * could seek, truncate or read it. As docker does, its 1 and 2 are pipes, its 0 a pipe when
+ * there is input and /dev/null otherwise; this side copies between those pipes and the caller's
+ * streams (binary-safe, with backpressure).
  */
 import { closeSync, openSync } from 'node:fs';
 import { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { pipe } from '@box/sys';
+
+/** The caller's side of a piped container or exec: where its output goes, where its input comes from. */
+export interface PipedIO {
+  /** Copied to the process's stdin (which then ends with it); without, its stdin is /dev/null. */
+  stdin?: Readable;
+  stdout: Writable;
+  stderr: Writable;
+}
 
 export interface PipedStdio {
   /** The container's ends for its 0, 1 and 2 (close-on-exec here). */
@@ -26,26 +34,26 @@ export interface PipedStdio {
   close(): void;
 }
 
-/** Pipes for a container's stdio, copied to and from this process's (stdin only when `interactive`). */
-export function pipeStdio(interactive: boolean): PipedStdio {
+/** Pipes for a process's stdio, copied to and from the caller's streams. */
+export function pipeStreams(io: PipedIO): PipedStdio {
   const childEnds: number[] = [];
   const streams: Socket[] = [];
   let lastData = Date.now();
   const cleanups: (() => void)[] = [];
   try {
     let stdin: number;
-    if (interactive) {
+    if (io.stdin) {
       const [read, write] = pipe();
       childEnds.push(read);
       stdin = read;
       const writer = new Socket({ fd: write, readable: false, writable: true });
       streams.push(writer);
-      cleanups.push(copyInput(process.stdin, writer));
+      cleanups.push(copyInput(io.stdin, writer));
     } else {
       stdin = openSync('/dev/null', 'r');
       childEnds.push(stdin);
     }
-    const outputs = [process.stdout, process.stderr].map((target) => {
+    const outputs = [io.stdout, io.stderr].map((target) => {
       const [read, write] = pipe();
       childEnds.push(write);
       const reader = new Socket({ fd: read, readable: true, writable: false });
