@@ -20,6 +20,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EngineError, isRuntimeError, SpecError } from '../errors.js';
 import { createEngine, type Engine } from './engine.js';
@@ -279,5 +280,57 @@ describe('recovery after dead processes', () => {
     const list = await fresh.list({ all: true });
     expect(list.map((c) => [c.id, c.status, c.exitCode])).toEqual([[kept.id, 'exited', 137]]);
     expect(holds.has(gone.id)).toBe(false);
+  });
+});
+
+/** Collects what a stream gets. */
+function sink(): { stream: PassThrough; text: () => string } {
+  const stream = new PassThrough();
+  const chunks: Buffer[] = [];
+  stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+  return { stream, text: () => Buffer.concat(chunks).toString() };
+}
+
+describe('piped containers and execs', () => {
+  it('copies input and output through pipes, here and through a running service', async () => {
+    const engine = newEngine();
+    // The service (in this process for the test) and a client engine that finds it running.
+    const serving = engine.serve({ idleMs: 300 });
+    const client = createEngine({ root: engine.root, images, service: { command: ['/bin/false'] } });
+    for (const [who, e] of [
+      ['here', engine],
+      ['service', client],
+    ] as const) {
+      const out = sink();
+      const err = sink();
+      const stdin = new PassThrough();
+      const proc = await e.runPiped(
+        { image: 'busybox', command: ['sh', '-c', 'tr a-z A-Z; echo done >&2; exit 4'], autoRemove: true },
+        { stdin, stdout: out.stream, stderr: err.stream },
+      );
+      stdin.end('piped input\n');
+      expect((await proc.exited).exitCode, who).toBe(4);
+      expect(out.text(), who).toBe('PIPED INPUT\n');
+      expect(err.text(), who).toBe('done\n');
+    }
+    const c = await engine.run({ image: 'busybox', command: ['sleep', '1000'] });
+    const out = sink();
+    const exec = await client.execPiped(
+      c.id,
+      { command: ['sh', '-c', 'echo from exec; exit 6'] },
+      { stdout: out.stream, stderr: sink().stream },
+    );
+    expect((await exec.exited).exitCode).toBe(6);
+    expect(out.text()).toBe('from exec\n');
+    // A signal reaches the container; its end is recorded as docker's 128 + signal.
+    const long = await client.runPiped(
+      { image: 'busybox', command: ['sleep', '1000'], name: 'long' },
+      { stdout: sink().stream, stderr: sink().stream },
+    );
+    long.kill('SIGKILL');
+    expect((await long.exited).exitCode).toBe(137);
+    expect((await engine.inspect('long')).exitCode).toBe(137);
+    await engine.remove(c.id, { force: true });
+    await serving;
   });
 });

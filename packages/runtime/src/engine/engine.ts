@@ -140,10 +140,8 @@ export class Engine {
       throw new EngineError('ENOCONTAINER', `No such container: ${record.id}`); // removed meanwhile
     }
     const running = processAlive(record);
-    const status: ContainerStatus = record.status === 'running' && !running ? 'exited' : record.status;
     return {
       ...record,
-      status,
       running,
       paused: running && (await isPaused(record.cgroupsPath)),
       spec,

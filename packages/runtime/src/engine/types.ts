@@ -49,7 +49,11 @@ export interface ContainerRecord {
 
 /** A container as the engine reports it: its record, its OCI config and what runs now. */
 export interface Container extends ContainerRecord {
-  /** Its process runs (status 'running' and the same process still there). */
+  /**
+   * Its process runs (status 'running' and the same process still there). `status` is what its
+   * owner recorded: a process that just ended is 'running' with `running` false until its owner
+   * records the end (with the exit code).
+   */
   running: boolean;
   /** Running with its cgroup frozen (pause). */
   paused: boolean;
