@@ -46,6 +46,7 @@ export {
   bpf,
   close,
   dupCloexec,
+  eventfd,
   getWindowSize,
   isatty,
   kill,
@@ -57,6 +58,7 @@ export {
   mknod,
   mount,
   pidfdOpen,
+  pidfdSendSignal,
   pipe,
   receiveFd,
   setns,
@@ -69,3 +71,4 @@ export {
   type WaitStatus,
   type WindowSize,
 } from './syscalls.js';
+export { type ReadableWait, waitReadable } from './wait-readable.js';

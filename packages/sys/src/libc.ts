@@ -55,6 +55,9 @@ function declare() {
     linkat: lib.func(
       'int linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int flags)',
     ),
+    // Called through .async (on a libuv pool thread) by wait-readable.ts.
+    ppoll: lib.func('int ppoll(void *fds, unsigned long nfds, const void *timeout, const void *sigmask)'),
+    eventfd: lib.func('int eventfd(unsigned int initval, int flags)'),
     spawnProto: koffi.proto('long box_spawn(void *program)'),
   };
 }

@@ -1,13 +1,16 @@
+import { spawn } from 'node:child_process';
 import { closeSync, fstatSync, readFileSync, readlinkSync, readSync, writeSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { SyscallError } from './errors.js';
 import {
   close,
   dupCloexec,
+  eventfd,
   getWindowSize,
   isatty,
   kill,
   pidfdOpen,
+  pidfdSendSignal,
   pipe,
   receiveFd,
   socketPair,
@@ -113,6 +116,55 @@ describe('kill / tryWait / pidfdOpen', () => {
     expect(() => pidfdOpen(0x3ffffff)).toThrow(
       expect.objectContaining({ syscall: 'pidfd_open', code: 'ESRCH' }),
     );
+  });
+});
+
+describe('pidfdSendSignal', () => {
+  it('signals the process the pidfd names; ESRCH once it has been reaped', async () => {
+    const child = spawn('sleep', ['100'], { stdio: 'ignore' });
+    const exit = new Promise<NodeJS.Signals | null>((resolve) =>
+      child.on('exit', (_code, signal) => resolve(signal)),
+    );
+    const pidfd = pidfdOpen(child.pid!);
+    try {
+      pidfdSendSignal(pidfd, 0);
+      pidfdSendSignal(pidfd, 15);
+      expect(await exit).toBe('SIGTERM');
+      expect(() => pidfdSendSignal(pidfd, 0)).toThrow(
+        expect.objectContaining({ syscall: 'pidfd_send_signal', code: 'ESRCH', path: `pidfd ${pidfd}` }),
+      );
+    } finally {
+      close(pidfd);
+    }
+  });
+
+  it('refuses an fd that is not a pidfd', () => {
+    const [r, w] = pipe();
+    try {
+      expect(() => pidfdSendSignal(r, 0)).toThrow(expect.objectContaining({ code: 'EBADF' }));
+    } finally {
+      close(r);
+      close(w);
+    }
+  });
+});
+
+describe('eventfd', () => {
+  it('counts writes and reads back as zero-then-EAGAIN, close-on-exec', () => {
+    const fd = eventfd();
+    try {
+      expect(fdFlags(fd) & O_CLOEXEC).not.toBe(0);
+      const one = Buffer.alloc(8);
+      one.writeBigUInt64LE(2n);
+      writeSync(fd, one);
+      writeSync(fd, one);
+      const out = Buffer.alloc(8);
+      expect(readSync(fd, out)).toBe(8);
+      expect(out.readBigUInt64LE()).toBe(4n);
+      expect(() => readSync(fd, out)).toThrow(expect.objectContaining({ code: 'EAGAIN' }));
+    } finally {
+      close(fd);
+    }
   });
 });
 
