@@ -9,7 +9,9 @@ export {
   type ReadLogsOptions,
   readLogs,
 } from './logs.js';
+export { openProcess, type ProcessHandle } from './process/handle.js';
 export { lookupCommand } from './process/lookup.js';
+export { processStartTime } from './process/stat.js';
 export { CopyError, copyFromRoot, copyIntoRoot } from './rootfs/copy.js';
 export { parseMountOptions } from './rootfs/mount-options.js';
 export type { Overlay } from './rootfs/prepare.js';
