@@ -47,6 +47,7 @@ export {
   close,
   dupCloexec,
   eventfd,
+  fgetxattr,
   getWindowSize,
   isatty,
   kill,

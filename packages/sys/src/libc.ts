@@ -36,6 +36,7 @@ function declare() {
       'int lsetxattr(const char *path, const char *name, const void *value, size_t size, int flags)',
     ),
     lgetxattr: lib.func('long lgetxattr(const char *path, const char *name, _Out_ void *value, size_t size)'),
+    fgetxattr: lib.func('long fgetxattr(int fd, const char *name, _Out_ void *value, size_t size)'),
     llistxattr: lib.func('long llistxattr(const char *path, _Out_ void *list, size_t size)'),
     // fd-relative file calls (at.ts)
     fstatfs: lib.func('int fstatfs(int fd, void *buf)'),

@@ -1,14 +1,30 @@
 import { spawn } from 'node:child_process';
-import { closeSync, fstatSync, readFileSync, readlinkSync, readSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  fstatSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  readlinkSync,
+  readSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { openat } from './at.js';
+import { AT_FDCWD, O_DIRECTORY, O_PATH } from './constants.js';
 import { SyscallError } from './errors.js';
 import {
   close,
   dupCloexec,
   eventfd,
+  fgetxattr,
   getWindowSize,
   isatty,
   kill,
+  lsetxattr,
   pidfdOpen,
   pidfdSendSignal,
   pipe,
@@ -145,6 +161,26 @@ describe('pidfdSendSignal', () => {
     } finally {
       close(r);
       close(w);
+    }
+  });
+});
+
+describe('fgetxattr', () => {
+  it('reads an attribute of an open directory; null for none; EBADF for an O_PATH fd', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'box-xattr-'));
+    const fd = openSync(dir, 'r');
+    const pathFd = openat(AT_FDCWD, dir, O_PATH | O_DIRECTORY);
+    try {
+      lsetxattr(dir, 'trusted.box-test', 'y');
+      expect(fgetxattr(fd, 'trusted.box-test')?.toString()).toBe('y');
+      expect(fgetxattr(fd, 'trusted.box-none')).toBeNull();
+      expect(() => fgetxattr(pathFd, 'trusted.box-test')).toThrow(
+        expect.objectContaining({ syscall: 'fgetxattr', code: 'EBADF', path: `fd ${pathFd}` }),
+      );
+    } finally {
+      close(pathFd);
+      close(fd);
+      rmSync(dir, { recursive: true });
     }
   });
 });

@@ -213,10 +213,27 @@ const ENODATA = 61;
 
 /** lgetxattr(2): the attribute's value, or null when the file has no such attribute. */
 export function lgetxattr(path: string, name: string): Buffer | null {
+  return getxattrWith((buf, size) => libc().lgetxattr(path, name, buf, size), 'lgetxattr', path, name);
+}
+
+/**
+ * fgetxattr(2) on an open file (not an O_PATH fd: the kernel refuses those with EBADF): the
+ * attribute's value, or null when the file has no such attribute.
+ */
+export function fgetxattr(fd: number, name: string): Buffer | null {
+  return getxattrWith((buf, size) => libc().fgetxattr(fd, name, buf, size), 'fgetxattr', `fd ${fd}`, name);
+}
+
+function getxattrWith(
+  call: (buf: Buffer, size: number) => number | bigint,
+  syscall: string,
+  path: string,
+  name: string,
+): Buffer | null {
   let size = 256;
   for (;;) {
     const buf = Buffer.alloc(size);
-    const n = Number(libc().lgetxattr(path, name, buf, size));
+    const n = Number(call(buf, size));
     if (n >= 0) return buf.subarray(0, n);
     const errno = lastErrno();
     if (errno === ENODATA) return null;
@@ -224,7 +241,7 @@ export function lgetxattr(path: string, name: string): Buffer | null {
       size *= 16; // ERANGE
       continue;
     }
-    throw new SyscallError('lgetxattr', errno, { path, args: name });
+    throw new SyscallError(syscall, errno, { path, args: name });
   }
 }
 
