@@ -1,10 +1,12 @@
 export { ChildProgram, ChildSetupError, type Slot } from '@box/sys';
 export { NamespaceConfigError, UnsupportedNamespaceError } from './errors.js';
 export { formatIdMap, writeIdMaps } from './idmap.js';
+export { canJoinByPidfd } from './pidfd-join.js';
 export {
   type Capabilities,
   type Credentials,
   type NamespacedProcess,
+  type ProcessJoin,
   type SpawnOptions,
   type StdioSource,
   spawn,

@@ -4,6 +4,13 @@
  * watched pid is polled with waitpid(WNOHANG). libuv reaps only its own
  * children by pid, so the two never steal each other's exits. A slow ref'd
  * timer keeps the loop alive while children run and covers a lost signal.
+ *
+ * No pidfd is needed here: these pids are our own children, and a child's pid
+ * cannot be reused until we reap it (an unreaped zombie keeps it), so
+ * waitpid(pid) always names the child that was started. The handle's kill()
+ * stops at reaping for the same reason. (Processes that are not our children,
+ * a container found again after a restart, are waited for through a pidfd: see
+ * @box/runtime openProcess.)
  */
 import { tryWait, type WaitStatus } from '@box/sys';
 

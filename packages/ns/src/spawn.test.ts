@@ -17,11 +17,12 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ChildSetupError, close, MS, O_CREAT, O_WRONLY, pipe } from '@box/sys';
+import { ChildSetupError, close, MS, O_CREAT, O_WRONLY, pidfdOpen, pipe } from '@box/sys';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { NamespaceConfigError } from './errors.js';
+import { canJoinByPidfd } from './pidfd-join.js';
 import { type NamespacedProcess, type SpawnOptions, spawn, type WaitStatus } from './spawn.js';
-import type { Namespace } from './types.js';
+import type { Namespace, NamespaceType } from './types.js';
 
 const ENV = ['PATH=/usr/sbin:/usr/bin:/sbin:/bin'];
 const ISOLATED: Namespace[] = [
@@ -246,6 +247,137 @@ describe('spawn into existing namespaces', () => {
     expect(Number(nspid[1])).toBeGreaterThan(1);
     // This process's own children stay in its pid namespace afterwards.
     expect(readlinkSync('/proc/thread-self/ns/pid_for_children')).toBe(readlinkSync('/proc/self/ns/pid'));
+  });
+});
+
+describe('spawn into the namespaces of a process, through its pidfd', () => {
+  const ALL: NamespaceType[] = ['ipc', 'uts', 'network', 'pid', 'mount'];
+
+  it('this kernel joins through pidfds, and probing leaves our own namespaces as they were', () => {
+    const before = readlinkSync('/proc/thread-self/ns/uts');
+    expect(canJoinByPidfd()).toBe(true);
+    expect(readlinkSync('/proc/thread-self/ns/uts')).toBe(before);
+  });
+
+  it('joins all the namespaces asked for in one step', async () => {
+    const target = await start(
+      sleeper({
+        namespaces: ISOLATED,
+        setup: (p) => {
+          p.mount(null, '/', null, MS.REC | MS.PRIVATE);
+          p.mount('proc', '/proc', 'proc', MS.NOSUID | MS.NODEV | MS.NOEXEC);
+          p.sethostname('bypidfd');
+          return undefined;
+        },
+      }),
+    );
+    const pidfd = pidfdOpen(target.pid);
+    const before = openFdCount();
+    try {
+      const { out, status, pid } = await capture(
+        sh('hostname; echo $$; tr "\\0" " " < /proc/1/cmdline; echo; ls /proc/self/fd | tr "\\n" " "', {
+          joinProcess: { pidfd, types: ALL, name: `process ${target.pid}` },
+        }),
+      );
+      expect(status).toEqual(EXITED_OK);
+      const [hostname, nspid, cmdline, fds] = out.split('\n');
+      expect(hostname).toBe('bypidfd');
+      expect(Number(nspid)).toBeGreaterThan(1);
+      expect(cmdline!.trim()).toBe('sleep 5');
+      // 0-2, and ls's own directory: neither the pidfd nor anything else of ours.
+      expect(fds!.trim().split(' ')).toEqual(['0', '1', '2', '3']);
+      expect(pid).toBeGreaterThan(0);
+      expect(openFdCount()).toBe(before);
+      // The caller's pidfd is still open, and our children are back in our pid namespace.
+      expect(readlinkSync(`/proc/self/fd/${pidfd}`)).toMatch(/pidfd/);
+      expect(readlinkSync('/proc/thread-self/ns/pid_for_children')).toBe(readlinkSync('/proc/self/ns/pid'));
+    } finally {
+      close(pidfd);
+    }
+  });
+
+  it('joins the namespaces by the same name on both sides: the joined process shows them', async () => {
+    const target = await start(sleeper({ namespaces: ISOLATED }));
+    const pidfd = pidfdOpen(target.pid);
+    try {
+      const joined = await start(sleeper({ joinProcess: { pidfd, types: ALL, name: 'the target' } }));
+      for (const file of ['ipc', 'uts', 'net', 'pid', 'mnt'])
+        expect(readlinkSync(`/proc/${joined.pid}/ns/${file}`)).toBe(
+          readlinkSync(`/proc/${target.pid}/ns/${file}`),
+        );
+    } finally {
+      close(pidfd);
+    }
+  });
+
+  it('cannot join a process that has ended, even when its pid names another one now', async () => {
+    const target = await start(sleeper({ namespaces: [{ type: 'uts' }, { type: 'pid' }] }));
+    const pidfd = pidfdOpen(target.pid);
+    try {
+      target.kill('SIGKILL');
+      await target.exited;
+      const inChild = await spawn({
+        path: '/bin/true',
+        args: ['true'],
+        joinProcess: { pidfd, types: ['uts'], name: 'the ended process' },
+      }).catch((e) => e);
+      expect(inChild).toBeInstanceOf(ChildSetupError);
+      expect(inChild).toMatchObject({ step: 'join the uts namespaces of the ended process', code: 'ESRCH' });
+      // The pid namespace is joined by this thread around the clone: refused there.
+      const inParent = await spawn({
+        path: '/bin/true',
+        args: ['true'],
+        joinProcess: { pidfd, types: ['pid', 'uts'], name: 'the ended process' },
+      }).catch((e) => e);
+      expect(inParent).toMatchObject({ syscall: 'setns', code: 'ESRCH' });
+      expect(readlinkSync('/proc/thread-self/ns/pid_for_children')).toBe(readlinkSync('/proc/self/ns/pid'));
+    } finally {
+      close(pidfd);
+    }
+  });
+
+  it('joins through namespace fds the caller opened, and leaves them open', async () => {
+    const target = await start(
+      sleeper({ namespaces: [{ type: 'uts' }], setup: (p) => void p.sethostname('byfd') }),
+    );
+    const fd = openSync(`/proc/${target.pid}/ns/uts`, 'r');
+    try {
+      const { out, status } = await capture({
+        path: '/bin/hostname',
+        args: ['hostname'],
+        namespaces: [{ type: 'uts', fd }],
+      });
+      expect(status).toEqual(EXITED_OK);
+      expect(out).toBe('byfd\n');
+      expect(readlinkSync(`/proc/self/fd/${fd}`)).toMatch(/^uts:/);
+    } finally {
+      closeSync(fd);
+    }
+  });
+
+  it('refuses joins both by pidfd and by namespace file, and a type given twice', async () => {
+    const target = await start(sleeper({ namespaces: [{ type: 'uts' }, { type: 'ipc' }] }));
+    const pidfd = pidfdOpen(target.pid);
+    try {
+      const both = await spawn({
+        path: '/bin/true',
+        args: ['true'],
+        joinProcess: { pidfd, types: ['uts'], name: 'x' },
+        namespaces: [{ type: 'ipc', path: `/proc/${target.pid}/ns/ipc` }],
+      }).catch((e) => e);
+      expect(both).toBeInstanceOf(NamespaceConfigError);
+      expect(both.message).toBe('join namespaces through joinProcess or through namespaces, not both');
+      const twice = await spawn({
+        path: '/bin/true',
+        args: ['true'],
+        joinProcess: { pidfd, types: ['uts'], name: 'x' },
+        namespaces: [{ type: 'uts' }],
+      }).catch((e) => e);
+      expect(twice).toBeInstanceOf(NamespaceConfigError);
+      expect(twice.message).toBe('namespace "uts" given twice');
+    } finally {
+      close(pidfd);
+    }
   });
 });
 

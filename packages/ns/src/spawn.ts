@@ -15,6 +15,13 @@
  * one the calling thread itself enters the target namespace for the duration
  * of the clone and returns to its own right after.
  *
+ * A running process's namespaces are joined either through its namespace files
+ * (`namespaces` with a path or an fd) or, where setns takes a pidfd (Linux 5.8),
+ * through a pidfd of it (`joinProcess`): one setns in the child for all of them,
+ * and one on this thread for its PID namespace. A pidfd names one process for
+ * good, so a join can never land in the namespaces of a process that got the
+ * pid after the intended one ended: setns then fails with ESRCH.
+ *
  * Threat model. The child is a copy of this host process (its memory, its
  * environment, its fds, the host's node binary as /proc/self/exe) that enters
  * namespaces where an attacker may already run: container root in `exec`, or
@@ -24,6 +31,7 @@
  *   named in the plan (close_range over the gaps), before any container path
  *   is touched; what is kept is close-on-exec, so the command sees 0-2 only
  *   (an inherited directory fd as a cwd or /proc/self/fd/N: CVE-2024-21626).
+ *   The namespace fds and the pidfd of a join are closed right after their setns.
  * - memory, environ, exe, fds through /proc/PID: the child is not dumpable
  *   from its first instruction (@box/sys spawnChild), so a container process
  *   without CAP_SYS_PTRACE cannot open them while it is visible in the
@@ -94,8 +102,14 @@ export interface SpawnOptions {
   /** argv, including argv[0]. */
   args: readonly string[];
   env?: readonly string[];
-  /** Namespaces to create (no path) or join (path). Others are shared with this process. */
+  /** Namespaces to create (no path) or join (path or fd). Others are shared with this process. */
   namespaces?: readonly Namespace[];
+  /**
+   * Joins namespaces of a running process through its pidfd (setns with a pidfd, Linux 5.8;
+   * see canJoinByPidfd): all of them in one step, and only ever those of the process the
+   * pidfd names, never of one that got its pid later. Not with joins in `namespaces`.
+   */
+  joinProcess?: ProcessJoin;
   uidMappings?: readonly IdMapping[];
   gidMappings?: readonly IdMapping[];
   /** Sources of the child's fds 0, 1 and 2; by default this process's own. */
@@ -124,6 +138,15 @@ export interface SpawnOptions {
    * written: join cgroups, set up networking. If it throws, the child is killed.
    */
   onSync?: (pid: number) => void | Promise<void>;
+}
+
+export interface ProcessJoin {
+  /** A pidfd of the process (the caller keeps it and closes it after spawn). */
+  pidfd: number;
+  /** Which of its namespaces to join. */
+  types: readonly NamespaceType[];
+  /** The process in step names and errors, e.g. "container process 1234". */
+  name: string;
 }
 
 export interface NamespacedProcess {
@@ -172,24 +195,67 @@ function capLastCap(): number {
   return lastCap;
 }
 
+/** A namespace to join: an fd of its file, or a pidfd (`owned`: opened by plan, closed by closePlan). */
+interface Join {
+  type: NamespaceType;
+  fd: number;
+  path: string;
+  owned: boolean;
+}
+
 interface Plan {
   cloneFlags: number;
-  joins: { type: NamespaceType; fd: number; path: string }[];
-  pidJoin: { fd: number; path: string } | undefined;
+  joins: Join[];
+  /** The child's setns(pidfd, flags) for joinProcess (its pid namespace is in pidJoin). */
+  pidfdJoin: { pidfd: number; flags: number; step: string } | undefined;
+  pidJoin: Join | undefined;
   newCgroup: boolean;
   newUser: boolean;
 }
 
-function plan(namespaces: readonly Namespace[]): Plan {
+function plan(namespaces: readonly Namespace[], joinProcess: ProcessJoin | undefined): Plan {
   const seen = new Set<NamespaceType>();
-  const result: Plan = { cloneFlags: 0, joins: [], pidJoin: undefined, newCgroup: false, newUser: false };
+  const result: Plan = {
+    cloneFlags: 0,
+    joins: [],
+    pidfdJoin: undefined,
+    pidJoin: undefined,
+    newCgroup: false,
+    newUser: false,
+  };
+  const checkType = (type: NamespaceType) => {
+    if (!(type in NAMESPACE_FLAGS)) throw new NamespaceConfigError(`unknown namespace type "${type}"`);
+    if (seen.has(type)) throw new NamespaceConfigError(`namespace "${type}" given twice`);
+    seen.add(type);
+    checkSupported(type);
+  };
   try {
+    if (joinProcess) {
+      let flags = 0;
+      for (const type of joinProcess.types) {
+        checkType(type);
+        if (type === 'pid')
+          result.pidJoin = { type, fd: joinProcess.pidfd, path: joinProcess.name, owned: false };
+        else flags |= NAMESPACE_FLAGS[type];
+      }
+      const names = JOIN_ORDER.filter((t) => t !== 'pid' && joinProcess.types.includes(t));
+      if (flags !== 0)
+        result.pidfdJoin = {
+          pidfd: joinProcess.pidfd,
+          flags,
+          step: `join the ${names.join(', ')} namespaces of ${joinProcess.name}`,
+        };
+    }
     for (const ns of namespaces) {
-      if (!(ns.type in NAMESPACE_FLAGS))
-        throw new NamespaceConfigError(`unknown namespace type "${ns.type}"`);
-      if (seen.has(ns.type)) throw new NamespaceConfigError(`namespace "${ns.type}" given twice`);
-      seen.add(ns.type);
-      checkSupported(ns.type);
+      checkType(ns.type);
+      if (joinProcess && (ns.path !== undefined || ns.fd !== undefined))
+        throw new NamespaceConfigError('join namespaces through joinProcess or through namespaces, not both');
+      if (ns.fd !== undefined) {
+        const join = { type: ns.type, fd: ns.fd, path: ns.path ?? `fd ${ns.fd}`, owned: false };
+        if (ns.type === 'pid') result.pidJoin = join;
+        else result.joins.push(join);
+        continue;
+      }
       if (ns.path === undefined) {
         // A cgroup namespace is created after the sync point, once the parent put the child in its cgroup.
         if (ns.type === 'cgroup') result.newCgroup = true;
@@ -205,8 +271,9 @@ function plan(namespaces: readonly Namespace[]): Plan {
           `cannot open ${ns.type} namespace ${ns.path}: ${(error as Error).message}`,
         );
       }
-      if (ns.type === 'pid') result.pidJoin = { fd, path: ns.path };
-      else result.joins.push({ type: ns.type, fd, path: ns.path });
+      const join = { type: ns.type, fd, path: ns.path, owned: true };
+      if (ns.type === 'pid') result.pidJoin = join;
+      else result.joins.push(join);
     }
   } catch (error) {
     closePlan(result);
@@ -217,8 +284,8 @@ function plan(namespaces: readonly Namespace[]): Plan {
 }
 
 function closePlan(p: Plan): void {
-  for (const j of p.joins) closeSync(j.fd);
-  if (p.pidJoin) closeSync(p.pidJoin.fd);
+  for (const j of p.joins) if (j.owned) closeSync(j.fd);
+  if (p.pidJoin?.owned) closeSync(p.pidJoin.fd);
 }
 
 /**
@@ -228,7 +295,7 @@ function closePlan(p: Plan): void {
  */
 export async function spawn(options: SpawnOptions): Promise<NamespacedProcess> {
   const namespaces = options.namespaces ?? [];
-  const p = plan(namespaces);
+  const p = plan(namespaces, options.joinProcess);
   const needSync = p.newUser || options.onSync !== undefined;
   const toClose: number[] = [];
   let sync: [number, number] | undefined;
@@ -248,9 +315,16 @@ export async function spawn(options: SpawnOptions): Promise<NamespacedProcess> {
     // container's cwd or be reachable through /proc/self/fd (CVE-2024-21626). The rest
     // are close-on-exec, so the container's command sees only 0-2.
     const keep = [errorPipe[1], stub, ...p.joins.map((j) => j.fd), ...(options.keepFds ?? [])];
+    if (p.pidfdJoin) keep.push(p.pidfdJoin.pidfd);
     if (sync) keep.push(sync[0]);
     for (const source of stdio) if (typeof source === 'number') keep.push(source);
     closeOtherFds(program, keep);
+    if (p.pidfdJoin) {
+      // One step for all of them, user first and mount last as the kernel orders them; or,
+      // if that process is gone, none (ESRCH).
+      program.call('setns', p.pidfdJoin.step, [p.pidfdJoin.pidfd, p.pidfdJoin.flags]);
+      program.call('close', `close the pidfd of ${options.joinProcess!.name}`, [p.pidfdJoin.pidfd]);
+    }
     for (const join of p.joins) {
       program.call('setns', `join ${join.type} namespace ${join.path}`, [
         join.fd,

@@ -11,10 +11,14 @@ import {
 /** Namespace kinds, named as in the OCI runtime spec. */
 export type NamespaceType = 'mount' | 'uts' | 'ipc' | 'pid' | 'network' | 'user' | 'cgroup';
 
-/** A namespace to create (no `path`) or to join (`path` to a /proc/PID/ns/* file). */
+/**
+ * A namespace to create (neither `path` nor `fd`) or to join: `path` of a /proc/PID/ns/* file,
+ * or `fd`, that file already open (the caller keeps it and closes it after spawn).
+ */
 export interface Namespace {
   type: NamespaceType;
   path?: string;
+  fd?: number;
 }
 
 /** One line of /proc/PID/uid_map or gid_map. */

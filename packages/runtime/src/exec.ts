@@ -4,16 +4,28 @@
  * last), join its cgroup at the sync point, then take the process settings.
  * No shell or helper binary is needed in the image.
  *
+ * The init is named by a handle (openProcess: a pidfd, its start time checked
+ * after opening), never by its pid alone: if the init has ended and its pid
+ * names another process now, nothing is joined. Where setns takes a pidfd
+ * (Linux 5.8) the child joins through that pidfd, so even an init that ends
+ * during the exec cannot hand its pid's next owner to the join (ESRCH). On
+ * older kernels the namespace files are opened through the init's /proc
+ * directory fd, which the handle checked to be the init's own: a file opened
+ * through it belongs to that process or fails. The command is looked up the
+ * same way, in the init's root opened through that directory.
+ *
  * The kernel never refuses to move a process into a cgroup, not even one at its
  * pids limit: joining is checked here instead (before and after), so an exec
  * into a full container fails as a fork inside it would. Once joined, whatever the process forks is
  * counted against the container's limit by the kernel.
  */
-import { readlinkSync } from 'node:fs';
+import { closeSync, readlinkSync } from 'node:fs';
 import { type CgroupManager, createCgroupManager } from '@box/cgroups';
-import { type Namespace, type NamespaceType, spawn } from '@box/ns';
+import { canJoinByPidfd, type Namespace, type NamespaceType, spawn } from '@box/ns';
+import { O_DIRECTORY, O_PATH, O_RDONLY, openat, readlinkat } from '@box/sys';
 import { processCredentials } from './capabilities.js';
 import { RuntimeError } from './errors.js';
+import { openProcess, type ProcessHandle } from './process/handle.js';
 import { lookupCommand } from './process/lookup.js';
 import { addConsoleSteps } from './rootfs/prepare.js';
 import type { Process } from './spec.js';
@@ -31,6 +43,12 @@ const NS_FILES: Record<NamespaceType, string> = {
 export interface ExecOptions {
   /** Host pid of the container's init process. */
   pid: number;
+  /**
+   * The init's start time as recorded when it started (field 22 of /proc/PID/stat; see
+   * processStartTime). With it, a pid that names another process now is refused
+   * ('ENOTRUNNING') instead of joined.
+   */
+  startTime?: number;
   process: Process;
   /**
    * The container's cgroup, joined before the process runs. If that puts it over its pids
@@ -49,57 +67,93 @@ export interface ExecProcess {
   kill(signal?: NodeJS.Signals | number): void;
 }
 
-/** The container's namespaces that are not this process's own. */
-function containerNamespaces(pid: number): Namespace[] {
-  const result: Namespace[] = [];
+function notRunning(pid: number, cause?: unknown): RuntimeError {
+  return new RuntimeError('ENOTRUNNING', `container process ${pid} is not running`, { cause });
+}
+
+/** The init's namespaces that are not this process's own, read through its /proc directory. */
+function containerNamespaces(init: ProcessHandle): NamespaceType[] {
+  const result: NamespaceType[] = [];
   for (const [type, file] of Object.entries(NS_FILES) as [NamespaceType, string][]) {
     let theirs: string;
     try {
-      theirs = readlinkSync(`/proc/${pid}/ns/${file}`);
+      theirs = readlinkat(init.procDir, `ns/${file}`).toString();
     } catch (error) {
-      throw new RuntimeError('ENOTRUNNING', `container process ${pid} is not running`, { cause: error });
+      throw notRunning(init.pid, error);
     }
-    if (theirs !== readlinkSync(`/proc/self/ns/${file}`))
-      result.push({ type, path: `/proc/${pid}/ns/${file}` });
+    if (theirs !== readlinkSync(`/proc/self/ns/${file}`)) result.push(type);
   }
   return result;
 }
 
 export async function execInContainer(options: ExecOptions): Promise<ExecProcess> {
   const { pid, process: proc } = options;
-  const namespaces = containerNamespaces(pid);
-  const env = proc.env ?? [];
-  // The container's files, seen through its mount namespace.
-  const path = lookupCommand(`/proc/${pid}/root`, proc.args[0] ?? '', env, proc.cwd);
-  const cgroup = options.cgroupsPath ? await createCgroupManager({ path: options.cgroupsPath }) : undefined;
-  return spawn({
-    path,
-    args: proc.args,
-    env,
-    namespaces,
-    newSession: true,
-    keepFds: options.consoleSocket === undefined ? [] : [options.consoleSocket],
-    setup(program) {
-      if (!proc.terminal) return undefined;
-      if (options.consoleSocket === undefined)
-        throw new RuntimeError('ESPEC', 'a terminal needs a console socket');
-      const terminal = addConsoleSteps(program, '', options.consoleSocket, proc.consoleSize);
-      return { stdio: [terminal, terminal, terminal] };
-    },
-    stdio: options.stdio,
-    cwd: proc.cwd,
-    ...processCredentials(proc),
-    noNewPrivileges: proc.noNewPrivileges,
-    async onSync(child) {
-      if (!cgroup) return;
-      // Checked before, so a full container is never pushed over its limit even for a moment,
-      // and after, for a fork in the container meanwhile.
-      await checkPidsLimit(cgroup, 1);
-      await cgroup.addProcess(child);
-      await checkPidsLimit(cgroup, 0);
-    },
-    parentDeathSignal: options.dieWithParent ? 'SIGKILL' : undefined,
-  });
+  const init = openProcess(pid, options.startTime);
+  if (!init) throw notRunning(pid);
+  const fds: number[] = [];
+  const openIn = (name: string, flags: number): number => {
+    try {
+      const fd = openat(init.procDir, name, flags);
+      fds.push(fd);
+      return fd;
+    } catch (error) {
+      throw notRunning(pid, error);
+    }
+  };
+  try {
+    const types = containerNamespaces(init);
+    const env = proc.env ?? [];
+    // The container's files, seen through its mount namespace.
+    const root = openIn('root', O_PATH | O_DIRECTORY);
+    const path = lookupCommand(`/proc/self/fd/${root}`, proc.args[0] ?? '', env, proc.cwd);
+    const byPidfd = init.pidfd !== undefined && canJoinByPidfd();
+    const namespaces: Namespace[] = byPidfd
+      ? []
+      : types.map((type) => ({
+          type,
+          fd: openIn(`ns/${NS_FILES[type]}`, O_RDONLY),
+          path: `/proc/${pid}/ns/${NS_FILES[type]}`,
+        }));
+    const cgroup = options.cgroupsPath ? await createCgroupManager({ path: options.cgroupsPath }) : undefined;
+    try {
+      return await spawn({
+        path,
+        args: proc.args,
+        env,
+        namespaces,
+        joinProcess: byPidfd ? { pidfd: init.pidfd!, types, name: `container process ${pid}` } : undefined,
+        newSession: true,
+        keepFds: options.consoleSocket === undefined ? [] : [options.consoleSocket],
+        setup(program) {
+          if (!proc.terminal) return undefined;
+          if (options.consoleSocket === undefined)
+            throw new RuntimeError('ESPEC', 'a terminal needs a console socket');
+          const terminal = addConsoleSteps(program, '', options.consoleSocket, proc.consoleSize);
+          return { stdio: [terminal, terminal, terminal] };
+        },
+        stdio: options.stdio,
+        cwd: proc.cwd,
+        ...processCredentials(proc),
+        noNewPrivileges: proc.noNewPrivileges,
+        async onSync(child) {
+          if (!cgroup) return;
+          // Checked before, so a full container is never pushed over its limit even for a moment,
+          // and after, for a fork in the container meanwhile.
+          await checkPidsLimit(cgroup, 1);
+          await cgroup.addProcess(child);
+          await checkPidsLimit(cgroup, 0);
+        },
+        parentDeathSignal: options.dieWithParent ? 'SIGKILL' : undefined,
+      });
+    } catch (error) {
+      // The init ended during the exec: the join failed (ESRCH) rather than reach its pid's next owner.
+      if (!init.signal(0)) throw notRunning(pid, error);
+      throw error;
+    }
+  } finally {
+    for (const fd of fds) closeSync(fd);
+    init.close();
+  }
 }
 
 /** Rejects when `joining` more tasks would put the cgroup over its pids limit. */

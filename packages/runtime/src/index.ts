@@ -18,12 +18,19 @@ export {
   type ReadLogsOptions,
   readLogs,
 } from './logs.js';
+export { openProcess, type ProcessHandle } from './process/handle.js';
 export { lookupCommand } from './process/lookup.js';
+export { processStartTime } from './process/stat.js';
 export { CopyError, copyFromRoot, copyIntoRoot } from './rootfs/copy.js';
 export { parseMountOptions } from './rootfs/mount-options.js';
 export type { Overlay } from './rootfs/prepare.js';
 export { type RootFile, readFileInRoot } from './rootfs/read.js';
-export { type BindMountView, resolveContainerPath, resolveInRoot } from './rootfs/resolve.js';
+export {
+  type BindMountView,
+  type ResolveOptions,
+  resolveContainerPath,
+  resolveInRoot,
+} from './rootfs/resolve.js';
 export { type ContainerExit, type ContainerProcess, type StartOptions, startContainer } from './run.js';
 export {
   DEFAULT_CAPABILITIES,

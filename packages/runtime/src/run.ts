@@ -59,7 +59,8 @@ export async function startContainer(options: StartOptions): Promise<ContainerPr
     throw new SpecError('box needs a new mount namespace');
   const env = proc.env ?? [];
   const layers = options.overlay ? [options.overlay.upperdir, ...options.overlay.lowerdirs] : [root.path];
-  const path = lookupCommand(layers, proc.args[0]!, env, proc.cwd, spec.mounts);
+  // In a user namespace the overlay is mounted with userxattr (see rootfs/prepare.ts).
+  const path = lookupCommand(layers, proc.args[0]!, env, proc.cwd, spec.mounts, { userxattr: userns });
   const cgroup = await createContainerCgroup(spec);
   let child: Awaited<ReturnType<typeof spawn>>;
   try {

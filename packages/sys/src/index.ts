@@ -46,6 +46,8 @@ export {
   bpf,
   close,
   dupCloexec,
+  eventfd,
+  fgetxattr,
   getWindowSize,
   isatty,
   kill,
@@ -57,6 +59,7 @@ export {
   mknod,
   mount,
   pidfdOpen,
+  pidfdSendSignal,
   pipe,
   receiveFd,
   setns,
@@ -69,3 +72,4 @@ export {
   type WaitStatus,
   type WindowSize,
 } from './syscalls.js';
+export { type ReadableWait, waitReadable } from './wait-readable.js';

@@ -40,6 +40,7 @@ function declare() {
       'int lsetxattr(const char *path, const char *name, const void *value, size_t size, int flags)',
     ),
     lgetxattr: lib.func('long lgetxattr(const char *path, const char *name, _Out_ void *value, size_t size)'),
+    fgetxattr: lib.func('long fgetxattr(int fd, const char *name, _Out_ void *value, size_t size)'),
     llistxattr: lib.func('long llistxattr(const char *path, _Out_ void *list, size_t size)'),
     // fd-relative file calls (at.ts)
     fstatfs: lib.func('int fstatfs(int fd, void *buf)'),
@@ -59,6 +60,9 @@ function declare() {
     linkat: lib.func(
       'int linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int flags)',
     ),
+    // Called through .async (on a libuv pool thread) by wait-readable.ts.
+    ppoll: lib.func('int ppoll(void *fds, unsigned long nfds, const void *timeout, const void *sigmask)'),
+    eventfd: lib.func('int eventfd(unsigned int initval, int flags)'),
     spawnProto: koffi.proto('long box_spawn(void *program)'),
   };
 }

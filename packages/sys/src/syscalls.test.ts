@@ -1,13 +1,32 @@
-import { closeSync, fstatSync, readFileSync, readlinkSync, readSync, writeSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import {
+  closeSync,
+  fstatSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  readlinkSync,
+  readSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { openat } from './at.js';
+import { AT_FDCWD, O_DIRECTORY, O_PATH } from './constants.js';
 import { SyscallError } from './errors.js';
 import {
   close,
   dupCloexec,
+  eventfd,
+  fgetxattr,
   getWindowSize,
   isatty,
   kill,
+  lsetxattr,
   pidfdOpen,
+  pidfdSendSignal,
   pipe,
   receiveFd,
   socketPair,
@@ -113,6 +132,75 @@ describe('kill / tryWait / pidfdOpen', () => {
     expect(() => pidfdOpen(0x3ffffff)).toThrow(
       expect.objectContaining({ syscall: 'pidfd_open', code: 'ESRCH' }),
     );
+  });
+});
+
+describe('pidfdSendSignal', () => {
+  it('signals the process the pidfd names; ESRCH once it has been reaped', async () => {
+    const child = spawn('sleep', ['100'], { stdio: 'ignore' });
+    const exit = new Promise<NodeJS.Signals | null>((resolve) =>
+      child.on('exit', (_code, signal) => resolve(signal)),
+    );
+    const pidfd = pidfdOpen(child.pid!);
+    try {
+      pidfdSendSignal(pidfd, 0);
+      pidfdSendSignal(pidfd, 15);
+      expect(await exit).toBe('SIGTERM');
+      expect(() => pidfdSendSignal(pidfd, 0)).toThrow(
+        expect.objectContaining({ syscall: 'pidfd_send_signal', code: 'ESRCH', path: `pidfd ${pidfd}` }),
+      );
+    } finally {
+      close(pidfd);
+    }
+  });
+
+  it('refuses an fd that is not a pidfd', () => {
+    const [r, w] = pipe();
+    try {
+      expect(() => pidfdSendSignal(r, 0)).toThrow(expect.objectContaining({ code: 'EBADF' }));
+    } finally {
+      close(r);
+      close(w);
+    }
+  });
+});
+
+describe('fgetxattr', () => {
+  it('reads an attribute of an open directory; null for none; EBADF for an O_PATH fd', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'box-xattr-'));
+    const fd = openSync(dir, 'r');
+    const pathFd = openat(AT_FDCWD, dir, O_PATH | O_DIRECTORY);
+    try {
+      lsetxattr(dir, 'trusted.box-test', 'y');
+      expect(fgetxattr(fd, 'trusted.box-test')?.toString()).toBe('y');
+      expect(fgetxattr(fd, 'trusted.box-none')).toBeNull();
+      expect(() => fgetxattr(pathFd, 'trusted.box-test')).toThrow(
+        expect.objectContaining({ syscall: 'fgetxattr', code: 'EBADF', path: `fd ${pathFd}` }),
+      );
+    } finally {
+      close(pathFd);
+      close(fd);
+      rmSync(dir, { recursive: true });
+    }
+  });
+});
+
+describe('eventfd', () => {
+  it('counts writes and reads back as zero-then-EAGAIN, close-on-exec', () => {
+    const fd = eventfd();
+    try {
+      expect(fdFlags(fd) & O_CLOEXEC).not.toBe(0);
+      const one = Buffer.alloc(8);
+      one.writeBigUInt64LE(2n);
+      writeSync(fd, one);
+      writeSync(fd, one);
+      const out = Buffer.alloc(8);
+      expect(readSync(fd, out)).toBe(8);
+      expect(out.readBigUInt64LE()).toBe(4n);
+      expect(() => readSync(fd, out)).toThrow(expect.objectContaining({ code: 'EAGAIN' }));
+    } finally {
+      close(fd);
+    }
   });
 });
 

@@ -45,6 +45,11 @@ export function unshare(flags: number): void {
   check(libc().unshare(flags), 'unshare', undefined, `0x${flags.toString(16)}`);
 }
 
+/**
+ * setns(2). `fd` is a namespace file (/proc/PID/ns/*), or since Linux 5.8 a pidfd: then
+ * `nstype` may hold several CLONE_NEW* flags, and the caller joins those namespaces of that
+ * process all at once (or none of them, and ESRCH if the process has ended).
+ */
 export function setns(fd: number, nstype: number, path?: string): void {
   check(libc().setns(fd, nstype), 'setns', path ?? `fd ${fd}`);
 }
@@ -149,9 +154,26 @@ export function receiveFd(socket: number): number | null {
   return control.readInt32LE(16);
 }
 
-/** pidfd_open(2). */
+/** pidfd_open(2) (Linux 5.3): an fd that names process `pid` (close-on-exec) until it is closed. */
 export function pidfdOpen(pid: number): number {
   return check(libc().syscall3(434, pid, 0, 0), 'pidfd_open', `pid ${pid}`);
+}
+
+/**
+ * pidfd_send_signal(2) (Linux 5.1): signals the process a pidfd names, never another one
+ * that got its pid later. ESRCH once that process has been reaped; signal 0 probes for it
+ * (a zombie still counts).
+ */
+export function pidfdSendSignal(pidfd: number, signal: number): void {
+  check(libc().syscall4(424, pidfd, signal, 0, 0), 'pidfd_send_signal', `pidfd ${pidfd}`, `signal ${signal}`);
+}
+
+const EFD_CLOEXEC = 0o2000000;
+const EFD_NONBLOCK = 0o4000;
+
+/** eventfd(2), close-on-exec and non-blocking: a counter that poll(2) sees as readable when non-zero. */
+export function eventfd(initial = 0): number {
+  return check(libc().eventfd(initial, EFD_CLOEXEC | EFD_NONBLOCK), 'eventfd');
 }
 
 const LOCK_EX = 2;
@@ -191,10 +213,27 @@ const ENODATA = 61;
 
 /** lgetxattr(2): the attribute's value, or null when the file has no such attribute. */
 export function lgetxattr(path: string, name: string): Buffer | null {
+  return getxattrWith((buf, size) => libc().lgetxattr(path, name, buf, size), 'lgetxattr', path, name);
+}
+
+/**
+ * fgetxattr(2) on an open file (not an O_PATH fd: the kernel refuses those with EBADF): the
+ * attribute's value, or null when the file has no such attribute.
+ */
+export function fgetxattr(fd: number, name: string): Buffer | null {
+  return getxattrWith((buf, size) => libc().fgetxattr(fd, name, buf, size), 'fgetxattr', `fd ${fd}`, name);
+}
+
+function getxattrWith(
+  call: (buf: Buffer, size: number) => number | bigint,
+  syscall: string,
+  path: string,
+  name: string,
+): Buffer | null {
   let size = 256;
   for (;;) {
     const buf = Buffer.alloc(size);
-    const n = Number(libc().lgetxattr(path, name, buf, size));
+    const n = Number(call(buf, size));
     if (n >= 0) return buf.subarray(0, n);
     const errno = lastErrno();
     if (errno === ENODATA) return null;
@@ -202,7 +241,7 @@ export function lgetxattr(path: string, name: string): Buffer | null {
       size *= 16; // ERANGE
       continue;
     }
-    throw new SyscallError('lgetxattr', errno, { path, args: name });
+    throw new SyscallError(syscall, errno, { path, args: name });
   }
 }
 

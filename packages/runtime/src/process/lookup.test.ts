@@ -1,10 +1,13 @@
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { lsetxattr, mknod } from '@box/sys';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CommandNotExecutableError, CommandNotFoundError } from '../errors.js';
 import type { Mount } from '../spec.js';
 import { lookupCommand } from './lookup.js';
+
+const S_IFCHR = 0o020000;
 
 let top: string;
 let upper: string;
@@ -260,6 +263,123 @@ describe('lookupCommand: bind mounts (-v, volumes)', () => {
     // In the other order the deeper one is on top.
     expect(lookupCommand([upper, lower], '/opt/tools/prog', PATH, '/', [covered[1]!, covered[0]!])).toBe(
       '/opt/tools/prog',
+    );
+  });
+});
+
+describe('lookupCommand: the union of layers, as overlayfs merges them', () => {
+  let layers: string[];
+  let top3: string;
+  let mid3: string;
+  let low3: string;
+
+  const whiteout = (root: string, path: string) => {
+    mkdirSync(dirname(join(root, path)), { recursive: true });
+    mknod(join(root, path), S_IFCHR, 0, 0);
+  };
+  const opaque = (root: string, path: string, xattr = 'trusted.overlay.opaque') => {
+    mkdirSync(join(root, path), { recursive: true });
+    lsetxattr(join(root, path), xattr, 'y');
+  };
+  const find = (command: string, more: { cwd?: string; userxattr?: boolean } = {}) =>
+    lookupCommand(layers, command, ['PATH=/bin:/usr/bin'], more.cwd ?? '/', [], {
+      userxattr: more.userxattr,
+    });
+  const notFound = (command: string, more: { userxattr?: boolean } = {}) =>
+    expect(error(() => find(command, more))).toBeInstanceOf(CommandNotFoundError);
+
+  beforeAll(() => {
+    const dir = join(top, 'union');
+    [top3, mid3, low3] = ['top', 'mid', 'low'].map((name) => join(dir, name)) as [string, string, string];
+    layers = [top3, mid3, low3];
+    for (const layer of layers) mkdirSync(join(layer, 'bin'), { recursive: true });
+    file(low3, 'bin/busybox', 0o755);
+    // A symlink in an upper layer to a file only a lower one has.
+    symlinkSync('busybox', join(top3, 'bin/sh'));
+    symlinkSync('/bin/busybox', join(top3, 'bin/ash'));
+    mkdirSync(join(mid3, 'usr/bin'), { recursive: true });
+    symlinkSync('../../bin/busybox', join(mid3, 'usr/bin/env'));
+    // Whiteouts: of a file, of a directory, in a middle layer, and in the lowest one.
+    file(low3, 'bin/gone', 0o755);
+    whiteout(top3, 'bin/gone');
+    file(low3, 'opt/tools/tool', 0o755);
+    whiteout(top3, 'opt');
+    file(low3, 'srv/old', 0o755);
+    whiteout(mid3, 'srv');
+    file(top3, 'srv/new', 0o755);
+    whiteout(low3, 'bin/never');
+    // Opaque directories, marked for an overlay with and without userxattr.
+    file(low3, 'app/lower-only', 0o755);
+    opaque(top3, 'app');
+    file(top3, 'app/upper-own', 0o755);
+    file(low3, 'uapp/lower-only', 0o755);
+    opaque(top3, 'uapp', 'user.overlay.opaque');
+    // A file in an upper layer where a lower one has a directory.
+    file(low3, 'data/tool', 0o755);
+    writeFileSync(join(top3, 'data'), 'not a directory\n');
+    // A symlink of a lower layer that an upper directory hides: never followed (on the host
+    // it would lead to /usr/bin/env).
+    symlinkSync('/usr/bin', join(low3, 'hidden'));
+    mkdirSync(join(top3, 'hidden'));
+    // A merged-/usr image: /bin -> usr/bin in the lowest layer, a command added above.
+    const merged = join(dir, 'merged');
+    mkdirSync(join(merged, 'low/usr/bin'), { recursive: true });
+    symlinkSync('usr/bin', join(merged, 'low/bin'));
+    file(join(merged, 'low'), 'usr/bin/busybox', 0o755);
+    mkdirSync(join(merged, 'top/usr/bin'), { recursive: true });
+    symlinkSync('busybox', join(merged, 'top/usr/bin/sh'));
+  });
+
+  it('follows a symlink of an upper layer to a file only a lower layer has', () => {
+    expect(find('sh')).toBe('/bin/sh');
+    expect(find('ash')).toBe('/bin/ash');
+    expect(find('/usr/bin/env')).toBe('/usr/bin/env');
+    expect(find('./sh', { cwd: '/bin' })).toBe('/bin/sh');
+  });
+
+  it('follows symlinks through the layers of a merged-/usr image', () => {
+    const merged = join(top, 'union/merged');
+    const both = [join(merged, 'top'), join(merged, 'low')];
+    expect(lookupCommand(both, 'sh', ['PATH=/bin'], '/')).toBe('/bin/sh');
+    expect(lookupCommand(both, '/bin/busybox', [], '/')).toBe('/bin/busybox');
+  });
+
+  it('hides what an upper whiteout deletes: a file, a whole directory, in any layer above', () => {
+    notFound('gone');
+    notFound('/bin/gone');
+    notFound('/opt/tools/tool');
+    notFound('/srv/old');
+    expect(find('/srv/new')).toBe('/srv/new');
+    notFound('/bin/never'); // a whiteout in the lowest layer is no file either
+    // Without the layer that deletes it, the file is there.
+    expect(lookupCommand([mid3, low3], '/bin/gone', [], '/')).toBe('/bin/gone');
+    expect(lookupCommand([low3], '/opt/tools/tool', [], '/')).toBe('/opt/tools/tool');
+  });
+
+  it('hides a lower directory’s files under an opaque directory, not the opaque one’s own', () => {
+    notFound('/app/lower-only');
+    expect(find('/app/upper-own')).toBe('/app/upper-own');
+  });
+
+  it('reads opaque directories from the xattrs the overlay is mounted with', () => {
+    expect(find('/uapp/lower-only')).toBe('/uapp/lower-only');
+    notFound('/uapp/lower-only', { userxattr: true });
+    expect(find('/app/lower-only', { userxattr: true })).toBe('/app/lower-only');
+  });
+
+  it('hides a lower directory under an upper file', () => {
+    notFound('/data/tool');
+  });
+
+  it('never follows a lower symlink that an upper directory hides', () => {
+    notFound('/hidden/env');
+  });
+
+  it('takes a 0/0 character device in a plain rootfs as a device, not a whiteout', () => {
+    const plain = join(top, 'union/plain');
+    whiteout(plain, 'bin/device');
+    expect(error(() => lookupCommand(plain, '/bin/device', [], '/'))).toBeInstanceOf(
+      CommandNotExecutableError,
     );
   });
 });

@@ -5,8 +5,8 @@ import { parseMountOptions } from '../rootfs/mount-options.js';
 import {
   type BindMountView,
   type ContainerFile,
-  findContainerFile,
-  resolveContainerPath,
+  ContainerView,
+  type ResolveOptions,
 } from '../rootfs/resolve.js';
 import { DEFAULT_PATH, type Mount } from '../spec.js';
 
@@ -16,10 +16,13 @@ import { DEFAULT_PATH, type Mount } from '../spec.js';
  * in the container's PATH. Returns the container path to pass to execve.
  *
  * `rootfs` is the container's root directory, or the layers of its overlay (top
- * first: the merged tree exists only in the container). `mounts` are the spec's
- * mounts: the bind mounts among them (`-v`, volumes) are seen where the container
- * will see them. Other filesystems (tmpfs, proc, ...) are empty until mounted and
- * are not looked into.
+ * first: the merged tree exists only in the container), looked into as overlayfs
+ * will merge them: whiteouts and opaque directories hide what is below them, and a
+ * symlink is followed through the union and inside the root (see rootfs/resolve.ts).
+ * `mounts` are the spec's mounts: the bind mounts among them (`-v`, volumes) are seen
+ * where the container will see them. Other filesystems (tmpfs, proc, ...) are empty
+ * until mounted and are not looked into. `options.userxattr`: the overlay is mounted
+ * with userxattr (in a user namespace), so its opaque directories are marked in user.*.
  */
 export function lookupCommand(
   rootfs: string | readonly string[],
@@ -27,13 +30,28 @@ export function lookupCommand(
   env: readonly string[],
   cwd: string,
   mounts: readonly Mount[] = [],
+  options: ResolveOptions = {},
 ): string {
   const layers = typeof rootfs === 'string' ? [rootfs] : rootfs;
-  const binds = bindMountViews(layers, mounts);
+  const view = new ContainerView(layers, options);
+  try {
+    return search(view, bindMountViews(view, mounts), command, env, cwd);
+  } finally {
+    view.close();
+  }
+}
+
+function search(
+  view: ContainerView,
+  binds: readonly BindMountView[],
+  command: string,
+  env: readonly string[],
+  cwd: string,
+): string {
   const check = (path: string) => {
     let file: ContainerFile | undefined;
     try {
-      file = findContainerFile(layers, path, binds);
+      file = view.find(path, binds);
     } catch {
       // A symlink that cannot be read from here (/proc/self in a running container's
       // procfs names the reader) or a loop: the kernel will not find a program there either.
@@ -75,13 +93,13 @@ function under(dir: string, name: string): string {
 }
 
 /** The spec's bind mounts, with their destinations resolved in the image as the set-up mounts them. */
-function bindMountViews(layers: readonly string[], mounts: readonly Mount[]): BindMountView[] {
+function bindMountViews(view: ContainerView, mounts: readonly Mount[]): BindMountView[] {
   const views: BindMountView[] = [];
   for (const mount of mounts) {
     const options = parseMountOptions(mount.options);
     if (!(options.bind || mount.type === 'bind') || !mount.source) continue;
     views.push({
-      destination: resolveContainerPath(layers, mount.destination),
+      destination: view.resolve(mount.destination),
       source: mount.source,
       noexec: (options.flags & MS.NOEXEC) !== 0,
     });
@@ -92,11 +110,12 @@ function bindMountViews(layers: readonly string[], mounts: readonly Mount[]): Bi
 /** Why `file` cannot be executed, 'missing' if there is none, undefined if it can. */
 function checkExecutable(file: ContainerFile | undefined): string | 'missing' | undefined {
   if (!file) return 'missing';
-  const { stats, host } = file;
+  const { stats, fd } = file;
   if (stats.isDirectory()) return 'is a directory';
   if (!stats.isFile()) return 'permission denied';
   try {
-    accessSync(host, constants.X_OK);
+    // The file the fd holds (the magic link reaches exactly it, with its mount's noexec).
+    accessSync(`/proc/self/fd/${fd}`, constants.X_OK);
   } catch {
     return 'permission denied';
   }

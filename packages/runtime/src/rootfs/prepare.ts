@@ -28,7 +28,7 @@ import { overlayMountData } from '@box/unionfs';
 import type { Mount, Spec } from '../spec.js';
 import { addDeviceSteps } from './devices.js';
 import { parseMountOptions } from './mount-options.js';
-import { resolveContainerPath } from './resolve.js';
+import { ContainerView } from './resolve.js';
 
 const EEXIST = 17;
 const ENOENT = 2;
@@ -78,9 +78,15 @@ export function addRootfsSteps(program: ChildProgram, spec: Spec, options: Rootf
   } else {
     program.mount(root, root, null, MS.BIND | MS.REC);
   }
-  // Mount points are resolved in the image's files (its layers), never through the host's.
+  // Mount points are resolved in the image's files (its layers, merged as the overlay will
+  // merge them), never through the host's.
   const layers = options.overlay ? [options.overlay.upperdir, ...options.overlay.lowerdirs] : [root];
-  for (const mount of spec.mounts ?? []) addMount(program, root, layers, mount);
+  const view = new ContainerView(layers, { userxattr: options.userns });
+  try {
+    for (const mount of spec.mounts ?? []) addMount(program, root, view, mount);
+  } finally {
+    view.close();
+  }
 
   const devIsTmpfs = (spec.mounts ?? []).some(
     (m) => posix.normalize(m.destination) === '/dev' && m.type === 'tmpfs',
@@ -113,8 +119,8 @@ function mkdirAll(program: ChildProgram, root: string, target: string): void {
   }
 }
 
-function addMount(program: ChildProgram, root: string, layers: readonly string[], mount: Mount): void {
-  const resolved = resolveContainerPath(layers, mount.destination);
+function addMount(program: ChildProgram, root: string, view: ContainerView, mount: Mount): void {
+  const resolved = view.resolve(mount.destination);
   const target = resolved === '/' ? root : `${root}${resolved}`;
   const options = parseMountOptions(mount.options);
   const type = mount.type ?? (options.bind ? 'bind' : undefined);

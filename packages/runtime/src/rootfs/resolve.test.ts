@@ -91,9 +91,7 @@ describe('resolveInRoot', () => {
     }
   });
 
-  // Known bug (resolve.ts): the path is normalized lexically before symlinks are followed,
-  // so "link/.." means the link's own directory instead of the parent of its target, unlike
-  // the kernel inside the container. Turn this into a plain `it` once that is fixed.
+  // Not lexically: "link/.." is the parent of the link's target, as the kernel has it.
   it('applies .. after a symlink to the symlink target, as the kernel does', () => {
     // /usr/lib64 -> lib, so /usr/lib64/.. is /usr; /a/b/c/up -> / so /a/b/c/up/../etc is /etc.
     expect(resolveInRoot(root, '/a/b/c/up/../etc')).toBe(inside('etc'));
