@@ -110,6 +110,40 @@ function firstArgument(argv: readonly string[], options: readonly OptionSpec[]):
   return argv.length;
 }
 
+/**
+ * `--name VALUE` and `-e VALUE` as `--name=VALUE`: parseArgs refuses a separate value that
+ * starts with a dash (`--name -bad`), which docker takes as the value (and then refuses it
+ * with its own message).
+ */
+function withInlineValues(argv: readonly string[], options: readonly OptionSpec[]): string[] {
+  const byName = new Map<string, OptionSpec>();
+  for (const option of options) {
+    byName.set(`--${option.long}`, option);
+    if (option.short) byName.set(`-${option.short}`, option);
+  }
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--') {
+      out.push(...argv.slice(i));
+      break;
+    }
+    const option = byName.get(arg);
+    if (option?.value && i + 1 < argv.length) {
+      out.push(`--${option.long}=${argv[++i]}`);
+      continue;
+    }
+    // A short cluster ending in an option that takes a value: -ie VALUE.
+    const last = arg.length > 2 && /^-[a-zA-Z]+$/.test(arg) ? byName.get(`-${arg.slice(-1)}`) : undefined;
+    if (last?.value && i + 1 < argv.length) {
+      out.push(arg.slice(0, -1), `--${last.long}=${argv[++i]}`);
+      continue;
+    }
+    out.push(arg);
+  }
+  return out;
+}
+
 export interface Parsed {
   path: string[];
   command: CommandSpec;
@@ -148,7 +182,7 @@ export function parseCommandLine(argv: readonly string[], root: CommandSpec): Pa
   let positionals: string[];
   try {
     ({ values, positionals } = parseArgs({
-      args: rest,
+      args: withInlineValues(rest, specs),
       allowPositionals: true,
       strict: true,
       options: Object.fromEntries(

@@ -44,6 +44,8 @@ export async function execIn(
   try {
     const child = await execInContainer({
       pid: record.pid!,
+      // The init that started at the recorded time, joined through its pidfd: never a recycled pid.
+      startTime: record.pidStartTime,
       process: proc,
       cgroupsPath: record.cgroupsPath,
       stdio: devNull !== undefined ? [devNull, devNull, devNull] : stdio.stdio,

@@ -7,10 +7,11 @@ import { existsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createCgroupManager } from '@box/cgroups';
 import { EngineError } from '../errors.js';
+import { openProcess } from '../process/handle.js';
 import type { EngineContext } from './context.js';
 import { isPaused, thaw } from './freezer.js';
 import { reconcile } from './recovery.js';
-import { processAlive } from './status.js';
+import { killInit, processAlive } from './status.js';
 import type { ContainerRecord } from './types.js';
 
 const SIGKILL = 9;
@@ -21,11 +22,14 @@ const SIGTERM = 15;
  * SIGTERM/SIGKILL: frozen tasks cannot act on them (as docker does).
  */
 export async function signalContainer(state: ContainerRecord, signal: number): Promise<void> {
-  if (!processAlive(state)) throw new EngineError('ESTATE', `container ${state.name} is not running`);
+  // Through a handle on the process that started at the recorded time: never a recycled pid.
+  const init =
+    state.status === 'running' && state.pid ? openProcess(state.pid, state.pidStartTime) : undefined;
+  if (!init) throw new EngineError('ESTATE', `container ${state.name} is not running`);
   try {
-    process.kill(state.pid!, signal);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+    init.signal(signal);
+  } finally {
+    init.close();
   }
   if ((signal === SIGKILL || signal === SIGTERM) && (await isPaused(state.cgroupsPath))) {
     await thaw(state.cgroupsPath);
@@ -112,13 +116,7 @@ export async function forceStop(ctx: EngineContext, id: string, timeoutMs = 10_0
 
 /** SIGKILL to the container's process and every process in its cgroup (killAll thaws a paused one). */
 export async function killEverything(state: ContainerRecord): Promise<void> {
-  if (processAlive(state)) {
-    try {
-      process.kill(state.pid!, 'SIGKILL');
-    } catch {
-      // gone meanwhile
-    }
-  }
+  killInit(state);
   const cgroup = await createCgroupManager({ path: state.cgroupsPath });
   if (cgroup.dirs.some((dir) => existsSync(dir))) await cgroup.killAll('SIGKILL').catch(() => undefined);
 }

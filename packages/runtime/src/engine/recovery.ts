@@ -23,7 +23,7 @@ import { join } from 'node:path';
 import type { EngineContext } from './context.js';
 import { thawAfterCommit } from './freezer.js';
 import { sameProcessAlive } from './process-info.js';
-import { exitCodeOfDeadOwner, processAlive } from './status.js';
+import { exitCodeOfDeadOwner, killInit, processAlive } from './status.js';
 
 /**
  * Recovers what dead processes left. Cheap when there is nothing to do: containers whose owner
@@ -71,11 +71,7 @@ async function recover(ctx: EngineContext, id: string): Promise<boolean> {
   // A detached container outlives its supervisor; an attached one never outlives its owner.
   if (processAlive(state)) {
     if (state.detached) return true;
-    try {
-      process.kill(state.pid!, 'SIGKILL');
-    } catch {
-      // gone meanwhile
-    }
+    killInit(state);
   }
   const { oomKilled } = await removeCgroupAt(state.cgroupsPath);
   const exitCode = exitCodeOfDeadOwner(state);

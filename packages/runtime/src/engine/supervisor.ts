@@ -11,16 +11,16 @@
 import { closeSync, openSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { pipe } from '@box/sys';
 import { removeCgroupAt } from '../cgroup.js';
 import { EngineError } from '../errors.js';
 import { JsonFileLogger } from '../logs.js';
+import { openProcess } from '../process/handle.js';
 import type { ContainerExit, ContainerProcess } from '../run.js';
 import type { EngineContext, Supervision } from './context.js';
 import { launch, recordExit } from './launch.js';
 import { removeContainer } from './remove.js';
-import { exitCodeOf, processAlive } from './status.js';
+import { exitCodeOf } from './status.js';
 import type { ContainerRecord } from './types.js';
 
 interface Watched {
@@ -179,7 +179,15 @@ export class Supervisor implements Supervision {
   }
 
   private async watchOrphan(state: ContainerRecord): Promise<void> {
-    while (processAlive(state)) await sleep(500);
+    // Woken when the process ends (its pidfd): no polling, and never a later process with its pid.
+    const init = state.pid ? openProcess(state.pid, state.pidStartTime) : undefined;
+    if (init) {
+      try {
+        await init.exited;
+      } finally {
+        init.close();
+      }
+    }
     const { oomKilled } = await removeCgroupAt(state.cgroupsPath);
     const ended = recordExit(
       this.ctx,
