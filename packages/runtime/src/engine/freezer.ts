@@ -10,6 +10,18 @@ import { tryLock } from '@box/sys';
 
 /** Whether a container's cgroup is frozen; read from the cgroup's files (no lock or syscall). */
 export async function isPaused(cgroupsPath: string): Promise<boolean> {
+  // Where cgroups usually are (the v1 freezer, or a v2 root), read directly: listing containers
+  // then loads no cgroup manager. Elsewhere the manager finds the hierarchy.
+  for (const [file, frozen] of [
+    [`/sys/fs/cgroup/freezer/${cgroupsPath}/freezer.state`, /^FROZEN$/m],
+    [`/sys/fs/cgroup/${cgroupsPath}/cgroup.events`, /^frozen 1$/m],
+  ] as const) {
+    try {
+      return frozen.test(readFileSync(file, 'utf8'));
+    } catch {
+      // not there: the next place
+    }
+  }
   try {
     const { createCgroupManager } = await import('@box/cgroups');
     const cgroup = await createCgroupManager({ path: cgroupsPath });

@@ -222,7 +222,7 @@ export class ContainerStore {
    * Whether a process owns the container (holds its lock). Read from /proc/locks, so asking
    * needs no lock call of its own; a lock file that is gone is owned by nobody.
    */
-  isOwned(id: string): boolean {
+  isOwned(id: string, locks: Set<string> = heldLockInodes()): boolean {
     let key: string;
     try {
       const stats = statSync(join(this.dir(id), 'lock'));
@@ -230,7 +230,7 @@ export class ContainerStore {
     } catch {
       return false;
     }
-    return heldLockInodes().has(key);
+    return locks.has(key);
   }
 
   /** Every container record, oldest first. */
@@ -430,7 +430,8 @@ function readLocks(): { pid: number; key: string }[] {
   return locks;
 }
 
-function heldLockInodes(): Set<string> {
+/** The MAJOR:MINOR:INODE of every held flock (one read of /proc/locks, for isOwned). */
+export function heldLockInodes(): Set<string> {
   return new Set(readLocks().map((lock) => lock.key));
 }
 
