@@ -133,9 +133,12 @@ function withInlineValues(argv: readonly string[], options: readonly OptionSpec[
       out.push(`--${option.long}=${argv[++i]}`);
       continue;
     }
-    // A short cluster ending in an option that takes a value: -ie VALUE.
-    const last = arg.length > 2 && /^-[a-zA-Z]+$/.test(arg) ? byName.get(`-${arg.slice(-1)}`) : undefined;
-    if (last?.value && i + 1 < argv.length) {
+    // A short cluster of flags ending in an option that takes a value: -ie VALUE. (In -udev the
+    // value is attached: parseArgs reads it so.)
+    const letters = /^-[a-zA-Z]{2,}$/.test(arg) ? [...arg.slice(1)] : [];
+    const last = letters.length > 0 ? byName.get(`-${letters.at(-1)}`) : undefined;
+    const flagsBefore = letters.slice(0, -1).every((c) => byName.get(`-${c}`)?.value === undefined);
+    if (last?.value && flagsBefore && i + 1 < argv.length) {
       out.push(arg.slice(0, -1), `--${last.long}=${argv[++i]}`);
       continue;
     }

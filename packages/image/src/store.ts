@@ -214,11 +214,14 @@ export function writeFileAtomic(path: string, data: string | Buffer, mode = 0o60
   try {
     let offset = 0;
     while (offset < bytes.length) offset += writeSync(fd, bytes, offset, bytes.length - offset);
-    if (durable) fsyncSync(fd);
+    fsyncSync(fd);
   } finally {
     closeSync(fd);
   }
   renameSync(temp, path);
+  // The file's data is always on disk before the rename: after a power loss the path holds the
+  // old file or the new one, whole. Without `durable`, the rename itself may be lost (the old,
+  // valid file comes back): fine for changes nobody needs after a power loss.
   if (!durable) return;
   const dir = openSync(join(path, '..'), 'r');
   try {
@@ -336,8 +339,8 @@ export class ImageStore {
    * Runs `fn` holding the store lock (an in-process queue plus flock(2) on `lock`, for other
    * processes). The index is written atomically when `fn` succeeds; when it throws, everything it
    * added (`tx.created`) is removed and the index is left alone. `durable: false` skips the
-   * fsyncs of the index, for changes nobody needs after a power loss (holds of containers
-   * removed when they end).
+   * fsync of the index's directory (the rename may be lost in a power loss, never the index),
+   * for changes nobody needs after one (holds of containers removed when they end).
    */
   async write<T>(fn: (tx: Transaction) => Promise<T>, options: { durable?: boolean } = {}): Promise<T> {
     const run = this.#queue.then(() => this.#locked(fn, options.durable !== false));

@@ -50,15 +50,55 @@ export async function attachRemote(
   exited.catch(() => undefined);
   let isRunning = false;
   let finished = false;
+  // A service that does not know this request (an older box) answers with a JSON line, one in
+  // another mount namespace says ELSEWHERE: either way the caller runs it itself.
+  let local: (() => void) | undefined;
+  const runHere = new Promise<undefined>((resolve) => {
+    local = () => resolve(undefined);
+  });
+  let first = true;
+  const closed = new Set<NodeJS.WritableStream>();
   const output = (target: NodeJS.WritableStream, payload: Buffer) => {
-    // The caller's output is slow: stop reading until it has taken this.
+    if (closed.has(target)) return;
+    // The caller's output is slow: stop reading until it has taken this, or failed (a paused
+    // socket keeps nothing running: waiting for a 'drain' that never comes would end the
+    // process with nothing said).
     if (!target.write(payload)) {
       socket.pause();
-      target.once('drain', () => socket.resume());
+      const go = () => {
+        target.off('drain', go);
+        target.off('error', go);
+        socket.resume();
+      };
+      target.on('drain', go);
+      target.on('error', go);
     }
   };
+  for (const [target, stream] of [
+    [io.stdout, '1'],
+    [io.stderr, '2'],
+  ] as const) {
+    target.on('error', () => {
+      // EPIPE (`box run … | head -1`): the process's own writes fail from now on, as without box.
+      if (closed.has(target)) return;
+      closed.add(target);
+      if (!socket.destroyed) socket.write(frame(Frame.OUTPUT_CLOSED, stream));
+    });
+  }
+  socket.once('data', (chunk: Buffer) => {
+    if (first && chunk[0] === 0x7b) {
+      finished = true;
+      socket.destroy();
+      local?.();
+    }
+    first = false;
+  });
   readFrames(socket, Buffer.alloc(0), (type, payload) => {
-    if (type === Frame.STDOUT) output(io.stdout, payload);
+    if (type === Frame.ACCEPTED) return sendInput();
+    if (type === Frame.ELSEWHERE) {
+      finished = true;
+      local?.();
+    } else if (type === Frame.STDOUT) output(io.stdout, payload);
     else if (type === Frame.STDERR) output(io.stderr, payload);
     else if (type === Frame.STARTED) {
       isRunning = true;
@@ -82,7 +122,10 @@ export async function attachRemote(
   socket.on('close', lost);
   socket.on('error', lost);
   const stdin = io.stdin;
-  if (stdin) {
+  // Read only once the service has taken the request: input read before would be lost if the
+  // caller then runs it itself.
+  const sendInput = () => {
+    if (!stdin) return;
     stdin.on('data', (chunk: Buffer) => {
       if (!socket.write(frame(Frame.STDIN, chunk))) {
         stdin.pause();
@@ -91,18 +134,23 @@ export async function attachRemote(
     });
     stdin.on('end', () => socket.write(frame(Frame.STDIN_END)));
     stdin.on('error', () => socket.write(frame(Frame.STDIN_END)));
-  }
+  };
   const stopInput = () => {
     stdin?.pause();
     stdin?.removeAllListeners('data');
   };
-  let process: { id: string; pid: number };
+  let process: { id: string; pid: number } | undefined;
   try {
-    process = await running;
+    process = await Promise.race([running, runHere]);
   } catch (error) {
     stopInput();
     socket.destroy();
     throw error;
+  }
+  if (!process) {
+    stopInput();
+    socket.destroy();
+    return undefined;
   }
   return {
     id: process.id,

@@ -3,12 +3,20 @@
  * line, both sides send frames `[type: u8][length: u32 big-endian][payload]` (docker's attach
  * stream, with the control messages in the same stream).
  *
- *   service → caller: STARTED {id, pid} once the process runs, STDOUT, STDERR, EXIT {exitCode,
- *                     oomKilled} once it ended and its output is all sent, ERROR {message, code}
- *   caller → service: STDIN, STDIN_END, SIGNAL (a signal name or number)
+ *   service → caller: ACCEPTED first (a service that does not know the request answers with a
+ *                     JSON line instead, whose `{` no frame type has: the caller then runs it
+ *                     itself), ELSEWHERE when the caller is in another mount namespace (its
+ *                     paths would not mean the same: the caller runs it itself), STARTED {id,
+ *                     pid} once the process runs, STDOUT, STDERR, EXIT {exitCode, oomKilled}
+ *                     once it ended and its output is all sent, ERROR {message, code}
+ *   caller → service: STDIN, STDIN_END, SIGNAL (a signal name or number), OUTPUT_CLOSED
+ *                     (1 or 2: the caller's stdout or stderr went away, as EPIPE)
  *
- * The caller closing the connection is its end: the service kills what it runs for it, as a
- * foreground `box run` killed takes its container with it.
+ * The caller closing the connection ends a container it runs: the service kills it, as a
+ * foreground `box run` killed takes its container with it. An exec outlives its caller, as
+ * with docker (its output is dropped).
+ *
+ * Only root reaches the socket (0600, in the state root); frames are still bounded.
  */
 import type { Readable } from 'node:stream';
 import type { CreateOptions, ExecOptions } from './types.js';
@@ -22,14 +30,22 @@ export const Frame = {
   STARTED: 5,
   STDIN_END: 6,
   SIGNAL: 7,
+  ACCEPTED: 8,
+  ELSEWHERE: 9,
+  OUTPUT_CLOSED: 10,
 } as const;
 
-export type AttachRequest =
-  | { op: 'run'; options: CreateOptions; stdin: boolean }
-  | { op: 'exec'; reference: string; options: ExecOptions; stdin: boolean };
+export type AttachRequest = (
+  | { op: 'run'; options: CreateOptions }
+  | { op: 'exec'; reference: string; options: ExecOptions }
+) & {
+  stdin: boolean;
+  /** The caller's /proc/self/ns/mnt: paths in the request mean what they mean there. */
+  mountNamespace: string;
+};
 
 const HEADER = 5;
-/** Output is sent in pieces no larger than this. */
+/** Output is sent in pieces no larger than this; a larger frame ends the connection. */
 export const MAX_FRAME = 64 * 1024;
 
 export function frame(type: number, payload: Buffer | string = Buffer.alloc(0)): Buffer {
@@ -50,6 +66,10 @@ export function readFrames(
   const drain = () => {
     while (buffer.length >= HEADER) {
       const length = buffer.readUInt32BE(1);
+      if (length > MAX_FRAME) {
+        source.destroy(new Error(`a frame of ${length} bytes (at most ${MAX_FRAME})`));
+        return;
+      }
       if (buffer.length < HEADER + length) return;
       const type = buffer.readUInt8(0);
       const payload = buffer.subarray(HEADER, HEADER + length);

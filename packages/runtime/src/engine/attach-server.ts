@@ -2,23 +2,46 @@
  * The service's side of a piped container or exec (see attach-protocol.ts): the process runs
  * here, with pipes this process copies into frames; the caller's input arrives as frames.
  */
+import { readlinkSync } from 'node:fs';
 import type { Socket } from 'node:net';
+import { constants } from 'node:os';
 import { PassThrough, Writable } from 'node:stream';
 import { type AttachRequest, Frame, frame, MAX_FRAME, readFrames } from './attach-protocol.js';
 import type { EngineContext } from './context.js';
+import type { AttachedProcess } from './engine.js';
 import { execPipedHere, runPipedHere } from './piped.js';
 
-/** A writable that sends what is written as frames of `type`, with the socket's backpressure. */
+/**
+ * A writable that sends what is written as frames of `type`, with the socket's backpressure.
+ * Once the caller is gone, output is dropped: a writer waiting for a 'drain' that never comes
+ * would hold the process's pipes open for ever.
+ */
 function frameWriter(socket: Socket, type: number): Writable {
   return new Writable({
     write(chunk: Buffer, _encoding, callback) {
+      if (socket.destroyed || !socket.writable) return callback();
       let ok = true;
       for (let at = 0; at < chunk.length; at += MAX_FRAME)
         ok = socket.write(frame(type, chunk.subarray(at, at + MAX_FRAME)));
-      if (ok) callback();
-      else socket.once('drain', () => callback());
+      if (ok) return callback();
+      const go = () => {
+        socket.off('drain', go);
+        socket.off('close', go);
+        callback();
+      };
+      socket.on('drain', go);
+      socket.on('close', go);
     },
   });
+}
+
+/** A signal as a frame names it: a name node knows or a number 1-64; undefined otherwise. */
+function parseSignal(text: string): NodeJS.Signals | number | undefined {
+  if (/^\d{1,2}$/.test(text)) {
+    const n = Number(text);
+    return n >= 1 && n <= 64 ? n : undefined;
+  }
+  return text in constants.signals ? (text as NodeJS.Signals) : undefined;
 }
 
 export async function serveAttach(
@@ -27,37 +50,59 @@ export async function serveAttach(
   request: AttachRequest,
   rest: Buffer,
 ): Promise<void> {
+  socket.on('error', () => undefined);
+  if (request.mountNamespace !== readlinkSync('/proc/self/ns/mnt')) {
+    socket.end(frame(Frame.ELSEWHERE));
+    return;
+  }
+  socket.write(frame(Frame.ACCEPTED));
   const stdin = request.stdin ? new PassThrough() : undefined;
-  let kill: ((signal: NodeJS.Signals | number) => void) | undefined;
+  stdin?.on('error', () => undefined);
+  let stdinOpen = stdin !== undefined;
+  const io = { stdin, stdout: frameWriter(socket, Frame.STDOUT), stderr: frameWriter(socket, Frame.STDERR) };
+  let proc: AttachedProcess | undefined;
   let done = false;
   const pendingSignals: (NodeJS.Signals | number)[] = [];
+  const signal = (value: NodeJS.Signals | number) => {
+    if (!proc) return void pendingSignals.push(value);
+    try {
+      proc.kill(value);
+    } catch {
+      // ended meanwhile
+    }
+  };
   readFrames(socket, rest, (type, payload) => {
-    if (type === Frame.STDIN) stdin?.write(payload);
-    else if (type === Frame.STDIN_END) stdin?.end();
-    else if (type === Frame.SIGNAL) {
-      const text = payload.toString();
-      const signal = /^\d+$/.test(text) ? Number(text) : (text as NodeJS.Signals);
-      if (kill) kill(signal);
-      else pendingSignals.push(signal);
+    if (type === Frame.STDIN && stdin && stdinOpen) {
+      // The process reads slowly: stop reading the caller until it has taken this.
+      if (!stdin.write(payload)) {
+        socket.pause();
+        stdin.once('drain', () => socket.resume());
+      }
+    } else if (type === Frame.STDIN_END && stdin && stdinOpen) {
+      stdinOpen = false;
+      stdin.end();
+    } else if (type === Frame.SIGNAL) {
+      const value = parseSignal(payload.toString());
+      if (value !== undefined) signal(value);
+    } else if (type === Frame.OUTPUT_CLOSED) {
+      // As EPIPE on the caller's side: the process's next write to that pipe fails.
+      (payload.toString() === '2' ? io.stderr : io.stdout).destroy(new Error('the caller closed its output'));
     }
   });
-  // The caller went away before the end: what runs for it goes too (a foreground box killed).
   socket.on('close', () => {
-    stdin?.end();
-    if (!done) {
-      if (kill) kill('SIGKILL');
-      else pendingSignals.push('SIGKILL');
+    if (stdin && stdinOpen) {
+      stdinOpen = false;
+      stdin.end();
     }
+    // A container run for the caller goes with it (a foreground box killed); an exec stays.
+    if (!done && request.op === 'run') signal('SIGKILL');
   });
-  socket.on('error', () => undefined);
-  const io = { stdin, stdout: frameWriter(socket, Frame.STDOUT), stderr: frameWriter(socket, Frame.STDERR) };
   try {
-    const proc =
+    proc =
       request.op === 'run'
         ? await runPipedHere(ctx, request.options, io)
         : await execPipedHere(ctx, request.reference, request.options, io);
-    kill = (signal) => proc.kill(signal);
-    for (const signal of pendingSignals.splice(0)) proc.kill(signal);
+    for (const value of pendingSignals.splice(0)) signal(value);
     socket.write(frame(Frame.STARTED, JSON.stringify({ id: proc.id, pid: proc.pid })));
     const status = await proc.exited;
     done = true;

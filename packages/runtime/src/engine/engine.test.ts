@@ -20,7 +20,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
+import { PassThrough, Writable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EngineError, isRuntimeError, SpecError } from '../errors.js';
 import { createEngine, type Engine } from './engine.js';
@@ -312,6 +312,18 @@ describe('piped containers and execs', () => {
       expect((await proc.exited).exitCode, who).toBe(4);
       expect(out.text(), who).toBe('PIPED INPUT\n');
       expect(err.text(), who).toBe('done\n');
+      // The caller's stdout goes away (EPIPE, as `| head -1`): the container's writes fail too.
+      const broken = new Writable({
+        write: (_chunk, _encoding, callback) =>
+          callback(Object.assign(new Error('EPIPE'), { code: 'EPIPE' })),
+      });
+      const yesErr = sink();
+      const yes = await e.runPiped(
+        { image: 'busybox', command: ['yes'], autoRemove: true },
+        { stdout: broken, stderr: yesErr.stream },
+      );
+      expect((await yes.exited).exitCode, who).toBe(1);
+      expect(yesErr.text(), who).toContain('Broken pipe');
     }
     const c = await engine.run({ image: 'busybox', command: ['sleep', '1000'] });
     const out = sink();

@@ -11,6 +11,7 @@
  * Containers are referred to by name, full ID or unique ID prefix.
  */
 
+import { readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { EngineError } from '../errors.js';
 import { type LogEntry, readLogs } from '../logs.js';
@@ -42,6 +43,8 @@ import type {
   ImageProvider,
 } from './types.js';
 import type { VolumeInfo } from './volumes.js';
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
 export interface EngineOptions {
   /** The state root (box uses /var/lib/box). Made, and closed to other users, on first use. */
@@ -227,10 +230,17 @@ export class Engine {
   }
 
   /** Served by the service, when there is one and it runs (never started for this). */
-  private async remote(request: AttachRequest, io: PipedIO): Promise<AttachedProcess | undefined> {
+  private async remote(
+    request: DistributiveOmit<AttachRequest, 'mountNamespace'>,
+    io: PipedIO,
+  ): Promise<AttachedProcess | undefined> {
     if (!this.serviced) return undefined;
     const { attachRemote } = await import('./attach-client.js');
-    return attachRemote(this.layout.serviceSocket, request, io);
+    return attachRemote(
+      this.layout.serviceSocket,
+      { ...request, mountNamespace: readlinkSync('/proc/self/ns/mnt') },
+      io,
+    );
   }
 
   // ---- what there is ----

@@ -119,9 +119,11 @@ function copyOutput(source: Socket, target: Writable): Promise<void> {
 
 /** Copies `source` into `writer` and closes `writer` at its end (the container reads end of file). */
 function copyInput(source: Readable, writer: Socket): () => void {
+  // The process closed its stdin: what still comes is read and dropped (a caller's input that
+  // nothing reads would otherwise pile up in a buffer, or stop the stream it comes on).
   const stop = () => {
     source.unpipe(writer);
-    source.pause();
+    source.resume();
   };
   // The container closed its stdin (EPIPE): stop reading ours.
   writer.on('error', stop);

@@ -7,7 +7,7 @@
  * If it dies, detached containers keep running; the next operation starts a new service, which
  * adopts them (their logs stop: the output pipes died with the old one) and records their end.
  */
-import { closeSync, openSync, rmSync } from 'node:fs';
+import { chmodSync, closeSync, openSync, rmSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { tryLock } from '@box/sys';
 import { RuntimeError } from '../errors.js';
@@ -42,6 +42,9 @@ export async function serve(ctx: EngineContext, options: ServeOptions = {}): Pro
   rmSync(layout.serviceSocket, { force: true });
   const server = createServer((socket) => handle(local, socket, supervisor));
   await new Promise<void>((resolve) => server.listen(layout.serviceSocket, resolve));
+  // Whoever connects can run containers as root: root only, whatever the umask (the state root
+  // is passable for --userns containers' root gid, see state-dir.ts).
+  chmodSync(layout.serviceSocket, 0o600);
 
   const idleMs = options.idleMs ?? 30_000;
   let idleSince = Date.now();
@@ -76,7 +79,11 @@ function handle(ctx: EngineContext, socket: Socket, supervisor: Supervisor): voi
   const onData = async (chunk: Buffer) => {
     buffer = Buffer.concat([buffer, chunk]);
     const newline = buffer.indexOf(0x0a);
-    if (newline === -1) return;
+    if (newline === -1) {
+      // Requests are one short line: anything longer is not one.
+      if (buffer.length > 1024 * 1024) socket.destroy();
+      return;
+    }
     socket.off('data', onData);
     const line = buffer.subarray(0, newline).toString();
     const rest = buffer.subarray(newline + 1);
