@@ -60,7 +60,12 @@ function checkOptions(options: CreateOptions): void {
  * Checks every option, then makes the record. The returned container still holds its lock
  * (`container.lock`): close it to hand the container over.
  */
-export async function createContainer(ctx: EngineContext, options: CreateOptions): Promise<CreatedContainer> {
+export async function createContainer(
+  ctx: EngineContext,
+  options: CreateOptions,
+  /** Started at once by the caller (run): an auto-removed one then needs no fsync (see below). */
+  startsNow = false,
+): Promise<CreatedContainer> {
   checkOptions(options);
   const image = await ctx.images.resolve(options.image);
   const command = options.command ?? [];
@@ -125,9 +130,10 @@ export async function createContainer(ctx: EngineContext, options: CreateOptions
         handVolumeTo(ctx.layout, name, uidRange.hostID, gidRange.hostID);
       }
     }
-    // A container removed when it ends needs none of this after a power loss: written without
-    // fsync (recovery removes a record it cannot read, see recovery.ts).
-    const durable = !options.autoRemove;
+    // A container started now and removed when it ends needs none of this after a power loss:
+    // written without fsync (recovery removes a record it cannot read, see recovery.ts). A
+    // created one waits for its start: it is kept whole.
+    const durable = !(options.autoRemove && startsNow);
     // It holds the container's environment (-e secrets): root only.
     ctx.store.writeSpec(container.staging, spec, durable);
     const record: ContainerRecord = {

@@ -201,7 +201,7 @@ export class Engine {
     await this.ready();
     const { attachedRun } = await import('./attached.js');
     const { createContainer } = await import('./create.js');
-    const { container, record } = await createContainer(this.ctx, options);
+    const { container, record } = await createContainer(this.ctx, options, true);
     return attachedRun(this.ctx, container, record, stdio);
   }
 

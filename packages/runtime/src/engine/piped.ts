@@ -43,7 +43,7 @@ export async function runPipedHere(
   options: CreateOptions,
   io: PipedIO,
 ): Promise<AttachedProcess> {
-  const { container, record } = await createContainer(ctx, { ...options, tty: false });
+  const { container, record } = await createContainer(ctx, { ...options, tty: false }, true);
   return onPipes(io, (stdio) => attachedRun(ctx, container, record, { stdio }));
 }
 
