@@ -21,6 +21,23 @@ export interface CreateFlags extends ResourceFlags, MountFlags {
   userns?: boolean;
   restart?: string;
   logOpt?: string[];
+  capAdd?: string[];
+  capDrop?: string[];
+  securityOpt?: string[];
+}
+
+/**
+ * docker's --security-opt. `no-new-privileges` (or `=true`, `:true`, `=false`) is taken; the
+ * others (seccomp, apparmor, label) are not built yet and are refused, never ignored.
+ */
+export function parseSecurityOptions(values: readonly string[] = []): { noNewPrivileges: boolean } {
+  let noNewPrivileges = false;
+  for (const value of values) {
+    const match = /^no-new-privileges(?:[=:](true|false))?$/.exec(value);
+    if (!match) throw new CliError(`unsupported --security-opt "${value}": box takes no-new-privileges only`);
+    noNewPrivileges = match[1] !== 'false';
+  }
+  return { noNewPrivileges };
 }
 
 const ENV_NAME = /^[^=\s]+$/;
@@ -90,6 +107,9 @@ export function createOptions(image: string, command: string[], flags: CreateFla
     resources: parseResourceFlags(flags),
     mounts: parseMountFlags(flags),
     readonlyRootfs: flags.readOnly ?? false,
+    capAdd: flags.capAdd,
+    capDrop: flags.capDrop,
+    ...parseSecurityOptions(flags.securityOpt),
     autoRemove: flags.rm ?? false,
     restartPolicy: parseRestartPolicy(flags.restart),
     logOptions: parseLogOptions(flags.logOpt),

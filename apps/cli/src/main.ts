@@ -60,6 +60,9 @@ const containerOptions: OptionSpec[] = [
   many('mount', undefined, 'spec', 'Attach a mount: type=bind|volume|tmpfs,source=...,target=...[,readonly]'),
   many('tmpfs', undefined, 'path[:options]', 'Mount a tmpfs directory'),
   opt('read-only', undefined, undefined, "Mount the container's root filesystem as read only"),
+  many('cap-add', undefined, 'cap', 'Add a Linux capability (NAME, CAP_NAME or ALL)'),
+  many('cap-drop', undefined, 'cap', 'Drop a Linux capability (NAME, CAP_NAME or ALL)'),
+  many('security-opt', undefined, 'opt', 'Security options: no-new-privileges'),
 ];
 
 const load = {

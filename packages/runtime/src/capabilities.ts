@@ -56,6 +56,35 @@ export function capabilityNumbers(names: readonly string[] = []): number[] {
   });
 }
 
+/**
+ * docker's --cap-add / --cap-drop on a base set: names with or without `CAP_`, any case, and
+ * `ALL`. With ALL added: every capability but the dropped ones; with ALL dropped: only the added
+ * ones; otherwise the base set without the dropped ones, then the added ones.
+ */
+export function tweakCapabilities(
+  base: readonly string[],
+  add: readonly string[] = [],
+  drop: readonly string[] = [],
+): string[] {
+  const normalize = (names: readonly string[]) =>
+    names.map((name) => {
+      const upper = name.trim().toUpperCase();
+      if (upper === 'ALL') return 'ALL';
+      const full = upper.startsWith('CAP_') ? upper : `CAP_${upper}`;
+      if (CAPABILITIES[full] === undefined) throw new SpecError(`unknown capability: "${name}"`);
+      return full;
+    });
+  const adds = normalize(add);
+  const drops = normalize(drop);
+  if (adds.length === 0 && drops.length === 0) return [...base];
+  const all = Object.keys(CAPABILITIES);
+  let caps: string[];
+  if (adds.includes('ALL')) caps = all.filter((c) => !drops.includes(c));
+  else if (drops.includes('ALL')) caps = adds;
+  else caps = [...base.filter((c) => !drops.includes(c)), ...adds];
+  return [...new Set(caps)];
+}
+
 /** An OCI process's user and capabilities, as @box/ns spawn takes them (run and exec alike). */
 export function processCredentials(proc: Process): { credentials: Credentials; capabilities?: Capabilities } {
   const caps = proc.capabilities;

@@ -1,4 +1,4 @@
-export { CAPABILITIES, capabilityNumbers } from './capabilities.js';
+export { CAPABILITIES, capabilityNumbers, tweakCapabilities } from './capabilities.js';
 export * from './engine/index.js';
 export {
   CommandNotExecutableError,

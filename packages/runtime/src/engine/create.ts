@@ -6,6 +6,7 @@
  */
 import { chownSync, mkdirSync } from 'node:fs';
 import { join, posix } from 'node:path';
+import { tweakCapabilities } from '../capabilities.js';
 import { EngineError } from '../errors.js';
 import { DEFAULT_PATH, defaultSpec, type Spec, validateSpec } from '../spec.js';
 import type { EngineContext } from './context.js';
@@ -104,10 +105,13 @@ export async function createContainer(
       [`HOME=${user.home}`],
       options.env ?? [],
     );
+    const caps = tweakCapabilities(proc.capabilities?.bounding ?? [], options.capAdd, options.capDrop);
+    proc.capabilities = { bounding: caps, effective: caps, permitted: caps };
     if (user.uid !== 0) {
       // As docker: a non-root user keeps the bounding set but has no effective capabilities.
-      proc.capabilities = { bounding: proc.capabilities?.bounding };
+      proc.capabilities = { bounding: caps };
     }
+    if (options.noNewPrivileges) proc.noNewPrivileges = true;
     if (options.tty && options.consoleSize) proc.consoleSize = options.consoleSize;
     spec.hostname = hostname;
     spec.linux!.resources = { ...spec.linux!.resources, ...options.resources };

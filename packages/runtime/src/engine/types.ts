@@ -144,6 +144,11 @@ export interface CreateOptions {
   resources?: LinuxResources;
   mounts?: MountRequest[];
   readonlyRootfs?: boolean;
+  /** docker's --cap-add / --cap-drop (names with or without CAP_, or ALL). */
+  capAdd?: string[];
+  capDrop?: string[];
+  /** The process and its children cannot gain privileges (setuid bits, file capabilities). */
+  noNewPrivileges?: boolean;
   autoRemove?: boolean;
   restartPolicy?: RestartPolicy;
   logOptions?: LogOptions;
