@@ -39,7 +39,10 @@ describe('tweakCapabilities (docker --cap-add / --cap-drop)', () => {
   const base = ['CAP_CHOWN', 'CAP_KILL', 'CAP_NET_RAW'];
 
   it('drops, then adds, names in any case with or without CAP_', () => {
-    expect(tweakCapabilities(base, ['sys_admin'], ['net_raw', 'CAP_KILL'])).toEqual(['CAP_CHOWN', 'CAP_SYS_ADMIN']);
+    expect(tweakCapabilities(base, ['sys_admin'], ['net_raw', 'CAP_KILL'])).toEqual([
+      'CAP_CHOWN',
+      'CAP_SYS_ADMIN',
+    ]);
   });
 
   it('keeps the base set when nothing is asked', () => {
