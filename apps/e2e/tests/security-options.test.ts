@@ -40,6 +40,27 @@ describe('capabilities', () => {
     expect(r.stderr).toContain('Operation not permitted');
   });
 
+  it('box inspect shows what was asked', () => {
+    const id = box(env.root, [
+      'create',
+      '--cap-add',
+      'sys_admin',
+      '--cap-drop',
+      'ALL',
+      '--security-opt',
+      'no-new-privileges',
+      'busybox',
+      'true',
+    ]).stdout.trim();
+    const host = JSON.parse(box(env.root, ['inspect', '-f', '{{json .HostConfig}}', id]).stdout);
+    expect(host).toMatchObject({
+      CapAdd: ['sys_admin'],
+      CapDrop: ['ALL'],
+      SecurityOpt: ['no-new-privileges'],
+    });
+    expect(box(env.root, ['rm', id]).code).toBe(0);
+  });
+
   it('an unknown capability: one line, exit 125, nothing made', () => {
     const r = box(env.root, ['run', '--rm', '--cap-add', 'CAP_FLY', 'busybox', 'true']);
     expect(r.code).toBe(125);

@@ -107,6 +107,9 @@ export function inspectState(state: Container) {
         ? (spec.linux.resources.cpu.quota / (spec.linux.resources.cpu.period ?? 100000)) * 1e9
         : 0,
       PidsLimit: spec.linux?.resources?.pids?.limit ?? null,
+      CapAdd: state.capAdd ?? null,
+      CapDrop: state.capDrop ?? null,
+      SecurityOpt: spec.process?.noNewPrivileges ? ['no-new-privileges'] : null,
     },
     GraphDriver: {
       Name: 'overlay2',

@@ -161,6 +161,8 @@ export async function createContainer(
       restartPolicy: options.restartPolicy ?? { name: 'no', maximumRetryCount: 0 },
       restartCount: 0,
       logOptions: options.logOptions ?? {},
+      ...(options.capAdd?.length ? { capAdd: options.capAdd } : {}),
+      ...(options.capDrop?.length ? { capDrop: options.capDrop } : {}),
     };
     // The image stays while a container uses it (its removal is refused).
     await ctx.images.hold(image.id, container.id, { durable });

@@ -36,6 +36,9 @@ export interface ContainerRecord {
   restartPolicy?: RestartPolicy;
   restartCount?: number;
   logOptions?: LogOptions;
+  /** --cap-add / --cap-drop as asked (the effective set is in the OCI config). */
+  capAdd?: string[];
+  capDrop?: string[];
   pid?: number;
   /** The pid's start time (clock ticks since boot), to tell it from a later process with the same pid. */
   pidStartTime?: number;
