@@ -1,47 +1,9 @@
 #!/usr/bin/env node
-/**
- * Where a `box` command's start-up milliseconds go.
- *
- * For `box --version`, `box ps`, `box images`, `box run --rm busybox true` and `box exec ID true`
- * (into a detached `box run -d busybox sleep 1000`), and `node -e 0` as the floor, this runs
- * each command under `node --cpu-prof` a few times and sorts every sample of the profile into
- * one phase by its stack:
- *
- *   node start-up     Node's bootstrap, up to the loading of the main module
- *   bundle load       the ESM loader: resolving, reading and compiling box.js and the chunks
- *                     it imports (also those a command imports lazily)
- *   node builtins     the node:* modules the bundle imports, loaded and compiled on demand
- *   koffi load        koffi's JS and its native addon (require + dlopen), whenever it happens
- *   bundle top-level  the module bodies of box.js and its chunks (bundled modules' top-level code)
- *   libc via koffi    @box/sys's libc(): koffi.load('libc.so.6') and its function declarations
- *   CLI set-up        main() and commander: the program's commands and options, parsing
- *   command           the command's own work (CPU), from its action on
- *   waiting           idle samples: the command waiting (for the container, a child, I/O)
- *   GC                the garbage collector
- *
- * Samples of native code ("(program)") and of Node internals outside these go to the phase of
- * the sample before them. The time before the profiler starts (exec, V8 and Node set-up) and
- * after it stops (writing the profile, exit) are measured from this process (the profile's
- * timestamps and process.hrtime share CLOCK_MONOTONIC).
- *
- * Next to it, without the profiler (which adds its own cost), the wall time of every command,
- * of `node -e 0`, and of `node -e "import('koffi')"` (koffi's load cost on its own).
- * Everything runs interleaved, round by round, like the start bench; the figures are medians.
- * The spawned Node processes run with NODE_EXTRA_CA_CERTS unset.
- *
- * Then, per box command: the command phase's self time by script (box.js split into the
- * modules it bundles, from esbuild's `// path` comments) and its top self-time functions.
- *
- * Usage: pnpm --filter @box/e2e bench:profile, or `node bench/profile.mjs` in apps/e2e, as root
- * (after pnpm build). Env: PROFILE_RUNS (profiled runs per command, default 5),
- * PROFILE_INTERVAL_US (sampling interval, default 200), PROFILE_KEEP=dir (keep the
- * .cpuprofile files there, to open them in Chrome DevTools).
- */
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { positiveInteger, run } from './lib.mjs';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const CLI_DIR = join(REPO, 'apps/cli');
@@ -49,8 +11,8 @@ const BOX_JS = join(CLI_DIR, 'dist/box.js');
 const DIST_URL = `${pathToFileURL(join(CLI_DIR, 'dist')).href}/`;
 const IMAGE_SCRIPT = join(REPO, 'scripts/busybox-image.sh');
 
-const RUNS = positiveInteger('PROFILE_RUNS', 5);
-const INTERVAL_US = positiveInteger('PROFILE_INTERVAL_US', 200);
+const RUNS = positiveInteger('PROFILE_RUNS', 5, 'profile');
+const INTERVAL_US = positiveInteger('PROFILE_INTERVAL_US', 200, 'profile');
 const KEEP = process.env.PROFILE_KEEP ? resolve(process.env.PROFILE_KEEP) : undefined;
 const WARMUP_ROUNDS = 1;
 
@@ -76,32 +38,6 @@ const PHASES = [
   ['idle', 'command: waiting (idle)'],
   ['gc', 'GC'],
 ];
-
-function positiveInteger(name, fallback) {
-  const value = process.env[name];
-  if (value === undefined || value === '') return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) {
-    console.error(`profile: ${name} must be a positive integer, not "${value}"`);
-    process.exit(2);
-  }
-  return n;
-}
-
-function run(command, args, options = {}) {
-  const result = spawnSync(command, args, {
-    stdio: ['ignore', 'ignore', 'pipe'],
-    encoding: 'utf8',
-    ...options,
-  });
-  if (result.error) throw new Error(`${command}: ${result.error.message}`);
-  if (result.status !== 0) {
-    throw new Error(
-      `${[command, ...args].join(' ')} failed (${result.status ?? result.signal}): ${result.stderr}`,
-    );
-  }
-  return result;
-}
 
 /** Runs a command; returns its wall time in ms and the hrtime (µs) it was spawned and reaped at. */
 function timed(args, options) {

@@ -64,6 +64,7 @@ import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { defaultSpec, execInContainer, startContainer } from '@box/runtime';
+import { positiveInteger, run } from './lib.mjs';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const BOX_JS = join(REPO, 'apps/cli/dist/box.js');
@@ -72,7 +73,7 @@ const IMAGE_SCRIPT = join(REPO, 'scripts/busybox-image.sh');
 const CA_CERTS = '/etc/ssl/certs/ca-certificates.crt';
 
 const WARMUP_ROUNDS = 3;
-const ITERATIONS = parseIterations(process.env.BENCH_ITERATIONS);
+const ITERATIONS = positiveInteger('BENCH_ITERATIONS', 30, 'bench');
 /** runc container ids, their cgroups and the library's exec container's cgroup start with this; unique per run. */
 const RUN_PREFIX = `box-bench-${process.pid}-`;
 const RUNC_EXEC_ID = `${RUN_PREFIX}exec`;
@@ -96,32 +97,6 @@ const VARIANTS = [
   { label: '', caption: 'NODE_EXTRA_CA_CERTS unset' },
   { label: ' [CA]', caption: 'NODE_EXTRA_CA_CERTS set' },
 ];
-
-function parseIterations(value) {
-  if (value === undefined || value === '') return 30;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) {
-    console.error(`bench: BENCH_ITERATIONS must be a positive integer, not "${value}"`);
-    process.exit(2);
-  }
-  return n;
-}
-
-/** spawnSync that throws, with the command's stderr, unless the command exits 0. */
-function run(command, args, options = {}) {
-  const result = spawnSync(command, args, {
-    stdio: ['ignore', 'ignore', 'pipe'],
-    encoding: 'utf8',
-    ...options,
-  });
-  if (result.error) throw new Error(`${command}: ${result.error.message}`);
-  if (result.status !== 0) {
-    const how = result.signal ? `signal ${result.signal}` : `exit code ${result.status}`;
-    const stderr = result.stderr ? `: ${result.stderr.trim()}` : '';
-    throw new Error(`${[command, ...args].join(' ')} failed with ${how}${stderr}`);
-  }
-  return result;
-}
 
 /** Finds runc on PATH, installing Debian's package when it is missing. */
 function ensureRunc() {

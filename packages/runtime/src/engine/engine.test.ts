@@ -1,13 +1,5 @@
-/**
- * The engine on the real kernel (as root), on temporary state roots, with containers owned by
- * this process (no service): the store, recovery after dead processes, the supervisor (logs,
- * restart policies, auto-removal), exec, stop, refusals. The image side is a directory
- * provider: one busybox layer made from the host's static busybox.
- */
-import { execFileSync } from 'node:child_process';
 import {
   chmodSync,
-  copyFileSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -23,6 +15,7 @@ import { join } from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EngineError, isRuntimeError, SpecError } from '../errors.js';
+import { makeBusyboxRootfs } from '../testing/busybox-rootfs.js';
 import { createEngine, type Engine } from './engine.js';
 import type { EngineImage, ImageProvider } from './types.js';
 
@@ -49,15 +42,7 @@ beforeAll(() => {
   top = mkdtempSync(join(tmpdir(), 'box-engine-test-'));
   chmodSync(top, 0o755);
   layer = join(top, 'layer');
-  for (const dir of ['bin', 'dev', 'etc', 'proc', 'sys', 'tmp', 'root'])
-    mkdirSync(join(layer, dir), { recursive: true });
-  const busybox = ['/bin/busybox', '/usr/bin/busybox'].find((path) => existsSync(path));
-  if (!busybox) throw new Error('these tests need a static busybox (Debian: busybox-static)');
-  copyFileSync(busybox, join(layer, 'bin/busybox'));
-  chmodSync(join(layer, 'bin/busybox'), 0o755);
-  for (const applet of execFileSync(busybox, ['--list'], { encoding: 'utf8' }).split('\n').filter(Boolean)) {
-    if (applet !== 'busybox') symlinkSync('busybox', join(layer, 'bin', applet));
-  }
+  makeBusyboxRootfs(layer);
   writeFileSync(
     join(layer, 'etc/passwd'),
     'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534::/:/bin/sh\n',

@@ -35,7 +35,6 @@ import type {
   ContainerProcessInfo,
   ContainerRecord,
   ContainerStats,
-  ContainerStatus,
   CreateOptions,
   EngineEvent,
   ExecOptions,

@@ -31,7 +31,6 @@ import {
   fchmodSync,
   fchownSync,
   fstatSync,
-  openSync,
   readdirSync,
   readSync,
   statSync,
