@@ -7,6 +7,8 @@ export {
   type Credentials,
   type NamespacedProcess,
   type ProcessJoin,
+  type ResourceLimit,
+  type SeccompFilter,
   type SpawnOptions,
   type StdioSource,
   spawn,

@@ -584,6 +584,96 @@ describe('process attributes', () => {
     expect(statusField(out, 'NoNewPrivs')).toBe('0');
   });
 
+  it('gives a non-root process the ambient capabilities it was given, and only those', async () => {
+    // CAP_NET_BIND_SERVICE (10) in every set: a non-root command keeps it across execve.
+    const caps = { bounding: [10, 13], effective: [10], permitted: [10], inheritable: [10], ambient: [10] };
+    const { out } = await capture({
+      path: '/bin/cat',
+      args: ['cat', '/proc/self/status'],
+      credentials: { uid: 1000, gid: 1000 },
+      capabilities: caps,
+    });
+    expect(statusField(out, 'Uid')!.split(/\s+/)).toEqual(['1000', '1000', '1000', '1000']);
+    expect(statusField(out, 'CapAmb')).toBe('0000000000000400');
+    expect(statusField(out, 'CapEff')).toBe('0000000000000400');
+    expect(statusField(out, 'CapPrm')).toBe('0000000000000400');
+    expect(statusField(out, 'CapBnd')).toBe('0000000000002400');
+  });
+
+  it('sets resource limits before the credentials change', async () => {
+    const { out, status } = await capture(
+      sh('ulimit -Sn; ulimit -Hn; ulimit -Sc', {
+        credentials: { uid: 1000, gid: 1000 },
+        rlimits: [
+          { resource: 7, name: 'nofile', soft: 100n, hard: 200n },
+          { resource: 4, name: 'core', soft: 0n, hard: 0n },
+        ],
+      }),
+    );
+    expect(status).toEqual(EXITED_OK);
+    expect(out).toBe('100\n200\n0\n');
+  });
+
+  it('names the limit that the kernel refuses', async () => {
+    // An unprivileged raise of a hard limit fails: here, above this process's own hard limit.
+    const hard = BigInt(
+      /^Max open files\s+\S+\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'))![1]!,
+    );
+    const canRaise =
+      (BigInt(`0x${statusField(readFileSync('/proc/self/status', 'utf8'), 'CapEff')}`) >> 24n) & 1n;
+    expect(canRaise, 'this test needs a root without CAP_SYS_RESOURCE').toBe(0n);
+    await expect(
+      start({
+        path: '/bin/true',
+        args: ['true'],
+        rlimits: [{ resource: 7, name: 'nofile', soft: 1n, hard: hard + 1n }],
+      }),
+    ).rejects.toThrow(/set the nofile limit: .*EPERM/);
+  });
+
+  it('installs a seccomp filter before the credentials change, or last with no_new_privs', async () => {
+    // Allow everything on x86_64 except mkdir (83), which fails with EDQUOT (122).
+    const insn = (code: number, jt: number, jf: number, k: number) => {
+      const b = Buffer.alloc(8);
+      b.writeUInt16LE(code, 0);
+      b[2] = jt;
+      b[3] = jf;
+      b.writeUInt32LE(k >>> 0, 4);
+      return b;
+    };
+    const filter = Buffer.concat([
+      insn(0x20, 0, 0, 4), // ld arch
+      insn(0x15, 1, 0, 0xc000003e), // jeq x86_64
+      insn(0x06, 0, 0, 0x80000000), // kill process
+      insn(0x20, 0, 0, 0), // ld nr
+      insn(0x15, 0, 1, 83), // jeq mkdir
+      insn(0x06, 0, 0, 0x00050000 | 122), // errno EDQUOT
+      insn(0x06, 0, 0, 0x7fff0000), // allow
+    ]);
+    for (const noNewPrivileges of [false, true]) {
+      const { out } = await capture(
+        sh(`mkdir ${dir}/made 2>&1; grep -E '^(Seccomp|NoNewPrivs):' /proc/self/status`, {
+          credentials: { uid: 1000, gid: 1000 },
+          seccomp: { filter, flags: 1 },
+          noNewPrivileges,
+        }),
+      );
+      expect(out).toMatch(/quota/i);
+      expect(statusField(out, 'Seccomp')).toBe('2');
+      expect(statusField(out, 'NoNewPrivs')).toBe(noNewPrivileges ? '1' : '0');
+      expect(existsSync(`${dir}/made`)).toBe(false);
+    }
+  });
+
+  it('names the seccomp step when the kernel refuses the filter', async () => {
+    // A program that does not end in a return is rejected by the kernel's checker (EINVAL).
+    const bad = Buffer.alloc(8);
+    bad.writeUInt16LE(0x20, 0);
+    await expect(
+      start({ path: '/bin/true', args: ['true'], seccomp: { filter: bad, flags: 0 } }),
+    ).rejects.toThrow(/install the seccomp filter \(1 instructions\): .*EINVAL/);
+  });
+
   it('starts a new session when asked', async () => {
     const own = await start(sleeper({ newSession: true }));
     const inherited = await start(sleeper());

@@ -56,10 +56,14 @@ import {
   execStubFd,
   F_SETFD,
   kill,
+  PR_CAP_AMBIENT,
+  PR_CAP_AMBIENT_RAISE,
   PR_CAPBSET_DROP,
+  PR_SET_KEEPCAPS,
   PR_SET_NO_NEW_PRIVS,
   PR_SET_PDEATHSIG,
   pipe,
+  SECCOMP_SET_MODE_FILTER,
   type Slot,
   setns,
   spawnChild,
@@ -94,6 +98,23 @@ export interface Capabilities {
   effective: readonly number[];
   permitted: readonly number[];
   inheritable: readonly number[];
+  /** Raised after the credentials change, so a non-root command keeps them across execve. */
+  ambient?: readonly number[];
+}
+
+/** A resource limit for prlimit64 (RLIMIT_NOFILE = 7, ...); RLIM_INFINITY is 2^64-1. */
+export interface ResourceLimit {
+  resource: number;
+  soft: bigint;
+  hard: bigint;
+  /** Its name in step names and errors, e.g. "nofile". */
+  name: string;
+}
+
+/** A classic-BPF seccomp filter: `struct sock_filter[]` and SECCOMP_FILTER_FLAG_* bits. */
+export interface SeccompFilter {
+  filter: Buffer;
+  flags: number;
 }
 
 export interface SpawnOptions {
@@ -118,6 +139,13 @@ export interface SpawnOptions {
   credentials?: Credentials;
   capabilities?: Capabilities;
   noNewPrivileges?: boolean;
+  /** Resource limits, set before the credentials change (an unprivileged user could not raise them). */
+  rlimits?: readonly ResourceLimit[];
+  /**
+   * A seccomp filter, installed as late as it can be (see installSeccomp): the steps after it
+   * and the exec stub must be allowed by it.
+   */
+  seccomp?: SeccompFilter;
   /** Start a new session (setsid) before `setup`, e.g. to take a controlling terminal. */
   newSession?: boolean;
   /** Signal the child gets if this process dies (prctl PR_SET_PDEATHSIG). */
@@ -351,12 +379,14 @@ export async function spawn(options: SpawnOptions): Promise<NamespacedProcess> {
     const fromSetup = options.setup?.(program) || undefined;
     wireStdio(program, fromSetup?.stdio ?? stdio, keep);
     if (options.cwd !== undefined) program.chdir(options.cwd);
+    for (const limit of options.rlimits ?? []) setResourceLimit(program, limit);
     applyCredentials(program, options);
     resetSignals(program);
     // After the credentials (which clear it) the child stays armed up to the exec stub. The
     // stub's execve (a secure one: decoy gid) clears the signal, so the stub sets the caller's
     // choice (or none) for the command, whose ordinary execve keeps it.
     armParentDeath(program, SIGKILL, 'set the parent-death signal for the last steps');
+    if (options.seccomp && options.noNewPrivileges) installSeccomp(program, options.seccomp);
     const deathSignal = options.parentDeathSignal === undefined ? 0 : signalNumber(options.parentDeathSignal);
     execThroughStub(program, stub, errorPipe[1], deathSignal, options);
 
@@ -538,7 +568,42 @@ function execThroughStub(
   ]);
 }
 
+function setResourceLimit(program: ChildProgram, limit: ResourceLimit): void {
+  const value = Buffer.alloc(16);
+  value.writeBigUInt64LE(BigInt.asUintN(64, limit.soft), 0);
+  value.writeBigUInt64LE(BigInt.asUintN(64, limit.hard), 8);
+  program.call('prlimit64', `set the ${limit.name} limit`, [0, limit.resource, program.bytes(value), 0]);
+}
+
+/**
+ * seccomp(SECCOMP_SET_MODE_FILTER). Without no_new_privs the kernel takes a filter only from a
+ * task with CAP_SYS_ADMIN, which a non-root command no longer has once its credentials change:
+ * then the filter goes in before them, and the few steps left (ids, capabilities, signal
+ * dispositions, the exec stub) run under it, as in runc. With no_new_privs it is the last step
+ * before the exec stub (whose setresgid, prctl and execve then run under it). TSYNC is harmless here (the child has one thread) and is what a
+ * profile's flags ask for.
+ */
+function installSeccomp(program: ChildProgram, seccomp: SeccompFilter): void {
+  const count = seccomp.filter.length / 8;
+  if (!Number.isInteger(count) || count < 1 || count > 4096)
+    throw new NamespaceConfigError(
+      `a seccomp filter of ${seccomp.filter.length} bytes is not 1-4096 instructions`,
+    );
+  const filter = program.bytes(seccomp.filter);
+  // struct sock_fprog { unsigned short len; struct sock_filter *filter; }
+  const header = Buffer.alloc(16);
+  header.writeUInt16LE(count, 0);
+  const prog = program.bytes(header);
+  program.pointerAt(prog, filter, 8);
+  program.call('seccomp', `install the seccomp filter (${count} instructions)`, [
+    SECCOMP_SET_MODE_FILTER,
+    seccomp.flags,
+    prog,
+  ]);
+}
+
 function applyCredentials(program: ChildProgram, options: SpawnOptions): void {
+  if (options.seccomp && !options.noNewPrivileges) installSeccomp(program, options.seccomp);
   const caps = options.capabilities;
   if (caps) {
     const keep = new Set(caps.bounding);
@@ -549,6 +614,13 @@ function applyCredentials(program: ChildProgram, options: SpawnOptions): void {
   }
   // In a new user namespace the child is nobody until it sets ids that are mapped.
   const cred = options.credentials ?? (options.uidMappings?.length ? { uid: 0, gid: 0 } : undefined);
+  const nonRoot = (cred?.uid ?? 0) !== 0;
+  // A non-root command gets capabilities only if asked (runc's ambient set): the permitted set
+  // must then survive the change of uid, which clears it unless keep-caps is set.
+  const keepCaps =
+    nonRoot && caps !== undefined && (caps.permitted.length > 0 || (caps.ambient?.length ?? 0) > 0);
+  if (keepCaps)
+    program.call('prctl', 'keep capabilities across the change of uid', [PR_SET_KEEPCAPS, 1, 0, 0, 0]);
   if (cred) {
     const groups = Buffer.alloc(4 * Math.max(1, cred.additionalGids?.length ?? 0));
     for (const [i, gid] of (cred.additionalGids ?? []).entries()) groups.writeUInt32LE(gid, 4 * i);
@@ -567,8 +639,8 @@ function applyCredentials(program: ChildProgram, options: SpawnOptions): void {
     const gid = process.getegid?.() ?? 0;
     program.call('setresgid', 'set the real gid for the exec stub', [stubDecoyGid(gid), -1, -1]);
   }
-  // A non-root user loses its capabilities on setresuid, as docker users expect.
-  if (caps && (cred?.uid ?? 0) === 0) {
+  // A non-root user loses its capabilities on setresuid, as docker users expect, unless asked.
+  if (caps && (!nonRoot || keepCaps)) {
     const header = Buffer.alloc(8);
     header.writeUInt32LE(0x20080522, 0);
     const data = Buffer.alloc(24);
@@ -582,6 +654,14 @@ function applyCredentials(program: ChildProgram, options: SpawnOptions): void {
     data.writeUInt32LE(pHi, 16);
     data.writeUInt32LE(iHi, 20);
     program.call('capset', 'set capabilities', [program.bytes(header), program.bytes(data)]);
+    for (const cap of caps.ambient ?? [])
+      program.call('prctl', `raise ambient capability ${cap}`, [
+        PR_CAP_AMBIENT,
+        PR_CAP_AMBIENT_RAISE,
+        cap,
+        0,
+        0,
+      ]);
   }
   if (options.noNewPrivileges) program.call('prctl', 'set no_new_privs', [PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0]);
 }

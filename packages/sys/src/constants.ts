@@ -67,6 +67,11 @@ export const PR_SET_PDEATHSIG = 1;
 export const PR_GET_DUMPABLE = 3;
 export const PR_SET_DUMPABLE = 4;
 export const PR_SET_KEEPCAPS = 8;
+export const PR_CAP_AMBIENT = 47;
+export const PR_CAP_AMBIENT_RAISE = 2;
+export const PR_CAP_AMBIENT_CLEAR_ALL = 4;
+/** seccomp(2) operations. */
+export const SECCOMP_SET_MODE_FILTER = 1;
 export const PR_CAPBSET_DROP = 24;
 export const PR_SET_NO_NEW_PRIVS = 38;
 
@@ -104,6 +109,7 @@ export const SYS = {
   symlink: 88,
   chmod: 90,
   chown: 92,
+  lchown: 94,
   umask: 95,
   setsid: 112,
   setgroups: 116,
@@ -122,6 +128,8 @@ export const SYS = {
   unshare: 272,
   dup3: 292,
   setns: 308,
+  prlimit64: 302,
+  seccomp: 317,
   execveat: 322,
   close_range: 436,
 } as const;
