@@ -219,6 +219,41 @@ describe('box exec children before their execve', () => {
   }, 120_000);
 });
 
+describe("an image's symlinks never steer the container's set-up onto the host", () => {
+  let dir: string;
+  let target: string;
+  const image = 'devlink:latest';
+
+  beforeAll(() => {
+    // /dev is a symlink to an absolute path that exists on the host: the set-up runs before
+    // pivot_root, where the kernel would follow it from the host's root.
+    dir = mkdtempSync(join(tmpdir(), 'box-e2e-devlink-'));
+    target = join(dir, 'host-dir');
+    mkdirSync(target);
+    const rootfs = join(dir, 'rootfs');
+    mkdirSync(join(rootfs, 'bin'), { recursive: true });
+    copyFileSync('/bin/busybox', join(rootfs, 'bin/busybox'));
+    symlinkSync('busybox', join(rootfs, 'bin/sh'));
+    symlinkSync(target, join(rootfs, 'dev'));
+    expect(spawnSync('tar', ['-C', rootfs, '-cf', join(dir, 'image.tar'), '.']).status).toBe(0);
+    boxOk(env.root, ['import', join(dir, 'image.tar'), image]);
+  });
+
+  afterAll(() => {
+    box(env.root, ['rmi', '-f', image]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it.each([
+    ['without a terminal', []],
+    ['with a terminal', ['-t']],
+  ])('a /dev symlink to a host directory, %s: no node or link lands there', (_, flags) => {
+    const r = box(env.root, ['run', '--rm', ...flags, image, '/bin/sh', '-c', `test -c ${target}/null && echo ok`]);
+    expect(r.stdout.trim(), r.stderr).toBe('ok');
+    expect(readdirSync(target)).toEqual([]);
+  });
+});
+
 describe("a container's files that are not plain files, read by box as host root", () => {
   it('box exec -u with /etc/passwd a FIFO or a device node: one line, no hang, no host device read', () => {
     const id = boxOk(env.root, ['run', '-d', 'busybox', 'sleep', '60']);

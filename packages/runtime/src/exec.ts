@@ -128,7 +128,7 @@ export async function execInContainer(options: ExecOptions): Promise<ExecProcess
           if (!proc.terminal) return undefined;
           if (options.consoleSocket === undefined)
             throw new RuntimeError('ESPEC', 'a terminal needs a console socket');
-          const terminal = addConsoleSteps(program, '', options.consoleSocket, proc.consoleSize);
+          const terminal = addConsoleSteps(program, '/dev/pts/ptmx', options.consoleSocket, proc.consoleSize);
           return { stdio: [terminal, terminal, terminal] };
         },
         stdio: options.stdio,

@@ -6,6 +6,10 @@
 import { DEFAULT_DEVICE_RULES } from '@box/cgroups';
 import type { IdMapping, NamespaceType } from '@box/ns';
 import { SpecError } from './errors.js';
+import { type POSIXRlimit, validateRlimits } from './process/rlimits.js';
+import { validateSysctls } from './rootfs/sysctl.js';
+
+export type { POSIXRlimit };
 
 export interface User {
   uid: number;
@@ -36,6 +40,9 @@ export interface Process {
   cwd: string;
   capabilities?: LinuxCapabilities;
   noNewPrivileges?: boolean;
+  rlimits?: POSIXRlimit[];
+  /** Written to the process's oom_score_adj before its credentials change. */
+  oomScoreAdj?: number;
 }
 
 export interface Root {
@@ -71,8 +78,22 @@ export interface LinuxResources {
   }[];
 }
 
+/** A device node made in the container (linux.devices); its cgroup rule is separate. */
+export interface LinuxDevice {
+  path: string;
+  type: 'c' | 'b' | 'u' | 'p';
+  major?: number;
+  minor?: number;
+  fileMode?: number;
+  uid?: number;
+  gid?: number;
+}
+
 export interface Linux {
   namespaces?: LinuxNamespace[];
+  devices?: LinuxDevice[];
+  /** Namespaced kernel parameters, e.g. { "net.ipv4.ip_forward": "1" }. */
+  sysctl?: Record<string, string>;
   resources?: LinuxResources;
   uidMappings?: IdMapping[];
   gidMappings?: IdMapping[];
@@ -251,4 +272,35 @@ export function validateSpec(spec: Spec): asserts spec is Spec & { process: Proc
     if (!m.destination.startsWith('/'))
       throw new SpecError(`mount destination must be absolute: "${m.destination}"`);
   }
+  if (p.rlimits !== undefined) validateRlimits(p.rlimits);
+  if (p.oomScoreAdj !== undefined && !(Number.isInteger(p.oomScoreAdj) && Math.abs(p.oomScoreAdj) <= 1000))
+    throw new SpecError(`process.oomScoreAdj must be an integer from -1000 to 1000, not ${p.oomScoreAdj}`);
+  const own = new Set((spec.linux?.namespaces ?? []).filter((n) => !n.path).map((n) => n.type));
+  if (spec.linux?.sysctl) validateSysctls(spec.linux.sysctl, own);
+  for (const [i, device] of (spec.linux?.devices ?? []).entries())
+    validateDevice(device, `linux.devices[${i}]`);
+}
+
+function validateDevice(device: LinuxDevice, where: string): void {
+  if (typeof device?.path !== 'string' || !device.path.startsWith('/'))
+    throw new SpecError(`${where}.path must be an absolute path`);
+  if (!['c', 'b', 'u', 'p'].includes(device.type))
+    throw new SpecError(`${where}.type must be c, b, u or p, not "${device.type}"`);
+  const ids: [string, number | undefined][] = [
+    ['major', device.major],
+    ['minor', device.minor],
+    ['uid', device.uid],
+    ['gid', device.gid],
+  ];
+  for (const [key, value] of ids) {
+    if (value !== undefined && !(Number.isInteger(value) && value >= 0 && value <= 0xffffffff))
+      throw new SpecError(`${where}.${key} is not a valid number: ${value}`);
+  }
+  if (device.type !== 'p' && (device.major === undefined || device.minor === undefined))
+    throw new SpecError(`${where}: a ${device.type} device needs major and minor`);
+  if (
+    device.fileMode !== undefined &&
+    !(Number.isInteger(device.fileMode) && device.fileMode >= 0 && device.fileMode <= 0o7777)
+  )
+    throw new SpecError(`${where}.fileMode is not a file mode: ${device.fileMode}`);
 }

@@ -26,9 +26,10 @@ import {
 } from '@box/sys';
 import { overlayMountData } from '@box/unionfs';
 import type { Mount, Spec } from '../spec.js';
-import { addDeviceSteps } from './devices.js';
+import { addDeviceSteps, addSpecDeviceStep } from './devices.js';
 import { parseMountOptions } from './mount-options.js';
 import { ContainerView } from './resolve.js';
+import { addProcWrite, addSysctlSteps } from './sysctl.js';
 
 const EEXIST = 17;
 const ENOENT = 2;
@@ -84,22 +85,36 @@ export function addRootfsSteps(program: ChildProgram, spec: Spec, options: Rootf
   const view = new ContainerView(layers, { userxattr: options.userns });
   try {
     for (const mount of spec.mounts ?? []) addMount(program, root, view, mount);
+    // Every path below is resolved in the image's files as the mounts' were: the host path
+    // `${root}/dev` would let an image whose /dev is a symlink (to /etc, say) make the kernel
+    // follow it from the host's root, before pivot_root, and put device nodes there.
+    const devIsTmpfs = (spec.mounts ?? []).some(
+      (m) => posix.normalize(m.destination) === '/dev' && m.type === 'tmpfs',
+    );
+    if (devIsTmpfs) addDeviceSteps(program, `${root}${view.resolve('/dev')}`, options.userns);
+    for (const device of spec.linux?.devices ?? []) {
+      const resolved = view.resolve(device.path);
+      addSpecDeviceStep(program, device, `${root}${resolved}`, options.userns, (dir) =>
+        mkdirAll(program, root, dir),
+      );
+    }
+    if (spec.process?.terminal) {
+      if (options.consoleSocket === undefined) throw new Error('a terminal needs a console socket');
+      const ptmx = `${root}${view.resolve('/dev/pts/ptmx')}`;
+      result.terminal = addConsoleSteps(program, ptmx, options.consoleSocket, spec.process.consoleSize);
+    }
   } finally {
     view.close();
   }
 
-  const devIsTmpfs = (spec.mounts ?? []).some(
-    (m) => posix.normalize(m.destination) === '/dev' && m.type === 'tmpfs',
-  );
-  if (devIsTmpfs) addDeviceSteps(program, `${root}/dev`, options.userns);
-
-  if (spec.process?.terminal) {
-    if (options.consoleSocket === undefined) throw new Error('a terminal needs a console socket');
-    result.terminal = addConsoleSteps(program, root, options.consoleSocket, spec.process.consoleSize);
-  }
-
   program.pivotRoot(root);
 
+  // Through the container's own /proc, before /proc/sys becomes read-only (as runc).
+  if (spec.linux?.sysctl) addSysctlSteps(program, spec.linux.sysctl);
+  if (spec.process?.oomScoreAdj !== undefined) {
+    const value = String(spec.process.oomScoreAdj);
+    addProcWrite(program, '/proc/self/oom_score_adj', value, `set oom_score_adj ${value}`);
+  }
   for (const path of spec.linux?.maskedPaths ?? []) maskPath(program, path);
   for (const path of spec.linux?.readonlyPaths ?? []) readonlyPath(program, path);
   if (spec.hostname !== undefined) program.sethostname(spec.hostname);
@@ -151,12 +166,12 @@ function addMount(program: ChildProgram, root: string, view: ContainerView, moun
 }
 
 /**
- * Opens a new terminal in the devpts at `root`/dev/pts, sends its master side to
- * `socket` and makes the slave the controlling terminal (needs a new session).
+ * Opens a new terminal through `ptmx` (the host path of the container's /dev/pts/ptmx), sends
+ * its master side to `socket` and makes the slave the controlling terminal (needs a new session).
  */
 export function addConsoleSteps(
   program: ChildProgram,
-  root: string,
+  ptmx: string,
   socket: number,
   size?: { height: number; width: number },
 ): Slot {
@@ -180,7 +195,7 @@ export function addConsoleSteps(
   program.pointerAt(msg, iov, 16);
   program.pointerAt(msg, control, 32);
 
-  program.openat(`${root}/dev/pts/ptmx`, O_RDWR | O_NOCTTY, 0, {
+  program.openat(ptmx, O_RDWR | O_NOCTTY, 0, {
     store: master,
     storeAt: refAt(control, 16),
   });
