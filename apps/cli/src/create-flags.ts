@@ -1,15 +1,17 @@
 /**
  * `run` and `create` flags → the engine's CreateOptions, checked with docker's rules and
  * messages: environment (`-e`, a bare NAME copies this shell's value), restart policy, log
- * options, resources (resources.ts), mounts (mount-flags.ts), terminal size.
+ * options, resources (resources.ts), mounts (mount-flags.ts), security and process switches
+ * (security-flags.ts), terminal size.
  */
 import type { CreateOptions, RestartPolicy } from '@box/runtime';
 import { CliError } from './errors.js';
 import { type MountFlags, parseMountFlags } from './mount-flags.js';
 import { parseResourceFlags, type ResourceFlags } from './resources.js';
+import { parseSecurityFlags, type SecurityFlags } from './security-flags.js';
 import { currentWindowSize } from './terminal.js';
 
-export interface CreateFlags extends ResourceFlags, MountFlags {
+export interface CreateFlags extends ResourceFlags, MountFlags, SecurityFlags {
   rm?: boolean;
   interactive?: boolean;
   tty?: boolean;
@@ -23,21 +25,6 @@ export interface CreateFlags extends ResourceFlags, MountFlags {
   logOpt?: string[];
   capAdd?: string[];
   capDrop?: string[];
-  securityOpt?: string[];
-}
-
-/**
- * docker's --security-opt. `no-new-privileges` (or `=true`, `:true`, `=false`) is taken; the
- * others (seccomp, apparmor, label) are not built yet and are refused, never ignored.
- */
-export function parseSecurityOptions(values: readonly string[] = []): { noNewPrivileges: boolean } {
-  let noNewPrivileges = false;
-  for (const value of values) {
-    const match = /^no-new-privileges(?:[=:](true|false))?$/.exec(value);
-    if (!match) throw new CliError(`unsupported --security-opt "${value}": box takes no-new-privileges only`);
-    noNewPrivileges = match[1] !== 'false';
-  }
-  return { noNewPrivileges };
 }
 
 const ENV_NAME = /^[^=\s]+$/;
@@ -109,7 +96,7 @@ export function createOptions(image: string, command: string[], flags: CreateFla
     readonlyRootfs: flags.readOnly ?? false,
     capAdd: flags.capAdd,
     capDrop: flags.capDrop,
-    ...parseSecurityOptions(flags.securityOpt),
+    ...parseSecurityFlags(flags),
     autoRemove: flags.rm ?? false,
     restartPolicy: parseRestartPolicy(flags.restart),
     logOptions: parseLogOptions(flags.logOpt),

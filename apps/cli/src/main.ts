@@ -62,7 +62,31 @@ const containerOptions: OptionSpec[] = [
   opt('read-only', undefined, undefined, "Mount the container's root filesystem as read only"),
   many('cap-add', undefined, 'cap', 'Add a Linux capability (NAME, CAP_NAME or ALL)'),
   many('cap-drop', undefined, 'cap', 'Drop a Linux capability (NAME, CAP_NAME or ALL)'),
-  many('security-opt', undefined, 'opt', 'Security options: no-new-privileges'),
+  many(
+    'security-opt',
+    undefined,
+    'opt',
+    'Security options: no-new-privileges, seccomp=unconfined|PROFILE.json',
+  ),
+  opt('privileged', undefined, undefined, 'Give extended privileges to this container'),
+  many('device', undefined, 'host[:container][:rwm]', 'Add a host device to the container'),
+  many(
+    'device-cgroup-rule',
+    undefined,
+    'rule',
+    "Add a rule to the cgroup allowed devices list ('c 1:3 rwm')",
+  ),
+  many('ulimit', undefined, 'name=soft[:hard]', 'Ulimit options (e.g. nofile=1024:2048)'),
+  many('sysctl', undefined, 'key=value', 'Namespaced kernel parameters (net.*, kernel.shm*, ...)'),
+  opt('oom-score-adj', undefined, 'int', "Tune host's OOM preferences (-1000 to 1000)"),
+  many('group-add', undefined, 'group', 'Add additional groups to join'),
+  opt(
+    'init',
+    undefined,
+    undefined,
+    'Run an init inside the container that forwards signals and reaps processes',
+  ),
+  opt('shm-size', undefined, 'bytes', 'Size of /dev/shm (e.g. 128m)'),
 ];
 
 const load = {

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { Capabilities, Credentials } from '@box/ns';
 import { SpecError } from './errors.js';
 import type { Process } from './spec.js';
@@ -85,6 +86,18 @@ export function tweakCapabilities(
   return [...new Set(caps)];
 }
 
+/**
+ * The capabilities this process holds (its permitted set), by name. A container can be given
+ * no more: capset fails for any other. (Root on some hosts lacks some, CAP_SYS_RESOURCE say.)
+ */
+export function ownCapabilities(): string[] {
+  const prm = /^CapPrm:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? '0';
+  const mask = BigInt(`0x${prm}`);
+  return Object.entries(CAPABILITIES)
+    .filter(([, n]) => ((mask >> BigInt(n)) & 1n) === 1n)
+    .map(([name]) => name);
+}
+
 /** An OCI process's user and capabilities, as @box/ns spawn takes them (run and exec alike). */
 export function processCredentials(proc: Process): { credentials: Credentials; capabilities?: Capabilities } {
   const caps = proc.capabilities;
@@ -95,6 +108,7 @@ export function processCredentials(proc: Process): { credentials: Credentials; c
       effective: capabilityNumbers(caps.effective),
       permitted: capabilityNumbers(caps.permitted),
       inheritable: capabilityNumbers(caps.inheritable),
+      ambient: capabilityNumbers(caps.ambient),
     },
   };
 }

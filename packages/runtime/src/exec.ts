@@ -27,6 +27,7 @@ import { processCredentials } from './capabilities.js';
 import { RuntimeError } from './errors.js';
 import { openProcess, type ProcessHandle } from './process/handle.js';
 import { lookupCommand } from './process/lookup.js';
+import { resourceLimits } from './process/rlimits.js';
 import { addConsoleSteps } from './rootfs/prepare.js';
 import type { Process } from './spec.js';
 
@@ -135,6 +136,7 @@ export async function execInContainer(options: ExecOptions): Promise<ExecProcess
         cwd: proc.cwd,
         ...processCredentials(proc),
         noNewPrivileges: proc.noNewPrivileges,
+        rlimits: resourceLimits(proc.rlimits),
         async onSync(child) {
           if (!cgroup) return;
           // Checked before, so a full container is never pushed over its limit even for a moment,

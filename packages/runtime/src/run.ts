@@ -13,6 +13,7 @@ import { createContainerCgroup, removeContainerCgroup } from './cgroup.js';
 import { SpecError } from './errors.js';
 import { addLoopbackSteps } from './network/loopback.js';
 import { lookupCommand } from './process/lookup.js';
+import { resourceLimits } from './process/rlimits.js';
 import { addRootfsSteps, type Overlay } from './rootfs/prepare.js';
 import { type Spec, validateSpec } from './spec.js';
 
@@ -87,6 +88,7 @@ export async function startContainer(options: StartOptions): Promise<ContainerPr
       cwd: proc.cwd,
       ...processCredentials(proc),
       noNewPrivileges: proc.noNewPrivileges,
+      rlimits: resourceLimits(proc.rlimits),
       // In its cgroup before it runs a single instruction of its own. Without anything to
       // do here, there is no sync point and the start is faster (see @box/ns).
       onSync:

@@ -1,5 +1,5 @@
 /** `box ps` and `box inspect`: containers as docker shows them. */
-import type { Container } from '@box/runtime';
+import type { Container, Spec } from '@box/runtime';
 import { openEngine } from '../engine.js';
 import { formatEach, formatList, humanDuration } from '../output/index.js';
 
@@ -109,7 +109,20 @@ export function inspectState(state: Container) {
       PidsLimit: spec.linux?.resources?.pids?.limit ?? null,
       CapAdd: state.capAdd ?? null,
       CapDrop: state.capDrop ?? null,
-      SecurityOpt: spec.process?.noNewPrivileges ? ['no-new-privileges'] : null,
+      Privileged: state.privileged ?? false,
+      SecurityOpt: securityOpt(state, spec),
+      Devices: (state.devices ?? []).map((d) => ({
+        PathOnHost: d.hostPath,
+        PathInContainer: d.containerPath ?? d.hostPath,
+        CgroupPermissions: d.permissions ?? 'rwm',
+      })),
+      DeviceCgroupRules: state.deviceCgroupRules ?? null,
+      Ulimits: state.ulimits?.map((u) => ({ Name: u.name, Soft: u.soft, Hard: u.hard })) ?? null,
+      Sysctls: spec.linux?.sysctl ?? null,
+      OomScoreAdj: spec.process?.oomScoreAdj ?? 0,
+      GroupAdd: state.groupAdd ?? null,
+      Init: state.init ?? null,
+      ShmSize: state.shmSize ?? 64 * 1024 * 1024,
     },
     GraphDriver: {
       Name: 'overlay2',
@@ -129,6 +142,14 @@ export function inspectState(state: Container) {
       WorkingDir: spec.process?.cwd ?? '/',
     },
   };
+}
+
+/** docker's HostConfig.SecurityOpt: the options as given (the default profile is not listed). */
+function securityOpt(state: Container, spec: Spec): string[] | null {
+  const opts: string[] = [];
+  if (spec.process?.noNewPrivileges) opts.push('no-new-privileges');
+  if (state.seccomp) opts.push(`seccomp=${state.seccomp}`);
+  return opts.length > 0 ? opts : null;
 }
 
 export async function inspect(references: string[], flags: { format?: string }): Promise<number> {

@@ -6,10 +6,11 @@
  */
 import { chownSync, mkdirSync } from 'node:fs';
 import { join, posix } from 'node:path';
-import { tweakCapabilities } from '../capabilities.js';
+import { ownCapabilities, tweakCapabilities } from '../capabilities.js';
 import { EngineError } from '../errors.js';
 import { DEFAULT_PATH, defaultSpec, type Spec, validateSpec } from '../spec.js';
 import type { EngineContext } from './context.js';
+import { applySecurityOptions, checkSecurityOptions } from './security.js';
 import { userNamespaceConflict, userNamespaceRange } from './state-dir.js';
 import type { NewContainer } from './store.js';
 import type { ContainerRecord, CreateOptions } from './types.js';
@@ -30,6 +31,7 @@ export interface CreatedContainer {
 }
 
 function checkOptions(options: CreateOptions): void {
+  checkSecurityOptions(options);
   if (options.autoRemove && options.restartPolicy && options.restartPolicy.name !== 'no') {
     throw new EngineError('EINVAL', 'Conflicting options: --restart and --rm');
   }
@@ -55,6 +57,28 @@ function checkOptions(options: CreateOptions): void {
         );
     }
   }
+}
+
+/**
+ * docker's rules: --privileged starts from every capability, --cap-add/--cap-drop apply after
+ * (ALL included). "Every" is every one box holds itself: the kernel grants no more. One named
+ * in --cap-add that box lacks is refused rather than silently left out.
+ */
+function containerCapabilities(defaults: readonly string[], options: CreateOptions): string[] {
+  const own = new Set(ownCapabilities());
+  const base = options.privileged ? [...own] : defaults;
+  const caps = tweakCapabilities(base, options.capAdd, options.capDrop);
+  const explicit = new Set(
+    tweakCapabilities(
+      [],
+      (options.capAdd ?? []).filter((c) => c.trim().toUpperCase() !== 'ALL'),
+    ),
+  );
+  for (const cap of caps) {
+    if (!own.has(cap) && explicit.has(cap))
+      throw new EngineError('EINVAL', `--cap-add ${cap}: box itself does not hold ${cap} on this host`);
+  }
+  return caps.filter((cap) => own.has(cap));
 }
 
 /**
@@ -105,7 +129,7 @@ export async function createContainer(
       [`HOME=${user.home}`],
       options.env ?? [],
     );
-    const caps = tweakCapabilities(proc.capabilities?.bounding ?? [], options.capAdd, options.capDrop);
+    const caps = containerCapabilities(proc.capabilities?.bounding ?? [], options);
     proc.capabilities = { bounding: caps, effective: caps, permitted: caps };
     if (user.uid !== 0) {
       // As docker: a non-root user keeps the bounding set but has no effective capabilities.
@@ -117,6 +141,7 @@ export async function createContainer(
     spec.linux!.resources = { ...spec.linux!.resources, ...options.resources };
     spec.mounts = [...(spec.mounts ?? []), ...mounts.mounts];
     if (options.readonlyRootfs) spec.root!.readonly = true;
+    applySecurityOptions(spec, options, image.layers);
     // The start would refuse it: refused now, before anything of it exists.
     validateSpec(spec);
 
@@ -163,6 +188,16 @@ export async function createContainer(
       logOptions: options.logOptions ?? {},
       ...(options.capAdd?.length ? { capAdd: options.capAdd } : {}),
       ...(options.capDrop?.length ? { capDrop: options.capDrop } : {}),
+      ...(options.privileged ? { privileged: true } : {}),
+      ...(options.seccomp
+        ? { seccomp: options.seccomp === 'unconfined' ? 'unconfined' : options.seccomp.source }
+        : {}),
+      ...(options.devices?.length ? { devices: options.devices } : {}),
+      ...(options.deviceCgroupRules?.length ? { deviceCgroupRules: options.deviceCgroupRules } : {}),
+      ...(options.ulimits?.length ? { ulimits: options.ulimits } : {}),
+      ...(options.groupAdd?.length ? { groupAdd: options.groupAdd } : {}),
+      ...(options.init ? { init: true } : {}),
+      ...(options.shmSize !== undefined ? { shmSize: options.shmSize } : {}),
     };
     // The image stays while a container uses it (its removal is refused).
     await ctx.images.hold(image.id, container.id, { durable });

@@ -17,6 +17,7 @@ export type {
   ContainerStats,
   ContainerStatus,
   CreateOptions,
+  DeviceRequest,
   EngineEvent,
   EngineEventType,
   EngineImage,
@@ -26,5 +27,6 @@ export type {
   ImageProvider,
   MountRequest,
   RestartPolicy,
+  Ulimit,
 } from './types.js';
 export type { VolumeInfo } from './volumes.js';

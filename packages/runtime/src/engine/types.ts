@@ -39,6 +39,16 @@ export interface ContainerRecord {
   /** --cap-add / --cap-drop as asked (the effective set is in the OCI config). */
   capAdd?: string[];
   capDrop?: string[];
+  /** The security and process switches as asked (the effective settings are in the OCI config). */
+  privileged?: boolean;
+  /** 'unconfined', or where a custom profile came from; absent: the default profile. */
+  seccomp?: string;
+  devices?: DeviceRequest[];
+  deviceCgroupRules?: string[];
+  ulimits?: Ulimit[];
+  groupAdd?: string[];
+  init?: boolean;
+  shmSize?: number;
   pid?: number;
   /** The pid's start time (clock ticks since boot), to tell it from a later process with the same pid. */
   pidStartTime?: number;
@@ -121,6 +131,22 @@ export interface ImageProvider {
   config?(imageId: string): Promise<ImageConfig>;
 }
 
+/** docker's --device HOST[:CONTAINER[:PERMISSIONS]]. */
+export interface DeviceRequest {
+  hostPath: string;
+  /** Where it appears in the container (default: hostPath). */
+  containerPath?: string;
+  /** Cgroup permissions: some of r, w, m (default rwm). */
+  permissions?: string;
+}
+
+/** docker's --ulimit NAME=SOFT[:HARD]. */
+export interface Ulimit {
+  name: string;
+  soft: number;
+  hard: number;
+}
+
 /** A mount as create takes it; paths are checked and volumes made by the engine. */
 export type MountRequest =
   | { type: 'bind'; source: string; destination: string; readonly?: boolean; propagation?: string[] }
@@ -152,6 +178,30 @@ export interface CreateOptions {
   capDrop?: string[];
   /** The process and its children cannot gain privileges (setuid bits, file capabilities). */
   noNewPrivileges?: boolean;
+  /** docker's --privileged: every capability, every host device, no masked or read-only paths, no seccomp. */
+  privileged?: boolean;
+  /**
+   * The seccomp profile: docker's default when absent, none with 'unconfined', or a profile in
+   * docker's JSON format or as the OCI config's linux.seccomp (parsed JSON; `source` names it in
+   * errors, e.g. the file's path).
+   */
+  seccomp?: 'unconfined' | { profile: unknown; source: string };
+  /** docker's --device: host device nodes (or directories of them) made in the container. */
+  devices?: DeviceRequest[];
+  /** docker's --device-cgroup-rule: `c 1:3 rwm`, `b 8:* r`, `a *:* rwm`. */
+  deviceCgroupRules?: string[];
+  /** docker's --ulimit: `nofile`, `nproc`, ... (-1 is unlimited). */
+  ulimits?: Ulimit[];
+  /** Namespaced kernel parameters (net.*, kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.*). */
+  sysctls?: Record<string, string>;
+  /** The process's oom_score_adj, -1000 to 1000. */
+  oomScoreAdj?: number;
+  /** More supplementary groups: names in the image's /etc/group, or ids. */
+  groupAdd?: string[];
+  /** A minimal init as PID 1 that forwards signals to the command and reaps zombies (docker's --init). */
+  init?: boolean;
+  /** The size of /dev/shm in bytes (default 64 MiB). */
+  shmSize?: number;
   autoRemove?: boolean;
   restartPolicy?: RestartPolicy;
   logOptions?: LogOptions;

@@ -77,3 +77,21 @@ export function resolveUser(rootfs: string | readonly string[], spec: string | u
       : [];
   return { uid, gid, additionalGids, home: entry?.[5] || '/' };
 }
+
+/** docker's --group-add: ids as they are, names from the image's /etc/group. */
+export function resolveGroups(rootfs: string | readonly string[], names: readonly string[]): number[] {
+  const roots = typeof rootfs === 'string' ? [rootfs] : rootfs;
+  const groups = readDb(roots, '/etc/group');
+  return names.map((name) => {
+    if (ID.test(name)) {
+      if (Number(name) > 0xfffffffe) throw new EngineError('EINVAL', `invalid group id ${name}`);
+      return Number(name);
+    }
+    const group = groups.find((g) => g[0] === name);
+    if (!group)
+      throw new EngineError('EINVAL', `Unable to find group ${name}: no matching entries in group file`);
+    if (!ID.test(group[2] ?? ''))
+      throw new EngineError('EINVAL', `invalid entry for group ${name} in the image's /etc/group`);
+    return Number(group[2]);
+  });
+}
