@@ -9,6 +9,11 @@ command -v busybox >/dev/null 2>&1 || need_apt+=(busybox-static)
 command -v script >/dev/null 2>&1 || need_apt+=(util-linux)
 command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
 command -v as >/dev/null 2>&1 || need_apt+=(binutils)
+# The e2e tests build a static probe program (apps/e2e/fixtures/probe.c).
+command -v gcc >/dev/null 2>&1 || need_apt+=(gcc)
+[ -f /usr/lib/x86_64-linux-gnu/libc.a ] || need_apt+=(libc6-dev)
+# The seccomp syscall tables are checked against the kernel headers.
+[ -f /usr/include/x86_64-linux-gnu/asm/unistd_64.h ] || need_apt+=(linux-libc-dev)
 command -v tar >/dev/null 2>&1 || need_apt+=(tar)
 # Real peers for the image interop tests and the benchmarks.
 command -v skopeo >/dev/null 2>&1 || need_apt+=(skopeo)

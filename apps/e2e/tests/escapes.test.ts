@@ -248,7 +248,15 @@ describe("an image's symlinks never steer the container's set-up onto the host",
     ['without a terminal', []],
     ['with a terminal', ['-t']],
   ])('a /dev symlink to a host directory, %s: no node or link lands there', (_, flags) => {
-    const r = box(env.root, ['run', '--rm', ...flags, image, '/bin/sh', '-c', `test -c ${target}/null && echo ok`]);
+    const r = box(env.root, [
+      'run',
+      '--rm',
+      ...flags,
+      image,
+      '/bin/sh',
+      '-c',
+      `test -c ${target}/null && echo ok`,
+    ]);
     expect(r.stdout.trim(), r.stderr).toBe('ok');
     expect(readdirSync(target)).toEqual([]);
   });
