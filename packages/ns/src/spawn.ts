@@ -550,6 +550,8 @@ function stubDecoyGid(gid: number): number {
  * the command is still reported as this step's failure. The stub starts with a decoy
  * real gid (non-dumpable, see stubDecoyGid); that execve is a "secure" one, which
  * clears the parent-death signal, so the stub sets `deathSignal` again itself.
+ * Its argv: the mode ("box-exec"; "box-init" would stay as the command's init), the error
+ * pipe's fd, the parent-death signal, "--", the command's path and argv.
  */
 function execThroughStub(
   program: ChildProgram,
@@ -562,7 +564,14 @@ function execThroughStub(
   program.call('execveat', `exec ${options.path}`, [
     stub,
     program.string(''),
-    program.stringArray([String(errorFd), String(deathSignal), options.path, ...options.args]),
+    program.stringArray([
+      'box-exec',
+      String(errorFd),
+      String(deathSignal),
+      '--',
+      options.path,
+      ...options.args,
+    ]),
     program.stringArray(options.env ?? []),
     AT_EMPTY_PATH,
   ]);
