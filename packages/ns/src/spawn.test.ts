@@ -12,6 +12,7 @@ import {
   readlinkSync,
   readSync,
   rmSync,
+  statSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -788,5 +789,197 @@ describe('what the child gets of this process', () => {
     const deadline = Date.now() + 3000;
     while (alive() && Date.now() < deadline) await sleep(20);
     expect(alive()).toBe(false);
+  });
+});
+
+describe('an init as PID 1 (init: true)', () => {
+  /** A new pid namespace with its own /proc, so the command sees it from inside. */
+  const withProc = (more: Partial<SpawnOptions> = {}): Partial<SpawnOptions> => ({
+    namespaces: [{ type: 'pid' }, { type: 'mount' }],
+    setup: (p) => {
+      p.mount(null, '/', null, MS.REC | MS.PRIVATE);
+      p.mount('proc', '/proc', 'proc', MS.NOSUID | MS.NODEV | MS.NOEXEC);
+      return undefined;
+    },
+    ...more,
+  });
+  const PID_NS: Namespace[] = [{ type: 'pid' }];
+
+  /** Host pid, state and argv of the children of host pid `parent`. */
+  function childrenOf(parent: number): { pid: number; state: string; argv: string }[] {
+    const found: { pid: number; state: string; argv: string }[] = [];
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      try {
+        const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+        const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        if (Number(ppid) !== parent) continue;
+        const argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').replaceAll('\0', ' ').trim();
+        found.push({ pid: Number(entry), state: state!, argv });
+      } catch {
+        // Ended meanwhile.
+      }
+    }
+    return found;
+  }
+
+  /** Polls `probe` until it returns something, for up to 3 s. */
+  async function until<T>(probe: () => T | undefined | false): Promise<T | undefined> {
+    const deadline = Date.now() + 3000;
+    for (;;) {
+      const value = probe();
+      if (value || Date.now() > deadline) return value || undefined;
+      await sleep(10);
+    }
+  }
+
+  it('runs the command as PID 2, in its own process group, under box-init as PID 1', async () => {
+    const script = 'echo $$; cut -d" " -f5 /proc/$$/stat; tr "\\0" " " < /proc/1/cmdline';
+    const { out, status, pid } = await capture(sh(script, withProc({ init: true })));
+    expect(status).toEqual(EXITED_OK);
+    const [ownPid, group, cmdline] = out.split('\n');
+    expect(ownPid).toBe('2');
+    expect(group).toBe('2');
+    // Like docker's "/sbin/docker-init -- CMD ARGS": the mode, error fd and parent-death signal, then the command.
+    expect(cmdline).toMatch(/^box-init \d+ 0 -- \/bin\/sh sh -c echo \$\$; /);
+    expect(pid).toBeGreaterThan(0);
+  });
+
+  it('reaps an orphan that ends, where a PID 1 that never waits leaves a zombie', async () => {
+    const fate = async (init: boolean) => {
+      const proc = await start(sh('(/bin/sleep 0.3 &); exec /bin/sleep 5', { namespaces: PID_NS, init }));
+      // The subshell ends at once, and the kernel hands its child to PID 1.
+      const orphan = await until(() => childrenOf(proc.pid).find((c) => c.argv === '/bin/sleep 0.3'));
+      expect(orphan, 'the orphan under PID 1').toBeDefined();
+      // Until it has ended: then it is a zombie, or gone.
+      await until(() => childrenOf(proc.pid).every((c) => c.pid !== orphan!.pid || c.state === 'Z'));
+      await sleep(100);
+      const left = childrenOf(proc.pid);
+      proc.kill();
+      await proc.exited;
+      return left;
+    };
+    // PID 1 is the command itself (exec'd sleep), which never waits: a zombie stays.
+    expect(await fate(false)).toEqual([{ pid: expect.any(Number), state: 'Z', argv: '' }]);
+    // PID 1 is the init: it reaped the orphan; only the command is left, still sleeping.
+    expect(await fate(true)).toEqual([{ pid: expect.any(Number), state: 'S', argv: '/bin/sleep 5' }]);
+  });
+
+  it('forwards the signals it gets to the command (SIGTERM from kill())', async () => {
+    const ready = join(dir, 'ready');
+    const proc = await start(
+      sh(`trap "exit 3" TERM; touch ${ready}; sleep 10 & wait`, { namespaces: PID_NS, init: true }),
+    );
+    expect(await until(() => existsSync(ready))).toBe(true);
+    proc.kill('SIGTERM');
+    expect(await proc.exited).toEqual({ exitCode: 3, signal: null });
+  });
+
+  it("exits with the command's exit code, or 128 + the signal that killed it", async () => {
+    expect((await capture(sh('exit 7', { namespaces: PID_NS, init: true }))).status).toEqual({
+      exitCode: 7,
+      signal: null,
+    });
+    expect((await capture(sh('kill -9 $$', { namespaces: PID_NS, init: true }))).status).toEqual({
+      exitCode: 137,
+      signal: null,
+    });
+  });
+
+  it('rejects a command that cannot be executed with the same error as without an init', async () => {
+    const before = openFdCount();
+    const attempt = (init: boolean) =>
+      spawn({ path: '/nonexistent', args: ['x'], namespaces: PID_NS, init }).catch((e) => e);
+    const plain = await attempt(false);
+    const error = await attempt(true);
+    expect(error).toBeInstanceOf(ChildSetupError);
+    expect(error).toMatchObject({ step: 'exec /nonexistent', syscall: 'execve', code: 'ENOENT' });
+    expect(error.message).toBe(plain.message);
+    expect(error.message).toBe('exec /nonexistent: ENOENT (no such file or directory)');
+    expect(openFdCount()).toBe(before);
+  });
+
+  it('holds nothing of this process: fds 0-2 only, and not dumpable while the command is', async () => {
+    const proc = await start({
+      ...sleeper({ namespaces: PID_NS, init: true }),
+      credentials: { uid: 1000, gid: 1000 },
+    });
+    expect(readFileSync(`/proc/${proc.pid}/cmdline`, 'utf8')).toMatch(/^box-init\0/);
+    expect(readdirSync(`/proc/${proc.pid}/fd`).sort()).toEqual(['0', '1', '2']);
+    const [command] = childrenOf(proc.pid);
+    expect(command?.argv).toBe('sleep 5');
+    // A non-dumpable process's /proc files are root's; a dumpable one's its own uid's.
+    expect(statSync(`/proc/${proc.pid}/environ`).uid).toBe(0);
+    expect(statSync(`/proc/${command!.pid}/environ`).uid).toBe(1000);
+    // Both run with even ids.
+    for (const pid of [proc.pid, command!.pid])
+      expect(statusField(readFileSync(`/proc/${pid}/status`, 'utf8'), 'Gid')!.split(/\s+/)).toEqual([
+        '1000',
+        '1000',
+        '1000',
+        '1000',
+      ]);
+  });
+
+  it('runs only as PID 1 of a new pid namespace, and refuses before starting anything', async () => {
+    const target = await start(sleeper({ namespaces: PID_NS }));
+    const before = openFdCount();
+    const cases: Namespace[][] = [
+      [],
+      [{ type: 'uts' }],
+      [{ type: 'pid', path: `/proc/${target.pid}/ns/pid` }],
+    ];
+    for (const namespaces of cases) {
+      const error = await spawn({ ...sleeper({ namespaces }), init: true }).catch((e) => e);
+      expect(error).toBeInstanceOf(NamespaceConfigError);
+      expect(error.message).toMatch(/new pid namespace/);
+    }
+    expect(openFdCount()).toBe(before);
+    expect(childrenOf(process.pid).filter((c) => c.argv.startsWith('sleep'))).toHaveLength(1);
+  });
+
+  it('passes a parent-death signal on to the command when this process dies', async () => {
+    const ready = join(dir, 'ready');
+    const got = join(dir, 'got');
+    const script = `
+      import { spawn } from ${JSON.stringify(new URL('../dist/index.js', import.meta.url).href)};
+      const child = await spawn({ path: '/bin/sh',
+        args: ['sh', '-c', 'trap "echo TERM > ${got}; exit 0" TERM; touch ${ready}; sleep 100 & wait'],
+        namespaces: [{ type: 'pid' }], init: true, parentDeathSignal: 'SIGTERM' });
+      console.log(child.pid);
+      await new Promise(() => {});`;
+    const { spawn: spawnNode } = await import('node:child_process');
+    const parent = spawnNode(process.execPath, ['--input-type=module', '-e', script], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let pid = 0;
+    try {
+      pid = await new Promise<number>((resolve) => {
+        parent.stdout.once('data', (d) => resolve(Number(d)));
+        setTimeout(() => resolve(0), 3000);
+      });
+      expect(pid, 'the init started').toBeGreaterThan(0);
+      expect(await until(() => existsSync(ready))).toBe(true);
+      parent.kill('SIGKILL');
+      expect(await until(() => existsSync(got) && readFileSync(got, 'utf8'))).toBe('TERM\n');
+      // The init ended with its command (and, its parent gone, was reaped by another).
+      const gone = () => {
+        try {
+          return /^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+        } catch {
+          return true;
+        }
+      };
+      expect(await until(gone)).toBe(true);
+    } finally {
+      // Whatever failed, leave nothing running: the init's end ends its pid namespace.
+      parent.kill('SIGKILL');
+      try {
+        if (pid > 0 && readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('box-init'))
+          process.kill(pid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    }
   });
 });

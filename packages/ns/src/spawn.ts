@@ -39,6 +39,9 @@
  * - the host binary: the last step executes the exec stub from a sealed memfd,
  *   which executes the command; /proc/self/exe in a command, symlink, #! line
  *   or ELF interpreter then names the stub, never node (CVE-2019-5736).
+ * - the init (`init`): the stub stays as PID 1 of the container. It closes the
+ *   error pipe right after forking the command and stays non-dumpable, so it
+ *   holds nothing of the host (fds 0-2 are the container's stdio).
  * - a parent that dies: the sync point fails closed (EOF on the sync pipe
  *   whose write end the child closed is an error, and the parent-death signal
  *   is armed before the wait), so no child is left blocked or running alone.
@@ -148,6 +151,18 @@ export interface SpawnOptions {
   seccomp?: SeccompFilter;
   /** Start a new session (setsid) before `setup`, e.g. to take a controlling terminal. */
   newSession?: boolean;
+  /**
+   * Run the command under a minimal init (docker's `--init`, tini): the exec stub stays as
+   * PID 1 of the new pid namespace (`box-init` in /proc/1/cmdline) and the command runs as
+   * its child, PID 2, in a process group of its own (the terminal's foreground if fd 0 is
+   * one). The init forwards the signals it gets to the command (kill() reaches the command
+   * through it), reaps orphans, and exits with the command's exit code, or 128 + the signal
+   * that killed it; `exited` reports that, so a command killed by SIGKILL ends as exit code
+   * 137. Needs a new pid namespace (`{ type: 'pid' }` in `namespaces`): the command and every
+   * other process in it die with the init, and a parent-death signal other than SIGKILL is
+   * forwarded to the command. See @box/sys asm/exec-stub-x86_64.S.
+   */
+  init?: boolean;
   /** Signal the child gets if this process dies (prctl PR_SET_PDEATHSIG). */
   parentDeathSignal?: NodeJS.Signals | number;
   /**
@@ -178,9 +193,11 @@ export interface ProcessJoin {
 }
 
 export interface NamespacedProcess {
+  /** With `init`, the init's pid (the command is its child). */
   readonly pid: number;
   /** Settles when the process ends. */
   readonly exited: Promise<WaitStatus>;
+  /** With `init`, the init forwards the signal to the command; SIGKILL ends the init and its pid namespace. */
   kill(signal?: NodeJS.Signals | number): void;
 }
 
@@ -331,6 +348,10 @@ export async function spawn(options: SpawnOptions): Promise<NamespacedProcess> {
   const program = new ChildProgram();
   let child: { pid: number; errorFd: number };
   try {
+    // The init must be PID 1: only then does the kernel hand it every orphan and end the
+    // command and everything else with it.
+    if (options.init && !(p.cloneFlags & CLONE_NEWPID))
+      throw new NamespaceConfigError("an init runs only as PID 1 of a new pid namespace ({ type: 'pid' })");
     const stub = execStubFd();
     errorPipe = pipe();
     if (needSync) sync = pipe();
@@ -550,6 +571,9 @@ function stubDecoyGid(gid: number): number {
  * the command is still reported as this step's failure. The stub starts with a decoy
  * real gid (non-dumpable, see stubDecoyGid); that execve is a "secure" one, which
  * clears the parent-death signal, so the stub sets `deathSignal` again itself.
+ * Its argv: the mode ("box-exec", or "box-init" to stay as the command's init), the error
+ * pipe's fd, the parent-death signal, "--", the command's path and argv; so an init's
+ * /proc/1/cmdline reads "box-init 5 0 -- /bin/sh sh -c …".
  */
 function execThroughStub(
   program: ChildProgram,
@@ -562,7 +586,14 @@ function execThroughStub(
   program.call('execveat', `exec ${options.path}`, [
     stub,
     program.string(''),
-    program.stringArray([String(errorFd), String(deathSignal), options.path, ...options.args]),
+    program.stringArray([
+      options.init ? 'box-init' : 'box-exec',
+      String(errorFd),
+      String(deathSignal),
+      '--',
+      options.path,
+      ...options.args,
+    ]),
     program.stringArray(options.env ?? []),
     AT_EMPTY_PATH,
   ]);

@@ -12,14 +12,20 @@
  * the stub again, and the stub refuses to run without box's arguments
  * (a line on stderr, exit status 127).
  *
- *   argv[0]  the error pipe's fd, in decimal
- *   argv[1]  the parent-death signal for the command, in decimal (0: none)
- *   argv[2]  the command's path
- *   argv[3…] the command's argv;  envp: its environment
+ *   argv[0]  the mode: "box-exec" (execute the command) or "box-init" (run it
+ *            under a minimal init, below); the init's name in ps
+ *   argv[1]  the error pipe's fd, in decimal
+ *   argv[2]  the parent-death signal, in decimal (0: none)
+ *   argv[3]  "--"
+ *   argv[4]  the command's path
+ *   argv[5…] the command's argv;  envp: its environment
+ *
+ * so that an init's /proc/1/cmdline reads "box-init 5 0 -- /bin/sh sh -c …",
+ * as docker's reads "/sbin/docker-init -- sh -c …".
  *
  * It marks the error pipe close-on-exec, sets its real gid to its effective
  * gid, sets the parent-death signal again (the kernel clears it at an execve
- * with differing ids) and executes argv[2]. If that fails, it writes {-1, errno} (two u64) to
+ * with differing ids) and executes argv[4]. If that fails, it writes {-1, errno} (two u64) to
  * the error pipe, as the spawn routine does for a failed step, and exits with
  * status 127.
  *
@@ -30,20 +36,77 @@
  * the stub that way, and the stub evens them out before the command's execve
  * (which makes the command dumpable again, as any process).
  *
+ * Init mode (docker's --init, tini): the stub stays as PID 1 of the container's
+ * new PID namespace, the command runs as its child, PID 2. It forwards the
+ * signals it gets to the command, reaps every orphan the kernel hands it, and
+ * exits with the command's status (its exit code, or 128 + the signal that
+ * killed it) once the command ends; the kernel then kills whatever is left in
+ * the namespace.
+ * - All signals are blocked before the fork, so none sent in between is lost:
+ *   the init takes them one by one with rt_sigtimedwait (it sleeps there, no
+ *   handlers, no busy loop). A blocked signal is queued even for a namespace's
+ *   init, which the kernel otherwise spares signals it has no handler for.
+ * - The command gets a process group of its own and, when fd 0 is a terminal,
+ *   the terminal's foreground (so ^C reaches it, not the init); it still has
+ *   every signal blocked then, which keeps tcsetpgrp from stopping it with
+ *   SIGTTOU. It then empties its signal mask and executes the command. A failed
+ *   execve is reported on the error pipe as in exec mode, and the command's
+ *   exit status 127 becomes the init's.
+ * - The init closes its copy of the error pipe right after the fork: the host
+ *   then reads EOF once the command's execve succeeded (the pipe is
+ *   close-on-exec) or the report if it failed, as in exec mode. From then on the
+ *   init holds nothing of the host: fds 0-2 (the container's stdio, the
+ *   command's too), the stub's code from the sealed memfd, and a stack with the
+ *   command's arguments and environment.
+ * - Parent-death signal: the init keeps the one set above (a fork's child does
+ *   not inherit it). If it is SIGKILL the init dies with the host process, and
+ *   with the init every process of its PID namespace; another signal is
+ *   forwarded to the command like any other. The command needs none of its own:
+ *   it dies with the PID namespace. (So box runs an init only as PID 1 of a new
+ *   PID namespace.)
+ * - Dumpability: evening out the real gid changes neither the effective nor the
+ *   fs gid, so the kernel leaves the stub non-dumpable (commit_creds), and the
+ *   fork copies that to the command's process until its execve makes it
+ *   dumpable. The init stays non-dumpable for its whole life. It holds nothing
+ *   of the host once the error pipe is closed, so a dumpable init, which
+ *   container root could ptrace or open through /proc/1, would be acceptable;
+ *   but between the fork and that close it still holds the pipe, and staying
+ *   non-dumpable costs nothing, so it is kept that way.
+ *
  * Rebuild: packages/sys/scripts/build-spawn.sh (checked by a unit test).
  */
         .intel_syntax noprefix
         .text
         .globl _start
 _start:
-        mov     rbx, [rsp]              /* argc */
-        cmp     rbx, 4
+        mov     rbp, rsp                /* [rbp] argc, then argv[], NULL, envp[] */
+        mov     rbx, [rbp]              /* argc */
+        cmp     rbx, 6
         jb      refuse
-        mov     rsi, [rsp + 8]          /* argv[0]: the error fd */
+        /* argv[0]: "box-exec", or "box-init" (r15d = 1) */
+        mov     rsi, [rbp + 8]
+        cmp     dword ptr [rsi], 0x2d786f62     /* "box-" */
+        jne     refuse
+        cmp     byte ptr [rsi + 8], 0
+        jne     refuse
+        mov     eax, [rsi + 4]
+        xor     r15d, r15d
+        cmp     eax, 0x63657865                 /* "exec" */
+        je      mode_known
+        inc     r15d
+        cmp     eax, 0x74696e69                 /* "init" */
+        jne     refuse
+mode_known:
+        mov     rsi, [rbp + 32]         /* argv[3]: "--" */
+        cmp     word ptr [rsi], 0x2d2d
+        jne     refuse
+        cmp     byte ptr [rsi + 2], 0
+        jne     refuse
+        mov     rsi, [rbp + 16]         /* argv[1]: the error fd */
         call    number
         jc      refuse
         mov     r12d, eax
-        mov     rsi, [rsp + 16]         /* argv[1]: the parent-death signal */
+        mov     rsi, [rbp + 24]         /* argv[2]: the parent-death signal */
         call    number
         jc      refuse
         mov     r13d, eax
@@ -75,19 +138,112 @@ _start:
         mov     r14, -3
         test    rax, rax
         jnz     report
-        /* execve(argv[2], &argv[3], envp); envp = &argv[argc + 1] */
-        mov     rdi, [rsp + 24]
-        lea     rsi, [rsp + 32]
-        lea     rdx, [rsp + rbx * 8 + 16]
+        test    r15d, r15d
+        jz      exec
+        /* Init mode. rt_sigprocmask(SIG_BLOCK, all, NULL, 8) before the fork, so that
+           no signal is lost in between; [rsp] stays the full set, [rsp + 8] the
+           wait status */
+        push    0
+        push    -1
+        mov     eax, 14
+        xor     edi, edi
+        mov     rsi, rsp
+        xor     edx, edx
+        mov     r10d, 8
+        syscall
+        /* fork() */
+        mov     eax, 57
+        syscall
+        mov     r14, -4
+        test    rax, rax
+        js      report
+        jz      command
+        mov     r15d, eax               /* the command's pid */
+        /* close(error fd): the host reads EOF once the command's execve succeeded */
+        mov     eax, 3
+        mov     edi, r12d
+        syscall
+wait_signal:
+        /* rt_sigtimedwait(all, NULL, NULL, 8): sleeps until a signal is pending */
+        mov     eax, 128
+        mov     rdi, rsp
+        xor     esi, esi
+        xor     edx, edx
+        mov     r10d, 8
+        syscall
+        cmp     eax, 17                 /* SIGCHLD */
+        je      reap
+        test    eax, eax                /* -EINTR (after a SIGSTOP): wait again */
+        js      wait_signal
+        /* kill(command, signal): forward everything else */
+        mov     edi, r15d
+        mov     esi, eax
+        mov     eax, 62
+        syscall
+        jmp     wait_signal
+reap:
+        /* wait4(-1, &status, WNOHANG | __WALL, NULL) until no child is left to reap
+           (one SIGCHLD may stand for several ends) */
+        mov     eax, 61
+        mov     edi, -1
+        lea     rsi, [rsp + 8]
+        mov     edx, 0x40000001
+        xor     r10d, r10d
+        syscall
+        test    eax, eax                /* 0: none ended, -ECHILD: none left */
+        jle     wait_signal
+        cmp     eax, r15d
+        jne     reap                    /* an orphan the kernel handed us */
+        /* The command ended: exit with its exit code, or 128 + the signal that killed it */
+        mov     edi, [rsp + 8]
+        mov     eax, edi
+        and     eax, 0x7f
+        jz      exited
+        lea     edi, [rax + 128]
+        jmp     exit
+exited:
+        shr     edi, 8
+exit:
+        mov     eax, 231
+        syscall
+command:
+        /* The command's process. setpgid(0, 0): a process group of its own */
+        mov     eax, 109
+        xor     edi, edi
+        xor     esi, esi
+        syscall
+        /* ioctl(0, TIOCSPGRP, &getpid()): the terminal's foreground, if fd 0 is one
+           (ENOTTY otherwise, ignored) */
+        mov     eax, 39
+        syscall
+        push    rax
+        mov     eax, 16
+        xor     edi, edi
+        mov     esi, 0x5410
+        mov     rdx, rsp
+        syscall
+        /* rt_sigprocmask(SIG_SETMASK, empty, NULL, 8) */
+        push    0
+        mov     eax, 14
+        mov     edi, 2
+        mov     rsi, rsp
+        xor     edx, edx
+        mov     r10d, 8
+        syscall
+exec:
+        /* execve(argv[4], &argv[5], envp); envp = &argv[argc + 1] */
+        mov     rdi, [rbp + 40]
+        lea     rsi, [rbp + 48]
+        lea     rdx, [rbp + rbx * 8 + 16]
         mov     eax, 59
         syscall
         mov     r14, -1
 report:
-        /* {step, errno}: -1 the execve, -2 the setresgid, -3 the prctl */
+        /* {step, errno}: -1 the execve, -2 the setresgid, -3 the prctl, -4 the init's fork */
         neg     rax
         push    rax
         push    r14
-        /* write(fd, {-1, errno}, 16) */
+        /* write(fd, {step, errno}, 16) */
         mov     eax, 1
         mov     edi, r12d
         mov     rsi, rsp

@@ -41,9 +41,11 @@ function runStub(argv: string[], env: NodeJS.ProcessEnv = {}) {
 }
 
 describe('exec stub', () => {
-  it('executes argv[1] with argv[2…] and the environment, closing the error fd', () => {
+  it('executes argv[4] with argv[5…] and the environment, closing the error fd', () => {
     const script = 'echo "$0 $1 $STUB_VAR"; test -e /proc/$$/fd/3 && echo fd3 open || echo fd3 closed';
-    const r = runStub(['3', '0', '/bin/sh', 'sh', '-c', script, 'zero', 'one'], { STUB_VAR: 'v' });
+    const r = runStub(['box-exec', '3', '0', '--', '/bin/sh', 'sh', '-c', script, 'zero', 'one'], {
+      STUB_VAR: 'v',
+    });
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     // The error pipe was marked close-on-exec: the command does not get it.
@@ -52,7 +54,7 @@ describe('exec stub', () => {
   });
 
   it('reports a failed execve as {-1, errno} on the error fd and exits 127', () => {
-    const r = runStub(['3', '0', '/nonexistent/cmd', 'cmd']);
+    const r = runStub(['box-exec', '3', '0', '--', '/nonexistent/cmd', 'cmd']);
     expect(r.status).toBe(127);
     expect(r.fd3.length).toBe(16);
     expect(r.fd3.readBigInt64LE(0)).toBe(-1n);
@@ -62,17 +64,25 @@ describe('exec stub', () => {
   it('refuses to run when started by something other than box', () => {
     for (const argv of [
       ['/proc/self/exe', '/script'],
-      ['7x', '0', '/bin/true', 'true'],
-      ['3', 'x', '/bin/true', 'true'],
-      ['3', '0', '/bin/true'],
-      ['', '0', '/bin/true', 'x'],
+      ['/proc/self/exe', '3', '0', '--', '/bin/true', 'true'],
+      ['box-exe', '3', '0', '--', '/bin/true', 'true'],
+      ['box-execs', '3', '0', '--', '/bin/true', 'true'],
+      ['box-inix', '3', '0', '--', '/bin/true', 'true'],
+      ['box-exec', '7x', '0', '--', '/bin/true', 'true'],
+      ['box-exec', '3', 'x', '--', '/bin/true', 'true'],
+      ['box-exec', '3', '0', '-', '/bin/true', 'true'],
+      ['box-exec', '3', '0', '--x', '/bin/true', 'true'],
+      ['box-init', '3', '0', '/bin/true', 'true'],
+      ['box-exec', '3', '0', '--', '/bin/true'],
+      ['box-exec', '', '0', '--', '/bin/true', 'x'],
     ]) {
       const r = runStub(argv);
       expect(r.status, argv.join(' ')).toBe(127);
       expect(r.stderr).toBe('box exec stub: not a command\n');
+      expect(r.fd3.length).toBe(0);
     }
     // A number that is no open fd of the process.
-    const r = runStub(['999', '0', '/bin/true', 'true']);
+    const r = runStub(['box-exec', '999', '0', '--', '/bin/true', 'true']);
     expect(r.status).toBe(127);
   });
 
@@ -108,7 +118,7 @@ describe('the exec stub started with a real gid other than its effective one', (
     p.call('execveat', 'exec the stub', [
       execStubFd(),
       p.string(''),
-      p.stringArray(['x']),
+      p.stringArray(['box-exec', 'x']),
       p.stringArray([]),
       0x1000,
     ]);
@@ -133,5 +143,50 @@ describe('the exec stub started with a real gid other than its effective one', (
   it('is not dumpable (its /proc files are root’s), where even ids would make it so', async () => {
     expect(await environOwner(0)).toBe(0);
     expect(await environOwner(1000)).toBe(1000);
+  });
+});
+
+describe('the exec stub in init mode', () => {
+  const init = (...command: string[]) => runStub(['box-init', '3', '0', '--', ...command]);
+
+  it('runs the command as its child, in a process group of its own, with no signal blocked', () => {
+    const r = init(
+      '/bin/sh',
+      'sh',
+      '-c',
+      'echo "$0 $1"; cut -d" " -f4,5 /proc/$$/stat; grep SigBlk /proc/self/status; cat /proc/$PPID/wchan; echo; grep State /proc/$PPID/status; for p in $$ $PPID; do test -e /proc/$p/fd/3 && echo fd3 open || echo fd3 closed; done',
+      'zero',
+      'one',
+    );
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.fd3.length).toBe(0);
+    const [args, ids, blocked, initWaits, initState, fd3, initFd3] = r.stdout.split('\n');
+    expect(args).toBe('zero one');
+    const [ppid, pgrp] = ids!.split(' ').map(Number);
+    // Its parent is the init (the stub this test started), its group its own.
+    expect(ppid).not.toBe(process.pid);
+    expect(pgrp).not.toBe(ppid);
+    expect(blocked).toMatch(/^SigBlk:\s+0{16}$/);
+    // The init sleeps in sigtimedwait (no busy loop), and closed its copy of the error pipe.
+    expect(initWaits).toMatch(/sigtimedwait/);
+    expect(initState).toMatch(/^State:\s+S/);
+    expect(fd3).toBe('fd3 closed');
+    expect(initFd3).toBe('fd3 closed');
+  });
+
+  it("exits with the command's exit code, or 128 + the signal that killed it", () => {
+    expect(init('/bin/sh', 'sh', '-c', 'exit 7').status).toBe(7);
+    expect(init('/bin/sh', 'sh', '-c', 'kill -9 $$').status).toBe(137);
+    expect(init('/bin/sh', 'sh', '-c', 'kill -15 $$').status).toBe(143);
+  });
+
+  it('reports a failed execve of the command as {-1, errno} and exits 127', () => {
+    const r = init('/nonexistent/cmd', 'cmd');
+    expect(r.status).toBe(127);
+    expect(r.stderr).toBe('');
+    expect(r.fd3.length).toBe(16);
+    expect(r.fd3.readBigInt64LE(0)).toBe(-1n);
+    expect(Number(r.fd3.readBigUInt64LE(8))).toBe(2); // ENOENT
   });
 });

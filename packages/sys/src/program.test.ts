@@ -285,6 +285,26 @@ describe('spawnChild', () => {
     expect(status.exitCode).toBe(127);
   });
 
+  it("names the exec stub's own steps (negative indexes) after the program's last step", () => {
+    const p = new ChildProgram().call('execveat', 'exec /bin/x', [0, 0, 0, 0, 0]);
+    const report = (step: bigint) => {
+      const b = Buffer.alloc(16);
+      b.writeBigInt64LE(step, 0);
+      b.writeBigUInt64LE(11n, 8); // EAGAIN
+      return b;
+    };
+    expect(p.failure(report(-1n))).toMatchObject({ step: 'exec /bin/x', syscall: 'execve' });
+    expect(p.failure(report(-2n))).toMatchObject({ step: "exec /bin/x: the exec stub's gids" });
+    expect(p.failure(report(-3n))).toMatchObject({
+      step: "exec /bin/x: the exec stub's parent-death signal",
+    });
+    expect(p.failure(report(-4n))).toMatchObject({
+      step: "exec /bin/x: the init's fork",
+      syscall: 'fork',
+      code: 'EAGAIN',
+    });
+  });
+
   it('goes on past a failure whose errno is ignored, and stops at one that is not', async () => {
     const ignored = await run(new ChildProgram().mkdir(dir, 0o755, { ignore: 17 }));
     expect(ignored.report.length).toBe(0);

@@ -243,8 +243,8 @@ export class ChildProgram {
 
   /**
    * Turns the {index, errno} a failed child reported into an error naming the step.
-   * The exec stub reports index -1 (its execve), -2 or -3 (its own steps): they belong to
-   * the program's last step.
+   * The exec stub reports index -1 (its execve), -2 or -3 (its own steps), -4 (its fork in
+   * init mode): they belong to the program's last step.
    */
   failure(report: Buffer): ChildSetupError {
     const raw = report.readBigInt64LE(0);
@@ -254,6 +254,7 @@ export class ChildProgram {
       if (raw === -2n) return new ChildSetupError(`${last}: the exec stub's gids`, 'setresgid', errno);
       if (raw === -3n)
         return new ChildSetupError(`${last}: the exec stub's parent-death signal`, 'prctl', errno);
+      if (raw === -4n) return new ChildSetupError(`${last}: the init's fork`, 'fork', errno);
       return new ChildSetupError(last, 'execve', errno);
     }
     const index = Number(raw);
