@@ -29,6 +29,11 @@ export interface StartOptions {
   onSync?: (pid: number) => void | Promise<void>;
   /** Kill the container if this process dies (a foreground `box run`). */
   dieWithParent?: boolean;
+  /**
+   * Run the command under a minimal init as PID 1 (docker's --init): it forwards signals to the
+   * command, reaps orphans, and exits with the command's status (see @box/ns spawn `init`).
+   */
+  init?: boolean;
 }
 
 export interface ContainerExit {
@@ -99,6 +104,7 @@ export async function startContainer(options: StartOptions): Promise<ContainerPr
             }
           : undefined,
       parentDeathSignal: options.dieWithParent ? 'SIGKILL' : undefined,
+      init: options.init,
     });
   } catch (error) {
     if (cgroup) await removeContainerCgroup(cgroup);

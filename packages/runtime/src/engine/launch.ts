@@ -40,6 +40,7 @@ export async function launch(
       stdio: options.stdio,
       consoleSocket: options.consoleSocket,
       dieWithParent: options.dieWithParent,
+      init: record.init,
       onSync(pid) {
         store.update(
           record.id,
