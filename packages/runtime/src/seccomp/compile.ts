@@ -46,7 +46,8 @@ import type { DockerProfile, LinuxSeccomp, LinuxSeccompArg, SeccompAction, Secco
 // A rule chain is the syscall's rules in the profile's order: each rule's comparisons (all must
 // hold), then its `ret`; a comparison that fails jumps past the `ret` to the next rule; after
 // the last one, the default action. Arguments are 64-bit: seccomp_data.args[i] at
-// 16 + 8 * i, low word first (little-endian), compared high word first.
+// 16 + 8 * i, low word first (little-endian), compared high word first; on i386, whose kernel
+// entry reads 32 bits, the low word only (see AbiInfo.wide).
 
 export interface CompileOptions {
   /** The machine's architecture; by default this process's. */

@@ -402,7 +402,9 @@ export const DOCKER_DEFAULT_PROFILE: DockerProfile = {
     },
     {
       // Any socket but AF_VSOCK (40), whose sockets are not namespaced: they would reach the
-      // host's and other VMs' vsock services. (socketcall, on 32-bit x86, can't be checked.)
+      // host's and other VMs' vsock services. As in docker, this is not airtight: socketcall
+      // (32-bit x86) can't be checked, and on 64-bit ABIs the comparison is on all 64 bits of
+      // the register while the kernel reads an int, so 40 with high bits set passes.
       names: ['socket'],
       action: 'SCMP_ACT_ALLOW',
       args: [{ index: 0, value: 40, op: 'SCMP_CMP_NE' }],
