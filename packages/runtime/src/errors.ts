@@ -18,6 +18,14 @@ export class SpecError extends RuntimeError {
   }
 }
 
+/** A seccomp profile is invalid, or asks for what this kernel or compiler cannot do. */
+export class SeccompError extends RuntimeError {
+  override readonly name = 'SeccompError';
+  constructor(message: string) {
+    super('ESECCOMP', message);
+  }
+}
+
 /** The command was not found in the container (docker: exit 127). */
 export class CommandNotFoundError extends RuntimeError {
   override readonly name = 'CommandNotFoundError';
