@@ -29,6 +29,8 @@ import { openProcess, type ProcessHandle } from './process/handle.js';
 import { lookupCommand } from './process/lookup.js';
 import { resourceLimits } from './process/rlimits.js';
 import { addConsoleSteps } from './rootfs/prepare.js';
+import { compileSeccomp } from './seccomp/compile.js';
+import type { LinuxSeccomp } from './seccomp/types.js';
 import type { Process } from './spec.js';
 
 const NS_FILES: Record<NamespaceType, string> = {
@@ -56,6 +58,8 @@ export interface ExecOptions {
    * limit, the process is killed and execInContainer rejects with a RuntimeError 'EPIDSLIMIT'.
    */
   cgroupsPath?: string;
+  /** The container's seccomp filter (its linux.seccomp): an exec'd process is no less confined. */
+  seccomp?: LinuxSeccomp;
   stdio?: readonly [number, number, number];
   /** Unix socket (host fd) that receives the pty master when process.terminal is set. */
   consoleSocket?: number;
@@ -137,6 +141,7 @@ export async function execInContainer(options: ExecOptions): Promise<ExecProcess
         ...processCredentials(proc),
         noNewPrivileges: proc.noNewPrivileges,
         rlimits: resourceLimits(proc.rlimits),
+        seccomp: options.seccomp ? compileSeccomp(options.seccomp) : undefined,
         async onSync(child) {
           if (!cgroup) return;
           // Checked before, so a full container is never pushed over its limit even for a moment,

@@ -15,6 +15,7 @@ import { addLoopbackSteps } from './network/loopback.js';
 import { lookupCommand } from './process/lookup.js';
 import { resourceLimits } from './process/rlimits.js';
 import { addRootfsSteps, type Overlay } from './rootfs/prepare.js';
+import { compileSeccomp } from './seccomp/compile.js';
 import { type Spec, validateSpec } from './spec.js';
 
 export interface StartOptions {
@@ -67,6 +68,8 @@ export async function startContainer(options: StartOptions): Promise<ContainerPr
   const layers = options.overlay ? [options.overlay.upperdir, ...options.overlay.lowerdirs] : [root.path];
   // In a user namespace the overlay is mounted with userxattr (see rootfs/prepare.ts).
   const path = lookupCommand(layers, proc.args[0]!, env, proc.cwd, spec.mounts, { userxattr: userns });
+  // Compiled before anything is made: a filter the kernel cannot have is refused here.
+  const seccomp = spec.linux?.seccomp ? compileSeccomp(spec.linux.seccomp) : undefined;
   const cgroup = await createContainerCgroup(spec);
   let child: Awaited<ReturnType<typeof spawn>>;
   try {
@@ -94,6 +97,7 @@ export async function startContainer(options: StartOptions): Promise<ContainerPr
       ...processCredentials(proc),
       noNewPrivileges: proc.noNewPrivileges,
       rlimits: resourceLimits(proc.rlimits),
+      seccomp,
       // In its cgroup before it runs a single instruction of its own. Without anything to
       // do here, there is no sync point and the start is faster (see @box/ns).
       onSync:

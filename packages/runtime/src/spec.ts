@@ -8,6 +8,8 @@ import type { IdMapping, NamespaceType } from '@box/ns';
 import { SpecError } from './errors.js';
 import { type POSIXRlimit, validateRlimits } from './process/rlimits.js';
 import { validateSysctls } from './rootfs/sysctl.js';
+import { parseProfile } from './seccomp/profile.js';
+import type { LinuxSeccomp } from './seccomp/types.js';
 
 export type { POSIXRlimit };
 
@@ -94,6 +96,8 @@ export interface Linux {
   devices?: LinuxDevice[];
   /** Namespaced kernel parameters, e.g. { "net.ipv4.ip_forward": "1" }. */
   sysctl?: Record<string, string>;
+  /** The seccomp filter, compiled to BPF at start (see @box/runtime/seccomp). */
+  seccomp?: LinuxSeccomp;
   resources?: LinuxResources;
   uidMappings?: IdMapping[];
   gidMappings?: IdMapping[];
@@ -279,6 +283,17 @@ export function validateSpec(spec: Spec): asserts spec is Spec & { process: Proc
   if (spec.linux?.sysctl) validateSysctls(spec.linux.sysctl, own);
   for (const [i, device] of (spec.linux?.devices ?? []).entries())
     validateDevice(device, `linux.devices[${i}]`);
+  // A SeccompError naming the field; docker's own format (archMap, includes) is not the spec's.
+  if (spec.linux?.seccomp !== undefined) {
+    const parsed = parseProfile(spec.linux.seccomp, 'linux.seccomp') as {
+      archMap?: unknown;
+      syscalls?: object[];
+    };
+    if (parsed.archMap !== undefined || parsed.syscalls?.some((s) => 'includes' in s || 'excludes' in s))
+      throw new SpecError(
+        "linux.seccomp: docker's profile format (archMap, includes, excludes) is not the OCI config's",
+      );
+  }
 }
 
 function validateDevice(device: LinuxDevice, where: string): void {

@@ -26,7 +26,8 @@ export async function execIn(
   for (const entry of options.env ?? []) {
     if (!/^[^=\s]+=/.test(entry)) throw new EngineError('EINVAL', `invalid environment variable: "${entry}"`);
   }
-  const base = ctx.store.readSpec(record.id).process!;
+  const spec = ctx.store.readSpec(record.id);
+  const base = spec.process!;
   // Looked up in the container's own files, inside its root.
   const user = options.user === undefined ? undefined : resolveUser(`/proc/${record.pid}/root`, options.user);
   const proc: Process = {
@@ -48,6 +49,7 @@ export async function execIn(
       startTime: record.pidStartTime,
       process: proc,
       cgroupsPath: record.cgroupsPath,
+      seccomp: spec.linux?.seccomp,
       stdio: devNull !== undefined ? [devNull, devNull, devNull] : stdio.stdio,
       consoleSocket: stdio.consoleSocket,
     });

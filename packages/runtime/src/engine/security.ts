@@ -7,6 +7,8 @@
 import { readFileSync } from 'node:fs';
 import { EngineError } from '../errors.js';
 import { hasCapability, RLIMITS, unattainableRlimit } from '../process/rlimits.js';
+import { DOCKER_DEFAULT_PROFILE } from '../seccomp/default-profile.js';
+import { parseProfile, resolveProfile } from '../seccomp/profile.js';
 import type { Spec } from '../spec.js';
 import { hostDevices, parseDeviceCgroupRule, requestedDevices } from './devices.js';
 import type { CreateOptions, Ulimit } from './types.js';
@@ -99,6 +101,14 @@ export function applySecurityOptions(spec: Spec, options: CreateOptions, layers:
   if (options.groupAdd?.length) {
     const gids = resolveGroups(layers, options.groupAdd);
     proc.user.additionalGids = [...new Set([...(proc.user.additionalGids ?? []), ...gids])];
+  }
+  // docker's order: the profile is resolved against the final capabilities (a container given
+  // CAP_SYS_ADMIN may mount, say); none for --privileged or seccomp=unconfined.
+  if (!options.privileged && options.seccomp !== 'unconfined') {
+    const profile = options.seccomp
+      ? parseProfile(options.seccomp.profile, options.seccomp.source)
+      : DOCKER_DEFAULT_PROFILE;
+    linux.seccomp = resolveProfile(profile, { capabilities: proc.capabilities?.bounding ?? [] });
   }
   if (options.shmSize !== undefined) {
     const shm = spec.mounts?.find((m) => m.destination === '/dev/shm');
