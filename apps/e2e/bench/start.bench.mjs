@@ -6,11 +6,16 @@
  *   library run    @box/runtime startContainer() + await exited of `true`, timed inside this
  *                  process (no Node start-up: what an embedder of the library pays per container)
  *   runc run       `runc run` of an OCI bundle with the same rootfs, the reference for it;
+ *   library run [seccomp], runc run [seccomp]
+ *                  the same with docker's default seccomp profile (resolved for docker's default
+ *                  capabilities) in the config: box compiles it to BPF (cached in the process,
+ *                  as a long-lived embedder or the box service sees it), runc through libseccomp;
  *   library exec   @box/runtime execInContainer() + await exited of `true` into a container
  *                  this process started with startContainer() (running `sleep`, in its own cgroup)
  *   runc exec      `runc exec ID true` into a `runc run -d` container of the same rootfs (`sleep`);
  *   box run        `node apps/cli/dist/box.js run --rm busybox true`: a whole CLI process with
- *                  its image lookup, container record and overlay;
+ *                  its image lookup, container record and overlay (and, cold in each process,
+ *                  its seccomp profile resolved and compiled); also with seccomp=unconfined;
  *   box exec       `box exec ID true` into a detached `box run -d busybox sleep 1000`;
  *   box ps         `box ps` (one running container), `box images` (one image);
  *   node -e 0      the floor of any Node CLI: start-up and exit of an empty Node process,
@@ -38,7 +43,8 @@
  *
  * Targets (reported, not enforced): box run and box exec <= node -e 0 + 15 ms, box ps and
  * box images <= node -e 0 + 10 ms (each with NODE_EXTRA_CA_CERTS unset and set),
- * library run <= 0.25 x runc run, library exec <= 0.25 x runc exec.
+ * library run <= 0.25 x runc run, library exec <= 0.25 x runc exec, the seccomp filter's cost per
+ * container (library run [seccomp] - library run, and box run - box run unconfined) <= 1 ms.
  * Exit status: 0 when every contender ran every time (targets met or not), 1 when
  * a contender failed or something was left behind (runc container, cgroup, mount,
  * box container or its service).
@@ -63,7 +69,8 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { defaultSpec, execInContainer, startContainer } from '@box/runtime';
+import { DEFAULT_CAPABILITIES, defaultSpec, execInContainer, startContainer } from '@box/runtime';
+import { DOCKER_DEFAULT_PROFILE, resolveProfile } from '@box/runtime/seccomp';
 import { positiveInteger, run } from './lib.mjs';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -86,9 +93,25 @@ const CLI_COMMANDS = [
   { name: 'box ps', args: () => ['ps'], targetMs: 10 },
   { name: 'box images', args: () => ['images'], targetMs: 10 },
 ];
+/** What the seccomp filter costs a container: the same start with and without it. */
+const SECCOMP_COSTS = [
+  {
+    figure: 'seccomp, library: library run [seccomp] - library run',
+    with: 'library run [seccomp]',
+    without: 'library run',
+    targetMs: 1,
+  },
+  {
+    figure: 'seccomp, CLI: box run - box run unconfined',
+    with: 'box run --rm busybox true',
+    without: 'box run unconfined',
+    targetMs: 1,
+  },
+];
 /** The library contenders compared with runc, and the ratio they may reach. */
 const RATIOS = [
   { library: 'library run', runc: 'runc run', target: 0.25 },
+  { library: 'library run [seccomp]', runc: 'runc run [seccomp]', target: 0.25 },
   { library: 'library exec', runc: 'runc exec', target: 0.25 },
 ];
 const NODE = 'node -e 0';
@@ -143,7 +166,7 @@ function checkCaCerts() {
 }
 
 /** An OCI bundle for runc: `runc spec`'s config running `args` on the read-only shared rootfs. */
-function makeRuncBundle(bundle, rootfs, args) {
+function makeRuncBundle(bundle, rootfs, args, seccomp) {
   mkdirSync(bundle);
   run('runc', ['spec'], { cwd: bundle });
   const configPath = join(bundle, 'config.json');
@@ -151,6 +174,7 @@ function makeRuncBundle(bundle, rootfs, args) {
   config.process.args = args;
   config.process.terminal = false;
   config.root = { path: rootfs, readonly: true };
+  if (seccomp) config.linux.seccomp = seccomp;
   writeFileSync(configPath, `${JSON.stringify(config, null, 2)}\n`);
 }
 
@@ -193,6 +217,39 @@ function makeContenders(ctx) {
       // `runc run` (not detached) deletes the container when its process exits.
       name: 'runc run',
       run: () => run('runc', ['--root', runcRoot, 'run', '--bundle', bundle, `${RUN_PREFIX}${runcCount++}`]),
+    },
+    {
+      name: 'library run [seccomp]',
+      async run() {
+        const spec = defaultSpec({ rootfs, args: ['true'] });
+        spec.linux.seccomp = ctx.seccomp;
+        const c = await startContainer({ spec, stdio: [devNull, devNull, devNull] });
+        const status = await c.exited;
+        if (status.exitCode !== 0) throw new Error(`true ended with ${JSON.stringify(status)}`);
+      },
+    },
+    {
+      name: 'runc run [seccomp]',
+      run: () =>
+        run('runc', [
+          '--root',
+          runcRoot,
+          'run',
+          '--bundle',
+          ctx.seccompBundle,
+          `${RUN_PREFIX}${runcCount++}`,
+        ]),
+    },
+    {
+      name: 'box run unconfined',
+      run: () =>
+        run(
+          process.execPath,
+          [BOX_JS, 'run', '--rm', '--security-opt', 'seccomp=unconfined', 'busybox', 'true'],
+          {
+            env: envs[0],
+          },
+        ),
     },
     {
       name: 'library exec',
@@ -285,6 +342,15 @@ function report(samples) {
         met: overhead <= command.targetMs,
       });
     }
+  }
+  for (const cost of SECCOMP_COSTS) {
+    const ms = m[cost.with] - m[cost.without];
+    rows.push({
+      figure: cost.figure,
+      value: `${ms >= 0 ? '+' : ''}${ms.toFixed(2)} ms`,
+      target: `<= ${cost.targetMs} ms`,
+      met: ms <= cost.targetMs,
+    });
   }
   for (const { library, runc, target } of RATIOS) {
     const ratio = m[library] / m[runc];
@@ -457,6 +523,9 @@ async function main() {
     const rootfs = join(boxRoot, 'image/layers', diffID.replace('sha256:', ''), 'diff');
     ctx.rootfs = rootfs;
     makeRuncBundle(bundle, rootfs, ['true']);
+    ctx.seccomp = resolveProfile(DOCKER_DEFAULT_PROFILE, { capabilities: DEFAULT_CAPABILITIES });
+    ctx.seccompBundle = join(tmp, 'bundle-seccomp');
+    makeRuncBundle(ctx.seccompBundle, rootfs, ['true'], ctx.seccomp);
     makeRuncBundle(join(tmp, 'bundle-sleep'), rootfs, ['sleep', '1000']);
     mkdirSync(runcRoot);
     ctx.devNull = openSync('/dev/null', 'r+');
