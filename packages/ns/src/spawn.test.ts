@@ -2,6 +2,8 @@
  * @box/ns spawn on the real kernel (run as root): every test starts real
  * processes in real namespaces and reads back what they saw.
  */
+
+import { spawnSync } from 'node:child_process';
 import {
   closeSync,
   existsSync,
@@ -673,6 +675,47 @@ describe('process attributes', () => {
     await expect(
       start({ path: '/bin/true', args: ['true'], seccomp: { filter: bad, flags: 0 } }),
     ).rejects.toThrow(/install the seccomp filter \(1 instructions\): .*EINVAL/);
+  });
+
+  it('waits at an exec gate until a reader opens its FIFO, then runs the command', async () => {
+    const fifo = join(dir, 'exec.fifo');
+    expect(spawnSync('mkfifo', ['-m', '0600', fifo]).status).toBe(0);
+    const O_PATH = 0o10000000;
+    const gate = openSync(fifo, O_PATH);
+    const out = join(dir, 'out');
+    let proc: NamespacedProcess;
+    try {
+      proc = await start(sh(`echo ran > ${out}`, { execGate: gate, namespaces: [{ type: 'pid' }] }));
+    } finally {
+      closeSync(gate);
+    }
+    // spawn resolved with the child waiting before its command.
+    await sleep(100);
+    expect(existsSync(out)).toBe(false);
+    expect(readFileSync(`/proc/${proc.pid}/status`, 'utf8')).toMatch(/^State:\s+S/m);
+    const reader = openSync(fifo, 'r');
+    try {
+      const byte = Buffer.alloc(1);
+      expect(readSync(reader, byte)).toBe(1);
+      expect(byte.toString()).toBe('0');
+    } finally {
+      closeSync(reader);
+    }
+    expect(await proc.exited).toEqual(EXITED_OK);
+    expect(readFileSync(out, 'utf8')).toBe('ran\n');
+  });
+
+  it('passes preserved fds under their own numbers, and no others', async () => {
+    const a = openSync('/dev/null', 'r');
+    const b = openSync('/etc/hostname', 'r');
+    try {
+      const { out } = await capture(sh('ls /proc/self/fd | sort -n | tr "\\n" " "', { preserveFds: [a, b] }));
+      // 3 is ls's own directory fd.
+      expect(out.trim().split(' ')).toEqual(['0', '1', '2', '3', String(a), String(b)]);
+    } finally {
+      closeSync(a);
+      closeSync(b);
+    }
   });
 
   it('starts a new session when asked', async () => {

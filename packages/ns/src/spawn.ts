@@ -51,6 +51,7 @@ import { Socket } from 'node:net';
 import { constants as osConstants } from 'node:os';
 import {
   AT_EMPTY_PATH,
+  AT_FDCWD,
   ChildProgram,
   CLONE_NEWCGROUP,
   CLONE_NEWPID,
@@ -59,6 +60,8 @@ import {
   execStubFd,
   F_SETFD,
   kill,
+  O_CLOEXEC,
+  O_WRONLY,
   PR_CAP_AMBIENT,
   PR_CAP_AMBIENT_RAISE,
   PR_CAPBSET_DROP,
@@ -163,6 +166,21 @@ export interface SpawnOptions {
    * forwarded to the command. See @box/sys asm/exec-stub-x86_64.S.
    */
   init?: boolean;
+  /**
+   * runc's create/start split: the child stops right before its command (everything else done)
+   * until another process opens this FIFO for reading. `execGate` is a host fd of the FIFO (O_PATH
+   * will do); the child reopens it through /proc/self/fd (so the container needs its /proc),
+   * O_WRONLY, which blocks until a reader comes, writes one byte, and goes on to the command.
+   * spawn() then resolves once the child waits at the gate, not at its exec. The parent-death
+   * signal is disarmed before the gate (the child outlives the process that made it, as runc's
+   * `create` does), and a failing exec after the gate is only the command's exit status (127).
+   */
+  execGate?: number;
+  /**
+   * Host fds passed to the command under the same numbers (runc's --preserve-fds); they must
+   * be above 2 and stay open in this process until spawn() resolves.
+   */
+  preserveFds?: readonly number[];
   /** Signal the child gets if this process dies (prctl PR_SET_PDEATHSIG). */
   parentDeathSignal?: NodeJS.Signals | number;
   /**
@@ -367,6 +385,14 @@ export async function spawn(options: SpawnOptions): Promise<NamespacedProcess> {
     if (p.pidfdJoin) keep.push(p.pidfdJoin.pidfd);
     if (sync) keep.push(sync[0]);
     for (const source of stdio) if (typeof source === 'number') keep.push(source);
+    const preserved = options.preserveFds ?? [];
+    for (const fd of preserved) {
+      if (!Number.isInteger(fd) || fd <= 2)
+        throw new NamespaceConfigError(`cannot preserve fd ${fd}: only fds above 2`);
+      if (keep.includes(fd)) throw new NamespaceConfigError(`cannot preserve fd ${fd}: box uses it`);
+    }
+    keep.push(...preserved);
+    if (options.execGate !== undefined) keep.push(options.execGate);
     closeOtherFds(program, keep);
     if (p.pidfdJoin) {
       // One step for all of them, user first and mount last as the kernel orders them; or,
@@ -399,6 +425,7 @@ export async function spawn(options: SpawnOptions): Promise<NamespacedProcess> {
     if (options.newSession) program.call('setsid', 'create a new session', []);
     const fromSetup = options.setup?.(program) || undefined;
     wireStdio(program, fromSetup?.stdio ?? stdio, keep);
+    for (const fd of preserved) program.call('fcntl', `pass fd ${fd} to the command`, [fd, F_SETFD, 0]);
     if (options.cwd !== undefined) program.chdir(options.cwd);
     for (const limit of options.rlimits ?? []) setResourceLimit(program, limit);
     applyCredentials(program, options);
@@ -406,16 +433,19 @@ export async function spawn(options: SpawnOptions): Promise<NamespacedProcess> {
     // After the credentials (which clear it) the child stays armed up to the exec stub. The
     // stub's execve (a secure one: decoy gid) clears the signal, so the stub sets the caller's
     // choice (or none) for the command, whose ordinary execve keeps it.
-    armParentDeath(program, SIGKILL, 'set the parent-death signal for the last steps');
+    if (options.execGate === undefined)
+      armParentDeath(program, SIGKILL, 'set the parent-death signal for the last steps');
     if (options.seccomp && options.noNewPrivileges) installSeccomp(program, options.seccomp);
+    if (options.execGate !== undefined) waitAtGate(program, options.execGate, errorPipe[1]);
     const deathSignal = options.parentDeathSignal === undefined ? 0 : signalNumber(options.parentDeathSignal);
     execThroughStub(program, stub, errorPipe[1], deathSignal, options);
 
     armReaper();
-    // Without a sync point the parent has nothing to do until the exec: vfork-style clone.
+    // Without a sync point the parent has nothing to do until the exec: vfork-style clone
+    // (never with a gate: the exec waits for another process).
     const [errorRead, errorWrite] = errorPipe;
     errorPipe = undefined; // spawnChild owns it now
-    child = cloneInto(program, p, !needSync, [errorRead, errorWrite]);
+    child = cloneInto(program, p, !needSync && options.execGate === undefined, [errorRead, errorWrite]);
   } catch (error) {
     if (sync) close(sync[1]);
     if (errorPipe) for (const fd of errorPipe) close(fd);
@@ -465,7 +495,7 @@ export async function spawn(options: SpawnOptions): Promise<NamespacedProcess> {
     throw error;
   }
   const report = await errors;
-  if (report.length >= 16) {
+  if (report.length >= 16 && report.readBigInt64LE(0) !== AT_GATE) {
     await exited;
     throw program.failure(report);
   }
@@ -494,15 +524,51 @@ function cloneInto(
   }
 }
 
-/** Collects what the child writes to the error pipe until EOF (execve closed it). */
+/**
+ * What the child writes to the error pipe: a 16-byte report (a failure, or AT_GATE), or
+ * nothing by EOF (execve closed it). The read end is closed once a report is in.
+ */
 function readErrorPipe(fd: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const socket = new Socket({ fd, readable: true, writable: false });
     const chunks: Buffer[] = [];
-    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    let length = 0;
+    socket.on('data', (chunk: Buffer) => {
+      chunks.push(chunk);
+      length += chunk.length;
+      if (length >= 16) {
+        resolve(Buffer.concat(chunks));
+        socket.destroy();
+      }
+    });
     socket.on('error', reject);
     socket.on('close', () => resolve(Buffer.concat(chunks)));
   });
+}
+
+/** The report a child writes when it waits at its exec gate (not a step index). */
+const AT_GATE = -100n;
+
+/**
+ * The exec gate (see SpawnOptions.execGate): disarm the parent-death signal, tell the parent
+ * the child is ready (AT_GATE on the error pipe), then block opening the FIFO for writing until
+ * `start` opens it for reading, and write the byte it reads.
+ */
+function waitAtGate(program: ChildProgram, gate: number, errorFd: number): void {
+  program.call('prctl', 'outlive the creating process', [PR_SET_PDEATHSIG, 0]);
+  const ready = Buffer.alloc(16);
+  ready.writeBigInt64LE(AT_GATE, 0);
+  program.call('write', 'report the wait for start', [errorFd, program.bytes(ready), 16]);
+  const fd = program.slot();
+  program.call(
+    'openat',
+    'wait for start (open the exec FIFO)',
+    [AT_FDCWD, program.string(`/proc/self/fd/${gate}`), O_WRONLY | O_CLOEXEC, 0],
+    { store: fd },
+  );
+  program.call('write', 'tell start the command runs', [fd, program.bytes(Buffer.from('0')), 1]);
+  program.close(fd, 'close the exec FIFO');
+  program.close(gate, 'close the exec gate');
 }
 
 /**
