@@ -8,7 +8,11 @@ const { version } = JSON.parse(readFileSync('./package.json', 'utf8')) as { vers
 // it ships native binaries.
 export default defineConfig({
   // The diff worker of @box/unionfs is loaded by URL next to the bundle (box commit/export).
-  entry: { box: 'src/main.ts', 'diff-worker': '../../packages/unionfs/src/diff-worker.ts' },
+  entry: {
+    box: 'src/main.ts',
+    'box-runtime': 'src/runtime/main.ts',
+    'diff-worker': '../../packages/unionfs/src/diff-worker.ts',
+  },
   format: ['esm'],
   target: 'node20',
   platform: 'node',
@@ -56,6 +60,8 @@ export default defineConfig({
         ]),
       ),
       '@box/runtime/engine': source('runtime/src/engine/index.ts'),
+      '@box/runtime/oci': source('runtime/src/oci/index.ts'),
+      '@box/runtime/seccomp': source('runtime/src/seccomp/index.ts'),
     };
   },
   external: ['koffi'],

@@ -35,6 +35,13 @@ export interface StartOptions {
    * command, reaps orphans, and exits with the command's status (see @box/ns spawn `init`).
    */
   init?: boolean;
+  /**
+   * runc's create/start split: resolve once the container waits right before its command, which
+   * runs when another process opens this FIFO (a host fd) for reading (see @box/ns execGate).
+   */
+  execGate?: number;
+  /** Host fds passed to the command under their own numbers (runc's --preserve-fds). */
+  preserveFds?: readonly number[];
 }
 
 export interface ContainerExit {
@@ -109,6 +116,8 @@ export async function startContainer(options: StartOptions): Promise<ContainerPr
           : undefined,
       parentDeathSignal: options.dieWithParent ? 'SIGKILL' : undefined,
       init: options.init,
+      execGate: options.execGate,
+      preserveFds: options.preserveFds,
     });
   } catch (error) {
     if (cgroup) await removeContainerCgroup(cgroup);

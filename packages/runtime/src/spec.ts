@@ -107,8 +107,28 @@ export interface Linux {
   cgroupsPath?: string;
 }
 
+/** A POSIX-platform hook (config.md): run with the container's state on stdin. */
+export interface Hook {
+  path: string;
+  args?: string[];
+  env?: string[];
+  /** Seconds. */
+  timeout?: number;
+}
+
+export type HookKind =
+  | 'prestart'
+  | 'createRuntime'
+  | 'createContainer'
+  | 'startContainer'
+  | 'poststart'
+  | 'poststop';
+
+export type Hooks = Partial<Record<HookKind, Hook[]>>;
+
 export interface Spec {
   ociVersion: string;
+  hooks?: Hooks;
   process?: Process;
   root?: Root;
   hostname?: string;

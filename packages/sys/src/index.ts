@@ -45,6 +45,7 @@ export {
   addressOf,
   bpf,
   close,
+  connectUnix,
   dupCloexec,
   eventfd,
   fgetxattr,

@@ -20,6 +20,8 @@ function declare() {
     memcpy: lib.func('void *memcpy(void *dst, const void *src, size_t n)'),
     pipe2: lib.func('int pipe2(_Out_ int *fds, int flags)'),
     socketpair: lib.func('int socketpair(int domain, int type, int protocol, _Out_ int *fds)'),
+    socket: lib.func('int socket(int domain, int type, int protocol)'),
+    connect: lib.func('int connect(int fd, const void *addr, unsigned int len)'),
     close: lib.func('int close(int fd)'),
     dupfd: lib.func('int fcntl(int fd, int cmd, int arg)'),
     waitpid: lib.func('int waitpid(int pid, _Out_ int *status, int options)'),

@@ -61,6 +61,27 @@ export function pipe(): [number, number] {
   return [fds[0]!, fds[1]!];
 }
 
+/**
+ * A close-on-exec AF_UNIX stream socket connected to `path` (e.g. runc's --console-socket),
+ * synchronously.
+ */
+export function connectUnix(path: string): number {
+  const name = Buffer.from(path, 'utf8');
+  if (name.length >= 108 || name.includes(0)) throw new SyscallError('connect', 36, { path }); // ENAMETOOLONG
+  const addr = Buffer.alloc(110);
+  addr.writeUInt16LE(1, 0); // AF_UNIX
+  name.copy(addr, 2);
+  const c = libc();
+  const fd = c.socket(1, 1 | 0o2000000, 0);
+  check(fd, 'socket');
+  if (c.connect(fd, addr, 2 + name.length + 1) !== 0) {
+    const errno = lastErrno();
+    c.close(fd);
+    throw new SyscallError('connect', errno, { path });
+  }
+  return fd;
+}
+
 /** socketpair(AF_UNIX, SOCK_STREAM|SOCK_CLOEXEC). */
 export function socketPair(): [number, number] {
   const fds = [0, 0];

@@ -1,0 +1,381 @@
+/**
+ * A runc-compatible container runtime as a library: what the `box-runtime` binary (runc's
+ * command line, for podman, containerd and Kubernetes) calls. Containers come from OCI bundles
+ * (a directory with config.json), live in a state root of their own (see state.ts), and start on
+ * the same path as `box run` (startContainer): only the create/start split is this module's.
+ *
+ *   create  validate config.json → claim the id → exec FIFO → startContainer with an exec gate:
+ *           the container is set up completely and waits right before its command (hooks
+ *           createRuntime/prestart in the runtime's namespaces, createContainer in the
+ *           container's, while it waits at its sync point) → state.json, --pid-file
+ *   start   startContainer hooks → open the FIFO: the command runs → poststart hooks
+ *   delete  kill what is left, remove the cgroup and the state → poststop hooks
+ *
+ * Each step is its own process (podman and containerd run `create`, exit, then `start`); the
+ * container's process is reparented to their subreaper (conmon, the shim) when `create` exits.
+ */
+import { closeSync, openSync, readFileSync, readSync, rmSync } from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { NamespaceType } from '@box/ns';
+import { connectUnix, mknod } from '@box/sys';
+import { removeCgroupAt } from '../cgroup.js';
+import { writePrivateFile } from '../engine/atomic.js';
+import { freeze, thaw } from '../engine/freezer.js';
+import { processStartTime } from '../engine/process-info.js';
+import { RuntimeError, SpecError } from '../errors.js';
+import { type ExecProcess, execInContainer } from '../exec.js';
+import { openProcess } from '../process/handle.js';
+import { type ContainerProcess, startContainer } from '../run.js';
+import { type LinuxResources, type Process, type Spec, validateSpec } from '../spec.js';
+import { runHooks } from './hooks.js';
+import { checkId, type OciState, OciStateDir, type StoredState } from './state.js';
+
+const S_IFIFO = 0o010000;
+const O_PATH = 0o10000000;
+const O_NONBLOCK = 0o4000;
+
+export interface OciCreateOptions {
+  /** The bundle directory (config.json, and the rootfs when root.path is relative). */
+  bundle: string;
+  /** Where to write the container process's pid. */
+  pidFile?: string;
+  /** A unix socket that receives the terminal's master side (process.terminal). */
+  consoleSocket?: string;
+  /** Pass this many fds from 3 up to the container (runc's --preserve-fds). */
+  preserveFds?: number;
+  /** Fds for the container's 0-2 (default: this process's). */
+  stdio?: readonly [number, number, number];
+}
+
+export interface OciExecOptions {
+  /** The process: the container's own with these fields replaced (args at least). */
+  process: Partial<Process> & { args: string[] };
+  consoleSocket?: string;
+  pidFile?: string;
+  /** Return once it runs (runc exec -d); otherwise the returned process is waited by the caller. */
+  detach?: boolean;
+  stdio?: readonly [number, number, number];
+}
+
+type OciSpec = Spec;
+
+function readConfig(bundle: string): OciSpec {
+  let text: string;
+  try {
+    text = readFileSync(join(bundle, 'config.json'), 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT')
+      throw new RuntimeError('ENOENT', `JSON specification file config.json not found in bundle ${bundle}`);
+    throw error;
+  }
+  try {
+    return JSON.parse(text) as OciSpec;
+  } catch (error) {
+    throw new SpecError(`config.json: ${(error as Error).message}`);
+  }
+}
+
+/** The config's cgroup: runc's "slice:prefix:name" systemd form is not box's. */
+function cgroupsPathOf(spec: Spec, id: string): string {
+  const path = spec.linux?.cgroupsPath;
+  if (path === undefined || path === '') return `box-runtime/${id}`;
+  if (path.includes(':'))
+    throw new SpecError(
+      `linux.cgroupsPath "${path}" is a systemd path: box-runtime manages cgroupfs paths only`,
+    );
+  return path;
+}
+
+function fdsFrom3(count = 0): number[] {
+  if (!Number.isInteger(count) || count < 0)
+    throw new RuntimeError('EINVAL', `invalid --preserve-fds ${count}`);
+  return Array.from({ length: count }, (_, i) => 3 + i);
+}
+
+function writePidFile(path: string | undefined, pid: number): void {
+  if (path) writePrivateFile(resolve(path), String(pid));
+}
+
+export class OciRuntime {
+  readonly states: OciStateDir;
+
+  constructor(readonly root: string) {
+    this.states = new OciStateDir(root);
+  }
+
+  async create(id: string, options: OciCreateOptions): Promise<OciState> {
+    return (await this.createProcess(id, options)).state;
+  }
+
+  /** create, also giving the container's process (its `exited` settles only in this process). */
+  private async createProcess(
+    id: string,
+    options: OciCreateOptions,
+  ): Promise<{ state: OciState; container: ContainerProcess }> {
+    checkId(id);
+    const bundle = resolve(options.bundle);
+    const spec = readConfig(bundle);
+    validateSpec(spec);
+    if (!isAbsolute(spec.root.path)) spec.root.path = join(bundle, spec.root.path);
+    spec.linux = { ...spec.linux, cgroupsPath: cgroupsPathOf(spec, id) };
+    if (spec.process.terminal && !options.consoleSocket)
+      throw new RuntimeError(
+        'EINVAL',
+        'cannot allocate tty if runc will detach without setting console socket',
+      );
+    if (!spec.process.terminal && options.consoleSocket)
+      throw new RuntimeError('EINVAL', 'cannot use console socket if runc will not detach or allocate tty');
+    const preserveFds = fdsFrom3(options.preserveFds);
+
+    this.states.claim(id);
+    const stored: StoredState = {
+      id,
+      bundle,
+      rootfs: spec.root.path,
+      created: new Date().toISOString(),
+      pid: 0,
+      cgroupsPath: spec.linux.cgroupsPath,
+      ...(spec.annotations ? { annotations: spec.annotations } : {}),
+    };
+    let gate: number | undefined;
+    let consoleFd: number | undefined;
+    let container: ContainerProcess | undefined;
+    try {
+      this.states.write(stored, spec);
+      const fifo = this.states.fifo(id);
+      mknod(fifo, S_IFIFO | 0o600);
+      gate = openSync(fifo, O_PATH);
+      if (options.consoleSocket) consoleFd = connectUnix(options.consoleSocket);
+      const namespaces = (spec.linux.namespaces ?? []).map((n) => n.type as NamespaceType);
+      container = await startContainer({
+        spec,
+        stdio: options.stdio,
+        consoleSocket: consoleFd,
+        execGate: gate,
+        preserveFds,
+        onSync: async (pid) => {
+          stored.pid = pid;
+          stored.pidStartTime = processStartTime(pid);
+          this.states.write(stored);
+          const state = { ...(await this.states.state(id)), status: 'creating' as const };
+          await runHooks('createRuntime', spec.hooks?.createRuntime, state);
+          await runHooks('prestart', spec.hooks?.prestart, state);
+          await runHooks('createContainer', spec.hooks?.createContainer, state, {
+            container: { pid, startTime: stored.pidStartTime, namespaces },
+          });
+        },
+      });
+      writePidFile(options.pidFile, container.pid);
+      return { state: await this.states.state(id), container };
+    } catch (error) {
+      if (container) {
+        container.kill('SIGKILL');
+        await container.exited.catch(() => undefined);
+      }
+      this.states.remove(id);
+      throw error;
+    } finally {
+      if (gate !== undefined) closeSync(gate);
+      if (consoleFd !== undefined) closeSync(consoleFd);
+    }
+  }
+
+  async start(id: string): Promise<void> {
+    const stored = this.states.read(id);
+    const status = await this.states.status(stored);
+    if (status === 'stopped') throw new RuntimeError('ESTATE', 'cannot start a container that has stopped');
+    if (status !== 'created') throw new RuntimeError('ESTATE', `cannot start an already ${status} container`);
+    const spec = this.states.spec(id) as OciSpec;
+    const state = await this.states.state(id);
+    const namespaces = (spec.linux?.namespaces ?? []).map((n) => n.type as NamespaceType);
+    await runHooks('startContainer', spec.hooks?.startContainer, state, {
+      container: { pid: stored.pid, startTime: stored.pidStartTime, namespaces },
+    });
+    await this.openGate(stored);
+    const running = await this.states.state(id);
+    await runHooks('poststart', spec.hooks?.poststart, running).catch((error) => {
+      // The spec: a failing poststart hook is a warning; the container runs on.
+      process.emitWarning((error as Error).message);
+    });
+  }
+
+  /** Opens the exec FIFO for reading: the container's command runs once it has written its byte. */
+  private async openGate(stored: StoredState): Promise<void> {
+    const fifo = this.states.fifo(stored.id);
+    // Non-blocking: a container that died before its gate would leave a blocking open hanging.
+    const fd = openSync(fifo, O_NONBLOCK);
+    try {
+      const byte = Buffer.alloc(1);
+      for (;;) {
+        let n: number;
+        try {
+          n = readSync(fd, byte);
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') throw error;
+          n = -1;
+        }
+        if (n === 1) break;
+        const alive = openProcess(stored.pid, stored.pidStartTime);
+        alive?.close();
+        if (!alive) throw new RuntimeError('ESTATE', 'cannot start a container that has stopped');
+        await sleep(n === 0 ? 5 : 1);
+      }
+    } finally {
+      closeSync(fd);
+    }
+    rmSync(fifo, { force: true });
+  }
+
+  /**
+   * create + start (runc run). `exited` settles with the exit code (128 + the signal when
+   * killed) when this process is still the container's parent, as a foreground run is.
+   */
+  async run(id: string, options: OciCreateOptions): Promise<{ state: OciState; exited: Promise<number> }> {
+    const { container } = await this.createProcess(id, options);
+    try {
+      await this.start(id);
+    } catch (error) {
+      await this.delete(id, { force: true }).catch(() => undefined);
+      throw error;
+    }
+    const exited = container.exited.then((exit) => exit.exitCode ?? 128 + (exit.signal ?? 0));
+    return { state: await this.states.state(id), exited };
+  }
+
+  async state(id: string): Promise<OciState> {
+    return this.states.state(id);
+  }
+
+  async list(): Promise<OciState[]> {
+    const out: OciState[] = [];
+    for (const id of this.states.ids()) {
+      try {
+        out.push(await this.states.state(id));
+      } catch {
+        // removed meanwhile
+      }
+    }
+    return out;
+  }
+
+  async kill(id: string, signal: number, options: { all?: boolean } = {}): Promise<void> {
+    const stored = this.states.read(id);
+    const status = await this.states.status(stored);
+    if (status === 'stopped') throw new RuntimeError('ESTATE', 'container not running');
+    if (options.all && stored.cgroupsPath) {
+      const { createCgroupManager } = await import('@box/cgroups');
+      const cgroup = await createCgroupManager({ path: stored.cgroupsPath });
+      await cgroup.killAll(signal);
+      return;
+    }
+    const proc = openProcess(stored.pid, stored.pidStartTime);
+    if (!proc) throw new RuntimeError('ESTATE', 'container not running');
+    try {
+      proc.signal(signal);
+    } finally {
+      proc.close();
+    }
+  }
+
+  async delete(id: string, options: { force?: boolean } = {}): Promise<void> {
+    const stored = this.states.read(id);
+    const status = await this.states.status(stored);
+    const spec = this.states.spec(id) as OciSpec;
+    if (status !== 'stopped' && status !== 'created' && !options.force)
+      throw new RuntimeError('ESTATE', `cannot delete container ${id} that is not stopped: ${status}`);
+    const state = await this.states.state(id);
+    if (status !== 'stopped') {
+      const proc = openProcess(stored.pid, stored.pidStartTime);
+      if (proc) {
+        try {
+          if (status === 'paused' && stored.cgroupsPath) await thaw(stored.cgroupsPath);
+          proc.signal(9);
+          await proc.exited;
+        } finally {
+          proc.close();
+        }
+      }
+    }
+    // Whatever is left in the cgroup (the command's children, an exec) goes with it.
+    if (stored.cgroupsPath) await removeCgroupAt(stored.cgroupsPath);
+    this.states.remove(id);
+    await runHooks('poststop', spec.hooks?.poststop, { ...state, status: 'stopped' }).catch((error) => {
+      process.emitWarning((error as Error).message);
+    });
+  }
+
+  async pause(id: string): Promise<void> {
+    const stored = this.states.read(id);
+    const status = await this.states.status(stored);
+    if (status !== 'running') throw new RuntimeError('ESTATE', `container not running`);
+    await freeze(stored.cgroupsPath!);
+  }
+
+  async resume(id: string): Promise<void> {
+    const stored = this.states.read(id);
+    const status = await this.states.status(stored);
+    if (status !== 'paused') throw new RuntimeError('ESTATE', 'container not paused');
+    await thaw(stored.cgroupsPath!);
+  }
+
+  /** The pids of the container's processes (its cgroup). */
+  async ps(id: string): Promise<number[]> {
+    const stored = this.states.read(id);
+    if (!stored.cgroupsPath) return stored.pid ? [stored.pid] : [];
+    const { createCgroupManager } = await import('@box/cgroups');
+    return (await createCgroupManager({ path: stored.cgroupsPath })).pids();
+  }
+
+  async update(id: string, resources: LinuxResources): Promise<void> {
+    const stored = this.states.read(id);
+    if ((await this.states.status(stored)) === 'stopped')
+      throw new RuntimeError('ESTATE', 'container not running');
+    const { createCgroupManager } = await import('@box/cgroups');
+    const cgroup = await createCgroupManager({ path: stored.cgroupsPath! });
+    await cgroup.apply({
+      memory: resources.memory,
+      cpu: resources.cpu,
+      pids: resources.pids,
+      blockIO: resources.blockIO,
+    });
+  }
+
+  async stats(id: string): Promise<unknown> {
+    const stored = this.states.read(id);
+    const { createCgroupManager } = await import('@box/cgroups');
+    return (await createCgroupManager({ path: stored.cgroupsPath! })).stats();
+  }
+
+  /** Another process in the container (runc exec); the container's process is its base. */
+  async exec(id: string, options: OciExecOptions): Promise<ExecProcess> {
+    const stored = this.states.read(id);
+    const status = await this.states.status(stored);
+    if (status !== 'running' && status !== 'created')
+      throw new RuntimeError('ESTATE', `cannot exec in a ${status} container`);
+    const spec = this.states.spec(id);
+    const proc: Process = { ...spec.process!, ...options.process } as Process;
+    if (proc.terminal && !options.consoleSocket)
+      throw new RuntimeError(
+        'EINVAL',
+        'cannot allocate tty if runc will detach without setting console socket',
+      );
+    const consoleFd = options.consoleSocket ? connectUnix(options.consoleSocket) : undefined;
+    try {
+      const child = await execInContainer({
+        pid: stored.pid,
+        startTime: stored.pidStartTime,
+        process: proc,
+        cgroupsPath: stored.cgroupsPath,
+        seccomp: spec.linux?.seccomp,
+        stdio: options.stdio,
+        consoleSocket: consoleFd,
+        dieWithParent: !options.detach,
+      });
+      writePidFile(options.pidFile, child.pid);
+      return child;
+    } finally {
+      if (consoleFd !== undefined) closeSync(consoleFd);
+    }
+  }
+}

@@ -1,0 +1,142 @@
+/**
+ * The runc-compatible runtime's state directory: one directory per container under the root
+ * (0700, root's), holding `state.json` (what `create` recorded), `config.json` (the bundle's
+ * config as it was at create) and, between create and start, the `exec.fifo` the container waits
+ * on. The container's status is never stored: it is read from the process (by pidfd and start
+ * time), the FIFO and the freezer, so a runtime killed at any point leaves nothing that lies.
+ */
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { writePrivateFile } from '../engine/atomic.js';
+import { isPaused } from '../engine/freezer.js';
+import { RuntimeError } from '../errors.js';
+import { openProcess } from '../process/handle.js';
+import type { Spec } from '../spec.js';
+
+/** The states of the OCI runtime spec (runtime.md), plus runc's "paused". */
+export type OciStatus = 'creating' | 'created' | 'running' | 'paused' | 'stopped';
+
+/** What `state` prints: the spec's state (state-schema.json) with runc's extra fields. */
+export interface OciState {
+  ociVersion: string;
+  id: string;
+  status: OciStatus;
+  /** 0 once stopped. */
+  pid: number;
+  bundle: string;
+  rootfs: string;
+  created: string;
+  owner: string;
+  annotations?: Record<string, string>;
+}
+
+export interface StoredState {
+  id: string;
+  bundle: string;
+  rootfs: string;
+  created: string;
+  pid: number;
+  pidStartTime?: number;
+  cgroupsPath?: string;
+  annotations?: Record<string, string>;
+}
+
+/** runc's rule for ids: letters, digits, `_+-.`, not `.` or `..`. */
+const ID = /^[\w+.-]+$/;
+
+export function checkId(id: string): void {
+  if (!ID.test(id) || id === '.' || id === '..')
+    throw new RuntimeError('EINVAL', `invalid container id "${id}"`);
+}
+
+export class OciStateDir {
+  constructor(readonly root: string) {}
+
+  dir(id: string): string {
+    checkId(id);
+    return join(this.root, id);
+  }
+
+  fifo(id: string): string {
+    return join(this.dir(id), 'exec.fifo');
+  }
+
+  /** Makes the container's directory; an id in use is refused (nothing changed). */
+  claim(id: string): string {
+    mkdirSync(this.root, { recursive: true, mode: 0o700 });
+    const dir = this.dir(id);
+    try {
+      mkdirSync(dir, { mode: 0o700 });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST')
+        throw new RuntimeError('EEXIST', `container with id exists: ${id}`);
+      throw error;
+    }
+    return dir;
+  }
+
+  write(state: StoredState, spec?: Spec): void {
+    const dir = this.dir(state.id);
+    if (spec) writePrivateFile(join(dir, 'config.json'), JSON.stringify(spec));
+    writePrivateFile(join(dir, 'state.json'), JSON.stringify(state));
+  }
+
+  read(id: string): StoredState {
+    try {
+      return JSON.parse(readFileSync(join(this.dir(id), 'state.json'), 'utf8')) as StoredState;
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR' || error instanceof SyntaxError)
+        throw new RuntimeError('ENOTFOUND', `container does not exist: ${id}`);
+      throw error;
+    }
+  }
+
+  spec(id: string): Spec {
+    return JSON.parse(readFileSync(join(this.dir(id), 'config.json'), 'utf8')) as Spec;
+  }
+
+  remove(id: string): void {
+    rmSync(this.dir(id), { recursive: true, force: true });
+  }
+
+  ids(): string[] {
+    try {
+      return readdirSync(this.root).filter((name) => ID.test(name));
+    } catch {
+      return [];
+    }
+  }
+
+  /** The container's status, read from what runs now. */
+  async status(state: StoredState): Promise<OciStatus> {
+    if (!state.pid) return 'creating';
+    const process = openProcess(state.pid, state.pidStartTime);
+    if (!process) return 'stopped';
+    process.close();
+    try {
+      statSync(this.fifo(state.id));
+      return 'created';
+    } catch {
+      // started
+    }
+    if (state.cgroupsPath && (await isPaused(state.cgroupsPath))) return 'paused';
+    return 'running';
+  }
+
+  async state(id: string): Promise<OciState> {
+    const stored = this.read(id);
+    const status = await this.status(stored);
+    return {
+      ociVersion: '1.2.0',
+      id,
+      status,
+      pid: status === 'stopped' ? 0 : stored.pid,
+      bundle: stored.bundle,
+      rootfs: stored.rootfs,
+      created: stored.created,
+      owner: '',
+      ...(stored.annotations ? { annotations: stored.annotations } : {}),
+    };
+  }
+}
