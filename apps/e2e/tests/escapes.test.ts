@@ -262,6 +262,33 @@ describe("an image's symlinks never steer the container's set-up onto the host",
   });
 });
 
+describe('a symlink a container plants in a volume never leads a later set-up onto the host', () => {
+  it('devices, nested bind mounts and tmpfs mounts under it land inside the container', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'box-e2e-volume-link-'));
+    try {
+      const vol = join(dir, 'vol');
+      const target = join(dir, 'host-dir');
+      mkdirSync(vol);
+      mkdirSync(target);
+      writeFileSync(join(dir, 'cfg'), 'config\n');
+      // One container plants the link; the next ones name paths through it.
+      boxOk(env.root, ['run', '--rm', '-v', `${vol}:/data`, 'busybox', 'ln', '-s', target, '/data/sub']);
+      const runs = [
+        ['--device', '/dev/null:/data/sub/null', 'busybox', 'test', '-c', '/data/sub/null'],
+        ['-v', `${join(dir, 'cfg')}:/data/sub/deep/cfg.json`, 'busybox', 'cat', '/data/sub/deep/cfg.json'],
+        ['--tmpfs', '/data/sub/t2/t3', 'busybox', 'true'],
+      ];
+      for (const args of runs) {
+        const r = box(env.root, ['run', '--rm', '-v', `${vol}:/data`, ...args]);
+        expect(r.code, r.stderr).toBe(0);
+      }
+      expect(readdirSync(target)).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe("a container's files that are not plain files, read by box as host root", () => {
   it('box exec -u with /etc/passwd a FIFO or a device node: one line, no hang, no host device read', () => {
     const id = boxOk(env.root, ['run', '-d', 'busybox', 'sleep', '60']);

@@ -105,6 +105,7 @@ export const SYS = {
   execve: 59,
   fcntl: 72,
   chdir: 80,
+  fchdir: 81,
   mkdir: 83,
   symlink: 88,
   chmod: 90,
@@ -125,13 +126,20 @@ export const SYS = {
   sethostname: 170,
   setdomainname: 171,
   openat: 257,
+  mkdirat: 258,
+  mknodat: 259,
+  fchownat: 260,
   unshare: 272,
   dup3: 292,
   setns: 308,
   prlimit64: 302,
   seccomp: 317,
   execveat: 322,
+  open_tree: 428,
+  move_mount: 429,
   close_range: 436,
+  openat2: 437,
+  mount_setattr: 442,
 } as const;
 
 export type SyscallName = keyof typeof SYS;

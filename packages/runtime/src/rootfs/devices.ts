@@ -1,6 +1,6 @@
-import { posix } from 'node:path';
 import { type ChildProgram, MS, O_CREAT, O_WRONLY, S_IFCHR } from '@box/sys';
 import type { LinuxDevice } from '../spec.js';
+import type { SafeSteps } from './safe-path.js';
 
 export interface DeviceNode {
   path: string;
@@ -57,31 +57,24 @@ const S_IFIFO = 0o010000;
 const TYPE_BITS: Record<LinuxDevice['type'], number> = { c: S_IFCHR, u: S_IFCHR, b: S_IFBLK, p: S_IFIFO };
 
 /**
- * Makes the spec's devices (linux.devices) at `target`, a host path inside the rootfs that the
- * caller resolved in the container's own files (never through a symlink of the image). In a
- * user namespace mknod is refused: the host's node of the same path is bind-mounted instead, as
- * runc does. Whether the container may use a node is the devices cgroup's decision, not this.
+ * Makes one of the spec's devices (linux.devices) at `target`, a host path inside the rootfs that
+ * the caller resolved in the container's files; made without following any symlink (see
+ * safe-path.ts). In a user namespace mknod is refused: the host's node of the same path is
+ * bind-mounted instead, as runc does. Whether the container may use a node is the devices
+ * cgroup's decision, not this.
  */
 export function addSpecDeviceStep(
-  program: ChildProgram,
+  safe: SafeSteps,
   device: LinuxDevice,
   target: string,
   userns: boolean,
-  mkdirAll: (dir: string) => void,
 ): void {
-  mkdirAll(posix.dirname(target));
   if (userns) {
-    const fd = program.slot();
-    program.openat(target, O_CREAT | O_WRONLY, 0o666, { store: fd });
-    program.close(fd, `close ${target}`);
-    program.mount(device.path, target, null, MS.BIND);
+    safe.createFile(target, 0o666);
+    safe.bind(device.path, target, false, 0, 0);
     return;
   }
+  // mknod applies the umask, which is 0 during the set-up: the mode bits stand as given.
   const mode = TYPE_BITS[device.type] | (device.fileMode ?? 0o666);
-  program.mknod(target, mode, device.type === 'p' ? 0 : makedev(device.major!, device.minor!));
-  if (device.uid !== undefined || device.gid !== undefined) {
-    // lchown: the node was just made here, but never follow a name.
-    program.call('lchown', `chown ${target}`, [program.string(target), device.uid ?? -1, device.gid ?? -1]);
-  }
-  // mknod applied the umask (0 during the set-up); the mode bits stand as given.
+  safe.mknod(target, mode, device.type === 'p' ? 0 : makedev(device.major!, device.minor!), device);
 }

@@ -7,7 +7,7 @@
  * the container's new mount namespace: the host's mount table never changes,
  * so a container that dies at any point leaves no mount behind.
  */
-import { statSync } from 'node:fs';
+import { realpathSync, statSync } from 'node:fs';
 import { posix } from 'node:path';
 import {
   type ChildProgram,
@@ -28,10 +28,10 @@ import { overlayMountData } from '@box/unionfs';
 import type { Mount, Spec } from '../spec.js';
 import { addDeviceSteps, addSpecDeviceStep } from './devices.js';
 import { parseMountOptions } from './mount-options.js';
-import { ContainerView } from './resolve.js';
+import { type BindMountView, ContainerView } from './resolve.js';
+import { SafeSteps } from './safe-path.js';
 import { addProcWrite, addSysctlSteps } from './sysctl.js';
 
-const EEXIST = 17;
 const ENOENT = 2;
 
 export interface Overlay {
@@ -59,7 +59,8 @@ export interface RootfsResult {
 }
 
 export function addRootfsSteps(program: ChildProgram, spec: Spec, options: RootfsOptions): RootfsResult {
-  const root = options.rootfs;
+  // Its real path: the steps below refuse any symlink on their way (see safe-path.ts).
+  const root = realpathSync(options.rootfs);
   const result: RootfsResult = {};
   program.call('umask', 'set umask 0 for the rootfs set-up', [0]);
   program.mount(null, '/', null, MS.REC | MS.PRIVATE);
@@ -83,24 +84,24 @@ export function addRootfsSteps(program: ChildProgram, spec: Spec, options: Rootf
   // merge them), never through the host's.
   const layers = options.overlay ? [options.overlay.upperdir, ...options.overlay.lowerdirs] : [root];
   const view = new ContainerView(layers, { userxattr: options.userns });
+  const safe = new SafeSteps(program, root);
+  // The bind mounts made so far: a later path below one of them is resolved in its source's
+  // files (a volume's), as the container will see it.
+  const binds: BindMountView[] = [];
   try {
-    for (const mount of spec.mounts ?? []) addMount(program, root, view, mount);
+    for (const mount of spec.mounts ?? []) addMount(safe, root, view, binds, mount);
     // Every path below is resolved in the image's files as the mounts' were: the host path
     // `${root}/dev` would let an image whose /dev is a symlink (to /etc, say) make the kernel
     // follow it from the host's root, before pivot_root, and put device nodes there.
     const devIsTmpfs = (spec.mounts ?? []).some(
       (m) => posix.normalize(m.destination) === '/dev' && m.type === 'tmpfs',
     );
-    if (devIsTmpfs) addDeviceSteps(program, `${root}${view.resolve('/dev')}`, options.userns);
-    for (const device of spec.linux?.devices ?? []) {
-      const resolved = view.resolve(device.path);
-      addSpecDeviceStep(program, device, `${root}${resolved}`, options.userns, (dir) =>
-        mkdirAll(program, root, dir),
-      );
-    }
+    if (devIsTmpfs) addDeviceSteps(program, `${root}${view.resolve('/dev', binds)}`, options.userns);
+    for (const device of spec.linux?.devices ?? [])
+      addSpecDeviceStep(safe, device, `${root}${view.resolve(device.path, binds)}`, options.userns);
     if (spec.process?.terminal) {
       if (options.consoleSocket === undefined) throw new Error('a terminal needs a console socket');
-      const ptmx = `${root}${view.resolve('/dev/pts/ptmx')}`;
+      const ptmx = `${root}${view.resolve('/dev/pts/ptmx', binds)}`;
       result.terminal = addConsoleSteps(program, ptmx, options.consoleSocket, spec.process.consoleSize);
     }
   } finally {
@@ -125,44 +126,35 @@ export function addRootfsSteps(program: ChildProgram, spec: Spec, options: Rootf
   return result;
 }
 
-function mkdirAll(program: ChildProgram, root: string, target: string): void {
-  const parts = posix.relative(root, target).split('/').filter(Boolean);
-  let path = root;
-  for (const part of parts) {
-    path = `${path}/${part}`;
-    program.mkdir(path, 0o755, { ignore: EEXIST });
-  }
-}
-
-function addMount(program: ChildProgram, root: string, view: ContainerView, mount: Mount): void {
-  const resolved = view.resolve(mount.destination);
+function addMount(
+  safe: SafeSteps,
+  root: string,
+  view: ContainerView,
+  binds: BindMountView[],
+  mount: Mount,
+): void {
+  const resolved = view.resolve(mount.destination, binds);
   const target = resolved === '/' ? root : `${root}${resolved}`;
   const options = parseMountOptions(mount.options);
   const type = mount.type ?? (options.bind ? 'bind' : undefined);
   if (options.bind || type === 'bind') {
     const source = mount.source;
     if (!source) throw new Error(`bind mount on ${mount.destination} has no source`);
-    const isDir = statSync(source).isDirectory();
-    if (isDir) mkdirAll(program, root, target);
-    else {
-      mkdirAll(program, root, posix.dirname(target));
-      const fd = program.slot();
-      program.openat(target, 0o100 | 0o1, 0o644, { store: fd });
-      program.close(fd, `close ${target}`);
-    }
-    program.mount(source, target, null, MS.BIND | (options.recursive ? MS.REC : 0));
-    if (options.flags !== 0) program.mount(null, target, null, MS.BIND | MS.REMOUNT | options.flags);
-  } else {
-    mkdirAll(program, root, target);
-    program.mount(
-      mount.source ?? type ?? 'none',
-      target,
-      type ?? null,
-      options.flags,
-      options.data.join(',') || undefined,
-    );
+    if (statSync(source).isDirectory()) safe.mkdirAll(target);
+    else safe.createFile(target);
+    safe.bind(source, target, options.recursive, options.flags, options.propagation);
+    binds.push({ destination: resolved, source, noexec: (options.flags & MS.NOEXEC) !== 0 });
+    return;
   }
-  if (options.propagation !== 0) program.mount(null, target, null, options.propagation);
+  safe.mkdirAll(target);
+  safe.mountOnDir(
+    mount.source ?? type ?? 'none',
+    target,
+    type ?? null,
+    options.flags,
+    options.data.join(',') || undefined,
+  );
+  if (options.propagation !== 0) safe.mountOnDir(null, target, null, options.propagation);
 }
 
 /**

@@ -1,0 +1,171 @@
+/**
+ * Child steps that make things at container paths without ever following a symlink.
+ *
+ * Why: the set-up runs before pivot_root, so a host path like `${rootfs}/data/sub/null` is walked
+ * by the kernel from the host's root. The path was resolved in the container's files already
+ * (ContainerView), but a container that shares a volume can swap a directory of it for a symlink
+ * to a host directory between that resolution and the step (or plant one that the resolution of
+ * a later start must see through). Each step here therefore opens what it works in with
+ * openat2(RESOLVE_NO_SYMLINKS) and works relative to that fd (mkdirat, mknodat, fchownat, a bind
+ * mount moved onto the target's fd, fchdir before mounting on "."): a symlink anywhere on the way
+ * fails the step (ELOOP) instead of leading it out. The rootfs path itself is the real path of a
+ * directory box made, so it has no symlinks of its own.
+ */
+import { posix } from 'node:path';
+import { AT_FDCWD, type ChildProgram, O_CLOEXEC, O_DIRECTORY, O_NOFOLLOW, O_PATH, type Slot } from '@box/sys';
+
+const RESOLVE_NO_SYMLINKS = 0x04;
+const AT_EMPTY_PATH = 0x1000;
+const AT_SYMLINK_NOFOLLOW = 0x100;
+const AT_RECURSIVE = 0x8000;
+const OPEN_TREE_CLONE = 1;
+const MOVE_MOUNT_F_EMPTY_PATH = 0x04;
+const MOVE_MOUNT_T_EMPTY_PATH = 0x40;
+const O_CREAT = 0o100;
+const O_WRONLY = 0o1;
+const EEXIST = 17;
+
+/** mount(2) flags → mount_setattr's MOUNT_ATTR_* (the ones a bind mount's options give). */
+const ATTRS: readonly [ms: number, attr: number][] = [
+  [0x1, 0x1], // RDONLY
+  [0x2, 0x2], // NOSUID
+  [0x4, 0x4], // NODEV
+  [0x8, 0x8], // NOEXEC
+  [0x400, 0x10], // NOATIME
+  [0x800, 0x80], // NODIRATIME
+  [0x100, 0x200000], // NOSYMFOLLOW
+];
+
+export class SafeSteps {
+  private readonly dir: Slot;
+  private readonly target: Slot;
+  private readonly tree: Slot;
+
+  constructor(
+    private readonly program: ChildProgram,
+    /** The rootfs's real host path (no symlinks in it). */
+    private readonly root: string,
+  ) {
+    this.dir = program.slot();
+    this.target = program.slot();
+    this.tree = program.slot();
+  }
+
+  /** openat2(path, flags, RESOLVE_NO_SYMLINKS) into `slot`. */
+  open(path: string, flags: number, slot: Slot, step = `open ${path}`): void {
+    const how = Buffer.alloc(24);
+    how.writeBigUInt64LE(BigInt(flags | O_CLOEXEC), 0);
+    how.writeBigUInt64LE(BigInt(RESOLVE_NO_SYMLINKS), 16);
+    this.program.call('openat2', step, [AT_FDCWD, this.program.string(path), this.program.bytes(how), 24], {
+      store: slot,
+    });
+  }
+
+  private openDir(path: string): void {
+    this.open(path, O_PATH | O_DIRECTORY, this.dir, `open ${path} (no symlinks)`);
+  }
+
+  /** Every missing directory from the rootfs down to `target` (a host path inside it). */
+  mkdirAll(target: string): void {
+    const parts = posix.relative(this.root, target).split('/').filter(Boolean);
+    let path = this.root;
+    for (const part of parts) {
+      this.openDir(path);
+      path = `${path}/${part}`;
+      this.program.call('mkdirat', `mkdir ${path}`, [this.dir, this.program.string(part), 0o755], {
+        ignore: EEXIST,
+      });
+      this.program.close(this.dir, `close ${posix.dirname(path)}`);
+    }
+  }
+
+  /** An empty file at `target` (kept if there is one; a symlink there fails), its parents made. */
+  createFile(target: string, mode = 0o644): void {
+    this.mkdirAll(posix.dirname(target));
+    this.openDir(posix.dirname(target));
+    this.program.call(
+      'openat',
+      `create ${target}`,
+      [
+        this.dir,
+        this.program.string(posix.basename(target)),
+        O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC,
+        mode,
+      ],
+      { store: this.target },
+    );
+    this.program.close(this.target, `close ${target}`);
+    this.program.close(this.dir, `close ${posix.dirname(target)}`);
+  }
+
+  /** mknod at `target` (never replacing anything), then its owner, without following a link. */
+  mknod(target: string, mode: number, dev: number, owner?: { uid?: number; gid?: number }): void {
+    this.mkdirAll(posix.dirname(target));
+    this.openDir(posix.dirname(target));
+    const name = this.program.string(posix.basename(target));
+    this.program.call('mknodat', `mknod ${target}`, [this.dir, name, mode, dev]);
+    if (owner && (owner.uid !== undefined || owner.gid !== undefined))
+      this.program.call('fchownat', `chown ${target}`, [
+        this.dir,
+        name,
+        owner.uid ?? -1,
+        owner.gid ?? -1,
+        AT_SYMLINK_NOFOLLOW,
+      ]);
+    this.program.close(this.dir, `close ${posix.dirname(target)}`);
+  }
+
+  /** A new filesystem (or a remount, with source null) on the directory `target`: mount on "." after fchdir. */
+  mountOnDir(source: string | null, target: string, type: string | null, flags: number, data?: string): void {
+    this.open(target, O_PATH | O_DIRECTORY, this.target, `open mount point ${target} (no symlinks)`);
+    this.program.call('fchdir', `enter ${target}`, [this.target]);
+    this.program.close(this.target, `close ${target}`);
+    const step = source === null ? `remount ${target}` : `mount ${type ?? source} on ${target}`;
+    this.program.call('mount', step, [
+      source === null ? null : this.program.string(source),
+      this.program.string('.'),
+      type === null ? null : this.program.string(type),
+      flags,
+      data === undefined ? null : this.program.string(data),
+    ]);
+    this.program.chdir('/');
+  }
+
+  /**
+   * A bind mount of the host path `source` onto `target` (a file or directory there already):
+   * open_tree clones the source, mount_setattr sets its flags, move_mount puts it on the fd of
+   * the target. Both ends are fds, so no path is walked after the check.
+   */
+  bind(source: string, target: string, recursive: boolean, flags: number, propagation: number): void {
+    this.open(target, O_PATH, this.target, `open mount point ${target} (no symlinks)`);
+    this.program.call(
+      'open_tree',
+      `clone the mount of ${source}`,
+      [AT_FDCWD, this.program.string(source), OPEN_TREE_CLONE | O_CLOEXEC | (recursive ? AT_RECURSIVE : 0)],
+      { store: this.tree },
+    );
+    let set = 0;
+    for (const [ms, attr] of ATTRS) if (flags & ms) set |= attr;
+    if (set !== 0 || propagation !== 0) {
+      const attr = Buffer.alloc(32);
+      attr.writeBigUInt64LE(BigInt(set), 0);
+      attr.writeBigUInt64LE(BigInt(propagation), 16);
+      this.program.call('mount_setattr', `set the options of ${target}`, [
+        this.tree,
+        this.program.string(''),
+        AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0),
+        this.program.bytes(attr),
+        32,
+      ]);
+    }
+    this.program.call('move_mount', `mount ${source} on ${target}`, [
+      this.tree,
+      this.program.string(''),
+      this.target,
+      this.program.string(''),
+      MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
+    ]);
+    this.program.close(this.tree, `close the mount of ${source}`);
+    this.program.close(this.target, `close ${target}`);
+  }
+}
