@@ -37,7 +37,7 @@ beforeAll(() => {
 afterAll(() => {
   box(env.root, ['rmi', '-f', PROBE_IMAGE]);
   removeBuild?.();
-  for (const name of ['deny-mkdir', 'deny-mount-ptrace', 'bad', 'unknown-syscall'])
+  for (const name of ['deny-mkdir', 'deny-mount-ptrace', 'bad', 'unknown-syscall', 'fake-setuid'])
     rmSync(`${profiles}-${name}.json`, { force: true });
 });
 
@@ -295,6 +295,13 @@ describe('bad input: one line naming it, exit 125, nothing made', () => {
   beforeAll(() => {
     writeFileSync(`${profiles}-bad.json`, '{"defaultAction": "SCMP_ACT_ALLOW",');
     writeFileSync(
+      `${profiles}-fake-setuid.json`,
+      JSON.stringify({
+        defaultAction: 'SCMP_ACT_ALLOW',
+        syscalls: [{ names: ['setresuid', 'capset'], action: 'SCMP_ACT_ERRNO', errnoRet: 0 }],
+      }),
+    );
+    writeFileSync(
       `${profiles}-unknown-syscall.json`,
       JSON.stringify({
         defaultAction: 'SCMP_ACT_ALLOW',
@@ -310,6 +317,7 @@ describe('bad input: one line naming it, exit 125, nothing made', () => {
       /syscalls\[0\]\.names\[0\].*unknown syscall "mkdirr"/,
     ],
     [['--security-opt', `seccomp=${profiles}-bad.json`], /seccomp profile .*bad\.json/],
+    [['--security-opt', `seccomp=${profiles}-fake-setuid.json`], /errnoRet 0 for "setresuid"/],
     [['--security-opt', `seccomp=${profiles}-missing.json`], /no such file or directory/],
     [['--sysctl', 'kernel.panic=1'], /sysctl "kernel.panic" is not in a separate kernel namespace/],
     [['--sysctl', 'net.ipv4/../../x=1'], /invalid sysctl name/],

@@ -30,6 +30,7 @@ import { lookupCommand } from './process/lookup.js';
 import { resourceLimits } from './process/rlimits.js';
 import { addConsoleSteps } from './rootfs/prepare.js';
 import { compileSeccomp } from './seccomp/compile.js';
+import { checkSeccompKeepsSetup } from './seccomp/guard.js';
 import type { LinuxSeccomp } from './seccomp/types.js';
 import type { Process } from './spec.js';
 
@@ -141,7 +142,7 @@ export async function execInContainer(options: ExecOptions): Promise<ExecProcess
         ...processCredentials(proc),
         noNewPrivileges: proc.noNewPrivileges,
         rlimits: resourceLimits(proc.rlimits),
-        seccomp: options.seccomp ? compileSeccomp(options.seccomp) : undefined,
+        seccomp: options.seccomp ? compileSeccomp(checkedSeccomp(options.seccomp)) : undefined,
         async onSync(child) {
           if (!cgroup) return;
           // Checked before, so a full container is never pushed over its limit even for a moment,
@@ -172,4 +173,9 @@ async function checkPidsLimit(cgroup: CgroupManager, joining: number): Promise<v
       `cannot start a process in the container: it has reached its pids limit (${pids.limit})`,
     );
   }
+}
+
+function checkedSeccomp(seccomp: LinuxSeccomp): LinuxSeccomp {
+  checkSeccompKeepsSetup(seccomp);
+  return seccomp;
 }

@@ -16,6 +16,7 @@ import { lookupCommand } from './process/lookup.js';
 import { resourceLimits } from './process/rlimits.js';
 import { addRootfsSteps, type Overlay } from './rootfs/prepare.js';
 import { compileSeccomp } from './seccomp/compile.js';
+import { checkSeccompKeepsSetup } from './seccomp/guard.js';
 import { type Spec, validateSpec } from './spec.js';
 
 export interface StartOptions {
@@ -76,6 +77,7 @@ export async function startContainer(options: StartOptions): Promise<ContainerPr
   // In a user namespace the overlay is mounted with userxattr (see rootfs/prepare.ts).
   const path = lookupCommand(layers, proc.args[0]!, env, proc.cwd, spec.mounts, { userxattr: userns });
   // Compiled before anything is made: a filter the kernel cannot have is refused here.
+  if (spec.linux?.seccomp) checkSeccompKeepsSetup(spec.linux.seccomp);
   const seccomp = spec.linux?.seccomp ? compileSeccomp(spec.linux.seccomp) : undefined;
   const cgroup = await createContainerCgroup(spec);
   let child: Awaited<ReturnType<typeof spawn>>;

@@ -89,6 +89,11 @@ export interface LinuxDevice {
   fileMode?: number;
   uid?: number;
   gid?: number;
+  /**
+   * box's own: the host node a user-namespaced container gets bind-mounted (it may not mknod),
+   * when it is not `path` (docker's --device HOST:CONTAINER). runc binds `path`.
+   */
+  hostPath?: string;
 }
 
 export interface Linux {

@@ -27,7 +27,16 @@ describe('devices', () => {
       { hostPath: '/dev/null', containerPath: '/dev/mynull', permissions: 'r' },
     ]);
     expect(devices).toEqual([
-      { path: '/dev/mynull', type: 'c', major: 1, minor: 3, fileMode: 0o666, uid: 0, gid: 0 },
+      {
+        path: '/dev/mynull',
+        type: 'c',
+        major: 1,
+        minor: 3,
+        fileMode: 0o666,
+        uid: 0,
+        gid: 0,
+        hostPath: '/dev/null',
+      },
     ]);
     expect(rules).toEqual([{ allow: true, type: 'c', major: 1, minor: 3, access: 'r' }]);
   });

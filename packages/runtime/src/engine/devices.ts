@@ -116,6 +116,9 @@ export function requestedDevices(requests: readonly DeviceRequest[] = []): {
         `error gathering device information while adding custom device "${request.hostPath}": not a device node`,
       );
     for (const device of found) {
+      const inContainer = posix.normalize(containerPath);
+      if (inContainer !== posix.normalize(request.hostPath))
+        device.hostPath = posix.join(request.hostPath, posix.relative(inContainer, device.path));
       devices.push(device);
       rules.push(ruleFor(device, permissions));
     }
@@ -152,6 +155,13 @@ export function parseDeviceCgroupRule(rule: string): DeviceRule {
   if (!match || !PERMISSIONS.test(match[4]!))
     throw new EngineError('EINVAL', `invalid device cgroup format '${rule}'`);
   const number = (value: string) => (value === '*' ? '*' : Number(value));
+  for (const value of [match[2]!, match[3]!]) {
+    if (value !== '*' && Number(value) > 0xfffff)
+      throw new EngineError(
+        'EINVAL',
+        `invalid device cgroup format '${rule}': ${value} is not a device number`,
+      );
+  }
   return {
     allow: true,
     type: match[1] as 'a' | 'b' | 'c',

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { EngineError } from '../errors.js';
 import { hasCapability, RLIMITS, unattainableRlimit } from '../process/rlimits.js';
 import { DOCKER_DEFAULT_PROFILE } from '../seccomp/default-profile.js';
+import { checkSeccompKeepsSetup } from '../seccomp/guard.js';
 import { parseProfile, resolveProfile } from '../seccomp/profile.js';
 import type { Spec } from '../spec.js';
 import { hostDevices, parseDeviceCgroupRule, requestedDevices } from './devices.js';
@@ -109,6 +110,7 @@ export function applySecurityOptions(spec: Spec, options: CreateOptions, layers:
       ? parseProfile(options.seccomp.profile, options.seccomp.source)
       : DOCKER_DEFAULT_PROFILE;
     linux.seccomp = resolveProfile(profile, { capabilities: proc.capabilities?.bounding ?? [] });
+    checkSeccompKeepsSetup(linux.seccomp, options.seccomp ? options.seccomp.source : 'default');
   }
   if (options.shmSize !== undefined) {
     const shm = spec.mounts?.find((m) => m.destination === '/dev/shm');

@@ -71,7 +71,7 @@ export function addSpecDeviceStep(
 ): void {
   if (userns) {
     safe.createFile(target, 0o666);
-    safe.bind(device.path, target, false, 0, 0);
+    safe.bind(device.hostPath ?? device.path, target, false, 0, 0);
     return;
   }
   // mknod applies the umask, which is 0 during the set-up: the mode bits stand as given.

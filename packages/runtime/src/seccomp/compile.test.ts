@@ -548,3 +548,28 @@ describe('compileSeccomp', () => {
     });
   });
 });
+
+describe('profiles that would fake the set-up', () => {
+  it('refuses errno 0 on the calls that change user and capabilities, by rule or by default', async () => {
+    const { checkSeccompKeepsSetup } = await import('./guard.js');
+    expect(() =>
+      checkSeccompKeepsSetup({
+        defaultAction: 'SCMP_ACT_ALLOW',
+        syscalls: [{ names: ['getpid', 'setresuid'], action: 'SCMP_ACT_ERRNO', errnoRet: 0 }],
+      }),
+    ).toThrow(/syscalls\[0\]: errnoRet 0 for "setresuid"/);
+    expect(() => checkSeccompKeepsSetup({ defaultAction: 'SCMP_ACT_ERRNO', defaultErrnoRet: 0 })).toThrow(
+      /defaultErrnoRet 0 would make "setgroups"/,
+    );
+    // errno 0 elsewhere, or a real errno on them, is the profile's business.
+    expect(() =>
+      checkSeccompKeepsSetup({
+        defaultAction: 'SCMP_ACT_ALLOW',
+        syscalls: [
+          { names: ['mkdir'], action: 'SCMP_ACT_ERRNO', errnoRet: 0 },
+          { names: ['setresuid'], action: 'SCMP_ACT_ERRNO', errnoRet: 1 },
+        ],
+      }),
+    ).not.toThrow();
+  });
+});

@@ -22,6 +22,7 @@ export { SeccompError } from '../errors.js';
 export { actionValue, describeAction, SECCOMP_RET } from './actions.js';
 export { type CompiledSeccomp, type CompileOptions, compileSeccomp } from './compile.js';
 export { DOCKER_DEFAULT_PROFILE } from './default-profile.js';
+export { checkSeccompKeepsSetup } from './guard.js';
 export { parseProfile, type ResolveContext, resolveProfile, SECCOMP_FLAGS } from './profile.js';
 export type {
   DockerArchMap,
