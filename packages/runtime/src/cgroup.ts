@@ -4,13 +4,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { type CgroupManager, createCgroupManager, type Resources } from '@box/cgroups';
 import type { LinuxResources, Spec } from './spec.js';
 
-function toResources(resources: LinuxResources = {}): Resources {
+export function toResources(resources: LinuxResources = {}): Resources {
   return {
     memory: resources.memory,
     cpu: resources.cpu,
     pids: resources.pids,
     blockIO: resources.blockIO,
-    devices: resources.devices,
+    // The spec's type is optional: absent means all ("a"), as podman's deny-all rule has it.
+    devices: resources.devices?.map((rule) => ({ ...rule, type: rule.type ?? 'a' })),
   };
 }
 

@@ -73,7 +73,7 @@ export interface LinuxResources {
   /** Device rules after an implicit deny-all (docker's allow list by default). */
   devices?: {
     allow: boolean;
-    type: 'a' | 'c' | 'b';
+    type?: 'a' | 'c' | 'b';
     major?: number | '*';
     minor?: number | '*';
     access?: string;
@@ -310,7 +310,7 @@ export function validateSpec(spec: Spec): asserts spec is Spec & { process: Proc
     validateDevice(device, `linux.devices[${i}]`);
   // A SeccompError naming the field; docker's own format (archMap, includes) is not the spec's.
   if (spec.linux?.seccomp !== undefined) {
-    const parsed = parseProfile(spec.linux.seccomp, 'linux.seccomp') as {
+    const parsed = parseProfile(spec.linux.seccomp, 'linux.seccomp', { unknownSyscalls: 'ignore' }) as {
       archMap?: unknown;
       syscalls?: object[];
     };

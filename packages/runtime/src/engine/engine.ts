@@ -13,6 +13,7 @@
 
 import { readlinkSync } from 'node:fs';
 import { join } from 'node:path';
+import { toResources } from '../cgroup.js';
 import { EngineError } from '../errors.js';
 import { type LogEntry, readLogs } from '../logs.js';
 import type { LinuxResources } from '../spec.js';
@@ -418,7 +419,7 @@ export class Engine {
   async update(reference: string, resources: LinuxResources): Promise<void> {
     const record = await this.running(reference);
     const { createCgroupManager } = await import('@box/cgroups');
-    await (await createCgroupManager({ path: record.cgroupsPath })).update(resources);
+    await (await createCgroupManager({ path: record.cgroupsPath })).update(toResources(resources));
     const spec = this.ctx.store.readSpec(record.id);
     const current = spec.linux?.resources ?? {};
     spec.linux = {

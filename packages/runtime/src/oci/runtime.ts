@@ -17,9 +17,10 @@
 import { closeSync, openSync, readFileSync, readSync, rmSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { DEFAULT_DEVICE_RULES } from '@box/cgroups';
 import type { NamespaceType } from '@box/ns';
 import { connectUnix, mknod } from '@box/sys';
-import { removeCgroupAt } from '../cgroup.js';
+import { removeCgroupAt, toResources } from '../cgroup.js';
 import { writePrivateFile } from '../engine/atomic.js';
 import { freeze, thaw } from '../engine/freezer.js';
 import { processStartTime } from '../engine/process-info.js';
@@ -119,6 +120,15 @@ export class OciRuntime {
     validateSpec(spec);
     if (!isAbsolute(spec.root.path)) spec.root.path = join(bundle, spec.root.path);
     spec.linux = { ...spec.linux, cgroupsPath: cgroupsPathOf(spec, id) };
+    // As runc: after the config's device rules, the devices every container has (/dev/null,
+    // the terminal, mknod of any node) are allowed; podman's config denies all and counts on it.
+    spec.linux.resources = {
+      ...spec.linux.resources,
+      devices: [
+        ...(spec.linux.resources?.devices ?? []),
+        ...DEFAULT_DEVICE_RULES.map((rule) => ({ ...rule })),
+      ],
+    };
     if (spec.process.terminal && !options.consoleSocket)
       throw new RuntimeError(
         'EINVAL',
@@ -333,12 +343,7 @@ export class OciRuntime {
       throw new RuntimeError('ESTATE', 'container not running');
     const { createCgroupManager } = await import('@box/cgroups');
     const cgroup = await createCgroupManager({ path: stored.cgroupsPath! });
-    await cgroup.apply({
-      memory: resources.memory,
-      cpu: resources.cpu,
-      pids: resources.pids,
-      blockIO: resources.blockIO,
-    });
+    await cgroup.update(toResources(resources));
   }
 
   async stats(id: string): Promise<unknown> {

@@ -7,7 +7,7 @@
  * the container's new mount namespace: the host's mount table never changes,
  * so a container that dies at any point leaves no mount behind.
  */
-import { realpathSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { posix } from 'node:path';
 import {
   type ChildProgram,
@@ -89,7 +89,7 @@ export function addRootfsSteps(program: ChildProgram, spec: Spec, options: Rootf
   // files (a volume's), as the container will see it.
   const binds: BindMountView[] = [];
   try {
-    for (const mount of spec.mounts ?? []) addMount(safe, root, view, binds, mount);
+    for (const mount of spec.mounts ?? []) addMount(safe, root, view, binds, mount, spec.linux?.cgroupsPath);
     // Every path below is resolved in the image's files as the mounts' were: the host path
     // `${root}/dev` would let an image whose /dev is a symlink (to /etc, say) make the kernel
     // follow it from the host's root, before pivot_root, and put device nodes there.
@@ -132,11 +132,16 @@ function addMount(
   view: ContainerView,
   binds: BindMountView[],
   mount: Mount,
+  cgroupsPath: string | undefined,
 ): void {
   const resolved = view.resolve(mount.destination, binds);
   const target = resolved === '/' ? root : `${root}${resolved}`;
   const options = parseMountOptions(mount.options);
   const type = mount.type ?? (options.bind ? 'bind' : undefined);
+  if (type === 'cgroup') {
+    addCgroupMount(safe, target, options.flags, cgroupsPath);
+    return;
+  }
   if (options.bind || type === 'bind') {
     const source = mount.source;
     if (!source) throw new Error(`bind mount on ${mount.destination} has no source`);
@@ -155,6 +160,37 @@ function addMount(
     options.data.join(',') || undefined,
   );
   if (options.propagation !== 0) safe.mountOnDir(null, target, null, options.propagation);
+}
+
+/**
+ * A `cgroup` mount (what podman and containerd ask for at /sys/fs/cgroup), as runc makes it on a
+ * host with cgroup v1: a tmpfs holding, for each hierarchy of the host, a bind mount of the
+ * container's own cgroup there. A hierarchy without the container's cgroup is left out rather
+ * than shown from its root (the host's).
+ */
+function addCgroupMount(
+  safe: SafeSteps,
+  target: string,
+  flags: number,
+  cgroupsPath: string | undefined,
+): void {
+  safe.mkdirAll(target);
+  safe.mountOnDir('tmpfs', target, 'tmpfs', MS.NOSUID | MS.NODEV | MS.NOEXEC, 'mode=755');
+  const readonly = flags & MS.RDONLY;
+  let hierarchies: string[] = [];
+  try {
+    hierarchies = readdirSync('/sys/fs/cgroup');
+  } catch {
+    // no cgroups here
+  }
+  for (const name of hierarchies) {
+    const own = cgroupsPath ? `/sys/fs/cgroup/${name}/${cgroupsPath.replace(/^\/+/, '')}` : undefined;
+    if (!own || !existsSync(own)) continue;
+    safe.mkdirAll(`${target}/${name}`);
+    safe.bind(own, `${target}/${name}`, false, MS.NOSUID | MS.NODEV | MS.NOEXEC | readonly, 0);
+  }
+  if (readonly)
+    safe.mountOnDir(null, target, null, MS.REMOUNT | MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC);
 }
 
 /**

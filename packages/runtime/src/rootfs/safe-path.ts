@@ -24,6 +24,7 @@ const MOVE_MOUNT_T_EMPTY_PATH = 0x40;
 const O_CREAT = 0o100;
 const O_WRONLY = 0o1;
 const EEXIST = 17;
+const MS_REC = 0x4000;
 
 /** mount(2) flags → mount_setattr's MOUNT_ATTR_* (the ones a bind mount's options give). */
 const ATTRS: readonly [ms: number, attr: number][] = [
@@ -146,14 +147,16 @@ export class SafeSteps {
     );
     let set = 0;
     for (const [ms, attr] of ATTRS) if (flags & ms) set |= attr;
+    const recursive_ = recursive || (propagation & MS_REC) !== 0;
     if (set !== 0 || propagation !== 0) {
       const attr = Buffer.alloc(32);
       attr.writeBigUInt64LE(BigInt(set), 0);
-      attr.writeBigUInt64LE(BigInt(propagation), 16);
+      // One of MS_PRIVATE/SHARED/SLAVE/UNBINDABLE: "r" (MS_REC) is AT_RECURSIVE's here.
+      attr.writeBigUInt64LE(BigInt(propagation & ~MS_REC), 16);
       this.program.call('mount_setattr', `set the options of ${target}`, [
         this.tree,
         this.program.string(''),
-        AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0),
+        AT_EMPTY_PATH | (recursive_ ? AT_RECURSIVE : 0),
         this.program.bytes(attr),
         32,
       ]);

@@ -262,7 +262,7 @@ interface Section {
 }
 
 function compileUncached(seccomp: LinuxSeccomp, options: CompileOptions): CompiledSeccomp {
-  const profile = parseProfile(seccomp, 'linux.seccomp') as DockerProfile;
+  const profile = parseProfile(seccomp, 'linux.seccomp', { unknownSyscalls: 'ignore' }) as DockerProfile;
   if (profile.archMap || profile.syscalls?.some((s) => s.includes || s.excludes))
     throw new SeccompError(
       'linux.seccomp: this is a docker profile (archMap, includes, excludes): resolveProfile() turns it into the OCI form',
