@@ -181,6 +181,12 @@ export interface SpawnOptions {
    * be above 2 and stay open in this process until spawn() resolves.
    */
   preserveFds?: readonly number[];
+  /**
+   * The caller does not wait for the process (runc's `create` and `exec -d`): once started it is
+   * never reaped here, so a subreaper above this process (containerd's shim, conmon) gets its
+   * exit even when it ends before this process does. `exited` then never settles.
+   */
+  detach?: boolean;
   /** Signal the child gets if this process dies (prctl PR_SET_PDEATHSIG). */
   parentDeathSignal?: NodeJS.Signals | number;
   /**
@@ -458,10 +464,16 @@ export async function spawn(options: SpawnOptions): Promise<NamespacedProcess> {
 
   const { pid, errorFd } = child;
   let reaped = false;
-  const exited = watchExit(pid).then((status) => {
-    reaped = true;
-    return status;
-  });
+  // A detached child is reaped here only if its start fails (see SpawnOptions.detach).
+  let watching: Promise<WaitStatus> | undefined;
+  const reap = () => {
+    watching ??= watchExit(pid).then((status) => {
+      reaped = true;
+      return status;
+    });
+    return watching;
+  };
+  const exited = options.detach ? new Promise<WaitStatus>(() => undefined) : reap();
   const handle: NamespacedProcess = {
     pid,
     exited,
@@ -490,13 +502,13 @@ export async function spawn(options: SpawnOptions): Promise<NamespacedProcess> {
   } catch (error) {
     if (sync) close(sync[1]);
     handle.kill('SIGKILL');
-    await exited;
+    await reap();
     await errors.catch(() => undefined);
     throw error;
   }
   const report = await errors;
   if (report.length >= 16 && report.readBigInt64LE(0) !== AT_GATE) {
-    await exited;
+    await reap();
     throw program.failure(report);
   }
   return handle;

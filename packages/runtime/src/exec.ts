@@ -65,6 +65,8 @@ export interface ExecOptions {
   /** Unix socket (host fd) that receives the pty master when process.terminal is set. */
   consoleSocket?: number;
   dieWithParent?: boolean;
+  /** Not waited for by this process (runc exec -d): see @box/ns spawn `detach`. */
+  detach?: boolean;
 }
 
 export interface ExecProcess {
@@ -152,6 +154,7 @@ export async function execInContainer(options: ExecOptions): Promise<ExecProcess
           await checkPidsLimit(cgroup, 0);
         },
         parentDeathSignal: options.dieWithParent ? 'SIGKILL' : undefined,
+        detach: options.detach,
       });
     } catch (error) {
       // The init ended during the exec: the join failed (ESRCH) rather than reach its pid's next owner.

@@ -43,6 +43,8 @@ export interface StartOptions {
   execGate?: number;
   /** Host fds passed to the command under their own numbers (runc's --preserve-fds). */
   preserveFds?: readonly number[];
+  /** Not waited for by this process (runc create): see @box/ns spawn `detach`. */
+  detach?: boolean;
 }
 
 export interface ContainerExit {
@@ -120,6 +122,7 @@ export async function startContainer(options: StartOptions): Promise<ContainerPr
       init: options.init,
       execGate: options.execGate,
       preserveFds: options.preserveFds,
+      detach: options.detach,
     });
   } catch (error) {
     if (cgroup) await removeContainerCgroup(cgroup);

@@ -11,5 +11,4 @@
 export { features, specTemplate } from './features.js';
 export { type Hook, type HookKind, type Hooks, runHooks } from './hooks.js';
 export { type OciCreateOptions, type OciExecOptions, OciRuntime } from './runtime.js';
-export { validateConfigSchema } from './schema.js';
 export { checkId, type OciState, type OciStatus } from './state.js';

@@ -106,17 +106,23 @@ export class OciRuntime {
   }
 
   async create(id: string, options: OciCreateOptions): Promise<OciState> {
-    return (await this.createProcess(id, options)).state;
+    // Detached: `create` returns and its caller's subreaper (the shim, conmon) reaps the container.
+    return (await this.createProcess(id, options, true)).state;
   }
 
   /** create, also giving the container's process (its `exited` settles only in this process). */
   private async createProcess(
     id: string,
     options: OciCreateOptions,
+    detach = false,
   ): Promise<{ state: OciState; container: ContainerProcess }> {
     checkId(id);
     const bundle = resolve(options.bundle);
     const spec = readConfig(bundle);
+    // The spec's JSON Schema first (errors name the field), then box's own checks. Loaded here
+    // only: the generated validator is large, and no other command needs it.
+    const { validateConfigSchema } = await import('./schema.js');
+    validateConfigSchema(spec);
     validateSpec(spec);
     if (!isAbsolute(spec.root.path)) spec.root.path = join(bundle, spec.root.path);
     spec.linux = { ...spec.linux, cgroupsPath: cgroupsPathOf(spec, id) };
@@ -163,6 +169,7 @@ export class OciRuntime {
         stdio: options.stdio,
         consoleSocket: consoleFd,
         execGate: gate,
+        detach,
         preserveFds,
         onSync: async (pid) => {
           stored.pid = pid;
@@ -181,7 +188,8 @@ export class OciRuntime {
     } catch (error) {
       if (container) {
         container.kill('SIGKILL');
-        await container.exited.catch(() => undefined);
+        if (detach) await removeCgroupAt(spec.linux.cgroupsPath!);
+        else await container.exited.catch(() => undefined);
       }
       this.states.remove(id);
       throw error;
@@ -376,6 +384,7 @@ export class OciRuntime {
         stdio: options.stdio,
         consoleSocket: consoleFd,
         dieWithParent: !options.detach,
+        detach: options.detach,
       });
       writePidFile(options.pidFile, child.pid);
       return child;
