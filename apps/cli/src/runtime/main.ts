@@ -135,7 +135,7 @@ async function main(argv: string[], log: LogOptions): Promise<number> {
       return 0;
     case 'run': {
       const name = id(args, command);
-      const { exited } = await runtime.run(name, createOptions(flags));
+      const { exited } = await runtime.run(name, { ...createOptions(flags), detach: flags.detach === true });
       if (flags.detach) return 0;
       const code = await exited;
       if (!flags.keep) await runtime.delete(name, { force: true });

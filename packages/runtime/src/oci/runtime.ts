@@ -249,8 +249,11 @@ export class OciRuntime {
    * create + start (runc run). `exited` settles with the exit code (128 + the signal when
    * killed) when this process is still the container's parent, as a foreground run is.
    */
-  async run(id: string, options: OciCreateOptions): Promise<{ state: OciState; exited: Promise<number> }> {
-    const { container } = await this.createProcess(id, options);
+  async run(
+    id: string,
+    options: OciCreateOptions & { detach?: boolean },
+  ): Promise<{ state: OciState; exited: Promise<number> }> {
+    const { container } = await this.createProcess(id, options, options.detach ?? false);
     try {
       await this.start(id);
     } catch (error) {

@@ -1,0 +1,267 @@
+/**
+ * box-runtime, runc's command line, driven as podman and containerd drive it: the create/start
+ * split with the state checked at each step, hooks, --console-socket, --preserve-fds, delete
+ * --force, and bad input answered with runc's exit code 1 and one line, nothing made.
+ */
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readSync, rmSync } from 'node:fs';
+import { createServer, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { close, receiveFd } from '@box/sys';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { waitFor } from '../helpers/box.js';
+import { type Config, makeBundle, removeBundle, runtime, runtimeLeftovers } from '../helpers/runtime.js';
+
+let root: string;
+const bundles: string[] = [];
+
+beforeEach(() => {
+  root = mkdtempSync(join(tmpdir(), 'box-e2e-runtime-root-'));
+});
+
+afterEach(async () => {
+  for (const id of runtime(root, ['list', '-q']).stdout.split('\n').filter(Boolean))
+    runtime(root, ['delete', '--force', id]);
+  for (const dir of bundles.splice(0)) removeBundle(dir);
+  await waitFor(() => runtimeLeftovers(root).length === 0, 5000).catch(() => undefined);
+  expect(runtimeLeftovers(root)).toEqual([]);
+  rmSync(root, { recursive: true, force: true });
+});
+
+function bundle(edit?: (config: Config) => void): string {
+  const dir = makeBundle(edit);
+  bundles.push(dir);
+  return dir;
+}
+
+const status = (id: string) => JSON.parse(runtime(root, ['state', id]).stdout).status as string;
+
+describe('the create/start lifecycle', () => {
+  it('create leaves the process waiting; start runs it; kill, then delete removes everything', async () => {
+    const dir = bundle((c) => {
+      c.process.args = ['sh', '-c', `echo started > /tmp/marker; sleep 30`];
+    });
+    const pidFile = join(dir, 'pid');
+    const created = runtime(root, ['create', '--bundle', dir, '--pid-file', pidFile, 'c1']);
+    expect(created.code, created.stderr).toBe(0);
+    const state = JSON.parse(runtime(root, ['state', 'c1']).stdout);
+    expect(state).toMatchObject({ ociVersion: '1.2.0', id: 'c1', status: 'created', bundle: dir });
+    expect(Number(readFileSync(pidFile, 'utf8'))).toBe(state.pid);
+    // Waiting before its command: the marker does not exist yet.
+    expect(existsSync(join(dir, 'rootfs/tmp/marker'))).toBe(false);
+    expect(runtime(root, ['start', 'c1']).code).toBe(0);
+    expect(status('c1')).toBe('running');
+    await waitFor(() => existsSync(join(dir, 'rootfs/tmp/marker')));
+    expect(readFileSync(join(dir, 'rootfs/tmp/marker'), 'utf8')).toBe('started\n');
+    expect(JSON.parse(runtime(root, ['ps', '--format', 'json', 'c1']).stdout)).toContain(state.pid);
+    expect(runtime(root, ['pause', 'c1']).code).toBe(0);
+    expect(status('c1')).toBe('paused');
+    expect(runtime(root, ['resume', 'c1']).code).toBe(0);
+    const list = runtime(root, ['list', '--format', 'json']);
+    expect(JSON.parse(list.stdout)).toMatchObject([{ id: 'c1', status: 'running' }]);
+    expect(runtime(root, ['kill', 'c1', 'KILL']).code).toBe(0);
+    await waitFor(() => status('c1') === 'stopped');
+    expect(runtime(root, ['delete', 'c1']).code).toBe(0);
+    expect(runtime(root, ['state', 'c1']).code).toBe(1);
+  });
+
+  it('run in the foreground returns the exit code; exec runs in a running container', () => {
+    const dir = bundle((c) => {
+      c.process.args = ['sh', '-c', 'exit 7'];
+    });
+    expect(runtime(root, ['run', '--bundle', dir, 'c2']).code).toBe(7);
+    expect(runtime(root, ['list', '-q']).stdout).toBe('');
+    const sleeper = bundle((c) => {
+      c.process.args = ['sleep', '30'];
+    });
+    expect(runtime(root, ['run', '-d', '--bundle', sleeper, 'c3']).code).toBe(0);
+    const exec = runtime(root, ['exec', 'c3', 'sh', '-c', 'echo in c3; exit 4']);
+    expect(exec.stdout).toBe('in c3\n');
+    expect(exec.code).toBe(4);
+    expect(runtime(root, ['delete', 'c3']).stderr).toMatch(
+      /cannot delete container c3 that is not stopped: running/,
+    );
+    expect(runtime(root, ['delete', '--force', 'c3']).code).toBe(0);
+    expect(runtime(root, ['exec', 'c3', 'true']).code).toBe(1);
+  });
+
+  it('--preserve-fds 2 passes exactly fds 3 and 4', () => {
+    const dir = bundle((c) => {
+      c.process.args = ['sh', '-c', 'ls /proc/self/fd; readlink /proc/self/fd/3; readlink /proc/self/fd/4'];
+    });
+    const a = openSync('/etc/hostname', 'r');
+    const b = openSync('/dev/null', 'r');
+    try {
+      const r = runtime(root, ['run', '--preserve-fds', '2', '--bundle', dir, 'c4'], {
+        stdio: ['ignore', 'pipe', 'pipe', a, b, 'ignore'],
+      });
+      expect(r.code, r.stderr).toBe(0);
+      const lines = r.stdout.trim().split('\n');
+      // 0-2, the two preserved, and ls's own directory fd (5): nothing else.
+      expect(lines.slice(0, -2).sort()).toEqual(['0', '1', '2', '3', '4', '5']);
+      expect(lines.slice(-2)).toEqual(['/etc/hostname', '/dev/null']);
+    } finally {
+      closeSync(a);
+      closeSync(b);
+    }
+  });
+});
+
+describe('--console-socket', () => {
+  it("sends the pty master, which reaches the container's terminal", async () => {
+    const dir = bundle((c) => {
+      c.process.terminal = true;
+      c.process.args = ['sh', '-c', 'tty; echo terminal-ok; sleep 1'];
+    });
+    const socketPath = join(dir, 'console.sock');
+    let master: number | null = null;
+    const server = createServer({ pauseOnConnect: true }, (socket: Socket) => {
+      const fd = (socket as unknown as { _handle: { fd: number } })._handle.fd;
+      const poll = () => {
+        master = receiveFd(fd);
+        if (master === null) setTimeout(poll, 10);
+        else socket.destroy();
+      };
+      poll();
+    });
+    await new Promise<void>((resolve) => server.listen(socketPath, resolve));
+    try {
+      const r = runtime(root, ['run', '-d', '--console-socket', socketPath, '--bundle', dir, 'c5']);
+      expect(r.code, r.stderr).toBe(0);
+      await waitFor(() => master !== null);
+      let out = '';
+      const buf = Buffer.alloc(4096);
+      while (!out.includes('terminal-ok')) {
+        const n = readSync(master!, buf);
+        if (n === 0) break;
+        out += buf.subarray(0, n).toString();
+      }
+      expect(out).toMatch(/\/dev\/pts\/\d+\r?\n/);
+      expect(out).toContain('terminal-ok');
+    } finally {
+      if (master !== null) close(master);
+      server.close();
+    }
+  });
+});
+
+describe('hooks', () => {
+  it('run in order with the state on stdin; a failing prestart aborts create with nothing left', () => {
+    const log = mkdtempSync(join(tmpdir(), 'box-e2e-hooks-'));
+    try {
+      const hook = (kind: string, path = `/log/${kind}`) => ({
+        path: '/bin/sh',
+        args: [
+          'sh',
+          '-c',
+          `grep -o '"status":"[a-z]*"' > ${path}; echo ${kind} >> ${path.replace(kind, 'order')}`,
+        ],
+      });
+      const dir = bundle((c) => {
+        c.process.args = ['sleep', '30'];
+        c.mounts.push({ destination: '/log', type: 'bind', source: log, options: ['rbind', 'rw'] });
+        c.hooks = {
+          // In the runtime's namespaces the host's paths; in the container's, its own /log.
+          createRuntime: [hook('createRuntime', `${log}/createRuntime`)],
+          prestart: [hook('prestart', `${log}/prestart`)],
+          createContainer: [hook('createContainer', `${log}/createContainer`)],
+          startContainer: [hook('startContainer')],
+          poststart: [hook('poststart', `${log}/poststart`)],
+          poststop: [hook('poststop', `${log}/poststop`)],
+        };
+      });
+      expect(runtime(root, ['create', '--bundle', dir, 'h1']).code).toBe(0);
+      expect(runtime(root, ['start', 'h1']).code).toBe(0);
+      expect(runtime(root, ['delete', '--force', 'h1']).code).toBe(0);
+      expect(readFileSync(join(log, 'order'), 'utf8').trim().split('\n')).toEqual([
+        'createRuntime',
+        'prestart',
+        'createContainer',
+        'startContainer',
+        'poststart',
+        'poststop',
+      ]);
+      const seen = (kind: string) => readFileSync(join(log, kind), 'utf8').trim();
+      expect(seen('createRuntime')).toBe('"status":"creating"');
+      expect(seen('startContainer')).toBe('"status":"created"');
+      expect(seen('poststart')).toBe('"status":"running"');
+      expect(seen('poststop')).toBe('"status":"stopped"');
+
+      const failing = bundle((c) => {
+        c.process.args = ['sleep', '30'];
+        c.hooks = { prestart: [{ path: '/bin/false', args: ['false'] }] };
+      });
+      const r = runtime(root, ['create', '--bundle', failing, 'h2']);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/prestart hook \/bin\/false failed: exit status 1/);
+      expect(runtime(root, ['list', '-q']).stdout).toBe('');
+      expect(runtimeLeftovers(root)).toEqual([]);
+    } finally {
+      rmSync(log, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('bad input: exit 1, one line naming it, nothing made', () => {
+  it.each([
+    ['wrong type', (c: Config) => (c.process.args = 'sh'), /process\.args: must be array/],
+    [
+      'unknown namespace',
+      (c: Config) => c.linux.namespaces.push({ type: 'time2' }),
+      /linux\.namespaces\[\d\]\.type/,
+    ],
+    [
+      'unknown capability',
+      (c: Config) => c.process.capabilities.bounding.push('CAP_FLY'),
+      /unknown capability "CAP_FLY"/,
+    ],
+    [
+      'bad mount',
+      (c: Config) => c.mounts.push({ destination: 'relative', type: 'tmpfs' }),
+      /mount destination must be absolute/,
+    ],
+    ['no ociVersion', (c: Config) => delete c.ociVersion, /ociVersion: missing/],
+  ])('%s', (_, edit, message) => {
+    const dir = bundle(edit);
+    const r = runtime(root, ['create', '--bundle', dir, 'bad']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(message as RegExp);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(runtimeLeftovers(root)).toEqual([]);
+  });
+
+  it('a missing bundle, an id in use, start of a running one, exec in a stopped one, a bad id', async () => {
+    const missing = runtime(root, ['create', '--bundle', '/nonexistent-bundle', 'x1']);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/config\.json not found/);
+    const dir = bundle((c) => {
+      c.process.args = ['sleep', '30'];
+    });
+    expect(runtime(root, ['run', '-d', '--bundle', dir, 'x2']).code).toBe(0);
+    const twice = runtime(root, ['create', '--bundle', dir, 'x2']);
+    expect([twice.code, twice.stderr.trim()]).toEqual([1, 'container with id exists: x2']);
+    expect(runtime(root, ['start', 'x2']).stderr).toMatch(/cannot start an already running container/);
+    runtime(root, ['kill', 'x2', '9']);
+    await waitFor(() => status('x2') === 'stopped');
+    expect(runtime(root, ['exec', 'x2', 'true']).stderr).toMatch(/cannot exec in a stopped container/);
+    expect(runtime(root, ['state', '../x']).stderr).toMatch(/invalid container id/);
+    expect(runtime(root, ['state', 'nope']).stderr.trim()).toBe('container does not exist: nope');
+    expect(runtime(root, ['--systemd-cgroup', 'state', 'x2']).stderr).toMatch(
+      /--systemd-cgroup is not supported/,
+    );
+  });
+});
+
+describe('log formats', () => {
+  it("writes runc's JSON error records to --log", () => {
+    const log = join(root, '..', `box-e2e-runtime-${process.pid}.log`);
+    try {
+      const r = runtime(root, ['--log', log, '--log-format', 'json', 'state', 'nope']);
+      expect(r.code).toBe(1);
+      const record = JSON.parse(readFileSync(log, 'utf8').trim());
+      expect(record).toMatchObject({ level: 'error', msg: 'container does not exist: nope' });
+    } finally {
+      rmSync(log, { force: true });
+    }
+  });
+});
