@@ -20,6 +20,9 @@ command -v skopeo >/dev/null 2>&1 || need_apt+=(skopeo)
 command -v umoci >/dev/null 2>&1 || need_apt+=(umoci)
 command -v getfattr >/dev/null 2>&1 || need_apt+=(attr)
 command -v runc >/dev/null 2>&1 || need_apt+=(runc)
+# The clients that drive box-runtime in the e2e tests.
+command -v podman >/dev/null 2>&1 || need_apt+=(podman)
+command -v containerd >/dev/null 2>&1 || need_apt+=(containerd)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null

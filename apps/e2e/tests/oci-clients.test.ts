@@ -1,0 +1,175 @@
+/**
+ * box-runtime driven by the real clients: podman (`--runtime`) and containerd's runc shim
+ * (`ctr run --runc-binary`, what a Kubernetes RuntimeClass uses), each on a temporary root of
+ * its own, with everything they made removed afterwards.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { boxOk, repoRoot, useBoxRoot, waitFor } from '../helpers/box.js';
+
+const env = useBoxRoot();
+const runtimeBin = join(repoRoot, 'scripts/box-runtime');
+let dir: string;
+let archive: string;
+
+function sh(command: string, args: string[], extra: Record<string, string> = {}) {
+  const r = spawnSync(command, args, {
+    encoding: 'utf8',
+    timeout: 30_000,
+    env: { ...process.env, ...extra },
+  });
+  return { code: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+}
+
+/** Removes the (empty) cgroups a client made for itself under `name` on every hierarchy. */
+function removeCgroups(name: string): void {
+  for (const hierarchy of readdirSync('/sys/fs/cgroup')) {
+    const top = join('/sys/fs/cgroup', hierarchy, name);
+    if (!existsSync(top)) continue;
+    for (const entry of readdirSync(top, { withFileTypes: true }))
+      if (entry.isDirectory()) rmdirSync(join(top, entry.name));
+    rmdirSync(top);
+  }
+}
+
+beforeAll(() => {
+  for (const tool of ['podman', 'containerd', 'ctr'])
+    if (sh('sh', ['-c', `command -v ${tool}`]).code !== 0)
+      throw new Error(`${tool} is not installed (scripts/setup.sh installs it)`);
+  dir = mkdtempSync(join(tmpdir(), 'box-e2e-clients-'));
+  archive = join(dir, 'busybox.tar');
+  boxOk(env.root, ['save', 'busybox', '-o', archive]);
+});
+
+afterAll(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('podman --runtime box-runtime', () => {
+  let podman: (...args: string[]) => ReturnType<typeof sh>;
+  let conf: Record<string, string>;
+
+  beforeAll(() => {
+    const conf_ = join(dir, 'containers.conf');
+    // This host's hard limits (root lacks CAP_SYS_RESOURCE), cgroupfs, no event log.
+    writeFileSync(
+      conf_,
+      '[containers]\ndefault_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]\n[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "none"\n',
+    );
+    conf = { CONTAINERS_CONF: conf_ };
+    const base = [
+      '--root',
+      join(dir, 'storage'),
+      '--runroot',
+      join(dir, 'run'),
+      '--storage-driver',
+      'vfs',
+      '--runtime',
+      runtimeBin,
+    ];
+    podman = (...args) => sh('podman', [...base, ...args], conf);
+    expect(podman('load', '-i', archive).code).toBe(0);
+  });
+
+  afterAll(() => {
+    podman?.('rm', '-af');
+    podman?.('rmi', '-af');
+    removeCgroups('libpod_parent');
+  });
+
+  it('runs, execs, pauses, stops and removes containers with limits', () => {
+    const run = podman('run', '--rm', '--network', 'none', 'busybox', 'echo', 'hello from podman');
+    expect(run.stdout.trim(), run.stderr).toBe('hello from podman');
+    const id = podman(
+      'run',
+      '-d',
+      '--network',
+      'none',
+      '--pids-limit',
+      '50',
+      '-m',
+      '64m',
+      '--cap-drop',
+      'NET_RAW',
+      'busybox',
+      'sleep',
+      '100',
+    ).stdout.trim();
+    const exec = podman(
+      'exec',
+      id,
+      'sh',
+      '-c',
+      'cat /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/memory/memory.limit_in_bytes; grep CapEff /proc/self/status',
+    );
+    expect(exec.stdout).toMatch(/^50\n67108864\nCapEff:\s+0*a80405fb\n$/);
+    expect(podman('pause', id).code).toBe(0);
+    expect(podman('inspect', '--format', '{{.State.Status}}', id).stdout.trim()).toBe('paused');
+    expect(podman('unpause', id).code).toBe(0);
+    expect(podman('kill', id).code).toBe(0);
+    expect(podman('inspect', '--format', '{{.State.Status}}', id).stdout.trim()).toBe('exited');
+    expect(podman('rm', '-f', id).code).toBe(0);
+    expect(podman('ps', '-aq').stdout.trim()).toBe('');
+  });
+});
+
+describe('containerd: ctr run --runc-binary box-runtime (the runc shim)', () => {
+  let ctr: (...args: string[]) => ReturnType<typeof sh>;
+  let daemon: ReturnType<typeof spawn> | undefined;
+  let base: string;
+
+  beforeAll(async () => {
+    base = join(dir, 'containerd');
+    const config = join(dir, 'containerd.toml');
+    writeFileSync(
+      config,
+      `version = 2\nroot = "${base}/root"\nstate = "${base}/state"\n[grpc]\n  address = "${base}/sock"\n`,
+    );
+    daemon = spawn('containerd', ['--config', config], { stdio: 'ignore' });
+    ctr = (...args) => sh('ctr', ['-a', `${base}/sock`, ...args]);
+    await waitFor(() => ctr('version').code === 0, 10_000);
+    expect(ctr('images', 'import', archive).code).toBe(0);
+  });
+
+  afterAll(async () => {
+    if (daemon) {
+      daemon.kill('SIGTERM');
+      await new Promise((resolve) => daemon!.once('exit', resolve));
+    }
+    // Its mounts under the temp root, its runtime state, its cgroups.
+    for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n').reverse()) {
+      const mountPoint = line.split(' ')[4];
+      if (mountPoint?.startsWith(base)) sh('umount', ['-l', mountPoint]);
+    }
+    rmSync('/run/containerd/runc/default', { recursive: true, force: true });
+    removeCgroups('default');
+  });
+
+  it('runs, execs (exit codes passed through), pauses, kills and removes a task', () => {
+    const image = 'docker.io/library/busybox:latest';
+    const run = ctr('run', '--rm', '--runc-binary', runtimeBin, image, 'c1', 'echo', 'hello from containerd');
+    expect(run.stdout.trim(), run.stderr).toBe('hello from containerd');
+    expect(ctr('run', '-d', '--runc-binary', runtimeBin, image, 'c2', 'sleep', '100').code).toBe(0);
+    for (let i = 0; i < 3; i++)
+      expect(ctr('task', 'exec', '--exec-id', `e${i}`, 'c2', 'sh', '-c', 'exit 3').code).toBe(3);
+    expect(ctr('task', 'exec', '--exec-id', 'e9', 'c2', 'echo', 'exec ok').stdout.trim()).toBe('exec ok');
+    expect(ctr('task', 'pause', 'c2').code).toBe(0);
+    expect(ctr('task', 'ls').stdout).toMatch(/c2\s+\d+\s+PAUSED/);
+    expect(ctr('task', 'resume', 'c2').code).toBe(0);
+    expect(ctr('task', 'kill', '-s', 'SIGKILL', 'c2').code).toBe(0);
+    expect(ctr('task', 'rm', '-f', 'c2').code).toBe(0);
+    expect(ctr('containers', 'rm', 'c2').code).toBe(0);
+    expect(ctr('containers', 'ls', '-q').stdout.trim()).toBe('');
+  });
+});
