@@ -91,11 +91,23 @@ export function tweakCapabilities(
  * no more: capset fails for any other. (Root on some hosts lacks some, CAP_SYS_RESOURCE say.)
  */
 export function ownCapabilities(): string[] {
-  const prm = /^CapPrm:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? '0';
-  const mask = BigInt(`0x${prm}`);
+  const mask = ownCapabilitySet('CapPrm');
   return Object.entries(CAPABILITIES)
     .filter(([, n]) => ((mask >> BigInt(n)) & 1n) === 1n)
     .map(([name]) => name);
+}
+
+/** Whether this process holds capability number `cap` in its effective set. */
+export function hasCapability(cap: number): boolean {
+  return ((ownCapabilitySet('CapEff') >> BigInt(cap)) & 1n) === 1n;
+}
+
+/** One of this process's capability sets, from /proc/self/status. */
+function ownCapabilitySet(field: 'CapPrm' | 'CapEff'): bigint {
+  const hex = new RegExp(`^${field}:\\s*([0-9a-f]+)$`, 'm').exec(
+    readFileSync('/proc/self/status', 'utf8'),
+  )?.[1];
+  return BigInt(`0x${hex ?? '0'}`);
 }
 
 /** An OCI process's user and capabilities, as @box/ns spawn takes them (run and exec alike). */

@@ -5,8 +5,9 @@
  * checked before anything of the container exists, with docker's wording where docker has one.
  */
 import { readFileSync } from 'node:fs';
+import { hasCapability } from '../capabilities.js';
 import { EngineError } from '../errors.js';
-import { hasCapability, RLIMITS, unattainableRlimit } from '../process/rlimits.js';
+import { RLIMITS, unattainableRlimit } from '../process/rlimits.js';
 import { DOCKER_DEFAULT_PROFILE } from '../seccomp/default-profile.js';
 import { checkSeccompKeepsSetup } from '../seccomp/guard.js';
 import { parseProfile, resolveProfile } from '../seccomp/profile.js';

@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { ResourceLimit } from '@box/ns';
+import { hasCapability } from '../capabilities.js';
 import { SpecError } from '../errors.js';
 
 /** RLIMIT_* numbers (asm-generic/resource.h, the same on x86_64 and aarch64). */
@@ -93,12 +94,6 @@ function ownHardLimit(type: string, limits: string): bigint | undefined {
   const hard = line?.slice(26).trim().split(/\s+/)[1];
   if (hard === undefined) return undefined;
   return hard === 'unlimited' ? RLIM_INFINITY : BigInt(hard);
-}
-
-/** Whether this process holds `cap` in its effective set. */
-export function hasCapability(cap: number): boolean {
-  const eff = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
-  return eff !== undefined && ((BigInt(`0x${eff}`) >> BigInt(cap)) & 1n) === 1n;
 }
 
 const CAP_SYS_RESOURCE = 24;
