@@ -3,7 +3,17 @@
  * split with the state checked at each step, hooks, --console-socket, --preserve-fds, delete
  * --force, and bad input answered with runc's exit code 1 and one line, nothing made.
  */
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import {
+  closeSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  readSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -164,7 +174,21 @@ describe('hooks', () => {
           // In the runtime's namespaces the host's paths; in the container's, its own /log.
           createRuntime: [hook('createRuntime', `${log}/createRuntime`)],
           prestart: [hook('prestart', `${log}/prestart`)],
-          createContainer: [hook('createContainer', `${log}/createContainer`)],
+          // Before pivot_root, with the container's mounts done: its /proc is mounted in the
+          // rootfs (and shows its own pid 1), which is still reached through the host's path.
+          createContainer: [
+            {
+              path: '/bin/sh',
+              args: [
+                'sh',
+                '-c',
+                `s=$(cat); echo "$s" | grep -o '"status":"[a-z]*"' > ${log}/createContainer; ` +
+                  `echo createContainer >> ${log}/order; ` +
+                  `b=$(echo "$s" | grep -o '"bundle":"[^"]*"' | cut -d'"' -f4); ` +
+                  `[ -e $b/rootfs/proc/1/status ] && echo mounted > ${log}/createContainer-rootfs`,
+              ],
+            },
+          ],
           startContainer: [hook('startContainer')],
           poststart: [hook('poststart', `${log}/poststart`)],
           poststop: [hook('poststop', `${log}/poststop`)],
@@ -182,6 +206,7 @@ describe('hooks', () => {
         'poststop',
       ]);
       const seen = (kind: string) => readFileSync(join(log, kind), 'utf8').trim();
+      expect(seen('createContainer-rootfs')).toBe('mounted');
       expect(seen('createRuntime')).toBe('"status":"creating"');
       expect(seen('startContainer')).toBe('"status":"created"');
       expect(seen('poststart')).toBe('"status":"running"');
@@ -196,9 +221,101 @@ describe('hooks', () => {
       expect(r.stderr).toMatch(/prestart hook \/bin\/false failed: exit status 1/);
       expect(runtime(root, ['list', '-q']).stdout).toBe('');
       expect(runtimeLeftovers(root)).toEqual([]);
+      // One that fails in the container's namespaces, before pivot_root: the same.
+      const failingInside = bundle((c) => {
+        c.process.args = ['sleep', '30'];
+        c.hooks = { createContainer: [{ path: '/bin/sh', args: ['sh', '-c', 'exit 3'] }] };
+      });
+      const inside = runtime(root, ['create', '--bundle', failingInside, 'h3']);
+      expect(inside.code).toBe(1);
+      expect(inside.stderr).toMatch(/createContainer hook \/bin\/sh failed: exit status 3/);
+      expect(runtime(root, ['list', '-q']).stdout).toBe('');
+      expect(runtimeLeftovers(root)).toEqual([]);
     } finally {
       rmSync(log, { recursive: true, force: true });
     }
+  });
+});
+
+describe('the rest of the config', () => {
+  it('domainname, personality and rootfsPropagation as the config says', () => {
+    const script =
+      'cat /proc/sys/kernel/domainname; busybox uname -m; busybox awk \'$5 == "/"\' /proc/self/mountinfo';
+    const dir = bundle((c) => {
+      c.process.args = ['sh', '-c', script];
+      c.domainname = 'example.org';
+      c.linux.personality = { domain: 'LINUX32' };
+    });
+    const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+    const withPropagation = (propagation?: string) => {
+      writeFileSync(
+        join(dir, 'config.json'),
+        JSON.stringify({ ...config, linux: { ...config.linux, rootfsPropagation: propagation } }),
+      );
+      const r = runtime(root, ['run', '--bundle', dir, 'p1']);
+      expect(r.code, r.stderr).toBe(0);
+      return r.stdout.trim().split('\n');
+    };
+    // The rootfs its own shared mount on the host (this machine's / is private), so that what
+    // its copy in the container's mount namespace follows is visible in its mountinfo.
+    const rootfs = join(dir, 'rootfs');
+    execFileSync('mount', ['--bind', rootfs, rootfs]);
+    try {
+      execFileSync('mount', ['--make-shared', rootfs]);
+      const [domain, machine, plain] = withPropagation();
+      expect(domain).toBe('example.org');
+      expect(machine).toBe('i686');
+      // Private by default: nothing propagates either way.
+      expect(plain).not.toMatch(/ (master|shared):/);
+      // A slave of the host's mount: host mounts still propagate in, none out.
+      const slave = withPropagation('slave')[2];
+      expect(slave).toMatch(/ master:\d+/);
+      expect(slave).not.toMatch(/ shared:/);
+      // Shared inside the container, and still only a slave of the host's.
+      expect(withPropagation('shared')[2]).toMatch(/ shared:\d+ master:\d+/);
+    } finally {
+      execFileSync('umount', [rootfs]);
+    }
+  });
+
+  it('exec adds --env and --cap to the container process, passes --preserve-fds; ps prints ps -ef lines', () => {
+    const dir = bundle((c) => {
+      c.process.args = ['sleep', '30'];
+      c.process.env = ['PATH=/bin', 'A=container'];
+    });
+    expect(runtime(root, ['run', '-d', '--bundle', dir, 'e1']).code).toBe(0);
+    const env = runtime(root, [
+      'exec',
+      '--env',
+      'A=exec',
+      '--env',
+      'B=2',
+      'e1',
+      'sh',
+      '-c',
+      'echo $PATH $A $B',
+    ]);
+    expect(env.stdout.trim()).toBe('/bin exec 2');
+    const caps = (extra: string[]) =>
+      runtime(root, ['exec', ...extra, 'e1', 'grep', 'CapEff', '/proc/self/status']).stdout.trim();
+    const withAdmin = BigInt(`0x${caps(['--cap', 'CAP_SYS_ADMIN']).split(/\s+/)[1]}`);
+    const without = BigInt(`0x${caps([]).split(/\s+/)[1]}`);
+    expect(withAdmin & (1n << 21n)).toBe(1n << 21n); // CAP_SYS_ADMIN
+    expect(without & (1n << 21n)).toBe(0n);
+    expect(withAdmin & without).toBe(without); // added to, not replacing, the container's
+    const fd = openSync('/etc/hostname', 'r');
+    try {
+      const r = runtime(root, ['exec', '--preserve-fds', '1', 'e1', 'readlink', '/proc/self/fd/3'], {
+        stdio: ['ignore', 'pipe', 'pipe', fd],
+      });
+      expect([r.code, r.stdout.trim()]).toEqual([0, '/etc/hostname']);
+    } finally {
+      closeSync(fd);
+    }
+    const pid = JSON.parse(runtime(root, ['state', 'e1']).stdout).pid as number;
+    const ps = runtime(root, ['ps', 'e1']).stdout.trim().split('\n');
+    expect(ps[0]).toMatch(/^UID\s+PID\s+PPID/);
+    expect(ps.slice(1).map((line) => Number(line.trim().split(/\s+/)[1]))).toEqual([pid]);
   });
 });
 
@@ -221,6 +338,23 @@ describe('bad input: exit 1, one line naming it, nothing made', () => {
       /mount destination must be absolute/,
     ],
     ['no ociVersion', (c: Config) => delete c.ociVersion, /ociVersion: missing/],
+    ['time offsets', (c: Config) => (c.linux.timeOffsets = { monotonic: { secs: 1 } }), /timeOffsets/],
+    ['intelRdt', (c: Config) => (c.linux.intelRdt = { closID: 'x' }), /linux\.intelRdt is not supported/],
+    [
+      'personality flags',
+      (c: Config) => (c.linux.personality = { domain: 'LINUX', flags: ['x'] }),
+      /personality\.flags are not supported/,
+    ],
+    ['bad rootfsPropagation', (c: Config) => (c.linux.rootfsPropagation = 'sideways'), /rootfsPropagation/],
+    [
+      'domainname without a uts namespace',
+      (c: Config) => {
+        c.domainname = 'example.org';
+        delete c.hostname;
+        c.linux.namespaces = c.linux.namespaces.filter((n: { type: string }) => n.type !== 'uts');
+      },
+      /domainname needs a new uts namespace/,
+    ],
   ])('%s', (_, edit, message) => {
     const dir = bundle(edit);
     const r = runtime(root, ['create', '--bundle', dir, 'bad']);

@@ -67,6 +67,8 @@ export interface ExecOptions {
   dieWithParent?: boolean;
   /** Not waited for by this process (runc exec -d): see @box/ns spawn `detach`. */
   detach?: boolean;
+  /** Host fds passed to the process under their own numbers (runc exec --preserve-fds). */
+  preserveFds?: readonly number[];
 }
 
 export interface ExecProcess {
@@ -155,6 +157,7 @@ export async function execInContainer(options: ExecOptions): Promise<ExecProcess
         },
         parentDeathSignal: options.dieWithParent ? 'SIGKILL' : undefined,
         detach: options.detach,
+        preserveFds: options.preserveFds,
       });
     } catch (error) {
       // The init ended during the exec: the join failed (ESRCH) rather than reach its pid's next owner.

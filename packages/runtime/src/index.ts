@@ -42,6 +42,7 @@ export {
   type Linux,
   type LinuxCapabilities,
   type LinuxNamespace,
+  type LinuxPersonality,
   type LinuxResources,
   type Mount,
   type Process,

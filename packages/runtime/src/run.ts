@@ -6,8 +6,10 @@
  *     addRootfsSteps (mounts, /dev, terminal, pivot_root, masks, hostname),
  *     stdio, cwd, credentials, capabilities → execve
  */
+import { Socket } from 'node:net';
 import type { CgroupManager } from '@box/cgroups';
 import { spawn } from '@box/ns';
+import { close, socketPair } from '@box/sys';
 import { processCredentials } from './capabilities.js';
 import { createContainerCgroup, removeContainerCgroup } from './cgroup.js';
 import { SpecError } from './errors.js';
@@ -45,6 +47,11 @@ export interface StartOptions {
   preserveFds?: readonly number[];
   /** Not waited for by this process (runc create): see @box/ns spawn `detach`. */
   detach?: boolean;
+  /**
+   * Called while the container's mount namespace is complete and it waits right before
+   * pivot_root (the OCI createContainer hooks). If it throws, the start fails.
+   */
+  beforePivot?: (pid: number) => Promise<void>;
 }
 
 export interface ContainerExit {
@@ -82,7 +89,8 @@ export async function startContainer(options: StartOptions): Promise<ContainerPr
   if (spec.linux?.seccomp) checkSeccompKeepsSetup(spec.linux.seccomp);
   const seccomp = spec.linux?.seccomp ? compileSeccomp(spec.linux.seccomp) : undefined;
   const cgroup = await createContainerCgroup(spec);
-  let child: Awaited<ReturnType<typeof spawn>>;
+  const pause = options.beforePivot ? new PivotPause(options.beforePivot) : undefined;
+  let child: Awaited<ReturnType<typeof spawn>> | undefined;
   try {
     child = await spawn({
       path,
@@ -92,7 +100,10 @@ export async function startContainer(options: StartOptions): Promise<ContainerPr
       uidMappings: spec.linux?.uidMappings,
       gidMappings: spec.linux?.gidMappings,
       newSession: true,
-      keepFds: options.consoleSocket === undefined ? [] : [options.consoleSocket],
+      keepFds: [
+        ...(options.consoleSocket === undefined ? [] : [options.consoleSocket]),
+        ...(pause ? [pause.childFd] : []),
+      ],
       setup(program) {
         if (namespaces.some((n) => n.type === 'network' && !n.path)) addLoopbackSteps(program);
         const { terminal } = addRootfsSteps(program, spec, {
@@ -100,6 +111,7 @@ export async function startContainer(options: StartOptions): Promise<ContainerPr
           userns,
           overlay: options.overlay,
           consoleSocket: options.consoleSocket,
+          beforePivot: pause?.childFd,
         });
         return terminal ? { stdio: [terminal, terminal, terminal] } : undefined;
       },
@@ -112,8 +124,9 @@ export async function startContainer(options: StartOptions): Promise<ContainerPr
       // In its cgroup before it runs a single instruction of its own. Without anything to
       // do here, there is no sync point and the start is faster (see @box/ns).
       onSync:
-        cgroup || options.onSync
+        cgroup || options.onSync || pause
           ? async (pid) => {
+              pause?.listen(pid);
               await cgroup?.addProcess(pid);
               await options.onSync?.(pid);
             }
@@ -124,13 +137,85 @@ export async function startContainer(options: StartOptions): Promise<ContainerPr
       preserveFds: options.preserveFds,
       detach: options.detach,
     });
+    await pause?.done();
   } catch (error) {
+    pause?.close();
+    // Killed and gone before its cgroup goes (a detached one is not reaped here, but a dead
+    // process leaves its cgroup at once).
+    if (child) {
+      child.kill('SIGKILL');
+      if (!options.detach) await child.exited;
+    }
     if (cgroup) await removeContainerCgroup(cgroup);
-    throw error;
+    // The child's own report (EOF at its pause) follows from the callback's failure.
+    throw pause?.failure ?? error;
   }
   const exited = child.exited.then(async (status) => {
     const { oomKilled } = cgroup ? await removeContainerCgroup(cgroup) : { oomKilled: false };
     return { ...status, oomKilled };
   });
   return { pid: child.pid, cgroup, exited, kill: (signal) => child.kill(signal) };
+}
+
+/**
+ * The pause before pivot_root (StartOptions.beforePivot) on a socket pair: the child writes
+ * one byte when its mounts are done and reads one back. This process listens from the sync
+ * point on, and drops its copy of the child's end there, so a child that dies before the pause
+ * is seen (EOF) rather than waited for.
+ */
+class PivotPause {
+  readonly childFd: number;
+  private readonly parentFd: number;
+  private childOpen = true;
+  private socket: Socket | undefined;
+  private result: Promise<void> = Promise.resolve();
+  /** The callback's error, once it failed. */
+  failure: unknown;
+
+  constructor(private readonly callback: (pid: number) => Promise<void>) {
+    [this.parentFd, this.childFd] = socketPair();
+  }
+
+  listen(pid: number): void {
+    this.closeChildEnd();
+    const socket = new Socket({ fd: this.parentFd, readable: true, writable: true });
+    this.socket = socket;
+    this.result = new Promise<void>((resolve, reject) => {
+      let paused = false;
+      socket.once('data', () => {
+        paused = true;
+        this.callback(pid).then(
+          () => socket.end(Buffer.from([1]), () => resolve()),
+          (error: unknown) => {
+            // The child sees EOF and stops; the caller kills it.
+            this.failure = error;
+            socket.destroy();
+            reject(error);
+          },
+        );
+      });
+      socket.on('error', (error) => (paused ? undefined : reject(error)));
+      // The child ended before its pause: its own failure is reported by spawn.
+      socket.on('end', () => (paused ? undefined : resolve()));
+    });
+    // Settled by done(); not an unhandled rejection meanwhile.
+    this.result.catch(() => undefined);
+  }
+
+  /** Settles when the pause is over (or never came); rejects with the callback's error. */
+  done(): Promise<void> {
+    return this.result;
+  }
+
+  close(): void {
+    this.closeChildEnd();
+    if (this.socket) this.socket.destroy();
+    else close(this.parentFd);
+  }
+
+  private closeChildEnd(): void {
+    if (!this.childOpen) return;
+    this.childOpen = false;
+    close(this.childFd);
+  }
 }

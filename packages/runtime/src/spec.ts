@@ -7,6 +7,7 @@ import { DEFAULT_DEVICE_RULES } from '@box/cgroups';
 import type { IdMapping, NamespaceType } from '@box/ns';
 import { SpecError } from './errors.js';
 import { type POSIXRlimit, validateRlimits } from './process/rlimits.js';
+import { propagationFlags } from './rootfs/mount-options.js';
 import { validateSysctls } from './rootfs/sysctl.js';
 import { parseProfile } from './seccomp/profile.js';
 import type { LinuxSeccomp } from './seccomp/types.js';
@@ -110,6 +111,17 @@ export interface Linux {
   readonlyPaths?: string[];
   rootfsPropagation?: string;
   cgroupsPath?: string;
+  /** The execution domain (personality(2)): LINUX, or LINUX32 for 32-bit programs' uname. */
+  personality?: LinuxPersonality;
+  /** Refused: box creates no time namespace (see validateSpec). */
+  timeOffsets?: Record<string, unknown>;
+  /** Refused: box does not manage resctrl (see validateSpec). */
+  intelRdt?: Record<string, unknown>;
+}
+
+export interface LinuxPersonality {
+  domain: 'LINUX' | 'LINUX32';
+  flags?: string[];
 }
 
 /** A POSIX-platform hook (config.md): run with the container's state on stdin. */
@@ -137,6 +149,8 @@ export interface Spec {
   process?: Process;
   root?: Root;
   hostname?: string;
+  /** The NIS domain name of the container's UTS namespace. */
+  domainname?: string;
   mounts?: Mount[];
   linux?: Linux;
   annotations?: Record<string, string>;
@@ -291,9 +305,18 @@ export function validateSpec(spec: Spec): asserts spec is Spec & { process: Proc
   if (spec.hostname !== undefined && !HOSTNAME.test(spec.hostname)) {
     throw new SpecError(`invalid hostname "${spec.hostname}"`);
   }
-  const types = new Set((spec.linux?.namespaces ?? []).map((n) => n.type));
+  if (spec.domainname !== undefined && !HOSTNAME.test(spec.domainname)) {
+    throw new SpecError(`invalid domainname "${spec.domainname}"`);
+  }
+  const types = new Set((spec.linux?.namespaces ?? []).map((n) => n.type as string));
   if (spec.hostname !== undefined && !types.has('uts'))
     throw new SpecError('hostname needs a new uts namespace');
+  if (spec.domainname !== undefined && !types.has('uts'))
+    throw new SpecError('domainname needs a new uts namespace');
+  validateUnsupported(spec.linux, types);
+  const propagation = spec.linux?.rootfsPropagation;
+  if (propagation !== undefined && propagationFlags(propagation) === undefined)
+    throw new SpecError(`linux.rootfsPropagation: unknown propagation "${propagation}"`);
   if (types.has('user') && !(spec.linux?.uidMappings?.length && spec.linux?.gidMappings?.length)) {
     throw new SpecError('a new user namespace needs uidMappings and gidMappings');
   }
@@ -318,6 +341,24 @@ export function validateSpec(spec: Spec): asserts spec is Spec & { process: Proc
       throw new SpecError(
         "linux.seccomp: docker's profile format (archMap, includes, excludes) is not the OCI config's",
       );
+  }
+}
+
+/**
+ * Parts of the spec box does not implement are refused by name rather than ignored: a
+ * container that silently runs without its time offsets or cache allocation is not what the
+ * config asked for.
+ */
+function validateUnsupported(linux: Linux | undefined, types: ReadonlySet<string>): void {
+  if (types.has('time') || linux?.timeOffsets !== undefined)
+    throw new SpecError('linux.timeOffsets and time namespaces are not supported by box');
+  if (linux?.intelRdt !== undefined)
+    throw new SpecError('linux.intelRdt is not supported by box (no resctrl management)');
+  const personality = linux?.personality;
+  if (personality !== undefined) {
+    if (personality.domain !== 'LINUX' && personality.domain !== 'LINUX32')
+      throw new SpecError(`linux.personality.domain must be LINUX or LINUX32, not "${personality.domain}"`);
+    if (personality.flags?.length) throw new SpecError('linux.personality.flags are not supported by box');
   }
 }
 

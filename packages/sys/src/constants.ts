@@ -118,6 +118,7 @@ export const SYS = {
   setresgid: 119,
   capset: 126,
   mknod: 133,
+  personality: 135,
   pivot_root: 155,
   prctl: 157,
   chroot: 161,

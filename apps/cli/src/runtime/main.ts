@@ -92,6 +92,20 @@ function userOf(value: string): { uid: number; gid: number } {
   return { uid: Number(match[1]), gid: Number(match[2] ?? 0) };
 }
 
+/** runc's table: `ps ARGS` (default -ef), its header and the lines of the container's pids. */
+async function psTable(pids: readonly number[], psArgs: string[]): Promise<string> {
+  const { spawnSync } = await import('node:child_process');
+  const ps = spawnSync('ps', psArgs, { encoding: 'utf8' });
+  if (ps.error || ps.status !== 0)
+    throw new Error(`ps ${psArgs.join(' ')}: ${ps.error?.message ?? ps.stderr.trim()}`);
+  const [header = '', ...lines] = ps.stdout.split('\n');
+  const column = header.trim().split(/\s+/).indexOf('PID');
+  if (column === -1) throw new Error(`ps ${psArgs.join(' ')}: no PID column in its output`);
+  const wanted = new Set(pids.map(String));
+  const mine = lines.filter((line) => wanted.has(line.trim().split(/\s+/)[column] ?? ''));
+  return `${[header, ...mine].join('\n')}\n`;
+}
+
 async function main(argv: string[], log: LogOptions): Promise<number> {
   const { flags: global, rest } = parseFlags(argv, GLOBAL);
   log.path = global.log as string | undefined;
@@ -159,7 +173,9 @@ async function main(argv: string[], log: LogOptions): Promise<number> {
     case 'ps': {
       const pids = await runtime.ps(id(args, command));
       if (flags.format === 'json') process.stdout.write(`${JSON.stringify(pids)}\n`);
-      else process.stdout.write(`PID\n${pids.join('\n')}${pids.length ? '\n' : ''}`);
+      else if (flags.format !== undefined && flags.format !== 'table')
+        throw new UsageError(`invalid format option: ${flags.format}`);
+      else process.stdout.write(await psTable(pids, args.length > 1 ? args.slice(1) : ['-ef']));
       return 0;
     }
     case 'list': {
@@ -215,20 +231,18 @@ async function main(argv: string[], log: LogOptions): Promise<number> {
         proc = { args: args.slice(1) };
         if (flags.tty) proc.terminal = true;
         if (flags.cwd) proc.cwd = flags.cwd;
-        if (flags.env) proc.env = flags.env;
         if (flags.user)
           proc.user = {
             ...userOf(flags.user as string),
             additionalGids: ((flags['additional-gids'] as string[]) ?? []).map(Number),
           };
         if (flags['no-new-privs']) proc.noNewPrivileges = true;
-        if (flags.cap) {
-          const caps = (flags.cap as string[]).map((c) => c.toUpperCase());
-          proc.capabilities = { bounding: caps, effective: caps, permitted: caps };
-        }
       }
       const child = await runtime.exec(name, {
         process: proc as never,
+        env: flags.env as string[] | undefined,
+        capabilities: (flags.cap as string[] | undefined)?.map((c) => c.toUpperCase()),
+        preserveFds: flags['preserve-fds'] === undefined ? 0 : Number(flags['preserve-fds']),
         consoleSocket: flags['console-socket'] as string | undefined,
         pidFile: flags['pid-file'] as string | undefined,
         detach: flags.detach === true,

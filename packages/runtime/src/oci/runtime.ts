@@ -6,8 +6,9 @@
  *
  *   create  validate config.json → claim the id → exec FIFO → startContainer with an exec gate:
  *           the container is set up completely and waits right before its command (hooks
- *           createRuntime/prestart in the runtime's namespaces, createContainer in the
- *           container's, while it waits at its sync point) → state.json, --pid-file
+ *           createRuntime/prestart in the runtime's namespaces while it waits at its sync
+ *           point, createContainer in the container's once its mounts are done, before
+ *           pivot_root) → state.json, --pid-file
  *   start   startContainer hooks → open the FIFO: the command runs → poststart hooks
  *   delete  kill what is left, remove the cgroup and the state → poststop hooks
  *
@@ -28,7 +29,13 @@ import { RuntimeError, SpecError } from '../errors.js';
 import { type ExecProcess, execInContainer } from '../exec.js';
 import { openProcess } from '../process/handle.js';
 import { type ContainerProcess, startContainer } from '../run.js';
-import { type LinuxResources, type Process, type Spec, validateSpec } from '../spec.js';
+import {
+  type LinuxCapabilities,
+  type LinuxResources,
+  type Process,
+  type Spec,
+  validateSpec,
+} from '../spec.js';
 import { runHooks } from './hooks.js';
 import { checkId, type OciState, OciStateDir, type StoredState } from './state.js';
 
@@ -52,6 +59,12 @@ export interface OciCreateOptions {
 export interface OciExecOptions {
   /** The process: the container's own with these fields replaced (args at least). */
   process: Partial<Process> & { args: string[] };
+  /** Added to the process's environment, later entries winning (runc exec --env). */
+  env?: readonly string[];
+  /** Added to each of the process's capability sets but the ambient one (runc exec --cap). */
+  capabilities?: readonly string[];
+  /** Pass this many fds from 3 up to the process (runc exec --preserve-fds). */
+  preserveFds?: number;
   consoleSocket?: string;
   pidFile?: string;
   /** Return once it runs (runc exec -d); otherwise the returned process is waited by the caller. */
@@ -92,6 +105,24 @@ function fdsFrom3(count = 0): number[] {
   if (!Number.isInteger(count) || count < 0)
     throw new RuntimeError('EINVAL', `invalid --preserve-fds ${count}`);
   return Array.from({ length: count }, (_, i) => 3 + i);
+}
+
+/** `extra` after `env`, a later entry replacing an earlier one of the same name. */
+function mergeEnv(env: readonly string[], extra: readonly string[]): string[] {
+  const byName = new Map<string, string>();
+  for (const entry of [...env, ...extra]) byName.set(entry.slice(0, entry.indexOf('=')), entry);
+  return [...byName.values()];
+}
+
+function addCapabilities(caps: LinuxCapabilities | undefined, extra: readonly string[]): LinuxCapabilities {
+  const add = (set: string[] | undefined) => [...new Set([...(set ?? []), ...extra])];
+  return {
+    ...caps,
+    bounding: add(caps?.bounding),
+    effective: add(caps?.effective),
+    permitted: add(caps?.permitted),
+    inheritable: add(caps?.inheritable),
+  };
 }
 
 function writePidFile(path: string | undefined, pid: number): void {
@@ -178,10 +209,16 @@ export class OciRuntime {
           const state = { ...(await this.states.state(id)), status: 'creating' as const };
           await runHooks('createRuntime', spec.hooks?.createRuntime, state);
           await runHooks('prestart', spec.hooks?.prestart, state);
-          await runHooks('createContainer', spec.hooks?.createContainer, state, {
-            container: { pid, startTime: stored.pidStartTime, namespaces },
-          });
         },
+        // In the container's namespaces once its mounts are done, before pivot_root (the spec).
+        beforePivot: spec.hooks?.createContainer?.length
+          ? async (pid) => {
+              const state = { ...(await this.states.state(id)), status: 'creating' as const };
+              await runHooks('createContainer', spec.hooks?.createContainer, state, {
+                container: { pid, startTime: stored.pidStartTime, namespaces },
+              });
+            }
+          : undefined,
       });
       writePidFile(options.pidFile, container.pid);
       return { state: await this.states.state(id), container };
@@ -371,6 +408,10 @@ export class OciRuntime {
       throw new RuntimeError('ESTATE', `cannot exec in a ${status} container`);
     const spec = this.states.spec(id);
     const proc: Process = { ...spec.process!, ...options.process } as Process;
+    if (options.env?.length) proc.env = mergeEnv(proc.env ?? [], options.env);
+    if (options.capabilities?.length)
+      proc.capabilities = addCapabilities(proc.capabilities, options.capabilities);
+    const preserveFds = fdsFrom3(options.preserveFds);
     if (proc.terminal && !options.consoleSocket)
       throw new RuntimeError(
         'EINVAL',
@@ -388,6 +429,7 @@ export class OciRuntime {
         consoleSocket: consoleFd,
         dieWithParent: !options.detach,
         detach: options.detach,
+        preserveFds,
       });
       writePidFile(options.pidFile, child.pid);
       return child;

@@ -45,6 +45,11 @@ const PROPAGATION: Record<string, number> = {
   runbindable: MS.UNBINDABLE | MS.REC,
 };
 
+/** The mount(2) flags of a propagation name (rprivate, rslave, ...), or undefined if it is not one. */
+export function propagationFlags(name: string): number | undefined {
+  return Object.hasOwn(PROPAGATION, name) ? PROPAGATION[name] : undefined;
+}
+
 /** Splits OCI mount options into mount(2) flags, propagation and data, as runc does. */
 export function parseMountOptions(options: readonly string[] = []): ParsedMountOptions {
   const result: ParsedMountOptions = {

@@ -25,14 +25,16 @@ import {
   TIOCSWINSZ,
 } from '@box/sys';
 import { overlayMountData } from '@box/unionfs';
+import { SpecError } from '../errors.js';
 import type { Mount, Spec } from '../spec.js';
 import { addDeviceSteps, addSpecDeviceStep } from './devices.js';
-import { parseMountOptions } from './mount-options.js';
+import { parseMountOptions, propagationFlags } from './mount-options.js';
 import { type BindMountView, ContainerView } from './resolve.js';
 import { SafeSteps } from './safe-path.js';
 import { addProcWrite, addSysctlSteps } from './sysctl.js';
 
 const ENOENT = 2;
+const EPIPE = 32;
 
 export interface Overlay {
   /** Image layers, top first. */
@@ -51,6 +53,11 @@ export interface RootfsOptions {
   overlay?: Overlay;
   /** A unix socket (host fd) that receives the terminal's master side. */
   consoleSocket?: number;
+  /**
+   * A socket (host fd) on which the child reports its root filesystem ready (one byte) and
+   * waits for one byte back before pivot_root: the OCI createContainer hooks run in between.
+   */
+  beforePivot?: number;
 }
 
 export interface RootfsResult {
@@ -63,7 +70,16 @@ export function addRootfsSteps(program: ChildProgram, spec: Spec, options: Rootf
   const root = realpathSync(options.rootfs);
   const result: RootfsResult = {};
   program.call('umask', 'set umask 0 for the rootfs set-up', [0]);
-  program.mount(null, '/', null, MS.REC | MS.PRIVATE);
+  // Nothing the container mounts may reach the host: the copied mount tree is made private,
+  // or a slave of the host's when the config asks for slave or shared propagation (host
+  // mounts then still appear inside; pivot_root refuses a shared parent, so "shared" is set
+  // on the new root after it).
+  const rootPropagation = spec.linux?.rootfsPropagation;
+  const propagation = rootPropagation === undefined ? undefined : propagationFlags(rootPropagation);
+  if (rootPropagation !== undefined && propagation === undefined)
+    throw new SpecError(`linux.rootfsPropagation: unknown propagation "${rootPropagation}"`);
+  const follows = propagation !== undefined && (propagation & (MS.SLAVE | MS.SHARED)) !== 0;
+  program.mount(null, '/', null, MS.REC | (follows ? MS.SLAVE : MS.PRIVATE));
   if (options.overlay) {
     const { lowerdirs, upperdir, workdir, layersRoot } = options.overlay;
     // In a user namespace overlayfs keeps its metadata in user.* xattrs (userxattr).
@@ -108,7 +124,19 @@ export function addRootfsSteps(program: ChildProgram, spec: Spec, options: Rootf
     view.close();
   }
 
+  if (options.beforePivot !== undefined) {
+    // The runtime's createContainer hooks see this mount namespace complete, before pivot_root.
+    // EOF instead of the byte back means the runtime is gone: the child stops here.
+    const fd = options.beforePivot;
+    program.call('write', 'report the root filesystem ready', [fd, program.bytes(Buffer.from([1])), 1]);
+    program.call('read', 'wait for the createContainer hooks', [fd, program.alloc(8), 1], {
+      zeroErrno: EPIPE,
+    });
+    program.close(fd, 'close the hooks socket');
+  }
+
   program.pivotRoot(root);
+  if (propagation !== undefined) program.mount(null, '/', null, propagation);
 
   // Through the container's own /proc, before /proc/sys becomes read-only (as runc).
   if (spec.linux?.sysctl) addSysctlSteps(program, spec.linux.sysctl);
@@ -119,6 +147,16 @@ export function addRootfsSteps(program: ChildProgram, spec: Spec, options: Rootf
   for (const path of spec.linux?.maskedPaths ?? []) maskPath(program, path);
   for (const path of spec.linux?.readonlyPaths ?? []) readonlyPath(program, path);
   if (spec.hostname !== undefined) program.sethostname(spec.hostname);
+  if (spec.domainname !== undefined) {
+    const name = Buffer.from(spec.domainname, 'utf8');
+    program.call('setdomainname', `setdomainname ${spec.domainname}`, [program.bytes(name, 1), name.length]);
+  }
+  const personality = spec.linux?.personality;
+  // PER_LINUX32 makes uname(2) report a 32-bit machine; the flags are refused by validateSpec.
+  if (personality)
+    program.call('personality', `set personality ${personality.domain}`, [
+      personality.domain === 'LINUX32' ? 0x0008 : 0,
+    ]);
   if (spec.root?.readonly) {
     program.mount(null, '/', null, MS.BIND | MS.REMOUNT | MS.RDONLY);
   }
