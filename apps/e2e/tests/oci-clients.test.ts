@@ -32,6 +32,25 @@ function sh(command: string, args: string[], extra: Record<string, string> = {})
   return { code: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
 }
 
+/**
+ * Runs a client under util-linux `script`, which gives it a real pseudo-terminal; `input` is
+ * typed once the container has had time to start.
+ */
+function inTerminal(command: string[], input: string, extra: Record<string, string> = {}) {
+  const quote = (v: string) => `'${v.replaceAll("'", "'\\''")}'`;
+  const line = command.map(quote).join(' ');
+  const r = spawnSync(
+    'sh',
+    ['-c', `(sleep 2; printf %s ${quote(input)}) | script -qefc ${quote(line)} /dev/null`],
+    {
+      encoding: 'utf8',
+      timeout: 30_000,
+      env: { ...process.env, ...extra },
+    },
+  );
+  return { code: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+}
+
 /** Removes the (empty) cgroups a client made for itself under `name` on every hierarchy. */
 function removeCgroups(name: string): void {
   for (const hierarchy of readdirSync('/sys/fs/cgroup')) {
@@ -58,6 +77,7 @@ afterAll(() => {
 
 describe('podman --runtime box-runtime', () => {
   let podman: (...args: string[]) => ReturnType<typeof sh>;
+  let podmanArgs: string[];
   let conf: Record<string, string>;
 
   beforeAll(() => {
@@ -78,6 +98,7 @@ describe('podman --runtime box-runtime', () => {
       '--runtime',
       runtimeBin,
     ];
+    podmanArgs = ['podman', ...base];
     podman = (...args) => sh('podman', [...base, ...args], conf);
     expect(podman('load', '-i', archive).code).toBe(0);
   });
@@ -120,6 +141,43 @@ describe('podman --runtime box-runtime', () => {
     expect(podman('kill', id).code).toBe(0);
     expect(podman('inspect', '--format', '{{.State.Status}}', id).stdout.trim()).toBe('exited');
     expect(podman('rm', '-f', id).code).toBe(0);
+    expect(podman('ps', '-aq').stdout.trim()).toBe('');
+  });
+
+  it('logs, stop, and -it with a terminal for run and exec', async () => {
+    const id = podman(
+      'run',
+      '-d',
+      '--network',
+      'none',
+      'busybox',
+      'sh',
+      '-c',
+      "trap 'echo stopping; exit 3' TERM; echo out; echo err >&2; while :; do sleep 0.1; done",
+    ).stdout.trim();
+    // The container's stdout and stderr reach conmon's log through the fds box-runtime gave it.
+    await waitFor(() => podman('logs', id).stderr.includes('err'), 10_000);
+    const logs = podman('logs', id);
+    expect([logs.stdout, logs.stderr]).toEqual(['out\n', 'err\n']);
+    expect(podman('stop', '-t', '10', id).code).toBe(0);
+    expect(podman('inspect', '--format', '{{.State.ExitCode}}', id).stdout.trim()).toBe('3');
+    expect(podman('logs', id).stdout).toBe('out\nstopping\n');
+    expect(podman('rm', id).code).toBe(0);
+
+    const run = inTerminal(
+      [...podmanArgs, 'run', '--rm', '-it', '--network', 'none', 'busybox', 'sh'],
+      'tty; echo "T=$TERM"; exit 5\n',
+      conf,
+    );
+    expect(run.stdout).toMatch(/\/dev\/pts\/0\r*\n/);
+    expect(run.stdout).toContain('T=xterm');
+    expect(run.code).toBe(5);
+    const sleeper = podman('run', '-d', '--network', 'none', 'busybox', 'sleep', '100').stdout.trim();
+    const exec = inTerminal([...podmanArgs, 'exec', '-it', sleeper, 'sh'], 'tty; exit 6\n', conf);
+    expect(exec.stdout).toMatch(/\/dev\/pts\/\d+\r*\n/);
+    expect(exec.code).toBe(6);
+    expect(podman('kill', sleeper).code).toBe(0);
+    expect(podman('rm', '-f', sleeper).code).toBe(0);
     expect(podman('ps', '-aq').stdout.trim()).toBe('');
   });
 });
@@ -170,6 +228,32 @@ describe('containerd: ctr run --runc-binary box-runtime (the runc shim)', () => 
     expect(ctr('task', 'kill', '-s', 'SIGKILL', 'c2').code).toBe(0);
     expect(ctr('task', 'rm', '-f', 'c2').code).toBe(0);
     expect(ctr('containers', 'rm', 'c2').code).toBe(0);
+    expect(ctr('containers', 'ls', '-q').stdout.trim()).toBe('');
+  });
+
+  it('-t gives run and task exec a terminal; task metrics reads the cgroup box-runtime made', () => {
+    const image = 'docker.io/library/busybox:latest';
+    const sockArgs = ['ctr', '-a', `${base}/sock`];
+    const run = inTerminal(
+      [...sockArgs, 'run', '--rm', '-t', '--runc-binary', runtimeBin, image, 't1', 'sh'],
+      'tty; exit 7\n',
+    );
+    expect(run.stdout).toMatch(/\/dev\/pts\/0\r*\n/);
+    expect(run.code).toBe(7);
+    expect(ctr('run', '-d', '--runc-binary', runtimeBin, image, 'm1', 'sleep', '100').code).toBe(0);
+    const exec = inTerminal(
+      [...sockArgs, 'task', 'exec', '-t', '--exec-id', 'x1', 'm1', 'sh'],
+      'tty; exit 8\n',
+    );
+    expect(exec.stdout).toMatch(/\/dev\/pts\/\d+\r*\n/);
+    expect(exec.code).toBe(8);
+    const metrics = JSON.parse(ctr('task', 'metrics', '--format', 'json', 'm1').stdout);
+    expect(metrics.pids.current).toBe(1);
+    expect(metrics.memory.usage.usage).toBeGreaterThan(0);
+    expect(metrics.cpu.usage.total).toBeGreaterThan(0);
+    expect(ctr('task', 'kill', '-s', 'SIGKILL', 'm1').code).toBe(0);
+    expect(ctr('task', 'rm', '-f', 'm1').code).toBe(0);
+    expect(ctr('containers', 'rm', 'm1').code).toBe(0);
     expect(ctr('containers', 'ls', '-q').stdout.trim()).toBe('');
   });
 });
