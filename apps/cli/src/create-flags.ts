@@ -2,16 +2,17 @@
  * `run` and `create` flags → the engine's CreateOptions, checked with docker's rules and
  * messages: environment (`-e`, a bare NAME copies this shell's value), restart policy, log
  * options, resources (resources.ts), mounts (mount-flags.ts), security and process switches
- * (security-flags.ts), terminal size.
+ * (security-flags.ts), networks and ports (network-flags.ts), terminal size.
  */
 import type { CreateOptions, RestartPolicy } from '@box/runtime';
 import { CliError } from './errors.js';
 import { type MountFlags, parseMountFlags } from './mount-flags.js';
+import { type NetworkFlags, parseNetworkFlags } from './network-flags.js';
 import { parseResourceFlags, type ResourceFlags } from './resources.js';
 import { parseSecurityFlags, type SecurityFlags } from './security-flags.js';
 import { currentWindowSize } from './terminal.js';
 
-export interface CreateFlags extends ResourceFlags, MountFlags, SecurityFlags {
+export interface CreateFlags extends ResourceFlags, MountFlags, SecurityFlags, NetworkFlags {
   rm?: boolean;
   interactive?: boolean;
   tty?: boolean;
@@ -100,5 +101,6 @@ export function createOptions(image: string, command: string[], flags: CreateFla
     autoRemove: flags.rm ?? false,
     restartPolicy: parseRestartPolicy(flags.restart),
     logOptions: parseLogOptions(flags.logOpt),
+    ...parseNetworkFlags(flags),
   };
 }

@@ -87,6 +87,19 @@ const containerOptions: OptionSpec[] = [
     'Run an init inside the container that forwards signals and reaps processes',
   ),
   opt('shm-size', undefined, 'bytes', 'Size of /dev/shm (e.g. 128m)'),
+  opt(
+    'network',
+    undefined,
+    'network',
+    'Connect to a network: bridge, none, host, container:NAME|ID, or NAME',
+  ),
+  many('publish', 'p', '[ip:][hostPort:]containerPort[/proto]', "Publish a container's port to the host"),
+  opt('publish-all', 'P', undefined, 'Publish all exposed ports to free host ports'),
+  opt('ip', undefined, 'address', 'IPv4 address on the network (e.g. 172.30.100.104)'),
+  many('dns', undefined, 'ip', 'Set custom DNS servers'),
+  many('dns-search', undefined, 'domain', 'Set custom DNS search domains'),
+  many('dns-option', undefined, 'option', 'Set DNS options'),
+  many('add-host', undefined, 'host:ip', 'Add a custom host-to-IP mapping (host:ip)'),
 ];
 
 const load = {

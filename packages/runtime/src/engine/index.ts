@@ -26,6 +26,7 @@ export type {
   ImageConfig,
   ImageProvider,
   MountRequest,
+  PortBinding,
   RestartPolicy,
   Ulimit,
 } from './types.js';

@@ -154,6 +154,16 @@ export type MountRequest =
   | { type: 'volume'; source?: string; destination: string; readonly?: boolean }
   | { type: 'tmpfs'; destination: string; options?: string[] };
 
+/** docker's -p: a container port published on the host. */
+export interface PortBinding {
+  /** The host address it listens on; absent: every address. */
+  hostIp?: string;
+  /** Absent (or 0): a free port is chosen at start. */
+  hostPort?: number;
+  containerPort: number;
+  protocol: 'tcp' | 'udp';
+}
+
 export interface CreateOptions {
   image: string;
   /** Replaces the image's Cmd (after its Entrypoint). */
@@ -205,6 +215,23 @@ export interface CreateOptions {
   autoRemove?: boolean;
   restartPolicy?: RestartPolicy;
   logOptions?: LogOptions;
+  /**
+   * docker's --network: 'bridge' (the default network, made on first use), 'none' (only lo),
+   * 'host' (the host's network namespace), 'container:NAME|ID' (another's), or a network's name.
+   */
+  network?: string;
+  /** An address on the (bridge or user-defined) network; one is chosen without it. */
+  ip?: string;
+  /** docker's -p. */
+  publish?: PortBinding[];
+  /** docker's -P: each port the image exposes, on a free host port. */
+  publishAll?: boolean;
+  /** Nameservers, search domains, resolver options for /etc/resolv.conf (else the host's). */
+  dns?: string[];
+  dnsSearch?: string[];
+  dnsOptions?: string[];
+  /** docker's --add-host: lines of /etc/hosts. */
+  extraHosts?: { name: string; ip: string }[];
 }
 
 export interface ExecOptions {
