@@ -1,0 +1,1 @@
+export { isNetlinkError, NetlinkError, type NetlinkErrorDetails } from './netlink/errors.js';
