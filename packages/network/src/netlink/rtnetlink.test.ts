@@ -42,6 +42,11 @@ afterAll(() => {
   expect(ip(['netns', 'list'])).not.toContain(runTag);
 });
 
+/** How many links a socket lists (a dump through the low-level socket). */
+function dumpedLinks(socket: NetlinkSocket): number {
+  return socket.dump(18, [Buffer.alloc(16)], 'list links').filter((message) => message.type === 16).length;
+}
+
 /** The error `run` throws, which must be a NetlinkError. */
 function netlinkError(run: () => unknown): NetlinkError {
   try {
@@ -370,6 +375,24 @@ describe('sockets in other namespaces', () => {
     } finally {
       inner.close();
       again.close();
+    }
+  });
+
+  it('gives up on an answer that never comes (ETIMEDOUT after timeoutMs)', () => {
+    const socket = NetlinkSocket.open({ timeoutMs: 50 });
+    try {
+      // A control message without NLM_F_ACK: the kernel takes it and answers nothing.
+      const start = performance.now();
+      const error = netlinkError(() => socket.get(1, [], 'send a no-op'));
+      expect(error.code).toBe('ETIMEDOUT');
+      expect(error.message).toBe(
+        'send a no-op: ETIMEDOUT (connection timed out): no answer from the kernel within 50 ms',
+      );
+      expect(performance.now() - start).toBeGreaterThanOrEqual(40);
+      // The socket still works, and the late answers of abandoned requests are skipped by sequence number.
+      expect(dumpedLinks(socket)).toBeGreaterThan(0);
+    } finally {
+      socket.close();
     }
   });
 

@@ -44,7 +44,7 @@ import {
   NLMSG_NOOP,
   NLMSGERR_ATTR_MSG,
 } from './constants.js';
-import { ETIMEDOUT, isNetlinkError, NetlinkError } from './errors.js';
+import { ETIMEDOUT, invalidArgument, isNetlinkError, NetlinkError } from './errors.js';
 import {
   align,
   attrText,
@@ -106,6 +106,8 @@ export class NetlinkSocket {
 
   /** Takes over an open netlink socket (closed by close()); `where` as in errors. */
   static adopt(fd: number, where = '', timeoutMs = 10_000): NetlinkSocket {
+    if (!Number.isInteger(timeoutMs) || timeoutMs <= 0)
+      throw invalidArgument(`set up netlink socket fd ${fd}${where}`, `not a timeout in ms: ${timeoutMs}`);
     try {
       const address = Buffer.alloc(12); // sockaddr_nl: the kernel picks our port
       address.writeUInt16LE(AF_NETLINK, 0);
