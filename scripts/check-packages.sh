@@ -60,7 +60,7 @@ expect_output() {
   exit 1
 }
 
-checked=(@box/sys @box/ns @box/cgroups @box/image @box/unionfs @box/runtime box)
+checked=(@box/sys @box/ns @box/cgroups @box/network @box/image @box/unionfs @box/runtime box)
 
 # For each checked package and each workspace package it needs at run time (its
 # "dependencies", transitively): "name directory closure", the closure being itself and
@@ -141,13 +141,14 @@ snippet() {
 }
 
 declare -A wants=([@box/sys]="sandbox" [@box/ns]="pid 1 on sandbox" [@box/runtime]="hello from box, exec exited 0"
-  [@box/cgroups]="pids in the cgroup: 1 of 100" [@box/image]="docker.io/library/hello:1 has 1 layer"
+  [@box/cgroups]="pids in the cgroup: 1 of 100" [@box/network]="eth0 in the container: 198.19.255.2/24, default via 198.19.255.1"
+  [@box/image]="docker.io/library/hello:1 has 1 layer"
   [@box/unionfs]="merged view: base.txt top.txt")
 
 # Packages a README's snippet uses besides the package's own closure.
 declare -A snippet_needs=([@box/runtime]="@box/image @box/unionfs")
 
-for name in @box/sys @box/ns @box/cgroups @box/image @box/unionfs @box/runtime; do
+for name in @box/sys @box/ns @box/cgroups @box/network @box/image @box/unionfs @box/runtime; do
   project=$work/project-$(basename "$name")
   mkdir -p "$project"
   files=()

@@ -84,11 +84,23 @@ export const SIOCSIFFLAGS = 0x8914;
 
 export const AF_UNIX = 1;
 export const AF_INET = 2;
+export const AF_NETLINK = 16;
 export const SOCK_STREAM = 1;
 export const SOCK_DGRAM = 2;
+export const SOCK_RAW = 3;
 export const SOCK_CLOEXEC = 0o2000000;
 export const SOL_SOCKET = 1;
+export const SOL_NETLINK = 270;
+export const SO_SNDBUF = 7;
+export const SO_RCVBUF = 8;
+/** A `struct timeval` (16 bytes on x86_64): how long a blocking receive may wait before EAGAIN. */
+export const SO_RCVTIMEO = 20;
 export const SCM_RIGHTS = 1;
+/** netlink(7) protocol of the routing family (links, addresses, routes). */
+export const NETLINK_ROUTE = 0;
+export const MSG_PEEK = 0x2;
+/** On receive: return a datagram's full length even when the buffer was shorter. */
+export const MSG_TRUNC = 0x20;
 export const MSG_DONTWAIT = 0x40;
 export const MSG_CMSG_CLOEXEC = 0x40000000;
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MS, mountFlagsToString } from './constants.js';
-import { ChildSetupError, errnoName, errnoValue, SyscallError } from './errors.js';
+import { ChildSetupError, describeErrno, errnoName, errnoValue, SyscallError } from './errors.js';
 import { mount, umount2 } from './syscalls.js';
 
 describe('errnoName / errnoValue', () => {
@@ -15,6 +15,12 @@ describe('errnoName / errnoValue', () => {
 
   it('names an unknown errno by its number', () => {
     expect(errnoName(9999)).toBe('E9999');
+  });
+
+  it('describes an errno in a few words, or by its number', () => {
+    expect(describeErrno(19)).toBe('no such device');
+    expect(describeErrno(101)).toBe('network is unreachable');
+    expect(describeErrno(9999)).toBe('errno 9999');
   });
 });
 

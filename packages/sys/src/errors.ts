@@ -90,8 +90,24 @@ const DESCRIPTIONS: Record<string, string> = {
   ENOEXEC: 'exec format error',
   ETXTBSY: 'text file busy',
   EUSERS: 'too many users',
+  ENODEV: 'no such device',
+  ERANGE: 'numerical result out of range',
+  ENOTSOCK: 'socket operation on non-socket',
+  EMSGSIZE: 'message too long',
+  EPROTONOSUPPORT: 'protocol not supported',
+  EOPNOTSUPP: 'operation not supported',
+  EAFNOSUPPORT: 'address family not supported by protocol',
+  EADDRINUSE: 'address already in use',
+  EADDRNOTAVAIL: 'cannot assign requested address',
+  ENETDOWN: 'network is down',
+  ENETUNREACH: 'network is unreachable',
+  ENOBUFS: 'no buffer space available',
+  ENOTCONN: 'transport endpoint is not connected',
+  ETIMEDOUT: 'connection timed out',
+  EHOSTUNREACH: 'no route to host',
 };
 
-function describeErrno(errno: number): string {
+/** What an errno means, in a few words (`file exists` for EEXIST), or `errno N`. */
+export function describeErrno(errno: number): string {
   return DESCRIPTIONS[errnoName(errno)] ?? `errno ${errno}`;
 }

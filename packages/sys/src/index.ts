@@ -28,7 +28,14 @@ export {
   utimensat,
 } from './at.js';
 export * from './constants.js';
-export { ChildSetupError, errnoName, errnoValue, SyscallError, type SyscallErrorDetails } from './errors.js';
+export {
+  ChildSetupError,
+  describeErrno,
+  errnoName,
+  errnoValue,
+  SyscallError,
+  type SyscallErrorDetails,
+} from './errors.js';
 export { execStubElf, execStubFd } from './exec-stub.js';
 export {
   type Arg,
@@ -43,6 +50,7 @@ export {
 } from './program.js';
 export {
   addressOf,
+  bind,
   bpf,
   close,
   connectUnix,
@@ -63,8 +71,12 @@ export {
   pidfdSendSignal,
   pipe,
   receiveFd,
+  recvFrom,
+  send,
   setns,
+  setsockopt,
   setWindowSize,
+  socket,
   socketPair,
   tryLock,
   tryWait,

@@ -22,6 +22,12 @@ function declare() {
     socketpair: lib.func('int socketpair(int domain, int type, int protocol, _Out_ int *fds)'),
     socket: lib.func('int socket(int domain, int type, int protocol)'),
     connect: lib.func('int connect(int fd, const void *addr, unsigned int len)'),
+    bind: lib.func('int bind(int fd, const void *addr, unsigned int len)'),
+    setsockopt: lib.func('int setsockopt(int fd, int level, int name, const void *value, unsigned int len)'),
+    send: lib.func('long send(int fd, const void *buf, size_t len, int flags)'),
+    recvfrom: lib.func(
+      'long recvfrom(int fd, void *buf, size_t len, int flags, void *addr, _Inout_ unsigned int *addrlen)',
+    ),
     close: lib.func('int close(int fd)'),
     dupfd: lib.func('int fcntl(int fd, int cmd, int arg)'),
     waitpid: lib.func('int waitpid(int pid, _Out_ int *status, int options)'),

@@ -7,6 +7,7 @@ import {
   MSG_DONTWAIT,
   mountFlagsToString,
   SCM_RIGHTS,
+  SOCK_CLOEXEC,
   SOL_SOCKET,
   TIOCGWINSZ,
   TIOCSWINSZ,
@@ -87,6 +88,79 @@ export function socketPair(): [number, number] {
   const fds = [0, 0];
   check(libc().socketpair(1, 1 | 0o2000000, 0, fds), 'socketpair');
   return [fds[0]!, fds[1]!];
+}
+
+const EINTR = 4;
+
+/**
+ * socket(2), always close-on-exec (SOCK_CLOEXEC is added to `type`). The socket belongs to
+ * the network namespace of the calling thread, for good: see @box/network for sockets made
+ * in another one.
+ */
+export function socket(domain: number, type: number, protocol: number): number {
+  return check(
+    libc().socket(domain, type | SOCK_CLOEXEC, protocol),
+    'socket',
+    undefined,
+    `(domain ${domain}, type ${type}, protocol ${protocol})`,
+  );
+}
+
+/** bind(2) to a socket address already laid out in `address` (sockaddr_nl, sockaddr_un…). */
+export function bind(fd: number, address: Buffer): void {
+  check(libc().bind(fd, address, address.length), 'bind', `fd ${fd}`);
+}
+
+/**
+ * setsockopt(2). A number is passed as a C int; a Buffer as it is (a struct timeval for
+ * SO_RCVTIMEO). `what` names the option in an error (`SO_RCVTIMEO`).
+ */
+export function setsockopt(
+  fd: number,
+  level: number,
+  name: number,
+  value: number | Buffer,
+  what?: string,
+): void {
+  let data: Buffer;
+  if (typeof value === 'number') {
+    data = Buffer.alloc(4);
+    data.writeInt32LE(value);
+  } else {
+    data = value;
+  }
+  check(
+    libc().setsockopt(fd, level, name, data, data.length),
+    'setsockopt',
+    `fd ${fd}`,
+    what ?? `(level ${level}, option ${name})`,
+  );
+}
+
+/** send(2) of `data` as one message (a datagram); EINTR is retried. Returns the bytes sent. */
+export function send(fd: number, data: Buffer, flags = 0): number {
+  for (;;) {
+    const n = Number(libc().send(fd, data, data.length, flags));
+    if (n >= 0) return n;
+    const errno = lastErrno();
+    if (errno !== EINTR) throw new SyscallError('send', errno, { path: `fd ${fd}` });
+  }
+}
+
+/**
+ * recvfrom(2) into `buffer`; EINTR is retried (a receive with SO_RCVTIMEO is never
+ * restarted by the kernel). Returns the length received, or with MSG_TRUNC the datagram's
+ * full length, which may exceed `buffer`. With `from`, the sender's address is written there
+ * (as much of it as fits). EAGAIN (MSG_DONTWAIT, or SO_RCVTIMEO expired) is thrown as such.
+ */
+export function recvFrom(fd: number, buffer: Buffer, flags = 0, from?: Buffer): number {
+  const length = [from?.length ?? 0];
+  for (;;) {
+    const n = Number(libc().recvfrom(fd, buffer, buffer.length, flags, from ?? null, from ? length : null));
+    if (n >= 0) return n;
+    const errno = lastErrno();
+    if (errno !== EINTR) throw new SyscallError('recvfrom', errno, { path: `fd ${fd}` });
+  }
 }
 
 export function close(fd: number): void {
