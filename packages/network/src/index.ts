@@ -1,1 +1,2 @@
+export * from './firewall/index.js';
 export * from './ipam/index.js';

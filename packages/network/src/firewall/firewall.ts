@@ -1,0 +1,134 @@
+/**
+ * box's firewall: NAT and filtering for bridge networks and published ports, in nftables
+ * tables of box's own (rules.ts tells the layout). Each change is one `nft -f -` batch, which
+ * the kernel applies whole or not at all; nothing outside box's table is touched.
+ */
+import { isFirewallError } from './errors.js';
+import { applyBatch, listJson, type NftRunner } from './nft.js';
+import {
+  type ContainerRules,
+  checkName,
+  checkTable,
+  containerBatch,
+  DEFAULT_TABLE,
+  type FirewallListing,
+  type NetworkRules,
+  networkBatch,
+  parseListing,
+  portAllocated,
+  portOfElementLine,
+  removeContainerBatch,
+  removeNetworkBatch,
+  skeletonBatch,
+} from './rules.js';
+import { enableRouteLocalnet } from './sysctl.js';
+
+export interface FirewallOptions extends NftRunner {
+  /** The name of box's table (`table ip box`). */
+  table?: string;
+}
+
+export class Firewall {
+  readonly table: string;
+  readonly #runner: NftRunner;
+
+  constructor(options: FirewallOptions = {}) {
+    this.table = checkTable(options.table ?? DEFAULT_TABLE);
+    this.#runner = { nft: options.nft, netns: options.netns, timeoutMs: options.timeoutMs };
+  }
+
+  /** Creates box's table, maps and dispatching chains, or puts them back as they should be. */
+  async ensureTable(): Promise<void> {
+    await applyBatch(this.#runner, skeletonBatch(this.table));
+  }
+
+  /**
+   * Sets up (or replaces) a network's rules. For a network with outside access, also turns
+   * on `route_localnet` on its bridge (which must exist), for published ports through
+   * 127.0.0.1. `ip_forward` is the caller's to turn on (enableIpForward).
+   */
+  async addNetwork(rules: NetworkRules): Promise<void> {
+    const lines = [...skeletonBatch(this.table), ...networkBatch(this.table, rules)];
+    if (!rules.internal) await enableRouteLocalnet(rules.bridge, { netns: this.#runner.netns });
+    await applyBatch(this.#runner, lines);
+  }
+
+  /** Deletes a network's rules; no error when it has none. */
+  async removeNetwork(network: string): Promise<void> {
+    await applyBatch(this.#runner, [
+      ...skeletonBatch(this.table),
+      ...removeNetworkBatch(this.table, network),
+    ]);
+  }
+
+  /**
+   * Publishes a container's ports (replacing what it published before). A host port another
+   * container publishes is refused with `EPORTALLOCATED`, and then nothing changes.
+   */
+  async addContainer(rules: ContainerRules): Promise<void> {
+    const fresh = [...skeletonBatch(this.table), ...containerBatch(this.table, rules, true)];
+    try {
+      await applyBatch(this.#runner, fresh);
+      return;
+    } catch (error) {
+      // The container published ports before (its chain is still in use): replace them.
+      if (!isFirewallError(error, 'ENFT') || !error.command?.startsWith('delete chain ')) {
+        throw portError(error);
+      }
+    }
+    const listing = await this.list();
+    try {
+      await applyBatch(this.#runner, [
+        ...skeletonBatch(this.table),
+        ...removeContainerBatch(this.table, rules.containerId, listing),
+        ...containerBatch(this.table, rules, false),
+      ]);
+    } catch (error) {
+      throw portError(error);
+    }
+  }
+
+  /** Deletes exactly a container's rules: its map elements and its chain; no error when it has none. */
+  async removeContainer(containerId: string): Promise<void> {
+    checkName(containerId, 'container id');
+    for (let attempt = 0; ; attempt++) {
+      const lines = removeContainerBatch(this.table, containerId, await this.list());
+      if (lines.length === 0) return;
+      try {
+        await applyBatch(this.#runner, lines);
+        return;
+      } catch (error) {
+        // Removed meanwhile by someone else (another process cleaning up): look again.
+        if (
+          attempt > 0 ||
+          !isFirewallError(error, 'ENFT') ||
+          !/No such file or directory/.test(error.message)
+        ) {
+          throw error;
+        }
+      }
+    }
+  }
+
+  /** What box's table holds: chains, networks, containers and the ports they publish. */
+  async list(): Promise<FirewallListing> {
+    return parseListing(this.table, await listJson(this.#runner, ['table', 'ip', this.table]));
+  }
+
+  /** Deletes box's whole table (every network's and container's rules); no error when absent. */
+  async deleteTable(): Promise<void> {
+    await applyBatch(this.#runner, [`add table ip ${this.table}`, `delete table ip ${this.table}`]);
+  }
+}
+
+/** Opens box's firewall (nothing is changed until a method is called). */
+export function createFirewall(options: FirewallOptions = {}): Firewall {
+  return new Firewall(options);
+}
+
+/** A refused map element (EEXIST) means another container publishes that port. */
+function portError(error: unknown): unknown {
+  if (!isFirewallError(error, 'ENFT') || !error.command || !/File exists/.test(error.message)) return error;
+  const port = portOfElementLine(error.command);
+  return port ? portAllocated(port.hostIp, port.hostPort) : error;
+}
