@@ -210,6 +210,23 @@ describe('removal and listing', () => {
     ]);
   });
 
+  it('removing a container whose rules were changed by hand still removes all of them', async () => {
+    await fw.addNetwork(NETWORK);
+    const empty = table();
+    const ports = [
+      { hostPort: 8080, containerPort: 80 },
+      { hostPort: 8081, containerPort: 81 },
+    ];
+    await fw.addContainer({ ...WEB, ports });
+    inNetns(t.host, 'nft', 'delete element ip box published-any { tcp . 8080 }');
+    await fw.removeContainer('web');
+    expect(table()).toEqual(empty);
+    await fw.addContainer({ ...WEB, ports });
+    inNetns(t.host, 'nft', 'flush chain ip box ctr-web');
+    await fw.removeContainer('web');
+    expect(table()).toEqual(empty);
+  });
+
   it('removing a network deletes its chains only, idempotently; the table can go whole', async () => {
     await fw.ensureTable();
     const empty = table();

@@ -10,10 +10,13 @@ import {
   checkName,
   checkTable,
   containerBatch,
+  containerChain,
   DEFAULT_TABLE,
   type FirewallListing,
+  type ListedContainer,
   type NetworkRules,
   networkBatch,
+  parseContainerChain,
   parseListing,
   portAllocated,
   portOfElementLine,
@@ -76,38 +79,53 @@ export class Firewall {
         throw portError(error);
       }
     }
-    const listing = await this.list();
+    const replace = async (old: ListedContainer | undefined) => {
+      try {
+        await applyBatch(this.#runner, [
+          ...skeletonBatch(this.table),
+          ...removeContainerBatch(this.table, old),
+          ...containerBatch(this.table, rules, false),
+        ]);
+      } catch (error) {
+        throw portError(error);
+      }
+    };
     try {
-      await applyBatch(this.#runner, [
-        ...skeletonBatch(this.table),
-        ...removeContainerBatch(this.table, rules.containerId, listing),
-        ...containerBatch(this.table, rules, false),
-      ]);
+      await replace(await this.#fromChain(rules.containerId));
     } catch (error) {
-      throw portError(error);
+      if (!isGone(error)) throw error;
+      await replace(await this.#fromTable(rules.containerId));
     }
   }
 
   /** Deletes exactly a container's rules: its map elements and its chain; no error when it has none. */
   async removeContainer(containerId: string): Promise<void> {
     checkName(containerId, 'container id');
-    for (let attempt = 0; ; attempt++) {
-      const lines = removeContainerBatch(this.table, containerId, await this.list());
-      if (lines.length === 0) return;
-      try {
-        await applyBatch(this.#runner, lines);
-        return;
-      } catch (error) {
-        // Removed meanwhile by someone else (another process cleaning up): look again.
-        if (
-          attempt > 0 ||
-          !isFirewallError(error, 'ENFT') ||
-          !/No such file or directory/.test(error.message)
-        ) {
-          throw error;
-        }
-      }
+    const lines = removeContainerBatch(this.table, await this.#fromChain(containerId));
+    if (lines.length === 0) return;
+    try {
+      await applyBatch(this.#runner, lines);
+    } catch (error) {
+      // The chain and the maps disagree (changed by hand, or removed meanwhile): look at the maps.
+      if (!isGone(error)) throw error;
+      const again = removeContainerBatch(this.table, await this.#fromTable(containerId));
+      if (again.length > 0) await applyBatch(this.#runner, again);
     }
+  }
+
+  /** The container's chain and the ports its rules publish. */
+  async #fromChain(containerId: string): Promise<ListedContainer | undefined> {
+    const chain = containerChain(containerId);
+    return parseContainerChain(
+      this.table,
+      containerId,
+      await listJson(this.#runner, ['chain', 'ip', this.table, chain]),
+    );
+  }
+
+  /** The container as the whole table shows it (every map element pointing at its chain). */
+  async #fromTable(containerId: string): Promise<ListedContainer | undefined> {
+    return (await this.list()).containers.find((entry) => entry.containerId === containerId);
   }
 
   /** What box's table holds: chains, networks, containers and the ports they publish. */
@@ -124,6 +142,13 @@ export class Firewall {
 /** Opens box's firewall (nothing is changed until a method is called). */
 export function createFirewall(options: FirewallOptions = {}): Firewall {
   return new Firewall(options);
+}
+
+/** An element the chain names is gone (ENOENT), or one it does not name still uses it (EBUSY). */
+function isGone(error: unknown): boolean {
+  return (
+    isFirewallError(error, 'ENFT') && /No such file or directory|Device or resource busy/.test(error.message)
+  );
 }
 
 /** A refused map element (EEXIST) means another container publishes that port. */

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   containerBatch,
   networkBatch,
+  parseContainerChain,
   parseListing,
   portOfElementLine,
   removeContainerBatch,
@@ -213,15 +214,65 @@ describe('listings', () => {
 
   it('give the batch that removes one container', () => {
     const listing = parseListing('box', objects);
-    expect(removeContainerBatch('box', 'a', listing)).toEqual([
+    const of = (id: string) => listing.containers.find((c) => c.containerId === id);
+    expect(removeContainerBatch('box', of('a'))).toEqual([
       'delete element ip box published-addr { 10.0.0.5 . tcp . 8080 }',
       'delete element ip box published-any { udp . 53 }',
       'flush chain ip box ctr-a',
       'delete chain ip box ctr-a',
     ]);
-    expect(removeContainerBatch('box', 'b', listing)).toEqual([
+    expect(removeContainerBatch('box', of('b'))).toEqual([
       'delete element ip box published-any { tcp . 80 }',
     ]);
-    expect(removeContainerBatch('box', 'c', listing)).toEqual([]);
+    expect(removeContainerBatch('box', of('c'))).toEqual([]);
+  });
+
+  it("read a container's ports from its own chain", () => {
+    // As nft 1.0.6 prints `nft -j list chain ip box ctr-o5`.
+    const chain = [
+      { metainfo: { version: '1.0.6', json_schema_version: 1 } },
+      { chain: { family: 'ip', table: 'box', name: 'ctr-o5', handle: 59 } },
+      {
+        rule: {
+          family: 'ip',
+          table: 'box',
+          chain: 'ctr-o5',
+          expr: [
+            { match: { op: '==', left: { payload: { protocol: 'tcp', field: 'dport' } }, right: 10005 } },
+            { dnat: { addr: '10.0.0.7', port: 80 } },
+          ],
+        },
+      },
+      {
+        rule: {
+          family: 'ip',
+          table: 'box',
+          chain: 'ctr-o5',
+          expr: [
+            {
+              match: { op: '==', left: { payload: { protocol: 'ip', field: 'daddr' } }, right: '127.0.0.1' },
+            },
+            { match: { op: '==', left: { payload: { protocol: 'udp', field: 'dport' } }, right: 20005 } },
+            { dnat: { addr: '10.0.0.7', port: 1 } },
+          ],
+        },
+      },
+    ];
+    const entry = parseContainerChain('box', 'o5', chain);
+    expect(entry).toEqual({
+      containerId: 'o5',
+      chain: true,
+      ports: [
+        { hostIp: null, protocol: 'tcp', hostPort: 10005 },
+        { hostIp: '127.0.0.1', protocol: 'udp', hostPort: 20005 },
+      ],
+    });
+    expect(removeContainerBatch('box', entry)).toEqual([
+      'delete element ip box published-any { tcp . 10005 }',
+      'delete element ip box published-addr { 127.0.0.1 . udp . 20005 }',
+      'flush chain ip box ctr-o5',
+      'delete chain ip box ctr-o5',
+    ]);
+    expect(parseContainerChain('box', 'o5', null)).toBeUndefined();
   });
 });

@@ -291,16 +291,50 @@ export function parseListing(table: string, objects: readonly unknown[] | null):
   return listing;
 }
 
-/** Deletes what `listing` shows of a container: its map elements, then its chain. */
-export function removeContainerBatch(table: string, containerId: string, listing: FirewallListing): string[] {
+/** Deletes what a listing shows of a container: its map elements, then its chain. */
+export function removeContainerBatch(table: string, entry: ListedContainer | undefined): string[] {
   const t = `ip ${checkTable(table)}`;
-  checkName(containerId, 'container id');
-  const entry = listing.containers.find((c) => c.containerId === containerId);
   if (!entry) return [];
-  const chain = containerChain(containerId);
+  const chain = containerChain(checkName(entry.containerId, 'container id'));
   const lines = entry.ports.map((port) => `delete element ${t} ${elementText(port)} }`);
   if (entry.chain) lines.push(`flush chain ${t} ${chain}`, `delete chain ${t} ${chain}`);
   return lines;
+}
+
+/**
+ * Reads `nft -j list chain ip TABLE ctr-<id>` (null: no chain): the container and its ports,
+ * from its DNAT rules. They were added in the same batch as its map elements, so they name
+ * the same ports; listing one chain costs the same however many containers there are (the
+ * whole table grows with them: 66 ms against 13 ms with 200 containers, see the bench).
+ */
+export function parseContainerChain(
+  table: string,
+  containerId: string,
+  objects: readonly unknown[] | null,
+): ListedContainer | undefined {
+  if (!objects) return undefined;
+  const chain = containerChain(containerId);
+  const entry: ListedContainer = { containerId, chain: false, ports: [] };
+  for (const object of objects) {
+    const found = field(object, 'chain');
+    if (found && found.table === table && found.name === chain) entry.chain = true;
+    const rule = field(object, 'rule');
+    if (!rule || rule.table !== table || rule.chain !== chain || !Array.isArray(rule.expr)) continue;
+    let hostIp: string | null = null;
+    let port: ListedPort | null = null;
+    for (const expr of rule.expr as unknown[]) {
+      const match = field(expr, 'match');
+      const payload = field(match?.left, 'payload');
+      if (match?.op !== '==' || !payload) continue;
+      if (payload.protocol === 'ip' && payload.field === 'daddr' && typeof match.right === 'string') {
+        hostIp = match.right;
+      } else if ((payload.protocol === 'tcp' || payload.protocol === 'udp') && payload.field === 'dport') {
+        if (isPort(match.right)) port = { hostIp: null, protocol: payload.protocol, hostPort: match.right };
+      }
+    }
+    if (port && (hostIp === null || tryParseIPv4(hostIp) !== null)) entry.ports.push({ ...port, hostIp });
+  }
+  return entry.chain ? entry : undefined;
 }
 
 function parseElement(map: string, element: unknown): { containerId: string; port: ListedPort } | null {
