@@ -2,9 +2,9 @@
 // writes nft's text syntax to one `nft -f -` per change, against the same changes written as
 // nft's JSON (passed as nft's argument: nft 1.0.6 reads `-j -f -` by opening /dev/stdin, which
 // fails on the socket Node.js gives a child as its stdin); interleaved, 50 rounds, medians.
-// Removal lists the table first (`nft -j list table`) in both; the one-spawn removal a caller
-// could do if it passed the ports back is timed too, and a bare `nft --version` as the floor of
-// any spawn. Each is run with the table otherwise empty and holding 200 other containers.
+// Removal lists the container's chain first (`nft -j list chain`) in both; the one-spawn
+// removal a caller could do if it passed the ports back is timed too, and a bare
+// `nft --version` as the floor of any spawn. Each is run with the table otherwise empty and holding 200 other containers.
 // Runs in a network namespace it makes and deletes (the host's ruleset is never touched).
 // As root, after a build: `pnpm --filter @box/network build && node packages/network/bench/nft.bench.mjs`.
 import { spawn, spawnSync } from 'node:child_process';
@@ -65,73 +65,16 @@ const rulesOf = (id, n) => ({
   ],
 });
 
-// The JSON of the same batch box writes as text (rules.ts): table, maps, dispatch chains, then the container.
+// The JSON of the same batches box writes as text (rules.ts).
 const T = { family: 'ip', table: 'box' };
 const match = (left, right) => ({ match: { op: '==', left, right } });
-const dport = { payload: { protocol: 'th', field: 'dport' } };
-const l4 = { meta: { key: 'l4proto' } };
-const local = match({ fib: { result: 'type', flags: ['daddr'] } }, 'local');
-function skeletonJson() {
-  const dispatch = (chain, prio) => [
-    { add: { chain: { ...T, name: chain, type: 'nat', hook: chain, prio, policy: 'accept' } } },
-    { flush: { chain: { ...T, name: chain } } },
-    {
-      add: {
-        rule: {
-          ...T,
-          chain,
-          expr: [
-            local,
-            {
-              vmap: {
-                key: { concat: [{ payload: { protocol: 'ip', field: 'daddr' } }, l4, dport] },
-                data: '@published-addr',
-              },
-            },
-          ],
-        },
-      },
-    },
-    {
-      add: {
-        rule: {
-          ...T,
-          chain,
-          expr: [local, { vmap: { key: { concat: [l4, dport] }, data: '@published-any' } }],
-        },
-      },
-    },
-  ];
-  return [
-    { add: { table: { family: 'ip', name: 'box' } } },
-    {
-      add: {
-        map: {
-          ...T,
-          name: 'published-addr',
-          type: ['ipv4_addr', 'inet_proto', 'inet_service'],
-          map: 'verdict',
-        },
-      },
-    },
-    { add: { map: { ...T, name: 'published-any', type: ['inet_proto', 'inet_service'], map: 'verdict' } } },
-    ...dispatch('prerouting', -100),
-    ...dispatch('output', -100),
-  ];
-}
 const keyOf = (p) => ({
   name: p.hostIp ? 'published-addr' : 'published-any',
   key: { concat: p.hostIp ? [p.hostIp, p.protocol ?? 'tcp', p.hostPort] : [p.protocol ?? 'tcp', p.hostPort] },
 });
 function addJson(rules) {
   const chain = `ctr-${rules.containerId}`;
-  const commands = [
-    ...skeletonJson(),
-    { add: { chain: { ...T, name: chain } } },
-    { delete: { chain: { ...T, name: chain } } },
-    { add: { chain: { ...T, name: chain } } },
-    { flush: { chain: { ...T, name: chain } } },
-  ];
+  const commands = [{ create: { chain: { ...T, name: chain } } }];
   for (const p of rules.ports) {
     const expr = [
       ...(p.hostIp ? [match({ payload: { protocol: 'ip', field: 'daddr' } }, p.hostIp)] : []),
@@ -146,10 +89,9 @@ function addJson(rules) {
   }
   return JSON.stringify({ nftables: commands });
 }
-function removeJson(listing, id) {
-  const entry = listing.containers.find((c) => c.containerId === id);
-  const chain = `ctr-${id}`;
-  const commands = entry.ports.map((p) => {
+function removeJson(rules) {
+  const chain = `ctr-${rules.containerId}`;
+  const commands = rules.ports.map((p) => {
     const { name, key } = keyOf(p);
     return { delete: { element: { ...T, name, elem: [key] } } };
   });
@@ -188,6 +130,7 @@ for (const others of OTHERS) {
   const samples = {
     floor: [],
     list: [],
+    listChain: [],
     textAdd: [],
     textRemove: [],
     jsonAdd: [],
@@ -199,12 +142,15 @@ for (const others of OTHERS) {
     samples.floor.push(await time(() => nft(['--version'])));
     samples.textAdd.push(await time(() => fw.addContainer(rules)));
     samples.list.push(await time(() => fw.list()));
+    samples.listChain.push(await time(() => nft(['-j', 'list', 'chain', 'ip', 'box', 'ctr-bench'])));
     samples.textRemove.push(await time(() => fw.removeContainer('bench')));
     samples.jsonAdd.push(await time(() => nft(['-j', addJson(rules)])));
     samples.jsonRemove.push(
       await time(async () => {
-        const listing = await fw.list();
-        await nft(['-j', removeJson(listing, 'bench')]);
+        // As box does: its own chain tells the container's ports.
+        const listing = JSON.parse(await nft(['-j', 'list', 'chain', 'ip', 'box', 'ctr-bench']));
+        if (!listing.nftables.some((o) => o.rule)) throw new Error('no rules listed');
+        await nft(['-j', removeJson(rules)]);
       }),
     );
     await fw.addContainer(rules);
@@ -222,14 +168,28 @@ const print = (line) => process.stdout.write(`${line}\n`);
 print(
   `nft ${spawnSync(NFT, ['--version'], { encoding: 'utf8' }).stdout.trim()}, ${ROUNDS} rounds, medians in ms`,
 );
-print(
-  'other containers | nft --version | text add | text remove (list+batch) | JSON add | JSON remove (list+batch) | text remove, ports known | list',
-);
+const columns = [
+  ['nft --version', 'floor'],
+  ['text add', 'textAdd'],
+  ['text remove', 'textRemove'],
+  ['JSON add', 'jsonAdd'],
+  ['JSON remove', 'jsonRemove'],
+  ['remove, ports known', 'textRemoveKnown'],
+  ['list chain', 'listChain'],
+  ['list table', 'list'],
+];
+print(['others', ...columns.map(([title]) => title)].join(' | '));
 for (const r of results) {
   print(
-    `${String(r.others).padStart(16)} | ${f(r.floor)}       | ${f(r.textAdd)}  | ${f(r.textRemove)}                 | ${f(r.jsonAdd)}  | ${f(r.jsonRemove)}                 | ${f(r.textRemoveKnown)}                  | ${f(r.list)}`,
+    [String(r.others).padStart(6), ...columns.map(([title, key]) => f(r[key]).padStart(title.length))].join(
+      ' | ',
+    ),
   );
+}
+for (const r of results) {
+  const text = r.textAdd + r.textRemove;
+  const json = r.jsonAdd + r.jsonRemove;
   print(
-    `${' '.repeat(16)}   add+remove: text ${f(r.textAdd + r.textRemove)}, JSON ${f(r.jsonAdd + r.jsonRemove)} (JSON/text ${((r.jsonAdd + r.jsonRemove) / (r.textAdd + r.textRemove)).toFixed(2)})`,
+    `${r.others} others: add+remove text ${f(text)} ms, JSON ${f(json)} ms (JSON/text ${(json / text).toFixed(2)})`,
   );
 }

@@ -210,6 +210,15 @@ describe('removal and listing', () => {
     ]);
   });
 
+  it("a container's ports make box's table when there is none yet", async () => {
+    expect(await fw.list()).toMatchObject({ exists: false });
+    await fw.addContainer({ ...WEB, ports: [{ hostPort: 8080, containerPort: 80 }] });
+    expect((await fw.list()).chains.map((chain) => chain.name)).toEqual(['prerouting', 'output', 'ctr-web']);
+    expect(await connect(t.host, 'tcp', '192.0.2.1', 8080)).toBe('192.0.2.1');
+    await fw.addContainer({ ...WEB, ports: [] }); // nothing to publish: its rules go
+    expect((await fw.list()).containers).toEqual([]);
+  });
+
   it('removing a container whose rules were changed by hand still removes all of them', async () => {
     await fw.addNetwork(NETWORK);
     const empty = table();

@@ -60,11 +60,13 @@ describe('batches', () => {
         { hostIp: '0.0.0.0', hostPort: 53, containerPort: 53, protocol: 'udp' as const },
       ],
     };
-    expect(containerBatch('box', rules, true)).toEqual([
-      'add chain ip box ctr-abc123',
-      'delete chain ip box ctr-abc123',
+    expect(containerBatch('box', rules, 'replace').slice(0, 3)).toEqual([
       'add chain ip box ctr-abc123',
       'flush chain ip box ctr-abc123',
+      'add rule ip box ctr-abc123 tcp dport 8080 dnat to 172.18.0.2:80',
+    ]);
+    expect(containerBatch('box', rules, 'create')).toEqual([
+      'create chain ip box ctr-abc123',
       'add rule ip box ctr-abc123 tcp dport 8080 dnat to 172.18.0.2:80',
       'add rule ip box ctr-abc123 ip daddr 127.0.0.1 tcp dport 5432 dnat to 172.18.0.2:5432',
       'add rule ip box ctr-abc123 udp dport 53 dnat to 172.18.0.2:53',
@@ -89,11 +91,11 @@ describe('batches', () => {
       [() => networkBatch('box', { ...NETWORK, subnet: '172.18.0.0/16; drop' }), 'invalid subnet'],
       [() => networkBatch('box; flush ruleset', NETWORK), 'invalid table name'],
       [
-        () => containerBatch('box', { containerId: '-x', address: '1.2.3.4', ports: [] }, true),
+        () => containerBatch('box', { containerId: '-x', address: '1.2.3.4', ports: [] }, 'create'),
         'invalid container id',
       ],
       [
-        () => containerBatch('box', { containerId: 'x', address: '1.2.3', ports: [] }, true),
+        () => containerBatch('box', { containerId: 'x', address: '1.2.3', ports: [] }, 'create'),
         'invalid container address',
       ],
       [
@@ -101,7 +103,7 @@ describe('batches', () => {
           containerBatch(
             'box',
             { containerId: 'x', address: '1.2.3.4', ports: [{ hostPort: 0, containerPort: 1 }] },
-            true,
+            'create',
           ),
         'invalid host port 0: expected 1 to 65535',
       ],
@@ -110,7 +112,7 @@ describe('batches', () => {
           containerBatch(
             'box',
             { containerId: 'x', address: '1.2.3.4', ports: [{ hostPort: 1, containerPort: 70000 }] },
-            true,
+            'create',
           ),
         'invalid container port 70000',
       ],
@@ -123,7 +125,7 @@ describe('batches', () => {
               address: '1.2.3.4',
               ports: [{ hostPort: 1, containerPort: 1, protocol: 'sctp' as unknown as 'tcp' }],
             },
-            true,
+            'create',
           ),
         'invalid protocol "sctp"',
       ],
@@ -139,7 +141,7 @@ describe('batches', () => {
                 { hostPort: 80, containerPort: 81 },
               ],
             },
-            true,
+            'create',
           ),
         'Bind for 127.0.0.1:80 failed: port is already allocated',
       ],

@@ -3,7 +3,8 @@
  * not of a JSON one). Everything lives in one table of box's own (`table ip box`); no other
  * table is ever read or written.
  *
- * The table (rewritten at the head of every change, so each change stands alone):
+ * The table (written by ensureTable and by every addNetwork; a container's change that finds
+ * no table makes it first):
  *   map published-addr  { ipv4_addr . inet_proto . inet_service : verdict }  hostIP.proto.port → jump ctr-<id>
  *   map published-any   { inet_proto . inet_service : verdict }              proto.port → jump ctr-<id>
  *   chain prerouting    nat, hook prerouting, dstnat:  to a local address: look the port up in both maps
@@ -171,19 +172,22 @@ export function removeNetworkBatch(table: string, network: string): string[] {
 }
 
 /**
- * A container's chain and map elements. `fresh`: first delete the chain (after adding it, so
- * an absent one is no error); while map elements still point at it, the kernel refuses that
- * (EBUSY) and the whole batch with it: the caller then removes the old ones first.
+ * A container's chain and map elements. `create`: the chain must not exist yet (`create
+ * chain` fails with EEXIST if the container published ports before, and the whole batch with
+ * it: the caller then replaces them). `replace`: the chain is emptied and filled again (the
+ * caller deletes the old map elements in the same batch).
  */
-export function containerBatch(table: string, rules: ContainerRules, fresh: boolean): string[] {
+export function containerBatch(table: string, rules: ContainerRules, mode: 'create' | 'replace'): string[] {
   const containerId = checkName(rules.containerId, 'container id');
   const address = checkAddress(rules.address, 'container address');
   const ports = checkPorts(rules.ports);
   const t = `ip ${checkTable(table)}`;
   const chain = containerChain(containerId);
-  const lines = fresh ? [`add chain ${t} ${chain}`, `delete chain ${t} ${chain}`] : [];
-  if (ports.length === 0) return lines;
-  lines.push(`add chain ${t} ${chain}`, `flush chain ${t} ${chain}`);
+  if (ports.length === 0) return [];
+  const lines =
+    mode === 'create'
+      ? [`create chain ${t} ${chain}`]
+      : [`add chain ${t} ${chain}`, `flush chain ${t} ${chain}`];
   for (const port of ports) {
     const match = port.hostIp ? `ip daddr ${port.hostIp} ` : '';
     lines.push(
