@@ -273,6 +273,41 @@ describe('removal and listing', () => {
     expect(await fw.list()).toMatchObject({ exists: false });
   });
 
+  it('takes many changes at once (each nft run is its own transaction)', async () => {
+    await fw.ensureTable();
+    const ids = Array.from({ length: 12 }, (_, n) => `par${n}`);
+    const results = await Promise.allSettled([
+      ...ids.map((id, n) =>
+        fw.addContainer({
+          containerId: id,
+          address: `10.77.0.${n + 10}`,
+          ports: [{ hostPort: 9000 + n, containerPort: 80 }],
+        }),
+      ),
+      // Two containers racing for one port: exactly one gets it.
+      fw.addContainer({
+        containerId: 'race-a',
+        address: '10.77.0.40',
+        ports: [{ hostPort: 7777, containerPort: 80 }],
+      }),
+      fw.addContainer({
+        containerId: 'race-b',
+        address: '10.77.0.41',
+        ports: [{ hostPort: 7777, containerPort: 80 }],
+      }),
+    ]);
+    expect(results.slice(0, ids.length).every((result) => result.status === 'fulfilled')).toBe(true);
+    const race = results.slice(ids.length);
+    expect(race.filter((result) => result.status === 'fulfilled')).toHaveLength(1);
+    expect(race.find((result) => result.status === 'rejected')).toMatchObject({
+      reason: { code: 'EPORTALLOCATED', message: 'Bind for 0.0.0.0:7777 failed: port is already allocated' },
+    });
+    const listed = (await fw.list()).containers.map((entry) => entry.containerId);
+    expect(listed.filter((id) => id.startsWith('par')).sort()).toEqual([...ids].sort());
+    await Promise.all([...ids, 'race-a', 'race-b'].map((id) => fw.removeContainer(id)));
+    expect((await fw.list()).containers).toEqual([]);
+  });
+
   it('never touches another table', async () => {
     inNetns(
       t.host,
