@@ -59,7 +59,7 @@ export class Firewall {
   /** Deletes a network's rules; no error when it has none. */
   async removeNetwork(network: string): Promise<void> {
     await applyBatch(this.#runner, [
-      ...skeletonBatch(this.table),
+      `add table ip ${this.table}`,
       ...removeNetworkBatch(this.table, network),
     ]);
   }
@@ -69,7 +69,7 @@ export class Firewall {
    * container publishes is refused with `EPORTALLOCATED`, and then nothing changes.
    *
    * The usual case, a container publishing for the first time, is one batch that only adds
-   * (7 ms, the cost of starting nft): a batch that deletes a chain or updates a base chain
+   * (8 ms, little more than starting nft): a batch that deletes a chain or updates a base chain
    * costs the kernel about 12 ms more (see the README), so the table is not rewritten here,
    * and a chain left from before is found by `create chain` failing.
    */
