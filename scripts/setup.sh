@@ -8,6 +8,8 @@ need_apt=()
 command -v busybox >/dev/null 2>&1 || need_apt+=(busybox-static)
 command -v script >/dev/null 2>&1 || need_apt+=(util-linux)
 command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
+# Bridge networks: NAT and published ports through nft (@box/network's firewall).
+command -v nft >/dev/null 2>&1 || [ -x /usr/sbin/nft ] || need_apt+=(nftables)
 command -v as >/dev/null 2>&1 || need_apt+=(binutils)
 # The e2e tests build a static probe program (apps/e2e/fixtures/probe.c).
 command -v gcc >/dev/null 2>&1 || need_apt+=(gcc)

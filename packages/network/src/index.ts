@@ -4,3 +4,5 @@ export type { BridgeOptions, LinkInfo, LinkRef, VethOptions } from './netlink/li
 export type { NetnsRef } from './netlink/netns.js';
 export type { ListRoutesOptions, RouteInfo, RouteSpec } from './netlink/route.js';
 export { adoptRtnetlink, openRtnetlink, Rtnetlink, type RtnetlinkOptions } from './netlink/rtnetlink.js';
+export * from './firewall/index.js';
+export * from './ipam/index.js';
