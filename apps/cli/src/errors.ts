@@ -29,6 +29,8 @@ const BY_CODE: Record<string, number> = {
   EAMBIGUOUS: 1,
   ENOVOLUME: 1,
   EVOLUMEINUSE: 1,
+  ENONETWORK: 1,
+  ENETWORKINUSE: 1,
   // A copy that found nothing to copy, or failed on the way (docker cp: 1).
   ENOSRC: 1,
   ECOPY: 1,

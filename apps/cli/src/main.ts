@@ -115,6 +115,8 @@ const load = {
   service: () => import('./commands/service.js'),
   stats: () => import('./commands/stats.js'),
   top: () => import('./commands/top.js'),
+  network: () => import('./commands/network.js'),
+  port: () => import('./commands/port.js'),
   volume: () => import('./commands/volume.js'),
 };
 
@@ -390,6 +392,59 @@ const commands: CommandSpec[] = [
     args: ['<container>'],
     options: [opt('output', 'o', 'file', 'Write to a file, instead of STDOUT')],
     run: async ([ref], o: Opts) => (await load.commit()).exportContainer(s(ref), o),
+  },
+  {
+    name: 'port',
+    description: 'List port mappings or a specific mapping for the container',
+    args: ['<container>', '[port]'],
+    run: async ([ref, which]) => (await load.port()).port(s(ref), which as string | undefined),
+  },
+  {
+    name: 'network',
+    description: 'Manage networks',
+    subcommands: [
+      {
+        name: 'create',
+        description: 'Create a bridge network',
+        args: ['<name>'],
+        options: [
+          opt('driver', 'd', 'driver', 'Driver to manage the network (bridge)'),
+          opt('subnet', undefined, 'cidr', 'Subnet in CIDR format (e.g. 172.30.0.0/16)'),
+          opt('gateway', undefined, 'ip', 'IPv4 gateway for the subnet'),
+          opt('internal', undefined, undefined, 'Restrict external access to the network'),
+          many('label', undefined, 'key=value', 'Set metadata on a network'),
+        ],
+        run: async ([name], o: Opts) => (await load.network()).networkCreate(s(name), o as never),
+      },
+      {
+        name: 'ls',
+        description: 'List networks',
+        options: [
+          opt('quiet', 'q', undefined, 'Only display network IDs'),
+          opt('no-trunc', undefined, undefined, "Don't truncate the output"),
+          opt('format', undefined, 'format', "'table', 'json', or a template"),
+        ],
+        run: async (_, o: Opts) => (await load.network()).networkLs(o),
+      },
+      {
+        name: 'inspect',
+        description: 'Display detailed information on one or more networks',
+        args: ['<network...>'],
+        run: async ([refs]) => (await load.network()).networkInspect(list(refs)),
+      },
+      {
+        name: 'rm',
+        description: 'Remove one or more networks (refused while a container uses them)',
+        args: ['<network...>'],
+        run: async ([refs]) => (await load.network()).networkRm(list(refs)),
+      },
+      {
+        name: 'prune',
+        description: 'Remove all unused networks',
+        options: [opt('force', 'f', undefined, 'Do not prompt for confirmation')],
+        run: async () => (await load.network()).networkPrune(),
+      },
+    ],
   },
   {
     name: 'volume',

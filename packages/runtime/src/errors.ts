@@ -70,7 +70,11 @@ export type EngineErrorCode =
   | 'ENOVOLUME'
   | 'EVOLUMEINUSE'
   | 'ESTATEDIR'
-  | 'ESERVICE';
+  | 'ESERVICE'
+  | 'ENONETWORK'
+  | 'ENETWORKEXISTS'
+  | 'ENETWORKINUSE'
+  | 'EPORTINUSE';
 
 /** A refusal of the container engine; nothing was changed. */
 export class EngineError extends RuntimeError {

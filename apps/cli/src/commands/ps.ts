@@ -34,7 +34,48 @@ function row(state: Container, now: number, noTrunc: boolean, paused = false) {
     Status: statusText(state, now, paused),
     State: state.running ? (paused ? 'paused' : 'running') : state.status,
     Names: state.name,
-    Ports: '',
+    Ports: portsText(state),
+  };
+}
+
+/** docker ps's PORTS: `0.0.0.0:8080->80/tcp` while it runs. */
+function portsText(state: Container): string {
+  if (!state.running) return '';
+  return (state.networkSettings?.ports ?? [])
+    .map((p) => `${p.hostIp ?? '0.0.0.0'}:${p.hostPort}->${p.containerPort}/${p.protocol}`)
+    .join(', ');
+}
+
+/** docker's NetworkSettings: the container's addresses and ports while it runs. */
+function networkSettings(state: Container) {
+  const settings = state.running ? state.networkSettings : undefined;
+  const ports: Record<string, { HostIp: string; HostPort: string }[] | null> = {};
+  for (const p of state.ports ?? []) ports[`${p.containerPort}/${p.protocol}`] = null;
+  for (const p of settings?.ports ?? []) {
+    const key = `${p.containerPort}/${p.protocol}`;
+    ports[key] = [...(ports[key] ?? []), { HostIp: p.hostIp ?? '0.0.0.0', HostPort: String(p.hostPort) }];
+  }
+  const networks = Object.fromEntries(
+    Object.entries(settings?.networks ?? {}).map(([name, e]) => [
+      name,
+      {
+        NetworkID: e.networkId,
+        Gateway: e.gateway,
+        IPAddress: e.ipAddress,
+        IPPrefixLen: e.prefixLength,
+        MacAddress: e.macAddress,
+      },
+    ]),
+  );
+  const main = Object.values(settings?.networks ?? {})[0];
+  return {
+    Ports: ports,
+    SandboxKey: state.running && state.pid ? `/proc/${state.pid}/ns/net` : '',
+    Gateway: main?.gateway ?? '',
+    IPAddress: main?.ipAddress ?? '',
+    IPPrefixLen: main?.prefixLength ?? 0,
+    MacAddress: main?.macAddress ?? '',
+    Networks: networks,
   };
 }
 
@@ -123,7 +164,19 @@ export function inspectState(state: Container) {
       GroupAdd: state.groupAdd ?? null,
       Init: state.init ?? null,
       ShmSize: state.shmSize ?? 64 * 1024 * 1024,
+      NetworkMode: state.networkMode ?? 'none',
+      PortBindings: Object.fromEntries(
+        (state.ports ?? []).map((p) => [
+          `${p.containerPort}/${p.protocol}`,
+          [{ HostIp: p.hostIp ?? '', HostPort: p.hostPort ? String(p.hostPort) : '' }],
+        ]),
+      ),
+      Dns: state.networkOptions?.dns ?? [],
+      DnsSearch: state.networkOptions?.dnsSearch ?? [],
+      DnsOptions: state.networkOptions?.dnsOptions ?? [],
+      ExtraHosts: state.networkOptions?.extraHosts?.map((h) => `${h.name}:${h.ip}`) ?? null,
     },
+    NetworkSettings: networkSettings(state),
     GraphDriver: {
       Name: 'overlay2',
       Data: {

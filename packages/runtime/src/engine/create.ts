@@ -4,16 +4,18 @@
  * refused at once. Starting is separate, so one record serves an attached start, a detached one
  * and a restart.
  */
-import { chownSync, mkdirSync } from 'node:fs';
+import { chownSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { ownCapabilities, tweakCapabilities } from '../capabilities.js';
 import { EngineError } from '../errors.js';
-import { DEFAULT_PATH, defaultSpec, type Spec, validateSpec } from '../spec.js';
+import { DEFAULT_PATH, defaultSpec, type Mount, type Spec, validateSpec } from '../spec.js';
 import type { EngineContext } from './context.js';
+import { ETC_FILES, hostModeHostname, type NetworkMode, parseNetworkMode } from './network-attach.js';
+import { Networks } from './networks.js';
 import { applySecurityOptions, checkSecurityOptions } from './security.js';
 import { userNamespaceConflict, userNamespaceRange } from './state-dir.js';
 import type { NewContainer } from './store.js';
-import type { ContainerRecord, CreateOptions } from './types.js';
+import type { ContainerRecord, CreateOptions, ImageConfig, PortBinding } from './types.js';
 import { resolveUser } from './user.js';
 import { handVolumeTo, type ParsedMounts, removeVolume, resolveMounts } from './volumes.js';
 
@@ -59,6 +61,66 @@ function checkOptions(options: CreateOptions): void {
   }
 }
 
+/** --network, --ip and -p checked against each other and the networks there are. */
+function checkNetworkOptions(ctx: EngineContext, options: CreateOptions): NetworkMode {
+  const mode = parseNetworkMode(options.network);
+  // As docker run: a missing network or container is a refusal of the run (125), not a lookup's 1.
+  try {
+    if (mode.kind === 'network' && mode.name !== 'bridge') new Networks(ctx.layout).get(mode.name);
+    if (mode.kind === 'container') ctx.store.find(mode.ref);
+  } catch (error) {
+    if (!(error instanceof EngineError)) throw error;
+    throw new EngineError('EINVAL', error.message, { cause: error });
+  }
+  if (options.ip !== undefined && !(mode.kind === 'network' && mode.name !== 'bridge'))
+    throw new EngineError('EINVAL', 'user specified IP address is supported on user defined networks only');
+  if ((options.publish?.length || options.publishAll) && mode.kind !== 'network')
+    throw new EngineError(
+      'EINVAL',
+      `conflicting options: port publishing and the ${mode.kind} network mode (--network ${options.network})`,
+    );
+  if (mode.kind === 'container' && (options.hostname || options.dns?.length || options.extraHosts?.length))
+    throw new EngineError(
+      'EINVAL',
+      'conflicting options: --hostname, --dns and --add-host cannot be used with --network container:',
+    );
+  return mode;
+}
+
+/** docker's -P: the image's ExposedPorts ("80/tcp"), each on a free host port. */
+function exposedPorts(config: ImageConfig): PortBinding[] {
+  const exposed = (config.ExposedPorts ?? {}) as Record<string, unknown>;
+  return Object.keys(exposed).flatMap((key) => {
+    const match = /^(\d+)(?:\/(tcp|udp))?$/.exec(key);
+    return match ? [{ containerPort: Number(match[1]), protocol: (match[2] ?? 'tcp') as 'tcp' | 'udp' }] : [];
+  });
+}
+
+function networkOptionsOf(options: CreateOptions): Pick<ContainerRecord, 'networkOptions'> {
+  const picked = {
+    ...(options.ip ? { ip: options.ip } : {}),
+    ...(options.extraHosts?.length ? { extraHosts: options.extraHosts } : {}),
+    ...(options.dns?.length ? { dns: options.dns } : {}),
+    ...(options.dnsSearch?.length ? { dnsSearch: options.dnsSearch } : {}),
+    ...(options.dnsOptions?.length ? { dnsOptions: options.dnsOptions } : {}),
+  };
+  return Object.keys(picked).length ? { networkOptions: picked } : {};
+}
+
+/**
+ * /etc/hosts, /etc/resolv.conf and /etc/hostname bound from the container's directory (as
+ * docker); with `container:` those of the other container, whose network it shares.
+ */
+function etcMounts(ctx: EngineContext, dir: string, mode: NetworkMode): Mount[] {
+  const from = mode.kind === 'container' ? ctx.store.dir(ctx.store.find(mode.ref).id) : dir;
+  return ETC_FILES.map((file) => ({
+    destination: `/etc/${file}`,
+    type: 'bind',
+    source: join(mode.kind === 'container' && file === 'hostname' ? dir : from, file),
+    options: ['rbind', 'rprivate'],
+  }));
+}
+
 /**
  * docker's rules: --privileged starts from every capability, --cap-add/--cap-drop apply after
  * (ALL included). "Every" is every one box holds itself: the kernel grants no more. One named
@@ -100,12 +162,16 @@ export async function createContainer(
   ];
   if (args.length === 0) throw new EngineError('EINVAL', 'no command specified');
   const user = resolveUser(image.layers, options.user ?? (image.config.User || undefined));
+  const network = checkNetworkOptions(ctx, options);
+  const ports = [...(options.publish ?? []), ...(options.publishAll ? exposedPorts(image.config) : [])];
 
   const container = ctx.store.create(options.name, options.userns ?? false);
   let mounts: ParsedMounts = { mounts: [], volumes: [], anonymous: [] };
   try {
     mounts = resolveMounts(ctx.layout, options.mounts ?? []);
-    const hostname = options.hostname ?? container.id.slice(0, 12);
+    // As docker: with the host's network, the host's name unless one is given.
+    const hostname =
+      options.hostname ?? (network.kind === 'host' ? hostModeHostname() : container.id.slice(0, 12));
     const uidRange = userNamespaceRange('/etc/subuid');
     const gidRange = userNamespaceRange('/etc/subgid');
     const cgroupsPath = `box/${container.id}`;
@@ -138,8 +204,10 @@ export async function createContainer(
     if (options.noNewPrivileges) proc.noNewPrivileges = true;
     if (options.tty && options.consoleSize) proc.consoleSize = options.consoleSize;
     spec.hostname = hostname;
+    if (network.kind === 'host')
+      spec.linux!.namespaces = spec.linux!.namespaces!.filter((n) => n.type !== 'network');
     spec.linux!.resources = { ...spec.linux!.resources, ...options.resources };
-    spec.mounts = [...(spec.mounts ?? []), ...mounts.mounts];
+    spec.mounts = [...(spec.mounts ?? []), ...etcMounts(ctx, container.dir, network), ...mounts.mounts];
     if (options.readonlyRootfs) spec.root!.readonly = true;
     applySecurityOptions(spec, options, image.layers);
     // The start would refuse it: refused now, before anything of it exists.
@@ -151,6 +219,12 @@ export async function createContainer(
     mkdirSync(join(container.staging, 'rootfs'), { mode: 0o700 });
     mkdirSync(join(container.staging, 'upper'), { mode: 0o755 });
     mkdirSync(join(container.staging, 'work'), { mode: 0o700 });
+    // The network's /etc files, written for real at each start (network-attach.ts).
+    for (const file of ETC_FILES) {
+      const path = join(container.staging, file);
+      writeFileSync(path, file === 'hostname' ? `${hostname}\n` : '', { mode: 0o644 });
+      if (options.userns) chownSync(path, uidRange.hostID, gidRange.hostID);
+    }
     if (options.userns) {
       // The container's root must own its writable layer, and may write to new volumes.
       chownSync(join(container.staging, 'upper'), uidRange.hostID, gidRange.hostID);
@@ -198,6 +272,10 @@ export async function createContainer(
       ...(options.groupAdd?.length ? { groupAdd: options.groupAdd } : {}),
       ...(options.init ? { init: true } : {}),
       ...(options.shmSize !== undefined ? { shmSize: options.shmSize } : {}),
+      networkMode: options.network ?? 'bridge',
+      ...(network.kind === 'network' ? { networks: [network.name] } : {}),
+      ...(ports.length ? { ports } : {}),
+      ...networkOptionsOf(options),
     };
     // The image stays while a container uses it (its removal is refused).
     await ctx.images.hold(image.id, container.id, { durable });

@@ -23,6 +23,7 @@ import { EventLog } from './events.js';
 import type { CommitOptions } from './filesystem.js';
 import { isPaused } from './freezer.js';
 import { containerDir, type Layout, layoutOf } from './layout.js';
+import type { CreateNetworkOptions, NetworkInfo } from './networks.js';
 import type { PipedIO } from './pipes.js';
 import { reconcile } from './recovery.js';
 import type { ServeOptions } from './service.js';
@@ -553,6 +554,35 @@ export class Engine {
       }
     }
     return removed;
+  }
+
+  // ---- networks ----
+
+  /** docker's network create: a bridge network with its own subnet (chosen when not given). */
+  async createNetwork(name: string, options: CreateNetworkOptions = {}): Promise<NetworkInfo> {
+    await this.ready();
+    return (await import('./network-commands.js')).createNetwork(this.ctx, name, options);
+  }
+
+  async listNetworks(): Promise<NetworkInfo[]> {
+    await this.ready();
+    return (await import('./network-commands.js')).listNetworks(this.ctx);
+  }
+
+  async inspectNetwork(reference: string): Promise<NetworkInfo> {
+    await this.ready();
+    return (await import('./network-commands.js')).inspectNetwork(this.ctx, reference);
+  }
+
+  /** Refused (EBUSY) while a running container is on it. */
+  async removeNetwork(reference: string): Promise<void> {
+    await this.ready();
+    await (await import('./network-commands.js')).removeNetwork(this.ctx, reference);
+  }
+
+  async pruneNetworks(): Promise<string[]> {
+    await this.ready();
+    return (await import('./network-commands.js')).pruneNetworks(this.ctx);
   }
 
   // ---- the service ----

@@ -2,6 +2,8 @@ export { EngineError, type EngineErrorCode, isRuntimeError, RuntimeError } from 
 export type { EngineContext, Supervision } from './context.js';
 export { type AttachedProcess, createEngine, Engine, type EngineOptions } from './engine.js';
 export type { CommitOptions } from './filesystem.js';
+export type { NetworkEndpoint, NetworkSettings, PublishedPort } from './network-attach.js';
+export type { CreateNetworkOptions, NetworkInfo, NetworkRecord } from './networks.js';
 export type { PipedIO } from './pipes.js';
 export { prepareStateRoot } from './prepare.js';
 export type { ServeOptions } from './service.js';

@@ -7,6 +7,7 @@ import { RuntimeError } from '../errors.js';
 import type { ContainerExit, ContainerProcess } from '../run.js';
 import { startContainer } from '../run.js';
 import type { EngineContext } from './context.js';
+import { ContainerNetwork } from './network-attach.js';
 import { processStartTime } from './process-info.js';
 import { exitCodeOf } from './status.js';
 import type { AttachStdio, ContainerRecord } from './types.js';
@@ -33,7 +34,10 @@ export async function launch(
 ): Promise<ContainerProcess> {
   const { store } = ctx;
   const spec = store.readSpec(record.id);
+  // Its address, ports and /etc files before the process exists (see network-attach.ts).
+  let network: ContainerNetwork | undefined;
   try {
+    network = await ContainerNetwork.prepare(ctx, record, spec);
     const proc = await startContainer({
       spec,
       overlay: record.overlay,
@@ -41,7 +45,8 @@ export async function launch(
       consoleSocket: options.consoleSocket,
       dieWithParent: options.dieWithParent,
       init: record.init,
-      onSync(pid) {
+      async onSync(pid) {
+        await network?.connect(pid);
         store.update(
           record.id,
           {
@@ -54,14 +59,19 @@ export async function launch(
             finished: undefined,
             oomKilled: undefined,
             error: undefined,
+            networkSettings: network?.settings(),
           },
           options.durable,
         );
       },
     });
     ctx.events.emit('start', record);
-    return proc;
+    const held = network;
+    // Given back once the process and its cgroup are gone, before the end is recorded.
+    const exited = proc.exited.finally(() => held?.release().catch(() => undefined));
+    return { pid: proc.pid, cgroup: proc.cgroup, exited, kill: (signal) => proc.kill(signal) };
   } catch (error) {
+    await network?.release().catch(() => undefined);
     store.update(record.id, {
       status: record.status === 'exited' ? 'exited' : 'created',
       pid: undefined,
@@ -88,6 +98,7 @@ export function recordExit(
       exitCode,
       oomKilled: exit.oomKilled,
       finished: new Date().toISOString(),
+      networkSettings: undefined,
       ...change,
     },
     durable,

@@ -68,6 +68,9 @@ async function recover(ctx: EngineContext, id: string): Promise<boolean> {
   if (state.status === 'exited') return false;
   if (state.status === 'created') {
     await removeCgroupAt(state.cgroupsPath);
+    await (await import('./network-attach.js')).releaseNetwork(ctx, state.id, {
+      published: (state.ports?.length ?? 0) > 0,
+    });
     return false;
   }
   // A detached container outlives its supervisor; an attached one never outlives its owner.
@@ -76,6 +79,10 @@ async function recover(ctx: EngineContext, id: string): Promise<boolean> {
     killInit(state);
   }
   const { oomKilled } = await removeCgroupAt(state.cgroupsPath);
+  // Its address and firewall rules: its owner died before giving them back.
+  await (await import('./network-attach.js')).releaseNetwork(ctx, state.id, {
+    published: (state.ports?.length ?? 0) > 0,
+  });
   const exitCode = exitCodeOfDeadOwner(state);
   ctx.events.emit('die', state, exitCode);
   if (state.autoRemove) await removeContainer(ctx, state);
@@ -86,6 +93,7 @@ async function recover(ctx: EngineContext, id: string): Promise<boolean> {
       exitCode,
       oomKilled,
       finished: new Date().toISOString(),
+      networkSettings: undefined,
       error: state.detached ? 'the box service died while the container ran' : undefined,
     });
   }

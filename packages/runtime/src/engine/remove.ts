@@ -8,6 +8,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { removeCgroupAt } from '../cgroup.js';
 import type { EngineContext } from './context.js';
+import { releaseNetwork } from './network-attach.js';
 import type { ContainerRecord } from './types.js';
 import { removeVolume } from './volumes.js';
 
@@ -18,10 +19,14 @@ import { removeVolume } from './volumes.js';
  */
 export async function removeContainer(
   ctx: EngineContext,
-  record: Pick<ContainerRecord, 'id' | 'name' | 'image' | 'cgroupsPath' | 'anonymousVolumes' | 'autoRemove'>,
+  record: Pick<
+    ContainerRecord,
+    'id' | 'name' | 'image' | 'cgroupsPath' | 'anonymousVolumes' | 'autoRemove' | 'ports'
+  >,
   options: { volumes?: boolean } = {},
 ): Promise<void> {
   await removeCgroupAt(record.cgroupsPath ?? `box/${record.id}`);
+  await releaseNetwork(ctx, record.id, { published: (record.ports?.length ?? 0) > 0 });
   if (options.volumes || record.autoRemove) {
     for (const name of record.anonymousVolumes ?? []) {
       try {
@@ -53,6 +58,7 @@ export async function purgeContainerDir(ctx: EngineContext, id: string, path: st
     // no record (any more): the default path
   }
   await removeCgroupAt(cgroupsPath).catch(() => undefined);
+  await releaseNetwork(ctx, id).catch(() => undefined);
   ctx.store.removeNamesOf(id);
   await ctx.images.release(id).catch(() => undefined);
   rmSync(path, { recursive: true, force: true });

@@ -19,6 +19,7 @@ import { openProcess } from '../process/handle.js';
 import type { ContainerExit, ContainerProcess } from '../run.js';
 import type { EngineContext, Supervision } from './context.js';
 import { launch, recordExit } from './launch.js';
+import { releaseNetwork } from './network-attach.js';
 import { removeContainer } from './remove.js';
 import { exitCodeOf } from './status.js';
 import type { ContainerRecord } from './types.js';
@@ -189,6 +190,9 @@ export class Supervisor implements Supervision {
       }
     }
     const { oomKilled } = await removeCgroupAt(state.cgroupsPath);
+    await releaseNetwork(this.ctx, state.id, { published: (state.ports?.length ?? 0) > 0 }).catch(
+      () => undefined,
+    );
     const ended = recordExit(
       this.ctx,
       state.id,

@@ -58,6 +58,22 @@ export interface ContainerRecord {
   finished?: string;
   /** Why the container did not end normally; 'stopped' when stopped on purpose. */
   error?: string;
+  /** --network as asked: bridge (default), none, host, container:REF, or a network's name. */
+  networkMode?: string;
+  /** The networks it joins when it starts (by name). */
+  networks?: string[];
+  /** -p (with -P's ports added at create). */
+  ports?: PortBinding[];
+  /** --ip, --add-host and the resolver options, used at each start. */
+  networkOptions?: {
+    ip?: string;
+    extraHosts?: { name: string; ip: string }[];
+    dns?: string[];
+    dnsSearch?: string[];
+    dnsOptions?: string[];
+  };
+  /** While it runs: its address on each network and the host ports it got. */
+  networkSettings?: import('./network-attach.js').NetworkSettings;
 }
 
 /** A container as the engine reports it: its record, its OCI config and what runs now. */

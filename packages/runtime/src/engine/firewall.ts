@@ -1,0 +1,73 @@
+/**
+ * box's firewall rules for its networks and containers, through @box/network's Firewall (its
+ * own nftables table; nothing else is touched). Each change costs an `nft` process, so a
+ * network's rules are put in place once per boot (its `.rules` mark holds the boot id: after a
+ * reboot the rules are gone, and the mark says so), and a container without published ports
+ * costs nothing.
+ */
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createFirewall, enableIpForward, type Firewall } from '@box/network';
+import type { PublishedPort } from './network-attach.js';
+import type { NetworkRecord } from './networks.js';
+
+let firewall: Firewall | undefined;
+const fw = (): Firewall => (firewall ??= createFirewall());
+
+function bootId(): string {
+  return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+}
+
+const markOf = (dir: string, network: NetworkRecord) => join(dir, `${network.name}.rules`);
+
+/**
+ * The network's masquerade and forwarding rules, and ip_forward for a network with outside
+ * access (as docker, which turns it on for the host too: the host then routes between its
+ * interfaces).
+ */
+export async function ensureNetworkRules(network: NetworkRecord, dir: string): Promise<void> {
+  const mark = markOf(dir, network);
+  const boot = bootId();
+  try {
+    if (readFileSync(mark, 'utf8') === `${network.id} ${boot}`) return;
+  } catch {
+    // not yet this boot
+  }
+  await fw().addNetwork({
+    network: network.name,
+    bridge: network.bridge,
+    subnet: network.subnet,
+    internal: network.internal,
+  });
+  if (!network.internal) await enableIpForward();
+  writeFileSync(mark, `${network.id} ${boot}`, { mode: 0o600 });
+}
+
+export async function removeNetworkRules(network: NetworkRecord, dir: string): Promise<void> {
+  await fw().removeNetwork(network.name);
+  rmSync(markOf(dir, network), { force: true });
+}
+
+/** DNAT of the container's published ports to its address. */
+export async function addContainerRules(
+  id: string,
+  address: string,
+  ports: readonly PublishedPort[],
+): Promise<void> {
+  if (ports.length === 0) return;
+  await fw().addContainer({
+    containerId: id,
+    address,
+    ports: ports.map((p) => ({
+      ...(p.hostIp ? { hostIp: p.hostIp } : {}),
+      hostPort: p.hostPort,
+      containerPort: p.containerPort,
+      protocol: p.protocol,
+    })),
+  });
+}
+
+/** Removes exactly the container's rules; nothing to do when there are none. */
+export async function removeContainerRules(id: string): Promise<void> {
+  await fw().removeContainer(id);
+}

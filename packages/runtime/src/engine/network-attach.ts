@@ -1,0 +1,385 @@
+/**
+ * A container's network, from its start to its end (docker's endpoint): what `launch` does
+ * around the container's process.
+ *
+ *   before the process   the network (the default one made on first use), an address from its
+ *                        pool, the host ports of -p held (bound by this process, the
+ *                        container's owner: a port taken by anything else is refused before
+ *                        the container exists, and no two containers get one), the container's
+ *                        /etc/hosts and /etc/resolv.conf written
+ *   at its sync point    a veth pair: the host end on the network's bridge, `eth0` made inside
+ *                        the container's new network namespace with its address and the
+ *                        default route through the gateway (rtnetlink, see @box/network);
+ *                        firewall rules for its published ports; peers' /etc/hosts
+ *   when it ends         the address back to the pool, its firewall rules removed, the ports'
+ *                        sockets closed, peers' /etc/hosts rewritten. The veth pair goes with
+ *                        the container's network namespace, by the kernel.
+ *
+ * Every step of the end is idempotent and also run by recovery and removal, so a container
+ * whose owner was SIGKILLed leaves no address held and no rule behind (see releaseNetwork).
+ */
+
+import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+import { closeSync, ftruncateSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { hostname as hostHostname } from 'node:os';
+import { join } from 'node:path';
+import { openRtnetlink } from '@box/network';
+import { EngineError } from '../errors.js';
+import type { Spec } from '../spec.js';
+import type { EngineContext } from './context.js';
+import { hostsFile, resolvConf } from './etc-files.js';
+import { addContainerRules, ensureNetworkRules, removeContainerRules } from './firewall.js';
+import { ensureBridge, type NetworkRecord, Networks } from './networks.js';
+import type { ContainerRecord, PortBinding } from './types.js';
+
+/** The container's place on one network while it runs (docker's EndpointSettings). */
+export interface NetworkEndpoint {
+  networkId: string;
+  ipAddress: string;
+  prefixLength: number;
+  gateway: string;
+  macAddress: string;
+  /** Its interface inside (eth0), and the host end of its veth pair. */
+  interface: string;
+  hostInterface: string;
+}
+
+/** A published port with the host port it got. */
+export interface PublishedPort extends PortBinding {
+  hostPort: number;
+}
+
+export interface NetworkSettings {
+  networks: Record<string, NetworkEndpoint>;
+  ports: PublishedPort[];
+}
+
+/** The /etc files a container's network gives it, in its directory. */
+export const ETC_FILES = ['hosts', 'resolv.conf', 'hostname'] as const;
+
+/** What `--network` names: a mode, or a network. */
+export type NetworkMode =
+  | { kind: 'none' }
+  | { kind: 'host' }
+  | { kind: 'container'; ref: string }
+  | { kind: 'network'; name: string };
+
+export function parseNetworkMode(value = 'bridge'): NetworkMode {
+  if (value === 'none') return { kind: 'none' };
+  if (value === 'host') return { kind: 'host' };
+  if (value.startsWith('container:')) {
+    const ref = value.slice('container:'.length);
+    if (!ref) throw new EngineError('EINVAL', `invalid --network "${value}": no container named`);
+    return { kind: 'container', ref };
+  }
+  return { kind: 'network', name: value === 'default' ? 'bridge' : value };
+}
+
+/** 02:42 and the address, as docker derives a container's MAC. */
+function macOf(address: string): string {
+  return ['02', '42', ...address.split('.').map((b) => Number(b).toString(16).padStart(2, '0'))].join(':');
+}
+
+/** Rewrites a file in place (a bind mount holds its inode, see etc-files.ts). */
+function rewrite(path: string, text: string): void {
+  const fd = openSync(path, 'r+');
+  try {
+    ftruncateSync(fd, 0);
+    writeSync(fd, text, 0);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The container's /etc/hosts from its record and the pools: its addresses, its peers'. */
+export function writeHosts(ctx: EngineContext, networks: Networks, record: ContainerRecord): void {
+  const path = join(ctx.store.dir(record.id), 'hosts');
+  const addresses: string[] = [];
+  const peers: { ip: string; names: string[] }[] = [];
+  for (const name of record.networks ?? []) {
+    let inUse: Map<string, string>;
+    try {
+      inUse = networks.ipam.inUse(name);
+    } catch {
+      continue;
+    }
+    const own = inUse.get(record.id);
+    if (own) addresses.push(own);
+    // docker's default bridge has no name resolution; user-defined networks do.
+    if (name === 'bridge' || !own) continue;
+    for (const [id, ip] of inUse) {
+      if (id === record.id) continue;
+      try {
+        const peer = ctx.store.read(id);
+        peers.push({ ip, names: [peer.name, id.slice(0, 12)] });
+      } catch {
+        // gone meanwhile
+      }
+    }
+  }
+  const spec = ctx.store.readSpec(record.id);
+  try {
+    rewrite(
+      path,
+      hostsFile({
+        hostname: spec.hostname ?? record.id.slice(0, 12),
+        addresses,
+        extraHosts: record.networkOptions?.extraHosts,
+        peers,
+      }),
+    );
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+}
+
+/** Rewrites /etc/hosts of every other running container on the user-defined `networks`. */
+function refreshPeers(
+  ctx: EngineContext,
+  networks: Networks,
+  names: readonly string[],
+  except: string,
+): void {
+  const seen = new Set<string>([except]);
+  for (const name of names) {
+    if (name === 'bridge') continue;
+    let inUse: Map<string, string>;
+    try {
+      inUse = networks.ipam.inUse(name);
+    } catch {
+      continue;
+    }
+    for (const id of inUse.keys()) {
+      if (seen.has(id)) continue;
+      seen.add(id);
+      try {
+        writeHosts(ctx, networks, ctx.store.read(id));
+      } catch {
+        // removed meanwhile
+      }
+    }
+  }
+}
+
+interface HeldPort {
+  binding: PublishedPort;
+  close(): void;
+}
+
+/**
+ * Binds a published port on the host and keeps it bound while the container runs: it is the
+ * port's claim (EADDRINUSE for anything else, another container included), and goes when this
+ * process does. Traffic to it never reaches the socket: box's DNAT rules send it to the
+ * container before the host's socket lookup.
+ */
+async function holdPort(binding: PortBinding): Promise<HeldPort> {
+  const host = binding.hostIp ?? '0.0.0.0';
+  const wanted = binding.hostPort ?? 0;
+  const failed = (error: NodeJS.ErrnoException) =>
+    new EngineError(
+      error.code === 'EADDRINUSE' ? 'EPORTINUSE' : 'EINVAL',
+      error.code === 'EADDRINUSE'
+        ? `Bind for ${host}:${wanted} failed: port is already allocated`
+        : `cannot publish ${host}:${wanted}/${binding.protocol}: ${error.message}`,
+    );
+  if (binding.protocol === 'udp') {
+    const socket: UdpSocket = createSocket({ type: 'udp4', reuseAddr: false });
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', (error) => reject(failed(error)));
+      socket.bind({ address: host, port: wanted, exclusive: true }, () => resolve());
+    });
+    socket.unref();
+    return { binding: { ...binding, hostPort: socket.address().port }, close: () => socket.close() };
+  }
+  const server: Server = createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (error) => reject(failed(error)));
+    server.listen({ host, port: wanted, exclusive: true }, () => resolve());
+  });
+  server.unref();
+  const port = (server.address() as { port: number }).port;
+  return { binding: { ...binding, hostPort: port }, close: () => server.close() };
+}
+
+/** What a starting container holds of the network until `release`. */
+export class ContainerNetwork {
+  private readonly held: HeldPort[] = [];
+  private endpoint: { network: NetworkRecord; address: string } | undefined;
+  private released = false;
+
+  private constructor(
+    private readonly ctx: EngineContext,
+    private readonly networks: Networks,
+    private readonly record: ContainerRecord,
+  ) {}
+
+  /**
+   * Before the process: the address and ports taken, the /etc files written, and the spec's
+   * network namespace set for `container:` mode. Throws with nothing kept on failure.
+   */
+  static async prepare(ctx: EngineContext, record: ContainerRecord, spec: Spec): Promise<ContainerNetwork> {
+    const networks = new Networks(ctx.layout);
+    const self = new ContainerNetwork(ctx, networks, record);
+    try {
+      await self.take(spec);
+    } catch (error) {
+      await self.release();
+      throw error;
+    }
+    return self;
+  }
+
+  private async take(spec: Spec): Promise<void> {
+    const { ctx, networks, record } = this;
+    const mode = parseNetworkMode(record.networkMode);
+    const dir = ctx.store.dir(record.id);
+    if (mode.kind === 'container') {
+      const other = ctx.store.find(mode.ref);
+      if (other.status !== 'running' || !other.pid)
+        throw new EngineError('ESTATE', `cannot join network of a non running container: ${mode.ref}`);
+      const ns = spec.linux?.namespaces?.find((n) => n.type === 'network');
+      if (ns) ns.path = `/proc/${other.pid}/ns/net`;
+      return;
+    }
+    if (mode.kind === 'host') {
+      copyHostFile('/etc/hosts', join(dir, 'hosts'));
+      rewriteIfThere(join(dir, 'resolv.conf'), readHost('/etc/resolv.conf'));
+      return;
+    }
+    rewriteIfThere(
+      join(dir, 'resolv.conf'),
+      resolvConf(readHost('/etc/resolv.conf'), record.networkOptions ?? {}),
+    );
+    if (mode.kind === 'none') {
+      writeHosts(ctx, networks, record);
+      return;
+    }
+    const network = mode.name === 'bridge' ? networks.ensureDefault() : networks.get(mode.name);
+    let address: string;
+    try {
+      address = networks.ipam.allocate(network.name, record.id, { ip: record.networkOptions?.ip });
+    } catch (error) {
+      throw new EngineError('EINVAL', (error as Error).message);
+    }
+    this.endpoint = { network, address };
+    for (const binding of record.ports ?? []) this.held.push(await holdPort(binding));
+    writeHosts(ctx, networks, record);
+  }
+
+  /** At the sync point: the container's interface and routes, the firewall rules. */
+  async connect(pid: number): Promise<void> {
+    if (!this.endpoint) return;
+    const { network, address } = this.endpoint;
+    const prefix = Number(network.subnet.split('/')[1]);
+    const hostInterface = `vb${this.record.id.slice(0, 12)}0`;
+    const nl = openRtnetlink();
+    try {
+      ensureBridge(nl, network);
+      nl.createVethPair(hostInterface, 'eth0', {
+        peerNetns: { pid },
+        master: network.bridge,
+        up: true,
+        peerMac: macOf(address),
+      });
+    } finally {
+      nl.close();
+    }
+    const inside = openRtnetlink({ netns: { pid } });
+    try {
+      inside.addAddress('eth0', `${address}/${prefix}`);
+      inside.setLinkUp('eth0');
+      inside.addRoute({ gateway: network.gateway });
+    } finally {
+      inside.close();
+    }
+    await ensureNetworkRules(network, this.networks.dir);
+    await addContainerRules(this.record.id, address, this.ports());
+    refreshPeers(this.ctx, this.networks, [network.name], this.record.id);
+  }
+
+  private ports(): PublishedPort[] {
+    return this.held.map((h) => h.binding);
+  }
+
+  /** What `inspect` shows while it runs (docker's NetworkSettings). */
+  settings(): NetworkSettings | undefined {
+    if (!this.endpoint) return undefined;
+    const { network, address } = this.endpoint;
+    return {
+      networks: {
+        [network.name]: {
+          networkId: network.id,
+          ipAddress: address,
+          prefixLength: Number(network.subnet.split('/')[1]),
+          gateway: network.gateway,
+          macAddress: macOf(address),
+          interface: 'eth0',
+          hostInterface: `vb${this.record.id.slice(0, 12)}0`,
+        },
+      },
+      ports: this.ports(),
+    };
+  }
+
+  /** Gives everything back (idempotent). */
+  async release(): Promise<void> {
+    if (this.released) return;
+    this.released = true;
+    const published = this.held.length > 0;
+    for (const port of this.held.splice(0)) port.close();
+    await releaseNetwork(this.ctx, this.record.id, { published, networks: this.networks });
+  }
+}
+
+/**
+ * Gives back what a container holds of the networks, whoever held it: its addresses, its
+ * firewall rules; then its peers' /etc/hosts. Idempotent: run when it ends, by recovery and by
+ * removal.
+ */
+export async function releaseNetwork(
+  ctx: EngineContext,
+  id: string,
+  options: { published?: boolean; networks?: Networks } = {},
+): Promise<void> {
+  const networks = options.networks ?? new Networks(ctx.layout);
+  let released: { network: string }[] = [];
+  try {
+    released = networks.ipam.releaseAll(id);
+  } catch {
+    // no pools yet
+  }
+  // Only a container that published ports has rules (listing them costs an nft process).
+  if (options.published ?? true) await removeContainerRules(id);
+  refreshPeers(
+    ctx,
+    networks,
+    released.map((r) => r.network),
+    id,
+  );
+}
+
+function readHost(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+function copyHostFile(from: string, to: string): void {
+  rewriteIfThere(to, readHost(from));
+}
+
+function rewriteIfThere(path: string, text: string): void {
+  try {
+    rewrite(path, text);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+}
+
+/** The host's name, for --network host without --hostname (as docker). */
+export function hostModeHostname(): string {
+  return hostHostname();
+}

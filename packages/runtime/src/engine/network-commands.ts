@@ -1,0 +1,90 @@
+/**
+ * The engine's `network` commands (docker's network create/ls/inspect/rm/prune): records in
+ * networks.ts, their firewall chains (firewall.ts), and which containers are on them.
+ */
+import { EngineError } from '../errors.js';
+import type { EngineContext } from './context.js';
+import { ensureNetworkRules, removeNetworkRules } from './firewall.js';
+import { type CreateNetworkOptions, DEFAULT_NETWORK, type NetworkInfo, Networks } from './networks.js';
+import { processAlive } from './status.js';
+
+export async function createNetwork(
+  ctx: EngineContext,
+  name: string,
+  options: CreateNetworkOptions,
+): Promise<NetworkInfo> {
+  const networks = new Networks(ctx.layout);
+  const record = networks.create(name, options);
+  try {
+    await ensureNetworkRules(record, networks.dir);
+  } catch (error) {
+    networks.remove(record.name);
+    throw error;
+  }
+  return { ...record, containers: {} };
+}
+
+function describe(ctx: EngineContext, networks: Networks, name: string): NetworkInfo {
+  const record = networks.get(name);
+  const containers: NetworkInfo['containers'] = {};
+  const prefix = record.subnet.split('/')[1];
+  for (const [id, address] of networks.ipam.inUse(record.name)) {
+    let containerName = '';
+    try {
+      containerName = ctx.store.read(id).name;
+    } catch {
+      // being removed
+    }
+    const mac = ['02', '42', ...address.split('.').map((b) => Number(b).toString(16).padStart(2, '0'))].join(
+      ':',
+    );
+    containers[id] = { name: containerName, ipv4Address: `${address}/${prefix}`, macAddress: mac };
+  }
+  return { ...record, containers };
+}
+
+/** Every network; the default one is made if it is not there yet, as docker's always is. */
+export function listNetworks(ctx: EngineContext): NetworkInfo[] {
+  const networks = new Networks(ctx.layout);
+  networks.ensureDefault();
+  return networks.list().map((n) => describe(ctx, networks, n.name));
+}
+
+export function inspectNetwork(ctx: EngineContext, ref: string): NetworkInfo {
+  const networks = new Networks(ctx.layout);
+  if (ref === DEFAULT_NETWORK) networks.ensureDefault();
+  return describe(ctx, networks, networks.get(ref).name);
+}
+
+export async function removeNetwork(ctx: EngineContext, ref: string): Promise<string> {
+  const networks = new Networks(ctx.layout);
+  const record = networks.get(ref);
+  // Addresses held by containers that no longer run (their owner died) do not keep it.
+  for (const id of networks.ipam.inUse(record.name).keys()) {
+    let running = false;
+    try {
+      running = processAlive(ctx.store.read(id));
+    } catch {
+      running = false;
+    }
+    if (!running) networks.ipam.release(record.name, id);
+  }
+  const removed = networks.remove(record.name);
+  await removeNetworkRules(removed, networks.dir);
+  return removed.name;
+}
+
+/** Removes every user-defined network no container uses; returns their names. */
+export async function pruneNetworks(ctx: EngineContext): Promise<string[]> {
+  const networks = new Networks(ctx.layout);
+  const removed: string[] = [];
+  for (const network of networks.list()) {
+    if (network.name === DEFAULT_NETWORK) continue;
+    try {
+      removed.push(await removeNetwork(ctx, network.name));
+    } catch (error) {
+      if (!(error instanceof EngineError && error.code === 'ENETWORKINUSE')) throw error;
+    }
+  }
+  return removed;
+}

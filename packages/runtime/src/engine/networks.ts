@@ -1,0 +1,266 @@
+/**
+ * box's networks (docker's `network create/ls/rm/inspect`): a record per network in
+ * networks/NAME.json, its address pool in networks/ipam/ (@box/network's Ipam, which also makes
+ * a name unique: the pool is claimed first, under its lock, then the record is written), a
+ * Linux bridge holding the gateway address, and box's firewall rules for it.
+ *
+ * The default network `bridge` (bridge `box0`) is made on first use, on the first of docker's
+ * default subnets that overlaps none of the host's routes, as docker's `docker0`. A subnet given
+ * by the user that overlaps a host route is refused: the host would lose that route's traffic
+ * to the bridge, or the containers would never reach it.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  cidrsOverlap,
+  type Ipam,
+  isIpamError,
+  isNetlinkError,
+  openIpam,
+  openRtnetlink,
+  parseCidr,
+  type Rtnetlink,
+} from '@box/network';
+import { EngineError } from '../errors.js';
+import { writePrivateFile } from './atomic.js';
+import type { Layout } from './layout.js';
+
+export const DEFAULT_NETWORK = 'bridge';
+const DEFAULT_BRIDGE = 'box0';
+/** docker's rule for network names. */
+const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
+/** Modes of --network that are not networks. */
+const RESERVED = new Set(['none', 'host', 'default']);
+
+export interface NetworkRecord {
+  /** 64 hex digits, as docker's. */
+  id: string;
+  name: string;
+  driver: 'bridge';
+  /** The Linux bridge: box0 for the default network, br-<12 hex of the id> for others. */
+  bridge: string;
+  subnet: string;
+  gateway: string;
+  /** No route out: no masquerade, no forwarding beyond the bridge (docker's --internal). */
+  internal: boolean;
+  created: string;
+  labels?: Record<string, string>;
+}
+
+export interface CreateNetworkOptions {
+  subnet?: string;
+  gateway?: string;
+  internal?: boolean;
+  labels?: Record<string, string>;
+}
+
+export class Networks {
+  readonly dir: string;
+  private ipamHandle: Ipam | undefined;
+
+  constructor(layout: Layout) {
+    this.dir = join(layout.root, 'networks');
+  }
+
+  get ipam(): Ipam {
+    if (!this.ipamHandle) {
+      mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+      this.ipamHandle = openIpam(join(this.dir, 'ipam'));
+    }
+    return this.ipamHandle;
+  }
+
+  private path(name: string): string {
+    return join(this.dir, `${name}.json`);
+  }
+
+  /** Every network, by name. */
+  list(): NetworkRecord[] {
+    let entries: string[];
+    try {
+      entries = readdirSync(this.dir);
+    } catch {
+      return [];
+    }
+    const out: NetworkRecord[] = [];
+    for (const entry of entries.sort()) {
+      if (!entry.endsWith('.json')) continue;
+      const record = this.read(entry.slice(0, -5));
+      if (record) out.push(record);
+    }
+    return out;
+  }
+
+  private read(name: string): NetworkRecord | undefined {
+    let text: string;
+    try {
+      text = readFileSync(this.path(name), 'utf8');
+    } catch {
+      return undefined;
+    }
+    try {
+      return JSON.parse(text) as NetworkRecord;
+    } catch {
+      throw new EngineError('EINVAL', `network record ${this.path(name)} is damaged`);
+    }
+  }
+
+  /** A network by name, full id or a unique id prefix; ENONETWORK when there is none. */
+  get(ref: string): NetworkRecord {
+    if (NAME.test(ref)) {
+      const byName = this.read(ref);
+      if (byName) return byName;
+    }
+    const byId = this.list().filter((n) => n.id.startsWith(ref));
+    if (ref.length > 0 && byId.length === 1) return byId[0]!;
+    throw new EngineError('ENONETWORK', `network ${ref} not found`);
+  }
+
+  /** The default network, made on first use (also by two processes at once). */
+  ensureDefault(): NetworkRecord {
+    const existing = this.read(DEFAULT_NETWORK);
+    if (existing) return existing;
+    try {
+      return this.create(DEFAULT_NETWORK, {}, DEFAULT_BRIDGE);
+    } catch (error) {
+      // Made meanwhile by another process: its record is written right after its pool.
+      if (!(error instanceof EngineError && error.code === 'ENETWORKEXISTS')) throw error;
+      for (let i = 0; i < 200; i++) {
+        const made = this.read(DEFAULT_NETWORK);
+        if (made) return made;
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+      }
+      throw error;
+    }
+  }
+
+  create(name: string, options: CreateNetworkOptions = {}, bridgeName?: string): NetworkRecord {
+    if (!NAME.test(name))
+      throw new EngineError(
+        'EINVAL',
+        `invalid network name "${name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`,
+      );
+    if (RESERVED.has(name) || (name === DEFAULT_NETWORK && bridgeName === undefined))
+      throw new EngineError('EINVAL', `network name ${name} is reserved`);
+    const nl = openRtnetlink();
+    try {
+      const routes = hostRoutes(
+        nl,
+        this.list().map((n) => n.bridge),
+      );
+      if (options.subnet !== undefined) {
+        const subnet = parseCidr(options.subnet);
+        const clash = routes.find((r) => cidrsOverlap(parseCidr(r.dst), subnet));
+        if (clash)
+          throw new EngineError(
+            'EINVAL',
+            `subnet ${options.subnet} overlaps the host's route ${clash.dst}${clash.dev ? ` on ${clash.dev}` : ''}`,
+          );
+      }
+      let pool: ReturnType<Ipam['createPool']>;
+      try {
+        pool = this.ipam.createPool(name, {
+          subnet: options.subnet,
+          gateway: options.gateway,
+          hostRoutes: routes.map((r) => r.dst),
+        });
+      } catch (error) {
+        if (isIpamError(error, 'EIPAMEXISTS'))
+          throw new EngineError('ENETWORKEXISTS', `network with name ${name} already exists`);
+        if (isIpamError(error)) throw new EngineError('EINVAL', error.message);
+        throw error;
+      }
+      const id = randomBytes(32).toString('hex');
+      const record: NetworkRecord = {
+        id,
+        name,
+        driver: 'bridge',
+        bridge: bridgeName ?? `br-${id.slice(0, 12)}`,
+        subnet: pool.subnet,
+        gateway: pool.gateway,
+        internal: options.internal ?? false,
+        created: new Date().toISOString(),
+        ...(options.labels && Object.keys(options.labels).length ? { labels: options.labels } : {}),
+      };
+      try {
+        ensureBridge(nl, record);
+        writePrivateFile(this.path(name), `${JSON.stringify(record, null, 2)}\n`);
+      } catch (error) {
+        removeBridge(nl, record.bridge);
+        this.ipam.removePool(name, { force: true });
+        throw error;
+      }
+      return record;
+    } finally {
+      nl.close();
+    }
+  }
+
+  /** Removes a network no container uses (EBUSY otherwise): its bridge, pool and record. */
+  remove(ref: string): NetworkRecord {
+    const record = this.get(ref);
+    if (record.name === DEFAULT_NETWORK && record.bridge === DEFAULT_BRIDGE)
+      throw new EngineError('EINVAL', `${DEFAULT_NETWORK} is a pre-defined network and cannot be removed`);
+    const users = this.ipam.inUse(record.name);
+    if (users.size > 0)
+      throw new EngineError(
+        'ENETWORKINUSE',
+        `error while removing network: network ${record.name} id ${record.id} has active endpoints`,
+      );
+    const nl = openRtnetlink();
+    try {
+      removeBridge(nl, record.bridge);
+    } finally {
+      nl.close();
+    }
+    this.ipam.removePool(record.name, { force: true });
+    rmSync(this.path(record.name), { force: true });
+    return record;
+  }
+
+  /** Whether a record exists for `name` (the pool alone may be a half-made network). */
+  has(name: string): boolean {
+    return existsSync(this.path(name));
+  }
+}
+
+/** The host's IPv4 routes but those of box's own bridges: what a new subnet must not overlap. */
+function hostRoutes(nl: Rtnetlink, bridges: readonly string[]): { dst: string; dev?: string }[] {
+  const names = new Map(nl.listLinks().map((l) => [l.index, l.name]));
+  const own = new Set(bridges);
+  return nl
+    .listRoutes()
+    .filter((r) => r.dst !== 'default')
+    .map((r) => ({ dst: r.dst, dev: r.oif === undefined ? undefined : names.get(r.oif) }))
+    .filter((r) => !(r.dev && own.has(r.dev)));
+}
+
+/** The network's bridge, up, with the gateway address (made when missing: after a reboot, say). */
+export function ensureBridge(nl: Rtnetlink, network: NetworkRecord): void {
+  try {
+    nl.createBridge(network.bridge, { up: true });
+  } catch (error) {
+    if (!isNetlinkError(error, 'EEXIST')) throw error;
+  }
+  const prefix = network.subnet.split('/')[1];
+  try {
+    nl.addAddress(network.bridge, `${network.gateway}/${prefix}`);
+  } catch (error) {
+    if (!isNetlinkError(error, 'EEXIST')) throw error;
+  }
+  nl.setLinkUp(network.bridge);
+}
+
+function removeBridge(nl: Rtnetlink, name: string): void {
+  try {
+    nl.deleteLink(name);
+  } catch (error) {
+    if (!isNetlinkError(error, 'ENODEV')) throw error;
+  }
+}
+
+/** A network as `network inspect` shows it: its record and the containers on it now. */
+export interface NetworkInfo extends NetworkRecord {
+  containers: Record<string, { name: string; ipv4Address: string; macAddress: string }>;
+}
