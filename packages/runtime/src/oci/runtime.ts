@@ -261,18 +261,25 @@ export class OciRuntime {
     const fd = openSync(fifo, O_NONBLOCK);
     try {
       const byte = Buffer.alloc(1);
-      for (;;) {
-        let n: number;
+      const read = (): number => {
         try {
-          n = readSync(fd, byte);
+          return readSync(fd, byte);
         } catch (error) {
           if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') throw error;
-          n = -1;
+          return -1;
         }
+      };
+      for (;;) {
+        const n = read();
         if (n === 1) break;
         const alive = openProcess(stored.pid, stored.pidStartTime);
         alive?.close();
-        if (!alive) throw new RuntimeError('ESTATE', 'cannot start a container that has stopped');
+        if (!alive) {
+          // Between the read and this check it may have written its byte, run its command and
+          // ended (`true`): then it did start.
+          if (read() === 1) break;
+          throw new RuntimeError('ESTATE', 'cannot start a container that has stopped');
+        }
         await sleep(n === 0 ? 5 : 1);
       }
     } finally {
