@@ -18,9 +18,10 @@
  * container has stopped by then, as when a shim deletes a container whose end it has seen.
  *
  * One bundle for all: `runc spec`'s config running `true` on a read-only busybox rootfs (busybox
- * copied in, `true` a link to it), without ambient capabilities (box refuses to raise an ambient
- * capability that is not inheritable, runc skips it), and linux.cgroupsPath rewritten before each
- * create to `/box-bench-<pid>-rt/<ID>`, so that no container uses a runtime's default cgroup.
+ * copied in, `true` a link to it), without ambient capabilities (`runc spec` lists some but no
+ * inheritable ones: runc runs the container anyway, box refuses to raise them), and
+ * linux.cgroupsPath rewritten before each create to `/box-bench-<pid>-rt/<ID>`, so that no
+ * container uses a runtime's default cgroup.
  * Ids are unique per round; each contender has its own state root in the temp dir.
  *
  * A container's stdio is /dev/null, and for the CLIs' `create` a file as stderr (never a pipe:
@@ -100,8 +101,8 @@ function makeBundle(bundle) {
   const config = JSON.parse(readFileSync(join(bundle, 'config.json'), 'utf8'));
   config.process.args = ['true'];
   config.process.terminal = false;
-  // runc skips ambient capabilities the inheritable set lacks (runc spec has none inheritable);
-  // box refuses them. Neither container gets them, so the config does without.
+  // `runc spec` lists ambient capabilities but no inheritable ones, which the kernel requires to
+  // raise them: runc runs the container anyway, box refuses it. The config does without them.
   delete config.process.capabilities.ambient;
   config.root = { path: 'rootfs', readonly: true };
   return config;
