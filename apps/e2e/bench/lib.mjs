@@ -1,4 +1,7 @@
-/** What the bench scripts share: running a command that must succeed, and reading numeric settings. */
+/**
+ * What the bench scripts share: running a command that must succeed, reading numeric settings,
+ * finding runc, medians and percentiles.
+ */
 import { spawnSync } from 'node:child_process';
 
 /** spawnSync that throws, with the command's stderr, unless the command exits 0. */
@@ -27,4 +30,38 @@ export function positiveInteger(name, fallback, who) {
     process.exit(2);
   }
   return n;
+}
+
+/** Finds runc on PATH, installing Debian's package when it is missing. */
+export function ensureRunc() {
+  const probe = () => spawnSync('runc', ['--version'], { encoding: 'utf8' });
+  let version = probe();
+  if (version.error?.code === 'ENOENT') {
+    console.error('bench: runc not found, installing the Debian package "runc"');
+    const apt = {
+      stdio: ['ignore', 'inherit', 'inherit'],
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+    };
+    if (spawnSync('apt-get', ['install', '-y', '-qq', 'runc'], apt).status !== 0) {
+      run('apt-get', ['update', '-qq'], apt);
+      run('apt-get', ['install', '-y', '-qq', 'runc'], apt);
+    }
+    version = probe();
+  }
+  if (version.error || version.status !== 0) {
+    throw new Error(`runc does not run: ${version.error?.message ?? version.stderr}`);
+  }
+  return version.stdout.split('\n')[0].replace(/^runc version /, '');
+}
+
+export function median(values) {
+  const s = [...values].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+}
+
+/** Nearest-rank percentile. */
+export function percentile(values, p) {
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.max(0, Math.ceil((p / 100) * s.length) - 1)];
 }

@@ -71,7 +71,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_CAPABILITIES, defaultSpec, execInContainer, startContainer } from '@box/runtime';
 import { DOCKER_DEFAULT_PROFILE, resolveProfile } from '@box/runtime/seccomp';
-import { positiveInteger, run } from './lib.mjs';
+import { ensureRunc, median, percentile, positiveInteger, run } from './lib.mjs';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const BOX_JS = join(REPO, 'apps/cli/dist/box.js');
@@ -120,28 +120,6 @@ const VARIANTS = [
   { label: '', caption: 'NODE_EXTRA_CA_CERTS unset' },
   { label: ' [CA]', caption: 'NODE_EXTRA_CA_CERTS set' },
 ];
-
-/** Finds runc on PATH, installing Debian's package when it is missing. */
-function ensureRunc() {
-  const probe = () => spawnSync('runc', ['--version'], { encoding: 'utf8' });
-  let version = probe();
-  if (version.error?.code === 'ENOENT') {
-    console.error('bench: runc not found, installing the Debian package "runc"');
-    const apt = {
-      stdio: ['ignore', 'inherit', 'inherit'],
-      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
-    };
-    if (spawnSync('apt-get', ['install', '-y', '-qq', 'runc'], apt).status !== 0) {
-      run('apt-get', ['update', '-qq'], apt);
-      run('apt-get', ['install', '-y', '-qq', 'runc'], apt);
-    }
-    version = probe();
-  }
-  if (version.error || version.status !== 0) {
-    throw new Error(`runc does not run: ${version.error?.message ?? version.stderr}`);
-  }
-  return version.stdout.split('\n')[0].replace(/^runc version /, '');
-}
 
 /**
  * The environments of the spawned Node processes (node -e 0 and box alike): NODE_EXTRA_CA_CERTS
@@ -306,18 +284,6 @@ async function measure(contenders) {
     }
   }
   return samples;
-}
-
-function median(values) {
-  const s = [...values].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
-}
-
-/** Nearest-rank percentile. */
-function percentile(values, p) {
-  const s = [...values].sort((a, b) => a - b);
-  return s[Math.max(0, Math.ceil((p / 100) * s.length) - 1)];
 }
 
 function report(samples) {

@@ -278,6 +278,18 @@ describe('the rest of the config', () => {
     }
   });
 
+  it("ambient capabilities: raised when inheritable and permitted, left out otherwise (as runc's refusals)", () => {
+    const dir = bundle((c) => {
+      c.process.args = ['grep', 'CapAmb', '/proc/self/status'];
+      c.process.capabilities.ambient = ['CAP_KILL', 'CAP_NET_BIND_SERVICE'];
+      c.process.capabilities.inheritable = ['CAP_NET_BIND_SERVICE'];
+    });
+    const r = runtime(root, ['run', '--bundle', dir, 'a1']);
+    expect(r.code, r.stderr).toBe(0);
+    // Only CAP_NET_BIND_SERVICE (10): CAP_KILL is not inheritable.
+    expect(r.stdout.trim()).toMatch(/^CapAmb:\s+0*400$/);
+  });
+
   it('exec adds --env and --cap to the container process, passes --preserve-fds; ps prints ps -ef lines', () => {
     const dir = bundle((c) => {
       c.process.args = ['sleep', '30'];

@@ -110,6 +110,19 @@ function ownCapabilitySet(field: 'CapPrm' | 'CapEff'): bigint {
   return BigInt(`0x${hex ?? '0'}`);
 }
 
+/**
+ * The ambient capabilities the kernel lets a process raise: only those also in its permitted
+ * and inheritable sets (prctl(PR_CAP_AMBIENT_RAISE) is EPERM otherwise). runc raises each and
+ * ignores that refusal, so a config listing ambient capabilities without inheritable ones
+ * (`runc spec`'s own) still runs; here they are left out before the start instead.
+ */
+function raisableAmbient(caps: NonNullable<Process['capabilities']>): number[] {
+  const ambient = capabilityNumbers(caps.ambient);
+  const permitted = new Set(capabilityNumbers(caps.permitted) ?? []);
+  const inheritable = new Set(capabilityNumbers(caps.inheritable) ?? []);
+  return ambient.filter((cap) => permitted.has(cap) && inheritable.has(cap));
+}
+
 /** An OCI process's user and capabilities, as @box/ns spawn takes them (run and exec alike). */
 export function processCredentials(proc: Process): { credentials: Credentials; capabilities?: Capabilities } {
   const caps = proc.capabilities;
@@ -120,7 +133,7 @@ export function processCredentials(proc: Process): { credentials: Credentials; c
       effective: capabilityNumbers(caps.effective),
       permitted: capabilityNumbers(caps.permitted),
       inheritable: capabilityNumbers(caps.inheritable),
-      ambient: capabilityNumbers(caps.ambient),
+      ambient: raisableAmbient(caps),
     },
   };
 }

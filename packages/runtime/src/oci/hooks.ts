@@ -6,9 +6,8 @@
  * A hook gets only the environment the config gives it (never this process's), and is killed
  * when its `timeout` runs out.
  */
-import { spawn as spawnProcess } from 'node:child_process';
 import { writeSync } from 'node:fs';
-import { type NamespaceType, spawn } from '@box/ns';
+import type { NamespaceType } from '@box/ns';
 import { close, pipe } from '@box/sys';
 import { RuntimeError } from '../errors.js';
 import { openProcess } from '../process/handle.js';
@@ -54,8 +53,10 @@ function timeoutMs(hook: Hook): number | undefined {
   return hook.timeout * 1000;
 }
 
-function runHere(hook: Hook, input: string): Promise<HookEnd> {
+async function runHere(hook: Hook, input: string): Promise<HookEnd> {
   const ms = timeoutMs(hook);
+  // Loaded by the first hook: most containers have none.
+  const { spawn: spawnProcess } = await import('node:child_process');
   return new Promise((resolve) => {
     const [argv0, ...args] = hook.args?.length ? hook.args : [hook.path];
     const child = spawnProcess(hook.path, args, {
@@ -105,6 +106,7 @@ async function runInContainer(
     } finally {
       close(w);
     }
+    const { spawn } = await import('@box/ns');
     const child = await spawn({
       path: hook.path,
       args: hook.args?.length ? hook.args : [hook.path],

@@ -21,21 +21,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { DEFAULT_DEVICE_RULES } from '@box/cgroups';
 import type { NamespaceType } from '@box/ns';
 import { connectUnix, mknod } from '@box/sys';
-import { removeCgroupAt, toResources } from '../cgroup.js';
 import { writePrivateFile } from '../engine/atomic.js';
 import { freeze, thaw } from '../engine/freezer.js';
 import { processStartTime } from '../engine/process-info.js';
 import { RuntimeError, SpecError } from '../errors.js';
-import { type ExecProcess, execInContainer } from '../exec.js';
+import type { ExecProcess } from '../exec.js';
 import { openProcess } from '../process/handle.js';
-import { type ContainerProcess, startContainer } from '../run.js';
-import {
-  type LinuxCapabilities,
-  type LinuxResources,
-  type Process,
-  type Spec,
-  validateSpec,
-} from '../spec.js';
+import type { ContainerProcess } from '../run.js';
+import type { LinuxCapabilities, LinuxResources, Process, Spec } from '../spec.js';
 import { runHooks } from './hooks.js';
 import { checkId, type OciState, OciStateDir, type StoredState } from './state.js';
 
@@ -151,10 +144,14 @@ export class OciRuntime {
     const bundle = resolve(options.bundle);
     const spec = readConfig(bundle);
     // The spec's JSON Schema first (errors name the field), then box's own checks. Loaded here
-    // only: the generated validator is large, and no other command needs it.
+    // only, as the start-up path below: the generated validator is large, and the other commands
+    // (start, state, delete...) need neither.
     const { validateConfigSchema } = await import('./schema.js');
     validateConfigSchema(spec);
+    // (An assertion function is called through a name with a declared type.)
+    const validateSpec: typeof import('../spec.js').validateSpec = (await import('../spec.js')).validateSpec;
     validateSpec(spec);
+    const { startContainer } = await import('../run.js');
     if (!isAbsolute(spec.root.path)) spec.root.path = join(bundle, spec.root.path);
     spec.linux = { ...spec.linux, cgroupsPath: cgroupsPathOf(spec, id) };
     // As runc: after the config's device rules, the devices every container has (/dev/null,
@@ -225,8 +222,10 @@ export class OciRuntime {
     } catch (error) {
       if (container) {
         container.kill('SIGKILL');
-        if (detach) await removeCgroupAt(spec.linux.cgroupsPath!);
-        else await container.exited.catch(() => undefined);
+        if (detach) {
+          const { removeCgroupAt } = await import('../cgroup.js');
+          await removeCgroupAt(spec.linux.cgroupsPath!);
+        } else await container.exited.catch(() => undefined);
       }
       this.states.remove(id);
       throw error;
@@ -262,18 +261,25 @@ export class OciRuntime {
     const fd = openSync(fifo, O_NONBLOCK);
     try {
       const byte = Buffer.alloc(1);
-      for (;;) {
-        let n: number;
+      const read = (): number => {
         try {
-          n = readSync(fd, byte);
+          return readSync(fd, byte);
         } catch (error) {
           if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') throw error;
-          n = -1;
+          return -1;
         }
+      };
+      for (;;) {
+        const n = read();
         if (n === 1) break;
         const alive = openProcess(stored.pid, stored.pidStartTime);
         alive?.close();
-        if (!alive) throw new RuntimeError('ESTATE', 'cannot start a container that has stopped');
+        if (!alive) {
+          // Between the read and this check it may have written its byte, run its command and
+          // ended (`true`): then it did start.
+          if (read() === 1) break;
+          throw new RuntimeError('ESTATE', 'cannot start a container that has stopped');
+        }
         await sleep(n === 0 ? 5 : 1);
       }
     } finally {
@@ -356,7 +362,10 @@ export class OciRuntime {
       }
     }
     // Whatever is left in the cgroup (the command's children, an exec) goes with it.
-    if (stored.cgroupsPath) await removeCgroupAt(stored.cgroupsPath);
+    if (stored.cgroupsPath) {
+      const { removeCgroupAt } = await import('../cgroup.js');
+      await removeCgroupAt(stored.cgroupsPath);
+    }
     this.states.remove(id);
     await runHooks('poststop', spec.hooks?.poststop, { ...state, status: 'stopped' }).catch((error) => {
       process.emitWarning((error as Error).message);
@@ -390,6 +399,7 @@ export class OciRuntime {
     if ((await this.states.status(stored)) === 'stopped')
       throw new RuntimeError('ESTATE', 'container not running');
     const { createCgroupManager } = await import('@box/cgroups');
+    const { toResources } = await import('../cgroup.js');
     const cgroup = await createCgroupManager({ path: stored.cgroupsPath! });
     await cgroup.update(toResources(resources));
   }
@@ -419,6 +429,7 @@ export class OciRuntime {
       );
     const consoleFd = options.consoleSocket ? connectUnix(options.consoleSocket) : undefined;
     try {
+      const { execInContainer } = await import('../exec.js');
       const child = await execInContainer({
         pid: stored.pid,
         startTime: stored.pidStartTime,
