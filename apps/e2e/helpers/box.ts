@@ -7,6 +7,7 @@ import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'no
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, afterEach, beforeAll, expect } from 'vitest';
+import { heldAddresses, orphanContainerChains, removeRootNetworks } from './network.js';
 
 export const repoRoot = resolve(import.meta.dirname, '../../..');
 export const boxBin = join(repoRoot, 'apps/cli/dist/box.js');
@@ -24,7 +25,13 @@ export function makeBoxRoot(): BoxEnv {
     encoding: 'utf8',
   });
   if (setup.status !== 0) throw new Error(`busybox image set-up failed: ${setup.stderr}`);
-  return { root, cleanup: () => rmSync(root, { recursive: true, force: true }) };
+  return {
+    root,
+    cleanup: () => {
+      removeRootNetworks(root);
+      rmSync(root, { recursive: true, force: true });
+    },
+  };
 }
 
 export interface Result {
@@ -105,6 +112,14 @@ export function leftovers(root: string, before: Set<number>): string[] {
     if (line.includes(root)) found.push(`mount: ${line}`);
   }
   for (const cgroup of boxCgroups()) found.push(`cgroup: ${cgroup}`);
+  found.push(...heldAddresses(root));
+  let live = new Set<string>();
+  try {
+    live = new Set(readdirSync(join(root, 'containers')));
+  } catch {
+    // none made
+  }
+  found.push(...orphanContainerChains(live));
   for (const dir of ['containers', 'names']) {
     try {
       for (const entry of readdirSync(join(root, dir))) found.push(`${dir}/${entry}`);

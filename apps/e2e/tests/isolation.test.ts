@@ -52,8 +52,11 @@ describe('box run isolates the container', () => {
     expect(sh('mount -t tmpfs tmpfs /mnt').code).not.toBe(0);
   });
 
-  it('has only lo, up, in its network namespace', () => {
-    const r = sh('ls /sys/class/net; cat /sys/class/net/lo/operstate; ip -o link | wc -l');
+  it('has only lo, up, in its network namespace with --network none', () => {
+    const r = sh('ls /sys/class/net; cat /sys/class/net/lo/operstate; ip -o link | wc -l', [
+      '--network',
+      'none',
+    ]);
     expect(r.code).toBe(0);
     const [links, , count] = r.stdout.trim().split('\n');
     expect(links).toBe('lo');

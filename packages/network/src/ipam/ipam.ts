@@ -29,6 +29,13 @@ import { type AddressPool, DEFAULT_ADDRESS_POOLS, pickSubnet, poolSubnets } from
 export interface IpamOptions {
   /** How long to wait for another process's change before failing with `EIPAMLOCKED` (10 s). */
   lockTimeoutMs?: number;
+  /**
+   * Whether handing out and giving back addresses waits for the disk (fsync), as creating and
+   * removing pools always does. An engine whose containers all die with the machine may say
+   * false: after a power loss no address is in use, so a lost change frees one nobody holds or
+   * holds one until its owner's clean-up gives it back; the rename keeps the file whole.
+   */
+  durableAllocations?: boolean;
 }
 
 export interface CreatePoolOptions {
@@ -66,10 +73,12 @@ export interface AllocateOptions {
 export class Ipam {
   readonly dir: string;
   readonly #lockTimeoutMs: number;
+  readonly #durable: boolean;
 
   constructor(dir: string, options: IpamOptions = {}) {
     this.dir = dir;
     this.#lockTimeoutMs = options.lockTimeoutMs ?? 10_000;
+    this.#durable = options.durableAllocations ?? true;
   }
 
   /**
@@ -189,7 +198,7 @@ export class Ipam {
       const address = wanted === null ? nextFree(record) : checkWanted(record, wanted);
       record.allocations.set(containerId, address);
       if (wanted === null) record.last = address;
-      writePool(this.dir, record);
+      writePool(this.dir, record, this.#durable);
       return formatIPv4(address);
     });
   }
@@ -203,7 +212,7 @@ export class Ipam {
       const address = record?.allocations.get(containerId);
       if (!record || address === undefined) return null;
       record.allocations.delete(containerId);
-      writePool(this.dir, record);
+      writePool(this.dir, record, this.#durable);
       return formatIPv4(address);
     });
   }
@@ -218,7 +227,7 @@ export class Ipam {
         const address = record?.allocations.get(containerId);
         if (!record || address === undefined) continue;
         record.allocations.delete(containerId);
-        writePool(this.dir, record);
+        writePool(this.dir, record, this.#durable);
         released.push({ network, containerId, address: formatIPv4(address) });
       }
       return released;

@@ -151,7 +151,7 @@ function decodePool(path: string, network: string, text: string): PoolRecord {
 }
 
 /** Replaces the pool file of `record.network` atomically (mode 0600). */
-export function writePool(dir: string, record: PoolRecord): void {
+export function writePool(dir: string, record: PoolRecord, durable = true): void {
   const data = {
     version: VERSION,
     network: record.network,
@@ -162,7 +162,7 @@ export function writePool(dir: string, record: PoolRecord): void {
       [...record.allocations].map(([id, address]) => [id, formatIPv4(address)]),
     ),
   };
-  writeFileAtomic(dir, poolPath(dir, record.network), `${JSON.stringify(data, null, 2)}\n`);
+  writeFileAtomic(dir, poolPath(dir, record.network), `${JSON.stringify(data, null, 2)}\n`, durable);
 }
 
 export function removePoolFile(dir: string, network: string): void {
@@ -175,7 +175,7 @@ export function removePoolFile(dir: string, network: string): void {
   }
 }
 
-function writeFileAtomic(dir: string, path: string, text: string): void {
+function writeFileAtomic(dir: string, path: string, text: string, durable = true): void {
   // Only the lock holder writes, so one temporary name per file is enough; a crash's
   // leftover is truncated and reused by the next write.
   const temp = `${path}.tmp`;
@@ -190,12 +190,12 @@ function writeFileAtomic(dir: string, path: string, text: string): void {
       const bytes = Buffer.from(text);
       let offset = 0;
       while (offset < bytes.length) offset += writeSync(fd, bytes, offset, bytes.length - offset);
-      fsyncSync(fd);
+      if (durable) fsyncSync(fd);
     } finally {
       closeSync(fd);
     }
     renameSync(temp, path);
-    syncDir(dir);
+    if (durable) syncDir(dir);
   } catch (error) {
     throw ioError(`writing ${path}`, path, error);
   }

@@ -4,10 +4,11 @@
  * refused at once. Starting is separate, so one record serves an attached start, a detached one
  * and a restart.
  */
-import { chownSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, lstatSync, mkdirSync, type Stats, writeFileSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { ownCapabilities, tweakCapabilities } from '../capabilities.js';
 import { EngineError } from '../errors.js';
+import { ContainerView } from '../rootfs/resolve.js';
 import { DEFAULT_PATH, defaultSpec, type Mount, type Spec, validateSpec } from '../spec.js';
 import type { EngineContext } from './context.js';
 import { ETC_FILES, hostModeHostname, type NetworkMode, parseNetworkMode } from './network-attach.js';
@@ -105,6 +106,47 @@ function networkOptionsOf(options: CreateOptions): Pick<ContainerRecord, 'networ
     ...(options.dnsOptions?.length ? { dnsOptions: options.dnsOptions } : {}),
   };
   return Object.keys(picked).length ? { networkOptions: picked } : {};
+}
+
+/**
+ * A --userns container's root cannot create files in the image's /etc (owned by host root,
+ * unmapped in its namespace), so the mount points of /etc/hosts, resolv.conf and hostname that
+ * the image lacks are made now, in its writable layer, which box has just made (nothing of the
+ * container can be in it yet): /etc with the image's mode, it and the files owned by the mapped
+ * root (overlayfs refuses that root a lookup in an upper directory of an unmapped owner:
+ * EACCES). An image whose /etc is not a directory (a symlink, say) is left to the start's own
+ * resolution.
+ */
+function makeEtcMountPoints(layers: readonly string[], upper: string, uid: number, gid: number): void {
+  let etc: Stats | undefined;
+  for (const layer of layers) {
+    try {
+      etc = lstatSync(join(layer, 'etc'));
+      break;
+    } catch {
+      // not in this layer
+    }
+  }
+  // A whiteout (a 0:0 character device) hides /etc of the layers below.
+  const whiteout = etc?.isCharacterDevice() && etc.rdev === 0;
+  if (etc && !whiteout && !etc.isDirectory()) return;
+  const view = new ContainerView([...layers], { userxattr: true });
+  let missing: string[];
+  try {
+    missing = ETC_FILES.filter((file) => view.find(`/etc/${file}`) === undefined);
+  } finally {
+    view.close();
+  }
+  if (missing.length === 0) return;
+  const dir = join(upper, 'etc');
+  const mode = etc && !whiteout ? etc.mode & 0o7777 : 0o755;
+  mkdirSync(dir, { mode });
+  chmodSync(dir, mode);
+  chownSync(dir, uid, gid);
+  for (const file of missing) {
+    writeFileSync(join(dir, file), '', { mode: 0o644, flag: 'wx' });
+    chownSync(join(dir, file), uid, gid);
+  }
 }
 
 /**
@@ -232,6 +274,7 @@ export async function createContainer(
       for (const name of [...mounts.volumes, ...mounts.anonymous]) {
         handVolumeTo(ctx.layout, name, uidRange.hostID, gidRange.hostID);
       }
+      makeEtcMountPoints(image.layers, join(container.staging, 'upper'), uidRange.hostID, gidRange.hostID);
     }
     // A container started now and removed when it ends needs none of this after a power loss:
     // written without fsync (recovery removes a record it cannot read, see recovery.ts). A

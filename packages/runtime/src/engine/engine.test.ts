@@ -77,6 +77,8 @@ afterEach(async () => {
     await engine.idle();
     expect(readdirSync(join(engine.root, 'containers'))).toEqual([]);
     for (const id of ids) expect(cgroupsOf(id)).toEqual([]);
+    // Its default network's bridge and firewall chains leave the host with it.
+    await engine.removeAllNetworks();
   }
 });
 

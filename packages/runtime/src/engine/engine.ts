@@ -580,6 +580,15 @@ export class Engine {
     await (await import('./network-commands.js')).removeNetwork(this.ctx, reference);
   }
 
+  /**
+   * Removes every network of this state root, the default one included, with their bridges and
+   * firewall rules: for an embedder done with a root (a test's temporary one, say).
+   */
+  async removeAllNetworks(): Promise<void> {
+    await this.ready();
+    await (await import('./network-commands.js')).removeAllNetworks(this.ctx);
+  }
+
   async pruneNetworks(): Promise<string[]> {
     await this.ready();
     return (await import('./network-commands.js')).pruneNetworks(this.ctx);

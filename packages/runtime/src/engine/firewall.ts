@@ -33,8 +33,9 @@ export async function ensureNetworkRules(network: NetworkRecord, dir: string): P
   } catch {
     // not yet this boot
   }
+  // Chains are named by the bridge: unique on the host, where names are only unique per root.
   await fw().addNetwork({
-    network: network.name,
+    network: network.bridge,
     bridge: network.bridge,
     subnet: network.subnet,
     internal: network.internal,
@@ -44,7 +45,7 @@ export async function ensureNetworkRules(network: NetworkRecord, dir: string): P
 }
 
 export async function removeNetworkRules(network: NetworkRecord, dir: string): Promise<void> {
-  await fw().removeNetwork(network.name);
+  await fw().removeNetwork(network.bridge);
   rmSync(markOf(dir, network), { force: true });
 }
 

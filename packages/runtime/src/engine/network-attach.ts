@@ -20,7 +20,7 @@
  */
 
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
-import { closeSync, ftruncateSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, ftruncateSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { hostname as hostHostname } from 'node:os';
 import { join } from 'node:path';
@@ -282,6 +282,9 @@ export class ContainerNetwork {
         up: true,
         peerMac: macOf(address),
       });
+      // Hairpin: a container reaching its own published port through the host's address is
+      // DNATed back out of the bridge port it came in by, which a bridge refuses without it.
+      if (this.held.length > 0) writeFileSync(`/sys/class/net/${hostInterface}/brport/hairpin_mode`, '1');
     } finally {
       nl.close();
     }
@@ -289,7 +292,8 @@ export class ContainerNetwork {
     try {
       inside.addAddress('eth0', `${address}/${prefix}`);
       inside.setLinkUp('eth0');
-      inside.addRoute({ gateway: network.gateway });
+      // An internal network leads nowhere else (docker's --internal): no default route.
+      if (!network.internal) inside.addRoute({ gateway: network.gateway });
     } finally {
       inside.close();
     }
@@ -328,29 +332,37 @@ export class ContainerNetwork {
     this.released = true;
     const published = this.held.length > 0;
     for (const port of this.held.splice(0)) port.close();
-    await releaseNetwork(this.ctx, this.record.id, { published, networks: this.networks });
+    await releaseNetwork(this.ctx, this.record.id, {
+      published,
+      networks: this.networks,
+      names: this.record.networks ?? [],
+    });
   }
 }
 
 /**
- * Gives back what a container holds of the networks, whoever held it: its addresses, its
- * firewall rules; then its peers' /etc/hosts. Idempotent: run when it ends, by recovery and by
- * removal.
+ * Gives back what a container holds of the networks, whoever held it: its firewall rules, its
+ * addresses; then its peers' /etc/hosts. Idempotent: run when it ends, by recovery and by
+ * removal. Cheap when it holds nothing (recovery asks for every created container): the pools
+ * of its networks are read, nothing is locked or spawned.
  */
 export async function releaseNetwork(
   ctx: EngineContext,
   id: string,
-  options: { published?: boolean; networks?: Networks } = {},
+  options: { published?: boolean; networks?: Networks; names?: readonly string[] } = {},
 ): Promise<void> {
   const networks = options.networks ?? new Networks(ctx.layout);
-  let released: { network: string }[] = [];
+  let holds: boolean;
   try {
-    released = networks.ipam.releaseAll(id);
+    const names = options.names ?? networks.ipam.pools().map((p) => p.network);
+    holds = names.some((name) => networks.ipam.inUse(name).has(id));
   } catch {
-    // no pools yet
+    holds = false; // no pools yet
   }
-  // Only a container that published ports has rules (listing them costs an nft process).
+  if (!holds) return;
+  // Rules first: while an address is held, a later clean-up comes back for them.
   if (options.published ?? true) await removeContainerRules(id);
+  const released = networks.ipam.releaseAll(id);
   refreshPeers(
     ctx,
     networks,

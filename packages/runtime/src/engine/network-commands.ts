@@ -56,7 +56,11 @@ export function inspectNetwork(ctx: EngineContext, ref: string): NetworkInfo {
   return describe(ctx, networks, networks.get(ref).name);
 }
 
-export async function removeNetwork(ctx: EngineContext, ref: string): Promise<string> {
+export async function removeNetwork(
+  ctx: EngineContext,
+  ref: string,
+  options: { predefined?: boolean } = {},
+): Promise<string> {
   const networks = new Networks(ctx.layout);
   const record = networks.get(ref);
   // Addresses held by containers that no longer run (their owner died) do not keep it.
@@ -69,7 +73,7 @@ export async function removeNetwork(ctx: EngineContext, ref: string): Promise<st
     }
     if (!running) networks.ipam.release(record.name, id);
   }
-  const removed = networks.remove(record.name);
+  const removed = networks.remove(record.name, options);
   await removeNetworkRules(removed, networks.dir);
   return removed.name;
 }
@@ -87,4 +91,14 @@ export async function pruneNetworks(ctx: EngineContext): Promise<string[]> {
     }
   }
   return removed;
+}
+
+/**
+ * Removes every network of the state root, the default one included, from the host (bridges,
+ * firewall chains) and the root: for an embedder done with a root (tests' temporary ones).
+ * Refused while a container runs on one.
+ */
+export async function removeAllNetworks(ctx: EngineContext): Promise<void> {
+  for (const network of new Networks(ctx.layout).list())
+    await removeNetwork(ctx, network.name, { predefined: true });
 }

@@ -4,12 +4,12 @@
  * a name unique: the pool is claimed first, under its lock, then the record is written), a
  * Linux bridge holding the gateway address, and box's firewall rules for it.
  *
- * The default network `bridge` (bridge `box0`) is made on first use, on the first of docker's
+ * The default network `bridge` (bridge `box0`, see defaultBridge) is made on first use, on the first of docker's
  * default subnets that overlaps none of the host's routes, as docker's `docker0`. A subnet given
  * by the user that overlaps a host route is refused: the host would lose that route's traffic
  * to the bridge, or the containers would never reach it.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import {
@@ -27,7 +27,8 @@ import { writePrivateFile } from './atomic.js';
 import type { Layout } from './layout.js';
 
 export const DEFAULT_NETWORK = 'bridge';
-const DEFAULT_BRIDGE = 'box0';
+/** The default network's bridge for box's own root; another root (a test's, say) gets its own. */
+const DEFAULT_ROOT = '/var/lib/box';
 /** docker's rule for network names. */
 const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
 /** Modes of --network that are not networks. */
@@ -59,14 +60,22 @@ export class Networks {
   readonly dir: string;
   private ipamHandle: Ipam | undefined;
 
+  /** box0 for /var/lib/box, box<8 hex of the root's hash> for any other root. */
+  readonly defaultBridge: string;
+
   constructor(layout: Layout) {
     this.dir = join(layout.root, 'networks');
+    this.defaultBridge =
+      layout.root === DEFAULT_ROOT
+        ? 'box0'
+        : `box${createHash('sha256').update(layout.root).digest('hex').slice(0, 8)}`;
   }
 
   get ipam(): Ipam {
     if (!this.ipamHandle) {
       mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-      this.ipamHandle = openIpam(join(this.dir, 'ipam'));
+      // No container outlives the machine: addresses need not wait for the disk (see Ipam).
+      this.ipamHandle = openIpam(join(this.dir, 'ipam'), { durableAllocations: false });
     }
     return this.ipamHandle;
   }
@@ -122,7 +131,7 @@ export class Networks {
     const existing = this.read(DEFAULT_NETWORK);
     if (existing) return existing;
     try {
-      return this.create(DEFAULT_NETWORK, {}, DEFAULT_BRIDGE);
+      return this.create(DEFAULT_NETWORK, {}, this.defaultBridge);
     } catch (error) {
       // Made meanwhile by another process: its record is written right after its pool.
       if (!(error instanceof EngineError && error.code === 'ENETWORKEXISTS')) throw error;
@@ -197,10 +206,13 @@ export class Networks {
     }
   }
 
-  /** Removes a network no container uses (EBUSY otherwise): its bridge, pool and record. */
-  remove(ref: string): NetworkRecord {
+  /**
+   * Removes a network no container uses (ENETWORKINUSE otherwise): its bridge, pool and record.
+   * The default network only with `predefined` (when the whole state root goes).
+   */
+  remove(ref: string, options: { predefined?: boolean } = {}): NetworkRecord {
     const record = this.get(ref);
-    if (record.name === DEFAULT_NETWORK && record.bridge === DEFAULT_BRIDGE)
+    if (record.name === DEFAULT_NETWORK && !options.predefined)
       throw new EngineError('EINVAL', `${DEFAULT_NETWORK} is a pre-defined network and cannot be removed`);
     const users = this.ipam.inUse(record.name);
     if (users.size > 0)

@@ -70,6 +70,7 @@ async function recover(ctx: EngineContext, id: string): Promise<boolean> {
     await removeCgroupAt(state.cgroupsPath);
     await (await import('./network-attach.js')).releaseNetwork(ctx, state.id, {
       published: (state.ports?.length ?? 0) > 0,
+      names: state.networks ?? [],
     });
     return false;
   }
@@ -82,6 +83,7 @@ async function recover(ctx: EngineContext, id: string): Promise<boolean> {
   // Its address and firewall rules: its owner died before giving them back.
   await (await import('./network-attach.js')).releaseNetwork(ctx, state.id, {
     published: (state.ports?.length ?? 0) > 0,
+    names: state.networks ?? [],
   });
   const exitCode = exitCodeOfDeadOwner(state);
   ctx.events.emit('die', state, exitCode);

@@ -26,7 +26,10 @@ export async function removeContainer(
   options: { volumes?: boolean } = {},
 ): Promise<void> {
   await removeCgroupAt(record.cgroupsPath ?? `box/${record.id}`);
-  await releaseNetwork(ctx, record.id, { published: (record.ports?.length ?? 0) > 0 });
+  await releaseNetwork(ctx, record.id, {
+    published: (record.ports?.length ?? 0) > 0,
+    names: record.networks ?? [],
+  });
   if (options.volumes || record.autoRemove) {
     for (const name of record.anonymousVolumes ?? []) {
       try {

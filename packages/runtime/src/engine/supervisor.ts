@@ -190,9 +190,10 @@ export class Supervisor implements Supervision {
       }
     }
     const { oomKilled } = await removeCgroupAt(state.cgroupsPath);
-    await releaseNetwork(this.ctx, state.id, { published: (state.ports?.length ?? 0) > 0 }).catch(
-      () => undefined,
-    );
+    await releaseNetwork(this.ctx, state.id, {
+      published: (state.ports?.length ?? 0) > 0,
+      names: state.networks ?? [],
+    }).catch(() => undefined);
     const ended = recordExit(
       this.ctx,
       state.id,

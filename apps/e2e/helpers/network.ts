@@ -1,0 +1,73 @@
+/**
+ * What box's networks leave on the host, for the tests' clean-up and leftover checks: the
+ * bridges of a state root's networks (recorded in ROOT/networks/*.json), their chains in box's
+ * nftables table, addresses still held in its pools, and container chains of containers gone.
+ */
+import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+interface NetworkRecord {
+  name: string;
+  bridge: string;
+}
+
+function records(root: string): NetworkRecord[] {
+  const dir = join(root, 'networks');
+  try {
+    return readdirSync(dir)
+      .filter((f) => f.endsWith('.json'))
+      .map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as NetworkRecord);
+  } catch {
+    return [];
+  }
+}
+
+/** The chains of box's table (`ip box`), or [] when there is none. */
+export function boxChains(): string[] {
+  const r = spawnSync('nft', ['-j', 'list', 'chains', 'ip'], { encoding: 'utf8' });
+  if (r.status !== 0) return [];
+  const objects = (JSON.parse(r.stdout) as { nftables: { chain?: { table: string; name: string } }[] })
+    .nftables;
+  return objects.flatMap((o) => (o.chain && o.chain.table === 'box' ? [o.chain.name] : []));
+}
+
+/** Addresses a root's pools still hand to containers. */
+export function heldAddresses(root: string): string[] {
+  const dir = join(root, 'networks', 'ipam');
+  let files: string[];
+  try {
+    files = readdirSync(dir).filter((f) => f.endsWith('.ipam.json'));
+  } catch {
+    return [];
+  }
+  return files.flatMap((f) => {
+    const pool = JSON.parse(readFileSync(join(dir, f), 'utf8')) as { allocations: Record<string, string> };
+    return Object.entries(pool.allocations).map(
+      ([id, ip]) => `address ${ip} held by ${id.slice(0, 12)} in ${f}`,
+    );
+  });
+}
+
+/** Chains of containers (ctr-<id>) of which no box state root on this machine has a record. */
+export function orphanContainerChains(liveIds: ReadonlySet<string>): string[] {
+  return boxChains()
+    .filter((c) => c.startsWith('ctr-') && !liveIds.has(c.slice(4)))
+    .map((c) => `nft chain ${c}`);
+}
+
+/**
+ * Removes a root's networks from the host: their bridges and chains; box's table too once it
+ * holds no network's or container's chain (another root's networks keep it).
+ */
+export function removeRootNetworks(root: string): void {
+  for (const network of records(root)) {
+    spawnSync('ip', ['link', 'delete', network.bridge], { stdio: 'ignore' });
+    for (const kind of ['forward', 'postrouting', 'guard'])
+      spawnSync('nft', ['delete', 'chain', 'ip', 'box', `net-${network.bridge}-${kind}`], {
+        stdio: 'ignore',
+      });
+  }
+  if (!boxChains().some((c) => c.startsWith('net-') || c.startsWith('ctr-')))
+    spawnSync('nft', ['delete', 'table', 'ip', 'box'], { stdio: 'ignore' });
+}
