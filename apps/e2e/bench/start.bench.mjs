@@ -15,7 +15,8 @@
  *   runc exec      `runc exec ID true` into a `runc run -d` container of the same rootfs (`sleep`);
  *   box run        `node apps/cli/dist/box.js run --rm busybox true`: a whole CLI process with
  *                  its image lookup, container record and overlay (and, cold in each process,
- *                  its seccomp profile resolved and compiled); also with seccomp=unconfined;
+ *                  its seccomp profile resolved and compiled) and the default bridge network;
+ *                  also with seccomp=unconfined, and with --network none;
  *   box exec       `box exec ID true` into a detached `box run -d busybox sleep 1000`;
  *   box ps         `box ps` (one running container), `box images` (one image);
  *   node -e 0      the floor of any Node CLI: start-up and exit of an empty Node process,
@@ -44,7 +45,8 @@
  * Targets (reported, not enforced): box run and box exec <= node -e 0 + 15 ms, box ps and
  * box images <= node -e 0 + 10 ms (each with NODE_EXTRA_CA_CERTS unset and set),
  * library run <= 0.25 x runc run, library exec <= 0.25 x runc exec, the seccomp filter's cost per
- * container (library run [seccomp] - library run, and box run - box run unconfined) <= 1 ms.
+ * container (library run [seccomp] - library run, and box run - box run unconfined) <= 1 ms, the
+ * default bridge network's cost per container (box run - box run --network none) <= 15 ms.
  * Exit status: 0 when every contender ran every time (targets met or not), 1 when
  * a contender failed or something was left behind (runc container, cgroup, mount,
  * box container or its service).
@@ -69,7 +71,13 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_CAPABILITIES, defaultSpec, execInContainer, startContainer } from '@box/runtime';
+import {
+  createEngine,
+  DEFAULT_CAPABILITIES,
+  defaultSpec,
+  execInContainer,
+  startContainer,
+} from '@box/runtime';
 import { DOCKER_DEFAULT_PROFILE, resolveProfile } from '@box/runtime/seccomp';
 import { ensureRunc, median, percentile, positiveInteger, run } from './lib.mjs';
 
@@ -106,6 +114,15 @@ const SECCOMP_COSTS = [
     with: 'box run --rm busybox true',
     without: 'box run unconfined',
     targetMs: 1,
+  },
+];
+/** What the default bridge network costs a container: the same run with --network none. */
+const NETWORK_COSTS = [
+  {
+    figure: 'network, CLI: box run - box run --network none',
+    with: 'box run --rm busybox true',
+    without: 'box run --network none',
+    targetMs: 15,
   },
 ];
 /** The library contenders compared with runc, and the ratio they may reach. */
@@ -219,6 +236,13 @@ function makeContenders(ctx) {
         ]),
     },
     {
+      name: 'box run --network none',
+      run: () =>
+        run(process.execPath, [BOX_JS, 'run', '--rm', '--network', 'none', 'busybox', 'true'], {
+          env: envs[0],
+        }),
+    },
+    {
       name: 'box run unconfined',
       run: () =>
         run(
@@ -314,6 +338,15 @@ function report(samples) {
     rows.push({
       figure: cost.figure,
       value: `${ms >= 0 ? '+' : ''}${ms.toFixed(2)} ms`,
+      target: `<= ${cost.targetMs} ms`,
+      met: ms <= cost.targetMs,
+    });
+  }
+  for (const cost of NETWORK_COSTS) {
+    const ms = m[cost.with] - m[cost.without];
+    rows.push({
+      figure: cost.figure,
+      value: `${ms >= 0 ? '+' : ''}${ms.toFixed(1)} ms`,
       target: `<= ${cost.targetMs} ms`,
       met: ms <= cost.targetMs,
     });
@@ -462,6 +495,17 @@ async function cleanUp({ tmp, boxRoot, runcRoot, env, cgroupsBefore }) {
       }
       if (procs === '') problems.push(`box cgroup ${dir} was left behind`);
     }
+  });
+  await attempt('networks', async () => {
+    // The temp root's default network: its bridge and firewall chains leave the host with it.
+    const noImages = {
+      resolve: async () => {
+        throw new Error('no images here');
+      },
+      hold: async () => undefined,
+      release: async () => undefined,
+    };
+    await createEngine({ root: boxRoot, images: noImages }).removeAllNetworks();
   });
   await attempt('temp dir', () => rmSync(tmp, { recursive: true, force: true }));
   return problems;

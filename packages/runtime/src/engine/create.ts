@@ -5,6 +5,7 @@
  * and a restart.
  */
 import { chmodSync, chownSync, lstatSync, mkdirSync, type Stats, writeFileSync } from 'node:fs';
+import { isIPv4 } from 'node:net';
 import { join, posix } from 'node:path';
 import { ownCapabilities, tweakCapabilities } from '../capabilities.js';
 import { EngineError } from '../errors.js';
@@ -62,6 +63,8 @@ function checkOptions(options: CreateOptions): void {
   }
 }
 
+const WORD = /^[^\s#;]+$/;
+
 /** --network, --ip and -p checked against each other and the networks there are. */
 function checkNetworkOptions(ctx: EngineContext, options: CreateOptions): NetworkMode {
   const mode = parseNetworkMode(options.network);
@@ -80,6 +83,28 @@ function checkNetworkOptions(ctx: EngineContext, options: CreateOptions): Networ
       'EINVAL',
       `conflicting options: port publishing and the ${mode.kind} network mode (--network ${options.network})`,
     );
+  // They become lines of the container's /etc files: one word each, nothing to start a new line.
+  for (const host of options.extraHosts ?? [])
+    if (!WORD.test(host.name) || !isIPv4(host.ip))
+      throw new EngineError('EINVAL', `invalid --add-host ${JSON.stringify(`${host.name}:${host.ip}`)}`);
+  for (const server of options.dns ?? [])
+    if (!isIPv4(server)) throw new EngineError('EINVAL', `${server} is not an ip address`);
+  for (const word of [...(options.dnsSearch ?? []), ...(options.dnsOptions ?? [])])
+    if (!WORD.test(word))
+      throw new EngineError('EINVAL', `invalid DNS search domain or option ${JSON.stringify(word)}`);
+  if (options.ip !== undefined && !isIPv4(options.ip))
+    throw new EngineError('EINVAL', `invalid IPv4 address: ${options.ip}`);
+  for (const p of options.publish ?? [])
+    if (
+      !Number.isInteger(p.containerPort) ||
+      p.containerPort < 1 ||
+      p.containerPort > 65535 ||
+      (p.hostPort !== undefined &&
+        !(Number.isInteger(p.hostPort) && p.hostPort >= 0 && p.hostPort <= 65535)) ||
+      (p.protocol !== 'tcp' && p.protocol !== 'udp') ||
+      (p.hostIp !== undefined && !isIPv4(p.hostIp))
+    )
+      throw new EngineError('EINVAL', `invalid port publication ${JSON.stringify(p)}`);
   if (mode.kind === 'container' && (options.hostname || options.dns?.length || options.extraHosts?.length))
     throw new EngineError(
       'EINVAL',

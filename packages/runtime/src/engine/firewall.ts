@@ -72,3 +72,13 @@ export async function addContainerRules(
 export async function removeContainerRules(id: string): Promise<void> {
   await fw().removeContainer(id);
 }
+
+/**
+ * Deletes box's table once it holds no network's and no container's rules (the last state root
+ * on this host went). Another root's networks keep it.
+ */
+export async function removeTableIfUnused(): Promise<void> {
+  const listing = await fw().list();
+  if (listing.exists && listing.networks.length === 0 && listing.containers.length === 0)
+    await fw().deleteTable();
+}

@@ -31,6 +31,7 @@ import type { EngineContext } from './context.js';
 import { hostsFile, resolvConf } from './etc-files.js';
 import { addContainerRules, ensureNetworkRules, removeContainerRules } from './firewall.js';
 import { ensureBridge, type NetworkRecord, Networks } from './networks.js';
+import { processStartTime } from './process-info.js';
 import type { ContainerRecord, PortBinding } from './types.js';
 
 /** The container's place on one network while it runs (docker's EndpointSettings). */
@@ -236,7 +237,14 @@ export class ContainerNetwork {
     const dir = ctx.store.dir(record.id);
     if (mode.kind === 'container') {
       const other = ctx.store.find(mode.ref);
-      if (other.status !== 'running' || !other.pid)
+      // Its pid names it only while it runs: a pid taken since by another process (the host's
+      // own, say) would hand this container that process's network.
+      if (
+        other.status !== 'running' ||
+        !other.pid ||
+        other.pidStartTime === undefined ||
+        processStartTime(other.pid) !== other.pidStartTime
+      )
         throw new EngineError('ESTATE', `cannot join network of a non running container: ${mode.ref}`);
       const ns = spec.linux?.namespaces?.find((n) => n.type === 'network');
       if (ns) ns.path = `/proc/${other.pid}/ns/net`;

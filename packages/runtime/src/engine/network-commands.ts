@@ -4,7 +4,7 @@
  */
 import { EngineError } from '../errors.js';
 import type { EngineContext } from './context.js';
-import { ensureNetworkRules, removeNetworkRules } from './firewall.js';
+import { ensureNetworkRules, removeNetworkRules, removeTableIfUnused } from './firewall.js';
 import { type CreateNetworkOptions, DEFAULT_NETWORK, type NetworkInfo, Networks } from './networks.js';
 import { processAlive } from './status.js';
 
@@ -101,4 +101,5 @@ export async function pruneNetworks(ctx: EngineContext): Promise<string[]> {
 export async function removeAllNetworks(ctx: EngineContext): Promise<void> {
   for (const network of new Networks(ctx.layout).list())
     await removeNetwork(ctx, network.name, { predefined: true });
+  await removeTableIfUnused();
 }

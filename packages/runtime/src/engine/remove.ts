@@ -21,7 +21,7 @@ export async function removeContainer(
   ctx: EngineContext,
   record: Pick<
     ContainerRecord,
-    'id' | 'name' | 'image' | 'cgroupsPath' | 'anonymousVolumes' | 'autoRemove' | 'ports'
+    'id' | 'name' | 'image' | 'cgroupsPath' | 'anonymousVolumes' | 'autoRemove' | 'ports' | 'networks'
   >,
   options: { volumes?: boolean } = {},
 ): Promise<void> {
