@@ -65,3 +65,19 @@ export function percentile(values, p) {
   const s = [...values].sort((a, b) => a - b);
   return s[Math.max(0, Math.ceil((p / 100) * s.length) - 1)];
 }
+
+/**
+ * Removes a bench's temporary state root's networks from the host (the default network's
+ * bridge and box's firewall rules for it), through the engine as an embedder done with a root.
+ */
+export async function removeRootNetworks(root) {
+  const { createEngine } = await import('@box/runtime');
+  const noImages = {
+    resolve: async () => {
+      throw new Error('no images here');
+    },
+    hold: async () => undefined,
+    release: async () => undefined,
+  };
+  await createEngine({ root, images: noImages }).removeAllNetworks();
+}

@@ -20,8 +20,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { createEngine } from '@box/runtime';
-import { median, positiveInteger } from './lib.mjs';
+import { median, positiveInteger, removeRootNetworks } from './lib.mjs';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const BOX_JS = join(REPO, 'apps/cli/dist/box.js');
@@ -94,15 +93,8 @@ try {
     failed = true;
     console.error(`network bench: containers left behind: ${left.split('\n').length}`);
   }
-  const noImages = {
-    resolve: async () => {
-      throw new Error('no images here');
-    },
-    hold: async () => undefined,
-    release: async () => undefined,
-  };
   try {
-    await createEngine({ root, images: noImages }).removeAllNetworks();
+    await removeRootNetworks(root);
   } catch (error) {
     failed = true;
     console.error(`network bench: its networks could not be removed: ${error.message}`);

@@ -71,15 +71,9 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import {
-  createEngine,
-  DEFAULT_CAPABILITIES,
-  defaultSpec,
-  execInContainer,
-  startContainer,
-} from '@box/runtime';
+import { DEFAULT_CAPABILITIES, defaultSpec, execInContainer, startContainer } from '@box/runtime';
 import { DOCKER_DEFAULT_PROFILE, resolveProfile } from '@box/runtime/seccomp';
-import { ensureRunc, median, percentile, positiveInteger, run } from './lib.mjs';
+import { ensureRunc, median, percentile, positiveInteger, removeRootNetworks, run } from './lib.mjs';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const BOX_JS = join(REPO, 'apps/cli/dist/box.js');
@@ -498,14 +492,7 @@ async function cleanUp({ tmp, boxRoot, runcRoot, env, cgroupsBefore }) {
   });
   await attempt('networks', async () => {
     // The temp root's default network: its bridge and firewall chains leave the host with it.
-    const noImages = {
-      resolve: async () => {
-        throw new Error('no images here');
-      },
-      hold: async () => undefined,
-      release: async () => undefined,
-    };
-    await createEngine({ root: boxRoot, images: noImages }).removeAllNetworks();
+    await removeRootNetworks(boxRoot);
   });
   await attempt('temp dir', () => rmSync(tmp, { recursive: true, force: true }));
   return problems;
