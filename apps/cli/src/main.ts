@@ -439,6 +439,22 @@ const commands: CommandSpec[] = [
         run: async ([refs]) => (await load.network()).networkRm(list(refs)),
       },
       {
+        name: 'connect',
+        description: 'Connect a container to a network',
+        args: ['<network>', '<container>'],
+        options: [opt('ip', undefined, 'address', 'IPv4 address (e.g. 172.30.100.104)')],
+        run: async ([network, container], o: Opts) =>
+          (await load.network()).networkConnect(s(network), s(container), o as never),
+      },
+      {
+        name: 'disconnect',
+        description: 'Disconnect a container from a network',
+        args: ['<network>', '<container>'],
+        options: [opt('force', 'f', undefined, 'Accepted for docker compatibility')],
+        run: async ([network, container]) =>
+          (await load.network()).networkDisconnect(s(network), s(container)),
+      },
+      {
         name: 'prune',
         description: 'Remove all unused networks',
         options: [opt('force', 'f', undefined, 'Do not prompt for confirmation')],

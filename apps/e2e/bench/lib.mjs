@@ -3,6 +3,7 @@
  * finding runc, medians and percentiles.
  */
 import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 
 /** spawnSync that throws, with the command's stderr, unless the command exits 0. */
 export function run(command, args, options = {}) {
@@ -70,6 +71,10 @@ export function percentile(values, p) {
  * Removes a bench's temporary state root's networks from the host (the default network's
  * bridge and box's firewall rules for it), through the engine as an embedder done with a root.
  */
+const IP_FORWARD = '/proc/sys/net/ipv4/ip_forward';
+/** The host's ip_forward before the bench: box turns it on for its networks, as docker does. */
+const ipForwardBefore = readFileSync(IP_FORWARD, 'utf8').trim();
+
 export async function removeRootNetworks(root) {
   const { createEngine } = await import('@box/runtime');
   const noImages = {
@@ -80,4 +85,7 @@ export async function removeRootNetworks(root) {
     release: async () => undefined,
   };
   await createEngine({ root, images: noImages }).removeAllNetworks();
+  // box's table is gone with the last network of the host's box roots: ip_forward as it was.
+  if (spawnSync('nft', ['list', 'table', 'ip', 'box'], { stdio: 'ignore' }).status !== 0)
+    writeFileSync(IP_FORWARD, ipForwardBefore);
 }

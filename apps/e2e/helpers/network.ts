@@ -1,10 +1,11 @@
 /**
  * What box's networks leave on the host, for the tests' clean-up and leftover checks: the
  * bridges of a state root's networks (recorded in ROOT/networks/*.json), their chains in box's
- * nftables table, addresses still held in its pools, and container chains of containers gone.
+ * nftables table, addresses still held in its pools, container chains of containers gone, and
+ * the host's ip_forward, which box turns on as docker does.
  */
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 interface NetworkRecord {
@@ -56,6 +57,10 @@ export function orphanContainerChains(liveIds: ReadonlySet<string>): string[] {
     .map((c) => `nft chain ${c}`);
 }
 
+const IP_FORWARD = '/proc/sys/net/ipv4/ip_forward';
+/** The host's ip_forward before this test file's roots: box turns it on for its networks. */
+const ipForwardBefore = readFileSync(IP_FORWARD, 'utf8').trim();
+
 /**
  * Removes a root's networks from the host: their bridges and chains; box's table too once it
  * holds no network's or container's chain (another root's networks keep it).
@@ -68,6 +73,9 @@ export function removeRootNetworks(root: string): void {
         stdio: 'ignore',
       });
   }
-  if (!boxChains().some((c) => c.startsWith('net-') || c.startsWith('ctr-')))
+  if (!boxChains().some((c) => c.startsWith('net-') || c.startsWith('ctr-'))) {
     spawnSync('nft', ['delete', 'table', 'ip', 'box'], { stdio: 'ignore' });
+    // No box network is left on the host: ip_forward as it was before the tests.
+    writeFileSync(IP_FORWARD, ipForwardBefore);
+  }
 }

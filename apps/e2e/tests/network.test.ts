@@ -162,6 +162,34 @@ describe('published ports', () => {
     boxOk(env.root, ['rm', '-f', id]);
   });
 
+  it('-P publishes each port the image exposes on a free host port', async () => {
+    const base = boxOk(env.root, ['create', 'busybox', 'true']);
+    boxOk(env.root, ['commit', '-c', 'EXPOSE 80', base, 'e2e-exposing']);
+    boxOk(env.root, ['rm', base]);
+    try {
+      const id = boxOk(env.root, [
+        'run',
+        '-d',
+        '-P',
+        'e2e-exposing',
+        'httpd',
+        '-f',
+        '-p',
+        '80',
+        '-h',
+        '/etc',
+      ]);
+      const mapped = boxOk(env.root, ['port', id]);
+      expect(mapped).toMatch(/^80\/tcp -> 0\.0\.0\.0:\d+$/);
+      const port = Number(mapped.split(':')[1]);
+      await waitFor(() => spawnSync('ss', ['-ltn']).stdout.includes(`:${port}`), 5000);
+      expect((await get('127.0.0.1', port)).trim()).toBe(inspect(id).Config.Hostname);
+      boxOk(env.root, ['rm', '-f', id]);
+    } finally {
+      box(env.root, ['rmi', 'e2e-exposing']);
+    }
+  });
+
   it("a SIGKILLed box's container leaves no rule and no address once box runs again", async () => {
     const run = boxAsync(env.root, ['run', '--rm', '-p', '18083:80', 'busybox', 'sleep', '100']);
     await waitFor(() => boxChains().some((c) => c.startsWith('ctr-')), 10_000);
@@ -240,6 +268,38 @@ describe('user-defined networks', () => {
       'none',
     ]);
     expect(boxChains().filter((c) => c.includes('br-'))).toEqual([]);
+  });
+
+  it('connect gives a running container eth1 on another network at once; disconnect takes it away', () => {
+    boxOk(env.root, ['network', 'create', '--subnet', '10.213.8.0/24', 'e2e-side']);
+    try {
+      const id = boxOk(env.root, ['run', '-d', '--name', 'joiner', 'busybox', 'sleep', '100']);
+      boxOk(env.root, ['network', 'connect', '--ip', '10.213.8.9', 'e2e-side', 'joiner']);
+      expect(boxOk(env.root, ['exec', id, 'ip', '-4', '-o', 'addr', 'show', 'eth1'])).toContain(
+        'inet 10.213.8.9/24',
+      );
+      // Its default route stays on its first network.
+      expect(boxOk(env.root, ['exec', id, 'ip', 'route'])).toMatch(/^default via \S+ dev eth0/m);
+      boxOk(env.root, ['run', '-d', '--network', 'e2e-side', '--name', 'peer', 'busybox', 'sleep', '100']);
+      expect(boxOk(env.root, ['exec', 'peer', 'ping', '-c1', '-W2', 'joiner'])).toContain('10.213.8.9');
+      expect(Object.keys(inspect(id).NetworkSettings.Networks).sort()).toEqual(['bridge', 'e2e-side']);
+      const twice = box(env.root, ['network', 'connect', 'e2e-side', 'joiner']);
+      expect([twice.code, twice.stderr.trim()]).toEqual([
+        125,
+        'box: endpoint with name joiner already exists in network e2e-side',
+      ]);
+      boxOk(env.root, ['network', 'disconnect', 'e2e-side', 'joiner']);
+      expect(boxOk(env.root, ['exec', id, 'ls', '/sys/class/net']).split('\n').sort()).toEqual([
+        'eth0',
+        'lo',
+      ]);
+      expect(boxOk(env.root, ['exec', 'peer', 'cat', '/etc/hosts'])).not.toContain('joiner');
+      expect(Object.keys(inspect(id).NetworkSettings.Networks)).toEqual(['bridge']);
+      boxOk(env.root, ['rm', '-f', 'joiner', 'peer']);
+    } finally {
+      box(env.root, ['rm', '-f', 'joiner', 'peer']);
+      box(env.root, ['network', 'rm', 'e2e-side']);
+    }
   });
 
   it('an internal network has no route out', () => {

@@ -117,3 +117,17 @@ export async function networkPrune(): Promise<number> {
   if (removed.length) process.stdout.write(`Deleted Networks:\n${removed.map((n) => `${n}\n`).join('')}`);
   return 0;
 }
+
+export async function networkConnect(
+  network: string,
+  container: string,
+  flags: { ip?: string },
+): Promise<number> {
+  await openEngine().connectNetwork(network, container, { ip: flags.ip });
+  return 0;
+}
+
+export async function networkDisconnect(network: string, container: string): Promise<number> {
+  await openEngine().disconnectNetwork(network, container);
+  return 0;
+}

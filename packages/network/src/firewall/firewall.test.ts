@@ -37,6 +37,9 @@ beforeAll(() => {
 beforeEach(async () => {
   t = makeTopology();
   fw = createFirewall({ netns: t.host });
+  // A new namespace may start with the host's value (net.core.devconf_inherit_init_net), which
+  // box itself turns on: off first, so that turning it on is seen.
+  inNetns(t.host, 'sh', '-c', 'echo 0 > /proc/sys/net/ipv4/ip_forward');
   expect(await enableIpForward({ netns: t.host })).toBe(true);
   expect(await enableIpForward({ netns: t.host })).toBe(false);
   await startServer(t.c, 'tcp', '0.0.0.0', 80, servers);

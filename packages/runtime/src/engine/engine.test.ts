@@ -49,7 +49,12 @@ beforeAll(() => {
   );
 });
 
-afterAll(() => rmSync(top, { recursive: true, force: true }));
+// box turns ip_forward on for its networks (as docker): as it was once the tests' networks are gone.
+const ipForwardBefore = readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8');
+afterAll(() => {
+  rmSync(top, { recursive: true, force: true });
+  writeFileSync('/proc/sys/net/ipv4/ip_forward', ipForwardBefore);
+});
 
 const engines: Engine[] = [];
 

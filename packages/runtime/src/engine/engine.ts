@@ -574,7 +574,19 @@ export class Engine {
     return (await import('./network-commands.js')).inspectNetwork(this.ctx, reference);
   }
 
-  /** Refused (EBUSY) while a running container is on it. */
+  /** docker's network connect: at once for a running container (eth1, …), else from its next start. */
+  async connectNetwork(network: string, container: string, options: { ip?: string } = {}): Promise<void> {
+    const record = await this.find(container);
+    await (await import('./network-attach.js')).connectNetwork(this.ctx, record, network, options);
+  }
+
+  /** docker's network disconnect. */
+  async disconnectNetwork(network: string, container: string): Promise<void> {
+    const record = await this.find(container);
+    await (await import('./network-attach.js')).disconnectNetwork(this.ctx, record, network);
+  }
+
+  /** Refused (ENETWORKINUSE) while a running container is on it. */
   async removeNetwork(reference: string): Promise<void> {
     await this.ready();
     await (await import('./network-commands.js')).removeNetwork(this.ctx, reference);

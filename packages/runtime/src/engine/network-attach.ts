@@ -206,7 +206,8 @@ async function holdPort(binding: PortBinding): Promise<HeldPort> {
 /** What a starting container holds of the network until `release`. */
 export class ContainerNetwork {
   private readonly held: HeldPort[] = [];
-  private endpoint: { network: NetworkRecord; address: string } | undefined;
+  /** Its networks in order: the first one's gateway is its default route, eth0 its interface. */
+  private readonly endpoints: { network: NetworkRecord; address: string }[] = [];
   private released = false;
 
   private constructor(
@@ -263,51 +264,30 @@ export class ContainerNetwork {
       writeHosts(ctx, networks, record);
       return;
     }
-    const network = mode.name === 'bridge' ? networks.ensureDefault() : networks.get(mode.name);
-    let address: string;
-    try {
-      address = networks.ipam.allocate(network.name, record.id, { ip: record.networkOptions?.ip });
-    } catch (error) {
-      throw new EngineError('EINVAL', (error as Error).message);
+    const names = record.networks?.length ? record.networks : [mode.name];
+    for (const [i, name] of names.entries()) {
+      const network = name === 'bridge' ? networks.ensureDefault() : networks.get(name);
+      const ip = i === 0 ? record.networkOptions?.ip : undefined;
+      this.endpoints.push({ network, address: allocate(networks, network, record.id, ip) });
     }
-    this.endpoint = { network, address };
     for (const binding of record.ports ?? []) this.held.push(await holdPort(binding));
     writeHosts(ctx, networks, record);
   }
 
-  /** At the sync point: the container's interface and routes, the firewall rules. */
+  /** At the sync point: the container's interfaces and routes, the firewall rules. */
   async connect(pid: number): Promise<void> {
-    if (!this.endpoint) return;
-    const { network, address } = this.endpoint;
-    const prefix = Number(network.subnet.split('/')[1]);
-    const hostInterface = `vb${this.record.id.slice(0, 12)}0`;
-    const nl = openRtnetlink();
-    try {
-      ensureBridge(nl, network);
-      nl.createVethPair(hostInterface, 'eth0', {
-        peerNetns: { pid },
-        master: network.bridge,
-        up: true,
-        peerMac: macOf(address),
-      });
-      // Hairpin: a container reaching its own published port through the host's address is
-      // DNATed back out of the bridge port it came in by, which a bridge refuses without it.
-      if (this.held.length > 0) writeFileSync(`/sys/class/net/${hostInterface}/brport/hairpin_mode`, '1');
-    } finally {
-      nl.close();
+    for (const [index, { network, address }] of this.endpoints.entries()) {
+      plugEndpoint(pid, this.record.id, network, address, index, { hairpin: this.held.length > 0 });
+      await ensureNetworkRules(network, this.networks.dir);
     }
-    const inside = openRtnetlink({ netns: { pid } });
-    try {
-      inside.addAddress('eth0', `${address}/${prefix}`);
-      inside.setLinkUp('eth0');
-      // An internal network leads nowhere else (docker's --internal): no default route.
-      if (!network.internal) inside.addRoute({ gateway: network.gateway });
-    } finally {
-      inside.close();
-    }
-    await ensureNetworkRules(network, this.networks.dir);
-    await addContainerRules(this.record.id, address, this.ports());
-    refreshPeers(this.ctx, this.networks, [network.name], this.record.id);
+    const main = this.endpoints[0];
+    if (main) await addContainerRules(this.record.id, main.address, this.ports());
+    refreshPeers(
+      this.ctx,
+      this.networks,
+      this.endpoints.map((e) => e.network.name),
+      this.record.id,
+    );
   }
 
   private ports(): PublishedPort[] {
@@ -316,20 +296,14 @@ export class ContainerNetwork {
 
   /** What `inspect` shows while it runs (docker's NetworkSettings). */
   settings(): NetworkSettings | undefined {
-    if (!this.endpoint) return undefined;
-    const { network, address } = this.endpoint;
+    if (this.endpoints.length === 0) return undefined;
     return {
-      networks: {
-        [network.name]: {
-          networkId: network.id,
-          ipAddress: address,
-          prefixLength: Number(network.subnet.split('/')[1]),
-          gateway: network.gateway,
-          macAddress: macOf(address),
-          interface: 'eth0',
-          hostInterface: `vb${this.record.id.slice(0, 12)}0`,
-        },
-      },
+      networks: Object.fromEntries(
+        this.endpoints.map(({ network, address }, index) => [
+          network.name,
+          endpointOf(this.record.id, network, address, index),
+        ]),
+      ),
       ports: this.ports(),
     };
   }
@@ -340,11 +314,171 @@ export class ContainerNetwork {
     this.released = true;
     const published = this.held.length > 0;
     for (const port of this.held.splice(0)) port.close();
-    await releaseNetwork(this.ctx, this.record.id, {
-      published,
-      networks: this.networks,
-      names: this.record.networks ?? [],
+    // Every pool: networks connected since the start are not in the record it started with.
+    await releaseNetwork(this.ctx, this.record.id, { published, networks: this.networks });
+  }
+}
+
+/** An address on `network` for the container; the pool's refusal as the engine's. */
+function allocate(networks: Networks, network: NetworkRecord, id: string, ip?: string): string {
+  try {
+    return networks.ipam.allocate(network.name, id, { ip });
+  } catch (error) {
+    throw new EngineError('EINVAL', (error as Error).message);
+  }
+}
+
+/** The host end of the container's veth pair on its index-th network. */
+const hostInterfaceOf = (id: string, index: number) => `vb${id.slice(0, 12)}${index}`;
+
+function endpointOf(id: string, network: NetworkRecord, address: string, index: number): NetworkEndpoint {
+  return {
+    networkId: network.id,
+    ipAddress: address,
+    prefixLength: Number(network.subnet.split('/')[1]),
+    gateway: network.gateway,
+    macAddress: macOf(address),
+    interface: `eth${index}`,
+    hostInterface: hostInterfaceOf(id, index),
+  };
+}
+
+/**
+ * The container's place on a network: a veth pair, its host end on the network's bridge, the
+ * other made as eth<index> directly in the container's network namespace (so no name of the
+ * host's is ever taken or seen there), up with its address; the default route through the
+ * gateway on its first network (unless internal: docker's --internal leads nowhere else).
+ */
+function plugEndpoint(
+  pid: number,
+  id: string,
+  network: NetworkRecord,
+  address: string,
+  index: number,
+  options: { hairpin?: boolean } = {},
+): void {
+  const prefix = Number(network.subnet.split('/')[1]);
+  const hostInterface = hostInterfaceOf(id, index);
+  const inner = `eth${index}`;
+  const nl = openRtnetlink();
+  try {
+    ensureBridge(nl, network);
+    nl.createVethPair(hostInterface, inner, {
+      peerNetns: { pid },
+      master: network.bridge,
+      up: true,
+      peerMac: macOf(address),
     });
+    // Hairpin: a container reaching its own published port through the host's address is
+    // DNATed back out of the bridge port it came in by, which a bridge refuses without it.
+    if (options.hairpin) writeFileSync(`/sys/class/net/${hostInterface}/brport/hairpin_mode`, '1');
+  } finally {
+    nl.close();
+  }
+  const inside = openRtnetlink({ netns: { pid } });
+  try {
+    inside.addAddress(inner, `${address}/${prefix}`);
+    inside.setLinkUp(inner);
+    if (index === 0 && !network.internal) inside.addRoute({ gateway: network.gateway });
+  } finally {
+    inside.close();
+  }
+}
+
+/** The container's running process, checked against its start time (never a pid reused since). */
+function runningPid(record: ContainerRecord): number | undefined {
+  if (record.status !== 'running' || !record.pid || record.pidStartTime === undefined) return undefined;
+  return processStartTime(record.pid) === record.pidStartTime ? record.pid : undefined;
+}
+
+/**
+ * docker's network connect: the container joins `network` from its next start, and at once
+ * when it runs (another interface, eth1 and on; its default route stays on its first network).
+ */
+export async function connectNetwork(
+  ctx: EngineContext,
+  record: ContainerRecord,
+  ref: string,
+  options: { ip?: string } = {},
+): Promise<void> {
+  const mode = parseNetworkMode(record.networkMode);
+  if (mode.kind !== 'network')
+    throw new EngineError(
+      'EINVAL',
+      `container ${record.name} is in network mode ${record.networkMode}: it cannot join a network`,
+    );
+  const networks = new Networks(ctx.layout);
+  const network = ref === 'bridge' ? networks.ensureDefault() : networks.get(ref);
+  const joined = record.networks?.length ? record.networks : [mode.name];
+  if (joined.includes(network.name))
+    throw new EngineError(
+      'EINVAL',
+      `endpoint with name ${record.name} already exists in network ${network.name}`,
+    );
+  if (options.ip !== undefined && network.name === 'bridge')
+    throw new EngineError('EINVAL', 'user specified IP address is supported on user defined networks only');
+  const pid = runningPid(record);
+  const settings = record.networkSettings;
+  if (pid === undefined) {
+    ctx.store.update(record.id, { networks: [...joined, network.name] });
+    return;
+  }
+  const used = new Set(Object.values(settings?.networks ?? {}).map((e) => e.interface));
+  let index = 0;
+  while (used.has(`eth${index}`)) index++;
+  const address = allocate(networks, network, record.id, options.ip);
+  try {
+    plugEndpoint(pid, record.id, network, address, index);
+    await ensureNetworkRules(network, networks.dir);
+  } catch (error) {
+    unplug(record.id, index);
+    networks.ipam.release(network.name, record.id);
+    throw error;
+  }
+  const updated = ctx.store.update(record.id, {
+    networks: [...joined, network.name],
+    networkSettings: {
+      networks: { ...settings?.networks, [network.name]: endpointOf(record.id, network, address, index) },
+      ports: settings?.ports ?? [],
+    },
+  });
+  if (updated) writeHosts(ctx, networks, updated);
+  refreshPeers(ctx, networks, [network.name], record.id);
+}
+
+/** docker's network disconnect: the container leaves `network` (at once when it runs). */
+export async function disconnectNetwork(
+  ctx: EngineContext,
+  record: ContainerRecord,
+  ref: string,
+): Promise<void> {
+  const networks = new Networks(ctx.layout);
+  const network = ref === 'bridge' ? networks.ensureDefault() : networks.get(ref);
+  const mode = parseNetworkMode(record.networkMode);
+  const joined = record.networks?.length ? record.networks : mode.kind === 'network' ? [mode.name] : [];
+  if (!joined.includes(network.name))
+    throw new EngineError('EINVAL', `container ${record.name} is not connected to network ${network.name}`);
+  const endpoint = record.networkSettings?.networks[network.name];
+  if (endpoint && runningPid(record) !== undefined) unplug(record.id, Number(endpoint.interface.slice(3)));
+  networks.ipam.release(network.name, record.id);
+  const { [network.name]: _gone, ...rest } = record.networkSettings?.networks ?? {};
+  const updated = ctx.store.update(record.id, {
+    networks: joined.filter((n) => n !== network.name),
+    ...(record.networkSettings ? { networkSettings: { ...record.networkSettings, networks: rest } } : {}),
+  });
+  if (updated) writeHosts(ctx, networks, updated);
+  refreshPeers(ctx, networks, [network.name], record.id);
+}
+
+/** Deletes the host end of a veth pair (its peer in the container goes with it). */
+function unplug(id: string, index: number): void {
+  const nl = openRtnetlink();
+  try {
+    nl.deleteLink(hostInterfaceOf(id, index));
+  } catch {
+    // gone already
+  } finally {
+    nl.close();
   }
 }
 
