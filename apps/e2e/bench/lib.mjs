@@ -85,7 +85,11 @@ export async function removeRootNetworks(root) {
     release: async () => undefined,
   };
   await createEngine({ root, images: noImages }).removeAllNetworks();
-  // box's table is gone with the last network of the host's box roots: ip_forward as it was.
-  if (spawnSync('nft', ['list', 'table', 'ip', 'box'], { stdio: 'ignore' }).status !== 0)
+  // With no network of any box root left, box's table (its forwarding restriction, kept while
+  // ip_forward is on) goes, and ip_forward is as it was before the bench.
+  const table = spawnSync('nft', ['list', 'table', 'ip', 'box'], { encoding: 'utf8' });
+  if (table.status !== 0 || !/chain (net|ctr)-/.test(table.stdout)) {
+    spawnSync('nft', ['delete', 'table', 'ip', 'box'], { stdio: 'ignore' });
     writeFileSync(IP_FORWARD, ipForwardBefore);
+  }
 }

@@ -216,7 +216,12 @@ describe('removal and listing', () => {
   it("a container's ports make box's table when there is none yet", async () => {
     expect(await fw.list()).toMatchObject({ exists: false });
     await fw.addContainer({ ...WEB, ports: [{ hostPort: 8080, containerPort: 80 }] });
-    expect((await fw.list()).chains.map((chain) => chain.name)).toEqual(['prerouting', 'output', 'ctr-web']);
+    expect((await fw.list()).chains.map((chain) => chain.name)).toEqual([
+      'loopback-guard',
+      'prerouting',
+      'output',
+      'ctr-web',
+    ]);
     expect(await connect(t.host, 'tcp', '192.0.2.1', 8080)).toBe('192.0.2.1');
     await fw.addContainer({ ...WEB, ports: [] }); // nothing to publish: its rules go
     expect((await fw.list()).containers).toEqual([]);
@@ -253,6 +258,7 @@ describe('removal and listing', () => {
     const listing = await fw.list();
     expect(listing.networks).toEqual(['test-net']);
     expect(listing.chains.map((chain) => [chain.name, chain.hook, chain.rules])).toEqual([
+      ['loopback-guard', 'prerouting', 1],
       ['prerouting', 'prerouting', 2],
       ['output', 'output', 2],
       ['net-test-net-forward', 'forward', 5],

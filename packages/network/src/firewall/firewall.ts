@@ -22,6 +22,7 @@ import {
   portOfElementLine,
   removeContainerBatch,
   removeNetworkBatch,
+  restrictForwardingBatch,
   skeletonBatch,
 } from './rules.js';
 import { enableRouteLocalnet } from './sysctl.js';
@@ -52,15 +53,24 @@ export class Firewall {
    */
   async addNetwork(rules: NetworkRules): Promise<void> {
     const lines = [...skeletonBatch(this.table), ...networkBatch(this.table, rules)];
-    if (!rules.internal) await enableRouteLocalnet(rules.bridge, { netns: this.#runner.netns });
+    // The guard chain first, then route_localnet: never the one without the other.
     await applyBatch(this.#runner, lines);
+    if (!rules.internal) await enableRouteLocalnet(rules.bridge, { netns: this.#runner.netns });
   }
 
-  /** Deletes a network's rules; no error when it has none. */
-  async removeNetwork(network: string): Promise<void> {
+  /**
+   * Limits forwarding to box's bridges (see restrictForwardingBatch): for a host where box
+   * turned `ip_forward` on.
+   */
+  async restrictForwarding(): Promise<void> {
+    await applyBatch(this.#runner, [...skeletonBatch(this.table), ...restrictForwardingBatch(this.table)]);
+  }
+
+  /** Deletes a network's rules (and its bridge from box's set, when given); no error when it has none. */
+  async removeNetwork(network: string, bridge?: string): Promise<void> {
     await applyBatch(this.#runner, [
       `add table ip ${this.table}`,
-      ...removeNetworkBatch(this.table, network),
+      ...removeNetworkBatch(this.table, network, bridge),
     ]);
   }
 

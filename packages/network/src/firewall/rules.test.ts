@@ -7,6 +7,7 @@ import {
   portOfElementLine,
   removeContainerBatch,
   removeNetworkBatch,
+  restrictForwardingBatch,
   skeletonBatch,
 } from './rules.js';
 
@@ -18,6 +19,10 @@ describe('batches', () => {
       'add table ip box',
       'add map ip box published-addr { type ipv4_addr . inet_proto . inet_service : verdict; }',
       'add map ip box published-any { type inet_proto . inet_service : verdict; }',
+      'add set ip box bridges { type ifname; }',
+      'add chain ip box loopback-guard { type filter hook prerouting priority raw; policy accept; }',
+      'flush chain ip box loopback-guard',
+      'add rule ip box loopback-guard iifname != "lo" ip daddr 127.0.0.0/8 drop',
       'add chain ip box prerouting { type nat hook prerouting priority dstnat; policy accept; }',
       'flush chain ip box prerouting',
       'add rule ip box prerouting fib daddr type local ip daddr . meta l4proto . th dport vmap @published-addr',
@@ -27,6 +32,17 @@ describe('batches', () => {
       'add rule ip box output fib daddr type local ip daddr . meta l4proto . th dport vmap @published-addr',
       'add rule ip box output fib daddr type local meta l4proto . th dport vmap @published-any',
     ]);
+  });
+
+  it('limit forwarding to box bridges where box turned ip_forward on', () => {
+    expect(restrictForwardingBatch('box')).toEqual([
+      'add chain ip box forward { type filter hook forward priority filter - 10; policy drop; }',
+      'flush chain ip box forward',
+      'add rule ip box forward ct state established,related accept',
+      'add rule ip box forward iifname @bridges accept',
+      'add rule ip box forward oifname @bridges accept',
+    ]);
+    expect(networkBatch('box', NETWORK)).toContain('add element ip box bridges { "br-front" }');
   });
 
   it("give a network docker's forwarding and masquerading, and a guard", () => {

@@ -94,10 +94,33 @@ export function skeletonBatch(table: string): string[] {
     `add table ${t}`,
     `add map ${t} published-addr { type ipv4_addr . inet_proto . inet_service : verdict; }`,
     `add map ${t} published-any { type inet_proto . inet_service : verdict; }`,
+    `add set ${t} bridges { type ifname; }`,
+    // Before any DNAT: a packet to 127.0.0.0/8 that did not come from the host itself (lo) is
+    // one no real sender makes; left alone, prerouting would DNAT it to a container published
+    // on 127.0.0.1 before the kernel's martian check ever saw it (from the LAN, say).
+    `add chain ${t} loopback-guard { type filter hook prerouting priority raw; policy accept; }`,
+    `flush chain ${t} loopback-guard`,
+    `add rule ${t} loopback-guard iifname != "lo" ip daddr 127.0.0.0/8 drop`,
     `add chain ${t} prerouting { type nat hook prerouting priority dstnat; policy accept; }`,
     ...dispatch('prerouting'),
     `add chain ${t} output { type nat hook output priority -100; policy accept; }`,
     ...dispatch('output'),
+  ];
+}
+
+/**
+ * Forwarding limited to box's bridges, for a host where box turned `ip_forward` on (it was
+ * off): the host then routes containers' traffic, and nothing else, between its interfaces,
+ * as docker's FORWARD policy DROP does. Each network's own forward chain filters further.
+ */
+export function restrictForwardingBatch(table: string): string[] {
+  const t = `ip ${checkTable(table)}`;
+  return [
+    `add chain ${t} forward { type filter hook forward priority filter - 10; policy drop; }`,
+    `flush chain ${t} forward`,
+    `add rule ${t} forward ct state established,related accept`,
+    `add rule ${t} forward iifname @bridges accept`,
+    `add rule ${t} forward oifname @bridges accept`,
   ];
 }
 
@@ -126,6 +149,7 @@ export function networkBatch(table: string, rules: NetworkRules): string[] {
   const [forward, postrouting, guard] = networkChains(network) as [string, string, string];
   const b = `"${bridge}"`;
   const lines = [
+    `add element ${t} bridges { ${b} }`,
     `add chain ${t} ${forward} { type filter hook forward priority filter; policy accept; }`,
     `flush chain ${t} ${forward}`,
   ];
@@ -165,10 +189,18 @@ export function networkBatch(table: string, rules: NetworkRules): string[] {
 }
 
 /** Deletes a network's chains; nothing to delete is no error (each is added before its delete). */
-export function removeNetworkBatch(table: string, network: string): string[] {
+export function removeNetworkBatch(table: string, network: string, bridge?: string): string[] {
   const t = `ip ${checkTable(table)}`;
   checkName(network, 'network name');
-  return networkChains(network).flatMap((chain) => [`add chain ${t} ${chain}`, `delete chain ${t} ${chain}`]);
+  const element = bridge === undefined ? [] : [`"${checkIfname(bridge)}"`];
+  return [
+    ...element.flatMap((b) => [
+      `add set ${t} bridges { type ifname; }`,
+      `add element ${t} bridges { ${b} }`,
+      `delete element ${t} bridges { ${b} }`,
+    ]),
+    ...networkChains(network).flatMap((chain) => [`add chain ${t} ${chain}`, `delete chain ${t} ${chain}`]),
+  ];
 }
 
 /**

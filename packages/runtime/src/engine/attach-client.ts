@@ -115,6 +115,12 @@ export async function attachRemote(
   const lost = () => {
     if (finished) return;
     finished = true;
+    // Closed before a single byte: a service that was leaving (idle) as the request came, which
+    // took nothing of it (ACCEPTED is its first word). The caller runs it itself.
+    if (first) {
+      local?.();
+      return;
+    }
     const error = new EngineError('ESERVICE', 'the box service ended while it ran the container');
     if (isRunning) failed(error);
     else failedToStart(error);

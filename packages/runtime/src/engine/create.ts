@@ -118,7 +118,10 @@ function exposedPorts(config: ImageConfig): PortBinding[] {
   const exposed = (config.ExposedPorts ?? {}) as Record<string, unknown>;
   return Object.keys(exposed).flatMap((key) => {
     const match = /^(\d+)(?:\/(tcp|udp))?$/.exec(key);
-    return match ? [{ containerPort: Number(match[1]), protocol: (match[2] ?? 'tcp') as 'tcp' | 'udp' }] : [];
+    const port = Number(match?.[1]);
+    // An image's word only: a port out of range is left out rather than failing the start.
+    if (!match || port < 1 || port > 65535) return [];
+    return [{ containerPort: port, protocol: (match[2] ?? 'tcp') as 'tcp' | 'udp' }];
   });
 }
 

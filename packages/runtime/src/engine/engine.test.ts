@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import {
   chmodSync,
   existsSync,
@@ -53,6 +54,11 @@ beforeAll(() => {
 const ipForwardBefore = readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8');
 afterAll(() => {
   rmSync(top, { recursive: true, force: true });
+  // box's table keeps its forwarding restriction while ip_forward is on: both go together here,
+  // unless another state root's networks use the table.
+  const table = spawnSync('nft', ['list', 'table', 'ip', 'box'], { encoding: 'utf8' });
+  if (table.status === 0 && !/chain (net|ctr)-/.test(table.stdout))
+    spawnSync('nft', ['delete', 'table', 'ip', 'box']);
   writeFileSync('/proc/sys/net/ipv4/ip_forward', ipForwardBefore);
 });
 

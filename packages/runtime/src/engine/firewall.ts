@@ -40,12 +40,14 @@ export async function ensureNetworkRules(network: NetworkRecord, dir: string): P
     subnet: network.subnet,
     internal: network.internal,
   });
-  if (!network.internal) await enableIpForward();
+  // Turned on here, it makes the host a router: for box's bridges only (docker's FORWARD DROP).
+  // Where it was on already, the host's routing is its administrator's, and left alone.
+  if (!network.internal && (await enableIpForward())) await fw().restrictForwarding();
   writeFileSync(mark, `${network.id} ${boot}`, { mode: 0o600 });
 }
 
 export async function removeNetworkRules(network: NetworkRecord, dir: string): Promise<void> {
-  await fw().removeNetwork(network.bridge);
+  await fw().removeNetwork(network.bridge, network.bridge);
   rmSync(markOf(dir, network), { force: true });
 }
 
@@ -79,6 +81,8 @@ export async function removeContainerRules(id: string): Promise<void> {
  */
 export async function removeTableIfUnused(): Promise<void> {
   const listing = await fw().list();
-  if (listing.exists && listing.networks.length === 0 && listing.containers.length === 0)
+  // Its forwarding restriction stays while ip_forward, which box turned on, stays on.
+  const restricts = listing.chains.some((c) => c.name === 'forward');
+  if (listing.exists && !restricts && listing.networks.length === 0 && listing.containers.length === 0)
     await fw().deleteTable();
 }

@@ -20,7 +20,15 @@
  */
 
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
-import { closeSync, ftruncateSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  ftruncateSync,
+  openSync,
+  readFileSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { hostname as hostHostname } from 'node:os';
 import { join } from 'node:path';
@@ -82,12 +90,29 @@ function macOf(address: string): string {
   return ['02', '42', ...address.split('.').map((b) => Number(b).toString(16).padStart(2, '0'))].join(':');
 }
 
-/** Rewrites a file in place (a bind mount holds its inode, see etc-files.ts). */
+/**
+ * Rewrites a file in place (a bind mount holds its inode, see etc-files.ts): the new text
+ * first, then the length, so that a reader (or a SIGKILL between the two) never sees it empty.
+ * The file is the container's to write too: opened non-blocking and never through a link,
+ * since its root may hold a lease on it (fcntl F_SETLEASE needs only ownership), which would
+ * otherwise stall this process for the kernel's lease-break time; then it keeps what it has.
+ */
 function rewrite(path: string, text: string): void {
-  const fd = openSync(path, 'r+');
+  let fd: number;
   try {
-    ftruncateSync(fd, 0);
-    writeSync(fd, text, 0);
+    fd = openSync(path, constants.O_RDWR | constants.O_NONBLOCK | constants.O_NOFOLLOW);
+  } catch (error) {
+    if (
+      (error as NodeJS.ErrnoException).code === 'EAGAIN' ||
+      (error as NodeJS.ErrnoException).code === 'EWOULDBLOCK'
+    )
+      return;
+    throw error;
+  }
+  try {
+    const data = Buffer.from(text);
+    writeSync(fd, data, 0, data.length, 0);
+    ftruncateSync(fd, data.length);
   } finally {
     closeSync(fd);
   }
@@ -176,31 +201,69 @@ interface HeldPort {
  */
 async function holdPort(binding: PortBinding): Promise<HeldPort> {
   const host = binding.hostIp ?? '0.0.0.0';
-  const wanted = binding.hostPort ?? 0;
+  const held = await bindPort(host, binding.hostPort ?? 0, binding.protocol);
+  const port = held.port;
+  // The port's IPv6 twin too (:: for every address, ::1 for 127.0.0.1): clients of
+  // `localhost:PORT` try ::1 first, where another local user could otherwise listen.
+  const twin = host === '0.0.0.0' ? '::' : host === '127.0.0.1' ? '::1' : undefined;
+  let six: { close(): void } | undefined;
+  if (twin) {
+    try {
+      six = await bindPort(twin, port, binding.protocol);
+    } catch (error) {
+      // A host without IPv6 has no such twin to take.
+      if (
+        !['EAFNOSUPPORT', 'EADDRNOTAVAIL'].includes(
+          ((error as EngineError).cause as NodeJS.ErrnoException)?.code ?? '',
+        )
+      ) {
+        held.close();
+        throw error;
+      }
+    }
+  }
+  return {
+    binding: { ...binding, hostPort: port },
+    close: () => {
+      held.close();
+      six?.close();
+    },
+  };
+}
+
+/** One bound socket (listening for tcp); its errors as docker words them. */
+async function bindPort(
+  host: string,
+  wanted: number,
+  protocol: 'tcp' | 'udp',
+): Promise<{ port: number; close(): void }> {
+  const v6 = host.includes(':');
   const failed = (error: NodeJS.ErrnoException) =>
     new EngineError(
       error.code === 'EADDRINUSE' ? 'EPORTINUSE' : 'EINVAL',
       error.code === 'EADDRINUSE'
-        ? `Bind for ${host}:${wanted} failed: port is already allocated`
-        : `cannot publish ${host}:${wanted}/${binding.protocol}: ${error.message}`,
+        ? `Bind for ${v6 ? `[${host}]` : host}:${wanted} failed: port is already allocated`
+        : `cannot publish ${host}:${wanted}/${protocol}: ${error.message}`,
+      { cause: error },
     );
-  if (binding.protocol === 'udp') {
-    const socket: UdpSocket = createSocket({ type: 'udp4', reuseAddr: false });
+  if (protocol === 'udp') {
+    const socket: UdpSocket = createSocket({ type: v6 ? 'udp6' : 'udp4', reuseAddr: false, ipv6Only: v6 });
     await new Promise<void>((resolve, reject) => {
       socket.once('error', (error) => reject(failed(error)));
       socket.bind({ address: host, port: wanted, exclusive: true }, () => resolve());
     });
+    socket.on('error', () => undefined);
     socket.unref();
-    return { binding: { ...binding, hostPort: socket.address().port }, close: () => socket.close() };
+    return { port: socket.address().port, close: () => socket.close() };
   }
   const server: Server = createServer();
   await new Promise<void>((resolve, reject) => {
     server.once('error', (error) => reject(failed(error)));
-    server.listen({ host, port: wanted, exclusive: true }, () => resolve());
+    server.listen({ host, port: wanted, exclusive: true, ipv6Only: v6 }, () => resolve());
   });
+  server.on('error', () => undefined);
   server.unref();
-  const port = (server.address() as { port: number }).port;
-  return { binding: { ...binding, hostPort: port }, close: () => server.close() };
+  return { port: (server.address() as { port: number }).port, close: () => server.close() };
 }
 
 /** What a starting container holds of the network until `release`. */
@@ -460,6 +523,9 @@ export async function disconnectNetwork(
     throw new EngineError('EINVAL', `container ${record.name} is not connected to network ${network.name}`);
   const endpoint = record.networkSettings?.networks[network.name];
   if (endpoint && runningPid(record) !== undefined) unplug(record.id, Number(endpoint.interface.slice(3)));
+  // Its published ports lead to its address there: gone with it, before the address can be
+  // handed to another container.
+  if (endpoint?.interface === 'eth0' && record.ports?.length) await removeContainerRules(record.id);
   networks.ipam.release(network.name, record.id);
   const { [network.name]: _gone, ...rest } = record.networkSettings?.networks ?? {};
   const updated = ctx.store.update(record.id, {
@@ -468,6 +534,24 @@ export async function disconnectNetwork(
   });
   if (updated) writeHosts(ctx, networks, updated);
   refreshPeers(ctx, networks, [network.name], record.id);
+}
+
+/** Deletes the host ends of the container's veth pairs that are left (vb<12 hex of its id><n>). */
+function removeHostInterfaces(id: string): void {
+  const prefix = `vb${id.slice(0, 12)}`;
+  const nl = openRtnetlink();
+  try {
+    for (const link of nl.listLinks())
+      if (link.name.startsWith(prefix) && /^\d$/.test(link.name.slice(prefix.length))) {
+        try {
+          nl.deleteLink(link.index);
+        } catch {
+          // gone meanwhile
+        }
+      }
+  } finally {
+    nl.close();
+  }
 }
 
 /** Deletes the host end of a veth pair (its peer in the container goes with it). */
@@ -504,6 +588,9 @@ export async function releaseNetwork(
   if (!holds) return;
   // Rules first: while an address is held, a later clean-up comes back for them.
   if (options.published ?? true) await removeContainerRules(id);
+  // Its veth pairs go with its network namespace, unless a `container:` joiner keeps that
+  // alive: then eth0 would keep an address the pool hands out again.
+  removeHostInterfaces(id);
   const released = networks.ipam.releaseAll(id);
   refreshPeers(
     ctx,

@@ -5,6 +5,7 @@
 import { EngineError } from '../errors.js';
 import type { EngineContext } from './context.js';
 import { ensureNetworkRules, removeNetworkRules, removeTableIfUnused } from './firewall.js';
+import { releaseNetwork } from './network-attach.js';
 import { type CreateNetworkOptions, DEFAULT_NETWORK, type NetworkInfo, Networks } from './networks.js';
 import { processAlive } from './status.js';
 
@@ -24,11 +25,20 @@ export async function createNetwork(
   return { ...record, containers: {} };
 }
 
+/** A network's addresses in use; none when its pool is missing (a removal cut short). */
+function inUse(networks: Networks, name: string): Map<string, string> {
+  try {
+    return networks.ipam.inUse(name);
+  } catch {
+    return new Map();
+  }
+}
+
 function describe(ctx: EngineContext, networks: Networks, name: string): NetworkInfo {
   const record = networks.get(name);
   const containers: NetworkInfo['containers'] = {};
   const prefix = record.subnet.split('/')[1];
-  for (const [id, address] of networks.ipam.inUse(record.name)) {
+  for (const [id, address] of inUse(networks, record.name)) {
     let containerName = '';
     try {
       containerName = ctx.store.read(id).name;
@@ -63,15 +73,20 @@ export async function removeNetwork(
 ): Promise<string> {
   const networks = new Networks(ctx.layout);
   const record = networks.get(ref);
-  // Addresses held by containers that no longer run (their owner died) do not keep it.
-  for (const id of networks.ipam.inUse(record.name).keys()) {
-    let running = false;
+  // What containers that no longer run (their owner died) hold does not keep it: given back
+  // whole, their published ports' rules too.
+  for (const id of inUse(networks, record.name).keys()) {
+    let container: ReturnType<EngineContext['store']['read']> | undefined;
     try {
-      running = processAlive(ctx.store.read(id));
+      container = ctx.store.read(id);
     } catch {
-      running = false;
+      container = undefined;
     }
-    if (!running) networks.ipam.release(record.name, id);
+    if (!container || !processAlive(container))
+      await releaseNetwork(ctx, id, {
+        networks,
+        published: container ? (container.ports?.length ?? 0) > 0 : true,
+      });
   }
   const removed = networks.remove(record.name, options);
   await removeNetworkRules(removed, networks.dir);

@@ -31,6 +31,8 @@ export const DEFAULT_NETWORK = 'bridge';
 const DEFAULT_ROOT = '/var/lib/box';
 /** docker's rule for network names. */
 const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
+/** Loopback, "this network", link-local, multicast and reserved: no place for containers. */
+const SPECIAL = ['0.0.0.0/8', '127.0.0.0/8', '169.254.0.0/16', '224.0.0.0/3'];
 /** Modes of --network that are not networks. */
 const RESERVED = new Set(['none', 'host', 'default']);
 
@@ -160,6 +162,12 @@ export class Networks {
       );
       if (options.subnet !== undefined) {
         const subnet = parseCidr(options.subnet);
+        const special = SPECIAL.find((r) => cidrsOverlap(parseCidr(r), subnet));
+        if (special)
+          throw new EngineError(
+            'EINVAL',
+            `subnet ${options.subnet} overlaps ${special}, which the kernel gives a meaning of its own`,
+          );
         const clash = routes.find((r) => cidrsOverlap(parseCidr(r.dst), subnet));
         if (clash)
           throw new EngineError(
@@ -175,6 +183,8 @@ export class Networks {
           hostRoutes: routes.map((r) => r.dst),
         });
       } catch (error) {
+        if (isIpamError(error, 'EIPAMEXISTS') && this.orphanPool(name))
+          return this.create(name, options, bridgeName);
         if (isIpamError(error, 'EIPAMEXISTS'))
           throw new EngineError('ENETWORKEXISTS', `network with name ${name} already exists`);
         if (isIpamError(error)) throw new EngineError('EINVAL', error.message);
@@ -214,12 +224,20 @@ export class Networks {
     const record = this.get(ref);
     if (record.name === DEFAULT_NETWORK && !options.predefined)
       throw new EngineError('EINVAL', `${DEFAULT_NETWORK} is a pre-defined network and cannot be removed`);
-    const users = this.ipam.inUse(record.name);
+    let users = new Map<string, string>();
+    try {
+      users = this.ipam.inUse(record.name);
+    } catch {
+      // no pool: a removal cut short
+    }
     if (users.size > 0)
       throw new EngineError(
         'ENETWORKINUSE',
         `error while removing network: network ${record.name} id ${record.id} has active endpoints`,
       );
+    // The record first: a removal cut short leaves a pool without a record, which the next
+    // create of that name takes over (see create), never a record without its pool.
+    rmSync(this.path(record.name), { force: true });
     const nl = openRtnetlink();
     try {
       removeBridge(nl, record.bridge);
@@ -227,8 +245,21 @@ export class Networks {
       nl.close();
     }
     this.ipam.removePool(record.name, { force: true });
-    rmSync(this.path(record.name), { force: true });
     return record;
+  }
+
+  /**
+   * A pool with no record and no address handed out, still so after a while: what a create or
+   * remove cut short (SIGKILL) left. Removed, so that its name can be made again.
+   */
+  private orphanPool(name: string): boolean {
+    for (let i = 0; i < 100; i++) {
+      if (this.read(name)) return false;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+    }
+    if (this.read(name) || this.ipam.inUse(name).size > 0) return false;
+    this.ipam.removePool(name, { force: true });
+    return true;
   }
 
   /** Whether a record exists for `name` (the pool alone may be a half-made network). */

@@ -18,7 +18,7 @@
  * A created container left with a cgroup by an interrupted start loses the cgroup.
  * Nothing a running container uses is touched.
  */
-import { closeSync, existsSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EngineContext } from './context.js';
 import { thawAfterCommit } from './freezer.js';
@@ -49,6 +49,62 @@ export async function reconcile(ctx: EngineContext, options: { adopt?: boolean }
     }
   }
   if (orphansRunning && options.adopt !== false) await ctx.supervision.adoptOrphans();
+  await releaseStrayAddresses(ctx);
+}
+
+/**
+ * Addresses (and published ports' rules) still held by containers that do not run and that
+ * nobody is starting (no lock held): an exited container's restart cut short by a SIGKILL, a
+ * record removed by hand. Read straight from the pool files, so that a command with nothing to
+ * give back loads no networking code.
+ */
+async function releaseStrayAddresses(ctx: EngineContext): Promise<void> {
+  const dir = join(ctx.layout.root, 'networks', 'ipam');
+  let files: string[];
+  try {
+    files = readdirSync(dir).filter((f) => f.endsWith('.ipam.json'));
+  } catch {
+    return; // no networks
+  }
+  const stray = new Set<string>();
+  for (const file of files) {
+    let ids: string[];
+    try {
+      ids = Object.keys(
+        (JSON.parse(readFileSync(join(dir, file), 'utf8')) as { allocations: object }).allocations,
+      );
+    } catch {
+      continue; // the pool's own reader reports a damaged file
+    }
+    for (const id of ids) {
+      let record: ReturnType<EngineContext['store']['read']> | undefined;
+      try {
+        record = ctx.store.read(id);
+      } catch {
+        record = undefined;
+      }
+      if (record && (record.status === 'running' || record.status === 'restarting')) continue;
+      stray.add(id);
+    }
+  }
+  if (stray.size === 0) return;
+  const { releaseNetwork } = await import('./network-attach.js');
+  for (const id of stray) {
+    // Being started (its starter holds the lock): not stray.
+    const lock = existsSync(ctx.store.dir(id)) ? ctx.store.lock(id) : null;
+    if (existsSync(ctx.store.dir(id)) && lock === null) continue;
+    try {
+      let published = true;
+      try {
+        published = (ctx.store.read(id).ports?.length ?? 0) > 0;
+      } catch {
+        // no record: look for rules anyway
+      }
+      await releaseNetwork(ctx, id, { published });
+    } finally {
+      if (lock !== null) closeSync(lock);
+    }
+  }
 }
 
 // What only recovery from a dead process needs is loaded then: an ordinary command skips it.

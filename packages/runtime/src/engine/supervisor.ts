@@ -80,11 +80,15 @@ export class Supervisor implements Supervision {
     }
     entry.proc = proc;
     const drained = Promise.all([copyToLog(outRead, 'stdout', logger), copyToLog(errRead, 'stderr', logger)]);
-    void proc.exited.then(async (exit) => {
-      await drained;
-      logger.close();
-      await this.finished(id, exit);
-    });
+    // A failure on the way (a removal that could not finish) is reported, never left to end
+    // the service, which watches every other container too; recovery finishes the rest.
+    proc.exited
+      .then(async (exit) => {
+        await drained;
+        logger.close();
+        await this.finished(id, exit);
+      })
+      .catch((error: Error) => console.error(`box service: container ${id}: ${error.message}`));
     return proc.pid;
   }
 
@@ -175,7 +179,9 @@ export class Supervisor implements Supervision {
       const lock = this.ctx.store.lock(state.id);
       if (lock === null) continue;
       this.watched.set(state.id, { lock });
-      void this.watchOrphan(state);
+      this.watchOrphan(state).catch((error: Error) =>
+        console.error(`box service: container ${state.id}: ${error.message}`),
+      );
     }
   }
 
