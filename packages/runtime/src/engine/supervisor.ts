@@ -88,7 +88,7 @@ export class Supervisor implements Supervision {
         logger.close();
         await this.finished(id, exit);
       })
-      .catch((error: Error) => console.error(`box service: container ${id}: ${error.message}`));
+      .catch((error: Error) => process.stderr.write(`box service: container ${id}: ${error.message}\n`));
     return proc.pid;
   }
 
@@ -180,7 +180,7 @@ export class Supervisor implements Supervision {
       if (lock === null) continue;
       this.watched.set(state.id, { lock });
       this.watchOrphan(state).catch((error: Error) =>
-        console.error(`box service: container ${state.id}: ${error.message}`),
+        process.stderr.write(`box service: container ${state.id}: ${error.message}\n`),
       );
     }
   }
