@@ -13,7 +13,22 @@ build=1
 [ "${1:-}" = "--no-build" ] && build=0
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/box-check-packages.XXXXXX")
+ip_forward_before=$(cat /proc/sys/net/ipv4/ip_forward)
 cleanup() {
+  # The temporary roots' networks (the default one of `box run`): bridges and box's firewall
+  # chains leave the host; with no box network left, box's table and ip_forward as they were.
+  local record bridge kind
+  for record in "$work"/*/networks/*.json "$work"/*/*/networks/*.json; do
+    [ -f "$record" ] || continue
+    bridge=$(sed -n 's/.*"bridge": *"\([^"]*\)".*/\1/p' "$record")
+    [ -n "$bridge" ] || continue
+    ip link delete "$bridge" 2>/dev/null || true
+    for kind in forward postrouting guard; do nft delete chain ip box "net-$bridge-$kind" 2>/dev/null || true; done
+  done
+  if ! nft list table ip box 2>/dev/null | grep -qE 'chain (net|ctr)-'; then
+    nft delete table ip box 2>/dev/null || true
+    echo "$ip_forward_before" > /proc/sys/net/ipv4/ip_forward
+  fi
   # Containers mount only in their own namespaces, but never let rm cross into a mount.
   local mnt
   for mnt in $(awk -v w="$work" 'index($5, w) == 1 { print $5 }' /proc/self/mountinfo | sort -r); do
