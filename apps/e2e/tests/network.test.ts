@@ -42,6 +42,10 @@ function inspect(ref: string) {
   return JSON.parse(boxOk(env.root, ['inspect', ref]))[0];
 }
 
+/** A detached busybox httpd serving /etc on port 80, with `flags` (-p, -P); its id. */
+const httpd = (flags: string[], image = 'busybox') =>
+  boxOk(env.root, ['run', '-d', ...flags, image, 'httpd', '-f', '-p', '80', '-h', '/etc']);
+
 const defaultNetwork = () => JSON.parse(boxOk(env.root, ['network', 'inspect', 'bridge']))[0];
 
 describe('the default bridge network', () => {
@@ -91,19 +95,7 @@ describe('the default bridge network', () => {
 
 describe('published ports', () => {
   it('-p reaches the container from the host address and 127.0.0.1; a taken port is refused', async () => {
-    const id = boxOk(env.root, [
-      'run',
-      '-d',
-      '-p',
-      '18081:80',
-      'busybox',
-      'httpd',
-      '-f',
-      '-p',
-      '80',
-      '-h',
-      '/etc',
-    ]);
+    const id = httpd(['-p', '18081:80']);
     const hostname = inspect(id).Config.Hostname;
     await waitFor(() => spawnSync('ss', ['-ltn']).stdout.includes(':18081'), 5000);
     expect((await get('127.0.0.1', 18081)).trim()).toBe(hostname);
@@ -140,19 +132,7 @@ describe('published ports', () => {
     } finally {
       await new Promise((resolve) => server.close(resolve));
     }
-    const id = boxOk(env.root, [
-      'run',
-      '-d',
-      '-p',
-      '127.0.0.1::80',
-      'busybox',
-      'httpd',
-      '-f',
-      '-p',
-      '80',
-      '-h',
-      '/etc',
-    ]);
+    const id = httpd(['-p', '127.0.0.1::80']);
     const mapped = boxOk(env.root, ['port', id, '80']);
     expect(mapped).toMatch(/^127\.0\.0\.1:\d+$/);
     const port = Number(mapped.split(':')[1]);
@@ -167,18 +147,7 @@ describe('published ports', () => {
     boxOk(env.root, ['commit', '-c', 'EXPOSE 80', base, 'e2e-exposing']);
     boxOk(env.root, ['rm', base]);
     try {
-      const id = boxOk(env.root, [
-        'run',
-        '-d',
-        '-P',
-        'e2e-exposing',
-        'httpd',
-        '-f',
-        '-p',
-        '80',
-        '-h',
-        '/etc',
-      ]);
+      const id = httpd(['-P'], 'e2e-exposing');
       const mapped = boxOk(env.root, ['port', id]);
       expect(mapped).toMatch(/^80\/tcp -> 0\.0\.0\.0:\d+$/);
       const port = Number(mapped.split(':')[1]);

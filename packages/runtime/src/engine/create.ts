@@ -9,6 +9,7 @@ import { isIPv4 } from 'node:net';
 import { join, posix } from 'node:path';
 import { ownCapabilities, tweakCapabilities } from '../capabilities.js';
 import { EngineError } from '../errors.js';
+import { mergeEnv } from '../process/env.js';
 import { ContainerView } from '../rootfs/resolve.js';
 import { DEFAULT_PATH, defaultSpec, type Mount, type Spec, validateSpec } from '../spec.js';
 import type { EngineContext } from './context.js';
@@ -20,13 +21,6 @@ import type { NewContainer } from './store.js';
 import type { ContainerRecord, CreateOptions, ImageConfig, PortBinding } from './types.js';
 import { resolveUser } from './user.js';
 import { handVolumeTo, type ParsedMounts, removeVolume, resolveMounts } from './volumes.js';
-
-/** Later entries win, as in docker. */
-function mergeEnv(...lists: (readonly string[])[]): string[] {
-  const map = new Map<string, string>();
-  for (const list of lists) for (const e of list) map.set(e.slice(0, e.indexOf('=')), e);
-  return [...map.values()];
-}
 
 export interface CreatedContainer {
   container: NewContainer;

@@ -86,7 +86,7 @@ export function parseNetworkMode(value = 'bridge'): NetworkMode {
 }
 
 /** 02:42 and the address, as docker derives a container's MAC. */
-function macOf(address: string): string {
+export function macOf(address: string): string {
   return ['02', '42', ...address.split('.').map((b) => Number(b).toString(16).padStart(2, '0'))].join(':');
 }
 

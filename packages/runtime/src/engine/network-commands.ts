@@ -5,7 +5,7 @@
 import { EngineError } from '../errors.js';
 import type { EngineContext } from './context.js';
 import { ensureNetworkRules, removeNetworkRules, removeTableIfUnused } from './firewall.js';
-import { releaseNetwork } from './network-attach.js';
+import { macOf, releaseNetwork } from './network-attach.js';
 import { type CreateNetworkOptions, DEFAULT_NETWORK, type NetworkInfo, Networks } from './networks.js';
 import { processAlive } from './status.js';
 
@@ -45,10 +45,7 @@ function describe(ctx: EngineContext, networks: Networks, name: string): Network
     } catch {
       // being removed
     }
-    const mac = ['02', '42', ...address.split('.').map((b) => Number(b).toString(16).padStart(2, '0'))].join(
-      ':',
-    );
-    containers[id] = { name: containerName, ipv4Address: `${address}/${prefix}`, macAddress: mac };
+    containers[id] = { name: containerName, ipv4Address: `${address}/${prefix}`, macAddress: macOf(address) };
   }
   return { ...record, containers };
 }

@@ -135,13 +135,10 @@ export class Networks {
     try {
       return this.create(DEFAULT_NETWORK, {}, this.defaultBridge);
     } catch (error) {
-      // Made meanwhile by another process: its record is written right after its pool.
-      if (!(error instanceof EngineError && error.code === 'ENETWORKEXISTS')) throw error;
-      for (let i = 0; i < 200; i++) {
-        const made = this.read(DEFAULT_NETWORK);
-        if (made) return made;
-        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
-      }
+      // Made meanwhile by another process: create waited for its record (see orphanPool).
+      const made =
+        error instanceof EngineError && error.code === 'ENETWORKEXISTS' && this.read(DEFAULT_NETWORK);
+      if (made) return made;
       throw error;
     }
   }
@@ -253,9 +250,11 @@ export class Networks {
    * remove cut short (SIGKILL) left. Removed, so that its name can be made again.
    */
   private orphanPool(name: string): boolean {
+    // Its maker writes the record right after the pool: a second for it to do so.
+    const pause = new Int32Array(new SharedArrayBuffer(4));
     for (let i = 0; i < 100; i++) {
       if (this.read(name)) return false;
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+      Atomics.wait(pause, 0, 0, 10);
     }
     if (this.read(name) || this.ipam.inUse(name).size > 0) return false;
     this.ipam.removePool(name, { force: true });

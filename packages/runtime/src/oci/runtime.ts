@@ -26,6 +26,7 @@ import { freeze, thaw } from '../engine/freezer.js';
 import { processStartTime } from '../engine/process-info.js';
 import { RuntimeError, SpecError } from '../errors.js';
 import type { ExecProcess } from '../exec.js';
+import { mergeEnv } from '../process/env.js';
 import { openProcess } from '../process/handle.js';
 import type { ContainerProcess } from '../run.js';
 import type { LinuxCapabilities, LinuxResources, Process, Spec } from '../spec.js';
@@ -98,13 +99,6 @@ function fdsFrom3(count = 0): number[] {
   if (!Number.isInteger(count) || count < 0)
     throw new RuntimeError('EINVAL', `invalid --preserve-fds ${count}`);
   return Array.from({ length: count }, (_, i) => 3 + i);
-}
-
-/** `extra` after `env`, a later entry replacing an earlier one of the same name. */
-function mergeEnv(env: readonly string[], extra: readonly string[]): string[] {
-  const byName = new Map<string, string>();
-  for (const entry of [...env, ...extra]) byName.set(entry.slice(0, entry.indexOf('=')), entry);
-  return [...byName.values()];
 }
 
 function addCapabilities(caps: LinuxCapabilities | undefined, extra: readonly string[]): LinuxCapabilities {
