@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import {
   copyFileSync,
   mkdirSync,
@@ -295,6 +295,23 @@ describe('many containers at once', () => {
     for (const r of removals) expect(r.code, r.stderr).toBe(0);
     expect(ok(['ps', '-a', '-q'])).toBe('');
   }, 120_000);
+});
+
+describe('the box service', () => {
+  it('a service on its way out (socket gone, lock still held) does not fail the next command', async () => {
+    // Until the idle service of the tests above has gone.
+    await waitFor(() => findService() === 0, 10_000);
+    // An exiting service removes its socket, then lets go of its lock: hold the lock as it would
+    // for 1.5 s. The service the next command starts exits on the lock; the command must start
+    // another one rather than wait for a socket nobody will make.
+    const lock = join(env.root, 'service.lock');
+    const holder = spawn('flock', ['-x', lock, 'sleep', '1.5'], { stdio: 'ignore' });
+    await waitFor(() => spawnSync('flock', ['-n', lock, 'true']).status === 1);
+    const r = await boxAsync(env.root, ['run', '-d', '--name', 'afterlock', 'busybox', 'true']).done;
+    expect(holder.exitCode).toBe(0); // the lock was held until after the first service had gone
+    expect(r.code, r.stderr).toBe(0);
+    ok(['rm', '-f', 'afterlock']);
+  });
 });
 
 describe('recovery after SIGKILL', () => {

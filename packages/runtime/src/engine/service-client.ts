@@ -47,9 +47,17 @@ export class ServiceClient implements Supervision {
       const code = (error as NodeJS.ErrnoException).code;
       if (code !== 'ENOENT' && code !== 'ECONNREFUSED') throw error;
     }
-    this.spawnService();
-    const deadline = Date.now() + 10_000;
+    // The service we start may lose its lock to one that is on its way out (it lets go of the lock
+    // just after removing its socket) and exit at once: so we start one again every second until
+    // one answers. Starting one while another runs costs a process that exits on the lock.
+    const deadline = Date.now() + 30_000;
+    let respawnAt = 0;
     for (;;) {
+      if (Date.now() >= respawnAt) {
+        this.spawnService();
+        respawnAt = Date.now() + 1000;
+      }
+      await sleep(20);
       try {
         return await this.send(message);
       } catch (error) {
@@ -60,7 +68,6 @@ export class ServiceClient implements Supervision {
             `cannot reach the box service at ${this.layout.serviceSocket}: ${(error as Error).message}`,
           );
         }
-        await sleep(20);
       }
     }
   }

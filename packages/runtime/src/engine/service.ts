@@ -36,15 +36,37 @@ export async function serve(ctx: EngineContext, options: ServeOptions = {}): Pro
   const supervisor = new Supervisor(ctx, { inProcess: false });
   // This process is the supervisor: recovery's orphans are adopted here, not by starting a service.
   const local: EngineContext = { ...ctx, supervision: supervisor };
-  await reconcile(local, { adopt: false });
-  await supervisor.adoptOrphans();
+  // Listen first, answer once recovery is done: the clients that started this service wait on a
+  // connected socket instead of polling for one while recovery (which can take seconds with many
+  // containers) runs.
+  const ready = reconcile(local, { adopt: false }).then(() => supervisor.adoptOrphans());
+  ready.catch(() => undefined);
 
   rmSync(layout.serviceSocket, { force: true });
-  const server = createServer((socket) => handle(local, socket, supervisor));
-  await new Promise<void>((resolve) => server.listen(layout.serviceSocket, resolve));
+  const server = createServer((socket) => {
+    ready.then(
+      () => handle(local, socket, supervisor),
+      (error: Error) => socket.end(`${JSON.stringify(failure(error))}\n`),
+    );
+  });
   // Whoever connects can run containers as root: root only, whatever the umask (the state root
-  // is passable for --userns containers' root gid, see state-dir.ts).
+  // is passable for --userns containers' root gid, see state-dir.ts). The umask makes the socket
+  // root's from its first instant; the chmod says so whatever the umask was.
+  const umask = process.umask(0o177);
+  try {
+    await new Promise<void>((resolve) => server.listen(layout.serviceSocket, resolve));
+  } finally {
+    process.umask(umask);
+  }
   chmodSync(layout.serviceSocket, 0o600);
+  try {
+    await ready;
+  } catch (error) {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    rmSync(layout.serviceSocket, { force: true });
+    closeSync(lock);
+    throw error;
+  }
 
   const idleMs = options.idleMs ?? 30_000;
   let idleSince = Date.now();
@@ -99,18 +121,22 @@ function handle(ctx: EngineContext, socket: Socket, supervisor: Supervisor): voi
       else if (request.op === 'start') response = { ok: true, pid: await supervisor.start(request.id) };
       else throw new Error(`unknown request ${JSON.stringify((request as { op: unknown }).op)}`);
     } catch (error) {
-      // The error crosses the socket as its message and identity, so the caller can rebuild it.
-      const e = error as Error & { code?: unknown; syscall?: unknown };
-      response = {
-        ok: false,
-        error: e.message,
-        name: e.name,
-        code: typeof e.code === 'string' ? e.code : error instanceof RuntimeError ? error.code : undefined,
-        syscall: typeof e.syscall === 'string' ? e.syscall : undefined,
-      };
+      response = failure(error as Error);
     }
     socket.end(`${JSON.stringify(response)}\n`);
   };
   socket.on('data', onData);
   socket.on('error', () => undefined);
+}
+
+/** An error crosses the socket as its message and identity, so the caller can rebuild it. */
+function failure(error: Error): ServiceResponse {
+  const e = error as Error & { code?: unknown; syscall?: unknown };
+  return {
+    ok: false,
+    error: e.message,
+    name: e.name,
+    code: typeof e.code === 'string' ? e.code : error instanceof RuntimeError ? error.code : undefined,
+    syscall: typeof e.syscall === 'string' ? e.syscall : undefined,
+  };
 }
