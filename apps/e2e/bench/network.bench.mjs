@@ -10,22 +10,32 @@
  * first ten (target <= 1.5, linear setup), with `box run -d --network none` of the same image
  * timed in the same rounds, as the reference without networking.
  *
+ * Then, side by side in the same run, what bridge networking costs one `run --rm busybox true`:
+ * box with its default network minus box with `--network none` (target <= 15 ms), and podman
+ * (runc, netavark on its default network) the same way. podman runs in a network namespace the
+ * bench makes (`ip netns exec`), so netavark's bridge, iptables rules and ip_forward go with it;
+ * the namespace's cost is in both of podman's runs and cancels out. podman gets the image from
+ * `box save`, its storage in a temporary directory (vfs).
+ *
  * Usage: pnpm bench, or `node bench/network.bench.mjs` in apps/e2e, as root.
  * Exit status: 0 when every start succeeded (target met or not), 1 otherwise or when something
  * was left behind (containers, the network's bridge, box's firewall chains for it).
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { median, positiveInteger, removeRootNetworks } from './lib.mjs';
+import { median, positiveInteger, removeRootNetworks, run } from './lib.mjs';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const BOX_JS = join(REPO, 'apps/cli/dist/box.js');
 const N = positiveInteger('BENCH_NETWORK_CONTAINERS', 50, 'network bench');
+const ROUNDS = positiveInteger('BENCH_NETWORK_ROUNDS', 10, 'network bench');
 const TARGET = 1.5;
+const COST_TARGET_MS = 15;
+const PODMAN_NETNS = `box-bench-podman-${process.pid}`;
 
 const root = mkdtempSync(join(tmpdir(), 'box-network-bench-'));
 const env = { ...process.env, BOX_ROOT: root, BOX_SERVICE_IDLE_MS: '1000' };
@@ -82,10 +92,12 @@ try {
   console.log(
     `network minus none, last 10 = ${(last - noneLast).toFixed(1)} ms; first 10 = ${(first - noneFirst).toFixed(1)} ms`,
   );
+  compareWithPodman();
 } catch (error) {
   failed = true;
   console.error(`network bench failed: ${error.message}`);
 } finally {
+  cleanUpPodman();
   for (let i = 0; i < ids.length; i += 20)
     spawnSync(process.execPath, [BOX_JS, 'rm', '-f', ...ids.slice(i, i + 20)], { env });
   const left = spawnSync(process.execPath, [BOX_JS, 'ps', '-aq'], { env, encoding: 'utf8' }).stdout.trim();
@@ -104,3 +116,95 @@ try {
   rmSync(root, { recursive: true, force: true });
 }
 process.exit(failed ? 1 : 0);
+
+/** Per-container cost of bridge networking, box and podman+netavark in the same rounds. */
+function compareWithPodman() {
+  const dir = join(root, 'podman');
+  const conf = join(root, 'containers.conf');
+  // This host's hard limits (root lacks CAP_SYS_RESOURCE), cgroupfs, no event log (machine notes).
+  writeFileSync(
+    conf,
+    '[containers]\ndefault_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]\n[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "none"\n',
+  );
+  const podmanEnv = { ...process.env, CONTAINERS_CONF: conf };
+  const podman = [
+    'ip',
+    'netns',
+    'exec',
+    PODMAN_NETNS,
+    'podman',
+    '--root',
+    join(dir, 'storage'),
+    '--runroot',
+    join(dir, 'run'),
+    '--storage-driver',
+    'vfs',
+  ];
+  run('ip', ['netns', 'add', PODMAN_NETNS]);
+  run('ip', ['-n', PODMAN_NETNS, 'link', 'set', 'lo', 'up']);
+  const archive = join(root, 'busybox.tar');
+  box(['save', 'busybox', '-o', archive]);
+  run(podman[0], [...podman.slice(1), 'load', '-i', archive], { env: podmanEnv });
+  const contenders = [
+    {
+      name: 'box run --rm busybox true',
+      argv: [process.execPath, BOX_JS, 'run', '--rm', 'busybox', 'true'],
+      env,
+    },
+    {
+      name: 'box run --rm --network none',
+      argv: [process.execPath, BOX_JS, 'run', '--rm', '--network', 'none', 'busybox', 'true'],
+      env,
+    },
+    {
+      name: 'podman run --rm busybox true',
+      argv: [...podman, 'run', '--rm', 'busybox', 'true'],
+      env: podmanEnv,
+    },
+    {
+      name: 'podman run --rm --network none',
+      argv: [...podman, 'run', '--rm', '--network', 'none', 'busybox', 'true'],
+      env: podmanEnv,
+    },
+  ];
+  const times = contenders.map(() => []);
+  // One warm-up round, then ROUNDS rounds with the contenders interleaved.
+  for (let round = 0; round <= ROUNDS; round++) {
+    for (const [i, c] of contenders.entries()) {
+      const start = performance.now();
+      run(c.argv[0], c.argv.slice(1), { env: c.env });
+      if (round > 0) times[i].push(performance.now() - start);
+    }
+  }
+  const medians = times.map(median);
+  console.log('');
+  console.log(`bridge networking per container, ${ROUNDS} rounds (median):`);
+  for (const [i, c] of contenders.entries())
+    console.log(`${c.name.padEnd(34)} ${medians[i].toFixed(1).padStart(8)} ms`);
+  const boxCost = medians[0] - medians[1];
+  const podmanCost = medians[2] - medians[3];
+  console.log(
+    `box: default network - none = ${boxCost.toFixed(1)} ms (target <= ${COST_TARGET_MS}): ${boxCost <= COST_TARGET_MS ? 'met' : 'MISSED'}`,
+  );
+  console.log(`podman+netavark: default network - none = ${podmanCost.toFixed(1)} ms`);
+  console.log(`box / podman+netavark (network cost) = ${(boxCost / podmanCost).toFixed(3)}`);
+}
+
+/** podman's containers, images and storage, and the namespace holding netavark's bridge and rules. */
+function cleanUpPodman() {
+  const dir = join(root, 'podman');
+  const podman = [
+    'podman',
+    '--root',
+    join(dir, 'storage'),
+    '--runroot',
+    join(dir, 'run'),
+    '--storage-driver',
+    'vfs',
+  ];
+  if (existsSync(dir)) {
+    spawnSync('ip', ['netns', 'exec', PODMAN_NETNS, ...podman, 'rm', '-af'], { stdio: 'ignore' });
+    spawnSync('ip', ['netns', 'exec', PODMAN_NETNS, ...podman, 'rmi', '-af'], { stdio: 'ignore' });
+  }
+  spawnSync('ip', ['netns', 'del', PODMAN_NETNS], { stdio: 'ignore' });
+}

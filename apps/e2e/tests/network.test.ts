@@ -271,6 +271,47 @@ describe('user-defined networks', () => {
     }
   });
 
+  it('two connects of one container at once: each gets its own interface, both are recorded', async () => {
+    boxOk(env.root, ['network', 'create', '--subnet', '10.213.9.0/24', 'e2e-one']);
+    boxOk(env.root, ['network', 'create', '--subnet', '10.213.10.0/24', 'e2e-two']);
+    try {
+      const id = boxOk(env.root, ['run', '-d', '--name', 'twice', 'busybox', 'sleep', '100']);
+      const results = await Promise.all(
+        ['e2e-one', 'e2e-two'].map((n) => boxAsync(env.root, ['network', 'connect', n, 'twice']).done),
+      );
+      for (const r of results) expect(r.code, r.stderr).toBe(0);
+      const addresses = boxOk(env.root, ['exec', id, 'ip', '-4', '-o', 'addr']);
+      expect(addresses).toMatch(/eth1\s+inet 10\.213\.(9|10)\./);
+      expect(addresses).toMatch(/eth2\s+inet 10\.213\.(9|10)\./);
+      expect(Object.keys(inspect(id).NetworkSettings.Networks).sort()).toEqual(['bridge', 'e2e-one', 'e2e-two']);
+      boxOk(env.root, ['rm', '-f', id]);
+    } finally {
+      box(env.root, ['rm', '-f', 'twice']);
+      box(env.root, ['network', 'rm', 'e2e-one', 'e2e-two']);
+    }
+  });
+
+  it("rules removed behind box's back (a flush) are put back by the next start", () => {
+    boxOk(env.root, ['network', 'create', '--subnet', '10.213.11.0/24', 'e2e-flushed']);
+    try {
+      boxOk(env.root, ['run', '--rm', '--network', 'e2e-flushed', 'busybox', 'true']);
+      const bridge = JSON.parse(boxOk(env.root, ['network', 'inspect', 'e2e-flushed']))[0].Options[
+        'com.docker.network.bridge.name'
+      ];
+      const chains = ['forward', 'postrouting', 'guard'].map((k) => `net-${bridge}-${k}`);
+      expect(boxChains()).toEqual(expect.arrayContaining(chains));
+      for (const chain of chains) {
+        const r = spawnSync('nft', [`flush chain ip box ${chain}; delete chain ip box ${chain}`], { encoding: 'utf8' });
+        expect(r.status, r.stderr).toBe(0);
+      }
+      expect(boxChains()).not.toEqual(expect.arrayContaining([chains[0]]));
+      boxOk(env.root, ['run', '--rm', '--network', 'e2e-flushed', 'busybox', 'true']);
+      expect(boxChains()).toEqual(expect.arrayContaining(chains));
+    } finally {
+      box(env.root, ['network', 'rm', 'e2e-flushed']);
+    }
+  });
+
   it('an internal network has no route out', () => {
     boxOk(env.root, ['network', 'create', '--internal', 'e2e-internal']);
     try {

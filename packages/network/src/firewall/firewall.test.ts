@@ -253,8 +253,10 @@ describe('removal and listing', () => {
     await fw.addNetwork({ ...NETWORK, network: 'other', bridge: 'vo', subnet: '192.0.2.0/24' });
     await fw.addContainer({ ...WEB, ports: [{ hostPort: 8080, containerPort: 80 }] });
     expect((await fw.list()).networks).toEqual(['other', 'test-net']);
+    expect(fw.hasNetwork('other')).toBe(true);
     await fw.removeNetwork('other');
     await fw.removeNetwork('other');
+    expect([fw.hasNetwork('other'), fw.hasNetwork('test-net')]).toEqual([false, true]);
     const listing = await fw.list();
     expect(listing.networks).toEqual(['test-net']);
     expect(listing.chains.map((chain) => [chain.name, chain.hook, chain.rules])).toEqual([
@@ -269,6 +271,7 @@ describe('removal and listing', () => {
     await fw.deleteTable();
     await fw.deleteTable();
     expect(await fw.list()).toEqual({ exists: false, chains: [], networks: [], containers: [] });
+    expect(fw.hasNetwork('test-net')).toBe(false); // no table at all: the same answer
     await fw.removeContainer('web');
   });
 

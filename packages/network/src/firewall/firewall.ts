@@ -5,6 +5,7 @@
  */
 import { isFirewallError } from './errors.js';
 import { applyBatch, listJson, type NftRunner } from './nft.js';
+import { ipChainExists } from './probe.js';
 import {
   type ContainerRules,
   checkName,
@@ -16,6 +17,7 @@ import {
   type ListedContainer,
   type NetworkRules,
   networkBatch,
+  networkChains,
   parseContainerChain,
   parseListing,
   portAllocated,
@@ -64,6 +66,14 @@ export class Firewall {
    */
   async restrictForwarding(): Promise<void> {
     await applyBatch(this.#runner, [...skeletonBatch(this.table), ...restrictForwardingBatch(this.table)]);
+  }
+
+  /**
+   * Whether the network's rules are in the kernel (its forward chain is): false after a
+   * `nft flush ruleset` or the table's removal. Asked over nfnetlink, without an nft process.
+   */
+  hasNetwork(network: string): boolean {
+    return ipChainExists(this.table, networkChains(network)[0]!, { netns: this.#runner.netns });
   }
 
   /** Deletes a network's rules (and its bridge from box's set, when given); no error when it has none. */

@@ -9,7 +9,7 @@ import { delimiter, join } from 'node:path';
 import { FirewallError } from './errors.js';
 
 export interface NftRunner {
-  /** The nft binary, or `nft` found in PATH, /usr/sbin or /sbin. */
+  /** The nft binary, or `nft` found in /usr/sbin, /sbin, /usr/bin, then PATH. */
   nft?: string;
   /** A named network namespace (/run/netns/NAME) to run in. */
   netns?: string;
@@ -32,8 +32,10 @@ export function locateNft(given?: string): string {
   if (known) return known;
   const candidates = given?.includes('/')
     ? [given]
-    : [...(process.env.PATH ?? '').split(delimiter).filter(Boolean), '/usr/sbin', '/sbin'].map((dir) =>
-        join(dir, given ?? 'nft'),
+    : // The system's own directories first: box runs as root, and a directory early in the
+      // caller's PATH (a project's bin, a writable one) must not choose what edits the firewall.
+      ['/usr/sbin', '/sbin', '/usr/bin', ...(process.env.PATH ?? '').split(delimiter).filter(Boolean)].map(
+        (dir) => join(dir, given ?? 'nft'),
       );
   for (const path of candidates) {
     try {

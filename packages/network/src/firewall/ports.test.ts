@@ -1,6 +1,9 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createFirewall } from './firewall.js';
 import { locateNft } from './nft.js';
@@ -72,8 +75,19 @@ describe('checkPortFree', () => {
 });
 
 describe('the nft command', () => {
-  it('is looked for in PATH, /usr/sbin and /sbin, and named by its Debian package when missing', async () => {
+  it('is looked for in /usr/sbin, /sbin, /usr/bin, then PATH, and named by its Debian package when missing', async () => {
     expect(locateNft()).toMatch(/\/nft$/);
+    // An nft early in the caller's PATH does not get to edit the firewall.
+    const fake = mkdtempSync(join(tmpdir(), 'box-fake-nft-'));
+    const path = process.env.PATH;
+    try {
+      writeFileSync(join(fake, 'nft'), '#!/bin/sh\nexit 0\n', { mode: 0o755 });
+      process.env.PATH = `${fake}:${path}`;
+      expect(locateNft('nft')).toBe('/usr/sbin/nft');
+    } finally {
+      process.env.PATH = path;
+      rmSync(fake, { recursive: true, force: true });
+    }
     expect(() => locateNft('/nonexistent/nft')).toThrow(
       "/nonexistent/nft was not found: box's bridge networks need nftables (Debian: apt-get install nftables)",
     );

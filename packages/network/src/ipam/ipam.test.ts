@@ -108,6 +108,30 @@ describe('pools', () => {
     expect(existsSync(join(dir, 'a.ipam.json'))).toBe(false);
   });
 
+  it('runs beforeRemove under its lock, on a free pool only, before the pool goes', () => {
+    ipam.createPool('a', { subnet: '10.1.0.0/24' });
+    ipam.allocate('a', 'x');
+    const calls: boolean[] = [];
+    const beforeRemove = () => calls.push(existsSync(join(dir, 'a.ipam.json')));
+    expect(() => ipam.removePool('a', { beforeRemove })).toThrow(
+      expect.objectContaining({ code: 'EIPAMBUSY' }),
+    );
+    expect(calls).toEqual([]);
+    ipam.release('a', 'x');
+    // An allocate from elsewhere while beforeRemove runs waits for the lock, then finds no pool.
+    const other = openIpam(dir, { lockTimeoutMs: 50 });
+    expect(
+      ipam.removePool('a', {
+        beforeRemove: () => {
+          beforeRemove();
+          expect(() => other.allocate('a', 'y')).toThrow(expect.objectContaining({ code: 'EIPAMLOCKED' }));
+        },
+      }),
+    ).toBe(true);
+    expect(calls).toEqual([true]);
+    expect(() => other.allocate('a', 'y')).toThrow(expect.objectContaining({ code: 'EIPAMNOPOOL' }));
+  });
+
   it('refuses names that are not plain file names', () => {
     for (const name of ['', '.', '..', '../x', 'a/b', '-a', `a${'b'.repeat(128)}`]) {
       expect(() => ipam.createPool(name)).toThrow(expect.objectContaining({ code: 'EIPAMINVAL' }));

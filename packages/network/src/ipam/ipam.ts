@@ -140,9 +140,11 @@ export class Ipam {
 
   /**
    * Removes the pool of `network`. Refused (`EIPAMBUSY`) while containers hold addresses in
-   * it, unless `force`. Returns false when there was no pool.
+   * it, unless `force`. Returns false when there was no pool. `beforeRemove` runs under the
+   * pools' lock once the pool is known to be free, right before it goes: what must go with it
+   * (the network's own record) goes there, so no allocate can slip in between.
    */
-  removePool(network: string, options: { force?: boolean } = {}): boolean {
+  removePool(network: string, options: { force?: boolean; beforeRemove?: () => void } = {}): boolean {
     checkName(network, 'network name');
     return this.#locked(() => {
       const record = readPool(this.dir, network);
@@ -154,6 +156,7 @@ export class Ipam {
           { network },
         );
       }
+      options.beforeRemove?.();
       removePoolFile(this.dir, network);
       return true;
     });

@@ -576,14 +576,16 @@ export class Engine {
 
   /** docker's network connect: at once for a running container (eth1, …), else from its next start. */
   async connectNetwork(network: string, container: string, options: { ip?: string } = {}): Promise<void> {
-    const record = await this.find(container);
-    await (await import('./network-attach.js')).connectNetwork(this.ctx, record, network, options);
+    const { id } = await this.find(container);
+    const { connectNetwork } = await import('./network-attach.js');
+    await this.ctx.store.withNetworkLock(id, (record) => connectNetwork(this.ctx, record, network, options));
   }
 
   /** docker's network disconnect. */
   async disconnectNetwork(network: string, container: string): Promise<void> {
-    const record = await this.find(container);
-    await (await import('./network-attach.js')).disconnectNetwork(this.ctx, record, network);
+    const { id } = await this.find(container);
+    const { disconnectNetwork } = await import('./network-attach.js');
+    await this.ctx.store.withNetworkLock(id, (record) => disconnectNetwork(this.ctx, record, network));
   }
 
   /** Refused (ENETWORKINUSE) while a running container is on it. */

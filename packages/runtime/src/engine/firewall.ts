@@ -2,8 +2,8 @@
  * box's firewall rules for its networks and containers, through @box/network's Firewall (its
  * own nftables table; nothing else is touched). Each change costs an `nft` process, so a
  * network's rules are put in place once per boot (its `.rules` mark holds the boot id: after a
- * reboot the rules are gone, and the mark says so), and a container without published ports
- * costs nothing.
+ * reboot the rules are gone, and the mark says so) or again when they were flushed (a netlink
+ * question, no process), and a container without published ports costs nothing.
  */
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -29,7 +29,9 @@ export async function ensureNetworkRules(network: NetworkRecord, dir: string): P
   const mark = markOf(dir, network);
   const boot = bootId();
   try {
-    if (readFileSync(mark, 'utf8') === `${network.id} ${boot}`) return;
+    // The mark, and the kernel's word that the rules are still there: a `nft flush ruleset` (a
+    // firewall manager's reload) takes them without a reboot, and the next start puts them back.
+    if (readFileSync(mark, 'utf8') === `${network.id} ${boot}` && fw().hasNetwork(network.bridge)) return;
   } catch {
     // not yet this boot
   }

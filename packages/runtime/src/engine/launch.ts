@@ -37,33 +37,37 @@ export async function launch(
   // Its address, ports and /etc files before the process exists (see network-attach.ts).
   let network: ContainerNetwork | undefined;
   try {
-    network = await ContainerNetwork.prepare(ctx, record, spec);
-    const proc = await startContainer({
-      spec,
-      overlay: record.overlay,
-      stdio: options.stdio,
-      consoleSocket: options.consoleSocket,
-      dieWithParent: options.dieWithParent,
-      init: record.init,
-      async onSync(pid) {
-        await network?.connect(pid);
-        store.update(
-          record.id,
-          {
-            status: 'running',
-            detached: options.detached,
-            pid,
-            pidStartTime: processStartTime(pid),
-            started: new Date().toISOString(),
-            exitCode: undefined,
-            finished: undefined,
-            oomKilled: undefined,
-            error: undefined,
-            networkSettings: network?.settings(),
-          },
-          options.durable,
-        );
-      },
+    // Under the record's network lock until the process is attached: a `network connect` or
+    // `disconnect` of this container waits, rather than change what it is attaching.
+    const proc = await store.withNetworkLock(record.id, async (current) => {
+      network = await ContainerNetwork.prepare(ctx, current, spec);
+      return startContainer({
+        spec,
+        overlay: record.overlay,
+        stdio: options.stdio,
+        consoleSocket: options.consoleSocket,
+        dieWithParent: options.dieWithParent,
+        init: record.init,
+        async onSync(pid) {
+          await network?.connect(pid);
+          store.update(
+            record.id,
+            {
+              status: 'running',
+              detached: options.detached,
+              pid,
+              pidStartTime: processStartTime(pid),
+              started: new Date().toISOString(),
+              exitCode: undefined,
+              finished: undefined,
+              oomKilled: undefined,
+              error: undefined,
+              networkSettings: network?.settings(),
+            },
+            options.durable,
+          );
+        },
+      });
     });
     ctx.events.emit('start', record);
     const held = network;

@@ -32,7 +32,7 @@ import {
 import { createServer, type Server } from 'node:net';
 import { hostname as hostHostname } from 'node:os';
 import { join } from 'node:path';
-import { openRtnetlink } from '@box/network';
+import { isIpamError, type NetnsRef, openRtnetlink } from '@box/network';
 import { EngineError } from '../errors.js';
 import type { Spec } from '../spec.js';
 import type { EngineContext } from './context.js';
@@ -272,6 +272,8 @@ export class ContainerNetwork {
   /** Its networks in order: the first one's gateway is its default route, eth0 its interface. */
   private readonly endpoints: { network: NetworkRecord; address: string }[] = [];
   private released = false;
+  /** `container:` mode: the other container's network namespace, open until the child joined it. */
+  private joinedNetns: number | undefined;
 
   private constructor(
     private readonly ctx: EngineContext,
@@ -301,17 +303,14 @@ export class ContainerNetwork {
     const dir = ctx.store.dir(record.id);
     if (mode.kind === 'container') {
       const other = ctx.store.find(mode.ref);
-      // Its pid names it only while it runs: a pid taken since by another process (the host's
-      // own, say) would hand this container that process's network.
-      if (
-        other.status !== 'running' ||
-        !other.pid ||
-        other.pidStartTime === undefined ||
-        processStartTime(other.pid) !== other.pidStartTime
-      )
+      const fd = openNetns(other);
+      if (fd === undefined)
         throw new EngineError('ESTATE', `cannot join network of a non running container: ${mode.ref}`);
+      this.joinedNetns = fd;
+      // The namespace held open here, not the other container's pid: that pid could be another
+      // process's by the time the new one joins. start opens the path in this process.
       const ns = spec.linux?.namespaces?.find((n) => n.type === 'network');
-      if (ns) ns.path = `/proc/${other.pid}/ns/net`;
+      if (ns) ns.path = `/proc/self/fd/${fd}`;
       return;
     }
     if (mode.kind === 'host') {
@@ -339,8 +338,11 @@ export class ContainerNetwork {
 
   /** At the sync point: the container's interfaces and routes, the firewall rules. */
   async connect(pid: number): Promise<void> {
+    // The child has joined its namespaces by now.
+    this.closeJoinedNetns();
     for (const [index, { network, address }] of this.endpoints.entries()) {
-      plugEndpoint(pid, this.record.id, network, address, index, { hairpin: this.held.length > 0 });
+      // Our own child, stopped at its sync point: its pid is its own.
+      plugEndpoint({ pid }, this.record.id, network, address, index, { hairpin: this.held.length > 0 });
       await ensureNetworkRules(network, this.networks.dir);
     }
     const main = this.endpoints[0];
@@ -351,6 +353,12 @@ export class ContainerNetwork {
       this.endpoints.map((e) => e.network.name),
       this.record.id,
     );
+  }
+
+  private closeJoinedNetns(): void {
+    if (this.joinedNetns === undefined) return;
+    closeSync(this.joinedNetns);
+    this.joinedNetns = undefined;
   }
 
   private ports(): PublishedPort[] {
@@ -373,6 +381,7 @@ export class ContainerNetwork {
 
   /** Gives everything back (idempotent). */
   async release(): Promise<void> {
+    this.closeJoinedNetns();
     if (this.released) return;
     this.released = true;
     const published = this.held.length > 0;
@@ -384,12 +393,23 @@ export class ContainerNetwork {
 
 /** An address on `network` for the container; the pool's refusal as the engine's. */
 function allocate(networks: Networks, network: NetworkRecord, id: string, ip?: string): string {
+  let address: string;
   try {
-    return networks.ipam.allocate(network.name, id, { ip });
+    address = networks.ipam.allocate(network.name, id, { ip });
   } catch (error) {
+    if (isIpamError(error, 'EIPAMNOPOOL')) throw noSuchNetwork(network.name);
     throw new EngineError('EINVAL', (error as Error).message);
   }
+  // Removed meanwhile (its record goes under the pools' lock before its pool: see
+  // Networks.remove), or a removal cut short left the pool alone: not a network to join.
+  if (!networks.has(network.name)) {
+    networks.ipam.release(network.name, id);
+    throw noSuchNetwork(network.name);
+  }
+  return address;
 }
+
+const noSuchNetwork = (name: string) => new EngineError('ENONETWORK', `network ${name} not found`);
 
 /** The host end of the container's veth pair on its index-th network. */
 const hostInterfaceOf = (id: string, index: number) => `vb${id.slice(0, 12)}${index}`;
@@ -413,7 +433,7 @@ function endpointOf(id: string, network: NetworkRecord, address: string, index: 
  * gateway on its first network (unless internal: docker's --internal leads nowhere else).
  */
 function plugEndpoint(
-  pid: number,
+  netns: NetnsRef,
   id: string,
   network: NetworkRecord,
   address: string,
@@ -427,7 +447,7 @@ function plugEndpoint(
   try {
     ensureBridge(nl, network);
     nl.createVethPair(hostInterface, inner, {
-      peerNetns: { pid },
+      peerNetns: netns,
       master: network.bridge,
       up: true,
       peerMac: macOf(address),
@@ -438,7 +458,7 @@ function plugEndpoint(
   } finally {
     nl.close();
   }
-  const inside = openRtnetlink({ netns: { pid } });
+  const inside = openRtnetlink({ netns });
   try {
     inside.addAddress(inner, `${address}/${prefix}`);
     inside.setLinkUp(inner);
@@ -452,6 +472,26 @@ function plugEndpoint(
 function runningPid(record: ContainerRecord): number | undefined {
   if (record.status !== 'running' || !record.pid || record.pidStartTime === undefined) return undefined;
   return processStartTime(record.pid) === record.pidStartTime ? record.pid : undefined;
+}
+
+/**
+ * The running container's network namespace, open (the caller closes it), or undefined when it
+ * does not run. Its pid is checked again after the open: the fd holds whatever namespace that
+ * pid had, and the same start time then means it was the container's, not a process's that got
+ * the pid since (the host's own network, say).
+ */
+function openNetns(record: ContainerRecord): number | undefined {
+  const pid = runningPid(record);
+  if (pid === undefined) return undefined;
+  let fd: number;
+  try {
+    fd = openSync(`/proc/${pid}/ns/net`, 'r');
+  } catch {
+    return undefined;
+  }
+  if (runningPid(record) === pid) return fd;
+  closeSync(fd);
+  return undefined;
 }
 
 /**
@@ -480,23 +520,28 @@ export async function connectNetwork(
     );
   if (options.ip !== undefined && network.name === 'bridge')
     throw new EngineError('EINVAL', 'user specified IP address is supported on user defined networks only');
-  const pid = runningPid(record);
+  const netns = openNetns(record);
   const settings = record.networkSettings;
-  if (pid === undefined) {
+  if (netns === undefined) {
     ctx.store.update(record.id, { networks: [...joined, network.name] });
     return;
   }
   const used = new Set(Object.values(settings?.networks ?? {}).map((e) => e.interface));
   let index = 0;
   while (used.has(`eth${index}`)) index++;
-  const address = allocate(networks, network, record.id, options.ip);
+  let address: string;
   try {
-    plugEndpoint(pid, record.id, network, address, index);
-    await ensureNetworkRules(network, networks.dir);
-  } catch (error) {
-    unplug(record.id, index);
-    networks.ipam.release(network.name, record.id);
-    throw error;
+    address = allocate(networks, network, record.id, options.ip);
+    try {
+      plugEndpoint({ fd: netns }, record.id, network, address, index);
+      await ensureNetworkRules(network, networks.dir);
+    } catch (error) {
+      unplug(record.id, index);
+      networks.ipam.release(network.name, record.id);
+      throw error;
+    }
+  } finally {
+    closeSync(netns);
   }
   const updated = ctx.store.update(record.id, {
     networks: [...joined, network.name],

@@ -221,27 +221,26 @@ export class Networks {
     const record = this.get(ref);
     if (record.name === DEFAULT_NETWORK && !options.predefined)
       throw new EngineError('EINVAL', `${DEFAULT_NETWORK} is a pre-defined network and cannot be removed`);
-    let users = new Map<string, string>();
+    // The record goes under the pools' lock, once the pool is seen free and before it goes: a
+    // container attaching now either got its address first (then the network is in use) or
+    // finds no pool. A removal cut short leaves a pool without a record, which the next create
+    // of that name takes over (see create), never a record without its pool.
+    const removeRecord = () => rmSync(this.path(record.name), { force: true });
     try {
-      users = this.ipam.inUse(record.name);
-    } catch {
-      // no pool: a removal cut short
-    }
-    if (users.size > 0)
+      if (!this.ipam.removePool(record.name, { beforeRemove: removeRecord })) removeRecord();
+    } catch (error) {
+      if (!isIpamError(error, 'EIPAMBUSY')) throw error;
       throw new EngineError(
         'ENETWORKINUSE',
         `error while removing network: network ${record.name} id ${record.id} has active endpoints`,
       );
-    // The record first: a removal cut short leaves a pool without a record, which the next
-    // create of that name takes over (see create), never a record without its pool.
-    rmSync(this.path(record.name), { force: true });
+    }
     const nl = openRtnetlink();
     try {
       removeBridge(nl, record.bridge);
     } finally {
       nl.close();
     }
-    this.ipam.removePool(record.name, { force: true });
     return record;
   }
 

@@ -14,6 +14,7 @@
  */
 import {
   closeSync,
+  constants,
   mkdirSync,
   openSync,
   readdirSync,
@@ -215,6 +216,42 @@ export class ContainerStore {
       const fd = this.lock(id);
       if (fd !== null || Date.now() >= deadline) return fd;
       await sleep(20);
+    }
+  }
+
+  /**
+   * Runs `fn` on a fresh read of the record with the container's directory flocked: what
+   * changes its networks (connect, disconnect, a start attaching them) one at a time. The
+   * directory rather than a file in it (its `lock` is its owner's for its whole run): nothing
+   * gets created in a record being removed. ENOCONTAINER when it is gone meanwhile.
+   */
+  async withNetworkLock<T>(
+    id: string,
+    fn: (record: ContainerRecord) => Promise<T>,
+    timeoutMs = 10_000,
+  ): Promise<T> {
+    const dir = this.dir(id);
+    let fd: number;
+    try {
+      fd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT')
+        throw new EngineError('ENOCONTAINER', `No such container: ${id}`);
+      throw error;
+    }
+    try {
+      const deadline = Date.now() + timeoutMs;
+      while (!tryLock(fd, dir)) {
+        if (Date.now() >= deadline)
+          throw new EngineError(
+            'ESTATE',
+            `container ${id} is busy: its networks are being changed by another command`,
+          );
+        await sleep(10);
+      }
+      return await fn(this.read(id));
+    } finally {
+      closeSync(fd);
     }
   }
 
