@@ -3,7 +3,8 @@
  * finding runc, medians and percentiles.
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 /** spawnSync that throws, with the command's stderr, unless the command exits 0. */
 export function run(command, args, options = {}) {
@@ -91,5 +92,16 @@ export async function removeRootNetworks(root) {
   if (table.status !== 0 || !/chain (net|ctr)-/.test(table.stdout)) {
     spawnSync('nft', ['delete', 'table', 'ip', 'box'], { stdio: 'ignore' });
     writeFileSync(IP_FORWARD, ipForwardBefore);
+  }
+}
+
+/** Removes the (empty) cgroups a peer (podman's conmon) made for itself under `name` on every hierarchy. */
+export function removeClientCgroups(name) {
+  for (const hierarchy of readdirSync('/sys/fs/cgroup')) {
+    const top = join('/sys/fs/cgroup', hierarchy, name);
+    if (!existsSync(top)) continue;
+    for (const entry of readdirSync(top, { withFileTypes: true }))
+      if (entry.isDirectory()) rmdirSync(join(top, entry.name));
+    rmdirSync(top);
   }
 }

@@ -13,7 +13,7 @@
  * Then, side by side in the same run, what bridge networking costs one `run --rm busybox true`:
  * box with its default network minus box with `--network none` (target <= 15 ms), and podman
  * (runc, netavark on its default network) the same way. podman runs in a network namespace the
- * bench makes (`ip netns exec`), so netavark's bridge, iptables rules and ip_forward go with it;
+ * bench makes (`nsenter --net`; `ip netns exec` would hide the cgroup mounts), so netavark's bridge, iptables rules and ip_forward go with it;
  * the namespace's cost is in both of podman's runs and cancels out. podman gets the image from
  * `box save`, its storage in a temporary directory (vfs).
  *
@@ -27,7 +27,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { median, positiveInteger, removeRootNetworks, run } from './lib.mjs';
+import { median, positiveInteger, removeClientCgroups, removeRootNetworks, run } from './lib.mjs';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const BOX_JS = join(REPO, 'apps/cli/dist/box.js');
@@ -128,10 +128,8 @@ function compareWithPodman() {
   );
   const podmanEnv = { ...process.env, CONTAINERS_CONF: conf };
   const podman = [
-    'ip',
-    'netns',
-    'exec',
-    PODMAN_NETNS,
+    'nsenter',
+    `--net=/run/netns/${PODMAN_NETNS}`,
     'podman',
     '--root',
     join(dir, 'storage'),
@@ -203,8 +201,9 @@ function cleanUpPodman() {
     'vfs',
   ];
   if (existsSync(dir)) {
-    spawnSync('ip', ['netns', 'exec', PODMAN_NETNS, ...podman, 'rm', '-af'], { stdio: 'ignore' });
-    spawnSync('ip', ['netns', 'exec', PODMAN_NETNS, ...podman, 'rmi', '-af'], { stdio: 'ignore' });
+    spawnSync('nsenter', [`--net=/run/netns/${PODMAN_NETNS}`, ...podman, 'rm', '-af'], { stdio: 'ignore' });
+    spawnSync('nsenter', [`--net=/run/netns/${PODMAN_NETNS}`, ...podman, 'rmi', '-af'], { stdio: 'ignore' });
   }
   spawnSync('ip', ['netns', 'del', PODMAN_NETNS], { stdio: 'ignore' });
+  removeClientCgroups('libpod_parent');
 }
