@@ -1,4 +1,4 @@
-/** IPv4 addresses of links through RTM_NEWADDR and RTM_GETADDR. */
+/** IPv4 addresses of links through RTM_NEWADDR, RTM_DELADDR and RTM_GETADDR. */
 import {
   AF_INET,
   IFA_ADDRESS,
@@ -11,6 +11,7 @@ import {
   RT_SCOPE_HOST,
   RT_SCOPE_UNIVERSE,
   RTM_GETADDR,
+  RTM_DELADDR,
   RTM_NEWADDR,
 } from './constants.js';
 import { broadcastOf, formatIpv4, parseIpv4Prefix } from './ipv4.js';
@@ -58,6 +59,14 @@ export function addAddress(socket: NetlinkSocket, link: LinkRef, cidr: string): 
 }
 
 /** The IPv4 addresses of every link, or of one. */
+/** Removes an IPv4 address (`10.1.0.2/24`) from a link; EADDRNOTAVAIL when it does not have it. */
+export function deleteAddress(socket: NetlinkSocket, link: LinkRef, cidr: string): void {
+  const operation = `delete address ${cidr} from ${linkLabel(link)}`;
+  const { address, prefixLength } = parseIpv4Prefix(cidr, operation);
+  const index = resolveIndex(socket, link, operation);
+  socket.request(RTM_DELADDR, 0, [ifaddrmsg(prefixLength, 0, index), attr(IFA_LOCAL, address)], operation);
+}
+
 export function listAddresses(socket: NetlinkSocket, link?: LinkRef): AddressInfo[] {
   const operation = link === undefined ? 'list addresses' : `list addresses of ${linkLabel(link)}`;
   const index = link === undefined ? undefined : resolveIndex(socket, link, operation);

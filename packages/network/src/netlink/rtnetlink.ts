@@ -3,7 +3,7 @@
  * another one (see netns.ts), and the operations box needs on it. Every call is synchronous
  * (see socket.ts) and throws a NetlinkError naming what it was doing.
  */
-import { type AddressInfo, addAddress, listAddresses } from './address.js';
+import { type AddressInfo, addAddress, deleteAddress, listAddresses } from './address.js';
 import {
   type BridgeOptions,
   createBridge,
@@ -100,6 +100,11 @@ export class Rtnetlink {
   /** Adds an IPv4 address (`10.1.0.2/24`) to a link; EEXIST when it has it already. */
   addAddress(link: LinkRef, cidr: string): void {
     addAddress(this.#socket, link, cidr);
+  }
+
+  /** Removes an IPv4 address (`10.1.0.2/24`) from a link; EADDRNOTAVAIL when it does not have it. */
+  deleteAddress(link: LinkRef, cidr: string): void {
+    deleteAddress(this.#socket, link, cidr);
   }
 
   /** IPv4 addresses, of every link or of one. */
