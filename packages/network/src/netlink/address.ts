@@ -10,8 +10,8 @@ import {
   NLM_F_EXCL,
   RT_SCOPE_HOST,
   RT_SCOPE_UNIVERSE,
-  RTM_GETADDR,
   RTM_DELADDR,
+  RTM_GETADDR,
   RTM_NEWADDR,
 } from './constants.js';
 import { broadcastOf, formatIpv4, parseIpv4Prefix } from './ipv4.js';

@@ -187,6 +187,10 @@ describe('a container side: veth peer eth0 inside a network namespace', () => {
       expect(netns.run(['busybox', 'ping', '-c', '1', '-W', '2', `${subnet}.1`])).toContain(
         '1 packets received',
       );
+      // Taken off again: the link stays, without the address (and its route); twice is an error.
+      inner.deleteAddress('eth0', `${subnet}.2/24`);
+      expect(inner.listAddresses('eth0')).toEqual([]);
+      expect(netlinkError(() => inner.deleteAddress('eth0', `${subnet}.2/24`)).code).toBe('EADDRNOTAVAIL');
     } finally {
       inner.close();
     }
