@@ -283,7 +283,11 @@ describe('user-defined networks', () => {
       const addresses = boxOk(env.root, ['exec', id, 'ip', '-4', '-o', 'addr']);
       expect(addresses).toMatch(/eth1\s+inet 10\.213\.(9|10)\./);
       expect(addresses).toMatch(/eth2\s+inet 10\.213\.(9|10)\./);
-      expect(Object.keys(inspect(id).NetworkSettings.Networks).sort()).toEqual(['bridge', 'e2e-one', 'e2e-two']);
+      expect(Object.keys(inspect(id).NetworkSettings.Networks).sort()).toEqual([
+        'bridge',
+        'e2e-one',
+        'e2e-two',
+      ]);
       boxOk(env.root, ['rm', '-f', id]);
     } finally {
       box(env.root, ['rm', '-f', 'twice']);
@@ -301,7 +305,9 @@ describe('user-defined networks', () => {
       const chains = ['forward', 'postrouting', 'guard'].map((k) => `net-${bridge}-${k}`);
       expect(boxChains()).toEqual(expect.arrayContaining(chains));
       for (const chain of chains) {
-        const r = spawnSync('nft', [`flush chain ip box ${chain}; delete chain ip box ${chain}`], { encoding: 'utf8' });
+        const r = spawnSync('nft', [`flush chain ip box ${chain}; delete chain ip box ${chain}`], {
+          encoding: 'utf8',
+        });
         expect(r.status, r.stderr).toBe(0);
       }
       expect(boxChains()).not.toEqual(expect.arrayContaining([chains[0]]));

@@ -197,7 +197,14 @@ export async function pullImage(
         }
         for (const { layer } of downloaded)
           emit({ type: 'layer', digest: layer.digest, status: 'extracting' });
-        return store.addImage(tx, { manifestBytes, configBytes, references });
+        // The store also points name@<its manifest digest> at the image; when that is not the
+        // registry's digest (a converted docker manifest, a platform's manifest in an index) it
+        // is nothing anyone can pull by: RepoDigests show the registry's digest only, as docker's.
+        const keys = new Set(Object.keys(tx.index.digests));
+        const added = await store.addImage(tx, { manifestBytes, configBytes, references });
+        const own = `${ref.name}@${tx.index.images[added]!.manifest}`;
+        if (own !== `${ref.name}@${top.digest}` && !keys.has(own)) delete tx.index.digests[own];
+        return added;
       });
       for (const { layer } of downloaded) emit({ type: 'layer', digest: layer.digest, status: 'complete' });
       emit({ type: 'done', reference: normalized, digest: top.digest, status: 'downloaded' });
