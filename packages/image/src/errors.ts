@@ -10,6 +10,12 @@
  * - `EIMAGE_EXISTS`: the destination of an unpack or save already exists.
  * - `EIMAGE_LOCKED`: the store's lock could not be taken in time.
  * - `EIMAGE_IO`: a file operation in the store failed.
+ * - `EIMAGE_REGISTRY`: a registry could not be reached (no network, connection refused, unknown
+ *   host, timeout) or answered something other than the distribution protocol allows (5xx after
+ *   retries, a missing upload location, a body larger than announced).
+ * - `EIMAGE_AUTH`: a registry refused the request (401/403): no or wrong credentials, or no access.
+ * - `EIMAGE_PLATFORM`: an image index has no manifest for the wanted platform.
+ * - `EIMAGE_TOO_LARGE`: a manifest, config or blob exceeds the size limit or its descriptor's size.
  */
 export type ImageErrorCode =
   | 'EIMAGE_NOT_FOUND'
@@ -21,7 +27,11 @@ export type ImageErrorCode =
   | 'EIMAGE_UNSAFE_PATH'
   | 'EIMAGE_EXISTS'
   | 'EIMAGE_LOCKED'
-  | 'EIMAGE_IO';
+  | 'EIMAGE_IO'
+  | 'EIMAGE_REGISTRY'
+  | 'EIMAGE_AUTH'
+  | 'EIMAGE_PLATFORM'
+  | 'EIMAGE_TOO_LARGE';
 
 export interface ImageErrorDetails {
   /** The file, or the path inside a tar, the error is about. */
@@ -31,6 +41,10 @@ export interface ImageErrorDetails {
   /** The expected and actual digests of an `EIMAGE_DIGEST` error. */
   expected?: string;
   actual?: string;
+  /** The registry URL a registry error is about. */
+  url?: string;
+  /** The HTTP status a registry answered with, when it answered. */
+  status?: number;
   /** Errors from cleaning up after the main failure, kept so they are not lost. */
   cleanupErrors?: unknown[];
   cause?: unknown;
@@ -44,6 +58,8 @@ export class ImageError extends Error {
   readonly reference: string | undefined;
   readonly expected: string | undefined;
   readonly actual: string | undefined;
+  readonly url: string | undefined;
+  readonly status: number | undefined;
   readonly cleanupErrors: unknown[];
 
   constructor(code: ImageErrorCode, message: string, details: ImageErrorDetails = {}) {
@@ -53,6 +69,8 @@ export class ImageError extends Error {
     this.reference = details.reference;
     this.expected = details.expected;
     this.actual = details.actual;
+    this.url = details.url;
+    this.status = details.status;
     this.cleanupErrors = details.cleanupErrors ?? [];
   }
 }

@@ -36,6 +36,22 @@ export {
   type Reference,
 } from './reference.js';
 export {
+  type Challenge,
+  type Credentials,
+  type LayerStatus,
+  type ProgressEvent,
+  type PullOptions,
+  type PullResult,
+  type PushResult,
+  parseChallenges,
+  pullImage,
+  pushImage,
+  type RegistryOptions,
+  registryHostOf,
+  registryLogin,
+  registryLogout,
+} from './registry/index.js';
+export {
   type ImageInspect,
   type ImageStore,
   type ImageStoreOptions,
