@@ -20,6 +20,10 @@ command -v tar >/dev/null 2>&1 || need_apt+=(tar)
 # Real peers for the image interop tests and the benchmarks.
 command -v skopeo >/dev/null 2>&1 || need_apt+=(skopeo)
 command -v umoci >/dev/null 2>&1 || need_apt+=(umoci)
+# @box/image's registry tests: a real registry, and bcrypt htpasswd files for its basic auth.
+command -v docker-registry >/dev/null 2>&1 || need_apt+=(docker-registry)
+command -v htpasswd >/dev/null 2>&1 || need_apt+=(apache2-utils)
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 command -v getfattr >/dev/null 2>&1 || need_apt+=(attr)
 command -v runc >/dev/null 2>&1 || need_apt+=(runc)
 # The clients that drive box-runtime in the e2e tests.

@@ -490,6 +490,28 @@ describe('basic auth (htpasswd)', () => {
     expect(after.code).toBe('EIMAGE_AUTH');
   }, 60_000);
 
+  it('asks a credential helper (credHelpers) with the registry on stdin', async () => {
+    const bin = join(tmp.path, 'helper-bin');
+    const log = join(tmp.path, 'helper.log');
+    await import('node:fs').then((fs) => fs.mkdirSync(bin, { recursive: true }));
+    writeFileSync(
+      join(bin, 'docker-credential-boxtest'),
+      `#!/bin/sh\nread host\necho "$1 $host" >> ${log}\nprintf '{"ServerURL":"%s","Username":"boxuser","Secret":"s3cret pass"}' "$host"\n`,
+      { mode: 0o755 },
+    );
+    const file = join(tmp.path, 'helper-config.json');
+    writeFileSync(file, JSON.stringify({ credHelpers: { [secured.host]: 'boxtest' } }));
+    const path = process.env.PATH;
+    process.env.PATH = `${bin}:${path}`;
+    try {
+      const result = await pullImage(await newStore(), `${secured.host}/box/private:v1`, { authFile: file });
+      expect(result.upToDate).toBe(false);
+    } finally {
+      process.env.PATH = path;
+    }
+    expect(readFileSync(log, 'utf8')).toBe(`get ${secured.host}\n`);
+  }, 30_000);
+
   it('reads username/password entries of config.json too', async () => {
     const file = join(tmp.path, 'plain-config.json');
     writeFileSync(
