@@ -14,6 +14,9 @@ import { currentWindowSize } from './terminal.js';
 
 export interface CreateFlags extends ResourceFlags, MountFlags, SecurityFlags, NetworkFlags {
   rm?: boolean;
+  /** --pull: missing (default), always, never. */
+  pull?: string;
+  platform?: string;
   interactive?: boolean;
   tty?: boolean;
   env: string[];

@@ -100,6 +100,8 @@ const containerOptions: OptionSpec[] = [
   many('dns-search', undefined, 'domain', 'Set custom DNS search domains'),
   many('dns-option', undefined, 'option', 'Set DNS options'),
   many('add-host', undefined, 'host:ip', 'Add a custom host-to-IP mapping (host:ip)'),
+  opt('pull', undefined, 'policy', 'Pull image before running ("always", "missing", "never")'),
+  opt('platform', undefined, 'os/arch', 'Set platform if the image is multi-platform'),
 ];
 
 const load = {
@@ -108,6 +110,7 @@ const load = {
   cp: () => import('./commands/cp.js'),
   exec: () => import('./commands/exec.js'),
   images: () => import('./commands/images.js'),
+  registry: () => import('./commands/registry.js'),
   logs: () => import('./commands/logs.js'),
   pause: () => import('./commands/pause.js'),
   ps: () => import('./commands/ps.js'),
@@ -297,6 +300,40 @@ const commands: CommandSpec[] = [
     description: 'Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE',
     args: ['<source>', '<target>'],
     run: async ([source, target]) => (await load.images()).tag(s(source), s(target)),
+  },
+  {
+    name: 'pull',
+    description: 'Download an image from a registry',
+    args: ['<image>'],
+    options: [
+      opt('quiet', 'q', undefined, 'Suppress verbose output'),
+      opt('platform', undefined, 'os/arch', 'Set platform if the image is multi-platform'),
+    ],
+    run: async ([image], o: Opts) => (await load.registry()).pull(s(image), o),
+  },
+  {
+    name: 'push',
+    description: 'Upload an image to a registry',
+    args: ['<image>'],
+    options: [opt('quiet', 'q', undefined, 'Suppress verbose output')],
+    run: async ([image], o: Opts) => (await load.registry()).push(s(image), o),
+  },
+  {
+    name: 'login',
+    description: 'Log in to a registry',
+    args: ['[server]'],
+    options: [
+      opt('username', 'u', 'name', 'Username'),
+      opt('password', 'p', 'password', 'Password'),
+      opt('password-stdin', undefined, undefined, 'Take the password from stdin'),
+    ],
+    run: async ([server], o: Opts) => (await load.registry()).login(server as string | undefined, o),
+  },
+  {
+    name: 'logout',
+    description: 'Log out from a registry',
+    args: ['[server]'],
+    run: async ([server]) => (await load.registry()).logout(server as string | undefined),
   },
   {
     name: 'import',

@@ -25,7 +25,8 @@ describe('box run exit codes (docker compatible)', () => {
   });
 
   it('returns 125 for its own errors', () => {
-    const r = box(env.root, ['run', '--rm', 'no-such-image']);
+    // --pull never: a missing image is not looked for on docker.io (tests reach no outside host).
+    const r = box(env.root, ['run', '--rm', '--pull', 'never', 'no-such-image']);
     expect(r.code).toBe(125);
     expect(r.stderr.trim()).toBe("box: Unable to find image 'no-such-image:latest' locally");
     expect(box(env.root, ['run', '--no-such-flag', 'busybox']).code).toBe(125);

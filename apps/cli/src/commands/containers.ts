@@ -13,7 +13,9 @@ function parseTime(value: string | undefined): number {
 }
 
 export async function create(image: string, command: string[], flags: CreateFlags): Promise<number> {
-  const container = await openEngine().create(createOptions(image, command, flags));
+  const options = createOptions(image, command, flags);
+  await (await import('./registry.js')).pullForContainer(image, flags.pull, flags.platform);
+  const container = await openEngine().create(options);
   process.stdout.write(`${container.id}\n`);
   return 0;
 }

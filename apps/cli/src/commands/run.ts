@@ -21,6 +21,7 @@ export async function run(image: string, command: string[], flags: RunFlags): Pr
     throw new CliError('-d with -it is not supported yet: run without -it, then use box exec -it');
   }
   const options = createOptions(image, command, flags);
+  await (await import('./registry.js')).pullForContainer(image, flags.pull, flags.platform);
   const engine = openEngine();
   if (flags.detach) {
     // The box service starts and watches it; this process is done once it runs.

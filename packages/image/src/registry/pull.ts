@@ -131,16 +131,21 @@ export async function pullImage(
     ];
     const id = manifest.config.digest;
 
-    // Up to date: this manifest digest was pulled into this image before; only the tag may need moving.
+    // This manifest digest was pulled into this image before: nothing to fetch. Up to date (as
+    // docker says) when the tag pointed at it already; otherwise the tag is moved and the image
+    // counts as downloaded for it.
     if (store.hasImage(`${ref.name}@${top.digest}`) && store.resolve(`${ref.name}@${top.digest}`).id === id) {
-      if (
-        ref.tag !== undefined &&
-        !(store.hasImage(`${ref.name}:${ref.tag}`) && store.resolve(`${ref.name}:${ref.tag}`).id === id)
-      ) {
-        await store.tag(id, `${ref.name}:${ref.tag}`);
-      }
-      emit({ type: 'done', reference: normalized, digest: top.digest, status: 'up to date' });
-      return { id, reference: normalized, digest: top.digest, upToDate: true };
+      const tagged =
+        ref.tag === undefined ||
+        (store.hasImage(`${ref.name}:${ref.tag}`) && store.resolve(`${ref.name}:${ref.tag}`).id === id);
+      if (!tagged) await store.tag(id, `${ref.name}:${ref.tag}`);
+      emit({
+        type: 'done',
+        reference: normalized,
+        digest: top.digest,
+        status: tagged ? 'up to date' : 'downloaded',
+      });
+      return { id, reference: normalized, digest: top.digest, upToDate: tagged };
     }
 
     const configBytes = await fetchConfig(client, ref.path, manifest.config, scopes, store);
