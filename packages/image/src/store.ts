@@ -191,6 +191,9 @@ export class Transaction {
   ) {}
 }
 
+/** Layers of one image unpacked at once. */
+const UNPACK_CONCURRENCY = 3;
+
 const EMPTY_INDEX: IndexFile = { version: 1, images: {}, tags: {}, digests: {} };
 const HEX_ID = /^(?:sha256:)?([a-f0-9]{1,64})$/;
 const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -523,18 +526,37 @@ export class ImageStore {
       );
     }
     const chains = chainIds(diffIDs);
-    for (let i = 0; i < manifest.layers.length; i++) {
-      const chainID = chains[i]!;
-      if (this.#layerMeta(chainID)) continue;
-      const layer = manifest.layers[i]!;
+    const missing = manifest.layers.flatMap((layer, i) =>
+      this.#layerMeta(chains[i]!) ? [] : [{ layer, i }],
+    );
+    for (const { layer } of missing)
       if (!this.hasBlob(layer.digest)) throw notFound(layer.digest, 'layer blob');
-      await this.ensureLayer(tx, {
-        digest: layer.digest,
-        mediaType: layer.mediaType,
-        diffID: diffIDs[i],
-        parent: i === 0 ? null : chains[i - 1]!,
-      });
-    }
+    // The config names every layer's diffID, so each layer's chain ID is known before any is
+    // unpacked: they unpack side by side (each in a staging directory of its own), which keeps
+    // the zlib threads and the disk busy while one layer's tar is parsed.
+    let next = 0;
+    let failed = false;
+    const unpackNext = async (): Promise<void> => {
+      while (!failed && next < missing.length) {
+        const { layer, i } = missing[next++]!;
+        await this.ensureLayer(tx, {
+          digest: layer.digest,
+          mediaType: layer.mediaType,
+          diffID: diffIDs[i],
+          parent: i === 0 ? null : chains[i - 1]!,
+        }).catch((error: unknown) => {
+          failed = true;
+          throw error;
+        });
+      }
+    };
+    // Every unpack settled before a failure is reported: the transaction's rollback must see
+    // every layer directory they made.
+    const settled = await Promise.allSettled(
+      Array.from({ length: Math.min(UNPACK_CONCURRENCY, missing.length) }, unpackNext),
+    );
+    const failure = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failure) throw failure.reason;
     this.addBlobBytes(tx, image.configBytes);
     const manifestBytes = converted ? Buffer.from(JSON.stringify(manifest)) : image.manifestBytes;
     const manifestDigest = this.addBlobBytes(tx, manifestBytes);
