@@ -61,6 +61,7 @@ export {
   openImageStore,
   type RemoveResult,
   type ResolvedImage,
+  type StagedLayer,
   type Transaction,
 } from './store.js';
 export {

@@ -173,6 +173,19 @@ interface LayerMeta {
   skipped: number;
 }
 
+/** A layer unpacked into the store's staging area, not yet in place (see `stageLayer`). */
+export interface StagedLayer {
+  readonly stage: string;
+  readonly digest: string;
+  readonly mediaType: string;
+  readonly diffID: string;
+  readonly size: number;
+  readonly compressedSize: number;
+  readonly skipped: number;
+  /** Removes the staging directory unless it was put in place. */
+  dispose(): void;
+}
+
 /** What an image to add is made of; the blobs (layers) must already be in the store. */
 export interface NewImage {
   /** The manifest's bytes as received (kept when already OCI, converted otherwise). */
@@ -469,12 +482,30 @@ export class ImageStore {
     tx: Transaction,
     layer: { digest: string; mediaType: string; diffID?: string; parent: string | null },
   ): Promise<LayerMeta> {
+    const staged = await this.stageLayer(this.openBlob(layer.digest), layer);
+    try {
+      return this.placeLayer(tx, staged, layer.parent);
+    } finally {
+      staged.dispose();
+    }
+  }
+
+  /**
+   * Unpacks a layer into a staging directory of the store, outside any transaction (no lock
+   * held: a pull unpacks each layer as soon as it has arrived, while others still download),
+   * verifying the blob's digest and, when given, its diffID. `placeLayer` puts it in place;
+   * `dispose` removes what was not placed.
+   */
+  async stageLayer(
+    source: Readable,
+    layer: { digest: string; mediaType: string; diffID?: string },
+  ): Promise<StagedLayer> {
     const stage = this.tempPath('layer');
     mkdirSync(stage, { mode: 0o700 }); // becomes layers/<chainID>: see the store's layout
     this.closeDir(stage);
     try {
       const { onWhiteout = keepWhiteout, onOpaque = keepOpaque } = this.options;
-      const result = await unpackLayer(this.openBlob(layer.digest), join(stage, 'diff'), {
+      const result = await unpackLayer(source, join(stage, 'diff'), {
         ...this.options.unpack,
         mediaType: layer.mediaType,
         expectedDigest: layer.digest,
@@ -482,28 +513,43 @@ export class ImageStore {
         onWhiteout,
         onOpaque,
       });
-      const chainID = layer.parent === null ? result.diffID : sha256(`${layer.parent} ${result.diffID}`);
-      const existing = this.#layerMeta(chainID);
-      if (existing) return existing;
-      const meta: LayerMeta = {
-        chainID,
-        diffID: result.diffID,
-        parent: layer.parent,
+      return {
+        stage,
         digest: layer.digest,
         mediaType: layer.mediaType,
+        diffID: result.diffID,
         size: result.diffSize,
         compressedSize: result.size,
         skipped: result.skipped.length,
+        dispose: () => rmSync(stage, { recursive: true, force: true }),
       };
-      writeFileSync(join(stage, 'layer.json'), `${JSON.stringify(meta, null, 2)}\n`, { mode: 0o600 });
-      const final = this.layerDir(chainID);
-      rmSync(final, { recursive: true, force: true }); // an incomplete one, without layer.json
-      renameSync(stage, final);
-      tx.created.push(final);
-      return meta;
-    } finally {
+    } catch (error) {
       rmSync(stage, { recursive: true, force: true });
+      throw error;
     }
+  }
+
+  /** Puts a staged layer in place as `layers/<chainID>` (unless that layer is there already). */
+  placeLayer(tx: Transaction, staged: StagedLayer, parent: string | null): LayerMeta {
+    const chainID = parent === null ? staged.diffID : sha256(`${parent} ${staged.diffID}`);
+    const existing = this.#layerMeta(chainID);
+    if (existing) return existing;
+    const meta: LayerMeta = {
+      chainID,
+      diffID: staged.diffID,
+      parent,
+      digest: staged.digest,
+      mediaType: staged.mediaType,
+      size: staged.size,
+      compressedSize: staged.compressedSize,
+      skipped: staged.skipped,
+    };
+    writeFileSync(join(staged.stage, 'layer.json'), `${JSON.stringify(meta, null, 2)}\n`, { mode: 0o600 });
+    const final = this.layerDir(chainID);
+    rmSync(final, { recursive: true, force: true }); // an incomplete one, without layer.json
+    renameSync(staged.stage, final);
+    tx.created.push(final);
+    return meta;
   }
 
   /**
@@ -511,7 +557,11 @@ export class ImageStore {
    * layers not yet unpacked (shared by chain ID), stores manifest and config and points the
    * references at it. Returns the image ID.
    */
-  async addImage(tx: Transaction, image: NewImage): Promise<string> {
+  async addImage(
+    tx: Transaction,
+    image: NewImage,
+    options: { staged?: ReadonlyMap<string, StagedLayer> } = {},
+  ): Promise<string> {
     const { manifest, converted } = parseManifest(image.manifestBytes);
     const config = parseConfig(image.configBytes);
     const configDigest = sha256(image.configBytes);
@@ -539,6 +589,14 @@ export class ImageStore {
     const unpackNext = async (): Promise<void> => {
       while (!failed && next < missing.length) {
         const { layer, i } = missing[next++]!;
+        const parent = i === 0 ? null : chains[i - 1]!;
+        const staged = options.staged?.get(layer.digest);
+        if (staged) {
+          // Unpacked already (by a pull, as it arrived): only checked against the config here.
+          if (staged.diffID !== diffIDs[i]) throw digestMismatch('layer diffID', diffIDs[i]!, staged.diffID);
+          this.placeLayer(tx, staged, parent);
+          continue;
+        }
         await this.ensureLayer(tx, {
           digest: layer.digest,
           mediaType: layer.mediaType,

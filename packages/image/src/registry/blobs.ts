@@ -16,7 +16,7 @@ import {
   closeSync,
   existsSync,
   fstatSync,
-  fsyncSync,
+  fsync,
   ftruncateSync,
   openSync,
   readSync,
@@ -180,7 +180,9 @@ export async function downloadBlob(
       }
     }
     options.onProgress?.('verifying', offset, size);
-    fsyncSync(fd);
+    // On the thread pool: a synchronous fsync of a large blob would hold up every other
+    // download and unpack of the pull for as long as the disk takes.
+    await new Promise<void>((resolve, reject) => fsync(fd, (error) => (error ? reject(error) : resolve())));
     const actual = `sha256:${hash.digest('hex')}`;
     if (actual !== digest) {
       // Corrupt bytes must not be resumed from: start afresh next time.

@@ -7,12 +7,12 @@
  * sizes are bounded (manifest 4 MiB, config 8 MiB, each blob its descriptor's size); file names
  * come from validated digests only.
  */
-import { existsSync, renameSync, rmSync } from 'node:fs';
+import { createReadStream, existsSync, renameSync, rmSync } from 'node:fs';
 import { sha256 } from '../digest.js';
 import { ImageError } from '../errors.js';
 import { type Descriptor, parseConfig, parseIndex, parseManifest } from '../manifest.js';
 import { formatReference, parseReference } from '../reference.js';
-import type { ImageStore } from '../store.js';
+import type { ImageStore, StagedLayer } from '../store.js';
 import { repositoryScope } from './auth.js';
 import { type DownloadedBlob, downloadBlob } from './blobs.js';
 import type { RegistryClient } from './client.js';
@@ -176,6 +176,14 @@ export async function pullImage(
     });
     for (const l of missing) emit({ type: 'layer', digest: l.digest, status: 'waiting' });
     const downloaded: { layer: Descriptor; blob: DownloadedBlob }[] = [];
+    // Each layer is unpacked (into the store's staging area, no lock held) as soon as it has
+    // arrived, while the others still download; the transaction below only puts them in place.
+    const diffIdOf = new Map(manifest.layers.map((l, i) => [l.digest, config.rootfs.diff_ids[i]]));
+    const staging: Promise<StagedLayer>[] = [];
+    // One unpack at a time, beside the downloads: an unpack is CPU-bound (inflate, two hashes,
+    // the tar), and more of them at once measured slower on two CPUs; memory stays bounded too.
+    const unpackSlots = limiter(1);
+    const staged = new Map<string, StagedLayer>();
     try {
       await eachLimit(missing, options.concurrency ?? 3, async (layer) => {
         try {
@@ -186,11 +194,30 @@ export async function pullImage(
               emit({ type: 'layer', digest: layer.digest, status, current, total }),
           });
           downloaded.push({ layer, blob });
+          emit({ type: 'layer', digest: layer.digest, status: 'extracting' });
+          const unpacking = unpackSlots.run(() =>
+            store.stageLayer(createReadStream(blob.path, { highWaterMark: 1 << 20 }), {
+              digest: layer.digest,
+              mediaType: layer.mediaType,
+              diffID: diffIdOf.get(layer.digest),
+            }),
+          );
+          staging.push(
+            unpacking.then((s) => {
+              staged.set(layer.digest, s);
+              return s;
+            }),
+          );
+          unpacking.catch(() => controller.abort(new Error('unpacking a layer failed')));
         } catch (error) {
           controller.abort(error);
           throw error;
         }
       });
+      // Every unpack settled (so that none is left writing), then the first failure.
+      const unpacked = await Promise.allSettled(staging);
+      const failure = unpacked.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failure) throw failure.reason;
       const id = await store.write(async (tx) => {
         for (const { layer, blob } of downloaded) {
           const target = store.blobPath(layer.digest);
@@ -200,13 +227,11 @@ export async function pullImage(
             tx.created.push(target);
           }
         }
-        for (const { layer } of downloaded)
-          emit({ type: 'layer', digest: layer.digest, status: 'extracting' });
         // The store also points name@<its manifest digest> at the image; when that is not the
         // registry's digest (a converted docker manifest, a platform's manifest in an index) it
         // is nothing anyone can pull by: RepoDigests show the registry's digest only, as docker's.
         const keys = new Set(Object.keys(tx.index.digests));
-        const added = await store.addImage(tx, { manifestBytes, configBytes, references });
+        const added = await store.addImage(tx, { manifestBytes, configBytes, references }, { staged });
         const own = `${ref.name}@${tx.index.images[added]!.manifest}`;
         if (own !== `${ref.name}@${top.digest}` && !keys.has(own)) delete tx.index.digests[own];
         return added;
@@ -215,9 +240,30 @@ export async function pullImage(
       emit({ type: 'done', reference: normalized, digest: top.digest, status: 'downloaded' });
       return { id, reference: normalized, digest: top.digest, upToDate: false };
     } finally {
+      await Promise.allSettled(staging);
+      for (const layer of staged.values()) layer.dispose();
       for (const { blob } of downloaded) blob.release();
     }
   } finally {
     options.signal?.removeEventListener('abort', onAbort);
   }
+}
+
+/** Runs at most `slots` of the functions given to `run` at once, the others in turn. */
+function limiter(slots: number): { run<T>(fn: () => Promise<T>): Promise<T> } {
+  let free = slots;
+  const waiting: (() => void)[] = [];
+  return {
+    async run(fn) {
+      if (free === 0) await new Promise<void>((resolve) => waiting.push(resolve));
+      else free--;
+      try {
+        return await fn();
+      } finally {
+        const next = waiting.shift();
+        if (next) next();
+        else free++;
+      }
+    },
+  };
 }
