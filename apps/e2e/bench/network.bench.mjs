@@ -121,7 +121,6 @@ process.exit(failed ? 1 : 0);
 
 /** Per-container cost of bridge networking, box and podman+netavark in the same rounds. */
 function compareWithPodman() {
-  const dir = join(root, 'podman');
   const conf = join(root, 'containers.conf');
   // This host's hard limits (root lacks CAP_SYS_RESOURCE), cgroupfs, no event log (machine notes).
   writeFileSync(
@@ -129,17 +128,7 @@ function compareWithPodman() {
     '[containers]\ndefault_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]\n[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "none"\n',
   );
   const podmanEnv = { ...process.env, CONTAINERS_CONF: conf };
-  const podman = [
-    'nsenter',
-    `--net=/run/netns/${PODMAN_NETNS}`,
-    'podman',
-    '--root',
-    join(dir, 'storage'),
-    '--runroot',
-    join(dir, 'run'),
-    '--storage-driver',
-    'vfs',
-  ];
+  const podman = podmanArgv();
   run('ip', ['netns', 'add', PODMAN_NETNS]);
   run('ip', ['-n', PODMAN_NETNS, 'link', 'set', 'lo', 'up']);
   const archive = join(root, 'busybox.tar');
@@ -190,21 +179,19 @@ function compareWithPodman() {
   console.log(`box / podman+netavark (network cost) = ${(boxCost / podmanCost).toFixed(3)}`);
 }
 
+/** podman in the bench's network namespace, its storage in the temp root. */
+function podmanArgv() {
+  const dir = join(root, 'podman');
+  const storage = ['--root', join(dir, 'storage'), '--runroot', join(dir, 'run'), '--storage-driver', 'vfs'];
+  return ['nsenter', `--net=/run/netns/${PODMAN_NETNS}`, 'podman', ...storage];
+}
+
 /** podman's containers, images and storage, and the namespace holding netavark's bridge and rules. */
 function cleanUpPodman() {
-  const dir = join(root, 'podman');
-  const podman = [
-    'podman',
-    '--root',
-    join(dir, 'storage'),
-    '--runroot',
-    join(dir, 'run'),
-    '--storage-driver',
-    'vfs',
-  ];
-  if (existsSync(dir)) {
-    spawnSync('nsenter', [`--net=/run/netns/${PODMAN_NETNS}`, ...podman, 'rm', '-af'], { stdio: 'ignore' });
-    spawnSync('nsenter', [`--net=/run/netns/${PODMAN_NETNS}`, ...podman, 'rmi', '-af'], { stdio: 'ignore' });
+  if (existsSync(join(root, 'podman'))) {
+    const [command, ...args] = podmanArgv();
+    spawnSync(command, [...args, 'rm', '-af'], { stdio: 'ignore' });
+    spawnSync(command, [...args, 'rmi', '-af'], { stdio: 'ignore' });
   }
   spawnSync('ip', ['netns', 'del', PODMAN_NETNS], { stdio: 'ignore' });
   removeClientCgroups('libpod_parent');
