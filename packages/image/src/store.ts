@@ -34,7 +34,6 @@ import {
   openSync,
   readdirSync,
   readFileSync,
-  readSync,
   renameSync,
   rmSync,
   type Stats,
@@ -43,7 +42,7 @@ import {
 } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { chainIds, DigestStream, digestHex, digestMismatch, sha256 } from './digest.js';
 import { errnoOf, ImageError, ioError, isImageError } from './errors.js';
@@ -57,13 +56,7 @@ import {
   parseManifest,
 } from './manifest.js';
 import { familiarString, formatReference, parseReference, type Reference } from './reference.js';
-import {
-  detectCompression,
-  type OpaqueHook,
-  type UnpackOptions,
-  unpackLayer,
-  type WhiteoutHook,
-} from './unpack.js';
+import { type OpaqueHook, type UnpackOptions, unpackLayer, type WhiteoutHook } from './unpack.js';
 
 export interface ImageStoreOptions {
   /** The store's directory, e.g. `$BOX_ROOT/image`. Created when missing. */
@@ -503,7 +496,7 @@ export class ImageStore {
    */
   async stageLayer(
     source: Readable,
-    layer: { digest: string; mediaType: string; diffID?: string },
+    layer: { digest?: string; mediaType?: string; diffID?: string },
   ): Promise<StagedLayer> {
     const stage = this.tempPath('layer');
     mkdirSync(stage, { mode: 0o700 }); // becomes layers/<chainID>: see the store's layout
@@ -520,8 +513,8 @@ export class ImageStore {
       });
       return {
         stage,
-        digest: layer.digest,
-        mediaType: layer.mediaType,
+        digest: result.digest,
+        mediaType: layer.mediaType ?? mediaTypeOf(result.compression),
         diffID: result.diffID,
         size: result.diffSize,
         compressedSize: result.size,
@@ -532,6 +525,57 @@ export class ImageStore {
       rmSync(stage, { recursive: true, force: true });
       throw error;
     }
+  }
+
+  /**
+   * One pass over a new layer's bytes: stored as a blob and unpacked at once (the source is
+   * read once, by both; each waits for the slower one), where storing then unpacking the
+   * stored blob read it twice. Either failing stops the other; nothing of it is kept then.
+   */
+  async #storeAndStage(
+    tx: Transaction,
+    layer: Readable | AsyncIterable<Uint8Array>,
+  ): Promise<{ blob: { digest: string; size: number }; staged: StagedLayer }> {
+    const input = layer instanceof Readable ? layer : Readable.from(layer);
+    const toFile = new PassThrough({ highWaterMark: 1 << 20 });
+    const toUnpack = new PassThrough({ highWaterMark: 1 << 20 });
+    input.pipe(toFile);
+    input.pipe(toUnpack);
+    input.once('error', (error) => {
+      toFile.destroy(error);
+      toUnpack.destroy(error);
+    });
+    const temp = this.tempPath('blob');
+    const fd = openSync(temp, 'wx', 0o600);
+    const writing = pipeline(toFile, createWriteStream('', { fd, autoClose: false, highWaterMark: 1 << 20 }));
+    const unpacking = this.stageLayer(toUnpack, {});
+    // A side that fails stops the source, so the other one does not wait for bytes forever.
+    const stop = (error: unknown) => {
+      input.unpipe();
+      input.destroy(error as Error);
+      toFile.destroy(error as Error);
+      toUnpack.destroy(error as Error);
+    };
+    writing.catch(stop);
+    unpacking.catch(stop);
+    const [wrote, unpacked] = await Promise.allSettled([writing, unpacking]);
+    try {
+      if (unpacked.status === 'rejected') throw unpacked.reason;
+      if (wrote.status === 'rejected')
+        throw new ImageError('EIMAGE_IO', `storing a blob failed: ${(wrote.reason as Error).message}`, {
+          cause: wrote.reason,
+        });
+      fsyncSync(fd);
+    } catch (error) {
+      closeSync(fd);
+      rmSync(temp, { force: true });
+      if (unpacked.status === 'fulfilled') unpacked.value.dispose();
+      throw error;
+    }
+    closeSync(fd);
+    const staged = unpacked.value;
+    this.#placeBlob(tx, temp, staged.digest);
+    return { blob: { digest: staged.digest, size: staged.compressedSize }, staged };
   }
 
   /** Puts a staged layer in place as `layers/<chainID>` (unless that layer is there already). */
@@ -657,23 +701,15 @@ export class ImageStore {
       options.reference === undefined ? undefined : formatReference(parseReference(options.reference));
     return this.write(async (tx) => {
       const parent = options.parent === undefined ? undefined : this.resolve(options.parent, tx.index);
-      const blob = await this.addBlob(tx, options.layer);
-      const head = Buffer.alloc(6);
-      const fd = openSync(this.blobPath(blob.digest), 'r');
-      try {
-        readSync(fd, head, 0, 6, 0);
-      } finally {
-        closeSync(fd);
-      }
-      const compression = detectCompression(head);
-      const mediaType =
-        compression === 'gzip'
-          ? MediaType.OCI_LAYER_GZIP
-          : compression === 'zstd'
-            ? MediaType.OCI_LAYER_ZSTD
-            : MediaType.OCI_LAYER;
+      const { blob, staged } = await this.#storeAndStage(tx, options.layer);
+      const { mediaType } = staged;
       const parentChain = parent?.layers[parent.layers.length - 1]?.chainID ?? null;
-      const meta = await this.ensureLayer(tx, { digest: blob.digest, mediaType, parent: parentChain });
+      let meta: LayerMeta;
+      try {
+        meta = this.placeLayer(tx, staged, parentChain);
+      } finally {
+        staged.dispose();
+      }
       const now = new Date().toISOString();
       const base: ContainerConfig = parent?.config.config ?? { Env: [DEFAULT_PATH] };
       const config: ImageConfig = {
@@ -1002,4 +1038,11 @@ const keepOpaque: OpaqueHook = (dir) => touchMarker(join(dir, '.wh..wh..opq'));
 
 function touchMarker(path: string): void {
   closeSync(openSync(path, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_NOFOLLOW, 0o600));
+}
+
+/** The OCI layer media type of a compression. */
+function mediaTypeOf(compression: string): string {
+  if (compression === 'gzip') return MediaType.OCI_LAYER_GZIP;
+  if (compression === 'zstd') return MediaType.OCI_LAYER_ZSTD;
+  return MediaType.OCI_LAYER;
 }

@@ -89,8 +89,9 @@ for (const usePidfd of [true, false]) {
       await child.exit;
       expect(open(child.pid!, undefined, usePidfd)).toBeUndefined();
       expect(open(0x3ffffff, undefined, usePidfd)).toBeUndefined();
-      // sleep never reaps the child sh left it, so that child stays a zombie.
-      const sh = start('sh', '-c', 'true & echo $!; exec sleep 100');
+      // sleep never reaps the child sh left it, so that child stays a zombie. The child ends
+      // after the exec (a `true` could end first and be reaped by sh itself).
+      const sh = start('sh', '-c', 'sleep 0.3 & echo $!; exec sleep 100');
       const zombie = await firstLine(sh);
       for (let i = 0; i < 100 && !/\) Z /.test(readFileSync(`/proc/${zombie}/stat`, 'latin1')); i++)
         await sleep(10);
