@@ -24,7 +24,7 @@ import type { EngineContext } from './context.js';
 import { thawAfterCommit } from './freezer.js';
 import { sameProcessAlive } from './process-info.js';
 import { exitCodeOfDeadOwner, killInit, processAlive } from './status.js';
-import { heldLockInodes } from './store.js';
+import { newLockScan } from './store.js';
 
 /**
  * Recovers what dead processes left. Cheap when there is nothing to do: containers whose owner
@@ -33,11 +33,13 @@ import { heldLockInodes } from './store.js';
 export async function reconcile(ctx: EngineContext, options: { adopt?: boolean } = {}): Promise<void> {
   await collectGarbage(ctx);
   let orphansRunning = false;
-  const locks = heldLockInodes();
+  const scan = newLockScan();
+  const locks = new Set(scan.locks.map((lock) => lock.key));
   for (const listed of ctx.store.list()) {
     if (listed.status === 'exited') continue;
     await thawAfterCommit(ctx.store.dir(listed.id), listed.cgroupsPath);
-    if (ctx.store.isOwned(listed.id, locks) && ctx.store.lockHolders(listed.id).owners.length > 0) continue;
+    if (ctx.store.isOwned(listed.id, locks) && ctx.store.lockHolders(listed.id, scan).owners.length > 0)
+      continue;
     // Holding the lock while cleaning up: an owner cannot take the container meanwhile.
     let lock = ctx.store.lock(listed.id);
     if (lock === null && (await ctx.store.killOrphanedHolders(listed.id))) lock = ctx.store.lock(listed.id);

@@ -371,7 +371,7 @@ export class ContainerStore {
    * holds its creator's files until it execs, so one left holding the lock alone is a child that
    * lost its owner while it waited at its sync point.
    */
-  lockHolders(id: string): { owners: number[]; children: number[] } {
+  lockHolders(id: string, scan: LockScan = newLockScan()): { owners: number[]; children: number[] } {
     let path: string;
     let key: string;
     try {
@@ -381,31 +381,10 @@ export class ContainerStore {
     } catch {
       return { owners: [], children: [] };
     }
-    const ownNs = readlinkSync('/proc/self/ns/pid');
-    const holds = (pid: number): boolean => {
-      let fds: string[];
-      try {
-        fds = readdirSync(`/proc/${pid}/fd`);
-      } catch {
-        return false;
-      }
-      return fds.some((fd) => {
-        try {
-          return readlinkSync(`/proc/${pid}/fd/${fd}`) === path;
-        } catch {
-          return false;
-        }
-      });
-    };
-    const inOwnNs = (pid: number): boolean => {
-      try {
-        return readlinkSync(`/proc/${pid}/ns/pid`) === ownNs;
-      } catch {
-        return false;
-      }
-    };
+    const holds = (pid: number): boolean => scan.openFiles(pid).has(path);
+    const inOwnNs = (pid: number): boolean => scan.inOwnNs(pid);
     // Quick answer in the usual case: the process that took the lock still holds it.
-    for (const { pid, key: locked } of readLocks()) {
+    for (const { pid, key: locked } of scan.locks) {
       if (locked === key && pid !== process.pid && inOwnNs(pid) && holds(pid)) {
         return { owners: [pid], children: [] };
       }
@@ -465,6 +444,52 @@ function readLocks(): { pid: number; key: string }[] {
     }
   }
   return locks;
+}
+
+/**
+ * One look at the system's locks and at processes' open files, for many `lockHolders` calls
+ * (recovery asks for every container): the box service holds an fd or more per container, so
+ * reading its fd table once per container made every command cost O(containers²) readlinks.
+ */
+export interface LockScan {
+  readonly locks: readonly { pid: number; key: string }[];
+  /** What `pid`'s fds lead to (read once per scan). */
+  openFiles(pid: number): Set<string>;
+  inOwnNs(pid: number): boolean;
+}
+
+export function newLockScan(): LockScan {
+  const files = new Map<number, Set<string>>();
+  const ownNs = readlinkSync('/proc/self/ns/pid');
+  return {
+    locks: readLocks(),
+    openFiles(pid) {
+      let targets = files.get(pid);
+      if (!targets) {
+        targets = new Set();
+        try {
+          for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+            try {
+              targets.add(readlinkSync(`/proc/${pid}/fd/${fd}`));
+            } catch {
+              // closed meanwhile
+            }
+          }
+        } catch {
+          // gone
+        }
+        files.set(pid, targets);
+      }
+      return targets;
+    },
+    inOwnNs(pid) {
+      try {
+        return readlinkSync(`/proc/${pid}/ns/pid`) === ownNs;
+      } catch {
+        return false;
+      }
+    },
+  };
 }
 
 /** The MAJOR:MINOR:INODE of every held flock (one read of /proc/locks, for isOwned). */
