@@ -119,29 +119,67 @@ function rewrite(path: string, text: string): void {
 }
 
 /** The container's /etc/hosts from its record and the pools: its addresses, its peers'. */
-export function writeHosts(ctx: EngineContext, networks: Networks, record: ContainerRecord): void {
+/**
+ * What the /etc/hosts of a network's containers are made from, read once for all of them: a
+ * start rewrites every peer's file, and reading every peer's record for each peer made a start
+ * on a network of n containers read n² records.
+ */
+class PeerView {
+  private readonly pools = new Map<string, Map<string, string> | null>();
+  private readonly records = new Map<string, ContainerRecord | null>();
+
+  constructor(
+    private readonly ctx: EngineContext,
+    private readonly networks: Networks,
+  ) {}
+
+  inUse(network: string): Map<string, string> | null {
+    if (!this.pools.has(network)) {
+      let inUse: Map<string, string> | null;
+      try {
+        inUse = this.networks.ipam.inUse(network);
+      } catch {
+        inUse = null;
+      }
+      this.pools.set(network, inUse);
+    }
+    return this.pools.get(network)!;
+  }
+
+  record(id: string): ContainerRecord | null {
+    if (!this.records.has(id)) {
+      let record: ContainerRecord | null;
+      try {
+        record = this.ctx.store.read(id);
+      } catch {
+        record = null; // gone meanwhile
+      }
+      this.records.set(id, record);
+    }
+    return this.records.get(id)!;
+  }
+}
+
+export function writeHosts(
+  ctx: EngineContext,
+  networks: Networks,
+  record: ContainerRecord,
+  view = new PeerView(ctx, networks),
+): void {
   const path = join(ctx.store.dir(record.id), 'hosts');
   const addresses: string[] = [];
   const peers: { ip: string; names: string[] }[] = [];
   for (const name of record.networks ?? []) {
-    let inUse: Map<string, string>;
-    try {
-      inUse = networks.ipam.inUse(name);
-    } catch {
-      continue;
-    }
+    const inUse = view.inUse(name);
+    if (!inUse) continue;
     const own = inUse.get(record.id);
     if (own) addresses.push(own);
     // docker's default bridge has no name resolution; user-defined networks do.
     if (name === 'bridge' || !own) continue;
     for (const [id, ip] of inUse) {
       if (id === record.id) continue;
-      try {
-        const peer = ctx.store.read(id);
-        peers.push({ ip, names: [peer.name, id.slice(0, 12)] });
-      } catch {
-        // gone meanwhile
-      }
+      const peer = view.record(id);
+      if (peer) peers.push({ ip, names: [peer.name, id.slice(0, 12)] });
     }
   }
   const spec = ctx.store.readSpec(record.id);
@@ -168,19 +206,18 @@ function refreshPeers(
   except: string,
 ): void {
   const seen = new Set<string>([except]);
+  const view = new PeerView(ctx, networks);
   for (const name of names) {
     if (name === 'bridge') continue;
-    let inUse: Map<string, string>;
-    try {
-      inUse = networks.ipam.inUse(name);
-    } catch {
-      continue;
-    }
+    const inUse = view.inUse(name);
+    if (!inUse) continue;
     for (const id of inUse.keys()) {
       if (seen.has(id)) continue;
       seen.add(id);
+      const peer = view.record(id);
+      if (!peer) continue;
       try {
-        writeHosts(ctx, networks, ctx.store.read(id));
+        writeHosts(ctx, networks, peer, view);
       } catch {
         // removed meanwhile
       }
