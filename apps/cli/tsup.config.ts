@@ -65,9 +65,12 @@ export default defineConfig({
     };
   },
   external: ['koffi'],
-  // Bundled CommonJS modules (tar-stream) get a require() for their node: imports.
+  // Bundled CommonJS modules (tar-stream) get a require() for their node: imports. `node --`:
+  // Node 20 reads `--env-file FILE` anywhere on its command line, also in the script's own
+  // arguments (`box run --env-file F` would load F into box's environment, or exit 9), unless
+  // its options end before the script.
   banner: {
-    js: "#!/usr/bin/env node\nimport { createRequire as __boxCreateRequire } from 'node:module';\nconst require = __boxCreateRequire(import.meta.url);",
+    js: "#!/usr/bin/env -S node --\nimport { createRequire as __boxCreateRequire } from 'node:module';\nconst require = __boxCreateRequire(import.meta.url);",
   },
   define: { BOX_VERSION: JSON.stringify(version) },
 });

@@ -4,6 +4,7 @@
  * options, resources (resources.ts), mounts (mount-flags.ts), security and process switches
  * (security-flags.ts), networks and ports (network-flags.ts), terminal size.
  */
+import { readFileSync } from 'node:fs';
 import type { CreateOptions, RestartPolicy } from '@box/runtime';
 import { CliError } from './errors.js';
 import { type MountFlags, parseMountFlags } from './mount-flags.js';
@@ -29,6 +30,8 @@ export interface CreateFlags extends ResourceFlags, MountFlags, SecurityFlags, N
   logOpt?: string[];
   capAdd?: string[];
   capDrop?: string[];
+  envFile?: string[];
+  entrypoint?: string;
 }
 
 const ENV_NAME = /^[^=\s]+$/;
@@ -42,6 +45,36 @@ export function parseEnvFlags(values: readonly string[]): string[] {
     if (!ENV_NAME.test(name)) throw new CliError(`invalid environment variable: "${value}"`);
     if (eq !== -1) out.push(value);
     else if (process.env[name] !== undefined) out.push(`${name}=${process.env[name]}`);
+  }
+  return out;
+}
+
+/**
+ * docker's `--env-file`: a line is KEY=VALUE (taken as it is), or a bare KEY copied from the
+ * host's environment when set there; blank lines and lines starting with `#` are skipped.
+ */
+export function parseEnvFiles(paths: readonly string[] = []): string[] {
+  const out: string[] = [];
+  for (const path of paths) {
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      throw new CliError(
+        `open ${path}: ${code === 'ENOENT' ? 'no such file or directory' : code === 'EISDIR' ? 'is a directory' : (error as Error).message}`,
+      );
+    }
+    for (const raw of text.split(/\r?\n/)) {
+      const line = raw.trimStart();
+      if (line === '' || line.startsWith('#')) continue;
+      const eq = line.indexOf('=');
+      const name = eq === -1 ? line.trimEnd() : line.slice(0, eq);
+      if (name === '') throw new CliError(`invalid environment variable: ${line}`);
+      if (/\s/.test(name)) throw new CliError(`variable '${name}' contains whitespaces`);
+      if (eq !== -1) out.push(line);
+      else if (process.env[name] !== undefined) out.push(`${name}=${process.env[name]}`);
+    }
   }
   return out;
 }
@@ -88,7 +121,12 @@ export function createOptions(image: string, command: string[], flags: CreateFla
     image,
     command,
     name: flags.name,
-    env: parseEnvFlags(flags.env),
+    // As docker: the files first, then -e (a later entry for a name wins).
+    env: [...parseEnvFiles(flags.envFile), ...parseEnvFlags(flags.env)],
+    // docker's --entrypoint: one program (not split); "" clears the image's.
+    ...(flags.entrypoint !== undefined
+      ? { entrypoint: flags.entrypoint === '' ? [] : [flags.entrypoint] }
+      : {}),
     workdir: flags.workdir,
     user: flags.user,
     hostname: flags.hostname,

@@ -43,6 +43,8 @@ const containerOptions: OptionSpec[] = [
   opt('interactive', 'i', undefined, 'Keep STDIN open'),
   opt('tty', 't', undefined, 'Allocate a pseudo-TTY'),
   many('env', 'e', 'K=V', 'Set environment variables'),
+  many('env-file', undefined, 'file', 'Read in a file of environment variables'),
+  opt('entrypoint', undefined, 'command', 'Overwrite the default ENTRYPOINT of the image'),
   opt('workdir', 'w', 'dir', 'Working directory inside the container'),
   opt('user', 'u', 'uid[:gid]', 'Username or UID (format: <name|uid>[:<group|gid>])'),
   opt('hostname', undefined, 'name', 'Container host name'),

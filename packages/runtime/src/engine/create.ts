@@ -220,10 +220,10 @@ export async function createContainer(
   checkOptions(options);
   const image = await ctx.images.resolve(options.image);
   const command = options.command ?? [];
-  const args = [
-    ...(image.config.Entrypoint ?? []),
-    ...(command.length > 0 ? command : (image.config.Cmd ?? [])),
-  ];
+  // docker: an --entrypoint given replaces the image's and drops its Cmd (made for the old one).
+  const entrypoint = options.entrypoint ?? image.config.Entrypoint ?? [];
+  const defaultCmd = options.entrypoint !== undefined ? [] : (image.config.Cmd ?? []);
+  const args = [...entrypoint, ...(command.length > 0 ? command : defaultCmd)];
   if (args.length === 0) throw new EngineError('EINVAL', 'no command specified');
   const user = resolveUser(image.layers, options.user ?? (image.config.User || undefined));
   const network = checkNetworkOptions(ctx, options);

@@ -184,6 +184,8 @@ export interface CreateOptions {
   image: string;
   /** Replaces the image's Cmd (after its Entrypoint). */
   command?: string[];
+  /** Replaces the image's Entrypoint (`[]` clears it); the image's Cmd then goes too, as docker's. */
+  entrypoint?: string[];
   name?: string;
   /** KEY=VALUE entries, after the image's. */
   env?: string[];

@@ -1,0 +1,75 @@
+/**
+ * What a docker user types first, as docker answers it: one row per habit (the docker CLI issue).
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { boxBin, boxOk, useBoxRoot } from '../helpers/box.js';
+
+const env = useBoxRoot({ removeContainers: true });
+let dir: string;
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'box-e2e-habits-'));
+});
+
+afterAll(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+/** The box command as a user runs it: the built file through its #! line, not `node FILE`. */
+function box(root: string, args: string[], options: { env?: NodeJS.ProcessEnv } = {}) {
+  const r = spawnSync(boxBin, args, {
+    env: { ...process.env, ...options.env, BOX_ROOT: root },
+    encoding: 'utf8',
+    timeout: 20_000,
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('run --env-file and --entrypoint', () => {
+  it('--env-file: KEY=VALUE as written, a bare KEY from the host, comments skipped; -e wins', () => {
+    const file = join(dir, 'app.env');
+    writeFileSync(
+      file,
+      '# settings\nGREETING=hello world\n\n  SPACED=  kept  \nFROM_HOST\nUNSET_ON_HOST\nOVERRIDDEN=file\n',
+    );
+    const r = box(env.root, ['run', '--rm', '--env-file', file, '-e', 'OVERRIDDEN=flag', 'busybox', 'env'], {
+      env: { FROM_HOST: 'from the host', UNSET_ON_HOST: undefined },
+    });
+    expect(r.code, r.stderr).toBe(0);
+    const vars = r.stdout.split('\n');
+    expect(vars).toContain('GREETING=hello world');
+    expect(vars).toContain('SPACED=  kept  ');
+    expect(vars).toContain('FROM_HOST=from the host');
+    expect(vars).toContain('OVERRIDDEN=flag');
+    expect(vars.some((v) => v.startsWith('UNSET_ON_HOST'))).toBe(false);
+    expect(vars.some((v) => v.startsWith('#'))).toBe(false);
+  });
+
+  it('--env-file that is missing, or a name with a space: one line, exit 125, nothing made', () => {
+    const missing = box(env.root, ['run', '--rm', '--env-file', join(dir, 'nope.env'), 'busybox', 'true']);
+    expect([missing.code, missing.stderr.trim()]).toEqual([
+      125,
+      `box: open ${join(dir, 'nope.env')}: no such file or directory`,
+    ]);
+    const bad = join(dir, 'bad.env');
+    writeFileSync(bad, 'MY VAR=1\n');
+    const spaced = box(env.root, ['run', '--rm', '--env-file', bad, 'busybox', 'true']);
+    expect([spaced.code, spaced.stderr.trim()]).toEqual([125, "box: variable 'MY VAR' contains whitespaces"]);
+    expect(boxOk(env.root, ['ps', '-aq'])).toBe('');
+  });
+
+  it("--entrypoint replaces the image's and drops its Cmd; arguments follow it", () => {
+    expect(boxOk(env.root, ['run', '--rm', '--entrypoint', 'echo', 'busybox', 'via', 'entrypoint'])).toBe(
+      'via entrypoint',
+    );
+    // busybox's Cmd (sh) is not passed to the new entrypoint.
+    expect(boxOk(env.root, ['run', '--rm', '--entrypoint', 'echo', 'busybox'])).toBe('');
+    expect(boxOk(env.root, ['run', '--rm', '--entrypoint', '', 'busybox', 'echo', 'cleared'])).toBe(
+      'cleared',
+    );
+  });
+});
