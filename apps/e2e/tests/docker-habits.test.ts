@@ -73,3 +73,44 @@ describe('run --env-file and --entrypoint', () => {
     );
   });
 });
+
+describe('save and load through stdout and stdin', () => {
+  it('box save IMG > FILE, box save IMG | tar, box load < FILE; never to a terminal', () => {
+    const archive = join(dir, 'busybox.tar');
+    const saved = spawnSync('sh', ['-c', `${boxBin} save busybox > ${archive}`], {
+      env: { ...process.env, BOX_ROOT: env.root },
+      encoding: 'utf8',
+    });
+    expect(saved.status, saved.stderr).toBe(0);
+    const listed = spawnSync('sh', ['-c', `${boxBin} save busybox | tar -t`], {
+      env: { ...process.env, BOX_ROOT: env.root },
+      encoding: 'utf8',
+    });
+    expect(listed.stdout.split('\n')).toContain('manifest.json');
+    const id = boxOk(env.root, ['image', 'inspect', '-f', '{{.Id}}', 'busybox']);
+    // Gone from the store, then back from the archive on stdin, with the same ID.
+    boxOk(env.root, ['rmi', 'busybox']);
+    expect(boxOk(env.root, ['images', '-q'])).toBe('');
+    const loaded = spawnSync('sh', ['-c', `${boxBin} load < ${archive}`], {
+      env: { ...process.env, BOX_ROOT: env.root },
+      encoding: 'utf8',
+    });
+    expect([loaded.status, loaded.stdout]).toEqual([0, 'Loaded image: busybox:latest\n']);
+    expect(boxOk(env.root, ['image', 'inspect', '-f', '{{.Id}}', 'busybox'])).toBe(id);
+    const empty = spawnSync('sh', ['-c', `${boxBin} load < /dev/null`], {
+      env: { ...process.env, BOX_ROOT: env.root },
+      encoding: 'utf8',
+    });
+    expect([empty.status, empty.stderr.trim()]).toEqual([
+      1,
+      'box: requested load from stdin, but stdin is empty',
+    ]);
+    // On a terminal (util-linux script gives it one): refused, nothing written to it.
+    const tty = spawnSync('script', ['-qec', `${boxBin} save busybox`, '/dev/null'], {
+      env: { ...process.env, BOX_ROOT: env.root },
+      encoding: 'utf8',
+    });
+    expect(tty.status).toBe(1);
+    expect(tty.stdout).toContain('cowardly refusing to save to a terminal. Use the -o flag or redirect');
+  });
+});

@@ -25,7 +25,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { basename, dirname, join, posix } from 'node:path';
-import { PassThrough, type Readable } from 'node:stream';
+import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { Decompress as ZstdDecompress } from 'fzstd';
@@ -477,6 +477,36 @@ function zstdStream(source: Readable): Readable {
 }
 
 /**
+ * `box save > FILE`: writes images as a docker-archive or OCI archive tar to a stream (stdout,
+ * a pipe). Nothing is written before every image is found; a failure midway leaves what the
+ * stream took, as docker's.
+ */
+export async function saveArchiveTo(
+  store: ImageStore,
+  refs: readonly string[],
+  destination: Writable,
+  options: { format?: 'docker-archive' | 'oci-archive' } = {},
+): Promise<void> {
+  const images = collect(store, refs);
+  const files =
+    (options.format ?? 'docker-archive') === 'docker-archive'
+      ? dockerFiles(store, images)
+      : ociFiles(store, images);
+  try {
+    await writeTar(store, files, destination);
+  } catch (error) {
+    if (isImageError(error)) throw error;
+    throw new ImageError(
+      'EIMAGE_IO',
+      `saving to a stream failed (${errnoOf(error) ?? (error as Error).message})`,
+      {
+        cause: error,
+      },
+    );
+  }
+}
+
+/**
  * `box save`: writes images (by reference or ID) as a docker-archive tar, an OCI archive tar or an
  * OCI layout directory. `out` must not exist; it is written next to itself and renamed when complete.
  */
@@ -520,9 +550,16 @@ async function writeDir(store: ImageStore, files: ArchiveFile[], dir: string): P
   }
 }
 
-async function writeTar(store: ImageStore, files: ArchiveFile[], path: string): Promise<void> {
+async function writeTar(
+  store: ImageStore,
+  files: ArchiveFile[],
+  destination: string | Writable,
+): Promise<void> {
   const pack = tarPack();
-  const output = pipeline(pack, createWriteStream(path, { flags: 'wx' }));
+  const output = pipeline(
+    pack,
+    typeof destination === 'string' ? createWriteStream(destination, { flags: 'wx' }) : destination,
+  );
   const mtime = new Date();
   const dirs = new Set<string>();
   const entry = (header: Parameters<typeof pack.entry>[0], body?: Buffer) =>

@@ -7,6 +7,7 @@ export {
   loadArchive,
   type SaveOptions,
   saveArchive,
+  saveArchiveTo,
 } from './archive.js';
 export { chainIds, DigestStream, digestHex, sha256 } from './digest.js';
 export { ImageError, type ImageErrorCode, type ImageErrorDetails, isImageError } from './errors.js';

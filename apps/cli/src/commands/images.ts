@@ -1,7 +1,15 @@
 /** Image commands: images, rmi, tag, image inspect, image prune, import, save, load. */
-import { createReadStream } from 'node:fs';
+import { createReadStream, createWriteStream, rmSync, statSync } from 'node:fs';
 import type { Readable } from 'node:stream';
-import { familiarString, importRootfsTar, loadArchive, parseReference, saveArchive } from '@box/image';
+import { pipeline } from 'node:stream/promises';
+import {
+  familiarString,
+  importRootfsTar,
+  loadArchive,
+  parseReference,
+  saveArchive,
+  saveArchiveTo,
+} from '@box/image';
 import { applyChanges } from '../change.js';
 import { openEngine } from '../engine.js';
 import { CliError } from '../errors.js';
@@ -153,14 +161,20 @@ export async function save(
   references: string[],
   flags: { output?: string; format?: string },
 ): Promise<number> {
-  if (!flags.output)
-    throw new CliError('box save needs -o FILE (writing an archive to a terminal is refused)');
   const format = flags.format ?? 'docker-archive';
   if (!['docker-archive', 'oci-archive', 'oci-dir'].includes(format)) {
     throw new CliError(`unknown --format "${format}": use docker-archive, oci-archive or oci-dir`);
   }
   try {
-    await saveArchive(await imageStore(), references, flags.output, { format: format as 'docker-archive' });
+    if (flags.output) {
+      await saveArchive(await imageStore(), references, flags.output, { format: format as 'docker-archive' });
+      return 0;
+    }
+    // No -o: the archive goes to stdout, as docker's, never to a terminal.
+    if (process.stdout.isTTY)
+      throw new CliError('cowardly refusing to save to a terminal. Use the -o flag or redirect', 1);
+    if (format === 'oci-dir') throw new CliError('--format oci-dir needs -o DIR');
+    await saveArchiveTo(await imageStore(), references, process.stdout, { format: format as 'oci-archive' });
   } catch (error) {
     throw imageError(error);
   }
@@ -168,7 +182,7 @@ export async function save(
 }
 
 export async function load(flags: { input?: string; repository?: string }): Promise<number> {
-  if (!flags.input) throw new CliError('box load needs -i FILE (a docker-archive or an OCI layout/archive)');
+  if (!flags.input) return loadFromStdin(flags);
   try {
     const loaded = await loadArchive(await imageStore(), flags.input, { repository: flags.repository });
     for (const image of loaded) {
@@ -180,4 +194,18 @@ export async function load(flags: { input?: string; repository?: string }): Prom
     throw imageError(error);
   }
   return 0;
+}
+
+/** `box load < FILE`: stdin copied to the store's staging area (root's only), loaded from there. */
+async function loadFromStdin(flags: { repository?: string }): Promise<number> {
+  if (process.stdin.isTTY) throw new CliError('requested load from stdin, but stdin is empty', 1);
+  const store = await imageStore();
+  const temp = store.tempPath('stdin');
+  try {
+    await pipeline(process.stdin, createWriteStream(temp, { flags: 'wx', mode: 0o600 }));
+    if (statSync(temp).size === 0) throw new CliError('requested load from stdin, but stdin is empty', 1);
+    return await load({ input: temp, repository: flags.repository });
+  } finally {
+    rmSync(temp, { force: true });
+  }
 }
