@@ -6,6 +6,20 @@
  */
 import tty from 'node:tty';
 import { dupCloexec, getWindowSize, isatty, setWindowSize, type WindowSize } from '@box/sys';
+import { CliError } from './errors.js';
+
+/**
+ * docker's check before `-it`: with input asked for through a terminal, stdin must be one (a
+ * pipe would otherwise be taken as the terminal's input and the container wait on it for ever).
+ */
+export function checkInputIsTerminal(flags: {
+  tty?: boolean;
+  interactive?: boolean;
+  detach?: boolean;
+}): void {
+  if (flags.tty && flags.interactive && !flags.detach && !process.stdin.isTTY)
+    throw new CliError('the input device is not a TTY', 1);
+}
 
 export function currentWindowSize(): WindowSize | undefined {
   for (const fd of [1, 0, 2]) {

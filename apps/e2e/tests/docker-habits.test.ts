@@ -114,3 +114,16 @@ describe('save and load through stdout and stdin', () => {
     expect(tty.stdout).toContain('cowardly refusing to save to a terminal. Use the -o flag or redirect');
   });
 });
+
+describe('-it without a terminal', () => {
+  it('echo cmd | box run -it … and box exec -it …: "the input device is not a TTY", exit 1, at once', () => {
+    const run = box(env.root, ['run', '--rm', '-it', 'busybox', 'sh'], {});
+    expect([run.code, run.stderr.trim()]).toEqual([1, 'box: the input device is not a TTY']);
+    const id = boxOk(env.root, ['run', '-d', 'busybox', 'sleep', '100']);
+    const exec = box(env.root, ['exec', '-it', id, 'sh']);
+    expect([exec.code, exec.stderr.trim()]).toEqual([1, 'box: the input device is not a TTY']);
+    // -t alone (no input asked for) still runs.
+    expect(boxOk(env.root, ['exec', '-t', id, 'echo', 'tty without input'])).toBe('tty without input');
+    boxOk(env.root, ['rm', '-f', id]);
+  });
+});

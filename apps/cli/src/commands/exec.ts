@@ -4,7 +4,7 @@ import { receiveFd, socketPair } from '@box/sys';
 import { parseEnvFlags } from '../create-flags.js';
 import { openEngine } from '../engine.js';
 import { CliError } from '../errors.js';
-import { attachTerminal, currentWindowSize } from '../terminal.js';
+import { attachTerminal, checkInputIsTerminal, currentWindowSize } from '../terminal.js';
 
 export interface ExecFlags {
   interactive?: boolean;
@@ -16,6 +16,7 @@ export interface ExecFlags {
 }
 
 export async function exec(reference: string, command: string[], flags: ExecFlags): Promise<number> {
+  checkInputIsTerminal(flags);
   const env = parseEnvFlags(flags.env);
   const size = flags.tty ? currentWindowSize() : undefined;
   const engine = openEngine();

@@ -10,7 +10,7 @@ import { receiveFd, socketPair } from '@box/sys';
 import { type CreateFlags, createOptions } from '../create-flags.js';
 import { openEngine } from '../engine.js';
 import { CliError } from '../errors.js';
-import { attachTerminal } from '../terminal.js';
+import { attachTerminal, checkInputIsTerminal } from '../terminal.js';
 
 export interface RunFlags extends CreateFlags {
   detach?: boolean;
@@ -21,6 +21,7 @@ export async function run(image: string, command: string[], flags: RunFlags): Pr
     throw new CliError('-d with -it is not supported yet: run without -it, then use box exec -it');
   }
   const options = createOptions(image, command, flags);
+  checkInputIsTerminal(flags);
   await (await import('./registry.js')).pullForContainer(image, flags.pull, flags.platform);
   const engine = openEngine();
   if (flags.detach) {
