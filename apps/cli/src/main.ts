@@ -497,7 +497,7 @@ const commands: CommandSpec[] = [
         name: 'prune',
         description: 'Remove all unused networks',
         options: [opt('force', 'f', undefined, 'Do not prompt for confirmation')],
-        run: async () => (await load.network()).networkPrune(),
+        run: async (_, o: Opts) => (await load.network()).networkPrune(o),
       },
     ],
   },
@@ -554,7 +554,7 @@ const commands: CommandSpec[] = [
         name: 'prune',
         description: 'Remove all stopped containers',
         options: [opt('force', 'f', undefined, 'Do not prompt for confirmation')],
-        run: async () => (await load.containers()).prune(),
+        run: async (_, o: Opts) => (await load.containers()).prune(o),
       },
       {
         name: 'service',

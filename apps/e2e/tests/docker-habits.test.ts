@@ -127,3 +127,40 @@ describe('-it without a terminal', () => {
     boxOk(env.root, ['rm', '-f', id]);
   });
 });
+
+describe('prune asks first', () => {
+  /** `args` run on a terminal (util-linux script) that types `input` a moment later. */
+  function onTerminal(args: string[], input: string) {
+    const line = [boxBin, ...args].join(' ');
+    return spawnSync('sh', ['-c', `(sleep 1; printf '${input}') | script -qefc '${line}' /dev/null`], {
+      env: { ...process.env, BOX_ROOT: env.root },
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+  }
+
+  it('refused without -f when stdin is not a terminal; [y/N] on one; -f does it at once', () => {
+    boxOk(env.root, ['create', '--name', 'stopped1', 'busybox', 'true']);
+    for (const args of [
+      ['system', 'prune'],
+      ['image', 'prune', '-a'],
+      ['volume', 'prune'],
+      ['network', 'prune'],
+    ]) {
+      const r = box(env.root, args);
+      expect(r.code, args.join(' ')).toBe(1);
+      expect(r.stderr.trim().split('\n'), args.join(' ')).toHaveLength(1);
+      expect(r.stderr).toContain('stdin is not a terminal to confirm on (use -f)');
+    }
+    expect(boxOk(env.root, ['ps', '-aq'])).not.toBe('');
+    const no = onTerminal(['system', 'prune'], 'n\\n');
+    expect(no.stdout).toContain('WARNING! This will remove:');
+    expect(no.stdout).toContain('Are you sure you want to continue? [y/N]');
+    expect(boxOk(env.root, ['ps', '-aq'])).not.toBe('');
+    const yes = onTerminal(['system', 'prune'], 'y\\n');
+    expect(yes.stdout).toContain('Deleted Containers:');
+    expect(boxOk(env.root, ['ps', '-aq'])).toBe('');
+    boxOk(env.root, ['create', '--name', 'stopped2', 'busybox', 'true']);
+    expect(boxOk(env.root, ['system', 'prune', '-f'])).toContain('Total: 1');
+  });
+});

@@ -1,4 +1,5 @@
 /** The container lifecycle commands: create, start, stop, kill, rm, restart, wait, rename, system prune. */
+import { confirm } from '../confirm.js';
 import { type CreateFlags, createOptions } from '../create-flags.js';
 import { eachReference } from '../each.js';
 import { openEngine } from '../engine.js';
@@ -89,7 +90,8 @@ export async function rename(reference: string, newName: string): Promise<number
 }
 
 /** docker system prune (containers part): removes every stopped container. */
-export async function prune(): Promise<number> {
+export async function prune(flags: { force?: boolean } = {}): Promise<number> {
+  if (!(await confirm('This will remove:\n  - all stopped containers', flags.force))) return 0;
   const removed = await openEngine().prune();
   process.stdout.write(
     `Deleted Containers:\n${removed.map((id) => `${id}\n`).join('')}\nTotal: ${removed.length}\n`,

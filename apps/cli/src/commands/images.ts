@@ -11,6 +11,7 @@ import {
   saveArchiveTo,
 } from '@box/image';
 import { applyChanges } from '../change.js';
+import { confirm } from '../confirm.js';
 import { openEngine } from '../engine.js';
 import { CliError } from '../errors.js';
 import { imageError, imageStore as openStore } from '../image-store.js';
@@ -112,7 +113,11 @@ export async function imageInspect(references: string[], flags: { format?: strin
   return failed ? 1 : 0;
 }
 
-export async function imagePrune(flags: { all?: boolean }): Promise<number> {
+export async function imagePrune(flags: { all?: boolean; force?: boolean }): Promise<number> {
+  const warning = flags.all
+    ? 'This will remove all images without at least one container associated to them.'
+    : 'This will remove all dangling images.';
+  if (!(await confirm(warning, flags.force))) return 0;
   // Containers whose owner died release their images first.
   await openEngine().reconcile();
   const result = await (await imageStore()).prune({ all: flags.all });

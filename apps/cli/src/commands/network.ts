@@ -1,6 +1,7 @@
 /** `box network create/ls/inspect/rm/prune`, with docker's output. */
 
 import type { NetworkInfo } from '@box/runtime';
+import { confirm } from '../confirm.js';
 import { eachReference } from '../each.js';
 import { openEngine } from '../engine.js';
 import { CliError } from '../errors.js';
@@ -112,7 +113,11 @@ export async function networkRm(refs: string[]): Promise<number> {
   });
 }
 
-export async function networkPrune(): Promise<number> {
+export async function networkPrune(flags: { force?: boolean } = {}): Promise<number> {
+  if (
+    !(await confirm('This will remove all custom networks not used by at least one container.', flags.force))
+  )
+    return 0;
   const removed = await openEngine().pruneNetworks();
   if (removed.length) process.stdout.write(`Deleted Networks:\n${removed.map((n) => `${n}\n`).join('')}`);
   return 0;

@@ -1,6 +1,7 @@
 /** `box volume create/ls/rm/inspect/prune`. */
 
 import type { VolumeInfo } from '@box/runtime';
+import { confirm } from '../confirm.js';
 import { eachReference } from '../each.js';
 import { openEngine } from '../engine.js';
 import { formatEach, formatList } from '../output/index.js';
@@ -66,7 +67,11 @@ export async function volumeInspect(names: string[]): Promise<number> {
 }
 
 /** Removes anonymous volumes no container uses (docker's default), or all unused with --all. */
-export async function volumePrune(flags: { all?: boolean }): Promise<number> {
+export async function volumePrune(flags: { all?: boolean; force?: boolean }): Promise<number> {
+  const warning = flags.all
+    ? 'This will remove all local volumes not used by at least one container.'
+    : 'This will remove anonymous local volumes not used by at least one container.';
+  if (!(await confirm(warning, flags.force))) return 0;
   const removed = await openEngine().pruneVolumes({ all: flags.all });
   process.stdout.write(`Deleted Volumes:\n${removed.map((n) => `${n}\n`).join('')}`);
   return 0;
