@@ -2,7 +2,7 @@
  * What a docker user types first, as docker answers it: one row per habit (the docker CLI issue).
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -162,5 +162,27 @@ describe('prune asks first', () => {
     expect(boxOk(env.root, ['ps', '-aq'])).toBe('');
     boxOk(env.root, ['create', '--name', 'stopped2', 'busybox', 'true']);
     expect(boxOk(env.root, ['system', 'prune', '-f'])).toContain('Total: 1');
+  });
+});
+
+describe('cp with archive streams', () => {
+  it('box cp C:PATH - writes a tar; box cp - C:DIR extracts one; no staging left', () => {
+    const id = boxOk(env.root, ['run', '-d', 'busybox', 'sleep', '100']);
+    boxOk(env.root, ['exec', id, 'sh', '-c', 'mkdir -p /data && echo inside > /data/file']);
+    const sh = (line: string) =>
+      spawnSync('sh', ['-c', line], { env: { ...process.env, BOX_ROOT: env.root }, encoding: 'utf8' });
+    const out = sh(`${boxBin} cp ${id}:/data - | tar -xOf - data/file`);
+    expect([out.status, out.stdout]).toEqual([0, 'inside\n']);
+    writeFileSync(join(dir, 'from-host.txt'), 'from the host\n');
+    const put = sh(`tar -C ${dir} -cf - from-host.txt | ${boxBin} cp - ${id}:/data`);
+    expect(put.status, put.stderr).toBe(0);
+    expect(boxOk(env.root, ['exec', id, 'cat', '/data/from-host.txt'])).toBe('from the host');
+    const missing = sh(`${boxBin} cp ${id}:/nope - > /dev/null`);
+    expect([missing.status, missing.stderr.trim()]).toEqual([
+      1,
+      `box: Could not find the file /nope in container ${id}`,
+    ]);
+    boxOk(env.root, ['rm', '-f', id]);
+    expect(readdirSync(env.root).filter((f) => f.startsWith('cp-'))).toEqual([]);
   });
 });

@@ -7,8 +7,9 @@
  * the container nor a container renaming things during the copy can make it read
  * or write a host path (see packages/runtime/src/rootfs/copy.ts).
  */
-import { lstatSync } from 'node:fs';
-import { isAbsolute, posix } from 'node:path';
+import { spawn } from 'node:child_process';
+import { lstatSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { isAbsolute, join, posix } from 'node:path';
 import { CopyError } from '@box/runtime';
 import { openEngine } from '../engine.js';
 import { CliError } from '../errors.js';
@@ -23,6 +24,7 @@ function split(arg: string): { container?: string; path: string } {
 }
 
 export async function cp(from: string, to: string): Promise<number> {
+  if (from === '-' || to === '-') return cpStream(from, to);
   const src = split(from);
   const dst = split(to);
   if (Boolean(src.container) === Boolean(dst.container)) {
@@ -49,6 +51,70 @@ export async function cp(from: string, to: string): Promise<number> {
     throw error;
   }
   return 0;
+}
+
+/**
+ * docker's archive forms: `box cp CONTAINER:SRC -` writes a tar of SRC to stdout, `box cp -
+ * CONTAINER:DIR` extracts a tar from stdin into DIR. Both go through a directory of root's own
+ * under the state root, copied with the same in-root copy as a plain `cp` (so the container's
+ * symlinks never lead outside it), and GNU tar for the archive (which drops leading `/` and
+ * refuses `..` members of an archive it is given).
+ */
+async function cpStream(from: string, to: string): Promise<number> {
+  const side = split(from === '-' ? to : from);
+  if (!side.container) throw new CliError('one side of a copy with "-" must be CONTAINER:PATH', 1);
+  const container = side.container;
+  const path = side.path.startsWith('/') ? side.path : `/${side.path}`;
+  const engine = openEngine();
+  await engine.inspect(container);
+  const staging = mkdtempSync(join(engine.root, 'cp-'));
+  try {
+    if (from !== '-') {
+      if (process.stdout.isTTY)
+        throw new CliError('cannot copy an archive to a terminal: redirect or pipe it', 1);
+      const name = posix.basename(path) || 'root';
+      try {
+        await engine.copyFrom(container, path, join(staging, name));
+      } catch (error) {
+        if (error instanceof CopyError && error.code === 'ENOSRC')
+          throw new CliError(`Could not find the file ${path} in container ${container}`, 1);
+        throw error;
+      }
+      await runTar(['-C', staging, '-cf', '-', name], 'ignore', process.stdout);
+      return 0;
+    }
+    if (process.stdin.isTTY)
+      throw new CliError('cannot read an archive from a terminal: redirect or pipe it', 1);
+    await runTar(['-C', staging, '-xf', '-', '--no-overwrite-dir'], process.stdin, 'ignore');
+    for (const entry of readdirSync(staging)) await engine.copyTo(container, join(staging, entry), path);
+    return 0;
+  } finally {
+    rmSync(staging, { recursive: true, force: true });
+  }
+}
+
+function runTar(
+  args: string[],
+  stdin: NodeJS.ReadableStream | 'ignore',
+  stdout: NodeJS.WritableStream | 'ignore',
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('tar', args, {
+      stdio: [stdin === 'ignore' ? 'ignore' : 'pipe', stdout === 'ignore' ? 'ignore' : 'pipe', 'pipe'],
+    });
+    if (stdin !== 'ignore') stdin.pipe(child.stdin!);
+    if (stdout !== 'ignore') child.stdout!.pipe(stdout, { end: false });
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    child.on('error', (error) => reject(new CliError(`tar: ${error.message}`, 1)));
+    child.on('close', (code) =>
+      code === 0
+        ? resolve()
+        : reject(new CliError(`tar: ${stderr.trim().split('\n')[0] || `exit ${code}`}`, 1)),
+    );
+  });
 }
 
 function exists(path: string): boolean {
