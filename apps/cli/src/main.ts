@@ -565,6 +565,48 @@ const commands: CommandSpec[] = [
   },
 ];
 
+/** docker's `container` group: the container commands again under it, `ps` as `ls` (and `list`, `ps`). */
+const CONTAINER_COMMANDS = [
+  'run',
+  'create',
+  'start',
+  'stop',
+  'kill',
+  'restart',
+  'rm',
+  'wait',
+  'rename',
+  'inspect',
+  'top',
+  'logs',
+  'exec',
+  'pause',
+  'unpause',
+  'update',
+  'stats',
+  'cp',
+  'export',
+  'port',
+  'commit',
+];
+const byName = (name: string) => commands.find((c) => c.name === name)!;
+commands.push({
+  name: 'container',
+  description: 'Manage containers',
+  subcommands: [
+    { ...byName('ps'), name: 'ls', description: 'List containers' },
+    { ...byName('ps'), name: 'list', description: 'List containers' },
+    { ...byName('ps'), name: 'ps', description: 'List containers' },
+    ...CONTAINER_COMMANDS.filter((name) => commands.some((c) => c.name === name)).map(byName),
+    {
+      name: 'prune',
+      description: 'Remove all stopped containers',
+      options: [opt('force', 'f', undefined, 'Do not prompt for confirmation')],
+      run: async (_, o: Opts) => (await load.containers()).prune(o),
+    },
+  ],
+});
+
 const root: CommandSpec = {
   name: 'box',
   description: 'Run Linux containers',

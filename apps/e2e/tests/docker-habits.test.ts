@@ -186,3 +186,25 @@ describe('cp with archive streams', () => {
     expect(readdirSync(env.root).filter((f) => f.startsWith('cp-'))).toEqual([]);
   });
 });
+
+describe('inspect and the container group', () => {
+  it('box inspect IMAGE shows the image; an unknown name is "No such object", exit 1', () => {
+    const [image] = JSON.parse(boxOk(env.root, ['inspect', 'busybox']));
+    expect(image.Id).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(image.RepoTags).toContain('busybox:latest');
+    const r = box(env.root, ['inspect', 'no-such-thing']);
+    expect([r.code, r.stdout.trim(), r.stderr.trim()]).toEqual([
+      1,
+      '[]',
+      'box: No such object: no-such-thing',
+    ]);
+  });
+
+  it('box container ls|run|rm|prune are the container commands', () => {
+    expect(boxOk(env.root, ['container', 'run', '--rm', 'busybox', 'echo', 'grouped'])).toBe('grouped');
+    const id = boxOk(env.root, ['container', 'create', '--name', 'grouped1', 'busybox', 'true']);
+    expect(boxOk(env.root, ['container', 'ls', '-a', '--format', '{{.Names}}'])).toBe('grouped1');
+    expect(boxOk(env.root, ['container', 'rm', id])).toBe(id);
+    expect(boxOk(env.root, ['container', 'ls', '-aq'])).toBe('');
+  });
+});

@@ -1,6 +1,7 @@
 /** `box ps` and `box inspect`: containers as docker shows them. */
 import type { Container, Spec } from '@box/runtime';
 import { openEngine } from '../engine.js';
+import { CliError, isRuntimeError } from '../errors.js';
 import { formatEach, formatList, humanDuration } from '../output/index.js';
 
 export interface PsFlags {
@@ -207,11 +208,11 @@ function securityOpt(state: Container, spec: Spec): string[] | null {
 
 export async function inspect(references: string[], flags: { format?: string }): Promise<number> {
   const engine = openEngine();
-  const found: ReturnType<typeof inspectState>[] = [];
+  const found: unknown[] = [];
   let failed = false;
   for (const reference of references) {
     try {
-      found.push(inspectState(await engine.inspect(reference)));
+      found.push(await inspectObject(engine, reference));
     } catch (error) {
       failed = true;
       process.stderr.write(`box: ${(error as Error).message}\n`);
@@ -219,4 +220,19 @@ export async function inspect(references: string[], flags: { format?: string }):
   }
   process.stdout.write(formatEach(found, flags.format));
   return failed ? 1 : 0;
+}
+
+/** docker's `inspect`: a container by that name or ID, else an image, else "No such object". */
+async function inspectObject(engine: ReturnType<typeof openEngine>, reference: string): Promise<unknown> {
+  try {
+    return inspectState(await engine.inspect(reference));
+  } catch (error) {
+    if (!isRuntimeError(error, 'ENOCONTAINER')) throw error;
+  }
+  const { imageStore } = await import('../image-store.js');
+  try {
+    return (await imageStore(engine.root)).inspectImage(reference);
+  } catch {
+    throw new CliError(`No such object: ${reference}`, 1);
+  }
 }
