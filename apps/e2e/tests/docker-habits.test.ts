@@ -200,6 +200,14 @@ describe('inspect and the container group', () => {
     ]);
   });
 
+  it('Config.User is the user as given, not its ids', () => {
+    const id = boxOk(env.root, ['create', '-u', 'nobody', 'busybox', 'id']);
+    expect(boxOk(env.root, ['inspect', '-f', '{{.Config.User}}', id])).toBe('nobody');
+    const plain = boxOk(env.root, ['create', 'busybox', 'true']);
+    expect(boxOk(env.root, ['inspect', '-f', '{{json .Config.User}}', plain])).toBe('""');
+    boxOk(env.root, ['rm', id, plain]);
+  });
+
   it('box container ls|run|rm|prune are the container commands', () => {
     expect(boxOk(env.root, ['container', 'run', '--rm', 'busybox', 'echo', 'grouped'])).toBe('grouped');
     const id = boxOk(env.root, ['container', 'create', '--name', 'grouped1', 'busybox', 'true']);

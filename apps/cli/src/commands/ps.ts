@@ -188,7 +188,8 @@ export function inspectState(state: Container) {
     },
     Config: {
       Hostname: spec.hostname ?? '',
-      User: `${spec.process?.user.uid ?? 0}:${spec.process?.user.gid ?? 0}`,
+      // As given (docker shows "nobody", not its ids; "" when the image's default, root, applies).
+      User: state.user ?? '',
       Tty: spec.process?.terminal ?? false,
       Env: spec.process?.env ?? [],
       Cmd: state.command,

@@ -338,6 +338,7 @@ export async function createContainer(
       ...(options.init ? { init: true } : {}),
       ...(options.shmSize !== undefined ? { shmSize: options.shmSize } : {}),
       networkMode: options.network ?? 'bridge',
+      ...((options.user ?? image.config.User) ? { user: options.user ?? image.config.User } : {}),
       ...(network.kind === 'network' ? { networks: [network.name] } : {}),
       ...(ports.length ? { ports } : {}),
       ...networkOptionsOf(options),

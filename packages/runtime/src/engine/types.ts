@@ -18,6 +18,8 @@ export interface ContainerRecord {
   /** The image as the user named it. */
   image: string;
   command: string[];
+  /** USER[:GROUP] as given (or the image's User), names unresolved: what `inspect` shows. */
+  user?: string;
   created: string;
   status: ContainerStatus;
   /** Remove the container when it exits (--rm). */
