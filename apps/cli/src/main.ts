@@ -125,6 +125,18 @@ const load = {
   volume: () => import('./commands/volume.js'),
 };
 
+const historyCommand: CommandSpec = {
+  name: 'history',
+  description: 'Show the history of an image',
+  args: ['<image>'],
+  options: [
+    opt('quiet', 'q', undefined, 'Only show image IDs'),
+    opt('no-trunc', undefined, undefined, "Don't truncate output"),
+    opt('format', undefined, 'format', "'table', 'json', or a template"),
+  ],
+  run: async ([image], o: Opts) => (await load.images()).history(s(image), o),
+};
+
 const imagesList: CommandSpec = {
   name: 'ls',
   description: 'List images',
@@ -303,6 +315,7 @@ const commands: CommandSpec[] = [
     args: ['<source>', '<target>'],
     run: async ([source, target]) => (await load.images()).tag(s(source), s(target)),
   },
+  historyCommand,
   {
     name: 'pull',
     description: 'Download an image from a registry',
@@ -384,6 +397,7 @@ const commands: CommandSpec[] = [
         options: [opt('format', 'f', 'template', 'Format the output using a template')],
         run: async ([refs], o: Opts) => (await load.images()).imageInspect(list(refs), o),
       },
+      historyCommand,
       {
         name: 'prune',
         description: 'Remove unused images',

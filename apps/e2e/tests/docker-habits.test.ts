@@ -187,6 +187,23 @@ describe('cp with archive streams', () => {
   });
 });
 
+describe('history', () => {
+  it("box history lists the image's steps newest first, the top one with the image ID", () => {
+    const c = boxOk(env.root, ['run', '-d', 'busybox', 'sh', '-c', 'echo x > /made; sleep 100']);
+    const image = boxOk(env.root, ['commit', '-m', 'a note', c, 'historic:1']);
+    boxOk(env.root, ['rm', '-f', c]);
+    const lines = boxOk(env.root, ['history', 'historic:1']).split('\n');
+    expect(lines[0]).toMatch(/^IMAGE\s+CREATED\s+CREATED BY\s+SIZE\s+COMMENT$/);
+    expect(lines).toHaveLength(3);
+    expect(lines[1]).toMatch(new RegExp(`^${image.replace('sha256:', '').slice(0, 12)}\\s.*a note$`));
+    expect(lines[2]).toMatch(/^<missing>\s.*box import/);
+    expect(boxOk(env.root, ['image', 'history', '-q', 'historic:1']).split('\n')).toHaveLength(2);
+    const missing = box(env.root, ['history', 'no-such-image']);
+    expect([missing.code, missing.stderr.trim().split('\n').length]).toEqual([1, 1]);
+    boxOk(env.root, ['rmi', 'historic:1']);
+  });
+});
+
 describe('inspect and the container group', () => {
   it('box inspect IMAGE shows the image; an unknown name is "No such object", exit 1', () => {
     const [image] = JSON.parse(boxOk(env.root, ['inspect', 'busybox']));

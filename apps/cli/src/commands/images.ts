@@ -214,3 +214,67 @@ async function loadFromStdin(flags: { repository?: string }): Promise<number> {
     rmSync(temp, { force: true });
   }
 }
+
+/** docker's column headers for `history`. */
+const HISTORY_HEADERS = {
+  ID: 'IMAGE',
+  CreatedSince: 'CREATED',
+  CreatedAt: 'CREATED AT',
+  CreatedBy: 'CREATED BY',
+  Size: 'SIZE',
+  Comment: 'COMMENT',
+};
+
+/**
+ * `box history IMAGE`: the config's history, newest first, as docker shows it. An entry that
+ * made a layer (not `empty_layer`) has that layer's size; the top entry carries the image ID,
+ * the others `<missing>` (box keeps no parent images), as docker does for pulled images.
+ */
+export async function history(
+  reference: string,
+  flags: { quiet?: boolean; format?: string; noTrunc?: boolean; human?: boolean },
+): Promise<number> {
+  const store = await imageStore();
+  let resolved: ReturnType<typeof store.resolve>;
+  try {
+    resolved = store.resolve(reference);
+  } catch (error) {
+    throw imageError(error, 1);
+  }
+  const entries = resolved.config.history ?? [];
+  const layers = [...resolved.layers];
+  const now = Date.now();
+  const human = flags.human !== false;
+  const rows = entries
+    .map((entry) => {
+      const size = entry.empty_layer ? 0 : (layers.shift()?.size ?? 0);
+      const createdBy = entry.created_by ?? '';
+      return {
+        ID: '<missing>',
+        CreatedSince: entry.created
+          ? human
+            ? `${humanDuration(now - Date.parse(entry.created))} ago`
+            : entry.created
+          : 'N/A',
+        CreatedAt: entry.created ?? '',
+        CreatedBy: flags.noTrunc || createdBy.length <= 45 ? createdBy : `${createdBy.slice(0, 44)}…`,
+        Size: human ? humanSize(size, 3) : String(size),
+        Comment: entry.comment ?? '',
+      };
+    })
+    .reverse();
+  if (rows[0]) rows[0].ID = flags.noTrunc ? resolved.id : short(resolved.id);
+  if (flags.quiet) {
+    process.stdout.write(rows.map((r) => `${r.ID}\n`).join(''));
+    return 0;
+  }
+  process.stdout.write(
+    formatList(rows, {
+      format: flags.format,
+      headers: HISTORY_HEADERS,
+      defaultColumns: ['ID', 'CreatedSince', 'CreatedBy', 'Size', 'Comment'],
+      typeName: '*formatter.historyContext',
+    }),
+  );
+  return 0;
+}
