@@ -233,3 +233,43 @@ describe('inspect and the container group', () => {
     expect(boxOk(env.root, ['container', 'ls', '-aq'])).toBe('');
   });
 });
+
+describe('ps -n, -l and --filter', () => {
+  it('picks the last created, and filters by name, status, ancestor, exit code', async () => {
+    const first = boxOk(env.root, ['run', '-d', '--name', 'filt-run', 'busybox', 'sleep', '100']);
+    const second = boxOk(env.root, ['create', '--name', 'filt-created', 'busybox', 'true']);
+    expect(box(env.root, ['run', '--name', 'filt-exited', 'busybox', 'sh', '-c', 'exit 3']).code).toBe(3);
+    const names = (args: string[]) => boxOk(env.root, ['ps', ...args, '--format', '{{.Names}}']).split('\n');
+    expect(names(['-l'])).toEqual(['filt-exited']);
+    expect(names(['-n', '2'])).toEqual(['filt-exited', 'filt-created']);
+    expect(names(['--filter', 'name=filt-'])).toEqual(['filt-run']);
+    expect(names(['-a', '--filter', 'name=filt-', '--filter', 'status=created'])).toEqual(['filt-created']);
+    expect(names(['--filter', 'status=exited'])).toEqual(['filt-exited']);
+    expect(names(['--filter', 'exited=3'])).toEqual(['filt-exited']);
+    expect(names(['-a', '--filter', 'ancestor=busybox']).sort()).toEqual([
+      'filt-created',
+      'filt-exited',
+      'filt-run',
+    ]);
+    expect(boxOk(env.root, ['ps', '-q', '--filter', `id=${first.slice(0, 6)}`])).toBe(first.slice(0, 12));
+    const bad = box(env.root, ['ps', '--filter', 'colour=red']);
+    expect([bad.code, bad.stderr.trim()]).toEqual([125, "box: invalid filter 'colour=red'"]);
+    boxOk(env.root, ['rm', '-f', first, second, 'filt-exited']);
+  });
+});
+
+describe('version and info', () => {
+  it("box version and box info in docker's shapes, with --format", () => {
+    expect(boxOk(env.root, ['version'])).toMatch(/^Client:\n Version: +\S+\n Node\.js version: +v\d+/);
+    expect(boxOk(env.root, ['version', '-f', '{{.Server.Os}}/{{.Client.Os}}'])).toBe('linux/linux');
+    const id = boxOk(env.root, ['create', 'busybox', 'true']);
+    expect(
+      boxOk(env.root, ['info', '-f', '{{.Containers}} {{.ContainersStopped}} {{.Driver}} {{.OSType}}']),
+    ).toBe('1 1 overlay2 linux');
+    expect(Number(boxOk(env.root, ['info', '-f', '{{.Images}}']))).toBeGreaterThanOrEqual(1);
+    expect(boxOk(env.root, ['info'])).toMatch(
+      /^Server:\n Containers: 1\n {2}Running: 0\n {2}Paused: 0\n {2}Stopped: 1\n/,
+    );
+    boxOk(env.root, ['rm', id]);
+  });
+});

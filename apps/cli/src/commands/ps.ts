@@ -9,6 +9,34 @@ export interface PsFlags {
   quiet?: boolean;
   noTrunc?: boolean;
   format?: string;
+  /** -n: the last N created, in every state. */
+  last?: string;
+  /** -l: the latest created. */
+  latest?: boolean;
+  filter?: string[];
+}
+
+/** docker ps --filter KEY=VALUE: the keys box knows, each a test of a container. */
+const PS_FILTERS: Record<string, (state: Container, value: string) => boolean> = {
+  id: (state, value) => state.id.startsWith(value),
+  name: (state, value) => state.name.includes(value),
+  status: (state, value) => (state.running ? (state.paused ? 'paused' : 'running') : state.status) === value,
+  ancestor: (state, value) => state.image === value || state.image === `${value}:latest`,
+  exited: (state, value) => !state.running && state.status === 'exited' && String(state.exitCode) === value,
+  network: (state, value) =>
+    (state.networks?.length ? state.networks : [state.networkMode ?? 'bridge']).includes(value),
+};
+
+/** Filters of one key are alternatives (any may match); different keys must all match, as docker's. */
+function psFilter(values: readonly string[]): (state: Container) => boolean {
+  const byKey = new Map<string, string[]>();
+  for (const value of values) {
+    const eq = value.indexOf('=');
+    const key = eq === -1 ? value : value.slice(0, eq);
+    if (eq === -1 || !PS_FILTERS[key]) throw new CliError(`invalid filter '${value}'`);
+    byKey.set(key, [...(byKey.get(key) ?? []), value.slice(eq + 1)]);
+  }
+  return (state) => [...byKey].every(([key, wanted]) => wanted.some((v) => PS_FILTERS[key]!(state, v)));
 }
 
 function statusText(state: Container, now: number, paused: boolean): string {
@@ -94,7 +122,21 @@ const PS_HEADERS = {
 };
 
 export async function ps(flags: PsFlags): Promise<number> {
-  const states = await openEngine().list({ all: flags.all });
+  let last: number | undefined;
+  if (flags.latest) last = 1;
+  if (flags.last !== undefined) {
+    if (!/^-?\d+$/.test(flags.last))
+      throw new CliError(`invalid argument "${flags.last}" for "-n, --last" flag`);
+    if (Number(flags.last) >= 0) last = Number(flags.last);
+  }
+  const keep = psFilter(flags.filter ?? []);
+  // -n and -l look at every container whatever its state, and so do status and exit-code
+  // filters (they name stopped ones), as docker's.
+  const all =
+    flags.all || last !== undefined || (flags.filter ?? []).some((f) => /^(status|exited)=/.test(f));
+  let states = (await openEngine().list({ all })).filter(keep);
+  if (last !== undefined)
+    states = [...states].sort((a, b) => b.created.localeCompare(a.created)).slice(0, last);
   const now = Date.now();
   if (flags.quiet) {
     process.stdout.write(states.map((s) => `${flags.noTrunc ? s.id : s.id.slice(0, 12)}\n`).join(''));
