@@ -141,12 +141,15 @@ const historyCommand: CommandSpec = {
 const imagesList: CommandSpec = {
   name: 'ls',
   description: 'List images',
+  args: ['[repository[:tag]]'],
   options: [
     opt('quiet', 'q', undefined, 'Only show image IDs'),
+    opt('all', 'a', undefined, 'Show all images (box keeps no intermediate images)'),
+    opt('digests', undefined, undefined, 'Show digests'),
     opt('no-trunc', undefined, undefined, "Don't truncate output"),
     opt('format', undefined, 'format', "'table', 'json', or a template like '{{.Repository}}:{{.Tag}}'"),
   ],
-  run: async (_, o: Opts) => (await load.images()).images(o),
+  run: async ([repository], o: Opts) => (await load.images()).images(o, repository as string | undefined),
 };
 const rmiOptions = [opt('force', 'f', undefined, 'Force removal of the image')];
 const rmi = async ([refs]: unknown[], o: Opts) => (await load.images()).rmi(list(refs), o);

@@ -273,3 +273,27 @@ describe('version and info', () => {
     boxOk(env.root, ['rm', id]);
   });
 });
+
+describe('images REPOSITORY[:TAG], --digests, -a', () => {
+  it('lists only that repository (and tag); --digests adds the column', () => {
+    boxOk(env.root, ['tag', 'busybox', 'other/repo:v1']);
+    boxOk(env.root, ['tag', 'busybox', 'other/repo:v2']);
+    const rows = (args: string[]) =>
+      boxOk(env.root, ['images', ...args, '--format', '{{.Repository}}:{{.Tag}}'])
+        .split('\n')
+        .sort();
+    expect(rows(['other/repo'])).toEqual(['other/repo:v1', 'other/repo:v2']);
+    expect(rows(['other/repo:v2'])).toEqual(['other/repo:v2']);
+    expect(rows(['-a', 'busybox'])).toEqual(['busybox:latest']);
+    expect(boxOk(env.root, ['images', 'nothing/here'])).toMatch(
+      /^REPOSITORY\s+TAG\s+IMAGE ID\s+CREATED\s+SIZE$/,
+    );
+    expect(boxOk(env.root, ['images', '--digests', 'other/repo']).split('\n')[0]).toMatch(
+      /^REPOSITORY\s+TAG\s+DIGEST\s+IMAGE ID\s+CREATED\s+SIZE$/,
+    );
+    expect(boxOk(env.root, ['images', '--digests', '--format', '{{.Digest}}', 'other/repo:v1'])).toBe(
+      '<none>',
+    );
+    boxOk(env.root, ['rmi', 'other/repo:v1', 'other/repo:v2']);
+  });
+});

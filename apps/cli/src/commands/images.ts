@@ -24,6 +24,7 @@ const short = (id: string) => id.replace(/^sha256:/, '').slice(0, 12);
 /** docker's column headers for the fields of an `images` row. */
 const IMAGE_HEADERS = {
   ID: 'IMAGE ID',
+  Digest: 'DIGEST',
   Repository: 'REPOSITORY',
   Tag: 'TAG',
   CreatedSince: 'CREATED',
@@ -32,21 +33,41 @@ const IMAGE_HEADERS = {
   Containers: 'CONTAINERS',
 };
 
-export async function images(flags: {
-  quiet?: boolean;
-  format?: string;
-  noTrunc?: boolean;
-}): Promise<number> {
+export async function images(
+  flags: {
+    quiet?: boolean;
+    format?: string;
+    noTrunc?: boolean;
+    digests?: boolean;
+    all?: boolean;
+  },
+  repository?: string,
+): Promise<number> {
   const store = await imageStore();
   const now = Date.now();
+  // docker's `images REPOSITORY[:TAG]`: the rows of that repository (and tag) only.
+  const slash = repository?.lastIndexOf('/') ?? -1;
+  const colon = repository?.indexOf(':', slash + 1) ?? -1;
+  const wantedRepo =
+    repository === undefined ? undefined : colon === -1 ? repository : repository.slice(0, colon);
+  const wantedTag = repository !== undefined && colon !== -1 ? repository.slice(colon + 1) : undefined;
   const rows = store.listImages().flatMap((image) => {
     const tags = image.repoTags.length > 0 ? image.repoTags : ['<none>:<none>'];
-    return tags.map((tag) => {
+    return tags.flatMap((tag) => {
       const colon = tag.lastIndexOf(':');
+      const repo = tag.slice(0, colon);
+      if (
+        wantedRepo !== undefined &&
+        (repo !== wantedRepo || (wantedTag !== undefined && tag.slice(colon + 1) !== wantedTag))
+      )
+        return [];
+      const digest =
+        image.repoDigests.find((d) => d.startsWith(`${repo}@`))?.slice(repo.length + 1) ?? '<none>';
       return {
         ID: flags.noTrunc ? image.id : short(image.id),
-        Repository: tag.slice(0, colon),
+        Repository: repo,
         Tag: tag.slice(colon + 1),
+        Digest: digest,
         CreatedSince: image.created ? `${humanDuration(now - Date.parse(image.created))} ago` : 'N/A',
         CreatedAt: image.created ?? '',
         Size: humanSize(image.size, 3),
@@ -61,7 +82,9 @@ export async function images(flags: {
       formatList(rows, {
         format: flags.format,
         headers: IMAGE_HEADERS,
-        defaultColumns: ['Repository', 'Tag', 'ID', 'CreatedSince', 'Size'],
+        defaultColumns: flags.digests
+          ? ['Repository', 'Tag', 'Digest', 'ID', 'CreatedSince', 'Size']
+          : ['Repository', 'Tag', 'ID', 'CreatedSince', 'Size'],
         typeName: '*formatter.imageContext',
       }),
     );
