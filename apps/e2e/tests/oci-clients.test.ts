@@ -109,7 +109,7 @@ describe('podman --runtime box-runtime', () => {
     removeCgroups('libpod_parent');
   });
 
-  it('runs, execs, pauses, stops and removes containers with limits', () => {
+  it('runs, execs, pauses, stops and removes containers with limits', async () => {
     const run = podman('run', '--rm', '--network', 'none', 'busybox', 'echo', 'hello from podman');
     expect(run.stdout.trim(), run.stderr).toBe('hello from podman');
     const id = podman(
@@ -139,7 +139,11 @@ describe('podman --runtime box-runtime', () => {
     expect(podman('inspect', '--format', '{{.State.Status}}', id).stdout.trim()).toBe('paused');
     expect(podman('unpause', id).code).toBe(0);
     expect(podman('kill', id).code).toBe(0);
-    expect(podman('inspect', '--format', '{{.State.Status}}', id).stdout.trim()).toBe('exited');
+    // podman shows "stopped" until its cleanup has recorded the exit: a moment, longer under load.
+    await waitFor(
+      () => podman('inspect', '--format', '{{.State.Status}}', id).stdout.trim() === 'exited',
+      10_000,
+    );
     expect(podman('rm', '-f', id).code).toBe(0);
     expect(podman('ps', '-aq').stdout.trim()).toBe('');
   });
