@@ -21,7 +21,6 @@ import {
   readSync,
   renameSync,
   rmSync,
-  statSync,
   writeFileSync,
 } from 'node:fs';
 import { basename, dirname, join, posix } from 'node:path';
@@ -44,8 +43,8 @@ import {
   selectPlatform,
 } from './manifest.js';
 import { familiarName, familiarString, formatReference, isTag, parseReference } from './reference.js';
-import type { ImageStore, Transaction } from './store.js';
-import { compressionOfMediaType, detectCompression, unpackLayer } from './unpack.js';
+import type { ImageStore, StagedLayer, Transaction } from './store.js';
+import { type Compression, compressionOfMediaType, detectCompression, unpackLayer } from './unpack.js';
 
 export interface ImportOptions {
   /** Config values for the new image (Cmd, Entrypoint, Env, WorkingDir, User…); Env defaults to PATH. */
@@ -134,11 +133,7 @@ async function ingestFile(
 ): Promise<{ digest: string; size: number }> {
   const st = lstatSync(path, { throwIfNoEntry: false });
   if (!st?.isFile()) throw corrupt(`the archive has no blob file ${basename(path)}`, path);
-  if (
-    expected !== undefined &&
-    tx.store.hasBlob(expected) &&
-    statSync(tx.store.blobPath(expected)).size === st.size
-  ) {
+  if (expected !== undefined && tx.store.blobSize(expected) === st.size) {
     return { digest: expected, size: st.size };
   }
   if (!move) return tx.store.addBlob(tx, createReadStream(path, { highWaterMark: 1 << 20 }), expected);
@@ -309,11 +304,44 @@ async function loadOciManifest(
   }
   const { manifest } = parseManifest(bytes);
   const configBytes = readFileSync(ociBlobPath(dir, manifest.config.digest));
-  for (const layer of manifest.layers) {
-    compressionOfMediaType(layer.mediaType);
-    await ingestFile(tx, ociBlobPath(dir, layer.digest), layer.digest, move);
+  const staged = new Map<string, StagedLayer>();
+  try {
+    for (const layer of manifest.layers) {
+      const compression = compressionOfMediaType(layer.mediaType);
+      await ingestLayer(tx, ociBlobPath(dir, layer.digest), layer.digest, move, compression, staged);
+    }
+    return await tx.store.addImage(tx, { manifestBytes: bytes, configBytes }, { staged });
+  } finally {
+    for (const layer of staged.values()) layer.dispose();
   }
-  return tx.store.addImage(tx, { manifestBytes: bytes, configBytes });
+}
+
+/**
+ * A layer file of an archive: an uncompressed one the store does not have is unpacked from the
+ * file with a tar-split (into `staged`, for `addImage`), so no blob is kept beside its files;
+ * a compressed one is stored as a blob.
+ */
+async function ingestLayer(
+  tx: Transaction,
+  path: string,
+  expected: string | undefined,
+  move: boolean,
+  compression: Compression,
+  staged: Map<string, StagedLayer>,
+): Promise<{ digest: string; size: number }> {
+  if (compression !== 'none' || (expected !== undefined && tx.store.hasBlob(expected)))
+    return ingestFile(tx, path, expected, move);
+  const st = lstatSync(path, { throwIfNoEntry: false });
+  if (!st?.isFile()) throw corrupt(`the archive has no blob file ${basename(path)}`, path);
+  const layer = await tx.store.stageLayer(createReadStream(path, { highWaterMark: 1 << 20 }), {
+    digest: expected,
+    mediaType: MediaType.OCI_LAYER,
+  });
+  const known = staged.get(layer.digest);
+  if (known) layer.dispose();
+  else staged.set(layer.digest, layer);
+  if (move) rmSync(path, { force: true }); // its bytes are in the layer now
+  return { digest: layer.digest, size: layer.compressedSize };
 }
 
 interface DockerManifestEntry {
@@ -332,25 +360,31 @@ async function loadDockerArchive(tx: Transaction, dir: string, move: boolean): P
     }
     const configBytes = readFileSync(inside(dir, entry.Config));
     const layers: Descriptor[] = [];
-    for (const layerPath of entry.Layers) {
-      const file = inside(dir, layerPath);
-      const mediaType = detectFile(file);
-      const { digest, size } = await ingestFile(tx, file, undefined, move);
-      layers.push({ mediaType, digest, size });
+    const staged = new Map<string, StagedLayer>();
+    try {
+      for (const layerPath of entry.Layers) {
+        const file = inside(dir, layerPath);
+        const mediaType = detectFile(file);
+        const compression = compressionOfMediaType(mediaType);
+        const { digest, size } = await ingestLayer(tx, file, undefined, move, compression, staged);
+        layers.push({ mediaType, digest, size });
+      }
+      const manifest: Manifest = {
+        schemaVersion: 2,
+        mediaType: MediaType.OCI_MANIFEST,
+        config: { mediaType: MediaType.OCI_CONFIG, digest: sha256(configBytes), size: configBytes.length },
+        layers,
+      };
+      const references = (entry.RepoTags ?? []).map((tag) => formatReference(parseReference(tag)));
+      const id = await tx.store.addImage(
+        tx,
+        { manifestBytes: Buffer.from(JSON.stringify(manifest)), configBytes, references },
+        { staged },
+      );
+      out.push({ id, references });
+    } finally {
+      for (const layer of staged.values()) layer.dispose();
     }
-    const manifest: Manifest = {
-      schemaVersion: 2,
-      mediaType: MediaType.OCI_MANIFEST,
-      config: { mediaType: MediaType.OCI_CONFIG, digest: sha256(configBytes), size: configBytes.length },
-      layers,
-    };
-    const references = (entry.RepoTags ?? []).map((tag) => formatReference(parseReference(tag)));
-    const id = await tx.store.addImage(tx, {
-      manifestBytes: Buffer.from(JSON.stringify(manifest)),
-      configBytes,
-      references,
-    });
-    out.push({ id, references });
   }
   return out;
 }
@@ -545,8 +579,9 @@ async function writeDir(store: ImageStore, files: ArchiveFile[], dir: string): P
   for (const file of files) {
     const path = join(dir, file.name);
     if ('bytes' in file) writeFileSync(path, file.bytes);
-    else if ('blob' in file) copyFileSync(store.blobPath(file.blob), path);
-    else await pipeline(file.stream(), createWriteStream(path));
+    else if ('blob' in file && existsSync(store.blobPath(file.blob)))
+      copyFileSync(store.blobPath(file.blob), path);
+    else await pipeline('blob' in file ? store.openBlob(file.blob) : file.stream(), createWriteStream(path));
   }
 }
 

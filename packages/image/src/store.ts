@@ -5,6 +5,8 @@
  *   layers/<chainID hex>/     one unpacked layer, shared by every image whose chain reaches it:
  *     diff/                   the layer's files (whiteouts as the `onWhiteout`/`onOpaque` hooks made them)
  *     layer.json              chainID, diffID, parent, blob digest, media type, sizes
+ *     tar-split.gz            an uncompressed layer's tar without its files' data (tar-split.ts):
+ *     tar-split.keep/         imported and committed layers keep no blob, `openBlob` rebuilds it
  *   repositories.json         images (ID → manifest digest, holders), tags and digest references
  *   lock                      flock(2)ed by every writer; readers need no lock (files change by rename)
  *   tmp/                      staging for blobs, layers and archives (same file system, so renames work)
@@ -56,7 +58,14 @@ import {
   parseManifest,
 } from './manifest.js';
 import { familiarString, formatReference, parseReference, type Reference } from './reference.js';
-import { type OpaqueHook, type UnpackOptions, unpackLayer, type WhiteoutHook } from './unpack.js';
+import { rebuildTar } from './tar-split.js';
+import {
+  detectCompression,
+  type OpaqueHook,
+  type UnpackOptions,
+  unpackLayer,
+  type WhiteoutHook,
+} from './unpack.js';
 
 export interface ImageStoreOptions {
   /** The store's directory, e.g. `$BOX_ROOT/image`. Created when missing. */
@@ -165,6 +174,8 @@ interface LayerMeta {
   size: number;
   compressedSize: number;
   skipped: number;
+  /** The layer has a tar-split: its blob can be rebuilt from it (and need not be kept). */
+  split?: boolean;
 }
 
 /** A layer unpacked into the store's staging area, not yet in place (see `stageLayer`). */
@@ -176,6 +187,8 @@ export interface StagedLayer {
   readonly size: number;
   readonly compressedSize: number;
   readonly skipped: number;
+  /** A tar-split was recorded (the layer came uncompressed). */
+  readonly split: boolean;
   /** Removes the staging directory unless it was put in place. */
   dispose(): void;
 }
@@ -312,8 +325,24 @@ export class ImageStore {
     return join(this.root, 'layers', digestHex(chainID));
   }
 
+  /** The blob is stored, or can be rebuilt from an unpacked layer's tar-split. */
   hasBlob(digest: string): boolean {
-    return existsSync(this.blobPath(digest));
+    return existsSync(this.blobPath(digest)) || this.#splitLayerOf(digest) !== undefined;
+  }
+
+  /** A layer that can rebuild the (uncompressed) blob `digest`, when its blob is not kept. */
+  #splitLayerOf(digest: string): LayerMeta | undefined {
+    let names: string[];
+    try {
+      names = readdirSync(join(this.root, 'layers'));
+    } catch {
+      return undefined;
+    }
+    for (const hex of names) {
+      const meta = this.#layerMeta(`sha256:${hex}`);
+      if (meta?.split && meta.digest === digest && meta.chainID === `sha256:${hex}`) return meta;
+    }
+    return undefined;
   }
 
   readBlob(digest: string): Buffer {
@@ -325,10 +354,21 @@ export class ImageStore {
     }
   }
 
+  /** A blob's bytes: the stored file, or a layer's tar rebuilt from its files and tar-split. */
   openBlob(digest: string): Readable {
     const path = this.blobPath(digest);
-    if (!existsSync(path)) throw notFound(digest, 'blob');
-    return createReadStream(path, { highWaterMark: 1 << 20 });
+    if (existsSync(path)) return createReadStream(path, { highWaterMark: 1 << 20 });
+    const layer = this.#splitLayerOf(digest);
+    if (layer === undefined) throw notFound(digest, 'blob');
+    // An uncompressed blob is its diffID: the rebuilt bytes are checked against it.
+    return rebuildTar(this.layerDir(layer.chainID), layer.diffID);
+  }
+
+  /** The size of a stored or rebuildable blob, or undefined when there is none. */
+  blobSize(digest: string): number | undefined {
+    const st = lstatSync(this.blobPath(digest), { throwIfNoEntry: false });
+    if (st) return st.size;
+    return this.#splitLayerOf(digest)?.size;
   }
 
   /** A fresh path in the store's staging directory. */
@@ -495,7 +535,7 @@ export class ImageStore {
    * `dispose` removes what was not placed.
    */
   async stageLayer(
-    source: Readable,
+    source: Readable | AsyncIterable<Uint8Array>,
     layer: { digest?: string; mediaType?: string; diffID?: string },
   ): Promise<StagedLayer> {
     const stage = this.tempPath('layer');
@@ -510,6 +550,7 @@ export class ImageStore {
         expectedDiffID: layer.diffID,
         onWhiteout,
         onOpaque,
+        split: stage,
       });
       return {
         stage,
@@ -519,6 +560,7 @@ export class ImageStore {
         size: result.diffSize,
         compressedSize: result.size,
         skipped: result.skipped.length,
+        split: result.split,
         dispose: () => rmSync(stage, { recursive: true, force: true }),
       };
     } catch (error) {
@@ -528,15 +570,21 @@ export class ImageStore {
   }
 
   /**
-   * One pass over a new layer's bytes: stored as a blob and unpacked at once (the source is
-   * read once, by both; each waits for the slower one), where storing then unpacking the
-   * stored blob read it twice. Either failing stops the other; nothing of it is kept then.
+   * One pass over a new layer's bytes. An uncompressed tar is unpacked with a tar-split and no
+   * blob is written (the store would otherwise hold it twice; `openBlob` rebuilds it). A
+   * compressed one is stored as a blob and unpacked at once (the source is read once, by both;
+   * each waits for the slower one). Either failing stops the other; nothing of it is kept then.
    */
   async #storeAndStage(
     tx: Transaction,
     layer: Readable | AsyncIterable<Uint8Array>,
   ): Promise<{ blob: { digest: string; size: number }; staged: StagedLayer }> {
-    const input = layer instanceof Readable ? layer : Readable.from(layer);
+    const { head, stream } = await peek(layer, 6);
+    if (detectCompression(head) === 'none') {
+      const staged = await this.stageLayer(stream, {});
+      return { blob: { digest: staged.digest, size: staged.compressedSize }, staged };
+    }
+    const input = Readable.from(stream, { objectMode: false });
     const toFile = new PassThrough({ highWaterMark: 1 << 20 });
     const toUnpack = new PassThrough({ highWaterMark: 1 << 20 });
     input.pipe(toFile);
@@ -592,6 +640,7 @@ export class ImageStore {
       size: staged.size,
       compressedSize: staged.compressedSize,
       skipped: staged.skipped,
+      ...(staged.split ? { split: true } : {}),
     };
     writeFileSync(join(staged.stage, 'layer.json'), `${JSON.stringify(meta, null, 2)}\n`, { mode: 0o600 });
     const final = this.layerDir(chainID);
@@ -629,7 +678,9 @@ export class ImageStore {
       this.#layerMeta(chains[i]!) ? [] : [{ layer, i }],
     );
     for (const { layer } of missing)
-      if (!this.hasBlob(layer.digest)) throw notFound(layer.digest, 'layer blob');
+      if (!options.staged?.has(layer.digest) && !this.hasBlob(layer.digest))
+        throw notFound(layer.digest, 'layer blob');
+    const placed = new Set<StagedLayer>();
     // The config names every layer's diffID, so each layer's chain ID is known before any is
     // unpacked: they unpack side by side (each in a staging directory of its own), which keeps
     // the zlib threads and the disk busy while one layer's tar is parsed.
@@ -640,7 +691,9 @@ export class ImageStore {
         const { layer, i } = missing[next++]!;
         const parent = i === 0 ? null : chains[i - 1]!;
         const staged = options.staged?.get(layer.digest);
-        if (staged) {
+        // A layer listed twice (on two parents) is placed once; the second unpacks the first's blob.
+        if (staged && !placed.has(staged)) {
+          placed.add(staged);
           // Unpacked already (by a pull, as it arrived): only checked against the config here.
           if (staged.diffID !== diffIDs[i]) throw digestMismatch('layer diffID', diffIDs[i]!, staged.diffID);
           this.placeLayer(tx, staged, parent);
@@ -1028,6 +1081,41 @@ export class ImageStore {
     if (!meta) throw notFound(chainID, 'layer');
     return meta;
   }
+}
+
+/** The first `n` bytes of a stream (or fewer, when it is shorter), and the whole stream again. */
+async function peek(
+  source: Readable | AsyncIterable<Uint8Array>,
+  n: number,
+): Promise<{ head: Buffer; stream: AsyncIterable<Uint8Array> }> {
+  const iterator = source[Symbol.asyncIterator]();
+  const chunks: Uint8Array[] = [];
+  let length = 0;
+  let done = false;
+  while (length < n) {
+    const step = await iterator.next();
+    if (step.done) {
+      done = true;
+      break;
+    }
+    chunks.push(step.value);
+    length += step.value.length;
+  }
+  const head = Buffer.concat(chunks);
+  async function* stream(): AsyncGenerator<Uint8Array> {
+    let finished = done;
+    try {
+      if (head.length > 0) yield head;
+      while (!finished) {
+        const step = await iterator.next();
+        if (step.done) finished = true;
+        else yield step.value;
+      }
+    } finally {
+      if (!finished) await iterator.return?.();
+    }
+  }
+  return { head, stream: stream() };
 }
 
 /** The store's default whiteout hook: keep the OCI marker file `.wh.<name>` in the layer. */

@@ -51,6 +51,7 @@ import { Decompress as ZstdDecompress } from 'fzstd';
 import { type Header as Headers, extract as tarExtract } from 'tar-stream';
 import { DigestStream, digestMismatch, Sha256 } from './digest.js';
 import { errnoOf, ImageError, isImageError } from './errors.js';
+import { KEEP_DIR, SPLIT_FILE, SplitRecorder } from './tar-split.js';
 
 export type Compression = 'none' | 'gzip' | 'zstd';
 
@@ -91,6 +92,12 @@ export interface UnpackOptions {
   mknod?: (path: string, mode: number, major: number, minor: number) => void;
   /** lsetxattr(2) for `SCHILY.xattr.*` records. Default: `@box/sys`'s, when it has one. */
   setXattr?: (path: string, name: string, value: Buffer) => void;
+  /**
+   * `unpackLayer` only: a directory (the one that will hold `dir`) where an uncompressed tar's
+   * tar-split is recorded (`tar-split.gz`, `tar-split.keep/`), so the tar can be rebuilt from the
+   * files (`rebuildTar`) instead of being kept. Compressed layers are not split.
+   */
+  split?: string;
 }
 
 /** An entry that was not written, and why. */
@@ -112,6 +119,8 @@ export interface UnpackResult {
   /** Number of tar entries handled (whiteouts included). */
   entries: number;
   skipped: SkippedEntry[];
+  /** A tar-split was recorded in `options.split` (the tar was uncompressed). */
+  split: boolean;
 }
 
 const OCI_LAYER = 'application/vnd.oci.image.layer.v1.tar';
@@ -267,10 +276,14 @@ class Extractor {
   readonly gid: number;
   readonly umask: number;
 
+  /** Files whose data the tar-split refers to, by path: the entry that wrote each. */
+  readonly splitFiles = new Map<string, number>();
+
   constructor(
     readonly root: string,
     readonly fresh: boolean,
     readonly options: UnpackOptions,
+    readonly split?: { recorder: SplitRecorder; dir: string },
   ) {
     const isRoot = process.getuid?.() === 0;
     this.uid = process.geteuid?.() ?? -1;
@@ -336,6 +349,7 @@ class Extractor {
   /** Removes whatever is at `rel` (never following it) and forgets it and what was below it. */
   remove(rel: string, kind: number): void {
     const path = this.abs(rel);
+    if (this.splitFiles.size > 0) this.keepSplitFiles(rel, kind);
     if (kind & DIR) {
       rmSync(path, { recursive: true, force: true });
       const below = `${rel}/`;
@@ -344,6 +358,27 @@ class Extractor {
       unlinkSync(path);
     }
     this.kinds.delete(rel);
+  }
+
+  /**
+   * A later entry removes `rel`: the files in it whose data the tar-split refers to are kept
+   * (a hard link by entry number in `tar-split.keep/`), so the tar can still be rebuilt.
+   */
+  keepSplitFiles(rel: string, kind: number): void {
+    const split = this.split!;
+    const doomed =
+      kind & DIR
+        ? [...this.splitFiles.keys()].filter((key) => key.startsWith(`${rel}/`) || rel === '')
+        : this.splitFiles.has(rel)
+          ? [rel]
+          : [];
+    if (doomed.length === 0) return;
+    const keep = join(split.dir, KEEP_DIR);
+    mkdirSync(keep, { mode: 0o700, recursive: true });
+    for (const path of doomed) {
+      linkSync(this.abs(path), join(keep, String(this.splitFiles.get(path))));
+      this.splitFiles.delete(path);
+    }
   }
 
   /** Clears the way for a new entry at `rel`; returns true when a directory is already there. */
@@ -366,6 +401,15 @@ class Extractor {
   /** Handles one entry; calls `next` when done (synchronously for everything but file data, hooks, devices). */
   entry(header: Headers, stream: EntryStream, next: (error?: unknown) => void): void {
     this.entries++;
+    // What the parser skips of this entry is raw: its header, and its data unless this is a
+    // file written below (which tells the recorder where its data is) or a directory (the
+    // parser reads no data for one).
+    const { byteOffset } = header as unknown as { byteOffset: number };
+    this.split?.recorder.raw(
+      header.type === 'file' || header.type === 'contiguous-file' || header.type === 'directory'
+        ? byteOffset
+        : byteOffset + (header.size ?? 0),
+    );
     const name = header.name;
     const rel = this.relative(name);
     const base = rel === '' ? '' : posix.basename(rel);
@@ -421,6 +465,11 @@ class Extractor {
     const fd = openSync(path, OPEN_FLAGS, mode & 0o777);
     const createdMode = mode & 0o777 & ~this.umask;
     this.kinds.set(rel, OTHER | NEW);
+    if (this.split && (header.size ?? 0) > 0) {
+      const { byteOffset } = header as unknown as { byteOffset: number };
+      this.split.recorder.file(this.entries, byteOffset, header.size!, rel);
+      this.splitFiles.set(rel, this.entries);
+    }
     let failed = false;
     const fail = (error: unknown) => {
       if (failed) return;
@@ -690,7 +739,11 @@ async function extractInto(
       if (!ended) await iterator.return?.();
     }
   }
-  const extractor = new Extractor(root, fresh, options);
+  const split =
+    options.split !== undefined && fresh && compression === 'none'
+      ? { recorder: new SplitRecorder(join(options.split, SPLIT_FILE)), dir: options.split }
+      : undefined;
+  const extractor = new Extractor(root, fresh, options, split);
   const diff = new DigestStream();
   const extract = tarExtract();
   extract.on('entry', (header, stream, next) => {
@@ -706,13 +759,16 @@ async function extractInto(
   const stages: NodeJS.ReadWriteStream[] = [];
   if (compression === 'gzip') stages.push(createGunzip());
   else if (compression === 'zstd') stages.push(new ZstdStream());
+  if (split) stages.push(splitTap(split.recorder));
   try {
     await pipeline([Readable.from(input(), { objectMode: false }), ...stages, diff, extract] as unknown as [
       Readable,
       NodeJS.WritableStream,
     ]);
     await extractor.finish();
+    split?.recorder.finish();
   } catch (error) {
+    split?.recorder.close();
     throw classify(error);
   }
   const digest = compressed.digest();
@@ -728,7 +784,18 @@ async function extractInto(
     compression,
     entries: extractor.entries,
     skipped: extractor.skipped,
+    split: split !== undefined,
   };
+}
+
+/** Shows the tar-split recorder every byte on its way to the tar parser. */
+function splitTap(recorder: SplitRecorder): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      recorder.write(chunk);
+      callback(null, chunk);
+    },
+  });
 }
 
 /**
