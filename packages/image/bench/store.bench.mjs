@@ -6,8 +6,8 @@
 // Targets: import and load throughput ≥ 0.8 × tar's; the store ≤ 1.1 × the unpacked size.
 import { execFileSync } from 'node:child_process';
 import { createReadStream, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+
 const { importRootfsTar, loadArchive, openImageStore, saveArchive } = await import(
   process.env.BENCH_IMAGE_DIST ?? '../dist/index.js'
 );
@@ -101,7 +101,9 @@ try {
     `store on disk: after import ${(footprint.import / 1e6).toFixed(0)} MB, after load ${(footprint.load / 1e6).toFixed(0)} MB`,
   );
   for (const [name, value, target, met] of rows)
-    print(`${name.padEnd(40)} ${value.toFixed(2).padStart(6)}  ${target.padEnd(7)} ${met(value) ? 'met' : 'MISSED'}`);
+    print(
+      `${name.padEnd(40)} ${value.toFixed(2).padStart(6)}  ${target.padEnd(7)} ${met(value) ? 'met' : 'MISSED'}`,
+    );
 } finally {
   rmSync(work, { recursive: true, force: true });
 }
