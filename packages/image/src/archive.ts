@@ -2,9 +2,11 @@
  * Image archives: `box import` (a filesystem tar as a one-layer image), `box load` (docker-archive,
  * OCI image layout as a directory or a tar) and `box save` (docker-archive, oci-archive, oci-dir).
  *
- * Archive tars are unpacked into the store's staging directory with the same hostile-tar rules as
- * layers (no ownership, no devices), then every blob is hashed while it is moved into the store.
- * Everything streams: no layer is ever held in memory.
+ * An uncompressed archive tar is read in place (indexed, then each member read as a range of it:
+ * archive-files.ts); a compressed one is unpacked into the store's staging directory with the same
+ * hostile-tar rules as layers (no ownership, no devices) and its blobs are moved into the store.
+ * Uncompressed layers are unpacked with a tar-split and kept as their files only; every blob is
+ * hashed on the way. Everything streams: no layer is ever held in memory.
  */
 import { createHash } from 'node:crypto';
 import {
@@ -16,8 +18,6 @@ import {
   lstatSync,
   mkdirSync,
   openSync,
-  readFileSync,
-  readlinkSync,
   readSync,
   renameSync,
   rmSync,
@@ -29,6 +29,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { Decompress as ZstdDecompress } from 'fzstd';
 import { pack as tarPack } from 'tar-stream';
+import { type ArchiveFiles, directoryFiles, indexTarFiles, type Member } from './archive-files.js';
 import { digestHex, sha256 } from './digest.js';
 import { errnoOf, ImageError, isImageError } from './errors.js';
 import {
@@ -81,62 +82,43 @@ function corrupt(message: string, path?: string, cause?: unknown): ImageError {
   return new ImageError('EIMAGE_CORRUPT', message, { path, cause });
 }
 
-function readJson<T>(path: string, what: string): T {
+function readJson<T>(member: Member | undefined, what: string): T {
+  if (member === undefined) throw corrupt(`the archive has no ${what}`);
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = member.read().toString('utf8');
   } catch (error) {
-    throw corrupt(`the archive has no readable ${what}`, path, error);
+    throw corrupt(`the archive has no readable ${what}`, member.name, error);
   }
   try {
     return JSON.parse(text) as T;
   } catch (error) {
-    throw corrupt(`the archive's ${what} is not valid JSON`, path, error);
+    throw corrupt(`the archive's ${what} is not valid JSON`, member.name, error);
   }
+}
+
+/** A member the archive must have. */
+function need(files: ArchiveFiles, name: string): Member {
+  const member = files.find(name);
+  if (!member) throw corrupt(`the archive has no blob file ${posix.basename(name)}`, name);
+  return member;
 }
 
 /**
- * A file inside an unpacked archive directory. Symlinks (docker's legacy format links shared
- * `<id>/layer.tar` files) are resolved by hand and must stay inside the archive.
+ * Stores a member as a blob, hashing it: moved when it is a file of the store's own staging,
+ * copied otherwise (a user's directory, a range of an archive tar).
  */
-function inside(root: string, rel: string, depth = 0): string {
-  const normal = posix.normalize(rel);
-  if (depth > 8 || normal.startsWith('../') || normal === '..' || posix.isAbsolute(normal)) {
-    throw new ImageError('EIMAGE_UNSAFE_PATH', `the archive refers to "${rel}", outside the archive`, {
-      path: rel,
-    });
-  }
-  const parts = normal.split('/');
-  for (let i = 0; i < parts.length; i++) {
-    const prefix = parts.slice(0, i + 1).join('/');
-    const st = lstatSync(join(root, prefix), { throwIfNoEntry: false });
-    if (st?.isSymbolicLink()) {
-      const link = readlinkSync(join(root, prefix));
-      if (posix.isAbsolute(link)) {
-        throw new ImageError('EIMAGE_UNSAFE_PATH', `the archive path "${rel}" is a symlink to ${link}`, {
-          path: rel,
-        });
-      }
-      const target = posix.join(posix.dirname(prefix), link, ...parts.slice(i + 1));
-      return inside(root, target, depth + 1);
-    }
-  }
-  return join(root, normal);
-}
-
-/** Moves (own staging) or copies (a user's directory) a file into the store's blobs, hashing it. */
 async function ingestFile(
   tx: Transaction,
-  path: string,
+  member: Member,
   expected: string | undefined,
   move: boolean,
 ): Promise<{ digest: string; size: number }> {
-  const st = lstatSync(path, { throwIfNoEntry: false });
-  if (!st?.isFile()) throw corrupt(`the archive has no blob file ${basename(path)}`, path);
-  if (expected !== undefined && tx.store.blobSize(expected) === st.size) {
-    return { digest: expected, size: st.size };
+  if (expected !== undefined && tx.store.blobSize(expected) === member.size) {
+    return { digest: expected, size: member.size };
   }
-  if (!move) return tx.store.addBlob(tx, createReadStream(path, { highWaterMark: 1 << 20 }), expected);
+  const path = member.path;
+  if (!move || path === undefined) return tx.store.addBlob(tx, member.stream(), expected);
   const hash = await hashFile(path);
   if (expected !== undefined && hash !== expected) {
     throw new ImageError('EIMAGE_DIGEST', `blob ${basename(path)} has digest ${hash}, expected ${expected}`, {
@@ -150,7 +132,7 @@ async function ingestFile(
     renameSync(path, target);
     tx.created.push(target);
   }
-  return { digest: hash, size: st.size };
+  return { digest: hash, size: member.size };
 }
 
 async function hashFile(path: string): Promise<string> {
@@ -159,15 +141,8 @@ async function hashFile(path: string): Promise<string> {
   return `sha256:${hash.digest('hex')}`;
 }
 
-function detectFile(path: string): string {
-  const head = Buffer.alloc(6);
-  const fd = openSync(path, 'r');
-  try {
-    readSync(fd, head, 0, 6, 0);
-  } finally {
-    closeSync(fd);
-  }
-  const compression = detectCompression(head);
+function detectFile(member: Member): string {
+  const compression = detectCompression(member.head(6));
   return compression === 'gzip'
     ? MediaType.OCI_LAYER_GZIP
     : compression === 'zstd'
@@ -188,14 +163,18 @@ export async function loadArchive(
   const st = lstatSync(path, { throwIfNoEntry: false });
   if (!st) throw new ImageError('EIMAGE_NOT_FOUND', `no such archive: ${path}`, { path });
   return store.write(async (tx) => {
-    let dir = path;
+    let files: ArchiveFiles;
     let move = false;
     let staging: string | undefined;
     try {
-      if (!st.isDirectory()) {
+      if (st.isDirectory()) files = directoryFiles(path);
+      else if (archiveCompression(path) === 'none')
+        files = await readArchive(path, () => indexTarFiles(path));
+      else {
         staging = store.tempPath('archive');
-        try {
-          await unpackLayer(createReadStream(path, { highWaterMark: 1 << 20 }), staging, {
+        const dir = staging;
+        await readArchive(path, () =>
+          unpackLayer(createReadStream(path, { highWaterMark: 1 << 20 }), dir, {
             chown: false,
             devices: false,
             onWhiteout: () => {
@@ -204,23 +183,15 @@ export async function loadArchive(
             onOpaque: () => {
               throw corrupt('the archive contains a whiteout entry', path);
             },
-          });
-        } catch (error) {
-          if (isImageError(error) && error.code !== 'EIMAGE_IO') {
-            throw new ImageError(error.code, `cannot read archive ${path}: ${error.message}`, {
-              path,
-              cause: error,
-            });
-          }
-          throw error;
-        }
-        dir = staging;
+          }),
+        );
+        files = directoryFiles(staging);
         move = true;
       }
-      if (existsSync(join(dir, 'oci-layout')) && existsSync(join(dir, 'index.json'))) {
-        return await loadOciLayout(tx, dir, move, options);
+      if (files.find('oci-layout') && files.find('index.json')) {
+        return await loadOciLayout(tx, files, move, options);
       }
-      if (existsSync(join(dir, 'manifest.json'))) return await loadDockerArchive(tx, dir, move);
+      if (files.find('manifest.json')) return await loadDockerArchive(tx, files, move);
       throw corrupt(
         `${path} is neither a docker-archive (manifest.json) nor an OCI image layout (oci-layout, index.json)`,
         path,
@@ -231,8 +202,40 @@ export async function loadArchive(
   });
 }
 
-function ociBlobPath(dir: string, digest: string): string {
-  return inside(dir, `blobs/sha256/${digestHex(digest)}`);
+/** The compression of an archive file, from its first bytes. */
+function archiveCompression(path: string): Compression {
+  const head = Buffer.alloc(6);
+  const fd = openSync(path, 'r');
+  try {
+    readSync(fd, head, 0, 6, 0);
+  } finally {
+    closeSync(fd);
+  }
+  return detectCompression(head);
+}
+
+/** Runs `read` on an archive, naming the archive in what it refuses. */
+async function readArchive<T>(path: string, read: () => Promise<T>): Promise<T> {
+  try {
+    return await read();
+  } catch (error) {
+    if (isImageError(error) && error.code !== 'EIMAGE_IO') {
+      throw new ImageError(error.code, `cannot read archive ${path}: ${error.message}`, {
+        path,
+        cause: error,
+      });
+    }
+    if (!isImageError(error))
+      throw new ImageError('EIMAGE_CORRUPT', `cannot read archive ${path}: ${(error as Error).message}`, {
+        path,
+        cause: error,
+      });
+    throw error;
+  }
+}
+
+function ociBlob(files: ArchiveFiles, digest: string): Member {
+  return need(files, `blobs/sha256/${digestHex(digest)}`);
 }
 
 function refFromAnnotations(
@@ -253,18 +256,17 @@ function refFromAnnotations(
 
 async function loadOciLayout(
   tx: Transaction,
-  dir: string,
+  files: ArchiveFiles,
   move: boolean,
   options: LoadOptions,
 ): Promise<LoadedImage[]> {
-  const layout = readJson<{ imageLayoutVersion?: string }>(join(dir, 'oci-layout'), 'oci-layout');
-  if (typeof layout.imageLayoutVersion !== 'string')
-    throw corrupt('oci-layout has no imageLayoutVersion', dir);
-  const index = parseIndex(readFileSync(join(dir, 'index.json')));
+  const layout = readJson<{ imageLayoutVersion?: string }>(files.find('oci-layout'), 'oci-layout');
+  if (typeof layout.imageLayoutVersion !== 'string') throw corrupt('oci-layout has no imageLayoutVersion');
+  const index = parseIndex(need(files, 'index.json').read());
   const loaded = new Map<string, LoadedImage>();
   for (const descriptor of index.manifests) {
     const reference = refFromAnnotations(descriptor.annotations, options);
-    const id = await loadOciManifest(tx, dir, move, descriptor, 0);
+    const id = await loadOciManifest(tx, files, move, descriptor, 0);
     const entry = loaded.get(id) ?? { id, references: [] };
     if (reference !== undefined) {
       const manifestDigest = tx.index.images[id]!.manifest;
@@ -280,13 +282,13 @@ async function loadOciLayout(
 
 async function loadOciManifest(
   tx: Transaction,
-  dir: string,
+  files: ArchiveFiles,
   move: boolean,
   descriptor: Descriptor,
   depth: number,
 ): Promise<string> {
-  if (depth > 4) throw corrupt('image indexes nest too deeply', dir);
-  const bytes = readFileSync(ociBlobPath(dir, descriptor.digest));
+  if (depth > 4) throw corrupt('image indexes nest too deeply');
+  const bytes = ociBlob(files, descriptor.digest).read();
   const actual = sha256(bytes);
   if (actual !== descriptor.digest) {
     throw new ImageError('EIMAGE_DIGEST', `manifest has digest ${actual}, expected ${descriptor.digest}`, {
@@ -300,15 +302,15 @@ async function loadOciManifest(
     const chosen = selectPlatform(nested);
     if (!chosen)
       throw new ImageError('EIMAGE_NOT_FOUND', 'the image index has no manifest for this platform');
-    return loadOciManifest(tx, dir, move, chosen, depth + 1);
+    return loadOciManifest(tx, files, move, chosen, depth + 1);
   }
   const { manifest } = parseManifest(bytes);
-  const configBytes = readFileSync(ociBlobPath(dir, manifest.config.digest));
+  const configBytes = ociBlob(files, manifest.config.digest).read();
   const staged = new Map<string, StagedLayer>();
   try {
     for (const layer of manifest.layers) {
       const compression = compressionOfMediaType(layer.mediaType);
-      await ingestLayer(tx, ociBlobPath(dir, layer.digest), layer.digest, move, compression, staged);
+      await ingestLayer(tx, ociBlob(files, layer.digest), layer.digest, move, compression, staged);
     }
     return await tx.store.addImage(tx, { manifestBytes: bytes, configBytes }, { staged });
   } finally {
@@ -323,24 +325,22 @@ async function loadOciManifest(
  */
 async function ingestLayer(
   tx: Transaction,
-  path: string,
+  member: Member,
   expected: string | undefined,
   move: boolean,
   compression: Compression,
   staged: Map<string, StagedLayer>,
 ): Promise<{ digest: string; size: number }> {
   if (compression !== 'none' || (expected !== undefined && tx.store.hasBlob(expected)))
-    return ingestFile(tx, path, expected, move);
-  const st = lstatSync(path, { throwIfNoEntry: false });
-  if (!st?.isFile()) throw corrupt(`the archive has no blob file ${basename(path)}`, path);
-  const layer = await tx.store.stageLayer(createReadStream(path, { highWaterMark: 1 << 20 }), {
+    return ingestFile(tx, member, expected, move);
+  const layer = await tx.store.stageLayer(member.stream(), {
     digest: expected,
     mediaType: MediaType.OCI_LAYER,
   });
   const known = staged.get(layer.digest);
   if (known) layer.dispose();
   else staged.set(layer.digest, layer);
-  if (move) rmSync(path, { force: true }); // its bytes are in the layer now
+  if (move && member.path !== undefined) rmSync(member.path, { force: true }); // in the layer now
   return { digest: layer.digest, size: layer.compressedSize };
 }
 
@@ -350,20 +350,24 @@ interface DockerManifestEntry {
   Layers: string[];
 }
 
-async function loadDockerArchive(tx: Transaction, dir: string, move: boolean): Promise<LoadedImage[]> {
-  const entries = readJson<DockerManifestEntry[]>(join(dir, 'manifest.json'), 'manifest.json');
-  if (!Array.isArray(entries)) throw corrupt('manifest.json is not a list', dir);
+async function loadDockerArchive(
+  tx: Transaction,
+  files: ArchiveFiles,
+  move: boolean,
+): Promise<LoadedImage[]> {
+  const entries = readJson<DockerManifestEntry[]>(files.find('manifest.json'), 'manifest.json');
+  if (!Array.isArray(entries)) throw corrupt('manifest.json is not a list');
   const out: LoadedImage[] = [];
   for (const entry of entries) {
     if (typeof entry?.Config !== 'string' || !Array.isArray(entry.Layers)) {
-      throw corrupt('a manifest.json entry has no Config or Layers', dir);
+      throw corrupt('a manifest.json entry has no Config or Layers');
     }
-    const configBytes = readFileSync(inside(dir, entry.Config));
+    const configBytes = need(files, entry.Config).read();
     const layers: Descriptor[] = [];
     const staged = new Map<string, StagedLayer>();
     try {
       for (const layerPath of entry.Layers) {
-        const file = inside(dir, layerPath);
+        const file = need(files, layerPath);
         const mediaType = detectFile(file);
         const compression = compressionOfMediaType(mediaType);
         const { digest, size } = await ingestLayer(tx, file, undefined, move, compression, staged);

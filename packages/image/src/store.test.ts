@@ -257,6 +257,47 @@ describe('image store', () => {
     const error2 = await loadArchive(other, dir).catch((e: unknown) => e);
     expect(isImageError(error2, 'EIMAGE_UNSAFE_PATH'), String(error2)).toBe(true);
   });
+
+  it('reads an archive tar in place, following its symlinks only inside it', async () => {
+    await importRootfsTar(store, streamOf(await makeTar([{ name: 'f', body: 'x' }])), 'sym');
+    const dir = join(tmp.path, 'docker-dir');
+    const saved = join(tmp.path, 'docker.tar');
+    await saveArchive(store, ['sym'], saved, { format: 'docker-archive' });
+    mkdirSync(dir);
+    execFileSync('tar', ['-xf', saved, '-C', dir]);
+    const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
+    const layer = manifest[0].Layers[0] as string;
+    renameSync(join(dir, layer), join(dir, 'shared.tar'));
+    symlinkSync('../shared.tar', join(dir, layer));
+    const archive = (name: string) => {
+      const path = join(tmp.path, name);
+      execFileSync('tar', ['-cf', path, '-C', dir, '.']);
+      return path;
+    };
+    const other = await openImageStore({ root: join(tmp.path, 'other') });
+    const staging = () => readdirSync(join(other.root, 'tmp'));
+    expect((await loadArchive(other, archive('linked.tar')))[0]!.references).toEqual([
+      'docker.io/library/sym:latest',
+    ]);
+    expect(staging()).toEqual([]);
+    rmSync(join(dir, layer));
+    symlinkSync('../../../../../etc/passwd', join(dir, layer));
+    const error = await loadArchive(other, archive('escape.tar')).catch((e: unknown) => e);
+    expect(isImageError(error, 'EIMAGE_UNSAFE_PATH'), String(error)).toBe(true);
+    rmSync(join(dir, layer));
+    symlinkSync('/etc/passwd', join(dir, layer));
+    const error2 = await loadArchive(other, archive('absolute.tar')).catch((e: unknown) => e);
+    expect(isImageError(error2, 'EIMAGE_UNSAFE_PATH'), String(error2)).toBe(true);
+    expect((error2 as Error).message).toMatch(
+      /cannot read archive .*absolute\.tar|is a symlink to \/etc\/passwd/,
+    );
+    // A tar that ends early names the archive.
+    const whole = readFileSync(saved);
+    writeFileSync(join(tmp.path, 'short.tar'), whole.subarray(0, whole.length - 3000));
+    const short = await loadArchive(other, join(tmp.path, 'short.tar')).catch((e: unknown) => e);
+    expect(isImageError(short, 'EIMAGE_CORRUPT'), String(short)).toBe(true);
+    expect((short as Error).message).toMatch(/cannot read archive .*short\.tar/);
+  });
 });
 
 describe('image store permissions', () => {

@@ -723,16 +723,18 @@ async function extractInto(
     await iterator.return?.();
     throw error;
   }
+  // An uncompressed stream is its own diff: hashed once (sha256 is most of the CPU of an unpack).
+  const hashInput = compression !== 'none';
   async function* input(): AsyncGenerator<Uint8Array> {
     try {
       if (head.length > 0) {
-        compressed.update(head);
+        if (hashInput) compressed.update(head);
         yield head;
       }
       while (!ended) {
         const step = await iterator.next();
         if (step.done) break;
-        compressed.update(step.value);
+        if (hashInput) compressed.update(step.value);
         yield step.value;
       }
     } finally {
@@ -771,7 +773,7 @@ async function extractInto(
     split?.recorder.close();
     throw classify(error);
   }
-  const digest = compressed.digest();
+  const digest = hashInput ? compressed.digest() : diff.digest;
   if (options.expectedDigest !== undefined && digest !== options.expectedDigest) {
     throw digestMismatch('layer', options.expectedDigest, digest);
   }
@@ -779,7 +781,7 @@ async function extractInto(
   return {
     digest,
     diffID: diff.digest,
-    size: compressed.size,
+    size: hashInput ? compressed.size : diff.size,
     diffSize: diff.size,
     compression,
     entries: extractor.entries,

@@ -1,0 +1,180 @@
+/**
+ * The files of an image archive being loaded, whether it is a directory (an OCI layout, a
+ * docker-archive someone unpacked) or an uncompressed tar read in place: a tar is indexed once
+ * (names, offsets, sizes; no byte of it written anywhere) and each member is then read as a
+ * range of the tar, so a layer goes from the archive into the store in one pass.
+ *
+ * Every name is hostile: paths are normalised and must stay inside the archive, and symlinks
+ * (docker's legacy format links shared `<id>/layer.tar` files) are followed by hand, only to
+ * relative targets inside it, at most 8 deep.
+ */
+import {
+  closeSync,
+  createReadStream,
+  lstatSync,
+  openSync,
+  readFileSync,
+  readlinkSync,
+  readSync,
+  type Stats,
+} from 'node:fs';
+import { join, posix } from 'node:path';
+import { Readable } from 'node:stream';
+import { extract as tarExtract } from 'tar-stream';
+import { ImageError } from './errors.js';
+
+/** A regular file of an archive. */
+export interface Member {
+  /** The name it was asked by (for messages). */
+  readonly name: string;
+  readonly size: number;
+  /** The file itself, when the archive is a directory (the store may move it). */
+  readonly path?: string;
+  /** Its bytes (manifests and configs: small). */
+  read(): Buffer;
+  /** Its first bytes. */
+  head(n: number): Buffer;
+  /** Its bytes, streamed. */
+  stream(): Readable;
+}
+
+export interface ArchiveFiles {
+  /** The regular file at `name`, or undefined when there is none. */
+  find(name: string): Member | undefined;
+}
+
+const MAX_ENTRIES = 1_000_000;
+
+function outside(name: string, why: string): ImageError {
+  return new ImageError('EIMAGE_UNSAFE_PATH', `the archive path "${name}" ${why}`, { path: name });
+}
+
+/** `name` made relative and normal; `..` out of the archive and absolute paths refused. */
+function normal(name: string): string {
+  const rel = posix.normalize(name).replace(/\/+$/, '');
+  if (rel.startsWith('../') || rel === '..' || posix.isAbsolute(rel))
+    throw outside(name, 'is outside the archive');
+  return rel.replace(/^\.\//, '');
+}
+
+/** Follows symlinks among `name`'s components by hand (relative targets inside the archive only). */
+function resolve(name: string, linkOf: (prefix: string) => string | undefined, depth = 0): string {
+  const rel = normal(name);
+  if (depth > 8) throw outside(name, 'goes through too many symlinks');
+  const parts = rel.split('/');
+  for (let i = 0; i < parts.length; i++) {
+    const prefix = parts.slice(0, i + 1).join('/');
+    const link = linkOf(prefix);
+    if (link === undefined) continue;
+    if (posix.isAbsolute(link)) throw outside(name, `is a symlink to ${link}`);
+    return resolve(posix.join(posix.dirname(prefix), link, ...parts.slice(i + 1)), linkOf, depth + 1);
+  }
+  return rel;
+}
+
+/** The files of an archive directory. */
+export function directoryFiles(root: string): ArchiveFiles {
+  const stat = (rel: string): Stats | undefined => lstatSync(join(root, rel), { throwIfNoEntry: false });
+  return {
+    find(name) {
+      const rel = resolve(name, (prefix) =>
+        stat(prefix)?.isSymbolicLink() ? readlinkSync(join(root, prefix)) : undefined,
+      );
+      const path = join(root, rel);
+      const st = stat(rel);
+      if (!st?.isFile()) return undefined;
+      return {
+        name,
+        size: st.size,
+        path,
+        read: () => readFileSync(path),
+        head: (n) => readRange(path, 0, Math.min(n, st.size)),
+        stream: () => createReadStream(path, { highWaterMark: 1 << 20 }),
+      };
+    },
+  };
+}
+
+interface TarEntry {
+  type: string;
+  offset: number;
+  size: number;
+  linkname: string | null;
+}
+
+/**
+ * The files of an uncompressed tar, read in place. The index is one pass of tar-stream over the
+ * tar (its payloads skipped, never stored); a later entry of the same name replaces an earlier one.
+ */
+export async function indexTarFiles(path: string): Promise<ArchiveFiles> {
+  const entries = new Map<string, TarEntry>();
+  const extract = tarExtract();
+  const done = new Promise<void>((resolveDone, reject) => {
+    extract.on('entry', (header, stream, next) => {
+      try {
+        if (entries.size >= MAX_ENTRIES)
+          throw new ImageError('EIMAGE_CORRUPT', 'the archive has too many entries');
+        const rel = normal(header.name);
+        if (rel !== '' && rel !== '.') {
+          entries.set(rel, {
+            type: header.type ?? 'file',
+            offset: (header as unknown as { byteOffset: number }).byteOffset,
+            size: header.size ?? 0,
+            linkname: header.linkname ?? null,
+          });
+        }
+      } catch (error) {
+        stream.on('error', () => {});
+        stream.resume();
+        next(error as Error);
+        return;
+      }
+      stream.on('end', () => next());
+      stream.resume();
+    });
+    extract.on('finish', resolveDone);
+    extract.on('error', reject);
+  });
+  createReadStream(path, { highWaterMark: 1 << 20 })
+    .on('error', (error) => extract.destroy(error))
+    .pipe(extract as unknown as NodeJS.WritableStream);
+  await done;
+  return {
+    find(name) {
+      const rel = resolve(name, (prefix) => {
+        const entry = entries.get(prefix);
+        return entry?.type === 'symlink' ? (entry.linkname ?? '') : undefined;
+      });
+      const entry = entries.get(rel);
+      if (entry === undefined || (entry.type !== 'file' && entry.type !== 'contiguous-file'))
+        return undefined;
+      const { offset, size } = entry;
+      return {
+        name,
+        size,
+        read: () => readRange(path, offset, size),
+        head: (n) => readRange(path, offset, Math.min(n, size)),
+        stream: () =>
+          size === 0
+            ? Readable.from([])
+            : createReadStream(path, { start: offset, end: offset + size - 1, highWaterMark: 1 << 20 }),
+      };
+    },
+  };
+}
+
+function readRange(path: string, offset: number, size: number): Buffer {
+  const out = Buffer.alloc(size);
+  const fd = openSync(path, 'r');
+  try {
+    let done = 0;
+    while (done < size) {
+      const n = readSync(fd, out, done, size - done, offset + done);
+      if (n === 0) throw new ImageError('EIMAGE_CORRUPT', `the archive ${path} ends early`, { path });
+      done += n;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return out;
+}
