@@ -51,6 +51,7 @@ export {
   registryHostOf,
   registryLogin,
   registryLogout,
+  type Timeouts,
 } from './registry/index.js';
 export {
   type ImageInspect,

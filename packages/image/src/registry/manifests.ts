@@ -95,6 +95,13 @@ export async function fetchManifest(
   // The document's own mediaType wins over Content-Type (a proxy may rewrite headers, not bytes).
   let mediaType = documentMediaType(bytes);
   const contentType = res.headers.get('content-type')?.split(';')[0]?.trim();
+  if (isSchema1(bytes)) {
+    throw new ImageError(
+      'EIMAGE_MEDIATYPE',
+      `manifest for ${what} is a docker schema 1 manifest ("${contentType ?? 'schemaVersion 1'}"), which is not supported: push the image again with a current client`,
+      { url: res.url },
+    );
+  }
   if (!INDEX_TYPES.has(mediaType) && !MANIFEST_TYPES.has(mediaType) && contentType) mediaType = contentType;
   if (!INDEX_TYPES.has(mediaType) && !MANIFEST_TYPES.has(mediaType)) {
     throw new ImageError(
@@ -106,6 +113,15 @@ export async function fetchManifest(
     );
   }
   return { bytes, digest, mediaType, isIndex: INDEX_TYPES.has(mediaType) };
+}
+
+/** docker's schema 1 (`schemaVersion: 1`, signed `fsLayers`), which docker itself no longer pulls. */
+function isSchema1(bytes: Buffer): boolean {
+  try {
+    return (JSON.parse(bytes.toString('utf8')) as { schemaVersion?: unknown }).schemaVersion === 1;
+  } catch {
+    return false; // documentMediaType has refused what is not JSON
+  }
 }
 
 export interface Platform {

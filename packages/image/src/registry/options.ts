@@ -1,6 +1,7 @@
 /** The options and progress events of pull, push and login, and the client they make. */
 import { RegistryClient } from './client.js';
 import { defaultAuthFile, getCredentials } from './credentials.js';
+import type { Timeouts } from './transport.js';
 
 export interface RegistryOptions {
   /** docker-compatible config.json (default: $DOCKER_CONFIG/config.json, else ~/.docker/config.json; box's CLI will pass its own). */
@@ -10,6 +11,8 @@ export interface RegistryOptions {
   /** Parallel layer downloads/uploads (default 3). */
   concurrency?: number;
   signal?: AbortSignal;
+  /** How long to wait for a response's headers, and for the next bytes of a body (default 30 s each). */
+  timeouts?: Timeouts;
   /** Progress, see ProgressEvent. */
   onProgress?: (event: ProgressEvent) => void;
 }
@@ -45,6 +48,7 @@ export function clientFor(
   return new RegistryClient(domain, {
     insecureRegistries: options.insecureRegistries,
     signal: options.signal,
+    timeouts: options.timeouts,
     credentials: () => getCredentials(domain, authFile),
     onRetry,
   });

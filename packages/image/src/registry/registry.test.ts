@@ -1,12 +1,15 @@
 // pull, push and login against a real docker-registry (Debian's distribution 2.8) on 127.0.0.1,
 // fed by skopeo from OCI layouts built here. Everything lives in a temporary directory.
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { importRootfsTar } from '../archive.js';
 import { sha256 } from '../digest.js';
 import { type ImageError, isImageError } from '../errors.js';
+import { hostArchitecture } from '../manifest.js';
 import { type ImageStore, openImageStore } from '../store.js';
 import { type FixtureEntry, makeTar, streamOf, tempDir } from '../tar-fixtures.js';
 import {
@@ -590,4 +593,133 @@ describe('token auth', () => {
     expect(tokens.requests.length).toBeGreaterThan(0);
     expect(tokens.requests.every((r) => r.user === 'tokenuser')).toBe(true);
   }, 60_000);
+});
+
+describe('a registry that misbehaves (a server of the test on 127.0.0.1)', () => {
+  type Route = (req: IncomingMessage, res: ServerResponse) => void;
+  let server: Server;
+  let host: string;
+  const routes = new Map<string, Route>();
+  const sockets = new Set<import('node:net').Socket>();
+
+  beforeAll(async () => {
+    server = createServer((req, res) => {
+      if (req.url === '/v2/') return res.writeHead(200).end('{}');
+      const route = routes.get(`${req.method} ${req.url}`);
+      if (route) return route(req, res);
+      res.writeHead(404, { 'Content-Type': 'application/json' });
+      res.end('{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}');
+    });
+    server.on('connection', (socket) => {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    for (const socket of sockets) socket.destroy();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  const manifestOf = (layerDigest: string, layerSize: number, configDigest: string, configSize: number) =>
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: {
+        mediaType: 'application/vnd.oci.image.config.v1+json',
+        digest: configDigest,
+        size: configSize,
+      },
+      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: layerDigest, size: layerSize }],
+    });
+  const serveManifest = (
+    name: string,
+    body: string | Buffer,
+    type = 'application/vnd.oci.image.manifest.v1+json',
+  ) =>
+    routes.set(`GET /v2/${name}/manifests/v1`, (_req, res) => {
+      res.writeHead(200, { 'Content-Type': type, 'Content-Length': String(Buffer.byteLength(body)) });
+      res.end(body);
+    });
+
+  it('refuses a manifest larger than the limit without reading it all', async () => {
+    const huge = Buffer.alloc(5 << 20, 0x20);
+    serveManifest('huge', huge);
+    const store = await newStore();
+    const error = await rejection(pullImage(store, `${host}/huge:v1`));
+    expect(error.code).toBe('EIMAGE_TOO_LARGE');
+    expect(error.message).toMatch(/more than|limit/);
+    expect(storeFiles(store)).toEqual([]);
+  });
+
+  it('refuses a malformed manifest and an unsupported media type, naming them', async () => {
+    serveManifest('malformed', '{"schemaVersion": 2, "layers": "not a list"');
+    serveManifest(
+      'foreign',
+      '{"schemaVersion":2,"mediaType":"application/vnd.example.unknown+json"}',
+      'application/vnd.example.unknown+json',
+    );
+    serveManifest(
+      'schema1',
+      '{"schemaVersion":1,"name":"schema1","tag":"v1","fsLayers":[]}',
+      'application/vnd.docker.distribution.manifest.v1+prettyjws',
+    );
+    const store = await newStore();
+    const malformed = await rejection(pullImage(store, `${host}/malformed:v1`));
+    expect(malformed.code).toBe('EIMAGE_CORRUPT');
+    expect(malformed.message).toMatch(/manifest/);
+    const foreign = await rejection(pullImage(store, `${host}/foreign:v1`));
+    expect(foreign.code).toBe('EIMAGE_MEDIATYPE');
+    expect(foreign.message).toContain('application/vnd.example.unknown+json');
+    const schema1 = await rejection(pullImage(store, `${host}/schema1:v1`));
+    expect(schema1.code).toBe('EIMAGE_MEDIATYPE');
+    expect(schema1.message).toMatch(/docker schema 1 manifest .*not supported/);
+    expect(storeFiles(store)).toEqual([]);
+  });
+
+  it('refuses a blob that is longer than its descriptor says, storing nothing', async () => {
+    const tar = await makeTar([{ name: 'x', body: 'layer' }]);
+    const config = Buffer.from(
+      JSON.stringify({
+        architecture: hostArchitecture(),
+        os: 'linux',
+        rootfs: { type: 'layers', diff_ids: [sha256(tar)] },
+      }),
+    );
+    // The descriptor says 10 bytes: whatever the server sends past them is refused.
+    serveManifest('long', manifestOf(sha256(tar), 10, sha256(config), config.length));
+    routes.set(`GET /v2/long/blobs/${sha256(config)}`, (_req, res) => res.writeHead(200).end(config));
+    routes.set(`GET /v2/long/blobs/${sha256(tar)}`, (_req, res) => res.writeHead(200).end(tar));
+    const store = await newStore();
+    const error = await rejection(pullImage(store, `${host}/long:v1`));
+    expect(['EIMAGE_TOO_LARGE', 'EIMAGE_DIGEST']).toContain(error.code);
+    expect(storeFiles(store)).toEqual([]);
+  });
+
+  it('gives up on a registry that stops answering, with a clear error, not a hang', async () => {
+    // Headers that never come, then a body that stops half-way.
+    routes.set('GET /v2/silent/manifests/v1', () => {});
+    routes.set('GET /v2/stalled/manifests/v1', (_req, res) => {
+      res.writeHead(200, {
+        'Content-Type': 'application/vnd.oci.image.manifest.v1+json',
+        'Content-Length': '1000',
+      });
+      res.write('{"schemaVersion":');
+    });
+    const store = await newStore();
+    const timeouts = { headersMs: 300, stallMs: 300 };
+    for (const name of ['silent', 'stalled']) {
+      const started = Date.now();
+      const error = await rejection(pullImage(store, `${host}/${name}:v1`, { timeouts }));
+      // Retried (a stall is transient), then reported; never the default 30 s.
+      expect(Date.now() - started).toBeLessThan(15_000);
+      expect(error.code).toBe('EIMAGE_REGISTRY');
+      expect(error.message).toMatch(
+        /no response within 0\.3 s|the body stalled \(nothing received for 0\.3 s\)/,
+      );
+      expect(error.message).toContain(host);
+    }
+    expect(storeFiles(store)).toEqual([]);
+  }, 30_000);
 });
