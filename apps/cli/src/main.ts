@@ -340,6 +340,7 @@ const commands: CommandSpec[] = [
     description: 'Download an image from a registry',
     args: ['<image>'],
     options: [
+      opt('all-tags', 'a', undefined, 'Download all tagged images in the repository'),
       opt('quiet', 'q', undefined, 'Suppress verbose output'),
       opt('platform', undefined, 'os/arch', 'Set platform if the image is multi-platform'),
     ],

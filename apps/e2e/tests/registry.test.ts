@@ -66,6 +66,32 @@ describe('box pull', () => {
     boxOk(env.root, ['rmi', ref]);
   });
 
+  it('pull --all-tags fetches every tag of a repository; a tag with -a is refused', () => {
+    const repo = `${registry.host}/e2e/alltags`;
+    for (const tag of ['x', 'y']) {
+      boxOk(env.root, ['tag', 'busybox', `${repo}:${tag}`]);
+      boxOk(env.root, ['push', '-q', `${repo}:${tag}`]);
+      boxOk(env.root, ['rmi', `${repo}:${tag}`]);
+    }
+    const r = box(env.root, ['pull', '-a', repo]);
+    expect(r.code, r.stderr).toBe(0);
+    const lines = r.stdout.trim().split('\n');
+    expect(lines.filter((l) => l.endsWith(`: Pulling from ${repo}`))).toEqual([
+      `x: Pulling from ${repo}`,
+      `y: Pulling from ${repo}`,
+    ]);
+    expect(lines.at(-1)).toBe(repo);
+    const tags = boxOk(env.root, ['images', '--format', '{{.Tag}}', repo]).split('\n').sort();
+    expect(tags).toEqual(['x', 'y']);
+    const tagged = box(env.root, ['pull', '--all-tags', `${repo}:x`]);
+    expect([tagged.code, tagged.stderr.trim()]).toEqual([125, "box: tag can't be used with --all-tags/-a"]);
+    const none = box(env.root, ['pull', '-a', `${registry.host}/e2e/nothing-here`]);
+    expect(none.code).toBe(125);
+    expect(none.stderr.trim().split('\n')).toHaveLength(1);
+    expect(none.stderr).toContain('e2e/nothing-here');
+    boxOk(env.root, ['rmi', `${repo}:x`, `${repo}:y`]);
+  });
+
   it('run pulls a missing image (--pull missing), never with --pull never', () => {
     const ref = `${registry.host}/e2e/busybox:1`;
     const never = box(env.root, ['run', '--rm', '--pull', 'never', ref, 'true']);

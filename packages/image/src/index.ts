@@ -40,6 +40,7 @@ export {
   type Challenge,
   type Credentials,
   type LayerStatus,
+  listTags,
   type ProgressEvent,
   type PullOptions,
   type PullResult,

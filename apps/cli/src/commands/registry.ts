@@ -3,8 +3,10 @@
  * image (`--pull missing|always|never`). The work is @box/image's; this prints docker's lines.
  */
 import {
+  familiarName,
   familiarString,
   isImageError,
+  listTags,
   normalizeReference,
   parseReference,
   pullImage,
@@ -77,10 +79,33 @@ async function pullWithOutput(
 
 export async function pull(
   reference: string,
-  flags: { quiet?: boolean; platform?: string },
+  flags: { quiet?: boolean; platform?: string; allTags?: boolean },
 ): Promise<number> {
+  if (flags.allTags) return pullAllTags(reference, flags);
   const normalized = await pullWithOutput(reference, flags, process.stdout);
   process.stdout.write(`${normalized}\n`);
+  return 0;
+}
+
+/** `pull --all-tags REPOSITORY`: every tag the registry lists, one after the other, as docker. */
+async function pullAllTags(
+  reference: string,
+  flags: { quiet?: boolean; platform?: string },
+): Promise<number> {
+  if (/[:@]/.test(reference.slice(reference.lastIndexOf('/') + 1)))
+    throw new CliError("tag can't be used with --all-tags/-a");
+  let ref: ReturnType<typeof parseReference>;
+  let tags: string[];
+  try {
+    ref = parseReference(normalizeReference(reference));
+    tags = await listTags(ref.name, registryOptions());
+  } catch (error) {
+    throw imageError(error);
+  }
+  const name = ref.name;
+  if (tags.length === 0) throw new CliError(`no tags found for ${familiarName(ref)}`);
+  for (const tag of tags) await pullWithOutput(`${name}:${tag}`, flags, process.stdout);
+  process.stdout.write(`${name}\n`);
   return 0;
 }
 

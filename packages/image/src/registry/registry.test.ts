@@ -13,6 +13,7 @@ import { hostArchitecture } from '../manifest.js';
 import { type ImageStore, openImageStore } from '../store.js';
 import { type FixtureEntry, makeTar, streamOf, tempDir } from '../tar-fixtures.js';
 import {
+  listTags,
   type ProgressEvent,
   parseChallenges,
   pullImage,
@@ -195,6 +196,13 @@ describe('pull', () => {
     }
     expect(storeFiles(store)).toEqual(before);
   }, 60_000);
+
+  it('lists the tags of a repository of the registry', async () => {
+    const one = await layer([{ name: 'tagged', body: 'x' }]);
+    for (const tag of ['a', 'b', 'c']) await publish(`${registry.host}/box/tags:${tag}`, [{ layers: [one] }]);
+    expect(await listTags(`${registry.host}/box/tags`)).toEqual(['a', 'b', 'c']);
+    expect(await listTags(`${registry.host}/box/tags:b`)).toEqual(['a', 'b', 'c']);
+  });
 
   it('pulls by digest, skipping the blobs the store has', async () => {
     const store = await newStore();
@@ -642,6 +650,27 @@ describe('a registry that misbehaves (a server of the test on 127.0.0.1)', () =>
       res.writeHead(200, { 'Content-Type': type, 'Content-Length': String(Buffer.byteLength(body)) });
       res.end(body);
     });
+
+  it('lists tags page by page (Link: rel="next"), never following a link to another host', async () => {
+    const page = (tags: string[], link?: string) => (_req: IncomingMessage, res: ServerResponse) => {
+      res.writeHead(200, { 'Content-Type': 'application/json', ...(link ? { Link: link } : {}) });
+      res.end(JSON.stringify({ name: 'paged', tags }));
+    };
+    routes.set(
+      'GET /v2/paged/tags/list?n=1000',
+      page(['v2', 'v1'], '</v2/paged/tags/list?last=v2&n=1000>; rel="next"'),
+    );
+    routes.set('GET /v2/paged/tags/list?last=v2&n=1000', page(['v3', 'v1']));
+    expect(await listTags(`${host}/paged`)).toEqual(['v1', 'v2', 'v3']);
+    routes.set(
+      'GET /v2/away/tags/list?n=1000',
+      page(['a'], '<http://192.0.2.1/v2/away/tags/list?last=a>; rel="next"'),
+    );
+    expect(await listTags(`${host}/away`)).toEqual(['a']);
+    routes.set('GET /v2/bad/tags/list?n=1000', page([1 as unknown as string]));
+    expect((await rejection(listTags(`${host}/bad`))).code).toBe('EIMAGE_CORRUPT');
+    expect((await rejection(listTags(`${host}/missing`))).code).toBe('EIMAGE_NOT_FOUND');
+  });
 
   it('refuses a manifest larger than the limit without reading it all', async () => {
     const huge = Buffer.alloc(5 << 20, 0x20);
