@@ -536,7 +536,7 @@ export class ImageStore {
    */
   async stageLayer(
     source: Readable | AsyncIterable<Uint8Array>,
-    layer: { digest?: string; mediaType?: string; diffID?: string },
+    layer: { digest?: string; mediaType?: string; diffID?: string; verified?: boolean },
   ): Promise<StagedLayer> {
     const stage = this.tempPath('layer');
     mkdirSync(stage, { mode: 0o700 }); // becomes layers/<chainID>: see the store's layout
@@ -546,7 +546,8 @@ export class ImageStore {
       const result = await unpackLayer(source, join(stage, 'diff'), {
         ...this.options.unpack,
         mediaType: layer.mediaType,
-        expectedDigest: layer.digest,
+        expectedDigest: layer.verified ? undefined : layer.digest,
+        verifiedDigest: layer.verified ? layer.digest : undefined,
         expectedDiffID: layer.diffID,
         onWhiteout,
         onOpaque,

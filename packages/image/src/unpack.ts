@@ -78,6 +78,11 @@ export interface UnpackOptions {
   compression?: Compression | 'auto';
   /** The digest of the stream as given (compressed). Mismatch → `EIMAGE_DIGEST`, nothing kept. */
   expectedDigest?: string;
+  /**
+   * The digest of the stream as given, already checked by the caller over these very bytes (a
+   * blob the store downloaded and verified into a file of its own): not hashed a second time.
+   */
+  verifiedDigest?: string;
   /** The digest of the uncompressed tar. Mismatch → `EIMAGE_DIGEST`, nothing kept. */
   expectedDiffID?: string;
   /** Whiteout hook; the default deletes the hidden path (a flattened unpack). */
@@ -723,18 +728,22 @@ async function extractInto(
     await iterator.return?.();
     throw error;
   }
-  // An uncompressed stream is its own diff: hashed once (sha256 is most of the CPU of an unpack).
-  const hashInput = compression !== 'none';
+  // An uncompressed stream is its own diff, and a verified one needs no second look: each is
+  // hashed once (sha256 is most of the CPU of an unpack).
+  const hashInput = compression !== 'none' && options.verifiedDigest === undefined;
+  let inputSize = 0;
   async function* input(): AsyncGenerator<Uint8Array> {
     try {
       if (head.length > 0) {
         if (hashInput) compressed.update(head);
+        inputSize += head.length;
         yield head;
       }
       while (!ended) {
         const step = await iterator.next();
         if (step.done) break;
         if (hashInput) compressed.update(step.value);
+        inputSize += step.value.length;
         yield step.value;
       }
     } finally {
@@ -773,7 +782,7 @@ async function extractInto(
     split?.recorder.close();
     throw classify(error);
   }
-  const digest = hashInput ? compressed.digest() : diff.digest;
+  const digest = hashInput ? compressed.digest() : (options.verifiedDigest ?? diff.digest);
   if (options.expectedDigest !== undefined && digest !== options.expectedDigest) {
     throw digestMismatch('layer', options.expectedDigest, digest);
   }
@@ -781,7 +790,7 @@ async function extractInto(
   return {
     digest,
     diffID: diff.digest,
-    size: hashInput ? compressed.size : diff.size,
+    size: inputSize,
     diffSize: diff.size,
     compression,
     entries: extractor.entries,

@@ -198,6 +198,8 @@ export async function pullImage(
           const unpacking = unpackSlots.run(() =>
             store.stageLayer(createReadStream(blob.path, { highWaterMark: 1 << 20 }), {
               digest: layer.digest,
+              // downloadBlob hashed the file as it wrote it (store's own, locked): not again
+              verified: true,
               mediaType: layer.mediaType,
               diffID: diffIdOf.get(layer.digest),
             }),
