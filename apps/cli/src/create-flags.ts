@@ -7,13 +7,14 @@
 import { readFileSync } from 'node:fs';
 import type { CreateOptions, RestartPolicy } from '@box/runtime';
 import { CliError } from './errors.js';
+import { type HealthFlags, parseHealthFlags } from './health-flags.js';
 import { type MountFlags, parseMountFlags } from './mount-flags.js';
 import { type NetworkFlags, parseNetworkFlags } from './network-flags.js';
 import { parseResourceFlags, type ResourceFlags } from './resources.js';
 import { parseSecurityFlags, type SecurityFlags } from './security-flags.js';
 import { currentWindowSize } from './terminal.js';
 
-export interface CreateFlags extends ResourceFlags, MountFlags, SecurityFlags, NetworkFlags {
+export interface CreateFlags extends ResourceFlags, MountFlags, SecurityFlags, NetworkFlags, HealthFlags {
   rm?: boolean;
   /** --pull: missing (default), always, never. */
   pull?: string;
@@ -142,6 +143,7 @@ export function createOptions(image: string, command: string[], flags: CreateFla
     autoRemove: flags.rm ?? false,
     restartPolicy: parseRestartPolicy(flags.restart),
     logOptions: parseLogOptions(flags.logOpt),
+    ...parseHealthFlags(flags),
     ...parseNetworkFlags(flags),
   };
 }

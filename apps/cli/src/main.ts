@@ -102,6 +102,28 @@ const containerOptions: OptionSpec[] = [
   many('dns-search', undefined, 'domain', 'Set custom DNS search domains'),
   many('dns-option', undefined, 'option', 'Set DNS options'),
   many('add-host', undefined, 'host:ip', 'Add a custom host-to-IP mapping (host:ip)'),
+  opt('health-cmd', undefined, 'string', 'Command to run to check health'),
+  opt('health-interval', undefined, 'duration', 'Time between running the check (ms|s|m|h) (default 0s)'),
+  opt(
+    'health-timeout',
+    undefined,
+    'duration',
+    'Maximum time to allow one check to run (ms|s|m|h) (default 0s)',
+  ),
+  opt(
+    'health-start-period',
+    undefined,
+    'duration',
+    'Start period for the container to initialize before starting health-retries countdown (ms|s|m|h) (default 0s)',
+  ),
+  opt(
+    'health-start-interval',
+    undefined,
+    'duration',
+    'Time between running the check during the start period (ms|s|m|h) (default 0s)',
+  ),
+  opt('health-retries', undefined, 'int', 'Consecutive failures needed to report unhealthy'),
+  opt('no-healthcheck', undefined, undefined, 'Disable any container-specified HEALTHCHECK'),
   opt('pull', undefined, 'policy', 'Pull image before running ("always", "missing", "never")'),
   opt('platform', undefined, 'os/arch', 'Set platform if the image is multi-platform'),
 ];

@@ -25,6 +25,8 @@ const PS_FILTERS: Record<string, (state: Container, value: string) => boolean> =
   exited: (state, value) => !state.running && state.status === 'exited' && String(state.exitCode) === value,
   network: (state, value) =>
     (state.networks?.length ? state.networks : [state.networkMode ?? 'bridge']).includes(value),
+  // starting, healthy, unhealthy, or none (no health check)
+  health: (state, value) => (state.running && state.health ? state.health.Status : 'none') === value,
 };
 
 /** Filters of one key are alternatives (any may match); different keys must all match, as docker's. */
@@ -41,7 +43,10 @@ function psFilter(values: readonly string[]): (state: Container) => boolean {
 
 function statusText(state: Container, now: number, paused: boolean): string {
   if (state.running) {
-    return `Up ${humanDuration(now - Date.parse(state.started ?? state.created))}${paused ? ' (Paused)' : ''}`;
+    const up = `Up ${humanDuration(now - Date.parse(state.started ?? state.created))}`;
+    if (paused) return `${up} (Paused)`;
+    const health = state.health?.Status;
+    return health === undefined ? up : `${up} (${health === 'starting' ? 'health: starting' : health})`;
   }
   if (state.status === 'restarting') {
     return `Restarting (${state.exitCode ?? 0}) ${humanDuration(now - Date.parse(state.finished ?? state.created))} ago`;
@@ -174,6 +179,7 @@ export function inspectState(state: Container) {
       Error: state.error && state.error !== 'stopped' ? state.error : '',
       StartedAt: state.started ?? '0001-01-01T00:00:00Z',
       FinishedAt: state.finished ?? '0001-01-01T00:00:00Z',
+      ...(state.health ? { Health: state.health } : {}),
     },
     Image: state.image,
     Name: `/${state.name}`,
@@ -237,6 +243,7 @@ export function inspectState(state: Container) {
       Cmd: state.command,
       Image: state.image,
       WorkingDir: spec.process?.cwd ?? '/',
+      ...(state.healthcheck ? { Healthcheck: state.healthcheck } : {}),
     },
   };
 }

@@ -18,7 +18,7 @@ import { Networks } from './networks.js';
 import { applySecurityOptions, checkSecurityOptions } from './security.js';
 import { userNamespaceConflict, userNamespaceRange } from './state-dir.js';
 import type { NewContainer } from './store.js';
-import type { ContainerRecord, CreateOptions, ImageConfig, PortBinding } from './types.js';
+import type { ContainerRecord, CreateOptions, Healthcheck, ImageConfig, PortBinding } from './types.js';
 import { resolveUser } from './user.js';
 import { handVolumeTo, type ParsedMounts, removeVolume, resolveMounts } from './volumes.js';
 
@@ -325,6 +325,7 @@ export async function createContainer(
       restartPolicy: options.restartPolicy ?? { name: 'no', maximumRetryCount: 0 },
       restartCount: 0,
       logOptions: options.logOptions ?? {},
+      ...healthcheckOf(options.healthcheck, image.config.Healthcheck),
       ...(options.capAdd?.length ? { capAdd: options.capAdd } : {}),
       ...(options.capDrop?.length ? { capDrop: options.capDrop } : {}),
       ...(options.privileged ? { privileged: true } : {}),
@@ -355,4 +356,22 @@ export async function createContainer(
     await ctx.images.release(container.id).catch(() => undefined);
     throw error;
   }
+}
+
+/**
+ * docker's merge of `--health-*` over the image's HEALTHCHECK: a given test replaces the image's,
+ * and each duration or retry count given (non-zero) replaces the image's one.
+ */
+function healthcheckOf(
+  flags: Healthcheck | undefined,
+  image: Healthcheck | undefined,
+): { healthcheck?: Healthcheck } {
+  if (!flags && !image) return {};
+  const merged: Healthcheck = { ...image };
+  for (const key of ['Test', 'Interval', 'Timeout', 'StartPeriod', 'StartInterval', 'Retries'] as const) {
+    const value = flags?.[key];
+    if (value !== undefined && !(typeof value === 'number' && value === 0))
+      (merged as Record<string, unknown>)[key] = value;
+  }
+  return merged.Test && merged.Test.length > 0 ? { healthcheck: merged } : {};
 }

@@ -22,6 +22,7 @@ import type { EngineContext, Supervision } from './context.js';
 import { EventLog } from './events.js';
 import type { CommitOptions } from './filesystem.js';
 import { isPaused } from './freezer.js';
+import { readHealth } from './health-state.js';
 import { containerDir, type Layout, layoutOf } from './layout.js';
 import type { CreateNetworkOptions, NetworkInfo } from './networks.js';
 import type { PipedIO } from './pipes.js';
@@ -41,6 +42,7 @@ import type {
   EngineEvent,
   ExecOptions,
   ExitStatus,
+  HealthState,
   ImageProvider,
 } from './types.js';
 import type { VolumeInfo } from './volumes.js';
@@ -150,6 +152,7 @@ export class Engine {
       paused: running && (await isPaused(record.cgroupsPath)),
       spec,
       logPath: join(containerDir(this.layout, record.id), 'json.log'),
+      ...withHealth(record.healthcheck ? readHealth(this.ctx, record.id) : undefined),
     };
   }
 
@@ -620,4 +623,8 @@ export class Engine {
   async idle(): Promise<void> {
     await this.local?.whenIdle();
   }
+}
+
+function withHealth(health: HealthState | undefined): { health?: HealthState } {
+  return health ? { health } : {};
 }

@@ -25,6 +25,8 @@ export type {
   EngineImage,
   ExecOptions,
   ExitStatus,
+  Healthcheck,
+  HealthState,
   ImageConfig,
   ImageProvider,
   MountRequest,

@@ -18,6 +18,8 @@ import { JsonFileLogger } from '../logs.js';
 import { openProcess } from '../process/handle.js';
 import type { ContainerExit, ContainerProcess } from '../run.js';
 import type { EngineContext, Supervision } from './context.js';
+import { HealthMonitor } from './health.js';
+import { clearHealth, readHealth } from './health-state.js';
 import { launch, recordExit } from './launch.js';
 import { releaseNetwork } from './network-attach.js';
 import { removeContainer } from './remove.js';
@@ -27,6 +29,8 @@ import type { ContainerRecord } from './types.js';
 interface Watched {
   lock: number;
   proc?: ContainerProcess;
+  /** Its health checks, while it runs (a container with a health check). */
+  health?: HealthMonitor;
 }
 
 export class Supervisor implements Supervision {
@@ -79,6 +83,7 @@ export class Supervisor implements Supervision {
       for (const fd of [devNull, outWrite, errWrite]) closeSync(fd);
     }
     entry.proc = proc;
+    this.watchHealth(id, entry);
     const drained = Promise.all([copyToLog(outRead, 'stdout', logger), copyToLog(errRead, 'stderr', logger)]);
     // A failure on the way (a removal that could not finish) is reported, never left to end
     // the service, which watches every other container too; recovery finishes the rest.
@@ -92,8 +97,24 @@ export class Supervisor implements Supervision {
     return proc.pid;
   }
 
+  /** Starts the health checks of a container that has them (from "starting" again). */
+  private watchHealth(id: string, entry: Watched): void {
+    entry.health?.stop();
+    entry.health = undefined;
+    clearHealth(this.ctx, id);
+    let record: ContainerRecord;
+    try {
+      record = this.ctx.store.read(id);
+    } catch {
+      return;
+    }
+    entry.health = HealthMonitor.for(this.ctx, record);
+    entry.health?.start();
+  }
+
   private async finished(id: string, exit: ContainerExit): Promise<void> {
     const entry = this.watched.get(id);
+    entry?.health?.stop();
     let state: ContainerRecord | undefined;
     try {
       state = this.ctx.store.read(id);
@@ -151,6 +172,7 @@ export class Supervisor implements Supervision {
   private release(id: string): void {
     const entry = this.watched.get(id);
     if (!entry) return;
+    entry.health?.stop();
     this.watched.delete(id);
     closeSync(entry.lock);
     if (this.watched.size === 0) for (const notify of this.idle) notify();
@@ -178,7 +200,11 @@ export class Supervisor implements Supervision {
       if (state.status !== 'running' || !state.detached || this.watched.has(state.id)) continue;
       const lock = this.ctx.store.lock(state.id);
       if (lock === null) continue;
-      this.watched.set(state.id, { lock });
+      const entry: Watched = { lock };
+      this.watched.set(state.id, entry);
+      // Its checks go on where they were (the file is kept), from the next interval.
+      entry.health = HealthMonitor.for(this.ctx, state, readHealth(this.ctx, state.id));
+      entry.health?.start();
       this.watchOrphan(state).catch((error: Error) =>
         process.stderr.write(`box service: container ${state.id}: ${error.message}\n`),
       );

@@ -38,6 +38,8 @@ export interface ContainerRecord {
   restartPolicy?: RestartPolicy;
   restartCount?: number;
   logOptions?: LogOptions;
+  /** The health check, the image's merged with the flags'; absent when there is none. */
+  healthcheck?: Healthcheck;
   /** --cap-add / --cap-drop as asked (the effective set is in the OCI config). */
   capAdd?: string[];
   capDrop?: string[];
@@ -92,6 +94,8 @@ export interface Container extends ContainerRecord {
   spec: Spec;
   /** Its json-file log. */
   logPath: string;
+  /** The last health its checks recorded (containers with a health check that have run). */
+  health?: HealthState;
 }
 
 /** An image as the engine uses it: resolved by the image provider. */
@@ -109,6 +113,7 @@ export interface EngineImage {
 
 /** The parts of an image's config a container starts from (OCI image config's `config`). */
 export interface ImageConfig {
+  Healthcheck?: Healthcheck;
   User?: string;
   Env?: string[];
   Entrypoint?: string[] | null;
@@ -235,6 +240,8 @@ export interface CreateOptions {
   autoRemove?: boolean;
   restartPolicy?: RestartPolicy;
   logOptions?: LogOptions;
+  /** docker's --health-* over the image's Healthcheck: each given field replaces the image's. */
+  healthcheck?: Healthcheck;
   /**
    * docker's --network: 'bridge' (the default network, made on first use), 'none' (only lo),
    * 'host' (the host's network namespace), 'container:NAME|ID' (another's), or a network's name.
@@ -277,7 +284,36 @@ export interface ExitStatus {
   oomKilled: boolean;
 }
 
-export type EngineEventType = 'create' | 'start' | 'die' | 'oom' | 'destroy' | 'pause' | 'unpause' | 'rename';
+export type EngineEventType =
+  | 'create'
+  | 'start'
+  | 'die'
+  | 'oom'
+  | 'destroy'
+  | 'pause'
+  | 'unpause'
+  | 'rename'
+  | `health_status: ${HealthState['Status']}`;
+
+/**
+ * docker's health check (an image's `Healthcheck`, `--health-*`): Test is `["CMD", args…]`,
+ * `["CMD-SHELL", command]` or `["NONE"]`; durations in nanoseconds, 0 for the default.
+ */
+export interface Healthcheck {
+  Test?: string[];
+  Interval?: number;
+  Timeout?: number;
+  StartPeriod?: number;
+  StartInterval?: number;
+  Retries?: number;
+}
+
+/** docker's State.Health. */
+export interface HealthState {
+  Status: 'starting' | 'healthy' | 'unhealthy';
+  FailingStreak: number;
+  Log: { Start: string; End: string; ExitCode: number; Output: string }[];
+}
 
 export interface EngineEvent {
   type: EngineEventType;
