@@ -41,12 +41,13 @@ export function parseGoDuration(text: string): number {
   if (rest === '') throw invalid();
   let total = 0;
   while (rest !== '') {
-    const match = /^(\d*\.?\d*)(ns|us|µs|μs|ms|s|m|h)?/.exec(rest);
+    const match = /^(\d*\.?\d*)([^\d.]*)/.exec(rest);
     const number = match?.[1] ?? '';
     if (number === '' || number === '.') throw invalid();
-    const unit = match?.[2];
-    if (unit === undefined) throw new Error(`time: missing unit in duration "${text}"`);
-    total += Number(number) * UNITS[unit]!;
+    const unit = match?.[2] ?? '';
+    if (unit === '') throw new Error(`time: missing unit in duration "${text}"`);
+    if (UNITS[unit] === undefined) throw new Error(`time: unknown unit "${unit}" in duration "${text}"`);
+    total += Number(number) * UNITS[unit];
     rest = rest.slice(number.length + unit.length);
   }
   return sign * Math.round(total);
