@@ -41,6 +41,8 @@ export interface Member {
 export interface ArchiveFiles {
   /** The regular file at `name`, or undefined when there is none. */
   find(name: string): Member | undefined;
+  /** Lets go of the archive (a tar's file descriptor). */
+  close(): void;
 }
 
 const MAX_ENTRIES = 1_000_000;
@@ -88,10 +90,18 @@ export function directoryFiles(root: string): ArchiveFiles {
         size: st.size,
         path,
         read: () => readFileSync(path),
-        head: (n) => readRange(path, 0, Math.min(n, st.size)),
+        head: (n) => {
+          const fd = openSync(path, 'r');
+          try {
+            return readRange(fd, path, 0, Math.min(n, st.size));
+          } finally {
+            closeSync(fd);
+          }
+        },
         stream: () => createReadStream(path, { highWaterMark: 1 << 20 }),
       };
     },
+    close() {},
   };
 }
 
@@ -105,8 +115,19 @@ interface TarEntry {
 /**
  * The files of an uncompressed tar, read in place. The index is one pass of tar-stream over the
  * tar (its payloads skipped, never stored); a later entry of the same name replaces an earlier one.
+ * The tar is opened once: every later read is of that file, even if its path is replaced.
  */
 export async function indexTarFiles(path: string): Promise<ArchiveFiles> {
+  const fd = openSync(path, 'r');
+  try {
+    return await indexTar(fd, path);
+  } catch (error) {
+    closeSync(fd);
+    throw error;
+  }
+}
+
+async function indexTar(fd: number, path: string): Promise<ArchiveFiles> {
   const entries = new Map<string, TarEntry>();
   const extract = tarExtract();
   const done = new Promise<void>((resolveDone, reject) => {
@@ -114,10 +135,11 @@ export async function indexTarFiles(path: string): Promise<ArchiveFiles> {
       try {
         if (entries.size >= MAX_ENTRIES)
           throw new ImageError('EIMAGE_CORRUPT', 'the archive has too many entries');
-        const rel = normal(header.name);
+        // As the tar would be unpacked: a leading `/` dropped.
+        const rel = normal(header.name.replace(/^\/+/, ''));
         if (rel !== '' && rel !== '.') {
           entries.set(rel, {
-            type: header.type ?? 'file',
+            type: header.type ?? 'unknown',
             offset: (header as unknown as { byteOffset: number }).byteOffset,
             size: header.size ?? 0,
             linkname: header.linkname ?? null,
@@ -135,46 +157,51 @@ export async function indexTarFiles(path: string): Promise<ArchiveFiles> {
     extract.on('finish', resolveDone);
     extract.on('error', reject);
   });
-  createReadStream(path, { highWaterMark: 1 << 20 })
+  createReadStream('', { fd, autoClose: false, start: 0, highWaterMark: 1 << 20 })
     .on('error', (error) => extract.destroy(error))
     .pipe(extract as unknown as NodeJS.WritableStream);
   await done;
+  const linkOf = (prefix: string) => {
+    const entry = entries.get(prefix);
+    return entry?.type === 'symlink' ? (entry.linkname ?? '') : undefined;
+  };
   return {
     find(name) {
-      const rel = resolve(name, (prefix) => {
-        const entry = entries.get(prefix);
-        return entry?.type === 'symlink' ? (entry.linkname ?? '') : undefined;
-      });
-      const entry = entries.get(rel);
+      let entry = entries.get(resolve(name, linkOf));
+      // A hard link member reads as the file it links to (one level, as tar writes them).
+      if (entry?.type === 'link' && entry.linkname !== null)
+        entry = entries.get(resolve(entry.linkname.replace(/^\/+/, ''), linkOf));
       if (entry === undefined || (entry.type !== 'file' && entry.type !== 'contiguous-file'))
         return undefined;
       const { offset, size } = entry;
       return {
         name,
         size,
-        read: () => readRange(path, offset, size),
-        head: (n) => readRange(path, offset, Math.min(n, size)),
+        read: () => readRange(fd, path, offset, size),
+        head: (n) => readRange(fd, path, offset, Math.min(n, size)),
         stream: () =>
           size === 0
             ? Readable.from([])
-            : createReadStream(path, { start: offset, end: offset + size - 1, highWaterMark: 1 << 20 }),
+            : createReadStream('', {
+                fd,
+                autoClose: false,
+                start: offset,
+                end: offset + size - 1,
+                highWaterMark: 1 << 20,
+              }),
       };
     },
+    close: () => closeSync(fd),
   };
 }
 
-function readRange(path: string, offset: number, size: number): Buffer {
+function readRange(fd: number, path: string, offset: number, size: number): Buffer {
   const out = Buffer.alloc(size);
-  const fd = openSync(path, 'r');
-  try {
-    let done = 0;
-    while (done < size) {
-      const n = readSync(fd, out, done, size - done, offset + done);
-      if (n === 0) throw new ImageError('EIMAGE_CORRUPT', `the archive ${path} ends early`, { path });
-      done += n;
-    }
-  } finally {
-    closeSync(fd);
+  let done = 0;
+  while (done < size) {
+    const n = readSync(fd, out, done, size - done, offset + done);
+    if (n === 0) throw new ImageError('EIMAGE_CORRUPT', `the archive ${path} ends early`, { path });
+    done += n;
   }
   return out;
 }

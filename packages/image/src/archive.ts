@@ -163,7 +163,7 @@ export async function loadArchive(
   const st = lstatSync(path, { throwIfNoEntry: false });
   if (!st) throw new ImageError('EIMAGE_NOT_FOUND', `no such archive: ${path}`, { path });
   return store.write(async (tx) => {
-    let files: ArchiveFiles;
+    let files: ArchiveFiles | undefined;
     let move = false;
     let staging: string | undefined;
     try {
@@ -197,6 +197,7 @@ export async function loadArchive(
         path,
       );
     } finally {
+      files?.close();
       if (staging !== undefined) rmSync(staging, { recursive: true, force: true });
     }
   });
@@ -626,6 +627,9 @@ async function writeTar(
         const sink = pack.entry({ name: file.name, size: file.size, mode: 0o644, mtime }, (error) =>
           error ? reject(error) : resolve(),
         );
+        // The entry's failure is reported once, through reject: the sink's own 'error' (from
+        // the destroy below) must have a listener, or it would end the process.
+        sink.on('error', () => {});
         stream.on('error', (error) => {
           sink.destroy(error);
           reject(error);

@@ -1,24 +1,25 @@
 import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import {
   existsSync,
   linkSync,
   mkdirSync,
   readdirSync,
   readFileSync,
+  rmSync,
   statSync,
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { importRootfsTar, loadArchive, saveArchive } from './archive.js';
 import { sha256 } from './digest.js';
 import { isImageError } from './errors.js';
 import { type ImageStore, openImageStore } from './store.js';
 import { makeTar, makeTarGz, streamOf, tempDir } from './tar-fixtures.js';
-import { KEEP_DIR, SPLIT_FILE } from './tar-split.js';
+import { KEEP_DIR, MAX_PENDING, SPLIT_FILE } from './tar-split.js';
 
 let tmp: ReturnType<typeof tempDir>;
 let store: ImageStore;
@@ -201,5 +202,130 @@ describe('tar-split: layers kept as their files', () => {
     await importRootfsTar(store, chunks(), 'it:1');
     const layer = store.resolve('it:1').manifest.layers[0]!;
     expect((await readAll(store.openBlob(layer.digest))).equals(tar)).toBe(true);
+  });
+});
+
+describe('tar-split against hostile and unusual layers', () => {
+  /** A tar streamed from parts (buffers, or counts of zero bytes made on the fly), never held whole. */
+  function streamed(parts: (Buffer | number)[]): { stream: Readable; digest: () => string } {
+    const hash = createHash('sha256');
+    async function* chunks(): AsyncGenerator<Buffer> {
+      for (const part of parts) {
+        if (typeof part !== 'number') {
+          hash.update(part);
+          yield part;
+          continue;
+        }
+        for (let left = part; left > 0; left -= 1 << 20) {
+          const zeros = Buffer.alloc(Math.min(left, 1 << 20));
+          hash.update(zeros);
+          yield zeros;
+        }
+      }
+    }
+    let digest: string | undefined;
+    return { stream: Readable.from(chunks()), digest: () => (digest ??= `sha256:${hash.digest('hex')}`) };
+  }
+
+  /** One tar header (ustar, via tar-stream) for `name` with `size` bytes of data to follow. */
+  async function header(name: string, size: number, type: 'file' | 'pax' = 'file'): Promise<Buffer> {
+    if (type === 'pax') {
+      // A PAX header record (typeflag x) whose data is a comment, then nothing else of it.
+      const tar = await makeTar([{ name: 'x', body: Buffer.alloc(0), pax: { comment: 'c' } }]);
+      return tar.subarray(0, 1024); // the x header and its one block of data
+    }
+    const tar = await makeTar([{ name, body: Buffer.alloc(0) }]);
+    const block = Buffer.from(tar.subarray(0, 512));
+    block.write(`${size.toString(8).padStart(11, '0')}\0`, 124, 'ascii');
+    block.fill(0x20, 148, 156);
+    let sum = 0;
+    for (const byte of block) sum += byte;
+    block.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'ascii');
+    return block;
+  }
+
+  it('settles long runs of zeros as they come: a whiteout with 100 MB of data, then 200 MB of empty blocks', async () => {
+    const first = await makeTar([{ name: 'kept', body: 'kept' }]);
+    const body = first.subarray(0, first.length - 1024); // without its end blocks
+    const wh = await header('.wh.big', 100 << 20);
+    // More than MAX_PENDING of each: held in memory, either would be refused.
+    const { stream, digest } = streamed([body, wh, 100 << 20, 200 << 20]);
+    await importRootfsTar(store, stream, 'zeros:1');
+    const layer = store.resolve('zeros:1').manifest.layers[0]!;
+    expect(layer.digest).toBe(digest());
+    expect(existsSync(store.blobPath(layer.digest))).toBe(false);
+    const rebuilt = createHash('sha256');
+    for await (const chunk of store.openBlob(layer.digest)) rebuilt.update(chunk as Buffer);
+    expect(`sha256:${rebuilt.digest('hex')}`).toBe(digest());
+    const splitFile = join(store.layerDir(store.resolve('zeros:1').layers[0]!.chainID), SPLIT_FILE);
+    expect(statSync(splitFile).size).toBeLessThan(4096); // zeros kept as counts
+  }, 120_000);
+
+  it('refuses a layer that makes it hold more than MAX_PENDING, leaving nothing', async () => {
+    // After a PAX header the next entry's place is unknown until the parser reports it.
+    const pax = await header('x', 0, 'pax');
+    const { stream } = streamed([pax, MAX_PENDING + (1 << 20), await header('late', 0), 1024]);
+    const error = await importRootfsTar(store, stream, 'held:1').catch((e: unknown) => e);
+    expect(isImageError(error) && error.code).toBe('EIMAGE_CORRUPT');
+    expect((error as Error).message).toMatch(/more than 64 MiB between two of its entries/);
+    expect(readdirSync(join(store.root, 'layers'))).toEqual([]);
+    expect(readdirSync(store.tmpDir)).toEqual([]);
+  });
+
+  it('keeps what an overlay-style whiteout hook deletes (it replaces the path with char 0/0)', async () => {
+    const overlay = await openImageStore({
+      root: join(tmp.path, 'overlay-store'),
+      onWhiteout: (dir, name) => {
+        rmSync(join(dir, name), { recursive: true, force: true });
+        execFileSync('mknod', [join(dir, name), 'c', '0', '0']);
+      },
+      onOpaque: () => {},
+    });
+    const tar = await makeTar([
+      { name: 'a', body: 'file a' },
+      { name: '.wh.a' },
+      { name: 'd/', type: 'directory' },
+      { name: 'd/f', body: 'file d/f' },
+      { name: '.wh.d' },
+    ]);
+    await importRootfsTar(overlay, streamOf(tar), 'ov:1');
+    const image = overlay.resolve('ov:1');
+    const rebuilt = await readAll(overlay.openBlob(image.manifest.layers[0]!.digest));
+    expect(rebuilt.equals(tar)).toBe(true);
+  });
+
+  it('a layer that cannot be rebuilt fails save with one error, leaving no partial file', async () => {
+    const tar = await makeTar([{ name: 'etc/passwd', body: 'root:x:0:0\n' }]);
+    const { layerDir } = await importAndRebuild(tar);
+    writeFileSync(join(layerDir, 'diff', 'etc', 'passwd'), 'ROOT:x:0:0\n');
+    const out = join(tmp.path, 'out');
+    mkdirSync(out);
+    for (const format of ['docker-archive', 'oci-archive'] as const) {
+      const error = await saveArchive(store, ['split:1'], join(out, `${format}.tar`), { format }).catch(
+        (e: unknown) => e,
+      );
+      expect(isImageError(error) && error.code).toBe('EIMAGE_CORRUPT');
+    }
+    expect(readdirSync(out)).toEqual([]);
+  });
+
+  it('an archive tar read in place: a hard-linked member reads as the file it links to', async () => {
+    await importRootfsTar(store, streamOf(await makeTar([{ name: 'f', body: 'x' }])), 'arc:1');
+    const saved = join(tmp.path, 'arc.tar');
+    await saveArchive(store, ['arc:1'], saved, { format: 'docker-archive' });
+    const dir = join(tmp.path, 'arc');
+    mkdirSync(dir);
+    execFileSync('tar', ['-xf', saved, '-C', dir]);
+    const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
+    const layer = manifest[0].Layers[0] as string;
+    linkSync(join(dir, layer), join(dir, 'linked.tar'));
+    manifest[0].Layers = ['linked.tar'];
+    writeFileSync(join(dir, 'manifest.json'), JSON.stringify(manifest));
+    // GNU tar stores the second name of a file as a hard link member.
+    const archive = join(tmp.path, 'linked-archive.tar');
+    execFileSync('tar', ['-cf', archive, '-C', dir, '.']);
+    const other = await openImageStore({ root: join(tmp.path, 'other-arc') });
+    const [loaded] = await loadArchive(other, archive);
+    expect(loaded?.references).toEqual(['docker.io/library/arc:1']);
   });
 });

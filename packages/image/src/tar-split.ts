@@ -20,6 +20,7 @@
  *
  * Format (`tar-split.gz`): gzip members of records, in tar order:
  *   'R' u32le length, bytes                         raw tar bytes
+ *   'Z' f64le count                                  raw bytes that are all zero
  *   'F' u32le entry, f64le size, u32le length, path  a file's data, from `diff/<path>`
  */
 import {
@@ -44,22 +45,51 @@ export const KEEP_DIR = 'tar-split.keep';
 
 const RAW = 0x52; // 'R'
 const FILE = 0x46; // 'F'
+const ZEROS = 0x5a; // 'Z'
 const RAW_RECORD_MAX = 1 << 16;
 const BATCH = 1 << 20;
+const BLOCK = 512;
+/**
+ * Bytes not yet known to be raw or a file's data are held in memory until the parser says
+ * which; a real tar holds a header or two there. More than this is a hostile layer.
+ */
+export const MAX_PENDING = 64 << 20;
+const ZERO = Buffer.alloc(1 << 20);
+
+/** The padding after `size` bytes of data, to the next 512-byte block. */
+function padding(size: number): number {
+  const rest = size % BLOCK;
+  return rest === 0 ? 0 : BLOCK - rest;
+}
+
+function isZero(bytes: Buffer): boolean {
+  for (let at = 0; at < bytes.length; at += ZERO.length) {
+    const piece = bytes.subarray(at, at + ZERO.length);
+    if (!piece.equals(ZERO.subarray(0, piece.length))) return false;
+  }
+  return true;
+}
 
 /**
- * Splits a tar as it streams: `write` gets every uncompressed byte (before the tar parser),
- * `file` is told where a regular file's data lies once the parser has read its header.
+ * Splits a tar as it streams: `write` gets every uncompressed byte (before the tar parser), and
+ * the unpacker tells it, for each entry the parser reads, where a regular file's data lies
+ * (`file`) or what the parser skips (`skipped`). Everything else is raw. Between entries it
+ * reads the blocks where the parser looks for the next header itself: all-zero blocks, which
+ * the parser passes over without an entry (runs of them end many tars), are settled as they
+ * arrive, so that no run of them is held in memory.
  */
 export class SplitRecorder {
   #received = 0;
   /** Bytes before `#decided` are decided: raw (`#decidedRaw`) or dropped (a file's data). */
   #decided = 0;
   #decidedRaw = true;
+  /** Where the parser reads its next header, when known (after an entry's data). */
+  #nextHeader: number | undefined = 0;
   #pending: Buffer[] = [];
   #pendingBytes = 0;
   #raw: Buffer[] = [];
   #rawBytes = 0;
+  #zeros = 0;
   #batch: Buffer[] = [];
   #batchBytes = 0;
   #fd: number;
@@ -69,12 +99,12 @@ export class SplitRecorder {
     this.#fd = openSync(path, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o600);
   }
 
-  /** Every byte of the uncompressed tar, in order. */
+  /** Every byte of the uncompressed tar, in order. Throws EIMAGE_CORRUPT past MAX_PENDING. */
   write(chunk: Buffer): void {
     const start = this.#received;
     this.#received += chunk.length;
     // Bytes of a region decided before they arrived: a file's data (dropped) or an entry's
-    // payload that the parser skips (raw).
+    // data that the parser skips (raw).
     if (start < this.#decided) {
       const n = Math.min(chunk.length, this.#decided - start);
       if (this.#decidedRaw) this.#addRaw(chunk.subarray(0, n));
@@ -83,6 +113,13 @@ export class SplitRecorder {
     if (chunk.length === 0) return;
     this.#pending.push(chunk);
     this.#pendingBytes += chunk.length;
+    this.#settleEmptyBlocks();
+    if (this.#pendingBytes > MAX_PENDING) {
+      throw new ImageError(
+        'EIMAGE_CORRUPT',
+        `the layer has more than ${MAX_PENDING >> 20} MiB between two of its entries`,
+      );
+    }
   }
 
   /**
@@ -91,7 +128,7 @@ export class SplitRecorder {
    */
   file(entry: number, offset: number, size: number, path: string): void {
     this.#rawUntil(offset);
-    this.#flushRaw();
+    this.#flush();
     const name = Buffer.from(path, 'utf8');
     const record = Buffer.alloc(17 + name.length);
     record[0] = FILE;
@@ -103,22 +140,25 @@ export class SplitRecorder {
     this.#take(Math.min(size, this.#pendingBytes)); // the part that arrived already
     this.#decided = offset + size;
     this.#decidedRaw = false;
+    this.#nextHeader = offset + size + padding(size);
     this.files++;
   }
 
   /**
-   * Everything before stream offset `offset` that is not a file's data is raw: an entry's header
-   * ends there, or (for an entry whose data the parser skips) its data does.
+   * An entry whose header ends at `offset` and whose data, if the parser reads any, ends at
+   * `end` (`offset` for a directory, whose data the parser never reads): all of it is raw.
    */
-  raw(offset: number): void {
-    this.#rawUntil(offset);
+  skipped(offset: number, end: number): void {
+    this.#rawUntil(end);
+    this.#nextHeader = end + padding(end - offset);
+    this.#settleEmptyBlocks();
   }
 
   /** The tar ended: what is left (end-of-archive blocks, trailing bytes) is raw. Closes the file. */
   finish(): void {
     try {
       this.#rawUntil(this.#received);
-      this.#flushRaw();
+      this.#flush();
       this.#flushBatch();
     } finally {
       this.close();
@@ -132,6 +172,28 @@ export class SplitRecorder {
     this.#fd = -1;
   }
 
+  /**
+   * At the next header's place, blocks of zeros are what the parser skips without an entry
+   * (its test: every byte but the checksum field's is 0): raw. A block that is not one is a
+   * header, settled when the parser reports its entry.
+   */
+  #settleEmptyBlocks(): void {
+    while (this.#nextHeader !== undefined && this.#received >= this.#nextHeader + BLOCK) {
+      if (this.#decided > this.#nextHeader) return; // inside data still arriving
+      this.#rawUntil(this.#nextHeader);
+      const block = Buffer.concat(this.#peek(BLOCK));
+      const empty =
+        block.subarray(0, 148).equals(ZERO.subarray(0, 148)) &&
+        block.subarray(156).equals(ZERO.subarray(0, BLOCK - 156));
+      if (!empty) {
+        this.#nextHeader = undefined;
+        return;
+      }
+      this.#rawUntil(this.#nextHeader + BLOCK);
+      this.#nextHeader += BLOCK;
+    }
+  }
+
   #rawUntil(offset: number): void {
     const n = offset - this.#decided;
     if (n <= 0) return;
@@ -140,10 +202,28 @@ export class SplitRecorder {
     this.#decidedRaw = true;
   }
 
+  /** Raw bytes; runs of zeros (padding, empty blocks, a zero-filled payload) kept as a count. */
   #addRaw(piece: Buffer): void {
+    if (isZero(piece)) {
+      if (this.#rawBytes > 0) this.#flushRaw();
+      this.#zeros += piece.length;
+      return;
+    }
+    if (this.#zeros > 0) this.#flushZeros();
     this.#raw.push(piece);
     this.#rawBytes += piece.length;
     if (this.#rawBytes >= RAW_RECORD_MAX) this.#flushRaw();
+  }
+
+  /** The first `n` pending bytes (or fewer), left pending. */
+  #peek(n: number): Buffer[] {
+    const out: Buffer[] = [];
+    for (const chunk of this.#pending) {
+      if (n <= 0) break;
+      out.push(chunk.subarray(0, n));
+      n -= Math.min(n, chunk.length);
+    }
+    return out;
   }
 
   /** Removes `n` bytes from the front of the pending ones and returns them. */
@@ -164,6 +244,20 @@ export class SplitRecorder {
       }
     }
     return out;
+  }
+
+  #flush(): void {
+    this.#flushRaw();
+    this.#flushZeros();
+  }
+
+  #flushZeros(): void {
+    if (this.#zeros === 0) return;
+    const record = Buffer.alloc(9);
+    record[0] = ZEROS;
+    record.writeDoubleLE(this.#zeros, 1);
+    this.#out(record);
+    this.#zeros = 0;
   }
 
   #flushRaw(): void {
@@ -204,7 +298,7 @@ function corrupt(layerDir: string, why: string): ImageError {
 async function* records(
   path: string,
   layerDir: string,
-): AsyncGenerator<{ raw: Buffer } | { entry: number; size: number; path: string }> {
+): AsyncGenerator<{ raw: Buffer } | { zeros: number } | { entry: number; size: number; path: string }> {
   let buffer: Buffer = Buffer.alloc(0);
   for await (const chunk of createReadStream(path, { highWaterMark: 1 << 16 }).pipe(
     createGunzip({ chunkSize: 1 << 18 }),
@@ -217,6 +311,10 @@ async function* records(
         if (buffer.length < 5 + length) break;
         yield { raw: buffer.subarray(5, 5 + length) };
         buffer = buffer.subarray(5 + length);
+      } else if (buffer[0] === ZEROS) {
+        if (buffer.length < 9) break;
+        yield { zeros: buffer.readDoubleLE(1) };
+        buffer = buffer.subarray(9);
       } else if (buffer[0] === FILE) {
         if (buffer.length < 17) break;
         const length = buffer.readUInt32LE(13);
@@ -275,6 +373,14 @@ export function rebuildTar(layerDir: string, diffID: string): Readable {
       if ('raw' in record) {
         hash.update(record.raw);
         yield record.raw;
+        continue;
+      }
+      if ('zeros' in record) {
+        for (let left = record.zeros; left > 0; left -= ZERO.length) {
+          const zeros = ZERO.subarray(0, Math.min(left, ZERO.length));
+          hash.update(zeros);
+          yield Buffer.from(zeros); // a copy: consumers may keep or change what they get
+        }
         continue;
       }
       for (const chunk of fileData(layerDir, record.entry, record.size, record.path)) {

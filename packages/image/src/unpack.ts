@@ -406,18 +406,20 @@ class Extractor {
   /** Handles one entry; calls `next` when done (synchronously for everything but file data, hooks, devices). */
   entry(header: Headers, stream: EntryStream, next: (error?: unknown) => void): void {
     this.entries++;
-    // What the parser skips of this entry is raw: its header, and its data unless this is a
-    // file written below (which tells the recorder where its data is) or a directory (the
-    // parser reads no data for one).
-    const { byteOffset } = header as unknown as { byteOffset: number };
-    this.split?.recorder.raw(
-      header.type === 'file' || header.type === 'contiguous-file' || header.type === 'directory'
-        ? byteOffset
-        : byteOffset + (header.size ?? 0),
-    );
     const name = header.name;
     const rel = this.relative(name);
     const base = rel === '' ? '' : posix.basename(rel);
+    // What the parser reads of an entry that is not a file written below is raw: its header,
+    // and its data (none for a directory: the parser reads none). A written file tells the
+    // recorder where its data is (`file`).
+    const { byteOffset } = header as unknown as { byteOffset: number };
+    const size = header.size ?? 0;
+    const writes =
+      (header.type === 'file' || header.type === 'contiguous-file') &&
+      size > 0 &&
+      !base.startsWith(WH_PREFIX);
+    if (!writes)
+      this.split?.recorder.skipped(byteOffset, header.type === 'directory' ? byteOffset : byteOffset + size);
     if (base.startsWith(WH_PREFIX)) {
       stream.resume();
       this.whiteout(rel, base, name).then(() => next(), next);
@@ -620,6 +622,10 @@ class Extractor {
     const hiddenRel = parentRel === '' ? hidden : `${parentRel}/${hidden}`;
     const info = { root: this.root, path: hiddenRel };
     if (this.options.onWhiteout) {
+      // A hook may delete what it hides (overlay's char 0/0 whiteout replaces it): files of
+      // this tar there are kept for the tar-split first, as `remove` does.
+      const hiddenKind = this.kindOf(hiddenRel);
+      if (this.splitFiles.size > 0 && hiddenKind !== undefined) this.keepSplitFiles(hiddenRel, hiddenKind);
       await this.options.onWhiteout(dir, hidden, info);
       this.kinds.delete(hiddenRel);
       return;
@@ -803,7 +809,12 @@ async function extractInto(
 function splitTap(recorder: SplitRecorder): Transform {
   return new Transform({
     transform(chunk: Buffer, _encoding, callback) {
-      recorder.write(chunk);
+      try {
+        recorder.write(chunk);
+      } catch (error) {
+        callback(error as Error);
+        return;
+      }
       callback(null, chunk);
     },
   });
