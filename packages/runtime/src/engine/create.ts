@@ -39,6 +39,10 @@ function checkOptions(options: CreateOptions): void {
       `the working directory '${options.workdir}' is invalid, it needs to be an absolute path`,
     );
   }
+  for (const key of Object.keys(options.labels ?? {})) {
+    if (key === '' || /\s/.test(key))
+      throw new EngineError('EINVAL', `invalid label name ${JSON.stringify(key)}`);
+  }
   for (const entry of options.env ?? []) {
     if (!/^[^=\s]+=/.test(entry)) throw new EngineError('EINVAL', `invalid environment variable: "${entry}"`);
   }
@@ -117,6 +121,16 @@ function exposedPorts(config: ImageConfig): PortBinding[] {
     if (!match || port < 1 || port > 65535) return [];
     return [{ containerPort: port, protocol: (match[2] ?? 'tcp') as 'tcp' | 'udp' }];
   });
+}
+
+/** docker's container labels: the image's, then the ones asked for over them. */
+function labelsOf(config: ImageConfig, options: CreateOptions): Pick<ContainerRecord, 'labels'> {
+  const fromImage = config.Labels && typeof config.Labels === 'object' ? (config.Labels as object) : {};
+  const labels: Record<string, string> = {};
+  // An image's word: only string values are labels.
+  for (const [key, value] of Object.entries(fromImage)) if (typeof value === 'string') labels[key] = value;
+  Object.assign(labels, options.labels);
+  return Object.keys(labels).length ? { labels } : {};
 }
 
 function networkOptionsOf(options: CreateOptions): Pick<ContainerRecord, 'networkOptions'> {
@@ -339,6 +353,7 @@ export async function createContainer(
       ...(options.shmSize !== undefined ? { shmSize: options.shmSize } : {}),
       networkMode: options.network ?? 'bridge',
       ...((options.user ?? image.config.User) ? { user: options.user ?? image.config.User } : {}),
+      ...labelsOf(image.config, options),
       ...(network.kind === 'network' ? { networks: [network.name] } : {}),
       ...(ports.length ? { ports } : {}),
       ...networkOptionsOf(options),

@@ -20,6 +20,8 @@ export interface ContainerRecord {
   command: string[];
   /** USER[:GROUP] as given (or the image's User), names unresolved: what `inspect` shows. */
   user?: string;
+  /** The image's labels with --label's over them, as docker's container config keeps them. */
+  labels?: Record<string, string>;
   created: string;
   status: ContainerStatus;
   /** Remove the container when it exits (--rm). */
@@ -189,6 +191,8 @@ export interface CreateOptions {
   /** Replaces the image's Entrypoint (`[]` clears it); the image's Cmd then goes too, as docker's. */
   entrypoint?: string[];
   name?: string;
+  /** docker's --label: over the image's labels. */
+  labels?: Record<string, string>;
   /** KEY=VALUE entries, after the image's. */
   env?: string[];
   workdir?: string;
