@@ -34,6 +34,8 @@ export interface CreateFlags extends ResourceFlags, MountFlags, SecurityFlags, N
   entrypoint?: string;
   label?: string[];
   labelFile?: string[];
+  stopSignal?: string;
+  stopTimeout?: string;
 }
 
 const ENV_NAME = /^[^=\s]+$/;
@@ -119,6 +121,15 @@ export function parseLabels(
   return labels;
 }
 
+/** docker's --stop-timeout: an int (negative: stop waits for ever). */
+export function parseStopTimeout(value: string): number {
+  if (!/^[+-]?\d+$/.test(value.trim()))
+    throw new CliError(
+      `invalid argument "${value}" for "--stop-timeout" flag: strconv.ParseInt: parsing "${value}": invalid syntax`,
+    );
+  return Number(value);
+}
+
 /** docker's --restart: no, always, on-failure[:N]. */
 export function parseRestartPolicy(value: string | undefined): RestartPolicy {
   if (value === undefined || value === 'no') return { name: 'no', maximumRetryCount: 0 };
@@ -168,6 +179,8 @@ export function createOptions(image: string, command: string[], flags: CreateFla
       ? { entrypoint: flags.entrypoint === '' ? [] : [flags.entrypoint] }
       : {}),
     labels: parseLabels(flags.label, flags.labelFile),
+    ...(flags.stopSignal !== undefined ? { stopSignal: flags.stopSignal } : {}),
+    ...(flags.stopTimeout !== undefined ? { stopTimeout: parseStopTimeout(flags.stopTimeout) } : {}),
     workdir: flags.workdir,
     user: flags.user,
     hostname: flags.hostname,

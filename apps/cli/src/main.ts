@@ -64,6 +64,8 @@ const containerOptions: OptionSpec[] = [
   many('mount', undefined, 'spec', 'Attach a mount: type=bind|volume|tmpfs,source=...,target=...[,readonly]'),
   many('tmpfs', undefined, 'path[:options]', 'Mount a tmpfs directory'),
   opt('read-only', undefined, undefined, "Mount the container's root filesystem as read only"),
+  opt('stop-signal', undefined, 'signal', 'Signal to stop the container'),
+  opt('stop-timeout', undefined, 'seconds', 'Timeout (in seconds) to stop a container'),
   many('cap-add', undefined, 'cap', 'Add a Linux capability (NAME, CAP_NAME or ALL)'),
   many('cap-drop', undefined, 'cap', 'Drop a Linux capability (NAME, CAP_NAME or ALL)'),
   many(
@@ -229,7 +231,7 @@ const commands: CommandSpec[] = [
     name: 'stop',
     description: 'Stop one or more running containers',
     args: ['<container...>'],
-    options: [opt('time', 't', 'seconds', 'Seconds to wait before killing the container', { default: '10' })],
+    options: [opt('time', 't', 'seconds', 'Seconds to wait before killing the container')],
     run: async ([refs], o: Opts) => (await load.containers()).stop(list(refs), o),
   },
   {
@@ -243,7 +245,7 @@ const commands: CommandSpec[] = [
     name: 'restart',
     description: 'Restart one or more containers',
     args: ['<container...>'],
-    options: [opt('time', 't', 'seconds', 'Seconds to wait before killing the container', { default: '10' })],
+    options: [opt('time', 't', 'seconds', 'Seconds to wait before killing the container')],
     run: async ([refs], o: Opts) => (await load.containers()).restart(list(refs), o),
   },
   {

@@ -124,3 +124,114 @@ describe('images --filter', () => {
     expect([bad.code, bad.stderr.trim()]).toEqual([125, "box: invalid filter 'colour'"]);
   });
 });
+
+describe('--stop-signal and --stop-timeout', () => {
+  /** A container that says which signal reached it and exits with `code`. */
+  const trapping = (signal: string, code: number) => [
+    'sh',
+    '-c',
+    `trap "echo got-${signal}; exit ${code}" ${signal}; trap "" TERM; echo ready; while :; do sleep 0.1; done`,
+  ];
+  const waitReady = async (name: string) => {
+    for (let i = 0; i < 100 && !boxOk(env.root, ['logs', name]).includes('ready'); i++)
+      await new Promise((r) => setTimeout(r, 50));
+  };
+
+  it("stop and restart send the container's stop signal, or the image's StopSignal; inspect shows them", async () => {
+    boxOk(env.root, [
+      'run',
+      '-d',
+      '--name',
+      'sig-usr1',
+      '--stop-signal',
+      'SIGUSR1',
+      ...['busybox'],
+      ...trapping('USR1', 3),
+    ]);
+    boxOk(env.root, ['create', '--name', 'sig-base', 'busybox', 'true']);
+    boxOk(env.root, ['commit', '-c', 'STOPSIGNAL USR2', 'sig-base', 'stops-usr2:1']);
+    boxOk(env.root, ['rm', 'sig-base']);
+    boxOk(env.root, [
+      'run',
+      '-d',
+      '--name',
+      'sig-image',
+      '--stop-timeout',
+      '7',
+      'stops-usr2:1',
+      ...trapping('USR2', 4),
+    ]);
+    expect(
+      boxOk(env.root, ['inspect', '-f', '{{.Config.StopSignal}} {{.Config.StopTimeout}}', 'sig-image']),
+    ).toBe('USR2 7');
+    expect(boxOk(env.root, ['inspect', '-f', '{{.Config.StopSignal}}', 'sig-usr1'])).toBe('SIGUSR1');
+    await waitReady('sig-usr1');
+    await waitReady('sig-image');
+    boxOk(env.root, ['stop', 'sig-usr1', 'sig-image']);
+    expect(boxOk(env.root, ['inspect', '-f', '{{.State.ExitCode}}', 'sig-usr1', 'sig-image'])).toBe('3\n4');
+    expect(boxOk(env.root, ['logs', 'sig-usr1'])).toContain('got-USR1');
+    // restart stops the same way.
+    boxOk(env.root, ['start', 'sig-usr1']);
+    await waitReady('sig-usr1');
+    boxOk(env.root, ['restart', 'sig-usr1']);
+    expect(
+      boxOk(env.root, ['logs', 'sig-usr1'])
+        .split('\n')
+        .filter((l) => l === 'got-USR1'),
+    ).toHaveLength(2);
+    expect(boxOk(env.root, ['inspect', '-f', '{{.State.Running}}', 'sig-usr1'])).toBe('true');
+    // Without them: neither key in Config, as docker leaves them out.
+    boxOk(env.root, ['create', '--name', 'sig-none', 'busybox', 'true']);
+    expect(boxOk(env.root, ['inspect', '-f', '{{json .Config}}', 'sig-none'])).not.toMatch(
+      /StopSignal|StopTimeout/,
+    );
+  });
+
+  it('--stop-timeout bounds the wait before SIGKILL; stop -t overrides it', async () => {
+    boxOk(env.root, [
+      'run',
+      '-d',
+      '--name',
+      'slow-short',
+      '--stop-timeout',
+      '1',
+      'busybox',
+      ...trapping('USR1', 3),
+    ]);
+    boxOk(env.root, [
+      'run',
+      '-d',
+      '--name',
+      'slow-long',
+      '--stop-timeout',
+      '60',
+      'busybox',
+      ...trapping('USR1', 3),
+    ]);
+    await waitReady('slow-short');
+    await waitReady('slow-long');
+    let start = Date.now();
+    boxOk(env.root, ['stop', 'slow-short']);
+    const short = Date.now() - start;
+    // TERM is ignored: SIGKILL after its own second, not after docker's default 10.
+    expect(short).toBeGreaterThanOrEqual(1000);
+    expect(short).toBeLessThan(9500);
+    start = Date.now();
+    boxOk(env.root, ['stop', '-t', '1', 'slow-long']);
+    expect(Date.now() - start).toBeLessThan(8000);
+    expect(boxOk(env.root, ['inspect', '-f', '{{.State.ExitCode}}', 'slow-short', 'slow-long'])).toBe(
+      '137\n137',
+    );
+  });
+
+  it('a signal that is none, or a timeout that is no number: one line, exit 125, nothing made', () => {
+    const bad = box(env.root, ['run', '--rm', '--stop-signal', 'SIGNOPE', 'busybox', 'true']);
+    expect([bad.code, bad.stderr.trim()]).toEqual([125, 'box: Invalid signal: SIGNOPE']);
+    const timeout = box(env.root, ['create', '--stop-timeout', 'soon', 'busybox', 'true']);
+    expect([timeout.code, timeout.stderr.trim()]).toEqual([
+      125,
+      'box: invalid argument "soon" for "--stop-timeout" flag: strconv.ParseInt: parsing "soon": invalid syntax',
+    ]);
+    expect(boxOk(env.root, ['ps', '-aq'])).toBe('');
+  });
+});

@@ -252,6 +252,8 @@ export function inspectState(state: Container) {
       Image: state.image,
       WorkingDir: spec.process?.cwd ?? '/',
       Labels: state.labels ?? {},
+      ...(state.stopSignal !== undefined ? { StopSignal: state.stopSignal } : {}),
+      ...(state.stopTimeout !== undefined ? { StopTimeout: state.stopTimeout } : {}),
     },
   };
 }

@@ -22,6 +22,10 @@ export interface ContainerRecord {
   user?: string;
   /** The image's labels with --label's over them, as docker's container config keeps them. */
   labels?: Record<string, string>;
+  /** What stop sends first, as given (--stop-signal, or the image's StopSignal); SIGTERM without. */
+  stopSignal?: string;
+  /** Seconds stop waits before SIGKILL (--stop-timeout; negative: no end); 10 without. */
+  stopTimeout?: number;
   created: string;
   status: ContainerStatus;
   /** Remove the container when it exits (--rm). */
@@ -193,6 +197,10 @@ export interface CreateOptions {
   name?: string;
   /** docker's --label: over the image's labels. */
   labels?: Record<string, string>;
+  /** docker's --stop-signal (`SIGUSR1`, `usr1`, `10`); the image's StopSignal, else SIGTERM, without. */
+  stopSignal?: string;
+  /** docker's --stop-timeout: seconds stop waits before SIGKILL (negative: no end; default 10). */
+  stopTimeout?: number;
   /** KEY=VALUE entries, after the image's. */
   env?: string[];
   workdir?: string;
