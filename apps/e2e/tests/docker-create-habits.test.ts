@@ -3,7 +3,7 @@
  * labels and the filters on them, stop signals and timeouts, missing bind sources and working
  * directories, foreign platforms. One row per habit.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -233,5 +233,66 @@ describe('--stop-signal and --stop-timeout', () => {
       'box: invalid argument "soon" for "--stop-timeout" flag: strconv.ParseInt: parsing "soon": invalid syntax',
     ]);
     expect(boxOk(env.root, ['ps', '-aq'])).toBe('');
+  });
+});
+
+describe('-v and -w make what is missing', () => {
+  it('-v HOSTPATH:CTR makes a missing host directory (0755); --mount refuses it, making nothing', () => {
+    const source = join(dir, 'made-by-v', 'sub');
+    expect(
+      boxOk(env.root, [
+        'run',
+        '--rm',
+        '-v',
+        `${source}:/data`,
+        'busybox',
+        'sh',
+        '-c',
+        'echo hi > /data/f; echo ok',
+      ]),
+    ).toBe('ok');
+    expect(statSync(source).isDirectory()).toBe(true);
+    expect(statSync(source).mode & 0o777).toBe(0o755);
+    expect(readFileSync(join(source, 'f'), 'utf8')).toBe('hi\n');
+    const missing = join(dir, 'not-made-by-mount');
+    const r = box(env.root, [
+      'run',
+      '--rm',
+      '--mount',
+      `type=bind,source=${missing},target=/data`,
+      'busybox',
+      'true',
+    ]);
+    expect([r.code, r.stderr.trim()]).toEqual([
+      125,
+      `box: invalid mount: bind source path does not exist: ${missing}`,
+    ]);
+    expect(existsSync(missing)).toBe(false);
+    expect(boxOk(env.root, ['ps', '-aq'])).toBe('');
+  });
+
+  it('-w DIR makes a missing working directory inside the container, and only there', () => {
+    expect(
+      boxOk(env.root, ['run', '--rm', '-w', '/new/work/dir', 'busybox', 'sh', '-c', 'pwd; stat -c %a:%u .']),
+    ).toBe('/new/work/dir\n755:0');
+    // An image whose /escape is a symlink to a host path: it resolves inside the container's
+    // root, and nothing is made on the host.
+    const outside = join(dir, 'outside');
+    boxOk(env.root, ['run', '--name', 'mk-link', 'busybox', 'ln', '-s', outside, '/escape']);
+    boxOk(env.root, ['commit', 'mk-link', 'escaping:1']);
+    boxOk(env.root, ['rm', 'mk-link']);
+    expect(
+      boxOk(env.root, [
+        'run',
+        '--rm',
+        '-w',
+        '/escape/sub',
+        'escaping:1',
+        'sh',
+        '-c',
+        `test -d ${outside}/sub && echo inside`,
+      ]),
+    ).toBe('inside');
+    expect(existsSync(outside)).toBe(false);
   });
 });

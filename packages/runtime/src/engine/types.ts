@@ -173,7 +173,15 @@ export interface Ulimit {
 
 /** A mount as create takes it; paths are checked and volumes made by the engine. */
 export type MountRequest =
-  | { type: 'bind'; source: string; destination: string; readonly?: boolean; propagation?: string[] }
+  | {
+      type: 'bind';
+      source: string;
+      destination: string;
+      readonly?: boolean;
+      propagation?: string[];
+      /** docker's -v: a missing source is made (a directory, 0755); --mount refuses one. */
+      createSource?: boolean;
+    }
   /** A named volume (made on first use), or an anonymous one without `source`. */
   | { type: 'volume'; source?: string; destination: string; readonly?: boolean }
   | { type: 'tmpfs'; destination: string; options?: string[] };
