@@ -296,3 +296,46 @@ describe('-v and -w make what is missing', () => {
     expect(existsSync(outside)).toBe(false);
   });
 });
+
+describe('--platform for a local image', () => {
+  it('of another platform: refused with --pull never, exit 125, nothing made; pulled for that platform otherwise', () => {
+    for (const command of ['run', 'create']) {
+      const r = box(env.root, [command, '--platform', 'linux/arm64', '--pull', 'never', 'busybox', 'true']);
+      expect([r.code, r.stderr.trim()]).toEqual([
+        125,
+        'box: image with reference busybox was found but does not match the specified platform: wanted linux/arm64, actual: linux/amd64',
+      ]);
+    }
+    expect(boxOk(env.root, ['ps', '-aq'])).toBe('');
+    // Its own platform, in any spelling, runs as before.
+    expect(
+      boxOk(env.root, [
+        'run',
+        '--rm',
+        '--platform',
+        'linux/x86_64',
+        '--pull',
+        'never',
+        'busybox',
+        'echo',
+        'same',
+      ]),
+    ).toBe('same');
+    expect(boxOk(env.root, ['run', '--rm', '--platform', 'linux/amd64', 'busybox', 'echo', 'same'])).toBe(
+      'same',
+    );
+    // With --pull missing (the default) another platform counts as missing: box pulls it, here
+    // from a loopback port where no registry listens, so the pull fails and nothing is made.
+    boxOk(env.root, ['tag', 'busybox', '127.0.0.1:1/busybox:latest']);
+    const pulled = box(env.root, ['run', '--rm', '--platform', 'linux/arm64', '127.0.0.1:1/busybox', 'true']);
+    expect(pulled.code).toBe(125);
+    expect(pulled.stderr).toContain("Unable to find image '127.0.0.1:1/busybox:latest' locally");
+    boxOk(env.root, ['rmi', '127.0.0.1:1/busybox:latest']);
+    const bad = box(env.root, ['run', '--rm', '--platform', 'linux', '--pull', 'never', 'busybox', 'true']);
+    expect([bad.code, bad.stderr.trim()]).toEqual([
+      125,
+      'box: "linux" is not a platform (os/arch[/variant])',
+    ]);
+    expect(boxOk(env.root, ['ps', '-aq'])).toBe('');
+  });
+});
