@@ -33,6 +33,10 @@ export interface CreateFlags extends ResourceFlags, MountFlags, SecurityFlags, N
   capDrop?: string[];
   envFile?: string[];
   entrypoint?: string;
+  label?: string[];
+  labelFile?: string[];
+  stopSignal?: string;
+  stopTimeout?: string;
 }
 
 const ENV_NAME = /^[^=\s]+$/;
@@ -51,10 +55,11 @@ export function parseEnvFlags(values: readonly string[]): string[] {
 }
 
 /**
- * docker's `--env-file`: a line is KEY=VALUE (taken as it is), or a bare KEY copied from the
- * host's environment when set there; blank lines and lines starting with `#` are skipped.
+ * docker's KEY=VALUE files (`--env-file`, `--label-file`): a line is KEY=VALUE (the value taken
+ * as it is), or a bare KEY; blank lines and lines starting with `#` are skipped. `bare` says
+ * what a bare KEY becomes (undefined: left out).
  */
-export function parseEnvFiles(paths: readonly string[] = []): string[] {
+function readKeyValueFiles(paths: readonly string[], bare: (name: string) => string | undefined): string[] {
   const out: string[] = [];
   for (const path of paths) {
     let text: string;
@@ -74,10 +79,56 @@ export function parseEnvFiles(paths: readonly string[] = []): string[] {
       if (name === '') throw new CliError(`invalid environment variable: ${line}`);
       if (/\s/.test(name)) throw new CliError(`variable '${name}' contains whitespaces`);
       if (eq !== -1) out.push(line);
-      else if (process.env[name] !== undefined) out.push(`${name}=${process.env[name]}`);
+      else {
+        const entry = bare(name);
+        if (entry !== undefined) out.push(entry);
+      }
     }
   }
   return out;
+}
+
+/** docker's `--env-file`: a bare KEY copies the host's value when set there. */
+export function parseEnvFiles(paths: readonly string[] = []): string[] {
+  return readKeyValueFiles(paths, (name) =>
+    process.env[name] !== undefined ? `${name}=${process.env[name]}` : undefined,
+  );
+}
+
+/**
+ * docker's `--label-file` then `--label` (a later one for a key wins): K=V, or a bare K for an
+ * empty value. A key empty or with a space in it is refused as docker's opts.ValidateLabel does.
+ */
+export function parseLabels(
+  values: readonly string[] = [],
+  files: readonly string[] = [],
+): Record<string, string> {
+  for (const value of values) {
+    const eq = value.indexOf('=');
+    const key = (eq === -1 ? value : value.slice(0, eq)).replace(/^[ \t]+/, '');
+    const problem =
+      key === ''
+        ? `invalid label '${value}': empty name`
+        : /[ \t]/.test(key)
+          ? `label '${key}' contains whitespaces`
+          : '';
+    if (problem) throw new CliError(`invalid argument "${value}" for "-l, --label" flag: ${problem}`);
+  }
+  const labels: Record<string, string> = {};
+  for (const entry of [...readKeyValueFiles(files, (name) => name), ...values]) {
+    const eq = entry.indexOf('=');
+    labels[eq === -1 ? entry : entry.slice(0, eq)] = eq === -1 ? '' : entry.slice(eq + 1);
+  }
+  return labels;
+}
+
+/** docker's --stop-timeout: an int (negative: stop waits for ever). */
+export function parseStopTimeout(value: string): number {
+  if (!/^[+-]?\d+$/.test(value.trim()))
+    throw new CliError(
+      `invalid argument "${value}" for "--stop-timeout" flag: strconv.ParseInt: parsing "${value}": invalid syntax`,
+    );
+  return Number(value);
 }
 
 /** docker's --restart: no, always, on-failure[:N]. */
@@ -128,6 +179,9 @@ export function createOptions(image: string, command: string[], flags: CreateFla
     ...(flags.entrypoint !== undefined
       ? { entrypoint: flags.entrypoint === '' ? [] : [flags.entrypoint] }
       : {}),
+    labels: parseLabels(flags.label, flags.labelFile),
+    ...(flags.stopSignal !== undefined ? { stopSignal: flags.stopSignal } : {}),
+    ...(flags.stopTimeout !== undefined ? { stopTimeout: parseStopTimeout(flags.stopTimeout) } : {}),
     workdir: flags.workdir,
     user: flags.user,
     hostname: flags.hostname,

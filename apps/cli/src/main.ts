@@ -45,6 +45,8 @@ const containerOptions: OptionSpec[] = [
   many('env', 'e', 'K=V', 'Set environment variables'),
   many('env-file', undefined, 'file', 'Read in a file of environment variables'),
   opt('entrypoint', undefined, 'command', 'Overwrite the default ENTRYPOINT of the image'),
+  many('label', 'l', 'K=V', 'Set meta data on a container'),
+  many('label-file', undefined, 'file', 'Read in a line delimited file of labels'),
   opt('workdir', 'w', 'dir', 'Working directory inside the container'),
   opt('user', 'u', 'uid[:gid]', 'Username or UID (format: <name|uid>[:<group|gid>])'),
   opt('hostname', undefined, 'name', 'Container host name'),
@@ -62,6 +64,8 @@ const containerOptions: OptionSpec[] = [
   many('mount', undefined, 'spec', 'Attach a mount: type=bind|volume|tmpfs,source=...,target=...[,readonly]'),
   many('tmpfs', undefined, 'path[:options]', 'Mount a tmpfs directory'),
   opt('read-only', undefined, undefined, "Mount the container's root filesystem as read only"),
+  opt('stop-signal', undefined, 'signal', 'Signal to stop the container'),
+  opt('stop-timeout', undefined, 'seconds', 'Timeout (in seconds) to stop a container'),
   many('cap-add', undefined, 'cap', 'Add a Linux capability (NAME, CAP_NAME or ALL)'),
   many('cap-drop', undefined, 'cap', 'Drop a Linux capability (NAME, CAP_NAME or ALL)'),
   many(
@@ -170,6 +174,7 @@ const imagesList: CommandSpec = {
     opt('digests', undefined, undefined, 'Show digests'),
     opt('no-trunc', undefined, undefined, "Don't truncate output"),
     opt('format', undefined, 'format', "'table', 'json', or a template like '{{.Repository}}:{{.Tag}}'"),
+    many('filter', 'f', 'filter', 'Filter output: dangling, label, reference, before, since'),
   ],
   run: async ([repository], o: Opts) => (await load.images()).images(o, repository as string | undefined),
 };
@@ -214,7 +219,7 @@ const commands: CommandSpec[] = [
       opt('format', undefined, 'format', "'table', 'json', or a template like '{{.ID}} {{.Names}}'"),
       opt('last', 'n', 'int', 'Show n last created containers (includes all states)'),
       opt('latest', 'l', undefined, 'Show the latest created container (includes all states)'),
-      many('filter', 'f', 'filter', 'Filter output: id, name, status, ancestor, exited, network'),
+      many('filter', 'f', 'filter', 'Filter output: id, name, status, ancestor, exited, network, label'),
     ],
     run: async (_, o: Opts) => (await load.ps()).ps(o),
   },
@@ -248,7 +253,7 @@ const commands: CommandSpec[] = [
     name: 'stop',
     description: 'Stop one or more running containers',
     args: ['<container...>'],
-    options: [opt('time', 't', 'seconds', 'Seconds to wait before killing the container', { default: '10' })],
+    options: [opt('time', 't', 'seconds', 'Seconds to wait before killing the container')],
     run: async ([refs], o: Opts) => (await load.containers()).stop(list(refs), o),
   },
   {
@@ -262,7 +267,7 @@ const commands: CommandSpec[] = [
     name: 'restart',
     description: 'Restart one or more containers',
     args: ['<container...>'],
-    options: [opt('time', 't', 'seconds', 'Seconds to wait before killing the container', { default: '10' })],
+    options: [opt('time', 't', 'seconds', 'Seconds to wait before killing the container')],
     run: async ([refs], o: Opts) => (await load.containers()).restart(list(refs), o),
   },
   {

@@ -48,6 +48,8 @@ function volumeFlag(value: string): MountRequest {
       destination,
       readonly,
       propagation: options.filter((o) => /private|slave|shared/.test(o)),
+      // As docker: -v makes a missing host directory (--mount refuses it).
+      createSource: true,
     };
   }
   return { type: 'volume', source, destination, readonly };

@@ -3,6 +3,7 @@ import {
   bytesSize,
   formatEach,
   formatList,
+  GoStruct,
   humanDuration,
   humanSize,
   type ListOptions,
@@ -259,6 +260,22 @@ describe('formatList: --format for ps, images, stats and volume ls', () => {
     );
     expect(() => list('{{index .Names 10}}')).toThrow('error calling index: index out of range: 10');
     expect(() => list('{{.Names 1}}')).toThrow('Names has arguments but cannot be invoked as function');
+  });
+
+  it('a method with arguments ({{.Label "k"}}): called with them, absent from json, known without rows', () => {
+    const labels: Record<string, string> = { tier: 'web' };
+    const row = new GoStruct('*formatter.ContainerContext', web, {
+      Label: { params: ['string'], fn: (name) => labels[name] ?? '' },
+    });
+    const withLabel = (format: string, rows: (GoStruct | Record<string, unknown>)[] = [row]) =>
+      formatList(rows, { ...ps, format, methods: ['Label'] });
+    expect(withLabel('{{.Label "tier"}}/{{.Label "nope"}}')).toBe('web/\n');
+    expect(withLabel('{{.Label "tier" | upper}}')).toBe('WEB\n');
+    expect(withLabel('json')).toBe(list('json'));
+    expect(withLabel('{{.Label "tier"}}', [])).toBe('');
+    expect(() => withLabel('{{.Label}}')).toThrow('wrong number of args for Label: want 1 got 0');
+    // A table's header row cannot call it: docker leaves that header empty.
+    expect(withLabel('table {{.Names}}\t{{.Label "tier"}}')).toBe('NAMES     \nweb       web\n');
   });
 });
 

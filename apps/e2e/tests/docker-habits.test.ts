@@ -253,7 +253,7 @@ describe('ps -n, -l and --filter', () => {
     ]);
     expect(boxOk(env.root, ['ps', '-q', '--filter', `id=${first.slice(0, 6)}`])).toBe(first.slice(0, 12));
     const bad = box(env.root, ['ps', '--filter', 'colour=red']);
-    expect([bad.code, bad.stderr.trim()]).toEqual([125, "box: invalid filter 'colour=red'"]);
+    expect([bad.code, bad.stderr.trim()]).toEqual([125, "box: invalid filter 'colour'"]);
     boxOk(env.root, ['rm', '-f', first, second, 'filt-exited']);
   });
 });

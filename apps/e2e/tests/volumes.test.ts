@@ -169,7 +169,7 @@ describe('volumes and mounts', () => {
 
 describe('bad volume input: one line, exit 125, nothing made', () => {
   it.each([
-    [['-v', '/does/not/exist:/x'], /bind source path does not exist/],
+    [['--mount', 'type=bind,source=/does/not/exist,target=/x'], /bind source path does not exist/],
     [['-v', 'relative/path:/x'], /is not absolute|invalid characters/],
     [['-v', `/tmp:relative`], /container path "relative" is not absolute/],
     [['-v', '/tmp:/x:bogus'], /invalid mode: bogus/],

@@ -123,6 +123,8 @@ export interface ImageSummary {
   size: number;
   /** Holders (containers) that keep the image. */
   holders: string[];
+  /** The image config's labels. */
+  labels: Record<string, string>;
 }
 
 /** `docker image inspect`'s shape (the fields box knows). */
@@ -890,6 +892,7 @@ export class ImageStore {
         created: image.config.created,
         size: image.layers.reduce((sum, l) => sum + l.size, 0),
         holders: [...index.images[id]!.holders],
+        labels: { ...image.config.config?.Labels },
       };
     });
   }

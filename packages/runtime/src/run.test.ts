@@ -8,6 +8,7 @@ import {
   readFileSync,
   readSync,
   rmSync,
+  symlinkSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -100,6 +101,26 @@ describe('startContainer', () => {
     env.process!.env!.push('GREETING=hi there');
     env.process!.cwd = '/tmp';
     expect((await runContainer(env)).out).toBe('hi there\n/tmp\n');
+  });
+
+  it('makes a missing cwd in the rootfs, resolving a symlink in it inside the root', async () => {
+    const outside = join(top, 'outside');
+    symlinkSync(outside, join(rootfs, 'escape'));
+    try {
+      const spec = script('pwd; test -d /new/cwd && echo made');
+      spec.process!.cwd = '/new/cwd';
+      expect((await runContainer(spec)).out).toBe('/new/cwd\nmade\n');
+      // /escape points at a host path: the directory is made at that path inside the root.
+      const escaping = script(`test -d ${outside}/sub && echo inside`);
+      escaping.process!.cwd = '/escape/sub';
+      expect((await runContainer(escaping)).out).toBe('inside\n');
+      expect(existsSync(outside)).toBe(false);
+      expect(existsSync(join(rootfs, outside, 'sub'))).toBe(true);
+    } finally {
+      rmSync(join(rootfs, 'escape'));
+      rmSync(join(rootfs, 'new'), { recursive: true });
+      rmSync(join(rootfs, top), { recursive: true, force: true });
+    }
   });
 
   it('sees only its own processes, /dev devices and a loopback interface', async () => {

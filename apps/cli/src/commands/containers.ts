@@ -7,8 +7,10 @@ import { CliError, isRuntimeError } from '../errors.js';
 import { parseSignal } from '../signals.js';
 import { logs } from './logs.js';
 
-function parseTime(value: string | undefined): number {
-  const seconds = value === undefined ? 10 : Number(value);
+/** stop -t: without it, the container's own stop timeout. */
+function parseTime(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const seconds = Number(value);
   if (!Number.isInteger(seconds) || seconds < 0) throw new CliError(`invalid --time "${value}"`);
   return seconds;
 }

@@ -4,6 +4,8 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
   familiarString,
+  type ImageStore,
+  type ImageSummary,
   importRootfsTar,
   loadArchive,
   parseReference,
@@ -14,6 +16,7 @@ import { applyChanges } from '../change.js';
 import { confirm } from '../confirm.js';
 import { openEngine } from '../engine.js';
 import { CliError } from '../errors.js';
+import { matchLabels, parseFilters, pathMatch } from '../filters.js';
 import { imageError, imageStore as openStore } from '../image-store.js';
 import { formatEach, formatList, humanDuration, humanSize } from '../output/index.js';
 
@@ -33,6 +36,54 @@ const IMAGE_HEADERS = {
   Containers: 'CONTAINERS',
 };
 
+/**
+ * docker images --filter: which images (and which of their tags, for `reference`) to list.
+ * `before` and `since` name an image, whose creation time bounds the others'.
+ */
+function imageFilter(store: ImageStore, values: readonly string[] | undefined) {
+  const filters = parseFilters(values, ['dangling', 'label', 'reference', 'before', 'since']);
+  const dangling = filters.get('dangling');
+  let onlyDangling: boolean | undefined;
+  if (dangling) {
+    // As docker's daemon: any "true" wins, else every value must be "false".
+    if (dangling.includes('true')) onlyDangling = true;
+    else if (dangling.every((v) => v === 'false')) onlyDangling = false;
+    else throw new CliError(`invalid filter 'dangling=[${dangling.join(' ')}]'`);
+  }
+  // The last image named counts, as docker's WalkValues leaves it.
+  const createdOf = (key: string) => {
+    const ref = filters.get(key)?.at(-1);
+    if (ref === undefined) return undefined;
+    try {
+      return Date.parse(store.inspectImage(ref).Created ?? '');
+    } catch (error) {
+      throw imageError(error);
+    }
+  };
+  const before = createdOf('before');
+  const since = createdOf('since');
+  const labels = filters.get('label');
+  const references = filters.get('reference');
+  return {
+    image: (image: ImageSummary) => {
+      const created = Date.parse(image.created ?? '');
+      return (
+        (onlyDangling === undefined || (image.repoTags.length === 0) === onlyDangling) &&
+        (labels === undefined || matchLabels(image.labels, labels)) &&
+        (before === undefined || created < before) &&
+        (since === undefined || created > since)
+      );
+    },
+    byReference: references !== undefined,
+    /** docker's reference filter: path.Match on `name:tag`, or on `name` alone. */
+    tag: (tag: string) =>
+      references === undefined ||
+      references.some(
+        (pattern) => pathMatch(pattern, tag) || pathMatch(pattern, tag.slice(0, tag.lastIndexOf(':'))),
+      ),
+  };
+}
+
 export async function images(
   flags: {
     quiet?: boolean;
@@ -40,10 +91,12 @@ export async function images(
     noTrunc?: boolean;
     digests?: boolean;
     all?: boolean;
+    filter?: string[];
   },
   repository?: string,
 ): Promise<number> {
   const store = await imageStore();
+  const keep = imageFilter(store, flags.filter);
   const now = Date.now();
   // docker's `images REPOSITORY[:TAG]`: the rows of that repository (and tag) only.
   const slash = repository?.lastIndexOf('/') ?? -1;
@@ -52,7 +105,11 @@ export async function images(
     repository === undefined ? undefined : colon === -1 ? repository : repository.slice(0, colon);
   const wantedTag = repository !== undefined && colon !== -1 ? repository.slice(colon + 1) : undefined;
   const rows = store.listImages().flatMap((image) => {
-    const tags = image.repoTags.length > 0 ? image.repoTags : ['<none>:<none>'];
+    if (!keep.image(image)) return [];
+    // With a reference filter, only the tags that match (an untagged image has none).
+    const matching = image.repoTags.filter(keep.tag);
+    if (matching.length === 0 && (image.repoTags.length > 0 || keep.byReference)) return [];
+    const tags = matching.length > 0 ? matching : ['<none>:<none>'];
     return tags.flatMap((tag) => {
       const colon = tag.lastIndexOf(':');
       const repo = tag.slice(0, colon);

@@ -2,7 +2,8 @@
 import type { Container, Spec } from '@box/runtime';
 import { openEngine } from '../engine.js';
 import { CliError, isRuntimeError } from '../errors.js';
-import { formatEach, formatList, humanDuration } from '../output/index.js';
+import { matchLabels, parseFilters } from '../filters.js';
+import { formatEach, formatList, GoStruct, humanDuration } from '../output/index.js';
 
 export interface PsFlags {
   all?: boolean;
@@ -27,18 +28,16 @@ const PS_FILTERS: Record<string, (state: Container, value: string) => boolean> =
     (state.networks?.length ? state.networks : [state.networkMode ?? 'bridge']).includes(value),
   // starting, healthy, unhealthy, or none (no health check)
   health: (state, value) => (state.running && state.health ? state.health.Status : 'none') === value,
+  label: (state, value) => matchLabels(state.labels, [value]),
 };
 
-/** Filters of one key are alternatives (any may match); different keys must all match, as docker's. */
+/** Filters of one key are alternatives (any may match), but labels must all match; different keys must all match, as docker's. */
 function psFilter(values: readonly string[]): (state: Container) => boolean {
-  const byKey = new Map<string, string[]>();
-  for (const value of values) {
-    const eq = value.indexOf('=');
-    const key = eq === -1 ? value : value.slice(0, eq);
-    if (eq === -1 || !PS_FILTERS[key]) throw new CliError(`invalid filter '${value}'`);
-    byKey.set(key, [...(byKey.get(key) ?? []), value.slice(eq + 1)]);
-  }
-  return (state) => [...byKey].every(([key, wanted]) => wanted.some((v) => PS_FILTERS[key]!(state, v)));
+  const filters = parseFilters(values, Object.keys(PS_FILTERS));
+  return (state) =>
+    [...filters].every(([key, wanted]) =>
+      key === 'label' ? matchLabels(state.labels, wanted) : wanted.some((v) => PS_FILTERS[key]!(state, v)),
+    );
 }
 
 function statusText(state: Container, now: number, paused: boolean): string {
@@ -57,9 +56,18 @@ function statusText(state: Container, now: number, paused: boolean): string {
   return 'Created';
 }
 
-function row(state: Container, now: number, noTrunc: boolean, paused = false) {
+/** docker's `{{.Labels}}`: k=v joined by commas (sorted here; docker's map order is random). */
+function labelsText(labels: Record<string, string> = {}): string {
+  return Object.keys(labels)
+    .sort()
+    .map((key) => `${key}=${labels[key]}`)
+    .join(',');
+}
+
+function row(state: Container, now: number, noTrunc: boolean, paused = false): GoStruct {
   const command = JSON.stringify(state.command.join(' '));
-  return {
+  const labels = state.labels ?? {};
+  const fields = {
     ID: noTrunc ? state.id : state.id.slice(0, 12),
     Image: state.image,
     Command: noTrunc || command.length <= 22 ? command : `${command.slice(0, 19)}…"`,
@@ -68,8 +76,12 @@ function row(state: Container, now: number, noTrunc: boolean, paused = false) {
     Status: statusText(state, now, paused),
     State: state.running ? (paused ? 'paused' : 'running') : state.status,
     Names: state.name,
+    Labels: labelsText(labels),
     Ports: portsText(state),
   };
+  return new GoStruct('*formatter.ContainerContext', fields, {
+    Label: { params: ['string'], fn: (name) => labels[name] ?? '' },
+  });
 }
 
 /** docker ps's PORTS: `0.0.0.0:8080->80/tcp` while it runs. */
@@ -123,6 +135,7 @@ const PS_HEADERS = {
   Status: 'STATUS',
   State: 'STATE',
   Names: 'NAMES',
+  Labels: 'LABELS',
   Ports: 'PORTS',
 };
 
@@ -154,6 +167,7 @@ export async function ps(flags: PsFlags): Promise<number> {
       headers: PS_HEADERS,
       defaultColumns: ['ID', 'Image', 'Command', 'RunningFor', 'Status', 'Ports', 'Names'],
       typeName: '*formatter.ContainerContext',
+      methods: ['Label'],
     }),
   );
   return 0;
@@ -243,6 +257,9 @@ export function inspectState(state: Container) {
       Cmd: state.command,
       Image: state.image,
       WorkingDir: spec.process?.cwd ?? '/',
+      Labels: state.labels ?? {},
+      ...(state.stopSignal !== undefined ? { StopSignal: state.stopSignal } : {}),
+      ...(state.stopTimeout !== undefined ? { StopTimeout: state.stopTimeout } : {}),
       ...(state.healthcheck ? { Healthcheck: state.healthcheck } : {}),
     },
   };

@@ -5,10 +5,13 @@
 import {
   familiarName,
   familiarString,
+  formatPlatform,
   isImageError,
   listTags,
   normalizeReference,
+  parsePlatform,
   parseReference,
+  platformMatches,
   pullImage,
   pushImage,
   type RegistryOptions,
@@ -114,7 +117,9 @@ const PULL_POLICIES = ['missing', 'always', 'never'] as const;
 /**
  * What `run` and `create` do before the engine resolves the image: pull it when it is missing
  * (docker's default) or always; never leaves a missing one to the engine's "Unable to find
- * image". Progress goes to stderr, as docker's does for run.
+ * image". With --platform, a local image of another platform counts as missing, as docker's:
+ * pulled for that platform, or refused with `--pull never`. Progress goes to stderr, as
+ * docker's does for run.
  */
 export async function pullForContainer(
   reference: string,
@@ -123,20 +128,40 @@ export async function pullForContainer(
 ): Promise<void> {
   if (!(PULL_POLICIES as readonly string[]).includes(policy))
     throw new CliError(`invalid pull option: '${policy}': must be one of "always", "missing" or "never"`);
-  if (policy === 'never') return;
-  if (policy === 'missing') {
-    const store = await imageStore();
-    try {
-      if (store.hasImage(reference)) return;
-    } catch (error) {
-      throw imageError(error);
-    }
-    const shown = /[:@]/.test(reference.slice(reference.lastIndexOf('/') + 1))
-      ? reference
-      : `${reference}:latest`;
-    process.stderr.write(`Unable to find image '${shown}' locally\n`);
+  if (policy === 'always') {
+    await pullWithOutput(reference, { platform }, process.stderr);
+    return;
   }
+  if (policy === 'never' && platform === undefined) return;
+  const store = await imageStore();
+  try {
+    if (platform !== undefined) parsePlatform(platform);
+    if (store.hasImage(reference)) {
+      const mismatch = platformMismatch(store.inspectImage(reference), reference, platform);
+      if (mismatch === undefined) return;
+      if (policy === 'never') throw new CliError(mismatch);
+    } else if (policy === 'never') return;
+  } catch (error) {
+    throw imageError(error);
+  }
+  const shown = /[:@]/.test(reference.slice(reference.lastIndexOf('/') + 1))
+    ? reference
+    : `${reference}:latest`;
+  process.stderr.write(`Unable to find image '${shown}' locally\n`);
   await pullWithOutput(reference, { platform }, process.stderr);
+}
+
+/** docker's words for a local image that is not of the --platform asked for; undefined if it is. */
+function platformMismatch(
+  image: { Os?: string; Architecture?: string; Variant?: string },
+  reference: string,
+  platform: string | undefined,
+): string | undefined {
+  if (platform === undefined) return undefined;
+  const wanted = parsePlatform(platform);
+  const actual = { os: image.Os, architecture: image.Architecture, variant: image.Variant };
+  if (platformMatches(actual, wanted)) return undefined;
+  return `image with reference ${reference} was found but does not match the specified platform: wanted ${formatPlatform(wanted)}, actual: ${formatPlatform(actual)}`;
 }
 
 export async function push(reference: string, flags: { quiet?: boolean }): Promise<number> {

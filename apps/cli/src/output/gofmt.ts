@@ -8,11 +8,21 @@
  * any other object is a struct (an inspect section such as State), an integral number is an int.
  */
 
+/**
+ * A method of a formatter context that takes arguments (`{{.Label "com.example"}}`): its
+ * parameters are strings, and it is not part of the context's JSON.
+ */
+export interface GoMethod {
+  params: 'string'[];
+  fn: (...args: string[]) => unknown;
+}
+
 /** One of docker's formatter contexts: a struct whose fields a template reaches by name. */
 export class GoStruct {
   constructor(
     readonly typeName: string,
     readonly fields: Record<string, unknown>,
+    readonly methods: Record<string, GoMethod> = {},
   ) {}
 }
 

@@ -8,7 +8,7 @@ import { GoStruct, goJSON } from './gofmt.js';
 import { type Arg, type Node, nodeString, type Pipe, parse, TemplateError, type Tree } from './parse.js';
 import { tabwrite } from './tabwriter.js';
 
-export { sprintf } from './gofmt.js';
+export { GoStruct, sprintf } from './gofmt.js';
 export { TemplateError } from './parse.js';
 export { table, tabwrite } from './tabwriter.js';
 export { bytesSize, humanDuration, humanSize } from './units.js';
@@ -47,6 +47,8 @@ export interface ListOptions {
   defaultColumns: string[];
   /** The Go type docker names when a field is unknown (its formatter context). */
   typeName?: string;
+  /** Methods with arguments each row has (`Label`), known to a template even without rows. */
+  methods?: string[];
 }
 
 /**
@@ -56,7 +58,7 @@ export interface ListOptions {
  * TemplateError ("template parsing error: template: :1:2: executing …"). Unknown fields are
  * refused even when there are no rows.
  */
-export function formatList(rows: Record<string, unknown>[], options: ListOptions): string {
+export function formatList(rows: (Record<string, unknown> | GoStruct)[], options: ListOptions): string {
   let format = options.format ?? '';
   if (format === '' || format === 'table') {
     format = `table ${options.defaultColumns.map((c) => `{{.${c}}}`).join('\t')}`;
@@ -69,14 +71,16 @@ export function formatList(rows: Record<string, unknown>[], options: ListOptions
   let tree: Tree;
   try {
     tree = parseTemplate(text);
-    if (rows.length === 0) checkFields(tree, new Set(Object.keys(options.headers)), typeName);
+    if (rows.length === 0)
+      checkFields(tree, new Set([...Object.keys(options.headers), ...(options.methods ?? [])]), typeName);
   } catch (error) {
     parsingError(error);
   }
   let body = '';
   for (const row of rows) {
     try {
-      body += `${execute(tree, new GoStruct(typeName, row), { missingKey: 'invalid' })}\n`;
+      const data = row instanceof GoStruct ? row : new GoStruct(typeName, row);
+      body += `${execute(tree, data, { missingKey: 'invalid' })}\n`;
     } catch (error) {
       parsingError(error);
     }

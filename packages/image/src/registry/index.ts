@@ -2,6 +2,7 @@ export { type Challenge, parseChallenges } from './auth.js';
 export type { Credentials } from './credentials.js';
 export { registryHostOf } from './hosts.js';
 export { registryLogin, registryLogout } from './login.js';
+export { formatPlatform, type Platform, parsePlatform, platformMatches } from './manifests.js';
 export type { LayerStatus, ProgressEvent, RegistryOptions } from './options.js';
 export { type PullOptions, type PullResult, pullImage } from './pull.js';
 export { type PushResult, pushImage } from './push.js';

@@ -159,6 +159,27 @@ export function formatPlatform(
   return [p.os ?? 'unknown', p.architecture ?? 'unknown', ...(p.variant ? [p.variant] : [])].join('/');
 }
 
+/** arm64's missing variant counts as v8. */
+function variantOf(p: { architecture?: string; variant?: string } | undefined): string | undefined {
+  return p?.variant ?? (normalizeArch(p?.architecture ?? '') === 'arm64' ? 'v8' : undefined);
+}
+
+/**
+ * Whether an image of platform `actual` (its config's os, architecture and variant) is one of
+ * `wanted`: the same os and architecture (x86_64 is amd64, aarch64 arm64), and the variant when
+ * one is asked for.
+ */
+export function platformMatches(
+  actual: { os?: string; architecture?: string; variant?: string },
+  wanted: Platform,
+): boolean {
+  return (
+    actual.os === wanted.os &&
+    normalizeArch(actual.architecture ?? '') === wanted.architecture &&
+    (wanted.variant === undefined || variantOf(actual) === wanted.variant)
+  );
+}
+
 /**
  * The index entry for `wanted`. A variant asked for must match (arm64's missing variant counts as
  * v8); without one, an entry without variant is preferred. Attestation manifests are never picked.
@@ -170,14 +191,7 @@ export function choosePlatform(index: ImageIndex, wanted: Platform, what: string
       !m.annotations?.['vnd.docker.reference.type'] &&
       m.platform?.os !== 'unknown',
   );
-  const variantOf = (p: Descriptor['platform']) =>
-    p?.variant ?? (p?.architecture === 'arm64' ? 'v8' : undefined);
-  const matches = images.filter(
-    (m) =>
-      m.platform?.os === wanted.os &&
-      normalizeArch(m.platform.architecture ?? '') === wanted.architecture &&
-      (wanted.variant === undefined || variantOf(m.platform) === wanted.variant),
-  );
+  const matches = images.filter((m) => m.platform !== undefined && platformMatches(m.platform, wanted));
   const found = matches.find((m) => m.platform?.variant === undefined) ?? matches[0];
   if (!found) {
     const available = images.map((m) => formatPlatform(m.platform));

@@ -16,6 +16,7 @@ import type { EngineContext } from './context.js';
 import { ETC_FILES, hostModeHostname, type NetworkMode, parseNetworkMode } from './network-attach.js';
 import { Networks } from './networks.js';
 import { applySecurityOptions, checkSecurityOptions } from './security.js';
+import { parseSignal } from './signals.js';
 import { userNamespaceConflict, userNamespaceRange } from './state-dir.js';
 import type { NewContainer } from './store.js';
 import type { ContainerRecord, CreateOptions, Healthcheck, ImageConfig, PortBinding } from './types.js';
@@ -38,6 +39,14 @@ function checkOptions(options: CreateOptions): void {
       'EINVAL',
       `the working directory '${options.workdir}' is invalid, it needs to be an absolute path`,
     );
+  }
+  if (options.stopSignal !== undefined && parseSignal(options.stopSignal) === undefined)
+    throw new EngineError('EINVAL', `Invalid signal: ${options.stopSignal}`);
+  if (options.stopTimeout !== undefined && !Number.isInteger(options.stopTimeout))
+    throw new EngineError('EINVAL', `invalid stop timeout ${options.stopTimeout}`);
+  for (const key of Object.keys(options.labels ?? {})) {
+    if (key === '' || /\s/.test(key))
+      throw new EngineError('EINVAL', `invalid label name ${JSON.stringify(key)}`);
   }
   for (const entry of options.env ?? []) {
     if (!/^[^=\s]+=/.test(entry)) throw new EngineError('EINVAL', `invalid environment variable: "${entry}"`);
@@ -117,6 +126,33 @@ function exposedPorts(config: ImageConfig): PortBinding[] {
     if (!match || port < 1 || port > 65535) return [];
     return [{ containerPort: port, protocol: (match[2] ?? 'tcp') as 'tcp' | 'udp' }];
   });
+}
+
+/** docker's container labels: the image's, then the ones asked for over them. */
+function labelsOf(config: ImageConfig, options: CreateOptions): Pick<ContainerRecord, 'labels'> {
+  const fromImage = config.Labels && typeof config.Labels === 'object' ? (config.Labels as object) : {};
+  const labels: Record<string, string> = {};
+  // An image's word: only string values are labels.
+  for (const [key, value] of Object.entries(fromImage)) if (typeof value === 'string') labels[key] = value;
+  Object.assign(labels, options.labels);
+  return Object.keys(labels).length ? { labels } : {};
+}
+
+/**
+ * How stop stops it: --stop-signal, else the image's StopSignal (an image's word, checked only
+ * when stopping: one that names no signal means SIGTERM), and --stop-timeout.
+ */
+function stopOptionsOf(
+  config: ImageConfig,
+  options: CreateOptions,
+): Pick<ContainerRecord, 'stopSignal' | 'stopTimeout'> {
+  const stopSignal =
+    options.stopSignal ??
+    (typeof config.StopSignal === 'string' && config.StopSignal ? config.StopSignal : undefined);
+  return {
+    ...(stopSignal !== undefined ? { stopSignal } : {}),
+    ...(options.stopTimeout !== undefined ? { stopTimeout: options.stopTimeout } : {}),
+  };
 }
 
 function networkOptionsOf(options: CreateOptions): Pick<ContainerRecord, 'networkOptions'> {
@@ -340,6 +376,8 @@ export async function createContainer(
       ...(options.shmSize !== undefined ? { shmSize: options.shmSize } : {}),
       networkMode: options.network ?? 'bridge',
       ...((options.user ?? image.config.User) ? { user: options.user ?? image.config.User } : {}),
+      ...labelsOf(image.config, options),
+      ...stopOptionsOf(image.config, options),
       ...(network.kind === 'network' ? { networks: [network.name] } : {}),
       ...(ports.length ? { ports } : {}),
       ...networkOptionsOf(options),

@@ -271,10 +271,13 @@ export class Engine {
 
   // ---- stop, kill, restart, remove, wait ----
 
-  /** SIGTERM, then SIGKILL after `timeout` seconds (default 10); a stopped container is left as it is. */
+  /**
+   * Its stop signal (SIGTERM unless --stop-signal or the image's StopSignal), then SIGKILL after
+   * `timeout` seconds (default: its --stop-timeout, else 10); a stopped container is left as it is.
+   */
   async stop(reference: string, options: { timeout?: number } = {}): Promise<void> {
     const { stopContainer } = await import('./lifecycle.js');
-    await stopContainer(this.ctx, await this.find(reference), options.timeout ?? 10);
+    await stopContainer(this.ctx, await this.find(reference), options.timeout);
   }
 
   /** Sends a signal (default SIGKILL) to the container's process; its restart policy no longer applies. */

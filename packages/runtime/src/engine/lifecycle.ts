@@ -11,6 +11,7 @@ import { openProcess } from '../process/handle.js';
 import type { EngineContext } from './context.js';
 import { isPaused, thaw } from './freezer.js';
 import { reconcile } from './recovery.js';
+import { parseSignal } from './signals.js';
 import { killInit, processAlive } from './status.js';
 import type { ContainerRecord } from './types.js';
 
@@ -63,12 +64,17 @@ export async function waitExited(
   }
 }
 
-/** docker stop: SIGTERM, then SIGKILL after `timeoutSeconds`. */
+/**
+ * docker stop: the container's stop signal (SIGTERM unless it has its own), then SIGKILL after
+ * `timeoutSeconds`, or its own stop timeout (10 seconds without); a negative one waits for ever.
+ */
 export async function stopContainer(
   ctx: EngineContext,
   state: ContainerRecord,
-  timeoutSeconds: number,
+  timeoutSeconds: number | undefined,
 ): Promise<void> {
+  const signal = (state.stopSignal !== undefined && parseSignal(state.stopSignal)) || SIGTERM;
+  const timeout = timeoutSeconds ?? state.stopTimeout ?? 10;
   if (state.status === 'restarting') {
     // Between two tries: cancel the next one.
     ctx.store.update(state.id, { error: 'stopped' });
@@ -78,8 +84,8 @@ export async function stopContainer(
   if (!processAlive(state)) return;
   // A container stopped on purpose is not restarted by its policy.
   ctx.store.update(state.id, { error: 'stopped' });
-  await signalContainer(state, SIGTERM);
-  const after = await waitExited(ctx, state.id, timeoutSeconds * 1000);
+  await signalContainer(state, signal);
+  const after = await waitExited(ctx, state.id, timeout < 0 ? Number.POSITIVE_INFINITY : timeout * 1000);
   if (after.status === 'running') {
     await signalContainer(after, SIGKILL).catch(() => undefined);
     await waitExited(ctx, state.id);

@@ -20,6 +20,12 @@ export interface ContainerRecord {
   command: string[];
   /** USER[:GROUP] as given (or the image's User), names unresolved: what `inspect` shows. */
   user?: string;
+  /** The image's labels with --label's over them, as docker's container config keeps them. */
+  labels?: Record<string, string>;
+  /** What stop sends first, as given (--stop-signal, or the image's StopSignal); SIGTERM without. */
+  stopSignal?: string;
+  /** Seconds stop waits before SIGKILL (--stop-timeout; negative: no end); 10 without. */
+  stopTimeout?: number;
   created: string;
   status: ContainerStatus;
   /** Remove the container when it exits (--rm). */
@@ -172,7 +178,15 @@ export interface Ulimit {
 
 /** A mount as create takes it; paths are checked and volumes made by the engine. */
 export type MountRequest =
-  | { type: 'bind'; source: string; destination: string; readonly?: boolean; propagation?: string[] }
+  | {
+      type: 'bind';
+      source: string;
+      destination: string;
+      readonly?: boolean;
+      propagation?: string[];
+      /** docker's -v: a missing source is made (a directory, 0755); --mount refuses one. */
+      createSource?: boolean;
+    }
   /** A named volume (made on first use), or an anonymous one without `source`. */
   | { type: 'volume'; source?: string; destination: string; readonly?: boolean }
   | { type: 'tmpfs'; destination: string; options?: string[] };
@@ -194,6 +208,12 @@ export interface CreateOptions {
   /** Replaces the image's Entrypoint (`[]` clears it); the image's Cmd then goes too, as docker's. */
   entrypoint?: string[];
   name?: string;
+  /** docker's --label: over the image's labels. */
+  labels?: Record<string, string>;
+  /** docker's --stop-signal (`SIGUSR1`, `usr1`, `10`); the image's StopSignal, else SIGTERM, without. */
+  stopSignal?: string;
+  /** docker's --stop-timeout: seconds stop waits before SIGKILL (negative: no end; default 10). */
+  stopTimeout?: number;
   /** KEY=VALUE entries, after the image's. */
   env?: string[];
   workdir?: string;

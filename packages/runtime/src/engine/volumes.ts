@@ -145,13 +145,16 @@ function containerPath(path: string): string {
   return normal;
 }
 
-function hostSource(path: string): string {
+/** A bind mount's host path; `missing` collects one that is to be made (docker's -v). */
+function hostSource(path: string, missing?: string[]): string {
   if (!isAbsolute(path))
     throw new EngineError('EINVAL', `invalid mount: the host path "${path}" is not absolute`);
   try {
     statSync(path);
-  } catch {
-    throw new EngineError('EINVAL', `invalid mount: bind source path does not exist: ${path}`);
+  } catch (error) {
+    if (!missing || (error as NodeJS.ErrnoException).code !== 'ENOENT')
+      throw new EngineError('EINVAL', `invalid mount: bind source path does not exist: ${path}`);
+    missing.push(path);
   }
   return path;
 }
@@ -165,6 +168,7 @@ export function resolveMounts(layout: Layout, requests: readonly MountRequest[])
   const volumes: string[] = [];
   const anonymous: string[] = [];
   const seen = new Set<string>();
+  const missing: string[] = [];
   for (const request of requests) {
     const destination = containerPath(request.destination);
     if (seen.has(destination)) throw new EngineError('EINVAL', `Duplicate mount point: ${destination}`);
@@ -173,7 +177,7 @@ export function resolveMounts(layout: Layout, requests: readonly MountRequest[])
       mounts.push({
         destination,
         type: 'bind',
-        source: hostSource(request.source),
+        source: hostSource(request.source, request.createSource ? missing : undefined),
         options: ['rbind', request.readonly ? 'ro' : 'rw', ...(request.propagation ?? [])],
       });
     } else if (request.type === 'volume') {
@@ -194,6 +198,17 @@ export function resolveMounts(layout: Layout, requests: readonly MountRequest[])
         source: 'tmpfs',
         options: ['nosuid', 'nodev', 'noexec', ...(request.options ?? [])],
       });
+    }
+  }
+  // As docker's -v: a missing host directory is made (root's, 0755), once every request is valid.
+  for (const path of missing) {
+    try {
+      mkdirSync(path, { recursive: true, mode: 0o755 });
+    } catch (error) {
+      throw new EngineError(
+        'EINVAL',
+        `invalid mount: cannot make the bind source ${path}: ${(error as Error).message}`,
+      );
     }
   }
   for (const name of volumes) createVolume(layout, name);

@@ -115,6 +115,14 @@ export function addRootfsSteps(program: ChildProgram, spec: Spec, options: Rootf
     if (devIsTmpfs) addDeviceSteps(program, `${root}${view.resolve('/dev', binds)}`, options.userns);
     for (const device of spec.linux?.devices ?? [])
       addSpecDeviceStep(safe, device, `${root}${view.resolve(device.path, binds)}`, options.userns);
+    // As runc and docker: a missing working directory is made (root's, 0755), in the container's
+    // files as its mounts are (a symlink in the image resolves inside the root, and none is
+    // followed while making it).
+    const cwd = spec.process?.cwd;
+    if (cwd && posix.isAbsolute(cwd)) {
+      const resolved = view.resolve(cwd, binds);
+      if (resolved !== '/') safe.mkdirAll(`${root}${resolved}`);
+    }
     if (spec.process?.terminal) {
       if (options.consoleSocket === undefined) throw new Error('a terminal needs a console socket');
       const ptmx = `${root}${view.resolve('/dev/pts/ptmx', binds)}`;
