@@ -22,8 +22,28 @@ export function isObject(value: unknown): value is GoObject {
   return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof GoStruct);
 }
 
-/** An object that stands for a Go map (every value a string, or empty), not a struct. */
+const GO_KIND = Symbol('Go kind');
+
+/**
+ * Marks an object as a Go map whatever its values (docker's PortMap, Networks, Volumes…), so
+ * that it prints as `map[k:v]` with sorted keys, as docker's typed values do; `goStruct` marks
+ * one as a struct although its values are all strings (a PortBinding). The mark is not
+ * enumerable: the object is otherwise unchanged.
+ */
+export function goMap<T extends GoObject>(value: T): T {
+  Object.defineProperty(value, GO_KIND, { value: 'map', enumerable: false });
+  return value;
+}
+
+export function goStruct<T extends GoObject>(value: T): T {
+  Object.defineProperty(value, GO_KIND, { value: 'struct', enumerable: false });
+  return value;
+}
+
+/** An object that stands for a Go map (marked, or every value a string, or empty), not a struct. */
 export function isStringMap(value: GoObject): boolean {
+  const kind = (value as { [GO_KIND]?: 'map' | 'struct' })[GO_KIND];
+  if (kind !== undefined) return kind === 'map';
   for (const key in value) if (typeof value[key] !== 'string') return false;
   return true;
 }
@@ -36,7 +56,10 @@ export function goTypeName(value: unknown): string {
   if (typeof value === 'number') return Number.isInteger(value) ? 'int' : 'float64';
   if (value instanceof GoStruct) return value.typeName;
   if (Array.isArray(value)) return value.every((v) => typeof v === 'string') ? '[]string' : '[]interface {}';
-  if (isObject(value)) return isStringMap(value) ? 'map[string]string' : 'map[string]interface {}';
+  if (isObject(value)) {
+    const strings = Object.values(value).every((v) => typeof v === 'string');
+    return isStringMap(value) && strings ? 'map[string]string' : 'map[string]interface {}';
+  }
   return typeof value;
 }
 

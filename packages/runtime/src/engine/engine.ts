@@ -22,6 +22,7 @@ import type { EngineContext, Supervision } from './context.js';
 import { EventLog } from './events.js';
 import type { CommitOptions } from './filesystem.js';
 import { isPaused } from './freezer.js';
+import type { ContainerInspect } from './inspect.js';
 import { containerDir, type Layout, layoutOf } from './layout.js';
 import type { CreateNetworkOptions, NetworkInfo } from './networks.js';
 import type { PipedIO } from './pipes.js';
@@ -264,6 +265,33 @@ export class Engine {
 
   async inspect(reference: string): Promise<Container> {
     return this.view(await this.find(reference));
+  }
+
+  /** The container as docker's `inspect` shows it (docker's ContainerJSON, for what box has). */
+  async inspectContainer(reference: string): Promise<ContainerInspect> {
+    const container = await this.inspect(reference);
+    const [{ containerInspect }, { Networks }, { volumePath }] = await Promise.all([
+      import('./inspect.js'),
+      import('./networks.js'),
+      import('./volumes.js'),
+    ]);
+    // The image is held while the container exists, but `rmi -f` may have taken it.
+    const imageConfig =
+      container.imageId && this.ctx.images.config
+        ? await this.ctx.images.config(container.imageId).catch(() => undefined)
+        : undefined;
+    const networks = new Networks(this.layout);
+    return containerInspect(container, {
+      volumePath: (name) => volumePath(this.layout, name),
+      imageConfig,
+      networkId: (name) => {
+        try {
+          return networks.get(name).id;
+        } catch {
+          return '';
+        }
+      },
+    });
   }
 
   // ---- stop, kill, restart, remove, wait ----

@@ -1,0 +1,181 @@
+/**
+ * `inspect` and `events` as a docker user reads them: docker's ContainerJSON and ImageInspect
+ * (for what box has) and docker's event stream (the docker CLI issue).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { box, boxOk, useBoxRoot } from '../helpers/box.js';
+
+const env = useBoxRoot({ removeContainers: true });
+let dir: string;
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'box-e2e-inspect-'));
+});
+
+afterAll(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A host port unlikely to be taken by anything else on this machine. */
+const hostPort = 20000 + Math.floor(Math.random() * 20000);
+
+describe('inspect CONTAINER: docker ContainerJSON', () => {
+  it('-v, --read-only, -c, --cpuset-cpus, -m, --restart, -p: each in docker’s place', () => {
+    const id = boxOk(env.root, [
+      'create',
+      '--name',
+      'shaped',
+      '-v',
+      `${dir}:/data:ro`,
+      '-v',
+      'cache:/cache',
+      '-v',
+      '/anon',
+      '--tmpfs',
+      '/run:size=64k',
+      '--read-only',
+      '-c',
+      '512',
+      '--cpuset-cpus',
+      '0',
+      '-m',
+      '64m',
+      '--restart',
+      'on-failure:3',
+      '-p',
+      `127.0.0.1:${hostPort}:80`,
+      '-e',
+      'GREETING=hi',
+      'busybox',
+      'sleep',
+      '60',
+    ]);
+    const [doc] = JSON.parse(boxOk(env.root, ['inspect', 'shaped']));
+    expect(Object.keys(doc)).toEqual([
+      'Id',
+      'Created',
+      'Path',
+      'Args',
+      'State',
+      'Image',
+      'ResolvConfPath',
+      'HostnamePath',
+      'HostsPath',
+      'LogPath',
+      'Name',
+      'RestartCount',
+      'Driver',
+      'Platform',
+      'HostConfig',
+      'GraphDriver',
+      'Mounts',
+      'Config',
+      'NetworkSettings',
+    ]);
+    expect([doc.Id, doc.Name, doc.Path, doc.Args]).toEqual([id, '/shaped', 'sleep', ['60']]);
+    expect(doc.Image).toBe(boxOk(env.root, ['image', 'inspect', '-f', '{{.Id}}', 'busybox']));
+    expect(doc.State).toMatchObject({ Status: 'created', Running: false, Pid: 0, ExitCode: 0 });
+    expect(doc.HostConfig).toMatchObject({
+      Binds: [`${dir}:/data:ro`, 'cache:/cache'],
+      Tmpfs: { '/run': 'size=64k' },
+      ReadonlyRootfs: true,
+      CpuShares: 512,
+      CpusetCpus: '0',
+      Memory: 64 * 1024 * 1024,
+      RestartPolicy: { Name: 'on-failure', MaximumRetryCount: 3 },
+      PortBindings: { '80/tcp': [{ HostIp: '127.0.0.1', HostPort: String(hostPort) }] },
+      NetworkMode: 'bridge',
+      AutoRemove: false,
+    });
+    expect(doc.Config).toMatchObject({
+      Image: 'busybox',
+      Cmd: ['sleep', '60'],
+      Entrypoint: null,
+      Volumes: { '/anon': {} },
+      ExposedPorts: { '80/tcp': {} },
+      AttachStdout: true,
+      OpenStdin: false,
+      Tty: false,
+    });
+    expect(doc.Config.Env).toContain('GREETING=hi');
+    expect(
+      doc.Mounts.map((m: { Type: string; Destination: string }) => `${m.Type}:${m.Destination}`),
+    ).toEqual(['bind:/data', 'volume:/cache', 'volume:/anon']);
+    // Nothing made up for what box does not have.
+    for (const absent of ['AppArmorProfile', 'ExecIDs', 'MountLabel', 'ProcessLabel'])
+      expect(doc).not.toHaveProperty(absent);
+    expect(doc.HostConfig).not.toHaveProperty('Runtime');
+
+    const f = (template: string) => boxOk(env.root, ['inspect', '-f', template, 'shaped']);
+    expect(f('{{json .Mounts}}')).toBe(JSON.stringify(doc.Mounts));
+    expect(JSON.parse(f('{{json .Mounts}}'))[0]).toEqual({
+      Type: 'bind',
+      Source: dir,
+      Destination: '/data',
+      Mode: 'ro',
+      RW: false,
+      Propagation: 'rprivate',
+    });
+    expect(f('{{.HostConfig.Binds}}')).toBe(`[${dir}:/data:ro cache:/cache]`);
+    expect(f('{{.HostConfig.PortBindings}}')).toBe(`map[80/tcp:[{127.0.0.1 ${hostPort}}]]`);
+    expect(f('{{.Config.Volumes}}')).toBe('map[/anon:{}]');
+    expect(f('{{.State.Status}} {{.HostConfig.ReadonlyRootfs}} {{.HostConfig.Memory}}')).toBe(
+      'created true 67108864',
+    );
+    expect(f('{{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}}')).toBe(
+      'on-failure:3',
+    );
+  });
+
+  it('a running container: State, NetworkSettings.IPAddress as inside, Ports with the host port', () => {
+    boxOk(env.root, ['run', '-d', '--name', 'live', '-p', `127.0.0.1::80`, 'busybox', 'sleep', '60']);
+    const f = (template: string) => boxOk(env.root, ['inspect', '-f', template, 'live']);
+    expect(f('{{.State.Status}} {{.State.Running}}')).toBe('running true');
+    expect(Number(f('{{.State.Pid}}'))).toBeGreaterThan(0);
+    const ip = f('{{.NetworkSettings.IPAddress}}');
+    expect(ip).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+    expect(f('{{.NetworkSettings.Networks.bridge.IPAddress}}')).toBe(ip);
+    expect(f('{{range $name, $e := .NetworkSettings.Networks}}{{$name}} {{end}}')).toBe('bridge');
+    const inside = boxOk(env.root, ['exec', 'live', 'ip', '-4', '-o', 'addr', 'show', 'eth0']);
+    expect(inside).toContain(` ${ip}/`);
+    const port = f('{{(index (index .NetworkSettings.Ports "80/tcp") 0).HostPort}}');
+    expect(boxOk(env.root, ['port', 'live', '80'])).toBe(`127.0.0.1:${port}`);
+    expect(f('{{.State.StartedAt}}')).not.toBe('0001-01-01T00:00:00Z');
+    boxOk(env.root, ['rm', '-f', 'live']);
+  });
+
+  it('an unknown field: docker’s message, exit 125', () => {
+    boxOk(env.root, ['create', '--name', 'plain', 'busybox', 'true']);
+    const r = box(env.root, ['inspect', '-f', '{{.HostConfig.Nope}}', 'plain']);
+    expect([r.code, r.stderr.trim()]).toEqual([
+      125,
+      'box: template parsing error: template: :1:13: executing "" at <.HostConfig.Nope>: map has no entry for key "Nope"',
+    ]);
+  });
+});
+
+describe('inspect IMAGE: docker ImageInspect', () => {
+  it('image inspect and inspect IMAGE: Id, RepoTags, RootFS, Os and Architecture; nothing invented', () => {
+    const [doc] = JSON.parse(boxOk(env.root, ['image', 'inspect', 'busybox']));
+    expect(JSON.parse(boxOk(env.root, ['inspect', 'busybox']))).toEqual([doc]);
+    expect(doc.Id).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(doc.RepoTags).toEqual(['busybox:latest']);
+    expect(doc).toMatchObject({ Os: 'linux', Architecture: 'amd64', RootFS: { Type: 'layers' } });
+    expect(doc.RootFS.Layers.length).toBeGreaterThan(0);
+    expect(doc.Config.Cmd).toEqual(['sh']);
+    for (const absent of ['DockerVersion', 'GraphDriver', 'ContainerConfig'])
+      expect(doc).not.toHaveProperty(absent);
+    expect(
+      boxOk(env.root, [
+        'image',
+        'inspect',
+        '-f',
+        '{{.Os}}/{{.Architecture}} {{len .RootFS.Layers}}',
+        'busybox',
+      ]),
+    ).toBe(`linux/amd64 ${doc.RootFS.Layers.length}`);
+  });
+});
