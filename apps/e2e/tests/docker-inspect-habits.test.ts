@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { box, boxOk, useBoxRoot } from '../helpers/box.js';
+import { box, boxAsync, boxOk, useBoxRoot, waitFor } from '../helpers/box.js';
 
 const env = useBoxRoot({ removeContainers: true });
 let dir: string;
@@ -177,5 +177,133 @@ describe('inspect IMAGE: docker ImageInspect', () => {
         'busybox',
       ]),
     ).toBe(`linux/amd64 ${doc.RootFS.Layers.length}`);
+  });
+});
+
+describe('events', () => {
+  /** Unix seconds a moment ago, and a moment ahead: a window around what a test does. */
+  const secondsFromNow = (s: number) => String(Math.floor(Date.now() / 1000) + s);
+  const LINE =
+    /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}(Z|[+-]\d\d:\d\d) container (\w+) ([0-9a-f]{64}) \((.*)\)$/;
+
+  it('--since/--until: docker’s lines for create, start, die, destroy; then it ends by itself', () => {
+    const since = secondsFromNow(-1);
+    expect(box(env.root, ['run', '--rm', '--name', 'evt', 'busybox', 'sh', '-c', 'exit 3']).code).toBe(3);
+    const r = box(env.root, [
+      'events',
+      '--since',
+      since,
+      '--until',
+      secondsFromNow(2),
+      '--filter',
+      'container=evt',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const lines = r.stdout.trim().split('\n');
+    const parsed = lines.map((l) => LINE.exec(l));
+    expect(parsed.every(Boolean), r.stdout).toBe(true);
+    expect(parsed.map((m) => m![2])).toEqual(['create', 'start', 'die', 'destroy']);
+    expect(new Set(parsed.map((m) => m![3])).size).toBe(1);
+    expect(parsed[2]![4]).toBe('exitCode=3, image=busybox, name=evt');
+    expect(parsed[0]![4]).toBe('image=busybox, name=evt');
+  });
+
+  it('--filter (one key OR-ed, keys AND-ed), --format TEMPLATE and json, system events', () => {
+    const since = secondsFromNow(-1);
+    boxOk(env.root, ['run', '--rm', '--name', 'evf1', 'busybox', 'true']);
+    boxOk(env.root, ['run', '--rm', '--name', 'evf2', 'busybox', 'true']);
+    const until = secondsFromNow(2);
+    const events = (...args: string[]) =>
+      boxOk(env.root, ['events', '--since', since, '--until', until, ...args]);
+    expect(
+      events(
+        '--filter',
+        'container=evf1',
+        '--filter',
+        'container=evf2',
+        '--filter',
+        'event=start',
+        '--format',
+        '{{.Action}} {{.Actor.Attributes.name}}',
+      ),
+    ).toBe('start evf1\nstart evf2');
+    expect(events('--filter', 'type=image')).toBe('');
+    expect(
+      events(
+        '--filter',
+        'image=busybox:latest',
+        '--filter',
+        'event=die',
+        '--format',
+        '{{.Actor.Attributes.name}}',
+      ),
+    ).toBe('evf1\nevf2');
+    const json = events('--filter', 'container=evf2', '--filter', 'event=destroy', '--format', 'json');
+    const message = JSON.parse(json);
+    expect(Object.keys(message)).toEqual([
+      'status',
+      'id',
+      'from',
+      'Type',
+      'Action',
+      'Actor',
+      'scope',
+      'time',
+      'timeNano',
+    ]);
+    expect(message).toMatchObject({
+      Type: 'container',
+      Action: 'destroy',
+      Actor: { Attributes: { name: 'evf2' } },
+    });
+    expect(String(message.timeNano).startsWith(String(message.time))).toBe(true);
+    expect(
+      boxOk(env.root, [
+        'system',
+        'events',
+        '--since',
+        since,
+        '--until',
+        until,
+        '--filter',
+        'container=evf1',
+        '--format',
+        '{{.Status}}',
+      ]),
+    ).toBe('create\nstart\ndie\ndestroy');
+    const bad = box(env.root, ['events', '--until', until, '--filter', 'colour=red']);
+    expect([bad.code, bad.stderr.trim()]).toEqual([125, "box: invalid filter 'colour'"]);
+    const badTime = box(env.root, ['events', '--since', 'yesterday']);
+    expect([badTime.code, badTime.stderr.trim()]).toEqual([
+      125,
+      'box: failed to parse value as time or duration: "yesterday"',
+    ]);
+    const badField = box(env.root, ['events', '--until', until, '--format', '{{.Nope}}']);
+    expect([badField.code, badField.stderr.trim()]).toEqual([
+      125,
+      'box: template parsing error: template: :1:2: executing "" at <.Nope>: can\'t evaluate field Nope in type *events.Message',
+    ]);
+  });
+
+  it('without --until it follows: new events arrive as they happen, until it is interrupted', async () => {
+    const since = secondsFromNow(-1);
+    const follower = boxAsync(env.root, ['events', '--since', since, '--filter', 'container=evfollow']);
+    try {
+      boxOk(env.root, ['run', '--rm', '--name', 'evfollow', 'busybox', 'true']);
+      await waitFor(() => follower.output().includes(' container destroy '), 10_000);
+      expect(
+        follower
+          .output()
+          .trim()
+          .split('\n')
+          .map((l) => LINE.exec(l)?.[2]),
+      ).toEqual(['create', 'start', 'die', 'destroy']);
+      // Still following: it has not ended on its own.
+      expect(follower.child.exitCode).toBeNull();
+    } finally {
+      follower.child.kill('SIGINT');
+    }
+    const ended = await follower.done;
+    expect(ended.code).not.toBe(0);
   });
 });

@@ -8,11 +8,16 @@
  * any other object is a struct (an inspect section such as State), an integral number is an int.
  */
 
-/** One of docker's formatter contexts: a struct whose fields a template reaches by name. */
+/**
+ * One of docker's formatter contexts: a struct whose fields a template reaches by name. `json`:
+ * what encoding/json makes of it when its JSON names are not its field names (a struct with
+ * json tags, such as events.Message), in its order; else its fields with sorted keys.
+ */
 export class GoStruct {
   constructor(
     readonly typeName: string,
     readonly fields: Record<string, unknown>,
+    readonly json?: Record<string, unknown>,
   ) {}
 }
 
@@ -54,6 +59,7 @@ export function goTypeName(value: unknown): string {
   if (typeof value === 'string') return 'string';
   if (typeof value === 'boolean') return 'bool';
   if (typeof value === 'number') return Number.isInteger(value) ? 'int' : 'float64';
+  if (typeof value === 'bigint') return 'int64';
   if (value instanceof GoStruct) return value.typeName;
   if (Array.isArray(value)) return value.every((v) => typeof v === 'string') ? '[]string' : '[]interface {}';
   if (isObject(value)) {
@@ -191,7 +197,7 @@ export function formatValue(value: unknown): string {
   if (value === undefined || value === null) return '<nil>';
   if (typeof value === 'string') return value;
   if (typeof value === 'number') return formatNumber(value);
-  if (typeof value === 'boolean') return String(value);
+  if (typeof value === 'boolean' || typeof value === 'bigint') return String(value);
   if (Array.isArray(value)) return `[${value.map(formatValue).join(' ')}]`;
   if (value instanceof GoStruct) return `{${Object.values(value.fields).map(formatValue).join(' ')}}`;
   if (isObject(value)) {
@@ -455,6 +461,8 @@ export function goJSON(value: unknown, options: { escapeHTML: boolean; indent?: 
   if (value === undefined || value === null) return 'null';
   if (typeof value === 'string') return jsonString(value, options.escapeHTML);
   if (typeof value === 'number' || typeof value === 'boolean') return JSON.stringify(value);
+  // An int64 (nanoseconds) beyond a double's exact integers.
+  if (typeof value === 'bigint') return String(value);
   if (Array.isArray(value)) {
     if (value.length === 0) return '[]';
     const items = value.map((v) => nl(depth + 1) + goJSON(v, options, depth + 1));
@@ -462,7 +470,10 @@ export function goJSON(value: unknown, options: { escapeHTML: boolean; indent?: 
   }
   let fields: GoObject;
   let keys: string[];
-  if (value instanceof GoStruct) {
+  if (value instanceof GoStruct && value.json) {
+    fields = value.json;
+    keys = Object.keys(fields);
+  } else if (value instanceof GoStruct) {
     fields = value.fields;
     keys = Object.keys(fields).sort(compareStrings);
   } else if (isObject(value)) {

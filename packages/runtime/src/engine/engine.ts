@@ -19,7 +19,7 @@ import { type LogEntry, readLogs } from '../logs.js';
 import type { LinuxResources } from '../spec.js';
 import type { AttachRequest } from './attach-protocol.js';
 import type { EngineContext, Supervision } from './context.js';
-import { EventLog } from './events.js';
+import { EventLog, type EventQuery, eventFilter } from './events.js';
 import type { CommitOptions } from './filesystem.js';
 import { isPaused } from './freezer.js';
 import type { ContainerInspect } from './inspect.js';
@@ -489,12 +489,15 @@ export class Engine {
     yield* readLogs(path, { tail: options.tail, follow: options.follow, until });
   }
 
-  /** create/start/die/oom/destroy/… events since `since`; with `follow`, new ones until `signal` aborts. */
-  async *events(
-    options: { since?: string; follow?: boolean; signal?: AbortSignal } = {},
-  ): AsyncGenerator<EngineEvent> {
+  /**
+   * create/start/die/oom/destroy/… events in the query's time window that pass its filters
+   * (docker's); with `follow`, new ones until `signal` aborts or `until` has come. A filter key
+   * docker does not know is refused (EINVAL) before anything is read.
+   */
+  async *events(query: EventQuery = {}): AsyncGenerator<EngineEvent> {
     secureStateDir(this.layout);
-    yield* this.ctx.events.read(options);
+    eventFilter(query.filters);
+    yield* this.ctx.events.read(query);
   }
 
   // ---- files and images ----

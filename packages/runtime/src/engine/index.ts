@@ -1,6 +1,13 @@
 export { EngineError, type EngineErrorCode, isRuntimeError, RuntimeError } from '../errors.js';
 export type { EngineContext, Supervision } from './context.js';
 export { type AttachedProcess, createEngine, Engine, type EngineOptions } from './engine.js';
+export {
+  type EventMessage,
+  type EventQuery,
+  eventFilter,
+  eventMessage,
+  eventTimeNano,
+} from './events.js';
 export type { CommitOptions } from './filesystem.js';
 export type {
   ConfigInspect,
