@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -105,5 +105,27 @@ describe('EventLog.read', () => {
     expect(seen).toEqual(['late']);
     expect(Date.now() - started).toBeGreaterThanOrEqual(300);
     expect(Date.now() - started).toBeLessThan(2000);
+  });
+
+  it('following across a trim (a new file with the newer lines): nothing twice', async () => {
+    const path = join(dir, 'trimmed.jsonl');
+    const line = (name: string, second: number) =>
+      `${JSON.stringify({ type: 'start', id: name.padEnd(64, '0'), name, image: 'busybox', time: `2024-01-01T00:00:0${second}.000000000Z` })}\n`;
+    writeFileSync(path, line('a', 1) + line('b', 2));
+    const controller = new AbortController();
+    const seen: string[] = [];
+    const reading = (async () => {
+      for await (const e of new EventLog(path).read({ follow: true, signal: controller.signal })) {
+        seen.push(e.name);
+        if (seen.length === 3) controller.abort();
+      }
+    })();
+    await new Promise((r) => setTimeout(r, 150));
+    // As trim() does: the newer half written to a new file renamed over the old one.
+    writeFileSync(`${path}.new`, line('b', 2) + line('c', 3));
+    renameSync(`${path}.new`, path);
+    await Promise.race([reading, new Promise((r) => setTimeout(r, 3000))]);
+    controller.abort();
+    expect(seen).toEqual(['a', 'b', 'c']);
   });
 });

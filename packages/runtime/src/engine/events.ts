@@ -164,6 +164,9 @@ export class EventLog {
     let offset = 0;
     let ino: number | undefined;
     let partial = '';
+    // After a trim the file starts over with lines already read: those up to here are skipped.
+    let seen: Set<string> | undefined;
+    const current = new Set<string>();
     for (;;) {
       // Read once more after `until` has come: what was written up to it is then all there.
       const over = until !== undefined && nowNano() > until;
@@ -180,6 +183,8 @@ export class EventLog {
           if (ino !== undefined && (ino !== stats.ino || stats.size < offset)) {
             offset = 0;
             partial = '';
+            seen = new Set(current);
+            current.clear();
           }
           ino = stats.ino;
           const buffer = Buffer.alloc(Math.max(0, stats.size - offset));
@@ -192,6 +197,11 @@ export class EventLog {
         const lines = partial.split('\n');
         partial = lines.pop() ?? '';
         for (const line of lines) {
+          // Only while following can the file be trimmed under the reader.
+          if (options.follow) {
+            current.add(line);
+            if (seen?.has(line)) continue;
+          }
           let event: EngineEvent;
           try {
             event = JSON.parse(line) as EngineEvent;
