@@ -2,11 +2,12 @@
  * `inspect` and `events` as a docker user reads them: docker's ContainerJSON and ImageInspect
  * (for what box has) and docker's event stream (the docker CLI issue).
  */
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { box, boxAsync, boxOk, useBoxRoot, waitFor } from '../helpers/box.js';
+import { box, boxAsync, boxBin, boxOk, useBoxRoot, waitFor } from '../helpers/box.js';
 
 const env = useBoxRoot({ removeContainers: true });
 let dir: string;
@@ -283,6 +284,20 @@ describe('events', () => {
       125,
       'box: template parsing error: template: :1:2: executing "" at <.Nope>: can\'t evaluate field Nope in type *events.Message',
     ]);
+  });
+
+  it('a reader that goes away ends it quietly (box events | head -1)', () => {
+    boxOk(env.root, ['run', '--rm', '--name', 'evpipe', 'busybox', 'true']);
+    const r = spawnSync(
+      'bash',
+      [
+        '-c',
+        `${process.execPath} ${boxBin} events --since 0 --until ${secondsFromNow(1)} | head -1; echo "rc=\${PIPESTATUS[0]}"`,
+      ],
+      { env: { ...process.env, BOX_ROOT: env.root }, encoding: 'utf8', timeout: 20_000 },
+    );
+    expect(r.stdout).toMatch(/^\S+ container create [0-9a-f]{64} \(image=busybox, name=\w+\)\nrc=0\n$/);
+    expect(r.stderr).toBe('');
   });
 
   it('without --until it follows: new events arrive as they happen, until it is interrupted', async () => {

@@ -92,7 +92,16 @@ export async function events(flags: EventsFlags): Promise<number> {
   const until = flags.until !== undefined ? parseTimestamp(flags.until, now) : undefined;
   const filters = filtersOf(flags.filter ?? []);
   const tree = compile(flags.format);
-  for await (const event of openEngine().events({ since, until, filters, follow: true })) {
+  // A reader that went away (`box events | head -1`) ends the stream, as SIGPIPE ends docker's.
+  // The handler stays: a failed write is reported after the write call, maybe after the loop.
+  const controller = new AbortController();
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+    controller.abort();
+  });
+  const stream = openEngine().events({ since, until, filters, follow: true, signal: controller.signal });
+  for await (const event of stream) {
+    if (controller.signal.aborted) break;
     process.stdout.write(
       tree ? `${renderTemplate(tree, messageValue(eventMessage(event)))}\n` : eventLine(event),
     );
