@@ -433,6 +433,7 @@ describe('inspect values: docker maps and structs', () => {
     HostConfig: { PortBindings: ports, LogConfig: { Type: 'json-file', Config: {} }, Devices: [] },
     Config: { Volumes: { '/data': {} }, ExposedPorts: { '80/tcp': {} }, Labels: {} },
     NetworkSettings: { Ports: ports, Networks: { bridge: { IPAMConfig: null, IPAddress: '10.0.0.2' } } },
+    Mounts: [{ Type: 'bind', Source: '/s', Destination: '/d', Mode: '', RW: true, Propagation: 'rprivate' }],
   } as never);
 
   it('a PortMap prints as a map of lists of structs, keys sorted (template and json)', () => {
@@ -454,5 +455,27 @@ describe('inspect values: docker maps and structs', () => {
     expect(
       formatEach([doc], '{{range $n, $e := .NetworkSettings.Networks}}{{$n}}={{$e.IPAddress}}{{end}}'),
     ).toBe('bridge=10.0.0.2\n');
+  });
+});
+
+describe('inspect values: fields docker omits when empty', () => {
+  const doc = containerValue({
+    HostConfig: { PortBindings: {}, LogConfig: { Type: 'json-file', Config: {} }, Devices: [] },
+    Config: { Labels: {} },
+    NetworkSettings: { Ports: {}, Networks: {} },
+    Mounts: [{ Type: 'bind', Source: '/s', Destination: '/d', Mode: '', RW: true, Propagation: 'rprivate' }],
+  } as never);
+
+  it('a template sees their zero values; JSON output leaves them out', () => {
+    expect(
+      formatEach(
+        [doc],
+        '{{.HostConfig.Init}} {{.HostConfig.Tmpfs}} {{len .HostConfig.Mounts}} {{.Config.ExposedPorts}}',
+      ),
+    ).toBe('<nil> map[] 0 map[]\n');
+    expect(formatEach([doc], '{{range .Mounts}}[{{.Name}}]{{end}}')).toBe('[]\n');
+    expect(formatEach([doc], '{{json .HostConfig}}')).toBe(
+      '{"PortBindings":{},"LogConfig":{"Type":"json-file","Config":{}},"Devices":[]}\n',
+    );
   });
 });

@@ -148,8 +148,17 @@ describe('inspect CONTAINER: docker ContainerJSON', () => {
     boxOk(env.root, ['rm', '-f', 'live']);
   });
 
-  it('an unknown field: docker’s message, exit 125', () => {
+  it('an unknown field: docker’s message, exit 125; a field docker leaves out when empty: its zero value', () => {
     boxOk(env.root, ['create', '--name', 'plain', 'busybox', 'true']);
+    expect(
+      boxOk(env.root, [
+        'inspect',
+        '-f',
+        '{{.HostConfig.Init}} {{.HostConfig.Tmpfs}} {{len .HostConfig.Mounts}}',
+        'plain',
+      ]),
+    ).toBe('<nil> map[] 0');
+    expect(JSON.parse(boxOk(env.root, ['inspect', 'plain']))[0].HostConfig).not.toHaveProperty('Init');
     const r = box(env.root, ['inspect', '-f', '{{.HostConfig.Nope}}', 'plain']);
     expect([r.code, r.stderr.trim()]).toEqual([
       125,

@@ -2,7 +2,10 @@
  * Inspect data as docker's templates see it: docker executes `inspect -f` on typed Go values,
  * where PortMap, Networks, Volumes and the like are maps (printed `map[k:v]`, keys sorted, also
  * by `json`) and `struct{}` values print `{}`. Plain objects from the engine would otherwise read
- * as structs (see gofmt.ts), so the maps of each shape are marked here.
+ * as structs (see gofmt.ts), so the maps of each shape are marked here. Fields docker leaves
+ * out of its JSON when empty (omitempty: HostConfig.Tmpfs, Init, …) are absent from box's JSON
+ * too, but a template reaches them as docker's typed values do (`<nil>`, `map[]`, `[]`): they
+ * are given as properties that are not enumerable, which JSON output does not see.
  */
 import type { ImageInspect } from '@box/image';
 import type { ContainerInspect } from '@box/runtime';
@@ -36,9 +39,17 @@ function configValue(config: GoObject): GoObject {
   return out;
 }
 
+/** Zero values a template sees for fields left out when empty (not in JSON output). */
+function withZeros(value: GoObject, zeros: Record<string, () => unknown>): GoObject {
+  for (const [key, zero] of Object.entries(zeros)) {
+    if (!Object.hasOwn(value, key)) Object.defineProperty(value, key, { value: zero(), enumerable: false });
+  }
+  return value;
+}
+
 export function containerValue(c: ContainerInspect): GoObject {
   const host = c.HostConfig;
-  return {
+  const value: GoObject = {
     ...c,
     HostConfig: {
       ...host,
@@ -62,7 +73,16 @@ export function containerValue(c: ContainerInspect): GoObject {
         ),
       ),
     },
+    Mounts: c.Mounts.map((m) => withZeros({ ...m }, { Name: () => '', Driver: () => '' })),
   };
+  withZeros(value.HostConfig as GoObject, {
+    Tmpfs: () => goMap({}),
+    Sysctls: () => goMap({}),
+    Mounts: () => [],
+    Init: () => null,
+  });
+  withZeros(value.Config as GoObject, { ExposedPorts: () => goMap({}) });
+  return value;
 }
 
 export function imageValue(image: ImageInspect): GoObject {
