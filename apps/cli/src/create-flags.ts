@@ -20,6 +20,8 @@ export interface CreateFlags extends ResourceFlags, MountFlags, SecurityFlags, N
   pull?: string;
   platform?: string;
   interactive?: boolean;
+  /** run's -d: no stream attached. */
+  detach?: boolean;
   tty?: boolean;
   env: string[];
   workdir?: string;
@@ -186,6 +188,11 @@ export function createOptions(image: string, command: string[], flags: CreateFla
     user: flags.user,
     hostname: flags.hostname,
     tty: flags.tty ?? false,
+    openStdin: flags.interactive ?? false,
+    // As docker's: a detached run attaches nothing; run and create otherwise stdout and stderr, and stdin with -i.
+    attach: flags.detach
+      ? { stdin: false, stdout: false, stderr: false }
+      : { stdin: flags.interactive ?? false, stdout: true, stderr: true },
     consoleSize: size && { height: size.rows, width: size.cols },
     userns: flags.userns ?? false,
     resources: parseResourceFlags(flags),

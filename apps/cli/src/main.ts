@@ -132,6 +132,19 @@ const containerOptions: OptionSpec[] = [
   opt('platform', undefined, 'os/arch', 'Set platform if the image is multi-platform'),
 ];
 
+/** `events`, also as `system events`. */
+const eventsCommand: CommandSpec = {
+  name: 'events',
+  description: 'Get real time events from the server',
+  options: [
+    opt('since', undefined, 'string', 'Show all events created since timestamp'),
+    opt('until', undefined, 'string', 'Stream events until this timestamp'),
+    many('filter', 'f', 'filter', 'Filter output based on conditions provided'),
+    opt('format', undefined, 'string', "Format the output using a custom template ('json' or a Go template)"),
+  ],
+  run: async (_, o: Opts) => (await import('./commands/events.js')).events(o),
+};
+
 const load = {
   commit: () => import('./commands/commit.js'),
   containers: () => import('./commands/containers.js'),
@@ -607,10 +620,12 @@ const commands: CommandSpec[] = [
       },
     ],
   },
+  eventsCommand,
   {
     name: 'system',
     description: 'Manage box',
     subcommands: [
+      eventsCommand,
       {
         name: 'prune',
         description: 'Remove all stopped containers',

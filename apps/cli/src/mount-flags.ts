@@ -32,7 +32,7 @@ const TMPFS_OPTION =
 
 function volumeFlag(value: string): MountRequest {
   const parts = value.split(':');
-  if (parts.length === 1) return { type: 'volume', destination: parts[0]! };
+  if (parts.length === 1) return { type: 'volume', destination: parts[0]!, short: { mode: '' } };
   if (parts.length > 3) throw new CliError(`invalid volume specification: '${value}'`);
   const [source = '', destination = '', opts = ''] = parts;
   const options = opts ? opts.split(',') : [];
@@ -50,9 +50,10 @@ function volumeFlag(value: string): MountRequest {
       propagation: options.filter((o) => /private|slave|shared/.test(o)),
       // As docker: -v makes a missing host directory (--mount refuses it).
       createSource: true,
+      short: { mode: opts },
     };
   }
-  return { type: 'volume', source, destination, readonly };
+  return { type: 'volume', source, destination, readonly, short: { mode: opts } };
 }
 
 function mountFlag(value: string): MountRequest {
@@ -97,7 +98,7 @@ function tmpfsFlag(value: string): MountRequest {
   for (const option of options) {
     if (!TMPFS_OPTION.test(option)) throw new CliError(`invalid --tmpfs option "${option}" in "${value}"`);
   }
-  return { type: 'tmpfs', destination, options };
+  return { type: 'tmpfs', destination, options, short: { mode: colon === -1 ? '' : value.slice(colon + 1) } };
 }
 
 export function parseMountFlags(flags: MountFlags): MountRequest[] {

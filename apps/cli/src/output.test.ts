@@ -11,6 +11,7 @@ import {
   table,
   tabwrite,
 } from './output/index.js';
+import { containerValue } from './output/inspect.js';
 
 const SECOND = 1000;
 const MINUTE = 60 * SECOND;
@@ -437,5 +438,61 @@ describe('sprintf (fmt.Sprintf)', () => {
     ['%!', [], '%!!(MISSING)'],
   ])('%s of %j is %s', (format, args, text) => {
     expect(sprintf(format, args)).toBe(text);
+  });
+});
+
+describe('inspect values: docker maps and structs', () => {
+  const ports = {
+    '80/tcp': [{ HostIp: '', HostPort: '8080' }],
+    '53/udp': [{ HostIp: '127.0.0.1', HostPort: '' }],
+  };
+  const doc = containerValue({
+    HostConfig: { PortBindings: ports, LogConfig: { Type: 'json-file', Config: {} }, Devices: [] },
+    Config: { Volumes: { '/data': {} }, ExposedPorts: { '80/tcp': {} }, Labels: {} },
+    NetworkSettings: { Ports: ports, Networks: { bridge: { IPAMConfig: null, IPAddress: '10.0.0.2' } } },
+    Mounts: [{ Type: 'bind', Source: '/s', Destination: '/d', Mode: '', RW: true, Propagation: 'rprivate' }],
+  } as never);
+
+  it('a PortMap prints as a map of lists of structs, keys sorted (template and json)', () => {
+    expect(formatEach([doc], '{{.HostConfig.PortBindings}}')).toBe(
+      'map[53/udp:[{127.0.0.1 }] 80/tcp:[{ 8080}]]\n',
+    );
+    expect(formatEach([doc], '{{json .NetworkSettings.Ports}}')).toBe(
+      '{"53/udp":[{"HostIp":"127.0.0.1","HostPort":""}],"80/tcp":[{"HostIp":"","HostPort":"8080"}]}\n',
+    );
+  });
+
+  it('map[string]struct{} prints its values as {}', () => {
+    expect(formatEach([doc], '{{.Config.Volumes}} {{.Config.ExposedPorts}}')).toBe(
+      'map[/data:{}] map[80/tcp:{}]\n',
+    );
+  });
+
+  it('Networks is a map that range walks by name', () => {
+    expect(
+      formatEach([doc], '{{range $n, $e := .NetworkSettings.Networks}}{{$n}}={{$e.IPAddress}}{{end}}'),
+    ).toBe('bridge=10.0.0.2\n');
+  });
+});
+
+describe('inspect values: fields docker omits when empty', () => {
+  const doc = containerValue({
+    HostConfig: { PortBindings: {}, LogConfig: { Type: 'json-file', Config: {} }, Devices: [] },
+    Config: { Labels: {} },
+    NetworkSettings: { Ports: {}, Networks: {} },
+    Mounts: [{ Type: 'bind', Source: '/s', Destination: '/d', Mode: '', RW: true, Propagation: 'rprivate' }],
+  } as never);
+
+  it('a template sees their zero values; JSON output leaves them out', () => {
+    expect(
+      formatEach(
+        [doc],
+        '{{.HostConfig.Init}} {{.HostConfig.Tmpfs}} {{len .HostConfig.Mounts}} {{.Config.ExposedPorts}}',
+      ),
+    ).toBe('<nil> map[] 0 map[]\n');
+    expect(formatEach([doc], '{{range .Mounts}}[{{.Name}}]{{end}}')).toBe('[]\n');
+    expect(formatEach([doc], '{{json .HostConfig}}')).toBe(
+      '{"PortBindings":{},"LogConfig":{"Type":"json-file","Config":{}},"Devices":[]}\n',
+    );
   });
 });

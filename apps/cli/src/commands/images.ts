@@ -19,6 +19,7 @@ import { CliError } from '../errors.js';
 import { matchLabels, parseFilters, pathMatch } from '../filters.js';
 import { imageError, imageStore as openStore } from '../image-store.js';
 import { formatEach, formatList, humanDuration, humanSize } from '../output/index.js';
+import { imageValue } from '../output/inspect.js';
 
 const imageStore = () => openStore(openEngine().root);
 
@@ -183,7 +184,7 @@ export async function imageInspect(references: string[], flags: { format?: strin
   let failed = false;
   for (const reference of references) {
     try {
-      found.push(store.inspectImage(reference));
+      found.push(imageValue(store.inspectImage(reference)));
     } catch (error) {
       failed = true;
       process.stderr.write(`box: ${(imageError(error, 1) as Error).message}\n`);

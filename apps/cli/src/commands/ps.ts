@@ -1,9 +1,10 @@
 /** `box ps` and `box inspect`: containers as docker shows them. */
-import type { Container, Spec } from '@box/runtime';
+import type { Container } from '@box/runtime';
 import { openEngine } from '../engine.js';
 import { CliError, isRuntimeError } from '../errors.js';
 import { matchLabels, parseFilters } from '../filters.js';
 import { formatEach, formatList, GoStruct, humanDuration } from '../output/index.js';
+import { containerValue, imageValue } from '../output/inspect.js';
 
 export interface PsFlags {
   all?: boolean;
@@ -92,39 +93,6 @@ function portsText(state: Container): string {
     .join(', ');
 }
 
-/** docker's NetworkSettings: the container's addresses and ports while it runs. */
-function networkSettings(state: Container) {
-  const settings = state.running ? state.networkSettings : undefined;
-  const ports: Record<string, { HostIp: string; HostPort: string }[] | null> = {};
-  for (const p of state.ports ?? []) ports[`${p.containerPort}/${p.protocol}`] = null;
-  for (const p of settings?.ports ?? []) {
-    const key = `${p.containerPort}/${p.protocol}`;
-    ports[key] = [...(ports[key] ?? []), { HostIp: p.hostIp ?? '0.0.0.0', HostPort: String(p.hostPort) }];
-  }
-  const networks = Object.fromEntries(
-    Object.entries(settings?.networks ?? {}).map(([name, e]) => [
-      name,
-      {
-        NetworkID: e.networkId,
-        Gateway: e.gateway,
-        IPAddress: e.ipAddress,
-        IPPrefixLen: e.prefixLength,
-        MacAddress: e.macAddress,
-      },
-    ]),
-  );
-  const main = Object.values(settings?.networks ?? {})[0];
-  return {
-    Ports: ports,
-    SandboxKey: state.running && state.pid ? `/proc/${state.pid}/ns/net` : '',
-    Gateway: main?.gateway ?? '',
-    IPAddress: main?.ipAddress ?? '',
-    IPPrefixLen: main?.prefixLength ?? 0,
-    MacAddress: main?.macAddress ?? '',
-    Networks: networks,
-  };
-}
-
 /** docker's column headers for the fields of a `ps` row. */
 const PS_HEADERS = {
   ID: 'CONTAINER ID',
@@ -173,106 +141,6 @@ export async function ps(flags: PsFlags): Promise<number> {
   return 0;
 }
 
-/** docker inspect's shape for a container. */
-export function inspectState(state: Container) {
-  const { spec, running, paused } = state;
-  return {
-    Id: state.id,
-    Created: state.created,
-    Path: state.command[0],
-    Args: state.command.slice(1),
-    State: {
-      Status: running ? (paused ? 'paused' : 'running') : state.status,
-      Running: running,
-      Paused: running && paused,
-      Restarting: state.status === 'restarting',
-      OOMKilled: state.oomKilled ?? false,
-      Dead: false,
-      Pid: running ? state.pid : 0,
-      ExitCode: state.exitCode ?? 0,
-      Error: state.error && state.error !== 'stopped' ? state.error : '',
-      StartedAt: state.started ?? '0001-01-01T00:00:00Z',
-      FinishedAt: state.finished ?? '0001-01-01T00:00:00Z',
-      ...(state.health ? { Health: state.health } : {}),
-    },
-    Image: state.image,
-    Name: `/${state.name}`,
-    RestartCount: state.restartCount ?? 0,
-    LogPath: state.logPath,
-    HostConfig: {
-      AutoRemove: state.autoRemove,
-      RestartPolicy: {
-        Name: state.restartPolicy?.name ?? 'no',
-        MaximumRetryCount: state.restartPolicy?.maximumRetryCount ?? 0,
-      },
-      LogConfig: { Type: 'json-file', Config: state.logOptions ?? {} },
-      Memory: spec.linux?.resources?.memory?.limit ?? 0,
-      NanoCpus: spec.linux?.resources?.cpu?.quota
-        ? (spec.linux.resources.cpu.quota / (spec.linux.resources.cpu.period ?? 100000)) * 1e9
-        : 0,
-      PidsLimit: spec.linux?.resources?.pids?.limit ?? null,
-      CapAdd: state.capAdd ?? null,
-      CapDrop: state.capDrop ?? null,
-      Privileged: state.privileged ?? false,
-      SecurityOpt: securityOpt(state, spec),
-      Devices: (state.devices ?? []).map((d) => ({
-        PathOnHost: d.hostPath,
-        PathInContainer: d.containerPath ?? d.hostPath,
-        CgroupPermissions: d.permissions ?? 'rwm',
-      })),
-      DeviceCgroupRules: state.deviceCgroupRules ?? null,
-      Ulimits: state.ulimits?.map((u) => ({ Name: u.name, Soft: u.soft, Hard: u.hard })) ?? null,
-      Sysctls: spec.linux?.sysctl ?? null,
-      OomScoreAdj: spec.process?.oomScoreAdj ?? 0,
-      GroupAdd: state.groupAdd ?? null,
-      Init: state.init ?? null,
-      ShmSize: state.shmSize ?? 64 * 1024 * 1024,
-      NetworkMode: state.networkMode ?? 'none',
-      PortBindings: Object.fromEntries(
-        (state.ports ?? []).map((p) => [
-          `${p.containerPort}/${p.protocol}`,
-          [{ HostIp: p.hostIp ?? '', HostPort: p.hostPort ? String(p.hostPort) : '' }],
-        ]),
-      ),
-      Dns: state.networkOptions?.dns ?? [],
-      DnsSearch: state.networkOptions?.dnsSearch ?? [],
-      DnsOptions: state.networkOptions?.dnsOptions ?? [],
-      ExtraHosts: state.networkOptions?.extraHosts?.map((h) => `${h.name}:${h.ip}`) ?? null,
-    },
-    NetworkSettings: networkSettings(state),
-    GraphDriver: {
-      Name: 'overlay2',
-      Data: {
-        LowerDir: state.overlay.lowerdirs.join(':'),
-        UpperDir: state.overlay.upperdir,
-        WorkDir: state.overlay.workdir,
-      },
-    },
-    Config: {
-      Hostname: spec.hostname ?? '',
-      // As given (docker shows "nobody", not its ids; "" when the image's default, root, applies).
-      User: state.user ?? '',
-      Tty: spec.process?.terminal ?? false,
-      Env: spec.process?.env ?? [],
-      Cmd: state.command,
-      Image: state.image,
-      WorkingDir: spec.process?.cwd ?? '/',
-      Labels: state.labels ?? {},
-      ...(state.stopSignal !== undefined ? { StopSignal: state.stopSignal } : {}),
-      ...(state.stopTimeout !== undefined ? { StopTimeout: state.stopTimeout } : {}),
-      ...(state.healthcheck ? { Healthcheck: state.healthcheck } : {}),
-    },
-  };
-}
-
-/** docker's HostConfig.SecurityOpt: the options as given (the default profile is not listed). */
-function securityOpt(state: Container, spec: Spec): string[] | null {
-  const opts: string[] = [];
-  if (spec.process?.noNewPrivileges) opts.push('no-new-privileges');
-  if (state.seccomp) opts.push(`seccomp=${state.seccomp}`);
-  return opts.length > 0 ? opts : null;
-}
-
 export async function inspect(references: string[], flags: { format?: string }): Promise<number> {
   const engine = openEngine();
   const found: unknown[] = [];
@@ -292,13 +160,13 @@ export async function inspect(references: string[], flags: { format?: string }):
 /** docker's `inspect`: a container by that name or ID, else an image, else "No such object". */
 async function inspectObject(engine: ReturnType<typeof openEngine>, reference: string): Promise<unknown> {
   try {
-    return inspectState(await engine.inspect(reference));
+    return containerValue(await engine.inspectContainer(reference));
   } catch (error) {
     if (!isRuntimeError(error, 'ENOCONTAINER')) throw error;
   }
   const { imageStore } = await import('../image-store.js');
   try {
-    return (await imageStore(engine.root)).inspectImage(reference);
+    return imageValue((await imageStore(engine.root)).inspectImage(reference));
   } catch {
     throw new CliError(`No such object: ${reference}`, 1);
   }

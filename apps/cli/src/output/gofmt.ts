@@ -17,12 +17,17 @@ export interface GoMethod {
   fn: (...args: string[]) => unknown;
 }
 
-/** One of docker's formatter contexts: a struct whose fields a template reaches by name. */
+/**
+ * One of docker's formatter contexts: a struct whose fields a template reaches by name. `json`:
+ * what encoding/json makes of it when its JSON names are not its field names (a struct with
+ * json tags, such as events.Message), in its order; else its fields with sorted keys.
+ */
 export class GoStruct {
   constructor(
     readonly typeName: string,
     readonly fields: Record<string, unknown>,
     readonly methods: Record<string, GoMethod> = {},
+    readonly json?: Record<string, unknown>,
   ) {}
 }
 
@@ -32,8 +37,28 @@ export function isObject(value: unknown): value is GoObject {
   return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof GoStruct);
 }
 
-/** An object that stands for a Go map (every value a string, or empty), not a struct. */
+const GO_KIND = Symbol('Go kind');
+
+/**
+ * Marks an object as a Go map whatever its values (docker's PortMap, Networks, Volumes…), so
+ * that it prints as `map[k:v]` with sorted keys, as docker's typed values do; `goStruct` marks
+ * one as a struct although its values are all strings (a PortBinding). The mark is not
+ * enumerable: the object is otherwise unchanged.
+ */
+export function goMap<T extends GoObject>(value: T): T {
+  Object.defineProperty(value, GO_KIND, { value: 'map', enumerable: false });
+  return value;
+}
+
+export function goStruct<T extends GoObject>(value: T): T {
+  Object.defineProperty(value, GO_KIND, { value: 'struct', enumerable: false });
+  return value;
+}
+
+/** An object that stands for a Go map (marked, or every value a string, or empty), not a struct. */
 export function isStringMap(value: GoObject): boolean {
+  const kind = (value as { [GO_KIND]?: 'map' | 'struct' })[GO_KIND];
+  if (kind !== undefined) return kind === 'map';
   for (const key in value) if (typeof value[key] !== 'string') return false;
   return true;
 }
@@ -44,9 +69,13 @@ export function goTypeName(value: unknown): string {
   if (typeof value === 'string') return 'string';
   if (typeof value === 'boolean') return 'bool';
   if (typeof value === 'number') return Number.isInteger(value) ? 'int' : 'float64';
+  if (typeof value === 'bigint') return 'int64';
   if (value instanceof GoStruct) return value.typeName;
   if (Array.isArray(value)) return value.every((v) => typeof v === 'string') ? '[]string' : '[]interface {}';
-  if (isObject(value)) return isStringMap(value) ? 'map[string]string' : 'map[string]interface {}';
+  if (isObject(value)) {
+    const strings = Object.values(value).every((v) => typeof v === 'string');
+    return isStringMap(value) && strings ? 'map[string]string' : 'map[string]interface {}';
+  }
   return typeof value;
 }
 
@@ -178,7 +207,7 @@ export function formatValue(value: unknown): string {
   if (value === undefined || value === null) return '<nil>';
   if (typeof value === 'string') return value;
   if (typeof value === 'number') return formatNumber(value);
-  if (typeof value === 'boolean') return String(value);
+  if (typeof value === 'boolean' || typeof value === 'bigint') return String(value);
   if (Array.isArray(value)) return `[${value.map(formatValue).join(' ')}]`;
   if (value instanceof GoStruct) return `{${Object.values(value.fields).map(formatValue).join(' ')}}`;
   if (isObject(value)) {
@@ -442,6 +471,8 @@ export function goJSON(value: unknown, options: { escapeHTML: boolean; indent?: 
   if (value === undefined || value === null) return 'null';
   if (typeof value === 'string') return jsonString(value, options.escapeHTML);
   if (typeof value === 'number' || typeof value === 'boolean') return JSON.stringify(value);
+  // An int64 (nanoseconds) beyond a double's exact integers.
+  if (typeof value === 'bigint') return String(value);
   if (Array.isArray(value)) {
     if (value.length === 0) return '[]';
     const items = value.map((v) => nl(depth + 1) + goJSON(v, options, depth + 1));
@@ -449,7 +480,10 @@ export function goJSON(value: unknown, options: { escapeHTML: boolean; indent?: 
   }
   let fields: GoObject;
   let keys: string[];
-  if (value instanceof GoStruct) {
+  if (value instanceof GoStruct && value.json) {
+    fields = value.json;
+    keys = Object.keys(fields);
+  } else if (value instanceof GoStruct) {
     fields = value.fields;
     keys = Object.keys(fields).sort(compareStrings);
   } else if (isObject(value)) {

@@ -266,7 +266,7 @@ export async function createContainer(
   const ports = [...(options.publish ?? []), ...(options.publishAll ? exposedPorts(image.config) : [])];
 
   const container = ctx.store.create(options.name, options.userns ?? false);
-  let mounts: ParsedMounts = { mounts: [], volumes: [], anonymous: [] };
+  let mounts: ParsedMounts = { mounts: [], requests: [], volumes: [], anonymous: [] };
   try {
     mounts = resolveMounts(ctx.layout, options.mounts ?? []);
     // As docker: with the host's network, the host's name unless one is given.
@@ -345,6 +345,7 @@ export async function createContainer(
       name: container.name,
       image: options.image,
       command: args,
+      ...(entrypoint.length ? { entrypoint } : {}),
       created: new Date().toISOString(),
       status: 'created',
       autoRemove: options.autoRemove ?? false,
@@ -356,6 +357,9 @@ export async function createContainer(
         workdir: join(container.dir, 'work'),
         layersRoot: image.layersRoot,
       },
+      ...(mounts.requests.length ? { mounts: mounts.requests } : {}),
+      ...(options.openStdin ? { openStdin: true } : {}),
+      ...(options.attach ? { attach: options.attach } : {}),
       volumes: mounts.volumes,
       anonymousVolumes: mounts.anonymous,
       restartPolicy: options.restartPolicy ?? { name: 'no', maximumRetryCount: 0 },
@@ -380,6 +384,7 @@ export async function createContainer(
       ...stopOptionsOf(image.config, options),
       ...(network.kind === 'network' ? { networks: [network.name] } : {}),
       ...(ports.length ? { ports } : {}),
+      ...(options.publishAll ? { publishAll: true } : {}),
       ...networkOptionsOf(options),
     };
     // The image stays while a container uses it (its removal is refused).

@@ -19,10 +19,11 @@ import { type LogEntry, readLogs } from '../logs.js';
 import type { LinuxResources } from '../spec.js';
 import type { AttachRequest } from './attach-protocol.js';
 import type { EngineContext, Supervision } from './context.js';
-import { EventLog } from './events.js';
+import { EventLog, type EventQuery, eventFilter } from './events.js';
 import type { CommitOptions } from './filesystem.js';
 import { isPaused } from './freezer.js';
 import { readHealth } from './health-state.js';
+import type { ContainerInspect } from './inspect.js';
 import { containerDir, type Layout, layoutOf } from './layout.js';
 import type { CreateNetworkOptions, NetworkInfo } from './networks.js';
 import type { PipedIO } from './pipes.js';
@@ -269,6 +270,33 @@ export class Engine {
     return this.view(await this.find(reference));
   }
 
+  /** The container as docker's `inspect` shows it (docker's ContainerJSON, for what box has). */
+  async inspectContainer(reference: string): Promise<ContainerInspect> {
+    const container = await this.inspect(reference);
+    const [{ containerInspect }, { Networks }, { volumePath }] = await Promise.all([
+      import('./inspect.js'),
+      import('./networks.js'),
+      import('./volumes.js'),
+    ]);
+    // The image is held while the container exists, but `rmi -f` may have taken it.
+    const imageConfig =
+      container.imageId && this.ctx.images.config
+        ? await this.ctx.images.config(container.imageId).catch(() => undefined)
+        : undefined;
+    const networks = new Networks(this.layout);
+    return containerInspect(container, {
+      volumePath: (name) => volumePath(this.layout, name),
+      imageConfig,
+      networkId: (name) => {
+        try {
+          return networks.get(name).id;
+        } catch {
+          return '';
+        }
+      },
+    });
+  }
+
   // ---- stop, kill, restart, remove, wait ----
 
   /**
@@ -467,12 +495,15 @@ export class Engine {
     yield* readLogs(path, { tail: options.tail, follow: options.follow, until });
   }
 
-  /** create/start/die/oom/destroy/… events since `since`; with `follow`, new ones until `signal` aborts. */
-  async *events(
-    options: { since?: string; follow?: boolean; signal?: AbortSignal } = {},
-  ): AsyncGenerator<EngineEvent> {
+  /**
+   * create/start/die/oom/destroy/… events in the query's time window that pass its filters
+   * (docker's); with `follow`, new ones until `signal` aborts or `until` has come. A filter key
+   * docker does not know is refused (EINVAL) before anything is read.
+   */
+  async *events(query: EventQuery = {}): AsyncGenerator<EngineEvent> {
     secureStateDir(this.layout);
-    yield* this.ctx.events.read(options);
+    eventFilter(query.filters);
+    yield* this.ctx.events.read(query);
   }
 
   // ---- files and images ----

@@ -1,7 +1,25 @@
 export { EngineError, type EngineErrorCode, isRuntimeError, RuntimeError } from '../errors.js';
 export type { EngineContext, Supervision } from './context.js';
 export { type AttachedProcess, createEngine, Engine, type EngineOptions } from './engine.js';
+export {
+  type EventMessage,
+  type EventQuery,
+  eventFilter,
+  eventMessage,
+  eventTimeNano,
+} from './events.js';
 export type { CommitOptions } from './filesystem.js';
+export type {
+  ConfigInspect,
+  ContainerInspect,
+  ContainerStateInspect,
+  EndpointInspect,
+  HostConfigInspect,
+  HostMountInspect,
+  MountPointInspect,
+  NetworkSettingsInspect,
+  PortBindingInspect,
+} from './inspect.js';
 export type { NetworkEndpoint, NetworkSettings, PublishedPort } from './network-attach.js';
 export type { CreateNetworkOptions, NetworkInfo, NetworkRecord } from './networks.js';
 export type { PipedIO } from './pipes.js';
@@ -11,6 +29,7 @@ export type { ServiceCommand } from './service-client.js';
 /** For image providers that keep layers under the state root, which --userns containers must traverse. */
 export { sharedDir, sharedGroup } from './state-dir.js';
 export type {
+  AttachedStreams,
   AttachStdio,
   CommitRequest,
   Container,

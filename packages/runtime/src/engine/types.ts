@@ -18,6 +18,8 @@ export interface ContainerRecord {
   /** The image as the user named it. */
   image: string;
   command: string[];
+  /** The entrypoint it runs with (given, or the image's): the first part of `command`. */
+  entrypoint?: string[];
   /** USER[:GROUP] as given (or the image's User), names unresolved: what `inspect` shows. */
   user?: string;
   /** The image's labels with --label's over them, as docker's container config keeps them. */
@@ -36,6 +38,11 @@ export interface ContainerRecord {
   imageId?: string;
   /** The layers of its root filesystem: image layers (top first) and its own. */
   overlay: { lowerdirs: string[]; upperdir: string; workdir: string; layersRoot?: string };
+  /** The mounts as asked (-v, --mount, --tmpfs), for inspect. */
+  mounts?: MountRequest[];
+  /** -i and the streams attached at create, as asked (docker's Config.OpenStdin, AttachStdin, …). */
+  openStdin?: boolean;
+  attach?: AttachedStreams;
   /** Named volumes it mounts (kept after it), and anonymous ones (removed by remove({ volumes })). */
   volumes?: string[];
   anonymousVolumes?: string[];
@@ -74,6 +81,8 @@ export interface ContainerRecord {
   networks?: string[];
   /** -p (with -P's ports added at create). */
   ports?: PortBinding[];
+  /** -P was given. */
+  publishAll?: boolean;
   /** --ip, --add-host and the resolver options, used at each start. */
   networkOptions?: {
     ip?: string;
@@ -176,7 +185,12 @@ export interface Ulimit {
   hard: number;
 }
 
-/** A mount as create takes it; paths are checked and volumes made by the engine. */
+/**
+ * A mount as create takes it; paths are checked and volumes made by the engine. `short`: it
+ * was given in docker's short form (`-v SRC:DST:MODE`, `--tmpfs DST:OPTS`) with MODE or OPTS as
+ * written; inspect then lists it where docker does (HostConfig.Binds, HostConfig.Tmpfs) rather
+ * than in HostConfig.Mounts.
+ */
 export type MountRequest =
   | {
       type: 'bind';
@@ -186,10 +200,18 @@ export type MountRequest =
       propagation?: string[];
       /** docker's -v: a missing source is made (a directory, 0755); --mount refuses one. */
       createSource?: boolean;
+      short?: { mode: string };
     }
   /** A named volume (made on first use), or an anonymous one without `source`. */
-  | { type: 'volume'; source?: string; destination: string; readonly?: boolean }
-  | { type: 'tmpfs'; destination: string; options?: string[] };
+  | { type: 'volume'; source?: string; destination: string; readonly?: boolean; short?: { mode: string } }
+  | { type: 'tmpfs'; destination: string; options?: string[]; short?: { mode: string } };
+
+/** Which of stdin, stdout and stderr a caller attaches to (docker's Config.Attach*). */
+export interface AttachedStreams {
+  stdin: boolean;
+  stdout: boolean;
+  stderr: boolean;
+}
 
 /** docker's -p: a container port published on the host. */
 export interface PortBinding {
@@ -221,6 +243,10 @@ export interface CreateOptions {
   user?: string;
   hostname?: string;
   tty?: boolean;
+  /** docker's -i (kept for inspect; the caller attaches stdin itself). */
+  openStdin?: boolean;
+  /** The streams the caller attaches (kept for inspect). */
+  attach?: AttachedStreams;
   /** Terminal size for tty containers. */
   consoleSize?: { height: number; width: number };
   /** A user namespace: container root is an unprivileged host uid (box's range in /etc/subuid). */

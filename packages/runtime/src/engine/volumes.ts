@@ -34,6 +34,8 @@ export interface VolumeInfo {
 
 export interface ParsedMounts {
   mounts: Mount[];
+  /** The requests with destinations cleaned and anonymous volumes named (kept for inspect). */
+  requests: MountRequest[];
   /** Named and anonymous volumes the container uses. */
   volumes: string[];
   anonymous: string[];
@@ -165,12 +167,14 @@ function hostSource(path: string, missing?: string[]): string {
  */
 export function resolveMounts(layout: Layout, requests: readonly MountRequest[]): ParsedMounts {
   const mounts: Mount[] = [];
+  const asked: MountRequest[] = [];
   const volumes: string[] = [];
   const anonymous: string[] = [];
   const seen = new Set<string>();
   const missing: string[] = [];
   for (const request of requests) {
     const destination = containerPath(request.destination);
+    asked.push({ ...request, destination });
     if (seen.has(destination)) throw new EngineError('EINVAL', `Duplicate mount point: ${destination}`);
     seen.add(destination);
     if (request.type === 'bind') {
@@ -185,6 +189,7 @@ export function resolveMounts(layout: Layout, requests: readonly MountRequest[])
       const name =
         request.source ?? Buffer.from(globalThis.crypto.getRandomValues(new Uint8Array(32))).toString('hex');
       (request.source === undefined ? anonymous : volumes).push(name);
+      asked[asked.length - 1] = { ...request, destination, source: name };
       mounts.push({
         destination,
         type: 'bind',
@@ -213,5 +218,5 @@ export function resolveMounts(layout: Layout, requests: readonly MountRequest[])
   }
   for (const name of volumes) createVolume(layout, name);
   for (const name of anonymous) createVolume(layout, name, { anonymous: true });
-  return { mounts, volumes, anonymous };
+  return { mounts, requests: asked, volumes, anonymous };
 }
