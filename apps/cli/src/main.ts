@@ -204,6 +204,18 @@ const commands: CommandSpec[] = [
       opt('follow', 'f', undefined, 'Follow log output'),
       opt('tail', 'n', 'n', 'Number of lines to show from the end of the logs', { default: 'all' }),
       opt('timestamps', 't', undefined, 'Show timestamps'),
+      opt(
+        'since',
+        undefined,
+        'string',
+        'Show logs since timestamp (e.g. "2013-01-02T13:23:37Z") or relative (e.g. "42m" for 42 minutes)',
+      ),
+      opt(
+        'until',
+        undefined,
+        'string',
+        'Show logs before a timestamp (e.g. "2013-01-02T13:23:37Z") or relative (e.g. "42m" for 42 minutes)',
+      ),
     ],
     run: async ([ref], o: Opts) => (await load.logs()).logs(s(ref), o),
   },

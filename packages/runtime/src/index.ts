@@ -10,6 +10,7 @@ export {
   SpecError,
 } from './errors.js';
 export { type ExecOptions, type ExecProcess, execInContainer } from './exec.js';
+export { logEntryTime, parseGoDuration, parseLogTime } from './log-time.js';
 export {
   JsonFileLogger,
   type LogEntry,

@@ -15,6 +15,7 @@ import { readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { toResources } from '../cgroup.js';
 import { EngineError } from '../errors.js';
+import { parseLogTime } from '../log-time.js';
 import { type LogEntry, readLogs } from '../logs.js';
 import type { LinuxResources } from '../spec.js';
 import type { AttachRequest } from './attach-protocol.js';
@@ -443,22 +444,47 @@ export class Engine {
    */
   async *logs(
     reference: string,
-    options: { follow?: boolean; tail?: number; signal?: AbortSignal } = {},
+    options: {
+      follow?: boolean;
+      tail?: number;
+      signal?: AbortSignal;
+      /** docker's forms: `10m` (before now), RFC 3339 (`2024-01-02T13:23:37Z`), Unix seconds. */
+      since?: string;
+      until?: string;
+    } = {},
   ): AsyncGenerator<LogEntry> {
+    const now = new Date();
+    const window = (name: 'since' | 'until'): bigint | undefined => {
+      const value = options[name];
+      if (value === undefined || value === '') return undefined;
+      try {
+        return parseLogTime(value, now);
+      } catch (error) {
+        throw new EngineError('EINVAL', `invalid value for "${name}": ${(error as Error).message}`);
+      }
+    };
+    const since = window('since');
+    const until = window('until');
     const record = await this.find(reference);
-    let until: Promise<unknown> | undefined;
+    let ended: Promise<unknown> | undefined;
     if (options.follow) {
       const { waitExited } = await import('./lifecycle.js');
-      until = waitExited(this.ctx, record.id).catch(() => undefined);
+      ended = waitExited(this.ctx, record.id).catch(() => undefined);
       if (options.signal) {
         const aborted = new Promise((resolve) =>
           options.signal!.addEventListener('abort', resolve, { once: true }),
         );
-        until = Promise.race([until, aborted]);
+        ended = Promise.race([ended, aborted]);
       }
     }
     const path = join(containerDir(this.layout, record.id), 'json.log');
-    yield* readLogs(path, { tail: options.tail, follow: options.follow, until });
+    yield* readLogs(path, {
+      tail: options.tail,
+      follow: options.follow,
+      until: ended,
+      sinceNs: since,
+      untilNs: until,
+    });
   }
 
   /** create/start/die/oom/destroy/… events since `since`; with `follow`, new ones until `signal` aborts. */

@@ -1,0 +1,93 @@
+/**
+ * What a docker user types to look at containers, as docker answers it: one row per habit
+ * (logs --since/--until, top with ps options, system df, diff, ps -s, cp -a).
+ */
+import { describe, expect, it } from 'vitest';
+import { box, boxOk, useBoxRoot } from '../helpers/box.js';
+
+const env = useBoxRoot({ removeContainers: true });
+
+describe('logs --since and --until', () => {
+  it('relative, RFC 3339 and Unix times, with -t and --tail; a bad value is one line, exit 125', () => {
+    boxOk(env.root, [
+      'run',
+      '-d',
+      '--name',
+      'talker',
+      'busybox',
+      'sh',
+      '-c',
+      'echo early; sleep 1.2; echo late; echo last',
+    ]);
+    expect(boxOk(env.root, ['wait', 'talker'])).toBe('0');
+    const stamped = boxOk(env.root, ['logs', '-t', 'talker']).split('\n');
+    expect(stamped.map((l) => l.split(' ')[1])).toEqual(['early', 'late', 'last']);
+    const times = stamped.map((l) => l.split(' ')[0]!);
+    const logs = (...args: string[]) =>
+      boxOk(env.root, ['logs', ...args, 'talker'])
+        .split('\n')
+        .filter(Boolean);
+
+    // Inclusive at both ends, to the nanosecond of RFC 3339 with a fraction.
+    expect(logs('--since', times[1]!)).toEqual(['late', 'last']);
+    expect(logs('--until', times[1]!)).toEqual(['early', 'late']);
+    expect(logs('--since', times[1]!, '--until', times[1]!, '-t')).toEqual([stamped[1]]);
+    // RFC 3339 without a fraction, with a zone offset; Unix seconds with and without a fraction.
+    // "late" came 1.2 s after "early": the whole second it fell in starts after "early".
+    const lateSecond = Math.floor(Date.parse(times[1]!) / 1000);
+    const inParis = new Date((lateSecond + 3600) * 1000).toISOString().slice(0, 19);
+    expect(logs('--since', `${inParis}+01:00`)).toEqual(['late', 'last']);
+    expect(logs('--since', `${lateSecond}`)).toEqual(['late', 'last']);
+    const lateNanos = /\.(\d{9})Z$/.exec(times[1]!)![1];
+    expect(logs('--until', `${lateSecond}.${lateNanos}`)).toEqual(['early', 'late']);
+    const justBefore = BigInt(lateSecond) * 1_000_000_000n + BigInt(lateNanos!) - 1n;
+    const unixBefore = `${justBefore / 1_000_000_000n}.${String(justBefore % 1_000_000_000n).padStart(9, '0')}`;
+    expect(logs('--until', unixBefore)).toEqual(['early']);
+    // Relative: an hour ago holds everything, an hour from now nothing; --tail is taken first.
+    expect(logs('--since', '1h')).toEqual(['early', 'late', 'last']);
+    expect(logs('--until', '1h30m')).toEqual([]);
+    expect(logs('--since', '-1h')).toEqual([]);
+    expect(logs('--tail', '2', '--since', '1h')).toEqual(['late', 'last']);
+    expect(logs('--tail', '2', '--until', times[1]!)).toEqual(['late']);
+
+    for (const [flag, value, message] of [
+      [
+        '--since',
+        'yesterday',
+        'invalid value for "since": failed to parse value as time or duration: "yesterday"',
+      ],
+      [
+        '--until',
+        '2024-13-01',
+        'invalid value for "until": parsing time "2024-13-01" as "2006-01-02": month out of range',
+      ],
+    ] as const) {
+      const r = box(env.root, ['logs', flag, value, 'talker']);
+      expect([r.code, r.stdout, r.stderr]).toEqual([125, '', `box: ${message}\n`]);
+    }
+  });
+
+  it('-f --until stops at the until time; an until already past does not follow', () => {
+    boxOk(env.root, [
+      'run',
+      '-d',
+      '--name',
+      'ticker',
+      'busybox',
+      'sh',
+      '-c',
+      'while :; do echo tick; sleep 0.2; done',
+    ]);
+    let started = Date.now();
+    const r = box(env.root, ['logs', '-f', '--until', '-2s', 'ticker']);
+    const took = Date.now() - started;
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^(tick\n)+$/);
+    // Durations are whole seconds (as docker's): until is 1 to 2 s from now.
+    expect(took).toBeGreaterThan(900);
+    expect(took).toBeLessThan(5000);
+    started = Date.now();
+    expect(box(env.root, ['logs', '-f', '--until', '1s', 'ticker']).code).toBe(0);
+    expect(Date.now() - started).toBeLessThan(3000);
+  });
+});
