@@ -281,8 +281,9 @@ const commands: CommandSpec[] = [
   {
     name: 'top',
     description: 'Display the running processes of a container',
-    args: ['<container>'],
-    run: async ([ref]) => (await load.top()).top(s(ref)),
+    args: ['<container>', '[ps-options...]'],
+    passThrough: true,
+    run: async ([ref, psOptions]) => (await load.top()).top(s(ref), list(psOptions)),
   },
   {
     name: 'rename',

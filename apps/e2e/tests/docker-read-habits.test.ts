@@ -2,6 +2,7 @@
  * What a docker user types to look at containers, as docker answers it: one row per habit
  * (logs --since/--until, top with ps options, system df, diff, ps -s, cp -a).
  */
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { box, boxOk, useBoxRoot } from '../helpers/box.js';
 
@@ -89,5 +90,59 @@ describe('logs --since and --until', () => {
     started = Date.now();
     expect(box(env.root, ['logs', '-f', '--until', '1s', 'ticker']).code).toBe(0);
     expect(Date.now() - started).toBeLessThan(3000);
+  });
+});
+
+describe('top CONTAINER [ps OPTIONS]', () => {
+  it("runs the host's ps (default -ef) over the container's processes only; no PID column is docker's error", () => {
+    boxOk(env.root, ['run', '-d', '--name', 'topped', 'busybox', 'sh', '-c', 'sleep 301 & exec sleep 302']);
+    const rows = (args: string[]) =>
+      boxOk(env.root, ['top', 'topped', ...args])
+        .split('\n')
+        .map((l) => l.split(/\s{2,}/));
+
+    const ef = rows([]);
+    expect(ef[0]).toEqual(['UID', 'PID', 'PPID', 'C', 'STIME', 'TTY', 'TIME', 'CMD']);
+    expect(
+      ef
+        .slice(1)
+        .map((r) => r[7])
+        .sort(),
+    ).toEqual(['sleep 301', 'sleep 302']);
+    const pids = ef.slice(1).map((r) => Number(r[1]));
+    // Host pids: the processes are the container's, nothing of the host is listed.
+    for (const pid of pids) expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8')).toMatch(/^sleep\0/);
+
+    const short = rows(['-o', 'pid,comm']);
+    expect(short[0]).toEqual(['PID', 'COMMAND']);
+    expect(
+      short
+        .slice(1)
+        .map((r) => Number(r[0]))
+        .sort(),
+    ).toEqual([...pids].sort());
+    expect(rows(['aux'])[0]).toEqual([
+      'USER',
+      'PID',
+      '%CPU',
+      '%MEM',
+      'VSZ',
+      'RSS',
+      'TTY',
+      'STAT',
+      'START',
+      'TIME',
+      'COMMAND',
+    ]);
+    expect(rows(['aux'])).toHaveLength(3);
+
+    const noPid = box(env.root, ['top', 'topped', '-o', 'comm']);
+    expect([noPid.code, noPid.stdout, noPid.stderr]).toEqual([
+      1,
+      '',
+      "box: Couldn't find PID field in ps output\n",
+    ]);
+    const renamed = box(env.root, ['top', 'topped', '-o', 'user=PID']);
+    expect([renamed.code, renamed.stderr]).toEqual([125, 'box: specifying "user=PID" is not allowed\n']);
   });
 });

@@ -381,6 +381,19 @@ export class Engine {
     return topOf(record);
   }
 
+  /**
+   * The host's `ps` with `psArgs` (docker's single string, `-ef` when empty) over the processes
+   * of a running container, as `docker top CONTAINER [ps OPTIONS]`.
+   */
+  async psTop(reference: string, psArgs = ''): Promise<import('./ps-top.js').ProcessTable> {
+    const { psTable, validatePsArgs } = await import('./ps-top.js');
+    validatePsArgs(psArgs);
+    const record = await this.running(reference);
+    const { createCgroupManager } = await import('@box/cgroups');
+    const pids = await (await createCgroupManager({ path: record.cgroupsPath })).pids();
+    return psTable(pids, psArgs);
+  }
+
   /** Resource usage of running containers (all running ones without references), measured over `intervalMs`. */
   async stats(
     references: readonly string[] = [],
