@@ -110,6 +110,7 @@ const load = {
   commit: () => import('./commands/commit.js'),
   containers: () => import('./commands/containers.js'),
   cp: () => import('./commands/cp.js'),
+  diff: () => import('./commands/diff.js'),
   exec: () => import('./commands/exec.js'),
   images: () => import('./commands/images.js'),
   registry: () => import('./commands/registry.js'),
@@ -473,6 +474,12 @@ const commands: CommandSpec[] = [
     run: async ([source, target]) => (await load.cp()).cp(s(source), s(target)),
   },
   {
+    name: 'diff',
+    description: "Inspect changes to files or directories on a container's filesystem",
+    args: ['<container>'],
+    run: async ([ref]) => (await load.diff()).diff(s(ref)),
+  },
+  {
     name: 'export',
     description: "Export a container's filesystem as a tar archive",
     args: ['<container>'],
@@ -632,6 +639,7 @@ const CONTAINER_COMMANDS = [
   'update',
   'stats',
   'cp',
+  'diff',
   'export',
   'port',
   'commit',

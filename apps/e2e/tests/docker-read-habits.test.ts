@@ -146,3 +146,42 @@ describe('top CONTAINER [ps OPTIONS]', () => {
     expect([renamed.code, renamed.stderr]).toEqual([125, 'box: specifying "user=PID" is not allowed\n']);
   });
 });
+
+describe('diff', () => {
+  it("lists the container's A/C/D changes in path order, parents as C; nothing for a fresh one", () => {
+    boxOk(env.root, ['run', '--name', 'fresh', 'busybox', 'true']);
+    expect(boxOk(env.root, ['diff', 'fresh'])).toBe('');
+    boxOk(env.root, [
+      'run',
+      '--name',
+      'changed',
+      '-v',
+      'diffvol:/data',
+      'busybox',
+      'sh',
+      '-c',
+      'echo x >> /etc/passwd; rm /etc/group; mkdir -p /tmp/a/b; touch /tmp/a/b/c; rm -rf /home; mkdir /home; touch /home/new; rm /bin/ls; echo v > /data/v',
+    ]);
+    const expected = [
+      'C /bin',
+      'D /bin/ls',
+      'A /data',
+      'C /etc',
+      'D /etc/group',
+      'C /etc/passwd',
+      // Removed and made again: an opaque directory, which docker shows as deleted.
+      'D /home',
+      'A /home/new',
+      'C /tmp',
+      'A /tmp/a',
+      'A /tmp/a/b',
+      'A /tmp/a/b/c',
+    ];
+    expect(boxOk(env.root, ['diff', 'changed']).split('\n')).toEqual(expected);
+    expect(boxOk(env.root, ['container', 'diff', 'changed']).split('\n')).toEqual(expected);
+    const missing = box(env.root, ['diff', 'nope']);
+    expect([missing.code, missing.stderr]).toEqual([1, 'box: No such container: nope\n']);
+    boxOk(env.root, ['rm', '-v', 'changed']);
+    boxOk(env.root, ['volume', 'rm', 'diffvol']);
+  });
+});

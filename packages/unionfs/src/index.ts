@@ -1,3 +1,4 @@
+export { type Change, type ChangeKind, type ChangesOptions, layerChanges } from './changes.js';
 export {
   COPY_FALLBACK_MESSAGE,
   type CopyStats,

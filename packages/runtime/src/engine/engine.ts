@@ -526,6 +526,13 @@ export class Engine {
     await withRoot(record, (root) => copyIntoRoot(root, source, target));
   }
 
+  /** The container's changes against its image (A added, C changed, D deleted), as docker's `diff`. */
+  async diff(reference: string): Promise<import('@box/unionfs').Change[]> {
+    const record = await this.find(reference);
+    const { changesOf } = await import('./filesystem.js');
+    return changesOf(this.ctx, record);
+  }
+
   /** The container's filesystem as a tar stream into `out`. */
   async export(reference: string, out: NodeJS.WritableStream): Promise<void> {
     const record = await this.find(reference);

@@ -6,7 +6,7 @@
  */
 import { closeSync, rmSync } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
-import { diffLayer, withOverlay } from '@box/unionfs';
+import { type Change, diffLayer, layerChanges, withOverlay } from '@box/unionfs';
 import { EngineError } from '../errors.js';
 import type { EngineContext } from './context.js';
 import { commitPauseMarker, freeze, isPaused, takeCommitPauseMarker, thaw } from './freezer.js';
@@ -26,6 +26,25 @@ export async function exportTo(state: ContainerRecord, out: NodeJS.WritableStrea
   await withOverlay({ lowerdirs: [upperdir, ...lowerdirs], readonly: true, layersRoot }, async (merged) => {
     await pipeline(diffLayer(merged), out);
   });
+}
+
+/**
+ * The container's changes against its image, as docker's `diff` (see @box/unionfs changes.ts).
+ * The mount points box made for /etc/hosts, /etc/resolv.conf and /etc/hostname are not changes:
+ * docker keeps them in a layer of its own under the container's.
+ */
+export function changesOf(ctx: EngineContext, state: ContainerRecord): Change[] {
+  const spec = ctx.store.readSpec(state.id);
+  // A --userns container's overlay keeps its metadata in user.* xattrs.
+  const userxattr = spec.linux?.namespaces?.some((ns) => ns.type === 'user') ?? false;
+  // network-attach.ts's ETC_FILES, not imported: it loads the network code, which diff needs not.
+  const own = new Set(
+    ['/etc/hosts', '/etc/resolv.conf', '/etc/hostname'].filter((path) =>
+      spec.mounts?.some((m) => m.destination === path),
+    ),
+  );
+  const { upperdir, lowerdirs } = state.overlay;
+  return layerChanges(upperdir, lowerdirs, { userxattr, skip: (path) => own.has(path) });
 }
 
 export interface CommitOptions {
