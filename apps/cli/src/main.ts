@@ -194,6 +194,7 @@ const commands: CommandSpec[] = [
       opt('last', 'n', 'int', 'Show n last created containers (includes all states)'),
       opt('latest', 'l', undefined, 'Show the latest created container (includes all states)'),
       many('filter', 'f', 'filter', 'Filter output: id, name, status, ancestor, exited, network'),
+      opt('size', 's', undefined, 'Display total file sizes'),
     ],
     run: async (_, o: Opts) => (await load.ps()).ps(o),
   },

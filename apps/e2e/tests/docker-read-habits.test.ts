@@ -185,3 +185,33 @@ describe('diff', () => {
     boxOk(env.root, ['volume', 'rm', 'diffvol']);
   });
 });
+
+describe('ps -s', () => {
+  it('SIZE is the writable layer and, with the image, the virtual size; {{.Size}} in --format', () => {
+    const imageSize = boxOk(env.root, ['images', '--format', '{{.Size}}', 'busybox']);
+    boxOk(env.root, [
+      'run',
+      '--name',
+      'sized',
+      'busybox',
+      'sh',
+      '-c',
+      'printf 12345 > /five; ln /five /same',
+    ]);
+    boxOk(env.root, ['run', '--name', 'untouched', 'busybox', 'true']);
+    const table = boxOk(env.root, ['ps', '-as']).split('\n');
+    expect(table[0]).toMatch(/^CONTAINER ID +IMAGE +COMMAND +CREATED +STATUS +PORTS +NAMES +SIZE$/);
+    // A hard link counts once; the virtual size adds the image's layers (3 significant digits).
+    expect(table.find((l) => / sized /.test(l))).toMatch(new RegExp(`  5B \\(virtual ${imageSize}\\)$`));
+    expect(table.find((l) => / untouched /.test(l))).toMatch(new RegExp(`  0B \\(virtual ${imageSize}\\)$`));
+    expect(boxOk(env.root, ['ps', '-a', '--format', '{{.Names}}: {{.Size}}']).split('\n').sort()).toEqual([
+      `sized: 5B (virtual ${imageSize})`,
+      `untouched: 0B (virtual ${imageSize})`,
+    ]);
+    expect(JSON.parse(boxOk(env.root, ['ps', '-a', '-l', '--format', 'json'])).Size).toBe(
+      `0B (virtual ${imageSize})`,
+    );
+    // Without -s the column is not there.
+    expect(boxOk(env.root, ['ps', '-a']).split('\n')[0]).toMatch(/NAMES$/);
+  });
+});

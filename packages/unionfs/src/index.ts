@@ -36,6 +36,7 @@ export {
   type WithOverlayOptions,
   withOverlay,
 } from './overlay.js';
+export { treeSize } from './size.js';
 export {
   isOpaque,
   isOverlayWhiteout,

@@ -11,7 +11,7 @@
  * Containers are referred to by name, full ID or unique ID prefix.
  */
 
-import { readlinkSync } from 'node:fs';
+import { existsSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { toResources } from '../cgroup.js';
 import { EngineError } from '../errors.js';
@@ -67,6 +67,21 @@ export interface AttachedProcess {
   /** Settles once the process ended and the container's record says so (or it was removed). */
   readonly exited: Promise<ExitStatus>;
   kill(signal?: NodeJS.Signals | number): void;
+}
+
+/**
+ * A container's writable layer in bytes. A running container may change it under the walk (a
+ * directory gone while it is listed): the walk is tried again; a removed container counts 0.
+ */
+function layerSizeOf(treeSize: (dir: string) => number, record: ContainerRecord): number {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return treeSize(record.overlay.upperdir);
+    } catch (error) {
+      if (!existsSync(record.overlay.upperdir)) return 0;
+      if (attempt >= 2) throw error;
+    }
+  }
 }
 
 export function createEngine(options: EngineOptions): Engine {
@@ -247,18 +262,25 @@ export class Engine {
 
   // ---- what there is ----
 
-  /** Containers, newest first; only running ones unless `all`. */
-  async list(options: { all?: boolean } = {}): Promise<Container[]> {
+  /**
+   * Containers, newest first; only running ones unless `all`. With `size`, each with the bytes
+   * of its writable layer (`sizeRw`), which takes a walk of it.
+   */
+  async list(options: { all?: boolean; size?: boolean } = {}): Promise<Container[]> {
     await this.ready();
     const records = this.ctx.store.list().reverse();
     const views: Container[] = [];
+    const treeSize = options.size ? (await import('@box/unionfs')).treeSize : undefined;
     for (const record of records) {
+      let view: Container;
       try {
-        const view = await this.view(record);
-        if (options.all || view.running) views.push(view);
+        view = await this.view(record);
       } catch {
-        // removed meanwhile
+        continue; // removed meanwhile
       }
+      if (!options.all && !view.running) continue;
+      if (treeSize) view.sizeRw = layerSizeOf(treeSize, record);
+      views.push(view);
     }
     return views;
   }

@@ -92,6 +92,8 @@ export interface Container extends ContainerRecord {
   spec: Spec;
   /** Its json-file log. */
   logPath: string;
+  /** Bytes of its writable layer (docker's SizeRw), when asked for (`list({ size: true })`). */
+  sizeRw?: number;
 }
 
 /** An image as the engine uses it: resolved by the image provider. */
