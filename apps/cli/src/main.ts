@@ -110,6 +110,7 @@ const load = {
   commit: () => import('./commands/commit.js'),
   containers: () => import('./commands/containers.js'),
   cp: () => import('./commands/cp.js'),
+  df: () => import('./commands/df.js'),
   diff: () => import('./commands/diff.js'),
   exec: () => import('./commands/exec.js'),
   images: () => import('./commands/images.js'),
@@ -610,6 +611,15 @@ const commands: CommandSpec[] = [
         description: 'Remove all stopped containers',
         options: [opt('force', 'f', undefined, 'Do not prompt for confirmation')],
         run: async (_, o: Opts) => (await load.containers()).prune(o),
+      },
+      {
+        name: 'df',
+        description: 'Show box disk usage',
+        options: [
+          opt('verbose', 'v', undefined, 'Show detailed information on space usage'),
+          opt('format', undefined, 'format', "'table', 'json', or a template like '{{.Type}} {{.Size}}'"),
+        ],
+        run: async (_, o: Opts) => (await load.df()).df(o),
       },
       {
         name: 'service',

@@ -2,7 +2,8 @@
  * What a docker user types to look at containers, as docker answers it: one row per habit
  * (logs --since/--until, top with ps options, system df, diff, ps -s, cp -a).
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { box, boxOk, useBoxRoot } from '../helpers/box.js';
 
@@ -213,5 +214,79 @@ describe('ps -s', () => {
     );
     // Without -s the column is not there.
     expect(boxOk(env.root, ['ps', '-a']).split('\n')[0]).toMatch(/NAMES$/);
+  });
+});
+
+describe('system df', () => {
+  it('TYPE/TOTAL/ACTIVE/SIZE/RECLAIMABLE for images, containers, volumes, build cache; -v; --format', () => {
+    boxOk(env.root, [
+      'run',
+      '--name',
+      'dfc',
+      '-v',
+      'dfvol:/d',
+      'busybox',
+      'sh',
+      '-c',
+      'printf 123456 > /d/f; printf 1234 > /x',
+    ]);
+    boxOk(env.root, ['volume', 'create', 'dfidle']);
+    const idle = JSON.parse(boxOk(env.root, ['volume', 'inspect', 'dfidle']))[0].Mountpoint as string;
+    writeFileSync(join(idle, 'ten'), '0123456789');
+    const imageSize = /^[\d.]+[kM]B$/;
+
+    const summary = boxOk(env.root, ['system', 'df'])
+      .split('\n')
+      .map((l) => l.split(/\s{2,}/));
+    expect(summary[0]).toEqual(['TYPE', 'TOTAL', 'ACTIVE', 'SIZE', 'RECLAIMABLE']);
+    expect(summary[1]).toEqual(['Images', '1', '1', expect.stringMatching(imageSize), '0B (0%)']);
+    // The container ended: its layer can be reclaimed. The unused volume's 10 of 16 bytes too.
+    expect(summary.slice(2)).toEqual([
+      ['Containers', '1', '0', '4B', '4B (100%)'],
+      ['Local Volumes', '2', '1', '16B', '10B (62%)'],
+      ['Build Cache', '0', '0', '0B', '0B'],
+    ]);
+    expect(
+      boxOk(env.root, ['system', 'df', '--format', '{{.Type}}={{.TotalCount}}/{{.Active}}']).split('\n'),
+    ).toEqual(['Images=1/1', 'Containers=1/0', 'Local Volumes=2/1', 'Build Cache=0/0']);
+    const json = boxOk(env.root, ['system', 'df', '--format', 'json'])
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(json[1]).toEqual({
+      Active: '0',
+      Reclaimable: '4B (100%)',
+      Size: '4B',
+      TotalCount: '1',
+      Type: 'Containers',
+    });
+
+    const verbose = boxOk(env.root, ['system', 'df', '-v']);
+    const sections = verbose.split('\n\n');
+    expect(sections[0]).toBe('Images space usage:');
+    expect(sections[1]!.split('\n')[0]).toMatch(
+      /^REPOSITORY +TAG +IMAGE ID +CREATED +SIZE +SHARED SIZE +UNIQUE SIZE +CONTAINERS$/,
+    );
+    expect(sections[1]!.split('\n')[1]).toMatch(/^busybox +latest +[0-9a-f]{12} +.+ ago +\S+ +0B +\S+ +1$/);
+    expect(sections[2]).toBe('Containers space usage:');
+    expect(sections[3]!.split('\n')[1]).toMatch(
+      /^[0-9a-f]{12} +busybox +".*" +1 +4B \(virtual \S+\) +.+ +Exited \(0\) .+ ago +dfc$/,
+    );
+    expect(sections[4]).toBe('Local Volumes space usage:');
+    expect(sections[5]!.split('\n').map((l) => l.split(/\s+/))).toEqual([
+      ['VOLUME', 'NAME', 'LINKS', 'SIZE'],
+      ['dfidle', '0', '10B'],
+      ['dfvol', '1', '6B'],
+    ]);
+    expect(sections[6]).toBe('Build cache usage: 0B');
+    expect(sections[7]).toMatch(/^CACHE ID +CACHE TYPE +SIZE +CREATED +LAST USED +USAGE +SHARED$/);
+
+    const all = JSON.parse(boxOk(env.root, ['system', 'df', '-v', '--format', 'json']));
+    expect(Object.keys(all)).toEqual(['Images', 'Containers', 'Volumes', 'BuildCache']);
+    expect(all.Volumes).toEqual([
+      { Links: '0', Name: 'dfidle', Size: '10B' },
+      { Links: '1', Name: 'dfvol', Size: '6B' },
+    ]);
+    boxOk(env.root, ['rm', 'dfc']);
+    boxOk(env.root, ['volume', 'rm', 'dfvol', 'dfidle']);
   });
 });

@@ -84,6 +84,14 @@ function layerSizeOf(treeSize: (dir: string) => number, record: ContainerRecord)
   }
 }
 
+/** A volume with what `system df` says of it. */
+export interface VolumeUsage extends VolumeInfo {
+  /** Bytes of its files (a hard-linked one once). */
+  size: number;
+  /** Containers, in any state, that mount it. */
+  refCount: number;
+}
+
 export function createEngine(options: EngineOptions): Engine {
   return new Engine(options);
 }
@@ -587,6 +595,25 @@ export class Engine {
     const info = readVolume(this.layout, name);
     if (!info) throw new EngineError('ENOVOLUME', `no such volume: ${name}`);
     return info;
+  }
+
+  /**
+   * What containers and volumes hold on disk, as docker's `system df` counts it: every container
+   * with its writable layer's bytes (`sizeRw`), every volume with its bytes and how many
+   * containers (any state) mount it. Images are the image provider's.
+   */
+  async diskUsage(): Promise<{ containers: Container[]; volumes: VolumeUsage[] }> {
+    const containers = await this.list({ all: true, size: true });
+    const { treeSize } = await import('@box/unionfs');
+    const records = this.ctx.store.list();
+    const volumes = (await this.listVolumes()).map((volume) => ({
+      ...volume,
+      size: treeSize(volume.Mountpoint),
+      refCount: records.filter(
+        (c) => (c.volumes ?? []).includes(volume.Name) || (c.anonymousVolumes ?? []).includes(volume.Name),
+      ).length,
+    }));
+    return { containers, volumes };
   }
 
   /** Names of the containers (any state) that mount a volume. */

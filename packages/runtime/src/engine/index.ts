@@ -1,6 +1,12 @@
 export { EngineError, type EngineErrorCode, isRuntimeError, RuntimeError } from '../errors.js';
 export type { EngineContext, Supervision } from './context.js';
-export { type AttachedProcess, createEngine, Engine, type EngineOptions } from './engine.js';
+export {
+  type AttachedProcess,
+  createEngine,
+  Engine,
+  type EngineOptions,
+  type VolumeUsage,
+} from './engine.js';
 export type { CommitOptions } from './filesystem.js';
 export type { NetworkEndpoint, NetworkSettings, PublishedPort } from './network-attach.js';
 export type { CreateNetworkOptions, NetworkInfo, NetworkRecord } from './networks.js';
