@@ -473,7 +473,8 @@ const commands: CommandSpec[] = [
     name: 'cp',
     description: 'Copy files between a container and the local filesystem',
     args: ['<source>', '<target>'],
-    run: async ([source, target]) => (await load.cp()).cp(s(source), s(target)),
+    options: [opt('archive', 'a', undefined, 'Archive mode (copy all uid/gid information)')],
+    run: async ([source, target], o: Opts) => (await load.cp()).cp(s(source), s(target), o),
   },
   {
     name: 'diff',

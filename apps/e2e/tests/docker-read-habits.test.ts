@@ -2,10 +2,12 @@
  * What a docker user types to look at containers, as docker answers it: one row per habit
  * (logs --since/--until, top with ps options, system df, diff, ps -s, cp -a).
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { box, boxOk, useBoxRoot } from '../helpers/box.js';
+import { box, boxBin, boxOk, useBoxRoot } from '../helpers/box.js';
 
 const env = useBoxRoot({ removeContainers: true });
 
@@ -288,5 +290,61 @@ describe('system df', () => {
     ]);
     boxOk(env.root, ['rm', 'dfc']);
     boxOk(env.root, ['volume', 'rm', 'dfvol', 'dfidle']);
+  });
+});
+
+describe('cp -a', () => {
+  it("into a container: the source's owners, with -a its user's; out of one: the caller's, -a or not", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'box-e2e-cp-a-'));
+    try {
+      const host = join(dir, 'host');
+      mkdirSync(host);
+      writeFileSync(join(host, 'file'), 'x');
+      chownSync(host, 4242, 4343);
+      chownSync(join(host, 'file'), 4242, 4343);
+      boxOk(env.root, ['run', '-d', '--name', 'owned', '-u', '1000:1001', 'busybox', 'sleep', '60']);
+      boxOk(env.root, ['run', '-d', '--name', 'rootly', 'busybox', 'sleep', '60']);
+      const owners = (c: string, path: string) =>
+        boxOk(env.root, ['exec', c, 'stat', '-c', '%u:%g %n', path, `${path}/file`]).split('\n');
+
+      boxOk(env.root, ['cp', host, 'owned:/tmp/plain']);
+      expect(owners('owned', '/tmp/plain')).toEqual(['4242:4343 /tmp/plain', '4242:4343 /tmp/plain/file']);
+      boxOk(env.root, ['cp', '-a', host, 'owned:/tmp/archived']);
+      expect(owners('owned', '/tmp/archived')).toEqual([
+        '1000:1001 /tmp/archived',
+        '1000:1001 /tmp/archived/file',
+      ]);
+      // A container without a user: -a keeps the source's owners, as docker's.
+      boxOk(env.root, ['cp', '--archive', host, 'rootly:/tmp/archived']);
+      expect(owners('rootly', '/tmp/archived')).toEqual([
+        '4242:4343 /tmp/archived',
+        '4242:4343 /tmp/archived/file',
+      ]);
+
+      boxOk(env.root, ['exec', 'owned', 'sh', '-c', 'mkdir /tmp/made && echo y > /tmp/made/file']);
+      const me = `${process.getuid!()}:${process.getgid!()}`;
+      for (const [flags, name] of [
+        [[], 'out'],
+        [['-a'], 'out-a'],
+      ] as const) {
+        boxOk(env.root, ['cp', ...flags, 'owned:/tmp/made', join(dir, name)]);
+        for (const path of [join(dir, name), join(dir, name, 'file')]) {
+          const st = statSync(path);
+          expect(`${st.uid}:${st.gid}`, path).toBe(me);
+        }
+      }
+      // The archive form carries the container's owners.
+      const listing = spawnSync(
+        'sh',
+        ['-c', `${boxBin} cp owned:/tmp/made - | tar -tv --numeric-owner -f -`],
+        {
+          env: { ...process.env, BOX_ROOT: env.root },
+          encoding: 'utf8',
+        },
+      );
+      expect(listing.stdout).toMatch(/ 1000\/1001 .* made\/file\n/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

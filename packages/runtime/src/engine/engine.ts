@@ -540,20 +540,37 @@ export class Engine {
 
   // ---- files and images ----
 
-  /** Copies `source` in the container to `target` on the host (see ../rootfs/copy.ts). */
-  async copyFrom(reference: string, source: string, target: string): Promise<void> {
+  /**
+   * Copies `source` in the container to `target` on the host (see ../rootfs/copy.ts), owned as
+   * in the container or, with `owner`, by that host user (docker's cp gives the user running it).
+   */
+  async copyFrom(
+    reference: string,
+    source: string,
+    target: string,
+    options: { owner?: { uid: number; gid: number } } = {},
+  ): Promise<void> {
     const record = await this.find(reference);
     const { withRoot } = await import('./filesystem.js');
     const { copyFromRoot } = await import('../rootfs/copy.js');
-    await withRoot(record, (root) => copyFromRoot(root, source, target));
+    await withRoot(record, (root) => copyFromRoot(root, source, target, { owner: options.owner }));
   }
 
-  /** Copies `source` on the host to `target` in the container. */
-  async copyTo(reference: string, source: string, target: string): Promise<void> {
+  /**
+   * Copies `source` on the host to `target` in the container, with the owners it has on the
+   * host; with `archive` (docker's cp -a) owned by the container's user when it has one.
+   */
+  async copyTo(
+    reference: string,
+    source: string,
+    target: string,
+    options: { archive?: boolean } = {},
+  ): Promise<void> {
     const record = await this.find(reference);
-    const { withRoot } = await import('./filesystem.js');
+    const { withRoot, containerUserOwner } = await import('./filesystem.js');
     const { copyIntoRoot } = await import('../rootfs/copy.js');
-    await withRoot(record, (root) => copyIntoRoot(root, source, target));
+    const owner = options.archive ? containerUserOwner(this.ctx, record) : undefined;
+    await withRoot(record, (root) => copyIntoRoot(root, source, target, { owner }));
   }
 
   /** The container's changes against its image (A added, C changed, D deleted), as docker's `diff`. */

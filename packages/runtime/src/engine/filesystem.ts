@@ -6,6 +6,7 @@
  */
 import { closeSync, rmSync } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
+import type { IdMapping } from '@box/ns';
 import { type Change, diffLayer, layerChanges, withOverlay } from '@box/unionfs';
 import { EngineError } from '../errors.js';
 import type { EngineContext } from './context.js';
@@ -18,6 +19,32 @@ export async function withRoot<T>(state: ContainerRecord, fn: (root: string) => 
   if (processAlive(state)) return fn(`/proc/${state.pid}/root`);
   const { upperdir, workdir, lowerdirs, layersRoot } = state.overlay;
   return withOverlay({ lowerdirs, upperdir, workdir, layersRoot }, fn);
+}
+
+/** A container id as the host sees it, through the container's user namespace map if it has one. */
+function toHost(id: number, mappings: readonly IdMapping[] | undefined): number {
+  if (!mappings?.length) return id;
+  const m = mappings.find((m) => id >= m.containerID && id < m.containerID + m.size);
+  if (!m) throw new EngineError('EINVAL', `the container's user namespace does not map id ${id}`);
+  return id - m.containerID + m.hostID;
+}
+
+/**
+ * The owner docker's `cp -a` gives what it copies into a container: its user (USER of the image,
+ * or -u) and that user's group, as host ids; undefined when it has none configured (the copy
+ * keeps its owners, as docker's).
+ */
+export function containerUserOwner(
+  ctx: EngineContext,
+  state: ContainerRecord,
+): { uid: number; gid: number } | undefined {
+  if (!state.user) return undefined;
+  const spec = ctx.store.readSpec(state.id);
+  const user = spec.process?.user ?? { uid: 0, gid: 0 };
+  return {
+    uid: toHost(user.uid, spec.linux?.uidMappings),
+    gid: toHost(user.gid, spec.linux?.gidMappings),
+  };
 }
 
 /** The container's filesystem (its layer over its image's, without volumes) as a tar into `out`. */
