@@ -34,6 +34,8 @@ const BY_CODE: Record<string, number> = {
   // A copy that found nothing to copy, or failed on the way (docker cp: 1).
   ENOSRC: 1,
   ECOPY: 1,
+  // top's ps failed or printed no PID column (docker: an error of the daemon, 1).
+  EPS: 1,
 };
 
 /** Whether `error` is an engine error (a string `code`), optionally of one code; without loading @box/runtime. */

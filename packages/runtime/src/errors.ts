@@ -58,7 +58,8 @@ export class CommandNotExecutableError extends RuntimeError {
  * - ENOIMAGE: the image provider has no such image;
  * - ENOVOLUME, EVOLUMEINUSE: volumes;
  * - ESTATEDIR: the state directory cannot be used;
- * - ESERVICE: the service that owns detached containers cannot be reached.
+ * - ESERVICE: the service that owns detached containers cannot be reached;
+ * - EPS: the host's `ps` failed for `top`, or printed no PID column.
  */
 export type EngineErrorCode =
   | 'ENOCONTAINER'
@@ -74,7 +75,8 @@ export type EngineErrorCode =
   | 'ENONETWORK'
   | 'ENETWORKEXISTS'
   | 'ENETWORKINUSE'
-  | 'EPORTINUSE';
+  | 'EPORTINUSE'
+  | 'EPS';
 
 /** A refusal of the container engine; nothing was changed. */
 export class EngineError extends RuntimeError {

@@ -10,6 +10,7 @@ export {
   SpecError,
 } from './errors.js';
 export { type ExecOptions, type ExecProcess, execInContainer } from './exec.js';
+export { logEntryTime, parseGoDuration, parseLogTime } from './log-time.js';
 export {
   JsonFileLogger,
   type LogEntry,
@@ -21,7 +22,7 @@ export {
 export { openProcess, type ProcessHandle } from './process/handle.js';
 export { lookupCommand } from './process/lookup.js';
 export { processStartTime } from './process/stat.js';
-export { CopyError, copyFromRoot, copyIntoRoot } from './rootfs/copy.js';
+export { CopyError, type CopyOptions, type CopyOwner, copyFromRoot, copyIntoRoot } from './rootfs/copy.js';
 export { parseMountOptions } from './rootfs/mount-options.js';
 export type { Overlay } from './rootfs/prepare.js';
 export { type RootFile, readFileInRoot } from './rootfs/read.js';

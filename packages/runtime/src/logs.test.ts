@@ -2,7 +2,8 @@ import { chmodSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { JsonFileLogger } from './logs.js';
+import { logEntryTime } from './log-time.js';
+import { JsonFileLogger, type ReadLogsOptions, readLogs } from './logs.js';
 
 let dir: string;
 beforeEach(() => {
@@ -29,5 +30,56 @@ describe('json-file logs', () => {
     chmodSync(path, 0o644);
     new JsonFileLogger(path).close();
     expect(mode(path)).toBe(0o600);
+  });
+});
+
+describe('reading a window of the log', () => {
+  const entry = (n: number) =>
+    `${JSON.stringify({ log: `line ${n}\n`, stream: 'stdout', time: `2024-01-01T00:00:0${n}.000000005Z` })}\n`;
+  const at = (n: number, nanos = 0n) => logEntryTime(`2024-01-01T00:00:0${n}Z`) + nanos;
+  const lines = async (options: ReadLogsOptions) => {
+    const out: string[] = [];
+    for await (const e of readLogs(join(dir, 'json.log'), options)) out.push(e.log.trim());
+    return out;
+  };
+  beforeEach(() => writeFileSync(join(dir, 'json.log'), [1, 2, 3, 4, 5].map(entry).join('')));
+
+  it('since and until are inclusive, to the nanosecond', async () => {
+    expect(await lines({ sinceNs: at(2, 5n), untilNs: at(4, 5n) })).toEqual(['line 2', 'line 3', 'line 4']);
+    expect(await lines({ sinceNs: at(2, 6n), untilNs: at(4, 4n) })).toEqual(['line 3']);
+    expect(await lines({ sinceNs: at(6) })).toEqual([]);
+  });
+
+  it('takes the tail before the window, as docker', async () => {
+    expect(await lines({ tail: 2, sinceNs: at(2) })).toEqual(['line 4', 'line 5']);
+    expect(await lines({ tail: 3, untilNs: at(3, 5n) })).toEqual(['line 3']);
+  });
+
+  it('does not follow past an until that has passed', async () => {
+    const started = Date.now();
+    expect(await lines({ follow: true, untilNs: at(9) })).toEqual([
+      'line 1',
+      'line 2',
+      'line 3',
+      'line 4',
+      'line 5',
+    ]);
+    expect(Date.now() - started).toBeLessThan(1000);
+  });
+
+  it('stops following at an until in the future, with what came before it', async () => {
+    const until = BigInt(Date.now() + 400) * 1_000_000n;
+    const logger = new JsonFileLogger(join(dir, 'json.log'));
+    const writing = setTimeout(() => logger.write('stdout', 'live\n'), 100);
+    const started = Date.now();
+    try {
+      const got = await lines({ follow: true, untilNs: until, pollMs: 20 });
+      expect(got.slice(-1)).toEqual(['live']);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(380);
+      expect(Date.now() - started).toBeLessThan(1500);
+    } finally {
+      clearTimeout(writing);
+      logger.close();
+    }
   });
 });

@@ -16,6 +16,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { logEntryTime } from './log-time.js';
 
 export type LogStream = 'stdout' | 'stderr';
 
@@ -37,11 +38,17 @@ export interface LogOptions {
 /** Longest line kept in one entry; longer output is split, as docker does at 16 KiB. */
 const MAX_LINE = 16 * 1024;
 
+/**
+ * The wall clock in nanoseconds, from the monotonic clock counted from one reading of the wall
+ * clock: entries of one writer never go back in time, so `--since`/`--until` windows, which
+ * compare to the nanosecond, keep their order.
+ */
+let clockOrigin: bigint | undefined;
 function timestamp(): string {
-  const now = process.hrtime.bigint();
-  const ms = Date.now();
-  const nanos = String(now % 1_000_000n).padStart(6, '0');
-  return `${new Date(ms).toISOString().slice(0, 23)}${nanos}Z`;
+  clockOrigin ??= BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint();
+  const now = clockOrigin + process.hrtime.bigint();
+  const nanos = String(now % 1_000_000_000n).padStart(9, '0');
+  return `${new Date(Number(now / 1_000_000n)).toISOString().slice(0, 19)}.${nanos}Z`;
 }
 
 /**
@@ -125,11 +132,22 @@ export class JsonFileLogger {
 export interface ReadLogsOptions {
   /** Only the last N entries (of everything kept). */
   tail?: number;
-  /** Keep waiting for new entries until `until` settles (or forever). */
+  /** Keep waiting for new entries until `until` settles (or forever, or `untilNs` has passed). */
   follow?: boolean;
   until?: Promise<unknown>;
   /** How often to look for new output while following, in ms. */
   pollMs?: number;
+  /** Only entries at or after this time (nanoseconds since the epoch, see log-time.ts). */
+  sinceNs?: bigint;
+  /**
+   * Only entries at or before this time; following stops once it has passed (and does not start
+   * when it already has), as docker's `logs -f --until`.
+   */
+  untilNs?: bigint;
+}
+
+function nowNs(): bigint {
+  return BigInt(Date.now()) * 1_000_000n;
 }
 
 function parseLines(text: string): LogEntry[] {
@@ -166,6 +184,13 @@ function readFrom(path: string, offset: number): { text: string; size: number; i
   }
 }
 
+/** The wait before the next look for output: not past `until`, so following ends on time. */
+function pollDelay(pollMs: number, until: bigint | undefined): number {
+  if (until === undefined) return pollMs;
+  const left = Number((until - nowNs()) / 1_000_000n) + 1;
+  return Math.max(0, Math.min(pollMs, left));
+}
+
 /**
  * Reads a json-file log, oldest first across rotated files, and with `follow`
  * keeps yielding new entries, carrying on into the new file after a rotation.
@@ -184,9 +209,28 @@ export async function* readLogs(path: string, options: ReadLogsOptions = {}): As
   for (const file of rotated) entries.push(...parseLines(readFrom(file, 0)?.text ?? ''));
   const live = readFrom(path, 0);
   entries.push(...parseLines(live?.text ?? ''));
+  // As docker's json-file reader: the tail is taken first, the time window applied to it.
   if (options.tail !== undefined) entries = options.tail <= 0 ? [] : entries.slice(-options.tail);
-  yield* entries;
-  if (!options.follow) return;
+  const { sinceNs: since, untilNs: until } = options;
+  /** Whether the entry is in the window; false with `past` set once it is after `until`. */
+  let past = false;
+  const inWindow = (entry: LogEntry): boolean => {
+    if (since === undefined && until === undefined) return true;
+    const time = logEntryTime(entry.time);
+    if (until !== undefined && time > until) {
+      past = true;
+      return false;
+    }
+    return since === undefined || time >= since;
+  };
+  for (const entry of entries) {
+    if (!inWindow(entry)) {
+      if (past) return;
+      continue;
+    }
+    yield entry;
+  }
+  if (!options.follow || (until !== undefined && until <= nowNs())) return;
 
   let offset = live?.size ?? 0;
   let ino = live?.ino ?? -1;
@@ -200,23 +244,31 @@ export async function* readLogs(path: string, options: ReadLogsOptions = {}): As
     },
   );
   for (;;) {
-    const finished = done;
+    // Past `until` nothing more can be in the window: one last read, then stop.
+    const finished = done || (until !== undefined && until < nowNs());
     let current = readFrom(path, ino === -1 ? 0 : offset);
     if (current && current.ino !== ino) {
       // Rotated: first the rest of the old file (now NAME.1), then the new one from its start.
       if (ino !== -1) {
         const old = readFrom(`${path}.1`, offset);
-        if (old && old.ino === ino) yield* parseLines(old.text);
+        if (old && old.ino === ino)
+          for (const entry of parseLines(old.text)) {
+            if (inWindow(entry)) yield entry;
+            else if (past) return;
+          }
       }
       ino = current.ino;
       offset = 0;
       current = readFrom(path, 0);
     }
     if (current) {
-      yield* parseLines(current.text);
+      for (const entry of parseLines(current.text)) {
+        if (inWindow(entry)) yield entry;
+        else if (past) return;
+      }
       offset = current.size;
     }
     if (finished) return;
-    await sleep(options.pollMs ?? 100);
+    await sleep(pollDelay(options.pollMs ?? 100, until));
   }
 }

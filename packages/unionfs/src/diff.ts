@@ -93,8 +93,11 @@ class Chunks {
   }
 }
 
-/** The entries below root in output order (depth-first, names sorted), as relative paths. */
-function* walk(root: string): Generator<string> {
+/**
+ * The entries below root in output order (depth-first, names sorted), as relative paths: the one
+ * walk of an upper dir, for its layer (diffLayer) and its list of changes (changes.ts).
+ */
+export function* walk(root: string): Generator<string> {
   const stack: Array<{ rel: string; entries: Dirent[]; next: number }> = [
     { rel: '', entries: list(root), next: 0 },
   ];

@@ -1,3 +1,4 @@
+export { type Change, type ChangeKind, type ChangesOptions, layerChanges } from './changes.js';
 export {
   COPY_FALLBACK_MESSAGE,
   type CopyStats,
@@ -35,6 +36,7 @@ export {
   type WithOverlayOptions,
   withOverlay,
 } from './overlay.js';
+export { treeSize } from './size.js';
 export {
   isOpaque,
   isOverlayWhiteout,

@@ -23,8 +23,17 @@ function split(arg: string): { container?: string; path: string } {
   return { path: arg };
 }
 
-export async function cp(from: string, to: string): Promise<number> {
-  if (from === '-' || to === '-') return cpStream(from, to);
+export interface CpFlags {
+  /** -a: what is copied into a container belongs to its user (docker's archive mode). */
+  archive?: boolean;
+}
+
+/**
+ * Owners as docker's cp gives them: into a container, those of the source (with -a, the
+ * container's user); out of one, the user running the command, -a or not.
+ */
+export async function cp(from: string, to: string, flags: CpFlags = {}): Promise<number> {
+  if (from === '-' || to === '-') return cpStream(from, to, flags);
   const src = split(from);
   const dst = split(to);
   if (Boolean(src.container) === Boolean(dst.container)) {
@@ -42,8 +51,11 @@ export async function cp(from: string, to: string): Promise<number> {
   await engine.inspect(side.container);
   if (!src.container && !exists(localPath)) throw new CliError(`no such file or directory: ${local}`, 1);
   try {
-    if (src.container) await engine.copyFrom(side.container, side.path, localPath);
-    else await engine.copyTo(side.container, localPath, side.path);
+    if (src.container)
+      await engine.copyFrom(side.container, side.path, localPath, {
+        owner: { uid: process.getuid!(), gid: process.getgid!() },
+      });
+    else await engine.copyTo(side.container, localPath, side.path, { archive: flags.archive });
   } catch (error) {
     // docker's words for a source that is not there; the exit status is errors.ts's.
     if (error instanceof CopyError && error.code === 'ENOSRC')
@@ -58,9 +70,10 @@ export async function cp(from: string, to: string): Promise<number> {
  * CONTAINER:DIR` extracts a tar from stdin into DIR. Both go through a directory of root's own
  * under the state root, copied with the same in-root copy as a plain `cp` (so the container's
  * symlinks never lead outside it), and GNU tar for the archive (which drops leading `/` and
- * refuses `..` members of an archive it is given).
+ * refuses `..` members of an archive it is given). The archive out of a container carries the
+ * container's owners, and an archive's owners are kept in it, as docker's.
  */
-async function cpStream(from: string, to: string): Promise<number> {
+async function cpStream(from: string, to: string, flags: CpFlags): Promise<number> {
   const side = split(from === '-' ? to : from);
   if (!side.container) throw new CliError('one side of a copy with "-" must be CONTAINER:PATH', 1);
   const container = side.container;
@@ -86,7 +99,8 @@ async function cpStream(from: string, to: string): Promise<number> {
     if (process.stdin.isTTY)
       throw new CliError('cannot read an archive from a terminal: redirect or pipe it', 1);
     await runTar(['-C', staging, '-xf', '-', '--no-overwrite-dir'], process.stdin, 'ignore');
-    for (const entry of readdirSync(staging)) await engine.copyTo(container, join(staging, entry), path);
+    for (const entry of readdirSync(staging))
+      await engine.copyTo(container, join(staging, entry), path, { archive: flags.archive });
     return 0;
   } finally {
     rmSync(staging, { recursive: true, force: true });

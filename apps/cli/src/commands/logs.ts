@@ -6,6 +6,9 @@ export interface LogsFlags {
   follow?: boolean;
   tail?: string;
   timestamps?: boolean;
+  /** docker's forms: `10m`, an RFC 3339 timestamp, Unix seconds (read by the engine). */
+  since?: string;
+  until?: string;
   /** Stop following when the container exits, and return its exit code (start -a). */
   untilExit?: boolean;
 }
@@ -20,7 +23,12 @@ function parseTail(value: string | undefined): number | undefined {
 export async function logs(reference: string, flags: LogsFlags): Promise<number> {
   const tail = parseTail(flags.tail);
   const engine = openEngine();
-  for await (const entry of engine.logs(reference, { tail, follow: flags.follow })) {
+  for await (const entry of engine.logs(reference, {
+    tail,
+    follow: flags.follow,
+    since: flags.since,
+    until: flags.until,
+  })) {
     const out = entry.stream === 'stderr' ? process.stderr : process.stdout;
     const text = flags.timestamps ? `${entry.time} ${entry.log}` : entry.log;
     if (!out.write(text)) await new Promise((resolve) => out.once('drain', resolve));

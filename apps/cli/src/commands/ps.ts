@@ -3,8 +3,15 @@ import type { Container } from '@box/runtime';
 import { openEngine } from '../engine.js';
 import { CliError, isRuntimeError } from '../errors.js';
 import { matchLabels, parseFilters } from '../filters.js';
-import { formatEach, formatList, GoStruct, humanDuration } from '../output/index.js';
+import { imageStore } from '../image-store.js';
+import { formatEach, formatList, GoStruct, humanDuration, humanSize } from '../output/index.js';
 import { containerValue, imageValue } from '../output/inspect.js';
+
+/** Each image's size (its layers), for the virtual size of the containers made from it. */
+async function imageSizesById(): Promise<Map<string, number>> {
+  const store = await imageStore(openEngine().root);
+  return new Map(store.listImages().map((image) => [image.id, image.size]));
+}
 
 export interface PsFlags {
   all?: boolean;
@@ -16,6 +23,8 @@ export interface PsFlags {
   /** -l: the latest created. */
   latest?: boolean;
   filter?: string[];
+  /** -s: the SIZE column (writable layer, and virtual: with the image). */
+  size?: boolean;
 }
 
 /** docker ps --filter KEY=VALUE: the keys box knows, each a test of a container. */
@@ -65,7 +74,16 @@ function labelsText(labels: Record<string, string> = {}): string {
     .join(',');
 }
 
-function row(state: Container, now: number, noTrunc: boolean, paused = false): GoStruct {
+/**
+ * docker's SIZE: the writable layer, and with the image's layers "(virtual …)", 3 significant
+ * digits; "0B" when the sizes were not asked for.
+ */
+export function sizeText(sizeRw: number, sizeRootFs: number): string {
+  const rw = humanSize(sizeRw, 3);
+  return sizeRootFs > 0 ? `${rw} (virtual ${humanSize(sizeRootFs, 3)})` : rw;
+}
+
+function row(state: Container, now: number, noTrunc: boolean, paused = false, imageSize = 0): GoStruct {
   const command = JSON.stringify(state.command.join(' '));
   const labels = state.labels ?? {};
   const fields = {
@@ -79,6 +97,7 @@ function row(state: Container, now: number, noTrunc: boolean, paused = false): G
     Names: state.name,
     Labels: labelsText(labels),
     Ports: portsText(state),
+    Size: state.sizeRw === undefined ? '0B' : sizeText(state.sizeRw, state.sizeRw + imageSize),
   };
   return new GoStruct('*formatter.ContainerContext', fields, {
     Label: { params: ['string'], fn: (name) => labels[name] ?? '' },
@@ -105,6 +124,7 @@ const PS_HEADERS = {
   Names: 'NAMES',
   Labels: 'LABELS',
   Ports: 'PORTS',
+  Size: 'SIZE',
 };
 
 export async function ps(flags: PsFlags): Promise<number> {
@@ -120,7 +140,10 @@ export async function ps(flags: PsFlags): Promise<number> {
   // filters (they name stopped ones), as docker's.
   const all =
     flags.all || last !== undefined || (flags.filter ?? []).some((f) => /^(status|exited)=/.test(f));
-  let states = (await openEngine().list({ all })).filter(keep);
+  // As docker: sizes are measured for -s, and for a format that shows them (json shows every field).
+  const format = flags.format ?? '';
+  const size = !flags.quiet && (flags.size === true || format === 'json' || /\.Size\b/.test(format));
+  let states = (await openEngine().list({ all, size })).filter(keep);
   if (last !== undefined)
     states = [...states].sort((a, b) => b.created.localeCompare(a.created)).slice(0, last);
   const now = Date.now();
@@ -128,12 +151,24 @@ export async function ps(flags: PsFlags): Promise<number> {
     process.stdout.write(states.map((s) => `${flags.noTrunc ? s.id : s.id.slice(0, 12)}\n`).join(''));
     return 0;
   }
-  const rows = states.map((s) => row(s, now, flags.noTrunc ?? false, s.paused));
+  const imageSizes = size ? await imageSizesById() : new Map<string, number>();
+  const rows = states.map((s) =>
+    row(s, now, flags.noTrunc ?? false, s.paused, s.imageId ? (imageSizes.get(s.imageId) ?? 0) : 0),
+  );
   process.stdout.write(
     formatList(rows, {
       format: flags.format,
       headers: PS_HEADERS,
-      defaultColumns: ['ID', 'Image', 'Command', 'RunningFor', 'Status', 'Ports', 'Names'],
+      defaultColumns: [
+        'ID',
+        'Image',
+        'Command',
+        'RunningFor',
+        'Status',
+        'Ports',
+        'Names',
+        ...(flags.size ? ['Size'] : []),
+      ],
       typeName: '*formatter.ContainerContext',
       methods: ['Label'],
     }),

@@ -8,7 +8,7 @@ import { GoStruct, goJSON } from './gofmt.js';
 import { type Arg, type Node, nodeString, type Pipe, parse, TemplateError, type Tree } from './parse.js';
 import { tabwrite } from './tabwriter.js';
 
-export { GoStruct, sprintf } from './gofmt.js';
+export { GoStruct, goJSON, sprintf } from './gofmt.js';
 export { TemplateError } from './parse.js';
 export { table, tabwrite } from './tabwriter.js';
 export { bytesSize, humanDuration, humanSize } from './units.js';

@@ -11,10 +11,11 @@
  * Containers are referred to by name, full ID or unique ID prefix.
  */
 
-import { readlinkSync } from 'node:fs';
+import { existsSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { toResources } from '../cgroup.js';
 import { EngineError } from '../errors.js';
+import { parseLogTime } from '../log-time.js';
 import { type LogEntry, readLogs } from '../logs.js';
 import type { LinuxResources } from '../spec.js';
 import type { AttachRequest } from './attach-protocol.js';
@@ -69,6 +70,29 @@ export interface AttachedProcess {
   /** Settles once the process ended and the container's record says so (or it was removed). */
   readonly exited: Promise<ExitStatus>;
   kill(signal?: NodeJS.Signals | number): void;
+}
+
+/**
+ * A container's writable layer in bytes. A running container may change it under the walk (a
+ * directory gone while it is listed): the walk is tried again; a removed container counts 0.
+ */
+function layerSizeOf(treeSize: (dir: string) => number, record: ContainerRecord): number {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return treeSize(record.overlay.upperdir);
+    } catch (error) {
+      if (!existsSync(record.overlay.upperdir)) return 0;
+      if (attempt >= 2) throw error;
+    }
+  }
+}
+
+/** A volume with what `system df` says of it. */
+export interface VolumeUsage extends VolumeInfo {
+  /** Bytes of its files (a hard-linked one once). */
+  size: number;
+  /** Containers, in any state, that mount it. */
+  refCount: number;
 }
 
 export function createEngine(options: EngineOptions): Engine {
@@ -250,18 +274,25 @@ export class Engine {
 
   // ---- what there is ----
 
-  /** Containers, newest first; only running ones unless `all`. */
-  async list(options: { all?: boolean } = {}): Promise<Container[]> {
+  /**
+   * Containers, newest first; only running ones unless `all`. With `size`, each with the bytes
+   * of its writable layer (`sizeRw`), which takes a walk of it.
+   */
+  async list(options: { all?: boolean; size?: boolean } = {}): Promise<Container[]> {
     await this.ready();
     const records = this.ctx.store.list().reverse();
     const views: Container[] = [];
+    const treeSize = options.size ? (await import('@box/unionfs')).treeSize : undefined;
     for (const record of records) {
+      let view: Container;
       try {
-        const view = await this.view(record);
-        if (options.all || view.running) views.push(view);
+        view = await this.view(record);
       } catch {
-        // removed meanwhile
+        continue; // removed meanwhile
       }
+      if (!options.all && !view.running) continue;
+      if (treeSize) view.sizeRw = layerSizeOf(treeSize, record);
+      views.push(view);
     }
     return views;
   }
@@ -414,6 +445,19 @@ export class Engine {
     return topOf(record);
   }
 
+  /**
+   * The host's `ps` with `psArgs` (docker's single string, `-ef` when empty) over the processes
+   * of a running container, as `docker top CONTAINER [ps OPTIONS]`.
+   */
+  async psTop(reference: string, psArgs = ''): Promise<import('./ps-top.js').ProcessTable> {
+    const { psTable, validatePsArgs } = await import('./ps-top.js');
+    validatePsArgs(psArgs);
+    const record = await this.running(reference);
+    const { createCgroupManager } = await import('@box/cgroups');
+    const pids = await (await createCgroupManager({ path: record.cgroupsPath })).pids();
+    return psTable(pids, psArgs);
+  }
+
   /** Resource usage of running containers (all running ones without references), measured over `intervalMs`. */
   async stats(
     references: readonly string[] = [],
@@ -477,22 +521,47 @@ export class Engine {
    */
   async *logs(
     reference: string,
-    options: { follow?: boolean; tail?: number; signal?: AbortSignal } = {},
+    options: {
+      follow?: boolean;
+      tail?: number;
+      signal?: AbortSignal;
+      /** docker's forms: `10m` (before now), RFC 3339 (`2024-01-02T13:23:37Z`), Unix seconds. */
+      since?: string;
+      until?: string;
+    } = {},
   ): AsyncGenerator<LogEntry> {
+    const now = new Date();
+    const window = (name: 'since' | 'until'): bigint | undefined => {
+      const value = options[name];
+      if (value === undefined || value === '') return undefined;
+      try {
+        return parseLogTime(value, now);
+      } catch (error) {
+        throw new EngineError('EINVAL', `invalid value for "${name}": ${(error as Error).message}`);
+      }
+    };
+    const since = window('since');
+    const until = window('until');
     const record = await this.find(reference);
-    let until: Promise<unknown> | undefined;
+    let ended: Promise<unknown> | undefined;
     if (options.follow) {
       const { waitExited } = await import('./lifecycle.js');
-      until = waitExited(this.ctx, record.id).catch(() => undefined);
+      ended = waitExited(this.ctx, record.id).catch(() => undefined);
       if (options.signal) {
         const aborted = new Promise((resolve) =>
           options.signal!.addEventListener('abort', resolve, { once: true }),
         );
-        until = Promise.race([until, aborted]);
+        ended = Promise.race([ended, aborted]);
       }
     }
     const path = join(containerDir(this.layout, record.id), 'json.log');
-    yield* readLogs(path, { tail: options.tail, follow: options.follow, until });
+    yield* readLogs(path, {
+      tail: options.tail,
+      follow: options.follow,
+      until: ended,
+      sinceNs: since,
+      untilNs: until,
+    });
   }
 
   /**
@@ -508,20 +577,44 @@ export class Engine {
 
   // ---- files and images ----
 
-  /** Copies `source` in the container to `target` on the host (see ../rootfs/copy.ts). */
-  async copyFrom(reference: string, source: string, target: string): Promise<void> {
+  /**
+   * Copies `source` in the container to `target` on the host (see ../rootfs/copy.ts), owned as
+   * in the container or, with `owner`, by that host user (docker's cp gives the user running it).
+   */
+  async copyFrom(
+    reference: string,
+    source: string,
+    target: string,
+    options: { owner?: { uid: number; gid: number } } = {},
+  ): Promise<void> {
     const record = await this.find(reference);
     const { withRoot } = await import('./filesystem.js');
     const { copyFromRoot } = await import('../rootfs/copy.js');
-    await withRoot(record, (root) => copyFromRoot(root, source, target));
+    await withRoot(record, (root) => copyFromRoot(root, source, target, { owner: options.owner }));
   }
 
-  /** Copies `source` on the host to `target` in the container. */
-  async copyTo(reference: string, source: string, target: string): Promise<void> {
+  /**
+   * Copies `source` on the host to `target` in the container, with the owners it has on the
+   * host; with `archive` (docker's cp -a) owned by the container's user when it has one.
+   */
+  async copyTo(
+    reference: string,
+    source: string,
+    target: string,
+    options: { archive?: boolean } = {},
+  ): Promise<void> {
     const record = await this.find(reference);
-    const { withRoot } = await import('./filesystem.js');
+    const { withRoot, containerUserOwner } = await import('./filesystem.js');
     const { copyIntoRoot } = await import('../rootfs/copy.js');
-    await withRoot(record, (root) => copyIntoRoot(root, source, target));
+    const owner = options.archive ? containerUserOwner(this.ctx, record) : undefined;
+    await withRoot(record, (root) => copyIntoRoot(root, source, target, { owner }));
+  }
+
+  /** The container's changes against its image (A added, C changed, D deleted), as docker's `diff`. */
+  async diff(reference: string): Promise<import('@box/unionfs').Change[]> {
+    const record = await this.find(reference);
+    const { changesOf } = await import('./filesystem.js');
+    return changesOf(this.ctx, record);
   }
 
   /** The container's filesystem as a tar stream into `out`. */
@@ -556,6 +649,25 @@ export class Engine {
     const info = readVolume(this.layout, name);
     if (!info) throw new EngineError('ENOVOLUME', `no such volume: ${name}`);
     return info;
+  }
+
+  /**
+   * What containers and volumes hold on disk, as docker's `system df` counts it: every container
+   * with its writable layer's bytes (`sizeRw`), every volume with its bytes and how many
+   * containers (any state) mount it. Images are the image provider's.
+   */
+  async diskUsage(): Promise<{ containers: Container[]; volumes: VolumeUsage[] }> {
+    const containers = await this.list({ all: true, size: true });
+    const { treeSize } = await import('@box/unionfs');
+    const records = this.ctx.store.list();
+    const volumes = (await this.listVolumes()).map((volume) => ({
+      ...volume,
+      size: treeSize(volume.Mountpoint),
+      refCount: records.filter(
+        (c) => (c.volumes ?? []).includes(volume.Name) || (c.anonymousVolumes ?? []).includes(volume.Name),
+      ).length,
+    }));
+    return { containers, volumes };
   }
 
   /** Names of the containers (any state) that mount a volume. */

@@ -6,7 +6,8 @@
  */
 import { closeSync, rmSync } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
-import { diffLayer, withOverlay } from '@box/unionfs';
+import type { IdMapping } from '@box/ns';
+import { type Change, diffLayer, layerChanges, withOverlay } from '@box/unionfs';
 import { EngineError } from '../errors.js';
 import type { EngineContext } from './context.js';
 import { commitPauseMarker, freeze, isPaused, takeCommitPauseMarker, thaw } from './freezer.js';
@@ -20,12 +21,57 @@ export async function withRoot<T>(state: ContainerRecord, fn: (root: string) => 
   return withOverlay({ lowerdirs, upperdir, workdir, layersRoot }, fn);
 }
 
+/** A container id as the host sees it, through the container's user namespace map if it has one. */
+function toHost(id: number, mappings: readonly IdMapping[] | undefined): number {
+  if (!mappings?.length) return id;
+  const m = mappings.find((m) => id >= m.containerID && id < m.containerID + m.size);
+  if (!m) throw new EngineError('EINVAL', `the container's user namespace does not map id ${id}`);
+  return id - m.containerID + m.hostID;
+}
+
+/**
+ * The owner docker's `cp -a` gives what it copies into a container: its user (USER of the image,
+ * or -u) and that user's group, as host ids; undefined when it has none configured (the copy
+ * keeps its owners, as docker's).
+ */
+export function containerUserOwner(
+  ctx: EngineContext,
+  state: ContainerRecord,
+): { uid: number; gid: number } | undefined {
+  if (!state.user) return undefined;
+  const spec = ctx.store.readSpec(state.id);
+  const user = spec.process?.user ?? { uid: 0, gid: 0 };
+  return {
+    uid: toHost(user.uid, spec.linux?.uidMappings),
+    gid: toHost(user.gid, spec.linux?.gidMappings),
+  };
+}
+
 /** The container's filesystem (its layer over its image's, without volumes) as a tar into `out`. */
 export async function exportTo(state: ContainerRecord, out: NodeJS.WritableStream): Promise<void> {
   const { upperdir, lowerdirs, layersRoot } = state.overlay;
   await withOverlay({ lowerdirs: [upperdir, ...lowerdirs], readonly: true, layersRoot }, async (merged) => {
     await pipeline(diffLayer(merged), out);
   });
+}
+
+/**
+ * The container's changes against its image, as docker's `diff` (see @box/unionfs changes.ts).
+ * The mount points box made for /etc/hosts, /etc/resolv.conf and /etc/hostname are not changes:
+ * docker keeps them in a layer of its own under the container's.
+ */
+export function changesOf(ctx: EngineContext, state: ContainerRecord): Change[] {
+  const spec = ctx.store.readSpec(state.id);
+  // A --userns container's overlay keeps its metadata in user.* xattrs.
+  const userxattr = spec.linux?.namespaces?.some((ns) => ns.type === 'user') ?? false;
+  // network-attach.ts's ETC_FILES, not imported: it loads the network code, which diff needs not.
+  const own = new Set(
+    ['/etc/hosts', '/etc/resolv.conf', '/etc/hostname'].filter((path) =>
+      spec.mounts?.some((m) => m.destination === path),
+    ),
+  );
+  const { upperdir, lowerdirs } = state.overlay;
+  return layerChanges(upperdir, lowerdirs, { userxattr, skip: (path) => own.has(path) });
 }
 
 export interface CommitOptions {

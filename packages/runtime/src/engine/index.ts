@@ -1,6 +1,12 @@
 export { EngineError, type EngineErrorCode, isRuntimeError, RuntimeError } from '../errors.js';
 export type { EngineContext, Supervision } from './context.js';
-export { type AttachedProcess, createEngine, Engine, type EngineOptions } from './engine.js';
+export {
+  type AttachedProcess,
+  createEngine,
+  Engine,
+  type EngineOptions,
+  type VolumeUsage,
+} from './engine.js';
 export {
   type EventMessage,
   type EventQuery,
@@ -24,6 +30,7 @@ export type { NetworkEndpoint, NetworkSettings, PublishedPort } from './network-
 export type { CreateNetworkOptions, NetworkInfo, NetworkRecord } from './networks.js';
 export type { PipedIO } from './pipes.js';
 export { prepareStateRoot } from './prepare.js';
+export { type ProcessTable, parsePsOutput } from './ps-top.js';
 export type { ServeOptions } from './service.js';
 export type { ServiceCommand } from './service-client.js';
 /** For image providers that keep layers under the state root, which --userns containers must traverse. */

@@ -111,6 +111,8 @@ export interface Container extends ContainerRecord {
   logPath: string;
   /** The last health its checks recorded (containers with a health check that have run). */
   health?: HealthState;
+  /** Bytes of its writable layer (docker's SizeRw), when asked for (`list({ size: true })`). */
+  sizeRw?: number;
 }
 
 /** An image as the engine uses it: resolved by the image provider. */

@@ -111,6 +111,21 @@ describe('copyIntoRoot', () => {
     expectOutsideUntouched();
   });
 
+  it('gives everything it makes one owner when asked, links and directories too; modes stay', () => {
+    makeTree(join(src, 'tree'));
+    copyIntoRoot(root, join(src, 'tree'), '/tmp', { owner: { uid: 700, gid: 701 } });
+    const inside = describeTree(join(root, 'tmp/tree'));
+    for (const [rel, entry] of Object.entries(inside)) {
+      if (rel.endsWith('<raw>')) continue;
+      expect({ rel, ...(entry as object) }).toMatchObject({ rel, uid: 700n, gid: 701n });
+    }
+    // Set after the owner: chown's clearing of set-user-ID does not lose it.
+    expect(inside.a).toMatchObject({ mode: 0o104751n });
+    copyFromRoot(root, '/tmp/tree', join(base, 'out'), { owner: { uid: 0, gid: 0 } });
+    expect(describeTree(join(base, 'out'))['sub/abs']).toMatchObject({ uid: 0n, gid: 0n });
+    expectOutsideUntouched();
+  });
+
   it('makes no device node and no set-id file on the host when copying out', () => {
     mkdirSync(join(root, 'dev-out'), { recursive: true });
     expect(spawnSync('mknod', ['-m', '666', join(root, 'dev-out/disk'), 'b', '7', '0']).status).toBe(0);

@@ -210,7 +210,19 @@ class Copier {
    * kernel file systems are refused, device nodes skipped and set-id bits dropped. Otherwise
    * the copy lands in a container, and never in one of its kernel file systems.
    */
-  constructor(private readonly fromContainer = false) {}
+  constructor(
+    private readonly fromContainer = false,
+    private readonly owner?: CopyOwner,
+  ) {}
+
+  /** The owner a copy gets: `owner` when given, else the source's. */
+  private uid(st: BigIntStats): number {
+    return this.owner?.uid ?? Number(st.uid);
+  }
+
+  private gid(st: BigIntStats): number {
+    return this.owner?.gid ?? Number(st.gid);
+  }
 
   /** The mode a copy gets: the source's, without setuid/setgid when it comes out of a container. */
   private mode(st: BigIntStats): number {
@@ -244,7 +256,7 @@ class Copier {
       // FIFOs, sockets and device nodes, as cp -a makes them.
       this.replace(dir, name, () => mknodat(dir, name, Number(st.mode) & (S_IFMT | 0o777), st.rdev));
     }
-    fchownat(dir, name, Number(st.uid), Number(st.gid), AT_SYMLINK_NOFOLLOW);
+    fchownat(dir, name, this.uid(st), this.gid(st), AT_SYMLINK_NOFOLLOW);
     if (type !== S_IFLNK) fchmodat(dir, name, this.mode(st), AT_SYMLINK_NOFOLLOW);
     utimensat(dir, name, st, AT_SYMLINK_NOFOLLOW);
   }
@@ -306,7 +318,7 @@ class Copier {
         if (n === 0) break;
         for (let off = 0; off < n; ) off += writeSync(out, buf, off, n - off);
       }
-      fchownSync(out, Number(st.uid), Number(st.gid));
+      fchownSync(out, this.uid(st), this.gid(st));
       fchmodSync(out, this.mode(st));
       futimens(out, st);
       if (st.nlink > 1n && this.linked.size < MAX_LINKED) {
@@ -323,7 +335,7 @@ class Copier {
     const out = this.makeDirectory(dir, name);
     try {
       if (!(this.fromContainer && kernelFileSystem(src) !== undefined)) this.contents(src, out);
-      fchownSync(out, Number(st.uid), Number(st.gid));
+      fchownSync(out, this.uid(st), this.gid(st));
       fchmodSync(out, this.mode(st));
       futimens(out, st);
     } finally {
@@ -397,6 +409,7 @@ function copy(
   to: Side,
   dest: string,
   describe: Describe,
+  owner: CopyOwner | undefined,
 ): void {
   let srcfd: number;
   try {
@@ -409,7 +422,7 @@ function copy(
     if (error instanceof CopyError) throw error;
     throw new CopyError('ECOPY', `copying failed: ${(error as Error).message}`, { cause: error });
   }
-  const copier = new Copier(from !== hostSide);
+  const copier = new Copier(from !== hostSide, owner);
   let where: Target | undefined;
   try {
     const stat = fstatSync(srcfd, { bigint: true });
@@ -439,6 +452,17 @@ function copy(
   }
 }
 
+/** Who owns what a copy makes (host ids), instead of the owners of its source. */
+export interface CopyOwner {
+  uid: number;
+  gid: number;
+}
+
+export interface CopyOptions {
+  /** Every file, directory and link the copy makes gets this owner; default: its source's. */
+  owner?: CopyOwner;
+}
+
 interface Describe {
   src(path: string): string;
   dest(path: string): string;
@@ -448,18 +472,26 @@ interface Describe {
  * Copies the host path `source` into the container whose root directory is `root`
  * (on the host: /proc/PID/root of a running container, or its mounted rootfs) at the
  * container path `dest`, like `cp -a -P`: into `dest` if it is a directory, otherwise
- * as `dest`. Owners, modes, times, symlinks (never followed), device nodes and hard
- * links within the copy are kept. Container symlinks are resolved inside `root`; no
+ * as `dest`. Owners (unless `options.owner`), modes, times, symlinks (never followed), device
+ * nodes and hard links within the copy are kept. Container symlinks are resolved inside `root`; no
  * host path outside `root` is ever written. Throws CopyError.
  */
-export function copyIntoRoot(root: string, source: string, dest: string): void {
+export function copyIntoRoot(root: string, source: string, dest: string, options: CopyOptions = {}): void {
   const rootfd = openRoot(root);
   try {
     const inside = containerSide(rootfd);
-    copy(hostSide, source, O_NOFOLLOW, inside, dest, {
-      src: (p) => p,
-      dest: (p) => `${p} in the container`,
-    });
+    copy(
+      hostSide,
+      source,
+      O_NOFOLLOW,
+      inside,
+      dest,
+      {
+        src: (p) => p,
+        dest: (p) => `${p} in the container`,
+      },
+      options.owner,
+    );
   } finally {
     closeSync(rootfd);
   }
@@ -471,14 +503,22 @@ export function copyIntoRoot(root: string, source: string, dest: string): void {
  * path `dest`, like `cp -a -P`. Symlinks inside a copied directory stay symlinks.
  * Throws CopyError (code ENOSRC when the source does not exist in the container).
  */
-export function copyFromRoot(root: string, source: string, dest: string): void {
+export function copyFromRoot(root: string, source: string, dest: string, options: CopyOptions = {}): void {
   const rootfd = openRoot(root);
   try {
     const inside = containerSide(rootfd);
-    copy(inside, source, 0, hostSide, dest, {
-      src: (p) => `${p} in the container`,
-      dest: (p) => p,
-    });
+    copy(
+      inside,
+      source,
+      0,
+      hostSide,
+      dest,
+      {
+        src: (p) => `${p} in the container`,
+        dest: (p) => p,
+      },
+      options.owner,
+    );
   } finally {
     closeSync(rootfd);
   }
