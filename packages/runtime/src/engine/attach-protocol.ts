@@ -16,6 +16,13 @@
  * foreground `box run` killed takes its container with it. An exec outlives its caller, as
  * with docker (its output is dropped).
  *
+ * Attaching to a running container the service supervises (`box attach`, `box run -it`) uses
+ * the same frames: ACCEPTED, STARTED {id, pid, tty, stdin} once attached (or once started, for
+ * a request that also starts it), STDOUT/STDERR as the container writes (what every attacher
+ * sees), EXIT once it ended, ERROR; from the caller STDIN (when the container was made with -i),
+ * RESIZE {rows, cols} and SIGNAL. The caller closing the connection leaves (detaches): the
+ * container runs on.
+ *
  * Only root reaches the socket (0600, in the state root); frames are still bounded.
  */
 import type { Readable } from 'node:stream';
@@ -33,6 +40,7 @@ export const Frame = {
   ACCEPTED: 8,
   ELSEWHERE: 9,
   OUTPUT_CLOSED: 10,
+  RESIZE: 11,
 } as const;
 
 export type AttachRequest = (
@@ -43,6 +51,17 @@ export type AttachRequest = (
   /** The caller's /proc/self/ns/mnt: paths in the request mean what they mean there. */
   mountNamespace: string;
 };
+
+/** Attaching to a container the service runs; with `start`, starting it first (attached from its first byte). */
+export interface ContainerAttachRequest {
+  op: 'attach';
+  reference: string;
+  /** Send the caller's input (taken only if the container was made with -i). */
+  stdin: boolean;
+  start?: boolean;
+  /** The caller's window size, for a container with a terminal. */
+  size?: { rows: number; cols: number };
+}
 
 const HEADER = 5;
 /** Output is sent in pieces no larger than this; a larger frame ends the connection. */

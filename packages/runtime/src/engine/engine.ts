@@ -13,10 +13,12 @@
 
 import { readlinkSync } from 'node:fs';
 import { join } from 'node:path';
+import type { WindowSize } from '@box/sys';
 import { toResources } from '../cgroup.js';
 import { EngineError } from '../errors.js';
 import { type LogEntry, readLogs } from '../logs.js';
 import type { LinuxResources } from '../spec.js';
+import type { ContainerAttachIO, ContainerAttachment } from './attach-client.js';
 import type { AttachRequest } from './attach-protocol.js';
 import type { EngineContext, Supervision } from './context.js';
 import { EventLog } from './events.js';
@@ -80,6 +82,7 @@ export class Engine {
   private recovered: Promise<void> | undefined;
   private local: import('./supervisor.js').Supervisor | undefined;
   private readonly serviced: boolean;
+  private readonly owner: () => Promise<Supervision>;
 
   constructor(options: EngineOptions) {
     if (!options.root.startsWith('/'))
@@ -96,6 +99,7 @@ export class Engine {
       );
       return client;
     };
+    this.owner = owner;
     const supervision: Supervision = {
       start: async (id) => (await owner()).start(id),
       adoptOrphans: async () => (await owner()).adoptOrphans(),
@@ -222,6 +226,42 @@ export class Engine {
     if (remote) return remote;
     const { runPipedHere } = await import('./piped.js');
     return runPipedHere(this.ctx, options, io);
+  }
+
+  /**
+   * Attaches to a running container the box service runs (docker's attach): its output from now
+   * on, to every attacher alike; the caller's input when it was made with -i, through the detach
+   * keys (docker's `ctrl-p,ctrl-q` unless given; EINVAL for a spec docker refuses). With `start`,
+   * starts the created container first, attached from its first byte (a foreground `run -it`,
+   * which the caller can then leave running). `ended` settles with its exit status, or detached.
+   */
+  async attach(
+    reference: string,
+    io: ContainerAttachIO,
+    options: { detachKeys?: string; start?: boolean; size?: WindowSize } = {},
+  ): Promise<ContainerAttachment> {
+    const { DEFAULT_DETACH_KEYS, parseDetachKeys } = await import('./detach-keys.js');
+    const keys = parseDetachKeys(options.detachKeys ?? DEFAULT_DETACH_KEYS);
+    const record = await this.find(reference);
+    if (!this.serviced)
+      throw new EngineError(
+        'ESERVICE',
+        'attaching to a container needs the box service (EngineOptions.service)',
+      );
+    if (options.start) await this.owner().then((owner) => owner.adoptOrphans()); // starts the service
+    const { attachContainer } = await import('./attach-client.js');
+    return attachContainer(
+      this.layout.serviceSocket,
+      {
+        op: 'attach',
+        reference: record.id,
+        stdin: io.stdin !== undefined,
+        start: options.start,
+        size: options.size,
+      },
+      io,
+      keys,
+    );
   }
 
   /** exec with pipes for its stdio, as runPiped; `exited` also settles once the pipes are quiet for 0.5 s. */

@@ -11,8 +11,8 @@ import { chmodSync, closeSync, openSync, rmSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { tryLock } from '@box/sys';
 import { RuntimeError } from '../errors.js';
-import type { AttachRequest } from './attach-protocol.js';
-import { serveAttach } from './attach-server.js';
+import type { AttachRequest, ContainerAttachRequest } from './attach-protocol.js';
+import { serveAttach, serveContainerAttach } from './attach-server.js';
 import type { EngineContext } from './context.js';
 import { reconcile } from './recovery.js';
 import type { ServiceRequest, ServiceResponse } from './service-protocol.js';
@@ -111,7 +111,12 @@ function handle(ctx: EngineContext, socket: Socket, supervisor: Supervisor): voi
     const rest = buffer.subarray(newline + 1);
     let response: ServiceResponse;
     try {
-      const request = JSON.parse(line) as ServiceRequest | AttachRequest;
+      const request = JSON.parse(line) as ServiceRequest | AttachRequest | ContainerAttachRequest;
+      if (request.op === 'attach') {
+        // An attacher of a running container (box attach, box run -it): the rest is its stream.
+        await serveContainerAttach(ctx, supervisor, socket, request, rest);
+        return;
+      }
       if (request.op === 'run' || request.op === 'exec') {
         // A piped container or exec: the rest of the connection is its stream.
         await serveAttach(ctx, socket, request, rest);

@@ -58,6 +58,8 @@ export interface ContainerRecord {
   ulimits?: Ulimit[];
   groupAdd?: string[];
   init?: boolean;
+  /** -i: its stdin is kept open for attachers (docker's OpenStdin). */
+  openStdin?: boolean;
   shmSize?: number;
   pid?: number;
   /** The pid's start time (clock ticks since boot), to tell it from a later process with the same pid. */
@@ -221,6 +223,8 @@ export interface CreateOptions {
   user?: string;
   hostname?: string;
   tty?: boolean;
+  /** Keep its stdin open for attachers (-i): a pipe, or the terminal's input with tty. */
+  openStdin?: boolean;
   /** Terminal size for tty containers. */
   consoleSize?: { height: number; width: number };
   /** A user namespace: container root is an unprivileged host uid (box's range in /etc/subuid). */
