@@ -186,6 +186,7 @@ export function createOptions(image: string, command: string[], flags: CreateFla
     user: flags.user,
     hostname: flags.hostname,
     tty: flags.tty ?? false,
+    openStdin: flags.interactive ?? false,
     consoleSize: size && { height: size.rows, width: size.cols },
     userns: flags.userns ?? false,
     resources: parseResourceFlags(flags),
