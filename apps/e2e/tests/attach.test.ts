@@ -5,7 +5,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { box, boxAsync, boxBin, boxOk, useBoxRoot } from '../helpers/box.js';
+import { box, boxAsync, boxBin, boxOk, useBoxRoot, waitFor } from '../helpers/box.js';
 
 // Each test's containers are removed after it, and their owners' ends waited for.
 const env = useBoxRoot({ removeContainers: true });
@@ -186,6 +186,26 @@ describe('box attach without a terminal', () => {
     const r = box(env.root, ['attach', 'di-in'], { input: 'abc\n' });
     expect(r.stdout).toBe('got-abc\n');
     expect(r.code).toBe(0);
+  });
+
+  it('passes our signals on (--sig-proxy); --sig-proxy=false does not', async () => {
+    const script = 'trap "echo got-INT; exit 4" INT; while :; do echo tick; sleep 0.2; done';
+    boxOk(env.root, ['run', '-d', '--name', 'd-sig', 'busybox', 'sh', '-c', script]);
+    const proxied = boxAsync(env.root, ['attach', 'd-sig']);
+    await waitFor(() => proxied.output().includes('tick'), 10_000);
+    proxied.child.kill('SIGINT');
+    const r = await proxied.done;
+    expect(r.stdout).toContain('got-INT');
+    expect(r.code).toBe(4);
+
+    boxOk(env.root, ['run', '-d', '--name', 'd-nosig', 'busybox', 'sh', '-c', script]);
+    const plain = boxAsync(env.root, ['attach', '--sig-proxy=false', 'd-nosig']);
+    await waitFor(() => plain.output().includes('tick'), 10_000);
+    plain.child.kill('SIGINT');
+    const p = await plain.done;
+    expect(p.stdout).not.toContain('got-INT');
+    expect(p.code).toBe(-1); // box itself ended by the signal
+    expect(status('d-nosig')).toMatch(/^Up /);
   });
 
   it('a stopped container: docker refusal, exit 1', () => {
