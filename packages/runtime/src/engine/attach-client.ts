@@ -20,7 +20,7 @@ import type { PipedIO } from './pipes.js';
 import type { ExitStatus } from './types.js';
 
 /** Connects to the service; undefined when none listens (the caller then runs it itself). */
-function connectService(path: string): Promise<Socket | undefined> {
+export function connectService(path: string): Promise<Socket | undefined> {
   return new Promise((resolve, reject) => {
     const socket = connect(path);
     socket.once('connect', () => resolve(socket));
@@ -215,19 +215,13 @@ interface Started {
   stdin: boolean;
 }
 
+/** Attaches over `socket` (to the service, or attach-server's in-process pair). */
 export async function attachContainer(
-  socketPath: string,
+  socket: Socket,
   request: ContainerAttachRequest,
   io: ContainerAttachIO,
   detachKeys: Buffer,
 ): Promise<ContainerAttachment> {
-  const connected = await connectService(socketPath);
-  if (!connected)
-    throw new EngineError(
-      'ESTATE',
-      `cannot attach to container ${request.reference}: it is not running under the box service`,
-    );
-  const socket = connected;
   socket.write(`${JSON.stringify(request)}\n`);
   let started!: (value: Started | undefined) => void;
   let failedToStart!: (error: unknown) => void;

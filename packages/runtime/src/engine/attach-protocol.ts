@@ -75,6 +75,43 @@ export function frame(type: number, payload: Buffer | string = Buffer.alloc(0)):
   return Buffer.concat([header, body]);
 }
 
+/**
+ * Reads the request line that opens a connection: resolves with it and what came after it, or
+ * undefined when the connection ends first or the line is too long to be a request.
+ */
+export function readRequestLine(source: Readable): Promise<{ line: string; rest: Buffer } | undefined> {
+  return new Promise((resolve) => {
+    let buffer = Buffer.alloc(0);
+    const onData = (chunk: Buffer) => {
+      buffer = Buffer.concat([buffer, chunk]);
+      const newline = buffer.indexOf(0x0a);
+      if (newline === -1) {
+        // Requests are one short line: anything longer is not one.
+        if (buffer.length > 1024 * 1024) {
+          done();
+          source.destroy();
+          resolve(undefined);
+        }
+        return;
+      }
+      done();
+      resolve({ line: buffer.subarray(0, newline).toString(), rest: buffer.subarray(newline + 1) });
+    };
+    const onEnd = () => {
+      done();
+      resolve(undefined);
+    };
+    const done = () => {
+      source.off('data', onData);
+      source.off('end', onEnd);
+      source.off('close', onEnd);
+    };
+    source.on('data', onData);
+    source.on('end', onEnd);
+    source.on('close', onEnd);
+  });
+}
+
 /** Reads frames from a stream (the socket after the request line) and hands each to `onFrame`. */
 export function readFrames(
   source: Readable,

@@ -3,9 +3,10 @@
  * here, with pipes this process copies into frames; the caller's input arrives as frames.
  */
 import { readlinkSync } from 'node:fs';
-import type { Socket } from 'node:net';
+import { Socket } from 'node:net';
 import { constants } from 'node:os';
 import { PassThrough, Writable } from 'node:stream';
+import { socketPair } from '@box/sys';
 import {
   type AttachRequest,
   type ContainerAttachRequest,
@@ -13,6 +14,7 @@ import {
   frame,
   MAX_FRAME,
   readFrames,
+  readRequestLine,
 } from './attach-protocol.js';
 import type { Attachment } from './attachments.js';
 import type { EngineContext } from './context.js';
@@ -217,4 +219,20 @@ export async function serveContainerAttach(
     ),
   );
   for (const [type, payload] of early.splice(0)) apply(type, payload);
+}
+
+/**
+ * For an engine without a service (its own supervisor runs its containers): the same attach
+ * stream over a socket pair in this process. Returns the caller's end.
+ */
+export function attachInProcess(ctx: EngineContext, supervisor: Supervisor): Socket {
+  const [ours, theirs] = socketPair();
+  const server = new Socket({ fd: ours, readable: true, writable: true });
+  server.on('error', () => undefined);
+  readRequestLine(server).then((opening) => {
+    if (!opening) return void server.destroy();
+    const request = JSON.parse(opening.line) as ContainerAttachRequest;
+    return serveContainerAttach(ctx, supervisor, server, request, opening.rest);
+  });
+  return new Socket({ fd: theirs, readable: true, writable: true });
 }

@@ -229,7 +229,8 @@ export class Engine {
   }
 
   /**
-   * Attaches to a running container the box service runs (docker's attach): its output from now
+   * Attaches to a running container the box service runs, or without a service this engine's own
+   * supervisor (docker's attach): its output from now
    * on, to every attacher alike; the caller's input when it was made with -i, through the detach
    * keys (docker's `ctrl-p,ctrl-q` unless given; EINVAL for a spec docker refuses). With `start`,
    * starts the created container first, attached from its first byte (a foreground `run -it`,
@@ -243,15 +244,23 @@ export class Engine {
     const { DEFAULT_DETACH_KEYS, parseDetachKeys } = await import('./detach-keys.js');
     const keys = parseDetachKeys(options.detachKeys ?? DEFAULT_DETACH_KEYS);
     const record = await this.find(reference);
-    if (!this.serviced)
-      throw new EngineError(
-        'ESERVICE',
-        'attaching to a container needs the box service (EngineOptions.service)',
-      );
-    if (options.start) await this.owner().then((owner) => owner.adoptOrphans()); // starts the service
-    const { attachContainer } = await import('./attach-client.js');
+    const { attachContainer, connectService } = await import('./attach-client.js');
+    let socket: import('node:net').Socket | undefined;
+    if (this.serviced) {
+      if (options.start) await (await this.owner()).adoptOrphans(); // starts the service
+      socket = await connectService(this.layout.serviceSocket);
+      if (!socket)
+        throw new EngineError(
+          'ESTATE',
+          `cannot attach to container ${reference}: it is not running under the box service`,
+        );
+    } else {
+      // This process's own supervisor runs its detached containers: attached here.
+      const { attachInProcess } = await import('./attach-server.js');
+      socket = attachInProcess(this.ctx, await this.localSupervisor());
+    }
     return attachContainer(
-      this.layout.serviceSocket,
+      socket,
       {
         op: 'attach',
         reference: record.id,
