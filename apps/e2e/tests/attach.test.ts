@@ -60,6 +60,9 @@ describe('box run -dit and box attach', () => {
   it('run -dit keeps a shell on a terminal; attach types into it and ends with its exit code; logs keep it', () => {
     runDit('dit-shell');
     expect(status('dit-shell')).toMatch(/^Up /);
+    expect(boxOk(env.root, ['inspect', '-f', '{{.Config.Tty}} {{.Config.OpenStdin}}', 'dit-shell'])).toBe(
+      'true true',
+    );
     const r = inTerminal('attach dit-shell', [
       [1.5, 'tty; echo hi-$((40+2))\n'],
       [0.5, 'exit 3\n'],

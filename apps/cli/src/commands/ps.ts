@@ -253,6 +253,7 @@ export function inspectState(state: Container) {
       // As given (docker shows "nobody", not its ids; "" when the image's default, root, applies).
       User: state.user ?? '',
       Tty: spec.process?.terminal ?? false,
+      OpenStdin: state.openStdin ?? false,
       Env: spec.process?.env ?? [],
       Cmd: state.command,
       Image: state.image,
