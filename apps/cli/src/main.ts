@@ -221,7 +221,11 @@ const commands: CommandSpec[] = [
     name: 'start',
     description: 'Start one or more stopped containers',
     args: ['<container...>'],
-    options: [opt('attach', 'a', undefined, "Attach STDOUT/STDERR and forward the container's exit status")],
+    options: [
+      opt('attach', 'a', undefined, "Attach STDOUT/STDERR and forward the container's exit status"),
+      opt('interactive', 'i', undefined, "Attach container's STDIN"),
+      opt('detach-keys', undefined, 'string', 'Override the key sequence for detaching a container'),
+    ],
     run: async ([refs], o: Opts) => (await load.containers()).start(list(refs), o),
   },
   {

@@ -122,6 +122,19 @@ describe('box run -dit and box attach', () => {
     expect(status('it-detach')).toMatch(/^Exited \(6\)/);
   });
 
+  it('start -ai attaches to a created -it container from its first byte; Ctrl-P Ctrl-Q leaves it running', () => {
+    boxOk(env.root, ['create', '-it', '--name', 'ai-shell', 'busybox', 'sh']);
+    const r = inTerminal('start -ai ai-shell', [
+      [1.5, 'echo started-$((1+1))\n'],
+      [0.5, CTRL_P],
+      [0.3, CTRL_Q],
+    ]);
+    expect(r.stdout).toContain('started-2');
+    expect(r.stdout).toContain('read escape sequence');
+    expect(r.status).toBe(0);
+    expect(status('ai-shell')).toMatch(/^Up /);
+  });
+
   it('--detach-keys ctrl-x,y: a broken sequence reaches the container whole, the full one detaches', () => {
     // Not a shell with line editing: the terminal's own line discipline, which passes ^X on.
     runDit('dit-keys', 'sh', '-c', 'read x; printf %s "$x" | od -An -tx1; sleep 60');
@@ -182,6 +195,27 @@ describe('box attach without a terminal', () => {
     expect(r.stdout).toBe('late\n');
     expect(r.stderr).toBe('oops\n');
     expect(r.code).toBe(7);
+  });
+
+  it('start -a: its output from its start only, and its exit code', () => {
+    boxOk(env.root, [
+      'create',
+      '--name',
+      'a-start',
+      'busybox',
+      'sh',
+      '-c',
+      'echo from-start; echo oops >&2; exit 3',
+    ]);
+    const first = box(env.root, ['start', '-a', 'a-start']);
+    expect(first.stdout).toBe('from-start\n');
+    expect(first.stderr).toBe('oops\n');
+    expect(first.code).toBe(3);
+    // Again: what the first run wrote (kept in its log) is not shown again, as docker's.
+    const again = box(env.root, ['start', '-a', 'a-start']);
+    expect(again.stdout).toBe('from-start\n');
+    expect(again.code).toBe(3);
+    expect(boxOk(env.root, ['logs', 'a-start'])).toBe('from-start\nfrom-start');
   });
 
   it('run -di keeps stdin open: attach sends ours', () => {

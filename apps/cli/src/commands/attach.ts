@@ -3,7 +3,7 @@
  * runs: its output, our input when it was made with -i (until the detach keys), our window size.
  * Exits with the container's status, or 0 when detached (it runs on).
  */
-import { type ContainerAttachment, parseDetachKeys } from '@box/runtime';
+import { type Container, type ContainerAttachment, type Engine, parseDetachKeys } from '@box/runtime';
 import { openEngine } from '../engine.js';
 import { CliError } from '../errors.js';
 import { currentWindowSize, followTerminal } from '../terminal.js';
@@ -22,17 +22,34 @@ export async function attach(reference: string, flags: AttachFlags): Promise<num
   // docker's refusals, in its words and with its status.
   if (!container.running) throw new CliError('You cannot attach to a stopped container, start it first', 1);
   if (container.paused) throw new CliError('You cannot attach to a paused container, unpause it first', 1);
+  return attachTo(engine, container, {
+    stdin: !flags.noStdin,
+    detachKeys: flags.detachKeys,
+    sigProxy: flags.sigProxy !== false,
+  });
+}
+
+/**
+ * Joins the caller to `container` (starting it first when it does not run: `start -a`) until it
+ * ends or the caller detaches: our input with `stdin` when it was made with -i, raw with its
+ * terminal; without one, our signals passed on with `sigProxy`.
+ */
+export async function attachTo(
+  engine: Engine,
+  container: Container,
+  options: { stdin: boolean; detachKeys?: string; sigProxy: boolean },
+): Promise<number> {
   const tty = container.spec.process?.terminal === true;
-  const stdin = !flags.noStdin && container.openStdin === true;
+  const stdin = options.stdin && container.openStdin === true;
   if (tty && stdin && !process.stdin.isTTY) throw new CliError('the input device is not a TTY', 1);
   const size = tty ? currentWindowSize() : undefined;
   const attachment = await engine.attach(
     container.id,
     { stdin: stdin ? process.stdin : undefined, stdout: process.stdout, stderr: process.stderr },
-    { detachKeys: flags.detachKeys, size },
+    { detachKeys: options.detachKeys, size, start: !container.running },
   );
   // With a terminal, ^C is a byte for it; without, a signal box passes on (docker's --sig-proxy).
-  const proxy = !tty && flags.sigProxy !== false ? proxySignals(attachment) : () => undefined;
+  const proxy = !tty && options.sigProxy ? proxySignals(attachment) : () => undefined;
   try {
     return await endOf(attachment, followTerminal(attachment, tty && stdin));
   } finally {

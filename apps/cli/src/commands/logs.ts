@@ -6,8 +6,6 @@ export interface LogsFlags {
   follow?: boolean;
   tail?: string;
   timestamps?: boolean;
-  /** Stop following when the container exits, and return its exit code (start -a). */
-  untilExit?: boolean;
 }
 
 function parseTail(value: string | undefined): number | undefined {
@@ -25,6 +23,5 @@ export async function logs(reference: string, flags: LogsFlags): Promise<number>
     const text = flags.timestamps ? `${entry.time} ${entry.log}` : entry.log;
     if (!out.write(text)) await new Promise((resolve) => out.once('drain', resolve));
   }
-  if (flags.untilExit) return engine.wait(reference);
   return 0;
 }
