@@ -20,6 +20,8 @@ export async function attach(reference: string, flags: AttachFlags): Promise<num
   const engine = openEngine();
   const container = await engine.inspect(reference);
   // docker's refusals, in its words and with its status.
+  if (container.status === 'restarting')
+    throw new CliError('You cannot attach to a restarting container, wait until it is running', 1);
   if (!container.running) throw new CliError('You cannot attach to a stopped container, start it first', 1);
   if (container.paused) throw new CliError('You cannot attach to a paused container, unpause it first', 1);
   return attachTo(engine, container, {
