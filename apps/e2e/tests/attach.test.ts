@@ -253,7 +253,7 @@ describe('box attach without a terminal', () => {
     expect(r.code).toBe(1);
   });
 
-  it('attach -it to a terminal container with stdin not a terminal: "the input device is not a TTY"', () => {
+  it('attach to a -it container with our stdin not a terminal: "the input device is not a TTY"', () => {
     runDit('dit-notty');
     const r = box(env.root, ['attach', 'dit-notty'], { input: 'exit\n' });
     expect(r.stderr).toContain('the input device is not a TTY');
