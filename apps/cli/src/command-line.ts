@@ -181,6 +181,16 @@ export function parseCommandLine(argv: readonly string[], root: CommandSpec): Pa
     tail = rest.slice(dashes ? start + 2 : start + 1);
     rest = first === undefined ? rest.slice(0, start) : [...rest.slice(0, start), '--', first];
   }
+  // docker's --flag=true / --flag=false for a switch (--sig-proxy=false): parseArgs takes no value
+  // for one, so the value is read here.
+  const switches = new Map<string, boolean>();
+  rest = rest.filter((arg, i) => {
+    const m = /^--([\w-]+)=(true|false)$/.exec(arg);
+    const spec = m && specs.find((o) => o.long === m[1] && !o.value);
+    if (!spec || rest.slice(0, i).includes('--')) return true;
+    switches.set(spec.long, m[2] === 'true');
+    return false;
+  });
   let values: Record<string, unknown>;
   let positionals: string[];
   try {
@@ -209,7 +219,7 @@ export function parseCommandLine(argv: readonly string[], root: CommandSpec): Pa
   }
   const options: Options = {};
   for (const spec of specs) {
-    const value = values[spec.long] as string | string[] | boolean | undefined;
+    const value = (values[spec.long] ?? switches.get(spec.long)) as string | string[] | boolean | undefined;
     options[camel(spec.long)] = value ?? (spec.multiple ? [] : spec.default);
   }
   if (options.help) return { path, command, args: [], options, help: true };

@@ -148,6 +148,7 @@ const eventsCommand: CommandSpec = {
 const load = {
   commit: () => import('./commands/commit.js'),
   containers: () => import('./commands/containers.js'),
+  attach: () => import('./commands/attach.js'),
   cp: () => import('./commands/cp.js'),
   df: () => import('./commands/df.js'),
   diff: () => import('./commands/diff.js'),
@@ -205,8 +206,22 @@ const commands: CommandSpec[] = [
     options: [
       ...containerOptions,
       opt('detach', 'd', undefined, 'Run container in background and print container ID'),
+      opt('detach-keys', undefined, 'string', 'Override the key sequence for detaching a container'),
     ],
     run: async ([image, command], o: Opts) => (await load.run()).run(s(image), list(command), o as never),
+  },
+  {
+    name: 'attach',
+    description: 'Attach local standard input, output, and error streams to a running container',
+    args: ['<container>'],
+    options: [
+      opt('detach-keys', undefined, 'string', 'Override the key sequence for detaching a container'),
+      opt('no-stdin', undefined, undefined, 'Do not attach STDIN'),
+      opt('sig-proxy', undefined, undefined, 'Proxy all received signals to the process', {
+        default: 'true',
+      }),
+    ],
+    run: async ([ref], o: Opts) => (await load.attach()).attach(s(ref), o as never),
   },
   {
     name: 'create',
@@ -221,7 +236,11 @@ const commands: CommandSpec[] = [
     name: 'start',
     description: 'Start one or more stopped containers',
     args: ['<container...>'],
-    options: [opt('attach', 'a', undefined, "Attach STDOUT/STDERR and forward the container's exit status")],
+    options: [
+      opt('attach', 'a', undefined, "Attach STDOUT/STDERR and forward the container's exit status"),
+      opt('interactive', 'i', undefined, "Attach container's STDIN"),
+      opt('detach-keys', undefined, 'string', 'Override the key sequence for detaching a container'),
+    ],
     run: async ([refs], o: Opts) => (await load.containers()).start(list(refs), o),
   },
   {
@@ -680,6 +699,7 @@ const commands: CommandSpec[] = [
 
 /** docker's `container` group: the container commands again under it, `ps` as `ls` (and `list`, `ps`). */
 const CONTAINER_COMMANDS = [
+  'attach',
   'run',
   'create',
   'start',

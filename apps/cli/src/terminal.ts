@@ -81,3 +81,25 @@ export function attachTerminal(master: number, interactive: boolean): AttachedTe
     },
   };
 }
+
+/**
+ * The caller's terminal for a container attached through the box service (attach, run -it): raw
+ * when our input goes to its terminal, its window size following ours. Returns the undoing.
+ */
+export function followTerminal(attachment: { resize(size: WindowSize): void }, raw: boolean): () => void {
+  const stdin = process.stdin;
+  const rawMode = raw && stdin.isTTY;
+  if (rawMode) stdin.setRawMode(true);
+  const onResize = () => {
+    const size = currentWindowSize();
+    if (size) attachment.resize(size);
+  };
+  process.stdout.on('resize', onResize);
+  process.on('SIGWINCH', onResize);
+  return () => {
+    process.stdout.off('resize', onResize);
+    process.off('SIGWINCH', onResize);
+    if (rawMode) stdin.setRawMode(false);
+    stdin.pause();
+  };
+}

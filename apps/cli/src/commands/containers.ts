@@ -5,7 +5,6 @@ import { eachReference } from '../each.js';
 import { openEngine } from '../engine.js';
 import { CliError, isRuntimeError } from '../errors.js';
 import { parseSignal } from '../signals.js';
-import { logs } from './logs.js';
 
 /** stop -t: without it, the container's own stop timeout. */
 function parseTime(value: string | undefined): number | undefined {
@@ -23,16 +22,31 @@ export async function create(image: string, command: string[], flags: CreateFlag
   return 0;
 }
 
-export async function start(references: string[], flags: { attach?: boolean }): Promise<number> {
-  if (flags.attach && references.length > 1)
+export async function start(
+  references: string[],
+  flags: { attach?: boolean; interactive?: boolean; detachKeys?: string },
+): Promise<number> {
+  if ((flags.attach || flags.interactive) && references.length > 1)
     throw new CliError('you cannot start and attach multiple containers at once');
+  if (flags.attach || flags.interactive) {
+    // docker's start -a / -ai: attached from its first byte (through the service), our input
+    // with -i, the detach keys leaving it running.
+    const { parseDetachKeys } = await import('@box/runtime');
+    if (flags.detachKeys !== undefined) parseDetachKeys(flags.detachKeys);
+    const engine = openEngine();
+    const container = await engine.inspect(references[0]!);
+    const { attachTo } = await import('./attach.js');
+    return attachTo(engine, container, {
+      stdin: flags.interactive ?? false,
+      detachKeys: flags.detachKeys,
+      sigProxy: true,
+    });
+  }
   const engine = openEngine();
-  const code = await eachReference(references, async (reference) => {
+  return eachReference(references, async (reference) => {
     await engine.start(reference);
-    return flags.attach ? undefined : reference;
+    return reference;
   });
-  if (code !== 0 || !flags.attach) return code;
-  return logs(references[0]!, { follow: true, untilExit: true });
 }
 
 export function stop(references: string[], flags: { time?: string }): Promise<number> {

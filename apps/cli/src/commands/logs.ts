@@ -9,8 +9,6 @@ export interface LogsFlags {
   /** docker's forms: `10m`, an RFC 3339 timestamp, Unix seconds (read by the engine). */
   since?: string;
   until?: string;
-  /** Stop following when the container exits, and return its exit code (start -a). */
-  untilExit?: boolean;
 }
 
 function parseTail(value: string | undefined): number | undefined {
@@ -33,6 +31,5 @@ export async function logs(reference: string, flags: LogsFlags): Promise<number>
     const text = flags.timestamps ? `${entry.time} ${entry.log}` : entry.log;
     if (!out.write(text)) await new Promise((resolve) => out.once('drain', resolve));
   }
-  if (flags.untilExit) return engine.wait(reference);
   return 0;
 }

@@ -1,26 +1,33 @@
 /**
  * `box run`: flags → one call into the engine → exit code. With -d, engine.run (the service
- * owns the container); without -t, engine.runPiped (its stdio are pipes copied to ours); with
- * -t, engine.runAttached with its terminal's master sent over a socket pair and attached to
- * ours (terminal.ts).
+ * owns the container); with -it, engine.create and engine.attach starting it (the service owns
+ * it, so that the detach keys can leave it running); without -t, engine.runPiped (its stdio are
+ * pipes copied to ours); with -t alone, engine.runAttached with its terminal's master sent over
+ * a socket pair and attached to ours (terminal.ts).
  */
 import { closeSync } from 'node:fs';
-import type { AttachedProcess } from '@box/runtime';
+import {
+  type AttachedProcess,
+  type ContainerAttachment,
+  type CreateOptions,
+  parseDetachKeys,
+} from '@box/runtime';
 import { receiveFd, socketPair } from '@box/sys';
 import { type CreateFlags, createOptions } from '../create-flags.js';
 import { openEngine } from '../engine.js';
 import { CliError } from '../errors.js';
-import { attachTerminal, checkInputIsTerminal } from '../terminal.js';
+import { attachTerminal, checkInputIsTerminal, currentWindowSize, followTerminal } from '../terminal.js';
+import { endOf } from './attach.js';
 
 export interface RunFlags extends CreateFlags {
   detach?: boolean;
+  detachKeys?: string;
 }
 
 export async function run(image: string, command: string[], flags: RunFlags): Promise<number> {
-  if (flags.detach && flags.tty && flags.interactive) {
-    throw new CliError('-d with -it is not supported yet: run without -it, then use box exec -it');
-  }
   const options = createOptions(image, command, flags);
+  // Checked before anything is made (docker: exit 125, no container).
+  if (flags.detachKeys !== undefined) parseDetachKeys(flags.detachKeys);
   checkInputIsTerminal(flags);
   await (await import('./registry.js')).pullForContainer(image, flags.pull, flags.platform);
   const engine = openEngine();
@@ -30,6 +37,7 @@ export async function run(image: string, command: string[], flags: RunFlags): Pr
     process.stdout.write(`${container.id}\n`);
     return 0;
   }
+  if (flags.tty && flags.interactive) return runInteractive(engine, options, flags.detachKeys);
   let sockets: [number, number] | undefined;
   // Signals for the container are taken from the start, and passed on once it runs.
   const forwarder = forwardSignals();
@@ -57,6 +65,31 @@ export async function run(image: string, command: string[], flags: RunFlags): Pr
     forwarder.stop();
     if (sockets) for (const fd of sockets) closeSync(fd);
   }
+}
+
+/**
+ * `run -it`: the box service runs it, as a `run -dit` container, and this process attaches to it
+ * from its first byte; the detach keys leave it running there (docker's Ctrl-P Ctrl-Q), exiting the
+ * shell ends it with its status. A container that cannot start is removed, as with `run -d`.
+ */
+async function runInteractive(
+  engine: ReturnType<typeof openEngine>,
+  options: CreateOptions,
+  detachKeys: string | undefined,
+): Promise<number> {
+  const created = await engine.create(options);
+  let attachment: ContainerAttachment;
+  try {
+    attachment = await engine.attach(
+      created.id,
+      { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr },
+      { start: true, detachKeys, size: currentWindowSize() },
+    );
+  } catch (error) {
+    await engine.remove(created.id, { force: true }).catch(() => undefined);
+    throw error;
+  }
+  return endOf(attachment, followTerminal(attachment, true));
 }
 
 function takeMaster(socket: number): number {

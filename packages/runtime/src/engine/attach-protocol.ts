@@ -16,6 +16,13 @@
  * foreground `box run` killed takes its container with it. An exec outlives its caller, as
  * with docker (its output is dropped).
  *
+ * Attaching to a running container the service supervises (`box attach`, `box run -it`) uses
+ * the same frames: ACCEPTED, STARTED {id, pid, tty, stdin} once attached (or once started, for
+ * a request that also starts it), STDOUT/STDERR as the container writes (what every attacher
+ * sees), EXIT once it ended, ERROR; from the caller STDIN (when the container was made with -i),
+ * RESIZE {rows, cols} and SIGNAL. The caller closing the connection leaves (detaches): the
+ * container runs on.
+ *
  * Only root reaches the socket (0600, in the state root); frames are still bounded.
  */
 import type { Readable } from 'node:stream';
@@ -33,6 +40,7 @@ export const Frame = {
   ACCEPTED: 8,
   ELSEWHERE: 9,
   OUTPUT_CLOSED: 10,
+  RESIZE: 11,
 } as const;
 
 export type AttachRequest = (
@@ -44,6 +52,17 @@ export type AttachRequest = (
   mountNamespace: string;
 };
 
+/** Attaching to a container the service runs; with `start`, starting it first (attached from its first byte). */
+export interface ContainerAttachRequest {
+  op: 'attach';
+  reference: string;
+  /** Send the caller's input (taken only if the container was made with -i). */
+  stdin: boolean;
+  start?: boolean;
+  /** The caller's window size, for a container with a terminal. */
+  size?: { rows: number; cols: number };
+}
+
 const HEADER = 5;
 /** Output is sent in pieces no larger than this; a larger frame ends the connection. */
 export const MAX_FRAME = 64 * 1024;
@@ -54,6 +73,43 @@ export function frame(type: number, payload: Buffer | string = Buffer.alloc(0)):
   header.writeUInt8(type, 0);
   header.writeUInt32BE(body.length, 1);
   return Buffer.concat([header, body]);
+}
+
+/**
+ * Reads the request line that opens a connection: resolves with it and what came after it, or
+ * undefined when the connection ends first or the line is too long to be a request.
+ */
+export function readRequestLine(source: Readable): Promise<{ line: string; rest: Buffer } | undefined> {
+  return new Promise((resolve) => {
+    let buffer = Buffer.alloc(0);
+    const onData = (chunk: Buffer) => {
+      buffer = Buffer.concat([buffer, chunk]);
+      const newline = buffer.indexOf(0x0a);
+      if (newline === -1) {
+        // Requests are one short line: anything longer is not one.
+        if (buffer.length > 1024 * 1024) {
+          done();
+          source.destroy();
+          resolve(undefined);
+        }
+        return;
+      }
+      done();
+      resolve({ line: buffer.subarray(0, newline).toString(), rest: buffer.subarray(newline + 1) });
+    };
+    const onEnd = () => {
+      done();
+      resolve(undefined);
+    };
+    const done = () => {
+      source.off('data', onData);
+      source.off('end', onEnd);
+      source.off('close', onEnd);
+    };
+    source.on('data', onData);
+    source.on('end', onEnd);
+    source.on('close', onEnd);
+  });
 }
 
 /** Reads frames from a stream (the socket after the request line) and hands each to `onFrame`. */

@@ -3,13 +3,25 @@
  * here, with pipes this process copies into frames; the caller's input arrives as frames.
  */
 import { readlinkSync } from 'node:fs';
-import type { Socket } from 'node:net';
+import { Socket } from 'node:net';
 import { constants } from 'node:os';
 import { PassThrough, Writable } from 'node:stream';
-import { type AttachRequest, Frame, frame, MAX_FRAME, readFrames } from './attach-protocol.js';
+import { socketPair } from '@box/sys';
+import {
+  type AttachRequest,
+  type ContainerAttachRequest,
+  Frame,
+  frame,
+  MAX_FRAME,
+  readFrames,
+  readRequestLine,
+} from './attach-protocol.js';
+import type { Attachment } from './attachments.js';
 import type { EngineContext } from './context.js';
 import type { AttachedProcess } from './engine.js';
+import { signalContainer } from './lifecycle.js';
 import { execPipedHere, runPipedHere } from './piped.js';
+import type { Supervisor } from './supervisor.js';
 
 /**
  * A writable that sends what is written as frames of `type`, with the socket's backpressure.
@@ -117,4 +129,110 @@ export async function serveAttach(
       ),
     );
   }
+}
+
+/**
+ * An attacher of a container the service runs (see attach-protocol.ts). An attacher that does
+ * not take what is sent to it (more than this is waiting in its socket) is let go, rather than
+ * hold the container's output in memory for ever or slow the other attachers down.
+ */
+const MAX_BACKLOG = 8 * 1024 * 1024;
+
+export async function serveContainerAttach(
+  ctx: EngineContext,
+  supervisor: Supervisor,
+  socket: Socket,
+  request: ContainerAttachRequest,
+  rest: Buffer,
+): Promise<void> {
+  socket.on('error', () => undefined);
+  let attachment: Attachment | undefined;
+  const fail = (error: unknown) => {
+    const e = error as Error & { code?: unknown };
+    socket.end(
+      frame(
+        Frame.ERROR,
+        JSON.stringify({ message: e.message, code: typeof e.code === 'string' ? e.code : undefined }),
+      ),
+    );
+  };
+  let id: string;
+  try {
+    id = ctx.store.find(request.reference).id;
+  } catch (error) {
+    return fail(error);
+  }
+  socket.write(frame(Frame.ACCEPTED));
+  const attacher = {
+    output(stream: 'stdout' | 'stderr', chunk: Buffer) {
+      if (socket.destroyed || !socket.writable) return;
+      if (socket.writableLength > MAX_BACKLOG) {
+        attachment?.close();
+        socket.destroy();
+        return;
+      }
+      const type = stream === 'stderr' ? Frame.STDERR : Frame.STDOUT;
+      for (let at = 0; at < chunk.length; at += MAX_FRAME)
+        socket.write(frame(type, chunk.subarray(at, at + MAX_FRAME)));
+    },
+    ended(status: unknown) {
+      socket.end(frame(Frame.EXIT, JSON.stringify(status)));
+    },
+  };
+  // Input and window sizes that arrive while it starts are applied once attached.
+  const early: [number, Buffer][] = [];
+  const apply = (type: number, payload: Buffer) => {
+    if (!attachment) return void early.push([type, payload]);
+    if (type === Frame.STDIN && request.stdin) attachment.input(payload);
+    else if (type === Frame.RESIZE) {
+      const size = JSON.parse(payload.toString()) as { rows?: unknown; cols?: unknown };
+      if (typeof size.rows === 'number' && typeof size.cols === 'number')
+        attachment.resize({ rows: size.rows & 0xffff, cols: size.cols & 0xffff });
+    } else if (type === Frame.SIGNAL) {
+      // --sig-proxy: to the container's process, as `box kill` sends it.
+      const value = parseSignal(payload.toString());
+      const number = typeof value === 'string' ? constants.signals[value] : value;
+      if (number !== undefined) signalContainer(ctx.store.read(id), number).catch(() => undefined);
+    }
+  };
+  readFrames(socket, rest, (type, payload) => {
+    try {
+      apply(type, payload);
+    } catch {
+      socket.destroy(); // a malformed frame
+    }
+  });
+  socket.on('close', () => attachment?.close());
+  try {
+    attachment = request.start
+      ? await supervisor.startAttached(id, attacher)
+      : supervisor.attach(id, attacher);
+  } catch (error) {
+    return fail(error);
+  }
+  if (socket.destroyed) return attachment.close();
+  if (request.size) attachment.resize(request.size);
+  socket.write(
+    frame(
+      Frame.STARTED,
+      JSON.stringify({ id, pid: attachment.pid, tty: attachment.tty, stdin: attachment.stdin }),
+    ),
+  );
+  for (const [type, payload] of early.splice(0)) apply(type, payload);
+}
+
+/**
+ * For an engine without a service (its own supervisor runs its containers): the same attach
+ * stream over a socket pair in this process. Returns the caller's end.
+ */
+export function attachInProcess(ctx: EngineContext, supervisor: Supervisor): Socket {
+  const [ours, theirs] = socketPair();
+  const server = new Socket({ fd: ours, readable: true, writable: true });
+  server.on('error', () => undefined);
+  readRequestLine(server).then((opening) => {
+    if (!opening) return void server.destroy();
+    const request = JSON.parse(opening.line) as ContainerAttachRequest;
+    return serveContainerAttach(ctx, supervisor, server, request, opening.rest);
+  });
+  return new Socket({ fd: theirs, readable: true, writable: true });
 }

@@ -377,6 +377,7 @@ export async function createContainer(
       ...(options.ulimits?.length ? { ulimits: options.ulimits } : {}),
       ...(options.groupAdd?.length ? { groupAdd: options.groupAdd } : {}),
       ...(options.init ? { init: true } : {}),
+      ...(options.openStdin ? { openStdin: true } : {}),
       ...(options.shmSize !== undefined ? { shmSize: options.shmSize } : {}),
       networkMode: options.network ?? 'bridge',
       ...((options.user ?? image.config.User) ? { user: options.user ?? image.config.User } : {}),

@@ -13,11 +13,13 @@
 
 import { existsSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
+import type { WindowSize } from '@box/sys';
 import { toResources } from '../cgroup.js';
 import { EngineError } from '../errors.js';
 import { parseLogTime } from '../log-time.js';
 import { type LogEntry, readLogs } from '../logs.js';
 import type { LinuxResources } from '../spec.js';
+import type { ContainerAttachIO, ContainerAttachment } from './attach-client.js';
 import type { AttachRequest } from './attach-protocol.js';
 import type { EngineContext, Supervision } from './context.js';
 import { EventLog, type EventQuery, eventFilter } from './events.js';
@@ -105,6 +107,7 @@ export class Engine {
   private recovered: Promise<void> | undefined;
   private local: import('./supervisor.js').Supervisor | undefined;
   private readonly serviced: boolean;
+  private readonly owner: () => Promise<Supervision>;
 
   constructor(options: EngineOptions) {
     if (!options.root.startsWith('/'))
@@ -121,6 +124,7 @@ export class Engine {
       );
       return client;
     };
+    this.owner = owner;
     const supervision: Supervision = {
       start: async (id) => (await owner()).start(id),
       adoptOrphans: async () => (await owner()).adoptOrphans(),
@@ -247,6 +251,51 @@ export class Engine {
     if (remote) return remote;
     const { runPipedHere } = await import('./piped.js');
     return runPipedHere(this.ctx, options, io);
+  }
+
+  /**
+   * Attaches to a running container the box service runs, or without a service this engine's own
+   * supervisor (docker's attach): its output from now
+   * on, to every attacher alike; the caller's input when it was made with -i, through the detach
+   * keys (docker's `ctrl-p,ctrl-q` unless given; EINVAL for a spec docker refuses). With `start`,
+   * starts the created container first, attached from its first byte (a foreground `run -it`,
+   * which the caller can then leave running). `ended` settles with its exit status, or detached.
+   */
+  async attach(
+    reference: string,
+    io: ContainerAttachIO,
+    options: { detachKeys?: string; start?: boolean; size?: WindowSize } = {},
+  ): Promise<ContainerAttachment> {
+    const { DEFAULT_DETACH_KEYS, parseDetachKeys } = await import('./detach-keys.js');
+    const keys = parseDetachKeys(options.detachKeys ?? DEFAULT_DETACH_KEYS);
+    const record = await this.find(reference);
+    const { attachContainer, connectService } = await import('./attach-client.js');
+    let socket: import('node:net').Socket | undefined;
+    if (this.serviced) {
+      if (options.start) await (await this.owner()).adoptOrphans(); // starts the service
+      socket = await connectService(this.layout.serviceSocket);
+      if (!socket)
+        throw new EngineError(
+          'ESTATE',
+          `cannot attach to container ${reference}: it is not running under the box service`,
+        );
+    } else {
+      // This process's own supervisor runs its detached containers: attached here.
+      const { attachInProcess } = await import('./attach-server.js');
+      socket = attachInProcess(this.ctx, await this.localSupervisor());
+    }
+    return attachContainer(
+      socket,
+      {
+        op: 'attach',
+        reference: record.id,
+        stdin: io.stdin !== undefined,
+        start: options.start,
+        size: options.size,
+      },
+      io,
+      keys,
+    );
   }
 
   /** exec with pipes for its stdio, as runPiped; `exited` also settles once the pipes are quiet for 0.5 s. */

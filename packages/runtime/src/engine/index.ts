@@ -1,5 +1,7 @@
 export { EngineError, type EngineErrorCode, isRuntimeError, RuntimeError } from '../errors.js';
+export type { AttachEnd, ContainerAttachIO, ContainerAttachment } from './attach-client.js';
 export type { EngineContext, Supervision } from './context.js';
+export { DEFAULT_DETACH_KEYS, DetachScanner, parseDetachKeys } from './detach-keys.js';
 export {
   type AttachedProcess,
   createEngine,

@@ -11,8 +11,8 @@ import { chmodSync, closeSync, openSync, rmSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { tryLock } from '@box/sys';
 import { RuntimeError } from '../errors.js';
-import type { AttachRequest } from './attach-protocol.js';
-import { serveAttach } from './attach-server.js';
+import { type AttachRequest, type ContainerAttachRequest, readRequestLine } from './attach-protocol.js';
+import { serveAttach, serveContainerAttach } from './attach-server.js';
 import type { EngineContext } from './context.js';
 import { reconcile } from './recovery.js';
 import type { ServiceRequest, ServiceResponse } from './service-protocol.js';
@@ -97,21 +97,20 @@ export async function serve(ctx: EngineContext, options: ServeOptions = {}): Pro
 }
 
 function handle(ctx: EngineContext, socket: Socket, supervisor: Supervisor): void {
-  let buffer = Buffer.alloc(0);
-  const onData = async (chunk: Buffer) => {
-    buffer = Buffer.concat([buffer, chunk]);
-    const newline = buffer.indexOf(0x0a);
-    if (newline === -1) {
-      // Requests are one short line: anything longer is not one.
-      if (buffer.length > 1024 * 1024) socket.destroy();
-      return;
-    }
-    socket.off('data', onData);
-    const line = buffer.subarray(0, newline).toString();
-    const rest = buffer.subarray(newline + 1);
+  socket.on('error', () => undefined);
+  readRequestLine(socket).then(async (opening) => {
+    if (!opening) return;
+    // The request's reader takes the stream from here, before its next chunk is read (this runs
+    // as a microtask right after the chunk that ended the line).
+    const { line, rest } = opening;
     let response: ServiceResponse;
     try {
-      const request = JSON.parse(line) as ServiceRequest | AttachRequest;
+      const request = JSON.parse(line) as ServiceRequest | AttachRequest | ContainerAttachRequest;
+      if (request.op === 'attach') {
+        // An attacher of a running container (box attach, box run -it): the rest is its stream.
+        await serveContainerAttach(ctx, supervisor, socket, request, rest);
+        return;
+      }
       if (request.op === 'run' || request.op === 'exec') {
         // A piped container or exec: the rest of the connection is its stream.
         await serveAttach(ctx, socket, request, rest);
@@ -124,9 +123,7 @@ function handle(ctx: EngineContext, socket: Socket, supervisor: Supervisor): voi
       response = failure(error as Error);
     }
     socket.end(`${JSON.stringify(response)}\n`);
-  };
-  socket.on('data', onData);
-  socket.on('error', () => undefined);
+  });
 }
 
 /** An error crosses the socket as its message and identity, so the caller can rebuild it. */

@@ -11,12 +11,14 @@
 import { closeSync, openSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { join } from 'node:path';
-import { pipe } from '@box/sys';
+import tty from 'node:tty';
+import { dupCloexec, pipe, receiveFd, setWindowSize, socketPair } from '@box/sys';
 import { removeCgroupAt } from '../cgroup.js';
 import { EngineError } from '../errors.js';
 import { JsonFileLogger } from '../logs.js';
 import { openProcess } from '../process/handle.js';
 import type { ContainerExit, ContainerProcess } from '../run.js';
+import { type Attacher, type Attachment, ContainerStreams } from './attachments.js';
 import type { EngineContext, Supervision } from './context.js';
 import { HealthMonitor } from './health.js';
 import { clearHealth, readHealth } from './health-state.js';
@@ -31,6 +33,8 @@ interface Watched {
   proc?: ContainerProcess;
   /** Its health checks, while it runs (a container with a health check). */
   health?: HealthMonitor;
+  /** Its live output and input, for attachers; absent for an adopted orphan (its pipes died). */
+  streams?: ContainerStreams;
 }
 
 export class Supervisor implements Supervision {
@@ -49,52 +53,187 @@ export class Supervisor implements Supervision {
 
   /** Starts a created or exited container. Rejects if another process owns it. */
   async start(id: string): Promise<number> {
+    return (await this.launchWatched(id)).pid;
+  }
+
+  /**
+   * Starts a created or exited container with `attacher` attached from its first byte of output
+   * (a foreground `box run -it`, which must not miss the shell's first prompt).
+   */
+  async startAttached(id: string, attacher: Attacher): Promise<Attachment> {
+    const { attachment } = await this.launchWatched(id, attacher);
+    return attachment!;
+  }
+
+  /** Joins a running container this supervisor started: its output from now on, its input. */
+  attach(id: string, attacher: Attacher): Attachment {
+    const streams = this.watched.get(id)?.streams;
+    if (!streams) {
+      const why = this.watched.has(id)
+        ? 'it is restarting, or was started by an earlier box service (its output went with it)'
+        : 'it is not running under the box service';
+      throw new EngineError('ESTATE', `cannot attach to container ${id}: ${why}`);
+    }
+    return streams.join(attacher);
+  }
+
+  private async launchWatched(
+    id: string,
+    attacher?: Attacher,
+  ): Promise<{ pid: number; attachment?: Attachment }> {
     if (this.watched.has(id)) throw new EngineError('ESTATE', `container ${id} is already running`);
     const lock = await this.ctx.store.lockWait(id);
     if (lock === null) throw new EngineError('ESTATE', `container ${id} is already running`);
     const entry: Watched = { lock };
     this.watched.set(id, entry);
     try {
-      return await this.run(id, entry);
+      return await this.run(id, entry, attacher);
     } catch (error) {
       this.release(id);
       throw error;
     }
   }
 
-  private async run(id: string, entry: Watched): Promise<number> {
+  private async run(
+    id: string,
+    entry: Watched,
+    attacher?: Attacher,
+  ): Promise<{ pid: number; attachment?: Attachment }> {
     const record = this.ctx.store.read(id);
+    const terminal = this.ctx.store.readSpec(id).process?.terminal === true;
     const logger = new JsonFileLogger(join(this.ctx.store.dir(id), 'json.log'), record.logOptions);
-    const [outRead, outWrite] = pipe();
-    const [errRead, errWrite] = pipe();
-    const devNull = openSync('/dev/null', 'r');
-    let proc: ContainerProcess;
-    try {
-      proc = await launch(this.ctx, record, {
-        stdio: [devNull, outWrite, errWrite],
-        detached: !this.options.inProcess,
-        dieWithParent: this.options.inProcess,
-      });
-    } catch (error) {
-      for (const fd of [outRead, errRead]) closeSync(fd);
-      logger.close();
-      throw error;
-    } finally {
-      for (const fd of [devNull, outWrite, errWrite]) closeSync(fd);
-    }
+    // Made before the process, so that an attacher that starts it sees everything it writes.
+    const streams = new ContainerStreams(id, terminal, record.openStdin === true);
+    entry.streams = streams;
+    const attachment = attacher ? streams.join(attacher) : undefined;
+    const io = terminal
+      ? await this.onTerminal(record, streams, logger)
+      : await this.onPipes(record, streams, logger);
+    const { proc, drained } = io;
+    streams.pid = proc.pid;
     entry.proc = proc;
     this.watchHealth(id, entry);
-    const drained = Promise.all([copyToLog(outRead, 'stdout', logger), copyToLog(errRead, 'stderr', logger)]);
     // A failure on the way (a removal that could not finish) is reported, never left to end
     // the service, which watches every other container too; recovery finishes the rest.
     proc.exited
       .then(async (exit) => {
-        await drained;
-        logger.close();
-        await this.finished(id, exit);
+        try {
+          await drained;
+          logger.close();
+          await this.finished(id, exit);
+        } finally {
+          // Attachers learn of the end once it is recorded (or the container removed); one that
+          // comes while it waits to restart is told it is restarting.
+          if (entry.streams === streams) entry.streams = undefined;
+          streams.ended({ exitCode: exitCodeOf(exit), oomKilled: exit.oomKilled });
+        }
       })
       .catch((error: Error) => process.stderr.write(`box service: container ${id}: ${error.message}\n`));
-    return proc.pid;
+    return { pid: proc.pid, attachment };
+  }
+
+  /** Pipes for its stdio, copied into its log and to attachers; stdin a pipe with -i. */
+  private async onPipes(
+    record: ContainerRecord,
+    streams: ContainerStreams,
+    logger: JsonFileLogger,
+  ): Promise<{ proc: ContainerProcess; drained: Promise<unknown> }> {
+    const [outRead, outWrite] = pipe();
+    const [errRead, errWrite] = pipe();
+    const [inRead, inWrite] = record.openStdin ? pipe() : [openSync('/dev/null', 'r'), undefined];
+    let proc: ContainerProcess;
+    try {
+      proc = await launch(this.ctx, record, {
+        stdio: [inRead, outWrite, errWrite],
+        detached: !this.options.inProcess,
+        dieWithParent: this.options.inProcess,
+      });
+    } catch (error) {
+      for (const fd of [outRead, errRead, inWrite]) if (fd !== undefined) closeSync(fd);
+      logger.close();
+      throw error;
+    } finally {
+      for (const fd of [inRead, outWrite, errWrite]) closeSync(fd);
+    }
+    if (inWrite !== undefined) {
+      // docker's -i without a terminal: its stdin stays open while it runs, whoever attaches.
+      const writer = new Socket({ fd: inWrite, readable: false, writable: true });
+      writer.on('error', () => undefined); // it closed its stdin: input is dropped
+      streams.input.write = (chunk) => {
+        if (!writer.destroyed) writer.write(chunk);
+      };
+      proc.exited.finally(() => writer.destroy()).catch(() => undefined);
+    }
+    const drained = Promise.all([
+      copyToLog(outRead, 'stdout', logger, streams),
+      copyToLog(errRead, 'stderr', logger, streams),
+    ]);
+    return { proc, drained };
+  }
+
+  /**
+   * A terminal (-t): the container's pty is made in its own devpts and its master sent here, where
+   * it is held for as long as the container runs: what it writes goes to its log (as stdout, as
+   * docker's) and to attachers, attachers' input (with -i) and window sizes go to it.
+   */
+  private async onTerminal(
+    record: ContainerRecord,
+    streams: ContainerStreams,
+    logger: JsonFileLogger,
+  ): Promise<{ proc: ContainerProcess; drained: Promise<unknown> }> {
+    const [mine, theirs] = socketPair();
+    let proc: ContainerProcess;
+    try {
+      proc = await launch(this.ctx, record, {
+        consoleSocket: theirs,
+        detached: !this.options.inProcess,
+        dieWithParent: this.options.inProcess,
+      });
+    } catch (error) {
+      closeSync(mine);
+      logger.close();
+      throw error;
+    } finally {
+      closeSync(theirs);
+    }
+    const master = receiveFd(mine);
+    closeSync(mine);
+    if (master === null) {
+      // Cannot happen once the container runs (it sends the master before it starts); if it did,
+      // a container nobody can reach is not left running.
+      proc.kill('SIGKILL');
+      return { proc, drained: Promise.resolve() };
+    }
+    const reader = new tty.ReadStream(master);
+    const writer = new tty.WriteStream(dupCloexec(master));
+    writer.on('error', () => undefined);
+    reader.on('data', (chunk: Buffer) => {
+      logger.write('stdout', chunk);
+      streams.output('stdout', chunk);
+    });
+    if (record.openStdin)
+      streams.input.write = (chunk) => {
+        if (!writer.destroyed) writer.write(chunk);
+      };
+    streams.input.resize = (size) => {
+      try {
+        setWindowSize(master, size);
+      } catch {
+        // the terminal is gone: the container is ending
+      }
+    };
+    // Once the last process holding its side has gone, reading the master fails (EIO): the end.
+    const drained = new Promise<void>((resolve) => {
+      reader.on('error', () => resolve());
+      reader.on('end', resolve);
+      reader.on('close', resolve);
+    }).finally(() => {
+      streams.input.write = undefined;
+      streams.input.resize = undefined;
+      reader.destroy();
+      writer.destroy();
+    });
+    return { proc, drained };
   }
 
   /** Starts the health checks of a container that has them (from "starting" again). */
@@ -240,10 +379,18 @@ export class Supervisor implements Supervision {
   }
 }
 
-function copyToLog(fd: number, stream: 'stdout' | 'stderr', logger: JsonFileLogger): Promise<void> {
+function copyToLog(
+  fd: number,
+  stream: 'stdout' | 'stderr',
+  logger: JsonFileLogger,
+  streams: ContainerStreams,
+): Promise<void> {
   return new Promise((resolve) => {
     const socket = new Socket({ fd, readable: true, writable: false });
-    socket.on('data', (chunk: Buffer) => logger.write(stream, chunk));
+    socket.on('data', (chunk: Buffer) => {
+      logger.write(stream, chunk);
+      streams.output(stream, chunk);
+    });
     socket.on('error', () => resolve());
     socket.on('close', () => resolve());
   });

@@ -40,7 +40,10 @@ export interface ContainerRecord {
   overlay: { lowerdirs: string[]; upperdir: string; workdir: string; layersRoot?: string };
   /** The mounts as asked (-v, --mount, --tmpfs), for inspect. */
   mounts?: MountRequest[];
-  /** -i and the streams attached at create, as asked (docker's Config.OpenStdin, AttachStdin, …). */
+  /**
+   * -i (its stdin is kept open for attachers) and the streams attached at create, as asked
+   * (docker's Config.OpenStdin, AttachStdin, …).
+   */
   openStdin?: boolean;
   attach?: AttachedStreams;
   /** Named volumes it mounts (kept after it), and anonymous ones (removed by remove({ volumes })). */
@@ -245,7 +248,7 @@ export interface CreateOptions {
   user?: string;
   hostname?: string;
   tty?: boolean;
-  /** docker's -i (kept for inspect; the caller attaches stdin itself). */
+  /** docker's -i: its stdin is kept open for attachers (a pipe, or the terminal's input with a tty). */
   openStdin?: boolean;
   /** The streams the caller attaches (kept for inspect). */
   attach?: AttachedStreams;
