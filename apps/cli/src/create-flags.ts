@@ -5,7 +5,7 @@
  * (security-flags.ts), networks and ports (network-flags.ts), terminal size.
  */
 import { readFileSync } from 'node:fs';
-import type { CreateOptions, RestartPolicy } from '@box/runtime';
+import type { AttachedStreams, CreateOptions, RestartPolicy } from '@box/runtime';
 import { CliError } from './errors.js';
 import { type HealthFlags, parseHealthFlags } from './health-flags.js';
 import { type MountFlags, parseMountFlags } from './mount-flags.js';
@@ -20,6 +20,8 @@ export interface CreateFlags extends ResourceFlags, MountFlags, SecurityFlags, N
   pull?: string;
   platform?: string;
   interactive?: boolean;
+  /** -a/--attach: the streams to attach (stdin, stdout, stderr); all but stdin when not given. */
+  attach?: string[];
   /** run's -d: no stream attached. */
   detach?: boolean;
   tty?: boolean;
@@ -168,6 +170,34 @@ export function parseLogOptions(values: readonly string[] = []): { maxSize?: num
   return options;
 }
 
+/**
+ * docker's -a/--attach: the streams named (any case), stdin also with -i; without -a, stdout and
+ * stderr (and stdin with -i). A detached run attaches nothing, and refuses -a.
+ */
+export function attachedStreams(
+  flags: Pick<CreateFlags, 'attach' | 'detach' | 'interactive'>,
+): AttachedStreams {
+  const named = new Set<string>();
+  for (const value of flags.attach ?? []) {
+    const stream = value.toLowerCase();
+    if (stream !== 'stdin' && stream !== 'stdout' && stream !== 'stderr')
+      throw new CliError(
+        `invalid argument "${value}" for "-a, --attach" flag: valid streams are STDIN, STDOUT and STDERR`,
+      );
+    named.add(stream);
+  }
+  if (flags.detach) {
+    if (named.size > 0) throw new CliError('Conflicting options: -a and -d');
+    return { stdin: false, stdout: false, stderr: false };
+  }
+  const all = named.size === 0;
+  return {
+    stdin: named.has('stdin') || (flags.interactive ?? false),
+    stdout: all || named.has('stdout'),
+    stderr: all || named.has('stderr'),
+  };
+}
+
 /** Every flag checked (nothing is made before), as the engine's create options. */
 export function createOptions(image: string, command: string[], flags: CreateFlags): CreateOptions {
   const size = flags.tty ? currentWindowSize() : undefined;
@@ -189,10 +219,7 @@ export function createOptions(image: string, command: string[], flags: CreateFla
     hostname: flags.hostname,
     tty: flags.tty ?? false,
     openStdin: flags.interactive ?? false,
-    // As docker's: a detached run attaches nothing; run and create otherwise stdout and stderr, and stdin with -i.
-    attach: flags.detach
-      ? { stdin: false, stdout: false, stderr: false }
-      : { stdin: flags.interactive ?? false, stdout: true, stderr: true },
+    attach: attachedStreams(flags),
     consoleSize: size && { height: size.rows, width: size.cols },
     userns: flags.userns ?? false,
     resources: parseResourceFlags(flags),

@@ -42,6 +42,7 @@ const containerOptions: OptionSpec[] = [
   opt('rm', undefined, undefined, 'Automatically remove the container when it exits'),
   opt('interactive', 'i', undefined, 'Keep STDIN open'),
   opt('tty', 't', undefined, 'Allocate a pseudo-TTY'),
+  many('attach', 'a', 'stream', 'Attach to STDIN, STDOUT or STDERR'),
   many('env', 'e', 'K=V', 'Set environment variables'),
   many('env-file', undefined, 'file', 'Read in a file of environment variables'),
   opt('entrypoint', undefined, 'command', 'Overwrite the default ENTRYPOINT of the image'),

@@ -297,3 +297,37 @@ describe('images REPOSITORY[:TAG], --digests, -a', () => {
     boxOk(env.root, ['rmi', 'other/repo:v1', 'other/repo:v2']);
   });
 });
+
+describe('run -a stdin|stdout|stderr', () => {
+  it('attaches only the streams named; -a with -d or a bad stream: one line, exit 125', () => {
+    const script = 'echo out; echo err >&2';
+    const out = box(env.root, ['run', '--rm', '-a', 'stdout', 'busybox', 'sh', '-c', script]);
+    expect([out.code, out.stdout, out.stderr]).toEqual([0, 'out\n', '']);
+    const err = box(env.root, ['run', '--rm', '-a', 'STDERR', 'busybox', 'sh', '-c', script]);
+    expect([err.code, err.stdout, err.stderr]).toEqual([0, '', 'err\n']);
+    const both = spawnSync(boxBin, ['run', '--rm', '-i', '-a', 'stdin', '-a', 'stdout', 'busybox', 'cat'], {
+      env: { ...process.env, BOX_ROOT: env.root },
+      input: 'piped in\n',
+      encoding: 'utf8',
+    });
+    expect([both.status, both.stdout]).toEqual([0, 'piped in\n']);
+    boxOk(env.root, ['create', '--name', 'attach-out', '-a', 'stdout', 'busybox', 'true']);
+    expect(
+      boxOk(env.root, [
+        'inspect',
+        '-f',
+        '{{.Config.AttachStdin}} {{.Config.AttachStdout}} {{.Config.AttachStderr}}',
+        'attach-out',
+      ]),
+    ).toBe('false true false');
+    boxOk(env.root, ['rm', 'attach-out']);
+    const detached = box(env.root, ['run', '-d', '-a', 'stdout', 'busybox', 'true']);
+    expect([detached.code, detached.stderr.trim()]).toEqual([125, 'box: Conflicting options: -a and -d']);
+    const bad = box(env.root, ['run', '-a', 'nope', 'busybox', 'true']);
+    expect([bad.code, bad.stderr.trim()]).toEqual([
+      125,
+      'box: invalid argument "nope" for "-a, --attach" flag: valid streams are STDIN, STDOUT and STDERR',
+    ]);
+    expect(boxOk(env.root, ['ps', '-aq'])).toBe('');
+  });
+});

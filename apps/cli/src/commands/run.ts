@@ -6,6 +6,7 @@
  * a socket pair and attached to ours (terminal.ts).
  */
 import { closeSync } from 'node:fs';
+import { Writable } from 'node:stream';
 import {
   type AttachedProcess,
   type ContainerAttachment,
@@ -44,10 +45,12 @@ export async function run(image: string, command: string[], flags: RunFlags): Pr
   try {
     if (!flags.tty) {
       // Pipes, never box's own stdio (copied by this process, or by the service when it runs).
+      // -a: a stream not attached is read and dropped (not shown here).
+      const attached = options.attach ?? { stdin: false, stdout: true, stderr: true };
       const proc = await engine.runPiped(options, {
-        stdin: flags.interactive ? process.stdin : undefined,
-        stdout: process.stdout,
-        stderr: process.stderr,
+        stdin: flags.interactive && attached.stdin ? process.stdin : undefined,
+        stdout: attached.stdout ? process.stdout : discard(),
+        stderr: attached.stderr ? process.stderr : discard(),
       });
       forwarder.attach(proc);
       return (await proc.exited).exitCode;
@@ -121,4 +124,13 @@ function forwardSignals() {
       for (const [signal, handler] of handlers) process.off(signal, handler);
     },
   };
+}
+
+/** A sink for a stream that is not attached. */
+function discard(): Writable {
+  return new Writable({
+    write(_chunk, _encoding, callback) {
+      callback();
+    },
+  });
 }
