@@ -163,6 +163,24 @@ describe('box run -dit and box attach', () => {
     expect(boxOk(env.root, ['ps', '-aq'])).toBe(before);
   });
 
+  it('a container that does not read its terminal never stops the service: the input waits', () => {
+    // Raw mode: the terminal takes about 68 KB, then writes to its master would block. The box
+    // service holds every terminal's master: a blocking write there would stop it for every
+    // container it watches.
+    runDit('dit-flood', 'sh', '-c', 'stty raw; sleep 600');
+    const flood = inTerminal('attach dit-flood', [
+      [1.5, 'x'.repeat(100_000)],
+      [1, CTRL_P],
+      [0.3, CTRL_Q],
+    ]);
+    expect(flood.stdout).toContain('read escape sequence');
+    expect(flood.status).toBe(0);
+    const started = Date.now();
+    expect(status('dit-flood')).toMatch(/^Up /);
+    expect(boxOk(env.root, ['exec', 'dit-flood', 'echo', 'service answers'])).toBe('service answers');
+    expect(Date.now() - started).toBeLessThan(10_000);
+  });
+
   it('several attachers see the same output', async () => {
     runDit('dit-shared');
     // One watches without input (no terminal needed), one types.

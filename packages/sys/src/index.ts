@@ -73,6 +73,7 @@ export {
   receiveFd,
   recvFrom,
   send,
+  setNonBlocking,
   setns,
   setsockopt,
   setWindowSize,

@@ -180,6 +180,15 @@ export function dupCloexec(fd: number, min = 3): number {
   return check(libc().dupfd(fd, 1030, min), 'fcntl(F_DUPFD_CLOEXEC)', `fd ${fd}`);
 }
 
+/**
+ * Sets O_NONBLOCK on fd's open file description (shared with its duplicates): a write that would
+ * block fails with EAGAIN instead of stopping the process.
+ */
+export function setNonBlocking(fd: number): void {
+  const flags = check(libc().dupfd(fd, 3 /* F_GETFL */, 0), 'fcntl(F_GETFL)', `fd ${fd}`);
+  check(libc().dupfd(fd, 4 /* F_SETFL */, flags | 0o4000 /* O_NONBLOCK */), 'fcntl(F_SETFL)', `fd ${fd}`);
+}
+
 export type WaitStatus = { exitCode: number; signal: null } | { exitCode: null; signal: number };
 
 /** waitpid(pid, WNOHANG): the status if the child has ended, otherwise null. */

@@ -167,8 +167,14 @@ export async function serveContainerAttach(
     output(stream: 'stdout' | 'stderr', chunk: Buffer) {
       if (socket.destroyed || !socket.writable) return;
       if (socket.writableLength > MAX_BACKLOG) {
+        // A caller that does not read is let go (the container never waits for one), told why.
         attachment?.close();
-        socket.destroy();
+        socket.end(
+          frame(
+            Frame.ERROR,
+            JSON.stringify({ message: 'the output was not read fast enough: detached', code: 'ESTATE' }),
+          ),
+        );
         return;
       }
       const type = stream === 'stderr' ? Frame.STDERR : Frame.STDOUT;
@@ -181,10 +187,21 @@ export async function serveContainerAttach(
   };
   // Input and window sizes that arrive while it starts are applied once attached.
   const early: [number, Buffer][] = [];
+  let earlyBytes = 0;
   const apply = (type: number, payload: Buffer) => {
-    if (!attachment) return void early.push([type, payload]);
-    if (type === Frame.STDIN && request.stdin) attachment.input(payload);
-    else if (type === Frame.RESIZE) {
+    if (!attachment) {
+      // Held until it runs, up to a bound (a caller pasting before the start).
+      earlyBytes += payload.length;
+      if (earlyBytes > MAX_BACKLOG) return fail(new Error('too much input before the container started'));
+      return void early.push([type, payload]);
+    }
+    if (type === Frame.STDIN && request.stdin) {
+      // The container reads slowly: stop reading this caller until it has taken the input.
+      if (!attachment.input(payload)) {
+        socket.pause();
+        attachment.onDrain(() => socket.resume());
+      }
+    } else if (type === Frame.RESIZE) {
       const size = JSON.parse(payload.toString()) as { rows?: unknown; cols?: unknown };
       if (typeof size.rows === 'number' && typeof size.cols === 'number')
         attachment.resize({ rows: size.rows & 0xffff, cols: size.cols & 0xffff });

@@ -31,7 +31,7 @@ describe('ContainerStreams', () => {
     const written: string[] = [];
     const sizes: string[] = [];
     const interactive = new ContainerStreams('c2', true, true);
-    interactive.input.write = (chunk) => written.push(chunk.toString());
+    interactive.input.write = (chunk) => written.push(chunk.toString()) > 0;
     interactive.input.resize = (size) => sizes.push(`${size.rows}x${size.cols}`);
     const one = interactive.join(recorder().attacher);
     expect(one.stdin).toBe(true);
@@ -48,7 +48,7 @@ describe('ContainerStreams', () => {
 
     const plain = new ContainerStreams('c3', false, false);
     const dropped: string[] = [];
-    plain.input.write = (chunk) => dropped.push(chunk.toString());
+    plain.input.write = (chunk) => dropped.push(chunk.toString()) > 0;
     const three = plain.join(recorder().attacher);
     expect(three.stdin).toBe(false);
     three.input(Buffer.from('x'));

@@ -21,15 +21,18 @@ export interface Attachment {
   readonly tty: boolean;
   /** The container takes input (-i): `input` reaches it. */
   readonly stdin: boolean;
-  input(chunk: Buffer): void;
+  /** False when the caller should stop sending until `onDrain` (the container reads slowly). */
+  input(chunk: Buffer): boolean;
+  onDrain(callback: () => void): void;
   resize(size: WindowSize): void;
   /** Leaves; the container runs on. */
   close(): void;
 }
 
 export interface ContainerInput {
-  /** Its stdin (a pipe, or the terminal's master); absent without -i. */
-  write?: (chunk: Buffer) => void;
+  /** Its stdin (a pipe, or the terminal's master); absent without -i. False: wait for `drain`. */
+  write?: (chunk: Buffer) => boolean;
+  drain?: (callback: () => void) => void;
   /** Its terminal's window size; absent without a terminal. */
   resize?: (size: WindowSize) => void;
 }
@@ -64,8 +67,10 @@ export class ContainerStreams {
       },
       tty: this.tty,
       stdin: this.stdin,
-      input: (chunk) => {
-        if (this.stdin && here()) this.input.write?.(chunk);
+      input: (chunk) => (this.stdin && here() ? (this.input.write?.(chunk) ?? true) : true),
+      onDrain: (callback) => {
+        if (this.input.drain) this.input.drain(callback);
+        else callback();
       },
       resize: (size) => {
         if (here() && size.rows > 0 && size.cols > 0) this.input.resize?.(size);

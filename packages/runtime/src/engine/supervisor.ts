@@ -26,6 +26,7 @@ import { launch, recordExit } from './launch.js';
 import { releaseNetwork } from './network-attach.js';
 import { removeContainer } from './remove.js';
 import { exitCodeOf } from './status.js';
+import { TerminalWriter } from './terminal-writer.js';
 import type { ContainerRecord } from './types.js';
 
 interface Watched {
@@ -159,8 +160,17 @@ export class Supervisor implements Supervision {
       // docker's -i without a terminal: its stdin stays open while it runs, whoever attaches.
       const writer = new Socket({ fd: inWrite, readable: false, writable: true });
       writer.on('error', () => undefined); // it closed its stdin: input is dropped
-      streams.input.write = (chunk) => {
-        if (!writer.destroyed) writer.write(chunk);
+      streams.input.write = (chunk) => writer.destroyed || writer.write(chunk);
+      streams.input.drain = (callback) => {
+        if (writer.destroyed || !writer.writableNeedDrain) return callback();
+        let called = false;
+        const once = () => {
+          if (called) return;
+          called = true;
+          writer.off('drain', once).off('close', once);
+          callback();
+        };
+        writer.once('drain', once).once('close', once);
       };
       proc.exited.finally(() => writer.destroy()).catch(() => undefined);
     }
@@ -205,16 +215,17 @@ export class Supervisor implements Supervision {
       return { proc, drained: Promise.resolve() };
     }
     const reader = new tty.ReadStream(master);
-    const writer = new tty.WriteStream(dupCloexec(master));
-    writer.on('error', () => undefined);
+    // Never tty.WriteStream: it makes the master blocking (see terminal-writer.ts).
+    const writerFd = dupCloexec(master);
+    const writer = new TerminalWriter(writerFd);
     reader.on('data', (chunk: Buffer) => {
       logger.write('stdout', chunk);
       streams.output('stdout', chunk);
     });
-    if (record.openStdin)
-      streams.input.write = (chunk) => {
-        if (!writer.destroyed) writer.write(chunk);
-      };
+    if (record.openStdin) {
+      streams.input.write = (chunk) => writer.write(chunk);
+      streams.input.drain = (callback) => writer.onDrain(callback);
+    }
     streams.input.resize = (size) => {
       try {
         setWindowSize(master, size);
@@ -229,9 +240,11 @@ export class Supervisor implements Supervision {
       reader.on('close', resolve);
     }).finally(() => {
       streams.input.write = undefined;
+      streams.input.drain = undefined;
       streams.input.resize = undefined;
       reader.destroy();
-      writer.destroy();
+      writer.close();
+      closeSync(writerFd);
     });
     return { proc, drained };
   }
