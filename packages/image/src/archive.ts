@@ -335,6 +335,7 @@ async function ingestLayer(
   if (compression !== 'none' || (expected !== undefined && tx.store.hasBlob(expected)))
     return ingestFile(tx, member, expected, move);
   const layer = await tx.store.stageLayer(member.stream(), {
+    size: member.size,
     digest: expected,
     mediaType: MediaType.OCI_LAYER,
   });

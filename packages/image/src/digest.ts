@@ -1,5 +1,6 @@
 import { createHash, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
+import { Worker } from 'node:worker_threads';
 import { ImageError } from './errors.js';
 import { isDigest } from './reference.js';
 
@@ -47,6 +48,91 @@ export class DigestStream extends Transform {
   }
 
   /** Throws `EIMAGE_DIGEST` when the content did not hash to `expected` (when given). */
+  verify(what: string, expected: string | undefined, path?: string): void {
+    if (expected !== undefined && this.digest !== expected)
+      throw digestMismatch(what, expected, this.digest, path);
+  }
+}
+
+/** The worker of `WorkerDigestStream`: sha256 of the chunks it is sent, each acknowledged. */
+const HASH_WORKER = `
+const { parentPort } = require('node:worker_threads');
+const hash = require('node:crypto').createHash('sha256');
+parentPort.on('message', (message) => {
+  if (message === 'end') return parentPort.postMessage({ digest: hash.digest('hex') });
+  hash.update(new Uint8Array(message));
+  parentPort.postMessage({ done: message.byteLength });
+});
+`;
+
+/** Bytes sent to the worker and not yet hashed, past which the stream waits for it. */
+const WORKER_BACKLOG = 32 << 20;
+
+/**
+ * A DigestStream whose hashing runs on a worker thread, for big layers: sha256 is most of an
+ * unpack's CPU on the event loop, which also parses the tar and writes the files, and this
+ * machine's second CPU is otherwise idle then. Chunks are copied to the worker (a copy costs a
+ * tenth of hashing them); past WORKER_BACKLOG bytes in flight the stream waits, so memory stays
+ * bounded whatever the input. `digest` is known once the stream has flushed.
+ */
+export class WorkerDigestStream extends Transform {
+  #worker = new Worker(HASH_WORKER, { eval: true });
+  #inFlight = 0;
+  #resume: (() => void) | undefined;
+  #onDigest: ((hex: string) => void) | undefined;
+  #failure: Error | undefined;
+  #digest: string | undefined;
+  size = 0;
+
+  constructor() {
+    super({ highWaterMark: 1 << 20 });
+    this.#worker.unref();
+    this.#worker.on('message', (message: { done?: number; digest?: string }) => {
+      if (message.done !== undefined) {
+        this.#inFlight -= message.done;
+        if (this.#inFlight <= WORKER_BACKLOG / 2 && this.#resume) {
+          const resume = this.#resume;
+          this.#resume = undefined;
+          resume();
+        }
+      } else if (message.digest !== undefined) this.#onDigest?.(message.digest);
+    });
+    this.#worker.on('error', (error) => {
+      this.#failure = error;
+      this.destroy(error);
+    });
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    const copy = new Uint8Array(chunk); // its own ArrayBuffer, moved to the worker
+    this.size += chunk.length;
+    this.#inFlight += chunk.length;
+    this.#worker.postMessage(copy.buffer, [copy.buffer]);
+    if (this.#inFlight > WORKER_BACKLOG) this.#resume = () => callback(null, chunk);
+    else callback(null, chunk);
+  }
+
+  override _flush(callback: TransformCallback): void {
+    if (this.#failure) return callback(this.#failure);
+    this.#onDigest = (hex) => {
+      this.#digest = `sha256:${hex}`;
+      void this.#worker.terminate();
+      callback();
+    };
+    this.#worker.postMessage('end');
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    void this.#worker.terminate();
+    callback(error);
+  }
+
+  /** The digest of everything that passed; only once the stream has flushed. */
+  get digest(): string {
+    if (this.#digest === undefined) throw new Error('the digest of a stream that has not ended');
+    return this.#digest;
+  }
+
   verify(what: string, expected: string | undefined, path?: string): void {
     if (expected !== undefined && this.digest !== expected)
       throw digestMismatch(what, expected, this.digest, path);

@@ -34,11 +34,13 @@ import {
   lstatSync,
   mkdirSync,
   openSync,
+  ReadStream,
   readdirSync,
   readFileSync,
   renameSync,
   rmSync,
   type Stats,
+  statSync,
   writeFileSync,
   writeSync,
 } from 'node:fs';
@@ -538,7 +540,7 @@ export class ImageStore {
    */
   async stageLayer(
     source: Readable | AsyncIterable<Uint8Array>,
-    layer: { digest?: string; mediaType?: string; diffID?: string; verified?: boolean },
+    layer: { digest?: string; mediaType?: string; diffID?: string; verified?: boolean; size?: number },
   ): Promise<StagedLayer> {
     const stage = this.tempPath('layer');
     mkdirSync(stage, { mode: 0o700 }); // becomes layers/<chainID>: see the store's layout
@@ -554,6 +556,7 @@ export class ImageStore {
         onWhiteout,
         onOpaque,
         split: stage,
+        sizeHint: layer.size ?? streamSize(source),
       });
       return {
         stage,
@@ -582,9 +585,10 @@ export class ImageStore {
     tx: Transaction,
     layer: Readable | AsyncIterable<Uint8Array>,
   ): Promise<{ blob: { digest: string; size: number }; staged: StagedLayer }> {
+    const size = streamSize(layer);
     const { head, stream } = await peek(layer, 6);
     if (detectCompression(head) === 'none') {
-      const staged = await this.stageLayer(stream, {});
+      const staged = await this.stageLayer(stream, { size });
       return { blob: { digest: staged.digest, size: staged.compressedSize }, staged };
     }
     const input = Readable.from(stream, { objectMode: false });
@@ -1084,6 +1088,18 @@ export class ImageStore {
     const meta = this.#layerMeta(chainID);
     if (!meta) throw notFound(chainID, 'layer');
     return meta;
+  }
+}
+
+/** The size of a stream read from a file (fs.createReadStream, whole or a range), if it is one. */
+function streamSize(source: unknown): number | undefined {
+  if (!(source instanceof ReadStream) || typeof source.path !== 'string') return undefined;
+  const { start, end } = source as unknown as { start?: number; end?: number };
+  if (end !== undefined && end !== Number.POSITIVE_INFINITY) return end - (start ?? 0) + 1;
+  try {
+    return statSync(source.path).size - (start ?? 0);
+  } catch {
+    return undefined;
   }
 }
 

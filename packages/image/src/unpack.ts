@@ -49,7 +49,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { Decompress as ZstdDecompress } from 'fzstd';
 import { type Header as Headers, extract as tarExtract } from 'tar-stream';
-import { DigestStream, digestMismatch, Sha256 } from './digest.js';
+import { DigestStream, digestMismatch, Sha256, WorkerDigestStream } from './digest.js';
 import { errnoOf, ImageError, isImageError } from './errors.js';
 import { KEEP_DIR, SPLIT_FILE, SplitRecorder } from './tar-split.js';
 
@@ -103,7 +103,14 @@ export interface UnpackOptions {
    * files (`rebuildTar`) instead of being kept. Compressed layers are not split.
    */
   split?: string;
+  /**
+   * The stream's size when known (a file): from 64 MiB on, the uncompressed tar is hashed on a
+   * worker thread (starting one costs more than hashing a small layer).
+   */
+  sizeHint?: number;
 }
+
+const PARALLEL_HASH_FROM = 64 << 20;
 
 /** An entry that was not written, and why. */
 export interface SkippedEntry {
@@ -761,7 +768,8 @@ async function extractInto(
       ? { recorder: new SplitRecorder(join(options.split, SPLIT_FILE)), dir: options.split }
       : undefined;
   const extractor = new Extractor(root, fresh, options, split);
-  const diff = new DigestStream();
+  // Big layers are hashed on a worker thread beside the unpack (see WorkerDigestStream).
+  const diff = (options.sizeHint ?? 0) >= PARALLEL_HASH_FROM ? new WorkerDigestStream() : new DigestStream();
   const extract = tarExtract();
   extract.on('entry', (header, stream, next) => {
     try {

@@ -200,6 +200,7 @@ export async function pullImage(
               digest: layer.digest,
               // downloadBlob hashed the file as it wrote it (store's own, locked): not again
               verified: true,
+              size: layer.size,
               mediaType: layer.mediaType,
               diffID: diffIdOf.get(layer.digest),
             }),
