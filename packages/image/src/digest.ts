@@ -113,7 +113,10 @@ export class WorkerDigestStream extends Transform {
   }
 
   override _flush(callback: TransformCallback): void {
-    if (this.#failure) return callback(this.#failure);
+    if (this.#failure) {
+      callback(this.#failure);
+      return;
+    }
     this.#onDigest = (hex) => {
       this.#digest = `sha256:${hex}`;
       void this.#worker.terminate();
