@@ -4,7 +4,7 @@
  * → the engine's Healthcheck (durations in nanoseconds, as docker keeps them), with docker's
  * checks and messages.
  */
-import type { Healthcheck } from '@box/runtime';
+import { parseGoDuration as goDuration, type Healthcheck } from '@box/runtime';
 import { CliError } from './errors.js';
 
 export interface HealthFlags {
@@ -17,40 +17,17 @@ export interface HealthFlags {
   noHealthcheck?: boolean;
 }
 
-const UNITS: Record<string, number> = {
-  ns: 1,
-  us: 1e3,
-  µs: 1e3,
-  μs: 1e3,
-  ms: 1e6,
-  s: 1e9,
-  m: 60e9,
-  h: 3600e9,
-};
+const UNITS = new Set(['ns', 'us', 'µs', 'μs', 'ms', 's', 'm', 'h']);
 
-/** Go's time.ParseDuration (what docker's flags use): "90s", "1m30s", "1.5h", "500ms", "0". */
+/** Go's time.ParseDuration (what docker's flags use, @box/runtime's reader), with Go's errors. */
 export function parseGoDuration(text: string): number {
-  const invalid = () => new Error(`time: invalid duration "${text}"`);
-  let rest = text;
-  let sign = 1;
-  if (rest.startsWith('-') || rest.startsWith('+')) {
-    sign = rest.startsWith('-') ? -1 : 1;
-    rest = rest.slice(1);
-  }
-  if (rest === '0') return 0;
-  if (rest === '') throw invalid();
-  let total = 0;
-  while (rest !== '') {
-    const match = /^(\d*\.?\d*)([^\d.]*)/.exec(rest);
-    const number = match?.[1] ?? '';
-    if (number === '' || number === '.') throw invalid();
-    const unit = match?.[2] ?? '';
-    if (unit === '') throw new Error(`time: missing unit in duration "${text}"`);
-    if (UNITS[unit] === undefined) throw new Error(`time: unknown unit "${unit}" in duration "${text}"`);
-    total += Number(number) * UNITS[unit];
-    rest = rest.slice(number.length + unit.length);
-  }
-  return sign * Math.round(total);
+  const ns = goDuration(text);
+  if (ns !== undefined) return ns;
+  const unit = /^[-+]?[\d.]+([^\d.]+)/.exec(text)?.[1];
+  if (unit !== undefined && !UNITS.has(unit))
+    throw new Error(`time: unknown unit "${unit}" in duration "${text}"`);
+  if (/\d$/.test(text)) throw new Error(`time: missing unit in duration "${text}"`);
+  throw new Error(`time: invalid duration "${text}"`);
 }
 
 function duration(flag: string, field: string, value: string | undefined): number | undefined {

@@ -1,5 +1,6 @@
+import { parseGoDuration } from '@box/runtime';
 import { describe, expect, it } from 'vitest';
-import { formatTimeNano, parseGoDuration, parseTimestamp } from './timestamps.js';
+import { formatTimeNano, parseTimestamp } from './timestamps.js';
 
 const NOW = new Date('2024-06-01T12:00:00.500Z');
 const ns = (iso: string) => BigInt(Date.parse(iso)) * 1_000_000n;
