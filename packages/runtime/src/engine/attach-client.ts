@@ -72,16 +72,7 @@ export async function attachRemote(
     // The caller's output is slow: stop reading until it has taken this, or failed (a paused
     // socket keeps nothing running: waiting for a 'drain' that never comes would end the
     // process with nothing said).
-    if (!target.write(payload)) {
-      socket.pause();
-      const go = () => {
-        target.off('drain', go);
-        target.off('error', go);
-        socket.resume();
-      };
-      target.on('drain', go);
-      target.on('error', go);
-    }
+    if (!target.write(payload)) pauseUntilDrained(socket, target);
   };
   for (const [target, stream] of [
     [io.stdout, '1'],
@@ -270,16 +261,7 @@ export async function attachContainer(
     if (target.destroyed || !target.writable) return;
     // A slow caller: stop reading until it has taken this (the service lets go of an attacher
     // that falls too far behind).
-    if (!target.write(payload)) {
-      socket.pause();
-      const go = () => {
-        target.off('drain', go);
-        target.off('error', go);
-        socket.resume();
-      };
-      target.on('drain', go);
-      target.on('error', go);
-    }
+    if (!target.write(payload)) pauseUntilDrained(socket, target);
   };
   let first = true;
   socket.once('data', (chunk: Buffer) => {
@@ -345,4 +327,25 @@ export async function attachContainer(
     },
     detach,
   };
+}
+
+const waitingFor = new WeakSet<NodeJS.WritableStream>();
+
+/**
+ * The caller's output is slow: the service's socket is not read until `target` has taken what it
+ * has, or failed (waiting for a 'drain' that never comes would end the process with nothing said).
+ * One wait per target, however many frames one read held.
+ */
+function pauseUntilDrained(socket: Socket, target: NodeJS.WritableStream): void {
+  socket.pause();
+  if (waitingFor.has(target)) return;
+  waitingFor.add(target);
+  const go = () => {
+    waitingFor.delete(target);
+    target.off('drain', go);
+    target.off('error', go);
+    socket.resume();
+  };
+  target.on('drain', go);
+  target.on('error', go);
 }
