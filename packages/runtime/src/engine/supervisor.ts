@@ -107,9 +107,19 @@ export class Supervisor implements Supervision {
     const streams = new ContainerStreams(id, terminal, record.openStdin === true);
     entry.streams = streams;
     const attachment = attacher ? streams.join(attacher) : undefined;
-    const io = terminal
-      ? await this.onTerminal(record, streams, logger)
-      : await this.onPipes(record, streams, logger);
+    let io: { proc: ContainerProcess; drained: Promise<unknown> };
+    try {
+      io = terminal
+        ? await this.onTerminal(record, streams, logger)
+        : await this.onPipes(record, streams, logger);
+    } catch (error) {
+      // It did not start: whoever joined meanwhile is told (125, docker's code for a start that
+      // failed) instead of waiting for an end that never comes; the starter gets the error.
+      attachment?.close();
+      if (entry.streams === streams) entry.streams = undefined;
+      streams.ended({ exitCode: 125, oomKilled: false });
+      throw error;
+    }
     const { proc, drained } = io;
     streams.pid = proc.pid;
     entry.proc = proc;
