@@ -331,3 +331,19 @@ describe('run -a stdin|stdout|stderr', () => {
     expect(boxOk(env.root, ['ps', '-aq'])).toBe('');
   });
 });
+
+describe('logs of a foreground container', () => {
+  it('what a foreground run wrote is in its log, stdout and stderr apart; nothing is kept with --rm', () => {
+    const r = box(env.root, ['run', '--name', 'fg-logged', 'busybox', 'sh', '-c', 'echo out; echo err >&2']);
+    expect([r.code, r.stdout, r.stderr]).toEqual([0, 'out\n', 'err\n']);
+    const logs = box(env.root, ['logs', 'fg-logged']);
+    expect([logs.code, logs.stdout, logs.stderr]).toEqual([0, 'out\n', 'err\n']);
+    // A second run of it adds to the same log, as docker's.
+    boxOk(env.root, ['start', '-a', 'fg-logged']);
+    expect(box(env.root, ['logs', 'fg-logged']).stdout).toBe('out\nout\n');
+    boxOk(env.root, ['rm', 'fg-logged']);
+    const gone = box(env.root, ['run', '--rm', 'busybox', 'echo', 'not kept']);
+    expect(gone.stdout).toBe('not kept\n');
+    expect(boxOk(env.root, ['ps', '-aq'])).toBe('');
+  });
+});

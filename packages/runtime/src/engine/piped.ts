@@ -3,7 +3,10 @@
  * streams (pipes.ts): what a foreground `box run` / `box exec` without a terminal does, in the
  * caller's process or, for it, in the box service (attach-server.ts).
  */
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { EngineError } from '../errors.js';
+import { JsonFileLogger } from '../logs.js';
 import { attachedRun } from './attached.js';
 import type { EngineContext } from './context.js';
 import { createContainer } from './create.js';
@@ -44,7 +47,33 @@ export async function runPipedHere(
   io: PipedIO,
 ): Promise<AttachedProcess> {
   const { container, record } = await createContainer(ctx, { ...options, tty: false }, true);
-  return onPipes(io, (stdio) => attachedRun(ctx, container, record, { stdio }));
+  if (record.autoRemove) return onPipes(io, (stdio) => attachedRun(ctx, container, record, { stdio }));
+  // As docker: what a foreground container writes is in its log too (`box logs` once it ended).
+  const logger = new JsonFileLogger(join(ctx.store.dir(record.id), 'json.log'), record.logOptions);
+  const logged: PipedIO = {
+    stdin: io.stdin,
+    stdout: logTo(logger, 'stdout', io.stdout),
+    stderr: logTo(logger, 'stderr', io.stderr),
+  };
+  try {
+    const proc = await onPipes(logged, (stdio) => attachedRun(ctx, container, record, { stdio }));
+    proc.exited.finally(() => logger.close()).catch(() => undefined);
+    return proc;
+  } catch (error) {
+    logger.close();
+    throw error;
+  }
+}
+
+/** `target`, with what is written to it also written to the container's log as `stream`. */
+function logTo(logger: JsonFileLogger, stream: 'stdout' | 'stderr', target: Writable): Writable {
+  return new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      if (chunk.length > 0) logger.write(stream, chunk);
+      // Its callback, not write's return: the copy waits until the caller's stream took it.
+      target.write(chunk, (error) => callback(error));
+    },
+  });
 }
 
 export async function execPipedHere(
