@@ -94,7 +94,7 @@ describe('--label and --label-file', () => {
 });
 
 describe('images --filter', () => {
-  it('dangling, label, reference (path.Match), before and since; an unknown key is refused', () => {
+  it('dangling, label, reference (path.Match), before, since and until; an unknown key is refused', () => {
     // Three images made one after the other: labelled:1 (above), then two more.
     boxOk(env.root, ['create', '--name', 'img-base', 'busybox', 'true']);
     boxOk(env.root, ['commit', '-c', 'LABEL kind=second', 'img-base', 'second:1']);
@@ -120,6 +120,18 @@ describe('images --filter', () => {
     expect(listed('reference=lab*', 'reference=sec*')).toEqual(['labelled:1', 'second:1']);
     expect(listed('since=labelled:1', 'dangling=false')).toEqual(['second:1']);
     expect(listed('before=second:1')).toEqual(['busybox:latest', 'labelled:1']);
+    // until: images made before a time (docker's forms); these were all made just now.
+    expect(listed('until=2099-01-01', 'dangling=false')).toEqual([
+      'busybox:latest',
+      'labelled:1',
+      'second:1',
+    ]);
+    expect(listed('until=1h')).toEqual([]);
+    const badTime = box(env.root, ['images', '--filter', 'until=yesterday']);
+    expect([badTime.code, badTime.stderr.trim()]).toEqual([
+      125,
+      'box: failed to parse value as time or duration: "yesterday"',
+    ]);
     const bad = box(env.root, ['images', '--filter', 'colour=red']);
     expect([bad.code, bad.stderr.trim()]).toEqual([125, "box: invalid filter 'colour'"]);
   });

@@ -20,6 +20,7 @@ import { matchLabels, parseFilters, pathMatch } from '../filters.js';
 import { imageError, imageStore as openStore } from '../image-store.js';
 import { formatEach, formatList, humanDuration, humanSize } from '../output/index.js';
 import { imageValue } from '../output/inspect.js';
+import { parseTimestamp } from '../timestamps.js';
 
 const imageStore = () => openStore(openEngine().root);
 
@@ -39,10 +40,11 @@ const IMAGE_HEADERS = {
 
 /**
  * docker images --filter: which images (and which of their tags, for `reference`) to list.
- * `before` and `since` name an image, whose creation time bounds the others'.
+ * `before` and `since` name an image, whose creation time bounds the others'; `until` is a time
+ * (docker's forms: `10m`, a date, Unix seconds), images created before it.
  */
 function imageFilter(store: ImageStore, values: readonly string[] | undefined) {
-  const filters = parseFilters(values, ['dangling', 'label', 'reference', 'before', 'since']);
+  const filters = parseFilters(values, ['dangling', 'label', 'reference', 'before', 'since', 'until']);
   const dangling = filters.get('dangling');
   let onlyDangling: boolean | undefined;
   if (dangling) {
@@ -63,6 +65,8 @@ function imageFilter(store: ImageStore, values: readonly string[] | undefined) {
   };
   const before = createdOf('before');
   const since = createdOf('since');
+  const untilValue = filters.get('until')?.at(-1);
+  const until = untilValue === undefined ? undefined : Number(parseTimestamp(untilValue) / 1_000_000n);
   const labels = filters.get('label');
   const references = filters.get('reference');
   return {
@@ -72,7 +76,8 @@ function imageFilter(store: ImageStore, values: readonly string[] | undefined) {
         (onlyDangling === undefined || (image.repoTags.length === 0) === onlyDangling) &&
         (labels === undefined || matchLabels(image.labels, labels)) &&
         (before === undefined || created < before) &&
-        (since === undefined || created > since)
+        (since === undefined || created > since) &&
+        (until === undefined || created < until)
       );
     },
     byReference: references !== undefined,
