@@ -472,7 +472,7 @@ export class Engine {
   async rename(reference: string, name: string): Promise<void> {
     const record = await this.find(reference);
     this.ctx.store.rename(record, name);
-    this.ctx.events.emit('rename', { ...record, name });
+    this.ctx.events.emit('rename', { ...record, name }, undefined, record.name);
   }
 
   // ---- inside a running container ----

@@ -32,6 +32,19 @@ describe('eventMessage', () => {
     expect(m.timeNano).toBe(1704067201000000005n);
     expect(eventTimeNano({ time: 'nonsense' })).toBe(0n);
   });
+
+  it('a rename names the old name, with its slash, as docker', () => {
+    const m = eventMessage(event({ type: 'rename', name: 'new', oldName: 'old' }));
+    expect(m.Actor.Attributes).toEqual({ image: 'busybox:1.36', name: 'new', oldName: '/old' });
+  });
+
+  it('the engine records the old name of a rename', async () => {
+    const log = new EventLog(join(dir, 'rename.jsonl'));
+    log.emit('rename', { id: event().id, name: 'new', image: 'busybox' }, undefined, 'old');
+    const read: EngineEvent[] = [];
+    for await (const e of log.read()) read.push(e);
+    expect(read[0]).toMatchObject({ type: 'rename', name: 'new', oldName: 'old' });
+  });
 });
 
 describe('eventFilter', () => {

@@ -58,6 +58,8 @@ export function eventMessage(event: EngineEvent): EventMessage {
   if (event.exitCode !== undefined) attributes.exitCode = String(event.exitCode);
   attributes.image = event.image;
   attributes.name = event.name;
+  // docker's rename event names the old name with its slash.
+  if (event.oldName !== undefined) attributes.oldName = `/${event.oldName}`;
   const timeNano = eventTimeNano(event);
   return {
     status: event.type,
@@ -132,9 +134,11 @@ export class EventLog {
     type: EngineEventType,
     record: Pick<ContainerRecord, 'id' | 'name' | 'image'>,
     exitCode?: number,
+    oldName?: string,
   ): void {
     const event: EngineEvent = { type, id: record.id, name: record.name, image: record.image, time: now() };
     if (exitCode !== undefined) event.exitCode = exitCode;
+    if (oldName !== undefined) event.oldName = oldName;
     try {
       const fd = openSync(this.path, 'a', 0o600);
       try {

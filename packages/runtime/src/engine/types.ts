@@ -374,6 +374,8 @@ export interface EngineEvent {
   /** RFC 3339 with nanoseconds. */
   time: string;
   exitCode?: number;
+  /** A rename's name before it. */
+  oldName?: string;
 }
 
 export interface ContainerStats {
