@@ -7,8 +7,7 @@
 import type { Container, VolumeUsage } from '@box/runtime';
 import { openEngine } from '../engine.js';
 import { imageStore } from '../image-store.js';
-import { formatList, goJSON, humanDuration, humanSize } from '../output/index.js';
-import { sizeText } from './ps.js';
+import { containerSize, formatList, goJSON, humanDuration, humanSize } from '../output/index.js';
 
 export interface DfFlags {
   verbose?: boolean;
@@ -131,7 +130,7 @@ function containerRow(c: Container, imageSize: number, now: number) {
     Image: c.image,
     Command: command.length <= 22 ? command : `${command.slice(0, 19)}…"`,
     LocalVolumes: String((c.volumes ?? []).length + (c.anonymousVolumes ?? []).length),
-    Size: sizeText(c.sizeRw ?? 0, (c.sizeRw ?? 0) + imageSize),
+    Size: containerSize(c.sizeRw ?? 0, (c.sizeRw ?? 0) + imageSize),
     RunningFor: `${humanDuration(now - Date.parse(c.created))} ago`,
     Status:
       status === 'Created' || !since

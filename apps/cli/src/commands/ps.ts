@@ -4,7 +4,7 @@ import { openEngine } from '../engine.js';
 import { CliError, isRuntimeError } from '../errors.js';
 import { matchLabels, parseFilters } from '../filters.js';
 import { imageStore } from '../image-store.js';
-import { formatEach, formatList, GoStruct, humanDuration, humanSize } from '../output/index.js';
+import { containerSize, formatEach, formatList, GoStruct, humanDuration } from '../output/index.js';
 import { containerValue, imageValue } from '../output/inspect.js';
 
 /** Each image's size (its layers), for the virtual size of the containers made from it. */
@@ -74,15 +74,6 @@ function labelsText(labels: Record<string, string> = {}): string {
     .join(',');
 }
 
-/**
- * docker's SIZE: the writable layer, and with the image's layers "(virtual …)", 3 significant
- * digits; "0B" when the sizes were not asked for.
- */
-export function sizeText(sizeRw: number, sizeRootFs: number): string {
-  const rw = humanSize(sizeRw, 3);
-  return sizeRootFs > 0 ? `${rw} (virtual ${humanSize(sizeRootFs, 3)})` : rw;
-}
-
 function row(state: Container, now: number, noTrunc: boolean, paused = false, imageSize = 0): GoStruct {
   const command = JSON.stringify(state.command.join(' '));
   const labels = state.labels ?? {};
@@ -97,7 +88,7 @@ function row(state: Container, now: number, noTrunc: boolean, paused = false, im
     Names: state.name,
     Labels: labelsText(labels),
     Ports: portsText(state),
-    Size: state.sizeRw === undefined ? '0B' : sizeText(state.sizeRw, state.sizeRw + imageSize),
+    Size: state.sizeRw === undefined ? '0B' : containerSize(state.sizeRw, state.sizeRw + imageSize),
   };
   return new GoStruct('*formatter.ContainerContext', fields, {
     Label: { params: ['string'], fn: (name) => labels[name] ?? '' },

@@ -11,7 +11,7 @@ import { tabwrite } from './tabwriter.js';
 export { GoStruct, goJSON, sprintf } from './gofmt.js';
 export { TemplateError } from './parse.js';
 export { table, tabwrite } from './tabwriter.js';
-export { bytesSize, humanDuration, humanSize } from './units.js';
+export { bytesSize, containerSize, humanDuration, humanSize } from './units.js';
 
 /** Parses a Go template with docker's functions; a malformed one throws TemplateError (Go's words). */
 export function parseTemplate(text: string): Tree {

@@ -43,3 +43,12 @@ export function humanSize(bytes: number, precision = 4): string {
 export function bytesSize(bytes: number): string {
   return scaled(bytes, 1024, BINARY, 4);
 }
+
+/**
+ * docker's container SIZE (`ps -s`, `system df -v`): the writable layer, and with the image's
+ * layers "(virtual …)", 3 significant digits.
+ */
+export function containerSize(sizeRw: number, sizeRootFs: number): string {
+  const rw = humanSize(sizeRw, 3);
+  return sizeRootFs > 0 ? `${rw} (virtual ${humanSize(sizeRootFs, 3)})` : rw;
+}

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { defaultSpec } from '../spec.js';
-import { containerInspect, type InspectContext, sizeText } from './inspect.js';
+import { containerInspect, type InspectContext, logSize } from './inspect.js';
 import type { Container } from './types.js';
 
 const ID = 'a'.repeat(64);
@@ -199,12 +199,12 @@ describe('containerInspect', () => {
   });
 });
 
-describe('sizeText', () => {
+describe('logSize', () => {
   it.each([
     [10 << 20, '10m'],
     [1 << 30, '1g'],
     [1536, '1536'],
     [2048, '2k'],
     [1000, '1000'],
-  ])('%d → %s', (bytes, text) => expect(sizeText(bytes)).toBe(text));
+  ])('%d → %s', (bytes, text) => expect(logSize(bytes)).toBe(text));
 });

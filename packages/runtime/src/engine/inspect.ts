@@ -423,13 +423,13 @@ function labelsOf(image: ImageConfig | undefined): Record<string, string> {
 /** --log-opt as docker shows it: max-size in its unit, max-file. */
 function logConfig(options: LogOptions): Record<string, string> {
   const out: Record<string, string> = {};
-  if (options.maxSize !== undefined) out['max-size'] = sizeText(options.maxSize);
+  if (options.maxSize !== undefined) out['max-size'] = logSize(options.maxSize);
   if (options.maxFiles !== undefined) out['max-file'] = String(options.maxFiles);
   return out;
 }
 
-/** Bytes in the largest unit that keeps them whole: 10485760 → 10m. */
-export function sizeText(bytes: number): string {
+/** A --log-opt size in the largest unit that keeps it whole, as given: 10485760 → 10m. */
+export function logSize(bytes: number): string {
   for (const [unit, factor] of [
     ['g', 1024 ** 3],
     ['m', 1024 ** 2],
