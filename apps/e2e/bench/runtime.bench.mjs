@@ -5,7 +5,7 @@
  *
  *   runc create+start+delete          `runc --root R create --pid-file F ID`, `runc start ID`,
  *                                     the container's end, `runc delete ID`
- *   box-runtime create+start+delete   the same three commands with `node apps/cli/dist/box-runtime.js`
+ *   box-runtime create+start+delete   the same three commands with `node apps/cli/dist/runtime/box-runtime.js`
  *   library create+start+delete       @box/runtime/oci's OciRuntime: create(), start(), the end,
  *                                     delete(), inside this process (what an embedder pays)
  *   node -e 0                         the floor of any Node CLI, so that `box-runtime X - node`
@@ -66,7 +66,7 @@ import { tryWait } from '@box/sys';
 import { ensureRunc, median, percentile, positiveInteger, run } from './lib.mjs';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
-const BOX_RUNTIME_JS = join(REPO, 'apps/cli/dist/box-runtime.js');
+const BOX_RUNTIME_JS = join(REPO, 'apps/cli/dist/runtime/box-runtime.js');
 
 const WARMUP_ROUNDS = 3;
 const ITERATIONS = positiveInteger('BENCH_ITERATIONS', 30, 'bench');

@@ -20,7 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from './box.js';
 
-export const runtimeBin = join(repoRoot, 'apps/cli/dist/box-runtime.js');
+export const runtimeBin = join(repoRoot, 'apps/cli/dist/runtime/box-runtime.js');
 
 // biome-ignore lint/suspicious/noExplicitAny: tests edit a config.json freely
 export type Config = Record<string, any>;

@@ -3,6 +3,7 @@
  * @box package has no side effects and costs nothing: commands that make no system call (ps,
  * images) never load koffi's native module (about 20 ms of a CLI's start-up).
  */
+import { realpathSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
 type Koffi = typeof import('koffi');
@@ -10,7 +11,12 @@ type Koffi = typeof import('koffi');
 export type Pointer = bigint;
 
 function declare() {
-  const koffi = createRequire(import.meta.url)('koffi') as Koffi;
+  // koffi finds its native module relative to its own real directory (its __dirname), so it is
+  // required by its real path. Node 20's module loader can hand it a symlinked one: its cached
+  // realpath reads the stat buffer that the process's last fs.statSync filled, and a stat of a
+  // FIFO or socket there (an OCI runtime's exec.fifo) makes it stop resolving links early.
+  const require = createRequire(import.meta.url);
+  const koffi = require(realpathSync.native(require.resolve('koffi'))) as Koffi;
   const lib = koffi.load('libc.so.6');
   return {
     koffi,

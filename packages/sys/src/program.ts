@@ -200,22 +200,34 @@ export class ChildProgram {
     return this.call('sethostname', `sethostname ${name}`, [this.bytes(buf, 1), buf.length]);
   }
 
+  /** The size in bytes of the laid-out program. */
+  get byteLength(): number {
+    return HEADER_SIZE + this.records.length * RECORD_SIZE + this.dataSize;
+  }
+
   /** Lays the program out at `base`; returns the bytes to copy there. */
   layout(base: Pointer, header: { cloneFlags: bigint; errorFd: number }): Buffer {
     const recordsAt = HEADER_SIZE;
     const dataAt = recordsAt + this.records.length * RECORD_SIZE;
-    const out = Buffer.alloc(dataAt + this.dataSize);
+    const out = Buffer.alloc(this.byteLength);
+    // A DataView's setters are built in: a container's program is a few hundred records, laid
+    // out once per start by code that has not been optimised yet (Buffer's BigInt writers are
+    // JavaScript, and cost `box-runtime create` milliseconds there).
+    const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
+    const u64 = (at: number, value: bigint) => view.setBigUint64(at, value, true);
     const address = (ref: DataRef) => base + BigInt(dataAt + ref.offset);
-    out.writeBigUInt64LE(header.cloneFlags, 0);
-    out.writeBigUInt64LE(BigInt(header.errorFd), 8);
-    out.writeBigUInt64LE(BigInt(this.records.length), 16);
-    out.writeBigUInt64LE(base + BigInt(recordsAt), 24);
-    out.writeBigUInt64LE(0xffffffffffffffffn, 176);
-    this.records.forEach((record, i) => {
+    u64(0, header.cloneFlags);
+    u64(8, BigInt(header.errorFd));
+    u64(16, BigInt(this.records.length));
+    u64(24, base + BigInt(recordsAt));
+    u64(176, 0xffffffffffffffffn);
+    for (let i = 0; i < this.records.length; i++) {
+      const record = this.records[i]!;
       const at = recordsAt + i * RECORD_SIZE;
-      out.writeBigUInt64LE(BigInt(record.nr), at);
+      u64(at, BigInt(record.nr));
       let slotMask = 0;
-      record.args.forEach((arg, j) => {
+      for (let j = 0; j < record.args.length; j++) {
+        const arg = record.args[j]!;
         let value: bigint;
         if (arg === null) value = 0n;
         else if (typeof arg === 'number') value = BigInt.asUintN(64, BigInt(arg));
@@ -224,20 +236,20 @@ export class ChildProgram {
           value = BigInt(arg.index);
           slotMask |= 1 << j;
         } else value = address(arg);
-        out.writeBigUInt64LE(value, at + 8 + 8 * j);
-      });
-      out.writeUInt32LE(record.options.ignore ?? 0, at + 56);
-      out.writeUInt8(record.options.store?.index ?? 0xff, at + 60);
-      out.writeUInt8(slotMask, at + 61);
-      out.writeUInt8(record.options.zeroErrno ?? 0, at + 62);
-      out.writeBigUInt64LE(record.options.storeAt ? address(record.options.storeAt) : 0n, at + 64);
-    });
+        u64(at + 8 + 8 * j, value);
+      }
+      view.setUint32(at + 56, record.options.ignore ?? 0, true);
+      view.setUint8(at + 60, record.options.store?.index ?? 0xff);
+      view.setUint8(at + 61, slotMask);
+      view.setUint8(at + 62, record.options.zeroErrno ?? 0);
+      u64(at + 64, record.options.storeAt ? address(record.options.storeAt) : 0n);
+    }
     let offset = dataAt;
     for (const chunk of this.chunks) {
       chunk.copy(out, offset);
       offset += chunk.length;
     }
-    for (const { at, ref } of this.fixups) out.writeBigUInt64LE(address(ref), dataAt + at);
+    for (const { at, ref } of this.fixups) u64(dataAt + at, address(ref));
     return out;
   }
 
@@ -331,9 +343,7 @@ export function spawnChild(
   try {
     // The child never uses the stack or returns into Node, so sharing memory is safe.
     const flags = BigInt(cloneFlags) | 17n | (options.vfork ? CLONE_VM | CLONE_VFORK : 0n); // SIGCHLD
-    // First pass to learn the size, then map memory and lay out at its address.
-    const size = program.layout(0n, { cloneFlags: flags, errorFd: writeFd }).length;
-    const length = Math.ceil(size / PAGE) * PAGE;
+    const length = Math.ceil(program.byteLength / PAGE) * PAGE;
     const base = c.mmap(null, length, 3, 0x22, -1, 0) as Pointer;
     if (base === 0n || base === 0xffffffffffffffffn) throw new Error('mmap for the child program failed');
     try {

@@ -5,6 +5,7 @@
  * from the log file to tell the user why a container did not start.
  */
 import { appendFileSync } from 'node:fs';
+import { writeAll } from './output.js';
 
 export interface LogOptions {
   path?: string;
@@ -25,5 +26,5 @@ export function logLine(options: LogOptions, level: 'error' | 'warning' | 'debug
     }
   }
   if (level === 'error' || !options.path)
-    process.stderr.write(options.format === 'json' && !options.path ? `${line}\n` : `${msg}\n`);
+    writeAll(2, options.format === 'json' && !options.path ? `${line}\n` : `${msg}\n`);
 }

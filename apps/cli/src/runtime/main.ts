@@ -8,8 +8,9 @@
 import { readFileSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import type { LinuxResources } from '@box/runtime';
-import { ArgsError, type FlagSpec, type Flags, parseFlags } from './args.js';
+import { type FlagSpec, type Flags, parseFlags } from './args.js';
 import { type LogOptions, logLine } from './log.js';
+import { writeAll } from './output.js';
 
 declare const BOX_VERSION: string;
 
@@ -82,7 +83,7 @@ function signalNumber(value = 'SIGTERM'): number {
 }
 
 function print(value: unknown): void {
-  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+  writeAll(1, `${JSON.stringify(value, null, 2)}\n`);
 }
 
 /** A user flag `uid[:gid]` (runc takes numbers only). */
@@ -115,12 +116,13 @@ async function main(argv: string[], log: LogOptions): Promise<number> {
     log.format = global['log-format'];
   }
   if (global.version) {
-    process.stdout.write(`box-runtime version ${BOX_VERSION}\nspec: 1.2.0\n`);
+    writeAll(1, `box-runtime version ${BOX_VERSION}\nspec: 1.2.0\n`);
     return 0;
   }
   const [command, ...more] = rest;
   if (!command || global.help) {
-    process.stdout.write(
+    writeAll(
+      1,
       `usage: box-runtime [--root DIR] [--log FILE] [--log-format text|json] COMMAND [OPTIONS] ID\ncommands: ${Object.keys(COMMANDS).join(', ')}\n`,
     );
     return command || global.help ? 0 : 1;
@@ -172,20 +174,20 @@ async function main(argv: string[], log: LogOptions): Promise<number> {
       return 0;
     case 'ps': {
       const pids = await runtime.ps(id(args, command));
-      if (flags.format === 'json') process.stdout.write(`${JSON.stringify(pids)}\n`);
+      if (flags.format === 'json') writeAll(1, `${JSON.stringify(pids)}\n`);
       else if (flags.format !== undefined && flags.format !== 'table')
         throw new UsageError(`invalid format option: ${flags.format}`);
-      else process.stdout.write(await psTable(pids, args.length > 1 ? args.slice(1) : ['-ef']));
+      else writeAll(1, await psTable(pids, args.length > 1 ? args.slice(1) : ['-ef']));
       return 0;
     }
     case 'list': {
       const states = await runtime.list();
-      if (flags.quiet) process.stdout.write(states.map((s) => `${s.id}\n`).join(''));
-      else if (flags.format === 'json') process.stdout.write(`${JSON.stringify(states)}\n`);
+      if (flags.quiet) writeAll(1, states.map((s) => `${s.id}\n`).join(''));
+      else if (flags.format === 'json') writeAll(1, `${JSON.stringify(states)}\n`);
       else {
-        process.stdout.write('ID\tPID\tSTATUS\tBUNDLE\tCREATED\tOWNER\n');
+        writeAll(1, 'ID\tPID\tSTATUS\tBUNDLE\tCREATED\tOWNER\n');
         for (const s of states)
-          process.stdout.write(`${s.id}\t${s.pid}\t${s.status}\t${s.bundle}\t${s.created}\troot\n`);
+          writeAll(1, `${s.id}\t${s.pid}\t${s.status}\t${s.bundle}\t${s.created}\troot\n`);
       }
       return 0;
     }
@@ -200,25 +202,25 @@ async function main(argv: string[], log: LogOptions): Promise<number> {
       const name = id(args, command);
       const stats = async () => ({ type: 'stats', id: name, data: await runtime.stats(name) });
       if (flags.stats) {
-        process.stdout.write(`${JSON.stringify(await stats())}\n`);
+        writeAll(1, `${JSON.stringify(await stats())}\n`);
         return 0;
       }
       const interval = Number.parseFloat(String(flags.interval ?? '5')) * 1000;
       for (;;) {
         if ((await runtime.state(name)).status === 'stopped') return 0;
-        process.stdout.write(`${JSON.stringify(await stats())}\n`);
+        writeAll(1, `${JSON.stringify(await stats())}\n`);
         await new Promise((r) => setTimeout(r, interval));
       }
     }
     case 'features':
-      print(features());
+      print(await features());
       return 0;
     case 'spec': {
       const { existsSync, writeFileSync } = await import('node:fs');
       const { join } = await import('node:path');
       const path = join((flags.bundle as string | undefined) ?? '.', 'config.json');
       if (existsSync(path)) throw new UsageError('File config.json exists. Remove it first');
-      writeFileSync(path, `${JSON.stringify(specTemplate(), null, '\t')}\n`);
+      writeFileSync(path, `${JSON.stringify(await specTemplate(), null, '\t')}\n`);
       return 0;
     }
     case 'exec': {
@@ -256,14 +258,12 @@ async function main(argv: string[], log: LogOptions): Promise<number> {
 }
 
 const log: LogOptions = { format: 'text' };
-let code: number;
-try {
-  code = await main(process.argv.slice(2), log);
-} catch (error) {
-  const message =
-    error instanceof ArgsError || error instanceof UsageError ? error.message : (error as Error).message;
-  logLine(log, 'error', message);
-  code = 1;
-}
-// Explicitly: a created container's process is still watched by this one.
-process.exit(code);
+// Not a top-level await: this entry is loaded as CommonJS (see tsup.config.ts).
+main(process.argv.slice(2), log).then(
+  // Explicitly: a created container's process is still watched by this one.
+  (code) => process.exit(code),
+  (error: unknown) => {
+    logLine(log, 'error', (error as Error).message);
+    process.exit(1);
+  },
+);

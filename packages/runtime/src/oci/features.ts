@@ -2,11 +2,16 @@
  * runc's `features` (the OCI runtime spec's features.md) and `spec` (a config.json to start
  * from): what this runtime implements, as the clients that ask (containerd, podman) read it.
  */
-import { CAPABILITIES } from '../capabilities.js';
-import { SECCOMP_FLAGS } from '../seccomp/profile.js';
-import { defaultSpec, type Spec } from '../spec.js';
+import type { Spec } from '../spec.js';
 
-export function features(): Record<string, unknown> {
+// Both load what they list when called: the tables of capabilities, seccomp and the default spec
+// are large, and every other box-runtime command (start, state, delete...) loads this index.
+
+export async function features(): Promise<Record<string, unknown>> {
+  const [{ CAPABILITIES }, { SECCOMP_FLAGS }] = await Promise.all([
+    import('../capabilities.js'),
+    import('../seccomp/profile.js'),
+  ]);
   return {
     ociVersionMin: '1.0.0',
     ociVersionMax: '1.2.0',
@@ -85,7 +90,8 @@ export function features(): Record<string, unknown> {
 }
 
 /** `runc spec`: rootfs "rootfs" next to config.json, `sh` on a terminal, docker's defaults. */
-export function specTemplate(): Spec {
+export async function specTemplate(): Promise<Spec> {
+  const { defaultSpec } = await import('../spec.js');
   const spec = defaultSpec({ rootfs: 'rootfs', args: ['sh'] });
   spec.process!.terminal = true;
   spec.root!.readonly = true;

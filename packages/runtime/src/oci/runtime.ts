@@ -18,12 +18,11 @@
 import { closeSync, openSync, readFileSync, readSync, rmSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DEFAULT_DEVICE_RULES } from '@box/cgroups';
 import type { NamespaceType } from '@box/ns';
 import { connectUnix, mknod } from '@box/sys';
 import { writePrivateFile } from '../engine/atomic.js';
 import { freeze, thaw } from '../engine/freezer.js';
-import { processStartTime } from '../engine/process-info.js';
+import { processStartTime, sameProcessAlive } from '../engine/process-info.js';
 import { RuntimeError, SpecError } from '../errors.js';
 import type { ExecProcess } from '../exec.js';
 import { mergeEnv } from '../process/env.js';
@@ -113,7 +112,8 @@ function addCapabilities(caps: LinuxCapabilities | undefined, extra: readonly st
 }
 
 function writePidFile(path: string | undefined, pid: number): void {
-  if (path) writePrivateFile(resolve(path), String(pid));
+  // As runc's: atomic, not fsynced (see OciStateDir.write).
+  if (path) writePrivateFile(resolve(path), String(pid), { durable: false });
 }
 
 export class OciRuntime {
@@ -150,6 +150,7 @@ export class OciRuntime {
     spec.linux = { ...spec.linux, cgroupsPath: cgroupsPathOf(spec, id) };
     // As runc: after the config's device rules, the devices every container has (/dev/null,
     // the terminal, mknod of any node) are allowed; podman's config denies all and counts on it.
+    const { DEFAULT_DEVICE_RULES } = await import('@box/cgroups');
     spec.linux.resources = {
       ...spec.linux.resources,
       devices: [
@@ -266,9 +267,7 @@ export class OciRuntime {
       for (;;) {
         const n = read();
         if (n === 1) break;
-        const alive = openProcess(stored.pid, stored.pidStartTime);
-        alive?.close();
-        if (!alive) {
+        if (!sameProcessAlive(stored.pid, stored.pidStartTime)) {
           // Between the read and this check it may have written its byte, run its command and
           // ended (`true`): then it did start.
           if (read() === 1) break;
