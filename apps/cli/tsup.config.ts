@@ -1,6 +1,8 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import Module from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Script } from 'node:vm';
 import { transform } from 'esbuild';
 import { defineConfig, type Options } from 'tsup';
 
@@ -93,6 +95,13 @@ async function toCommonJS(dir: string): Promise<void> {
       minifyWhitespace: true,
     });
     writeFileSync(path, code);
+    // The chunk's V8 code cache (src/runtime/code-cache.ts), from the source as that loader wraps
+    // it. Not for the entry, which Node itself loads before the loader is in place.
+    if (name !== 'box-runtime.js')
+      writeFileSync(
+        join(dir, `${name.slice(0, -3)}.cache`),
+        new Script(Module.wrap(code), { filename: path }).createCachedData(),
+      );
   }
   writeFileSync(join(dir, 'package.json'), `${JSON.stringify({ type: 'commonjs' })}\n`);
 }

@@ -16,11 +16,18 @@ import {
 } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { close, receiveFd } from '@box/sys';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/box.js';
-import { type Config, makeBundle, removeBundle, runtime, runtimeLeftovers } from '../helpers/runtime.js';
+import {
+  type Config,
+  makeBundle,
+  removeBundle,
+  runtime,
+  runtimeBin,
+  runtimeLeftovers,
+} from '../helpers/runtime.js';
 
 let root: string;
 const bundles: string[] = [];
@@ -409,5 +416,30 @@ describe('log formats', () => {
     } finally {
       rmSync(log, { force: true });
     }
+  });
+});
+
+describe("box-runtime's build", () => {
+  it('ships a V8 code cache for each of its chunks that this Node.js accepts', () => {
+    // A cache V8 rejects is silently compiled from source: box-runtime works, only slower. So
+    // the build's caches are checked here, each against its chunk as the loader wraps it.
+    const dir = dirname(runtimeBin);
+    const check = `
+      const { readdirSync, readFileSync } = require('node:fs');
+      const { wrap } = require('node:module');
+      const { Script } = require('node:vm');
+      const dir = ${JSON.stringify(dir)};
+      const caches = readdirSync(dir).filter((f) => f.endsWith('.cache'));
+      const chunks = readdirSync(dir).filter((f) => f.endsWith('.js') && f !== 'box-runtime.js');
+      const rejected = caches.filter((f) => new Script(wrap(readFileSync(dir + '/' + f.slice(0, -6) + '.js', 'utf8')), { cachedData: readFileSync(dir + '/' + f) }).cachedDataRejected);
+      console.log(JSON.stringify({ caches: caches.length, chunks: chunks.length, rejected }));`;
+    const result = JSON.parse(execFileSync(process.execPath, ['-e', check], { encoding: 'utf8' })) as {
+      caches: number;
+      chunks: number;
+      rejected: string[];
+    };
+    expect(result.rejected).toEqual([]);
+    expect(result.chunks).toBeGreaterThan(5);
+    expect(result.caches).toBe(result.chunks);
   });
 });
