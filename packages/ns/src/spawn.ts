@@ -370,7 +370,7 @@ export async function spawn(options: SpawnOptions): Promise<NamespacedProcess> {
   let sync: [number, number] | undefined;
   let errorPipe: [number, number] | undefined;
   const program = new ChildProgram();
-  let child: { pid: number; errorFd: number };
+  let child: { pid: number; errorFd: number; release?: () => void };
   try {
     // The init must be PID 1: only then does the kernel hand it every orphan and end the
     // command and everything else with it.
@@ -462,7 +462,7 @@ export async function spawn(options: SpawnOptions): Promise<NamespacedProcess> {
     if (sync) close(sync[0]);
   }
 
-  const { pid, errorFd } = child;
+  const { pid, errorFd, release } = child;
   let reaped = false;
   // A detached child is reaped here only if its start fails (see SpawnOptions.detach).
   let watching: Promise<WaitStatus> | undefined;
@@ -487,7 +487,7 @@ export async function spawn(options: SpawnOptions): Promise<NamespacedProcess> {
       }
     },
   };
-  const errors = readErrorPipe(errorFd);
+  const errors = readErrorPipe(errorFd, release);
   try {
     if (p.newUser) writeIdMaps(pid, options.uidMappings ?? [], options.gidMappings ?? []);
     await options.onSync?.(pid);
@@ -519,15 +519,18 @@ function cloneInto(
   p: Plan,
   vfork: boolean,
   errorPipe: readonly [number, number],
-): { pid: number; errorFd: number } {
-  if (!p.pidJoin) return spawnChild(program, p.cloneFlags, { vfork, errorPipe });
+): { pid: number; errorFd: number; release?: () => void } {
+  // A child that waits for this process (sync point, exec gate) shares its memory until its
+  // execve rather than copying it: see spawnChild's shareMemory.
+  const options = { vfork, shareMemory: !vfork, errorPipe };
+  if (!p.pidJoin) return spawnChild(program, p.cloneFlags, options);
   if (p.cloneFlags & CLONE_NEWPID)
     throw new NamespaceConfigError('cannot both create and join a pid namespace');
   const own = openSync('/proc/thread-self/ns/pid_for_children', 'r');
   try {
     setns(p.pidJoin.fd, CLONE_NEWPID, p.pidJoin.path);
     try {
-      return spawnChild(program, p.cloneFlags, { vfork, errorPipe });
+      return spawnChild(program, p.cloneFlags, options);
     } finally {
       setns(own, CLONE_NEWPID, '/proc/thread-self/ns/pid_for_children');
     }
@@ -538,23 +541,33 @@ function cloneInto(
 
 /**
  * What the child writes to the error pipe: a 16-byte report (a failure, or AT_GATE), or
- * nothing by EOF (execve closed it). The read end is closed once a report is in.
+ * nothing by EOF (execve closed it). The read end is closed once a report is in, or, for a
+ * child that shares this process's memory (`release`), at EOF: a child at its exec gate goes on
+ * running its program from this process's memory until its execve, so that memory is freed
+ * only then (the pipe then no longer keeps this process alive).
  */
-function readErrorPipe(fd: number): Promise<Buffer> {
+function readErrorPipe(fd: number, release?: () => void): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const socket = new Socket({ fd, readable: true, writable: false });
     const chunks: Buffer[] = [];
     let length = 0;
     socket.on('data', (chunk: Buffer) => {
+      if (length >= 16) return;
       chunks.push(chunk);
       length += chunk.length;
       if (length >= 16) {
         resolve(Buffer.concat(chunks));
-        socket.destroy();
+        if (release) socket.unref();
+        else socket.destroy();
       }
     });
+    // Not released on an error: the child may still be running from that memory (a leak is
+    // the safe side).
     socket.on('error', reject);
-    socket.on('close', () => resolve(Buffer.concat(chunks)));
+    socket.on('close', () => {
+      release?.();
+      resolve(Buffer.concat(chunks));
+    });
   });
 }
 

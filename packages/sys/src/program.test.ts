@@ -7,6 +7,7 @@ import {
   readSync,
   rmSync,
   statSync,
+  writeSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +15,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CLONE_NEWUTS, O_CREAT, O_RDONLY, O_WRONLY, SCM_RIGHTS, SOL_SOCKET } from './constants.js';
 import { ChildSetupError, SyscallError } from './errors.js';
+import { libc } from './libc.js';
 import { ChildProgram, type DataRef, refAt, spawnChild } from './program.js';
 import { close, kill, pipe, receiveFd, socketPair, tryWait, type WaitStatus } from './syscalls.js';
 
@@ -349,6 +351,37 @@ describe('spawnChild', () => {
     // This process is dumpable again (the child's flag was set around the clone only).
     const self = Number(readFileSync('/proc/self/status', 'utf8').match(/^Uid:\s+(\d+)/m)?.[1]);
     expect(statSync('/proc/self/environ').uid).toBe(self);
+  });
+
+  it('shareMemory: the child runs on this memory, undumpable, until release after its end', async () => {
+    const dumpable = () => Number(libc().syscall3(157, 3, 0, 0)); // prctl(PR_GET_DUMPABLE)
+    expect(dumpable()).toBe(1);
+    const [syncR, syncW] = pipe();
+    const p = new ChildProgram();
+    p.call('read', 'wait at the sync point', [syncR, p.alloc(8), 1]);
+    p.call('prctl', 'get dumpable', [3]);
+    const child = spawnChild(p, 0, { shareMemory: true });
+    fds.push(child.errorFd);
+    close(syncR);
+    try {
+      expect(child.release).toBeTypeOf('function');
+      // One memory: a mapping this process makes now is in the child's map too (a forked
+      // child's map would not change).
+      const big = Buffer.alloc(64 << 20, 1);
+      const ours = readFileSync('/proc/self/maps', 'utf8');
+      expect(readFileSync(`/proc/${child.pid}/maps`, 'utf8')).toBe(ours);
+      expect(big[0]).toBe(1);
+      // Undumpable while the child may still run from this memory.
+      expect(dumpable()).toBe(0);
+    } finally {
+      writeSync(syncW, 'x');
+      close(syncW);
+    }
+    expect(await waitExit(child.pid)).toEqual({ exitCode: 0, signal: null });
+    expect(readAll(child.errorFd).length).toBe(0);
+    child.release!();
+    child.release!(); // idempotent
+    expect(dumpable()).toBe(1);
   });
 
   it('passes an fd through a slot and stores it at an address (write to a file)', async () => {

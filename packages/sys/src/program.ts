@@ -299,6 +299,12 @@ export interface SpawnedChild {
   pid: number;
   /** Read end of the error pipe: 16 bytes on failure, EOF once execve succeeded. */
   errorFd: number;
+  /**
+   * With `shareMemory`: frees the child's program and lets this process be dumpable again.
+   * Call it once, when the error pipe reaches EOF (the child has exec'd or ended), never
+   * before: the child reads its program from this process's memory until then.
+   */
+  release?: () => void;
 }
 
 /**
@@ -315,6 +321,18 @@ export interface SpawnChildOptions {
    */
   vfork?: boolean;
   /**
+   * Share this process's memory with the child without waiting for it (CLONE_VM alone): no
+   * page tables are copied and no copy-on-write faults follow, which for a Node.js process of
+   * 100 MB is most of a spawn's cost. For programs that wait for this process (a sync point,
+   * an exec gate). The child then runs on this process's memory, so the program's pages stay
+   * mapped until the caller calls the returned `release` (at the error pipe's EOF), and this
+   * process stays undumpable until then. Why that is safe: the child runs only the spawn
+   * routine, which after clone touches no stack and no memory but its program's; every signal
+   * is blocked until its handlers are reset to the default (no signal frame is ever pushed on
+   * the shared stack); and its execve gives it memory of its own.
+   */
+  shareMemory?: boolean;
+  /**
    * The error pipe [read, write] (close-on-exec), made by the caller when its program
    * needs the write end's number (e.g. to keep it open for the exec stub). spawnChild
    * takes both ends over. By default it makes one.
@@ -324,6 +342,27 @@ export interface SpawnChildOptions {
 
 const CLONE_VM = 0x100n;
 const CLONE_VFORK = 0x4000n;
+
+/**
+ * Children that share this process's memory and have not exec'd yet (spawnChild's
+ * shareMemory). Dumpability belongs to the memory map, so this process stays undumpable while
+ * there is one: nothing in a container a child enters could ptrace it or open its /proc files.
+ */
+let sharing = 0;
+let dumpableBefore = 0;
+
+function shareBegins(c: ReturnType<typeof libc>): void {
+  if (sharing++ > 0) return;
+  dumpableBefore = Number(c.syscall3(SYS_PRCTL, PR_GET_DUMPABLE, 0, 0));
+  if (dumpableBefore !== 0 && Number(c.syscall3(SYS_PRCTL, PR_SET_DUMPABLE, 0, 0)) !== 0) {
+    sharing--;
+    throw new SyscallError('prctl(PR_SET_DUMPABLE)', lastErrno());
+  }
+}
+
+function shareEnds(c: ReturnType<typeof libc>): void {
+  if (--sharing === 0 && dumpableBefore !== 0) c.syscall3(SYS_PRCTL, PR_SET_DUMPABLE, dumpableBefore, 0);
+}
 
 export function spawnChild(
   program: ChildProgram,
@@ -342,10 +381,13 @@ export function spawnChild(
   }
   try {
     // The child never uses the stack or returns into Node, so sharing memory is safe.
-    const flags = BigInt(cloneFlags) | 17n | (options.vfork ? CLONE_VM | CLONE_VFORK : 0n); // SIGCHLD
+    const sharesUntilRelease = options.shareMemory === true && !options.vfork;
+    const shared = options.vfork ? CLONE_VM | CLONE_VFORK : sharesUntilRelease ? CLONE_VM : 0n;
+    const flags = BigInt(cloneFlags) | 17n | shared; // SIGCHLD
     const length = Math.ceil(program.byteLength / PAGE) * PAGE;
     const base = c.mmap(null, length, 3, 0x22, -1, 0) as Pointer;
     if (base === 0n || base === 0xffffffffffffffffn) throw new Error('mmap for the child program failed');
+    let keep = false;
     try {
       const bytes = program.layout(base, { cloneFlags: flags, errorFd: writeFd });
       c.memcpy(base, bytes, bytes.length);
@@ -353,22 +395,29 @@ export function spawnChild(
       // /proc/self/exe, the caller's environment): not dumpable, so nothing in the container
       // it enters can ptrace it or open its /proc files before its execve. Dumpability is
       // a property of the memory map, which the child copies (or, with vfork, shares until
-      // its exec, and this thread waits for that).
-      const dumpable = Number(c.syscall3(SYS_PRCTL, PR_GET_DUMPABLE, 0, 0));
-      if (dumpable !== 0 && Number(c.syscall3(SYS_PRCTL, PR_SET_DUMPABLE, 0, 0)) !== 0)
-        throw new SyscallError('prctl(PR_SET_DUMPABLE)', lastErrno());
-      let pid: number;
+      // its exec, and this thread waits for that; with shareMemory, shares until `release`).
+      shareBegins(c);
+      let pid = -1;
       try {
         pid = Number(c.koffi.call(fn, c.spawnProto, base));
       } finally {
-        if (dumpable !== 0) c.syscall3(SYS_PRCTL, PR_SET_DUMPABLE, dumpable, 0);
+        if (!(sharesUntilRelease && pid > 0)) shareEnds(c);
       }
       if (pid < 0) {
         throw new SyscallError('clone', -pid, { args: `flags 0x${cloneFlags.toString(16)}` });
       }
-      return { pid, errorFd: readFd };
+      if (!sharesUntilRelease) return { pid, errorFd: readFd };
+      keep = true;
+      let released = false;
+      const release = () => {
+        if (released) return;
+        released = true;
+        c.munmap(base, length);
+        shareEnds(c);
+      };
+      return { pid, errorFd: readFd, release };
     } finally {
-      c.munmap(base, length);
+      if (!keep) c.munmap(base, length);
     }
   } catch (error) {
     c.close(readFd);
