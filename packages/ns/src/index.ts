@@ -15,3 +15,12 @@ export {
   type WaitStatus,
 } from './spawn.js';
 export { type IdMapping, type Namespace, type NamespaceType, namespacesOf } from './types.js';
+export {
+  findIdMapHelper,
+  ID_MAP_HELPER_DIRS,
+  idMapHelpers,
+  SubordinateIdError,
+  type SubordinateRange,
+  subordinateRange,
+  writeIdMapsWithHelpers,
+} from './subid.js';

@@ -139,6 +139,12 @@ export interface SpawnOptions {
   joinProcess?: ProcessJoin;
   uidMappings?: readonly IdMapping[];
   gidMappings?: readonly IdMapping[];
+  /**
+   * Who writes the maps of a new user namespace while the child waits at its sync point: by
+   * default this process (writeIdMaps, which needs CAP_SETUID/CAP_SETGID over the host ids);
+   * an unprivileged caller passes writeIdMapsWithHelpers (newuidmap/newgidmap).
+   */
+  idMapWriter?: (pid: number, uidMappings: readonly IdMapping[], gidMappings: readonly IdMapping[]) => void;
   /** Sources of the child's fds 0, 1 and 2; by default this process's own. */
   stdio?: readonly [StdioSource, StdioSource, StdioSource];
   cwd?: string;
@@ -489,7 +495,7 @@ export async function spawn(options: SpawnOptions): Promise<NamespacedProcess> {
   };
   const errors = readErrorPipe(errorFd);
   try {
-    if (p.newUser) writeIdMaps(pid, options.uidMappings ?? [], options.gidMappings ?? []);
+    if (p.newUser) (options.idMapWriter ?? writeIdMaps)(pid, options.uidMappings ?? [], options.gidMappings ?? []);
     await options.onSync?.(pid);
     if (sync) {
       const [, w] = sync;

@@ -56,6 +56,8 @@ type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K>
 export interface EngineOptions {
   /** The state root (box uses /var/lib/box). Made, and closed to other users, on first use. */
   root: string;
+  /** Where the service's socket and lock go (a rootless box's $XDG_RUNTIME_DIR/box); the root by default. */
+  runtimeDir?: string;
   images: ImageProvider;
   /**
    * How to start the service that owns detached containers, so they outlive the process that
@@ -112,7 +114,7 @@ export class Engine {
   constructor(options: EngineOptions) {
     if (!options.root.startsWith('/'))
       throw new EngineError('EINVAL', `the state root must be an absolute path: "${options.root}"`);
-    this.layout = layoutOf(options.root);
+    this.layout = layoutOf(options.root, options.runtimeDir);
     this.serviced = options.service !== undefined;
     // Loaded when a container is first started or adopted: commands that only read do not pay.
     const { service } = options;

@@ -36,6 +36,14 @@ export { type ProcessTable, parsePsOutput } from './ps-top.js';
 export type { ServeOptions } from './service.js';
 export type { ServiceCommand } from './service-client.js';
 /** For image providers that keep layers under the state root, which --userns containers must traverse. */
+export {
+  checkRootlessSetup,
+  isRootless,
+  ROOTLESS_DEFAULT_NETWORK,
+  type RootlessDirs,
+  rootlessDirs,
+  runInUserNamespace,
+} from './rootless.js';
 export { sharedDir, sharedGroup } from './state-dir.js';
 export type {
   AttachedStreams,
