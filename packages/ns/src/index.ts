@@ -14,7 +14,6 @@ export {
   spawn,
   type WaitStatus,
 } from './spawn.js';
-export { type IdMapping, type Namespace, type NamespaceType, namespacesOf } from './types.js';
 export {
   findIdMapHelper,
   ID_MAP_HELPER_DIRS,
@@ -24,3 +23,4 @@ export {
   subordinateRange,
   writeIdMapsWithHelpers,
 } from './subid.js';
+export { type IdMapping, type Namespace, type NamespaceType, namespacesOf } from './types.js';

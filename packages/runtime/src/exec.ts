@@ -24,6 +24,7 @@ import { type CgroupManager, createCgroupManager } from '@box/cgroups';
 import { canJoinByPidfd, type Namespace, type NamespaceType, spawn } from '@box/ns';
 import { O_DIRECTORY, O_PATH, O_RDONLY, openat, readlinkat } from '@box/sys';
 import { processCredentials } from './capabilities.js';
+import { isRootless } from './engine/rootless.js';
 import { RuntimeError } from './errors.js';
 import { openProcess, type ProcessHandle } from './process/handle.js';
 import { lookupCommand } from './process/lookup.js';
@@ -133,6 +134,8 @@ export async function execInContainer(options: ExecOptions): Promise<ExecProcess
         namespaces,
         joinProcess: byPidfd ? { pidfd: init.pidfd!, types, name: `container process ${pid}` } : undefined,
         newSession: true,
+        // A rootless box cannot come back from a container's pid namespace (see @box/ns).
+        pidJoinInChild: isRootless(),
         keepFds: options.consoleSocket === undefined ? [] : [options.consoleSocket],
         setup(program) {
           if (!proc.terminal) return undefined;

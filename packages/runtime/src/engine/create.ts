@@ -15,9 +15,9 @@ import { DEFAULT_PATH, defaultSpec, type Mount, type Spec, validateSpec } from '
 import type { EngineContext } from './context.js';
 import { ETC_FILES, hostModeHostname, type NetworkMode, parseNetworkMode } from './network-attach.js';
 import { Networks } from './networks.js';
+import { identityIdMappings, isRootless, ROOTLESS_DEFAULT_NETWORK } from './rootless.js';
 import { applySecurityOptions, checkSecurityOptions } from './security.js';
 import { parseSignal } from './signals.js';
-import { identityIdMappings, isRootless, ROOTLESS_DEFAULT_NETWORK } from './rootless.js';
 import { userNamespaceConflict, userNamespaceRange } from './state-dir.js';
 import type { NewContainer } from './store.js';
 import type { ContainerRecord, CreateOptions, Healthcheck, ImageConfig, PortBinding } from './types.js';
@@ -286,7 +286,8 @@ export async function createContainer(
 ): Promise<CreatedContainer> {
   checkOptions(options);
   // Rootless: every container in a user namespace (see rootless.ts), on the rootless network.
-  if (isRootless()) options = { ...options, userns: true, network: options.network ?? ROOTLESS_DEFAULT_NETWORK };
+  if (isRootless())
+    options = { ...options, userns: true, network: options.network ?? ROOTLESS_DEFAULT_NETWORK };
   const image = await ctx.images.resolve(options.image);
   const command = options.command ?? [];
   // docker: an --entrypoint given replaces the image's and drops its Cmd (made for the old one).

@@ -31,6 +31,7 @@ import { containerDir, type Layout, layoutOf } from './layout.js';
 import type { CreateNetworkOptions, NetworkInfo } from './networks.js';
 import type { PipedIO } from './pipes.js';
 import { reconcile } from './recovery.js';
+import { isRootless, namespacePids, noCgroup } from './rootless.js';
 import type { ServeOptions } from './service.js';
 import type { ServiceCommand } from './service-client.js';
 import { secureStateDir } from './state-dir.js';
@@ -504,6 +505,7 @@ export class Engine {
     const { psTable, validatePsArgs } = await import('./ps-top.js');
     validatePsArgs(psArgs);
     const record = await this.running(reference);
+    if (isRootless()) return psTable(namespacePids(record.pid), psArgs);
     const { createCgroupManager } = await import('@box/cgroups');
     const pids = await (await createCgroupManager({ path: record.cgroupsPath })).pids();
     return psTable(pids, psArgs);
@@ -515,6 +517,7 @@ export class Engine {
     options: { intervalMs?: number } = {},
   ): Promise<ContainerStats[]> {
     await this.ready();
+    if (isRootless()) throw noCgroup('stats');
     const { store } = this.ctx;
     const records =
       references.length > 0
@@ -531,6 +534,7 @@ export class Engine {
 
   async pause(reference: string): Promise<void> {
     const record = await this.running(reference);
+    if (isRootless()) throw noCgroup('pause');
     const { freeze } = await import('./freezer.js');
     await freeze(record.cgroupsPath);
     this.ctx.events.emit('pause', record);
@@ -548,6 +552,7 @@ export class Engine {
   /** New resource limits for a running container, kept in its config for inspect and restarts. */
   async update(reference: string, resources: LinuxResources): Promise<void> {
     const record = await this.running(reference);
+    if (isRootless()) throw noCgroup('update');
     const { createCgroupManager } = await import('@box/cgroups');
     await (await createCgroupManager({ path: record.cgroupsPath })).update(toResources(resources));
     const spec = this.ctx.store.readSpec(record.id);

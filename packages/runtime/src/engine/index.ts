@@ -33,8 +33,6 @@ export type { CreateNetworkOptions, NetworkInfo, NetworkRecord } from './network
 export type { PipedIO } from './pipes.js';
 export { prepareStateRoot } from './prepare.js';
 export { type ProcessTable, parsePsOutput } from './ps-top.js';
-export type { ServeOptions } from './service.js';
-export type { ServiceCommand } from './service-client.js';
 /** For image providers that keep layers under the state root, which --userns containers must traverse. */
 export {
   checkRootlessSetup,
@@ -44,6 +42,8 @@ export {
   rootlessDirs,
   runInUserNamespace,
 } from './rootless.js';
+export type { ServeOptions } from './service.js';
+export type { ServiceCommand } from './service-client.js';
 export { sharedDir, sharedGroup } from './state-dir.js';
 export type {
   AttachedStreams,

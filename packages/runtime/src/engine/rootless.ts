@@ -36,7 +36,9 @@ import {
   lstatSync,
   mkdirSync,
   openSync,
+  readdirSync,
   readFileSync,
+  readlinkSync,
   renameSync,
   writeFileSync,
 } from 'node:fs';
@@ -71,7 +73,9 @@ export function isRootless(): boolean {
  * uid_map or gid_map: a container's map in a namespace nested here. One line per ours because
  * the kernel takes a line of a child's map only when one line of the parent's holds all of it.
  */
-export function identityIdMappings(kind: 'uid' | 'gid'): { containerID: number; hostID: number; size: number }[] {
+export function identityIdMappings(
+  kind: 'uid' | 'gid',
+): { containerID: number; hostID: number; size: number }[] {
   const mappings: { containerID: number; hostID: number; size: number }[] = [];
   for (const line of readFileSync(`/proc/self/${kind}_map`, 'utf8').split('\n')) {
     const [inside, , count] = line.trim().split(/\s+/).map(Number);
@@ -277,7 +281,8 @@ async function pauseNamespace(runtimeDir: string, ranges: UserIdRanges): Promise
     if (made !== undefined) return made;
     await startPause(pidFile, ranges);
     const fd = openPauseNamespace(pidFile, ranges.uid);
-    if (fd === undefined) throw new EngineError('EINVAL', 'the pause process of the user namespace ended at once');
+    if (fd === undefined)
+      throw new EngineError('EINVAL', 'the pause process of the user namespace ended at once');
     return fd;
   } finally {
     closeSync(lock); // the flock ends with it
@@ -325,4 +330,37 @@ export async function runInUserNamespace(args: readonly string[]): Promise<numbe
   for (const signal of FORWARDED) process.on(signal, forward);
   const status = await child.exited;
   return status.exitCode ?? 128 + (status.signal ?? 0);
+}
+
+/**
+ * The processes of a rootless container (host pids), where a root-run box reads its cgroup:
+ * every process of ours whose pid namespace is the one of the container's first process.
+ * (Processes of other users are not readable here and cannot be in it.)
+ */
+export function namespacePids(pid: number | undefined): number[] {
+  if (!pid) return [];
+  let target: string;
+  try {
+    target = readlinkSync(`/proc/${pid}/ns/pid`);
+  } catch {
+    return [];
+  }
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readlinkSync(`/proc/${entry}/ns/pid`) === target) pids.push(Number(entry));
+    } catch {
+      // ended, or not ours
+    }
+  }
+  return pids.sort((a, b) => a - b);
+}
+
+/** The refusal of what needs the container's cgroup (pause, stats, update). */
+export function noCgroup(what: string): EngineError {
+  return new EngineError(
+    'EINVAL',
+    `${what}: a rootless container has no cgroup on this host (cgroup v1, no delegation)`,
+  );
 }
