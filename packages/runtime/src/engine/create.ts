@@ -348,6 +348,15 @@ export async function createContainer(
     spec.hostname = hostname;
     if (network.kind === 'host')
       spec.linux!.namespaces = spec.linux!.namespaces!.filter((n) => n.type !== 'network');
+    if (network.kind === 'host' && isRootless()) {
+      // sysfs may be mounted only by an owner of the network namespace, which the host's is not
+      // here: the host's /sys is bound instead, read-only (as runc does rootless).
+      spec.mounts = (spec.mounts ?? []).map((m) =>
+        m.destination === '/sys'
+          ? { destination: '/sys', type: 'bind', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', 'ro'] }
+          : m,
+      );
+    }
     spec.linux!.resources = { ...spec.linux!.resources, ...options.resources };
     spec.mounts = [...(spec.mounts ?? []), ...etcMounts(ctx, container.dir, network), ...mounts.mounts];
     if (options.readonlyRootfs) spec.root!.readonly = true;
