@@ -353,7 +353,12 @@ export async function createContainer(
       // here: the host's /sys is bound instead, read-only (as runc does rootless).
       spec.mounts = (spec.mounts ?? []).map((m) =>
         m.destination === '/sys'
-          ? { destination: '/sys', type: 'bind', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', 'ro'] }
+          ? {
+              destination: '/sys',
+              type: 'bind',
+              source: '/sys',
+              options: ['rbind', 'nosuid', 'noexec', 'nodev', 'ro'],
+            }
           : m,
       );
     }
