@@ -308,6 +308,29 @@ describe('rootless box', () => {
     expect(r.stdout.trim()).toBe('done');
   });
 
+  it('commit, save, rmi and load keep owners, whiteouts and opaque directories of a layer', () => {
+    asUserOk([
+      'run',
+      '--name',
+      'c1',
+      'busybox',
+      'sh',
+      '-c',
+      'mkdir /data && echo x > /data/x && chown 1000:33 /data/x && rm -rf /var/www /home/u && mkdir /home/u && touch /home/u/new',
+    ]);
+    asUserOk(['commit', 'c1', 'committed']);
+    asUserOk(['rm', 'c1']);
+    const archive = join(user.home, 'committed.tar');
+    asUserOk(['save', '-o', archive, 'committed']);
+    asUserOk(['rmi', 'committed']);
+    expect(asUserOk(['load', '-i', archive])).toBe('Loaded image: committed:latest');
+    const r = asUser(['run', '--rm', 'committed', 'sh', '-c', 'stat -c "%u:%g %n" /data/x; ls -A /var /home/u']);
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim().split('\n')).toEqual(['1000:33 /data/x', '/home/u:', 'new', '', '/var:']);
+    asUserOk(['rmi', 'committed']);
+    rmSync(archive);
+  });
+
   it('ps, logs, exec, stop and rm work for the user, who never sees root containers', async () => {
     asUserOk([
       'run',
