@@ -324,7 +324,14 @@ describe('rootless box', () => {
     asUserOk(['save', '-o', archive, 'committed']);
     asUserOk(['rmi', 'committed']);
     expect(asUserOk(['load', '-i', archive])).toBe('Loaded image: committed:latest');
-    const r = asUser(['run', '--rm', 'committed', 'sh', '-c', 'stat -c "%u:%g %n" /data/x; ls -A /var /home/u']);
+    const r = asUser([
+      'run',
+      '--rm',
+      'committed',
+      'sh',
+      '-c',
+      'stat -c "%u:%g %n" /data/x; ls -A /var /home/u',
+    ]);
     expect(r.stderr).toBe('');
     expect(r.stdout.trim().split('\n')).toEqual(['1000:33 /data/x', '/home/u:', 'new', '', '/var:']);
     asUserOk(['rmi', 'committed']);
