@@ -85,11 +85,6 @@ export function identityIdMappings(
   return mappings.sort((a, b) => a.containerID - b.containerID);
 }
 
-/** The refusal of a limit, a bridge network or anything else a rootless container cannot have. */
-export function rootlessRefusal(what: string): EngineError {
-  return new EngineError('EINVAL', `${what}: not available to rootless containers on this host`);
-}
-
 export interface RootlessDirs {
   /** The state root: $BOX_ROOT, or $XDG_DATA_HOME/box (~/.local/share/box). */
   root: string;
