@@ -108,6 +108,15 @@ export async function execInContainer(options: ExecOptions): Promise<ExecProcess
       fds.push(fd);
       return fd;
     } catch (error) {
+      const code = (error as { code?: string }).code;
+      // Rootless: a container of another user namespace of this user (box's pause process
+      // ended and a new one was made) is not ours to join.
+      if ((code === 'EACCES' || code === 'EPERM') && isRootless() && init.signal(0))
+        throw new RuntimeError(
+          'ESTATE',
+          `container process ${pid} was started in an earlier user namespace of this user (box's pause process ended): it cannot be joined; restart the container`,
+          { cause: error },
+        );
       throw notRunning(pid, error);
     }
   };
