@@ -416,12 +416,17 @@ describe('rootless box: bad input', () => {
       [['-m', '64m'], /resource limits \(memory\) need a cgroup/],
       [['--pids-limit', '10'], /resource limits \(pids\) need a cgroup/],
       [['--cpus', '0.5'], /resource limits \(cpu\) need a cgroup/],
-      [['--network', 'bridge'], /rootless containers cannot join bridge networks/],
+      [['--network', 'bridge'], /--network bridge: a rootless box has no bridge networks/],
       [['-p', '8080:80'], /publishing ports/],
     ] as const) {
       refused(asUser(['run', '--rm', ...args, 'busybox', 'true']), pattern);
       refused(asUser(['create', ...args, 'busybox', 'true']), pattern);
     }
+    refused(
+      asUser(['network', 'create', 'mine']),
+      /^box: network create: a rootless box has no bridge networks/,
+    );
+    expect(asUserOk(['network', 'ls', '--format', '{{.Name}}']).split('\n').sort()).toEqual(['host', 'none']);
     expect(asUserOk(['ps', '-a', '-q'])).toBe('');
     expect(readdirSync(join(user.home, '.local/share/box/containers'))).toEqual([]);
   });

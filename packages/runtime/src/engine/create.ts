@@ -15,7 +15,7 @@ import { DEFAULT_PATH, defaultSpec, type Mount, type Spec, validateSpec } from '
 import type { EngineContext } from './context.js';
 import { ETC_FILES, hostModeHostname, type NetworkMode, parseNetworkMode } from './network-attach.js';
 import { Networks } from './networks.js';
-import { identityIdMappings, isRootless, ROOTLESS_DEFAULT_NETWORK } from './rootless.js';
+import { identityIdMappings, isRootless, noBridgeNetworks, ROOTLESS_DEFAULT_NETWORK } from './rootless.js';
 import { applySecurityOptions, checkSecurityOptions } from './security.js';
 import { parseSignal } from './signals.js';
 import { userNamespaceConflict, userNamespaceRange } from './state-dir.js';
@@ -85,11 +85,7 @@ function checkRootlessOptions(options: CreateOptions): void {
     );
   const network = options.network ?? ROOTLESS_DEFAULT_NETWORK;
   const mode = parseNetworkMode(network);
-  if (mode.kind === 'network')
-    throw new EngineError(
-      'EINVAL',
-      `--network ${network}: rootless containers cannot join bridge networks (they need root on the host); use --network none or host`,
-    );
+  if (mode.kind === 'network') throw noBridgeNetworks(`--network ${network}`);
   if (options.publish?.length || options.publishAll)
     throw new EngineError(
       'EINVAL',

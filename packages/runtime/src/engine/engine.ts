@@ -31,7 +31,7 @@ import { containerDir, type Layout, layoutOf } from './layout.js';
 import type { CreateNetworkOptions, NetworkInfo } from './networks.js';
 import type { PipedIO } from './pipes.js';
 import { reconcile } from './recovery.js';
-import { isRootless, namespacePids, noCgroup } from './rootless.js';
+import { isRootless, namespacePids, noBridgeNetworks, noCgroup } from './rootless.js';
 import type { ServeOptions } from './service.js';
 import type { ServiceCommand } from './service-client.js';
 import { secureStateDir } from './state-dir.js';
@@ -766,11 +766,14 @@ export class Engine {
   /** docker's network create: a bridge network with its own subnet (chosen when not given). */
   async createNetwork(name: string, options: CreateNetworkOptions = {}): Promise<NetworkInfo> {
     await this.ready();
+    if (isRootless()) throw noBridgeNetworks('network create');
     return (await import('./network-commands.js')).createNetwork(this.ctx, name, options);
   }
 
   async listNetworks(): Promise<NetworkInfo[]> {
     await this.ready();
+    // Rootless: none of box's (only the modes none and host).
+    if (isRootless()) return [];
     return (await import('./network-commands.js')).listNetworks(this.ctx);
   }
 
@@ -781,6 +784,7 @@ export class Engine {
 
   /** docker's network connect: at once for a running container (eth1, …), else from its next start. */
   async connectNetwork(network: string, container: string, options: { ip?: string } = {}): Promise<void> {
+    if (isRootless()) throw noBridgeNetworks('network connect');
     const { id } = await this.find(container);
     const { connectNetwork } = await import('./network-attach.js');
     await this.ctx.store.withNetworkLock(id, (record) => connectNetwork(this.ctx, record, network, options));
@@ -805,11 +809,13 @@ export class Engine {
    */
   async removeAllNetworks(): Promise<void> {
     await this.ready();
+    if (isRootless()) return;
     await (await import('./network-commands.js')).removeAllNetworks(this.ctx);
   }
 
   async pruneNetworks(): Promise<string[]> {
     await this.ready();
+    if (isRootless()) return [];
     return (await import('./network-commands.js')).pruneNetworks(this.ctx);
   }
 

@@ -359,3 +359,11 @@ export function noCgroup(what: string): EngineError {
     `${what}: a rootless container has no cgroup on this host (cgroup v1, no delegation)`,
   );
 }
+
+/** The refusal of a bridge network (they need root on the host: a bridge, veth pairs, nftables). */
+export function noBridgeNetworks(what: string): EngineError {
+  return new EngineError(
+    'EINVAL',
+    `${what}: a rootless box has no bridge networks (they need root on the host)`,
+  );
+}
