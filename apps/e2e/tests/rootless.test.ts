@@ -20,6 +20,7 @@ import {
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { box, boxBin, type Result, useBoxRoot, waitFor } from '../helpers/box.js';
+import { startRegistry } from '../helpers/registry.js';
 
 const env = useBoxRoot();
 
@@ -336,6 +337,23 @@ describe('rootless box', () => {
     expect(r.stdout.trim().split('\n')).toEqual(['1000:33 /data/x', '/home/u:', 'new', '', '/var:']);
     asUserOk(['rmi', 'committed']);
     rmSync(archive);
+  });
+
+  it('pushes to and pulls from a registry on loopback, the pulled layers shifted into the range', async () => {
+    const registry = await startRegistry();
+    try {
+      const ref = `${registry.host}/rootless/busybox:1`;
+      asUserOk(['tag', 'busybox', ref]);
+      asUserOk(['push', '-q', ref]);
+      asUserOk(['rmi', ref]);
+      asUserOk(['pull', '-q', ref]);
+      const r = asUser(['run', '--rm', ref, 'stat', '-c', '%u:%g %n', '/home/u/f', '/var/www']);
+      expect(r.stderr).toBe('');
+      expect(r.stdout.trim().split('\n')).toEqual(['1000:1000 /home/u/f', '33:33 /var/www']);
+      asUserOk(['rmi', ref]);
+    } finally {
+      await registry.stop();
+    }
   });
 
   it('ps, logs, exec, stop and rm work for the user, who never sees root containers', async () => {
