@@ -323,6 +323,15 @@ describe('rootless box', () => {
     asUserOk(['rm', 'c1']);
     const archive = join(user.home, 'committed.tar');
     asUserOk(['save', '-o', archive, 'committed']);
+    // The opaque directory is in the committed layer (read from user.overlay.opaque).
+    const entries = execFileSync(
+      'sh',
+      ['-c', 'tar -xOf "$1" --wildcards "*/layer.tar" | tar -ti', 'sh', archive],
+      {
+        encoding: 'utf8',
+      },
+    ).split('\n');
+    expect(entries).toEqual(expect.arrayContaining(['home/u/.wh..wh..opq', 'var/.wh.www']));
     asUserOk(['rmi', 'committed']);
     expect(asUserOk(['load', '-i', archive])).toBe('Loaded image: committed:latest');
     const r = asUser([
@@ -337,6 +346,36 @@ describe('rootless box', () => {
     expect(r.stdout.trim().split('\n')).toEqual(['1000:33 /data/x', '/home/u:', 'new', '', '/var:']);
     asUserOk(['rmi', 'committed']);
     rmSync(archive);
+  });
+
+  it('cp and export a stopped container (its overlay mounted in a mount namespace of box)', () => {
+    asUserOk([
+      'run',
+      '--name',
+      'files',
+      'busybox',
+      'sh',
+      '-c',
+      'echo x > /x && rm -rf /home/u && mkdir /home/u',
+    ]);
+    try {
+      const input = join(user.home, 'in.txt');
+      writeFileSync(input, 'in\n');
+      chownSync(input, user.uid, user.gid);
+      asUserOk(['cp', input, 'files:/in.txt']);
+      const out = join(user.home, 'x.out');
+      asUserOk(['cp', 'files:/x', out]);
+      expect(readFileSync(out, 'utf8')).toBe('x\n');
+      const archive = join(user.home, 'files.tar');
+      asUserOk(['export', '-o', archive, 'files']);
+      const names = execFileSync('tar', ['-tf', archive], { encoding: 'utf8' }).split('\n');
+      expect(names).toEqual(expect.arrayContaining(['x', 'in.txt', 'home/u/', 'var/www/']));
+      expect(names.filter((n) => n.startsWith('home/u/'))).toEqual(['home/u/']);
+    } finally {
+      asUserOk(['rm', 'files']);
+    }
+    // Nothing mounted on the host by these commands.
+    expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toMatch(/box-overlay-/);
   });
 
   it('pushes to and pulls from a registry on loopback, the pulled layers shifted into the range', async () => {

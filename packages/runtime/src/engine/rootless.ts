@@ -287,11 +287,26 @@ async function pauseNamespace(runtimeDir: string, ranges: UserIdRanges): Promise
 const FORWARDED: NodeJS.Signals[] = ['SIGTERM', 'SIGHUP', 'SIGUSR1', 'SIGUSR2'];
 
 /**
+ * Commands that mount a stopped container's overlay on this side (`export`, `cp`): they run in a
+ * mount namespace of their own, made in the user namespace (so box may mount there, and every
+ * mount is gone with the process, even a killed one). The others share the host's, which the
+ * box service and its callers compare to know that their paths mean the same.
+ */
+const OWN_MOUNT_NAMESPACE = new Set(['export', 'cp']);
+
+function needsMountNamespace(args: readonly string[]): boolean {
+  const words = args.slice(1).filter((a) => !a.startsWith('-'));
+  const command = words[0] === 'container' ? words[1] : words[0];
+  return command !== undefined && OWN_MOUNT_NAMESPACE.has(command);
+}
+
+/**
  * Runs this same box command again inside the user's namespace and returns its exit status
  * (128+N when a signal ended it). Called by an unprivileged box before it does anything else.
  */
 export async function runInUserNamespace(args: readonly string[]): Promise<number> {
   const ns = await import('@box/ns');
+  const sys = await import('@box/sys');
   const ranges = checkRootlessSetup(ns);
   const dirs = rootlessDirs();
   const fd = await pauseNamespace(dirs.runtimeDir, ranges);
@@ -309,6 +324,13 @@ export async function runInUserNamespace(args: readonly string[]): Promise<numbe
       cwd: process.cwd(),
       namespaces: [{ type: 'user', fd, path: 'the rootless user namespace' }],
       credentials: { uid: 0, gid: 0 },
+      setup: needsMountNamespace(args)
+        ? (program) => {
+            program.call('unshare', 'create a mount namespace', [sys.CLONE_NEWNS]);
+            program.mount(null, '/', null, sys.MS.REC | sys.MS.PRIVATE);
+            return undefined;
+          }
+        : undefined,
       // It goes with this process: a foreground box killed takes its container with it.
       parentDeathSignal: 'SIGKILL',
     });
