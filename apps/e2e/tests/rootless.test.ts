@@ -15,6 +15,7 @@ import {
   readFileSync,
   rmSync,
   statSync,
+  symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
@@ -179,6 +180,17 @@ beforeAll(() => {
   asUserOk(['import', '-c', 'CMD ["sh"]', image, 'busybox:latest']);
 });
 
+/** SIGKILL to every process of the test user (its box service and pause processes). */
+function killUserProcesses(): void {
+  for (const pid of userPids(user.uid)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone
+    }
+  }
+}
+
 afterAll(async () => {
   if (!user) return;
   try {
@@ -186,13 +198,7 @@ afterAll(async () => {
     if (ids.length > 0) asUser(['rm', '-f', ...ids]);
   } finally {
     // The user's box service and the pause process that holds its user namespace.
-    for (const pid of userPids(user.uid)) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // gone
-      }
-    }
+    killUserProcesses();
     await waitFor(() => userPids(user.uid).length === 0, 10_000).catch(() => undefined);
     execFileSync('userdel', ['-r', user.name], { stdio: 'ignore' });
     rmSync(user.dir, { recursive: true, force: true });
@@ -227,6 +233,49 @@ describe('rootless box', () => {
     expect(runtime.mode & 0o077).toBe(0);
   });
 
+  it('takes XDG_DATA_HOME for its state root, and /tmp/box-UID for runtime files without XDG_RUNTIME_DIR', () => {
+    const data = join(user.home, 'xdg-data');
+    const fallback = `/tmp/box-${user.uid}`;
+    try {
+      const r = asUser(['images', '-q'], {
+        who: { name: user.name, home: user.home },
+        env: [`XDG_DATA_HOME=${data}`],
+      });
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      expect(lstatSync(join(data, 'box')).uid).toBe(user.uid);
+      const runtime = lstatSync(fallback);
+      expect(runtime.isDirectory()).toBe(true);
+      expect(runtime.uid).toBe(user.uid);
+      expect(runtime.mode & 0o777).toBe(0o700);
+    } finally {
+      killUserProcesses(); // the pause process of that runtime directory
+      rmSync(fallback, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a /tmp/box-UID that is not its own private directory (hostile /tmp): one line, 125', () => {
+    const fallback = `/tmp/box-${user.uid}`;
+    const who = { name: user.name, home: user.home };
+    try {
+      // Made first by someone else (root here), or a symlink to a directory of the user.
+      mkdirSync(fallback, { mode: 0o777 });
+      chmodSync(fallback, 0o777);
+      let r = asUser(['ps'], { who });
+      expect(r.code).toBe(125);
+      expect(r.stderr).toBe(
+        `box: ${fallback} is not a private directory of uid ${user.uid} (a symlink, another owner, or open to others): refusing to use it\n`,
+      );
+      rmSync(fallback, { recursive: true });
+      symlinkSync(user.runtimeDir, fallback);
+      r = asUser(['ps'], { who });
+      expect(r.code).toBe(125);
+      expect(r.stderr).toMatch(/is not a private directory/);
+    } finally {
+      rmSync(fallback, { recursive: true, force: true });
+    }
+  });
+
   it('runs the container process as the user on the host, container uid N as the range', async () => {
     asUserOk([
       'run',
@@ -248,7 +297,7 @@ describe('rootless box', () => {
           .map(Number);
       expect(uids(pid)).toEqual([user.uid, user.uid, user.uid, user.uid]);
       // The process of container uid 1000 (su u) runs as start + 999 on the host.
-      await waitFor(() => asUser(['top', 'ids']).stdout.includes('sleep 60'));
+      await waitFor(() => asUser(['top', 'ids']).stdout.includes('sleep 60'), 20_000);
       const hostUids = new Set(
         asUserOk(['top', 'ids'])
           .split('\n')
@@ -410,7 +459,7 @@ describe('rootless box', () => {
     try {
       expect(asUserOk(['ps', '--format', '{{.Names}}'])).toBe('web');
       expect(box(env.root, ['ps', '-a', '--format', '{{.Names}}']).stdout.trim()).toBe('rootweb');
-      await waitFor(() => asUser(['logs', 'web']).stdout.includes('hello'));
+      await waitFor(() => asUser(['logs', 'web']).stdout.includes('hello'), 20_000);
       expect(asUserOk(['logs', 'web'])).toBe('hello');
       expect(asUserOk(['exec', 'web', 'sh', '-c', 'id -u; cat /proc/1/cmdline | tr "\\0" " "'])).toBe(
         '0\nsh -c echo hello; trap "exit 0" TERM; while :; do sleep 0.2; done',
