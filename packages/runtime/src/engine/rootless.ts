@@ -179,11 +179,18 @@ export function checkRootlessSetup(ns: NsModule): UserIdRanges {
   return ranges as UserIdRanges;
 }
 
-/** Field 22 of /proc/PID/stat (after the command's parenthesis), or undefined. */
+/**
+ * Field 22 of /proc/PID/stat (after the command's parenthesis), or undefined when the process
+ * is gone or has ended: a killed pause process can stay a zombie for a while (until the host's
+ * init reaps it), and its user namespace lives on in its credentials, joinable but with no
+ * process to keep it; a command joining it would part from those that made a new one.
+ */
 function startTime(pid: number): string | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (fields[0] === 'Z' || fields[0] === 'X') return undefined;
+    return fields[19];
   } catch {
     return undefined;
   }
