@@ -19,11 +19,57 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { box, boxBin, type Result, useBoxRoot, waitFor } from '../helpers/box.js';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type BoxEnv,
+  box,
+  boxBin,
+  foreignPidNamespaceProcesses,
+  leftovers,
+  makeBoxRoot,
+  type Result,
+  waitFor,
+} from '../helpers/box.js';
 import { startRegistry } from '../helpers/registry.js';
 
-const env = useBoxRoot();
+// Root's own BOX_ROOT (with busybox), beside the user's.
+let rootEnv: BoxEnv | undefined;
+let before = new Set<number>();
+const env = {
+  get root() {
+    return rootEnv!.root;
+  },
+};
+beforeAll(() => {
+  rootEnv = makeBoxRoot();
+  before = foreignPidNamespaceProcesses();
+});
+afterAll(() => rootEnv?.cleanup());
+
+/**
+ * What this file's tests may have left (the helper's check, kept to what they make): mounts,
+ * records and names under root's BOX_ROOT, and processes in other pid namespaces that run as
+ * the test user or its range. Other sessions' containers on the machine are not this file's.
+ * (Rootless containers make no cgroups; root's one container here leaves its record if it stays.)
+ */
+function ownLeftovers(): string[] {
+  return leftovers(env.root, before).filter((entry) => {
+    if (entry.startsWith('cgroup: ')) return false;
+    const pid = /^process (\d+):/.exec(entry)?.[1];
+    if (pid === undefined) return true;
+    try {
+      const uid = Number(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
+      return user !== undefined && (uid === user.uid || (uid >= user.start && uid < user.start + COUNT));
+    } catch {
+      return false; // gone
+    }
+  });
+}
+
+afterEach(async () => {
+  await waitFor(() => ownLeftovers().length === 0, 5000).catch(() => undefined);
+  expect(ownLeftovers()).toEqual([]);
+});
 
 const SUBID_FILES = ['/etc/subuid', '/etc/subgid'] as const;
 const COUNT = 65536;
