@@ -1,5 +1,5 @@
 /** The engine box's commands call: one per process, on box's state root, with its image store. */
-import { createEngine, type Engine } from '@box/runtime/engine';
+import { createEngine, type Engine, isRootless } from '@box/runtime/engine';
 import { markCloseOnExecFrom } from '@box/sys';
 import { imageProvider } from './images.js';
 
@@ -14,6 +14,8 @@ export function openEngine(): Engine {
   const root = boxRoot();
   engine ??= createEngine({
     root,
+    // A rootless box's runtime directory, chosen by the process that entered its user namespace.
+    ...(isRootless() && process.env.BOX_RUNTIME_DIR ? { runtimeDir: process.env.BOX_RUNTIME_DIR } : {}),
     images: imageProvider(root),
     // Detached containers belong to `box system service`, started on demand from this same program.
     service: {

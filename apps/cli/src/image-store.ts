@@ -5,7 +5,14 @@
  */
 import { join } from 'node:path';
 import { engineImageProvider, type ImageStore, isImageError, openImageStore } from '@box/image';
-import { EngineError, type EngineImage, prepareStateRoot, sharedDir, sharedGroup } from '@box/runtime/engine';
+import {
+  EngineError,
+  type EngineImage,
+  isRootless,
+  prepareStateRoot,
+  sharedDir,
+  sharedGroup,
+} from '@box/runtime/engine';
 import { overlayWhiteoutHooks } from '@box/unionfs';
 import { CliError } from './errors.js';
 
@@ -19,7 +26,9 @@ export function imageStore(root: string): Promise<ImageStore> {
     prepareStateRoot(root);
     store = openImageStore({
       root: join(root, 'image'),
-      ...overlayWhiteoutHooks(),
+      // Rootless: opaque directories marked with user.overlay.opaque, the xattr an overlay mounted
+      // in a user namespace (userxattr) reads; trusted.* is host root's alone.
+      ...overlayWhiteoutHooks({ userxattr: isRootless() }),
       // Containers in user namespaces mount the layers as their root's host ids (see the engine's state-dir).
       group: sharedGroup(),
     }).then((s) => {

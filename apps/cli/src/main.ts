@@ -751,6 +751,12 @@ const root: CommandSpec = {
 
 async function main(argv: string[]): Promise<number> {
   try {
+    // An ordinary user's box runs in that user's namespace (see @box/runtime's rootless.ts).
+    // (Help needs no namespace, nor a sub-id range.)
+    if (process.getuid?.() !== 0 && !argv.some((a) => a === '--help' || a === '-h') && argv.length > 0) {
+      const { runInUserNamespace } = await import('@box/runtime/engine');
+      return await runInUserNamespace(process.argv.slice(1));
+    }
     const parsed = parseCommandLine(argv, root);
     if (parsed.command === root && parsed.options.version) {
       process.stdout.write(`box version ${BOX_VERSION}\n`);

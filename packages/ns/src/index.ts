@@ -14,4 +14,13 @@ export {
   spawn,
   type WaitStatus,
 } from './spawn.js';
+export {
+  findIdMapHelper,
+  ID_MAP_HELPER_DIRS,
+  idMapHelpers,
+  SubordinateIdError,
+  type SubordinateRange,
+  subordinateRange,
+  writeIdMapsWithHelpers,
+} from './subid.js';
 export { type IdMapping, type Namespace, type NamespaceType, namespacesOf } from './types.js';

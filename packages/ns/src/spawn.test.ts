@@ -253,6 +253,47 @@ describe('spawn into existing namespaces', () => {
   });
 });
 
+describe('spawn with pidJoinInChild', () => {
+  it('joins a pid namespace in the child: the stub stays outside and forks the command into it', async () => {
+    const target = await start(
+      sleeper({
+        namespaces: [{ type: 'pid' }, { type: 'mount' }],
+        setup: (p) => {
+          p.mount(null, '/', null, MS.REC | MS.PRIVATE);
+          p.mount('proc', '/proc', 'proc', MS.NOSUID | MS.NODEV | MS.NOEXEC);
+          return undefined;
+        },
+      }),
+    );
+    const join = [
+      { type: 'pid', path: `/proc/${target.pid}/ns/pid` },
+      { type: 'mount', path: `/proc/${target.pid}/ns/mnt` },
+    ] satisfies Namespace[];
+    const ownPidNs = readlinkSync('/proc/self/ns/pid');
+    const { out, status, pid } = await capture(
+      sh('echo $$; tr "\\0" " " < /proc/1/cmdline; echo; exit 3', { namespaces: join, pidJoinInChild: true }),
+    );
+    // The command's status is the stub's.
+    expect(status).toEqual({ exitCode: 3, signal: null });
+    const [inner, cmdline] = out.split('\n');
+    expect(Number(inner)).toBeGreaterThan(1);
+    expect(cmdline!.trim()).toBe('sleep 5');
+    // The spawned pid (the stub) was never in the target's pid namespace; this thread neither.
+    expect(pid).not.toBe(Number(inner));
+    expect(readlinkSync('/proc/thread-self/ns/pid_for_children')).toBe(ownPidNs);
+
+    // A running one: the stub in our pid namespace, its child (the command) in the target's.
+    const joined = await start(sleeper({ namespaces: join, pidJoinInChild: true }));
+    expect(readlinkSync(`/proc/${joined.pid}/ns/pid`)).toBe(ownPidNs);
+    await sleep(100);
+    const child = Number(readFileSync(`/proc/${joined.pid}/task/${joined.pid}/children`, 'utf8').trim());
+    expect(readlinkSync(`/proc/${child}/ns/pid`)).toBe(readlinkSync(`/proc/${target.pid}/ns/pid`));
+    // A signal to the stub reaches the command.
+    joined.kill('SIGTERM');
+    expect(await joined.exited).toEqual({ exitCode: 128 + 15, signal: null });
+  });
+});
+
 describe('spawn into the namespaces of a process, through its pidfd', () => {
   const ALL: NamespaceType[] = ['ipc', 'uts', 'network', 'pid', 'mount'];
 

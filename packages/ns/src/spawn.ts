@@ -139,6 +139,22 @@ export interface SpawnOptions {
   joinProcess?: ProcessJoin;
   uidMappings?: readonly IdMapping[];
   gidMappings?: readonly IdMapping[];
+  /**
+   * Join a pid namespace (in `namespaces` or `joinProcess`) in the child rather than on this
+   * thread. This thread's way in and back out (setns of its pid_for_children) needs
+   * CAP_SYS_ADMIN over this process's own pid namespace, which a process in a user namespace
+   * (rootless box) lacks for the host's: it could go in, never back. setns in the child puts
+   * only the child's children in the namespace, so the exec stub runs as an init (see `init`)
+   * outside it, in the host's pid namespace, and forks the command into it: the command's
+   * status, the signals it gets and its end are the stub's as with `init`.
+   */
+  pidJoinInChild?: boolean;
+  /**
+   * Who writes the maps of a new user namespace while the child waits at its sync point: by
+   * default this process (writeIdMaps, which needs CAP_SETUID/CAP_SETGID over the host ids);
+   * an unprivileged caller passes writeIdMapsWithHelpers (newuidmap/newgidmap).
+   */
+  idMapWriter?: (pid: number, uidMappings: readonly IdMapping[], gidMappings: readonly IdMapping[]) => void;
   /** Sources of the child's fds 0, 1 and 2; by default this process's own. */
   stdio?: readonly [StdioSource, StdioSource, StdioSource];
   cwd?: string;
@@ -282,7 +298,11 @@ interface Plan {
   newUser: boolean;
 }
 
-function plan(namespaces: readonly Namespace[], joinProcess: ProcessJoin | undefined): Plan {
+function plan(
+  namespaces: readonly Namespace[],
+  joinProcess: ProcessJoin | undefined,
+  pidInChild = false,
+): Plan {
   const seen = new Set<NamespaceType>();
   const result: Plan = {
     cloneFlags: 0,
@@ -303,7 +323,7 @@ function plan(namespaces: readonly Namespace[], joinProcess: ProcessJoin | undef
       let flags = 0;
       for (const type of joinProcess.types) {
         checkType(type);
-        if (type === 'pid')
+        if (type === 'pid' && !pidInChild)
           result.pidJoin = { type, fd: joinProcess.pidfd, path: joinProcess.name, owned: false };
         else flags |= NAMESPACE_FLAGS[type];
       }
@@ -321,7 +341,7 @@ function plan(namespaces: readonly Namespace[], joinProcess: ProcessJoin | undef
         throw new NamespaceConfigError('join namespaces through joinProcess or through namespaces, not both');
       if (ns.fd !== undefined) {
         const join = { type: ns.type, fd: ns.fd, path: ns.path ?? `fd ${ns.fd}`, owned: false };
-        if (ns.type === 'pid') result.pidJoin = join;
+        if (ns.type === 'pid' && !pidInChild) result.pidJoin = join;
         else result.joins.push(join);
         continue;
       }
@@ -341,7 +361,7 @@ function plan(namespaces: readonly Namespace[], joinProcess: ProcessJoin | undef
         );
       }
       const join = { type: ns.type, fd, path: ns.path, owned: true };
-      if (ns.type === 'pid') result.pidJoin = join;
+      if (ns.type === 'pid' && !pidInChild) result.pidJoin = join;
       else result.joins.push(join);
     }
   } catch (error) {
@@ -364,7 +384,14 @@ function closePlan(p: Plan): void {
  */
 export async function spawn(options: SpawnOptions): Promise<NamespacedProcess> {
   const namespaces = options.namespaces ?? [];
-  const p = plan(namespaces, options.joinProcess);
+  const joinsPid =
+    namespaces.some((ns) => ns.type === 'pid' && (ns.path !== undefined || ns.fd !== undefined)) ||
+    (options.joinProcess?.types.includes('pid') ?? false);
+  const pidInChild = options.pidJoinInChild === true && joinsPid;
+  const p = plan(namespaces, options.joinProcess, pidInChild);
+  // Joined in the child, the pid namespace takes only the child's children: the exec stub then
+  // runs as an init outside it and forks the command into it (see pidJoinInChild).
+  if (pidInChild) options = { ...options, init: true };
   const needSync = p.newUser || options.onSync !== undefined;
   const toClose: number[] = [];
   let sync: [number, number] | undefined;
@@ -374,7 +401,7 @@ export async function spawn(options: SpawnOptions): Promise<NamespacedProcess> {
   try {
     // The init must be PID 1: only then does the kernel hand it every orphan and end the
     // command and everything else with it.
-    if (options.init && !(p.cloneFlags & CLONE_NEWPID))
+    if (options.init && !(p.cloneFlags & CLONE_NEWPID) && !pidInChild)
       throw new NamespaceConfigError("an init runs only as PID 1 of a new pid namespace ({ type: 'pid' })");
     const stub = execStubFd();
     errorPipe = pipe();
@@ -489,7 +516,8 @@ export async function spawn(options: SpawnOptions): Promise<NamespacedProcess> {
   };
   const errors = readErrorPipe(errorFd, release);
   try {
-    if (p.newUser) writeIdMaps(pid, options.uidMappings ?? [], options.gidMappings ?? []);
+    if (p.newUser)
+      (options.idMapWriter ?? writeIdMaps)(pid, options.uidMappings ?? [], options.gidMappings ?? []);
     await options.onSync?.(pid);
     if (sync) {
       const [, w] = sync;

@@ -24,6 +24,7 @@ import { type CgroupManager, createCgroupManager } from '@box/cgroups';
 import { canJoinByPidfd, type Namespace, type NamespaceType, spawn } from '@box/ns';
 import { O_DIRECTORY, O_PATH, O_RDONLY, openat, readlinkat } from '@box/sys';
 import { processCredentials } from './capabilities.js';
+import { isRootless } from './engine/rootless.js';
 import { RuntimeError } from './errors.js';
 import { openProcess, type ProcessHandle } from './process/handle.js';
 import { lookupCommand } from './process/lookup.js';
@@ -107,6 +108,15 @@ export async function execInContainer(options: ExecOptions): Promise<ExecProcess
       fds.push(fd);
       return fd;
     } catch (error) {
+      const code = (error as { code?: string }).code;
+      // Rootless: a container of another user namespace of this user (box's pause process
+      // ended and a new one was made) is not ours to join.
+      if ((code === 'EACCES' || code === 'EPERM') && isRootless() && init.signal(0))
+        throw new RuntimeError(
+          'ESTATE',
+          `container process ${pid} was started in an earlier user namespace of this user (box's pause process ended): it cannot be joined; restart the container`,
+          { cause: error },
+        );
       throw notRunning(pid, error);
     }
   };
@@ -133,6 +143,8 @@ export async function execInContainer(options: ExecOptions): Promise<ExecProcess
         namespaces,
         joinProcess: byPidfd ? { pidfd: init.pidfd!, types, name: `container process ${pid}` } : undefined,
         newSession: true,
+        // A rootless box cannot come back from a container's pid namespace (see @box/ns).
+        pidJoinInChild: isRootless(),
         keepFds: options.consoleSocket === undefined ? [] : [options.consoleSocket],
         setup(program) {
           if (!proc.terminal) return undefined;

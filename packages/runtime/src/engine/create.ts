@@ -15,6 +15,7 @@ import { DEFAULT_PATH, defaultSpec, type Mount, type Spec, validateSpec } from '
 import type { EngineContext } from './context.js';
 import { ETC_FILES, hostModeHostname, type NetworkMode, parseNetworkMode } from './network-attach.js';
 import { Networks } from './networks.js';
+import { identityIdMappings, isRootless, noBridgeNetworks, ROOTLESS_DEFAULT_NETWORK } from './rootless.js';
 import { applySecurityOptions, checkSecurityOptions } from './security.js';
 import { parseSignal } from './signals.js';
 import { userNamespaceConflict, userNamespaceRange } from './state-dir.js';
@@ -51,7 +52,8 @@ function checkOptions(options: CreateOptions): void {
   for (const entry of options.env ?? []) {
     if (!/^[^=\s]+=/.test(entry)) throw new EngineError('EINVAL', `invalid environment variable: "${entry}"`);
   }
-  if (options.userns) {
+  if (isRootless()) checkRootlessOptions(options);
+  else if (options.userns) {
     const conflict = userNamespaceConflict();
     if (conflict) throw new EngineError('EINVAL', `--userns: ${conflict}`);
     for (const file of ['/etc/subuid', '/etc/subgid']) {
@@ -64,6 +66,31 @@ function checkOptions(options: CreateOptions): void {
         );
     }
   }
+}
+
+/**
+ * What a rootless container cannot have, refused before anything is made: limits (cgroup v1
+ * gives an ordinary user no cgroup of its own; podman refuses them the same way), and a network
+ * that needs the host's network privileges (a bridge, veth pairs, nftables for -p).
+ */
+function checkRootlessOptions(options: CreateOptions): void {
+  const limits = Object.entries(options.resources ?? {})
+    .filter(([, value]) => value !== undefined && Object.keys(value as object).length > 0)
+    .map(([key]) => key);
+  if (options.deviceCgroupRules?.length) limits.push('device cgroup rules');
+  if (limits.length > 0)
+    throw new EngineError(
+      'EINVAL',
+      `resource limits (${limits.join(', ')}) need a cgroup, which a rootless container does not get on this host (cgroup v1, no delegation)`,
+    );
+  const network = options.network ?? ROOTLESS_DEFAULT_NETWORK;
+  const mode = parseNetworkMode(network);
+  if (mode.kind === 'network') throw noBridgeNetworks(`--network ${network}`);
+  if (options.publish?.length || options.publishAll)
+    throw new EngineError(
+      'EINVAL',
+      `publishing ports (-p, -P) needs a network that a rootless container does not get yet (--network ${network})`,
+    );
 }
 
 const WORD = /^[^\s#;]+$/;
@@ -254,6 +281,9 @@ export async function createContainer(
   startsNow = false,
 ): Promise<CreatedContainer> {
   checkOptions(options);
+  // Rootless: every container in a user namespace (see rootless.ts), on the rootless network.
+  if (isRootless())
+    options = { ...options, userns: true, network: options.network ?? ROOTLESS_DEFAULT_NETWORK };
   const image = await ctx.images.resolve(options.image);
   const command = options.command ?? [];
   // docker: an --entrypoint given replaces the image's and drops its Cmd (made for the old one).
@@ -272,16 +302,24 @@ export async function createContainer(
     // As docker: with the host's network, the host's name unless one is given.
     const hostname =
       options.hostname ?? (network.kind === 'host' ? hostModeHostname() : container.id.slice(0, 12));
-    const uidRange = userNamespaceRange('/etc/subuid');
-    const gidRange = userNamespaceRange('/etc/subgid');
+    // Rootless: container root is box's own root here (the user on the host).
+    const uidRange = isRootless() ? { hostID: 0 } : userNamespaceRange('/etc/subuid');
+    const gidRange = isRootless() ? { hostID: 0 } : userNamespaceRange('/etc/subgid');
     const cgroupsPath = `box/${container.id}`;
     const spec: Spec = defaultSpec({
       rootfs: join(container.dir, 'rootfs'),
       args,
-      cgroupsPath,
-      userns: options.userns
-        ? { uidMappings: [{ containerID: 0, ...uidRange }], gidMappings: [{ containerID: 0, ...gidRange }] }
-        : undefined,
+      // Rootless: no cgroup (see checkRootlessOptions); the record keeps its path, never made.
+      cgroupsPath: isRootless() ? undefined : cgroupsPath,
+      userns: !options.userns
+        ? undefined
+        : isRootless()
+          ? // Every id of box's own namespace, as they are (see rootless.ts).
+            { uidMappings: identityIdMappings('uid'), gidMappings: identityIdMappings('gid') }
+          : {
+              uidMappings: [{ containerID: 0, ...(uidRange as { hostID: number; size: number }) }],
+              gidMappings: [{ containerID: 0, ...(gidRange as { hostID: number; size: number }) }],
+            },
     });
     const proc = spec.process!;
     proc.terminal = options.tty ?? false;
@@ -306,6 +344,20 @@ export async function createContainer(
     spec.hostname = hostname;
     if (network.kind === 'host')
       spec.linux!.namespaces = spec.linux!.namespaces!.filter((n) => n.type !== 'network');
+    if (network.kind === 'host' && isRootless()) {
+      // sysfs may be mounted only by an owner of the network namespace, which the host's is not
+      // here: the host's /sys is bound instead, read-only (as runc does rootless).
+      spec.mounts = (spec.mounts ?? []).map((m) =>
+        m.destination === '/sys'
+          ? {
+              destination: '/sys',
+              type: 'bind',
+              source: '/sys',
+              options: ['rbind', 'nosuid', 'noexec', 'nodev', 'ro'],
+            }
+          : m,
+      );
+    }
     spec.linux!.resources = { ...spec.linux!.resources, ...options.resources };
     spec.mounts = [...(spec.mounts ?? []), ...etcMounts(ctx, container.dir, network), ...mounts.mounts];
     if (options.readonlyRootfs) spec.root!.readonly = true;

@@ -31,6 +31,7 @@ import { containerDir, type Layout, layoutOf } from './layout.js';
 import type { CreateNetworkOptions, NetworkInfo } from './networks.js';
 import type { PipedIO } from './pipes.js';
 import { reconcile } from './recovery.js';
+import { isRootless, namespacePids, noBridgeNetworks, noCgroup } from './rootless.js';
 import type { ServeOptions } from './service.js';
 import type { ServiceCommand } from './service-client.js';
 import { secureStateDir } from './state-dir.js';
@@ -56,6 +57,8 @@ type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K>
 export interface EngineOptions {
   /** The state root (box uses /var/lib/box). Made, and closed to other users, on first use. */
   root: string;
+  /** Where the service's socket and lock go (a rootless box's $XDG_RUNTIME_DIR/box); the root by default. */
+  runtimeDir?: string;
   images: ImageProvider;
   /**
    * How to start the service that owns detached containers, so they outlive the process that
@@ -112,7 +115,7 @@ export class Engine {
   constructor(options: EngineOptions) {
     if (!options.root.startsWith('/'))
       throw new EngineError('EINVAL', `the state root must be an absolute path: "${options.root}"`);
-    this.layout = layoutOf(options.root);
+    this.layout = layoutOf(options.root, options.runtimeDir);
     this.serviced = options.service !== undefined;
     // Loaded when a container is first started or adopted: commands that only read do not pay.
     const { service } = options;
@@ -502,6 +505,7 @@ export class Engine {
     const { psTable, validatePsArgs } = await import('./ps-top.js');
     validatePsArgs(psArgs);
     const record = await this.running(reference);
+    if (isRootless()) return psTable(namespacePids(record.pid), psArgs);
     const { createCgroupManager } = await import('@box/cgroups');
     const pids = await (await createCgroupManager({ path: record.cgroupsPath })).pids();
     return psTable(pids, psArgs);
@@ -513,6 +517,7 @@ export class Engine {
     options: { intervalMs?: number } = {},
   ): Promise<ContainerStats[]> {
     await this.ready();
+    if (isRootless()) throw noCgroup('stats');
     const { store } = this.ctx;
     const records =
       references.length > 0
@@ -529,6 +534,7 @@ export class Engine {
 
   async pause(reference: string): Promise<void> {
     const record = await this.running(reference);
+    if (isRootless()) throw noCgroup('pause');
     const { freeze } = await import('./freezer.js');
     await freeze(record.cgroupsPath);
     this.ctx.events.emit('pause', record);
@@ -546,6 +552,7 @@ export class Engine {
   /** New resource limits for a running container, kept in its config for inspect and restarts. */
   async update(reference: string, resources: LinuxResources): Promise<void> {
     const record = await this.running(reference);
+    if (isRootless()) throw noCgroup('update');
     const { createCgroupManager } = await import('@box/cgroups');
     await (await createCgroupManager({ path: record.cgroupsPath })).update(toResources(resources));
     const spec = this.ctx.store.readSpec(record.id);
@@ -759,11 +766,14 @@ export class Engine {
   /** docker's network create: a bridge network with its own subnet (chosen when not given). */
   async createNetwork(name: string, options: CreateNetworkOptions = {}): Promise<NetworkInfo> {
     await this.ready();
+    if (isRootless()) throw noBridgeNetworks('network create');
     return (await import('./network-commands.js')).createNetwork(this.ctx, name, options);
   }
 
   async listNetworks(): Promise<NetworkInfo[]> {
     await this.ready();
+    // Rootless: none of box's (only the modes none and host).
+    if (isRootless()) return [];
     return (await import('./network-commands.js')).listNetworks(this.ctx);
   }
 
@@ -774,6 +784,7 @@ export class Engine {
 
   /** docker's network connect: at once for a running container (eth1, …), else from its next start. */
   async connectNetwork(network: string, container: string, options: { ip?: string } = {}): Promise<void> {
+    if (isRootless()) throw noBridgeNetworks('network connect');
     const { id } = await this.find(container);
     const { connectNetwork } = await import('./network-attach.js');
     await this.ctx.store.withNetworkLock(id, (record) => connectNetwork(this.ctx, record, network, options));
@@ -798,11 +809,13 @@ export class Engine {
    */
   async removeAllNetworks(): Promise<void> {
     await this.ready();
+    if (isRootless()) return;
     await (await import('./network-commands.js')).removeAllNetworks(this.ctx);
   }
 
   async pruneNetworks(): Promise<string[]> {
     await this.ready();
+    if (isRootless()) return [];
     return (await import('./network-commands.js')).pruneNetworks(this.ctx);
   }
 

@@ -11,6 +11,7 @@ import { type Change, diffLayer, layerChanges, withOverlay } from '@box/unionfs'
 import { EngineError } from '../errors.js';
 import type { EngineContext } from './context.js';
 import { commitPauseMarker, freeze, isPaused, takeCommitPauseMarker, thaw } from './freezer.js';
+import { isRootless } from './rootless.js';
 import { processAlive } from './status.js';
 import type { ContainerRecord, ImageConfig } from './types.js';
 
@@ -18,7 +19,8 @@ import type { ContainerRecord, ImageConfig } from './types.js';
 export async function withRoot<T>(state: ContainerRecord, fn: (root: string) => T | Promise<T>): Promise<T> {
   if (processAlive(state)) return fn(`/proc/${state.pid}/root`);
   const { upperdir, workdir, lowerdirs, layersRoot } = state.overlay;
-  return withOverlay({ lowerdirs, upperdir, workdir, layersRoot }, fn);
+  // Rootless: mounted in box's own mount namespace (see rootless.ts), with user.* xattrs.
+  return withOverlay({ lowerdirs, upperdir, workdir, layersRoot, userxattr: isRootless() }, fn);
 }
 
 /** A container id as the host sees it, through the container's user namespace map if it has one. */
@@ -50,9 +52,13 @@ export function containerUserOwner(
 /** The container's filesystem (its layer over its image's, without volumes) as a tar into `out`. */
 export async function exportTo(state: ContainerRecord, out: NodeJS.WritableStream): Promise<void> {
   const { upperdir, lowerdirs, layersRoot } = state.overlay;
-  await withOverlay({ lowerdirs: [upperdir, ...lowerdirs], readonly: true, layersRoot }, async (merged) => {
-    await pipeline(diffLayer(merged), out);
-  });
+  const userxattr = isRootless();
+  await withOverlay(
+    { lowerdirs: [upperdir, ...lowerdirs], readonly: true, layersRoot, userxattr },
+    async (merged) => {
+      await pipeline(diffLayer(merged), out);
+    },
+  );
 }
 
 /**
@@ -90,7 +96,9 @@ export interface CommitOptions {
  * froze it: if this process dies, recovery thaws it. A container the user paused stays paused.
  */
 async function frozen<T>(ctx: EngineContext, state: ContainerRecord, fn: () => Promise<T>): Promise<T> {
-  if (!processAlive(state) || (await isPaused(state.cgroupsPath))) return fn();
+  // Rootless: no freezer (no cgroup); a running container's files are read as they are, as
+  // docker's commit --pause=false does.
+  if (!processAlive(state) || isRootless() || (await isPaused(state.cgroupsPath))) return fn();
   const dir = ctx.store.dir(state.id);
   const marker = await takeCommitPauseMarker(dir);
   // Another commit has it frozen: commit along with it.
@@ -131,7 +139,11 @@ export async function commitContainer(
   const config = options.changes ? options.changes(merged) : merged;
   const commit = () =>
     images.commit!({
-      layer: diffLayer(state.overlay.upperdir),
+      // A container in a user namespace (--userns, rootless) keeps its overlay's opaque
+      // directories in user.overlay.* xattrs.
+      layer: diffLayer(state.overlay.upperdir, {
+        userxattr: spec.linux?.namespaces?.some((ns) => ns.type === 'user') ?? false,
+      }),
       parent: state.imageId!,
       reference: options.reference,
       config,

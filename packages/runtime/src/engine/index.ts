@@ -33,9 +33,17 @@ export type { CreateNetworkOptions, NetworkInfo, NetworkRecord } from './network
 export type { PipedIO } from './pipes.js';
 export { prepareStateRoot } from './prepare.js';
 export { type ProcessTable, parsePsOutput } from './ps-top.js';
+/** For image providers that keep layers under the state root, which --userns containers must traverse. */
+export {
+  checkRootlessSetup,
+  isRootless,
+  ROOTLESS_DEFAULT_NETWORK,
+  type RootlessDirs,
+  rootlessDirs,
+  runInUserNamespace,
+} from './rootless.js';
 export type { ServeOptions } from './service.js';
 export type { ServiceCommand } from './service-client.js';
-/** For image providers that keep layers under the state root, which --userns containers must traverse. */
 export { sharedDir, sharedGroup } from './state-dir.js';
 export type {
   AttachedStreams,

@@ -5,6 +5,9 @@
  *   containers/ID/{state.json, config.json, lock, json.log, upper/, work/, rootfs/}
  *   names/NAME -> ID        volumes/NAME/{volume.json, _data/}
  *   events.jsonl            service.sock, service.lock, service.log
+ *
+ * The service's socket and lock are runtime files: under `runtimeDir` when one is given (a
+ * rootless box's $XDG_RUNTIME_DIR/box), else in the root.
  */
 import { join } from 'node:path';
 
@@ -19,15 +22,15 @@ export interface Layout {
   readonly serviceLog: string;
 }
 
-export function layoutOf(root: string): Layout {
+export function layoutOf(root: string, runtimeDir = root): Layout {
   return {
     root,
     containers: join(root, 'containers'),
     names: join(root, 'names'),
     volumes: join(root, 'volumes'),
     events: join(root, 'events.jsonl'),
-    serviceSocket: join(root, 'box.sock'),
-    serviceLock: join(root, 'service.lock'),
+    serviceSocket: join(runtimeDir, 'box.sock'),
+    serviceLock: join(runtimeDir, 'service.lock'),
     serviceLog: join(root, 'service.log'),
   };
 }

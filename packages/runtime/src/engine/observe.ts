@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type CgroupStats, createCgroupManager } from '@box/cgroups';
+import { isRootless, namespacePids } from './rootless.js';
 import type { ContainerProcessInfo, ContainerRecord, ContainerStats } from './types.js';
 
 /** USER_HZ: the unit of /proc/PID/stat's CPU times on every Linux architecture box runs on. */
@@ -27,8 +28,10 @@ function describe(pid: number): ContainerProcessInfo | undefined {
 
 /** The processes in a container's cgroup (host pids). */
 export async function topOf(state: ContainerRecord): Promise<ContainerProcessInfo[]> {
-  const cgroup = await createCgroupManager({ path: state.cgroupsPath });
-  return (await cgroup.pids()).map(describe).filter((p): p is ContainerProcessInfo => p !== undefined);
+  const pids = isRootless()
+    ? namespacePids(state.pid)
+    : await (await createCgroupManager({ path: state.cgroupsPath })).pids();
+  return pids.map(describe).filter((p): p is ContainerProcessInfo => p !== undefined);
 }
 
 async function sample(state: ContainerRecord): Promise<{ at: bigint; stats: CgroupStats } | undefined> {

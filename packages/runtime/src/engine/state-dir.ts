@@ -52,6 +52,7 @@ import {
 import { dirname, join } from 'node:path';
 import { EngineError } from '../errors.js';
 import type { Layout } from './layout.js';
+import { isRootless } from './rootless.js';
 
 /** container root -> host id range for --userns: /etc/subuid's (or subgid's) "box" entry, else 100000:65536. */
 export function userNamespaceRange(file: string): { hostID: number; size: number } {
@@ -101,6 +102,8 @@ let group: number | undefined;
  * instead: the directories stay closed to everyone, and --userns is refused.
  */
 export function sharedGroup(): number {
+  // Rootless: everything is the user's own (its uid/gid are 0 here), containers' root included.
+  if (isRootless()) return process.getgid?.() ?? 0;
   group ??= userNamespaceConflict() === undefined ? userNamespaceRange('/etc/subgid').hostID : 0;
   return group;
 }
