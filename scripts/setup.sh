@@ -26,6 +26,8 @@ command -v htpasswd >/dev/null 2>&1 || need_apt+=(apache2-utils)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 command -v getfattr >/dev/null 2>&1 || need_apt+=(attr)
 command -v runc >/dev/null 2>&1 || need_apt+=(runc)
+# --network slirp4netns (box looks for it in fixed directories, not in PATH).
+[ -x /usr/bin/slirp4netns ] || need_apt+=(slirp4netns)
 # The clients that drive box-runtime in the e2e tests.
 command -v podman >/dev/null 2>&1 || need_apt+=(podman)
 command -v containerd >/dev/null 2>&1 || need_apt+=(containerd)
