@@ -57,6 +57,12 @@ function servicePid(): number | undefined {
   return undefined;
 }
 
+/** The parent pid of a process. */
+function parentOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+}
+
 /** The slirp4netns files a container keeps in its directory while it runs. */
 const slirpFiles = (id: string) =>
   ['slirp4netns.sock', 'slirp4netns.pid'].filter((f) => existsSync(join(env.root, 'containers', id, f)));
@@ -182,10 +188,8 @@ describe('--network slirp4netns', () => {
       );
     expect(fds).toContain('anon_inode:[pidfd]');
     // In a session of its own: a Ctrl-C at box's terminal is not for it.
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8').slice(
-      readFileSync(`/proc/${pid}/stat`, 'utf8').lastIndexOf(')') + 2,
-    );
-    expect(Number(stat.split(' ')[3])).toBe(pid);
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    expect(Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[3])).toBe(pid);
     boxOk(env.root, ['rm', '-f', id]);
   });
 
@@ -240,15 +244,38 @@ describe('--network slirp4netns', () => {
   });
 
   it('a SIGKILLed foreground box: slirp4netns ends with its container, by itself', async () => {
+    // Without a service, the foreground box runs the container and slirp4netns itself.
+    const idle = servicePid();
+    if (idle !== undefined) process.kill(idle, 'SIGKILL');
+    await waitFor(() => servicePid() === undefined, 5000);
     const run = boxAsync(env.root, ['run', '--rm', '--network', 'slirp4netns', 'busybox', 'sleep', '100']);
     await waitFor(() => slirpProcesses(env.root).length === 1, 10_000);
+    const slirp = Number(slirpProcesses(env.root)[0]!.split(':')[0]);
+    expect(parentOf(slirp)).toBe(run.child.pid);
     run.child.kill('SIGKILL');
     await run.done;
-    // No box command in between: its exit fd (the container's pidfd) ends it.
+    // No box command in between: its exit fd (a pidfd of the container's first process) ends it.
     await waitFor(() => slirpProcesses(env.root).length === 0, 10_000);
     // The next command finishes the rest (the --rm container's record and its socket).
     box(env.root, ['ps']);
     expect(box(env.root, ['ps', '-aq']).stdout).toBe('');
+  });
+
+  it("a SIGKILLed box service, then its container's process killed: slirp4netns ends by itself", async () => {
+    const id = boxOk(env.root, ['run', '-d', '--network', 'slirp4netns', 'busybox', 'sleep', '100']);
+    const pid = Number(boxOk(env.root, ['inspect', '-f', '{{.State.Pid}}', id]));
+    const service = servicePid();
+    expect(service).toBeGreaterThan(0);
+    process.kill(service!, 'SIGKILL');
+    await waitFor(() => servicePid() === undefined, 5000);
+    expect(slirpProcesses(env.root)).toHaveLength(1);
+    process.kill(pid, 'SIGKILL');
+    await waitFor(() => slirpProcesses(env.root).length === 0, 10_000);
+    // The next command records its end and removes the socket.
+    box(env.root, ['ps']);
+    await waitFor(() => boxOk(env.root, ['inspect', '-f', '{{.State.Status}}', id]) === 'exited', 10_000);
+    expect(slirpFiles(id)).toEqual([]);
+    boxOk(env.root, ['rm', id]);
   });
 
   it('a SIGKILLed box service: the network lives on with the container, and goes with it on rm -f', async () => {

@@ -251,11 +251,12 @@ export async function startSlirp4netns(
     if (log !== undefined) closeSync(log);
     if (null0 !== undefined) closeSync(null0);
   }
+  // A child that could not be spawned at all reports an error and no exit.
   const exited = new Promise<void>((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) resolve();
-    else child.once('exit', () => resolve());
+    if (child.exitCode !== null || child.signalCode !== null || !child.pid) resolve();
+    child.once('exit', () => resolve());
+    child.once('error', () => resolve());
   });
-  child.once('error', () => undefined);
   const slirp: SlirpProcess = {
     pid: child.pid ?? 0,
     addPort: (port) => addHostForward(dir, port),
@@ -311,7 +312,7 @@ function lastLogLine(dir: string): string {
 }
 
 async function stopChild(dir: string, child: ChildProcess, exited: Promise<void>): Promise<void> {
-  if (child.exitCode === null && child.signalCode === null) {
+  if (child.pid && child.exitCode === null && child.signalCode === null) {
     child.kill('SIGTERM');
     const timer = setTimeout(() => child.kill('SIGKILL'), 2000);
     await exited;
