@@ -758,10 +758,11 @@ function unplug(id: string, index: number): void {
 }
 
 /**
- * Gives back what a container holds of the networks, whoever held it: its firewall rules, its
- * addresses; then its peers' /etc/hosts. Idempotent: run when it ends, by recovery and by
- * removal. Cheap when it holds nothing (recovery asks for every created container): the pools
- * of its networks are read, nothing is locked or spawned.
+ * Gives back what a container holds of the networks, whoever held it: its slirp4netns, its
+ * firewall rules, its addresses; then its peers' /etc/hosts. Idempotent: run when it ends, by
+ * recovery and by removal. Cheap when it holds nothing (recovery asks for every created
+ * container): its slirp4netns pid file and the pools of its networks are read, nothing is
+ * locked or spawned.
  */
 export async function releaseNetwork(
   ctx: EngineContext,
