@@ -28,6 +28,8 @@ command -v getfattr >/dev/null 2>&1 || need_apt+=(attr)
 command -v runc >/dev/null 2>&1 || need_apt+=(runc)
 # Rootless box: newuidmap/newgidmap map a user's /etc/subuid range (looked for in fixed dirs).
 [ -x /usr/bin/newuidmap ] && [ -x /usr/bin/newgidmap ] || need_apt+=(uidmap)
+# --network slirp4netns (box looks for it in fixed directories, not in PATH).
+[ -x /usr/bin/slirp4netns ] || need_apt+=(slirp4netns)
 # The clients that drive box-runtime in the e2e tests.
 command -v podman >/dev/null 2>&1 || need_apt+=(podman)
 command -v containerd >/dev/null 2>&1 || need_apt+=(containerd)

@@ -98,7 +98,7 @@ const containerOptions: OptionSpec[] = [
     'network',
     undefined,
     'network',
-    'Connect to a network: bridge, none, host, container:NAME|ID, or NAME',
+    'Connect to a network: bridge, none, host, container:NAME|ID, slirp4netns[:OPTIONS], or NAME',
   ),
   many('publish', 'p', '[ip:][hostPort:]containerPort[/proto]', "Publish a container's port to the host"),
   opt('publish-all', 'P', undefined, 'Publish all exposed ports to free host ports'),

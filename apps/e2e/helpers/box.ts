@@ -7,7 +7,7 @@ import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'no
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, afterEach, beforeAll, expect } from 'vitest';
-import { heldAddresses, orphanContainerChains, removeRootNetworks } from './network.js';
+import { heldAddresses, orphanContainerChains, removeRootNetworks, slirpProcesses } from './network.js';
 
 export const repoRoot = resolve(import.meta.dirname, '../../..');
 export const boxBin = join(repoRoot, 'apps/cli/dist/box.js');
@@ -105,7 +105,10 @@ export function boxCgroups(): string[] {
   });
 }
 
-/** What box may have left: mounts under root, container records, cgroups, processes in new PID namespaces. */
+/**
+ * What box may have left: mounts under root, container records, cgroups, processes in new PID
+ * namespaces, slirp4netns processes of its containers.
+ */
 export function leftovers(root: string, before: Set<number>): string[] {
   const found: string[] = [];
   for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
@@ -113,6 +116,7 @@ export function leftovers(root: string, before: Set<number>): string[] {
   }
   for (const cgroup of boxCgroups()) found.push(`cgroup: ${cgroup}`);
   found.push(...heldAddresses(root));
+  for (const slirp of slirpProcesses(root)) found.push(`slirp4netns ${slirp}`);
   let live = new Set<string>();
   try {
     live = new Set(readdirSync(join(root, 'containers')));

@@ -5,7 +5,7 @@
  * the host's ip_forward, which box turns on as docker does.
  */
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 interface NetworkRecord {
@@ -78,4 +78,24 @@ export function removeRootNetworks(root: string): void {
     // No box network is left on the host: ip_forward as it was before the tests.
     writeFileSync(IP_FORWARD, ipForwardBefore);
   }
+}
+
+/**
+ * slirp4netns processes of a state root's containers (--network slirp4netns), as "pid: command
+ * line": those whose log (their stdout) is in a container directory under `root`. A zombie has
+ * no fds and is left to its parent (the host's init after its box was killed).
+ */
+export function slirpProcesses(root: string): string[] {
+  const found: string[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() !== 'slirp4netns') continue;
+      if (!readlinkSync(`/proc/${entry}/fd/1`).startsWith(`${root}/`)) continue;
+      found.push(`${entry}: ${readFileSync(`/proc/${entry}/cmdline`, 'utf8').replaceAll('\0', ' ').trim()}`);
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return found;
 }

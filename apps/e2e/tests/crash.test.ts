@@ -216,6 +216,12 @@ describe('a box command killed with SIGKILL at any moment', { timeout: 90_000 },
     await crash('run -d', () => ['run', '-d', 'busybox', 'sleep', '30']);
   });
 
+  it('run --network slirp4netns -p (foreground and -d): no slirp4netns or API socket left', async () => {
+    const slirp = ['--network', 'slirp4netns', '-p', '127.0.0.1::80', 'busybox', 'sleep', '30'];
+    await crash('run --network slirp4netns', () => ['run', ...slirp]);
+    await crash('run -d --network slirp4netns', () => ['run', '-d', ...slirp]);
+  });
+
   it('create', async () => {
     await crash('create', () => ['create', 'busybox', 'sleep', '30']);
   });

@@ -9,11 +9,18 @@ import { isIPv4 } from 'node:net';
 import { join, posix } from 'node:path';
 import { ownCapabilities, tweakCapabilities } from '../capabilities.js';
 import { EngineError } from '../errors.js';
+import { findSlirp4netns } from '../network/slirp4netns.js';
 import { mergeEnv } from '../process/env.js';
 import { ContainerView } from '../rootfs/resolve.js';
 import { DEFAULT_PATH, defaultSpec, type Mount, type Spec, validateSpec } from '../spec.js';
 import type { EngineContext } from './context.js';
-import { ETC_FILES, hostModeHostname, type NetworkMode, parseNetworkMode } from './network-attach.js';
+import {
+  defaultNetworkMode,
+  ETC_FILES,
+  hostModeHostname,
+  type NetworkMode,
+  parseNetworkMode,
+} from './network-attach.js';
 import { Networks } from './networks.js';
 import { identityIdMappings, isRootless, noBridgeNetworks, ROOTLESS_DEFAULT_NETWORK } from './rootless.js';
 import { applySecurityOptions, checkSecurityOptions } from './security.js';
@@ -96,8 +103,10 @@ function checkRootlessOptions(options: CreateOptions): void {
 const WORD = /^[^\s#;]+$/;
 
 /** --network, --ip and -p checked against each other and the networks there are. */
-function checkNetworkOptions(ctx: EngineContext, options: CreateOptions): NetworkMode {
-  const mode = parseNetworkMode(options.network);
+function checkNetworkOptions(ctx: EngineContext, options: CreateOptions, value: string): NetworkMode {
+  const mode = parseNetworkMode(value);
+  // Its binary before anything is made (it is looked for again at each start).
+  if (mode.kind === 'slirp4netns') findSlirp4netns();
   // As docker run: a missing network or container is a refusal of the run (125), not a lookup's 1.
   try {
     if (mode.kind === 'network' && mode.name !== 'bridge') new Networks(ctx.layout).get(mode.name);
@@ -108,10 +117,14 @@ function checkNetworkOptions(ctx: EngineContext, options: CreateOptions): Networ
   }
   if (options.ip !== undefined && !(mode.kind === 'network' && mode.name !== 'bridge'))
     throw new EngineError('EINVAL', 'user specified IP address is supported on user defined networks only');
-  if ((options.publish?.length || options.publishAll) && mode.kind !== 'network')
+  if (
+    (options.publish?.length || options.publishAll) &&
+    mode.kind !== 'network' &&
+    mode.kind !== 'slirp4netns'
+  )
     throw new EngineError(
       'EINVAL',
-      `conflicting options: port publishing and the ${mode.kind} network mode (--network ${options.network})`,
+      `conflicting options: port publishing and the ${mode.kind} network mode (--network ${value})`,
     );
   // They become lines of the container's /etc files: one word each, nothing to start a new line.
   for (const host of options.extraHosts ?? [])
@@ -292,7 +305,9 @@ export async function createContainer(
   const args = [...entrypoint, ...(command.length > 0 ? command : defaultCmd)];
   if (args.length === 0) throw new EngineError('EINVAL', 'no command specified');
   const user = resolveUser(image.layers, options.user ?? (image.config.User || undefined));
-  const network = checkNetworkOptions(ctx, options);
+  // Without --network: the default bridge for root, slirp4netns for an ordinary user.
+  const networkValue = options.network ?? defaultNetworkMode({ rootless: process.geteuid?.() !== 0 });
+  const network = checkNetworkOptions(ctx, options, networkValue);
   const ports = [...(options.publish ?? []), ...(options.publishAll ? exposedPorts(image.config) : [])];
 
   const container = ctx.store.create(options.name, options.userns ?? false);
@@ -431,7 +446,7 @@ export async function createContainer(
       ...(options.init ? { init: true } : {}),
       ...(options.openStdin ? { openStdin: true } : {}),
       ...(options.shmSize !== undefined ? { shmSize: options.shmSize } : {}),
-      networkMode: options.network ?? 'bridge',
+      networkMode: networkValue,
       ...((options.user ?? image.config.User) ? { user: options.user ?? image.config.User } : {}),
       ...labelsOf(image.config, options),
       ...stopOptionsOf(image.config, options),

@@ -17,6 +17,12 @@
  *
  * Every step of the end is idempotent and also run by recovery and removal, so a container
  * whose owner was SIGKILLed leaves no address held and no rule behind (see releaseNetwork).
+ *
+ * With `--network slirp4netns` (../network/slirp4netns.ts) there is no bridge, pool or rule: the
+ * host ports of -p are checked (and free ones picked) before the process, and at its sync point
+ * slirp4netns makes tap0 in its network namespace and publishes the ports through its API
+ * socket. It ends with the container's first process by itself; release, removal and recovery
+ * end it too (stopSlirp4netnsIn).
  */
 
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
@@ -34,6 +40,15 @@ import { hostname as hostHostname } from 'node:os';
 import { join } from 'node:path';
 import { isIpamError, type NetnsRef, openRtnetlink } from '@box/network';
 import { EngineError } from '../errors.js';
+import {
+  isSlirpMode,
+  parseSlirpMode,
+  type SlirpOptions,
+  type SlirpProcess,
+  slirpAddresses,
+  startSlirp4netns,
+  stopSlirp4netnsIn,
+} from '../network/slirp4netns.js';
 import type { Spec } from '../spec.js';
 import type { EngineContext } from './context.js';
 import { hostsFile, resolvConf } from './etc-files.js';
@@ -72,11 +87,21 @@ export type NetworkMode =
   | { kind: 'none' }
   | { kind: 'host' }
   | { kind: 'container'; ref: string }
+  | { kind: 'slirp4netns'; options: SlirpOptions }
   | { kind: 'network'; name: string };
+
+/**
+ * The network of a container created without --network: docker's default bridge for root. An
+ * ordinary user can make no bridge, veth or firewall rule, so theirs is slirp4netns (as podman's).
+ */
+export function defaultNetworkMode(options: { rootless: boolean }): string {
+  return options.rootless ? 'slirp4netns' : 'bridge';
+}
 
 export function parseNetworkMode(value = 'bridge'): NetworkMode {
   if (value === 'none') return { kind: 'none' };
   if (value === 'host') return { kind: 'host' };
+  if (isSlirpMode(value)) return { kind: 'slirp4netns', options: parseSlirpMode(value) };
   if (value.startsWith('container:')) {
     const ref = value.slice('container:'.length);
     if (!ref) throw new EngineError('EINVAL', `invalid --network "${value}": no container named`);
@@ -169,6 +194,8 @@ export function writeHosts(
   const path = join(ctx.store.dir(record.id), 'hosts');
   const addresses: string[] = [];
   const peers: { ip: string; names: string[] }[] = [];
+  const mode = parseNetworkMode(record.networkMode);
+  if (mode.kind === 'slirp4netns') addresses.push(slirpAddresses(mode.options).address);
   for (const name of record.networks ?? []) {
     const inUse = view.inUse(name);
     if (!inUse) continue;
@@ -303,6 +330,19 @@ async function bindPort(
   return { port: (server.address() as { port: number }).port, close: () => server.close() };
 }
 
+/**
+ * A host port for slirp4netns to publish, before the container exists: a given one checked free
+ * (docker's words when it is not), or a free one picked for `-p PORT`. slirp4netns binds it
+ * itself later, so it is not held meanwhile: another process may take it first, which the
+ * publication then reports.
+ */
+async function probePort(binding: PortBinding): Promise<PublishedPort> {
+  const probe = await bindPort(binding.hostIp ?? '0.0.0.0', binding.hostPort ?? 0, binding.protocol);
+  probe.close();
+  await new Promise((resolve) => setImmediate(resolve));
+  return { ...binding, hostPort: probe.port };
+}
+
 /** What a starting container holds of the network until `release`. */
 export class ContainerNetwork {
   private readonly held: HeldPort[] = [];
@@ -313,6 +353,8 @@ export class ContainerNetwork {
   private joinedNetns: number | undefined;
   /** The container's own network namespace, held from its start to `release` (see there). */
   private ownNetns: number | undefined;
+  /** --network slirp4netns: its options and ports (checked before the process), its process. */
+  private slirp: { options: SlirpOptions; ports: PublishedPort[]; process?: SlirpProcess } | undefined;
 
   private constructor(
     private readonly ctx: EngineContext,
@@ -357,6 +399,17 @@ export class ContainerNetwork {
       rewriteIfThere(join(dir, 'resolv.conf'), readHost('/etc/resolv.conf'));
       return;
     }
+    if (mode.kind === 'slirp4netns') {
+      const options = record.networkOptions ?? {};
+      // slirp4netns's own resolver, which forwards to the host's (as podman writes it).
+      const dns = options.dns?.length ? options.dns : [slirpAddresses(mode.options).dns];
+      rewriteIfThere(join(dir, 'resolv.conf'), resolvConf(readHost('/etc/resolv.conf'), { ...options, dns }));
+      writeHosts(ctx, networks, record);
+      const ports: PublishedPort[] = [];
+      for (const binding of record.ports ?? []) ports.push(await probePort(binding));
+      this.slirp = { options: mode.options, ports };
+      return;
+    }
     rewriteIfThere(
       join(dir, 'resolv.conf'),
       resolvConf(readHost('/etc/resolv.conf'), record.networkOptions ?? {}),
@@ -379,6 +432,21 @@ export class ContainerNetwork {
   async connect(pid: number): Promise<void> {
     // The child has joined its namespaces by now.
     this.closeJoinedNetns();
+    if (this.slirp) {
+      const slirp = this.slirp;
+      slirp.process = await startSlirp4netns(this.ctx.store.dir(this.record.id), pid, slirp.options);
+      for (const port of slirp.ports) {
+        const hostIp = port.hostIp ?? '0.0.0.0';
+        try {
+          await slirp.process.addPort({ ...port, hostIp });
+        } catch (error) {
+          // Taken since it was checked? Then docker's words for it, else slirp4netns's.
+          await probePort(port);
+          throw error;
+        }
+      }
+      return;
+    }
     if (this.endpoints.length > 0) this.ownNetns = openSync(`/proc/${pid}/ns/net`, 'r');
     for (const [index, { network, address }] of this.endpoints.entries()) {
       // Our own child, stopped at its sync point: its pid is its own.
@@ -402,11 +470,12 @@ export class ContainerNetwork {
   }
 
   private ports(): PublishedPort[] {
-    return this.held.map((h) => h.binding);
+    return this.slirp ? this.slirp.ports : this.held.map((h) => h.binding);
   }
 
   /** What `inspect` shows while it runs (docker's NetworkSettings). */
   settings(): NetworkSettings | undefined {
+    if (this.slirp) return { networks: {}, ports: this.ports() };
     if (this.endpoints.length === 0) return undefined;
     return {
       networks: Object.fromEntries(
@@ -424,6 +493,7 @@ export class ContainerNetwork {
     this.closeJoinedNetns();
     if (this.released) return;
     this.released = true;
+    await this.slirp?.process?.stop();
     const published = this.held.length > 0;
     for (const port of this.held.splice(0)) port.close();
     const cleared = this.clearOwnNetns();
@@ -688,10 +758,11 @@ function unplug(id: string, index: number): void {
 }
 
 /**
- * Gives back what a container holds of the networks, whoever held it: its firewall rules, its
- * addresses; then its peers' /etc/hosts. Idempotent: run when it ends, by recovery and by
- * removal. Cheap when it holds nothing (recovery asks for every created container): the pools
- * of its networks are read, nothing is locked or spawned.
+ * Gives back what a container holds of the networks, whoever held it: its slirp4netns, its
+ * firewall rules, its addresses; then its peers' /etc/hosts. Idempotent: run when it ends, by
+ * recovery and by removal. Cheap when it holds nothing (recovery asks for every created
+ * container): its slirp4netns pid file and the pools of its networks are read, nothing is
+ * locked or spawned.
  */
 export async function releaseNetwork(
   ctx: EngineContext,
@@ -704,6 +775,8 @@ export async function releaseNetwork(
     keepInterfaces?: boolean;
   } = {},
 ): Promise<void> {
+  // --network slirp4netns: its process and API socket (nothing to do without its pid file).
+  await stopSlirp4netnsIn(ctx.store.dir(id));
   const networks = options.networks ?? new Networks(ctx.layout);
   let holds: boolean;
   try {

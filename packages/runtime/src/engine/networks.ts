@@ -34,7 +34,7 @@ const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
 /** Loopback, "this network", link-local, multicast and reserved: no place for containers. */
 const SPECIAL = ['0.0.0.0/8', '127.0.0.0/8', '169.254.0.0/16', '224.0.0.0/3'];
 /** Modes of --network that are not networks. */
-const RESERVED = new Set(['none', 'host', 'default']);
+const RESERVED = new Set(['none', 'host', 'default', 'slirp4netns']);
 
 export interface NetworkRecord {
   /** 64 hex digits, as docker's. */

@@ -7,6 +7,7 @@
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { removeCgroupAt } from '../cgroup.js';
+import { stopSlirp4netnsIn } from '../network/slirp4netns.js';
 import type { EngineContext } from './context.js';
 import { releaseNetwork } from './network-attach.js';
 import type { ContainerRecord } from './types.js';
@@ -61,6 +62,7 @@ export async function purgeContainerDir(ctx: EngineContext, id: string, path: st
     // no record (any more): the default path
   }
   await removeCgroupAt(cgroupsPath).catch(() => undefined);
+  await stopSlirp4netnsIn(path).catch(() => undefined);
   await releaseNetwork(ctx, id).catch(() => undefined);
   ctx.store.removeNamesOf(id);
   await ctx.images.release(id).catch(() => undefined);

@@ -1,0 +1,323 @@
+/**
+ * The user-mode network (`--network slirp4netns[:OPTIONS]`, podman's): tap0 with 10.0.2.100 and a
+ * default route through 10.0.2.2 made by slirp4netns in the container's network namespace,
+ * ports published through its API socket and answered on 127.0.0.1, the host's loopback closed
+ * to the container unless allowed, and slirp4netns gone with the container whichever way it
+ * ends (exit, rm -f, a SIGKILLed box or box service). Traffic stays on this machine: the
+ * test's own listeners on 127.0.0.1 and the containers; nothing asks slirp4netns's DNS.
+ */
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { connect, createServer, type Server } from 'node:net';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { box, boxAsync, boxBin, boxOk, useBoxRoot, waitFor } from '../helpers/box.js';
+import { slirpProcesses } from '../helpers/network.js';
+
+const env = useBoxRoot({ removeContainers: true });
+
+/** An HTTP GET over TCP from this process; resolves with the body. */
+function get(host: string, port: number, path = '/hostname'): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host, port }, () => socket.end(`GET ${path} HTTP/1.0\r\n\r\n`));
+    let data = '';
+    socket.setTimeout(3000, () => socket.destroy(new Error(`no answer from ${host}:${port}`)));
+    socket.on('data', (d) => {
+      data += d;
+    });
+    socket.on('error', reject);
+    socket.on('close', () => resolve(data.slice(data.indexOf('\r\n\r\n') + 4)));
+  });
+}
+
+/** A TCP server of the test's on 127.0.0.1:port that greets and closes. */
+async function listen(port: number, greeting = 'hello-from-the-host\n'): Promise<Server> {
+  const server = createServer((socket) => socket.end(greeting));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', resolve);
+  });
+  return server;
+}
+
+const close = (server: Server) => new Promise((resolve) => server.close(resolve));
+
+/** The box service of this file's BOX_ROOT. */
+function servicePid(): number | undefined {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      if (!cmdline.includes('service') || !cmdline.includes(boxBin)) continue;
+      const environ = readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0');
+      if (environ.includes(`BOX_ROOT=${env.root}`)) return Number(entry);
+    } catch {
+      // gone
+    }
+  }
+  return undefined;
+}
+
+/** The parent pid of a process. */
+function parentOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+}
+
+/** The slirp4netns files a container keeps in its directory while it runs. */
+const slirpFiles = (id: string) =>
+  ['slirp4netns.sock', 'slirp4netns.pid'].filter((f) => existsSync(join(env.root, 'containers', id, f)));
+
+const httpd = (flags: string[]) =>
+  boxOk(env.root, [
+    'run',
+    '-d',
+    '--network',
+    'slirp4netns',
+    ...flags,
+    'busybox',
+    'httpd',
+    '-f',
+    '-p',
+    '80',
+    '-h',
+    '/etc',
+  ]);
+
+describe('--network slirp4netns', () => {
+  it('gives the container tap0 with 10.0.2.100/24, a default route via 10.0.2.2, DNS 10.0.2.3', () => {
+    const out = boxOk(env.root, [
+      'run',
+      '--rm',
+      '--network',
+      'slirp4netns',
+      '--hostname',
+      'slirpy',
+      'busybox',
+      'sh',
+      '-c',
+      'ip -4 -o addr show tap0; ip route; ip link show tap0; echo ---; cat /etc/resolv.conf; echo ---; cat /etc/hosts',
+    ]);
+    const [links, resolv, hosts] = out.split('---\n');
+    expect(links).toMatch(/tap0\s+inet 10\.0\.2\.100\/24 /);
+    expect(links).toMatch(/^default via 10\.0\.2\.2 dev tap0/m);
+    expect(links).toMatch(/tap0: .* mtu 65520 /);
+    expect(resolv!.trim().split('\n')).toEqual(['nameserver 10.0.2.3']);
+    expect(hosts).toContain('10.0.2.100\tslirpy');
+    expect(slirpProcesses(env.root)).toEqual([]);
+  });
+
+  it('options: mtu and cidr, as podman writes them', () => {
+    const out = boxOk(env.root, [
+      'run',
+      '--rm',
+      '--network',
+      'slirp4netns:mtu=1500,cidr=10.41.0.0/24,allow_host_loopback=false,port_handler=slirp4netns',
+      'busybox',
+      'sh',
+      '-c',
+      'ip -4 -o addr show tap0; ip route; ip link show tap0; cat /etc/resolv.conf',
+    ]);
+    expect(out).toMatch(/inet 10\.41\.0\.100\/24 /);
+    expect(out).toMatch(/^default via 10\.41\.0\.2 dev tap0/m);
+    expect(out).toMatch(/mtu 1500 /);
+    expect(out).toContain('nameserver 10.41.0.3');
+  });
+
+  it('publishes -p on the host through slirp4netns: 127.0.0.1 answers; port and ps show it', async () => {
+    const id = httpd(['-p', '127.0.0.1:18491:80', '-p', '18492:80']);
+    const hostname = id.slice(0, 12);
+    expect((await get('127.0.0.1', 18491)).trim()).toBe(hostname);
+    expect((await get('127.0.0.1', 18492)).trim()).toBe(hostname);
+    expect(boxOk(env.root, ['port', id]).split('\n')).toEqual([
+      '80/tcp -> 127.0.0.1:18491',
+      '80/tcp -> 0.0.0.0:18492',
+    ]);
+    expect(boxOk(env.root, ['port', id, '80']).split('\n')).toEqual(['127.0.0.1:18491', '0.0.0.0:18492']);
+    expect(boxOk(env.root, ['ps', '--format', '{{.Ports}}'])).toBe(
+      '127.0.0.1:18491->80/tcp, 0.0.0.0:18492->80/tcp',
+    );
+    expect(slirpFiles(id)).toEqual(['slirp4netns.sock', 'slirp4netns.pid']);
+    boxOk(env.root, ['rm', '-f', id]);
+    expect(slirpProcesses(env.root)).toEqual([]);
+    expect(existsSync(join(env.root, 'containers', id))).toBe(false);
+    // The ports are free again.
+    await close(await listen(18491));
+  });
+
+  it('-p CTRPORT picks a free host port; udp is published too', async () => {
+    const id = boxOk(env.root, [
+      'run',
+      '-d',
+      '--network',
+      'slirp4netns',
+      '-p',
+      '127.0.0.1::80',
+      '-p',
+      '127.0.0.1:18493:53/udp',
+      'busybox',
+      'httpd',
+      '-f',
+      '-p',
+      '80',
+      '-h',
+      '/etc',
+    ]);
+    const lines = boxOk(env.root, ['port', id]).split('\n');
+    expect(lines).toHaveLength(2);
+    expect(lines).toContain('53/udp -> 127.0.0.1:18493');
+    const tcp = lines.find((l) => l.startsWith('80/tcp'))!;
+    const port = Number(/127\.0\.0\.1:(\d+)$/.exec(tcp)![1]);
+    expect(port).toBeGreaterThan(1023);
+    expect((await get('127.0.0.1', port)).trim()).toBe(id.slice(0, 12));
+    boxOk(env.root, ['rm', '-f', id]);
+  });
+
+  it("slirp4netns gets nothing of box's: no environment, only its own fds", async () => {
+    const id = httpd(['-p', '127.0.0.1:18494:80']);
+    const [entry] = slirpProcesses(env.root);
+    expect(entry).toBeDefined();
+    const pid = Number(entry!.split(':')[0]);
+    expect(readFileSync(`/proc/${pid}/environ`, 'utf8')).toBe('');
+    const log = join(env.root, 'containers', id, 'slirp4netns.log');
+    const fds = readdirSync(`/proc/${pid}/fd`).map((fd) => readlinkSync(`/proc/${pid}/fd/${fd}`));
+    for (const target of fds)
+      expect(target).toMatch(
+        new RegExp(
+          `^(/dev/null|/dev/net/tun|anon_inode:\\[pidfd\\]|socket:\\[\\d+\\]|${log.replaceAll('.', '\\.')})$`,
+        ),
+      );
+    expect(fds).toContain('anon_inode:[pidfd]');
+    // In a session of its own: a Ctrl-C at box's terminal is not for it.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    expect(Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[3])).toBe(pid);
+    boxOk(env.root, ['rm', '-f', id]);
+  });
+
+  it("the host's 127.0.0.1 is closed to the container, unless allow_host_loopback=true", async () => {
+    const server = await listen(18495);
+    try {
+      // Run without blocking this process: the listener is in it.
+      const probe = 'nc -w 2 10.0.2.2 18495 </dev/null; echo "exit=$?"';
+      const run = (network: string) =>
+        boxAsync(env.root, ['run', '--rm', '--network', network, 'busybox', 'sh', '-c', probe]).done;
+      const closed = await run('slirp4netns');
+      expect(closed.code, closed.stderr).toBe(0);
+      expect(closed.stdout).not.toContain('hello-from-the-host');
+      expect(closed.stdout).toMatch(/exit=[1-9]/);
+      const open = await run('slirp4netns:allow_host_loopback=true');
+      expect(open.code, open.stderr).toBe(0);
+      expect(open.stdout).toContain('hello-from-the-host');
+      expect(open.stdout).toContain('exit=0');
+    } finally {
+      await close(server);
+    }
+  });
+
+  it('a host port in use: one line, exit 125, nothing left', async () => {
+    const server = await listen(18496);
+    try {
+      for (const spec of ['127.0.0.1:18496:80', '18496:80']) {
+        const r = box(env.root, ['run', '--rm', '--network', 'slirp4netns', '-p', spec, 'busybox', 'true']);
+        expect([r.code, r.stderr.trim()]).toEqual([
+          125,
+          `box: Bind for ${spec.startsWith('127') ? '127.0.0.1' : '0.0.0.0'}:18496 failed: port is already allocated`,
+        ]);
+      }
+      expect(box(env.root, ['ps', '-aq']).stdout).toBe('');
+      expect(slirpProcesses(env.root)).toEqual([]);
+    } finally {
+      await close(server);
+    }
+  });
+
+  it('ends with the container: after it exits, no slirp4netns, no API socket', async () => {
+    const id = boxOk(env.root, ['run', '-d', '--network', 'slirp4netns', 'busybox', 'sh', '-c', 'sleep 1']);
+    expect(slirpProcesses(env.root)).toHaveLength(1);
+    await waitFor(() => boxOk(env.root, ['inspect', '-f', '{{.State.Status}}', id]) === 'exited', 10_000);
+    expect(slirpProcesses(env.root)).toEqual([]);
+    expect(slirpFiles(id)).toEqual([]);
+    // A new start gets a new one.
+    boxOk(env.root, ['start', id]);
+    expect(slirpProcesses(env.root)).toHaveLength(1);
+    boxOk(env.root, ['rm', '-f', id]);
+    expect(slirpProcesses(env.root)).toEqual([]);
+  });
+
+  it('a SIGKILLed foreground box: slirp4netns ends with its container, by itself', async () => {
+    // Without a service, the foreground box runs the container and slirp4netns itself.
+    const idle = servicePid();
+    if (idle !== undefined) process.kill(idle, 'SIGKILL');
+    await waitFor(() => servicePid() === undefined, 5000);
+    const run = boxAsync(env.root, ['run', '--rm', '--network', 'slirp4netns', 'busybox', 'sleep', '100']);
+    await waitFor(() => slirpProcesses(env.root).length === 1, 10_000);
+    const slirp = Number(slirpProcesses(env.root)[0]!.split(':')[0]);
+    expect(parentOf(slirp)).toBe(run.child.pid);
+    run.child.kill('SIGKILL');
+    await run.done;
+    // No box command in between: its exit fd (a pidfd of the container's first process) ends it.
+    await waitFor(() => slirpProcesses(env.root).length === 0, 10_000);
+    // The next command finishes the rest (the --rm container's record and its socket).
+    box(env.root, ['ps']);
+    expect(box(env.root, ['ps', '-aq']).stdout).toBe('');
+  });
+
+  it("a SIGKILLed box service, then its container's process killed: slirp4netns ends by itself", async () => {
+    const id = boxOk(env.root, ['run', '-d', '--network', 'slirp4netns', 'busybox', 'sleep', '100']);
+    const pid = Number(boxOk(env.root, ['inspect', '-f', '{{.State.Pid}}', id]));
+    const service = servicePid();
+    expect(service).toBeGreaterThan(0);
+    process.kill(service!, 'SIGKILL');
+    await waitFor(() => servicePid() === undefined, 5000);
+    expect(slirpProcesses(env.root)).toHaveLength(1);
+    process.kill(pid, 'SIGKILL');
+    await waitFor(() => slirpProcesses(env.root).length === 0, 10_000);
+    // The next command records its end and removes the socket.
+    box(env.root, ['ps']);
+    await waitFor(() => boxOk(env.root, ['inspect', '-f', '{{.State.Status}}', id]) === 'exited', 10_000);
+    expect(slirpFiles(id)).toEqual([]);
+    boxOk(env.root, ['rm', id]);
+  });
+
+  it('a SIGKILLed box service: the network lives on with the container, and goes with it on rm -f', async () => {
+    const id = httpd(['-p', '127.0.0.1:18497:80']);
+    const service = servicePid();
+    expect(service).toBeGreaterThan(0);
+    process.kill(service!, 'SIGKILL');
+    await waitFor(() => servicePid() === undefined, 5000);
+    expect(slirpProcesses(env.root)).toHaveLength(1);
+    expect((await get('127.0.0.1', 18497)).trim()).toBe(id.slice(0, 12));
+    // The next command starts a service, which adopts the container.
+    expect(boxOk(env.root, ['ps', '--format', '{{.Ports}}'])).toBe('127.0.0.1:18497->80/tcp');
+    expect((await get('127.0.0.1', 18497)).trim()).toBe(id.slice(0, 12));
+    boxOk(env.root, ['rm', '-f', id]);
+    expect(slirpProcesses(env.root)).toEqual([]);
+    expect(existsSync(join(env.root, 'containers', id))).toBe(false);
+    await close(await listen(18497));
+  });
+
+  it.each([
+    [['--network', 'slirp4netns:bogus=1'], /invalid --network "slirp4netns:bogus=1": unknown option "bogus"/],
+    [['--network', 'slirp4netns:port_handler=rootlesskit'], /port_handler must be slirp4netns/],
+    [['--network', 'slirp4netns:mtu=big'], /mtu must be a number/],
+    [['--network', 'slirp4netns:allow_host_loopback=yes'], /allow_host_loopback must be true or false/],
+    [['--network', 'slirp4netns:'], /no options/],
+    [['--network', 'slirp4netns', '--ip', '10.0.2.5'], /user specified IP address/],
+  ])('bad input %j: one line, exit 125, nothing made', (flags, message) => {
+    const r = box(env.root, ['run', '--rm', ...flags, 'busybox', 'true']);
+    expect(r.code).toBe(125);
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(box(env.root, ['ps', '-aq']).stdout).toBe('');
+  });
+
+  it('a network cannot be named slirp4netns, nor can such a container join one', () => {
+    const r = box(env.root, ['network', 'create', 'slirp4netns']);
+    expect(r.code).toBe(125);
+    expect(r.stderr.trim()).toBe('box: network name slirp4netns is reserved');
+    const id = boxOk(env.root, ['create', '--network', 'slirp4netns', 'busybox', 'true']);
+    const c = box(env.root, ['network', 'connect', 'bridge', id]);
+    expect(c.code).not.toBe(0);
+    expect(c.stderr).toMatch(/network mode slirp4netns: it cannot join a network/);
+    boxOk(env.root, ['rm', id]);
+  });
+});
