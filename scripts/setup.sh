@@ -37,6 +37,10 @@ if [ "${#need_apt[@]}" -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
+# Rootless containers' slirp4netns opens /dev/net/tun as the user. Debian's udev rules make it
+# 0666 (the kernel lets a tun device be made only in a network namespace its opener is admin of);
+# machines without udev leave it 0600.
+if [ -c /dev/net/tun ] && [ "$(stat -c %a /dev/net/tun)" != 666 ]; then chmod 0666 /dev/net/tun; fi
 if ! command -v pnpm >/dev/null 2>&1 || [ "$(pnpm --version)" != "12.4.2" ]; then
   npm i -g pnpm@12.4.2 >/dev/null
 fi

@@ -18,6 +18,7 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -523,6 +524,61 @@ describe('rootless box', () => {
     }
   });
 
+  it('is on a user-mode network by default: a published port answers on 127.0.0.1', async () => {
+    const port = 18000 + (process.pid % 1000);
+    const id = asUserOk([
+      'run',
+      '-d',
+      '-p',
+      `127.0.0.1:${port}:80`,
+      'busybox',
+      'sh',
+      '-c',
+      'mkdir /www && hostname > /www/hostname && httpd -f -p 80 -h /www',
+    ]);
+    try {
+      const get = () =>
+        new Promise<string>((resolve, reject) => {
+          const socket = connect({ host: '127.0.0.1', port }, () =>
+            socket.end('GET /hostname HTTP/1.0\r\n\r\n'),
+          );
+          let data = '';
+          socket.setTimeout(3000, () => socket.destroy(new Error(`no answer on 127.0.0.1:${port}`)));
+          socket.on('data', (d) => {
+            data += d;
+          });
+          socket.on('error', reject);
+          socket.on('close', () => resolve(data.slice(data.indexOf('\r\n\r\n') + 4)));
+        });
+      // httpd and slirp4netns's forward come up a moment after `run -d` returns.
+      let body = '';
+      for (const deadline = Date.now() + 20_000; body === '' && Date.now() < deadline; )
+        body = await get().catch(async () => {
+          await new Promise((r) => setTimeout(r, 200));
+          return '';
+        });
+      expect(body.trim()).toBe(id.slice(0, 12));
+      expect(asUserOk(['port', id])).toBe(`80/tcp -> 127.0.0.1:${port}`);
+      expect(asUserOk(['exec', id, 'sh', '-c', 'ip -4 -o addr show tap0 | grep -o "inet [0-9./]*"'])).toBe(
+        'inet 10.0.2.100/24',
+      );
+      // Its slirp4netns runs as the user on the host, never as root.
+      const slirpUids = readdirSync('/proc')
+        .filter((e) => /^\d+$/.test(e))
+        .flatMap((pid) => {
+          try {
+            if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('/usr/bin/slirp4netns')) return [];
+            return [Number(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1])];
+          } catch {
+            return [];
+          }
+        });
+      expect(slirpUids).toContain(user.uid);
+    } finally {
+      asUser(['rm', '-f', id]);
+    }
+  });
+
   it('cannot reach root state directory', () => {
     const ls = spawnSync(
       'setpriv',
@@ -569,11 +625,17 @@ describe('rootless box: bad input', () => {
       [['--pids-limit', '10'], /resource limits \(pids\) need a cgroup/],
       [['--cpus', '0.5'], /resource limits \(cpu\) need a cgroup/],
       [['--network', 'bridge'], /--network bridge: a rootless box has no bridge networks/],
-      [['-p', '8080:80'], /publishing ports/],
+      [['--network', 'none', '-p', '8080:80'], /publishing ports \(-p, -P\) needs --network slirp4netns/],
     ] as const) {
       refused(asUser(['run', '--rm', ...args, 'busybox', 'true']), pattern);
       refused(asUser(['create', ...args, 'busybox', 'true']), pattern);
     }
+    // A port below the host's unprivileged start, which the user may not bind (a start's error,
+    // as docker's: `create` takes it).
+    refused(
+      asUser(['run', '--rm', '-p', '127.0.0.1:80:80', 'busybox', 'true']),
+      /^box: cannot publish 127\.0\.0\.1:80\/tcp: permission denied \(a port below 1024 needs root/,
+    );
     refused(
       asUser(['network', 'create', 'mine']),
       /^box: network create: a rootless box has no bridge networks/,

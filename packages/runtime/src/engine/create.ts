@@ -93,10 +93,11 @@ function checkRootlessOptions(options: CreateOptions): void {
   const network = options.network ?? ROOTLESS_DEFAULT_NETWORK;
   const mode = parseNetworkMode(network);
   if (mode.kind === 'network') throw noBridgeNetworks(`--network ${network}`);
-  if (options.publish?.length || options.publishAll)
+  // -p with another mode is refused for everyone by checkNetworkOptions.
+  if ((options.publish?.length || options.publishAll) && mode.kind !== 'slirp4netns' && mode.kind !== 'host')
     throw new EngineError(
       'EINVAL',
-      `publishing ports (-p, -P) needs a network that a rootless container does not get yet (--network ${network})`,
+      `publishing ports (-p, -P) needs --network slirp4netns for a rootless container (--network ${network})`,
     );
 }
 
@@ -306,7 +307,7 @@ export async function createContainer(
   if (args.length === 0) throw new EngineError('EINVAL', 'no command specified');
   const user = resolveUser(image.layers, options.user ?? (image.config.User || undefined));
   // Without --network: the default bridge for root, slirp4netns for an ordinary user.
-  const networkValue = options.network ?? defaultNetworkMode({ rootless: process.geteuid?.() !== 0 });
+  const networkValue = options.network ?? defaultNetworkMode({ rootless: isRootless() });
   const network = checkNetworkOptions(ctx, options, networkValue);
   const ports = [...(options.publish ?? []), ...(options.publishAll ? exposedPorts(image.config) : [])];
 

@@ -55,6 +55,7 @@ import { hostsFile, resolvConf } from './etc-files.js';
 import { addContainerRules, ensureNetworkRules, removeContainerRules } from './firewall.js';
 import { ensureBridge, type NetworkRecord, Networks } from './networks.js';
 import { processStartTime } from './process-info.js';
+import { ROOTLESS_DEFAULT_NETWORK } from './rootless.js';
 import type { ContainerRecord, PortBinding } from './types.js';
 
 /** The container's place on one network while it runs (docker's EndpointSettings). */
@@ -95,7 +96,7 @@ export type NetworkMode =
  * ordinary user can make no bridge, veth or firewall rule, so theirs is slirp4netns (as podman's).
  */
 export function defaultNetworkMode(options: { rootless: boolean }): string {
-  return options.rootless ? 'slirp4netns' : 'bridge';
+  return options.rootless ? ROOTLESS_DEFAULT_NETWORK : 'bridge';
 }
 
 export function parseNetworkMode(value = 'bridge'): NetworkMode {
@@ -295,6 +296,15 @@ async function holdPort(binding: PortBinding): Promise<HeldPort> {
   };
 }
 
+/** The first port an ordinary user may bind here (Linux's default 1024). */
+function unprivilegedPortStart(): number {
+  try {
+    return Number(readFileSync('/proc/sys/net/ipv4/ip_unprivileged_port_start', 'utf8').trim());
+  } catch {
+    return 1024;
+  }
+}
+
 /** One bound socket (listening for tcp); its errors as docker words them. */
 async function bindPort(
   host: string,
@@ -307,7 +317,9 @@ async function bindPort(
       error.code === 'EADDRINUSE' ? 'EPORTINUSE' : 'EINVAL',
       error.code === 'EADDRINUSE'
         ? `Bind for ${v6 ? `[${host}]` : host}:${wanted} failed: port is already allocated`
-        : `cannot publish ${host}:${wanted}/${protocol}: ${error.message}`,
+        : error.code === 'EACCES'
+          ? `cannot publish ${host}:${wanted}/${protocol}: permission denied (a port below ${unprivilegedPortStart()} needs root on this host: net.ipv4.ip_unprivileged_port_start)`
+          : `cannot publish ${host}:${wanted}/${protocol}: ${error.message}`,
       { cause: error },
     );
   if (protocol === 'udp') {

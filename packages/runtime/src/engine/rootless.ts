@@ -57,8 +57,11 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EngineError } from '../errors.js';
 
-/** The network a rootless container gets when none is asked for: the one place to change it. */
-export const ROOTLESS_DEFAULT_NETWORK = 'none';
+/**
+ * The network a rootless container gets when none is asked for: the one place to change it.
+ * slirp4netns, as podman's: a user can make no bridge, veth pair or firewall rule.
+ */
+export const ROOTLESS_DEFAULT_NETWORK = 'slirp4netns';
 
 let rootless: boolean | undefined;
 
