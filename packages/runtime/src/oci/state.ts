@@ -5,7 +5,7 @@
  * on. The container's status is never stored: it is read from the process (by pidfd and start
  * time), the FIFO and the freezer, so a runtime killed at any point leaves nothing that lies.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { writePrivateFile } from '../engine/atomic.js';
 import { isPaused } from '../engine/freezer.js';
@@ -100,7 +100,16 @@ export class OciStateDir {
   }
 
   remove(id: string): void {
-    rmSync(this.dir(id), { recursive: true, force: true });
+    const dir = this.dir(id);
+    // Its few files one by one: Node's recursive rmSync costs `delete` about 2 ms more.
+    try {
+      for (const name of readdirSync(dir)) unlinkSync(join(dir, name));
+      rmdirSync(dir);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return;
+      rmSync(dir, { recursive: true, force: true });
+    }
   }
 
   ids(): string[] {
