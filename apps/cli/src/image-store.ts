@@ -29,8 +29,9 @@ export function imageStore(root: string): Promise<ImageStore> {
       // Rootless: opaque directories marked with user.overlay.opaque, the xattr an overlay mounted
       // in a user namespace (userxattr) reads; trusted.* is host root's alone.
       ...overlayWhiteoutHooks({ userxattr: isRootless() }),
-      // Containers in user namespaces mount the layers as their root's host ids (see the engine's state-dir).
-      group: sharedGroup(),
+      // Containers in user namespaces mount the layers as their root's host ids (see the engine's
+      // state-dir). Rootless: their root is the user, the owner; no group (0700, as sharedDir).
+      group: isRootless() ? undefined : sharedGroup(),
     }).then((s) => {
       // Short layer links for overlays with many layers (@box/unionfs's linkLayer), which a
       // --userns container's first process reaches (it mounts from there) as container root.

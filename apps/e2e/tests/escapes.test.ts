@@ -22,6 +22,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { box, boxBin, boxOk, useBoxRoot, waitFor } from '../helpers/box.js';
+import { importProbeImage, PROBE_IMAGE } from '../helpers/probe.js';
 
 const env = useBoxRoot({ removeContainers: true });
 
@@ -217,6 +218,46 @@ describe('box exec children before their execve', () => {
     expect(hits.stdout).toBe('');
     boxOk(env.root, ['rm', '-f', id]);
   }, 120_000);
+});
+
+describe('box exec children before their execve, against a container with CAP_SYS_PTRACE', () => {
+  it("get a copy of box's memory: a write through /proc/PID/mem never reaches box", async () => {
+    // CAP_SYS_PTRACE of the host's user namespace (--cap-add without --userns) passes the
+    // kernel's check of an undumpable process: such a container can open an exec child's
+    // /proc/PID/mem while the child is in its pid namespace and not yet exec'd. Were that
+    // memory box's own (CLONE_VM), the write would land in the box service, host root.
+    const removeBuild = importProbeImage(env.root);
+    const mark = `BOXMARK${process.pid}`;
+    let id: string | undefined;
+    try {
+      id = boxOk(env.root, [
+        'run',
+        '-d',
+        '--cap-add',
+        'SYS_PTRACE',
+        PROBE_IMAGE,
+        '/probe',
+        'mem-writer',
+        mark,
+      ]);
+      let hits = 0;
+      for (let i = 0; i < 40 && hits < 3; i++) {
+        box(env.root, ['exec', id, 'true']);
+        hits = (boxOk(env.root, ['logs', id]).match(/^hit /gm) ?? []).length;
+      }
+      // The writer did reach exec children before their execve (else this test proves nothing).
+      expect(hits).toBeGreaterThan(0);
+      const service = servicePid();
+      expect(service).toBeDefined();
+      expect(readFileSync(`/proc/${service}/environ`, 'utf8').includes(mark)).toBe(false);
+      // And box still works.
+      expect(boxOk(env.root, ['exec', id, 'echo', 'ok'])).toBe('ok');
+    } finally {
+      if (id) box(env.root, ['rm', '-f', id]);
+      box(env.root, ['rmi', '-f', PROBE_IMAGE]);
+      removeBuild();
+    }
+  }, 180_000);
 });
 
 describe("an image's symlinks never steer the container's set-up onto the host", () => {

@@ -273,11 +273,38 @@ describe('rootless box', () => {
     const stats = lstatSync(state);
     expect(stats.isDirectory()).toBe(true);
     expect(stats.uid).toBe(user.uid);
-    expect(stats.mode & 0o007).toBe(0);
+    // Closed to the group too: a user's primary group may be shared with other users ("users"),
+    // and container root here is the user, the owner, so nothing needs the group's x bit.
+    for (const dir of ['', 'image', 'image/layers', 'containers', 'volumes'])
+      expect({ dir, mode: lstatSync(join(state, dir)).mode & 0o077 }).toEqual({ dir, mode: 0 });
     // Runtime files in $XDG_RUNTIME_DIR/box, closed to others.
     const runtime = lstatSync(join(user.runtimeDir, 'box'));
     expect(runtime.uid).toBe(user.uid);
     expect(runtime.mode & 0o077).toBe(0);
+  });
+
+  it("keeps a container's directory and a volume closed to the user's group", () => {
+    const state = join(user.home, '.local/share/box');
+    const id = asUserOk([
+      'run',
+      '--name',
+      'closed',
+      '-v',
+      'closedvol:/data',
+      'busybox',
+      'sh',
+      '-c',
+      'echo s > /data/f',
+    ]).trim();
+    try {
+      expect(id).toBe('');
+      const full = asUserOk(['inspect', '-f', '{{.Id}}', 'closed']).trim();
+      for (const dir of [join('containers', full), join('volumes', 'closedvol')])
+        expect({ dir, mode: lstatSync(join(state, dir)).mode & 0o077 }).toEqual({ dir, mode: 0 });
+    } finally {
+      asUser(['rm', '-f', 'closed']);
+      asUser(['volume', 'rm', 'closedvol']);
+    }
   });
 
   it('takes XDG_DATA_HOME for its state root, and /tmp/box-UID for runtime files without XDG_RUNTIME_DIR', () => {

@@ -549,8 +549,13 @@ function cloneInto(
   errorPipe: readonly [number, number],
 ): { pid: number; errorFd: number; release?: () => void } {
   // A child that waits for this process (sync point, exec gate) shares its memory until its
-  // execve rather than copying it: see spawnChild's shareMemory.
-  const options = { vfork, shareMemory: !vfork, errorPipe };
+  // execve rather than copying it: see spawnChild's shareMemory. Never a child that joins a pid
+  // namespace with processes in it (`exec`): they see it there before its execve, and one that
+  // holds CAP_SYS_PTRACE of this process's user namespace (a container without --userns given
+  // SYS_PTRACE) passes the kernel's check of an undumpable process, so it could write this
+  // process's memory through the child's /proc/PID/mem or ptrace. Such a child gets a copy.
+  const shared = p.pidJoin === undefined;
+  const options = { vfork: vfork && shared, shareMemory: !vfork && shared, errorPipe };
   if (!p.pidJoin) return spawnChild(program, p.cloneFlags, options);
   if (p.cloneFlags & CLONE_NEWPID)
     throw new NamespaceConfigError('cannot both create and join a pid namespace');

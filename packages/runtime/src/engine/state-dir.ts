@@ -146,6 +146,10 @@ function fixDirectory(path: string, stats: Stats, mode: number, gid: number): bo
  * traverse: root:<mapped root gid> 0710. Returns true when it was there with other owner or mode.
  */
 export function sharedDir(path: string): boolean {
+  // Rootless: container root is the user itself (the owner), so no group needs to traverse; the
+  // user's primary group may be shared with other users (e.g. "users"), who would otherwise reach
+  // containers' layers and volumes and run a setuid file of a layer as this user.
+  if (isRootless()) return privateDir(path);
   return closedDir(path, SHARED_MODE, sharedGroup());
 }
 
