@@ -6,6 +6,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 
 interface NetworkRecord {
@@ -98,4 +99,18 @@ export function slirpProcesses(root: string): string[] {
     }
   }
   return found;
+}
+
+/** An HTTP GET over TCP from this process (to a published port); resolves with the body. */
+export function httpGet(host: string, port: number, path = '/hostname'): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host, port }, () => socket.end(`GET ${path} HTTP/1.0\r\n\r\n`));
+    let data = '';
+    socket.setTimeout(3000, () => socket.destroy(new Error(`no answer from ${host}:${port}`)));
+    socket.on('data', (d) => {
+      data += d;
+    });
+    socket.on('error', reject);
+    socket.on('close', () => resolve(data.slice(data.indexOf('\r\n\r\n') + 4)));
+  });
 }

@@ -18,7 +18,6 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -31,6 +30,7 @@ import {
   type Result,
   waitFor,
 } from '../helpers/box.js';
+import { httpGet } from '../helpers/network.js';
 import { startRegistry } from '../helpers/registry.js';
 
 // Root's own BOX_ROOT (with busybox), beside the user's.
@@ -564,19 +564,7 @@ describe('rootless box', () => {
       'mkdir /www && hostname > /www/hostname && httpd -f -p 80 -h /www',
     ]);
     try {
-      const get = () =>
-        new Promise<string>((resolve, reject) => {
-          const socket = connect({ host: '127.0.0.1', port }, () =>
-            socket.end('GET /hostname HTTP/1.0\r\n\r\n'),
-          );
-          let data = '';
-          socket.setTimeout(3000, () => socket.destroy(new Error(`no answer on 127.0.0.1:${port}`)));
-          socket.on('data', (d) => {
-            data += d;
-          });
-          socket.on('error', reject);
-          socket.on('close', () => resolve(data.slice(data.indexOf('\r\n\r\n') + 4)));
-        });
+      const get = () => httpGet('127.0.0.1', port);
       // httpd and slirp4netns's forward come up a moment after `run -d` returns.
       let body = '';
       for (const deadline = Date.now() + 20_000; body === '' && Date.now() < deadline; )

@@ -7,27 +7,15 @@
  * test's own listeners on 127.0.0.1 and the containers; nothing asks slirp4netns's DNS.
  */
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { connect, createServer, type Server } from 'node:net';
+import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { box, boxAsync, boxBin, boxOk, useBoxRoot, waitFor } from '../helpers/box.js';
-import { slirpProcesses } from '../helpers/network.js';
+import { httpGet, slirpProcesses } from '../helpers/network.js';
 
 const env = useBoxRoot({ removeContainers: true });
 
-/** An HTTP GET over TCP from this process; resolves with the body. */
-function get(host: string, port: number, path = '/hostname'): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host, port }, () => socket.end(`GET ${path} HTTP/1.0\r\n\r\n`));
-    let data = '';
-    socket.setTimeout(3000, () => socket.destroy(new Error(`no answer from ${host}:${port}`)));
-    socket.on('data', (d) => {
-      data += d;
-    });
-    socket.on('error', reject);
-    socket.on('close', () => resolve(data.slice(data.indexOf('\r\n\r\n') + 4)));
-  });
-}
+const get = httpGet;
 
 /** A TCP server of the test's on 127.0.0.1:port that greets and closes. */
 async function listen(port: number, greeting = 'hello-from-the-host\n'): Promise<Server> {

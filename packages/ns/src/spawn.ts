@@ -597,8 +597,9 @@ function readErrorPipe(fd: number, release?: () => void): Promise<Buffer> {
     // Not released on an error: the child may still be running from that memory (a leak is
     // the safe side).
     socket.on('error', reject);
-    socket.on('close', () => {
-      release?.();
+    // Node emits 'close' after 'error' too: only a clean close is the child's exec or end.
+    socket.on('close', (hadError) => {
+      if (!hadError) release?.();
       resolve(Buffer.concat(chunks));
     });
   });

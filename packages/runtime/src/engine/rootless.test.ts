@@ -1,4 +1,13 @@
-import { chownSync, lstatSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  rmSync,
+  symlinkSync,
+} from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -53,6 +62,16 @@ describe('rootlessDirs', () => {
     expect(() => rootlessDirs({ HOME: dir, XDG_RUNTIME_DIR: open })).toThrow(
       /is not a private directory of uid 0/,
     );
+    // Writable by others without the sticky bit: they could swap box's directory after the checks.
+    const shared = join(dir, 'run4');
+    mkdirSync(shared);
+    chmodSync(shared, 0o777);
+    expect(() => rootlessDirs({ HOME: dir, XDG_RUNTIME_DIR: shared })).toThrow(
+      `XDG_RUNTIME_DIR ${shared} may be written by other users (mode 777): refusing to use it`,
+    );
+    expect(existsSync(join(shared, 'box'))).toBe(false);
+    chmodSync(shared, 0o1777);
+    expect(rootlessDirs({ HOME: dir, XDG_RUNTIME_DIR: shared }).runtimeDir).toBe(join(shared, 'box'));
   });
 });
 

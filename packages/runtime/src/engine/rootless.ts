@@ -132,6 +132,13 @@ export function rootlessDirs(env: NodeJS.ProcessEnv = process.env): RootlessDirs
     const stats = lstatSync(xdg, { throwIfNoEntry: false });
     if (!stats?.isDirectory() || stats.uid !== uid)
       throw new EngineError('ESTATEDIR', `XDG_RUNTIME_DIR ${xdg} is not a directory of uid ${uid}`);
+    // Another user who may write there could move box's directory away after the checks below
+    // and put one of theirs in its place (a sticky directory lets only its owner rename).
+    if ((stats.mode & 0o022) !== 0 && (stats.mode & 0o1000) === 0)
+      throw new EngineError(
+        'ESTATEDIR',
+        `XDG_RUNTIME_DIR ${xdg} may be written by other users (mode ${(stats.mode & 0o7777).toString(8)}): refusing to use it`,
+      );
     runtimeDir = join(xdg, 'box');
   } else {
     runtimeDir = `/tmp/box-${uid}`;
