@@ -244,8 +244,10 @@ describe('--network slirp4netns', () => {
     await run.done;
     // No box command in between: its exit fd (a pidfd of the container's first process) ends it.
     await waitFor(() => slirpProcesses(env.root).length === 0, 10_000);
-    // The next command finishes the rest (the --rm container's record and its socket).
+    // The next commands finish the rest (the --rm container's record and its socket): the
+    // service the first one starts removes it, which on a loaded machine can come a moment later.
     box(env.root, ['ps']);
+    await waitFor(() => box(env.root, ['ps', '-aq']).stdout === '', 10_000);
     expect(box(env.root, ['ps', '-aq']).stdout).toBe('');
   });
 
