@@ -10,6 +10,7 @@
  * Needs root, iproute2 and node.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 
 export interface Topology {
   host: string;
@@ -44,7 +45,24 @@ export function namespacePrefix(): string {
   return `box-fwt-${process.pid}-`;
 }
 
+/**
+ * Deletes the namespaces of test processes that are gone: a run killed before its clean-up
+ * (a test runner stopping its tasks, SIGKILL) cannot delete its own, so the next run does.
+ */
+export function removeStaleNamespaces(): string[] {
+  const stale = ip('netns', 'list')
+    .split('\n')
+    .map((line) => line.split(' ')[0]!)
+    .filter((name) => {
+      const pid = /^box-fwt-(\d+)-/.exec(name)?.[1];
+      return pid !== undefined && Number(pid) !== process.pid && !existsSync(`/proc/${pid}`);
+    });
+  for (const ns of stale) ip('netns', 'del', ns);
+  return stale;
+}
+
 export function makeTopology(): Topology {
+  if (counter === 0) removeStaleNamespaces();
   const base = `${namespacePrefix()}${++counter}`;
   const t: Topology = { host: `${base}-h`, c: `${base}-c`, d: `${base}-d`, outside: `${base}-o`, all: [] };
   t.all = [t.host, t.c, t.d, t.outside];
