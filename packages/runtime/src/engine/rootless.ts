@@ -56,6 +56,7 @@ import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EngineError } from '../errors.js';
+import { processStartTime } from './process-info.js';
 
 /**
  * The network a rootless container gets when none is asked for: the one place to change it.
@@ -190,20 +191,14 @@ export function checkRootlessSetup(ns: NsModule): UserIdRanges {
 }
 
 /**
- * Field 22 of /proc/PID/stat (after the command's parenthesis), or undefined when the process
- * is gone or has ended: a killed pause process can stay a zombie for a while (until the host's
- * init reaps it), and its user namespace lives on in its credentials, joinable but with no
- * process to keep it; a command joining it would part from those that made a new one.
+ * Whether `pid` is the live process that started at `recorded` (field 22 of its stat). A killed
+ * pause process can stay a zombie for a while (until the host's init reaps it), and its user
+ * namespace lives on in its credentials, joinable but with no process to keep it; a command
+ * joining it would part from those that made a new one: a zombie counts as gone.
  */
-function startTime(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (fields[0] === 'Z' || fields[0] === 'X') return undefined;
-    return fields[19];
-  } catch {
-    return undefined;
-  }
+function startedAt(pid: number, recorded: string | undefined): boolean {
+  const start = processStartTime(pid);
+  return start !== undefined && String(start) === recorded;
 }
 
 function ownerOf(pid: number): number | undefined {
@@ -224,7 +219,7 @@ function openPauseNamespace(pidFile: string, uid: number): number | undefined {
     return undefined;
   }
   const pid = Number(recorded[0]);
-  if (!Number.isInteger(pid) || pid <= 0 || startTime(pid) !== recorded[1]) return undefined;
+  if (!Number.isInteger(pid) || pid <= 0 || !startedAt(pid, recorded[1])) return undefined;
   let fd: number;
   try {
     fd = openSync(`/proc/${pid}/ns/user`, constants.O_RDONLY);
@@ -232,7 +227,7 @@ function openPauseNamespace(pidFile: string, uid: number): number | undefined {
     return undefined;
   }
   // Checked again after the open: the fd names the namespace of the process that was checked.
-  if (startTime(pid) !== recorded[1] || ownerOf(pid) !== uid) {
+  if (!startedAt(pid, recorded[1]) || ownerOf(pid) !== uid) {
     closeSync(fd);
     return undefined;
   }
@@ -272,7 +267,7 @@ async function startPause(pidFile: string, ranges: UserIdRanges): Promise<void> 
       newSession: true,
       detach: true,
     });
-    const start = startTime(proc.pid);
+    const start = processStartTime(proc.pid);
     const tmp = `${pidFile}.${process.pid}`;
     writeFileSync(tmp, `${proc.pid} ${start}\n`, { mode: 0o600 });
     renameSync(tmp, pidFile);

@@ -34,6 +34,8 @@ import { closeSync, constants, existsSync, openSync, readFileSync, rmSync, write
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { pidfdOpen } from '@box/sys';
+// The engine's /proc/PID/stat reader (a leaf module, no engine state).
+import { processStartTime } from '../engine/process-info.js';
 import { EngineError } from '../errors.js';
 
 /** Where slirp4netns is looked for: fixed directories, never $PATH (a user's PATH is theirs). */
@@ -264,7 +266,9 @@ export async function startSlirp4netns(
   };
   try {
     if (!child.pid) throw new EngineError('EINVAL', `cannot start ${binary}`);
-    writeFileSync(join(dir, SLIRP_PIDFILE), `${child.pid} ${startTime(child.pid) ?? 0}\n`, { mode: 0o600 });
+    writeFileSync(join(dir, SLIRP_PIDFILE), `${child.pid} ${processStartTime(child.pid) ?? 0}\n`, {
+      mode: 0o600,
+    });
     await ready(child, exited, dir);
   } catch (error) {
     await slirp.stop();
@@ -325,17 +329,6 @@ function removeFiles(dir: string): void {
   for (const file of [SLIRP_SOCKET, SLIRP_PIDFILE]) rmSync(join(dir, file), { force: true });
 }
 
-function startTime(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (fields[0] === 'Z' || fields[0] === 'X') return undefined;
-    return Number(fields[19]);
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * Ends the slirp4netns of the container whose directory is `dir`, whoever started it (a box that
  * was SIGKILLed, a service since restarted), and removes its socket and pid file. Checked by its
@@ -351,7 +344,7 @@ export async function stopSlirp4netnsIn(dir: string): Promise<void> {
     return;
   }
   const [pid, start] = text.trim().split(' ').map(Number) as [number, number];
-  if (pid > 0 && startTime(pid) === start) {
+  if (pid > 0 && processStartTime(pid) === start) {
     try {
       process.kill(pid, 'SIGKILL');
     } catch {
@@ -359,7 +352,7 @@ export async function stopSlirp4netnsIn(dir: string): Promise<void> {
     }
     // Not necessarily this process's child: gone (or a zombie of its parent's) is enough.
     const end = Date.now() + 2000;
-    while (startTime(pid) === start && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+    while (processStartTime(pid) === start && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
   }
   removeFiles(dir);
 }
