@@ -49,7 +49,7 @@ export async function launch(
         dieWithParent: options.dieWithParent,
         init: record.init,
         async onSync(pid) {
-          await network?.connect(pid);
+          await network?.connect(pid, options.dieWithParent);
           store.update(
             record.id,
             {

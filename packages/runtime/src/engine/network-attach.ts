@@ -440,13 +440,21 @@ export class ContainerNetwork {
     writeHosts(ctx, networks, record);
   }
 
-  /** At the sync point: the container's interfaces and routes, the firewall rules. */
-  async connect(pid: number): Promise<void> {
+  /**
+   * At the sync point: the container's interfaces and routes, the firewall rules. `diesWithCaller`:
+   * the container is killed with this process (a foreground box), and so is its slirp4netns.
+   */
+  async connect(pid: number, diesWithCaller = false): Promise<void> {
     // The child has joined its namespaces by now.
     this.closeJoinedNetns();
     if (this.slirp) {
       const slirp = this.slirp;
-      slirp.process = await startSlirp4netns(this.ctx.store.dir(this.record.id), pid, slirp.options);
+      slirp.process = await startSlirp4netns(
+        this.ctx.store.dir(this.record.id),
+        pid,
+        slirp.options,
+        diesWithCaller ? 'caller' : 'container',
+      );
       for (const port of slirp.ports) {
         const hostIp = port.hostIp ?? '0.0.0.0';
         try {

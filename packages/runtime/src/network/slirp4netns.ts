@@ -8,21 +8,27 @@
  * the client of its API socket (published ports).
  *
  * Lifetime. slirp4netns holds the tap device's fd, and with it the container's network
- * namespace: it never ends on its own when the container does. So its --exit-fd is a pidfd of
- * the container's first process, which polls as hung up once that process is gone and reaped,
- * by whoever reaps it: the container's box, or the host's init after a SIGKILL of that box.
- * That ties it to the container without any fd of box's (a pipe held by box would end the
- * network of a detached container whose box service was killed, and which lives on). Its
- * pid and start time are kept in the container's directory (slirp4netns.pid), so that removal
+ * namespace: it never ends on its own when the container does. Its --exit-fd ends it when that
+ * fd polls as hung up, and which fd that is depends on who the container dies with:
+ * - A container that outlives its box (detached: a SIGKILLed box service leaves it running, and
+ *   the next service adopts it): a pidfd of its first process, which polls as hung up once that
+ *   process is gone and reaped, by whoever reaps it: the service, or the host's init after a
+ *   SIGKILL of the service. A pipe held by box would end the network of a container that lives on.
+ * - A container that dies with its box (the foreground box without a service: the kernel kills
+ *   it with that box, PR_SET_PDEATHSIG): the read end of a pipe whose only write end this box
+ *   holds. A SIGKILL of box closes it at once; a pidfd would wait for the host's init to reap
+ *   the killed container, which some inits do seconds later or never (a minimal VM's or a
+ *   container's PID 1).
+ * Its pid and start time are kept in the container's directory (slirp4netns.pid), so that removal
  * and recovery can also end it at once, and the API socket file is removed with them.
  *
  * What it gets from box: its arguments, fd 0 on /dev/null, fds 1-2 on its log in the container's
- * directory, fd 3 (the pidfd) and fd 4 (readiness), no environment, its own session, `/` as its
- * working directory... except that it starts in the container's directory so that its API socket
- * can be named relative to it (a unix socket's path has at most 107 bytes, and a state root's
- * containers/<64 hex>/ is already most of them); with --enable-sandbox it leaves it at once for
- * a root of its own. Every fd of box's own is close-on-exec (libuv, pidfd_open), so none other
- * reaches it.
+ * directory, fd 3 (the pidfd or the pipe's read end) and fd 4 (readiness), no environment, its
+ * own session, `/` as its working directory... except that it starts in the container's directory
+ * so that its API socket can be named relative to it (a unix socket's path has at most 107 bytes,
+ * and a state root's containers/<64 hex>/ is already most of them); with --enable-sandbox it
+ * leaves it at once for a root of its own. Every fd of box's own is close-on-exec (libuv,
+ * pidfd_open, pipe2), so none other reaches it.
  *
  * Threat model: the container is hostile. By default (--disable-host-loopback) it cannot reach
  * the host's 127.0.0.1 through the gateway; it reaches whatever the host reaches otherwise, as
@@ -33,7 +39,7 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { closeSync, constants, existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { pidfdOpen } from '@box/sys';
+import { pidfdOpen, pipe } from '@box/sys';
 // The engine's /proc/PID/stat reader (a leaf module, no engine state).
 import { processStartTime } from '../engine/process-info.js';
 import { EngineError } from '../errors.js';
@@ -220,6 +226,12 @@ export interface HostForward {
 const READY_TIMEOUT_MS = 10_000;
 
 /**
+ * What ends slirp4netns by itself (see Lifetime above): the container's first process
+ * ('container'), or this process, which the container dies with ('caller').
+ */
+export type SlirpLifetime = 'container' | 'caller';
+
+/**
  * Starts slirp4netns for the container whose first process is `pid` (box's own child, stopped at
  * its sync point: the pid is its own), with its files in `dir`; resolves once tap0 is up with
  * its address and route and the API socket listens. Nothing is left when it throws.
@@ -228,13 +240,16 @@ export async function startSlirp4netns(
   dir: string,
   pid: number,
   options: SlirpOptions,
+  lifetime: SlirpLifetime = 'container',
 ): Promise<SlirpProcess> {
   const binary = findSlirp4netns();
   const args = slirpArgs(binary, options, pid);
-  const pidfd = pidfdOpen(pid);
+  // Both close-on-exec: only slirp4netns gets the read end (as its fd 3), and only this process
+  // holds the write end, until stop() or its own end.
+  const [exitFd, keptOpen] = lifetime === 'caller' ? pipe() : [pidfdOpen(pid), undefined];
   let log: number | undefined;
   let null0: number | undefined;
-  let child: ChildProcess;
+  let child: ChildProcess | undefined;
   try {
     log = openSync(
       join(dir, SLIRP_LOG),
@@ -246,14 +261,16 @@ export async function startSlirp4netns(
       cwd: dir,
       env: {},
       detached: true,
-      stdio: [null0, log, log, pidfd, 'pipe'],
+      stdio: [null0, log, log, exitFd, 'pipe'],
     });
   } finally {
-    closeSync(pidfd);
+    closeSync(exitFd);
     if (log !== undefined) closeSync(log);
     if (null0 !== undefined) closeSync(null0);
+    if (child === undefined && keptOpen !== undefined) closeSync(keptOpen);
   }
   // A child that could not be spawned at all reports an error and no exit.
+  let keptClosed = false;
   const exited = new Promise<void>((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null || !child.pid) resolve();
     child.once('exit', () => resolve());
@@ -262,7 +279,13 @@ export async function startSlirp4netns(
   const slirp: SlirpProcess = {
     pid: child.pid ?? 0,
     addPort: (port) => addHostForward(dir, port),
-    stop: () => stopChild(dir, child, exited),
+    stop: async () => {
+      await stopChild(dir, child, exited);
+      if (keptOpen !== undefined && !keptClosed) {
+        keptClosed = true;
+        closeSync(keptOpen);
+      }
+    },
   };
   try {
     if (!child.pid) throw new EngineError('EINVAL', `cannot start ${binary}`);
@@ -280,17 +303,17 @@ export async function startSlirp4netns(
 
 /** Waits for slirp4netns's "1" on its ready fd; its log's last line when it ends first. */
 async function ready(child: ChildProcess, exited: Promise<void>, dir: string): Promise<void> {
-  const pipe = child.stdio[4] as NodeJS.ReadableStream & { destroy(): void };
+  const readiness = child.stdio[4] as NodeJS.ReadableStream & { destroy(): void };
   let timer: NodeJS.Timeout | undefined;
   try {
     const said = await new Promise<string>((resolve) => {
       let data = '';
-      pipe.on('data', (chunk: Buffer) => {
+      readiness.on('data', (chunk: Buffer) => {
         data += chunk.toString();
       });
-      pipe.on('error', () => resolve(data));
-      pipe.on('close', () => resolve(data));
-      pipe.on('end', () => resolve(data));
+      readiness.on('error', () => resolve(data));
+      readiness.on('close', () => resolve(data));
+      readiness.on('end', () => resolve(data));
       timer = setTimeout(() => resolve('timeout'), READY_TIMEOUT_MS);
       exited.then(() => setTimeout(() => resolve(data), 50));
     });
@@ -299,7 +322,7 @@ async function ready(child: ChildProcess, exited: Promise<void>, dir: string): P
     throw new EngineError('EINVAL', `slirp4netns failed to set up the container's network: ${why}`);
   } finally {
     clearTimeout(timer);
-    pipe.destroy();
+    readiness.destroy();
   }
 }
 
