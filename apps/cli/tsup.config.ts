@@ -81,19 +81,45 @@ const common: Options = {
  * are turned into CommonJS one by one: `import`s of sibling chunks become `require`s (shared
  * module instances, loaded when first needed), and a package.json makes `.js` CommonJS there.
  */
+/**
+ * Node built-ins that cost a start-up more than they are used: crypto (~5 ms with the streams it
+ * pulls in) hashes only the layer links of images with hundreds of layers, child_process runs
+ * newuidmap or a hook, dgram and the rest are rarer still. A chunk that imports one gets an
+ * object that requires it on its first property read (`(0, import_crypto.createHash)(…)`), so
+ * `create` of a container with no hooks and few layers never loads it.
+ */
+const LAZY_BUILTINS = [
+  'child_process',
+  'crypto',
+  'dgram',
+  'dns',
+  'http',
+  'https',
+  'tls',
+  'worker_threads',
+  'zlib',
+];
+const LAZY_REQUIRE = new RegExp(
+  `\\bvar (import_[\\w$]+)=require\\("((?:node:)?(?:${LAZY_BUILTINS.join('|')}))"\\);`,
+  'g',
+);
+const LAZY_HELPER =
+  'var __boxLazy=n=>{let m;return new Proxy({},{get:(_,k)=>(m??=require(n))[k],has:(_,k)=>k in(m??=require(n))})};';
+
 async function toCommonJS(dir: string): Promise<void> {
   for (const name of readdirSync(dir).filter((file) => file.endsWith('.js'))) {
     const path = join(dir, name);
-    const { code } = await transform(readFileSync(path, 'utf8'), {
+    const { code: eager } = await transform(readFileSync(path, 'utf8'), {
       format: 'cjs',
       target: 'node20',
       platform: 'node',
       // import() of a chunk becomes a require() in a promise, not the ESM loader.
       supported: { 'dynamic-import': false },
       define: { 'import.meta.url': '__boxModuleUrl' },
-      banner: `${name === 'box-runtime.js' ? `${SHEBANG}\n` : ''}var __boxModuleUrl=require("node:url").pathToFileURL(__filename).href;`,
+      banner: `${name === 'box-runtime.js' ? `${SHEBANG}\n` : ''}var __boxModuleUrl=require("node:url").pathToFileURL(__filename).href;${LAZY_HELPER}`,
       minifyWhitespace: true,
     });
+    const code = eager.replace(LAZY_REQUIRE, 'var $1=__boxLazy("$2");');
     writeFileSync(path, code);
     // The chunk's V8 code cache (src/runtime/code-cache.ts), from the source as that loader wraps
     // it. Not for the entry, which Node itself loads before the loader is in place.
