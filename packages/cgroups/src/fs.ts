@@ -1,7 +1,6 @@
 import * as fs from 'node:fs';
 import { constants } from 'node:fs';
 import { join } from 'node:path';
-import { addressOf, bpf } from '@box/sys';
 import { CgroupError, errnoOf } from './errors.js';
 
 /**
@@ -35,7 +34,9 @@ const BPF_F_ALLOW_MULTI = 2;
 const LICENSE = Buffer.from('Apache-2.0\0');
 
 /** bpf(BPF_PROG_LOAD) of a cgroup device program, then bpf(BPF_PROG_ATTACH) to the cgroup's directory. */
-function attachDeviceProgram(dir: string, program: Buffer): void {
+async function attachDeviceProgram(dir: string, program: Buffer): Promise<void> {
+  // @box/sys (koffi's native module) only here: reading or removing cgroups makes no such call.
+  const { addressOf, bpf } = await import('@box/sys');
   const load = Buffer.alloc(128);
   load.writeUInt32LE(BPF_PROG_TYPE_CGROUP_DEVICE, 0);
   load.writeUInt32LE(program.length / 8, 4);
@@ -99,7 +100,7 @@ export const nodeCgroupFs: CgroupFs = {
     return entries.filter((entry) => entry.isDirectory()).map((entry) => entry.name);
   },
   async attachDeviceProgram(dir, program) {
-    attachDeviceProgram(dir, program);
+    await attachDeviceProgram(dir, program);
   },
 };
 

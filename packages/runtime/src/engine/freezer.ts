@@ -6,7 +6,6 @@
 import { closeSync, fstatSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { tryLock } from '@box/sys';
 
 /** Whether a container's cgroup is frozen; read from the cgroup's files (no lock or syscall). */
 export async function isPaused(cgroupsPath: string): Promise<boolean> {
@@ -62,6 +61,8 @@ export async function thawAfterCommit(containerDir: string, cgroupsPath: string)
     return; // no commit pauses it
   }
   try {
+    // @box/sys (koffi) only when there is a marker: recovery runs this for every running container.
+    const { tryLock } = await import('@box/sys');
     if (!tryLock(fd, marker)) return; // the commit is still at work
     // Gone before thawing: a commit that starts now makes a new marker and freezes after this.
     rmSync(marker, { force: true });
@@ -79,6 +80,7 @@ export async function thawAfterCommit(containerDir: string, cgroupsPath: string)
 export async function takeCommitPauseMarker(containerDir: string, timeoutMs = 5000): Promise<number | null> {
   const marker = commitPauseMarker(containerDir);
   const deadline = Date.now() + timeoutMs;
+  const { tryLock } = await import('@box/sys');
   for (;;) {
     const fd = openSync(marker, 'a', 0o600);
     if (tryLock(fd, marker)) {

@@ -19,17 +19,15 @@ import { closeSync, openSync, readFileSync, readSync, rmSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { NamespaceType } from '@box/ns';
-import { connectUnix, mknod } from '@box/sys';
 import { writePrivateFile } from '../engine/atomic.js';
 import { freeze, thaw } from '../engine/freezer.js';
 import { processStartTime, sameProcessAlive } from '../engine/process-info.js';
 import { RuntimeError, SpecError } from '../errors.js';
 import type { ExecProcess } from '../exec.js';
 import { mergeEnv } from '../process/env.js';
-import { openProcess } from '../process/handle.js';
 import type { ContainerProcess } from '../run.js';
-import type { LinuxCapabilities, LinuxResources, Process, Spec } from '../spec.js';
-import { runHooks } from './hooks.js';
+import type { Hook, LinuxCapabilities, LinuxResources, Process, Spec } from '../spec.js';
+import type { HookKind, HookPlace } from './hooks.js';
 import { checkId, type OciState, OciStateDir, type StoredState } from './state.js';
 
 const S_IFIFO = 0o010000;
@@ -183,6 +181,7 @@ export class OciRuntime {
     try {
       this.states.write(stored, spec);
       const fifo = this.states.fifo(id);
+      const { connectUnix, mknod } = await import('@box/sys');
       mknod(fifo, S_IFIFO | 0o600);
       gate = openSync(fifo, O_PATH);
       if (options.consoleSocket) consoleFd = connectUnix(options.consoleSocket);
@@ -326,6 +325,7 @@ export class OciRuntime {
       await cgroup.killAll(signal);
       return;
     }
+    const { openProcess } = await import('../process/handle.js');
     const proc = openProcess(stored.pid, stored.pidStartTime);
     if (!proc) throw new RuntimeError('ESTATE', 'container not running');
     try {
@@ -343,6 +343,7 @@ export class OciRuntime {
       throw new RuntimeError('ESTATE', `cannot delete container ${id} that is not stopped: ${status}`);
     const state = await this.states.state(id);
     if (status !== 'stopped') {
+      const { openProcess } = await import('../process/handle.js');
       const proc = openProcess(stored.pid, stored.pidStartTime);
       if (proc) {
         try {
@@ -420,6 +421,7 @@ export class OciRuntime {
         'EINVAL',
         'cannot allocate tty if runc will detach without setting console socket',
       );
+    const { connectUnix } = await import('@box/sys');
     const consoleFd = options.consoleSocket ? connectUnix(options.consoleSocket) : undefined;
     try {
       const { execInContainer } = await import('../exec.js');
@@ -441,4 +443,19 @@ export class OciRuntime {
       if (consoleFd !== undefined) closeSync(consoleFd);
     }
   }
+}
+
+/**
+ * The hooks of one kind, with hooks.ts (and the system calls it binds) loaded only when there
+ * are some: most containers have none, and `start` and `delete` are each a process of their own.
+ */
+async function runHooks(
+  kind: HookKind,
+  hooks: Hook[] | undefined,
+  state: OciState,
+  place?: HookPlace,
+): Promise<void> {
+  if (!hooks?.length) return;
+  const { runHooks: run } = await import('./hooks.js');
+  await run(kind, hooks, state, place);
 }
