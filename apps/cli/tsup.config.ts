@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import Module from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -73,8 +73,9 @@ const common: Options = {
 };
 
 /**
- * box-runtime's chunks as CommonJS: podman and containerd's shim start it for every step of a
- * container (create, start, state, kill, delete), so its start-up is benchmarked against runc.
+ * box's and box-runtime's chunks as CommonJS: podman and containerd's shim start box-runtime for
+ * every step of a container (create, start, state, kill, delete), so its start-up is benchmarked
+ * against runc, and every box command is a start-up of its own too.
  * Node's ESM loader costs about 6 ms more than CommonJS before the first line of a program, and
  * more for each module (resolution, linking; measured with callgrind: `node e.mjs` 37 M
  * instructions over `node -e 0`, `node c.cjs` 4 M). esbuild splits only ESM, so the split chunks
@@ -106,7 +107,7 @@ const LAZY_REQUIRE = new RegExp(
 const LAZY_HELPER =
   'var __boxLazy=n=>{let m;return new Proxy({},{get:(_,k)=>(m??=require(n))[k],has:(_,k)=>k in(m??=require(n))})};';
 
-async function toCommonJS(dir: string): Promise<void> {
+async function toCommonJS(dir: string, entry: string): Promise<void> {
   for (const name of readdirSync(dir).filter((file) => file.endsWith('.js'))) {
     const path = join(dir, name);
     const { code: eager } = await transform(readFileSync(path, 'utf8'), {
@@ -116,14 +117,16 @@ async function toCommonJS(dir: string): Promise<void> {
       // import() of a chunk becomes a require() in a promise, not the ESM loader.
       supported: { 'dynamic-import': false },
       define: { 'import.meta.url': '__boxModuleUrl' },
-      banner: `${name === 'box-runtime.js' ? `${SHEBANG}\n` : ''}var __boxModuleUrl=require("node:url").pathToFileURL(__filename).href;${LAZY_HELPER}`,
+      banner: `${name === entry ? `${SHEBANG}\n` : ''}var __boxModuleUrl=require("node:url").pathToFileURL(__filename).href;${LAZY_HELPER}`,
       minifyWhitespace: true,
     });
     const code = eager.replace(LAZY_REQUIRE, 'var $1=__boxLazy("$2");');
     writeFileSync(path, code);
+    // Run through its #! line (as a bin, or by podman and containerd's shim for box-runtime).
+    if (name === entry) chmodSync(path, 0o755);
     // The chunk's V8 code cache (src/runtime/code-cache.ts), from the source as that loader wraps
     // it. Not for the entry, which Node itself loads before the loader is in place.
-    if (name !== 'box-runtime.js')
+    if (name !== entry)
       writeFileSync(
         join(dir, `${name.slice(0, -3)}.cache`),
         new Script(Module.wrap(code), { filename: path }).createCachedData(),
@@ -143,11 +146,9 @@ export default defineConfig([
     format: ['esm'],
     outDir: 'dist',
     // Not dist/runtime, which the other build writes at the same time.
-    clean: ['*.js'],
-    // Bundled CommonJS modules (tar-stream) get a require() for their node: imports.
-    banner: {
-      js: `${SHEBANG}\nimport { createRequire as __boxCreateRequire } from 'node:module';\nconst require = __boxCreateRequire(import.meta.url);`,
-    },
+    clean: ['*.js', '*.cache'],
+    // CommonJS with code caches as box-runtime's (below): every box command is a Node start-up.
+    onSuccess: () => toCommonJS('dist', 'box.js'),
   },
   {
     ...common,
@@ -155,6 +156,6 @@ export default defineConfig([
     format: ['esm'],
     outDir: 'dist/runtime',
     clean: true,
-    onSuccess: () => toCommonJS('dist/runtime'),
+    onSuccess: () => toCommonJS('dist/runtime', 'box-runtime.js'),
   },
 ]);

@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { close, receiveFd } from '@box/sys';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { waitFor } from '../helpers/box.js';
+import { boxBin, waitFor } from '../helpers/box.js';
 import {
   type Config,
   makeBundle,
@@ -419,18 +419,20 @@ describe('log formats', () => {
   });
 });
 
-describe("box-runtime's build", () => {
-  it('ships a V8 code cache for each of its chunks that this Node.js accepts', () => {
-    // A cache V8 rejects is silently compiled from source: box-runtime works, only slower. So
-    // the build's caches are checked here, each against its chunk as the loader wraps it.
-    const dir = dirname(runtimeBin);
+describe("box-runtime's and box's builds", () => {
+  // A cache V8 rejects is silently compiled from source: the program works, only slower. So the
+  // builds' caches are checked here, each against its chunk as the loader wraps it.
+  it.each([
+    ['box-runtime', dirname(runtimeBin), 'box-runtime.js'],
+    ['box', dirname(boxBin), 'box.js'],
+  ])('%s ships a V8 code cache for each of its chunks that this Node.js accepts', (_name, dir, entry) => {
     const check = `
       const { readdirSync, readFileSync } = require('node:fs');
       const { wrap } = require('node:module');
       const { Script } = require('node:vm');
       const dir = ${JSON.stringify(dir)};
       const caches = readdirSync(dir).filter((f) => f.endsWith('.cache'));
-      const chunks = readdirSync(dir).filter((f) => f.endsWith('.js') && f !== 'box-runtime.js');
+      const chunks = readdirSync(dir).filter((f) => f.endsWith('.js') && f !== ${JSON.stringify(entry)});
       const rejected = caches.filter((f) => new Script(wrap(readFileSync(dir + '/' + f.slice(0, -6) + '.js', 'utf8')), { cachedData: readFileSync(dir + '/' + f) }).cachedDataRejected);
       console.log(JSON.stringify({ caches: caches.length, chunks: chunks.length, rejected }));`;
     const result = JSON.parse(execFileSync(process.execPath, ['-e', check], { encoding: 'utf8' })) as {
