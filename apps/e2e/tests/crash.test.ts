@@ -212,6 +212,20 @@ describe('a box command killed with SIGKILL at any moment', { timeout: 90_000 },
     await crash('run', () => ['run', 'busybox', 'sleep', '30']);
   });
 
+  it('run --rm (foreground): the next command keeps no container of it, started or not', async () => {
+    for (let round = 0; round < ROUNDS; round++) {
+      const offset = Math.floor(random() * ROUNDS * PARALLEL);
+      const delays = Array.from({ length: PARALLEL }, (_, slot) => delay(round, slot, offset));
+      await Promise.all(delays.map((d) => killAfter(['run', '--rm', 'busybox', 'sleep', '30'], d)));
+      noteOurs();
+      // No rm: `ps -a` itself recovers what the killed runs left, and lists none of them.
+      const listed = () => bounded(['ps', '-a', '--format', '{{.ID}} {{.Status}}']).stdout;
+      await waitFor(() => listed() === '', 5000).catch(() => undefined);
+      expect(listed(), `run --rm killed after ${delays.join(', ')} ms (seed ${seed})`).toBe('');
+      await removeEverything(`run --rm killed after ${delays.join(', ')} ms`);
+    }
+  });
+
   it('run -d', async () => {
     await crash('run -d', () => ['run', '-d', 'busybox', 'sleep', '30']);
   });

@@ -417,6 +417,7 @@ export async function createContainer(
       created: new Date().toISOString(),
       status: 'created',
       autoRemove: options.autoRemove ?? false,
+      ...(options.autoRemove && startsNow ? { runPending: true } : {}),
       cgroupsPath,
       imageId: image.id,
       overlay: {

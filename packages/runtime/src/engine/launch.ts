@@ -54,6 +54,7 @@ export async function launch(
             record.id,
             {
               status: 'running',
+              runPending: undefined,
               detached: options.detached,
               pid,
               pidStartTime: processStartTime(pid),

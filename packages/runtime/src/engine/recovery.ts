@@ -15,7 +15,8 @@
  *   - the process is gone, or it is a foreground container (it dies with its
  *     box): remove its cgroup, then record the end or, for --rm, remove it;
  *   - a detached container still runs (its service died): a supervisor adopts it.
- * A created container left with a cgroup by an interrupted start loses the cgroup.
+ * A created container left with a cgroup by an interrupted start loses the cgroup; one made by a
+ * `run --rm` whose process died before it ran is removed (runPending).
  * Nothing a running container uses is touched.
  */
 import { closeSync, existsSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
@@ -124,6 +125,12 @@ async function recover(ctx: EngineContext, id: string): Promise<boolean> {
     return false; // removed meanwhile
   }
   if (state.status === 'exited') return false;
+  if (state.status === 'created' && state.runPending && state.autoRemove) {
+    // A run --rm whose process died before the container ran (its lock is free): docker's run
+    // removes a container that could not start, and so does this.
+    await removeContainer(ctx, state);
+    return false;
+  }
   if (state.status === 'created') {
     await removeCgroupAt(state.cgroupsPath);
     await (await import('./network-attach.js')).releaseNetwork(ctx, state.id, {

@@ -32,6 +32,12 @@ export interface ContainerRecord {
   status: ContainerStatus;
   /** Remove the container when it exits (--rm). */
   autoRemove: boolean;
+  /**
+   * Made by a `run --rm` whose process holds the container's lock from its creation until it
+   * runs: if that process dies first (SIGKILL during the start), recovery removes the container
+   * instead of keeping a created one nobody asked for. Cleared once it runs.
+   */
+  runPending?: boolean;
   /** The cgroup below each hierarchy root. */
   cgroupsPath: string;
   /** The image's ID, held by the image provider while the container exists. */
