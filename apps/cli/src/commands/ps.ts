@@ -3,12 +3,13 @@ import type { Container } from '@box/runtime';
 import { openEngine } from '../engine.js';
 import { CliError, isRuntimeError } from '../errors.js';
 import { matchLabels, parseFilters } from '../filters.js';
-import { imageStore } from '../image-store.js';
 import { containerSize, formatEach, formatList, GoStruct, humanDuration } from '../output/index.js';
 import { containerValue, imageValue } from '../output/inspect.js';
 
 /** Each image's size (its layers), for the virtual size of the containers made from it. */
 async function imageSizesById(): Promise<Map<string, number>> {
+  // Loaded for -s alone: the image store is most of what `box ps` would load otherwise.
+  const { imageStore } = await import('../image-store.js');
   const store = await imageStore(openEngine().root);
   return new Map(store.listImages().map((image) => [image.id, image.size]));
 }
