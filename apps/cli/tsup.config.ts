@@ -140,7 +140,7 @@ export default defineConfig([
     ...common,
     // The diff worker of @box/unionfs is loaded by URL next to the bundle (box commit/export).
     entry: {
-      box: 'src/main.ts',
+      box: 'src/entry.ts',
       'diff-worker': '../../packages/unionfs/src/diff-worker.ts',
     },
     format: ['esm'],

@@ -6,10 +6,6 @@
  */
 import { type CommandSpec, help, type OptionSpec, parseCommandLine, UsageError } from './command-line.js';
 import { EXIT_BOX_ERROR, exitStatusOf } from './errors.js';
-import { useCodeCache } from './runtime/code-cache.js';
-
-// The chunks of each command load with the code caches built next to them (as box-runtime's).
-useCodeCache();
 
 declare const BOX_VERSION: string;
 

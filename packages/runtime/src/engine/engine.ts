@@ -14,7 +14,6 @@
 import { existsSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { WindowSize } from '@box/sys';
-import { toResources } from '../cgroup.js';
 import { EngineError } from '../errors.js';
 import { parseLogTime } from '../log-time.js';
 import { type LogEntry, readLogs } from '../logs.js';
@@ -554,6 +553,7 @@ export class Engine {
     const record = await this.running(reference);
     if (isRootless()) throw noCgroup('update');
     const { createCgroupManager } = await import('@box/cgroups');
+    const { toResources } = await import('../cgroup.js');
     await (await createCgroupManager({ path: record.cgroupsPath })).update(toResources(resources));
     const spec = this.ctx.store.readSpec(record.id);
     const current = spec.linux?.resources ?? {};
