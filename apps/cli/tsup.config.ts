@@ -117,20 +117,22 @@ async function toCommonJS(dir: string, entry: string): Promise<void> {
       // import() of a chunk becomes a require() in a promise, not the ESM loader.
       supported: { 'dynamic-import': false },
       define: { 'import.meta.url': '__boxModuleUrl' },
-      banner: `${name === entry ? `${SHEBANG}\n` : ''}var __boxModuleUrl=require("node:url").pathToFileURL(__filename).href;${LAZY_HELPER}`,
+      // Strict, as the ES modules these chunks were (esbuild adds no "use strict" of its own).
+      banner: `${name === entry ? `${SHEBANG}\n` : ''}"use strict";var __boxModuleUrl=require("node:url").pathToFileURL(__filename).href;${LAZY_HELPER}`,
       minifyWhitespace: true,
     });
     const code = eager.replace(LAZY_REQUIRE, 'var $1=__boxLazy("$2");');
     writeFileSync(path, code);
-    // Run through its #! line (as a bin, or by podman and containerd's shim for box-runtime).
-    if (name === entry) chmodSync(path, 0o755);
+    // Whatever the build's umask: nobody but the owner may change what root runs. The entry is run
+    // through its #! line (as a bin, or by podman and containerd's shim for box-runtime).
+    chmodSync(path, name === entry ? 0o755 : 0o644);
     // The chunk's V8 code cache (src/runtime/code-cache.ts), from the source as that loader wraps
     // it. Not for the entry, which Node itself loads before the loader is in place.
-    if (name !== entry)
-      writeFileSync(
-        join(dir, `${name.slice(0, -3)}.cache`),
-        new Script(Module.wrap(code), { filename: path }).createCachedData(),
-      );
+    if (name !== entry) {
+      const cache = join(dir, `${name.slice(0, -3)}.cache`);
+      writeFileSync(cache, new Script(Module.wrap(code), { filename: path }).createCachedData());
+      chmodSync(cache, 0o644);
+    }
   }
   writeFileSync(join(dir, 'package.json'), `${JSON.stringify({ type: 'commonjs' })}\n`);
 }

@@ -3,9 +3,9 @@
  * @box package has no side effects and costs nothing: commands that make no system call (ps,
  * images) never load koffi's native module (about 20 ms of a CLI's start-up).
  */
-import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readSync, realpathSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 type Koffi = typeof import('koffi');
@@ -32,38 +32,76 @@ function loadKoffi(): Koffi {
 }
 
 /**
- * koffi's glibc build for this machine, found as Node would find the packages (node_modules of
- * this file's directory and its parents, then the platform package from koffi's real
- * directory), and loaded when its version is koffi's. undefined, so that koffi's entry decides,
- * on anything else: musl (its loader is there), another layout, a version mismatch.
+ * koffi's glibc build for this machine, or undefined so that koffi's entry decides (a musl Node,
+ * another layout, a version mismatch). koffi is found as Node finds a package (node_modules of
+ * this file's directory and its parents, never a node_modules inside another); its platform
+ * package only next to koffi's real directory, in the same node_modules (where a package manager
+ * installs it, and koffi's own entry looks first): a parent directory's copy, which a user who
+ * can write there could have put, is never loaded. The versions are compared before the dlopen,
+ * which runs the module's code.
  */
 export function loadNativeModule(): Koffi | undefined {
   const arch = process.arch;
   if (process.platform !== 'linux' || (arch !== 'x64' && arch !== 'arm64')) return undefined;
-  if (existsSync(`/lib/ld-musl-${arch === 'x64' ? 'x86_64' : 'aarch64'}.so.1`)) return undefined;
   try {
-    const koffiDir = findUp(dirname(fileURLToPath(import.meta.url)), 'koffi/package.json');
+    if (isMuslNode()) return undefined;
+    const koffiDir = findPackage(dirname(fileURLToPath(import.meta.url)), 'koffi');
     if (!koffiDir) return undefined;
     const real = realpathSync.native(koffiDir);
-    const { version } = JSON.parse(readFileSync(join(real, 'package.json'), 'utf8')) as { version: string };
-    const platformDir = findUp(real, `@koromix/koffi-linux-${arch}/package.json`);
-    if (!platformDir) return undefined;
+    const platformDir = join(dirname(real), '@koromix', `koffi-linux-${arch}`);
+    const version = (dir: string) =>
+      (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { version?: string }).version;
+    const expected = version(real);
+    if (!expected || version(platformDir) !== expected) return undefined;
     const file = join(platformDir, `linux_${arch}`, 'koffi.node');
     if (!existsSync(file)) return undefined;
     const module = { exports: {} as Koffi };
     process.dlopen(module, realpathSync.native(file));
-    return module.exports.version === version ? module.exports : undefined;
+    return module.exports.version === expected ? module.exports : undefined;
   } catch {
     return undefined;
   }
 }
 
-/** The directory of `node_modules/<path>`'s parent package nearest `from`, as Node's resolver walks. */
-function findUp(from: string, path: string): string | undefined {
+/** `node_modules/<name>` nearest `from`, as Node's resolver walks (it skips node_modules/node_modules). */
+function findPackage(from: string, name: string): string | undefined {
   for (let dir = from; ; dir = dirname(dir)) {
-    const candidate = join(dir, 'node_modules', path);
-    if (existsSync(candidate)) return dirname(candidate);
+    if (basename(dir) !== 'node_modules') {
+      const candidate = join(dir, 'node_modules', name);
+      if (existsSync(join(candidate, 'package.json'))) return candidate;
+    }
     if (dirname(dir) === dir) return undefined;
+  }
+}
+
+/**
+ * Whether this Node runs on musl: its ELF interpreter (PT_INTERP) names musl's loader, as koffi
+ * itself decides. Where the file cannot be read as a 64-bit little-endian ELF, "yes", so that
+ * koffi's entry decides.
+ */
+function isMuslNode(): boolean {
+  const fd = openSync(process.execPath, 'r');
+  try {
+    const header = Buffer.alloc(64);
+    if (readSync(fd, header, 0, 64, 0) !== 64 || header.readUInt32BE(0) !== 0x7f454c46) return true;
+    if (header[4] !== 2 || header[5] !== 1) return true;
+    const phoff = Number(header.readBigUInt64LE(32));
+    const phentsize = header.readUInt16LE(54);
+    const phnum = header.readUInt16LE(56);
+    if (phentsize !== 56 || phnum > 64) return true;
+    const table = Buffer.alloc(phentsize * phnum);
+    if (readSync(fd, table, 0, table.length, phoff) !== table.length) return true;
+    for (let at = 0; at < table.length; at += phentsize) {
+      if (table.readUInt32LE(at) !== 3) continue; // PT_INTERP
+      const size = Number(table.readBigUInt64LE(at + 32));
+      if (size > 4096) return true;
+      const interp = Buffer.alloc(size);
+      readSync(fd, interp, 0, size, Number(table.readBigUInt64LE(at + 8)));
+      return interp.toString('latin1').includes('musl');
+    }
+    return false; // static: no loader
+  } finally {
+    closeSync(fd);
   }
 }
 

@@ -10,12 +10,13 @@
  * built-ins, koffi) goes through Node's loader as usual. V8 compiles from source when a cache was
  * made by another V8 or with other flags (another Node.js: slower, still right), but of the source
  * it checks only the length: a chunk edited to the same length would run its old code. So the
- * caches are build output made with the chunks and replaced with them (`clean` in tsup.config.ts):
- * change the sources and rebuild, never the chunks. They are never written at run time either (a
- * cache a local user could write would be code they could make root run). A test checks that
+ * caches are build output made with the chunks and replaced with them (`clean` in tsup.config.ts),
+ * and a cache older than its chunk, of another owner, or writable by others is not used
+ * (trustedCache). They are never written at run time either (a cache a local user could write
+ * would be code they could make root run). A test checks that
  * this Node.js accepts every one, of both programs (apps/e2e oci-runtime.test.ts).
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, statSync } from 'node:fs';
 import Module from 'node:module';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,18 +28,35 @@ interface ModuleInternals {
   wrap(source: string): string;
 }
 
+/**
+ * The chunk's cache, when it can only be the build's: not older than the chunk (a chunk patched in
+ * place after the build, even to the same length, is compiled from its source), owned by the
+ * chunk's owner, and writable by nobody else. Otherwise undefined: the chunk loads from source.
+ */
+export function trustedCache(chunk: string): Buffer | undefined {
+  let fd: number | undefined;
+  try {
+    fd = openSync(`${chunk.slice(0, -3)}.cache`, 'r');
+    const cache = fstatSync(fd);
+    const source = statSync(chunk);
+    if (cache.mtimeMs < source.mtimeMs || cache.uid !== source.uid || (cache.mode & 0o022) !== 0)
+      return undefined;
+    return readFileSync(fd);
+  } catch {
+    return undefined;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
 export function useCodeCache(): void {
   const here = dirname(fileURLToPath(import.meta.url));
   const internals = Module as unknown as ModuleInternals;
   const fallback = internals._extensions['.js']!;
   internals._extensions['.js'] = (module, filename) => {
     if (dirname(filename) !== here) return fallback(module, filename);
-    let cachedData: Buffer;
-    try {
-      cachedData = readFileSync(`${filename.slice(0, -3)}.cache`);
-    } catch {
-      return fallback(module, filename);
-    }
+    const cachedData = trustedCache(filename);
+    if (!cachedData) return fallback(module, filename);
     const script = new Script(internals.wrap(readFileSync(filename, 'utf8')), { filename, cachedData });
     const wrapper = script.runInThisContext() as (...args: unknown[]) => void;
     const require = (id: string) => module.require(id);

@@ -79,6 +79,9 @@ export async function launch(
     await network?.release().catch(() => undefined);
     store.update(record.id, {
       status: record.status === 'exited' ? 'exited' : 'created',
+      // A start by another process than its run's (box start after that run died) makes it an
+      // ordinary created container: recovery keeps it.
+      runPending: undefined,
       pid: undefined,
       pidStartTime: undefined,
       error: (error as Error).message,

@@ -455,7 +455,9 @@ async function runHooks(
   state: OciState,
   place?: HookPlace,
 ): Promise<void> {
-  if (!hooks?.length) return;
+  // Only a missing or empty list skips the module: anything else (a malformed config's object,
+  // say) goes to hooks.ts, which refuses it as before.
+  if (hooks === undefined || (Array.isArray(hooks) && hooks.length === 0)) return;
   const { runHooks: run } = await import('./hooks.js');
   await run(kind, hooks, state, place);
 }
