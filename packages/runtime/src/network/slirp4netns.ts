@@ -14,9 +14,9 @@
  *   the next service adopts it): a pidfd of its first process, which polls as hung up once that
  *   process is gone and reaped, by whoever reaps it: the service, or the host's init after a
  *   SIGKILL of the service. A pipe held by box would end the network of a container that lives on.
- * - A container that dies with its box (the foreground box without a service: the kernel kills
- *   it with that box, PR_SET_PDEATHSIG): the read end of a pipe whose only write end this box
- *   holds. A SIGKILL of box closes it at once; a pidfd would wait for the host's init to reap
+ * - A container that dies with the box process that runs it (a foreground run, in the box
+ *   command itself or in the service that runs it for one: the kernel kills it with that process,
+ *   PR_SET_PDEATHSIG): the read end of a pipe whose only write end that process holds. A SIGKILL of box closes it at once; a pidfd would wait for the host's init to reap
  *   the killed container, which some inits do seconds later or never (a minimal VM's or a
  *   container's PID 1).
  * Its pid and start time are kept in the container's directory (slirp4netns.pid), so that removal
