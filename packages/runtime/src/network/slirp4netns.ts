@@ -16,9 +16,9 @@
  *   SIGKILL of the service. A pipe held by box would end the network of a container that lives on.
  * - A container that dies with the box process that runs it (a foreground run, in the box
  *   command itself or in the service that runs it for one: the kernel kills it with that process,
- *   PR_SET_PDEATHSIG): the read end of a pipe whose only write end that process holds. A SIGKILL of box closes it at once; a pidfd would wait for the host's init to reap
- *   the killed container, which some inits do seconds later or never (a minimal VM's or a
- *   container's PID 1).
+ *   PR_SET_PDEATHSIG): the read end of a pipe whose only write end that process holds. A SIGKILL
+ *   of it closes the pipe at once; a pidfd would wait for the host's init to reap the killed
+ *   container, which some inits do seconds later or never (a minimal VM's or a container's PID 1).
  * Its pid and start time are kept in the container's directory (slirp4netns.pid), so that removal
  * and recovery can also end it at once, and the API socket file is removed with them.
  *
