@@ -12,6 +12,7 @@ import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { boxAsync, boxBin, boxOk, leftovers, useBoxRoot, waitFor } from '../helpers/box.js';
+import { childrenOf } from '../helpers/procs.js';
 
 const env = useBoxRoot();
 
@@ -180,21 +181,6 @@ async function crash(
   // Some kills came late enough to leave something to clean up (else this test could not fail).
   if (!prepare) expect(ours.size, `no ${name} got far enough (seed ${seed})`).toBeGreaterThan(seen);
   expect(busyboxHolders(), `busybox is still held after ${name} (seed ${seed})`).toBe(0);
-}
-
-/** Pids whose parent is `pid`. */
-function childrenOf(pid: number): number[] {
-  return readdirSync('/proc')
-    .filter((entry) => /^\d+$/.test(entry))
-    .filter((entry) => {
-      try {
-        const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid;
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
 }
 
 /** `box args`, in the background so that a round's containers are made side by side; its ID. */

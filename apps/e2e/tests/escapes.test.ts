@@ -23,6 +23,7 @@ import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { box, boxBin, boxOk, useBoxRoot, waitFor } from '../helpers/box.js';
 import { importProbeImage, PROBE_IMAGE } from '../helpers/probe.js';
+import { servicePid } from '../helpers/procs.js';
 
 const env = useBoxRoot({ removeContainers: true });
 
@@ -46,22 +47,6 @@ function fdsOf(pid: number): string[] {
   return readdirSync(`/proc/${pid}/fd`).map((fd) => `${fd} -> ${readlinkSync(`/proc/${pid}/fd/${fd}`)}`);
 }
 
-/** The box service of this file's BOX_ROOT. */
-function servicePid(): number | undefined {
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
-      if (!cmdline.includes('service') || !cmdline.includes(boxBin)) continue;
-      const environ = readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0');
-      if (environ.includes(`BOX_ROOT=${env.root}`)) return Number(entry);
-    } catch {
-      // gone
-    }
-  }
-  return undefined;
-}
-
 describe('fds of the caller never reach a container', () => {
   it('in a foreground container: only 0-2 are open, /proc/self/fd/300 is not the host /etc', () => {
     const r = boxWithFds([
@@ -82,7 +67,7 @@ describe('fds of the caller never reach a container', () => {
 
   it('in a detached container and its box service, and in an exec', async () => {
     // No service runs yet for this BOX_ROOT: the one started here is started by the fd-holding shell.
-    expect(servicePid()).toBeUndefined();
+    expect(servicePid(env.root)).toBeUndefined();
     const id = boxWithFds(['run', '-d', 'busybox', 'sleep', '60']).stdout.trim();
     expect(id).toMatch(/^[0-9a-f]{64}$/);
     const state = JSON.parse(readFileSync(join(env.root, 'containers', id, 'state.json'), 'utf8'));
@@ -90,7 +75,7 @@ describe('fds of the caller never reach a container', () => {
     expect(fds.map((f) => f.split(' ')[0])).toEqual(['0', '1', '2']);
     expect(fds.join('\n')).not.toMatch(/\/etc|hostname|pipe:.*\n.*pipe:.*\n.*pipe:/);
 
-    const service = servicePid();
+    const service = servicePid(env.root);
     expect(service).toBeDefined();
     const serviceFds = fdsOf(service!);
     expect(serviceFds.filter((f) => / -> (\/etc|\/|\/etc\/hostname)$/.test(f))).toEqual([]);
@@ -247,7 +232,7 @@ describe('box exec children before their execve, against a container with CAP_SY
       }
       // The writer did reach exec children before their execve (else this test proves nothing).
       expect(hits).toBeGreaterThan(0);
-      const service = servicePid();
+      const service = servicePid(env.root);
       expect(service).toBeDefined();
       expect(readFileSync(`/proc/${service}/environ`, 'utf8').includes(mark)).toBe(false);
       // And box still works.

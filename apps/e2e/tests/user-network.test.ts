@@ -13,6 +13,7 @@ import * as ns from '@box/ns';
 import { describe, expect, it } from 'vitest';
 import { box, boxAsync, boxBin, boxOk, useBoxRoot, waitFor } from '../helpers/box.js';
 import { httpGet, slirpProcesses } from '../helpers/network.js';
+import { parentOf, servicePid, stateOf, statFields } from '../helpers/procs.js';
 
 const env = useBoxRoot({ removeContainers: true });
 
@@ -29,38 +30,6 @@ async function listen(port: number, greeting = 'hello-from-the-host\n'): Promise
 }
 
 const close = (server: Server) => new Promise((resolve) => server.close(resolve));
-
-/** The box service of this file's BOX_ROOT. */
-function servicePid(): number | undefined {
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
-      if (!cmdline.includes('service') || !cmdline.includes(boxBin)) continue;
-      const environ = readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0');
-      if (environ.includes(`BOX_ROOT=${env.root}`)) return Number(entry);
-    } catch {
-      // gone
-    }
-  }
-  return undefined;
-}
-
-/** The parent pid of a process. */
-function parentOf(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-}
-
-/** The state letter of a process (R, S, Z, ...), or undefined once it is gone (reaped). */
-function stateOf(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
-  } catch {
-    return undefined;
-  }
-}
 
 /** The pid in the slirp4netns.pid file of this file's one running container, once there is one. */
 async function recordedSlirpPid(): Promise<number> {
@@ -169,23 +138,7 @@ describe('--network slirp4netns', () => {
   });
 
   it('-p CTRPORT picks a free host port; udp is published too', async () => {
-    const id = boxOk(env.root, [
-      'run',
-      '-d',
-      '--network',
-      'slirp4netns',
-      '-p',
-      '127.0.0.1::80',
-      '-p',
-      '127.0.0.1:18493:53/udp',
-      'busybox',
-      'httpd',
-      '-f',
-      '-p',
-      '80',
-      '-h',
-      '/etc',
-    ]);
+    const id = httpd(['-p', '127.0.0.1::80', '-p', '127.0.0.1:18493:53/udp']);
     const lines = boxOk(env.root, ['port', id]).split('\n');
     expect(lines).toHaveLength(2);
     expect(lines).toContain('53/udp -> 127.0.0.1:18493');
@@ -212,8 +165,7 @@ describe('--network slirp4netns', () => {
       );
     expect(fds).toContain('anon_inode:[pidfd]');
     // In a session of its own: a Ctrl-C at box's terminal is not for it.
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    expect(Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[3])).toBe(pid);
+    expect(Number(statFields(pid)[3])).toBe(pid);
     boxOk(env.root, ['rm', '-f', id]);
   });
 
@@ -272,9 +224,9 @@ describe('--network slirp4netns', () => {
     // here under a parent of the test's that is a child subreaper and never reaps: the container
     // killed with box stays a zombie, as under a host init that reaps late or never. slirp4netns
     // must not wait for that reaping.
-    const idle = servicePid();
+    const idle = servicePid(env.root);
     if (idle !== undefined) process.kill(idle, 'SIGKILL');
-    await waitFor(() => servicePid() === undefined, 5000);
+    await waitFor(() => servicePid(env.root) === undefined, 5000);
     const keeper = await ns.spawn({
       path: process.execPath,
       args: [
@@ -324,10 +276,10 @@ describe('--network slirp4netns', () => {
   it("a SIGKILLed box service, then its container's process killed: slirp4netns ends by itself", async () => {
     const id = boxOk(env.root, ['run', '-d', '--network', 'slirp4netns', 'busybox', 'sleep', '100']);
     const pid = Number(boxOk(env.root, ['inspect', '-f', '{{.State.Pid}}', id]));
-    const service = servicePid();
+    const service = servicePid(env.root);
     expect(service).toBeGreaterThan(0);
     process.kill(service!, 'SIGKILL');
-    await waitFor(() => servicePid() === undefined, 5000);
+    await waitFor(() => servicePid(env.root) === undefined, 5000);
     expect(slirpProcesses(env.root)).toHaveLength(1);
     process.kill(pid, 'SIGKILL');
     // Its pidfd hangs up once the killed process is reaped, here by the host's init (the service
@@ -342,10 +294,10 @@ describe('--network slirp4netns', () => {
 
   it('a SIGKILLed box service: the network lives on with the container, and goes with it on rm -f', async () => {
     const id = httpd(['-p', '127.0.0.1:18497:80']);
-    const service = servicePid();
+    const service = servicePid(env.root);
     expect(service).toBeGreaterThan(0);
     process.kill(service!, 'SIGKILL');
-    await waitFor(() => servicePid() === undefined, 5000);
+    await waitFor(() => servicePid(env.root) === undefined, 5000);
     expect(slirpProcesses(env.root)).toHaveLength(1);
     expect((await get('127.0.0.1', 18497)).trim()).toBe(id.slice(0, 12));
     // The next command starts a service, which adopts the container.

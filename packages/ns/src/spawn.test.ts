@@ -202,6 +202,28 @@ describe('spawn in new namespaces', () => {
   });
 });
 
+/**
+ * A sleeping process in a pid and mount namespace of its own, with its own /proc; and the paths
+ * that join both of them.
+ */
+async function pidAndMountTarget() {
+  const target = await start(
+    sleeper({
+      namespaces: [{ type: 'pid' }, { type: 'mount' }],
+      setup: (p) => {
+        p.mount(null, '/', null, MS.REC | MS.PRIVATE);
+        p.mount('proc', '/proc', 'proc', MS.NOSUID | MS.NODEV | MS.NOEXEC);
+        return undefined;
+      },
+    }),
+  );
+  const join = [
+    { type: 'pid', path: `/proc/${target.pid}/ns/pid` },
+    { type: 'mount', path: `/proc/${target.pid}/ns/mnt` },
+  ] satisfies Namespace[];
+  return { target, join };
+}
+
 describe('spawn into existing namespaces', () => {
   it('joins the uts namespace of a running process', async () => {
     const target = await start(
@@ -217,20 +239,7 @@ describe('spawn into existing namespaces', () => {
   });
 
   it('joins the pid and mount namespaces of a running process', async () => {
-    const target = await start(
-      sleeper({
-        namespaces: [{ type: 'pid' }, { type: 'mount' }],
-        setup: (p) => {
-          p.mount(null, '/', null, MS.REC | MS.PRIVATE);
-          p.mount('proc', '/proc', 'proc', MS.NOSUID | MS.NODEV | MS.NOEXEC);
-          return undefined;
-        },
-      }),
-    );
-    const join = [
-      { type: 'pid', path: `/proc/${target.pid}/ns/pid` },
-      { type: 'mount', path: `/proc/${target.pid}/ns/mnt` },
-    ] satisfies Namespace[];
+    const { target, join } = await pidAndMountTarget();
 
     // Inside, /proc is the one the target mounted: its pid namespace, with the target as pid 1.
     const { out, status } = await capture(
@@ -255,20 +264,7 @@ describe('spawn into existing namespaces', () => {
 
 describe('spawn with pidJoinInChild', () => {
   it('joins a pid namespace in the child: the stub stays outside and forks the command into it', async () => {
-    const target = await start(
-      sleeper({
-        namespaces: [{ type: 'pid' }, { type: 'mount' }],
-        setup: (p) => {
-          p.mount(null, '/', null, MS.REC | MS.PRIVATE);
-          p.mount('proc', '/proc', 'proc', MS.NOSUID | MS.NODEV | MS.NOEXEC);
-          return undefined;
-        },
-      }),
-    );
-    const join = [
-      { type: 'pid', path: `/proc/${target.pid}/ns/pid` },
-      { type: 'mount', path: `/proc/${target.pid}/ns/mnt` },
-    ] satisfies Namespace[];
+    const { target, join } = await pidAndMountTarget();
     const ownPidNs = readlinkSync('/proc/self/ns/pid');
     const { out, status, pid } = await capture(
       sh('echo $$; tr "\\0" " " < /proc/1/cmdline; echo; exit 3', { namespaces: join, pidJoinInChild: true }),
