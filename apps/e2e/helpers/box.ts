@@ -106,6 +106,12 @@ export function boxCgroups(): string[] {
 }
 
 /**
+ * Containers' cgroups there before this test file ran: another file's leak is that file's failure,
+ * not one of every file after it.
+ */
+const cgroupsAtStart = new Set(boxCgroups());
+
+/**
  * What box may have left: mounts under root, container records, cgroups, processes in new PID
  * namespaces, slirp4netns processes of its containers.
  */
@@ -114,7 +120,7 @@ export function leftovers(root: string, before: Set<number>): string[] {
   for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
     if (line.includes(root)) found.push(`mount: ${line}`);
   }
-  for (const cgroup of boxCgroups()) found.push(`cgroup: ${cgroup}`);
+  for (const cgroup of boxCgroups()) if (!cgroupsAtStart.has(cgroup)) found.push(`cgroup: ${cgroup}`);
   found.push(...heldAddresses(root));
   for (const slirp of slirpProcesses(root)) found.push(`slirp4netns ${slirp}`);
   let live = new Set<string>();

@@ -8,11 +8,11 @@
  * kill lands 0-300 ms after it (a little before, too), where box makes, starts or removes things.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { boxAsync, boxBin, boxOk, leftovers, useBoxRoot, waitFor } from '../helpers/box.js';
-import { childrenOf } from '../helpers/procs.js';
+import { childrenOf, servicePid } from '../helpers/procs.js';
 
 const env = useBoxRoot();
 
@@ -285,6 +285,37 @@ describe('a box command killed with SIGKILL at any moment', { timeout: 90_000 },
     expect(bounded(['ps', '-a', '-q', '--no-trunc']).stdout.trim()).toBe(id);
     await waitFor(() => !existsSync(`/proc/${child}/fd/0`));
     await removeEverything('a lock held by a process of another PID namespace');
+  });
+
+  it('a cgroup removal cut short (gone from some hierarchies only): the next command finishes it', async () => {
+    // What a box killed inside its cgroup teardown leaves: the record of a container whose
+    // owner (the service) and process are dead, its cgroup already gone from cpuset and
+    // freezer but still in the other hierarchies. Made by hand, so that it happens every time.
+    const id = await detached();
+    ours.add(id);
+    const init = Number(boxOk(env.root, ['inspect', '-f', '{{.State.Pid}}', id]).trim());
+    const service = servicePid(env.root);
+    expect(service, 'the box service').toBeDefined();
+    process.kill(service!, 'SIGKILL');
+    process.kill(init, 'SIGKILL');
+    for (const controller of ['cpuset', 'freezer']) {
+      const dir = join('/sys/fs/cgroup', controller, 'box', id);
+      // The killed process leaves its cgroup once it is reaped (by the host's init, in its time).
+      await waitFor(() => {
+        try {
+          rmdirSync(dir);
+          return true;
+        } catch {
+          return false;
+        }
+      }, 10_000);
+    }
+    expect(existsSync(join('/sys/fs/cgroup/memory/box', id))).toBe(true);
+    const ps = bounded(['ps', '-a', '--format', '{{.ID}} {{.Status}}', '--no-trunc']);
+    expect(ps.code, ps.stderr).toBe(0);
+    expect(ps.stdout).toMatch(new RegExp(`^${id} Exited`));
+    expect(existsSync(join('/sys/fs/cgroup/memory/box', id))).toBe(false);
+    await removeEverything('a cgroup left in some hierarchies only');
   });
 
   it('rm -f', async () => {

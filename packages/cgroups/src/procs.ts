@@ -3,14 +3,27 @@ import { errnoOf } from './errors.js';
 import { type CgroupFs, listChildCgroups, readCgroupFile, writeCgroupFile } from './fs.js';
 import { parsePids } from './values.js';
 
-/** PIDs in `cgroup.procs` of a cgroup and all its child cgroups. */
+/**
+ * PIDs in `cgroup.procs` of a cgroup and all its child cgroups. A cgroup that is not there (or
+ * goes while it is read) has none: a removal killed half way leaves a container's cgroup in some
+ * v1 hierarchies only, and whoever finishes that removal must still see what runs in the rest.
+ */
 export async function readPidsRecursive(
   fs: CgroupFs,
   dir: string,
   into = new Set<number>(),
 ): Promise<Set<number>> {
-  for (const pid of parsePids(await readCgroupFile(fs, dir, 'cgroup.procs'))) into.add(pid);
-  for (const child of await listChildCgroups(fs, dir)) await readPidsRecursive(fs, join(dir, child), into);
+  let procs: string;
+  let children: string[];
+  try {
+    procs = await readCgroupFile(fs, dir, 'cgroup.procs');
+    children = await listChildCgroups(fs, dir);
+  } catch (error) {
+    if (errnoOf(error) === 'ENOENT') return into;
+    throw error;
+  }
+  for (const pid of parsePids(procs)) into.add(pid);
+  for (const child of children) await readPidsRecursive(fs, join(dir, child), into);
   return into;
 }
 

@@ -6,7 +6,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { existsSync, readFileSync, rmdirSync } from 'node:fs';
+import { existsSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createCgroupManager } from './create.js';
@@ -115,6 +115,27 @@ describe.skipIf(!canRun)('v1 manager on the real kernel', () => {
     const exit = once(child, 'exit');
     await manager.killAll('SIGTERM');
     expect((await exit)[1]).toBe('SIGTERM');
+    await manager.destroy();
+    expect(leftovers(path)).toEqual([]);
+  });
+  it('a cgroup left in some hierarchies only (a removal killed half way): its processes are still found, killed and the rest removed', async () => {
+    const { manager, child } = await start();
+    await manager.addProcess(child.pid);
+    // What a SIGKILLed destroy leaves: the cgroup already gone from cpuset and freezer, the
+    // process still in the other hierarchies.
+    for (const controller of ['cpuset', 'freezer']) {
+      const root = join('/sys/fs/cgroup', controller);
+      writeFileSync(join(root, 'cgroup.procs'), String(child.pid));
+      rmdirSync(join(root, path));
+    }
+    expect(existsSync(join('/sys/fs/cgroup/cpuset', path))).toBe(false);
+    expect(existsSync(join('/sys/fs/cgroup/memory', path))).toBe(true);
+
+    expect(await manager.pids()).toEqual([child.pid]);
+    const exit = once(child, 'exit');
+    await manager.killAll();
+    expect((await exit)[1]).toBe('SIGKILL');
+    expect(await manager.pids()).toEqual([]);
     await manager.destroy();
     expect(leftovers(path)).toEqual([]);
   });

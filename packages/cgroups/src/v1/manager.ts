@@ -127,7 +127,9 @@ export class V1CgroupManager implements CgroupManager {
   }
 
   async killAll(signal: NodeJS.Signals | number = 'SIGKILL'): Promise<void> {
-    const canFreeze = this.#has('freezer');
+    // Not when the freezer's directory is gone (a removal killed half way): thawing it would fail
+    // the kill of what still runs in the other hierarchies.
+    const canFreeze = this.#has('freezer') && (await this.#fs.exists(this.#dir('freezer')));
     await signalAll({
       signal,
       pids: () => this.pids(),

@@ -279,6 +279,33 @@ describe('recovery after dead processes', () => {
     expect(list.map((c) => [c.id, c.status, c.exitCode])).toEqual([[kept.id, 'exited', 137]]);
     expect(holds.has(gone.id)).toBe(false);
   });
+
+  it('a container recovery cannot finish does not stop other commands; its own rm names the problem', async () => {
+    const engine = newEngine();
+    const broken = await engine.create({ image: 'busybox', command: ['true'] });
+    const fine = await engine.create({ image: 'busybox', command: ['true'] });
+    const path = join(engine.root, 'containers', broken.id, 'state.json');
+    const state = JSON.parse(readFileSync(path, 'utf8'));
+    // Its owner died while it ran, and its cgroup cannot be removed (a path @box/cgroups refuses).
+    writeFileSync(
+      path,
+      JSON.stringify({ ...state, status: 'running', pid: 4194303, pidStartTime: 1, cgroupsPath: 'box/../x' }),
+    );
+    const fresh = createEngine({ root: engine.root, images });
+    const list = await fresh.list({ all: true });
+    expect(list.map((c) => [c.id, c.status]).sort()).toEqual(
+      [
+        [broken.id, 'running'],
+        [fine.id, 'created'],
+      ].sort(),
+    );
+    await expect(fresh.remove(broken.id, { force: true })).rejects.toThrow(
+      /invalid cgroup path "box\/\.\.\/x"/,
+    );
+    // Put right, it goes as any other.
+    writeFileSync(path, JSON.stringify({ ...state, status: 'running', pid: 4194303, pidStartTime: 1 }));
+    expect((await createEngine({ root: engine.root, images }).list({ all: true })).length).toBe(2);
+  });
 });
 
 /** Collects what a stream gets. */

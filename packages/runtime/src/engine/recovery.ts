@@ -47,6 +47,10 @@ export async function reconcile(ctx: EngineContext, options: { adopt?: boolean }
     if (lock === null) continue;
     try {
       orphansRunning = (await recover(ctx, listed.id)) || orphansRunning;
+    } catch {
+      // One container that cannot be finished now (a cgroup that will not go, say) must not make
+      // every other command fail: it stays as it is, the next command tries again, and a command
+      // on that container itself (rm, stop, start) meets the error.
     } finally {
       closeSync(lock);
     }
