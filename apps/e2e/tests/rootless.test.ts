@@ -618,7 +618,9 @@ describe('rootless box', () => {
       ]) {
         const r = asUser(args);
         expect(r.code).toBe(125);
-        expect(r.stderr).toMatch(/^box: .*rootless container has no cgroup.*\n$/);
+        expect(r.stderr).toMatch(
+          /^box: .*rootless container has no cgroup on this host \(cgroup v1 delegates no cgroup to a user\)\n$/,
+        );
       }
     } finally {
       asUserOk(['rm', '-f', 'pz']);
@@ -638,7 +640,14 @@ describe('rootless box: bad input', () => {
     for (const [args, pattern] of [
       [['-m', '64m'], /resource limits \(memory\) need a cgroup/],
       [['--pids-limit', '10'], /resource limits \(pids\) need a cgroup/],
-      [['--cpus', '0.5'], /resource limits \(cpu\) need a cgroup/],
+      [
+        ['--cpus', '0.5'],
+        /resource limits \(cpu\) need a cgroup, .*\(cgroup v1 delegates no cgroup to a user\)$/m,
+      ],
+      [
+        ['--device-cgroup-rule', 'c 1:3 r'],
+        /device cgroup rules \(--device-cgroup-rule\) need a device program/,
+      ],
       [['--network', 'bridge'], /--network bridge: a rootless box has no bridge networks/],
       [['--network', 'none', '-p', '8080:80'], /publishing ports \(-p, -P\) needs --network slirp4netns/],
     ] as const) {

@@ -1,6 +1,12 @@
 export { blkioWeightToIoWeight, memorySwapToV2, sharesToWeight } from './convert.js';
 export { type CreateCgroupManagerOptions, createCgroupManager } from './create.js';
 export {
+  type DelegatedCgroup,
+  type Delegation,
+  type FindDelegatedCgroupOptions,
+  findDelegatedCgroup,
+} from './delegation.js';
+export {
   type CgroupMode,
   type CgroupMount,
   type CgroupMounts,

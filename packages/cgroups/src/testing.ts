@@ -53,6 +53,11 @@ export interface FakeCgroupfs {
   exists(...parts: string[]): Promise<boolean>;
   /** Every directory under the root, relative to it, for checking that nothing is left. */
   listDirs(): Promise<string[]>;
+  /**
+   * From now on, answer as the kernel does to an ordinary user of this uid (undefined: root): only
+   * directories and files it owns can be written; chown a subtree to it to delegate that.
+   */
+  actAs(uid: number | undefined): void;
   cleanup(): Promise<void>;
 }
 
@@ -99,6 +104,9 @@ export async function createFakeCgroupfs(options: FakeCgroupfsOptions): Promise<
     write: (relativePath, content) => fsp.writeFile(path(relativePath), content),
     exists: (...parts) => nodeCgroupFs.exists(path(...parts)),
     listDirs: async () => (await allDirs(root)).map((dir) => relative(root, dir)).filter((dir) => dir !== ''),
+    actAs: (uid) => {
+      machine.uid = uid;
+    },
     cleanup: () => fsp.rm(root, { recursive: true, force: true }),
   };
 }

@@ -42,8 +42,12 @@ const writeProcs: Special = async (_, h, path, value) => {
 };
 
 /** `+ctrl -ctrl`: only offered controllers; children gain the files of newly enabled ones. */
-const writeSubtreeControl: Special = async (machine, _, path, value) => {
+const writeSubtreeControl: Special = async (machine, h, path, value) => {
   const dir = dirname(path);
+  // No internal processes: a non-root cgroup with processes hands no new controller down.
+  const adds = words(value).some((token) => token.startsWith('+'));
+  if (adds && dir !== h.root && parsePids(await readText(join(dir, 'cgroup.procs'))).length > 0)
+    throw sysError('EBUSY', 'write', path);
   const offered = words(await readText(join(dir, 'cgroup.controllers')));
   const enabled = new Set(words(await readText(path)));
   for (const token of words(value)) {
@@ -57,6 +61,8 @@ const writeSubtreeControl: Special = async (machine, _, path, value) => {
   for (const child of await childDirs(dir)) {
     await setText(join(child, 'cgroup.controllers'), list.join(' '));
     await populate(child, await v2ControllerFiles(machine, list, dir), true);
+    // The kernel gives files it adds to whoever wrote the control file.
+    if (machine.uid !== undefined) await chownFiles(child, machine.uid);
   }
 };
 
@@ -117,16 +123,41 @@ const SPECIAL: Record<string, Special> = {
   'freezer.state': writeFreezerState,
 };
 
+async function chownFiles(dir: string, uid: number): Promise<void> {
+  for (const entry of await fsp.readdir(dir, { withFileTypes: true }))
+    if (entry.isFile()) await fsp.chown(join(dir, entry.name), uid, uid);
+}
+
+/**
+ * As an ordinary user (`machine.uid`), the kernel's permission checks: a directory is made or
+ * removed in a parent the user owns, a file written only when the user owns it. (The tests run
+ * as root, which the real checks would let through.)
+ */
+async function checkOwner(machine: FakeMachine, path: string, syscall: string): Promise<void> {
+  if (machine.uid === undefined) return;
+  const stat = await fsp.stat(path).catch(() => undefined);
+  if (stat && stat.uid !== machine.uid) throw sysError('EACCES', syscall, path);
+}
+
 /** A CgroupFs over the fake tree that answers as the kernel's cgroupfs would. */
 export function createKernelFs(machine: FakeMachine): CgroupFs {
   return {
     async mkdir(path) {
       const h = hierarchyOf(machine, path);
+      // As mkdir(2): an existing name is EEXIST before the parent's permission is looked at.
+      if (await nodeCgroupFs.exists(path)) throw sysError('EEXIST', 'mkdir', path);
+      await checkOwner(machine, dirname(path), 'mkdir');
       await fsp.mkdir(path);
       await populate(path, await filesFor(machine, h, dirname(path)));
+      // The kernel gives a new cgroup's directory and files to its maker.
+      if (machine.uid !== undefined) {
+        await fsp.chown(path, machine.uid, machine.uid);
+        await chownFiles(path, machine.uid);
+      }
     },
     async rmdir(path) {
       const h = hierarchyOf(machine, path);
+      await checkOwner(machine, dirname(path), 'rmdir');
       if (path === h.root) throw sysError('EBUSY', 'rmdir', path);
       const entries = await fsp.readdir(path, { withFileTypes: true }).catch((error: unknown) => {
         throw errnoOf(error) === 'ENOENT' ? sysError('ENOENT', 'rmdir', path) : error;
@@ -140,6 +171,7 @@ export function createKernelFs(machine: FakeMachine): CgroupFs {
     readFile: (path) => nodeCgroupFs.readFile(path),
     async writeFile(path, data) {
       if (!(await nodeCgroupFs.exists(path))) throw sysError('ENOENT', 'open', path);
+      await checkOwner(machine, path, 'open');
       const special = SPECIAL[basename(path)];
       if (special) await special(machine, hierarchyOf(machine, path), path, data.trim());
       else await nodeCgroupFs.writeFile(path, data);

@@ -19,6 +19,8 @@ export interface FakeMachine {
   swapAccounting: boolean;
   blkioWeightFile: 'blkio.weight' | 'blkio.bfq.weight' | null;
   cgroupKill: boolean;
+  /** The uid the fake answers to as an ordinary user: only what it owns is writable. */
+  uid?: number;
 }
 
 /** A Node.js-style system error, as the kernel would answer. */

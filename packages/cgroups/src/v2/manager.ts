@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { CgroupMode } from '../detect.js';
-import { missingController, withController } from '../errors.js';
+import { errnoOf, missingController, withController } from '../errors.js';
 import { type CgroupFs, hasCgroupFile } from '../fs.js';
 import type { CgroupManager, CgroupStats, Resources } from '../manager.js';
 import { makeCgroupDirs, removeEmptyParents } from '../parents.js';
@@ -57,11 +57,23 @@ export class V2CgroupManager implements CgroupManager {
    */
   async create(): Promise<void> {
     const created: string[] = [];
+    // A parent that was there and that box may not change (root's cgroups above an ordinary
+    // user's delegated subtree: EACCES; one with processes of its own, which cgroup v2 lets hand
+    // no new controller down: EBUSY) keeps what it hands down: apply() names a controller the
+    // container then lacks. Nothing else is passed over.
+    const enable = async (dir: string) => {
+      try {
+        await enableControllers(this.#fs, dir, V2_BOX_CONTROLLERS);
+      } catch (error) {
+        const errno = errnoOf(error);
+        if (created.includes(dir) || !['EACCES', 'EPERM', 'EBUSY'].includes(errno ?? '')) throw error;
+      }
+    };
     try {
       // Controllers are enabled in each parent's subtree_control before the child is made.
-      await enableControllers(this.#fs, this.#root, V2_BOX_CONTROLLERS);
+      await enable(this.#root);
       await makeCgroupDirs(this.#fs, this.#root, this.#segments, created, async (dir) => {
-        if (dir !== this.#dir) await enableControllers(this.#fs, dir, V2_BOX_CONTROLLERS);
+        if (dir !== this.#dir) await enable(dir);
       });
     } catch (error) {
       for (const dir of created.reverse()) await this.#fs.rmdir(dir).catch(() => {});

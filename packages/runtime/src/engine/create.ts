@@ -23,6 +23,7 @@ import {
 } from './network-attach.js';
 import { Networks } from './networks.js';
 import { identityIdMappings, isRootless, noBridgeNetworks, ROOTLESS_DEFAULT_NETWORK } from './rootless.js';
+import { checkRootlessLimits, containerCgroupsPath, withoutDeviceRules } from './rootless-cgroups.js';
 import { applySecurityOptions, checkSecurityOptions } from './security.js';
 import { parseSignal } from './signals.js';
 import { userNamespaceConflict, userNamespaceRange } from './state-dir.js';
@@ -76,20 +77,11 @@ function checkOptions(options: CreateOptions): void {
 }
 
 /**
- * What a rootless container cannot have, refused before anything is made: limits (cgroup v1
- * gives an ordinary user no cgroup of its own; podman refuses them the same way), and a network
- * that needs the host's network privileges (a bridge, veth pairs, nftables for -p).
+ * What a rootless container cannot have, refused before anything is made: a network that needs
+ * the host's network privileges (a bridge, veth pairs, nftables for -p). Its limits are checked
+ * against the user's cgroups (checkRootlessLimits).
  */
 function checkRootlessOptions(options: CreateOptions): void {
-  const limits = Object.entries(options.resources ?? {})
-    .filter(([, value]) => value !== undefined && Object.keys(value as object).length > 0)
-    .map(([key]) => key);
-  if (options.deviceCgroupRules?.length) limits.push('device cgroup rules');
-  if (limits.length > 0)
-    throw new EngineError(
-      'EINVAL',
-      `resource limits (${limits.join(', ')}) need a cgroup, which a rootless container does not get on this host (cgroup v1, no delegation)`,
-    );
   const network = options.network ?? ROOTLESS_DEFAULT_NETWORK;
   const mode = parseNetworkMode(network);
   if (mode.kind === 'network') throw noBridgeNetworks(`--network ${network}`);
@@ -295,6 +287,7 @@ export async function createContainer(
   startsNow = false,
 ): Promise<CreatedContainer> {
   checkOptions(options);
+  if (isRootless()) await checkRootlessLimits(options.resources, options.deviceCgroupRules);
   // Rootless: every container in a user namespace (see rootless.ts), on the rootless network.
   if (isRootless())
     options = { ...options, userns: true, network: options.network ?? ROOTLESS_DEFAULT_NETWORK };
@@ -321,12 +314,13 @@ export async function createContainer(
     // Rootless: container root is box's own root here (the user on the host).
     const uidRange = isRootless() ? { hostID: 0 } : userNamespaceRange('/etc/subuid');
     const gidRange = isRootless() ? { hostID: 0 } : userNamespaceRange('/etc/subgid');
-    const cgroupsPath = `box/${container.id}`;
+    // Rootless: one in the user's delegated subtree, or none (see rootless-cgroups.ts).
+    const ownCgroup = await containerCgroupsPath(container.id);
+    const cgroupsPath = ownCgroup ?? `box/${container.id}`;
     const spec: Spec = defaultSpec({
       rootfs: join(container.dir, 'rootfs'),
       args,
-      // Rootless: no cgroup (see checkRootlessOptions); the record keeps its path, never made.
-      cgroupsPath: isRootless() ? undefined : cgroupsPath,
+      cgroupsPath: ownCgroup,
       userns: !options.userns
         ? undefined
         : isRootless()
@@ -378,6 +372,7 @@ export async function createContainer(
     spec.mounts = [...(spec.mounts ?? []), ...etcMounts(ctx, container.dir, network), ...mounts.mounts];
     if (options.readonlyRootfs) spec.root!.readonly = true;
     applySecurityOptions(spec, options, image.layers);
+    if (isRootless()) withoutDeviceRules(spec);
     // The start would refuse it: refused now, before anything of it exists.
     validateSpec(spec);
 

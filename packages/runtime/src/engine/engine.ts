@@ -30,7 +30,8 @@ import { containerDir, type Layout, layoutOf } from './layout.js';
 import type { CreateNetworkOptions, NetworkInfo } from './networks.js';
 import type { PipedIO } from './pipes.js';
 import { reconcile } from './recovery.js';
-import { isRootless, namespacePids, noBridgeNetworks, noCgroup } from './rootless.js';
+import { isRootless, namespacePids, noBridgeNetworks } from './rootless.js';
+import { hasCgroup, noCgroup } from './rootless-cgroups.js';
 import type { ServeOptions } from './service.js';
 import type { ServiceCommand } from './service-client.js';
 import { secureStateDir } from './state-dir.js';
@@ -504,7 +505,7 @@ export class Engine {
     const { psTable, validatePsArgs } = await import('./ps-top.js');
     validatePsArgs(psArgs);
     const record = await this.running(reference);
-    if (isRootless()) return psTable(namespacePids(record.pid), psArgs);
+    if (!hasCgroup(record)) return psTable(namespacePids(record.pid), psArgs);
     const { createCgroupManager } = await import('@box/cgroups');
     const pids = await (await createCgroupManager({ path: record.cgroupsPath })).pids();
     return psTable(pids, psArgs);
@@ -516,7 +517,6 @@ export class Engine {
     options: { intervalMs?: number } = {},
   ): Promise<ContainerStats[]> {
     await this.ready();
-    if (isRootless()) throw noCgroup('stats');
     const { store } = this.ctx;
     const records =
       references.length > 0
@@ -527,13 +527,15 @@ export class Engine {
             return record;
           })
         : store.list().filter((r) => r.status !== 'exited' && store.isOwned(r.id));
+    const without = records.find((record) => !hasCgroup(record));
+    if (without) throw await noCgroup('stats');
     const { statsOf } = await import('./observe.js');
     return statsOf(records, options.intervalMs);
   }
 
   async pause(reference: string): Promise<void> {
     const record = await this.running(reference);
-    if (isRootless()) throw noCgroup('pause');
+    if (!hasCgroup(record)) throw await noCgroup('pause');
     const { freeze } = await import('./freezer.js');
     await freeze(record.cgroupsPath);
     this.ctx.events.emit('pause', record);
@@ -551,7 +553,7 @@ export class Engine {
   /** New resource limits for a running container, kept in its config for inspect and restarts. */
   async update(reference: string, resources: LinuxResources): Promise<void> {
     const record = await this.running(reference);
-    if (isRootless()) throw noCgroup('update');
+    if (!hasCgroup(record)) throw await noCgroup('update');
     const { createCgroupManager } = await import('@box/cgroups');
     const { toResources } = await import('../cgroup.js');
     await (await createCgroupManager({ path: record.cgroupsPath })).update(toResources(resources));

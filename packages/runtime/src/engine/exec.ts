@@ -6,7 +6,7 @@ import type { Process } from '../spec.js';
 import type { EngineContext } from './context.js';
 import type { AttachedProcess } from './engine.js';
 import { normalizeStartError } from './launch.js';
-import { isRootless } from './rootless.js';
+import { hasCgroup } from './rootless-cgroups.js';
 import { exitCodeOf } from './status.js';
 import type { AttachStdio, ContainerRecord, ExecOptions } from './types.js';
 import { resolveUser } from './user.js';
@@ -49,8 +49,8 @@ export async function execIn(
       // The init that started at the recorded time, joined through its pidfd: never a recycled pid.
       startTime: record.pidStartTime,
       process: proc,
-      // A rootless container has no cgroup (see rootless.ts).
-      cgroupsPath: isRootless() ? undefined : record.cgroupsPath,
+      // A rootless container may have no cgroup (see rootless-cgroups.ts).
+      cgroupsPath: hasCgroup(record) ? record.cgroupsPath : undefined,
       seccomp: spec.linux?.seccomp,
       stdio: devNull !== undefined ? [devNull, devNull, devNull] : stdio.stdio,
       consoleSocket: stdio.consoleSocket,

@@ -12,6 +12,7 @@ import { EngineError } from '../errors.js';
 import type { EngineContext } from './context.js';
 import { commitPauseMarker, freeze, isPaused, takeCommitPauseMarker, thaw } from './freezer.js';
 import { isRootless } from './rootless.js';
+import { hasCgroup } from './rootless-cgroups.js';
 import { processAlive } from './status.js';
 import type { ContainerRecord, ImageConfig } from './types.js';
 
@@ -96,9 +97,9 @@ export interface CommitOptions {
  * froze it: if this process dies, recovery thaws it. A container the user paused stays paused.
  */
 async function frozen<T>(ctx: EngineContext, state: ContainerRecord, fn: () => Promise<T>): Promise<T> {
-  // Rootless: no freezer (no cgroup); a running container's files are read as they are, as
+  // A rootless container without a cgroup has no freezer: its files are read as they are, as
   // docker's commit --pause=false does.
-  if (!processAlive(state) || isRootless() || (await isPaused(state.cgroupsPath))) return fn();
+  if (!processAlive(state) || !hasCgroup(state) || (await isPaused(state.cgroupsPath))) return fn();
   const dir = ctx.store.dir(state.id);
   const marker = await takeCommitPauseMarker(dir);
   // Another commit has it frozen: commit along with it.

@@ -2,7 +2,8 @@
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type CgroupStats, createCgroupManager } from '@box/cgroups';
-import { isRootless, namespacePids } from './rootless.js';
+import { namespacePids } from './rootless.js';
+import { hasCgroup } from './rootless-cgroups.js';
 import type { ContainerProcessInfo, ContainerRecord, ContainerStats } from './types.js';
 
 /** USER_HZ: the unit of /proc/PID/stat's CPU times on every Linux architecture box runs on. */
@@ -28,7 +29,7 @@ function describe(pid: number): ContainerProcessInfo | undefined {
 
 /** The processes in a container's cgroup (host pids). */
 export async function topOf(state: ContainerRecord): Promise<ContainerProcessInfo[]> {
-  const pids = isRootless()
+  const pids = !hasCgroup(state)
     ? namespacePids(state.pid)
     : await (await createCgroupManager({ path: state.cgroupsPath })).pids();
   return pids.map(describe).filter((p): p is ContainerProcessInfo => p !== undefined);

@@ -30,7 +30,7 @@
  * run each, five times, on a loaded 2-CPU machine).
  *
  * Inside, isRootless() is true (our uid_map is not the whole id space). The rest of box asks it
- * where root and rootless differ: no cgroups (cgroup v1 has no delegation to users), no bridge
+ * where root and rootless differ: cgroups only in a delegated v2 subtree (rootless-cgroups.ts), no bridge
  * networks (no host network privilege), every container in a nested user namespace, layers with
  * user.* overlay xattrs (trusted.* need host root).
  *
@@ -394,14 +394,6 @@ export function namespacePids(pid: number | undefined): number[] {
     }
   }
   return pids.sort((a, b) => a - b);
-}
-
-/** The refusal of what needs the container's cgroup (pause, stats, update). */
-export function noCgroup(what: string): EngineError {
-  return new EngineError(
-    'EINVAL',
-    `${what}: a rootless container has no cgroup on this host (cgroup v1, no delegation)`,
-  );
 }
 
 /** The refusal of a bridge network (they need root on the host: a bridge, veth pairs, nftables). */
