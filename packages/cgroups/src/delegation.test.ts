@@ -69,7 +69,7 @@ describe('findDelegatedCgroup (fake cgroup v2: this host is v1)', () => {
       mountinfo: fake.mountinfo,
       fs: fake.fs,
     });
-    expect(session).toEqual({ reason: `this process's cgroup /${SESSION} is not delegated to uid 1000` });
+    expect(session).toEqual({ reason: `this process's cgroup /${SESSION} is not delegated to this user` });
     const other = await findDelegatedCgroup({
       uid: 1001,
       selfCgroup: selfCgroup(TERMINAL),
@@ -77,6 +77,15 @@ describe('findDelegatedCgroup (fake cgroup v2: this host is v1)', () => {
       fs: fake.fs,
     });
     expect(other.delegated).toBeUndefined();
+    const outside = await findDelegatedCgroup({
+      uid: USER,
+      selfCgroup: selfCgroup(`../../${SERVICE}`),
+      mountinfo: fake.mountinfo,
+      fs: fake.fs,
+    });
+    expect(outside).toEqual({
+      reason: `this process's cgroup /../../${SERVICE} is outside the mounted hierarchy`,
+    });
     const v1 = await createFakeCgroupfs({ layout: 'hybrid' });
     try {
       expect(await findDelegatedCgroup({ uid: USER, selfCgroup: '0::/\n', mountinfo: v1.mountinfo })).toEqual(

@@ -9,7 +9,10 @@
  * such model (its hierarchies are root's alone), so hybrid and legacy hosts delegate nothing.
  *
  * The subtree is the highest cgroup, from this process's own upwards, that is the user's together
- * with every cgroup in between. Its ancestors are root's: box never writes there.
+ * with every cgroup in between. Its ancestors are root's: box never writes there. Its caller makes
+ * a child cgroup of its own there (box: `<subtree>/box/<id>`), as a cgroupfs manager does; it does
+ * not ask systemd for a scope per container over D-Bus, as podman's systemd manager does, so on
+ * user@UID.service that child sits beside the units of the user's systemd.
  */
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -65,12 +68,15 @@ export async function findDelegatedCgroup(options: FindDelegatedCgroupOptions = 
   if (own !== mountRoot && !own.startsWith(`${mountRoot}/`))
     return { reason: `this process's cgroup ${own} is not below the mounted ${mounts.v2.root}` };
   const segments = own.slice(mountRoot.length).split('/').filter(Boolean);
+  // Outside its cgroup namespace's root a process sees `/../…`: nothing below the mount.
+  if (segments.some((segment) => segment === '.' || segment === '..'))
+    return { reason: `this process's cgroup ${own} is outside the mounted hierarchy` };
   let top = -1;
   for (let depth = segments.length; depth > 0; depth--) {
     if (!isDelegated(join(mounts.v2.mountPoint, ...segments.slice(0, depth)), uid)) break;
     top = depth;
   }
-  if (top < 0) return { reason: `this process's cgroup ${own || '/'} is not delegated to uid ${uid}` };
+  if (top < 0) return { reason: `this process's cgroup ${own || '/'} is not delegated to this user` };
   const path = segments.slice(0, top).join('/');
   const dir = join(mounts.v2.mountPoint, path);
   const words = async (file: string) => (await readCgroupFile(fs, dir, file)).split(/\s+/).filter(Boolean);

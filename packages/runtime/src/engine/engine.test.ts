@@ -299,6 +299,8 @@ describe('recovery after dead processes', () => {
         [fine.id, 'created'],
       ].sort(),
     );
+    // A wait on it ends with why, rather than trying for ever.
+    await expect(fresh.wait(broken.id)).rejects.toThrow(/invalid cgroup path "box\/\.\.\/x"/);
     await expect(fresh.remove(broken.id, { force: true })).rejects.toThrow(
       /invalid cgroup path "box\/\.\.\/x"/,
     );

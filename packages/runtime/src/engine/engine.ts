@@ -154,9 +154,9 @@ export class Engine {
   }
 
   /** Recovers what dead processes left; run once by the first operation of this engine. */
-  reconcile(): Promise<void> {
+  async reconcile(): Promise<void> {
     secureStateDir(this.layout);
-    return reconcile(this.ctx);
+    await reconcile(this.ctx);
   }
 
   private ready(): Promise<void> {
@@ -526,9 +526,9 @@ export class Engine {
               throw new EngineError('ESTATE', `container ${reference} is not running`);
             return record;
           })
-        : store.list().filter((r) => r.status !== 'exited' && store.isOwned(r.id));
-    const without = records.find((record) => !hasCgroup(record));
-    if (without) throw await noCgroup('stats');
+        : // All running ones: those without a cgroup (rootless) have nothing to show.
+          store.list().filter((r) => r.status !== 'exited' && store.isOwned(r.id) && hasCgroup(r));
+    if (records.some((record) => !hasCgroup(record))) throw await noCgroup('stats');
     const { statsOf } = await import('./observe.js');
     return statsOf(records, options.intervalMs);
   }

@@ -6,7 +6,7 @@ import type { Process } from '../spec.js';
 import type { EngineContext } from './context.js';
 import type { AttachedProcess } from './engine.js';
 import { normalizeStartError } from './launch.js';
-import { hasCgroup } from './rootless-cgroups.js';
+import { checkCgroupReach, hasCgroup } from './rootless-cgroups.js';
 import { exitCodeOf } from './status.js';
 import type { AttachStdio, ContainerRecord, ExecOptions } from './types.js';
 import { resolveUser } from './user.js';
@@ -41,6 +41,7 @@ export async function execIn(
     user: user ? { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids } : base.user,
     capabilities: user && user.uid !== 0 ? { bounding: base.capabilities?.bounding } : base.capabilities,
   };
+  await checkCgroupReach(record);
   // Without fds and without a terminal: nothing (/dev/null), never the caller's own.
   const devNull = stdio.stdio || options.tty ? undefined : openSync('/dev/null', 'r+');
   try {

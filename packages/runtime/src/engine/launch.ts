@@ -9,6 +9,7 @@ import { startContainer } from '../run.js';
 import type { EngineContext } from './context.js';
 import { ContainerNetwork } from './network-attach.js';
 import { processStartTime } from './process-info.js';
+import { checkCgroupReach } from './rootless-cgroups.js';
 import { exitCodeOf } from './status.js';
 import type { AttachStdio, ContainerRecord } from './types.js';
 
@@ -33,6 +34,7 @@ export async function launch(
   options: LaunchOptions,
 ): Promise<ContainerProcess> {
   const { store } = ctx;
+  await checkCgroupReach(record);
   const spec = store.readSpec(record.id);
   // Its address, ports and /etc files before the process exists (see network-attach.ts).
   let network: ContainerNetwork | undefined;

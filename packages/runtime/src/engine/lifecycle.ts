@@ -54,9 +54,19 @@ export async function waitExited(
     if (state.status === 'exited') return state;
     const owned = ctx.store.isOwned(id);
     if (state.status === 'created' && !owned) return state;
-    // An owner that died cannot write the end: finish its clean-up here.
+    // An owner that died cannot write the end: finish its clean-up here. One that cannot be
+    // finished ends the wait with why (it would not end by itself).
     if (!owned) {
-      await reconcile(ctx);
+      const failure = (await reconcile(ctx)).get(id);
+      if (failure !== undefined) throw failure;
+      // Its lock taken meanwhile (a start, a removal): look again shortly.
+      let after: ContainerRecord | undefined;
+      try {
+        after = ctx.store.read(id);
+      } catch {
+        // removed: the next read says so
+      }
+      if (after?.status !== 'exited') await sleep(25);
       continue;
     }
     if (Date.now() >= deadline) return state;

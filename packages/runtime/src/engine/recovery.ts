@@ -29,9 +29,15 @@ import { newLockScan } from './store.js';
 
 /**
  * Recovers what dead processes left. Cheap when there is nothing to do: containers whose owner
- * holds their lock are skipped after one read of /proc/locks, without a lock call.
+ * holds their lock are skipped after one read of /proc/locks, without a lock call. Returns the
+ * containers it could not finish, with the error: one of them does not stop the others, nor a
+ * command on another container; a command waiting on that one (wait, stop) gets its error.
  */
-export async function reconcile(ctx: EngineContext, options: { adopt?: boolean } = {}): Promise<void> {
+export async function reconcile(
+  ctx: EngineContext,
+  options: { adopt?: boolean } = {},
+): Promise<Map<string, unknown>> {
+  const failed = new Map<string, unknown>();
   await collectGarbage(ctx);
   let orphansRunning = false;
   const scan = newLockScan();
@@ -47,16 +53,17 @@ export async function reconcile(ctx: EngineContext, options: { adopt?: boolean }
     if (lock === null) continue;
     try {
       orphansRunning = (await recover(ctx, listed.id)) || orphansRunning;
-    } catch {
+    } catch (error) {
       // One container that cannot be finished now (a cgroup that will not go, say) must not make
-      // every other command fail: it stays as it is, the next command tries again, and a command
-      // on that container itself (rm, stop, start) meets the error.
+      // every other command fail: it stays as it is and the next command tries again.
+      failed.set(listed.id, error);
     } finally {
       closeSync(lock);
     }
   }
   if (orphansRunning && options.adopt !== false) await ctx.supervision.adoptOrphans();
   await releaseStrayAddresses(ctx);
+  return failed;
 }
 
 /**

@@ -10,6 +10,7 @@ import { removeCgroupAt } from '../cgroup.js';
 import { stopSlirp4netnsIn } from '../network/slirp4netns.js';
 import type { EngineContext } from './context.js';
 import { releaseNetwork } from './network-attach.js';
+import { containerCgroupsPath } from './rootless-cgroups.js';
 import type { ContainerRecord } from './types.js';
 import { removeVolume } from './volumes.js';
 
@@ -55,11 +56,12 @@ export async function removeContainer(
  * its image holds, the directory.
  */
 export async function purgeContainerDir(ctx: EngineContext, id: string, path: string): Promise<void> {
-  let cgroupsPath = `box/${id}`;
+  // Without a record (any more): where this box makes a container's cgroup.
+  let cgroupsPath = (await containerCgroupsPath(id)) ?? `box/${id}`;
   try {
     cgroupsPath = (JSON.parse(readFileSync(join(path, 'state.json'), 'utf8')) as ContainerRecord).cgroupsPath;
   } catch {
-    // no record (any more): the default path
+    // the default path
   }
   await removeCgroupAt(cgroupsPath).catch(() => undefined);
   await stopSlirp4netnsIn(path).catch(() => undefined);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkLimitsAgainst } from './rootless-cgroups.js';
+import { cgroupReachProblem, checkLimitsAgainst } from './rootless-cgroups.js';
 
 const SERVICE = 'user.slice/user-1000.slice/user@1000.service';
 const delegated = (controllers: string[]) => ({ delegated: { path: SERVICE, controllers } });
@@ -27,6 +27,17 @@ describe('rootless limits against the user’s cgroups', () => {
   it('device cgroup rules: refused even in a delegated subtree (an eBPF program needs host privilege)', () => {
     expect(() => checkLimitsAgainst(delegated(['memory']), {}, ['c 1:3 r'])).toThrow(
       /device cgroup rules \(--device-cgroup-rule\) need a device program/,
+    );
+  });
+
+  it('a start or exec only from inside the subtree the container’s cgroup is in', () => {
+    const here = delegated(['memory']);
+    expect(cgroupReachProblem(here, `${SERVICE}/box/abc`)).toBeUndefined();
+    expect(cgroupReachProblem(here, `${SERVICE}2/box/abc`)).toMatch(
+      /^its cgroup \/user\.slice\/user-1000\.slice\/user@1000\.service2\/box\/abc is outside the cgroup v2 subtree delegated to this box process \(\/user\.slice/,
+    );
+    expect(cgroupReachProblem({ reason: 'no delegation here' }, `${SERVICE}/box/abc`)).toMatch(
+      /\(no delegation here\); run box from the session that made it$/,
     );
   });
 });

@@ -21,7 +21,12 @@ let lookup: Promise<Delegation> | undefined;
 
 /** The user's delegated subtree, looked for once per process. */
 function delegation(): Promise<Delegation> {
-  lookup ??= import('@box/cgroups').then(({ findDelegatedCgroup }) => findDelegatedCgroup());
+  lookup ??= import('@box/cgroups')
+    .then(({ findDelegatedCgroup }) => findDelegatedCgroup())
+    .catch((error: unknown) => {
+      lookup = undefined; // looked for again next time (a long-lived service)
+      throw error;
+    });
   return lookup;
 }
 
@@ -39,7 +44,8 @@ export async function containerCgroupsPath(id: string): Promise<string | undefin
  * Whether a container has a cgroup. A rootless container without one keeps `box/<id>` in its
  * record (a path a rootless box never makes), so that every record has a path to look at.
  */
-export function hasCgroup(record: { id: string; cgroupsPath: string }): boolean {
+export function hasCgroup(record: { id: string; cgroupsPath?: string }): boolean {
+  if (typeof record.cgroupsPath !== 'string') return false;
   return !isRootless() || record.cgroupsPath !== `box/${record.id}`;
 }
 
@@ -66,7 +72,7 @@ export async function checkRootlessLimits(
   deviceCgroupRules: readonly string[] = [],
 ): Promise<void> {
   const needs = controllersFor(resources);
-  const found = needs.size > 0 ? await delegation() : { reason: '' };
+  const found: Delegation = needs.size > 0 ? await delegation() : { reason: '' };
   checkLimitsAgainst(found, resources, deviceCgroupRules);
 }
 
@@ -76,7 +82,7 @@ export function checkLimitsAgainst(
   resources: LinuxResources = {},
   deviceCgroupRules: readonly string[] = [],
 ): void {
-  if (deviceCgroupRules.length > 0)
+  if (deviceCgroupRules.length > 0 || (resources.devices?.length ?? 0) > 0)
     throw new EngineError(
       'EINVAL',
       'device cgroup rules (--device-cgroup-rule) need a device program, which a rootless container cannot attach',
@@ -95,6 +101,25 @@ export function checkLimitsAgainst(
       'EINVAL',
       `resource limits (${missing.map(([limit]) => limit).join(', ')}) need the cgroup controllers ${missing.map(([, c]) => c).join(', ')}, which /${found.delegated.path} does not hand down to this user`,
     );
+}
+
+/**
+ * Refuses a start or exec of a rootless container whose cgroup this process cannot move processes
+ * into. cgroup v2 lets a process move another only with write access to `cgroup.procs` of the
+ * cgroups' common ancestor: a box run from outside the delegated subtree the container's cgroup
+ * is in (another login session, say) would fail half way with EACCES.
+ */
+export async function checkCgroupReach(record: { id: string; cgroupsPath?: string }): Promise<void> {
+  if (!isRootless() || !hasCgroup(record)) return;
+  const problem = cgroupReachProblem(await delegation(), record.cgroupsPath!);
+  if (problem) throw new EngineError('EINVAL', `container ${record.id.slice(0, 12)}: ${problem}`);
+}
+
+/** Why a process with this delegation cannot move processes into `cgroupsPath`, if it cannot. */
+export function cgroupReachProblem(found: Delegation, cgroupsPath: string): string | undefined {
+  if (found.delegated && cgroupsPath.startsWith(`${found.delegated.path}/`)) return undefined;
+  const here = found.delegated ? `/${found.delegated.path}` : found.reason;
+  return `its cgroup /${cgroupsPath} is outside the cgroup v2 subtree delegated to this box process (${here}); run box from the session that made it`;
 }
 
 /** A rootless container's spec: no device rules (see above). */
