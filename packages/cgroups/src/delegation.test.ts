@@ -49,40 +49,25 @@ async function systemdHost(): Promise<FakeCgroupfs> {
 
 const selfCgroup = (path: string) => `0::/${path}\n`;
 
+/** What the user `uid` with its process in `path` is handed on the fake host. */
+function delegationOf(path: string, uid = USER) {
+  return findDelegatedCgroup({ uid, selfCgroup: selfCgroup(path), mountinfo: fake!.mountinfo, fs: fake!.fs });
+}
+
 describe('findDelegatedCgroup (fake cgroup v2: this host is v1)', () => {
   it('finds the highest cgroup the user was handed, and what its children can have', async () => {
     fake = await systemdHost();
-    const found = await findDelegatedCgroup({
-      uid: USER,
-      selfCgroup: selfCgroup(TERMINAL),
-      mountinfo: fake.mountinfo,
-      fs: fake.fs,
-    });
+    const found = await delegationOf(TERMINAL);
     expect(found).toEqual({ delegated: { path: SERVICE, controllers: ['cpu', 'io', 'memory', 'pids'] } });
   });
 
   it('none for a cgroup of root (a login session), for another uid, on cgroup v1', async () => {
     fake = await systemdHost();
-    const session = await findDelegatedCgroup({
-      uid: USER,
-      selfCgroup: selfCgroup(SESSION),
-      mountinfo: fake.mountinfo,
-      fs: fake.fs,
-    });
+    const session = await delegationOf(SESSION);
     expect(session).toEqual({ reason: `this process's cgroup /${SESSION} is not delegated to this user` });
-    const other = await findDelegatedCgroup({
-      uid: 1001,
-      selfCgroup: selfCgroup(TERMINAL),
-      mountinfo: fake.mountinfo,
-      fs: fake.fs,
-    });
+    const other = await delegationOf(TERMINAL, 1001);
     expect(other.delegated).toBeUndefined();
-    const outside = await findDelegatedCgroup({
-      uid: USER,
-      selfCgroup: selfCgroup(`../../${SERVICE}`),
-      mountinfo: fake.mountinfo,
-      fs: fake.fs,
-    });
+    const outside = await delegationOf(`../../${SERVICE}`);
     expect(outside).toEqual({
       reason: `this process's cgroup /../../${SERVICE} is outside the mounted hierarchy`,
     });
@@ -102,12 +87,7 @@ describe('findDelegatedCgroup (fake cgroup v2: this host is v1)', () => {
     fake = await systemdHost();
     await fake.fs.writeFile(fake.path(SERVICE, 'cgroup.subtree_control'), '-cpu -io');
     await fake.write(`${SERVICE}/cgroup.procs`, '3001');
-    const found = await findDelegatedCgroup({
-      uid: USER,
-      selfCgroup: selfCgroup(TERMINAL),
-      mountinfo: fake.mountinfo,
-      fs: fake.fs,
-    });
+    const found = await delegationOf(TERMINAL);
     expect(found.delegated?.controllers).toEqual(['memory', 'pids']);
     // Below it: what it hands down works, the rest is named.
     const manager = await createCgroupManager({
