@@ -30,6 +30,8 @@ command -v runc >/dev/null 2>&1 || need_apt+=(runc)
 [ -x /usr/bin/newuidmap ] && [ -x /usr/bin/newgidmap ] || need_apt+=(uidmap)
 # --network slirp4netns (box looks for it in fixed directories, not in PATH).
 [ -x /usr/bin/slirp4netns ] || need_apt+=(slirp4netns)
+# A rootless container's overlay where the kernel refuses overlayfs in a user namespace.
+[ -x /usr/bin/fuse-overlayfs ] || need_apt+=(fuse-overlayfs)
 # The clients that drive box-runtime in the e2e tests.
 command -v podman >/dev/null 2>&1 || need_apt+=(podman)
 command -v containerd >/dev/null 2>&1 || need_apt+=(containerd)
@@ -41,6 +43,8 @@ fi
 # 0666 (the kernel lets a tun device be made only in a network namespace its opener is admin of);
 # machines without udev leave it 0600.
 if [ -c /dev/net/tun ] && [ "$(stat -c %a /dev/net/tun)" != 666 ]; then chmod 0666 /dev/net/tun; fi
+# fuse-overlayfs's container opens /dev/fuse as the user: 0666 by Debian's udev rules too.
+if [ -c /dev/fuse ] && [ "$(stat -c %a /dev/fuse)" != 666 ]; then chmod 0666 /dev/fuse; fi
 if ! command -v pnpm >/dev/null 2>&1 || [ "$(pnpm --version)" != "12.4.2" ]; then
   npm i -g pnpm@12.4.2 >/dev/null
 fi

@@ -628,6 +628,103 @@ describe('rootless box', () => {
   });
 });
 
+/**
+ * fuse-overlayfs, which box uses only where the kernel refuses overlay in a user namespace. This
+ * kernel does not refuse it, so the tests ask for it (BOX_ROOTLESS_OVERLAY=fuse-overlayfs, as
+ * podman's mount_program). /dev/fuse is made 0666 for them, as Debian's udev makes it, and put
+ * back after.
+ */
+describe('rootless box on fuse-overlayfs (asked for: this kernel mounts overlay in a user namespace)', () => {
+  let fuseMode = 0;
+  beforeAll(() => {
+    if (!existsSync('/usr/bin/fuse-overlayfs'))
+      throw new Error('/usr/bin/fuse-overlayfs is missing: run scripts/setup.sh (Debian fuse-overlayfs)');
+    fuseMode = statSync('/dev/fuse').mode & 0o777;
+    chmodSync('/dev/fuse', 0o666);
+  });
+  afterAll(() => chmodSync('/dev/fuse', fuseMode));
+
+  const onFuse = (args: string[]) => asUser(args, { env: ['BOX_ROOTLESS_OVERLAY=fuse-overlayfs'] });
+  const onFuseOk = (args: string[]) => {
+    const r = onFuse(args);
+    if (r.code !== 0) throw new Error(`box ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
+    return r.stdout.trim();
+  };
+  const servers = () =>
+    userPids(user.uid).filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'fuse-overlayfs';
+      } catch {
+        return false;
+      }
+    });
+
+  it('runs on it: whiteouts and opaque directories hide, commit, cp and export read its marks; its server ends with the container', async () => {
+    const r = onFuse([
+      'run',
+      '--name',
+      'fz',
+      'busybox',
+      'sh',
+      '-c',
+      'grep " / " /proc/mounts | cut -d" " -f3; rm -rf /var/www && ls -A /var && rm -rf /home/u && mkdir /home/u && touch /home/u/new && ls -A /home/u && ls /dev/fd',
+    ]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    // The root is fuse-overlayfs's; /dev/fuse's fd did not reach the command (0, 1, 2 and ls's own).
+    expect(r.stdout.trim().split('\n')).toEqual(['fuse', 'new', '0', '1', '2', '3']);
+    await waitFor(() => servers().length === 0, 10_000);
+    try {
+      // Its upper dir has fuse-overlayfs's own opaque marks: diff, commit, cp and export read them.
+      expect(onFuseOk(['diff', 'fz']).split('\n')).toEqual(
+        expect.arrayContaining(['D /home/u', 'A /home/u/new', 'D /var/www']),
+      );
+      onFuseOk(['commit', 'fz', 'fused']);
+      const archive = join(user.home, 'fused.tar');
+      onFuseOk(['save', '-o', archive, 'fused']);
+      const entries = execFileSync(
+        'sh',
+        ['-c', 'tar -xOf "$1" --wildcards "*/layer.tar" | tar -ti', 'sh', archive],
+        { encoding: 'utf8' },
+      ).split('\n');
+      expect(entries).toEqual(expect.arrayContaining(['home/u/.wh..wh..opq', 'home/u/new', 'var/.wh.www']));
+      expect(entries.filter((e) => e.includes('.wh..opq') && !e.endsWith('.wh..wh..opq'))).toEqual([]);
+      rmSync(archive);
+      const run = onFuse(['run', '--rm', 'fused', 'ls', '-A', '/home/u', '/var']);
+      expect(run.stderr).toBe('');
+      expect(run.stdout.trim().split('\n')).toEqual(['/home/u:', 'new', '', '/var:']);
+      const exported = join(user.home, 'fz.tar');
+      onFuseOk(['export', '-o', exported, 'fz']);
+      const names = execFileSync('tar', ['-tf', exported], { encoding: 'utf8' }).split('\n');
+      expect(names.filter((n) => n.startsWith('home/u/'))).toEqual(['home/u/', 'home/u/new']);
+      expect(names.filter((n) => n.includes('.wh.'))).toEqual([]);
+      rmSync(exported);
+      const out = join(user.home, 'new.out');
+      onFuseOk(['cp', 'fz:/home/u/new', out]);
+      expect(existsSync(out)).toBe(true);
+      rmSync(out);
+    } finally {
+      onFuseOk(['rm', 'fz']);
+      onFuse(['rmi', 'fused']);
+    }
+    // Nothing of it stays: no server, no mount on the host.
+    await waitFor(() => servers().length === 0, 10_000);
+    expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toMatch(/box-fuse-overlay-|fuse-overlayfs/);
+  });
+
+  it('a /dev/fuse the user may not open: one line, 125, and the container is not left running', () => {
+    chmodSync('/dev/fuse', 0o600);
+    try {
+      const r = onFuse(['run', '--rm', 'busybox', 'true']);
+      expect(r.code).toBe(125);
+      expect(r.stderr).toMatch(/^box: failed to start the container: open \/dev\/fuse: EACCES [^\n]*\n$/);
+      expect(asUserOk(['ps', '-a', '-q'])).toBe('');
+    } finally {
+      chmodSync('/dev/fuse', 0o666);
+    }
+  });
+});
+
 describe('rootless box: bad input', () => {
   const refused = (r: Result, pattern: RegExp) => {
     expect(r.code).toBe(125);

@@ -76,7 +76,8 @@ export type EngineErrorCode =
   | 'ENETWORKEXISTS'
   | 'ENETWORKINUSE'
   | 'EPORTINUSE'
-  | 'EPS';
+  | 'EPS'
+  | 'EFUSE';
 
 /** A refusal of the container engine; nothing was changed. */
 export class EngineError extends RuntimeError {

@@ -6,16 +6,16 @@
  *     addRootfsSteps (mounts, /dev, terminal, pivot_root, masks, hostname),
  *     stdio, cwd, credentials, capabilities → execve
  */
-import { Socket } from 'node:net';
 import type { CgroupManager } from '@box/cgroups';
 import { spawn } from '@box/ns';
-import { close, socketPair } from '@box/sys';
 import { processCredentials } from './capabilities.js';
 import { createContainerCgroup, removeContainerCgroup } from './cgroup.js';
 import { SpecError } from './errors.js';
 import { addLoopbackSteps } from './network/loopback.js';
 import { lookupCommand } from './process/lookup.js';
 import { resourceLimits } from './process/rlimits.js';
+import { SetupPause } from './process/setup-pause.js';
+import { FuseOverlay } from './rootfs/fuse-overlay.js';
 import { addRootfsSteps, type Overlay } from './rootfs/prepare.js';
 import { compileSeccomp } from './seccomp/compile.js';
 import { checkSeccompKeepsSetup } from './seccomp/guard.js';
@@ -29,6 +29,11 @@ export interface StartOptions {
   consoleSocket?: number;
   /** An overlay to mount as the rootfs inside the container's mount namespace. */
   overlay?: Overlay;
+  /**
+   * Mount the overlay with this FUSE program (fuse-overlayfs) rather than the kernel's overlayfs:
+   * for a user namespace whose kernel refuses overlay (see rootfs/fuse-overlay.ts).
+   */
+  fuseOverlay?: string;
   /** Called while the container waits before its set-up (cgroups, network). */
   onSync?: (pid: number) => void | Promise<void>;
   /** Kill the container if this process dies (a foreground `box run`). */
@@ -89,9 +94,11 @@ export async function startContainer(options: StartOptions): Promise<ContainerPr
   if (spec.linux?.seccomp) checkSeccompKeepsSetup(spec.linux.seccomp);
   const seccomp = spec.linux?.seccomp ? compileSeccomp(spec.linux.seccomp) : undefined;
   const cgroup = await createContainerCgroup(spec);
-  const pause = options.beforePivot ? new PivotPause(options.beforePivot) : undefined;
+  const pause = options.beforePivot ? new SetupPause(options.beforePivot) : undefined;
+  let fuse: FuseOverlay | undefined;
   let child: Awaited<ReturnType<typeof spawn>> | undefined;
   try {
+    if (options.overlay && options.fuseOverlay) fuse = new FuseOverlay(options.fuseOverlay, options.overlay);
     child = await spawn({
       path,
       args: proc.args,
@@ -103,6 +110,7 @@ export async function startContainer(options: StartOptions): Promise<ContainerPr
       keepFds: [
         ...(options.consoleSocket === undefined ? [] : [options.consoleSocket]),
         ...(pause ? [pause.childFd] : []),
+        ...(fuse ? [fuse.child.pauseFd] : []),
       ],
       setup(program) {
         if (namespaces.some((n) => n.type === 'network' && !n.path)) addLoopbackSteps(program);
@@ -110,6 +118,7 @@ export async function startContainer(options: StartOptions): Promise<ContainerPr
           rootfs: root.path,
           userns,
           overlay: options.overlay,
+          fuse: fuse?.child,
           consoleSocket: options.consoleSocket,
           beforePivot: pause?.childFd,
         });
@@ -124,9 +133,10 @@ export async function startContainer(options: StartOptions): Promise<ContainerPr
       // In its cgroup before it runs a single instruction of its own. Without anything to
       // do here, there is no sync point and the start is faster (see @box/ns).
       onSync:
-        cgroup || options.onSync || pause
+        cgroup || options.onSync || pause || fuse
           ? async (pid) => {
               pause?.listen(pid);
+              fuse?.pause.listen(pid);
               await cgroup?.addProcess(pid);
               await options.onSync?.(pid);
             }
@@ -137,9 +147,11 @@ export async function startContainer(options: StartOptions): Promise<ContainerPr
       preserveFds: options.preserveFds,
       detach: options.detach,
     });
+    await fuse?.pause.done();
     await pause?.done();
   } catch (error) {
     pause?.close();
+    fuse?.close();
     // Killed and gone before its cgroup goes (a detached one is not reaped here, but a dead
     // process leaves its cgroup at once).
     if (child) {
@@ -148,74 +160,11 @@ export async function startContainer(options: StartOptions): Promise<ContainerPr
     }
     if (cgroup) await removeContainerCgroup(cgroup);
     // The child's own report (EOF at its pause) follows from the callback's failure.
-    throw pause?.failure ?? error;
+    throw pause?.failure ?? fuse?.pause.failure ?? error;
   }
   const exited = child.exited.then(async (status) => {
     const { oomKilled } = cgroup ? await removeContainerCgroup(cgroup) : { oomKilled: false };
     return { ...status, oomKilled };
   });
   return { pid: child.pid, cgroup, exited, kill: (signal) => child.kill(signal) };
-}
-
-/**
- * The pause before pivot_root (StartOptions.beforePivot) on a socket pair: the child writes
- * one byte when its mounts are done and reads one back. This process listens from the sync
- * point on, and drops its copy of the child's end there, so a child that dies before the pause
- * is seen (EOF) rather than waited for.
- */
-class PivotPause {
-  readonly childFd: number;
-  private readonly parentFd: number;
-  private childOpen = true;
-  private socket: Socket | undefined;
-  private result: Promise<void> = Promise.resolve();
-  /** The callback's error, once it failed. */
-  failure: unknown;
-
-  constructor(private readonly callback: (pid: number) => Promise<void>) {
-    [this.parentFd, this.childFd] = socketPair();
-  }
-
-  listen(pid: number): void {
-    this.closeChildEnd();
-    const socket = new Socket({ fd: this.parentFd, readable: true, writable: true });
-    this.socket = socket;
-    this.result = new Promise<void>((resolve, reject) => {
-      let paused = false;
-      socket.once('data', () => {
-        paused = true;
-        this.callback(pid).then(
-          () => socket.end(Buffer.from([1]), () => resolve()),
-          (error: unknown) => {
-            // The child sees EOF and stops; the caller kills it.
-            this.failure = error;
-            socket.destroy();
-            reject(error);
-          },
-        );
-      });
-      socket.on('error', (error) => (paused ? undefined : reject(error)));
-      // The child ended before its pause: its own failure is reported by spawn.
-      socket.on('end', () => (paused ? undefined : resolve()));
-    });
-    // Settled by done(); not an unhandled rejection meanwhile.
-    this.result.catch(() => undefined);
-  }
-
-  /** Settles when the pause is over (or never came); rejects with the callback's error. */
-  done(): Promise<void> {
-    return this.result;
-  }
-
-  close(): void {
-    this.closeChildEnd();
-    if (this.socket) this.socket.destroy();
-    else close(this.parentFd);
-  }
-
-  private closeChildEnd(): void {
-    if (!this.childOpen) return;
-    this.childOpen = false;
-    close(this.childFd);
-  }
 }

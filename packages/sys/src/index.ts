@@ -67,6 +67,7 @@ export {
   markCloseOnExecFrom,
   mknod,
   mount,
+  pidfdGetfd,
   pidfdOpen,
   pidfdSendSignal,
   pipe,

@@ -25,6 +25,7 @@ import {
   isatty,
   kill,
   lsetxattr,
+  pidfdGetfd,
   pidfdOpen,
   pidfdSendSignal,
   pipe,
@@ -132,6 +133,26 @@ describe('kill / tryWait / pidfdOpen', () => {
     expect(() => pidfdOpen(0x3ffffff)).toThrow(
       expect.objectContaining({ syscall: 'pidfd_open', code: 'ESRCH' }),
     );
+  });
+
+  it('pidfdGetfd copies an open file of another process; EBADF for an fd it does not have', async () => {
+    const child = spawn('sleep', ['100'], { stdio: ['ignore', 'ignore', 'ignore', 'pipe'] });
+    await new Promise((resolve) => child.once('spawn', resolve));
+    const pidfd = pidfdOpen(child.pid!);
+    try {
+      const copy = pidfdGetfd(pidfd, 3);
+      try {
+        expect(readlinkSync(`/proc/self/fd/${copy}`)).toBe(readlinkSync(`/proc/${child.pid}/fd/3`));
+      } finally {
+        closeSync(copy);
+      }
+      expect(() => pidfdGetfd(pidfd, 999)).toThrow(
+        expect.objectContaining({ syscall: 'pidfd_getfd', code: 'EBADF' }),
+      );
+    } finally {
+      closeSync(pidfd);
+      child.kill('SIGKILL');
+    }
   });
 });
 

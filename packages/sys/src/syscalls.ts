@@ -264,6 +264,14 @@ export function pidfdOpen(pid: number): number {
 }
 
 /**
+ * pidfd_getfd(2) (Linux 5.6): a copy, in this process and close-on-exec, of the open file
+ * `targetFd` of the process a pidfd names (it needs ptrace access to that process).
+ */
+export function pidfdGetfd(pidfd: number, targetFd: number): number {
+  return check(libc().syscall3(438, pidfd, targetFd, 0), 'pidfd_getfd', `pidfd ${pidfd}`, `fd ${targetFd}`);
+}
+
+/**
  * pidfd_send_signal(2) (Linux 5.1): signals the process a pidfd names, never another one
  * that got its pid later. ESRCH once that process has been reaped; signal 0 probes for it
  * (a zombie still counts).

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -47,6 +48,16 @@ describe('layerChanges', () => {
     utimesSync(join(upper, 'srv'), new Date(0), new Date(0));
     utimesSync(join(lower, 'srv'), new Date(0), new Date(0));
     expect(lines(upper, [lower])).toEqual(['C /srv', 'A /srv/data']);
+  });
+
+  it('fuse-overlayfs’s opaque marks (userxattr): the directory is D, its two mark entries are no change', () => {
+    const base = tree(tempDir(), ['opt/', 'opt/old']);
+    const upper = tree(tempDir(), ['opt/', 'opt/fresh', 'opt/.wh..wh..opq']);
+    writeFileSync(join(upper, 'opt/.wh..wh..opq'), '');
+    execFileSync('setfattr', ['-n', 'user.fuseoverlayfs.opaque', '-v', 'y', join(upper, 'opt')]);
+    execFileSync('mknod', [join(upper, 'opt/.wh..opq'), 'c', '0', '0']);
+    const changes = layerChanges(upper, [base], { userxattr: true }).map((c) => `${c.kind} ${c.path}`);
+    expect(changes).toEqual(['D /opt', 'A /opt/fresh']);
   });
 
   it('an opaque directory is D, what is in it A or C; a whiteout in the image hides what is below', () => {

@@ -16,7 +16,7 @@ import { lstatSync, type Stats } from 'node:fs';
 import { walk } from './diff.js';
 import { errnoOf, UnionfsError } from './errors.js';
 import { checkOverlayPath } from './options.js';
-import { isOpaque, isOverlayWhiteout, type XattrModeOptions } from './whiteout.js';
+import { isFuseOpaqueMark, isOpaque, isOverlayWhiteout, type XattrModeOptions } from './whiteout.js';
 
 export type ChangeKind = 'A' | 'C' | 'D';
 
@@ -88,6 +88,7 @@ export function layerChanges(
     const path = `/${rel}`;
     const parent = slash === -1 ? '/' : `/${parentRel}`;
     const stats = lstatSync(`${upper}/${rel}`);
+    if (options.userxattr && isFuseOpaqueMark(rel.slice(slash + 1), stats)) continue;
 
     // What the image has at this path: the first layer (top first) that says anything of it.
     const inLayers = searchable.get(parentRel) ?? lowers.map(() => false);

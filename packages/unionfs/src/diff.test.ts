@@ -111,6 +111,23 @@ describe('diffLayer', () => {
     for (const e of entries) expect(Object.keys(e.header.pax ?? {}).join()).not.toMatch(/overlay/);
   });
 
+  it('reads fuse-overlayfs’s own opaque marks (userxattr): one OCI opaque marker, nothing else of them', async () => {
+    // An upper dir as fuse-overlayfs 1.10 leaves it (seen on this machine) where a directory was
+    // removed and made again: the xattr, a `.wh..wh..opq` file and a `.wh..opq` whiteout.
+    const upper = join(tempDir(), 'upper');
+    mkdirSync(join(upper, 'd'), { recursive: true });
+    execFileSync('setfattr', ['-n', 'user.fuseoverlayfs.opaque', '-v', 'y', join(upper, 'd')]);
+    writeFileSync(join(upper, 'd', '.wh..wh..opq'), '');
+    execFileSync('mknod', [join(upper, 'd', '.wh..opq'), 'c', '0', '0']);
+    writeFileSync(join(upper, 'd', 'new'), 'new');
+    execFileSync('mknod', [join(upper, 'gone'), 'c', '0', '0']);
+    const entries = await readTar(diffLayer(upper, { userxattr: true }));
+    expect(entries.map((e) => e.header.name)).toEqual(['d/', 'd/.wh..wh..opq', 'd/new', '.wh.gone']);
+    expect(Object.keys(entries[0]!.header.pax ?? {}).join()).not.toMatch(/fuseoverlayfs/);
+    // Without userxattr (root's overlays) those names are no marks: refused as before.
+    await expect(readTar(diffLayer(upper))).rejects.toThrow(/cannot be stored in an OCI layer/);
+  });
+
   it('keeps binary xattrs, owners and hard links byte for byte (read back by GNU tar)', async () => {
     const { upper, root } = await containerUpper();
     const tarFile = join(root, 'layer.tar');

@@ -5,7 +5,7 @@
 import { closeSync, constants, lstatSync, openSync, readlinkSync, readSync, type Stats } from 'node:fs';
 import { errnoOf, UnionfsError } from './errors.js';
 import { BLOCK, encodeHeader, type Reserve, type TarHeader } from './tar.js';
-import { OPAQUE_WHITEOUT, WHITEOUT_PREFIX } from './whiteout.js';
+import { FUSE_OPAQUE_XATTR, isFuseOpaqueMark, OPAQUE_WHITEOUT, WHITEOUT_PREFIX } from './whiteout.js';
 import type { Xattr } from './xattr.js';
 
 const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW;
@@ -66,6 +66,8 @@ export function encodeEntry(ctx: EntryContext, rel: string, reserve: Reserve): E
   }
   const type = typeOf(stats);
   if (type === undefined) return undefined;
+  // fuse-overlayfs's opaque-directory entries: its directory's xattr says it (below).
+  if (ctx.overlayPrefix === 'user.overlay.' && isFuseOpaqueMark(name, stats)) return undefined;
   const mtime = Math.floor(stats.mtimeMs / 1000);
 
   if (type === 'character-device' && stats.rdev === 0) {
@@ -96,8 +98,10 @@ export function encodeEntry(ctx: EntryContext, rel: string, reserve: Reserve): E
   }
   for (const attr of all) {
     const key = attr[0];
-    if (key.startsWith(ctx.overlayPrefix)) {
-      if (key === ctx.opaqueName) opaque = attr[1].length === 1 && attr[1][0] === 0x79;
+    if (key === FUSE_OPAQUE_XATTR && ctx.overlayPrefix === 'user.overlay.') {
+      opaque ||= attr[1].length === 1 && attr[1][0] === 0x79;
+    } else if (key.startsWith(ctx.overlayPrefix)) {
+      if (key === ctx.opaqueName) opaque ||= attr[1].length === 1 && attr[1][0] === 0x79;
       else if (key.endsWith('.redirect') || key.endsWith('.metacopy')) {
         throw new UnionfsError(
           'EUNIONFSUNSUPPORTED',

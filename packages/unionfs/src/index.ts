@@ -38,6 +38,7 @@ export {
 } from './overlay.js';
 export { treeSize } from './size.js';
 export {
+  FUSE_OPAQUE_XATTR,
   isOpaque,
   isOverlayWhiteout,
   markOpaque,

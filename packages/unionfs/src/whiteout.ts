@@ -23,6 +23,21 @@ export function opaqueXattr(options: XattrModeOptions = {}): string {
   return options.userxattr ? 'user.overlay.opaque' : 'trusted.overlay.opaque';
 }
 
+/**
+ * fuse-overlayfs's own marks in an upper directory, where it cannot set overlayfs's xattrs (box
+ * uses it for a rootless container where the kernel refuses overlay in a user namespace): the
+ * xattr `user.fuseoverlayfs.opaque=y` on an opaque directory, which also holds a `.wh..wh..opq`
+ * file and a `.wh..opq` whiteout. The xattr counts as opaque (with userxattr); the two entries are
+ * marks, not files of the container.
+ */
+export const FUSE_OPAQUE_XATTR = 'user.fuseoverlayfs.opaque';
+
+/** True for one of fuse-overlayfs's two opaque-directory entries (see FUSE_OPAQUE_XATTR). */
+export function isFuseOpaqueMark(name: string, stats: Stats): boolean {
+  if (name === OPAQUE_WHITEOUT) return stats.isFile() && stats.size === 0;
+  return name === '.wh..opq' && isOverlayWhiteout(stats);
+}
+
 /** The overlay's own xattr namespace, never copied into a layer. */
 export function overlayXattrPrefix(options: XattrModeOptions = {}): string {
   return options.userxattr ? 'user.overlay.' : 'trusted.overlay.';
@@ -100,10 +115,13 @@ export function isOverlayWhiteout(stats: Pick<Stats, 'isCharacterDevice' | 'rdev
   return stats.isCharacterDevice() && Number(stats.rdev) === 0;
 }
 
-/** True when dir carries the opaque xattr with value `y`. */
+/** True when dir carries the opaque xattr (with userxattr, or fuse-overlayfs's) with value `y`. */
 export function isOpaque(dir: string, options: XattrModeOptions = {}): boolean {
-  const value = xattrBackend().get(dir, opaqueXattr(options));
-  return value !== null && value.length === 1 && value[0] === 0x79;
+  const names = options.userxattr ? [opaqueXattr(options), FUSE_OPAQUE_XATTR] : [opaqueXattr(options)];
+  return names.some((name) => {
+    const value = xattrBackend().get(dir, name);
+    return value !== null && value.length === 1 && value[0] === 0x79;
+  });
 }
 
 /**

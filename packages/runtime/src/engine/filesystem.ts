@@ -7,21 +7,42 @@
 import { closeSync, rmSync } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import type { IdMapping } from '@box/ns';
-import { type Change, diffLayer, layerChanges, withOverlay } from '@box/unionfs';
+import { type Change, diffLayer, layerChanges, type WithOverlayOptions, withOverlay } from '@box/unionfs';
 import { EngineError } from '../errors.js';
 import type { EngineContext } from './context.js';
 import { commitPauseMarker, freeze, isPaused, takeCommitPauseMarker, thaw } from './freezer.js';
 import { isRootless } from './rootless.js';
 import { hasCgroup } from './rootless-cgroups.js';
+import { fuseFallbackFor, overlayProgram, withFuseOverlay } from './rootless-overlay.js';
 import { processAlive } from './status.js';
 import type { ContainerRecord, ImageConfig } from './types.js';
+
+/**
+ * withOverlay for a stopped container's files; for a rootless box, through fuse-overlayfs where
+ * its containers' overlays are (see rootless-overlay.ts).
+ */
+async function withContainerOverlay<T>(
+  options: WithOverlayOptions,
+  fn: (merged: string) => T | Promise<T>,
+): Promise<T> {
+  let program = overlayProgram();
+  if (program === undefined) {
+    try {
+      return await withOverlay(options, fn);
+    } catch (error) {
+      program = fuseFallbackFor(error);
+      if (program === undefined) throw error;
+    }
+  }
+  return withFuseOverlay(program, options, fn);
+}
 
 /** Runs `fn` with the container's root directory on the host. */
 export async function withRoot<T>(state: ContainerRecord, fn: (root: string) => T | Promise<T>): Promise<T> {
   if (processAlive(state)) return fn(`/proc/${state.pid}/root`);
   const { upperdir, workdir, lowerdirs, layersRoot } = state.overlay;
   // Rootless: mounted in box's own mount namespace (see rootless.ts), with user.* xattrs.
-  return withOverlay({ lowerdirs, upperdir, workdir, layersRoot, userxattr: isRootless() }, fn);
+  return withContainerOverlay({ lowerdirs, upperdir, workdir, layersRoot, userxattr: isRootless() }, fn);
 }
 
 /** A container id as the host sees it, through the container's user namespace map if it has one. */
@@ -54,7 +75,7 @@ export function containerUserOwner(
 export async function exportTo(state: ContainerRecord, out: NodeJS.WritableStream): Promise<void> {
   const { upperdir, lowerdirs, layersRoot } = state.overlay;
   const userxattr = isRootless();
-  await withOverlay(
+  await withContainerOverlay(
     { lowerdirs: [upperdir, ...lowerdirs], readonly: true, layersRoot, userxattr },
     async (merged) => {
       await pipeline(diffLayer(merged), out);

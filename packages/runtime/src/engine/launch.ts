@@ -10,6 +10,7 @@ import type { EngineContext } from './context.js';
 import { ContainerNetwork } from './network-attach.js';
 import { processStartTime } from './process-info.js';
 import { checkCgroupReach } from './rootless-cgroups.js';
+import { fuseFallbackFor, overlayProgram } from './rootless-overlay.js';
 import { exitCodeOf } from './status.js';
 import type { AttachStdio, ContainerRecord } from './types.js';
 
@@ -33,6 +34,22 @@ export async function launch(
   record: ContainerRecord,
   options: LaunchOptions,
 ): Promise<ContainerProcess> {
+  try {
+    return await launchWith(ctx, record, options, overlayProgram());
+  } catch (error) {
+    // A rootless start whose kernel refused the overlay: undone whole, made again on FUSE.
+    const fuse = fuseFallbackFor(error);
+    if (fuse === undefined) throw error;
+    return launchWith(ctx, record, options, fuse);
+  }
+}
+
+async function launchWith(
+  ctx: EngineContext,
+  record: ContainerRecord,
+  options: LaunchOptions,
+  fuseOverlay: string | undefined,
+): Promise<ContainerProcess> {
   const { store } = ctx;
   await checkCgroupReach(record);
   const spec = store.readSpec(record.id);
@@ -46,6 +63,7 @@ export async function launch(
       return startContainer({
         spec,
         overlay: record.overlay,
+        fuseOverlay,
         stdio: options.stdio,
         consoleSocket: options.consoleSocket,
         dieWithParent: options.dieWithParent,

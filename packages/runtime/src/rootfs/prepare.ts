@@ -7,6 +7,7 @@
  * the container's new mount namespace: the host's mount table never changes,
  * so a container that dies at any point leaves no mount behind.
  */
+
 import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { posix } from 'node:path';
 import {
@@ -28,6 +29,7 @@ import { overlayMountData } from '@box/unionfs';
 import { SpecError } from '../errors.js';
 import type { Mount, Spec } from '../spec.js';
 import { addDeviceSteps, addSpecDeviceStep } from './devices.js';
+import type { FuseMount } from './fuse-overlay.js';
 import { parseMountOptions, propagationFlags } from './mount-options.js';
 import { type BindMountView, ContainerView } from './resolve.js';
 import { SafeSteps } from './safe-path.js';
@@ -51,6 +53,8 @@ export interface RootfsOptions {
   userns: boolean;
   /** Mount this overlay on the rootfs first, inside the container's mount namespace. */
   overlay?: Overlay;
+  /** Mount the overlay through fuse-overlayfs on this device instead (see fuse-overlay.ts). */
+  fuse?: FuseMount;
   /** A unix socket (host fd) that receives the terminal's master side. */
   consoleSocket?: number;
   /**
@@ -80,7 +84,27 @@ export function addRootfsSteps(program: ChildProgram, spec: Spec, options: Rootf
     throw new SpecError(`linux.rootfsPropagation: unknown propagation "${rootPropagation}"`);
   const follows = propagation !== undefined && (propagation & (MS.SLAVE | MS.SHARED)) !== 0;
   program.mount(null, '/', null, MS.REC | (follows ? MS.SLAVE : MS.PRIVATE));
-  if (options.overlay) {
+  if (options.overlay && options.fuse) {
+    const { deviceFd, pauseFd } = options.fuse;
+    // Opened here, in the container's user namespace: the kernel refuses a FUSE device opened in
+    // another (see fuse-overlay.ts).
+    const device = program.slot();
+    program.openat('/dev/fuse', O_RDWR, 0, { store: device });
+    program.call('dup3', 'put /dev/fuse at its agreed fd', [device, deviceFd, O_CLOEXEC]);
+    program.close(device, 'close /dev/fuse');
+    program.mount(
+      'fuse-overlayfs',
+      root,
+      'fuse',
+      MS.NOSUID | MS.NODEV,
+      `fd=${deviceFd},rootmode=40000,user_id=0,group_id=0,allow_other,default_permissions`,
+    );
+    // Its server starts now (EOF instead of the byte back: it could not, and the child stops).
+    program.call('write', 'report the FUSE mount made', [pauseFd, program.bytes(Buffer.from([1])), 1]);
+    program.call('read', 'wait for fuse-overlayfs', [pauseFd, program.alloc(8), 1], { zeroErrno: EPIPE });
+    program.close(pauseFd, 'close the FUSE pause socket');
+    program.close(deviceFd, 'close /dev/fuse');
+  } else if (options.overlay) {
     const { lowerdirs, upperdir, workdir, layersRoot } = options.overlay;
     // In a user namespace overlayfs keeps its metadata in user.* xattrs (userxattr).
     const { data, cwd } = overlayMountData({

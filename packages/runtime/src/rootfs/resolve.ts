@@ -97,13 +97,15 @@ function mountAt(mounts: readonly BindMountView[], path: string): BindMountView 
 export class ContainerView {
   private readonly fds: number[] = [];
   private readonly nodes = new Map<string, Node | undefined>();
-  private readonly opaqueXattr: string;
+  private readonly opaqueXattrs: readonly string[];
 
   constructor(
     private readonly layers: readonly string[],
     options: ResolveOptions = {},
   ) {
-    this.opaqueXattr = options.userxattr ? 'user.overlay.opaque' : 'trusted.overlay.opaque';
+    this.opaqueXattrs = options.userxattr
+      ? ['user.overlay.opaque', 'user.fuseoverlayfs.opaque']
+      : ['trusted.overlay.opaque'];
   }
 
   /**
@@ -218,8 +220,11 @@ export class ContainerView {
     // xattrs cannot be read through an O_PATH fd: reopen the directory itself, never a path.
     const fd = openat(dirFd, '.', O_RDONLY | O_DIRECTORY);
     try {
-      const value = fgetxattr(fd, this.opaqueXattr);
-      return value !== null && value.length === 1 && value[0] === 0x79;
+      // With userxattr, fuse-overlayfs's own mark counts too (see @box/unionfs whiteout.ts).
+      return this.opaqueXattrs.some((name) => {
+        const value = fgetxattr(fd, name);
+        return value !== null && value.length === 1 && value[0] === 0x79;
+      });
     } catch (error) {
       // A file system without xattrs (of that namespace) has no opaque directories.
       if (error instanceof SyscallError && (error.code === 'ENOTSUP' || error.code === 'EOPNOTSUPP'))

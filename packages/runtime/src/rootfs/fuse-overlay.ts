@@ -1,0 +1,91 @@
+/**
+ * A container's overlay through fuse-overlayfs, for a user namespace whose kernel refuses
+ * overlayfs (before Linux 5.11, or where a distribution turns it off): what podman does with its
+ * `mount_program`.
+ *
+ * How: the child, root of its new user namespace, opens /dev/fuse itself (the kernel takes a FUSE
+ * device only from an opener of the mounter's user namespace), puts it at an agreed fd number and
+ * mounts `fuse` on its root with `fd=N`, then pauses. This process takes a copy of that fd
+ * (pidfd_getfd), starts fuse-overlayfs on it (`/dev/fd/3`: a FUSE device that is mounted
+ * already), drops its copy and lets the child go on; the child closes its own before anything of
+ * the image runs. The server runs in box's namespaces, as the user: the container never sees it
+ * and cannot signal it, and it ends by itself once the container's mount namespace, and so the
+ * mount, is gone. Should it die early, no copy of the device is left open and the container's
+ * file operations fail (ENOTCONN) instead of waiting for ever.
+ *
+ * Threat model: the device reaches the container's process only for the mount (a container
+ * holding it could answer its own root's file requests). `default_permissions` makes the kernel
+ * check modes and owners itself, as overlayfs does: the server runs as the namespace's root and
+ * would otherwise let every request through.
+ */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { closeSync, readdirSync } from 'node:fs';
+import { pidfdGetfd, pidfdOpen } from '@box/sys';
+import { RuntimeError } from '../errors.js';
+import { SetupPause } from '../process/setup-pause.js';
+import type { Overlay } from './prepare.js';
+
+/** The child's side: where it puts the device, and the pause that waits for the server. */
+export interface FuseMount {
+  deviceFd: number;
+  pauseFd: number;
+}
+
+export class FuseOverlay {
+  readonly pause: SetupPause;
+  /**
+   * Above every fd this process has now: the child's copies of them are all it could meet there
+   * (the spawn's own pipes come after, at the lowest free numbers), and those it may lose.
+   */
+  readonly deviceFd = Math.max(2, ...readdirSync('/proc/self/fd').map(Number)) + 16;
+
+  constructor(
+    private readonly program: string,
+    private readonly overlay: Overlay,
+  ) {
+    for (const dir of [...overlay.lowerdirs, overlay.upperdir, overlay.workdir]) {
+      // fuse-overlayfs's option syntax has no escapes for these.
+      if (/[,:]/.test(dir))
+        throw new RuntimeError('EINVAL', `fuse-overlayfs cannot take a layer path with "," or ":": ${dir}`);
+    }
+    this.pause = new SetupPause((pid) => this.serve(pid));
+  }
+
+  get child(): FuseMount {
+    return { deviceFd: this.deviceFd, pauseFd: this.pause.childFd };
+  }
+
+  /** Starts the server on the child's mounted device; this process then holds no copy of it. */
+  private async serve(pid: number): Promise<void> {
+    const pidfd = pidfdOpen(pid);
+    let device: number;
+    try {
+      device = pidfdGetfd(pidfd, this.deviceFd);
+    } finally {
+      closeSync(pidfd);
+    }
+    const { lowerdirs, upperdir, workdir } = this.overlay;
+    try {
+      const server = spawn(
+        this.program,
+        ['-f', '-o', `lowerdir=${lowerdirs.join(':')},upperdir=${upperdir},workdir=${workdir}`, '/dev/fd/3'],
+        { stdio: ['ignore', 'ignore', 'ignore', device], detached: true },
+      );
+      await Promise.race([
+        once(server, 'spawn'),
+        once(server, 'error').then(([error]) => {
+          throw new RuntimeError('EFUSE', `cannot start ${this.program}: ${(error as Error).message}`);
+        }),
+      ]);
+      server.unref();
+    } finally {
+      closeSync(device);
+    }
+  }
+
+  /** After a failed start: nothing of it stays open. */
+  close(): void {
+    this.pause.close();
+  }
+}
