@@ -669,12 +669,13 @@ describe('rootless box on fuse-overlayfs (asked for: this kernel mounts overlay 
       '-c',
       'grep " / " /proc/mounts | cut -d" " -f3; rm -rf /var/www && ls -A /var && rm -rf /home/u && mkdir /home/u && touch /home/u/new && ls -A /home/u && ls /dev/fd',
     ]);
-    expect(r.stderr).toBe('');
-    expect(r.code).toBe(0);
-    // The root is fuse-overlayfs's; /dev/fuse's fd did not reach the command (0, 1, 2 and ls's own).
-    expect(r.stdout.trim().split('\n')).toEqual(['fuse', 'new', '0', '1', '2', '3']);
-    await waitFor(() => servers().length === 0, 10_000);
     try {
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      // The root is fuse-overlayfs's; /dev/fuse's fd did not reach the command (0, 1, 2 and ls's own).
+      expect(r.stdout.trim().split('\n')).toEqual(['fuse', 'new', '0', '1', '2', '3']);
+      // Its server ended with it.
+      await waitFor(() => servers().length === 0, 10_000);
       // Its upper dir has fuse-overlayfs's own opaque marks: diff, commit, cp and export read them.
       expect(onFuseOk(['diff', 'fz']).split('\n')).toEqual(
         expect.arrayContaining(['D /home/u', 'A /home/u/new', 'D /var/www']),
@@ -704,12 +705,29 @@ describe('rootless box on fuse-overlayfs (asked for: this kernel mounts overlay 
       expect(existsSync(out)).toBe(true);
       rmSync(out);
     } finally {
-      onFuseOk(['rm', 'fz']);
+      onFuse(['rm', '-f', 'fz']);
       onFuse(['rmi', 'fused']);
     }
-    // Nothing of it stays: no server, no mount on the host.
+    // Nothing of it stays: no server (cp's and export's ended with them), no mount point.
     await waitFor(() => servers().length === 0, 10_000);
-    expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toMatch(/box-fuse-overlay-|fuse-overlayfs/);
+    expect(readdirSync('/tmp').filter((name) => name.startsWith('box-fuse-overlay-'))).toEqual([]);
+  });
+
+  it('a running container on it: exec and exec -u NAME work; cp of its files meets FUSE’s EACCES, in one line', async () => {
+    onFuseOk(['run', '-d', '--name', 'fr', 'busybox', 'sleep', '60']);
+    try {
+      expect(onFuseOk(['exec', 'fr', 'sh', '-c', 'grep " / " /proc/mounts | cut -d" " -f3'])).toBe('fuse');
+      // The command and the user are looked up in its layers.
+      expect(onFuseOk(['exec', '-u', 'www', 'fr', 'id', '-u'])).toBe('33');
+      const cp = onFuse(['cp', 'fr:/etc/passwd', join(user.home, 'p.out')]);
+      expect(cp.code).not.toBe(0);
+      expect(cp.stderr.trim().split('\n')).toHaveLength(1);
+      expect(cp.stderr).toMatch(/EACCES/);
+      expect(existsSync(join(user.home, 'p.out'))).toBe(false);
+    } finally {
+      onFuse(['rm', '-f', 'fr']);
+    }
+    await waitFor(() => servers().length === 0, 10_000);
   });
 
   it('a /dev/fuse the user may not open: one line, 125, and the container is not left running', () => {

@@ -33,7 +33,7 @@ import { addConsoleSteps } from './rootfs/prepare.js';
 import { compileSeccomp } from './seccomp/compile.js';
 import { checkSeccompKeepsSetup } from './seccomp/guard.js';
 import type { LinuxSeccomp } from './seccomp/types.js';
-import type { Process } from './spec.js';
+import type { Mount, Process } from './spec.js';
 
 const NS_FILES: Record<NamespaceType, string> = {
   user: 'user',
@@ -70,6 +70,17 @@ export interface ExecOptions {
   detach?: boolean;
   /** Host fds passed to the process under their own numbers (runc exec --preserve-fds). */
   preserveFds?: readonly number[];
+  /**
+   * Look the command up in these layers (top first) and mounts rather than through the
+   * container's root in /proc: for a rootless container on fuse-overlayfs, whose root FUSE lets
+   * only the container's own user namespace into.
+   */
+  layers?: {
+    dirs: readonly string[];
+    mounts?: readonly Mount[];
+    userxattr: boolean;
+    fuseOverlay: boolean;
+  };
 }
 
 export interface ExecProcess {
@@ -123,9 +134,19 @@ export async function execInContainer(options: ExecOptions): Promise<ExecProcess
   try {
     const types = containerNamespaces(init);
     const env = proc.env ?? [];
-    // The container's files, seen through its mount namespace.
-    const root = openIn('root', O_PATH | O_DIRECTORY);
-    const path = lookupCommand(`/proc/self/fd/${root}`, proc.args[0] ?? '', env, proc.cwd);
+    const { layers } = options;
+    const path = layers
+      ? lookupCommand(layers.dirs, proc.args[0] ?? '', env, proc.cwd, layers.mounts, {
+          userxattr: layers.userxattr,
+          fuseOverlay: layers.fuseOverlay,
+        })
+      : // The container's files, seen through its mount namespace.
+        lookupCommand(
+          `/proc/self/fd/${openIn('root', O_PATH | O_DIRECTORY)}`,
+          proc.args[0] ?? '',
+          env,
+          proc.cwd,
+        );
     const byPidfd = init.pidfd !== undefined && canJoinByPidfd();
     const namespaces: Namespace[] = byPidfd
       ? []

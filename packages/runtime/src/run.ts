@@ -89,7 +89,10 @@ export async function startContainer(options: StartOptions): Promise<ContainerPr
   const env = proc.env ?? [];
   const layers = options.overlay ? [options.overlay.upperdir, ...options.overlay.lowerdirs] : [root.path];
   // In a user namespace the overlay is mounted with userxattr (see rootfs/prepare.ts).
-  const path = lookupCommand(layers, proc.args[0]!, env, proc.cwd, spec.mounts, { userxattr: userns });
+  const path = lookupCommand(layers, proc.args[0]!, env, proc.cwd, spec.mounts, {
+    userxattr: userns,
+    fuseOverlay: options.fuseOverlay !== undefined,
+  });
   // Compiled before anything is made: a filter the kernel cannot have is refused here.
   if (spec.linux?.seccomp) checkSeccompKeepsSetup(spec.linux.seccomp);
   const seccomp = spec.linux?.seccomp ? compileSeccomp(spec.linux.seccomp) : undefined;
@@ -137,6 +140,7 @@ export async function startContainer(options: StartOptions): Promise<ContainerPr
           ? async (pid) => {
               pause?.listen(pid);
               fuse?.pause.listen(pid);
+              fuse?.releasePlaceholder();
               await cgroup?.addProcess(pid);
               await options.onSync?.(pid);
             }

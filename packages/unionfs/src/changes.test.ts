@@ -50,14 +50,17 @@ describe('layerChanges', () => {
     expect(lines(upper, [lower])).toEqual(['C /srv', 'A /srv/data']);
   });
 
-  it('fuse-overlayfs’s opaque marks (userxattr): the directory is D, its two mark entries are no change', () => {
+  it('fuse-overlayfs’s opaque marks (fuseOverlay): the directory is D, its two mark entries are no change', () => {
     const base = tree(tempDir(), ['opt/', 'opt/old']);
     const upper = tree(tempDir(), ['opt/', 'opt/fresh', 'opt/.wh..wh..opq']);
     writeFileSync(join(upper, 'opt/.wh..wh..opq'), '');
     execFileSync('setfattr', ['-n', 'user.fuseoverlayfs.opaque', '-v', 'y', join(upper, 'opt')]);
     execFileSync('mknod', [join(upper, 'opt/.wh..opq'), 'c', '0', '0']);
-    const changes = layerChanges(upper, [base], { userxattr: true }).map((c) => `${c.kind} ${c.path}`);
-    expect(changes).toEqual(['D /opt', 'A /opt/fresh']);
+    const changes = (fuseOverlay: boolean) =>
+      layerChanges(upper, [base], { userxattr: true, fuseOverlay }).map((c) => `${c.kind} ${c.path}`);
+    expect(changes(true)).toEqual(['D /opt', 'A /opt/fresh']);
+    // The kernel's overlay reads none of it: a container's own files.
+    expect(changes(false)).toEqual(['C /opt', 'D /opt/.wh..opq', 'A /opt/.wh..wh..opq', 'A /opt/fresh']);
   });
 
   it('an opaque directory is D, what is in it A or C; a whiteout in the image hides what is below', () => {

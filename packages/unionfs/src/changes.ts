@@ -88,7 +88,7 @@ export function layerChanges(
     const path = `/${rel}`;
     const parent = slash === -1 ? '/' : `/${parentRel}`;
     const stats = lstatSync(`${upper}/${rel}`);
-    if (options.userxattr && isFuseOpaqueMark(rel.slice(slash + 1), stats)) continue;
+    if (options.fuseOverlay && isFuseOpaqueMark(rel.slice(slash + 1), stats)) continue;
 
     // What the image has at this path: the first layer (top first) that says anything of it.
     const inLayers = searchable.get(parentRel) ?? lowers.map(() => false);

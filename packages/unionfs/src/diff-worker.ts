@@ -13,6 +13,7 @@ export interface DiffJob {
   id: number;
   root: string;
   userxattr: boolean;
+  fuseOverlay: boolean;
   skipXattrs: boolean;
   smallMax: number;
   /** Stop encoding (defer the rest) once the batch's output is this big. */
@@ -30,6 +31,7 @@ function run(job: DiffJob): DiffJobResult {
     root: job.root,
     overlayPrefix: overlayXattrPrefix({ userxattr: job.userxattr }),
     opaqueName: opaqueXattr({ userxattr: job.userxattr }),
+    fuseMarks: job.fuseOverlay,
     skipXattrs: job.skipXattrs,
     xattrsOf: (path) => backend.list(path),
     smallMax: job.smallMax,

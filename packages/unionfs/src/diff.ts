@@ -25,6 +25,8 @@ import { dumpTreeXattrs, xattrBackend } from './xattr.js';
 export interface DiffLayerOptions {
   /** The overlay was mounted with userxattr: its metadata is in `user.overlay.*`. */
   userxattr?: boolean;
+  /** The upper dir was written by fuse-overlayfs: its own opaque marks count. */
+  fuseOverlay?: boolean;
   /** Leave extended attributes out of the layer (opaque directories are still found). Default false. */
   skipXattrs?: boolean;
   /** Use worker threads for big diffs (default: when the built worker and more than one CPU are there). */
@@ -169,6 +171,7 @@ async function* generate(root: string, options: DiffLayerOptions): AsyncGenerato
     root,
     overlayPrefix: overlayXattrPrefix(options),
     opaqueName: opaqueXattr(options),
+    fuseMarks: options.fuseOverlay === true,
     skipXattrs: options.skipXattrs === true,
     xattrsOf: tree ? (path) => tree.get(path) ?? [] : (path) => backend.list(path),
     smallMax: SMALL_MAX,
@@ -224,6 +227,7 @@ async function* generate(root: string, options: DiffLayerOptions): AsyncGenerato
           id: 0,
           root,
           userxattr: options.userxattr === true,
+          fuseOverlay: ctx.fuseMarks,
           skipXattrs: ctx.skipXattrs,
           smallMax: SMALL_MAX,
           budget: BATCH_BUDGET,

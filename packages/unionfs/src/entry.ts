@@ -5,7 +5,13 @@
 import { closeSync, constants, lstatSync, openSync, readlinkSync, readSync, type Stats } from 'node:fs';
 import { errnoOf, UnionfsError } from './errors.js';
 import { BLOCK, encodeHeader, type Reserve, type TarHeader } from './tar.js';
-import { FUSE_OPAQUE_XATTR, isFuseOpaqueMark, OPAQUE_WHITEOUT, WHITEOUT_PREFIX } from './whiteout.js';
+import {
+  FUSE_OPAQUE_XATTR,
+  FUSE_XATTR_PREFIX,
+  isFuseOpaqueMark,
+  OPAQUE_WHITEOUT,
+  WHITEOUT_PREFIX,
+} from './whiteout.js';
 import type { Xattr } from './xattr.js';
 
 const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW;
@@ -16,6 +22,8 @@ export interface EntryContext {
   root: string;
   overlayPrefix: string;
   opaqueName: string;
+  /** The upper dir is fuse-overlayfs's: its marks count (see whiteout.ts FUSE_OPAQUE_XATTR). */
+  fuseMarks: boolean;
   skipXattrs: boolean;
   xattrsOf(path: string): Xattr[];
   /** Files larger than this are not read here: `large` (main thread) or `defer` (worker). */
@@ -67,7 +75,7 @@ export function encodeEntry(ctx: EntryContext, rel: string, reserve: Reserve): E
   const type = typeOf(stats);
   if (type === undefined) return undefined;
   // fuse-overlayfs's opaque-directory entries: its directory's xattr says it (below).
-  if (ctx.overlayPrefix === 'user.overlay.' && isFuseOpaqueMark(name, stats)) return undefined;
+  if (ctx.fuseMarks && isFuseOpaqueMark(name, stats)) return undefined;
   const mtime = Math.floor(stats.mtimeMs / 1000);
 
   if (type === 'character-device' && stats.rdev === 0) {
@@ -98,8 +106,8 @@ export function encodeEntry(ctx: EntryContext, rel: string, reserve: Reserve): E
   }
   for (const attr of all) {
     const key = attr[0];
-    if (key === FUSE_OPAQUE_XATTR && ctx.overlayPrefix === 'user.overlay.') {
-      opaque ||= attr[1].length === 1 && attr[1][0] === 0x79;
+    if (ctx.fuseMarks && key.startsWith(FUSE_XATTR_PREFIX)) {
+      if (key === FUSE_OPAQUE_XATTR) opaque ||= attr[1].length === 1 && attr[1][0] === 0x79;
     } else if (key.startsWith(ctx.overlayPrefix)) {
       if (key === ctx.opaqueName) opaque ||= attr[1].length === 1 && attr[1][0] === 0x79;
       else if (key.endsWith('.redirect') || key.endsWith('.metacopy')) {

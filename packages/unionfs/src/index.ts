@@ -39,6 +39,7 @@ export {
 export { treeSize } from './size.js';
 export {
   FUSE_OPAQUE_XATTR,
+  FUSE_XATTR_PREFIX,
   isOpaque,
   isOverlayWhiteout,
   markOpaque,

@@ -16,6 +16,8 @@ export const OPAQUE_WHITEOUT = '.wh..wh..opq';
 export interface XattrModeOptions {
   /** Use `user.overlay.*` instead of `trusted.overlay.*` (overlays mounted with userxattr). */
   userxattr?: boolean;
+  /** The upper dir was written by fuse-overlayfs: its own marks count (see FUSE_OPAQUE_XATTR). */
+  fuseOverlay?: boolean;
 }
 
 /** The xattr that marks an opaque directory. */
@@ -28,9 +30,12 @@ export function opaqueXattr(options: XattrModeOptions = {}): string {
  * uses it for a rootless container where the kernel refuses overlay in a user namespace): the
  * xattr `user.fuseoverlayfs.opaque=y` on an opaque directory, which also holds a `.wh..wh..opq`
  * file and a `.wh..opq` whiteout. The xattr counts as opaque (with userxattr); the two entries are
- * marks, not files of the container.
+ * marks, not files of the container. Only for an upper that fuse-overlayfs wrote (`fuseOverlay`):
+ * on the kernel's overlay a container may make the same names and xattr, which mean nothing there.
  */
 export const FUSE_OPAQUE_XATTR = 'user.fuseoverlayfs.opaque';
+/** fuse-overlayfs's own xattrs (opaque, origin…): never copied into a layer. */
+export const FUSE_XATTR_PREFIX = 'user.fuseoverlayfs.';
 
 /** True for one of fuse-overlayfs's two opaque-directory entries (see FUSE_OPAQUE_XATTR). */
 export function isFuseOpaqueMark(name: string, stats: Stats): boolean {
@@ -115,9 +120,9 @@ export function isOverlayWhiteout(stats: Pick<Stats, 'isCharacterDevice' | 'rdev
   return stats.isCharacterDevice() && Number(stats.rdev) === 0;
 }
 
-/** True when dir carries the opaque xattr (with userxattr, or fuse-overlayfs's) with value `y`. */
+/** True when dir carries the opaque xattr (or fuse-overlayfs's, with fuseOverlay) with value `y`. */
 export function isOpaque(dir: string, options: XattrModeOptions = {}): boolean {
-  const names = options.userxattr ? [opaqueXattr(options), FUSE_OPAQUE_XATTR] : [opaqueXattr(options)];
+  const names = options.fuseOverlay ? [opaqueXattr(options), FUSE_OPAQUE_XATTR] : [opaqueXattr(options)];
   return names.some((name) => {
     const value = xattrBackend().get(dir, name);
     return value !== null && value.length === 1 && value[0] === 0x79;

@@ -24,6 +24,7 @@ import {
 import { Networks } from './networks.js';
 import { identityIdMappings, isRootless, noBridgeNetworks, ROOTLESS_DEFAULT_NETWORK } from './rootless.js';
 import { checkRootlessLimits, containerCgroupsPath, withoutDeviceRules } from './rootless-cgroups.js';
+import { wantsFuseOverlay } from './rootless-overlay.js';
 import { applySecurityOptions, checkSecurityOptions } from './security.js';
 import { parseSignal } from './signals.js';
 import { userNamespaceConflict, userNamespaceRange } from './state-dir.js';
@@ -413,6 +414,7 @@ export async function createContainer(
       status: 'created',
       autoRemove: options.autoRemove ?? false,
       ...(options.autoRemove && startsNow ? { runPending: true } : {}),
+      ...(isRootless() && (options.fuseOverlay ?? wantsFuseOverlay()) ? { fuseOverlay: true } : {}),
       cgroupsPath,
       imageId: image.id,
       overlay: {

@@ -29,8 +29,11 @@ export async function execIn(
   }
   const spec = ctx.store.readSpec(record.id);
   const base = spec.process!;
-  // Looked up in the container's own files, inside its root.
-  const user = options.user === undefined ? undefined : resolveUser(`/proc/${record.pid}/root`, options.user);
+  // Looked up in the container's own files, inside its root; on fuse-overlayfs (whose root FUSE
+  // lets only the container's user namespace into), in its layers, as at its creation.
+  const layers = record.fuseOverlay ? [record.overlay.upperdir, ...record.overlay.lowerdirs] : undefined;
+  const user =
+    options.user === undefined ? undefined : resolveUser(layers ?? `/proc/${record.pid}/root`, options.user);
   const proc: Process = {
     ...base,
     terminal: options.tty ?? false,
@@ -52,6 +55,7 @@ export async function execIn(
       process: proc,
       // A rootless container may have no cgroup (see rootless-cgroups.ts).
       cgroupsPath: hasCgroup(record) ? record.cgroupsPath : undefined,
+      layers: layers && { dirs: layers, mounts: spec.mounts, userxattr: true, fuseOverlay: true },
       seccomp: spec.linux?.seccomp,
       stdio: devNull !== undefined ? [devNull, devNull, devNull] : stdio.stdio,
       consoleSocket: stdio.consoleSocket,

@@ -13,19 +13,20 @@ import type { EngineContext } from './context.js';
 import { commitPauseMarker, freeze, isPaused, takeCommitPauseMarker, thaw } from './freezer.js';
 import { isRootless } from './rootless.js';
 import { hasCgroup } from './rootless-cgroups.js';
-import { fuseFallbackFor, overlayProgram, withFuseOverlay } from './rootless-overlay.js';
+import { fuseFallbackFor, overlayProgramFor, withFuseOverlay } from './rootless-overlay.js';
 import { processAlive } from './status.js';
 import type { ContainerRecord, ImageConfig } from './types.js';
 
 /**
- * withOverlay for a stopped container's files; for a rootless box, through fuse-overlayfs where
- * its containers' overlays are (see rootless-overlay.ts).
+ * withOverlay for a stopped container's files; through fuse-overlayfs for a rootless container on
+ * it, or where the kernel refuses the mount (see rootless-overlay.ts).
  */
 async function withContainerOverlay<T>(
+  state: ContainerRecord,
   options: WithOverlayOptions,
   fn: (merged: string) => T | Promise<T>,
 ): Promise<T> {
-  let program = overlayProgram();
+  let program = overlayProgramFor(state);
   if (program === undefined) {
     try {
       return await withOverlay(options, fn);
@@ -42,7 +43,11 @@ export async function withRoot<T>(state: ContainerRecord, fn: (root: string) => 
   if (processAlive(state)) return fn(`/proc/${state.pid}/root`);
   const { upperdir, workdir, lowerdirs, layersRoot } = state.overlay;
   // Rootless: mounted in box's own mount namespace (see rootless.ts), with user.* xattrs.
-  return withContainerOverlay({ lowerdirs, upperdir, workdir, layersRoot, userxattr: isRootless() }, fn);
+  return withContainerOverlay(
+    state,
+    { lowerdirs, upperdir, workdir, layersRoot, userxattr: isRootless() },
+    fn,
+  );
 }
 
 /** A container id as the host sees it, through the container's user namespace map if it has one. */
@@ -76,6 +81,7 @@ export async function exportTo(state: ContainerRecord, out: NodeJS.WritableStrea
   const { upperdir, lowerdirs, layersRoot } = state.overlay;
   const userxattr = isRootless();
   await withContainerOverlay(
+    state,
     { lowerdirs: [upperdir, ...lowerdirs], readonly: true, layersRoot, userxattr },
     async (merged) => {
       await pipeline(diffLayer(merged), out);
@@ -99,7 +105,11 @@ export function changesOf(ctx: EngineContext, state: ContainerRecord): Change[] 
     ),
   );
   const { upperdir, lowerdirs } = state.overlay;
-  return layerChanges(upperdir, lowerdirs, { userxattr, skip: (path) => own.has(path) });
+  return layerChanges(upperdir, lowerdirs, {
+    userxattr,
+    fuseOverlay: state.fuseOverlay,
+    skip: (path) => own.has(path),
+  });
 }
 
 export interface CommitOptions {
@@ -165,6 +175,7 @@ export async function commitContainer(
       // directories in user.overlay.* xattrs.
       layer: diffLayer(state.overlay.upperdir, {
         userxattr: spec.linux?.namespaces?.some((ns) => ns.type === 'user') ?? false,
+        fuseOverlay: state.fuseOverlay,
       }),
       parent: state.imageId!,
       reference: options.reference,

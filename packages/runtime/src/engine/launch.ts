@@ -10,7 +10,7 @@ import type { EngineContext } from './context.js';
 import { ContainerNetwork } from './network-attach.js';
 import { processStartTime } from './process-info.js';
 import { checkCgroupReach } from './rootless-cgroups.js';
-import { fuseFallbackFor, overlayProgram } from './rootless-overlay.js';
+import { fuseFallbackFor, overlayProgramFor } from './rootless-overlay.js';
 import { exitCodeOf } from './status.js';
 import type { AttachStdio, ContainerRecord } from './types.js';
 
@@ -35,12 +35,14 @@ export async function launch(
   options: LaunchOptions,
 ): Promise<ContainerProcess> {
   try {
-    return await launchWith(ctx, record, options, overlayProgram());
+    return await launchWith(ctx, record, options, overlayProgramFor(record));
   } catch (error) {
-    // A rootless start whose kernel refused the overlay: undone whole, made again on FUSE.
-    const fuse = fuseFallbackFor(error);
+    // A rootless start whose kernel refused the overlay: undone whole, made again on FUSE, and
+    // on FUSE from now on (its upper directory gets fuse-overlayfs's marks).
+    const fuse = record.fuseOverlay ? undefined : fuseFallbackFor(error);
     if (fuse === undefined) throw error;
-    return launchWith(ctx, record, options, fuse);
+    ctx.store.update(record.id, { fuseOverlay: true });
+    return launchWith(ctx, { ...record, fuseOverlay: true }, options, fuse);
   }
 }
 

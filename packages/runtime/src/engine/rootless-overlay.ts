@@ -6,14 +6,15 @@
  *
  * The kernel's refusal is seen where it happens, at the container's own overlay mount (EPERM,
  * EINVAL or ENODEV from "mount overlay on …"): that start is undone and made again with
- * fuse-overlayfs, and this process remembers it for the starts after.
+ * fuse-overlayfs, the container's record says so from then on (its upper directory then has
+ * fuse-overlayfs's marks, which the kernel's overlay would not read), and this process makes its
+ * next containers on it. The record decides, not the environment of whoever starts the
+ * container (the box service, started before the variable was set, say).
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmdirSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, rmdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ChildSetupError } from '@box/sys';
-import { unmountOverlay } from '@box/unionfs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { EngineError } from '../errors.js';
 import { isRootless } from './rootless.js';
 
@@ -43,20 +44,29 @@ function required(): string {
   return found;
 }
 
-/** The FUSE program a container start mounts its overlay with, or undefined for the kernel's. */
-export function overlayProgram(): string | undefined {
-  if (!isRootless()) return undefined;
+/** Whether a new container of this process goes on fuse-overlayfs (asked for, or seen needed). */
+export function wantsFuseOverlay(): boolean {
+  if (!isRootless()) return false;
   const wanted = mode();
-  if (wanted === 'fuse-overlayfs' || (wanted === 'auto' && kernelRefused)) return required();
-  return undefined;
+  if (wanted === 'fuse-overlayfs' || (wanted === 'auto' && kernelRefused)) {
+    required(); // refused at create when it is not there
+    return true;
+  }
+  return false;
+}
+
+/** The FUSE program a container's overlay is mounted with, or undefined for the kernel's. */
+export function overlayProgramFor(record: { fuseOverlay?: boolean }): string | undefined {
+  return record.fuseOverlay ? required() : undefined;
 }
 
 /**
- * After a failed start with the kernel's overlay: fuse-overlayfs to start again with when the
- * kernel refused the mount itself (and that is allowed), else undefined (the failure stands).
+ * After a failed start or mount with the kernel's overlay: fuse-overlayfs to do it again with
+ * when the kernel refused the mount itself (and that is allowed), else undefined (the failure
+ * stands).
  */
 export function fuseFallbackFor(error: unknown): string | undefined {
-  if (!isRootless() || mode() !== 'auto' || kernelRefused || !kernelRefusal(error)) return undefined;
+  if (!isRootless() || mode() !== 'auto' || !kernelRefusal(error)) return undefined;
   const found = findFuseOverlayfs();
   if (found) kernelRefused = true;
   return found;
@@ -64,17 +74,22 @@ export function fuseFallbackFor(error: unknown): string | undefined {
 
 /** The kernel's refusal of an overlay mount: in a container's set-up, or this process's own. */
 function kernelRefusal(error: unknown): boolean {
-  const cause = error instanceof ChildSetupError ? error : (error as { cause?: unknown })?.cause;
-  if (cause instanceof ChildSetupError)
-    return cause.step.startsWith('mount overlay on ') && REFUSALS.has(cause.code);
+  // By name, not instanceof: this module loads neither @box/sys nor @box/unionfs for a command
+  // that never needs them (every `box run` asks wantsFuseOverlay).
+  const isSetup = (e: unknown): e is { step: string; code: string } =>
+    (e as Error | undefined)?.name === 'ChildSetupError';
+  const cause = isSetup(error) ? error : (error as { cause?: unknown })?.cause;
+  if (isSetup(cause)) return cause.step.startsWith('mount overlay on ') && REFUSALS.has(cause.code);
   const own = error as { code?: unknown; errno?: unknown };
   return own?.code === 'EUNIONFSMOUNT' && REFUSALS.has(String(own.errno));
 }
 
 /**
  * withOverlay through fuse-overlayfs in this process's mount namespace (`cp` and `export` of a
- * stopped rootless container run in one of their own): it mounts, then goes to the background;
- * it ends once the mount is gone.
+ * stopped rootless container run in one of their own, see rootless.ts): this process mounts
+ * `fuse` on a device it opened, and the server runs on it as a child that dies with this process
+ * (PR_SET_PDEATHSIG). So a killed box leaves nothing: its mount namespace, whose only members
+ * were it and the server, goes with them.
  */
 export async function withFuseOverlay<T>(
   program: string,
@@ -84,26 +99,52 @@ export async function withFuseOverlay<T>(
   const dirs = [...options.lowerdirs, options.upperdir ?? '', options.workdir ?? ''];
   const bad = dirs.find((dir) => /[,:]/.test(dir));
   if (bad) throw new EngineError('EINVAL', `fuse-overlayfs cannot take a layer path with "," or ":": ${bad}`);
+  const [sys, ns, { unmountOverlay }] = await Promise.all([
+    import('@box/sys'),
+    import('@box/ns'),
+    import('@box/unionfs'),
+  ]);
   const target = mkdtempSync(join(tmpdir(), 'box-fuse-overlay-'));
   const data = [`lowerdir=${options.lowerdirs.join(':')}`];
   if (options.upperdir) data.push(`upperdir=${options.upperdir}`, `workdir=${options.workdir}`);
-  const mounted = spawnSync(program, ['-o', data.join(','), target], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-    encoding: 'utf8',
-    timeout: 30_000,
-  });
-  if (mounted.status !== 0) {
-    rmdirSync(target);
-    const why = (mounted.stderr ?? '').split('\n').filter((l) => l && !l.startsWith('unknown argument'));
-    throw new EngineError(
-      'EFUSE',
-      `fuse-overlayfs could not mount the container's files: ${why.at(-1) ?? mounted.error?.message ?? `exit ${mounted.status}`}`,
-    );
-  }
+  let device: number | undefined = openSync('/dev/fuse', 'r+');
+  let server: Awaited<ReturnType<typeof ns.spawn>> | undefined;
   try {
+    sys.mount(
+      'fuse-overlayfs',
+      target,
+      'fuse',
+      0,
+      `fd=${device},rootmode=40000,user_id=0,group_id=0,allow_other,default_permissions`,
+    );
+    const devNull = openSync('/dev/null', 'r+');
+    try {
+      server = await ns.spawn({
+        path: program,
+        args: [program, '-f', '-o', data.join(','), `/dev/fd/${device}`],
+        env: [],
+        preserveFds: [device],
+        stdio: [devNull, devNull, devNull],
+        parentDeathSignal: 'SIGKILL',
+      });
+    } finally {
+      closeSync(devNull);
+    }
+    closeSync(device);
+    device = undefined;
     return await fn(target);
   } finally {
-    unmountOverlay(target);
+    if (device !== undefined) closeSync(device);
+    try {
+      unmountOverlay(target);
+    } catch {
+      // not mounted (the mount itself failed)
+    }
+    // Unmounted, the server ends; killed here if it has not.
+    if (server) {
+      const ended = await Promise.race([server.exited.then(() => true), sleep(2000).then(() => false)]);
+      if (!ended) server.kill('SIGKILL');
+    }
     rmdirSync(target);
   }
 }

@@ -44,6 +44,11 @@ export interface ContainerRecord {
   imageId?: string;
   /** The layers of its root filesystem: image layers (top first) and its own. */
   overlay: { lowerdirs: string[]; upperdir: string; workdir: string; layersRoot?: string };
+  /**
+   * Rootless, on fuse-overlayfs (see rootless-overlay.ts): asked for at its creation, or since its
+   * kernel refused overlayfs. Whoever starts it or reads its files (the service, `cp`) does the same.
+   */
+  fuseOverlay?: boolean;
   /** The mounts as asked (-v, --mount, --tmpfs), for inspect. */
   mounts?: MountRequest[];
   /**
@@ -235,6 +240,11 @@ export interface PortBinding {
 }
 
 export interface CreateOptions {
+  /**
+   * Rootless only: mount its overlay with fuse-overlayfs rather than the kernel's (default: where
+   * the kernel refuses it, or BOX_ROOTLESS_OVERLAY=fuse-overlayfs of the caller).
+   */
+  fuseOverlay?: boolean;
   image: string;
   /** Replaces the image's Cmd (after its Entrypoint). */
   command?: string[];

@@ -20,8 +20,8 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { closeSync, readdirSync } from 'node:fs';
-import { pidfdGetfd, pidfdOpen } from '@box/sys';
+import { closeSync, openSync } from 'node:fs';
+import { dupCloexec, pidfdGetfd, pidfdOpen } from '@box/sys';
 import { RuntimeError } from '../errors.js';
 import { SetupPause } from '../process/setup-pause.js';
 import type { Overlay } from './prepare.js';
@@ -35,10 +35,12 @@ export interface FuseMount {
 export class FuseOverlay {
   readonly pause: SetupPause;
   /**
-   * Above every fd this process has now: the child's copies of them are all it could meet there
-   * (the spawn's own pipes come after, at the lowest free numbers), and those it may lose.
+   * The child's agreed number for the device: held here by a placeholder (/dev/null) until the
+   * child runs, so no fd made meanwhile (the spawn's own pipes, stdio copies) can get it; in the
+   * child, dup3 replaces only its copy of the placeholder.
    */
-  readonly deviceFd = Math.max(2, ...readdirSync('/proc/self/fd').map(Number)) + 16;
+  readonly deviceFd: number;
+  #placeholder: number | undefined;
 
   constructor(
     private readonly program: string,
@@ -49,7 +51,21 @@ export class FuseOverlay {
       if (/[,:]/.test(dir))
         throw new RuntimeError('EINVAL', `fuse-overlayfs cannot take a layer path with "," or ":": ${dir}`);
     }
+    const devNull = openSync('/dev/null', 'r');
+    try {
+      this.#placeholder = dupCloexec(devNull, 64);
+    } finally {
+      closeSync(devNull);
+    }
+    this.deviceFd = this.#placeholder;
     this.pause = new SetupPause((pid) => this.serve(pid));
+  }
+
+  /** Once the child runs (or could not): the number is the child's alone. */
+  releasePlaceholder(): void {
+    if (this.#placeholder === undefined) return;
+    closeSync(this.#placeholder);
+    this.#placeholder = undefined;
   }
 
   get child(): FuseMount {
@@ -87,5 +103,6 @@ export class FuseOverlay {
   /** After a failed start: nothing of it stays open. */
   close(): void {
     this.pause.close();
+    this.releasePlaceholder();
   }
 }

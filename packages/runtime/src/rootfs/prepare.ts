@@ -96,7 +96,8 @@ export function addRootfsSteps(program: ChildProgram, spec: Spec, options: Rootf
       'fuse-overlayfs',
       root,
       'fuse',
-      MS.NOSUID | MS.NODEV,
+      // As the kernel's overlay mount: no flags (a user namespace's mounts are nodev anyway).
+      0,
       `fd=${deviceFd},rootmode=40000,user_id=0,group_id=0,allow_other,default_permissions`,
     );
     // Its server starts now (EOF instead of the byte back: it could not, and the child stops).
@@ -123,7 +124,10 @@ export function addRootfsSteps(program: ChildProgram, spec: Spec, options: Rootf
   // Mount points are resolved in the image's files (its layers, merged as the overlay will
   // merge them), never through the host's.
   const layers = options.overlay ? [options.overlay.upperdir, ...options.overlay.lowerdirs] : [root];
-  const view = new ContainerView(layers, { userxattr: options.userns });
+  const view = new ContainerView(layers, {
+    userxattr: options.userns,
+    fuseOverlay: options.fuse !== undefined,
+  });
   const safe = new SafeSteps(program, root);
   // The bind mounts made so far: a later path below one of them is resolved in its source's
   // files (a volume's), as the container will see it.

@@ -58,6 +58,8 @@ export interface BindMountView {
 export interface ResolveOptions {
   /** The overlay is mounted with userxattr: opaque directories carry user.overlay.opaque. */
   userxattr?: boolean;
+  /** The top layer was written by fuse-overlayfs: its own opaque mark counts too. */
+  fuseOverlay?: boolean;
 }
 
 /** A file of the container. */
@@ -103,9 +105,10 @@ export class ContainerView {
     private readonly layers: readonly string[],
     options: ResolveOptions = {},
   ) {
-    this.opaqueXattrs = options.userxattr
-      ? ['user.overlay.opaque', 'user.fuseoverlayfs.opaque']
-      : ['trusted.overlay.opaque'];
+    this.opaqueXattrs = [
+      options.userxattr ? 'user.overlay.opaque' : 'trusted.overlay.opaque',
+      ...(options.fuseOverlay ? ['user.fuseoverlayfs.opaque'] : []),
+    ];
   }
 
   /**
@@ -220,7 +223,7 @@ export class ContainerView {
     // xattrs cannot be read through an O_PATH fd: reopen the directory itself, never a path.
     const fd = openat(dirFd, '.', O_RDONLY | O_DIRECTORY);
     try {
-      // With userxattr, fuse-overlayfs's own mark counts too (see @box/unionfs whiteout.ts).
+      // With fuseOverlay, fuse-overlayfs's own mark counts too (see @box/unionfs whiteout.ts).
       return this.opaqueXattrs.some((name) => {
         const value = fgetxattr(fd, name);
         return value !== null && value.length === 1 && value[0] === 0x79;
