@@ -73,7 +73,7 @@ export function fuseFallbackFor(error: unknown): string | undefined {
 }
 
 /** The kernel's refusal of an overlay mount: in a container's set-up, or this process's own. */
-function kernelRefusal(error: unknown): boolean {
+export function kernelRefusal(error: unknown): boolean {
   // By name, not instanceof: this module loads neither @box/sys nor @box/unionfs for a command
   // that never needs them (every `box run` asks wantsFuseOverlay).
   const isSetup = (e: unknown): e is { step: string; code: string } =>
