@@ -641,6 +641,8 @@ describe('rootless box on fuse-overlayfs (asked for: this kernel mounts overlay 
       throw new Error('/usr/bin/fuse-overlayfs is missing: run scripts/setup.sh (Debian fuse-overlayfs)');
     fuseMode = statSync('/dev/fuse').mode & 0o777;
     chmodSync('/dev/fuse', 0o666);
+    // The user's box service, started without the variable: the choice must reach it.
+    asUserOk(['run', '-d', '--rm', 'busybox', 'true']);
   });
   afterAll(() => chmodSync('/dev/fuse', fuseMode));
 

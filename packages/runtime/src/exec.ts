@@ -135,11 +135,16 @@ export async function execInContainer(options: ExecOptions): Promise<ExecProcess
     const types = containerNamespaces(init);
     const env = proc.env ?? [];
     const { layers } = options;
+    const command = proc.args[0] ?? '';
+    // In the layers, a path the container mounted over (a tmpfs) is not seen: a command given as
+    // a path goes to execve unchecked (ENOENT and EACCES still give 127 and 126).
     const path = layers
-      ? lookupCommand(layers.dirs, proc.args[0] ?? '', env, proc.cwd, layers.mounts, {
-          userxattr: layers.userxattr,
-          fuseOverlay: layers.fuseOverlay,
-        })
+      ? command.includes('/')
+        ? command
+        : lookupCommand(layers.dirs, command, env, proc.cwd, layers.mounts, {
+            userxattr: layers.userxattr,
+            fuseOverlay: layers.fuseOverlay,
+          })
       : // The container's files, seen through its mount namespace.
         lookupCommand(
           `/proc/self/fd/${openIn('root', O_PATH | O_DIRECTORY)}`,

@@ -251,8 +251,9 @@ export class Engine {
   async runPiped(options: CreateOptions, io: PipedIO): Promise<AttachedProcess> {
     await this.ready();
     // The caller's choice of overlay goes with it: the service's environment is not the caller's.
-    const { wantsFuseOverlay } = await import('./rootless-overlay.js');
-    if (options.fuseOverlay === undefined && wantsFuseOverlay()) options = { ...options, fuseOverlay: true };
+    const { fuseOverlayChoice } = await import('./rootless-overlay.js');
+    const fuseOverlay = options.fuseOverlay ?? fuseOverlayChoice();
+    if (fuseOverlay !== undefined) options = { ...options, fuseOverlay };
     const remote = await this.remote({ op: 'run', options, stdin: io.stdin !== undefined }, io);
     if (remote) return remote;
     const { runPipedHere } = await import('./piped.js');

@@ -10,7 +10,7 @@ import type { EngineContext } from './context.js';
 import { ContainerNetwork } from './network-attach.js';
 import { processStartTime } from './process-info.js';
 import { checkCgroupReach } from './rootless-cgroups.js';
-import { fuseFallbackFor, overlayProgramFor } from './rootless-overlay.js';
+import { fuseFallbackFor, noteKernelRefused, overlayProgramFor } from './rootless-overlay.js';
 import { exitCodeOf } from './status.js';
 import type { AttachStdio, ContainerRecord } from './types.js';
 
@@ -41,8 +41,17 @@ export async function launch(
     // on FUSE from now on (its upper directory gets fuse-overlayfs's marks).
     const fuse = record.fuseOverlay ? undefined : fuseFallbackFor(error);
     if (fuse === undefined) throw error;
-    ctx.store.update(record.id, { fuseOverlay: true });
-    return launchWith(ctx, { ...record, fuseOverlay: true }, options, fuse);
+    // The record says FUSE from the retry's sync point on (launchWith writes it), and not if
+    // the retry fails (its catch writes the record's own again).
+    const started = await launchWith(
+      ctx,
+      { ...record, fuseOverlay: true },
+      options,
+      fuse,
+      record.fuseOverlay,
+    );
+    noteKernelRefused();
+    return started;
   }
 }
 
@@ -51,6 +60,7 @@ async function launchWith(
   record: ContainerRecord,
   options: LaunchOptions,
   fuseOverlay: string | undefined,
+  fuseBefore = record.fuseOverlay,
 ): Promise<ContainerProcess> {
   const { store } = ctx;
   await checkCgroupReach(record);
@@ -77,6 +87,7 @@ async function launchWith(
             {
               status: 'running',
               runPending: undefined,
+              fuseOverlay: record.fuseOverlay,
               detached: options.detached,
               pid,
               pidStartTime: processStartTime(pid),
@@ -104,6 +115,7 @@ async function launchWith(
       // A start by another process than its run's (box start after that run died) makes it an
       // ordinary created container: recovery keeps it.
       runPending: undefined,
+      fuseOverlay: fuseBefore,
       pid: undefined,
       pidStartTime: undefined,
       error: (error as Error).message,

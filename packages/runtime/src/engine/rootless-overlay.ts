@@ -4,9 +4,9 @@
  * ../rootfs/fuse-overlay.ts), as podman's `mount_program`. `BOX_ROOTLESS_OVERLAY=fuse-overlayfs`
  * asks for fuse-overlayfs every time, `=kernel` never.
  *
- * The kernel's refusal is seen where it happens, at the container's own overlay mount (EPERM,
- * EINVAL or ENODEV from "mount overlay on …"): that start is undone and made again with
- * fuse-overlayfs, the container's record says so from then on (its upper directory then has
+ * The kernel's refusal is seen where it happens, at the container's own overlay mount (EPERM or
+ * ENODEV from "mount overlay on …"): that start is undone and made again with fuse-overlayfs;
+ * once that works, the container's record says so from then on (its upper directory then has
  * fuse-overlayfs's marks, which the kernel's overlay would not read), and this process makes its
  * next containers on it. The record decides, not the environment of whoever starts the
  * container (the box service, started before the variable was set, say).
@@ -19,7 +19,9 @@ import { EngineError } from '../errors.js';
 import { isRootless } from './rootless.js';
 
 const DIRS = ['/usr/bin', '/usr/local/bin', '/bin'];
-const REFUSALS = new Set(['EPERM', 'EINVAL', 'ENODEV', 'EACCES']);
+// What a kernel that will not mount overlay in a user namespace answers (not EINVAL or EACCES,
+// which an ordinary problem of the layers gives too).
+const REFUSALS = new Set(['EPERM', 'ENODEV']);
 
 let kernelRefused = false;
 
@@ -46,13 +48,28 @@ function required(): string {
 
 /** Whether a new container of this process goes on fuse-overlayfs (asked for, or seen needed). */
 export function wantsFuseOverlay(): boolean {
-  if (!isRootless()) return false;
+  return fuseOverlayChoice() === true;
+}
+
+/**
+ * This process's choice for a new container: true (asked for, or the kernel refused), false
+ * (BOX_ROOTLESS_OVERLAY=kernel), or undefined (the kernel's, unless it refuses). Sent along to the
+ * box service, whose environment is not the caller's.
+ */
+export function fuseOverlayChoice(): boolean | undefined {
+  if (!isRootless()) return undefined;
   const wanted = mode();
-  if (wanted === 'fuse-overlayfs' || (wanted === 'auto' && kernelRefused)) {
+  if (wanted === 'kernel') return false;
+  if (wanted === 'fuse-overlayfs' || kernelRefused) {
     required(); // refused at create when it is not there
     return true;
   }
-  return false;
+  return undefined;
+}
+
+/** A start on fuse-overlayfs after the kernel's refusal worked: this process's next go there too. */
+export function noteKernelRefused(): void {
+  kernelRefused = true;
 }
 
 /** The FUSE program a container's overlay is mounted with, or undefined for the kernel's. */
@@ -66,10 +83,13 @@ export function overlayProgramFor(record: { fuseOverlay?: boolean }): string | u
  * stands).
  */
 export function fuseFallbackFor(error: unknown): string | undefined {
-  if (!isRootless() || mode() !== 'auto' || !kernelRefusal(error)) return undefined;
-  const found = findFuseOverlayfs();
-  if (found) kernelRefused = true;
-  return found;
+  if (!isRootless() || !kernelRefusal(error)) return undefined;
+  try {
+    if (mode() !== 'auto') return undefined;
+  } catch {
+    return undefined; // the start's own error says more
+  }
+  return findFuseOverlayfs();
 }
 
 /** The kernel's refusal of an overlay mount: in a container's set-up, or this process's own. */
@@ -107,9 +127,10 @@ export async function withFuseOverlay<T>(
   const target = mkdtempSync(join(tmpdir(), 'box-fuse-overlay-'));
   const data = [`lowerdir=${options.lowerdirs.join(':')}`];
   if (options.upperdir) data.push(`upperdir=${options.upperdir}`, `workdir=${options.workdir}`);
-  let device: number | undefined = openSync('/dev/fuse', 'r+');
+  let device: number | undefined;
   let server: Awaited<ReturnType<typeof ns.spawn>> | undefined;
   try {
+    device = openSync('/dev/fuse', 'r+');
     sys.mount(
       'fuse-overlayfs',
       target,
@@ -142,9 +163,13 @@ export async function withFuseOverlay<T>(
     }
     // Unmounted, the server ends; killed here if it has not.
     if (server) {
-      const ended = await Promise.race([server.exited.then(() => true), sleep(2000).then(() => false)]);
+      const ended = await Promise.race([server.exited.then(() => true), sleep(2000, false, { ref: false })]);
       if (!ended) server.kill('SIGKILL');
     }
-    rmdirSync(target);
+    try {
+      rmdirSync(target);
+    } catch {
+      // still busy (an unmount that failed): fn's own outcome matters more
+    }
   }
 }

@@ -19,7 +19,6 @@
  * would otherwise let every request through.
  */
 import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { closeSync, openSync } from 'node:fs';
 import { dupCloexec, pidfdGetfd, pidfdOpen } from '@box/sys';
 import { RuntimeError } from '../errors.js';
@@ -51,14 +50,17 @@ export class FuseOverlay {
       if (/[,:]/.test(dir))
         throw new RuntimeError('EINVAL', `fuse-overlayfs cannot take a layer path with "," or ":": ${dir}`);
     }
+    this.pause = new SetupPause((pid) => this.serve(pid));
     const devNull = openSync('/dev/null', 'r');
     try {
       this.#placeholder = dupCloexec(devNull, 64);
+    } catch (error) {
+      this.pause.close();
+      throw error;
     } finally {
       closeSync(devNull);
     }
     this.deviceFd = this.#placeholder;
-    this.pause = new SetupPause((pid) => this.serve(pid));
   }
 
   /** Once the child runs (or could not): the number is the child's alone. */
@@ -83,17 +85,18 @@ export class FuseOverlay {
     }
     const { lowerdirs, upperdir, workdir } = this.overlay;
     try {
+      // No environment of box's (FUSE_OVERLAYFS_* would change how it marks whiteouts).
       const server = spawn(
         this.program,
         ['-f', '-o', `lowerdir=${lowerdirs.join(':')},upperdir=${upperdir},workdir=${workdir}`, '/dev/fd/3'],
-        { stdio: ['ignore', 'ignore', 'ignore', device], detached: true },
+        { stdio: ['ignore', 'ignore', 'ignore', device], detached: true, env: {} },
       );
-      await Promise.race([
-        once(server, 'spawn'),
-        once(server, 'error').then(([error]) => {
-          throw new RuntimeError('EFUSE', `cannot start ${this.program}: ${(error as Error).message}`);
-        }),
-      ]);
+      await new Promise<void>((resolve, reject) => {
+        server.once('spawn', resolve);
+        server.once('error', (error) =>
+          reject(new RuntimeError('EFUSE', `cannot start ${this.program}: ${error.message}`)),
+        );
+      });
       server.unref();
     } finally {
       closeSync(device);
