@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EngineError } from '../errors.js';
+import { fuseMountData, fuseOverlayOptions } from '../rootfs/fuse-options.js';
 import { isRootless } from './rootless.js';
 
 const DIRS = ['/usr/bin', '/usr/local/bin', '/bin'];
@@ -116,33 +117,23 @@ export async function withFuseOverlay<T>(
   options: { lowerdirs: readonly string[]; upperdir?: string; workdir?: string },
   fn: (merged: string) => T | Promise<T>,
 ): Promise<T> {
-  const dirs = [...options.lowerdirs, options.upperdir ?? '', options.workdir ?? ''];
-  const bad = dirs.find((dir) => /[,:]/.test(dir));
-  if (bad) throw new EngineError('EINVAL', `fuse-overlayfs cannot take a layer path with "," or ":": ${bad}`);
+  const fuseOptions = fuseOverlayOptions(options);
   const [sys, ns, { unmountOverlay }] = await Promise.all([
     import('@box/sys'),
     import('@box/ns'),
     import('@box/unionfs'),
   ]);
   const target = mkdtempSync(join(tmpdir(), 'box-fuse-overlay-'));
-  const data = [`lowerdir=${options.lowerdirs.join(':')}`];
-  if (options.upperdir) data.push(`upperdir=${options.upperdir}`, `workdir=${options.workdir}`);
   let device: number | undefined;
   let server: Awaited<ReturnType<typeof ns.spawn>> | undefined;
   try {
     device = openSync('/dev/fuse', 'r+');
-    sys.mount(
-      'fuse-overlayfs',
-      target,
-      'fuse',
-      0,
-      `fd=${device},rootmode=40000,user_id=0,group_id=0,allow_other,default_permissions`,
-    );
+    sys.mount('fuse-overlayfs', target, 'fuse', 0, fuseMountData(device));
     const devNull = openSync('/dev/null', 'r+');
     try {
       server = await ns.spawn({
         path: program,
-        args: [program, '-f', '-o', data.join(','), `/dev/fd/${device}`],
+        args: [program, '-f', '-o', fuseOptions, `/dev/fd/${device}`],
         env: [],
         preserveFds: [device],
         stdio: [devNull, devNull, devNull],

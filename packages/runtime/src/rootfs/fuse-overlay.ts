@@ -23,6 +23,7 @@ import { closeSync, openSync } from 'node:fs';
 import { dupCloexec, pidfdGetfd, pidfdOpen } from '@box/sys';
 import { RuntimeError } from '../errors.js';
 import { SetupPause } from '../process/setup-pause.js';
+import { fuseOverlayOptions } from './fuse-options.js';
 import type { Overlay } from './prepare.js';
 
 /** The child's side: where it puts the device, and the pause that waits for the server. */
@@ -40,16 +41,13 @@ export class FuseOverlay {
    */
   readonly deviceFd: number;
   #placeholder: number | undefined;
+  readonly #options: string;
 
   constructor(
     private readonly program: string,
-    private readonly overlay: Overlay,
+    overlay: Overlay,
   ) {
-    for (const dir of [...overlay.lowerdirs, overlay.upperdir, overlay.workdir]) {
-      // fuse-overlayfs's option syntax has no escapes for these.
-      if (/[,:]/.test(dir))
-        throw new RuntimeError('EINVAL', `fuse-overlayfs cannot take a layer path with "," or ":": ${dir}`);
-    }
+    this.#options = fuseOverlayOptions(overlay);
     this.pause = new SetupPause((pid) => this.serve(pid));
     const devNull = openSync('/dev/null', 'r');
     try {
@@ -83,14 +81,13 @@ export class FuseOverlay {
     } finally {
       closeSync(pidfd);
     }
-    const { lowerdirs, upperdir, workdir } = this.overlay;
     try {
       // No environment of box's (FUSE_OVERLAYFS_* would change how it marks whiteouts).
-      const server = spawn(
-        this.program,
-        ['-f', '-o', `lowerdir=${lowerdirs.join(':')},upperdir=${upperdir},workdir=${workdir}`, '/dev/fd/3'],
-        { stdio: ['ignore', 'ignore', 'ignore', device], detached: true, env: {} },
-      );
+      const server = spawn(this.program, ['-f', '-o', this.#options, '/dev/fd/3'], {
+        stdio: ['ignore', 'ignore', 'ignore', device],
+        detached: true,
+        env: {},
+      });
       await new Promise<void>((resolve, reject) => {
         server.once('spawn', resolve);
         server.once('error', (error) =>

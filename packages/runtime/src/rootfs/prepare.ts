@@ -29,6 +29,7 @@ import { overlayMountData } from '@box/unionfs';
 import { SpecError } from '../errors.js';
 import type { Mount, Spec } from '../spec.js';
 import { addDeviceSteps, addSpecDeviceStep } from './devices.js';
+import { fuseMountData } from './fuse-options.js';
 import type { FuseMount } from './fuse-overlay.js';
 import { parseMountOptions, propagationFlags } from './mount-options.js';
 import { type BindMountView, ContainerView } from './resolve.js';
@@ -92,14 +93,8 @@ export function addRootfsSteps(program: ChildProgram, spec: Spec, options: Rootf
     program.openat('/dev/fuse', O_RDWR, 0, { store: device });
     program.call('dup3', 'put /dev/fuse at its agreed fd', [device, deviceFd, O_CLOEXEC]);
     program.close(device, 'close /dev/fuse');
-    program.mount(
-      'fuse-overlayfs',
-      root,
-      'fuse',
-      // As the kernel's overlay mount: no flags (a user namespace's mounts are nodev anyway).
-      0,
-      `fd=${deviceFd},rootmode=40000,user_id=0,group_id=0,allow_other,default_permissions`,
-    );
+    // As the kernel's overlay mount: no flags (a user namespace's mounts are nodev anyway).
+    program.mount('fuse-overlayfs', root, 'fuse', 0, fuseMountData(deviceFd));
     // Its server starts now (EOF instead of the byte back: it could not, and the child stops).
     program.call('write', 'report the FUSE mount made', [pauseFd, program.bytes(Buffer.from([1])), 1]);
     program.call('read', 'wait for fuse-overlayfs', [pauseFd, program.alloc(8), 1], { zeroErrno: EPIPE });
