@@ -46,8 +46,7 @@
  *   whose write end the child closed is an error, and the parent-death signal
  *   is armed before the wait), so no child is left blocked or running alone.
  */
-import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
-import { Socket } from 'node:net';
+import { closeSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import {
   AT_EMPTY_PATH,
@@ -69,8 +68,10 @@ import {
   PR_SET_NO_NEW_PRIVS,
   PR_SET_PDEATHSIG,
   pipe,
+  readWhenReady,
   SECCOMP_SET_MODE_FILTER,
   type Slot,
+  setNonBlocking,
   setns,
   spawnChild,
   type WaitStatus,
@@ -579,30 +580,53 @@ function cloneInto(
  * running its program from this process's memory until its execve, so that memory is freed
  * only then (the pipe then no longer keeps this process alive).
  */
-function readErrorPipe(fd: number, release?: () => void): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const socket = new Socket({ fd, readable: true, writable: false });
-    const chunks: Buffer[] = [];
-    let length = 0;
-    socket.on('data', (chunk: Buffer) => {
-      if (length >= 16) return;
-      chunks.push(chunk);
-      length += chunk.length;
-      if (length >= 16) {
-        resolve(Buffer.concat(chunks));
-        if (release) socket.unref();
-        else socket.destroy();
+async function readErrorPipe(fd: number, release?: () => void): Promise<Buffer> {
+  const report = Buffer.alloc(16);
+  let length = 0;
+  try {
+    setNonBlocking(fd);
+    while (length < 16) {
+      const n = await readWhenReady(fd, report, length);
+      if (n === 0) {
+        close(fd);
+        release?.();
+        return report.subarray(0, length);
       }
-    });
+      length += n;
+    }
+  } catch (error) {
     // Not released on an error: the child may still be running from that memory (a leak is
     // the safe side).
-    socket.on('error', reject);
-    // Node emits 'close' after 'error' too: only a clean close is the child's exec or end.
-    socket.on('close', (hadError) => {
-      if (!hadError) release?.();
-      resolve(Buffer.concat(chunks));
-    });
-  });
+    close(fd);
+    throw error;
+  }
+  if (release) releaseAtEnd(fd, release);
+  else close(fd);
+  return report;
+}
+
+/**
+ * After its report, a child at its exec gate runs from this process's memory until its execve
+ * (or its end) closes the pipe, which may be long after (OCI `create`, then `start` later from
+ * another process). Looked for now and then, without keeping this process alive for it.
+ */
+function releaseAtEnd(fd: number, release: () => void): void {
+  const byte = Buffer.alloc(1);
+  const timer = setInterval(() => {
+    let n: number;
+    try {
+      n = readSync(fd, byte, 0, 1, null);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EAGAIN') return;
+      n = -1;
+    }
+    // More bytes are a later step's failure report: its end follows.
+    if (n > 0) return;
+    clearInterval(timer);
+    close(fd);
+    if (n === 0) release();
+  }, 100);
+  timer.unref();
 }
 
 /** The report a child writes when it waits at its exec gate (not a step index). */

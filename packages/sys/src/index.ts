@@ -87,4 +87,4 @@ export {
   type WaitStatus,
   type WindowSize,
 } from './syscalls.js';
-export { type ReadableWait, waitReadable } from './wait-readable.js';
+export { type ReadableWait, readWhenReady, waitReadable } from './wait-readable.js';

@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, readFile, writeSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { close, pidfdOpen, pipe } from './syscalls.js';
-import { waitReadable } from './wait-readable.js';
+import { close, pidfdOpen, pipe, setNonBlocking } from './syscalls.js';
+import { readWhenReady, waitReadable } from './wait-readable.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -124,5 +124,36 @@ describe('waitReadable', () => {
       node.kill('SIGKILL');
       await exited;
     }
+  });
+});
+
+describe('readWhenReady', () => {
+  it('reads what a non-blocking pipe gets, once it gets it, then 0 at its end', async () => {
+    const [r, w] = pipe();
+    let writeOpen = true;
+    try {
+      setNonBlocking(r);
+      const buffer = Buffer.alloc(8);
+      const first = readWhenReady(r, buffer, 2);
+      expect(await within(first, 50)).toBe('pending');
+      writeSync(w, 'abc');
+      expect(await within(first, 1000)).toBe(3);
+      expect(buffer.subarray(2, 5).toString()).toBe('abc');
+      const end = readWhenReady(r, buffer, 5);
+      expect(await within(end, 50)).toBe('pending');
+      close(w);
+      writeOpen = false;
+      expect(await within(end, 1000)).toBe(0);
+    } finally {
+      close(r);
+      if (writeOpen) close(w);
+    }
+  });
+
+  it('throws what read(2) fails with, other than EAGAIN', async () => {
+    const [r, w] = pipe();
+    close(r);
+    close(w);
+    await expect(readWhenReady(r, Buffer.alloc(1))).rejects.toMatchObject({ code: 'EBADF' });
   });
 });

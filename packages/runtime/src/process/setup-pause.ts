@@ -1,18 +1,20 @@
-import { Socket } from 'node:net';
-import { close, socketPair } from '@box/sys';
+import { readSync, writeSync } from 'node:fs';
+import { close, type ReadableWait, setNonBlocking, socketPair, waitReadable } from '@box/sys';
 
 /**
  * A pause of the child's set-up on a socket pair (before pivot_root for the OCI createContainer
  * hooks; after a FUSE mount, for its server to start): the child writes one byte when it gets
  * there and reads one back. This process listens from the sync point on, and drops its copy of
  * the child's end there, so a child that dies before the pause is seen (EOF) rather than waited
- * for.
+ * for. Read with plain read(2) on a wait for readability, not `net.Socket`: a container's start
+ * does not load Node's streams.
  */
 export class SetupPause {
   readonly childFd: number;
   private readonly parentFd: number;
   private childOpen = true;
-  private socket: Socket | undefined;
+  private parentOpen = true;
+  private wait: ReadableWait | undefined;
   private result: Promise<void> = Promise.resolve();
   /** The callback's error, once it failed. */
   failure: unknown;
@@ -23,28 +25,42 @@ export class SetupPause {
 
   listen(pid: number): void {
     this.closeChildEnd();
-    const socket = new Socket({ fd: this.parentFd, readable: true, writable: true });
-    this.socket = socket;
-    this.result = new Promise<void>((resolve, reject) => {
-      let paused = false;
-      socket.once('data', () => {
-        paused = true;
-        this.callback(pid).then(
-          () => socket.end(Buffer.from([1]), () => resolve()),
-          (error: unknown) => {
-            // The child sees EOF and stops; the caller kills it.
-            this.failure = error;
-            socket.destroy();
-            reject(error);
-          },
-        );
-      });
-      socket.on('error', (error) => (paused ? undefined : reject(error)));
-      // The child ended before its pause: its own failure is reported by spawn.
-      socket.on('end', () => (paused ? undefined : resolve()));
-    });
+    this.result = this.serve(pid);
     // Settled by done(); not an unhandled rejection meanwhile.
     this.result.catch(() => undefined);
+  }
+
+  private async serve(pid: number): Promise<void> {
+    setNonBlocking(this.parentFd);
+    const byte = Buffer.alloc(1);
+    for (;;) {
+      if (!this.parentOpen) return;
+      let n = -1;
+      try {
+        n = readSync(this.parentFd, byte, 0, 1, null);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') throw error;
+      }
+      // The child ended before its pause: its own failure is reported by spawn.
+      if (n === 0) return;
+      if (n === 1) break;
+      this.wait = waitReadable(this.parentFd);
+      await this.wait.ready;
+    }
+    try {
+      await this.callback(pid);
+    } catch (error) {
+      // The child sees EOF and stops; the caller kills it.
+      this.failure = error;
+      this.closeParentEnd();
+      throw error;
+    }
+    try {
+      writeSync(this.parentFd, Buffer.from([1]));
+    } catch {
+      // EPIPE: the child is gone, and spawn reports its end.
+    }
+    this.closeParentEnd();
   }
 
   /** Settles when the pause is over (or never came); rejects with the callback's error. */
@@ -54,8 +70,15 @@ export class SetupPause {
 
   close(): void {
     this.closeChildEnd();
-    if (this.socket) this.socket.destroy();
-    else close(this.parentFd);
+    this.closeParentEnd();
+  }
+
+  private closeParentEnd(): void {
+    if (!this.parentOpen) return;
+    this.parentOpen = false;
+    // A pending wait is dropped first: the fd's number may be reused once it is closed.
+    this.wait?.cancel();
+    close(this.parentFd);
   }
 
   private closeChildEnd(): void {
