@@ -516,6 +516,8 @@ export async function spawn(options: SpawnOptions): Promise<NamespacedProcess> {
     },
   };
   const errors = readErrorPipe(errorFd, release);
+  // Handled below in every path; not an unhandled rejection while onSync runs.
+  errors.catch(() => undefined);
   try {
     if (p.newUser)
       (options.idMapWriter ?? writeIdMaps)(pid, options.uidMappings ?? [], options.gidMappings ?? []);
@@ -535,7 +537,16 @@ export async function spawn(options: SpawnOptions): Promise<NamespacedProcess> {
     await errors.catch(() => undefined);
     throw error;
   }
-  const report = await errors;
+  let report: Buffer;
+  try {
+    report = await errors;
+  } catch (error) {
+    // Its report cannot be read (the wait for it failed): a child that may be anywhere in its
+    // set-up is not left running.
+    handle.kill('SIGKILL');
+    await reap();
+    throw error;
+  }
   if (report.length >= 16 && report.readBigInt64LE(0) !== AT_GATE) {
     await reap();
     throw program.failure(report);
@@ -583,16 +594,13 @@ function cloneInto(
 async function readErrorPipe(fd: number, release?: () => void): Promise<Buffer> {
   const report = Buffer.alloc(16);
   let length = 0;
+  let ended = false;
   try {
     setNonBlocking(fd);
-    while (length < 16) {
+    while (length < 16 && !ended) {
       const n = await readWhenReady(fd, report, length);
-      if (n === 0) {
-        close(fd);
-        release?.();
-        return report.subarray(0, length);
-      }
-      length += n;
+      if (n === 0) ended = true;
+      else length += n;
     }
   } catch (error) {
     // Not released on an error: the child may still be running from that memory (a leak is
@@ -600,32 +608,41 @@ async function readErrorPipe(fd: number, release?: () => void): Promise<Buffer> 
     close(fd);
     throw error;
   }
-  if (release) releaseAtEnd(fd, release);
+  if (ended) {
+    close(fd);
+    release?.();
+  } else if (release) releaseAtEnd(fd, release);
   else close(fd);
-  return report;
+  return report.subarray(0, length);
 }
 
 /**
  * After its report, a child at its exec gate runs from this process's memory until its execve
  * (or its end) closes the pipe, which may be long after (OCI `create`, then `start` later from
- * another process). Looked for now and then, without keeping this process alive for it.
+ * another process, or never). Looked for now and then, less often as time goes by, without
+ * keeping this process alive for it.
  */
-function releaseAtEnd(fd: number, release: () => void): void {
-  const byte = Buffer.alloc(1);
-  const timer = setInterval(() => {
+function releaseAtEnd(fd: number, release: () => void, delayMs = 100): void {
+  const timer = setTimeout(() => {
     let n: number;
     try {
-      n = readSync(fd, byte, 0, 1, null);
+      // More bytes are a later step's failure report: its end follows.
+      do n = readSync(fd, Buffer.alloc(16), 0, 16, null);
+      while (n > 0);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'EAGAIN') return;
+      if ((error as NodeJS.ErrnoException).code === 'EAGAIN') {
+        releaseAtEnd(fd, release, Math.min(delayMs * 2, 2000));
+        return;
+      }
       n = -1;
     }
-    // More bytes are a later step's failure report: its end follows.
-    if (n > 0) return;
-    clearInterval(timer);
-    close(fd);
-    if (n === 0) release();
-  }, 100);
+    try {
+      close(fd);
+      if (n === 0) release();
+    } catch {
+      // Nothing to do about it here, and a throw in a timer would end this process.
+    }
+  }, delayMs);
   timer.unref();
 }
 

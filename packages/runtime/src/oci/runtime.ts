@@ -267,18 +267,22 @@ export class OciRuntime {
       // its byte a moment later (well under a millisecond on an idle machine). So the first
       // milliseconds are looked at on every turn of the event loop; a timer's sleep (1 ms at the
       // least, 5 before there is a writer) was most of what `start` took.
-      const eager = Date.now() + 5;
+      // (hrtime: monotonic, and no perf_hooks to load.)
+      const eager = process.hrtime.bigint() + 5_000_000n;
       for (;;) {
         const n = read();
         if (n === 1) break;
+        if (process.hrtime.bigint() < eager) {
+          await new Promise<void>((resolve) => setImmediate(resolve));
+          continue;
+        }
         if (!sameProcessAlive(stored.pid, stored.pidStartTime)) {
           // Between the read and this check it may have written its byte, run its command and
           // ended (`true`): then it did start.
           if (read() === 1) break;
           throw new RuntimeError('ESTATE', 'cannot start a container that has stopped');
         }
-        if (Date.now() < eager) await new Promise<void>((resolve) => setImmediate(resolve));
-        else await sleep(n === 0 ? 5 : 1);
+        await sleep(n === 0 ? 5 : 1);
       }
     } finally {
       closeSync(fd);

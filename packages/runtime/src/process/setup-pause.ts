@@ -31,10 +31,35 @@ export class SetupPause {
   }
 
   private async serve(pid: number): Promise<void> {
+    try {
+      if (!(await this.paused())) return;
+      try {
+        await this.callback(pid);
+      } catch (error) {
+        // The child sees EOF and stops; the caller kills it.
+        this.failure = error;
+        throw error;
+      }
+      // Closed meanwhile (the start failed): the number may be another's by now.
+      if (!this.parentOpen) return;
+      try {
+        writeSync(this.parentFd, Buffer.from([1]));
+      } catch (error) {
+        // The child is gone, and spawn reports its end.
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code !== 'EPIPE' && code !== 'ECONNRESET') throw error;
+      }
+    } finally {
+      this.closeParentEnd();
+    }
+  }
+
+  /** Whether the child got to its pause (its byte), or ended before (EOF) or was closed. */
+  private async paused(): Promise<boolean> {
     setNonBlocking(this.parentFd);
     const byte = Buffer.alloc(1);
     for (;;) {
-      if (!this.parentOpen) return;
+      if (!this.parentOpen) return false;
       let n = -1;
       try {
         n = readSync(this.parentFd, byte, 0, 1, null);
@@ -42,25 +67,11 @@ export class SetupPause {
         if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') throw error;
       }
       // The child ended before its pause: its own failure is reported by spawn.
-      if (n === 0) return;
-      if (n === 1) break;
+      if (n === 0) return false;
+      if (n === 1) return true;
       this.wait = waitReadable(this.parentFd);
       await this.wait.ready;
     }
-    try {
-      await this.callback(pid);
-    } catch (error) {
-      // The child sees EOF and stops; the caller kills it.
-      this.failure = error;
-      this.closeParentEnd();
-      throw error;
-    }
-    try {
-      writeSync(this.parentFd, Buffer.from([1]));
-    } catch {
-      // EPIPE: the child is gone, and spawn reports its end.
-    }
-    this.closeParentEnd();
   }
 
   /** Settles when the pause is over (or never came); rejects with the callback's error. */
