@@ -287,7 +287,8 @@ export class OciRuntime {
     } finally {
       closeSync(fd);
     }
-    // unlink, not rmSync: `force` makes Node load and compile its rimraf (about 2 ms of `start`).
+    // unlink, not rmSync: `force` makes Node load and compile its rimraf, which nothing else of
+    // `start` needs.
     try {
       unlinkSync(fifo);
     } catch (error) {
