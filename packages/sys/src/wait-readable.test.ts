@@ -156,4 +156,26 @@ describe('readWhenReady', () => {
     close(w);
     await expect(readWhenReady(r, Buffer.alloc(1))).rejects.toMatchObject({ code: 'EBADF' });
   });
+
+  it('an abort drops the wait and rejects with its reason; no read is made after it', async () => {
+    const [r, w] = pipe();
+    try {
+      setNonBlocking(r);
+      const controller = new AbortController();
+      const reading = readWhenReady(r, Buffer.alloc(1), 0, controller.signal);
+      expect(await within(reading, 50)).toBe('pending');
+      const reason = new Error('closing');
+      controller.abort(reason);
+      await expect(reading).rejects.toBe(reason);
+      // The byte written afterwards is still there: the aborted call did not take it.
+      writeSync(w, 'z');
+      const buffer = Buffer.alloc(1);
+      expect(await readWhenReady(r, buffer)).toBe(1);
+      expect(buffer.toString()).toBe('z');
+      await expect(readWhenReady(r, buffer, 0, controller.signal)).rejects.toBe(reason);
+    } finally {
+      close(r);
+      close(w);
+    }
+  });
 });

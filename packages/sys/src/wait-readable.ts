@@ -82,16 +82,45 @@ export function waitReadable(fd: number): ReadableWait {
 /**
  * One read(2) of a non-blocking fd, once it has data or its end: the byte count, 0 at the end.
  * Without blocking the event loop, and without `net.Socket`, whose streams cost a start-up
- * about 6 ms to load (a container's start waits on its error pipe this way).
+ * about 6 ms to load (a container's start waits on its error pipe this way). An abort (the
+ * caller is about to close the fd) drops the wait and rejects with the signal's reason; no read
+ * is made after it.
  */
-export async function readWhenReady(fd: number, buffer: Uint8Array, offset = 0): Promise<number> {
+export async function readWhenReady(
+  fd: number,
+  buffer: Uint8Array,
+  offset = 0,
+  signal?: AbortSignal,
+): Promise<number> {
   for (;;) {
+    signal?.throwIfAborted();
     try {
       return readSync(fd, buffer, offset, buffer.length - offset, null);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') throw error;
     }
-    await waitReadable(fd).ready;
+    const wait = waitReadable(fd);
+    if (!signal) {
+      await wait.ready;
+      continue;
+    }
+    await new Promise<void>((resolve, reject) => {
+      const abort = () => {
+        wait.cancel();
+        reject(signal.reason);
+      };
+      signal.addEventListener('abort', abort, { once: true });
+      wait.ready.then(
+        () => {
+          signal.removeEventListener('abort', abort);
+          resolve();
+        },
+        (error: unknown) => {
+          signal.removeEventListener('abort', abort);
+          reject(error);
+        },
+      );
+    });
   }
 }
 

@@ -1,5 +1,5 @@
-import { readSync, writeSync } from 'node:fs';
-import { close, type ReadableWait, setNonBlocking, socketPair, waitReadable } from '@box/sys';
+import { writeSync } from 'node:fs';
+import { close, readWhenReady, setNonBlocking, socketPair } from '@box/sys';
 
 /**
  * A pause of the child's set-up on a socket pair (before pivot_root for the OCI createContainer
@@ -14,7 +14,8 @@ export class SetupPause {
   private readonly parentFd: number;
   private childOpen = true;
   private parentOpen = true;
-  private wait: ReadableWait | undefined;
+  /** Aborted as the parent end closes: a pending wait on it is dropped first. */
+  private readonly closing = new AbortController();
   private result: Promise<void> = Promise.resolve();
   /** The callback's error, once it failed. */
   failure: unknown;
@@ -57,20 +58,12 @@ export class SetupPause {
   /** Whether the child got to its pause (its byte), or ended before (EOF) or was closed. */
   private async paused(): Promise<boolean> {
     setNonBlocking(this.parentFd);
-    const byte = Buffer.alloc(1);
-    for (;;) {
-      if (!this.parentOpen) return false;
-      let n = -1;
-      try {
-        n = readSync(this.parentFd, byte, 0, 1, null);
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') throw error;
-      }
-      // The child ended before its pause: its own failure is reported by spawn.
-      if (n === 0) return false;
-      if (n === 1) return true;
-      this.wait = waitReadable(this.parentFd);
-      await this.wait.ready;
+    try {
+      // 0: the child ended before its pause; its own failure is reported by spawn.
+      return (await readWhenReady(this.parentFd, Buffer.alloc(1), 0, this.closing.signal)) === 1;
+    } catch (error) {
+      if (this.closing.signal.aborted) return false;
+      throw error;
     }
   }
 
@@ -88,7 +81,7 @@ export class SetupPause {
     if (!this.parentOpen) return;
     this.parentOpen = false;
     // A pending wait is dropped first: the fd's number may be reused once it is closed.
-    this.wait?.cancel();
+    this.closing.abort();
     close(this.parentFd);
   }
 
