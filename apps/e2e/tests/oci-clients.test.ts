@@ -112,6 +112,10 @@ describe('podman --runtime box-runtime', () => {
   it('runs, execs, pauses, stops and removes containers with limits', async () => {
     const run = podman('run', '--rm', '--network', 'none', 'busybox', 'echo', 'hello from podman');
     expect(run.stdout.trim(), run.stderr).toBe('hello from podman');
+    // A non-root --user: podman gives it no effective capabilities, so the container's process
+    // opens box-runtime's exec FIFO as uid 1000 without CAP_DAC_OVERRIDE.
+    const user = podman('run', '--rm', '--network', 'none', '--user', '1000:1000', 'busybox', 'id');
+    expect(user.stdout, user.stderr).toMatch(/^uid=1000\(\d*\) gid=1000\(/);
     const id = podman(
       'run',
       '-d',

@@ -102,6 +102,36 @@ describe('the create/start lifecycle', () => {
     expect(runtime(root, ['exec', 'c3', 'true']).code).toBe(1);
   });
 
+  it("runs a config's non-root user without capabilities (it opens the exec FIFO as that user)", async () => {
+    // As podman's config for `--user 1000`: the bounding set only, nothing effective.
+    const asUser = (c: Config) => {
+      c.process.user = { uid: 1000, gid: 1000 };
+      c.process.capabilities = { bounding: c.process.capabilities?.bounding ?? [] };
+    };
+    const dir = bundle((c) => {
+      asUser(c);
+      c.process.args = ['sh', '-c', 'echo "$(id -u):$(id -g)"; grep CapEff /proc/self/status'];
+    });
+    // `run`: create and start in one process, the container's stdout is this test's pipe.
+    const r = runtime(root, ['run', '--bundle', dir, 'c5']);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('1000:1000\nCapEff:\t0000000000000000\n');
+    expect(r.code).toBe(0);
+    // The create/start split too, as podman and the shim drive it.
+    const split = bundle((c) => {
+      asUser(c);
+      c.process.args = ['sh', '-c', 'sleep 30'];
+    });
+    expect(runtime(root, ['create', '--bundle', split, 'c6']).code).toBe(0);
+    const started = runtime(root, ['start', 'c6']);
+    expect(started.stderr).toBe('');
+    expect(started.code).toBe(0);
+    expect(status('c6')).toBe('running');
+    const pid = JSON.parse(runtime(root, ['state', 'c6']).stdout).pid as number;
+    await waitFor(() => readFileSync(`/proc/${pid}/comm`, 'utf8') === 'sleep\n');
+    expect(readFileSync(`/proc/${pid}/status`, 'utf8')).toMatch(/^Uid:\s+1000\s/m);
+  });
+
   it('--preserve-fds 2 passes exactly fds 3 and 4', () => {
     const dir = bundle((c) => {
       c.process.args = ['sh', '-c', 'ls /proc/self/fd; readlink /proc/self/fd/3; readlink /proc/self/fd/4'];

@@ -15,7 +15,7 @@
  * Each step is its own process (podman and containerd run `create`, exit, then `start`); the
  * container's process is reparented to their subreaper (conmon, the shim) when `create` exits.
  */
-import { closeSync, openSync, readFileSync, readSync, unlinkSync } from 'node:fs';
+import { chmodSync, closeSync, openSync, readFileSync, readSync, unlinkSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { NamespaceType } from '@box/ns';
@@ -183,6 +183,12 @@ export class OciRuntime {
       const fifo = this.states.fifo(id);
       const { connectUnix, mknod } = await import('@box/sys');
       mknod(fifo, S_IFIFO | 0o600);
+      // Writable by all, as runc's: the container's process opens it (through its O_PATH fd)
+      // after it has become the config's user without CAP_DAC_OVERRIDE, and a 0600 FIFO of
+      // root's would refuse a uid 1000 (EACCES) after create had already said "created". No
+      // one else reaches it: its directory is root's and 0700. chmod, not the mode given to
+      // mknod: the umask would take the bits back off.
+      chmodSync(fifo, 0o622);
       gate = openSync(fifo, O_PATH);
       if (options.consoleSocket) consoleFd = connectUnix(options.consoleSocket);
       const namespaces = (spec.linux.namespaces ?? []).map((n) => n.type as NamespaceType);
