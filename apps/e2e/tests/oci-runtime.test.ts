@@ -10,6 +10,7 @@ import {
   mkdtempSync,
   openSync,
   readFileSync,
+  readlinkSync,
   readSync,
   rmSync,
   writeFileSync,
@@ -66,6 +67,16 @@ describe('the create/start lifecycle', () => {
     expect(Number(readFileSync(pidFile, 'utf8'))).toBe(state.pid);
     // Waiting before its command: the marker does not exist yet.
     expect(existsSync(join(dir, 'rootfs/tmp/marker'))).toBe(false);
+    // It waits as the exec stub, not as a copy of box-runtime's Node.js process: /proc/PID/exe
+    // is the sealed memfd (never the host's node binary) and none of that memory is kept.
+    expect(readlinkSync(`/proc/${state.pid}/exe`)).toMatch(/^\/memfd:box-exec-stub/);
+    expect(readFileSync(`/proc/${state.pid}/cmdline`, 'utf8').split('\0').slice(0, 2)).toEqual([
+      'box-exec',
+      expect.stringMatching(/^\d+,\d+$/),
+    ]);
+    const rssKb = Number(/^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${state.pid}/status`, 'utf8'))?.[1]);
+    expect(rssKb).toBeGreaterThan(0);
+    expect(rssKb).toBeLessThan(1024);
     expect(runtime(root, ['start', 'c1']).code).toBe(0);
     expect(status('c1')).toBe('running');
     await waitFor(() => existsSync(join(dir, 'rootfs/tmp/marker')));

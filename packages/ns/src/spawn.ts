@@ -50,7 +50,6 @@ import { closeSync, openSync, readFileSync, readSync, writeSync } from 'node:fs'
 import { constants as osConstants } from 'node:os';
 import {
   AT_EMPTY_PATH,
-  AT_FDCWD,
   ChildProgram,
   CLONE_NEWCGROUP,
   CLONE_NEWPID,
@@ -59,8 +58,6 @@ import {
   execStubFd,
   F_SETFD,
   kill,
-  O_CLOEXEC,
-  O_WRONLY,
   PR_CAP_AMBIENT,
   PR_CAP_AMBIENT_RAISE,
   PR_CAPBSET_DROP,
@@ -188,6 +185,7 @@ export interface SpawnOptions {
    * until another process opens this FIFO for reading. `execGate` is a host fd of the FIFO (O_PATH
    * will do); the child reopens it through /proc/self/fd (so the container needs its /proc),
    * O_WRONLY, which blocks until a reader comes, writes one byte, and goes on to the command.
+   * The wait is the exec stub's: by then the child no longer runs in this process's memory.
    * spawn() then resolves once the child waits at the gate, not at its exec. The parent-death
    * signal is disarmed before the gate (the child outlives the process that made it, as runc's
    * `create` does), and a failing exec after the gate is only the command's exit status (127).
@@ -470,7 +468,7 @@ export async function spawn(options: SpawnOptions): Promise<NamespacedProcess> {
     if (options.execGate === undefined)
       armParentDeath(program, SIGKILL, 'set the parent-death signal for the last steps');
     if (options.seccomp && options.noNewPrivileges) installSeccomp(program, options.seccomp);
-    if (options.execGate !== undefined) waitAtGate(program, options.execGate, errorPipe[1]);
+    if (options.execGate !== undefined) passGate(program, options.execGate);
     const deathSignal = options.parentDeathSignal === undefined ? 0 : signalNumber(options.parentDeathSignal);
     execThroughStub(program, stub, errorPipe[1], deathSignal, options);
 
@@ -587,9 +585,10 @@ function cloneInto(
 /**
  * What the child writes to the error pipe: a 16-byte report (a failure, or AT_GATE), or
  * nothing by EOF (execve closed it). The read end is closed once a report is in, or, for a
- * child that shares this process's memory (`release`), at EOF: a child at its exec gate goes on
- * running its program from this process's memory until its execve, so that memory is freed
- * only then (the pipe then no longer keeps this process alive).
+ * child that shares this process's memory (`release`), at EOF: a child that failed may still run
+ * its program from this process's memory for a moment, so that memory is freed only then (the
+ * pipe then no longer keeps this process alive). AT_GATE comes from the exec stub, after the
+ * child's execve: it is freed at once.
  */
 async function readErrorPipe(fd: number, release?: () => void): Promise<Buffer> {
   const report = Buffer.alloc(16);
@@ -608,7 +607,7 @@ async function readErrorPipe(fd: number, release?: () => void): Promise<Buffer> 
     close(fd);
     throw error;
   }
-  if (ended) {
+  if (ended || (length === 16 && report.readBigInt64LE(0) === AT_GATE)) {
     close(fd);
     release?.();
   } else if (release) releaseAtEnd(fd, release);
@@ -617,10 +616,9 @@ async function readErrorPipe(fd: number, release?: () => void): Promise<Buffer> 
 }
 
 /**
- * After its report, a child at its exec gate runs from this process's memory until its execve
- * (or its end) closes the pipe, which may be long after (OCI `create`, then `start` later from
- * another process, or never). Looked for now and then, less often as time goes by, without
- * keeping this process alive for it.
+ * After its failure report, a child runs from this process's memory until its end closes the
+ * pipe. Looked for now and then, less often as time goes by, without keeping this process alive
+ * for it.
  */
 function releaseAtEnd(fd: number, release: () => void, delayMs = 100): void {
   const timer = setTimeout(() => {
@@ -646,29 +644,18 @@ function releaseAtEnd(fd: number, release: () => void, delayMs = 100): void {
   timer.unref();
 }
 
-/** The report a child writes when it waits at its exec gate (not a step index). */
+/** The report the exec stub writes when it waits at its exec gate (not a step index). */
 const AT_GATE = -100n;
 
 /**
- * The exec gate (see SpawnOptions.execGate): disarm the parent-death signal, tell the parent
- * the child is ready (AT_GATE on the error pipe), then block opening the FIFO for writing until
- * `start` opens it for reading, and write the byte it reads.
+ * The exec gate (see SpawnOptions.execGate), the program's part: disarm the parent-death signal
+ * (the child outlives the process that made it) and pass the gate's fd to the exec stub, which
+ * reports AT_GATE, blocks opening the FIFO for writing until `start` opens it for reading, and
+ * writes the byte `start` reads (see @box/sys asm/exec-stub-x86_64.S for why the stub waits).
  */
-function waitAtGate(program: ChildProgram, gate: number, errorFd: number): void {
+function passGate(program: ChildProgram, gate: number): void {
   program.call('prctl', 'outlive the creating process', [PR_SET_PDEATHSIG, 0]);
-  const ready = Buffer.alloc(16);
-  ready.writeBigInt64LE(AT_GATE, 0);
-  program.call('write', 'report the wait for start', [errorFd, program.bytes(ready), 16]);
-  const fd = program.slot();
-  program.call(
-    'openat',
-    'wait for start (open the exec FIFO)',
-    [AT_FDCWD, program.string(`/proc/self/fd/${gate}`), O_WRONLY | O_CLOEXEC, 0],
-    { store: fd },
-  );
-  program.call('write', 'tell start the command runs', [fd, program.bytes(Buffer.from('0')), 1]);
-  program.close(fd, 'close the exec FIFO');
-  program.close(gate, 'close the exec gate');
+  program.call('fcntl', 'pass the exec gate to the exec stub', [gate, F_SETFD, 0]);
 }
 
 /**
@@ -738,8 +725,8 @@ function stubDecoyGid(gid: number): number {
  * real gid (non-dumpable, see stubDecoyGid); that execve is a "secure" one, which
  * clears the parent-death signal, so the stub sets `deathSignal` again itself.
  * Its argv: the mode ("box-exec", or "box-init" to stay as the command's init), the error
- * pipe's fd, the parent-death signal, "--", the command's path and argv; so an init's
- * /proc/1/cmdline reads "box-init 5 0 -- /bin/sh sh -c …".
+ * pipe's fd (and ",GATE" with an exec gate), the parent-death signal, "--", the command's path
+ * and argv; so an init's /proc/1/cmdline reads "box-init 5 0 -- /bin/sh sh -c …".
  */
 function execThroughStub(
   program: ChildProgram,
@@ -754,7 +741,7 @@ function execThroughStub(
     program.string(''),
     program.stringArray([
       options.init ? 'box-init' : 'box-exec',
-      String(errorFd),
+      options.execGate === undefined ? String(errorFd) : `${errorFd},${options.execGate}`,
       String(deathSignal),
       '--',
       options.path,

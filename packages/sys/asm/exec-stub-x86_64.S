@@ -14,7 +14,8 @@
  *
  *   argv[0]  the mode: "box-exec" (execute the command) or "box-init" (run it
  *            under a minimal init, below); the init's name in ps
- *   argv[1]  the error pipe's fd, in decimal
+ *   argv[1]  the error pipe's fd, in decimal; with an exec gate (OCI create/start),
+ *            then a comma and the gate's fd: "5,21"
  *   argv[2]  the parent-death signal, in decimal (0: none)
  *   argv[3]  "--"
  *   argv[4]  the command's path
@@ -23,7 +24,8 @@
  * so that an init's /proc/1/cmdline reads "box-init 5 0 -- /bin/sh sh -c …",
  * as docker's reads "/sbin/docker-init -- sh -c …".
  *
- * It marks the error pipe close-on-exec, sets its real gid to its effective
+ * It marks the error pipe close-on-exec, waits at the exec gate if it has one (below), sets its
+ * real gid to its effective
  * gid, sets the parent-death signal again (the kernel clears it at an execve
  * with differing ids) and executes argv[4]. If that fails, it writes {-1, errno} (two u64) to
  * the error pipe, as the spawn routine does for a failed step, and exits with
@@ -35,6 +37,18 @@
  * non-dumpable at execve when its real and effective gids differ, so box starts
  * the stub that way, and the stub evens them out before the command's execve
  * (which makes the command dumpable again, as any process).
+ *
+ * Exec gate (runc's exec FIFO): the gate is an O_PATH fd of a FIFO. The stub writes
+ * {-100, 0} to the error pipe (box's AT_GATE: the container waits), then opens
+ * /proc/self/fd/GATE for writing, which blocks until `start` opens the FIFO for reading,
+ * writes "0" into it and closes both fds; then it goes on as without a gate. A failed open
+ * or write is reported as {-5, errno} or {-6, errno}. The wait is the stub's and not the
+ * spawn routine's because until its execve the child runs in the memory of the Node.js
+ * process that made it (CLONE_VM): waiting there would keep that whole process's memory
+ * mapped, about 10 MB of it the child's alone once `create` has exited, and /proc/PID/exe
+ * naming the host's node binary for as long as the container is "created"; and the
+ * execve that finally dropped it, after `start`, spent milliseconds unmapping it while
+ * the command waited (and a read of /proc/PID/stat with it).
  *
  * Init mode (docker's --init, tini): the stub stays as PID 1 of the container's
  * new PID namespace, the command runs as its child, PID 2. It forwards the
@@ -102,13 +116,28 @@ mode_known:
         jne     refuse
         cmp     byte ptr [rsi + 2], 0
         jne     refuse
-        mov     rsi, [rbp + 16]         /* argv[1]: the error fd */
+        mov     rsi, [rbp + 16]         /* argv[1]: the error fd[,the exec gate's fd] */
         call    number
         jc      refuse
         mov     r12d, eax
+        mov     r8d, -1                 /* r8d: the gate's fd, -1 for none */
+        cmp     byte ptr [rsi], 0
+        je      error_fd_done
+        cmp     byte ptr [rsi], 0x2c    /* "," */
+        jne     refuse
+        inc     rsi
+        mov     r9, rsi                 /* r9: the gate's digits, for its /proc path */
+        call    number
+        jc      refuse
+        cmp     byte ptr [rsi], 0
+        jne     refuse
+        mov     r8d, eax
+error_fd_done:
         mov     rsi, [rbp + 24]         /* argv[2]: the parent-death signal */
         call    number
         jc      refuse
+        cmp     byte ptr [rsi], 0
+        jne     refuse
         mov     r13d, eax
         /* fcntl(fd, F_SETFD, FD_CLOEXEC): fails unless box left the pipe open */
         mov     eax, 72
@@ -118,6 +147,62 @@ mode_known:
         syscall
         test    rax, rax
         jnz     refuse
+        test    r8d, r8d
+        js      gate_done
+        /* The exec gate. write(error fd, {AT_GATE, 0}, 16): the host's create is done */
+        push    0
+        push    -100
+        mov     eax, 1
+        mov     edi, r12d
+        mov     rsi, rsp
+        mov     edx, 16
+        syscall
+        add     rsp, 16
+        cmp     rax, 16
+        jne     fail
+        /* "/proc/self/fd/" and the gate's digits, on the stack */
+        sub     rsp, 32
+        mov     rdi, rsp
+        lea     rsi, [rip + fd_dir]
+        mov     ecx, fd_dir_end - fd_dir
+        rep movsb
+        mov     rsi, r9
+copy_digit:
+        lodsb
+        stosb
+        test    al, al
+        jnz     copy_digit
+        /* openat(AT_FDCWD, path, O_WRONLY | O_CLOEXEC, 0): blocks until start opens the FIFO */
+        mov     eax, 257
+        mov     edi, -100
+        mov     rsi, rsp
+        mov     edx, 0x80001
+        xor     r10d, r10d
+        syscall
+        add     rsp, 32
+        mov     r14, -5
+        test    rax, rax
+        js      report
+        /* write(fifo, "0", 1): start reads it and returns */
+        mov     r10d, eax               /* the FIFO's fd */
+        push    0x30
+        mov     eax, 1
+        mov     edi, r10d
+        mov     rsi, rsp
+        mov     edx, 1
+        syscall
+        add     rsp, 8
+        mov     r14, -6
+        cmp     rax, 1
+        jne     report_write
+        /* close(fifo), close(gate) */
+        mov     eax, 3
+        mov     edi, r10d
+        syscall
+        mov     eax, 3
+        mov     edi, r8d
+        syscall
+gate_done:
         /* setresgid(egid, egid, egid): box started the stub with a real gid other than
            its effective one, so that the kernel made it non-dumpable at its exec */
         mov     eax, 108
@@ -238,8 +323,14 @@ exec:
         mov     eax, 59
         syscall
         mov     r14, -1
+report_write:
+        /* a short write is no errno: EIO */
+        test    rax, rax
+        js      report
+        mov     rax, -5
 report:
-        /* {step, errno}: -1 the execve, -2 the setresgid, -3 the prctl, -4 the init's fork */
+        /* {step, errno}: -1 the execve, -2 the setresgid, -3 the prctl, -4 the init's fork,
+           -5 the gate's open, -6 its write */
         neg     rax
         push    rax
         push    r14
@@ -262,16 +353,20 @@ fail:
         mov     edi, 127
         syscall
 
-/* The decimal number at rsi in eax (at most 0x7fffff); carry set if it is not one. */
+/* The decimal number at rsi in eax (at most 0x7fffff), rsi left at the NUL or comma after
+   it; carry set if it is not one. */
 number:
         xor     eax, eax
         movzx   ecx, byte ptr [rsi]
-        test    ecx, ecx
-        jz      not_number
+        sub     ecx, 48
+        cmp     ecx, 9
+        ja      not_number              /* empty, or no digit first ("," too) */
 next_digit:
         movzx   ecx, byte ptr [rsi]
         test    ecx, ecx
         jz      number_done
+        cmp     ecx, 0x2c               /* "," ends it too: the caller looks at [rsi] */
+        je      number_done
         sub     ecx, 48
         cmp     ecx, 9
         ja      not_number
@@ -291,3 +386,6 @@ not_number:
 refusal:
         .ascii  "box exec stub: not a command\n"
 refusal_end:
+fd_dir:
+        .ascii  "/proc/self/fd/"
+fd_dir_end:

@@ -1,11 +1,13 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import {
   chmodSync,
   closeSync,
+  constants,
   mkdtempSync,
   openSync,
   readFileSync,
   readlinkSync,
+  readSync,
   rmSync,
   statSync,
   writeFileSync,
@@ -14,9 +16,10 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { O_PATH } from './constants.js';
 import { execStubElf, execStubFd } from './exec-stub.js';
 import { ChildProgram, spawnChild } from './program.js';
-import { close, kill, pipe, tryWait } from './syscalls.js';
+import { close, kill, mknod, pipe, tryWait } from './syscalls.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'box-stub-'));
 const stub = join(dir, 'stub');
@@ -40,6 +43,14 @@ function runStub(argv: string[], env: NodeJS.ProcessEnv = {}) {
   };
 }
 
+async function waitUntil(done: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
 describe('exec stub', () => {
   it('executes argv[4] with argv[5…] and the environment, closing the error fd', () => {
     const script = 'echo "$0 $1 $STUB_VAR"; test -e /proc/$$/fd/3 && echo fd3 open || echo fd3 closed';
@@ -61,6 +72,66 @@ describe('exec stub', () => {
     expect(Number(r.fd3.readBigUInt64LE(8))).toBe(2); // ENOENT
   });
 
+  it('with an exec gate: reports AT_GATE, waits until the FIFO is opened for reading, writes "0", then executes', async () => {
+    const fifo = join(dir, 'gate');
+    mknod(fifo, 0o010000 | 0o600);
+    const gate = openSync(fifo, O_PATH);
+    try {
+      const child = spawn(
+        stub,
+        [
+          '3,4',
+          '0',
+          '--',
+          '/bin/sh',
+          'sh',
+          '-c',
+          'echo ran; for f in /proc/$$/fd/*; do readlink $f; done; true',
+        ],
+        {
+          argv0: 'box-exec',
+          env: {},
+          stdio: ['ignore', 'pipe', 'pipe', 'pipe', gate],
+        },
+      );
+      const out: Buffer[] = [];
+      const report: Buffer[] = [];
+      child.stdout!.on('data', (b: Buffer) => out.push(b));
+      const errorPipe = child.stdio[3] as NodeJS.ReadableStream;
+      const errorPipeInode = statSync(`/proc/${child.pid}/fd/3`).ino;
+      errorPipe.on('data', (b: Buffer) => report.push(b));
+      const ended = new Promise<number | null>((resolve) => child.on('close', resolve));
+      await waitUntil(() => Buffer.concat(report).length >= 16);
+      const atGate = Buffer.concat(report);
+      expect(atGate.readBigInt64LE(0)).toBe(-100n);
+      expect(atGate.readBigUInt64LE(8)).toBe(0n);
+      // Waiting: not exited, and it has not run the command.
+      await new Promise((r) => setTimeout(r, 100));
+      expect(child.exitCode).toBe(null);
+      expect(Buffer.concat(out).toString()).toBe('');
+      const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+      try {
+        await waitUntil(() => {
+          try {
+            return readSync(reader, Buffer.alloc(1)) === 1;
+          } catch {
+            return false;
+          }
+        });
+      } finally {
+        closeSync(reader);
+      }
+      expect(await ended).toBe(0);
+      // Neither the error pipe, the gate nor the FIFO reached the command (fds 0-2 are its).
+      const [ran, ...links] = Buffer.concat(out).toString().trim().split('\n');
+      expect(ran).toBe('ran');
+      expect(links.filter((l) => l.includes(dir) || l === `pipe:[${errorPipeInode}]`)).toEqual([]);
+      expect(Buffer.concat(report).length).toBe(16);
+    } finally {
+      closeSync(gate);
+    }
+  });
+
   it('refuses to run when started by something other than box', () => {
     for (const argv of [
       ['/proc/self/exe', '/script'],
@@ -75,6 +146,13 @@ describe('exec stub', () => {
       ['box-init', '3', '0', '/bin/true', 'true'],
       ['box-exec', '3', '0', '--', '/bin/true'],
       ['box-exec', '', '0', '--', '/bin/true', 'x'],
+      ['box-exec', '3,', '0', '--', '/bin/true', 'true'],
+      ['box-exec', ',3', '0', '--', '/bin/true', 'true'],
+      ['box-exec', '3,4,5', '0', '--', '/bin/true', 'true'],
+      ['box-exec', '3,x', '0', '--', '/bin/true', 'true'],
+      ['box-exec', '3', '0,4', '--', '/bin/true', 'true'],
+      ['box-exec', ',', '0', '--', '/bin/true', 'true'],
+      ['box-exec', '3', ',0', '--', '/bin/true', 'true'],
     ]) {
       const r = runStub(argv);
       expect(r.status, argv.join(' ')).toBe(127);

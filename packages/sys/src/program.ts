@@ -256,7 +256,8 @@ export class ChildProgram {
   /**
    * Turns the {index, errno} a failed child reported into an error naming the step.
    * The exec stub reports index -1 (its execve), -2 or -3 (its own steps), -4 (its fork in
-   * init mode): they belong to the program's last step.
+   * init mode), -5 or -6 (its exec gate's open and write): they belong to the program's last
+   * step.
    */
   failure(report: Buffer): ChildSetupError {
     const raw = report.readBigInt64LE(0);
@@ -267,6 +268,9 @@ export class ChildProgram {
       if (raw === -3n)
         return new ChildSetupError(`${last}: the exec stub's parent-death signal`, 'prctl', errno);
       if (raw === -4n) return new ChildSetupError(`${last}: the init's fork`, 'fork', errno);
+      if (raw === -5n)
+        return new ChildSetupError(`${last}: wait for start (open the exec FIFO)`, 'openat', errno);
+      if (raw === -6n) return new ChildSetupError(`${last}: tell start the command runs`, 'write', errno);
       return new ChildSetupError(last, 'execve', errno);
     }
     const index = Number(raw);
