@@ -241,14 +241,15 @@ export class OciRuntime {
     if (status === 'stopped') throw new RuntimeError('ESTATE', 'cannot start a container that has stopped');
     if (status !== 'created') throw new RuntimeError('ESTATE', `cannot start an already ${status} container`);
     const spec = this.states.spec(id) as OciSpec;
-    const state = await this.states.state(id);
+    const state = this.states.describe(stored, status);
     const namespaces = (spec.linux?.namespaces ?? []).map((n) => n.type as NamespaceType);
     await runHooks('startContainer', spec.hooks?.startContainer, state, {
       container: { pid: stored.pid, startTime: stored.pidStartTime, namespaces },
     });
     await this.openGate(stored);
+    if (!spec.hooks?.poststart?.length) return;
     const running = await this.states.state(id);
-    await runHooks('poststart', spec.hooks?.poststart, running).catch((error) => {
+    await runHooks('poststart', spec.hooks.poststart, running).catch((error) => {
       // The spec: a failing poststart hook is a warning; the container runs on.
       process.emitWarning((error as Error).message);
     });
@@ -363,7 +364,7 @@ export class OciRuntime {
     const spec = this.states.spec(id) as OciSpec;
     if (status !== 'stopped' && status !== 'created' && !options.force)
       throw new RuntimeError('ESTATE', `cannot delete container ${id} that is not stopped: ${status}`);
-    const state = await this.states.state(id);
+    const state = this.states.describe(stored, status);
     if (status !== 'stopped') {
       const { openProcess } = await import('../process/handle.js');
       const proc = openProcess(stored.pid, stored.pidStartTime);

@@ -134,7 +134,12 @@ export class OciStateDir {
 
   async state(id: string): Promise<OciState> {
     const stored = this.read(id);
-    const status = await this.status(stored);
+    return this.describe(stored, await this.status(stored));
+  }
+
+  /** The spec's state of a container read and looked at already. */
+  describe(stored: StoredState, status: OciStatus): OciState {
+    const { id } = stored;
     return {
       ociVersion: '1.2.0',
       id,
