@@ -109,6 +109,27 @@ const statusField = (text: string, field: string) =>
 const openFdCount = () => readdirSync('/proc/self/fd').length;
 const EXITED_OK = { exitCode: 0, signal: null };
 
+/** A seccomp filter (x86_64) that allows every call but `nr`, which fails with `errno`. */
+function failingSyscallFilter(nr: number, errno: number): Buffer {
+  const insn = (code: number, jt: number, jf: number, k: number) => {
+    const b = Buffer.alloc(8);
+    b.writeUInt16LE(code, 0);
+    b[2] = jt;
+    b[3] = jf;
+    b.writeUInt32LE(k >>> 0, 4);
+    return b;
+  };
+  return Buffer.concat([
+    insn(0x20, 0, 0, 4), // ld arch
+    insn(0x15, 1, 0, 0xc000003e), // jeq x86_64
+    insn(0x06, 0, 0, 0x80000000), // kill process
+    insn(0x20, 0, 0, 0), // ld nr
+    insn(0x15, 0, 1, nr), // jeq nr
+    insn(0x06, 0, 0, 0x00050000 | errno), // errno
+    insn(0x06, 0, 0, 0x7fff0000), // allow
+  ]);
+}
+
 describe('spawn in new namespaces', () => {
   it('sets the hostname in a new uts namespace and runs as pid 1 of a new pid namespace', async () => {
     const { out, status } = await capture(
@@ -673,23 +694,7 @@ describe('process attributes', () => {
 
   it('installs a seccomp filter before the credentials change, or last with no_new_privs', async () => {
     // Allow everything on x86_64 except mkdir (83), which fails with EDQUOT (122).
-    const insn = (code: number, jt: number, jf: number, k: number) => {
-      const b = Buffer.alloc(8);
-      b.writeUInt16LE(code, 0);
-      b[2] = jt;
-      b[3] = jf;
-      b.writeUInt32LE(k >>> 0, 4);
-      return b;
-    };
-    const filter = Buffer.concat([
-      insn(0x20, 0, 0, 4), // ld arch
-      insn(0x15, 1, 0, 0xc000003e), // jeq x86_64
-      insn(0x06, 0, 0, 0x80000000), // kill process
-      insn(0x20, 0, 0, 0), // ld nr
-      insn(0x15, 0, 1, 83), // jeq mkdir
-      insn(0x06, 0, 0, 0x00050000 | 122), // errno EDQUOT
-      insn(0x06, 0, 0, 0x7fff0000), // allow
-    ]);
+    const filter = failingSyscallFilter(83, 122);
     for (const noNewPrivileges of [false, true]) {
       const { out } = await capture(
         sh(`mkdir ${dir}/made 2>&1; grep -E '^(Seccomp|NoNewPrivs):' /proc/self/status`, {
@@ -712,6 +717,29 @@ describe('process attributes', () => {
     await expect(
       start({ path: '/bin/true', args: ['true'], seccomp: { filter: bad, flags: 0 } }),
     ).rejects.toThrow(/install the seccomp filter \(1 instructions\): .*EINVAL/);
+  });
+
+  it('fails when the child ends before it reports its wait at the exec gate', async () => {
+    // write (1) fails with EIO (5) under this filter, installed last (no_new_privs): the exec
+    // stub cannot report the wait and exits 127. Reading that end as "waiting" would have
+    // OCI create say "created" for a container that is gone.
+    const fifo = join(dir, 'exec.fifo');
+    expect(spawnSync('mkfifo', ['-m', '0600', fifo]).status).toBe(0);
+    const gate = openSync(fifo, 0o10000000); // O_PATH
+    try {
+      await expect(
+        start(
+          sh('true', {
+            execGate: gate,
+            namespaces: [{ type: 'pid' }],
+            seccomp: { filter: failingSyscallFilter(1, 5), flags: 0 },
+            noNewPrivileges: true,
+          }),
+        ),
+      ).rejects.toThrow(/wait at the exec gate: EPIPE/);
+    } finally {
+      closeSync(gate);
+    }
   });
 
   it('waits at an exec gate until a reader opens its FIFO, then runs the command', async () => {

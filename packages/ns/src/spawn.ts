@@ -51,6 +51,7 @@ import { constants as osConstants } from 'node:os';
 import {
   AT_EMPTY_PATH,
   ChildProgram,
+  ChildSetupError,
   CLONE_NEWCGROUP,
   CLONE_NEWPID,
   close,
@@ -188,7 +189,9 @@ export interface SpawnOptions {
    * The wait is the exec stub's: by then the child no longer runs in this process's memory.
    * spawn() then resolves once the child waits at the gate, not at its exec. The parent-death
    * signal is disarmed before the gate (the child outlives the process that made it, as runc's
-   * `create` does), and a failing exec after the gate is only the command's exit status (127).
+   * `create` does), and a failing exec after the gate is only the command's exit status (127):
+   * the stub closes the error pipe once it has reported the wait. A child that ends before it
+   * reports the wait fails spawn().
    */
   execGate?: number;
   /**
@@ -548,6 +551,12 @@ export async function spawn(options: SpawnOptions): Promise<NamespacedProcess> {
   if (report.length >= 16 && report.readBigInt64LE(0) !== AT_GATE) {
     await reap();
     throw program.failure(report);
+  }
+  if (options.execGate !== undefined && report.length < 16) {
+    // The stub reports the wait before it waits: an end without that report is no container
+    // waiting for `start` (the stub refused its arguments, or its report could not be written).
+    await reap();
+    throw new ChildSetupError('wait at the exec gate', 'exit', EPIPE);
   }
   return handle;
 }

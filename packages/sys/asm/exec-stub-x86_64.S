@@ -25,10 +25,9 @@
  * as docker's reads "/sbin/docker-init -- sh -c …".
  *
  * It marks the error pipe close-on-exec, waits at the exec gate if it has one (below), sets its
- * real gid to its effective
- * gid, sets the parent-death signal again (the kernel clears it at an execve
- * with differing ids) and executes argv[4]. If that fails, it writes {-1, errno} (two u64) to
- * the error pipe, as the spawn routine does for a failed step, and exits with
+ * real gid to its effective gid, sets the parent-death signal again (the kernel clears it at
+ * an execve with differing ids) and executes argv[4]. If that fails, it writes {-1, errno}
+ * (two u64) to the error pipe, as the spawn routine does for a failed step, and exits with
  * status 127.
  *
  * The stub itself must not be dumpable: it holds the error pipe (a host fd) and
@@ -39,10 +38,14 @@
  * (which makes the command dumpable again, as any process).
  *
  * Exec gate (runc's exec FIFO): the gate is an O_PATH fd of a FIFO. The stub writes
- * {-100, 0} to the error pipe (box's AT_GATE: the container waits), then opens
+ * {-100, 0} to the error pipe (box's AT_GATE: the container waits) and closes it: the host
+ * stops reading there (`create` has ended by the time `start` comes), so a later report would
+ * only meet a closed pipe and SIGPIPE; without the pipe a failure from here on is the exit
+ * status 127 alone, and the waiting stub holds no host pipe. Then it opens
  * /proc/self/fd/GATE for writing, which blocks until `start` opens the FIFO for reading,
- * writes "0" into it and closes both fds; then it goes on as without a gate. A failed open
- * or write is reported as {-5, errno} or {-6, errno}. The wait is the stub's and not the
+ * writes "0" into it and closes both fds; then it goes on as without a gate. The gate's fd
+ * has no leading zero (refused), so its /proc path fits the stub's 32-byte buffer. The wait
+ * is the stub's and not the
  * spawn routine's because until its execve the child runs in the memory of the Node.js
  * process that made it (CLONE_VM): waiting there would keep that whole process's memory
  * mapped, about 10 MB of it the child's alone once `create` has exited, and /proc/PID/exe
@@ -160,6 +163,11 @@ error_fd_done:
         add     rsp, 16
         cmp     rax, 16
         jne     fail
+        /* close(error fd); r12d -1: later reports go nowhere (EBADF), the exit status stays */
+        mov     eax, 3
+        mov     edi, r12d
+        syscall
+        mov     r12d, -1
         /* "/proc/self/fd/" and the gate's digits, on the stack */
         sub     rsp, 32
         mov     rdi, rsp
@@ -180,9 +188,8 @@ copy_digit:
         xor     r10d, r10d
         syscall
         add     rsp, 32
-        mov     r14, -5
         test    rax, rax
-        js      report
+        js      fail
         /* write(fifo, "0", 1): start reads it and returns */
         mov     r10d, eax               /* the FIFO's fd */
         push    0x30
@@ -192,9 +199,8 @@ copy_digit:
         mov     edx, 1
         syscall
         add     rsp, 8
-        mov     r14, -6
         cmp     rax, 1
-        jne     report_write
+        jne     fail
         /* close(fifo), close(gate) */
         mov     eax, 3
         mov     edi, r10d
@@ -323,14 +329,8 @@ exec:
         mov     eax, 59
         syscall
         mov     r14, -1
-report_write:
-        /* a short write is no errno: EIO */
-        test    rax, rax
-        js      report
-        mov     rax, -5
 report:
-        /* {step, errno}: -1 the execve, -2 the setresgid, -3 the prctl, -4 the init's fork,
-           -5 the gate's open, -6 its write */
+        /* {step, errno}: -1 the execve, -2 the setresgid, -3 the prctl, -4 the init's fork */
         neg     rax
         push    rax
         push    r14
@@ -353,14 +353,20 @@ fail:
         mov     edi, 127
         syscall
 
-/* The decimal number at rsi in eax (at most 0x7fffff), rsi left at the NUL or comma after
-   it; carry set if it is not one. */
+/* The decimal number at rsi in eax (at most 0x7fffff, no leading zero), rsi left at the NUL
+   or comma after it; carry set if it is not one. */
 number:
         xor     eax, eax
         movzx   ecx, byte ptr [rsi]
         sub     ecx, 48
         cmp     ecx, 9
         ja      not_number              /* empty, or no digit first ("," too) */
+        test    ecx, ecx
+        jnz     next_digit
+        movzx   edx, byte ptr [rsi + 1] /* "0" alone, never a leading zero: at most 7 digits */
+        sub     edx, 48
+        cmp     edx, 9
+        jbe     not_number
 next_digit:
         movzx   ecx, byte ptr [rsi]
         test    ecx, ecx

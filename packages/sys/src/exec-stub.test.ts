@@ -3,6 +3,7 @@ import {
   chmodSync,
   closeSync,
   constants,
+  createReadStream,
   mkdtempSync,
   openSync,
   readFileSync,
@@ -72,37 +73,33 @@ describe('exec stub', () => {
     expect(Number(r.fd3.readBigUInt64LE(8))).toBe(2); // ENOENT
   });
 
-  it('with an exec gate: reports AT_GATE, waits until the FIFO is opened for reading, writes "0", then executes', async () => {
-    const fifo = join(dir, 'gate');
+  /** The stub with an exec gate (fd 4, an O_PATH fd of a new FIFO) and the error pipe as fd 3. */
+  async function gated(command: string[]) {
+    const fifo = join(dir, `gate-${Math.random().toString(36).slice(2)}`);
     mknod(fifo, 0o010000 | 0o600);
     const gate = openSync(fifo, O_PATH);
     try {
-      const child = spawn(
-        stub,
-        [
-          '3,4',
-          '0',
-          '--',
-          '/bin/sh',
-          'sh',
-          '-c',
-          'echo ran; for f in /proc/$$/fd/*; do readlink $f; done; true',
-        ],
-        {
-          argv0: 'box-exec',
-          env: {},
-          stdio: ['ignore', 'pipe', 'pipe', 'pipe', gate],
-        },
-      );
+      const [read, write] = pipe();
+      const errorPipeInode = statSync(`/proc/self/fd/${read}`).ino;
+      const child = spawn(stub, ['3,4', '0', '--', ...command], {
+        argv0: 'box-exec',
+        env: {},
+        stdio: ['ignore', 'pipe', 'pipe', write, gate],
+      });
+      close(write);
       const out: Buffer[] = [];
       const report: Buffer[] = [];
       child.stdout!.on('data', (b: Buffer) => out.push(b));
-      const errorPipe = child.stdio[3] as NodeJS.ReadableStream;
-      const errorPipeInode = statSync(`/proc/${child.pid}/fd/3`).ino;
-      errorPipe.on('data', (b: Buffer) => report.push(b));
-      const ended = new Promise<number | null>((resolve) => child.on('close', resolve));
-      await waitUntil(() => Buffer.concat(report).length >= 16);
+      const errorPipe = createReadStream('', { fd: read });
+      errorPipe.on('data', (b) => report.push(b as Buffer));
+      const errorPipeEnded = new Promise<void>((resolve) => errorPipe.on('end', resolve));
+      const ended = new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
+        child.on('close', (code, signal) => resolve([code, signal])),
+      );
+      // AT_GATE, then the pipe's end: the stub holds no host pipe while it waits.
+      await errorPipeEnded;
       const atGate = Buffer.concat(report);
+      expect(atGate.length).toBe(16);
       expect(atGate.readBigInt64LE(0)).toBe(-100n);
       expect(atGate.readBigUInt64LE(8)).toBe(0n);
       // Waiting: not exited, and it has not run the command.
@@ -121,15 +118,29 @@ describe('exec stub', () => {
       } finally {
         closeSync(reader);
       }
-      expect(await ended).toBe(0);
-      // Neither the error pipe, the gate nor the FIFO reached the command (fds 0-2 are its).
-      const [ran, ...links] = Buffer.concat(out).toString().trim().split('\n');
-      expect(ran).toBe('ran');
-      expect(links.filter((l) => l.includes(dir) || l === `pipe:[${errorPipeInode}]`)).toEqual([]);
-      expect(Buffer.concat(report).length).toBe(16);
+      return { ended: await ended, out: Buffer.concat(out).toString(), errorPipeInode };
     } finally {
       closeSync(gate);
     }
+  }
+
+  it('with an exec gate: reports AT_GATE, closes the error pipe, waits until the FIFO is opened for reading, writes "0", then executes', async () => {
+    const r = await gated([
+      '/bin/sh',
+      'sh',
+      '-c',
+      'echo ran; for f in /proc/$$/fd/*; do readlink $f; done; true',
+    ]);
+    expect(r.ended).toEqual([0, null]);
+    // Neither the error pipe, the gate nor the FIFO reached the command (fds 0-2 are its).
+    const [ran, ...links] = r.out.trim().split('\n');
+    expect(ran).toBe('ran');
+    expect(links.filter((l) => l.includes(dir) || l === `pipe:[${r.errorPipeInode}]`)).toEqual([]);
+  });
+
+  it('with an exec gate: a failed execve after the gate is exit status 127 (the pipe is closed: no SIGPIPE)', async () => {
+    const r = await gated(['/nonexistent/cmd', 'cmd']);
+    expect(r.ended).toEqual([127, null]);
   });
 
   it('refuses to run when started by something other than box', () => {
@@ -153,6 +164,11 @@ describe('exec stub', () => {
       ['box-exec', '3', '0,4', '--', '/bin/true', 'true'],
       ['box-exec', ',', '0', '--', '/bin/true', 'true'],
       ['box-exec', '3', ',0', '--', '/bin/true', 'true'],
+      // A leading zero: the gate's /proc path must fit the stub's buffer.
+      ['box-exec', '3,04', '0', '--', '/bin/true', 'true'],
+      ['box-exec', `3,${'0'.repeat(300)}4`, '0', '--', '/bin/true', 'true'],
+      ['box-exec', '03', '0', '--', '/bin/true', 'true'],
+      ['box-exec', '3', '00', '--', '/bin/true', 'true'],
     ]) {
       const r = runStub(argv);
       expect(r.status, argv.join(' ')).toBe(127);

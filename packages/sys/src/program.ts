@@ -256,8 +256,7 @@ export class ChildProgram {
   /**
    * Turns the {index, errno} a failed child reported into an error naming the step.
    * The exec stub reports index -1 (its execve), -2 or -3 (its own steps), -4 (its fork in
-   * init mode), -5 or -6 (its exec gate's open and write): they belong to the program's last
-   * step.
+   * init mode): they belong to the program's last step.
    */
   failure(report: Buffer): ChildSetupError {
     const raw = report.readBigInt64LE(0);
@@ -268,9 +267,6 @@ export class ChildProgram {
       if (raw === -3n)
         return new ChildSetupError(`${last}: the exec stub's parent-death signal`, 'prctl', errno);
       if (raw === -4n) return new ChildSetupError(`${last}: the init's fork`, 'fork', errno);
-      if (raw === -5n)
-        return new ChildSetupError(`${last}: wait for start (open the exec FIFO)`, 'openat', errno);
-      if (raw === -6n) return new ChildSetupError(`${last}: tell start the command runs`, 'write', errno);
       return new ChildSetupError(last, 'execve', errno);
     }
     const index = Number(raw);
@@ -328,8 +324,9 @@ export interface SpawnChildOptions {
    * Share this process's memory with the child without waiting for it (CLONE_VM alone): no
    * page tables are copied and no copy-on-write faults follow, which for a Node.js process of
    * 100 MB is most of a spawn's cost. For programs that wait for this process (a sync point,
-   * an exec gate). The child then runs on this process's memory, so the program's pages stay
-   * mapped until the caller calls the returned `release` (at the error pipe's EOF), and this
+   * an exec gate, whose wait is the exec stub's). The child then runs on this process's memory,
+   * so the program's pages stay mapped until the caller calls the returned `release` (once the
+   * child has exec'd: at the error pipe's EOF, or at the exec stub's AT_GATE report), and this
    * process stays undumpable until then. Why that is safe: the child runs only the spawn
    * routine, which after clone touches no stack and no memory but its program's; every signal
    * is blocked until its handlers are reset to the default (no signal frame is ever pushed on

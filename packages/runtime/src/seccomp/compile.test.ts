@@ -560,6 +560,14 @@ describe('profiles that would fake the set-up', () => {
         syscalls: [{ names: ['getpid', 'setresuid'], action: 'SCMP_ACT_ERRNO', errnoRet: 0 }],
       }),
     ).toThrow(/syscalls\[0\]: errnoRet 0 for "setresuid"/);
+    // The exec stub's wait at the exec gate and its close-on-exec of the error pipe.
+    for (const name of ['openat', 'write', 'close', 'fcntl'])
+      expect(() =>
+        checkSeccompKeepsSetup({
+          defaultAction: 'SCMP_ACT_ALLOW',
+          syscalls: [{ names: [name], action: 'SCMP_ACT_ERRNO', errnoRet: 0 }],
+        }),
+      ).toThrow(new RegExp(`syscalls\\[0\\]: errnoRet 0 for "${name}"`));
     expect(() => checkSeccompKeepsSetup({ defaultAction: 'SCMP_ACT_ERRNO', defaultErrnoRet: 0 })).toThrow(
       /defaultErrnoRet 0 would make "setgroups"/,
     );

@@ -4,6 +4,10 @@
  * install one), so `SCMP_ACT_ERRNO` with errno 0 on setresuid, capset or prctl would make each of
  * those steps "succeed" without happening: the command would run as root with every capability
  * box holds, whatever `--user` and `--cap-drop` said. Such a profile is refused.
+ * The exec stub's own calls run under the filter too, with or without no_new_privs: errno 0 on
+ * openat, write or close would fake its wait at the exec gate (the command would run before
+ * `start`, or keep the gate's fd of the host's FIFO), and on fcntl its close-on-exec of the
+ * host's error pipe.
  */
 import { SeccompError } from '../errors.js';
 import type { LinuxSeccomp } from './types.js';
@@ -32,6 +36,10 @@ const GUARDED = new Set([
   'prctl',
   'execve',
   'execveat',
+  'openat',
+  'write',
+  'close',
+  'fcntl',
 ]);
 
 export function checkSeccompKeepsSetup(seccomp: LinuxSeccomp, source = 'linux.seccomp'): void {
@@ -42,7 +50,7 @@ export function checkSeccompKeepsSetup(seccomp: LinuxSeccomp, source = 'linux.se
       named.add(name);
       if (rule.action === 'SCMP_ACT_ERRNO' && rule.errnoRet === 0)
         throw new SeccompError(
-          `seccomp profile ${source}: syscalls[${i}]: errnoRet 0 for "${name}" would make the container's change of user and capabilities look done while it is not`,
+          `seccomp profile ${source}: syscalls[${i}]: errnoRet 0 for "${name}" would make a step of the container's set-up (its user, capabilities or exec gate) look done while it is not`,
         );
     }
   }
