@@ -116,6 +116,21 @@ describe('podman --runtime box-runtime', () => {
     // opens box-runtime's exec FIFO as uid 1000 without CAP_DAC_OVERRIDE.
     const user = podman('run', '--rm', '--network', 'none', '--user', '1000:1000', 'busybox', 'id');
     expect(user.stdout, user.stderr).toMatch(/^uid=1000\(\d*\) gid=1000\(/);
+    // --privileged: every capability this process has, and the host's device nodes, which podman
+    // lists with their file type bits in fileMode.
+    const privileged = podman(
+      'run',
+      '--rm',
+      '--network',
+      'none',
+      '--privileged',
+      'busybox',
+      'sh',
+      '-c',
+      'grep CapEff /proc/self/status; busybox stat -c "%F %t:%T" /dev/null',
+    );
+    const ownCaps = /^CapEff:.*$/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[0];
+    expect(privileged.stdout, privileged.stderr).toBe(`${ownCaps}\ncharacter special file 1:3\n`);
     const id = podman(
       'run',
       '-d',

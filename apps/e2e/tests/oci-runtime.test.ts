@@ -286,6 +286,32 @@ describe('hooks', () => {
 });
 
 describe('the rest of the config', () => {
+  it("a device's fileMode with file type bits (podman's): the node gets its permission bits, its type from `type`; a listed default node is made once", () => {
+    const dir = bundle((c) => {
+      c.process.args = [
+        'sh',
+        '-c',
+        'busybox stat -c "%F %a %t:%T" /dev/boxnull /dev/boxnull2 /dev/full; readlink /dev/ptmx',
+      ];
+      c.linux.devices = [
+        // S_IFCHR | 0640, as podman sends a host node's st_mode.
+        { path: '/dev/boxnull', type: 'c', major: 1, minor: 3, fileMode: 0o20640, uid: 0, gid: 0 },
+        // S_IFBLK bits on a "c" device: `type` decides.
+        { path: '/dev/boxnull2', type: 'c', major: 1, minor: 3, fileMode: 0o60600, uid: 0, gid: 0 },
+        // One of the nodes every container gets, listed as podman's --privileged does: once.
+        { path: '/dev/full', type: 'c', major: 1, minor: 7, fileMode: 0o20640, uid: 0, gid: 0 },
+        // As runc, /dev/ptmx stays the link to the container's devpts.
+        { path: '/dev/ptmx', type: 'c', major: 5, minor: 2, fileMode: 0o20666, uid: 0, gid: 0 },
+      ];
+    });
+    const r = runtime(root, ['run', '--bundle', dir, 'd1']);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe(
+      'character special file 640 1:3\ncharacter special file 600 1:3\ncharacter special file 640 1:7\npts/ptmx\n',
+    );
+    expect(r.code).toBe(0);
+  });
+
   it('domainname, personality and rootfsPropagation as the config says', () => {
     const script =
       'cat /proc/sys/kernel/domainname; busybox uname -m; busybox awk \'$5 == "/"\' /proc/self/mountinfo';

@@ -77,6 +77,18 @@ export const OVERLAY = {
         ],
       },
     },
+    // Replaced, not added: upstream's FileMode stops at 512, but podman 4 (and containerd before
+    // 1.5) send a device's whole st_mode, its file type bits included (S_IFCHR | 0600 = 8576),
+    // and runc takes it, dropping those bits (runc#2804, runtime-spec#1082). Up to 16 bits, as a
+    // mode_t holds them; src/spec.ts keeps only the permission bits.
+    replacements: {
+      FileMode: {
+        description: 'File permissions mode, in decimal; file type bits are ignored',
+        type: 'integer',
+        minimum: 0,
+        maximum: 0o177777,
+      },
+    },
     enumAdditions: {
       NamespaceType: ['time'],
       SeccompAction: ['SCMP_ACT_KILL_PROCESS', 'SCMP_ACT_KILL_THREAD', 'SCMP_ACT_LOG', 'SCMP_ACT_NOTIFY'],
@@ -101,6 +113,10 @@ export function loadSchemas(dir = SCHEMA_DIR) {
       for (const [name, definition] of Object.entries(overlay.definitions ?? {})) {
         if (schema.definitions[name])
           throw new Error(`${file}: ${name} is defined already: drop it from OVERLAY`);
+        schema.definitions[name] = definition;
+      }
+      for (const [name, definition] of Object.entries(overlay.replacements ?? {})) {
+        if (!schema.definitions[name]) throw new Error(`${file}: ${name} is not defined: nothing to replace`);
         schema.definitions[name] = definition;
       }
       for (const [name, values] of Object.entries(overlay.enumAdditions ?? {})) {

@@ -379,9 +379,11 @@ function validateDevice(device: LinuxDevice, where: string): void {
   }
   if (device.type !== 'p' && (device.major === undefined || device.minor === undefined))
     throw new SpecError(`${where}: a ${device.type} device needs major and minor`);
+  // Up to 16 bits: podman 4 sends the host node's whole st_mode (S_IFCHR | 0600), whose file
+  // type bits runc drops, and so does box (rootfs/devices.ts); `type` says what the node is.
   if (
     device.fileMode !== undefined &&
-    !(Number.isInteger(device.fileMode) && device.fileMode >= 0 && device.fileMode <= 0o7777)
+    !(Number.isInteger(device.fileMode) && device.fileMode >= 0 && device.fileMode <= 0o177777)
   )
     throw new SpecError(`${where}.fileMode is not a file mode: ${device.fileMode}`);
 }

@@ -90,6 +90,14 @@ describe('validateConfigSchema', () => {
     expect(() => validateConfigSchema(config)).not.toThrow();
   });
 
+  it("accepts a device's fileMode with its file type bits, as podman sends it; names one past 16 bits", () => {
+    const config = runcSpec();
+    config.linux.devices = [{ path: '/dev/x', type: 'c', major: 1, minor: 3, fileMode: 0o20600 }];
+    expect(() => validateConfigSchema(config)).not.toThrow();
+    config.linux.devices[0].fileMode = 0o200000;
+    expect(() => validateConfigSchema(config)).toThrow(/linux\.devices\[0\]\.fileMode/);
+  });
+
   it('names process.args when it is not an array', () => {
     const config = runcSpec();
     config.process.args = 'sh -c true';

@@ -35,10 +35,18 @@ export function makedev(major: number, minor: number): number {
 /**
  * Populates a fresh /dev tmpfs at `dev` (a host path inside the rootfs). In a
  * user namespace mknod is not allowed, so the host's nodes are bind-mounted
- * onto empty files instead, as runc does.
+ * onto empty files instead, as runc does. A default device the config lists itself
+ * (`listed`, container paths: podman's --privileged lists every host node) is left to
+ * that entry, as runc does: made twice, the second mknod would fail (EEXIST).
  */
-export function addDeviceSteps(program: ChildProgram, dev: string, userns: boolean): void {
+export function addDeviceSteps(
+  program: ChildProgram,
+  dev: string,
+  userns: boolean,
+  listed: ReadonlySet<string> = new Set(),
+): void {
   for (const device of DEFAULT_DEVICES) {
+    if (listed.has(`/dev/${device.path}`)) continue;
     const path = `${dev}/${device.path}`;
     if (userns) {
       const fd = program.slot();
@@ -74,7 +82,9 @@ export function addSpecDeviceStep(
     safe.bind(device.hostPath ?? device.path, target, false, 0, 0);
     return;
   }
-  // mknod applies the umask, which is 0 during the set-up: the mode bits stand as given.
-  const mode = TYPE_BITS[device.type] | (device.fileMode ?? 0o666);
+  // mknod applies the umask, which is 0 during the set-up: the mode bits stand as given. Only
+  // the permission bits of fileMode: its file type bits (podman sends them) never choose the
+  // node's type, `type` does (S_IFBLK bits on a "c" device would otherwise make a block node).
+  const mode = TYPE_BITS[device.type] | ((device.fileMode ?? 0o666) & 0o7777);
   safe.mknod(target, mode, device.type === 'p' ? 0 : makedev(device.major!, device.minor!), device);
 }

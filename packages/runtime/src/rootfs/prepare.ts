@@ -135,9 +135,14 @@ export function addRootfsSteps(program: ChildProgram, spec: Spec, options: Rootf
     const devIsTmpfs = (spec.mounts ?? []).some(
       (m) => posix.normalize(m.destination) === '/dev' && m.type === 'tmpfs',
     );
-    if (devIsTmpfs) addDeviceSteps(program, `${root}${view.resolve('/dev', binds)}`, options.userns);
-    for (const device of spec.linux?.devices ?? [])
+    const listed = new Set((spec.linux?.devices ?? []).map((d) => posix.normalize(d.path)));
+    if (devIsTmpfs) addDeviceSteps(program, `${root}${view.resolve('/dev', binds)}`, options.userns, listed);
+    for (const device of spec.linux?.devices ?? []) {
+      // As runc: on the /dev box made, /dev/ptmx is the link to the container's devpts
+      // (pts/ptmx); a node listed there (podman's --privileged lists the host's) is left out.
+      if (devIsTmpfs && posix.normalize(device.path) === '/dev/ptmx') continue;
       addSpecDeviceStep(safe, device, `${root}${view.resolve(device.path, binds)}`, options.userns);
+    }
     // As runc and docker: a missing working directory is made (root's, 0755), in the container's
     // files as its mounts are (a symlink in the image resolves inside the root, and none is
     // followed while making it).
