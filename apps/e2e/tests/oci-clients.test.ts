@@ -131,6 +131,21 @@ describe('podman --runtime box-runtime', () => {
     );
     const ownCaps = /^CapEff:.*$/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[0];
     expect(privileged.stdout, privileged.stderr).toBe(`${ownCaps}\ncharacter special file 1:3\n`);
+    // --read-only and --tmpfs: podman asks for its tmpfs mounts with runc's tmpcopyup.
+    const readOnly = podman(
+      'run',
+      '--rm',
+      '--network',
+      'none',
+      '--read-only',
+      '--tmpfs',
+      '/scratch',
+      'busybox',
+      'sh',
+      '-c',
+      'touch /x 2>/dev/null || echo read-only; echo a > /scratch/f; echo b > /run/f; cat /scratch/f /run/f',
+    );
+    expect(readOnly.stdout, readOnly.stderr).toBe('read-only\na\nb\n');
     const id = podman(
       'run',
       '-d',

@@ -5,14 +5,17 @@
  */
 import { execFileSync } from 'node:child_process';
 import {
+  chmodSync,
   closeSync,
   existsSync,
+  mkdirSync,
   mkdtempSync,
   openSync,
   readFileSync,
   readlinkSync,
   readSync,
   rmSync,
+  symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
@@ -286,6 +289,51 @@ describe('hooks', () => {
 });
 
 describe('the rest of the config', () => {
+  it("tmpcopyup (podman's --tmpfs, --read-only): the tmpfs starts with the image's files, a symlink stays a symlink, the image is not written", () => {
+    const dir = bundle((c) => {
+      c.process.args = [
+        'sh',
+        '-c',
+        'busybox awk \'$2 == "/run" || $2 == "/fresh" { print $2, $3 }\' /proc/mounts; cat /run/app/conf; readlink /run/hostname; busybox stat -c %a /run; echo new > /run/app/conf; ls -A /fresh',
+      ];
+      c.mounts = [
+        ...(c.mounts ?? []),
+        {
+          destination: '/run',
+          type: 'tmpfs',
+          source: 'tmpfs',
+          options: ['rw', 'nosuid', 'nodev', 'tmpcopyup'],
+        },
+        { destination: '/fresh', type: 'tmpfs', source: 'tmpfs', options: ['tmpcopyup'] },
+      ];
+    });
+    const run = join(dir, 'rootfs/run');
+    mkdirSync(join(run, 'app'), { recursive: true, mode: 0o750 });
+    chmodSync(run, 0o710);
+    writeFileSync(join(run, 'app/conf'), 'from the image\n');
+    // Absolute: resolved on the host it would be the host's /etc/hostname.
+    symlinkSync('/etc/hostname', join(run, 'hostname'));
+    const r = runtime(root, ['run', '--bundle', dir, 'u1']);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('/run tmpfs\n/fresh tmpfs\nfrom the image\n/etc/hostname\n710\n');
+    expect(r.code).toBe(0);
+    expect(readFileSync(join(run, 'app/conf'), 'utf8')).toBe('from the image\n');
+  });
+
+  it('tmpcopyup with "ro": one line naming the mount, nothing made', () => {
+    const dir = bundle((c) => {
+      c.process.args = ['true'];
+      c.mounts = [
+        ...(c.mounts ?? []),
+        { destination: '/run', type: 'tmpfs', source: 'tmpfs', options: ['ro', 'tmpcopyup'] },
+      ];
+    });
+    const r = runtime(root, ['run', '--bundle', dir, 'u2']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^tmpcopyup on \/run: not with "ro"\n$/);
+    expect(runtime(root, ['list', '-q']).stdout).toBe('');
+  });
+
   it("a device's fileMode with file type bits (podman's): the node gets its permission bits, its type from `type`; a listed default node is made once", () => {
     const dir = bundle((c) => {
       c.process.args = [

@@ -49,6 +49,7 @@ export async function features(): Promise<Record<string, unknown>> {
       'strictatime',
       'suid',
       'sync',
+      'tmpcopyup',
       'unbindable',
     ],
     linux: {

@@ -523,3 +523,47 @@ export function copyFromRoot(root: string, source: string, dest: string, options
     closeSync(rootfd);
   }
 }
+
+/**
+ * Copies the entries of the directory `source` of the root `fromRoot` into the root directory of
+ * `toRoot` (both host paths of root directories), like `cp -a -P source/. toRoot/`, and gives
+ * that directory the source's mode: runc's `tmpcopyup` (see copy-up.ts). Every lookup on both
+ * sides is confined to its root. As out of a container, device nodes are left out and set-id bits
+ * dropped. Throws CopyError (ENOSRC when the source does not exist).
+ */
+export function copyContentsBetweenRoots(fromRoot: string, source: string, toRoot: string): void {
+  const fromfd = openRoot(fromRoot);
+  let srcfd: number | undefined;
+  let out: number | undefined;
+  const copier = new Copier(true, undefined);
+  try {
+    try {
+      srcfd = containerSide(fromfd).open(source, O_PATH);
+    } catch (error) {
+      const code = errno(error);
+      if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP')
+        throw new CopyError('ENOSRC', `no such file or directory: ${source} in the image`, { cause: error });
+      throw error;
+    }
+    const stat = fstatSync(srcfd, { bigint: true });
+    if ((Number(stat.mode) & S_IFMT) !== S_IFDIR)
+      throw new CopyError('ECONFLICT', `${source} in the image is not a directory`);
+    out = openat(AT_FDCWD, toRoot, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+    const destFs = kernelFileSystem(out);
+    if (destFs !== undefined)
+      throw new CopyError('EKERNELFS', `refusing to write into the kernel's ${destFs} file system`);
+    // The fresh mount, never the image's own directory (the copy would write the image).
+    if (BigInt(fstatSync(out).dev) === stat.dev)
+      throw new CopyError('ECONFLICT', `${toRoot} is on the file system of ${source} in the image`);
+    copier.contents(srcfd, out);
+    fchmodSync(out, Number(stat.mode) & 0o1777);
+  } catch (error) {
+    if (error instanceof CopyError) throw error;
+    throw new CopyError('ECOPY', `copying failed: ${(error as Error).message}`, { cause: error });
+  } finally {
+    copier.close();
+    if (out !== undefined) closeSync(out);
+    if (srcfd !== undefined) closeSync(srcfd);
+    closeSync(fromfd);
+  }
+}

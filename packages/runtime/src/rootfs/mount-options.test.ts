@@ -4,9 +4,24 @@ import { parseMountOptions } from './mount-options.js';
 
 describe('parseMountOptions', () => {
   it('returns nothing set for no options', () => {
-    const empty = { flags: 0, propagation: 0, data: [], bind: false, recursive: false, readonly: false };
+    const empty = {
+      flags: 0,
+      propagation: 0,
+      data: [],
+      bind: false,
+      recursive: false,
+      readonly: false,
+      copyUp: false,
+    };
     expect(parseMountOptions()).toEqual(empty);
     expect(parseMountOptions([])).toEqual(empty);
+  });
+
+  it("takes runc's tmpcopyup (and notmpcopyup) as no mount data", () => {
+    const parsed = parseMountOptions(['rw', 'nosuid', 'tmpcopyup', 'size=1m']);
+    expect(parsed.copyUp).toBe(true);
+    expect(parsed.data).toEqual(['size=1m']);
+    expect(parseMountOptions(['tmpcopyup', 'notmpcopyup']).copyUp).toBe(false);
   });
 
   it('turns flag options into mount flags', () => {

@@ -9,6 +9,11 @@ export interface ParsedMountOptions {
   bind: boolean;
   recursive: boolean;
   readonly: boolean;
+  /**
+   * runc's `tmpcopyup` (podman puts it on every tmpfs it asks for): a tmpfs starts with a copy of
+   * what the image has where it is mounted. Not mount data: the kernel's tmpfs refuses it.
+   */
+  copyUp: boolean;
 }
 
 const FLAGS: Record<string, [set: boolean, flag: number]> = {
@@ -59,6 +64,7 @@ export function parseMountOptions(options: readonly string[] = []): ParsedMountO
     bind: false,
     recursive: false,
     readonly: false,
+    copyUp: false,
   };
   for (const option of options) {
     const flag = FLAGS[option];
@@ -70,6 +76,10 @@ export function parseMountOptions(options: readonly string[] = []): ParsedMountO
     const propagation = PROPAGATION[option];
     if (propagation !== undefined) {
       result.propagation |= propagation;
+      continue;
+    }
+    if (option === 'tmpcopyup' || option === 'notmpcopyup') {
+      result.copyUp = option === 'tmpcopyup';
       continue;
     }
     if (option === 'bind' || option === 'rbind') {

@@ -28,6 +28,7 @@ import {
 import { overlayMountData } from '@box/unionfs';
 import { SpecError } from '../errors.js';
 import type { Mount, Spec } from '../spec.js';
+import type { CopyUp } from './copy-up.js';
 import { addDeviceSteps, addSpecDeviceStep } from './devices.js';
 import { fuseMountData } from './fuse-options.js';
 import type { FuseMount } from './fuse-overlay.js';
@@ -68,12 +69,17 @@ export interface RootfsOptions {
 export interface RootfsResult {
   /** The terminal's slave side, when a terminal was requested. */
   terminal?: Slot;
+  /**
+   * The tmpfs mounts with `tmpcopyup`, for the caller to fill while the child waits at
+   * `beforePivot` (which must then be given: see copy-up.ts).
+   */
+  copyUps: CopyUp[];
 }
 
 export function addRootfsSteps(program: ChildProgram, spec: Spec, options: RootfsOptions): RootfsResult {
   // Its real path: the steps below refuse any symlink on their way (see safe-path.ts).
   const root = realpathSync(options.rootfs);
-  const result: RootfsResult = {};
+  const result: RootfsResult = { copyUps: [] };
   program.call('umask', 'set umask 0 for the rootfs set-up', [0]);
   // Nothing the container mounts may reach the host: the copied mount tree is made private,
   // or a slave of the host's when the config asks for slave or shared propagation (host
@@ -128,7 +134,8 @@ export function addRootfsSteps(program: ChildProgram, spec: Spec, options: Rootf
   // files (a volume's), as the container will see it.
   const binds: BindMountView[] = [];
   try {
-    for (const mount of spec.mounts ?? []) addMount(safe, root, view, binds, mount, spec.linux?.cgroupsPath);
+    for (const mount of spec.mounts ?? [])
+      addMount(safe, root, view, binds, mount, spec.linux?.cgroupsPath, result.copyUps, options);
     // Every path below is resolved in the image's files as the mounts' were: the host path
     // `${root}/dev` would let an image whose /dev is a symlink (to /etc, say) make the kernel
     // follow it from the host's root, before pivot_root, and put device nodes there.
@@ -207,6 +214,8 @@ function addMount(
   binds: BindMountView[],
   mount: Mount,
   cgroupsPath: string | undefined,
+  copyUps: CopyUp[],
+  rootfs: RootfsOptions,
 ): void {
   const resolved = view.resolve(mount.destination, binds);
   const target = resolved === '/' ? root : `${root}${resolved}`;
@@ -224,6 +233,18 @@ function addMount(
     safe.bind(source, target, options.recursive, options.flags, options.propagation);
     binds.push({ destination: resolved, source, noexec: (options.flags & MS.NOEXEC) !== 0 });
     return;
+  }
+  if (type === 'tmpfs' && options.copyUp) {
+    // What the image has there is copied in from the host's view of the rootfs while the child
+    // waits before pivot_root (copy-up.ts): not an overlay's (merged only in the child), not a
+    // bind mount's source, and into a tmpfs that is still writable.
+    const where = `tmpcopyup on ${mount.destination}`;
+    if (rootfs.overlay) throw new SpecError(`${where}: not with an overlay root filesystem`);
+    if (binds.some((b) => resolved === b.destination || resolved.startsWith(`${b.destination}/`)))
+      throw new SpecError(`${where}: not below a bind mount`);
+    if (options.readonly) throw new SpecError(`${where}: not with "ro"`);
+    if (rootfs.beforePivot === undefined) throw new SpecError(`${where}: needs the set-up pause`);
+    copyUps.push({ path: resolved, target });
   }
   safe.mkdirAll(target);
   safe.mountOnDir(
