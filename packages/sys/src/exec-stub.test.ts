@@ -157,18 +157,21 @@ describe('exec stub', () => {
       ['box-init', '3', '0', '/bin/true', 'true'],
       ['box-exec', '3', '0', '--', '/bin/true'],
       ['box-exec', '', '0', '--', '/bin/true', 'x'],
-      ['box-exec', '3,', '0', '--', '/bin/true', 'true'],
-      ['box-exec', ',3', '0', '--', '/bin/true', 'true'],
-      ['box-exec', '3,4,5', '0', '--', '/bin/true', 'true'],
-      ['box-exec', '3,x', '0', '--', '/bin/true', 'true'],
-      ['box-exec', '3', '0,4', '--', '/bin/true', 'true'],
-      ['box-exec', ',', '0', '--', '/bin/true', 'true'],
-      ['box-exec', '3', ',0', '--', '/bin/true', 'true'],
-      // A leading zero: the gate's /proc path must fit the stub's buffer.
-      ['box-exec', '3,04', '0', '--', '/bin/true', 'true'],
-      ['box-exec', `3,${'0'.repeat(300)}4`, '0', '--', '/bin/true', 'true'],
-      ['box-exec', '03', '0', '--', '/bin/true', 'true'],
-      ['box-exec', '3', '00', '--', '/bin/true', 'true'],
+      // Malformed "ERRFD[,GATEFD]" and signal fields; a leading zero too (the gate's /proc
+      // path must fit the stub's buffer).
+      ...[
+        ['3,', '0'],
+        [',3', '0'],
+        ['3,4,5', '0'],
+        ['3,x', '0'],
+        ['3', '0,4'],
+        [',', '0'],
+        ['3', ',0'],
+        ['3,04', '0'],
+        [`3,${'0'.repeat(300)}4`, '0'],
+        ['03', '0'],
+        ['3', '00'],
+      ].map(([fds, signal]) => ['box-exec', fds!, signal!, '--', '/bin/true', 'true']),
     ]) {
       const r = runStub(argv);
       expect(r.status, argv.join(' ')).toBe(127);
