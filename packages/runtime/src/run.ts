@@ -15,9 +15,7 @@ import { addLoopbackSteps } from './network/loopback.js';
 import { lookupCommand } from './process/lookup.js';
 import { resourceLimits } from './process/rlimits.js';
 import { SetupPause } from './process/setup-pause.js';
-import { type CopyUp, copyUpTmpfs } from './rootfs/copy-up.js';
 import { FuseOverlay } from './rootfs/fuse-overlay.js';
-import { parseMountOptions } from './rootfs/mount-options.js';
 import { addRootfsSteps, type Overlay } from './rootfs/prepare.js';
 import { compileSeccomp } from './seccomp/compile.js';
 import { checkSeccompKeepsSetup } from './seccomp/guard.js';
@@ -99,20 +97,7 @@ export async function startContainer(options: StartOptions): Promise<ContainerPr
   if (spec.linux?.seccomp) checkSeccompKeepsSetup(spec.linux.seccomp);
   const seccomp = spec.linux?.seccomp ? compileSeccomp(spec.linux.seccomp) : undefined;
   const cgroup = await createContainerCgroup(spec);
-  // The child waits before pivot_root for the OCI createContainer hooks, and for what
-  // `tmpcopyup` tmpfs mounts copy in from the image (rootfs/copy-up.ts).
-  const copyUps: CopyUp[] = [];
-  const wantsCopyUp = (spec.mounts ?? []).some(
-    (m) => m.type === 'tmpfs' && parseMountOptions(m.options).copyUp,
-  );
-  const beforePivot = options.beforePivot;
-  const pause =
-    beforePivot || wantsCopyUp
-      ? new SetupPause(async (pid) => {
-          copyUpTmpfs(root.path, pid, copyUps);
-          await beforePivot?.(pid);
-        })
-      : undefined;
+  const pause = options.beforePivot ? new SetupPause(options.beforePivot) : undefined;
   let fuse: FuseOverlay | undefined;
   let child: Awaited<ReturnType<typeof spawn>> | undefined;
   try {
@@ -132,7 +117,7 @@ export async function startContainer(options: StartOptions): Promise<ContainerPr
       ],
       setup(program) {
         if (namespaces.some((n) => n.type === 'network' && !n.path)) addLoopbackSteps(program);
-        const { terminal, copyUps: found } = addRootfsSteps(program, spec, {
+        const { terminal } = addRootfsSteps(program, spec, {
           rootfs: root.path,
           userns,
           overlay: options.overlay,
@@ -140,7 +125,6 @@ export async function startContainer(options: StartOptions): Promise<ContainerPr
           consoleSocket: options.consoleSocket,
           beforePivot: pause?.childFd,
         });
-        copyUps.push(...found);
         return terminal ? { stdio: [terminal, terminal, terminal] } : undefined;
       },
       stdio: options.stdio,

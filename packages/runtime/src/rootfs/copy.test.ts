@@ -1,6 +1,5 @@
 import { spawnSync } from 'node:child_process';
 import {
-  chmodSync,
   chownSync,
   lchownSync,
   linkSync,
@@ -19,7 +18,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { copyContentsBetweenRoots, copyFromRoot, copyIntoRoot } from './copy.js';
+import { copyFromRoot, copyIntoRoot } from './copy.js';
 
 let base: string;
 let root: string;
@@ -185,35 +184,5 @@ describe('copyIntoRoot', () => {
       expect.objectContaining({ code: 'ENOSRC' }),
     );
     expectOutsideUntouched();
-  });
-});
-
-describe('copyContentsBetweenRoots (tmpcopyup)', () => {
-  it("copies a directory's entries into another root's directory, symlinks as symlinks, and gives it the source's mode", () => {
-    // The image's /run, with a link that would reach the host's files if it were followed.
-    const run = join(root, 'run');
-    mkdirSync(join(run, 'app'), { recursive: true });
-    writeFileSync(join(run, 'app/conf'), 'image\n');
-    writeFileSync(join(run, 'setuid'), 'x', { mode: 0o4755 });
-    symlinkSync(join(outside, 'canary'), join(run, 'escape'));
-    chmodSync(run, 0o1710);
-    // The tmpfs: another file system than the image's.
-    const tmpfs = mkdtempSync('/dev/shm/box-copyup-');
-    try {
-      copyContentsBetweenRoots(root, '/run', tmpfs);
-      expect(readdirSync(tmpfs).sort()).toEqual(['app', 'escape', 'setuid']);
-      expect(readFileSync(join(tmpfs, 'app/conf'), 'utf8')).toBe('image\n');
-      expect(readlinkSync(join(tmpfs, 'escape'))).toBe(join(outside, 'canary'));
-      expect(lstatSync(join(tmpfs, 'setuid')).mode & 0o7777).toBe(0o755);
-      expect(lstatSync(tmpfs).mode & 0o7777).toBe(0o1710);
-      // A source that is a symlink out of the root resolves inside it: nothing there.
-      symlinkSync(outside, join(root, 'out'));
-      expect(() => copyContentsBetweenRoots(root, '/out', tmpfs)).toThrow(/no such file or directory/);
-      // The image's own directory (no mount on it) is never the target.
-      expect(() => copyContentsBetweenRoots(root, '/run', run)).toThrow(/on the file system of \/run/);
-      expectOutsideUntouched();
-    } finally {
-      rmSync(tmpfs, { recursive: true, force: true });
-    }
   });
 });

@@ -28,7 +28,6 @@ import {
 import { overlayMountData } from '@box/unionfs';
 import { SpecError } from '../errors.js';
 import type { Mount, Spec } from '../spec.js';
-import type { CopyUp } from './copy-up.js';
 import { addDeviceSteps, addSpecDeviceStep } from './devices.js';
 import { fuseMountData } from './fuse-options.js';
 import type { FuseMount } from './fuse-overlay.js';
@@ -69,17 +68,12 @@ export interface RootfsOptions {
 export interface RootfsResult {
   /** The terminal's slave side, when a terminal was requested. */
   terminal?: Slot;
-  /**
-   * The tmpfs mounts with `tmpcopyup`, for the caller to fill while the child waits at
-   * `beforePivot` (which must then be given: see copy-up.ts).
-   */
-  copyUps: CopyUp[];
 }
 
 export function addRootfsSteps(program: ChildProgram, spec: Spec, options: RootfsOptions): RootfsResult {
   // Its real path: the steps below refuse any symlink on their way (see safe-path.ts).
   const root = realpathSync(options.rootfs);
-  const result: RootfsResult = { copyUps: [] };
+  const result: RootfsResult = {};
   program.call('umask', 'set umask 0 for the rootfs set-up', [0]);
   // Nothing the container mounts may reach the host: the copied mount tree is made private,
   // or a slave of the host's when the config asks for slave or shared propagation (host
@@ -135,7 +129,7 @@ export function addRootfsSteps(program: ChildProgram, spec: Spec, options: Rootf
   const binds: BindMountView[] = [];
   try {
     for (const mount of spec.mounts ?? [])
-      addMount(safe, root, view, binds, mount, spec.linux?.cgroupsPath, result.copyUps, options);
+      addMount(safe, root, view, binds, mount, spec.linux?.cgroupsPath, options);
     // Every path below is resolved in the image's files as the mounts' were: the host path
     // `${root}/dev` would let an image whose /dev is a symlink (to /etc, say) make the kernel
     // follow it from the host's root, before pivot_root, and put device nodes there.
@@ -144,11 +138,20 @@ export function addRootfsSteps(program: ChildProgram, spec: Spec, options: Rootf
     );
     const listed = new Set((spec.linux?.devices ?? []).map((d) => posix.normalize(d.path)));
     if (devIsTmpfs) addDeviceSteps(program, `${root}${view.resolve('/dev', binds)}`, options.userns, listed);
+    const dev = devIsTmpfs ? view.resolve('/dev', binds) : undefined;
     for (const device of spec.linux?.devices ?? []) {
+      const path = posix.normalize(device.path);
       // As runc: on the /dev box made, /dev/ptmx is the link to the container's devpts
       // (pts/ptmx); a node listed there (podman's --privileged lists the host's) is left out.
-      if (devIsTmpfs && posix.normalize(device.path) === '/dev/ptmx') continue;
-      addSpecDeviceStep(safe, device, `${root}${view.resolve(device.path, binds)}`, options.userns);
+      if (dev !== undefined && path === '/dev/ptmx') continue;
+      // Below that /dev the image's own entries are hidden by the tmpfs: the node goes where its
+      // path says in the tmpfs, never where an image's `/dev/null -> /etc/x` would resolve it
+      // (its steps refuse any symlink on the way, box's own /dev links included).
+      const target =
+        dev !== undefined && path.startsWith('/dev/')
+          ? `${root}${dev === '/' ? '' : dev}${path.slice('/dev'.length)}`
+          : `${root}${view.resolve(device.path, binds)}`;
+      addSpecDeviceStep(safe, device, target, options.userns);
     }
     // As runc and docker: a missing working directory is made (root's, 0755), in the container's
     // files as its mounts are (a symlink in the image resolves inside the root, and none is
@@ -214,7 +217,6 @@ function addMount(
   binds: BindMountView[],
   mount: Mount,
   cgroupsPath: string | undefined,
-  copyUps: CopyUp[],
   rootfs: RootfsOptions,
 ): void {
   const resolved = view.resolve(mount.destination, binds);
@@ -234,18 +236,7 @@ function addMount(
     binds.push({ destination: resolved, source, noexec: (options.flags & MS.NOEXEC) !== 0 });
     return;
   }
-  if (type === 'tmpfs' && options.copyUp) {
-    // What the image has there is copied in from the host's view of the rootfs while the child
-    // waits before pivot_root (copy-up.ts): not an overlay's (merged only in the child), not a
-    // bind mount's source, and into a tmpfs that is still writable.
-    const where = `tmpcopyup on ${mount.destination}`;
-    if (rootfs.overlay) throw new SpecError(`${where}: not with an overlay root filesystem`);
-    if (binds.some((b) => resolved === b.destination || resolved.startsWith(`${b.destination}/`)))
-      throw new SpecError(`${where}: not below a bind mount`);
-    if (options.readonly) throw new SpecError(`${where}: not with "ro"`);
-    if (rootfs.beforePivot === undefined) throw new SpecError(`${where}: needs the set-up pause`);
-    copyUps.push({ path: resolved, target });
-  }
+  if (type === 'tmpfs' && options.copyUp) checkNothingToCopyUp(view, binds, resolved, mount, rootfs);
   safe.mkdirAll(target);
   safe.mountOnDir(
     mount.source ?? type ?? 'none',
@@ -255,6 +246,33 @@ function addMount(
     options.data.join(',') || undefined,
   );
   if (options.propagation !== 0) safe.mountOnDir(null, target, null, options.propagation);
+}
+
+/**
+ * runc's `tmpcopyup` (podman puts it on the tmpfs mounts of `--tmpfs` and `--read-only`): the
+ * tmpfs starts with a copy of what the container has where it is mounted. box copies nothing in:
+ * a copy made from this process would be charged to its memory cgroup rather than the
+ * container's (a hostile image's sparse or hard-linked files grow in a tmpfs), and made after the
+ * child's later mounts, it would meet bind mounts below the tmpfs and write into their host
+ * sources. Where the container has nothing there (an image's empty /run, /tmp, or none), the
+ * copy is empty and the tmpfs is what runc's would be; otherwise the config is refused in one
+ * line, before anything is made. Not with an overlay root: its layers merge only in the child.
+ */
+function checkNothingToCopyUp(
+  view: ContainerView,
+  binds: readonly BindMountView[],
+  resolved: string,
+  mount: Mount,
+  rootfs: RootfsOptions,
+): void {
+  const where = `tmpcopyup on ${mount.destination}`;
+  if (rootfs.overlay) throw new SpecError(`${where}: not with an overlay root filesystem`);
+  const found = view.find(resolved, binds);
+  // /proc/self/fd/N: the directory found, without a second walk of its path.
+  if (found?.stats.isDirectory() && readdirSync(`/proc/self/fd/${found.fd}`).length > 0)
+    throw new SpecError(
+      `${where}: the container has files there, which box does not copy into a tmpfs (runc's tmpcopyup does)`,
+    );
 }
 
 /**
