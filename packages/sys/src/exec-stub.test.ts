@@ -78,10 +78,12 @@ describe('exec stub', () => {
     const fifo = join(dir, `gate-${Math.random().toString(36).slice(2)}`);
     mknod(fifo, 0o010000 | 0o600);
     const gate = openSync(fifo, O_PATH);
+    // A failing check below must not leave the stub blocked at its gate.
+    let child: ReturnType<typeof spawn> | undefined;
     try {
       const [read, write] = pipe();
       const errorPipeInode = statSync(`/proc/self/fd/${read}`).ino;
-      const child = spawn(stub, ['3,4', '0', '--', ...command], {
+      child = spawn(stub, ['3,4', '0', '--', ...command], {
         argv0: 'box-exec',
         env: {},
         stdio: ['ignore', 'pipe', 'pipe', write, gate],
@@ -90,14 +92,14 @@ describe('exec stub', () => {
       const out: Buffer[] = [];
       const report: Buffer[] = [];
       child.stdout!.on('data', (b: Buffer) => out.push(b));
+      const exited = child;
       const errorPipe = createReadStream('', { fd: read });
       errorPipe.on('data', (b) => report.push(b as Buffer));
-      const errorPipeEnded = new Promise<void>((resolve) => errorPipe.on('end', resolve));
       const ended = new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
-        child.on('close', (code, signal) => resolve([code, signal])),
+        exited.on('close', (code, signal) => resolve([code, signal])),
       );
       // AT_GATE, then the pipe's end: the stub holds no host pipe while it waits.
-      await errorPipeEnded;
+      await waitUntil(() => errorPipe.readableEnded);
       const atGate = Buffer.concat(report);
       expect(atGate.length).toBe(16);
       expect(atGate.readBigInt64LE(0)).toBe(-100n);
@@ -120,6 +122,7 @@ describe('exec stub', () => {
       }
       return { ended: await ended, out: Buffer.concat(out).toString(), errorPipeInode };
     } finally {
+      if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       closeSync(gate);
     }
   }
