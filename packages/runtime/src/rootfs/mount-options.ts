@@ -10,8 +10,9 @@ export interface ParsedMountOptions {
   recursive: boolean;
   readonly: boolean;
   /**
-   * runc's `tmpcopyup` (podman puts it on every tmpfs it asks for): a tmpfs starts with a copy of
-   * what the image has where it is mounted. Not mount data: the kernel's tmpfs refuses it.
+   * runc's `tmpcopyup` (podman puts it on the tmpfs mounts of `--tmpfs` and `--read-only`): a
+   * tmpfs starts with a copy of what the image has where it is mounted (see prepare.ts for what
+   * box does of it). Not mount data: the kernel's tmpfs refuses it.
    */
   copyUp: boolean;
 }

@@ -136,9 +136,10 @@ export function addRootfsSteps(program: ChildProgram, spec: Spec, options: Rootf
     const devIsTmpfs = (spec.mounts ?? []).some(
       (m) => posix.normalize(m.destination) === '/dev' && m.type === 'tmpfs',
     );
-    const listed = new Set((spec.linux?.devices ?? []).map((d) => posix.normalize(d.path)));
-    if (devIsTmpfs) addDeviceSteps(program, `${root}${view.resolve('/dev', binds)}`, options.userns, listed);
     const dev = devIsTmpfs ? view.resolve('/dev', binds) : undefined;
+    const devRoot = `${root}${dev === '/' ? '' : dev}`;
+    const listed = new Set((spec.linux?.devices ?? []).map((d) => posix.normalize(d.path)));
+    if (dev !== undefined) addDeviceSteps(program, devRoot, options.userns, listed);
     for (const device of spec.linux?.devices ?? []) {
       const path = posix.normalize(device.path);
       // As runc: on the /dev box made, /dev/ptmx is the link to the container's devpts
@@ -149,7 +150,7 @@ export function addRootfsSteps(program: ChildProgram, spec: Spec, options: Rootf
       // (its steps refuse any symlink on the way, box's own /dev links included).
       const target =
         dev !== undefined && path.startsWith('/dev/')
-          ? `${root}${dev === '/' ? '' : dev}${path.slice('/dev'.length)}`
+          ? `${devRoot}${path.slice('/dev'.length)}`
           : `${root}${view.resolve(device.path, binds)}`;
       addSpecDeviceStep(safe, device, target, options.userns);
     }
