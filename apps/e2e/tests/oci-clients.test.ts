@@ -131,7 +131,8 @@ describe('podman --runtime box-runtime', () => {
     );
     const ownCaps = /^CapEff:.*$/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[0];
     expect(privileged.stdout, privileged.stderr).toBe(`${ownCaps}\ncharacter special file 1:3\n`);
-    // --read-only and --tmpfs: podman asks for its tmpfs mounts with runc's tmpcopyup.
+    // --read-only and --tmpfs: podman asks for its tmpfs mounts with runc's tmpcopyup. A tmpfs on
+    // /etc starts with the image's files, and podman's /etc/hosts is mounted on it afterwards.
     const readOnly = podman(
       'run',
       '--rm',
@@ -140,12 +141,14 @@ describe('podman --runtime box-runtime', () => {
       '--read-only',
       '--tmpfs',
       '/scratch',
+      '--tmpfs',
+      '/etc',
       'busybox',
       'sh',
       '-c',
-      'touch /x 2>/dev/null || echo read-only; echo a > /scratch/f; echo b > /run/f; cat /scratch/f /run/f',
+      'touch /x 2>/dev/null || echo read-only; echo a > /scratch/f; echo b > /run/f; cat /scratch/f /run/f; head -1 /etc/passwd; grep -c localhost /etc/hosts; echo c > /etc/f; cat /etc/f',
     );
-    expect(readOnly.stdout, readOnly.stderr).toBe('read-only\na\nb\n');
+    expect(readOnly.stdout, readOnly.stderr).toBe('read-only\na\nb\nroot:x:0:0:root:/root:/bin/sh\n1\nc\n');
     const id = podman(
       'run',
       '-d',

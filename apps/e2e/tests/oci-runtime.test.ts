@@ -10,6 +10,7 @@ import {
   mkdirSync,
   mkdtempSync,
   openSync,
+  readdirSync,
   readFileSync,
   readlinkSync,
   readSync,
@@ -313,21 +314,201 @@ describe('the rest of the config', () => {
     expect(r.code).toBe(0);
   });
 
-  it('tmpcopyup where the image has files: one line naming the mount, nothing made', () => {
+  it('tmpcopyup where the image has files: the tmpfs starts with their copy (owners, modes, times, links, holes), made before the mounts below it', () => {
+    const hostDir = mkdtempSync(join(tmpdir(), 'box-e2e-copyup-host-'));
+    writeFileSync(join(hostDir, 'kept'), 'host\n');
+    try {
+      const dir = bundle((c) => {
+        c.process.args = [
+          'sh',
+          '-c',
+          [
+            'cd /run',
+            'busybox stat -c "%n %F %a %u:%g %Y %h" . app app/conf app/hard app/link app/fifo app/locked app/shared',
+            'busybox stat -c "%n %i" app/conf app/hard',
+            'cat app/conf; readlink app/link',
+            // The sparse file: its size, its one block of data, and no more blocks than that.
+            'busybox stat -c "%n %s %b" app/sparse; busybox dd if=app/sparse bs=1 skip=300000000 count=4 2>/dev/null; echo',
+            'ls /run/app/bound',
+            'echo new > /run/app/new && cat /run/app/new',
+            'busybox awk \'$2 == "/run" { print $3 }\' /proc/mounts',
+            'cat /ro/file; (echo x > /ro/other) 2>/dev/null || echo read-only',
+          ].join('; '),
+        ];
+        c.mounts = [
+          ...(c.mounts ?? []),
+          { destination: '/run', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'tmpcopyup'] },
+          // Below the tmpfs, mounted after the copy: the copy never writes into its host source.
+          { destination: '/run/app/bound', type: 'bind', source: hostDir, options: ['rbind', 'rw'] },
+          { destination: '/ro', type: 'tmpfs', source: 'tmpfs', options: ['ro', 'tmpcopyup'] },
+        ];
+      });
+      const app = join(dir, 'rootfs/run/app');
+      mkdirSync(join(app, 'locked/inner'), { recursive: true });
+      mkdirSync(join(app, 'shared'));
+      mkdirSync(join(app, 'bound'));
+      writeFileSync(join(app, 'bound/image-file'), 'hidden by the bind mount\n');
+      writeFileSync(join(app, 'conf'), 'copied\n');
+      execFileSync('chown', ['1000:1001', join(app, 'conf')]);
+      execFileSync('chmod', ['0640', join(app, 'conf')]);
+      execFileSync('touch', ['-h', '-d', '2001-02-03 04:05:06 UTC', join(app, 'conf')]);
+      execFileSync('ln', [join(app, 'conf'), join(app, 'hard')]);
+      // An absolute link to a host file: copied as a link, never followed.
+      symlinkSync('/etc/shadow', join(app, 'link'));
+      execFileSync('mkfifo', [join(app, 'fifo')]);
+      execFileSync('truncate', ['-s', '1G', join(app, 'sparse')]);
+      execFileSync('dd', [`of=${join(app, 'sparse')}`, 'bs=1', 'seek=300000000', 'conv=notrunc'], {
+        input: 'data',
+        stdio: ['pipe', 'ignore', 'ignore'],
+      });
+      execFileSync('chmod', ['2775', join(app, 'shared')]);
+      execFileSync('chmod', ['0500', join(app, 'locked')]);
+      execFileSync('chmod', ['0750', join(dir, 'rootfs/run')]);
+      mkdirSync(join(dir, 'rootfs/ro'));
+      writeFileSync(join(dir, 'rootfs/ro/file'), 'read-only copy\n');
+      const r = runtime(root, ['run', '--bundle', dir, 'u2']);
+      expect(r.stderr).toBe('');
+      const lines = r.stdout.split('\n');
+      expect(lines.slice(0, 8)).toEqual([
+        // The tmpfs's root takes the covered directory's mode, as runc's.
+        expect.stringMatching(/^\. directory 750 0:0 \d+ \d+$/),
+        expect.stringMatching(/^app directory 755 0:0 \d+ \d+$/),
+        'app/conf regular file 640 1000:1001 981173106 2',
+        'app/hard regular file 640 1000:1001 981173106 2',
+        expect.stringMatching(/^app\/link symbolic link 777 0:0 \d+ 1$/),
+        expect.stringMatching(/^app\/fifo fifo 644 0:0 \d+ 1$/),
+        expect.stringMatching(/^app\/locked directory 500 0:0 \d+ 3$/),
+        expect.stringMatching(/^app\/shared directory 2775 0:0 \d+ 2$/),
+      ]);
+      // One inode for the two names of a hard link.
+      const [conf, hard] = lines.slice(8, 10).map((l) => l.split(' ')[1]);
+      expect(conf).toBe(hard);
+      expect(lines.slice(10)).toEqual([
+        'copied',
+        '/etc/shadow',
+        expect.stringMatching(/^app\/sparse 1073741824 (8|16)$/),
+        'data',
+        'kept',
+        'new',
+        'tmpfs',
+        'read-only copy',
+        'read-only',
+        '',
+      ]);
+      expect(r.code).toBe(0);
+      // The bind mount's host source is as it was: nothing of the image was written there.
+      expect(readdirSync(hostDir)).toEqual(['kept']);
+    } finally {
+      rmSync(hostDir, { recursive: true, force: true });
+    }
+  });
+
+  it("a mount below a new file system (the config's /dev tmpfs) goes where its path says, not where the image's hidden /dev/shm link points", () => {
     const dir = bundle((c) => {
-      c.process.args = ['true'];
-      c.mounts = [
-        ...(c.mounts ?? []),
-        { destination: '/run', type: 'tmpfs', source: 'tmpfs', options: ['tmpcopyup'] },
+      c.process.args = [
+        'sh',
+        '-c',
+        'busybox awk \'$2 == "/etc" || $2 == "/dev/shm" { print $2, $3 }\' /proc/mounts; cat /etc/marker',
       ];
     });
-    mkdirSync(join(dir, 'rootfs/run/app'), { recursive: true });
-    const r = runtime(root, ['run', '--bundle', dir, 'u2']);
+    expect(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')).mounts).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ destination: '/dev', type: 'tmpfs' }),
+        expect.objectContaining({ destination: '/dev/shm', type: 'tmpfs' }),
+      ]),
+    );
+    writeFileSync(join(dir, 'rootfs/etc/marker'), "the image's /etc\n");
+    symlinkSync('/etc', join(dir, 'rootfs/dev/shm'));
+    const r = runtime(root, ['run', '--bundle', dir, 'u5']);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe("/dev/shm tmpfs\nthe image's /etc\n");
+    expect(r.code).toBe(0);
+  });
+
+  it("tmpcopyup's copy is charged to the container's memory cgroup: counted in its usage, and refused past its limit", () => {
+    const cgroup = `box-e2e-copyup-${process.pid}`;
+    const withRun = (size: number, limit: number) => {
+      const dir = bundle((c) => {
+        c.process.args = ['sleep', '30'];
+        c.linux.cgroupsPath = `/${cgroup}`;
+        c.linux.resources = { memory: { limit } };
+        c.mounts = [
+          ...(c.mounts ?? []),
+          { destination: '/run', type: 'tmpfs', source: 'tmpfs', options: ['tmpcopyup'] },
+        ];
+      });
+      mkdirSync(join(dir, 'rootfs/run'));
+      writeFileSync(join(dir, 'rootfs/run/big'), Buffer.alloc(size, 1));
+      return dir;
+    };
+    const MiB = 1 << 20;
+    const fits = withRun(16 * MiB, 64 * MiB);
+    const created = runtime(root, ['create', '--bundle', fits, 'm1']);
+    expect(created.code, created.stderr).toBe(0);
+    const usage = Number(readFileSync(`/sys/fs/cgroup/memory/${cgroup}/memory.usage_in_bytes`, 'utf8'));
+    expect(usage).toBeGreaterThanOrEqual(16 * MiB);
+    expect(runtime(root, ['delete', '--force', 'm1']).code).toBe(0);
+    const tooBig = withRun(64 * MiB, 32 * MiB);
+    const r = runtime(root, ['run', '--bundle', tooBig, 'm2']);
+    expect(r.stderr).toBe(
+      "the container's memory limit was reached while it was set up (the OOM killer ended it)\n",
+    );
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/^tmpcopyup on \/run: the container has files there, which box does not copy/);
-    expect(r.stderr.split('\n')).toHaveLength(2);
     expect(runtime(root, ['list', '-q']).stdout).toBe('');
     expect(runtimeLeftovers(root)).toEqual([]);
+    for (const hierarchy of readdirSync('/sys/fs/cgroup'))
+      expect(existsSync(join('/sys/fs/cgroup', hierarchy, cgroup)), hierarchy).toBe(false);
+  });
+
+  it('tmpcopyup below a mount made before it, over a file owned by an id the user namespace does not map, or on /dev: one line, nothing made', () => {
+    const hostDir = mkdtempSync(join(tmpdir(), 'box-e2e-copyup-host-'));
+    try {
+      const below = bundle((c) => {
+        c.process.args = ['true'];
+        c.mounts = [
+          ...(c.mounts ?? []),
+          { destination: '/run/app', type: 'bind', source: hostDir, options: ['rbind'] },
+          { destination: '/run', type: 'tmpfs', source: 'tmpfs', options: ['tmpcopyup'] },
+        ];
+      });
+      mkdirSync(join(below, 'rootfs/run/app'), { recursive: true });
+      let r = runtime(root, ['run', '--bundle', below, 'u3']);
+      expect(r.stderr).toBe('tmpcopyup on /run: /run/app is mounted below it before it\n');
+      expect(r.code).toBe(1);
+      const unmapped = bundle((c) => {
+        c.process.args = ['true'];
+        c.linux.namespaces.push({ type: 'user' });
+        c.linux.uidMappings = [{ containerID: 0, hostID: 0, size: 100 }];
+        c.linux.gidMappings = [{ containerID: 0, hostID: 0, size: 100 }];
+        c.mounts = [
+          ...(c.mounts ?? []),
+          { destination: '/run', type: 'tmpfs', source: 'tmpfs', options: ['tmpcopyup'] },
+        ];
+      });
+      mkdirSync(join(unmapped, 'rootfs/run'));
+      writeFileSync(join(unmapped, 'rootfs/run/pid'), '1\n');
+      execFileSync('chown', ['5000', join(unmapped, 'rootfs/run/pid')]);
+      r = runtime(root, ['run', '--bundle', unmapped, 'u4']);
+      expect(r.stderr).toBe(
+        "tmpcopyup on /run: /run/pid is owned by host uid 5000, which the container's user namespace does not map\n",
+      );
+      expect(r.code).toBe(1);
+      // The container's /dev is box's to make: a copy of the image's would be followed.
+      const dev = bundle((c) => {
+        c.process.args = ['true'];
+        for (const m of c.mounts ?? [])
+          if (m.destination === '/dev') m.options = [...(m.options ?? []), 'tmpcopyup'];
+      });
+      symlinkSync('/etc/passwd', join(dev, 'rootfs/dev/null'));
+      r = runtime(root, ['run', '--bundle', dev, 'u6']);
+      expect(r.stderr).toBe("tmpcopyup on /dev: the container's /dev is made by box, not copied\n");
+      expect(r.code).toBe(1);
+      expect(runtime(root, ['list', '-q']).stdout).toBe('');
+      expect(runtimeLeftovers(root)).toEqual([]);
+      expect(readdirSync(hostDir)).toEqual([]);
+    } finally {
+      rmSync(hostDir, { recursive: true, force: true });
+    }
   });
 
   it("a device's fileMode with file type bits (podman's): the node gets its permission bits, its type from `type`; a listed default node is made once; the image's /dev is not followed", () => {

@@ -9,6 +9,7 @@ export {
   type ProcessJoin,
   type ResourceLimit,
   type SeccompFilter,
+  type SetupResult,
   type SpawnOptions,
   type StdioSource,
   spawn,

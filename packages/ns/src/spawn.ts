@@ -214,15 +214,27 @@ export interface SpawnOptions {
   keepFds?: readonly number[];
   /**
    * Adds the caller's steps (mounts, pivot_root, ...) after namespaces and the sync
-   * point. It may return stdio sources made by its steps (e.g. a terminal's slot).
+   * point. It may return stdio sources made by its steps (e.g. a terminal's slot), and ask for
+   * a child with a memory map of its own (see SetupResult.ownMemory).
    */
   // biome-ignore lint/suspicious/noConfusingVoidType: a setup that returns nothing is the common case
-  setup?: (program: ChildProgram) => void | { stdio?: readonly [StdioSource, StdioSource, StdioSource] };
+  setup?: (program: ChildProgram) => void | SetupResult;
   /**
    * Runs in this process while the child waits at its sync point, after id maps are
    * written: join cgroups, set up networking. If it throws, the child is killed.
    */
   onSync?: (pid: number) => void | Promise<void>;
+}
+
+export interface SetupResult {
+  stdio?: readonly [StdioSource, StdioSource, StdioSource];
+  /**
+   * The child gets a copy of this process's memory rather than sharing it up to its execve. The
+   * kernel charges a tmpfs or page-cache page to the memory cgroup of the memory map's owner: a
+   * child that shares this process's map charges what it writes (a tmpfs copy) to this process's
+   * cgroup, even after it joined the container's. A copied map is the child's own.
+   */
+  ownMemory?: boolean;
 }
 
 export interface ProcessJoin {
@@ -480,7 +492,13 @@ export async function spawn(options: SpawnOptions): Promise<NamespacedProcess> {
     // (never with a gate: the exec waits for another process).
     const [errorRead, errorWrite] = errorPipe;
     errorPipe = undefined; // spawnChild owns it now
-    child = cloneInto(program, p, !needSync && options.execGate === undefined, [errorRead, errorWrite]);
+    child = cloneInto(
+      program,
+      p,
+      !needSync && options.execGate === undefined,
+      fromSetup?.ownMemory === true,
+      [errorRead, errorWrite],
+    );
   } catch (error) {
     if (sync) close(sync[1]);
     if (errorPipe) for (const fd of errorPipe) close(fd);
@@ -565,6 +583,7 @@ function cloneInto(
   program: ChildProgram,
   p: Plan,
   vfork: boolean,
+  ownMemory: boolean,
   errorPipe: readonly [number, number],
 ): { pid: number; errorFd: number; release?: () => void } {
   // A child that waits for this process (sync point, exec gate) shares its memory until its
@@ -572,8 +591,9 @@ function cloneInto(
   // namespace with processes in it (`exec`): they see it there before its execve, and one that
   // holds CAP_SYS_PTRACE of this process's user namespace (a container without --userns given
   // SYS_PTRACE) passes the kernel's check of an undumpable process, so it could write this
-  // process's memory through the child's /proc/PID/mem or ptrace. Such a child gets a copy.
-  const shared = p.pidJoin === undefined;
+  // process's memory through the child's /proc/PID/mem or ptrace. Such a child gets a copy, as
+  // does one whose writes must be charged to its own cgroup (SetupResult.ownMemory).
+  const shared = p.pidJoin === undefined && !ownMemory;
   const options = { vfork: vfork && shared, shareMemory: !vfork && shared, errorPipe };
   if (!p.pidJoin) return spawnChild(program, p.cloneFlags, options);
   if (p.cloneFlags & CLONE_NEWPID)

@@ -10,7 +10,7 @@ import type { CgroupManager } from '@box/cgroups';
 import { spawn } from '@box/ns';
 import { processCredentials } from './capabilities.js';
 import { createContainerCgroup, removeContainerCgroup } from './cgroup.js';
-import { SpecError } from './errors.js';
+import { RuntimeError, SpecError } from './errors.js';
 import { addLoopbackSteps } from './network/loopback.js';
 import { lookupCommand } from './process/lookup.js';
 import { resourceLimits } from './process/rlimits.js';
@@ -117,7 +117,7 @@ export async function startContainer(options: StartOptions): Promise<ContainerPr
       ],
       setup(program) {
         if (namespaces.some((n) => n.type === 'network' && !n.path)) addLoopbackSteps(program);
-        const { terminal } = addRootfsSteps(program, spec, {
+        const { terminal, copiesFiles } = addRootfsSteps(program, spec, {
           rootfs: root.path,
           userns,
           overlay: options.overlay,
@@ -125,7 +125,10 @@ export async function startContainer(options: StartOptions): Promise<ContainerPr
           consoleSocket: options.consoleSocket,
           beforePivot: pause?.childFd,
         });
-        return terminal ? { stdio: [terminal, terminal, terminal] } : undefined;
+        return {
+          stdio: terminal ? [terminal, terminal, terminal] : undefined,
+          ownMemory: copiesFiles,
+        };
       },
       stdio: options.stdio,
       cwd: proc.cwd,
@@ -162,9 +165,18 @@ export async function startContainer(options: StartOptions): Promise<ContainerPr
       child.kill('SIGKILL');
       if (!options.detach) await child.exited;
     }
-    if (cgroup) await removeContainerCgroup(cgroup);
+    const { oomKilled } = cgroup ? await removeContainerCgroup(cgroup) : { oomKilled: false };
     // The child's own report (EOF at its pause) follows from the callback's failure.
-    throw pause?.failure ?? fuse?.pause.failure ?? error;
+    const failure = pause?.failure ?? fuse?.pause.failure ?? error;
+    // Its set-up can fill memory the container is charged for (a tmpcopyup's copy), and then
+    // the kernel's OOM killer ends it with nothing to say why.
+    if (oomKilled)
+      throw new RuntimeError(
+        'ENOMEM',
+        "the container's memory limit was reached while it was set up (the OOM killer ended it)",
+        { cause: failure },
+      );
+    throw failure;
   }
   const exited = child.exited.then(async (status) => {
     const { oomKilled } = cgroup ? await removeContainerCgroup(cgroup) : { oomKilled: false };

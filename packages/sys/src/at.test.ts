@@ -1,6 +1,7 @@
 import {
   closeSync,
   fstatSync,
+  ftruncateSync,
   lstatSync,
   mkdirSync,
   mkdtempSync,
@@ -19,6 +20,7 @@ import {
   AT_EMPTY_PATH,
   AT_REMOVEDIR,
   AT_SYMLINK_NOFOLLOW,
+  dataExtents,
   fchmodat,
   fchownat,
   futimens,
@@ -163,5 +165,44 @@ describe('the *at calls', () => {
     const fd = openat(rootfd, name, O_PATH | O_DIRECTORY);
     closeSync(fd);
     unlinkat(rootfd, name, AT_REMOVEDIR);
+  });
+});
+
+describe('dataExtents', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'box-extents-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  const extentsOf = (path: string) => {
+    const fd = openat(-100, path, O_RDONLY);
+    try {
+      return dataExtents(fd, fstatSync(fd).size);
+    } finally {
+      closeSync(fd);
+    }
+  };
+
+  it("leaves a sparse file's holes out, and lists a dense file as one extent", () => {
+    const sparse = join(dir, 'sparse');
+    const fd = openat(-100, sparse, O_CREAT | O_WRONLY, 0o600);
+    writeSync(fd, Buffer.from('a'), 0, 1, 1 << 20);
+    writeSync(fd, Buffer.from('b'), 0, 1, 64 << 20);
+    ftruncateSync(fd, 1 << 30);
+    closeSync(fd);
+    const extents = extentsOf(sparse);
+    // Two runs of data (whole blocks around each byte), nothing after the last: 1 GiB of holes.
+    expect(extents).toHaveLength(2);
+    expect(extents[0]!.offset).toBeLessThanOrEqual(1 << 20);
+    expect(extents[0]!.offset + extents[0]!.length).toBeGreaterThan(1 << 20);
+    expect(extents[1]!.offset).toBeLessThanOrEqual(64 << 20);
+    expect(extents[1]!.offset + extents[1]!.length).toBeGreaterThan(64 << 20);
+    expect(extents[1]!.offset + extents[1]!.length).toBeLessThan(65 << 20);
+
+    writeFileSync(join(dir, 'dense'), Buffer.alloc(10000, 1));
+    expect(extentsOf(join(dir, 'dense'))).toEqual([{ offset: 0, length: 10000 }]);
+    writeFileSync(join(dir, 'empty'), '');
+    expect(extentsOf(join(dir, 'empty'))).toEqual([]);
   });
 });

@@ -121,7 +121,8 @@ export interface FileTimes {
   mtimeNs: bigint;
 }
 
-function timespecs(times: FileTimes): Buffer {
+/** struct timespec[2] {atime, mtime}, as utimensat(2) takes them. */
+export function timespecs(times: FileTimes): Buffer {
   const buf = Buffer.alloc(32);
   const ns = 1_000_000_000n;
   // Floor division, so times before 1970 keep a nanosecond part in [0, 1e9).
@@ -171,4 +172,43 @@ export function linkat(
     'linkat',
     where(newDirfd, newName),
   );
+}
+
+/** A run of a file's bytes that holds data (not a hole). */
+export interface DataExtent {
+  offset: number;
+  length: number;
+}
+
+const SYS_LSEEK = 8;
+const SEEK_DATA = 3;
+const SEEK_HOLE = 4;
+const ENXIO = 6;
+const EIO = 5;
+
+/**
+ * The parts of the open regular file `fd` that hold data, below `size` (lseek SEEK_DATA and
+ * SEEK_HOLE): a sparse file's holes are left out. A file system without hole tracking reports
+ * the whole file as one extent. Stops after `limit + 1` extents (a caller refuses a file with more
+ * than it can take). Moves the fd's file offset.
+ */
+export function dataExtents(fd: number, size: number, limit = Number.POSITIVE_INFINITY): DataExtent[] {
+  const extents: DataExtent[] = [];
+  const seek = (offset: number, whence: number): number | undefined => {
+    const ret = Number(libc().syscall3(SYS_LSEEK, fd, offset, whence));
+    if (ret >= 0) return ret;
+    if (lastErrno() === ENXIO) return undefined; // no data at or after offset
+    throw new SyscallError('lseek', lastErrno(), { path: `fd ${fd}` });
+  };
+  let offset = 0;
+  while (offset < size && extents.length <= limit) {
+    const data = seek(offset, SEEK_DATA);
+    if (data === undefined || data >= size) break;
+    const hole = Math.min(seek(data, SEEK_HOLE) ?? size, size);
+    // A file changing meanwhile (or a file system that answers badly) must not stall the walk.
+    if (data < offset || hole <= data) throw new SyscallError('lseek', EIO, { path: `fd ${fd}` });
+    extents.push({ offset: data, length: hole - data });
+    offset = hole;
+  }
+  return extents;
 }

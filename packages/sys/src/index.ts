@@ -2,6 +2,8 @@ export {
   AT_EMPTY_PATH,
   AT_REMOVEDIR,
   AT_SYMLINK_NOFOLLOW,
+  type DataExtent,
+  dataExtents,
   type FileName,
   type FileTimes,
   fchmodat,
@@ -24,6 +26,7 @@ export {
   RESOLVE_NO_XDEV,
   readlinkat,
   symlinkat,
+  timespecs,
   unlinkat,
   utimensat,
 } from './at.js';

@@ -14,7 +14,9 @@ import {
   type ChildProgram,
   MS,
   O_CLOEXEC,
+  O_DIRECTORY,
   O_NOCTTY,
+  O_PATH,
   O_RDWR,
   refAt,
   SCM_RIGHTS,
@@ -28,11 +30,12 @@ import {
 import { overlayMountData } from '@box/unionfs';
 import { SpecError } from '../errors.js';
 import type { Mount, Spec } from '../spec.js';
+import { type CopyUpEntry, CopyUpSteps, planCopyUp } from './copy-up.js';
 import { addDeviceSteps, addSpecDeviceStep } from './devices.js';
 import { fuseMountData } from './fuse-options.js';
 import type { FuseMount } from './fuse-overlay.js';
 import { parseMountOptions, propagationFlags } from './mount-options.js';
-import { type BindMountView, ContainerView } from './resolve.js';
+import { ContainerView, type MountView, mountAt } from './resolve.js';
 import { SafeSteps } from './safe-path.js';
 import { addProcWrite, addSysctlSteps } from './sysctl.js';
 
@@ -68,6 +71,11 @@ export interface RootfsOptions {
 export interface RootfsResult {
   /** The terminal's slave side, when a terminal was requested. */
   terminal?: Slot;
+  /**
+   * A tmpfs gets a copy of the container's files (tmpcopyup): the child must not share this
+   * process's memory map, or the copy is charged to this process's memory cgroup (see copy-up.ts).
+   */
+  copiesFiles?: boolean;
 }
 
 export function addRootfsSteps(program: ChildProgram, spec: Spec, options: RootfsOptions): RootfsResult {
@@ -124,12 +132,26 @@ export function addRootfsSteps(program: ChildProgram, spec: Spec, options: Rootf
     fuseOverlay: options.fuse !== undefined,
   });
   const safe = new SafeSteps(program, root);
-  // The bind mounts made so far: a later path below one of them is resolved in its source's
-  // files (a volume's), as the container will see it.
-  const binds: BindMountView[] = [];
+  // The mounts made so far: a later path below a bind mount is resolved in its source's files
+  // (a volume's), as the container will see it; below a new file system, taken as it is.
+  const binds: MountView[] = [];
+  let copyUp: CopyUpSteps | undefined;
+  const context: MountContext = {
+    safe,
+    root,
+    view,
+    mounts: binds,
+    made: [],
+    spec,
+    rootfs: options,
+    copyUp: () => {
+      copyUp ??= new CopyUpSteps(program);
+      return copyUp;
+    },
+    copies: false,
+  };
   try {
-    for (const mount of spec.mounts ?? [])
-      addMount(safe, root, view, binds, mount, spec.linux?.cgroupsPath, options);
+    for (const mount of spec.mounts ?? []) addMount(context, mount);
     // Every path below is resolved in the image's files as the mounts' were: the host path
     // `${root}/dev` would let an image whose /dev is a symlink (to /etc, say) make the kernel
     // follow it from the host's root, before pivot_root, and put device nodes there.
@@ -167,6 +189,7 @@ export function addRootfsSteps(program: ChildProgram, spec: Spec, options: Rootf
       const ptmx = `${root}${view.resolve('/dev/pts/ptmx', binds)}`;
       result.terminal = addConsoleSteps(program, ptmx, options.consoleSocket, spec.process.consoleSize);
     }
+    result.copiesFiles = context.copies;
   } finally {
     view.close();
   }
@@ -211,21 +234,33 @@ export function addRootfsSteps(program: ChildProgram, spec: Spec, options: Rootf
   return result;
 }
 
-function addMount(
-  safe: SafeSteps,
-  root: string,
-  view: ContainerView,
-  binds: BindMountView[],
-  mount: Mount,
-  cgroupsPath: string | undefined,
-  rootfs: RootfsOptions,
-): void {
-  const resolved = view.resolve(mount.destination, binds);
+/** What addMount works with: the steps, the container's view, the mounts made so far. */
+interface MountContext {
+  safe: SafeSteps;
+  root: string;
+  view: ContainerView;
+  /** The mounts made so far: a later path below one is resolved in what it shows. */
+  mounts: MountView[];
+  spec: Spec;
+  rootfs: RootfsOptions;
+  /** Where every mount so far went (resolved), copied tmpfs mounts included. */
+  made: string[];
+  /** The copy steps' slots, taken once, when a mount asks for tmpcopyup. */
+  copyUp: () => CopyUpSteps;
+  /** Set once a tmpfs gets a copy: the child needs a memory map of its own (see copy-up.ts). */
+  copies: boolean;
+}
+
+function addMount(context: MountContext, mount: Mount): void {
+  const { safe, root, view, mounts } = context;
+  const resolved = view.resolve(mount.destination, mounts);
   const target = resolved === '/' ? root : `${root}${resolved}`;
   const options = parseMountOptions(mount.options);
+  context.made.push(resolved);
   const type = mount.type ?? (options.bind ? 'bind' : undefined);
   if (type === 'cgroup') {
-    addCgroupMount(safe, target, options.flags, cgroupsPath);
+    addCgroupMount(safe, target, options.flags, context.spec.linux?.cgroupsPath);
+    mounts.push({ destination: resolved, fresh: true });
     return;
   }
   if (options.bind || type === 'bind') {
@@ -234,10 +269,13 @@ function addMount(
     if (statSync(source).isDirectory()) safe.mkdirAll(target);
     else safe.createFile(target);
     safe.bind(source, target, options.recursive, options.flags, options.propagation);
-    binds.push({ destination: resolved, source, noexec: (options.flags & MS.NOEXEC) !== 0 });
+    mounts.push({ destination: resolved, source, noexec: (options.flags & MS.NOEXEC) !== 0 });
     return;
   }
-  if (type === 'tmpfs' && options.copyUp) checkNothingToCopyUp(view, binds, resolved, mount, rootfs);
+  if (type === 'tmpfs') {
+    addTmpfs(context, mount, resolved, target, options);
+    return;
+  }
   safe.mkdirAll(target);
   safe.mountOnDir(
     mount.source ?? type ?? 'none',
@@ -247,33 +285,76 @@ function addMount(
     options.data.join(',') || undefined,
   );
   if (options.propagation !== 0) safe.mountOnDir(null, target, null, options.propagation);
+  mounts.push({ destination: resolved, fresh: true });
 }
 
 /**
- * runc's `tmpcopyup` (podman puts it on the tmpfs mounts of `--tmpfs` and `--read-only`): the
- * tmpfs starts with a copy of what the container has where it is mounted. box copies nothing in:
- * a copy made from this process would be charged to its memory cgroup rather than the
- * container's (a hostile image's sparse or hard-linked files grow in a tmpfs), and made after the
- * child's later mounts, it would meet bind mounts below the tmpfs and write into their host
- * sources. Where the container has nothing there (an image's empty /run, /tmp, or none), the
- * copy is empty and the tmpfs is what runc's would be; otherwise the config is refused in one
- * line, before anything is made. Not with an overlay root: its layers merge only in the child.
+ * A tmpfs. As runc: over a directory it takes that directory's mode (a `mode=` of the options
+ * still wins, being later), and with `tmpcopyup` it starts with a copy of what the directory
+ * holds (see copy-up.ts), copied before any later mount is made.
  */
-function checkNothingToCopyUp(
-  view: ContainerView,
-  binds: readonly BindMountView[],
-  resolved: string,
+function addTmpfs(
+  context: MountContext,
   mount: Mount,
-  rootfs: RootfsOptions,
+  resolved: string,
+  target: string,
+  options: ReturnType<typeof parseMountOptions>,
 ): void {
-  const where = `tmpcopyup on ${mount.destination}`;
+  const { safe, view, mounts } = context;
+  const covered = view.find(resolved, mounts);
+  const dir = covered?.stats.isDirectory() ? covered : undefined;
+  const data = [...(dir ? [`mode=${(dir.stats.mode & 0o7777).toString(8)}`] : []), ...options.data];
+  const plan = options.copyUp && dir ? planTmpfsCopy(context, mount, resolved, dir.fd) : [];
+  const shown = posix.normalize(mount.destination);
+  safe.mkdirAll(target);
+  const copy = plan.length > 0 ? context.copyUp() : undefined;
+  if (copy) {
+    safe.open(target, O_PATH | O_DIRECTORY, copy.source, `open ${target} to copy it (no symlinks)`);
+    copy.cloneSource(shown);
+    context.copies = true;
+  }
+  // A read-only tmpfs is filled first, then made read-only.
+  const flags = copy ? options.flags & ~MS.RDONLY : options.flags;
+  safe.mountOnDir(mount.source ?? 'tmpfs', target, 'tmpfs', flags, data.join(',') || undefined);
+  if (copy) {
+    safe.open(target, O_PATH | O_DIRECTORY, copy.dest, `open the tmpfs on ${target} (no symlinks)`);
+    copy.add(plan, shown);
+    safe.close(copy.dest, `close the tmpfs on ${target}`);
+    if (options.flags & MS.RDONLY) safe.mountOnDir(null, target, null, MS.REMOUNT | options.flags);
+  }
+  if (options.propagation !== 0) safe.mountOnDir(null, target, null, options.propagation);
+  // The copy shows what the image has there, so the image's files still resolve what is below;
+  // an empty tmpfs has nothing of the image's.
+  if (!copy) mounts.push({ destination: resolved, fresh: true });
+}
+
+const isBindMount = (mount: MountView | undefined) => mount !== undefined && 'source' in mount;
+
+/** The copy's plan (see copy-up.ts), or the one line saying why this config cannot have it. */
+function planTmpfsCopy(context: MountContext, mount: Mount, resolved: string, dirFd: number): CopyUpEntry[] {
+  const { spec, rootfs, mounts } = context;
+  const destination = posix.normalize(mount.destination);
+  const where = `tmpcopyup on ${destination}`;
   if (rootfs.overlay) throw new SpecError(`${where}: not with an overlay root filesystem`);
-  const found = view.find(resolved, binds);
-  // /proc/self/fd/N: the directory found, without a second walk of its path.
-  if (found?.stats.isDirectory() && readdirSync(`/proc/self/fd/${found.fd}`).length > 0)
-    throw new SpecError(
-      `${where}: the container has files there, which box does not copy into a tmpfs (runc's tmpcopyup does)`,
-    );
+  const plan = planCopyUp(dirFd, {
+    destination,
+    uidMappings: rootfs.userns ? (spec.linux?.uidMappings ?? []) : undefined,
+    gidMappings: rootfs.userns ? (spec.linux?.gidMappings ?? []) : undefined,
+    shared: isBindMount(mountAt(mounts, resolved)),
+  });
+  if (plan.length === 0) return plan;
+  // Box makes /dev's nodes and links in its tmpfs by path, which is safe only while that tmpfs
+  // holds nothing of the image's (a copied `/dev/null -> /etc/x` would be followed).
+  if (destination === '/dev')
+    throw new SpecError(`${where}: the container's /dev is made by box, not copied`);
+  // The owners would be written as this process sees them, not as that namespace maps them.
+  if (spec.linux?.namespaces?.some((n) => n.type === 'user' && n.path))
+    throw new SpecError(`${where}: not in a user namespace joined by path`);
+  // What a mount made below the directory shows is not in its files (the copy would differ from
+  // what the container saw); podman and containerd mount the parents first.
+  const below = context.made.find((m) => m.startsWith(`${resolved === '/' ? '' : resolved}/`));
+  if (below) throw new SpecError(`${where}: ${below} is mounted below it before it`);
+  return plan;
 }
 
 /**

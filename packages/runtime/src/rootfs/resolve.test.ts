@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { resolveInRoot } from './resolve.js';
+import { ContainerView, resolveInRoot } from './resolve.js';
 
 let root: string;
 
@@ -95,5 +95,18 @@ describe('resolveInRoot', () => {
   it('applies .. after a symlink to the symlink target, as the kernel does', () => {
     // /usr/lib64 -> lib, so /usr/lib64/.. is /usr; /a/b/c/up -> / so /a/b/c/up/../etc is /etc.
     expect(resolveInRoot(root, '/a/b/c/up/../etc')).toBe(inside('etc'));
+  });
+
+  it("takes every name below a new file system (a tmpfs) as it is: the image's files there are hidden", () => {
+    const view = new ContainerView([root]);
+    try {
+      const tmpfs = [{ destination: '/abs-etc', fresh: true as const }];
+      expect(view.resolve('/abs-etc/passwd')).toBe('/etc/passwd');
+      expect(view.resolve('/abs-etc/passwd', tmpfs)).toBe('/abs-etc/passwd');
+      expect(view.find('/etc/passwd')?.stats.isFile()).toBe(true);
+      expect(view.find('/etc/passwd', [{ destination: '/etc', fresh: true }])).toBeUndefined();
+    } finally {
+      view.close();
+    }
   });
 });

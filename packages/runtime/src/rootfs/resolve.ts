@@ -55,6 +55,17 @@ export interface BindMountView {
   noexec?: boolean;
 }
 
+/**
+ * A new file system mounted at `destination` (a tmpfs, devpts, mqueue…): none of the image's files
+ * are below it, so nothing there is a symlink to follow. Its contents are made later, by box.
+ */
+export interface FreshMountView {
+  destination: string;
+  fresh: true;
+}
+
+export type MountView = BindMountView | FreshMountView;
+
 export interface ResolveOptions {
   /** The overlay is mounted with userxattr: opaque directories carry user.overlay.opaque. */
   userxattr?: boolean;
@@ -82,8 +93,8 @@ interface Node {
 const MISSING = new Set(['ENOENT', 'ENOTDIR', 'ELOOP']);
 
 /** The mount that shows `path`: the last one mounted on it or on a directory above it covers the others. */
-function mountAt(mounts: readonly BindMountView[], path: string): BindMountView | undefined {
-  let found: BindMountView | undefined;
+export function mountAt(mounts: readonly MountView[], path: string): MountView | undefined {
+  let found: MountView | undefined;
   for (const mount of mounts) {
     const { destination } = mount;
     if (destination === '/' || path === destination || path.startsWith(`${destination}/`)) found = mount;
@@ -117,7 +128,7 @@ export class ContainerView {
    * resolved container path (absolute, without symlinks), so a symlink in an image or a
    * mounted directory can never send a mount or a lookup outside the container's files.
    */
-  resolve(path: string, mounts: readonly BindMountView[] = []): string {
+  resolve(path: string, mounts: readonly MountView[] = []): string {
     // Not normalised first: ".." must apply to where a symlink led, as in the kernel.
     const pending = path.split('/').filter(Boolean);
     const resolved: string[] = [];
@@ -144,7 +155,7 @@ export class ContainerView {
   }
 
   /** The file at `path` (resolved as resolve() does), or undefined if there is none. */
-  find(path: string, mounts: readonly BindMountView[] = []): ContainerFile | undefined {
+  find(path: string, mounts: readonly MountView[] = []): ContainerFile | undefined {
     return this.lstat(this.resolve(path, mounts), mounts);
   }
 
@@ -159,8 +170,10 @@ export class ContainerView {
    * the source itself (mounting followed the host's symlinks to it); below it, every
    * component is the container's to resolve.
    */
-  private lstat(path: string, mounts: readonly BindMountView[]): ContainerFile | undefined {
+  private lstat(path: string, mounts: readonly MountView[]): ContainerFile | undefined {
     const mount = mountAt(mounts, path);
+    // Nothing the image made is on a new file system: every name there is taken as it is.
+    if (mount && 'fresh' in mount) return undefined;
     const scope = mount ? `mount ${mount.source}` : 'layers';
     const below = mount ? path.slice(mount.destination === '/' ? 0 : mount.destination.length) : path;
     const parts = below.split('/').filter(Boolean);

@@ -62,6 +62,10 @@ export class SafeSteps {
     });
   }
 
+  close(slot: Slot, step: string): void {
+    this.program.close(slot, step);
+  }
+
   private openDir(path: string): void {
     this.open(path, O_PATH | O_DIRECTORY, this.dir, `open ${path} (no symlinks)`);
   }
