@@ -425,7 +425,7 @@ describe('the rest of the config', () => {
     expect(r.code).toBe(0);
   });
 
-  it("tmpcopyup's copy is charged to the container's memory cgroup: counted in its usage, and refused past its limit", () => {
+  it("tmpcopyup's copy is charged to the container's memory cgroup: counted in its usage, and fails past its limit or past the tmpfs's size", () => {
     const cgroup = `box-e2e-copyup-${process.pid}`;
     const withRun = (size: number, limit: number) => {
       const dir = bundle((c) => {
@@ -454,6 +454,16 @@ describe('the rest of the config', () => {
       "the container's memory limit was reached while it was set up (the OOM killer ended it)\n",
     );
     expect(r.code).toBe(1);
+    // Past the tmpfs's size: the last sendfile is short, which must not pass for a whole copy.
+    const small = withRun(2 * MiB, 64 * MiB);
+    const config = JSON.parse(readFileSync(join(small, 'config.json'), 'utf8'));
+    config.mounts.at(-1).options.push('size=1m');
+    writeFileSync(join(small, 'config.json'), JSON.stringify(config));
+    const full = runtime(root, ['run', '--bundle', small, 'm3']);
+    expect(full.stderr).toBe(
+      'copy /run into the tmpfs (checking it fits): ENOSPC (no space left on device)\n',
+    );
+    expect(full.code).toBe(1);
     expect(runtime(root, ['list', '-q']).stdout).toBe('');
     expect(runtimeLeftovers(root)).toEqual([]);
     for (const hierarchy of readdirSync('/sys/fs/cgroup'))

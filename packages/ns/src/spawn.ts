@@ -62,6 +62,7 @@ import {
   PR_CAP_AMBIENT,
   PR_CAP_AMBIENT_RAISE,
   PR_CAPBSET_DROP,
+  PR_SET_DUMPABLE,
   PR_SET_KEEPCAPS,
   PR_SET_NO_NEW_PRIVS,
   PR_SET_PDEATHSIG,
@@ -465,6 +466,7 @@ export async function spawn(options: SpawnOptions): Promise<NamespacedProcess> {
       // Until now the child ran with host ids that the new namespace does not map.
       program.call('setresgid', 'become root of the new user namespace (gid)', [0, 0, 0]);
       program.call('setresuid', 'become root of the new user namespace (uid)', [0, 0, 0]);
+      stayUndumpable(program);
       // A change of ids clears the parent-death signal.
       armParentDeath(program, SIGKILL, 'set the parent-death signal again');
     }
@@ -577,6 +579,16 @@ export async function spawn(options: SpawnOptions): Promise<NamespacedProcess> {
     throw new ChildSetupError('wait at the exec gate', 'exit', EPIPE);
   }
   return handle;
+}
+
+/**
+ * A change of uid makes the memory map dumpable as fs.suid_dumpable says, and with its value 1
+ * a process of the new uid (another container's, mapped alike) could ptrace the child, which runs
+ * from a copy of this process's memory (or this very memory) until its execve. execve sets
+ * dumpability anew for the command.
+ */
+function stayUndumpable(program: ChildProgram): void {
+  program.call('prctl', 'stay undumpable after the change of uid', [PR_SET_DUMPABLE, 0, 0, 0, 0]);
 }
 
 function cloneInto(
@@ -848,6 +860,7 @@ function applyCredentials(program: ChildProgram, options: SpawnOptions): void {
       [stubDecoyGid(cred.gid), cred.gid, cred.gid],
     );
     program.call('setresuid', `set uid ${cred.uid}`, [cred.uid, cred.uid, cred.uid]);
+    stayUndumpable(program);
   } else {
     const gid = process.getegid?.() ?? 0;
     program.call('setresgid', 'set the real gid for the exec stub', [stubDecoyGid(gid), -1, -1]);

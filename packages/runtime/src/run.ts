@@ -16,7 +16,13 @@ import { lookupCommand } from './process/lookup.js';
 import { resourceLimits } from './process/rlimits.js';
 import { SetupPause } from './process/setup-pause.js';
 import { FuseOverlay } from './rootfs/fuse-overlay.js';
-import { addRootfsSteps, type Overlay } from './rootfs/prepare.js';
+import {
+  addRootfsSteps,
+  closeRootfsCopies,
+  type Overlay,
+  planRootfsCopies,
+  rootfsCopyFds,
+} from './rootfs/prepare.js';
 import { compileSeccomp } from './seccomp/compile.js';
 import { checkSeccompKeepsSetup } from './seccomp/guard.js';
 import { type Spec, validateSpec } from './spec.js';
@@ -96,7 +102,21 @@ export async function startContainer(options: StartOptions): Promise<ContainerPr
   // Compiled before anything is made: a filter the kernel cannot have is refused here.
   if (spec.linux?.seccomp) checkSeccompKeepsSetup(spec.linux.seccomp);
   const seccomp = spec.linux?.seccomp ? compileSeccomp(spec.linux.seccomp) : undefined;
-  const cgroup = await createContainerCgroup(spec);
+  // tmpcopyup's copies are planned before anything is made, their files held open for the child.
+  const rootfsOptions = {
+    rootfs: root.path,
+    userns,
+    overlay: options.overlay,
+    consoleSocket: options.consoleSocket,
+  };
+  const copyUps = planRootfsCopies(spec, rootfsOptions);
+  let cgroup: Awaited<ReturnType<typeof createContainerCgroup>>;
+  try {
+    cgroup = await createContainerCgroup(spec);
+  } catch (error) {
+    closeRootfsCopies(copyUps);
+    throw error;
+  }
   const pause = options.beforePivot ? new SetupPause(options.beforePivot) : undefined;
   let fuse: FuseOverlay | undefined;
   let child: Awaited<ReturnType<typeof spawn>> | undefined;
@@ -114,16 +134,15 @@ export async function startContainer(options: StartOptions): Promise<ContainerPr
         ...(options.consoleSocket === undefined ? [] : [options.consoleSocket]),
         ...(pause ? [pause.childFd] : []),
         ...(fuse ? [fuse.child.pauseFd] : []),
+        ...rootfsCopyFds(copyUps),
       ],
       setup(program) {
         if (namespaces.some((n) => n.type === 'network' && !n.path)) addLoopbackSteps(program);
         const { terminal, copiesFiles } = addRootfsSteps(program, spec, {
-          rootfs: root.path,
-          userns,
-          overlay: options.overlay,
+          ...rootfsOptions,
           fuse: fuse?.child,
-          consoleSocket: options.consoleSocket,
           beforePivot: pause?.childFd,
+          copyUps,
         });
         return {
           stdio: terminal ? [terminal, terminal, terminal] : undefined,
@@ -154,9 +173,12 @@ export async function startContainer(options: StartOptions): Promise<ContainerPr
       preserveFds: options.preserveFds,
       detach: options.detach,
     });
+    // The child has its own copies of the plan's fds by now (or never will).
+    closeRootfsCopies(copyUps);
     await fuse?.pause.done();
     await pause?.done();
   } catch (error) {
+    closeRootfsCopies(copyUps);
     pause?.close();
     fuse?.close();
     // Killed and gone before its cgroup goes (a detached one is not reaped here, but a dead

@@ -3,10 +3,12 @@ import {
   chmodSync,
   chownSync,
   closeSync,
+  fstatSync,
   linkSync,
   mkdirSync,
   mkdtempSync,
   openSync,
+  readFileSync,
   rmSync,
   symlinkSync,
   writeFileSync,
@@ -18,6 +20,8 @@ import { O_DIRECTORY, O_PATH } from '@box/sys';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   type CopyUpEntry,
+  closeCopyUp,
+  copyUpFds,
   MAX_COPY_UP_ENTRIES,
   MAX_COPY_UP_EXTENTS,
   MAX_COPY_UP_NAME_BYTES,
@@ -33,7 +37,9 @@ afterEach(() => rmSync(dir, { recursive: true, force: true }));
 function plan(options: Partial<Parameters<typeof planCopyUp>[1]> = {}): CopyUpEntry[] {
   const fd = openSync(dir, O_PATH | O_DIRECTORY);
   try {
-    return planCopyUp(fd, { destination: '/run', ...options });
+    const entries = planCopyUp(fd, { destination: '/run', ...options });
+    closeCopyUp(entries);
+    return entries;
   } finally {
     closeSync(fd);
   }
@@ -106,13 +112,29 @@ describe('planCopyUp', () => {
     );
   });
 
-  it("copies setuid and setgid only from files no other container can swap (not from a bind mount's source)", () => {
-    writeFileSync(join(dir, 'su'), '');
+  it("holds each regular file open, to be read by the child: content, owner and mode of one inode; a bind mount's device nodes are refused", () => {
+    writeFileSync(join(dir, 'su'), 'setuid');
     chmodSync(join(dir, 'su'), 0o6755);
-    const [own] = plan();
-    const [shared] = plan({ shared: true });
-    expect(own?.kind === 'file' && own.attributes.perm).toBe(0o6755);
-    expect(shared?.kind === 'file' && shared.attributes.perm).toBe(0o755);
+    const fd = openSync(dir, O_PATH | O_DIRECTORY);
+    try {
+      const entries = planCopyUp(fd, { destination: '/run' });
+      const [file] = entries;
+      expect(file?.kind === 'file' && file.attributes.perm).toBe(0o6755);
+      const held = file?.kind === 'file' ? file.fd : -1;
+      expect(copyUpFds(entries)).toEqual([held]);
+      // The file it holds is the one it planned, whatever the name shows now.
+      rmSync(join(dir, 'su'));
+      writeFileSync(join(dir, 'su'), 'swapped');
+      expect(readFileSync(`/proc/self/fd/${held}`, 'utf8')).toBe('setuid');
+      closeCopyUp(entries);
+      expect(() => fstatSync(held)).toThrow();
+      execFileSync('mknod', [join(dir, 'null'), 'c', '1', '3']);
+      expect(() => planCopyUp(fd, { destination: '/run', shared: true })).toThrow(
+        "tmpcopyup on /run: /run/null is a device node in a bind mount's source",
+      );
+    } finally {
+      closeSync(fd);
+    }
   });
 
   it(`refuses more than ${MAX_COPY_UP_EXTENTS} runs of data, or ${MAX_COPY_UP_NAME_BYTES} bytes of names`, () => {

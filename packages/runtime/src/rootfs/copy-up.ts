@@ -16,10 +16,12 @@
  *   so a child sharing this process's memory would charge the copy to the runtime, beyond the
  *   container's limit. The later mounts are not made yet, so nothing is written into a bind
  *   mount's host source below the tmpfs (podman's /run/.containerenv below /run).
- * - Read through a detached clone of the covered directory's mount, read-only, nosuid and nodev,
- *   each file opened below it with openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV):
- *   a symlink swapped in fails the step instead of leading it out, and a device node swapped in
- *   cannot be opened. Written into the fresh tmpfs, in which only these steps make anything.
+ * - Read from the very files the walk saw: it keeps each regular file open (reopened through
+ *   /proc/self/fd from an O_PATH fd whose type, inode and mount were checked, so a device node
+ *   swapped in is never opened), and the caller passes those fds to the child (spawn's keepFds).
+ *   Content, owner and mode are one inode's: a file renamed in meanwhile (a volume another
+ *   container writes) cannot get the owner or mode planned for the one it replaced. Written into
+ *   the fresh tmpfs, in which only these steps make anything.
  * - Bounded: holes are not copied (a sparse file of a terabyte costs nothing), hard links stay
  *   links (copied once), and the entries, data extents and name bytes of a plan are capped, so a
  *   hostile directory cannot make this process build a program of gigabytes. The tmpfs's size
@@ -38,7 +40,6 @@ import {
   readFileSync,
 } from 'node:fs';
 import {
-  AT_EMPTY_PATH,
   AT_SYMLINK_NOFOLLOW,
   type ChildProgram,
   type DataExtent,
@@ -55,10 +56,6 @@ import {
   O_RDONLY,
   O_WRONLY,
   openat,
-  RESOLVE_BENEATH,
-  RESOLVE_NO_MAGICLINKS,
-  RESOLVE_NO_SYMLINKS,
-  RESOLVE_NO_XDEV,
   readlinkat,
   type Slot,
   SyscallError,
@@ -78,12 +75,9 @@ const PATH_MAX = 4096;
 const SENDFILE_PIECE = 1 << 30;
 const SEEK_SET = 0;
 const S_IFMT = 0o170000;
-const S_ISUID = 0o4000;
-const S_ISGID = 0o2000;
-const OPEN_TREE_CLONE = 1;
-const MOUNT_ATTR_RDONLY = 0x1;
-const MOUNT_ATTR_NOSUID = 0x2;
-const MOUNT_ATTR_NODEV = 0x4;
+/** O_TMPFILE: an unnamed file in the directory (__O_TMPFILE | O_DIRECTORY). */
+const O_TMPFILE = 0o20200000;
+const EIO = 5;
 
 export interface IdMap {
   containerID: number;
@@ -104,7 +98,15 @@ interface Attributes {
 export type CopyUpEntry =
   | { kind: 'dir'; path: Buffer }
   | { kind: 'dir-end'; path: Buffer; attributes: Attributes }
-  | { kind: 'file'; path: Buffer; attributes: Attributes; size: number; extents: DataExtent[] }
+  | {
+      kind: 'file';
+      path: Buffer;
+      attributes: Attributes;
+      size: number;
+      extents: DataExtent[];
+      /** This process's fd of the file (O_RDONLY), which the child reads: see closeCopyUp. */
+      fd: number;
+    }
   | { kind: 'symlink'; path: Buffer; attributes: Attributes; target: Buffer }
   | { kind: 'node'; path: Buffer; attributes: Attributes; type: number; rdev: number }
   | { kind: 'link'; path: Buffer; to: Buffer };
@@ -116,17 +118,16 @@ export interface CopyUpPlanOptions {
   uidMappings?: readonly IdMap[];
   gidMappings?: readonly IdMap[];
   /**
-   * The directory is in a bind mount's source (a volume another container may write while this
-   * one starts): regular files are copied without setuid and setgid, because the child reads a
-   * file again by name after this walk, and a file swapped in between would get the mode planned
-   * for the one it replaced (a root-owned setuid binary's, say) over its own bytes.
+   * The directory is in a bind mount's source (a volume other containers may write): its device
+   * nodes are refused, not made again on a tmpfs that may allow devices.
    */
   shared?: boolean;
 }
 
 /**
  * What the directory open as `dirFd` (an fd of this process, O_PATH is enough) holds, as the
- * child will copy it. Empty when there is nothing to copy.
+ * child will copy it. Empty when there is nothing to copy. Its files are held open until
+ * closeCopyUp (on a refusal, they are closed before it throws).
  */
 export function planCopyUp(dirFd: number, options: CopyUpPlanOptions): CopyUpEntry[] {
   const where = `tmpcopyup on ${options.destination}`;
@@ -186,22 +187,33 @@ export function planCopyUp(dirFd: number, options: CopyUpPlanOptions): CopyUpEnt
         // whatever name is there now (a device node swapped in would be opened, as root).
         let data: number;
         try {
-          data = openSync(`/proc/self/fd/${entry}`, O_RDONLY | O_NONBLOCK | O_NOCTTY);
+          data = openSync(`/proc/self/fd/${entry}`, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
         } finally {
           closeSync(entry);
         }
         let fileExtents: DataExtent[];
         try {
           fileExtents = dataExtents(data, Number(stats.size), MAX_COPY_UP_EXTENTS - extents);
-        } finally {
+        } catch (error) {
           closeSync(data);
+          throw error;
         }
-        extents += fileExtents.length;
+        // Kept open (the child reads it), so it is in the plan before anything else can throw.
+        plan.push({
+          kind: 'file',
+          path,
+          attributes,
+          size: Number(stats.size),
+          extents: fileExtents,
+          fd: data,
+        });
+        // Each extent is copied in pieces of at most 1 GiB, each two steps of the child's.
+        extents += fileExtents.reduce((sum, e) => sum + Math.ceil(e.length / SENDFILE_PIECE), 0);
         if (extents > MAX_COPY_UP_EXTENTS) refuse(`more than ${MAX_COPY_UP_EXTENTS} runs of data to copy`);
-        if (options.shared) attributes.perm &= ~(S_ISUID | S_ISGID);
-        plan.push({ kind: 'file', path, attributes, size: Number(stats.size), extents: fileExtents });
       } else {
         // FIFOs, sockets and device nodes are made again (a device in a user namespace fails, named).
+        if (options.shared && (stats.isCharacterDevice() || stats.isBlockDevice()))
+          refuse(`${show(path)} is a device node in a bind mount's source`);
         plan.push({
           kind: 'node',
           path,
@@ -212,8 +224,23 @@ export function planCopyUp(dirFd: number, options: CopyUpPlanOptions): CopyUpEnt
       }
     }
   };
-  walk(dirFd, undefined);
+  try {
+    walk(dirFd, undefined);
+  } catch (error) {
+    closeCopyUp(plan);
+    throw error;
+  }
   return plan;
+}
+
+/** The fds a plan holds, to be passed to the child. */
+export function copyUpFds(plan: readonly CopyUpEntry[]): number[] {
+  return plan.flatMap((entry) => (entry.kind === 'file' ? [entry.fd] : []));
+}
+
+/** Closes the fds a plan holds (once the child is cloned, or if it never is). */
+export function closeCopyUp(plan: readonly CopyUpEntry[]): void {
+  for (const fd of copyUpFds(plan)) closeSync(fd);
 }
 
 /** The names in a directory, sorted; `tooMany` is called (and must throw) past `limit`. */
@@ -306,117 +333,103 @@ function containerId(
 
 /** The child's side: the plan's steps between the tmpfs's mount and the config's next mount. */
 export class CopyUpSteps {
-  /** The covered directory, its read-only clone, the tmpfs's root, then one file's source and copy. */
-  readonly source: Slot;
-  readonly dest: Slot;
-  private readonly tree: Slot;
-  private readonly input: Slot;
-  private readonly output: Slot;
+  constructor(
+    private readonly program: ChildProgram,
+    /**
+     * The tmpfs's root, then each copy: two slots free between the steps of other helpers (a
+     * child program has 16 in all).
+     */
+    private readonly slots: readonly [dest: Slot, output: Slot],
+  ) {}
 
-  constructor(private readonly program: ChildProgram) {
-    this.source = program.slot();
-    this.dest = program.slot();
-    this.tree = program.slot();
-    this.input = program.slot();
-    this.output = program.slot();
+  /** The slot to open the tmpfs's root in before add(), and close after it. */
+  get dest(): Slot {
+    return this.slots[0];
   }
 
   /**
-   * Before the tmpfs is mounted, with `this.source` open on the directory it covers: a detached
-   * clone of that directory's mount, read-only, nosuid and nodev, from which the files are read.
-   * A device node swapped in for a planned file cannot be opened through it (nodev).
-   */
-  cloneSource(shown: string): void {
-    const p = this.program;
-    p.call(
-      'open_tree',
-      `clone the mount of ${shown} to copy it`,
-      [this.source, p.string(''), OPEN_TREE_CLONE | O_CLOEXEC | AT_EMPTY_PATH],
-      { store: this.tree },
-    );
-    const attr = Buffer.alloc(32);
-    attr.writeBigUInt64LE(BigInt(MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV), 0);
-    p.call('mount_setattr', `make the clone of ${shown} read-only, nosuid and nodev`, [
-      this.tree,
-      p.string(''),
-      AT_EMPTY_PATH,
-      p.bytes(attr),
-      attr.length,
-    ]);
-    p.close(this.source, `close ${shown}`);
-  }
-
-  /**
-   * The steps of `plan`, after cloneSource and with `this.dest` open on the tmpfs's root.
-   * `shown` is the mount's destination, for the steps' names.
+   * The steps of `plan`, with `this.dest` open on the tmpfs's root; the plan's fds must be the
+   * child's too (spawn's keepFds). `shown` is the mount's destination, for the steps' names.
    */
   add(plan: readonly CopyUpEntry[], shown: string): void {
     const p = this.program;
+    const [dest, output] = this.slots;
     const name = (path: Buffer) => p.bytes(Buffer.concat([path, Buffer.alloc(1)]), 1);
     for (const entry of plan) {
       const path = name(entry.path);
-      const label = `copy ${shown}/${entry.path.toString('utf8')} into the tmpfs`;
+      // On one line whatever bytes the name holds.
+      const label = JSON.stringify(`copy ${shown}/${entry.path.toString('utf8')} into the tmpfs`).slice(
+        1,
+        -1,
+      );
       const step = (what: string) => `${label}: ${what}`;
       switch (entry.kind) {
         case 'dir':
-          p.call('mkdirat', step('mkdir'), [this.dest, path, 0o700]);
+          p.call('mkdirat', step('mkdir'), [dest, path, 0o700]);
           break;
         case 'dir-end':
           this.attributes(path, entry.attributes, step, true);
           break;
         case 'link':
-          p.call('linkat', step('link'), [this.dest, name(entry.to), this.dest, path, 0]);
+          p.call('linkat', step('link'), [dest, name(entry.to), dest, path, 0]);
           break;
         case 'symlink':
-          p.call('symlinkat', step('symlink'), [name(entry.target), this.dest, path]);
+          p.call('symlinkat', step('symlink'), [name(entry.target), dest, path]);
           this.attributes(path, entry.attributes, step, false);
           break;
         case 'node':
-          p.call('mknodat', step('mknod'), [this.dest, path, entry.type | entry.attributes.perm, entry.rdev]);
+          p.call('mknodat', step('mknod'), [dest, path, entry.type | entry.attributes.perm, entry.rdev]);
           this.attributes(path, entry.attributes, step, true);
           break;
         case 'file':
-          this.file(path, entry, step);
+          this.file(path, entry, output, step);
           break;
       }
     }
-    p.close(this.tree, `close the clone of ${shown}`);
+    // sendfile's last call into a full tmpfs is short, not an error, and ftruncate would pad the
+    // file with zeros. One byte more, in an unnamed file, fails with ENOSPC if the copy ran out.
+    const fits = `copy ${shown} into the tmpfs (checking it fits)`;
+    p.call('openat', fits, [dest, p.string('.'), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0o600], { store: output });
+    p.call('write', fits, [output, p.bytes(Buffer.from('x')), 1]);
+    p.close(output, fits);
   }
 
-  private file(path: DataRef, entry: CopyUpEntry & { kind: 'file' }, step: (what: string) => string) {
+  private file(
+    path: DataRef,
+    entry: CopyUpEntry & { kind: 'file' },
+    output: Slot,
+    step: (what: string) => string,
+  ): void {
     const p = this.program;
+    const [dest] = this.slots;
     p.call(
       'openat',
       step('create'),
-      [this.dest, path, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0o600],
-      { store: this.output },
+      [dest, path, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0o600],
+      {
+        store: output,
+      },
     );
-    const how = Buffer.alloc(24);
-    how.writeBigUInt64LE(BigInt(O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC), 0);
-    how.writeBigUInt64LE(
-      BigInt(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV),
-      16,
-    );
-    p.call('openat2', step('open'), [this.tree, path, p.bytes(how), how.length], { store: this.input });
     for (const extent of entry.extents) {
       for (let done = 0; done < extent.length; done += SENDFILE_PIECE) {
         const offset = extent.offset + done;
         const length = Math.min(SENDFILE_PIECE, extent.length - done);
         // The copy's holes stay holes: write each extent where it is in the source.
-        p.call('lseek', step('seek'), [this.output, offset, SEEK_SET]);
+        p.call('lseek', step('seek'), [output, offset, SEEK_SET]);
         const at = Buffer.alloc(8);
         at.writeBigUInt64LE(BigInt(offset));
-        p.call('sendfile', step('copy'), [this.output, this.input, p.bytes(at), length]);
+        // Nothing to read where the walk saw data: the file shrank meanwhile.
+        p.call('sendfile', step('copy'), [output, entry.fd, p.bytes(at), length], { zeroErrno: EIO });
       }
     }
-    p.call('ftruncate', step('set its size'), [this.output, entry.size]);
+    p.call('ftruncate', step('set its size'), [output, entry.size]);
     const { uid, gid, perm } = entry.attributes;
     // Owner before mode: chown clears setuid and setgid.
-    p.call('fchown', step('chown'), [this.output, uid, gid]);
-    p.call('fchmod', step('chmod'), [this.output, perm]);
-    p.call('utimensat', step('set its times'), [this.output, null, p.bytes(timespecs(entry.attributes)), 0]);
-    p.close(this.input, step('close its source'));
-    p.close(this.output, step('close it'));
+    p.call('fchown', step('chown'), [output, uid, gid]);
+    p.call('fchmod', step('chmod'), [output, perm]);
+    p.call('utimensat', step('set its times'), [output, null, p.bytes(timespecs(entry.attributes)), 0]);
+    p.close(entry.fd, step('close its source'));
+    p.close(output, step('close it'));
   }
 
   /** Owner, then mode (not for a symlink: Linux has no modes on them), then times; never following a symlink. */
@@ -427,11 +440,12 @@ export class CopyUpSteps {
     withMode: boolean,
   ): void {
     const p = this.program;
-    p.call('fchownat', step('chown'), [this.dest, path, attributes.uid, attributes.gid, AT_SYMLINK_NOFOLLOW]);
+    const [dest] = this.slots;
+    p.call('fchownat', step('chown'), [dest, path, attributes.uid, attributes.gid, AT_SYMLINK_NOFOLLOW]);
     // What the copy made is never a symlink where a mode is set: fchmodat's flag-less call is safe.
-    if (withMode) p.call('fchmodat', step('chmod'), [this.dest, path, attributes.perm]);
+    if (withMode) p.call('fchmodat', step('chmod'), [dest, path, attributes.perm]);
     p.call('utimensat', step('set its times'), [
-      this.dest,
+      dest,
       path,
       p.bytes(timespecs(attributes)),
       AT_SYMLINK_NOFOLLOW,

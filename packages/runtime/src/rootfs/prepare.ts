@@ -11,7 +11,7 @@
 import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { posix } from 'node:path';
 import {
-  type ChildProgram,
+  ChildProgram,
   MS,
   O_CLOEXEC,
   O_DIRECTORY,
@@ -30,7 +30,7 @@ import {
 import { overlayMountData } from '@box/unionfs';
 import { SpecError } from '../errors.js';
 import type { Mount, Spec } from '../spec.js';
-import { type CopyUpEntry, CopyUpSteps, planCopyUp } from './copy-up.js';
+import { type CopyUpEntry, CopyUpSteps, closeCopyUp, copyUpFds, planCopyUp } from './copy-up.js';
 import { addDeviceSteps, addSpecDeviceStep } from './devices.js';
 import { fuseMountData } from './fuse-options.js';
 import type { FuseMount } from './fuse-overlay.js';
@@ -62,6 +62,11 @@ export interface RootfsOptions {
   /** A unix socket (host fd) that receives the terminal's master side. */
   consoleSocket?: number;
   /**
+   * The tmpcopyup plans of planRootfsCopies (their fds must be the child's: spawn's keepFds).
+   * Needed when a tmpfs has files to copy.
+   */
+  copyUps?: Map<Mount, CopyUpEntry[]>;
+  /**
    * A socket (host fd) on which the child reports its root filesystem ready (one byte) and
    * waits for one byte back before pivot_root: the OCI createContainer hooks run in between.
    */
@@ -76,6 +81,33 @@ export interface RootfsResult {
    * process's memory map, or the copy is charged to this process's memory cgroup (see copy-up.ts).
    */
   copiesFiles?: boolean;
+}
+
+/**
+ * The copies of the config's tmpcopyup mounts (see copy-up.ts), planned before the child is
+ * cloned: the same walk as addRootfsSteps (each mount resolved after those before it), on a
+ * program that is thrown away. Their files stay open until closeRootfsCopies; the caller passes
+ * rootfsCopyFds to spawn and the map to addRootfsSteps as `copyUps`.
+ */
+export function planRootfsCopies(spec: Spec, options: RootfsOptions): Map<Mount, CopyUpEntry[]> {
+  const copyUps = new Map<Mount, CopyUpEntry[]>();
+  const copies = (spec.mounts ?? []).some((m) => m.type === 'tmpfs' && parseMountOptions(m.options).copyUp);
+  if (!copies) return copyUps;
+  try {
+    addRootfsSteps(new ChildProgram(), spec, { ...options, copyUps });
+  } catch (error) {
+    closeRootfsCopies(copyUps);
+    throw error;
+  }
+  return copyUps;
+}
+
+export const rootfsCopyFds = (copyUps: Map<Mount, CopyUpEntry[]>): number[] =>
+  [...copyUps.values()].flatMap(copyUpFds);
+
+export function closeRootfsCopies(copyUps: Map<Mount, CopyUpEntry[]>): void {
+  for (const plan of copyUps.values()) closeCopyUp(plan);
+  copyUps.clear();
 }
 
 export function addRootfsSteps(program: ChildProgram, spec: Spec, options: RootfsOptions): RootfsResult {
@@ -145,7 +177,7 @@ export function addRootfsSteps(program: ChildProgram, spec: Spec, options: Rootf
     spec,
     rootfs: options,
     copyUp: () => {
-      copyUp ??= new CopyUpSteps(program);
+      copyUp ??= new CopyUpSteps(program, safe.scratch);
       return copyUp;
     },
     copies: false,
@@ -285,8 +317,13 @@ function addMount(context: MountContext, mount: Mount): void {
     options.data.join(',') || undefined,
   );
   if (options.propagation !== 0) safe.mountOnDir(null, target, null, options.propagation);
-  mounts.push({ destination: resolved, fresh: true });
+  // Below a file system the kernel makes, nothing is the image's. Below another (an overlay, NFS or
+  // FUSE volume) what is there is not known here: the image's files are taken, as before.
+  if (KERNEL_FILE_SYSTEMS.has(type ?? '')) mounts.push({ destination: resolved, fresh: true });
 }
+
+/** File systems that start empty or with the kernel's own files: nothing of the image below them. */
+const KERNEL_FILE_SYSTEMS = new Set(['devpts', 'mqueue', 'proc', 'sysfs', 'cgroup2']);
 
 /**
  * A tmpfs. As runc: over a directory it takes that directory's mode (a `mode=` of the options
@@ -308,11 +345,7 @@ function addTmpfs(
   const shown = posix.normalize(mount.destination);
   safe.mkdirAll(target);
   const copy = plan.length > 0 ? context.copyUp() : undefined;
-  if (copy) {
-    safe.open(target, O_PATH | O_DIRECTORY, copy.source, `open ${target} to copy it (no symlinks)`);
-    copy.cloneSource(shown);
-    context.copies = true;
-  }
+  if (copy) context.copies = true;
   // A read-only tmpfs is filled first, then made read-only.
   const flags = copy ? options.flags & ~MS.RDONLY : options.flags;
   safe.mountOnDir(mount.source ?? 'tmpfs', target, 'tmpfs', flags, data.join(',') || undefined);
@@ -336,12 +369,19 @@ function planTmpfsCopy(context: MountContext, mount: Mount, resolved: string, di
   const destination = posix.normalize(mount.destination);
   const where = `tmpcopyup on ${destination}`;
   if (rootfs.overlay) throw new SpecError(`${where}: not with an overlay root filesystem`);
-  const plan = planCopyUp(dirFd, {
-    destination,
-    uidMappings: rootfs.userns ? (spec.linux?.uidMappings ?? []) : undefined,
-    gidMappings: rootfs.userns ? (spec.linux?.gidMappings ?? []) : undefined,
-    shared: isBindMount(mountAt(mounts, resolved)),
-  });
+  // Planned by planRootfsCopies, whose fds the child gets: planned here, they would not be its.
+  if (!rootfs.copyUps)
+    throw new Error(`${where}: the copy was not planned before the child (planRootfsCopies)`);
+  let plan = rootfs.copyUps.get(mount);
+  if (!plan) {
+    plan = planCopyUp(dirFd, {
+      destination,
+      uidMappings: rootfs.userns ? (spec.linux?.uidMappings ?? []) : undefined,
+      gidMappings: rootfs.userns ? (spec.linux?.gidMappings ?? []) : undefined,
+      shared: isBindMount(mountAt(mounts, resolved)),
+    });
+    rootfs.copyUps.set(mount, plan);
+  }
   if (plan.length === 0) return plan;
   // Box makes /dev's nodes and links in its tmpfs by path, which is safe only while that tmpfs
   // holds nothing of the image's (a copied `/dev/null -> /etc/x` would be followed).

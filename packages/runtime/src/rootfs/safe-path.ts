@@ -62,6 +62,14 @@ export class SafeSteps {
     });
   }
 
+  /**
+   * Two of its slots, for another helper's steps made between its own (they hold nothing from one
+   * of its calls to the next): a child program has only 16.
+   */
+  get scratch(): readonly [Slot, Slot] {
+    return [this.dir, this.target];
+  }
+
   close(slot: Slot, step: string): void {
     this.program.close(slot, step);
   }
