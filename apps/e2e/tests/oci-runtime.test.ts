@@ -521,6 +521,35 @@ describe('the rest of the config', () => {
     }
   });
 
+  it('oomScoreAdj and a dozen sysctls in a user namespace: set (the child has only 16 slots for its fds)', () => {
+    const sysctls: Record<string, string> = {
+      'net.ipv4.tcp_keepalive_time': '600',
+      'net.ipv4.tcp_keepalive_intvl': '30',
+      'net.ipv4.tcp_keepalive_probes': '7',
+      'net.ipv4.tcp_fin_timeout': '30',
+      'net.ipv4.tcp_syncookies': '1',
+      'net.ipv4.ip_unprivileged_port_start': '80',
+      'net.ipv4.ping_group_range': '0 0',
+      'net.ipv4.tcp_retries2': '8',
+      'net.ipv4.tcp_syn_retries': '5',
+      'net.ipv4.tcp_synack_retries': '4',
+      'net.ipv4.tcp_rfc1337': '1',
+      'net.ipv4.tcp_sack': '1',
+    };
+    const dir = bundle((c) => {
+      c.process.args = ['cat', '/proc/self/oom_score_adj', '/proc/sys/net/ipv4/tcp_keepalive_probes'];
+      c.process.oomScoreAdj = 100;
+      c.linux.sysctl = sysctls;
+      c.linux.namespaces.push({ type: 'user' });
+      c.linux.uidMappings = [{ containerID: 0, hostID: 0, size: 65536 }];
+      c.linux.gidMappings = [{ containerID: 0, hostID: 0, size: 65536 }];
+    });
+    const r = runtime(root, ['run', '--bundle', dir, 'o1']);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('100\n7\n');
+    expect(r.code).toBe(0);
+  });
+
   it("a device's fileMode with file type bits (podman's): the node gets its permission bits, its type from `type`; a listed default node is made once; the image's /dev is not followed", () => {
     const dir = bundle((c) => {
       c.process.args = [

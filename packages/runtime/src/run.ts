@@ -6,6 +6,7 @@
  *     addRootfsSteps (mounts, /dev, terminal, pivot_root, masks, hostname),
  *     stdio, cwd, credentials, capabilities → execve
  */
+import { writeFileSync } from 'node:fs';
 import type { CgroupManager } from '@box/cgroups';
 import { spawn } from '@box/ns';
 import { processCredentials } from './capabilities.js';
@@ -80,6 +81,15 @@ export interface ContainerProcess {
   /** Settles when the process has ended and the container's cgroup is gone. */
   readonly exited: Promise<ContainerExit>;
   kill(signal?: NodeJS.Signals | number): void;
+}
+
+function writeOomScoreAdj(pid: number, value: number): void {
+  try {
+    writeFileSync(`/proc/${pid}/oom_score_adj`, String(value));
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'EIO';
+    throw new RuntimeError(code, `set oom_score_adj ${value}: ${code}`, { cause: error });
+  }
 }
 
 /** Starts the container's process; resolves once it has exec'd its command. */
@@ -158,11 +168,15 @@ export async function startContainer(options: StartOptions): Promise<ContainerPr
       // In its cgroup before it runs a single instruction of its own. Without anything to
       // do here, there is no sync point and the start is faster (see @box/ns).
       onSync:
-        cgroup || options.onSync || pause || fuse
+        cgroup || options.onSync || pause || fuse || proc.oomScoreAdj !== undefined
           ? async (pid) => {
               pause?.listen(pid);
               fuse?.pause.listen(pid);
               fuse?.releasePlaceholder();
+              // From here, as runc does before the user namespace: inside one, the child's own
+              // /proc/self/oom_score_adj belongs to the host's root (it is not dumpable) and
+              // cannot be opened. Inherited by its command.
+              if (proc.oomScoreAdj !== undefined) writeOomScoreAdj(pid, proc.oomScoreAdj);
               await cgroup?.addProcess(pid);
               await options.onSync?.(pid);
             }

@@ -1,4 +1,4 @@
-import { type ChildProgram, MS, O_CREAT, O_WRONLY, S_IFCHR } from '@box/sys';
+import { type ChildProgram, MS, O_CREAT, O_WRONLY, S_IFCHR, type Slot } from '@box/sys';
 import type { LinuxDevice } from '../spec.js';
 import type { SafeSteps } from './safe-path.js';
 
@@ -43,13 +43,14 @@ export function addDeviceSteps(
   program: ChildProgram,
   dev: string,
   userns: boolean,
-  listed: ReadonlySet<string> = new Set(),
+  listed: ReadonlySet<string>,
+  /** A slot free for these steps (a program has 16 in all: one serves every node). */
+  fd: Slot,
 ): void {
   for (const device of DEFAULT_DEVICES) {
     if (listed.has(`/dev/${device.path}`)) continue;
     const path = `${dev}/${device.path}`;
     if (userns) {
-      const fd = program.slot();
       program.openat(path, O_CREAT | O_WRONLY, 0o666, { store: fd });
       program.close(fd, `close ${path}`);
       program.mount(`/dev/${device.path}`, path, null, MS.BIND);

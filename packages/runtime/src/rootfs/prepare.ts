@@ -37,7 +37,7 @@ import type { FuseMount } from './fuse-overlay.js';
 import { parseMountOptions, propagationFlags } from './mount-options.js';
 import { ContainerView, type MountView, mountAt } from './resolve.js';
 import { SafeSteps } from './safe-path.js';
-import { addProcWrite, addSysctlSteps } from './sysctl.js';
+import { addSysctlSteps } from './sysctl.js';
 
 const ENOENT = 2;
 const EPIPE = 32;
@@ -193,7 +193,7 @@ export function addRootfsSteps(program: ChildProgram, spec: Spec, options: Rootf
     const dev = devIsTmpfs ? view.resolve('/dev', binds) : undefined;
     const devRoot = `${root}${dev === '/' ? '' : dev}`;
     const listed = new Set((spec.linux?.devices ?? []).map((d) => posix.normalize(d.path)));
-    if (dev !== undefined) addDeviceSteps(program, devRoot, options.userns, listed);
+    if (dev !== undefined) addDeviceSteps(program, devRoot, options.userns, listed, safe.scratch[0]);
     for (const device of spec.linux?.devices ?? []) {
       const path = posix.normalize(device.path);
       // As runc: on the /dev box made, /dev/ptmx is the link to the container's devpts
@@ -241,11 +241,8 @@ export function addRootfsSteps(program: ChildProgram, spec: Spec, options: Rootf
   if (propagation !== undefined) program.mount(null, '/', null, propagation);
 
   // Through the container's own /proc, before /proc/sys becomes read-only (as runc).
-  if (spec.linux?.sysctl) addSysctlSteps(program, spec.linux.sysctl);
-  if (spec.process?.oomScoreAdj !== undefined) {
-    const value = String(spec.process.oomScoreAdj);
-    addProcWrite(program, '/proc/self/oom_score_adj', value, `set oom_score_adj ${value}`);
-  }
+  // SafeSteps' work is done: its slots serve these writes.
+  if (spec.linux?.sysctl) addSysctlSteps(program, spec.linux.sysctl, safe.scratch[0]);
   for (const path of spec.linux?.maskedPaths ?? []) maskPath(program, path);
   for (const path of spec.linux?.readonlyPaths ?? []) readonlyPath(program, path);
   if (spec.hostname !== undefined) program.sethostname(spec.hostname);

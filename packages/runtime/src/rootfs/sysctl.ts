@@ -9,7 +9,7 @@
  */
 
 import type { NamespaceType } from '@box/ns';
-import { AT_FDCWD, type ChildProgram, O_CLOEXEC, O_NOFOLLOW, O_WRONLY } from '@box/sys';
+import { AT_FDCWD, type ChildProgram, O_CLOEXEC, O_NOFOLLOW, O_WRONLY, type Slot } from '@box/sys';
 import { SpecError } from '../errors.js';
 
 /** IPC-namespaced keys outside fs.mqueue (ipc/ipc_sysctl.c). */
@@ -63,9 +63,17 @@ export function validateSysctls(
   }
 }
 
-/** Writes `value` to a file of the container's /proc (open O_NOFOLLOW, write, close). */
-export function addProcWrite(program: ChildProgram, path: string, value: string, step: string): void {
-  const fd = program.slot();
+/**
+ * Writes `value` to a file of the container's /proc (open O_NOFOLLOW, write, close), through `fd`,
+ * a slot free for these steps (a program has 16 in all: one serves every write).
+ */
+export function addProcWrite(
+  program: ChildProgram,
+  path: string,
+  value: string,
+  step: string,
+  fd: Slot,
+): void {
   const data = Buffer.from(value, 'utf8');
   program.call(
     'openat',
@@ -79,8 +87,12 @@ export function addProcWrite(program: ChildProgram, path: string, value: string,
   program.close(fd, `${step}: close ${path}`);
 }
 
-export function addSysctlSteps(program: ChildProgram, sysctl: Readonly<Record<string, string>>): void {
+export function addSysctlSteps(
+  program: ChildProgram,
+  sysctl: Readonly<Record<string, string>>,
+  fd: Slot,
+): void {
   for (const [key, value] of Object.entries(sysctl)) {
-    addProcWrite(program, `/proc/sys/${sysctlPath(key)}`, value, `set sysctl ${key}=${value}`);
+    addProcWrite(program, `/proc/sys/${sysctlPath(key)}`, value, `set sysctl ${key}=${value}`, fd);
   }
 }
