@@ -5,6 +5,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import {
+  chmodSync,
   closeSync,
   existsSync,
   mkdirSync,
@@ -541,9 +542,12 @@ describe('the rest of the config', () => {
       c.process.oomScoreAdj = 100;
       c.linux.sysctl = sysctls;
       c.linux.namespaces.push({ type: 'user' });
-      c.linux.uidMappings = [{ containerID: 0, hostID: 0, size: 65536 }];
-      c.linux.gidMappings = [{ containerID: 0, hostID: 0, size: 65536 }];
+      // Not the host's root: the child's /proc/self files, owned by the host's, are not its own.
+      c.linux.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+      c.linux.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
     });
+    // The container's root (host uid 100000) passes through the bundle to its rootfs.
+    chmodSync(dir, 0o755);
     const r = runtime(root, ['run', '--bundle', dir, 'o1']);
     expect(r.stderr).toBe('');
     expect(r.stdout).toBe('100\n7\n');

@@ -182,6 +182,16 @@ describe('--ulimit, --sysctl, --oom-score-adj, --group-add, --shm-size', () => {
 
   it('--oom-score-adj, --group-add and --shm-size', () => {
     expect(run(['--oom-score-adj', '500'], 'cat', '/proc/self/oom_score_adj').stdout.trim()).toBe('500');
+    // The process the container starts from keeps its own: the kernel gives a value written for
+    // one process to all that share its memory, so a child sharing box's gave box the container's.
+    const id = boxOk(env.root, ['run', '-d', '--oom-score-adj', '700', PROBE_IMAGE, 'sleep', '30']).trim();
+    const pid = boxOk(env.root, ['inspect', '-f', '{{.State.Pid}}', id]).trim();
+    const parent = /^PPid:\s+(\d+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    expect(readFileSync(`/proc/${pid}/oom_score_adj`, 'utf8')).toBe('700\n');
+    expect(readFileSync(`/proc/${parent}/oom_score_adj`, 'utf8')).toBe(
+      readFileSync('/proc/self/oom_score_adj', 'utf8'),
+    );
+    boxOk(env.root, ['rm', '-f', id]);
     expect(run(['--group-add', 'audio', '--group-add', '1234'], 'id', '-G').stdout.trim()).toBe('0 29 1234');
     const df = run(['--shm-size', '2m'], 'sh', '-c', 'grep " /dev/shm " /proc/self/mounts').stdout;
     expect(df).toMatch(/size=2048k/);

@@ -16,14 +16,9 @@ import { addLoopbackSteps } from './network/loopback.js';
 import { lookupCommand } from './process/lookup.js';
 import { resourceLimits } from './process/rlimits.js';
 import { SetupPause } from './process/setup-pause.js';
+import type { RootfsCopies } from './rootfs/copy-up.js';
 import { FuseOverlay } from './rootfs/fuse-overlay.js';
-import {
-  addRootfsSteps,
-  closeRootfsCopies,
-  type Overlay,
-  planRootfsCopies,
-  rootfsCopyFds,
-} from './rootfs/prepare.js';
+import { addRootfsSteps, type Overlay, planRootfsCopies } from './rootfs/prepare.js';
 import { compileSeccomp } from './seccomp/compile.js';
 import { checkSeccompKeepsSetup } from './seccomp/guard.js';
 import { type Spec, validateSpec } from './spec.js';
@@ -112,6 +107,7 @@ export async function startContainer(options: StartOptions): Promise<ContainerPr
   // Compiled before anything is made: a filter the kernel cannot have is refused here.
   if (spec.linux?.seccomp) checkSeccompKeepsSetup(spec.linux.seccomp);
   const seccomp = spec.linux?.seccomp ? compileSeccomp(spec.linux.seccomp) : undefined;
+  const pause = options.beforePivot ? new SetupPause(options.beforePivot) : undefined;
   // tmpcopyup's copies are planned before anything is made, their files held open for the child.
   const rootfsOptions = {
     rootfs: root.path,
@@ -119,15 +115,16 @@ export async function startContainer(options: StartOptions): Promise<ContainerPr
     overlay: options.overlay,
     consoleSocket: options.consoleSocket,
   };
-  const copyUps = planRootfsCopies(spec, rootfsOptions);
+  let copies: RootfsCopies | undefined;
   let cgroup: Awaited<ReturnType<typeof createContainerCgroup>>;
   try {
+    copies = planRootfsCopies(spec, rootfsOptions);
     cgroup = await createContainerCgroup(spec);
   } catch (error) {
-    closeRootfsCopies(copyUps);
+    pause?.close();
+    copies?.close();
     throw error;
   }
-  const pause = options.beforePivot ? new SetupPause(options.beforePivot) : undefined;
   let fuse: FuseOverlay | undefined;
   let child: Awaited<ReturnType<typeof spawn>> | undefined;
   try {
@@ -144,7 +141,7 @@ export async function startContainer(options: StartOptions): Promise<ContainerPr
         ...(options.consoleSocket === undefined ? [] : [options.consoleSocket]),
         ...(pause ? [pause.childFd] : []),
         ...(fuse ? [fuse.child.pauseFd] : []),
-        ...rootfsCopyFds(copyUps),
+        ...copies.fds(),
       ],
       setup(program) {
         if (namespaces.some((n) => n.type === 'network' && !n.path)) addLoopbackSteps(program);
@@ -152,11 +149,13 @@ export async function startContainer(options: StartOptions): Promise<ContainerPr
           ...rootfsOptions,
           fuse: fuse?.child,
           beforePivot: pause?.childFd,
-          copyUps,
+          copies,
         });
         return {
           stdio: terminal ? [terminal, terminal, terminal] : undefined,
-          ownMemory: copiesFiles,
+          // Also when oom_score_adj is written (onSync): the kernel gives it to every process
+          // that shares the memory map, so this one would take the container's value.
+          ownMemory: copiesFiles || proc.oomScoreAdj !== undefined,
         };
       },
       stdio: options.stdio,
@@ -188,11 +187,11 @@ export async function startContainer(options: StartOptions): Promise<ContainerPr
       detach: options.detach,
     });
     // The child has its own copies of the plan's fds by now (or never will).
-    closeRootfsCopies(copyUps);
+    copies.close();
     await fuse?.pause.done();
     await pause?.done();
   } catch (error) {
-    closeRootfsCopies(copyUps);
+    copies.close();
     pause?.close();
     fuse?.close();
     // Killed and gone before its cgroup goes (a detached one is not reaped here, but a dead

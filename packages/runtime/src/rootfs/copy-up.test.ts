@@ -24,8 +24,10 @@ import {
   copyUpFds,
   MAX_COPY_UP_ENTRIES,
   MAX_COPY_UP_EXTENTS,
+  MAX_COPY_UP_FILES,
   MAX_COPY_UP_NAME_BYTES,
   planCopyUp,
+  RootfsCopies,
 } from './copy-up.js';
 
 let dir: string;
@@ -132,6 +134,13 @@ describe('planCopyUp', () => {
       expect(() => planCopyUp(fd, { destination: '/run', shared: true })).toThrow(
         "tmpcopyup on /run: /run/null is a device node in a bind mount's source",
       );
+      rmSync(join(dir, 'null'));
+      chmodSync(join(dir, 'su'), 0o6755);
+      // From a bind mount's source, without setuid and setgid: bytes rewritten in the inode held
+      // (by another container) would keep the mode planned for them.
+      const shared = planCopyUp(fd, { destination: '/run', shared: true });
+      closeCopyUp(shared);
+      expect(shared[0]?.kind === 'file' && shared[0].attributes.perm).toBe(0o755);
     } finally {
       closeSync(fd);
     }
@@ -146,7 +155,7 @@ describe('planCopyUp', () => {
     const long = join(dir, 'd'.repeat(255));
     mkdirSync(long);
     const count = Math.ceil(MAX_COPY_UP_NAME_BYTES / 511);
-    for (let i = 0; i < count; i++) writeFileSync(join(long, String(i).padStart(255, '0')), '');
+    for (let i = 0; i < count; i++) symlinkSync('x', join(long, String(i).padStart(255, '0')));
     expect(() => plan()).toThrow(
       `tmpcopyup on /run: more than ${MAX_COPY_UP_NAME_BYTES} bytes of names to copy`,
     );
@@ -162,5 +171,49 @@ describe('planCopyUp', () => {
     } finally {
       execFileSync('umount', [join(dir, 'sub\nline')]);
     }
+  });
+
+  it(`holds at most ${MAX_COPY_UP_FILES} files open for one container's copies`, () => {
+    for (let i = 0; i < MAX_COPY_UP_FILES; i++) writeFileSync(join(dir, String(i)), '');
+    expect(() => plan({ held: 1 })).toThrow(
+      `tmpcopyup on /run: more than ${MAX_COPY_UP_FILES} files to copy into the container's tmpfs mounts`,
+    );
+    expect(copyUpFds(plan())).toHaveLength(MAX_COPY_UP_FILES);
+  });
+});
+
+describe('RootfsCopies', () => {
+  it('makes each plan in the first pass, and in the second takes it only where the mount finds the same directory', () => {
+    writeFileSync(join(dir, 'f'), 'x');
+    const fd = openSync(dir, O_PATH | O_DIRECTORY);
+    const copies = new RootfsCopies();
+    const changed = (): never => {
+      throw new Error('changed');
+    };
+    try {
+      const make = () => planCopyUp(fd, { destination: '/run' });
+      const first = copies.plan(0, '/run', fd, make, changed);
+      expect(copies.plan(1, '/tmp', undefined, make, changed)).toEqual([]);
+      expect(copies.fds()).toHaveLength(1);
+      copies.endPlanning();
+      const never = () => {
+        throw new Error('planned again');
+      };
+      expect(copies.plan(0, '/run', fd, never, changed)).toBe(first);
+      // Another path, another directory, or one where there was none: refused.
+      expect(() => copies.plan(0, '/etc', fd, never, changed)).toThrow('changed');
+      const other = openSync(join(dir, '..'), O_PATH | O_DIRECTORY);
+      try {
+        expect(() => copies.plan(0, '/run', other, never, changed)).toThrow('changed');
+        expect(() => copies.plan(1, '/tmp', other, never, changed)).toThrow('changed');
+      } finally {
+        closeSync(other);
+      }
+      expect(() => copies.plan(2, '/var', undefined, never, changed)).toThrow('changed');
+    } finally {
+      copies.close();
+      closeSync(fd);
+    }
+    expect(copies.fds()).toEqual([]);
   });
 });

@@ -65,6 +65,8 @@ import { SpecError } from '../errors.js';
 
 /** Entries (files, directories, links) one tmpcopyup may copy. */
 export const MAX_COPY_UP_ENTRIES = 16384;
+/** Regular files the copies of one container hold open (from the walk to the child's clone). */
+export const MAX_COPY_UP_FILES = 4096;
 /** Data extents of all its files: each is two of the child's steps. */
 export const MAX_COPY_UP_EXTENTS = 65536;
 /** Bytes of all its names and symlink targets: each is in the child's program. */
@@ -78,6 +80,8 @@ const S_IFMT = 0o170000;
 /** O_TMPFILE: an unnamed file in the directory (__O_TMPFILE | O_DIRECTORY). */
 const O_TMPFILE = 0o20200000;
 const EIO = 5;
+const S_ISUID = 0o4000;
+const S_ISGID = 0o2000;
 
 export interface IdMap {
   containerID: number;
@@ -119,9 +123,12 @@ export interface CopyUpPlanOptions {
   gidMappings?: readonly IdMap[];
   /**
    * The directory is in a bind mount's source (a volume other containers may write): its device
-   * nodes are refused, not made again on a tmpfs that may allow devices.
+   * nodes are refused, not made again on a tmpfs that may allow devices, and its files copied
+   * without setuid and setgid (the fd held fixes the inode, not bytes rewritten meanwhile).
    */
   shared?: boolean;
+  /** Files the container's other copies hold open already (see MAX_COPY_UP_FILES). */
+  held?: number;
 }
 
 /**
@@ -180,6 +187,8 @@ export function planCopyUp(dirFd: number, options: CopyUpPlanOptions): CopyUpEnt
         plan.push({ kind: 'symlink', path, attributes, target });
       } else if (stats.isFile()) {
         if (stats.size > BigInt(Number.MAX_SAFE_INTEGER)) refuse(`${show(path)} is too large to copy`);
+        if ((options.held ?? 0) + copyUpFds(plan).length >= MAX_COPY_UP_FILES)
+          refuse(`more than ${MAX_COPY_UP_FILES} files to copy into the container's tmpfs mounts`);
         const entry = openEntry(fd, name, stats, mount, 0, () =>
           refuse(`${show(path)} is another mount, or changed while it was read`),
         );
@@ -199,6 +208,7 @@ export function planCopyUp(dirFd: number, options: CopyUpPlanOptions): CopyUpEnt
           throw error;
         }
         // Kept open (the child reads it), so it is in the plan before anything else can throw.
+        if (options.shared) attributes.perm &= ~(S_ISUID | S_ISGID);
         plan.push({
           kind: 'file',
           path,
@@ -233,6 +243,71 @@ export function planCopyUp(dirFd: number, options: CopyUpPlanOptions): CopyUpEnt
   return plan;
 }
 
+/** What the first pass found for one tmpcopyup: the second must find the same. */
+interface PlannedCopy {
+  resolved: string;
+  /** The covered directory's dev, inode and mount; undefined when there was none. */
+  identity: string | undefined;
+  plan: CopyUpEntry[];
+}
+
+/**
+ * The copies of one container, planned in a first pass over its mounts (before the child is
+ * cloned, so that their fds can be the child's) and taken by the second, which makes the steps.
+ * The second checks that each mount resolved to the same directory as in the first: a volume
+ * written by another container could have swapped it (for a symlink to /etc, say) in between.
+ */
+export class RootfsCopies {
+  /** By the mount's index in the config. */
+  private readonly planned = new Map<number, PlannedCopy>();
+  private planning = true;
+
+  /** Ends the first pass: from now on, plans are taken and checked, never made. */
+  endPlanning(): this {
+    this.planning = false;
+    return this;
+  }
+
+  /**
+   * The plan for mount `index` (see planCopyUp): made by `make` in the first pass, taken and
+   * checked in the second (`changed` throws). `dir` is the covered directory's fd, if any.
+   */
+  plan(
+    index: number,
+    resolved: string,
+    dir: number | undefined,
+    make: (held: number) => CopyUpEntry[],
+    changed: () => never,
+  ): CopyUpEntry[] {
+    const identity = dir === undefined ? undefined : identityOf(dir);
+    if (this.planning) {
+      const plan = dir === undefined ? [] : make(this.fds().length);
+      this.planned.set(index, { resolved, identity, plan });
+      return plan;
+    }
+    const planned = this.planned.get(index);
+    if (!planned || planned.resolved !== resolved || planned.identity !== identity) changed();
+    return planned.plan;
+  }
+
+  /** Every fd the plans hold: the child's too (spawn's keepFds). */
+  fds(): number[] {
+    return [...this.planned.values()].flatMap(({ plan }) => copyUpFds(plan));
+  }
+
+  /** Closes every fd the plans hold (once the child is cloned, or if it never is). */
+  close(): void {
+    const plans = [...this.planned.values()];
+    this.planned.clear();
+    for (const { plan } of plans) closeCopyUp(plan);
+  }
+}
+
+function identityOf(fd: number): string {
+  const stats = fstatSync(fd, { bigint: true });
+  return `${stats.dev}:${stats.ino}:${mountId(fd)}`;
+}
+
 /** The fds a plan holds, to be passed to the child. */
 export function copyUpFds(plan: readonly CopyUpEntry[]): number[] {
   return plan.flatMap((entry) => (entry.kind === 'file' ? [entry.fd] : []));
@@ -240,7 +315,13 @@ export function copyUpFds(plan: readonly CopyUpEntry[]): number[] {
 
 /** Closes the fds a plan holds (once the child is cloned, or if it never is). */
 export function closeCopyUp(plan: readonly CopyUpEntry[]): void {
-  for (const fd of copyUpFds(plan)) closeSync(fd);
+  for (const fd of copyUpFds(plan)) {
+    try {
+      closeSync(fd);
+    } catch {
+      // Closed already: nothing else to release.
+    }
+  }
 }
 
 /** The names in a directory, sorted; `tooMany` is called (and must throw) past `limit`. */
@@ -261,7 +342,7 @@ function listDirectory(fd: number, limit: number, tooMany: () => never): Buffer[
 }
 
 /** The mount an fd is on (fdinfo's mnt_id): bind mounts of one file system share st_dev. */
-function mountId(fd: number): number {
+export function mountId(fd: number): number {
   const id = /^mnt_id:\s*(\d+)$/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))?.[1];
   if (id === undefined) throw new Error(`no mnt_id in /proc/self/fdinfo/${fd}`);
   return Number(id);

@@ -30,7 +30,7 @@ import {
 import { overlayMountData } from '@box/unionfs';
 import { SpecError } from '../errors.js';
 import type { Mount, Spec } from '../spec.js';
-import { type CopyUpEntry, CopyUpSteps, closeCopyUp, copyUpFds, planCopyUp } from './copy-up.js';
+import { type CopyUpEntry, CopyUpSteps, planCopyUp, RootfsCopies } from './copy-up.js';
 import { addDeviceSteps, addSpecDeviceStep } from './devices.js';
 import { fuseMountData } from './fuse-options.js';
 import type { FuseMount } from './fuse-overlay.js';
@@ -63,9 +63,9 @@ export interface RootfsOptions {
   consoleSocket?: number;
   /**
    * The tmpcopyup plans of planRootfsCopies (their fds must be the child's: spawn's keepFds).
-   * Needed when a tmpfs has files to copy.
+   * Needed when a mount asks for tmpcopyup.
    */
-  copyUps?: Map<Mount, CopyUpEntry[]>;
+  copies?: RootfsCopies;
   /**
    * A socket (host fd) on which the child reports its root filesystem ready (one byte) and
    * waits for one byte back before pivot_root: the OCI createContainer hooks run in between.
@@ -86,28 +86,19 @@ export interface RootfsResult {
 /**
  * The copies of the config's tmpcopyup mounts (see copy-up.ts), planned before the child is
  * cloned: the same walk as addRootfsSteps (each mount resolved after those before it), on a
- * program that is thrown away. Their files stay open until closeRootfsCopies; the caller passes
- * rootfsCopyFds to spawn and the map to addRootfsSteps as `copyUps`.
+ * program that is thrown away. Their files stay open until the caller closes them; it passes
+ * their fds to spawn and the plans to addRootfsSteps as `copies`.
  */
-export function planRootfsCopies(spec: Spec, options: RootfsOptions): Map<Mount, CopyUpEntry[]> {
-  const copyUps = new Map<Mount, CopyUpEntry[]>();
-  const copies = (spec.mounts ?? []).some((m) => m.type === 'tmpfs' && parseMountOptions(m.options).copyUp);
-  if (!copies) return copyUps;
+export function planRootfsCopies(spec: Spec, options: RootfsOptions): RootfsCopies {
+  const copies = new RootfsCopies();
+  const any = (spec.mounts ?? []).some((m) => m.type === 'tmpfs' && parseMountOptions(m.options).copyUp);
   try {
-    addRootfsSteps(new ChildProgram(), spec, { ...options, copyUps });
+    if (any) addRootfsSteps(new ChildProgram(), spec, { ...options, copies });
   } catch (error) {
-    closeRootfsCopies(copyUps);
+    copies.close();
     throw error;
   }
-  return copyUps;
-}
-
-export const rootfsCopyFds = (copyUps: Map<Mount, CopyUpEntry[]>): number[] =>
-  [...copyUps.values()].flatMap(copyUpFds);
-
-export function closeRootfsCopies(copyUps: Map<Mount, CopyUpEntry[]>): void {
-  for (const plan of copyUps.values()) closeCopyUp(plan);
-  copyUps.clear();
+  return copies.endPlanning();
 }
 
 export function addRootfsSteps(program: ChildProgram, spec: Spec, options: RootfsOptions): RootfsResult {
@@ -183,7 +174,7 @@ export function addRootfsSteps(program: ChildProgram, spec: Spec, options: Rootf
     copies: false,
   };
   try {
-    for (const mount of spec.mounts ?? []) addMount(context, mount);
+    for (const [index, mount] of (spec.mounts ?? []).entries()) addMount(context, mount, index);
     // Every path below is resolved in the image's files as the mounts' were: the host path
     // `${root}/dev` would let an image whose /dev is a symlink (to /etc, say) make the kernel
     // follow it from the host's root, before pivot_root, and put device nodes there.
@@ -280,7 +271,7 @@ interface MountContext {
   copies: boolean;
 }
 
-function addMount(context: MountContext, mount: Mount): void {
+function addMount(context: MountContext, mount: Mount, index: number): void {
   const { safe, root, view, mounts } = context;
   const resolved = view.resolve(mount.destination, mounts);
   const target = resolved === '/' ? root : `${root}${resolved}`;
@@ -302,7 +293,7 @@ function addMount(context: MountContext, mount: Mount): void {
     return;
   }
   if (type === 'tmpfs') {
-    addTmpfs(context, mount, resolved, target, options);
+    addTmpfs(context, mount, index, resolved, target, options);
     return;
   }
   safe.mkdirAll(target);
@@ -330,6 +321,7 @@ const KERNEL_FILE_SYSTEMS = new Set(['devpts', 'mqueue', 'proc', 'sysfs', 'cgrou
 function addTmpfs(
   context: MountContext,
   mount: Mount,
+  index: number,
   resolved: string,
   target: string,
   options: ReturnType<typeof parseMountOptions>,
@@ -338,7 +330,7 @@ function addTmpfs(
   const covered = view.find(resolved, mounts);
   const dir = covered?.stats.isDirectory() ? covered : undefined;
   const data = [...(dir ? [`mode=${(dir.stats.mode & 0o7777).toString(8)}`] : []), ...options.data];
-  const plan = options.copyUp && dir ? planTmpfsCopy(context, mount, resolved, dir.fd) : [];
+  const plan = options.copyUp ? planTmpfsCopy(context, mount, index, resolved, dir?.fd) : [];
   const shown = posix.normalize(mount.destination);
   safe.mkdirAll(target);
   const copy = plan.length > 0 ? context.copyUp() : undefined;
@@ -361,24 +353,36 @@ function addTmpfs(
 const isBindMount = (mount: MountView | undefined) => mount !== undefined && 'source' in mount;
 
 /** The copy's plan (see copy-up.ts), or the one line saying why this config cannot have it. */
-function planTmpfsCopy(context: MountContext, mount: Mount, resolved: string, dirFd: number): CopyUpEntry[] {
+function planTmpfsCopy(
+  context: MountContext,
+  mount: Mount,
+  index: number,
+  resolved: string,
+  dirFd: number | undefined,
+): CopyUpEntry[] {
   const { spec, rootfs, mounts } = context;
   const destination = posix.normalize(mount.destination);
   const where = `tmpcopyup on ${destination}`;
   if (rootfs.overlay) throw new SpecError(`${where}: not with an overlay root filesystem`);
   // Planned by planRootfsCopies, whose fds the child gets: planned here, they would not be its.
-  if (!rootfs.copyUps)
+  if (!rootfs.copies)
     throw new Error(`${where}: the copy was not planned before the child (planRootfsCopies)`);
-  let plan = rootfs.copyUps.get(mount);
-  if (!plan) {
-    plan = planCopyUp(dirFd, {
-      destination,
-      uidMappings: rootfs.userns ? (spec.linux?.uidMappings ?? []) : undefined,
-      gidMappings: rootfs.userns ? (spec.linux?.gidMappings ?? []) : undefined,
-      shared: isBindMount(mountAt(mounts, resolved)),
-    });
-    rootfs.copyUps.set(mount, plan);
-  }
+  const plan = rootfs.copies.plan(
+    index,
+    resolved,
+    dirFd,
+    (held) =>
+      planCopyUp(dirFd!, {
+        destination,
+        uidMappings: rootfs.userns ? (spec.linux?.uidMappings ?? []) : undefined,
+        gidMappings: rootfs.userns ? (spec.linux?.gidMappings ?? []) : undefined,
+        shared: isBindMount(mountAt(mounts, resolved)),
+        held,
+      }),
+    () => {
+      throw new SpecError(`${where}: ${destination} changed while the container was set up`);
+    },
+  );
   if (plan.length === 0) return plan;
   // Box makes /dev's nodes and links in its tmpfs by path, which is safe only while that tmpfs
   // holds nothing of the image's (a copied `/dev/null -> /etc/x` would be followed).
