@@ -332,7 +332,7 @@ describe('the rest of the config', () => {
             'busybox stat -c "%n %s %b" app/sparse; busybox dd if=app/sparse bs=1 skip=300000000 count=4 2>/dev/null; echo',
             'ls /run/app/bound',
             'echo new > /run/app/new && cat /run/app/new',
-            'busybox awk \'$2 == "/run" { print $3 }\' /proc/mounts',
+            'busybox awk \'$2 == "/run" { print $3 } $2 == "/ro" { print $4 }\' /proc/mounts',
             'cat /ro/file; (echo x > /ro/other) 2>/dev/null || echo read-only',
           ].join('; '),
         ];
@@ -341,7 +341,8 @@ describe('the rest of the config', () => {
           { destination: '/run', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'tmpcopyup'] },
           // Below the tmpfs, mounted after the copy: the copy never writes into its host source.
           { destination: '/run/app/bound', type: 'bind', source: hostDir, options: ['rbind', 'rw'] },
-          { destination: '/ro', type: 'tmpfs', source: 'tmpfs', options: ['ro', 'tmpcopyup'] },
+          // Filled, then read-only; a flag of the file system (sync) is set through fsconfig.
+          { destination: '/ro', type: 'tmpfs', source: 'tmpfs', options: ['ro', 'sync', 'tmpcopyup'] },
         ];
       });
       const app = join(dir, 'rootfs/run/app');
@@ -392,6 +393,7 @@ describe('the rest of the config', () => {
         'kept',
         'new',
         'tmpfs',
+        expect.stringMatching(/^ro,sync,.*mode=755/),
         'read-only copy',
         'read-only',
         '',

@@ -17,6 +17,7 @@ import {
 import { DetachScanner } from './detach-keys.js';
 import type { AttachedProcess } from './engine.js';
 import type { PipedIO } from './pipes.js';
+import { noServiceListens } from './service-client.js';
 import type { ExitStatus } from './types.js';
 
 /** Connects to the service; undefined when none listens (the caller then runs it itself). */
@@ -25,7 +26,7 @@ export function connectService(path: string): Promise<Socket | undefined> {
     const socket = connect(path);
     socket.once('connect', () => resolve(socket));
     socket.once('error', (error: NodeJS.ErrnoException) => {
-      if (error.code === 'ENOENT' || error.code === 'ECONNREFUSED') resolve(undefined);
+      if (noServiceListens(error)) resolve(undefined);
       else reject(error);
     });
   });

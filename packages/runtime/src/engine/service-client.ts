@@ -44,8 +44,7 @@ export class ServiceClient implements Supervision {
     try {
       return await this.send(message);
     } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT' && code !== 'ECONNREFUSED') throw error;
+      if (!noServiceListens(error)) throw error;
     }
     // The service we start may lose its lock to one that is on its way out (it lets go of the lock
     // just after removing its socket) and exit at once: so we start one again every second until
@@ -61,8 +60,7 @@ export class ServiceClient implements Supervision {
       try {
         return await this.send(message);
       } catch (error) {
-        const code = (error as NodeJS.ErrnoException).code;
-        if ((code !== 'ENOENT' && code !== 'ECONNREFUSED') || Date.now() > deadline) {
+        if (!noServiceListens(error) || Date.now() > deadline) {
           throw new EngineError(
             'ESERVICE',
             `cannot reach the box service at ${this.layout.serviceSocket}: ${(error as Error).message}`,
@@ -109,4 +107,14 @@ export class ServiceClient implements Supervision {
       closeSync(log);
     }
   }
+}
+
+/**
+ * The connection failed because no service takes it: no socket, nobody listening, or one that
+ * closed its socket (leaving once idle) with this connection still queued (ECONNRESET at
+ * connect, before a byte of the request was sent). Each is answered by starting a service.
+ */
+export function noServiceListens(error: unknown): boolean {
+  const { code, syscall } = error as NodeJS.ErrnoException;
+  return code === 'ENOENT' || code === 'ECONNREFUSED' || (code === 'ECONNRESET' && syscall === 'connect');
 }

@@ -62,6 +62,7 @@ import {
   timespecs,
 } from '@box/sys';
 import { SpecError } from '../errors.js';
+import { MOUNT_ATTRS, type SafeSteps } from './safe-path.js';
 
 /** Entries (files, directories, links) one tmpcopyup may copy. */
 export const MAX_COPY_UP_ENTRIES = 16384;
@@ -149,6 +150,7 @@ export function planCopyUp(dirFd: number, options: CopyUpPlanOptions): CopyUpEnt
   const linked = new Map<string, Buffer>();
   let extents = 0;
   let nameBytes = 0;
+  let files = 0;
   const walk = (fd: number, dir: Buffer | undefined): void => {
     for (const name of listDirectory(fd, MAX_COPY_UP_ENTRIES - plan.length, () =>
       refuse(`more than ${MAX_COPY_UP_ENTRIES} files to copy into the tmpfs`),
@@ -187,7 +189,7 @@ export function planCopyUp(dirFd: number, options: CopyUpPlanOptions): CopyUpEnt
         plan.push({ kind: 'symlink', path, attributes, target });
       } else if (stats.isFile()) {
         if (stats.size > BigInt(Number.MAX_SAFE_INTEGER)) refuse(`${show(path)} is too large to copy`);
-        if ((options.held ?? 0) + copyUpFds(plan).length >= MAX_COPY_UP_FILES)
+        if ((options.held ?? 0) + files >= MAX_COPY_UP_FILES)
           refuse(`more than ${MAX_COPY_UP_FILES} files to copy into the container's tmpfs mounts`);
         const entry = openEntry(fd, name, stats, mount, 0, () =>
           refuse(`${show(path)} is another mount, or changed while it was read`),
@@ -208,6 +210,7 @@ export function planCopyUp(dirFd: number, options: CopyUpPlanOptions): CopyUpEnt
           throw error;
         }
         // Kept open (the child reads it), so it is in the plan before anything else can throw.
+        files++;
         if (options.shared) attributes.perm &= ~(S_ISUID | S_ISGID);
         plan.push({
           kind: 'file',
@@ -315,13 +318,7 @@ export function copyUpFds(plan: readonly CopyUpEntry[]): number[] {
 
 /** Closes the fds a plan holds (once the child is cloned, or if it never is). */
 export function closeCopyUp(plan: readonly CopyUpEntry[]): void {
-  for (const fd of copyUpFds(plan)) {
-    try {
-      closeSync(fd);
-    } catch {
-      // Closed already: nothing else to release.
-    }
-  }
+  for (const fd of copyUpFds(plan)) closeSync(fd);
 }
 
 /** The names in a directory, sorted; `tooMany` is called (and must throw) past `limit`. */
@@ -412,7 +409,44 @@ function containerId(
   return map.containerID + (id - map.hostID);
 }
 
-/** The child's side: the plan's steps between the tmpfs's mount and the config's next mount. */
+const MS_RDONLY = 0x1;
+const MS_STRICTATIME = 1 << 24;
+/** mount(2) flags a copied tmpfs takes: the per-mount ones, which fsmount and mount_setattr set. */
+const COPY_UP_MOUNT_FLAGS =
+  MS_RDONLY |
+  0x2 |
+  0x4 |
+  0x8 |
+  0x400 |
+  0x800 |
+  0x100 |
+  MS_STRICTATIME |
+  /* RELATIME */ (1 << 21) |
+  /* SILENT */ 0x8000;
+/** mount(2) flags of the file system itself, which fsconfig takes by name. */
+const SUPERBLOCK_FLAGS: readonly [ms: number, name: string][] = [
+  [0x10, 'sync'],
+  [0x40, 'mand'],
+  [0x80, 'dirsync'],
+  [1 << 25, 'lazytime'],
+];
+const MOUNT_ATTR_RDONLY = 0x1;
+const MOUNT_ATTR_STRICTATIME = 0x20;
+const FSOPEN_CLOEXEC = 1;
+const FSMOUNT_CLOEXEC = 1;
+const FSCONFIG_SET_FLAG = 0;
+const FSCONFIG_SET_STRING = 1;
+const FSCONFIG_CMD_CREATE = 6;
+const AT_EMPTY_PATH = 0x1000;
+
+/** mount(2) flags → fsmount's MOUNT_ATTR_* (relatime is its default). */
+function mountAttributes(flags: number): number {
+  let attrs = flags & MS_STRICTATIME ? MOUNT_ATTR_STRICTATIME : 0;
+  for (const [ms, attr] of MOUNT_ATTRS) if (flags & ms) attrs |= attr;
+  return attrs;
+}
+
+/** The child's side: a detached tmpfs, the plan's steps into it, then the tmpfs put in place. */
 export class CopyUpSteps {
   constructor(
     private readonly program: ChildProgram,
@@ -429,8 +463,69 @@ export class CopyUpSteps {
   }
 
   /**
-   * The steps of `plan`, with `this.dest` open on the tmpfs's root; the plan's fds must be the
-   * child's too (spawn's keepFds). `shown` is the mount's destination, for the steps' names.
+   * A new tmpfs, detached (fsopen, fsconfig, fsmount): its mount fd is left in `this.dest`, the
+   * root of a file system no other process can reach until attach() puts it in place. So the
+   * copy's paths, looked up below it, meet only what the copy made: a directory of a shared
+   * volume swapped in for the mount point meanwhile cannot take its place (nothing is looked up
+   * by path until the copy is done). `flags` are mount(2)'s; `data` the tmpfs's options.
+   */
+  createTmpfs(source: string, flags: number, data: readonly string[], shown: string): void {
+    const p = this.program;
+    const [dest, context] = this.slots;
+    const superblock = SUPERBLOCK_FLAGS.filter(([ms]) => flags & ms).map(([, name]) => name);
+    const unsupported = flags & ~COPY_UP_MOUNT_FLAGS & ~SUPERBLOCK_FLAGS.reduce((all, [ms]) => all | ms, 0);
+    if (unsupported !== 0)
+      throw new SpecError(
+        `tmpcopyup on ${shown}: mount flags 0x${unsupported.toString(16)} are not taken with a copy`,
+      );
+    const step = `make the tmpfs for ${shown}`;
+    p.call('fsopen', step, [p.string('tmpfs'), FSOPEN_CLOEXEC], { store: context });
+    p.call('fsconfig', `${step}: source`, [
+      context,
+      FSCONFIG_SET_STRING,
+      p.string('source'),
+      p.string(source),
+      0,
+    ]);
+    for (const option of [...superblock, ...data]) {
+      const eq = option.indexOf('=');
+      const [key, value] = eq === -1 ? [option, undefined] : [option.slice(0, eq), option.slice(eq + 1)];
+      p.call(
+        'fsconfig',
+        `${step}: ${option}`,
+        value === undefined
+          ? [context, FSCONFIG_SET_FLAG, p.string(key), null, 0]
+          : [context, FSCONFIG_SET_STRING, p.string(key), p.string(value), 0],
+      );
+    }
+    p.call('fsconfig', step, [context, FSCONFIG_CMD_CREATE, null, null, 0]);
+    // Read-only only once filled (attach()).
+    p.call('fsmount', step, [context, FSMOUNT_CLOEXEC, mountAttributes(flags & ~MS_RDONLY)], { store: dest });
+    p.close(context, `${step}: close its context`);
+  }
+
+  /** After add(): the tmpfs made read-only if asked, then moved onto `target` (see SafeSteps.moveMount). */
+  attach(safe: SafeSteps, target: string, flags: number, shown: string): void {
+    const p = this.program;
+    const [dest] = this.slots;
+    if (flags & MS_RDONLY) {
+      const attr = Buffer.alloc(32);
+      attr.writeBigUInt64LE(BigInt(MOUNT_ATTR_RDONLY), 0);
+      p.call('mount_setattr', `make the tmpfs for ${shown} read-only`, [
+        dest,
+        p.string(''),
+        AT_EMPTY_PATH,
+        p.bytes(attr),
+        attr.length,
+      ]);
+    }
+    safe.moveMount(dest, target);
+    p.close(dest, `close the tmpfs for ${shown}`);
+  }
+
+  /**
+   * The steps of `plan`, with `this.dest` the detached tmpfs (createTmpfs); the plan's fds must be
+   * the child's too (spawn's keepFds). `shown` is the mount's destination, for the steps' names.
    */
   add(plan: readonly CopyUpEntry[], shown: string): void {
     const p = this.program;

@@ -14,9 +14,7 @@ import {
   ChildProgram,
   MS,
   O_CLOEXEC,
-  O_DIRECTORY,
   O_NOCTTY,
-  O_PATH,
   O_RDWR,
   refAt,
   SCM_RIGHTS,
@@ -332,17 +330,16 @@ function addTmpfs(
   const data = [...(dir ? [`mode=${(dir.stats.mode & 0o7777).toString(8)}`] : []), ...options.data];
   const plan = options.copyUp ? planTmpfsCopy(context, mount, index, resolved, dir?.fd) : [];
   const shown = posix.normalize(mount.destination);
-  safe.mkdirAll(target);
   const copy = plan.length > 0 ? context.copyUp() : undefined;
-  if (copy) context.copies = true;
-  // A read-only tmpfs is filled first, then made read-only.
-  const flags = copy ? options.flags & ~MS.RDONLY : options.flags;
-  safe.mountOnDir(mount.source ?? 'tmpfs', target, 'tmpfs', flags, data.join(',') || undefined);
+  safe.mkdirAll(target);
   if (copy) {
-    safe.open(target, O_PATH | O_DIRECTORY, copy.dest, `open the tmpfs on ${target} (no symlinks)`);
+    context.copies = true;
+    // Made detached, filled, then put in place (see CopyUpSteps.createTmpfs).
+    copy.createTmpfs(mount.source ?? 'tmpfs', options.flags, data, shown);
     copy.add(plan, shown);
-    safe.close(copy.dest, `close the tmpfs on ${target}`);
-    if (options.flags & MS.RDONLY) safe.mountOnDir(null, target, null, MS.REMOUNT | options.flags);
+    copy.attach(safe, target, options.flags, shown);
+  } else {
+    safe.mountOnDir(mount.source ?? 'tmpfs', target, 'tmpfs', options.flags, data.join(',') || undefined);
   }
   if (options.propagation !== 0) safe.mountOnDir(null, target, null, options.propagation);
   // The copy shows what the image has there, so the image's files still resolve what is below;

@@ -27,7 +27,7 @@ const EEXIST = 17;
 const MS_REC = 0x4000;
 
 /** mount(2) flags → mount_setattr's MOUNT_ATTR_* (the ones a bind mount's options give). */
-const ATTRS: readonly [ms: number, attr: number][] = [
+export const MOUNT_ATTRS: readonly [ms: number, attr: number][] = [
   [0x1, 0x1], // RDONLY
   [0x2, 0x2], // NOSUID
   [0x4, 0x4], // NODEV
@@ -145,6 +145,22 @@ export class SafeSteps {
   }
 
   /**
+   * Moves the detached mount open as `mount` (an fd from open_tree or fsmount) onto the directory
+   * `target`, opened without following a symlink.
+   */
+  moveMount(mount: Slot, target: string): void {
+    this.open(target, O_PATH | O_DIRECTORY, this.target, `open mount point ${target} (no symlinks)`);
+    this.program.call('move_mount', `mount on ${target}`, [
+      mount,
+      this.program.string(''),
+      this.target,
+      this.program.string(''),
+      MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
+    ]);
+    this.program.close(this.target, `close ${target}`);
+  }
+
+  /**
    * A bind mount of the host path `source` onto `target` (a file or directory there already):
    * open_tree clones the source, mount_setattr sets its flags, move_mount puts it on the fd of
    * the target. Both ends are fds, so no path is walked after the check.
@@ -158,7 +174,7 @@ export class SafeSteps {
       { store: this.tree },
     );
     let set = 0;
-    for (const [ms, attr] of ATTRS) if (flags & ms) set |= attr;
+    for (const [ms, attr] of MOUNT_ATTRS) if (flags & ms) set |= attr;
     const recursive_ = recursive || (propagation & MS_REC) !== 0;
     if (set !== 0 || propagation !== 0) {
       const attr = Buffer.alloc(32);
