@@ -7,9 +7,9 @@
  * cloned: every entry through an fd of its directory, never a path (lstat through
  * /proc/self/fd/DIR/NAME, openat O_PATH|O_NOFOLLOW checked against what lstat saw), with its
  * owner, mode, times and, for a regular file, the extents that hold data. CopyUpSteps turns the
- * plan into the child's steps, right after the child mounts the tmpfs and before any later mount
- * of the config. The threat is a hostile image, and a volume that another container writes while
- * this one starts:
+ * plan into the child's steps, in place of the tmpfs's mount and before any later mount of the
+ * config. The threat is a hostile image, and a volume that another container writes while this
+ * one starts:
  *
  * - Written by the child, in the container's cgroup, with a memory map of its own (the caller
  *   asks spawn for one): the kernel charges a tmpfs page to the cgroup of the memory map's owner,
@@ -20,8 +20,10 @@
  *   /proc/self/fd from an O_PATH fd whose type, inode and mount were checked, so a device node
  *   swapped in is never opened), and the caller passes those fds to the child (spawn's keepFds).
  *   Content, owner and mode are one inode's: a file renamed in meanwhile (a volume another
- *   container writes) cannot get the owner or mode planned for the one it replaced. Written into
- *   the fresh tmpfs, in which only these steps make anything.
+ *   container writes) cannot get the owner or mode planned for the one it replaced.
+ * - Written into a tmpfs made detached (fsmount) and moved onto the mount point only when full:
+ *   nothing of the copy is looked up by path in the container's tree, where a shared volume's
+ *   directory could be swapped in for the mount point.
  * - Bounded: holes are not copied (a sparse file of a terabyte costs nothing), hard links stay
  *   links (copied once), and the entries, data extents and name bytes of a plan are capped, so a
  *   hostile directory cannot make this process build a program of gigabytes. The tmpfs's size
