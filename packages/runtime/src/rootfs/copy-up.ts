@@ -64,7 +64,7 @@ import {
   timespecs,
 } from '@box/sys';
 import { SpecError } from '../errors.js';
-import { MOUNT_ATTRS, type SafeSteps } from './safe-path.js';
+import { mountAttributes, type SafeSteps } from './safe-path.js';
 
 /** Entries (files, directories, links) one tmpcopyup may copy. */
 export const MAX_COPY_UP_ENTRIES = 16384;
@@ -442,10 +442,8 @@ const FSCONFIG_CMD_CREATE = 6;
 const AT_EMPTY_PATH = 0x1000;
 
 /** mount(2) flags → fsmount's MOUNT_ATTR_* (relatime is its default). */
-function mountAttributes(flags: number): number {
-  let attrs = flags & MS_STRICTATIME ? MOUNT_ATTR_STRICTATIME : 0;
-  for (const [ms, attr] of MOUNT_ATTRS) if (flags & ms) attrs |= attr;
-  return attrs;
+function tmpfsAttributes(flags: number): number {
+  return mountAttributes(flags) | (flags & MS_STRICTATIME ? MOUNT_ATTR_STRICTATIME : 0);
 }
 
 /** The child's side: a detached tmpfs, the plan's steps into it, then the tmpfs put in place. */
@@ -502,7 +500,7 @@ export class CopyUpSteps {
     }
     p.call('fsconfig', step, [context, FSCONFIG_CMD_CREATE, null, null, 0]);
     // Read-only only once filled (attach()).
-    p.call('fsmount', step, [context, FSMOUNT_CLOEXEC, mountAttributes(flags & ~MS_RDONLY)], { store: dest });
+    p.call('fsmount', step, [context, FSMOUNT_CLOEXEC, tmpfsAttributes(flags & ~MS_RDONLY)], { store: dest });
     p.close(context, `${step}: close its context`);
   }
 

@@ -27,7 +27,7 @@ const EEXIST = 17;
 const MS_REC = 0x4000;
 
 /** mount(2) flags → mount_setattr's MOUNT_ATTR_* (the ones a bind mount's options give). */
-export const MOUNT_ATTRS: readonly [ms: number, attr: number][] = [
+const MOUNT_ATTRS: readonly [ms: number, attr: number][] = [
   [0x1, 0x1], // RDONLY
   [0x2, 0x2], // NOSUID
   [0x4, 0x4], // NODEV
@@ -36,6 +36,13 @@ export const MOUNT_ATTRS: readonly [ms: number, attr: number][] = [
   [0x800, 0x80], // NODIRATIME
   [0x100, 0x200000], // NOSYMFOLLOW
 ];
+
+/** The MOUNT_ATTR_* bits (mount_setattr, fsmount) of mount(2) `flags`. */
+export function mountAttributes(flags: number): number {
+  let attrs = 0;
+  for (const [ms, attr] of MOUNT_ATTRS) if (flags & ms) attrs |= attr;
+  return attrs;
+}
 
 export class SafeSteps {
   private readonly dir: Slot;
@@ -68,10 +75,6 @@ export class SafeSteps {
    */
   get scratch(): readonly [Slot, Slot] {
     return [this.dir, this.target];
-  }
-
-  close(slot: Slot, step: string): void {
-    this.program.close(slot, step);
   }
 
   private openDir(path: string): void {
@@ -150,14 +153,7 @@ export class SafeSteps {
    */
   moveMount(mount: Slot, target: string): void {
     this.open(target, O_PATH | O_DIRECTORY, this.target, `open mount point ${target} (no symlinks)`);
-    this.program.call('move_mount', `mount on ${target}`, [
-      mount,
-      this.program.string(''),
-      this.target,
-      this.program.string(''),
-      MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
-    ]);
-    this.program.close(this.target, `close ${target}`);
+    this.moveOntoTarget(mount, target, `mount on ${target}`);
   }
 
   /**
@@ -173,8 +169,7 @@ export class SafeSteps {
       [AT_FDCWD, this.program.string(source), OPEN_TREE_CLONE | O_CLOEXEC | (recursive ? AT_RECURSIVE : 0)],
       { store: this.tree },
     );
-    let set = 0;
-    for (const [ms, attr] of MOUNT_ATTRS) if (flags & ms) set |= attr;
+    const set = mountAttributes(flags);
     const recursive_ = recursive || (propagation & MS_REC) !== 0;
     if (set !== 0 || propagation !== 0) {
       const attr = Buffer.alloc(32);
@@ -189,14 +184,19 @@ export class SafeSteps {
         32,
       ]);
     }
-    this.program.call('move_mount', `mount ${source} on ${target}`, [
-      this.tree,
+    this.moveOntoTarget(this.tree, target, `mount ${source} on ${target}`);
+    this.program.close(this.tree, `close the mount of ${source}`);
+  }
+
+  /** move_mount of the detached mount `mount` onto the target open in this.target, which it closes. */
+  private moveOntoTarget(mount: Slot, target: string, step: string): void {
+    this.program.call('move_mount', step, [
+      mount,
       this.program.string(''),
       this.target,
       this.program.string(''),
       MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
     ]);
-    this.program.close(this.tree, `close the mount of ${source}`);
     this.program.close(this.target, `close ${target}`);
   }
 }
