@@ -784,4 +784,29 @@ describe("box-runtime's and box's builds", () => {
     expect(result.chunks).toBeGreaterThan(5);
     expect(result.caches).toBe(result.chunks);
   });
+
+  it("box-runtime's caches hold every function compiled, box's only what compiling a chunk compiles", () => {
+    // A cache made right after compiling holds the chunk's top-level code; one made with every
+    // function compiled (tsup.config.ts) is larger, for each chunk with functions in it.
+    const check = (dir: string) => `
+      const { readdirSync, readFileSync, statSync } = require('node:fs');
+      const { wrap } = require('node:module');
+      const { Script } = require('node:vm');
+      const dir = ${JSON.stringify(dir)};
+      let shipped = 0, lazy = 0;
+      for (const f of readdirSync(dir).filter((f) => f.endsWith('.cache'))) {
+        shipped += statSync(dir + '/' + f).size;
+        lazy += new Script(wrap(readFileSync(dir + '/' + f.slice(0, -6) + '.js', 'utf8'))).createCachedData().length;
+      }
+      console.log(JSON.stringify({ shipped, lazy }));`;
+    const sizes = (dir: string) =>
+      JSON.parse(execFileSync(process.execPath, ['-e', check(dir)], { encoding: 'utf8' })) as {
+        shipped: number;
+        lazy: number;
+      };
+    const runtime = sizes(dirname(runtimeBin));
+    expect(runtime.shipped).toBeGreaterThan(2 * runtime.lazy);
+    const box = sizes(dirname(boxBin));
+    expect(box.shipped).toBeLessThan(1.1 * box.lazy);
+  });
 });
