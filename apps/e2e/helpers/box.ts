@@ -90,9 +90,21 @@ export function foreignPidNamespaceProcesses(): Set<number> {
   return pids;
 }
 
-const CGROUP_HIERARCHIES = ['memory', 'cpu', 'cpuacct', 'cpuset', 'pids', 'blkio', 'devices', 'freezer'];
+/** The host's v1 hierarchies, and the ones without controllers that containers join too. */
+const CGROUP_HIERARCHIES = [
+  'memory',
+  'cpu',
+  'cpuacct',
+  'cpuset',
+  'pids',
+  'blkio',
+  'devices',
+  'freezer',
+  'systemd',
+  'unified',
+];
 
-/** Containers' cgroups (box/<64 hex>) on the host's v1 hierarchies. */
+/** Containers' cgroups (box/<64 hex>) on the host's hierarchies. */
 export function boxCgroups(): string[] {
   return CGROUP_HIERARCHIES.flatMap((h) => {
     try {

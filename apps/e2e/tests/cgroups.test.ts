@@ -246,6 +246,22 @@ describe.skipIf(!hasV1)('cgroup limits on the real cgroup v1 hierarchies', () =>
     expect(box(env.root, ['rm', '-f', 'paws']).code).toBe(0);
   });
 
+  it("puts the container in its cgroup in name=systemd's hierarchy and the hybrid cgroup2 one too, and removes them", () => {
+    // Left in box's own cgroup there, the container would belong to the unit that started box,
+    // for systemd, and read that unit's path in /proc/self/cgroup.
+    const r = box(env.root, ['run', '--name', 'tracked', 'busybox', 'cat', '/proc/self/cgroup']);
+    expect(r.code, r.stderr).toBe(0);
+    const id = containerId('tracked');
+    const lines = r.stdout.trim().split('\n');
+    expect(lines.length).toBeGreaterThanOrEqual(10);
+    for (const line of lines) expect(line).toMatch(new RegExp(`^\\d+:[^:]*:/box/${id}$`));
+    expect(lines).toContain(`9:name=systemd:/box/${id}`);
+    expect(lines).toContain(`0::/box/${id}`);
+    expect(box(env.root, ['rm', 'tracked']).code).toBe(0);
+    for (const hierarchy of ['systemd', 'unified'])
+      expect(existsSync(join(V1, hierarchy, 'box', id)), hierarchy).toBe(false);
+  });
+
   it('leaves no cgroup after a failed start', () => {
     // Fails before the cgroup is made (lookup), and after (chdir in the container).
     expect(box(env.root, ['run', '--rm', '-m', '32m', 'busybox', 'no-such-command']).code).toBe(127);

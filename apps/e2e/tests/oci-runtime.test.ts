@@ -585,6 +585,52 @@ describe('the rest of the config', () => {
     expect(existsSync(join(dir, 'rootfs/etc/placed'))).toBe(false);
   });
 
+  it("the container's cgroup in every hierarchy, name=systemd's and the hybrid cgroup2 one too; /sys/fs/cgroup as runc shows it", () => {
+    // Without a cgroup namespace, /proc/self/cgroup names each hierarchy's path. A process left
+    // in its caller's cgroup in name=systemd or cgroup2 belongs, for systemd, to its caller's
+    // unit (containerd.service, a conmon scope): stopping that unit would kill the container.
+    const cgroup = `box-e2e-cg-${process.pid}`;
+    const dir = bundle((c) => {
+      c.process.args = ['sh', '-c', 'cat /proc/self/cgroup; ls /sys/fs/cgroup'];
+      c.linux.namespaces = c.linux.namespaces.filter((ns: { type: string }) => ns.type !== 'cgroup');
+      c.linux.cgroupsPath = `/${cgroup}/c1`;
+      // As `runc spec` has it.
+      c.mounts.push({
+        destination: '/sys/fs/cgroup',
+        type: 'cgroup',
+        source: 'cgroup',
+        options: ['nosuid', 'noexec', 'nodev', 'relatime', 'ro'],
+      });
+    });
+    const box = runtime(root, ['run', '--bundle', dir, 'cg1']);
+    expect(box.code, box.stderr).toBe(0);
+    const lines = box.stdout.trim().split('\n');
+    const cgroupLines = lines.filter((line) => /^\d+:/.test(line));
+    expect(cgroupLines.length).toBeGreaterThanOrEqual(10);
+    for (const line of cgroupLines) expect(line).toMatch(new RegExp(`^\\d+:[^:]*:/${cgroup}/c1$`));
+    expect(cgroupLines).toContain(`9:name=systemd:/${cgroup}/c1`);
+    expect(cgroupLines).toContain(`0::/${cgroup}/c1`);
+    // runc, from the same bundle: the same cgroups, the same hierarchies shown (systemd's, not
+    // the cgroup2 one).
+    const runcRoot = mkdtempSync(join(tmpdir(), 'box-e2e-runc-root-'));
+    try {
+      const runc = execFileSync('runc', ['--root', runcRoot, 'run', '--bundle', dir, 'cg1'], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      expect(lines).toEqual(runc.trim().split('\n'));
+      expect(lines).toContain('systemd');
+      expect(lines).not.toContain('unified');
+    } finally {
+      rmSync(runcRoot, { recursive: true, force: true });
+      // runc leaves the parent it made; box-runtime removed its own with the container.
+      for (const hierarchy of readdirSync('/sys/fs/cgroup')) {
+        const parent = join('/sys/fs/cgroup', hierarchy, cgroup);
+        if (existsSync(parent)) execFileSync('rmdir', [parent]);
+      }
+    }
+  });
+
   it('domainname, personality and rootfsPropagation as the config says', () => {
     const script =
       'cat /proc/sys/kernel/domainname; busybox uname -m; busybox awk \'$5 == "/"\' /proc/self/mountinfo';

@@ -57,5 +57,10 @@ export async function createCgroupManager(options: CreateCgroupManagerOptions): 
       `cgroup mode "${mode}" was asked for, but no cgroup v1 hierarchy is mounted`,
     );
   }
-  return new V1CgroupManager({ mode, path, segments, mounts: mounts.v1, fs });
+  // The container joins systemd's hierarchy and a hybrid host's cgroup2 tree as well (see
+  // V1CgroupManager): they hold no controllers, only which unit a process belongs to.
+  const trackers = [mounts.systemd?.mountPoint, mounts.v2?.mountPoint].filter(
+    (root): root is string => root !== undefined,
+  );
+  return new V1CgroupManager({ mode, path, segments, mounts: mounts.v1, trackers, fs });
 }

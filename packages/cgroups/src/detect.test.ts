@@ -76,6 +76,18 @@ describe('readCgroupMounts', () => {
     expect(mounts.v2).toBeUndefined();
   });
 
+  it("finds v1's name=systemd hierarchy, and no other named one", () => {
+    expect(readCgroupMounts(LEGACY).systemd).toEqual({
+      mountPoint: '/sys/fs/cgroup/systemd',
+      root: '/',
+      controllers: [],
+    });
+    expect(readCgroupMounts(HYBRID).systemd?.mountPoint).toBe('/sys/fs/cgroup/systemd');
+    const other = HYBRID.replace('name=systemd', 'name=elogind');
+    expect(readCgroupMounts(other).systemd).toBeUndefined();
+    expect(readCgroupMounts(UNIFIED).systemd).toBeUndefined();
+  });
+
   it('keeps the first mount of a hierarchy and its root inside the filesystem', () => {
     const text = `${UNIFIED}99 28 0:25 /docker/abc /run/x rw - cgroup2 cgroup2 rw\n`;
     expect(readCgroupMounts(text).v2).toEqual({ mountPoint: '/sys/fs/cgroup', root: '/', controllers: [] });

@@ -50,6 +50,11 @@ export interface CgroupMounts {
   v1: ReadonlyMap<string, CgroupMount>;
   /** The cgroup2 mount, if any. */
   v2: CgroupMount | undefined;
+  /**
+   * v1's `name=systemd` hierarchy, if mounted: no controllers, only systemd's record of which
+   * unit a process belongs to.
+   */
+  systemd?: CgroupMount | undefined;
 }
 
 /** Turns the octal escapes of mountinfo (`\040` for a space…) back into characters. */
@@ -80,17 +85,23 @@ export function parseMountinfo(text: string): MountinfoEntry[] {
 export function readCgroupMounts(mountinfoText: string): CgroupMounts {
   const v1 = new Map<string, CgroupMount>();
   let v2: CgroupMount | undefined;
+  let systemd: CgroupMount | undefined;
   for (const entry of parseMountinfo(mountinfoText)) {
     if (entry.fsType === 'cgroup2') {
       v2 ??= { mountPoint: entry.mountPoint, root: entry.root, controllers: [] };
     } else if (entry.fsType === 'cgroup') {
       const controllers = entry.superOptions.filter((option) => V1_CONTROLLERS.includes(option));
-      if (controllers.length === 0) continue; // a named hierarchy such as name=systemd
+      if (controllers.length === 0) {
+        // A named hierarchy: box uses systemd's only (as runc does), others are left alone.
+        if (entry.superOptions.includes('name=systemd'))
+          systemd ??= { mountPoint: entry.mountPoint, root: entry.root, controllers: [] };
+        continue;
+      }
       const mount: CgroupMount = { mountPoint: entry.mountPoint, root: entry.root, controllers };
       for (const controller of controllers) if (!v1.has(controller)) v1.set(controller, mount);
     }
   }
-  return { v1, v2 };
+  return { v1, v2, systemd };
 }
 
 /** The mode that a set of mounts amounts to; throws ECGROUPMODE when there is no cgroup at all. */

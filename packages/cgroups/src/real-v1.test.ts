@@ -21,6 +21,7 @@ function hierarchyRoots(): string[] {
   const mounts = readCgroupMounts(readFileSync('/proc/self/mountinfo', 'utf8'));
   const roots = new Set([...mounts.v1.values()].map((mount) => mount.mountPoint));
   if (mounts.v2) roots.add(mounts.v2.mountPoint);
+  if (mounts.systemd) roots.add(mounts.systemd.mountPoint);
   return [...roots];
 }
 
@@ -58,6 +59,25 @@ describe.skipIf(!canRun)('v1 manager on the real kernel', () => {
     for (const dir of leftovers(path)) rmdirSync(dir);
     expect(leftovers(path)).toEqual([]);
     path = '';
+  });
+
+  it("puts the process in its cgroup in every hierarchy of /proc/PID/cgroup: name=systemd's and cgroup2's too", async () => {
+    // This machine mounts both, as hybrid systemd hosts do; a process left in its caller's cgroup
+    // there belongs, for systemd, to its caller's unit.
+    const mounts = readCgroupMounts(readFileSync('/proc/self/mountinfo', 'utf8'));
+    expect(mounts.systemd?.mountPoint).toBe('/sys/fs/cgroup/systemd');
+    expect(mounts.v2?.mountPoint).toBe('/sys/fs/cgroup/unified');
+    const { manager, child } = await start();
+    await manager.addProcess(child.pid);
+    const lines = readFileSync(`/proc/${child.pid}/cgroup`, 'utf8').trim().split('\n');
+    expect(lines.length).toBeGreaterThanOrEqual(10);
+    for (const line of lines) expect(line, line).toMatch(new RegExp(`^\\d+:[^:]*:/${path}$`));
+    expect(lines.some((line) => line.includes(':name=systemd:'))).toBe(true);
+    expect(lines.some((line) => line.startsWith('0::'))).toBe(true);
+    child.kill('SIGKILL');
+    await once(child, 'exit');
+    await manager.destroy();
+    expect(leftovers(path)).toEqual([]);
   });
 
   it('limits memory, pids and CPU, reports stats, kills and removes everything', async () => {

@@ -39,10 +39,37 @@ describe('v1 manager', () => {
     const { fake, manager } = await setup();
     expect(manager.mode).toBe('hybrid');
     expect(manager.path).toBe('box/c1');
-    expect([...manager.dirs].sort()).toEqual(HIERARCHIES.map((h) => fake.path(h, 'box/c1')));
-    for (const h of HIERARCHIES) expect(await fake.exists(h, 'box/c1', 'cgroup.procs'), h).toBe(true);
-    // The v2 hierarchy of a hybrid host is left alone.
+    // The hybrid host's cgroup2 tree too, as runc does: no limits there, only where the
+    // process belongs (systemd reads it).
+    expect([...manager.dirs].sort()).toEqual([...HIERARCHIES, 'unified'].map((h) => fake.path(h, 'box/c1')));
+    for (const h of [...HIERARCHIES, 'unified'])
+      expect(await fake.exists(h, 'box/c1', 'cgroup.procs'), h).toBe(true);
+    await manager.addProcess(4242);
+    expect(await fake.read('unified', 'box/c1', 'cgroup.procs')).toBe('4242');
+    for (const h of [...HIERARCHIES, 'unified']) await fake.write(`${h}/box/c1/cgroup.procs`, '');
+    await manager.destroy();
     expect(await fake.exists('unified', 'box')).toBe(false);
+  });
+
+  it("joins v1's name=systemd hierarchy, and leaves other named ones alone (fake cgroupfs)", async () => {
+    const { fake, manager } = await setup({
+      layout: 'legacy',
+      controllers: ['cpu', 'memory', 'name=systemd', 'name=other'],
+    });
+    expect([...manager.dirs].sort()).toEqual(
+      ['cpu', 'memory', 'name=systemd'].map((h) => fake.path(h, 'box/c1')),
+    );
+    expect(await fake.exists('name=other', 'box')).toBe(false);
+    await manager.addProcess(4242);
+    expect(await fake.read('name=systemd', 'box/c1', 'cgroup.procs')).toBe('4242');
+    expect(await manager.pids()).toEqual([4242]);
+    // Limits are written only where their controller is.
+    await manager.apply({ memory: { limit: parseSize('32m') } });
+    await fake.write('name=systemd/box/c1/cgroup.procs', '');
+    await fake.write('cpu/box/c1/cgroup.procs', '');
+    await fake.write('memory/box/c1/cgroup.procs', '');
+    await manager.destroy();
+    expect(await fake.exists('name=systemd', 'box')).toBe(false);
   });
 
   it('copies cpuset.cpus and cpuset.mems from the parent into every new level (fake cgroupfs)', async () => {
@@ -278,7 +305,7 @@ describe('v1 manager', () => {
     await manager.addProcess(4242);
     // The "process" leaves shortly: the retry succeeds.
     setTimeout(() => {
-      for (const h of HIERARCHIES) void fake.write(`${h}/box/c1/cgroup.procs`, '');
+      for (const h of [...HIERARCHIES, 'unified']) void fake.write(`${h}/box/c1/cgroup.procs`, '');
     }, 30);
     await manager.destroy();
     expect(await fake.exists('memory', 'box/c1')).toBe(false);
@@ -287,7 +314,7 @@ describe('v1 manager', () => {
     await manager.addProcess(4242);
     const error = await manager.destroy().catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'ECGROUPBUSY', errno: 'EBUSY' });
-    expect((error as Error).message).toMatch(/cannot remove cgroup .+ from 8 hierarchies/);
+    expect((error as Error).message).toMatch(/cannot remove cgroup .+ from 9 hierarchies/);
   });
 
   it('supports co-mounted controllers such as cpu,cpuacct (fake cgroupfs)', async () => {

@@ -37,10 +37,23 @@ export interface V1ManagerOptions {
   segments: readonly string[];
   /** Mounted v1 controllers and their hierarchies. */
   mounts: ReadonlyMap<string, CgroupMount>;
+  /**
+   * Hierarchies without controllers that the container's processes join all the same (mount
+   * points): v1's `name=systemd` and, on a hybrid host, the cgroup2 one. See `V1CgroupManager`.
+   */
+  trackers?: readonly string[];
   fs: CgroupFs;
 }
 
-/** A cgroup in each v1 hierarchy: one directory per hierarchy, `<mount point>/<path>`. */
+/**
+ * A cgroup in each v1 hierarchy: one directory per hierarchy, `<mount point>/<path>`.
+ *
+ * Also in the hierarchies that hold no controller but say where a process belongs, as runc does:
+ * `name=systemd` (mounted on most v1 hosts) and the cgroup2 tree of a hybrid host. A process
+ * left in its caller's cgroup there is, for systemd, part of the caller's unit: stopping or
+ * restarting that unit (containerd.service, podman's conmon scope) kills the container with it,
+ * and the container reads its caller's cgroup path in /proc/self/cgroup.
+ */
 export class V1CgroupManager implements CgroupManager {
   readonly mode: CgroupMode;
   readonly path: string;
@@ -48,6 +61,7 @@ export class V1CgroupManager implements CgroupManager {
   readonly #fs: CgroupFs;
   /** controller → the hierarchy root it is mounted at. */
   readonly #roots = new Map<string, string>();
+  readonly #trackers: readonly string[];
 
   constructor(options: V1ManagerOptions) {
     this.mode = options.mode;
@@ -58,10 +72,17 @@ export class V1CgroupManager implements CgroupManager {
       const mount = options.mounts.get(controller);
       if (mount) this.#roots.set(controller, mount.mountPoint);
     }
+    const controlled = new Set(this.#roots.values());
+    this.#trackers = [...new Set(options.trackers ?? [])].filter((root) => !controlled.has(root));
+  }
+
+  /** Every hierarchy's root: those with box's controllers, then the trackers. */
+  #hierarchies(): string[] {
+    return [...new Set(this.#roots.values()), ...this.#trackers];
   }
 
   get dirs(): readonly string[] {
-    return [...new Set(this.#roots.values())].map((root) => join(root, ...this.#segments));
+    return this.#hierarchies().map((root) => join(root, ...this.#segments));
   }
 
   #has(controller: string): boolean {
@@ -80,7 +101,7 @@ export class V1CgroupManager implements CgroupManager {
       // The hierarchies are independent: made side by side (each hierarchy's own directories
       // in order), which on cgroup v1 is most of a container's start-up cost here.
       const results = await Promise.allSettled(
-        [...new Set(this.#roots.values())].map((root) => {
+        this.#hierarchies().map((root) => {
           const isCpuset = this.#roots.get('cpuset') === root;
           return makeCgroupDirs(this.#fs, root, this.#segments, created, (dir) =>
             isCpuset ? cpuset.initFromParent(dir, this.#fs) : Promise.resolve(),
@@ -140,7 +161,7 @@ export class V1CgroupManager implements CgroupManager {
 
   async destroy(): Promise<void> {
     // The hierarchies are independent, so their retries can wait side by side.
-    const roots = [...new Set(this.#roots.values())];
+    const roots = this.#hierarchies();
     const results = await Promise.allSettled(
       roots.map(async (root) => {
         const dir = join(root, ...this.#segments);

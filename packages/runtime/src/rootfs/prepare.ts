@@ -419,6 +419,10 @@ function addCgroupMount(
   for (const name of hierarchies) {
     const own = cgroupsPath ? `/sys/fs/cgroup/${name}/${cgroupsPath.replace(/^\/+/, '')}` : undefined;
     if (!own || !existsSync(own)) continue;
+    // A hybrid host's cgroup2 tree (`unified`, with cgroup.controllers) holds the container too,
+    // but is not shown in it, as runc does not: systemd in a container would take the host for
+    // hybrid and try to manage a tree it cannot write.
+    if (existsSync(`${own}/cgroup.controllers`)) continue;
     safe.mkdirAll(`${target}/${name}`);
     safe.bind(own, `${target}/${name}`, false, MS.NOSUID | MS.NODEV | MS.NOEXEC | readonly, 0);
   }
