@@ -556,6 +556,24 @@ describe('the rest of the config', () => {
     expect(r.code).toBe(0);
   });
 
+  it("an exec'd process gets the container's oomScoreAdj (as runc's), also in a user namespace, not its caller's", () => {
+    const dir = bundle((c) => {
+      c.process.args = ['sleep', '30'];
+      c.process.oomScoreAdj = 300;
+      c.linux.namespaces.push({ type: 'user' });
+      c.linux.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+      c.linux.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+    });
+    chmodSync(dir, 0o755);
+    expect(runtime(root, ['run', '-d', '--bundle', dir, 'x1']).code).toBe(0);
+    // Inherited from box-runtime's caller otherwise (containerd's shim runs at -998).
+    expect(readFileSync('/proc/self/oom_score_adj', 'utf8')).not.toBe('300\n');
+    const exec = runtime(root, ['exec', 'x1', 'cat', '/proc/self/oom_score_adj']);
+    expect(exec.stderr).toBe('');
+    expect(exec.stdout).toBe('300\n');
+    expect(runtime(root, ['delete', '--force', 'x1']).code).toBe(0);
+  });
+
   it("a device's fileMode with file type bits (podman's): the node gets its permission bits, its type from `type`; a listed default node is made once; the image's /dev is not followed", () => {
     const dir = bundle((c) => {
       c.process.args = [

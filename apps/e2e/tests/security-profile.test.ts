@@ -191,6 +191,12 @@ describe('--ulimit, --sysctl, --oom-score-adj, --group-add, --shm-size', () => {
     expect(readFileSync(`/proc/${parent}/oom_score_adj`, 'utf8')).toBe(
       readFileSync('/proc/self/oom_score_adj', 'utf8'),
     );
+    // An exec'd process gets the container's too (as under docker), and box's service still
+    // keeps its own.
+    expect(boxOk(env.root, ['exec', id, 'cat', '/proc/self/oom_score_adj']).trim()).toBe('700');
+    expect(readFileSync(`/proc/${parent}/oom_score_adj`, 'utf8')).toBe(
+      readFileSync('/proc/self/oom_score_adj', 'utf8'),
+    );
     boxOk(env.root, ['rm', '-f', id]);
     expect(run(['--group-add', 'audio', '--group-add', '1234'], 'id', '-G').stdout.trim()).toBe('0 29 1234');
     const df = run(['--shm-size', '2m'], 'sh', '-c', 'grep " /dev/shm " /proc/self/mounts').stdout;

@@ -28,6 +28,7 @@ import { isRootless } from './engine/rootless.js';
 import { RuntimeError } from './errors.js';
 import { openProcess, type ProcessHandle } from './process/handle.js';
 import { lookupCommand } from './process/lookup.js';
+import { writeOomScoreAdj } from './process/oom-score.js';
 import { resourceLimits } from './process/rlimits.js';
 import { addConsoleSteps } from './rootfs/prepare.js';
 import { compileSeccomp } from './seccomp/compile.js';
@@ -173,11 +174,13 @@ export async function execInContainer(options: ExecOptions): Promise<ExecProcess
         pidJoinInChild: isRootless(),
         keepFds: options.consoleSocket === undefined ? [] : [options.consoleSocket],
         setup(program) {
-          if (!proc.terminal) return undefined;
+          // A memory map of its own when its oom_score_adj is written (see writeOomScoreAdj).
+          const ownMemory = proc.oomScoreAdj !== undefined;
+          if (!proc.terminal) return { ownMemory };
           if (options.consoleSocket === undefined)
             throw new RuntimeError('ESPEC', 'a terminal needs a console socket');
           const terminal = addConsoleSteps(program, '/dev/pts/ptmx', options.consoleSocket, proc.consoleSize);
-          return { stdio: [terminal, terminal, terminal] };
+          return { stdio: [terminal, terminal, terminal], ownMemory };
         },
         stdio: options.stdio,
         cwd: proc.cwd,
@@ -186,6 +189,9 @@ export async function execInContainer(options: ExecOptions): Promise<ExecProcess
         rlimits: resourceLimits(proc.rlimits),
         seccomp: options.seccomp ? compileSeccomp(checkedSeccomp(options.seccomp)) : undefined,
         async onSync(child) {
+          // The container's value, as runc gives each exec'd process: otherwise it keeps its
+          // caller's (containerd's shim runs at -998: almost never chosen by the OOM killer).
+          if (proc.oomScoreAdj !== undefined) writeOomScoreAdj(child, proc.oomScoreAdj);
           if (!cgroup) return;
           // Checked before, so a full container is never pushed over its limit even for a moment,
           // and after, for a fork in the container meanwhile.

@@ -6,7 +6,6 @@
  *     addRootfsSteps (mounts, /dev, terminal, pivot_root, masks, hostname),
  *     stdio, cwd, credentials, capabilities → execve
  */
-import { writeFileSync } from 'node:fs';
 import type { CgroupManager } from '@box/cgroups';
 import { spawn } from '@box/ns';
 import { processCredentials } from './capabilities.js';
@@ -14,6 +13,7 @@ import { createContainerCgroup, removeContainerCgroup } from './cgroup.js';
 import { RuntimeError, SpecError } from './errors.js';
 import { addLoopbackSteps } from './network/loopback.js';
 import { lookupCommand } from './process/lookup.js';
+import { writeOomScoreAdj } from './process/oom-score.js';
 import { resourceLimits } from './process/rlimits.js';
 import { SetupPause } from './process/setup-pause.js';
 import type { RootfsCopies } from './rootfs/copy-up.js';
@@ -76,15 +76,6 @@ export interface ContainerProcess {
   /** Settles when the process has ended and the container's cgroup is gone. */
   readonly exited: Promise<ContainerExit>;
   kill(signal?: NodeJS.Signals | number): void;
-}
-
-function writeOomScoreAdj(pid: number, value: number): void {
-  try {
-    writeFileSync(`/proc/${pid}/oom_score_adj`, String(value));
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? 'EIO';
-    throw new RuntimeError(code, `set oom_score_adj ${value}: ${code}`, { cause: error });
-  }
 }
 
 /** Starts the container's process; resolves once it has exec'd its command. */
@@ -172,9 +163,6 @@ export async function startContainer(options: StartOptions): Promise<ContainerPr
               pause?.listen(pid);
               fuse?.pause.listen(pid);
               fuse?.releasePlaceholder();
-              // From here, as runc does before the user namespace: inside one, the child's own
-              // /proc/self/oom_score_adj belongs to the host's root (it is not dumpable) and
-              // cannot be opened. Inherited by its command.
               if (proc.oomScoreAdj !== undefined) writeOomScoreAdj(pid, proc.oomScoreAdj);
               await cgroup?.addProcess(pid);
               await options.onSync?.(pid);
