@@ -58,9 +58,11 @@ export async function createCgroupManager(options: CreateCgroupManagerOptions): 
     );
   }
   // The container joins systemd's hierarchy and a hybrid host's cgroup2 tree as well (see
-  // V1CgroupManager): they hold no controllers, only which unit a process belongs to.
-  const trackers = [mounts.systemd?.mountPoint, mounts.v2?.mountPoint].filter(
-    (root): root is string => root !== undefined,
-  );
+  // V1CgroupManager): they hold no controllers, only which unit a process belongs to. Only where
+  // the mount shows the whole hierarchy: below a mount of a subtree (a cgroup namespace's, or
+  // a unit's), the container's path would land inside that subtree.
+  const trackers = [mounts.systemd, mounts.v2]
+    .filter((mount) => mount?.root === '/')
+    .map((mount) => mount!.mountPoint);
   return new V1CgroupManager({ mode, path, segments, mounts: mounts.v1, trackers, fs });
 }

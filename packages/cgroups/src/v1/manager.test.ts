@@ -72,6 +72,57 @@ describe('v1 manager', () => {
     expect(await fake.exists('name=systemd', 'box')).toBe(false);
   });
 
+  it('joins a tracker on a best-effort basis; the container list comes from the controllers only (fake cgroupfs)', async () => {
+    fake = await createFakeCgroupfs({ layout: 'hybrid', controllers: ['memory', 'pids', 'name=systemd'] });
+    const f = fake;
+    const denied = Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' });
+    // name=systemd read-only to box here (a nested host): the container is made without it.
+    const fs = {
+      ...f.fs,
+      mkdir: (path: string) => (path.includes('name=systemd') ? Promise.reject(denied) : f.fs.mkdir(path)),
+    };
+    const manager = await createCgroupManager({ path: 'box/c1', mountinfo: f.mountinfo, fs });
+    await manager.create();
+    expect(await f.exists('name=systemd', 'box')).toBe(false);
+    expect(await f.exists('unified', 'box/c1')).toBe(true);
+    await manager.addProcess(4242);
+    expect(await f.read('memory', 'box/c1', 'cgroup.procs')).toBe('4242');
+    expect(await f.read('unified', 'box/c1', 'cgroup.procs')).toBe('4242');
+    // A process only in the tracker's cgroup (there, a path may name a unit's cgroup) is not
+    // one of the container's.
+    await f.fs.mkdir(f.path('unified', 'box/c1/other'));
+    await f.write('unified/box/c1/other/cgroup.procs', '5151');
+    expect(await manager.pids()).toEqual([4242]);
+    await f.write('unified/box/c1/other/cgroup.procs', '');
+    for (const h of ['memory', 'pids', 'unified']) await f.write(`${h}/box/c1/cgroup.procs`, '');
+    await manager.destroy();
+    expect(await f.exists('unified', 'box')).toBe(false);
+  });
+
+  it('execs into a container made before box joined the trackers: their cgroups missing, the process still joins the rest (fake cgroupfs)', async () => {
+    fake = await createFakeCgroupfs({ layout: 'hybrid', controllers: ['memory', 'name=systemd'] });
+    const older = await createCgroupManager({ path: 'box/c1', mountinfo: fake.mountinfo, fs: fake.fs });
+    await older.create();
+    await fake.fs.rmdir(fake.path('name=systemd', 'box/c1'));
+    await fake.fs.rmdir(fake.path('unified', 'box/c1'));
+    const manager = await createCgroupManager({ path: 'box/c1', mountinfo: fake.mountinfo, fs: fake.fs });
+    await manager.addProcess(4242);
+    expect(await fake.read('memory', 'box/c1', 'cgroup.procs')).toBe('4242');
+    expect(await manager.pids()).toEqual([4242]);
+  });
+
+  it('does not join a tracker mounted as a subtree: the path would land inside it', () => {
+    const mountinfo = `20 1 8:1 / / rw - ext4 /dev/sda1 rw
+30 20 0:26 / /sys/fs/cgroup rw - tmpfs tmpfs rw
+31 30 0:27 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory
+32 30 0:28 /system.slice/x.service /sys/fs/cgroup/systemd rw - cgroup cgroup rw,name=systemd
+33 30 0:29 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw
+`;
+    return createCgroupManager({ path: 'box/c1', mountinfo }).then((manager) =>
+      expect(manager.dirs).toEqual(['/sys/fs/cgroup/memory/box/c1', '/sys/fs/cgroup/unified/box/c1']),
+    );
+  });
+
   it('copies cpuset.cpus and cpuset.mems from the parent into every new level (fake cgroupfs)', async () => {
     const { fake, manager } = await setup({ cpus: '0-5', mems: '0-1' }, 'box/pod/c1');
     for (const level of ['box', 'box/pod', 'box/pod/c1']) {

@@ -53,6 +53,12 @@ export interface V1ManagerOptions {
  * left in its caller's cgroup there is, for systemd, part of the caller's unit: stopping or
  * restarting that unit (containerd.service, podman's conmon scope) kills the container with it,
  * and the container reads its caller's cgroup path in /proc/self/cgroup.
+ *
+ * Those "trackers" are joined as runc joins them, on a best-effort basis: a directory there that
+ * cannot be made, or is missing (a container made before box joined them, into which a process
+ * is now exec'd), fails nothing, since no limit depends on it. They are removed with the rest.
+ * Their processes are not the container's list (`pids`): that comes from the controllers'
+ * hierarchies, so a path that names a unit's cgroup there never reaches the unit's processes.
  */
 export class V1CgroupManager implements CgroupManager {
   readonly mode: CgroupMode;
@@ -76,13 +82,22 @@ export class V1CgroupManager implements CgroupManager {
     this.#trackers = [...new Set(options.trackers ?? [])].filter((root) => !controlled.has(root));
   }
 
+  /** The roots of the hierarchies with box's controllers (co-mounted ones once). */
+  #controlled(): string[] {
+    return [...new Set(this.#roots.values())];
+  }
+
   /** Every hierarchy's root: those with box's controllers, then the trackers. */
   #hierarchies(): string[] {
-    return [...new Set(this.#roots.values()), ...this.#trackers];
+    return [...this.#controlled(), ...this.#trackers];
   }
 
   get dirs(): readonly string[] {
-    return this.#hierarchies().map((root) => join(root, ...this.#segments));
+    return this.#hierarchies().map((root) => this.#at(root));
+  }
+
+  #at(root: string): string {
+    return join(root, ...this.#segments);
   }
 
   #has(controller: string): boolean {
@@ -92,7 +107,7 @@ export class V1CgroupManager implements CgroupManager {
   #dir(controller: string): string {
     const root = this.#roots.get(controller);
     if (root === undefined) throw missingController(controller, 'no cgroup v1 hierarchy has it mounted');
-    return join(root, ...this.#segments);
+    return this.#at(root);
   }
 
   async create(): Promise<void> {
@@ -100,20 +115,31 @@ export class V1CgroupManager implements CgroupManager {
     try {
       // The hierarchies are independent: made side by side (each hierarchy's own directories
       // in order), which on cgroup v1 is most of a container's start-up cost here.
-      const results = await Promise.allSettled(
-        this.#hierarchies().map((root) => {
+      const results = await Promise.allSettled([
+        ...this.#controlled().map((root) => {
           const isCpuset = this.#roots.get('cpuset') === root;
           return makeCgroupDirs(this.#fs, root, this.#segments, created, (dir) =>
             isCpuset ? cpuset.initFromParent(dir, this.#fs) : Promise.resolve(),
           );
         }),
-      );
+        ...this.#trackers.map((root) => this.#makeTracker(root)),
+      ]);
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failed) throw failed.reason;
     } catch (error) {
       // Leave nothing half made behind: undo the directories this call made, newest first.
       for (const dir of created.reverse()) await this.#fs.rmdir(dir).catch(() => {});
       throw error;
+    }
+  }
+
+  /** The cgroup in a tracker hierarchy, or nothing of it when it cannot be made (see the class). */
+  async #makeTracker(root: string): Promise<void> {
+    const made: string[] = [];
+    try {
+      await makeCgroupDirs(this.#fs, root, this.#segments, made);
+    } catch {
+      for (const dir of made.reverse()) await this.#fs.rmdir(dir).catch(() => {});
     }
   }
 
@@ -133,8 +159,13 @@ export class V1CgroupManager implements CgroupManager {
 
   async addProcess(pid: number): Promise<void> {
     checkPid(pid);
-    // One write per hierarchy, side by side; a failure is reported once all are done.
-    const results = await Promise.allSettled(this.dirs.map((dir) => addProcessTo(this.#fs, dir, pid)));
+    const enter = (root: string) => addProcessTo(this.#fs, this.#at(root), pid);
+    // One write per hierarchy, side by side; a failure is reported once all are done. Not a
+    // tracker's (see the class).
+    const results = await Promise.allSettled([
+      ...this.#controlled().map(enter),
+      ...this.#trackers.map((root) => enter(root).catch(() => undefined)),
+    ]);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
   }
@@ -164,7 +195,7 @@ export class V1CgroupManager implements CgroupManager {
     const roots = this.#hierarchies();
     const results = await Promise.allSettled(
       roots.map(async (root) => {
-        const dir = join(root, ...this.#segments);
+        const dir = this.#at(root);
         await removeCgroupTree(this.#fs, dir);
         await removeEmptyParents(this.#fs, dir, root);
       }),
@@ -197,7 +228,7 @@ export class V1CgroupManager implements CgroupManager {
 
   async pids(): Promise<number[]> {
     const all = new Set<number>();
-    for (const dir of this.dirs) await readPidsRecursive(this.#fs, dir, all);
+    for (const root of this.#controlled()) await readPidsRecursive(this.#fs, this.#at(root), all);
     return [...all].sort((a, b) => a - b);
   }
 }
