@@ -571,6 +571,15 @@ describe('the rest of the config', () => {
     const exec = runtime(root, ['exec', 'x1', 'cat', '/proc/self/oom_score_adj']);
     expect(exec.stderr).toBe('');
     expect(exec.stdout).toBe('300\n');
+    // Whatever a --process file says (runc's exec, too, takes the container's).
+    const file = join(dir, 'process.json');
+    writeFileSync(
+      file,
+      JSON.stringify({ args: ['cat', '/proc/self/oom_score_adj'], cwd: '/', oomScoreAdj: -500 }),
+    );
+    const fromFile = runtime(root, ['exec', '--process', file, 'x1']);
+    expect(fromFile.stderr).toBe('');
+    expect(fromFile.stdout).toBe('300\n');
     expect(runtime(root, ['delete', '--force', 'x1']).code).toBe(0);
   });
 

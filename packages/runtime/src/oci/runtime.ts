@@ -434,7 +434,12 @@ export class OciRuntime {
     if (status !== 'running' && status !== 'created')
       throw new RuntimeError('ESTATE', `cannot exec in a ${status} container`);
     const spec = this.states.spec(id);
-    const proc: Process = { ...spec.process!, ...options.process } as Process;
+    // The container's oomScoreAdj whatever the process file says, as runc's exec.
+    const proc: Process = {
+      ...spec.process!,
+      ...options.process,
+      oomScoreAdj: spec.process?.oomScoreAdj,
+    } as Process;
     if (options.env?.length) proc.env = mergeEnv(proc.env ?? [], options.env);
     if (options.capabilities?.length)
       proc.capabilities = addCapabilities(proc.capabilities, options.capabilities);
