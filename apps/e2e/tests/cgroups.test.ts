@@ -262,6 +262,41 @@ describe.skipIf(!hasV1)('cgroup limits on the real cgroup v1 hierarchies', () =>
       expect(existsSync(join(V1, hierarchy, 'box', id)), hierarchy).toBe(false);
   });
 
+  it('shows the container its own cgroup at /sys/fs/cgroup, read-only (writable under --privileged), as docker', () => {
+    // Where a JVM or Go's GOMAXPROCS helpers read the limits they size themselves to.
+    const script =
+      'cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max; ls /sys/fs/cgroup; echo 1 > /sys/fs/cgroup/pids/pids.max && echo wrote';
+    const r = box(env.root, [
+      'run',
+      '--rm',
+      '-m',
+      '64m',
+      '--pids-limit',
+      '50',
+      'busybox',
+      'sh',
+      '-c',
+      script,
+    ]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe(
+      `${64 * 1024 * 1024}\n50\nblkio\ncpu\ncpuacct\ncpuset\ndevices\nfreezer\nmemory\npids\nsystemd\n`,
+    );
+    expect(r.stderr).toMatch(/Read-only file system/);
+    const privileged = box(env.root, [
+      'run',
+      '--rm',
+      '--privileged',
+      '--pids-limit',
+      '50',
+      'busybox',
+      'sh',
+      '-c',
+      'echo 40 > /sys/fs/cgroup/pids/pids.max && cat /sys/fs/cgroup/pids/pids.max',
+    ]);
+    expect(privileged.stdout, privileged.stderr).toBe('40\n');
+  });
+
   it('leaves no cgroup after a failed start', () => {
     // Fails before the cgroup is made (lookup), and after (chdir in the container).
     expect(box(env.root, ['run', '--rm', '-m', '32m', 'busybox', 'no-such-command']).code).toBe(127);

@@ -198,6 +198,14 @@ export const DEFAULT_READONLY_PATHS = [
 
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
+/** /sys/fs/cgroup as `runc spec` and docker have it (see addCgroupMount in rootfs/prepare.ts). */
+export const CGROUP_MOUNT = (): Mount => ({
+  destination: '/sys/fs/cgroup',
+  type: 'cgroup',
+  source: 'cgroup',
+  options: ['nosuid', 'noexec', 'nodev', 'relatime', 'ro'],
+});
+
 export interface DefaultSpecOptions {
   rootfs: string;
   args?: string[];
@@ -268,6 +276,10 @@ export function defaultSpec(options: DefaultSpecOptions): Spec {
         options: ['nosuid', 'noexec', 'nodev'],
       },
       { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
+      // As docker's: the container's own cgroup, read-only, where the programs that size
+      // themselves to their limits look (a JVM's heap, Go's GOMAXPROCS helpers). Without it they
+      // see none and size themselves to the host.
+      ...(options.cgroupsPath ? [CGROUP_MOUNT()] : []),
     ],
     linux: {
       namespaces,

@@ -58,13 +58,14 @@ export function applySecurityOptions(spec: Spec, options: CreateOptions, layers:
   const resources = linux.resources;
   if (options.privileged) {
     // As docker: the host's devices, all of them usable, nothing masked or read-only, a
-    // writable /sys. (No seccomp either: see the profile below.)
+    // writable /sys and cgroup. (No seccomp either: see the profile below.)
     linux.devices = hostDevices();
     resources.devices = [{ allow: true, type: 'a', access: 'rwm' }];
     linux.maskedPaths = [];
     linux.readonlyPaths = [];
     for (const mount of spec.mounts ?? []) {
-      if (mount.destination === '/sys') mount.options = (mount.options ?? []).filter((o) => o !== 'ro');
+      if (mount.destination === '/sys' || mount.destination === '/sys/fs/cgroup')
+        mount.options = (mount.options ?? []).filter((o) => o !== 'ro');
     }
   }
   const requested = requestedDevices(options.devices);

@@ -92,8 +92,10 @@ export async function features(): Promise<Record<string, unknown>> {
 
 /** `runc spec`: rootfs "rootfs" next to config.json, `sh` on a terminal, docker's defaults. */
 export async function specTemplate(): Promise<Spec> {
-  const { defaultSpec } = await import('../spec.js');
+  const { CGROUP_MOUNT, defaultSpec } = await import('../spec.js');
   const spec = defaultSpec({ rootfs: 'rootfs', args: ['sh'] });
+  // runc's template has it though it names no cgroup (box-runtime's default is box-runtime/ID).
+  spec.mounts!.push(CGROUP_MOUNT());
   spec.process!.terminal = true;
   spec.root!.readonly = true;
   spec.hostname = 'box';
