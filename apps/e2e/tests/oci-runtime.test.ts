@@ -658,6 +658,39 @@ describe('the rest of the config', () => {
     }
   });
 
+  it("delete removes the config's cgroup, never its parents (kubelet's pod and QoS cgroups), as runc; box-runtime's own default parent goes", () => {
+    const top = `box-e2e-kubepods-${process.pid}`;
+    const hierarchies = readdirSync('/sys/fs/cgroup').filter((h) =>
+      existsSync(join('/sys/fs/cgroup', h, 'cgroup.procs')),
+    );
+    // As kubelet makes them before the pod's containers: the QoS class's and the pod's.
+    for (const h of hierarchies)
+      mkdirSync(join('/sys/fs/cgroup', h, top, 'besteffort/pod1'), { recursive: true });
+    try {
+      const dir = bundle((c) => {
+        c.process.args = ['true'];
+        c.linux.cgroupsPath = `/${top}/besteffort/pod1/c1`;
+      });
+      expect(runtime(root, ['run', '--bundle', dir, 'k1']).code).toBe(0);
+      for (const h of hierarchies) {
+        expect(existsSync(join('/sys/fs/cgroup', h, top, 'besteffort/pod1/c1')), h).toBe(false);
+        expect(existsSync(join('/sys/fs/cgroup', h, top, 'besteffort/pod1')), h).toBe(true);
+      }
+    } finally {
+      for (const h of hierarchies)
+        for (const level of ['besteffort/pod1', 'besteffort', ''])
+          if (existsSync(join('/sys/fs/cgroup', h, top, level)))
+            execFileSync('rmdir', [join('/sys/fs/cgroup', h, top, level)]);
+    }
+    // No cgroupsPath: box-runtime/ID, whose parent box-runtime is box-runtime's own.
+    const own = bundle((c) => {
+      c.process.args = ['true'];
+      delete c.linux.cgroupsPath;
+    });
+    expect(runtime(root, ['run', '--bundle', own, 'k2']).code).toBe(0);
+    for (const h of hierarchies) expect(existsSync(join('/sys/fs/cgroup', h, 'box-runtime')), h).toBe(false);
+  });
+
   it('domainname, personality and rootfsPropagation as the config says', () => {
     const script =
       'cat /proc/sys/kernel/domainname; busybox uname -m; busybox awk \'$5 == "/"\' /proc/self/mountinfo';

@@ -22,6 +22,13 @@ export interface CreateCgroupManagerOptions {
   mode?: CgroupMode;
   /** File operations; the default is the real filesystem. Tests pass a fake from `./testing`. */
   fs?: CgroupFs;
+  /**
+   * destroy() removes only the cgroup and its children, never its parents, as runc. Without it,
+   * destroy() also removes the parents left empty (box's own `box` parent goes with the last
+   * container): right for a parent only box uses, wrong for one its caller made and manages
+   * (kubelet's `kubepods/<qos class>`, whose limits it keeps writing).
+   */
+  keepParents?: boolean;
 }
 
 async function findMounts(options: CreateCgroupManagerOptions, fs: CgroupFs): Promise<CgroupMounts> {
@@ -49,7 +56,14 @@ export async function createCgroupManager(options: CreateCgroupManagerOptions): 
         'ECGROUPMODE',
         'cgroup mode "unified" was asked for, but no cgroup2 hierarchy is mounted',
       );
-    return new V2CgroupManager({ mode, path, segments, root: mounts.v2.mountPoint, fs });
+    return new V2CgroupManager({
+      mode,
+      path,
+      segments,
+      root: mounts.v2.mountPoint,
+      keepParents: options.keepParents,
+      fs,
+    });
   }
   if (mounts.v1.size === 0) {
     throw new CgroupError(
@@ -64,5 +78,13 @@ export async function createCgroupManager(options: CreateCgroupManagerOptions): 
   const trackers = [mounts.systemd, mounts.v2]
     .filter((mount) => mount?.root === '/')
     .map((mount) => mount!.mountPoint);
-  return new V1CgroupManager({ mode, path, segments, mounts: mounts.v1, trackers, fs });
+  return new V1CgroupManager({
+    mode,
+    path,
+    segments,
+    mounts: mounts.v1,
+    trackers,
+    keepParents: options.keepParents,
+    fs,
+  });
 }

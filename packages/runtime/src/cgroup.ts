@@ -15,11 +15,20 @@ export function toResources(resources: LinuxResources = {}): Resources {
   };
 }
 
+/** How a container's cgroup is removed: its parents with it when left empty, or never. */
+export interface CgroupRemoval {
+  /** Leave the parents (a cgroupsPath the caller chose, under parents it manages): as runc. */
+  keepParents?: boolean;
+}
+
 /** Creates spec.linux.cgroupsPath with spec.linux.resources applied; removes it again if that fails. */
-export async function createContainerCgroup(spec: Spec): Promise<CgroupManager | undefined> {
+export async function createContainerCgroup(
+  spec: Spec,
+  removal: CgroupRemoval = {},
+): Promise<CgroupManager | undefined> {
   const path = spec.linux?.cgroupsPath;
   if (!path) return undefined;
-  const cgroup = await createCgroupManager({ path });
+  const cgroup = await createCgroupManager({ path, keepParents: removal.keepParents });
   await cgroup.create();
   try {
     await cgroup.apply(toResources(spec.linux?.resources));
@@ -50,8 +59,11 @@ export async function removeContainerCgroup(
 }
 
 /** removeContainerCgroup by path; nothing to do when the cgroup is not there. */
-export async function removeCgroupAt(path: string): Promise<{ oomKilled: boolean }> {
-  const cgroup = await createCgroupManager({ path });
+export async function removeCgroupAt(
+  path: string,
+  removal: CgroupRemoval = {},
+): Promise<{ oomKilled: boolean }> {
+  const cgroup = await createCgroupManager({ path, keepParents: removal.keepParents });
   if (!cgroup.dirs.some((dir) => existsSync(dir))) return { oomKilled: false };
   return removeContainerCgroup(cgroup);
 }

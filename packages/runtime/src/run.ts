@@ -9,7 +9,7 @@
 import type { CgroupManager } from '@box/cgroups';
 import { spawn } from '@box/ns';
 import { processCredentials } from './capabilities.js';
-import { createContainerCgroup, removeContainerCgroup } from './cgroup.js';
+import { type CgroupRemoval, createContainerCgroup, removeContainerCgroup } from './cgroup.js';
 import { RuntimeError, SpecError } from './errors.js';
 import { addLoopbackSteps } from './network/loopback.js';
 import { lookupCommand } from './process/lookup.js';
@@ -59,6 +59,8 @@ export interface StartOptions {
    * pivot_root (the OCI createContainer hooks). If it throws, the start fails.
    */
   beforePivot?: (pid: number) => Promise<void>;
+  /** How the container's cgroup is removed (see CgroupRemoval): its parents with it by default. */
+  cgroupRemoval?: CgroupRemoval;
 }
 
 export interface ContainerExit {
@@ -110,7 +112,7 @@ export async function startContainer(options: StartOptions): Promise<ContainerPr
   let cgroup: Awaited<ReturnType<typeof createContainerCgroup>>;
   try {
     copies = planRootfsCopies(spec, rootfsOptions);
-    cgroup = await createContainerCgroup(spec);
+    cgroup = await createContainerCgroup(spec, options.cgroupRemoval);
   } catch (error) {
     pause?.close();
     copies?.close();

@@ -342,6 +342,23 @@ describe('v1 manager', () => {
     await manager.destroy();
   });
 
+  it('with keepParents, removes only the cgroup, never its empty parents, as runc (fake cgroupfs)', async () => {
+    fake = await createFakeCgroupfs({ layout: 'hybrid', controllers: ['memory', 'name=systemd'] });
+    const options = { path: 'kubepods/besteffort/pod1/c1', mountinfo: fake.mountinfo, fs: fake.fs };
+    const manager = await createCgroupManager({ ...options, keepParents: true });
+    await manager.create();
+    await manager.destroy();
+    for (const h of ['memory', 'name=systemd', 'unified']) {
+      expect(await fake.exists(h, 'kubepods/besteffort/pod1/c1'), h).toBe(false);
+      expect(await fake.exists(h, 'kubepods/besteffort/pod1'), h).toBe(true);
+    }
+    // Without it, the empty parents go too.
+    const other = await createCgroupManager(options);
+    await other.create();
+    await other.destroy();
+    expect(await fake.exists('memory', 'kubepods')).toBe(false);
+  });
+
   it('keeps the shared parent while another container uses it (fake cgroupfs)', async () => {
     const { fake, manager } = await setup();
     await fake.fs.mkdir(fake.path('memory', 'box/c2'));

@@ -42,6 +42,8 @@ export interface V1ManagerOptions {
    * points): v1's `name=systemd` and, on a hybrid host, the cgroup2 one. See `V1CgroupManager`.
    */
   trackers?: readonly string[];
+  /** destroy() leaves the parent cgroups, empty or not (see CreateCgroupManagerOptions). */
+  keepParents?: boolean;
   fs: CgroupFs;
 }
 
@@ -68,8 +70,10 @@ export class V1CgroupManager implements CgroupManager {
   /** controller → the hierarchy root it is mounted at. */
   readonly #roots = new Map<string, string>();
   readonly #trackers: readonly string[];
+  readonly #keepParents: boolean;
 
   constructor(options: V1ManagerOptions) {
+    this.#keepParents = options.keepParents ?? false;
     this.mode = options.mode;
     this.path = options.path;
     this.#segments = options.segments;
@@ -197,7 +201,7 @@ export class V1CgroupManager implements CgroupManager {
       roots.map(async (root) => {
         const dir = this.#at(root);
         await removeCgroupTree(this.#fs, dir);
-        await removeEmptyParents(this.#fs, dir, root);
+        if (!this.#keepParents) await removeEmptyParents(this.#fs, dir, root);
       }),
     );
     const errors = results.flatMap((result) =>

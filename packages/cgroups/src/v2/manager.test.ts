@@ -169,6 +169,19 @@ describe('v2 manager', () => {
     expect(await fake.listDirs()).toEqual([]);
   });
 
+  it('with keepParents, removes only the cgroup, never its empty parents, as runc (fake cgroupfs)', async () => {
+    fake = await createFakeCgroupfs({ layout: 'unified' });
+    const manager = await createCgroupManager({
+      path: 'kubepods/pod1/c1',
+      mountinfo: fake.mountinfo,
+      fs: fake.fs,
+      keepParents: true,
+    });
+    await manager.create();
+    await manager.destroy();
+    expect(await fake.listDirs()).toEqual(['kubepods', 'kubepods/pod1']);
+  });
+
   it('keeps the shared parent while another container uses it (fake cgroupfs)', async () => {
     const { fake, manager } = await setup();
     await fake.fs.mkdir(fake.path('box/c2'));

@@ -26,6 +26,8 @@ export interface V2ManagerOptions {
   segments: readonly string[];
   /** Where the cgroup2 hierarchy is mounted. */
   root: string;
+  /** destroy() leaves the parent cgroups, empty or not (see CreateCgroupManagerOptions). */
+  keepParents?: boolean;
   fs: CgroupFs;
 }
 
@@ -37,8 +39,10 @@ export class V2CgroupManager implements CgroupManager {
   readonly #segments: readonly string[];
   readonly #dir: string;
   readonly #fs: CgroupFs;
+  readonly #keepParents: boolean;
 
   constructor(options: V2ManagerOptions) {
+    this.#keepParents = options.keepParents ?? false;
     this.mode = options.mode;
     this.path = options.path;
     this.#root = options.root;
@@ -136,7 +140,7 @@ export class V2CgroupManager implements CgroupManager {
 
   async destroy(): Promise<void> {
     await removeCgroupTree(this.#fs, this.#dir);
-    await removeEmptyParents(this.#fs, this.#dir, this.#root);
+    if (!this.#keepParents) await removeEmptyParents(this.#fs, this.#dir, this.#root);
   }
 
   async stats(): Promise<CgroupStats> {

@@ -81,15 +81,26 @@ function readConfig(bundle: string): OciSpec {
   }
 }
 
+const defaultCgroupsPath = (id: string) => `box-runtime/${id}`;
+
 /** The config's cgroup: runc's "slice:prefix:name" systemd form is not box's. */
 function cgroupsPathOf(spec: Spec, id: string): string {
   const path = spec.linux?.cgroupsPath;
-  if (path === undefined || path === '') return `box-runtime/${id}`;
+  if (path === undefined || path === '') return defaultCgroupsPath(id);
   if (path.includes(':'))
     throw new SpecError(
       `linux.cgroupsPath "${path}" is a systemd path: box-runtime manages cgroupfs paths only`,
     );
   return path;
+}
+
+/**
+ * A cgroup of the config's is removed without its parents, as runc removes it: those are the
+ * caller's (kubelet's pod and QoS cgroups, whose limits it keeps writing; podman's
+ * libpod_parent). box-runtime's own default, `box-runtime/ID`, takes its empty parent with it.
+ */
+function cgroupRemoval(path: string, id: string): { keepParents: boolean } {
+  return { keepParents: path !== defaultCgroupsPath(id) };
 }
 
 function fdsFrom3(count = 0): number[] {
@@ -194,6 +205,7 @@ export class OciRuntime {
       const namespaces = (spec.linux.namespaces ?? []).map((n) => n.type as NamespaceType);
       container = await startContainer({
         spec,
+        cgroupRemoval: cgroupRemoval(spec.linux.cgroupsPath!, id),
         stdio: options.stdio,
         consoleSocket: consoleFd,
         execGate: gate,
@@ -224,7 +236,7 @@ export class OciRuntime {
         container.kill('SIGKILL');
         if (detach) {
           const { removeCgroupAt } = await import('../cgroup.js');
-          await removeCgroupAt(spec.linux.cgroupsPath!);
+          await removeCgroupAt(spec.linux.cgroupsPath!, cgroupRemoval(spec.linux.cgroupsPath!, id));
         } else await container.exited.catch(() => undefined);
       }
       this.states.remove(id);
@@ -381,7 +393,7 @@ export class OciRuntime {
     // Whatever is left in the cgroup (the command's children, an exec) goes with it.
     if (stored.cgroupsPath) {
       const { removeCgroupAt } = await import('../cgroup.js');
-      await removeCgroupAt(stored.cgroupsPath);
+      await removeCgroupAt(stored.cgroupsPath, cgroupRemoval(stored.cgroupsPath, id));
     }
     this.states.remove(id);
     await runHooks('poststop', spec.hooks?.poststop, { ...state, status: 'stopped' }).catch((error) => {
