@@ -58,7 +58,8 @@ export interface V1ManagerOptions {
  *
  * Those "trackers" are joined as runc joins them, on a best-effort basis: a directory there that
  * cannot be made, or is missing (a container made before box joined them, into which a process
- * is now exec'd), fails nothing, since no limit depends on it. They are removed with the rest.
+ * is now exec'd), fails nothing, since no limit depends on it. They are removed with the rest,
+ * and a failure there fails nothing either.
  * Their processes are not the container's list (`pids`): that comes from the controllers'
  * hierarchies, so a path that names a unit's cgroup there never reaches the unit's processes.
  */
@@ -126,7 +127,7 @@ export class V1CgroupManager implements CgroupManager {
             isCpuset ? cpuset.initFromParent(dir, this.#fs) : Promise.resolve(),
           );
         }),
-        ...this.#trackers.map((root) => this.#makeTracker(root)),
+        ...this.#trackers.map((root) => this.#makeTracker(root, created)),
       ]);
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failed) throw failed.reason;
@@ -137,11 +138,15 @@ export class V1CgroupManager implements CgroupManager {
     }
   }
 
-  /** The cgroup in a tracker hierarchy, or nothing of it when it cannot be made (see the class). */
-  async #makeTracker(root: string): Promise<void> {
+  /**
+   * The cgroup in a tracker hierarchy, or nothing of it when it cannot be made (see the class).
+   * What it made joins `created`, undone with the rest when another hierarchy fails.
+   */
+  async #makeTracker(root: string, created: string[]): Promise<void> {
     const made: string[] = [];
     try {
       await makeCgroupDirs(this.#fs, root, this.#segments, made);
+      created.push(...made);
     } catch {
       for (const dir of made.reverse()) await this.#fs.rmdir(dir).catch(() => {});
     }
@@ -195,15 +200,17 @@ export class V1CgroupManager implements CgroupManager {
   }
 
   async destroy(): Promise<void> {
-    // The hierarchies are independent, so their retries can wait side by side.
-    const roots = this.#hierarchies();
-    const results = await Promise.allSettled(
-      roots.map(async (root) => {
-        const dir = this.#at(root);
-        await removeCgroupTree(this.#fs, dir);
-        if (!this.#keepParents) await removeEmptyParents(this.#fs, dir, root);
-      }),
-    );
+    // The hierarchies are independent, so their retries can wait side by side. A tracker's
+    // failure fails nothing, as its joining did not (see the class).
+    const remove = async (root: string) => {
+      const dir = this.#at(root);
+      await removeCgroupTree(this.#fs, dir);
+      if (!this.#keepParents) await removeEmptyParents(this.#fs, dir, root);
+    };
+    const results = await Promise.allSettled([
+      ...this.#controlled().map(remove),
+      ...this.#trackers.map((root) => remove(root).catch(() => undefined)),
+    ]);
     const errors = results.flatMap((result) =>
       result.status === 'rejected' ? [result.reason as CgroupError] : [],
     );
