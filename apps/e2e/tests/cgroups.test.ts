@@ -283,6 +283,25 @@ describe.skipIf(!hasV1)('cgroup limits on the real cgroup v1 hierarchies', () =>
       `${64 * 1024 * 1024}\n50\nblkio\ncpu\ncpuacct\ncpuset\ndevices\nfreezer\nmemory\npids\nsystemd\n`,
     );
     expect(r.stderr).toMatch(/Read-only file system/);
+    // As an attacker inside would look: only its own cgroup, each bind read-only and without
+    // suid, devices or exec; no hierarchy root (release_agent); no remount to writable.
+    const look = box(env.root, [
+      'run',
+      '--name',
+      'looker',
+      'busybox',
+      'sh',
+      '-c',
+      'grep " /sys/fs/cgroup/" /proc/self/mountinfo | cut -d" " -f4,6; ls /sys/fs/cgroup/*/release_agent; mount -o remount,rw /sys/fs/cgroup/memory && echo remounted',
+    ]);
+    const id = containerId('looker');
+    const binds = look.stdout.trim().split('\n');
+    expect(binds).toHaveLength(9);
+    for (const line of binds)
+      expect(line).toMatch(new RegExp(`^/box/${id} ro,nosuid,nodev,noexec,relatime$`));
+    expect(look.stdout).not.toContain('remounted');
+    expect(look.stderr).toMatch(/release_agent: No such file or directory/);
+    expect(box(env.root, ['rm', 'looker']).code).toBe(0);
     const privileged = box(env.root, [
       'run',
       '--rm',
