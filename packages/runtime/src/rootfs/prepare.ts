@@ -8,7 +8,7 @@
  * so a container that dies at any point leaves no mount behind.
  */
 
-import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import { realpathSync, statSync } from 'node:fs';
 import { posix } from 'node:path';
 import {
   ChildProgram,
@@ -28,6 +28,7 @@ import {
 import { overlayMountData } from '@box/unionfs';
 import { SpecError } from '../errors.js';
 import type { Mount, Spec } from '../spec.js';
+import { addCgroupMount } from './cgroup-mount.js';
 import { type CopyUpEntry, CopyUpSteps, planCopyUp, RootfsCopies } from './copy-up.js';
 import { addDeviceSteps, addSpecDeviceStep } from './devices.js';
 import { fuseMountData } from './fuse-options.js';
@@ -393,41 +394,6 @@ function planTmpfsCopy(
   const below = context.made.find((m) => m.startsWith(`${resolved === '/' ? '' : resolved}/`));
   if (below) throw new SpecError(`${where}: ${below} is mounted below it before it`);
   return plan;
-}
-
-/**
- * A `cgroup` mount (what podman and containerd ask for at /sys/fs/cgroup), as runc makes it on a
- * host with cgroup v1: a tmpfs holding, for each hierarchy of the host, a bind mount of the
- * container's own cgroup there. A hierarchy without the container's cgroup is left out rather
- * than shown from its root (the host's).
- */
-function addCgroupMount(
-  safe: SafeSteps,
-  target: string,
-  flags: number,
-  cgroupsPath: string | undefined,
-): void {
-  safe.mkdirAll(target);
-  safe.mountOnDir('tmpfs', target, 'tmpfs', MS.NOSUID | MS.NODEV | MS.NOEXEC, 'mode=755');
-  const readonly = flags & MS.RDONLY;
-  let hierarchies: string[] = [];
-  try {
-    hierarchies = readdirSync('/sys/fs/cgroup');
-  } catch {
-    // no cgroups here
-  }
-  for (const name of hierarchies) {
-    const own = cgroupsPath ? `/sys/fs/cgroup/${name}/${cgroupsPath.replace(/^\/+/, '')}` : undefined;
-    if (!own || !existsSync(own)) continue;
-    // A hybrid host's cgroup2 tree (`unified`, with cgroup.controllers) holds the container too,
-    // but is not shown in it, as runc does not: systemd in a container would take the host for
-    // hybrid and try to manage a tree it cannot write.
-    if (existsSync(`${own}/cgroup.controllers`)) continue;
-    safe.mkdirAll(`${target}/${name}`);
-    safe.bind(own, `${target}/${name}`, false, MS.NOSUID | MS.NODEV | MS.NOEXEC | readonly, 0);
-  }
-  if (readonly)
-    safe.mountOnDir(null, target, null, MS.REMOUNT | MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC);
 }
 
 /**

@@ -1,0 +1,69 @@
+/**
+ * The container's /sys/fs/cgroup: a `cgroup` mount (what podman and containerd ask for there,
+ * and box run's default) shows the container its own cgroup and nothing of the host's tree.
+ *
+ * - cgroup v1 (and hybrid) hosts, as runc: a tmpfs holding, for each hierarchy of the host, a
+ *   bind mount of the container's own cgroup there. A hierarchy without the container's cgroup
+ *   is left out rather than shown from its root (the host's); a hybrid host's cgroup2 tree
+ *   (`unified`) is not shown, as runc does not: systemd in a container would take the host for
+ *   hybrid and try to manage a tree it cannot write.
+ * - cgroup v2 hosts, as runc without a cgroup namespace: the container's own cgroup directory,
+ *   bound at /sys/fs/cgroup itself. Without a cgroup of its own (a rootless container with no
+ *   delegated subtree), an empty tmpfs.
+ */
+import { existsSync, readdirSync } from 'node:fs';
+import { MS } from '@box/sys';
+import type { SafeSteps } from './safe-path.js';
+
+/** The host directories the container's /sys/fs/cgroup shows. */
+export type CgroupMountPlan =
+  /** A v2 host: the container's own cgroup, or none. */
+  | { kind: 'v2'; own: string | undefined }
+  /** A v1 or hybrid host: the container's cgroup in each hierarchy (`name` under the tmpfs). */
+  | { kind: 'v1'; hierarchies: { name: string; own: string }[] };
+
+/** Where `cgroupsPath` is under `root` (the host's /sys/fs/cgroup, or a stand-in in tests). */
+export function planCgroupMount(root: string, cgroupsPath: string | undefined): CgroupMountPlan {
+  const relative = cgroupsPath?.replace(/^\/+/, '');
+  if (existsSync(`${root}/cgroup.controllers`)) {
+    const own = relative ? `${root}/${relative}` : undefined;
+    return { kind: 'v2', own: own && existsSync(own) ? own : undefined };
+  }
+  let names: string[] = [];
+  try {
+    names = readdirSync(root);
+  } catch {
+    // no cgroups here
+  }
+  const hierarchies: { name: string; own: string }[] = [];
+  for (const name of names) {
+    const own = relative ? `${root}/${name}/${relative}` : undefined;
+    if (!own || !existsSync(own) || existsSync(`${own}/cgroup.controllers`)) continue;
+    hierarchies.push({ name, own });
+  }
+  return { kind: 'v1', hierarchies };
+}
+
+/** The child's steps for a `cgroup` mount at `target` (flags: the mount's own, `ro` among them). */
+export function addCgroupMount(
+  safe: SafeSteps,
+  target: string,
+  flags: number,
+  cgroupsPath: string | undefined,
+): void {
+  const plan = planCgroupMount('/sys/fs/cgroup', cgroupsPath);
+  const readonly = flags & MS.RDONLY;
+  const bindFlags = MS.NOSUID | MS.NODEV | MS.NOEXEC | readonly;
+  safe.mkdirAll(target);
+  if (plan.kind === 'v2' && plan.own) {
+    safe.bind(plan.own, target, false, bindFlags, 0);
+    return;
+  }
+  safe.mountOnDir('tmpfs', target, 'tmpfs', MS.NOSUID | MS.NODEV | MS.NOEXEC, 'mode=755');
+  for (const { name, own } of plan.kind === 'v1' ? plan.hierarchies : []) {
+    safe.mkdirAll(`${target}/${name}`);
+    safe.bind(own, `${target}/${name}`, false, bindFlags, 0);
+  }
+  if (readonly)
+    safe.mountOnDir(null, target, null, MS.REMOUNT | MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC);
+}
