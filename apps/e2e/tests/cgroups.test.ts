@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, readlinkSync } from 'node:fs';
+import { existsSync, readFileSync, readlinkSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { box, boxAsync, boxCgroups, useBoxRoot, waitFor } from '../helpers/box.js';
@@ -314,6 +314,28 @@ describe.skipIf(!hasV1)('cgroup limits on the real cgroup v1 hierarchies', () =>
       'echo 40 > /sys/fs/cgroup/pids/pids.max && cat /sys/fs/cgroup/pids/pids.max',
     ]);
     expect(privileged.stdout, privileged.stderr).toBe('40\n');
+  });
+
+  it("mirrors the host's link to a co-mounted hierarchy (cpu -> cpu,cpuacct) as a link", () => {
+    // This machine mounts each controller apart; a link in its /sys/fs/cgroup stands in for the
+    // ones distributions make to a co-mounted hierarchy.
+    const link = `box-e2e-link-${process.pid}`;
+    symlinkSync('memory', join(V1, link));
+    try {
+      const r = box(env.root, [
+        'run',
+        '--rm',
+        '-m',
+        '48m',
+        'busybox',
+        'sh',
+        '-c',
+        `readlink /sys/fs/cgroup/${link}; cat /sys/fs/cgroup/${link}/memory.limit_in_bytes; grep -c " /sys/fs/cgroup/${link} " /proc/self/mountinfo`,
+      ]);
+      expect(r.stdout).toBe(`memory\n${48 * 1024 * 1024}\n0\n`);
+    } finally {
+      rmSync(join(V1, link), { force: true });
+    }
   });
 
   it('leaves no cgroup after a failed start', () => {

@@ -5,6 +5,7 @@
  * apps/e2e (cgroups.test.ts, oci-runtime.test.ts).
  */
 import { randomBytes } from 'node:crypto';
+import { rmSync, symlinkSync } from 'node:fs';
 import { type CgroupManager, createCgroupManager } from '@box/cgroups';
 import { afterEach, describe, expect, it } from 'vitest';
 import { planCgroupMount } from './cgroup-mount.js';
@@ -42,7 +43,30 @@ describe('planCgroupMount', () => {
     ]);
     for (const h of plan.kind === 'v1' ? plan.hierarchies : [])
       expect(h.own).toBe(`/sys/fs/cgroup/${h.name}/${path}`);
-    expect(planCgroupMount('/sys/fs/cgroup', undefined)).toEqual({ kind: 'v1', hierarchies: [] });
+    expect(planCgroupMount('/sys/fs/cgroup', undefined)).toEqual({ kind: 'v1', hierarchies: [], links: [] });
+  });
+
+  it("a host's link to a co-mounted hierarchy (cpu -> cpu,cpuacct) is a link, not the cgroup bound again", async () => {
+    const path = await made();
+    // Made in the host's /sys/fs/cgroup (a tmpfs) for the test: one to a hierarchy the container
+    // is in, one to a name that is not shown, one leading elsewhere.
+    const suffix = randomBytes(4).toString('hex');
+    const links = {
+      [`box-test-mem-${suffix}`]: 'memory',
+      [`box-test-none-${suffix}`]: 'nothing',
+      [`box-test-out-${suffix}`]: '/etc',
+    };
+    try {
+      for (const [name, target] of Object.entries(links)) symlinkSync(target, `/sys/fs/cgroup/${name}`);
+      const plan = planCgroupMount('/sys/fs/cgroup', path);
+      expect(plan.kind === 'v1' && plan.links).toEqual([
+        { name: `box-test-mem-${suffix}`, target: 'memory' },
+      ]);
+      const names = plan.kind === 'v1' ? plan.hierarchies.map((h) => h.name) : [];
+      expect(names.some((name) => name.startsWith('box-test-'))).toBe(false);
+    } finally {
+      for (const name of Object.keys(links)) rmSync(`/sys/fs/cgroup/${name}`, { force: true });
+    }
   });
 
   it("a v2 host (this machine's cgroup2 tree standing in for /sys/fs/cgroup): the container's own cgroup directory", async () => {

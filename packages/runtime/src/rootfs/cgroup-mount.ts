@@ -6,12 +6,13 @@
  *   bind mount of the container's own cgroup there. A hierarchy without the container's cgroup
  *   is left out rather than shown from its root (the host's); a hybrid host's cgroup2 tree
  *   (`unified`) is not shown, as runc does not: systemd in a container would take the host for
- *   hybrid and try to manage a tree it cannot write.
+ *   hybrid and try to manage a tree it cannot write. The host's links to co-mounted hierarchies
+ *   (`cpu -> cpu,cpuacct`) are links there too, not the same cgroup bound again.
  * - cgroup v2 hosts, as runc without a cgroup namespace: the container's own cgroup directory,
  *   bound at /sys/fs/cgroup itself. Without a cgroup of its own (a rootless container with no
  *   delegated subtree), an empty tmpfs.
  */
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readlinkSync } from 'node:fs';
 import { MS } from '@box/sys';
 import type { SafeSteps } from './safe-path.js';
 
@@ -19,8 +20,15 @@ import type { SafeSteps } from './safe-path.js';
 export type CgroupMountPlan =
   /** A v2 host: the container's own cgroup, or none. */
   | { kind: 'v2'; own: string | undefined }
-  /** A v1 or hybrid host: the container's cgroup in each hierarchy (`name` under the tmpfs). */
-  | { kind: 'v1'; hierarchies: { name: string; own: string }[] };
+  /**
+   * A v1 or hybrid host: the container's cgroup in each hierarchy (`name` under the tmpfs), and
+   * the host's links from one name to another of those (`cpu` -> `cpu,cpuacct`).
+   */
+  | {
+      kind: 'v1';
+      hierarchies: { name: string; own: string }[];
+      links: { name: string; target: string }[];
+    };
 
 /** Where `cgroupsPath` is under `root` (the host's /sys/fs/cgroup, or a stand-in in tests). */
 export function planCgroupMount(root: string, cgroupsPath: string | undefined): CgroupMountPlan {
@@ -36,12 +44,28 @@ export function planCgroupMount(root: string, cgroupsPath: string | undefined): 
     // no cgroups here
   }
   const hierarchies: { name: string; own: string }[] = [];
+  const maybeLinks: { name: string; target: string }[] = [];
   for (const name of names) {
+    if (isLink(`${root}/${name}`)) {
+      maybeLinks.push({ name, target: readlinkSync(`${root}/${name}`) });
+      continue;
+    }
     const own = relative ? `${root}/${name}/${relative}` : undefined;
     if (!own || !existsSync(own) || existsSync(`${own}/cgroup.controllers`)) continue;
     hierarchies.push({ name, own });
   }
-  return { kind: 'v1', hierarchies };
+  // Only a link to a name beside it that is shown: never one that leads out of the tmpfs.
+  const shown = new Set(hierarchies.map((h) => h.name));
+  const links = maybeLinks.filter((link) => shown.has(link.target));
+  return { kind: 'v1', hierarchies, links };
+}
+
+function isLink(path: string): boolean {
+  try {
+    return lstatSync(path).isSymbolicLink();
+  } catch {
+    return false;
+  }
 }
 
 /** The child's steps for a `cgroup` mount at `target` (flags: the mount's own, `ro` among them). */
@@ -60,9 +84,12 @@ export function addCgroupMount(
     return;
   }
   safe.mountOnDir('tmpfs', target, 'tmpfs', MS.NOSUID | MS.NODEV | MS.NOEXEC, 'mode=755');
-  for (const { name, own } of plan.kind === 'v1' ? plan.hierarchies : []) {
-    safe.mkdirAll(`${target}/${name}`);
-    safe.bind(own, `${target}/${name}`, false, bindFlags, 0);
+  if (plan.kind === 'v1') {
+    for (const { name, own } of plan.hierarchies) {
+      safe.mkdirAll(`${target}/${name}`);
+      safe.bind(own, `${target}/${name}`, false, bindFlags, 0);
+    }
+    for (const link of plan.links) safe.symlink(link.target, `${target}/${link.name}`);
   }
   if (readonly)
     safe.mountOnDir(null, target, null, MS.REMOUNT | MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC);

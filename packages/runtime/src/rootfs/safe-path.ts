@@ -114,6 +114,18 @@ export class SafeSteps {
     this.program.close(this.dir, `close ${posix.dirname(target)}`);
   }
 
+  /** A symbolic link at `path` that holds `linkTarget` (never replacing anything), its parents made. */
+  symlink(linkTarget: string, path: string): void {
+    this.mkdirAll(posix.dirname(path));
+    this.openDir(posix.dirname(path));
+    this.program.call('symlinkat', `symlink ${path} -> ${linkTarget}`, [
+      this.program.string(linkTarget),
+      this.dir,
+      this.program.string(posix.basename(path)),
+    ]);
+    this.program.close(this.dir, `close ${posix.dirname(path)}`);
+  }
+
   /** mknod at `target` (never replacing anything), then its owner, without following a link. */
   mknod(target: string, mode: number, dev: number, owner?: { uid?: number; gid?: number }): void {
     this.mkdirAll(posix.dirname(target));
