@@ -29,6 +29,7 @@ export type {
   PidsResources,
   Resources,
 } from './manager.js';
+export { splitCgroupPath } from './paths.js';
 export {
   DEFAULT_CPU_PERIOD,
   formatCpuList,

@@ -81,5 +81,9 @@ describe('planCgroupMount', () => {
       kind: 'v2',
       own: undefined,
     });
+    // Nor the tree's root or a place outside it through a path of "/", "." or "..".
+    for (const bad of ['/', '', '.', `${path}/..`, '../..', '/./'])
+      expect(planCgroupMount('/sys/fs/cgroup/unified', bad), bad).toEqual({ kind: 'v2', own: undefined });
+    expect(planCgroupMount('/sys/fs/cgroup', '/..')).toEqual({ kind: 'v1', hierarchies: [], links: [] });
   });
 });

@@ -13,6 +13,7 @@
  *   delegated subtree), an empty tmpfs.
  */
 import { existsSync, lstatSync, readdirSync, readlinkSync } from 'node:fs';
+import { splitCgroupPath } from '@box/cgroups';
 import { MS } from '@box/sys';
 import type { SafeSteps } from './safe-path.js';
 
@@ -32,7 +33,9 @@ export type CgroupMountPlan =
 
 /** Where `cgroupsPath` is under `root` (the host's /sys/fs/cgroup, or a stand-in in tests). */
 export function planCgroupMount(root: string, cgroupsPath: string | undefined): CgroupMountPlan {
-  const relative = cgroupsPath?.replace(/^\/+/, '');
+  // Checked here too (the container's cgroup was made from it, which refuses the same): a path
+  // that is empty, "/", or has "." or ".." parts would name the host's tree or leave it.
+  const relative = validPath(cgroupsPath);
   if (existsSync(`${root}/cgroup.controllers`)) {
     const own = relative ? `${root}/${relative}` : undefined;
     return { kind: 'v2', own: own && existsSync(own) ? own : undefined };
@@ -47,7 +50,8 @@ export function planCgroupMount(root: string, cgroupsPath: string | undefined): 
   const maybeLinks: { name: string; target: string }[] = [];
   for (const name of names) {
     if (isLink(`${root}/${name}`)) {
-      maybeLinks.push({ name, target: readlinkSync(`${root}/${name}`) });
+      const target = readLink(`${root}/${name}`);
+      if (target !== undefined) maybeLinks.push({ name, target });
       continue;
     }
     const own = relative ? `${root}/${name}/${relative}` : undefined;
@@ -58,6 +62,24 @@ export function planCgroupMount(root: string, cgroupsPath: string | undefined): 
   const shown = new Set(hierarchies.map((h) => h.name));
   const links = maybeLinks.filter((link) => shown.has(link.target));
   return { kind: 'v1', hierarchies, links };
+}
+
+function validPath(cgroupsPath: string | undefined): string | undefined {
+  if (cgroupsPath === undefined) return undefined;
+  try {
+    return splitCgroupPath(cgroupsPath).join('/');
+  } catch {
+    return undefined;
+  }
+}
+
+/** A link's target; undefined when it went meanwhile. */
+function readLink(path: string): string | undefined {
+  try {
+    return readlinkSync(path);
+  } catch {
+    return undefined;
+  }
 }
 
 function isLink(path: string): boolean {
