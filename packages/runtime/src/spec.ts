@@ -198,7 +198,7 @@ export const DEFAULT_READONLY_PATHS = [
 
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
-/** /sys/fs/cgroup as `runc spec` and docker have it (see addCgroupMount in rootfs/prepare.ts). */
+/** /sys/fs/cgroup as `runc spec` and docker have it (made by rootfs/cgroup-mount.ts). */
 export const CGROUP_MOUNT = (): Mount => ({
   destination: '/sys/fs/cgroup',
   type: 'cgroup',

@@ -97,6 +97,17 @@ export class V1CgroupManager implements CgroupManager {
     return [...this.#controlled(), ...this.#trackers];
   }
 
+  /**
+   * `op` in every hierarchy, side by side, settled once all are done; a tracker's never fails
+   * (see the class).
+   */
+  #onEach(op: (root: string) => Promise<void>): Promise<PromiseSettledResult<void>[]> {
+    return Promise.allSettled([
+      ...this.#controlled().map(op),
+      ...this.#trackers.map((root) => op(root).catch(() => undefined)),
+    ]);
+  }
+
   get dirs(): readonly string[] {
     return this.#hierarchies().map((root) => this.#at(root));
   }
@@ -168,13 +179,8 @@ export class V1CgroupManager implements CgroupManager {
 
   async addProcess(pid: number): Promise<void> {
     checkPid(pid);
-    const enter = (root: string) => addProcessTo(this.#fs, this.#at(root), pid);
-    // One write per hierarchy, side by side; a failure is reported once all are done. Not a
-    // tracker's (see the class).
-    const results = await Promise.allSettled([
-      ...this.#controlled().map(enter),
-      ...this.#trackers.map((root) => enter(root).catch(() => undefined)),
-    ]);
+    // One write per hierarchy; a failure is reported once all are done.
+    const results = await this.#onEach((root) => addProcessTo(this.#fs, this.#at(root), pid));
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
   }
@@ -200,17 +206,12 @@ export class V1CgroupManager implements CgroupManager {
   }
 
   async destroy(): Promise<void> {
-    // The hierarchies are independent, so their retries can wait side by side. A tracker's
-    // failure fails nothing, as its joining did not (see the class).
-    const remove = async (root: string) => {
+    // The hierarchies are independent, so their retries can wait side by side.
+    const results = await this.#onEach(async (root) => {
       const dir = this.#at(root);
       await removeCgroupTree(this.#fs, dir);
       if (!this.#keepParents) await removeEmptyParents(this.#fs, dir, root);
-    };
-    const results = await Promise.allSettled([
-      ...this.#controlled().map(remove),
-      ...this.#trackers.map((root) => remove(root).catch(() => undefined)),
-    ]);
+    });
     const errors = results.flatMap((result) =>
       result.status === 'rejected' ? [result.reason as CgroupError] : [],
     );
