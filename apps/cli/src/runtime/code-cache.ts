@@ -26,6 +26,7 @@ import { Script } from 'node:vm';
 type Loader = (module: Module, filename: string) => void;
 interface ModuleInternals {
   _extensions: Record<string, Loader>;
+  _cache: Record<string, Module | undefined>;
   wrap(source: string): string;
 }
 
@@ -54,13 +55,43 @@ export function useCodeCache(): void {
   const here = dirname(fileURLToPath(import.meta.url));
   const internals = Module as unknown as ModuleInternals;
   const fallback = internals._extensions['.js']!;
-  internals._extensions['.js'] = (module, filename) => {
+  const load: Loader = (module, filename) => {
     if (dirname(filename) !== here) return fallback(module, filename);
     const cachedData = trustedCache(filename);
     if (!cachedData) return fallback(module, filename);
     const script = new Script(internals.wrap(readFileSync(filename, 'utf8')), { filename, cachedData });
     const wrapper = script.runInThisContext() as (...args: unknown[]) => void;
-    const require = (id: string) => module.require(id);
-    wrapper.call(module.exports, module.exports, require, module, filename, here);
+    wrapper.call(module.exports, module.exports, siblingRequire(module), module, filename, here);
   };
+  internals._extensions['.js'] = load;
+
+  /**
+   * A chunk's `require`. The build names sibling chunks as `./NAME.js`; those are loaded straight
+   * from this directory, past Node's resolution, which costs about 0.3 ms a chunk (a stat of
+   * each candidate, a realpath, package.json lookups) and gives the same file: the directory is
+   * already the real path (Node resolved the entry's), and a chunk is never a link. Each is
+   * still one module in Node's cache, so a chunk required here and by Node's own require is
+   * loaded once. Anything else (Node's built-ins, koffi) goes through Node's require.
+   */
+  const siblingRequire =
+    (parent: Module) =>
+    (id: string): unknown => {
+      if (!id.startsWith('./') || id.includes('/', 2) || !id.endsWith('.js')) return parent.require(id);
+      const filename = `${here}/${id.slice(2)}`;
+      const cached = internals._cache[filename];
+      if (cached) return cached.exports;
+      const module = new Module(filename, parent);
+      module.filename = filename;
+      module.paths = parent.paths;
+      // In the cache before it runs, as Node does, so that a cycle gets the exports made so far.
+      internals._cache[filename] = module;
+      try {
+        load(module, filename);
+      } catch (error) {
+        delete internals._cache[filename];
+        throw error;
+      }
+      module.loaded = true;
+      return module.exports;
+    };
 }

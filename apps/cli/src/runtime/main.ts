@@ -9,7 +9,6 @@ import { readFileSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import type { LinuxResources } from '@box/runtime';
 import { type FlagSpec, type Flags, parseFlags } from './args.js';
-import { useCodeCache } from './code-cache.js';
 import { type LogOptions, logLine } from './log.js';
 import { writeAll } from './output.js';
 
@@ -258,8 +257,6 @@ async function main(argv: string[], log: LogOptions): Promise<number> {
   return 1;
 }
 
-// Before the first chunk of the library loads (they load lazily, per command).
-useCodeCache();
 const log: LogOptions = { format: 'text' };
 // Not a top-level await: this entry is loaded as CommonJS (see tsup.config.ts).
 main(process.argv.slice(2), log).then(
