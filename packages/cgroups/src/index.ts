@@ -30,6 +30,7 @@ export type {
   Resources,
 } from './manager.js';
 export { splitCgroupPath } from './paths.js';
+export type { RemoveOptions } from './remove.js';
 export {
   DEFAULT_CPU_PERIOD,
   formatCpuList,

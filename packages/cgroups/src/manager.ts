@@ -1,4 +1,5 @@
 import type { CgroupMode } from './detect.js';
+import type { RemoveOptions } from './remove.js';
 
 /** Memory limits in bytes. -1 means unlimited; leave a field out to keep the current value. */
 export interface MemoryResources {
@@ -105,8 +106,11 @@ export interface CgroupManager {
   thaw(): Promise<void>;
   /** Signals every task in the cgroup and its children (default SIGKILL); does not wait for exit. */
   killAll(signal?: NodeJS.Signals | number): Promise<void>;
-  /** Removes the cgroup and its child cgroups, deepest first; retries EBUSY briefly. */
-  destroy(): Promise<void>;
+  /**
+   * Removes the cgroup and its child cgroups, deepest first; retries EBUSY briefly (`attempts`:
+   * 1 to try once, and fail with ECGROUPBUSY at once while a process is left).
+   */
+  destroy(options?: RemoveOptions): Promise<void>;
   stats(): Promise<CgroupStats>;
   /** Whether the OOM killer has killed a task of this cgroup (or it is under OOM now, on v1). */
   oomKilled(): Promise<boolean>;

@@ -6,7 +6,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { existsSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createCgroupManager } from './create.js';
@@ -138,6 +138,26 @@ describe.skipIf(!canRun)('v1 manager on the real kernel', () => {
     await manager.destroy();
     expect(leftovers(path)).toEqual([]);
   });
+  it('destroy with one attempt: refused at once while a task is in it (nothing removed), then removes it and its child cgroups', async () => {
+    const { manager, child } = await start();
+    await manager.addProcess(child.pid);
+    await expect(manager.destroy({ attempts: 1 })).rejects.toMatchObject({
+      code: 'ECGROUPBUSY',
+      message: expect.stringContaining('after 1 attempts'),
+    });
+    for (const controller of ['memory', 'pids', 'freezer'])
+      expect(existsSync(join('/sys/fs/cgroup', controller, path))).toBe(true);
+    expect(await manager.pids()).toEqual([child.pid]);
+
+    const exit = once(child, 'exit');
+    await manager.killAll();
+    await exit;
+    // The kernel refuses to remove a cgroup before its child cgroups (EBUSY): they are found then.
+    mkdirSync(join('/sys/fs/cgroup/memory', path, 'sub', 'deeper'), { recursive: true });
+    await manager.destroy({ attempts: 1 });
+    expect(leftovers(path)).toEqual([]);
+  });
+
   it('a cgroup left in some hierarchies only (a removal killed half way): its processes are still found, killed and the rest removed', async () => {
     const { manager, child } = await start();
     await manager.addProcess(child.pid);

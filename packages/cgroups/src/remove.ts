@@ -20,6 +20,17 @@ class RemoveFailure {
 }
 
 async function removeOnce(fs: CgroupFs, dir: string): Promise<void> {
+  // rmdir first: a cgroup without child cgroups (a container's, nearly always) goes in one call.
+  // The kernel refuses one that still has child cgroups or tasks (EBUSY), and only then are its
+  // children listed.
+  try {
+    await fs.rmdir(dir);
+    return;
+  } catch (error) {
+    const errno = errnoOf(error);
+    if (errno === 'ENOENT') return;
+    if (errno !== 'EBUSY' && errno !== 'ENOTEMPTY') throw new RemoveFailure('rmdir', dir, error);
+  }
   let children: string[];
   try {
     children = await fs.listDirs(dir);

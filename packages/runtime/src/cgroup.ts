@@ -49,6 +49,15 @@ export async function removeContainerCgroup(
   timeoutMs = 5000,
 ): Promise<{ oomKilled: boolean }> {
   const oomKilled = await cgroup.oomKilled().catch(() => false);
+  // Usually nothing is left by now (the container has ended): then one try at the removal is
+  // all it takes, without reading every hierarchy's processes first. The kernel refuses to remove
+  // a cgroup while a task is in it, so a cgroup that went had nothing left to kill; one that did
+  // not (EBUSY, or any other failure, which the full path below reports) is emptied first.
+  const removed = await cgroup.destroy({ attempts: 1 }).then(
+    () => true,
+    () => false,
+  );
+  if (removed) return { oomKilled };
   const deadline = Date.now() + timeoutMs;
   while ((await cgroup.pids()).length > 0 && Date.now() < deadline) {
     await cgroup.killAll('SIGKILL');

@@ -5,7 +5,7 @@ import type { CgroupFs } from '../fs.js';
 import type { CgroupManager, CgroupStats, Resources } from '../manager.js';
 import { makeCgroupDirs, removeEmptyParents } from '../parents.js';
 import { addProcessTo, readPidsRecursive, signalAll } from '../procs.js';
-import { removeCgroupTree } from '../remove.js';
+import { type RemoveOptions, removeCgroupTree } from '../remove.js';
 import { checkPid, validateResources } from '../validate.js';
 import * as blkio from './blkio.js';
 import * as cpu from './cpu.js';
@@ -205,11 +205,11 @@ export class V1CgroupManager implements CgroupManager {
     });
   }
 
-  async destroy(): Promise<void> {
+  async destroy(options?: RemoveOptions): Promise<void> {
     // The hierarchies are independent, so their retries can wait side by side.
     const results = await this.#onEach(async (root) => {
       const dir = this.#at(root);
-      await removeCgroupTree(this.#fs, dir);
+      await removeCgroupTree(this.#fs, dir, options);
       if (!this.#keepParents) await removeEmptyParents(this.#fs, dir, root);
     });
     const errors = results.flatMap((result) =>

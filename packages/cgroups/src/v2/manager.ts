@@ -5,7 +5,7 @@ import { type CgroupFs, hasCgroupFile } from '../fs.js';
 import type { CgroupManager, CgroupStats, Resources } from '../manager.js';
 import { makeCgroupDirs, removeEmptyParents } from '../parents.js';
 import { addProcessTo, readPidsRecursive, signalAll } from '../procs.js';
-import { removeCgroupTree } from '../remove.js';
+import { type RemoveOptions, removeCgroupTree } from '../remove.js';
 import { checkPid, validateResources } from '../validate.js';
 import { enableControllers, readControllers, V2_BOX_CONTROLLERS } from './controllers.js';
 import * as cpu from './cpu.js';
@@ -138,8 +138,8 @@ export class V2CgroupManager implements CgroupManager {
     });
   }
 
-  async destroy(): Promise<void> {
-    await removeCgroupTree(this.#fs, this.#dir);
+  async destroy(options?: RemoveOptions): Promise<void> {
+    await removeCgroupTree(this.#fs, this.#dir, options);
     if (!this.#keepParents) await removeEmptyParents(this.#fs, this.#dir, this.#root);
   }
 
