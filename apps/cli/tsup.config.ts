@@ -144,7 +144,7 @@ async function toCommonJS(dir: string, entry: string, { eager }: { eager: boolea
       supported: { 'dynamic-import': false },
       // import.meta.url, computed where it is read (koffi's loader, the diff worker's URL), not by
       // every chunk at its load: a URL of each chunk's path costs about 0.1 ms a chunk.
-      define: { 'import.meta.url': '__boxMeta.url' },
+      define: { 'import.meta.url': '__boxMeta.url', 'import.meta.dirname': '__dirname' },
       // Strict, as the ES modules these chunks were (esbuild adds no "use strict" of its own).
       banner: `${name === entry ? `${SHEBANG}\n` : ''}"use strict";var __boxMeta={get url(){return require("node:url").pathToFileURL(__filename).href}};${LAZY_HELPER}`,
       minifyWhitespace: true,

@@ -1,5 +1,14 @@
-import * as fs from 'node:fs';
-import { constants } from 'node:fs';
+import {
+  accessSync,
+  closeSync,
+  constants,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmdirSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { CgroupError, errnoOf } from './errors.js';
 
@@ -45,7 +54,7 @@ async function attachDeviceProgram(dir: string, program: Buffer): Promise<void> 
   load.writeUInt32LE(BPF_CGROUP_DEVICE, 68); // expected_attach_type
   const prog = bpf(BPF_PROG_LOAD, load, 'BPF_PROG_LOAD (cgroup device program)');
   try {
-    const cgroup = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+    const cgroup = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY);
     try {
       const attach = Buffer.alloc(32);
       attach.writeUInt32LE(cgroup, 0);
@@ -54,11 +63,11 @@ async function attachDeviceProgram(dir: string, program: Buffer): Promise<void> 
       attach.writeUInt32LE(BPF_F_ALLOW_MULTI, 12);
       bpf(BPF_PROG_ATTACH, attach, `BPF_PROG_ATTACH to ${dir}`);
     } finally {
-      fs.closeSync(cgroup);
+      closeSync(cgroup);
     }
   } finally {
     // The attached program stays with the cgroup; this fd is no longer needed.
-    fs.closeSync(prog);
+    closeSync(prog);
   }
 }
 
@@ -69,26 +78,26 @@ async function attachDeviceProgram(dir: string, program: Buffer): Promise<void> 
  */
 export const nodeCgroupFs: CgroupFs = {
   async mkdir(path) {
-    fs.mkdirSync(path, { mode: 0o755 });
+    mkdirSync(path, { mode: 0o755 });
   },
   async rmdir(path) {
-    fs.rmdirSync(path);
+    rmdirSync(path);
   },
   async readFile(path) {
-    return fs.readFileSync(path, 'utf8');
+    return readFileSync(path, 'utf8');
   },
   async writeFile(path, data) {
     // cgroupfs files cannot be created, and some are write-only: O_RDWR would fail with EACCES.
-    const fd = fs.openSync(path, constants.O_WRONLY | constants.O_TRUNC);
+    const fd = openSync(path, constants.O_WRONLY | constants.O_TRUNC);
     try {
-      fs.writeSync(fd, data);
+      writeSync(fd, data);
     } finally {
-      fs.closeSync(fd);
+      closeSync(fd);
     }
   },
   async exists(path) {
     try {
-      fs.accessSync(path);
+      accessSync(path);
       return true;
     } catch (error) {
       if (errnoOf(error) === 'ENOENT') return false;
@@ -96,7 +105,7 @@ export const nodeCgroupFs: CgroupFs = {
     }
   },
   async listDirs(path) {
-    const entries = fs.readdirSync(path, { withFileTypes: true });
+    const entries = readdirSync(path, { withFileTypes: true });
     return entries.filter((entry) => entry.isDirectory()).map((entry) => entry.name);
   },
   async attachDeviceProgram(dir, program) {

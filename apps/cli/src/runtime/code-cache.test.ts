@@ -24,6 +24,18 @@ describe('trustedCache', () => {
     expect(trustedCache(chunk)?.toString()).toBe('cached bytes');
   });
 
+  it('reads each cache whole into the one buffer it reuses, growing it for a large one', () => {
+    const large = Buffer.alloc(600 << 10, 7);
+    large.write('end', large.length - 3);
+    const other = join(dir, 'chunk-B.js');
+    writeFileSync(other, 'module.exports = 3;\n', { mode: 0o644 });
+    writeFileSync(join(dir, 'chunk-B.cache'), large, { mode: 0o644 });
+    utimesSync(other, new Date(1_000_000), new Date(1_000_000));
+    expect(trustedCache(chunk)?.toString()).toBe('cached bytes');
+    expect(trustedCache(other)?.equals(large)).toBe(true);
+    expect(trustedCache(chunk)?.toString()).toBe('cached bytes');
+  });
+
   it('is not used once the chunk changed after it (even to the same length)', () => {
     writeFileSync(chunk, 'module.exports = 2;\n');
     expect(trustedCache(chunk)).toBeUndefined();

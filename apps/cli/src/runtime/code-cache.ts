@@ -17,10 +17,9 @@
  * would be code they could make root run). A test checks that
  * this Node.js accepts every one, of both programs (apps/e2e oci-runtime.test.ts).
  */
-import { closeSync, fstatSync, openSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import Module from 'node:module';
 import { dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Script } from 'node:vm';
 
 type Loader = (module: Module, filename: string) => void;
@@ -31,9 +30,20 @@ interface ModuleInternals {
 }
 
 /**
+ * Where caches are read: one buffer for all, reused. V8 copies a cache into its heap while the
+ * chunk compiles and keeps no reference to the bytes, so the next chunk's cache can overwrite
+ * them. A fresh buffer per cache (most are over malloc's mmap threshold, so each was new memory)
+ * costs a page fault per 4 KiB, and on a virtual machine a fault can cost 14 µs: reading all of
+ * box-runtime's caches took 4.4-6.8 ms that way and 2.3-2.5 ms into one buffer (the 26 caches,
+ * 916 KB, in fresh processes).
+ */
+let pool = Buffer.alloc(0);
+
+/**
  * The chunk's cache, when it can only be the build's: not older than the chunk (a chunk patched in
  * place after the build, even to the same length, is compiled from its source), owned by the
  * chunk's owner, and writable by nobody else. Otherwise undefined: the chunk loads from source.
+ * The bytes are valid until the next call, which reuses their buffer.
  */
 export function trustedCache(chunk: string): Buffer | undefined {
   let fd: number | undefined;
@@ -43,7 +53,13 @@ export function trustedCache(chunk: string): Buffer | undefined {
     const source = statSync(chunk);
     if (cache.mtimeMs < source.mtimeMs || cache.uid !== source.uid || (cache.mode & 0o022) !== 0)
       return undefined;
-    return readFileSync(fd);
+    if (cache.size > pool.length)
+      pool = Buffer.allocUnsafeSlow(Math.max(cache.size, 2 * pool.length, 256 << 10));
+    let length = 0;
+    for (let n = -1; n !== 0 && length < cache.size; length += n)
+      n = readSync(fd, pool, length, cache.size - length, length);
+    // Shorter than it was a moment ago: changed while read, so not the build's as checked.
+    return length === cache.size ? pool.subarray(0, length) : undefined;
   } catch {
     return undefined;
   } finally {
@@ -52,7 +68,8 @@ export function trustedCache(chunk: string): Buffer | undefined {
 }
 
 export function useCodeCache(): void {
-  const here = dirname(fileURLToPath(import.meta.url));
+  // The build defines it as the chunk's __dirname: no file URL made and parsed back at start-up.
+  const here = import.meta.dirname;
   const internals = Module as unknown as ModuleInternals;
   const fallback = internals._extensions['.js']!;
   const load: Loader = (module, filename) => {
