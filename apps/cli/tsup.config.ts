@@ -109,6 +109,22 @@ const LAZY_HELPER =
   'var __boxLazy=n=>{let m;return new Proxy({},{get:(_,k)=>(m??=require(n))[k],has:(_,k)=>k in(m??=require(n))})};';
 
 /**
+ * esbuild's CommonJS interop, where it only copies: a chunk's exports object (getters, one per
+ * export) was copied into another of getters (`__toCommonJS`), and each `import()` of a sibling
+ * chunk copied it again (`__toESM`, which for a module marked `__esModule` adds nothing but the
+ * copy). Each copy is a closure and a property per export, made at load, and a call through
+ * two getters at every use. The chunks' own exports object is the module's exports instead,
+ * marked `__esModule` as before, and a sibling chunk's `import()` is its `require`.
+ */
+const INTEROP: readonly [RegExp, string][] = [
+  [
+    /\bmodule\.exports=__toCommonJS\(stdin_exports\);/g,
+    '__defProp(stdin_exports,"__esModule",{value:true}),module.exports=stdin_exports;',
+  ],
+  [/\b__toESM\(require\("(\.\/[\w-]+\.js)"\)\)/g, 'require("$1")'],
+];
+
+/**
  * A chunk's V8 code cache (src/runtime/code-cache.ts), from the source as that loader wraps it.
  * V8 compiles a function's body when it is first called, and a cache made right after compiling
  * holds only what was compiled: the chunks' top-level code. `eager` compiles every function first
@@ -149,7 +165,10 @@ async function toCommonJS(dir: string, entry: string, { eager }: { eager: boolea
       banner: `${name === entry ? `${SHEBANG}\n` : ''}"use strict";var __boxMeta={get url(){return require("node:url").pathToFileURL(__filename).href}};${LAZY_HELPER}`,
       minifyWhitespace: true,
     });
-    const code = transformed.replace(LAZY_REQUIRE, 'var $1=__boxLazy("$2");');
+    const code = INTEROP.reduce(
+      (text, [pattern, replacement]) => text.replace(pattern, replacement),
+      transformed.replace(LAZY_REQUIRE, 'var $1=__boxLazy("$2");'),
+    );
     writeFileSync(path, code);
     // Whatever the build's umask: nobody but the owner may change what root runs. The entry is run
     // through its #! line (as a bin, or by podman and containerd's shim for box-runtime).
