@@ -51,4 +51,5 @@ export {
   type Spec,
   type User,
   validateSpec,
+  validateSpecSeccomp,
 } from './spec.js';

@@ -19,9 +19,9 @@ import { SetupPause } from './process/setup-pause.js';
 import type { RootfsCopies } from './rootfs/copy-up.js';
 import { FuseOverlay } from './rootfs/fuse-overlay.js';
 import { addRootfsSteps, type Overlay, planRootfsCopies } from './rootfs/prepare.js';
-import { compileSeccomp } from './seccomp/compile.js';
-import { checkSeccompKeepsSetup } from './seccomp/guard.js';
-import { type Spec, validateSpec } from './spec.js';
+import type { CompiledSeccomp } from './seccomp/compile.js';
+import type { LinuxSeccomp } from './seccomp/types.js';
+import { type Spec, validateSpec, validateSpecSeccomp } from './spec.js';
 
 export interface StartOptions {
   spec: Spec;
@@ -80,10 +80,21 @@ export interface ContainerProcess {
   kill(signal?: NodeJS.Signals | number): void;
 }
 
+/** The config's filter, checked to leave the set-up its syscalls and compiled; its code loaded only then. */
+async function compileSpecSeccomp(seccomp: LinuxSeccomp): Promise<CompiledSeccomp> {
+  const [{ checkSeccompKeepsSetup }, { compileSeccomp }] = await Promise.all([
+    import('./seccomp/guard.js'),
+    import('./seccomp/compile.js'),
+  ]);
+  checkSeccompKeepsSetup(seccomp);
+  return compileSeccomp(seccomp);
+}
+
 /** Starts the container's process; resolves once it has exec'd its command. */
 export async function startContainer(options: StartOptions): Promise<ContainerProcess> {
   const { spec } = options;
   validateSpec(spec);
+  await validateSpecSeccomp(spec);
   const { process: proc, root } = spec;
   if (!root.path.startsWith('/')) throw new SpecError(`root.path must be absolute: "${root.path}"`);
   const namespaces = spec.linux?.namespaces ?? [];
@@ -98,8 +109,7 @@ export async function startContainer(options: StartOptions): Promise<ContainerPr
     fuseOverlay: options.fuseOverlay !== undefined,
   });
   // Compiled before anything is made: a filter the kernel cannot have is refused here.
-  if (spec.linux?.seccomp) checkSeccompKeepsSetup(spec.linux.seccomp);
-  const seccomp = spec.linux?.seccomp ? compileSeccomp(spec.linux.seccomp) : undefined;
+  const seccomp = spec.linux?.seccomp ? await compileSpecSeccomp(spec.linux.seccomp) : undefined;
   const pause = options.beforePivot ? new SetupPause(options.beforePivot) : undefined;
   // tmpcopyup's copies are planned before anything is made, their files held open for the child.
   const rootfsOptions = {

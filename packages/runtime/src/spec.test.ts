@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { SpecError } from './errors.js';
-import { DEFAULT_CAPABILITIES, DEFAULT_PATH, defaultSpec, type Spec, validateSpec } from './spec.js';
+import {
+  DEFAULT_CAPABILITIES,
+  DEFAULT_PATH,
+  defaultSpec,
+  type Spec,
+  validateSpec,
+  validateSpecSeccomp,
+} from './spec.js';
 
 const base = () => defaultSpec({ rootfs: '/var/lib/box/images/busybox/rootfs', args: ['echo', 'hello'] });
 
@@ -161,5 +168,36 @@ describe('validateSpec', () => {
       delete (spec.process as Partial<NonNullable<Spec['process']>>)[field];
       expect(() => validateSpec(spec)).toThrow(SpecError);
     }
+  });
+});
+
+describe('validateSpecSeccomp', () => {
+  const withSeccomp = (seccomp: unknown) => {
+    const spec = base();
+    spec.linux = { ...spec.linux, seccomp: seccomp as never };
+    return spec;
+  };
+
+  it('passes a config without linux.seccomp, and an OCI filter', async () => {
+    await expect(validateSpecSeccomp(base())).resolves.toBeUndefined();
+    const filter = {
+      defaultAction: 'SCMP_ACT_ALLOW',
+      syscalls: [{ names: ['mount'], action: 'SCMP_ACT_ERRNO' }],
+    };
+    await expect(validateSpecSeccomp(withSeccomp(filter))).resolves.toBeUndefined();
+  });
+
+  it("refuses docker's profile format, and names the field of a bad action", async () => {
+    const docker = {
+      defaultAction: 'SCMP_ACT_ERRNO',
+      syscalls: [{ names: ['read'], action: 'SCMP_ACT_ALLOW', includes: { caps: ['CAP_SYS_ADMIN'] } }],
+    };
+    await expect(validateSpecSeccomp(withSeccomp(docker))).rejects.toMatchObject({
+      code: 'ESPEC',
+      message: expect.stringContaining("docker's profile format"),
+    });
+    await expect(validateSpecSeccomp(withSeccomp({ defaultAction: 'SCMP_ACT_NOPE' }))).rejects.toThrow(
+      /linux\.seccomp/,
+    );
   });
 });

@@ -9,7 +9,6 @@ import { SpecError } from './errors.js';
 import { type POSIXRlimit, validateRlimits } from './process/rlimits.js';
 import { propagationFlags } from './rootfs/mount-options.js';
 import { validateSysctls } from './rootfs/sysctl.js';
-import { parseProfile } from './seccomp/profile.js';
 import type { LinuxSeccomp } from './seccomp/types.js';
 
 export type { POSIXRlimit };
@@ -343,17 +342,25 @@ export function validateSpec(spec: Spec): asserts spec is Spec & { process: Proc
   if (spec.linux?.sysctl) validateSysctls(spec.linux.sysctl, own);
   for (const [i, device] of (spec.linux?.devices ?? []).entries())
     validateDevice(device, `linux.devices[${i}]`);
-  // A SeccompError naming the field; docker's own format (archMap, includes) is not the spec's.
-  if (spec.linux?.seccomp !== undefined) {
-    const parsed = parseProfile(spec.linux.seccomp, 'linux.seccomp', { unknownSyscalls: 'ignore' }) as {
-      archMap?: unknown;
-      syscalls?: object[];
-    };
-    if (parsed.archMap !== undefined || parsed.syscalls?.some((s) => 'includes' in s || 'excludes' in s))
-      throw new SpecError(
-        "linux.seccomp: docker's profile format (archMap, includes, excludes) is not the OCI config's",
-      );
-  }
+}
+
+/**
+ * What validateSpec leaves to this: linux.seccomp, checked with the seccomp code, which is
+ * loaded only for a config that has one (its syscall tables are a good part of a start-up's
+ * allocations). Call it after validateSpec, before anything of the container is made.
+ * A SeccompError names the field; docker's own format (archMap, includes) is not the spec's.
+ */
+export async function validateSpecSeccomp(spec: Spec): Promise<void> {
+  if (spec.linux?.seccomp === undefined) return;
+  const { parseProfile } = await import('./seccomp/profile.js');
+  const parsed = parseProfile(spec.linux.seccomp, 'linux.seccomp', { unknownSyscalls: 'ignore' }) as {
+    archMap?: unknown;
+    syscalls?: object[];
+  };
+  if (parsed.archMap !== undefined || parsed.syscalls?.some((s) => 'includes' in s || 'excludes' in s))
+    throw new SpecError(
+      "linux.seccomp: docker's profile format (archMap, includes, excludes) is not the OCI config's",
+    );
 }
 
 /**

@@ -12,7 +12,14 @@ import { EngineError } from '../errors.js';
 import { findSlirp4netns } from '../network/slirp4netns.js';
 import { mergeEnv } from '../process/env.js';
 import { ContainerView } from '../rootfs/resolve.js';
-import { DEFAULT_PATH, defaultSpec, type Mount, type Spec, validateSpec } from '../spec.js';
+import {
+  DEFAULT_PATH,
+  defaultSpec,
+  type Mount,
+  type Spec,
+  validateSpec,
+  validateSpecSeccomp,
+} from '../spec.js';
 import type { EngineContext } from './context.js';
 import {
   defaultNetworkMode,
@@ -376,6 +383,7 @@ export async function createContainer(
     if (isRootless()) withoutDeviceRules(spec);
     // The start would refuse it: refused now, before anything of it exists.
     validateSpec(spec);
+    await validateSpecSeccomp(spec);
 
     // Others are kept out by container.dir (see state-dir.ts). The upper dir's root is the
     // container's "/" (overlayfs takes its owner and mode), so it is 0755 as docker's.

@@ -152,8 +152,10 @@ export class OciRuntime {
     const { validateConfigSchema } = await import('./schema.js');
     validateConfigSchema(spec);
     // (An assertion function is called through a name with a declared type.)
-    const validateSpec: typeof import('../spec.js').validateSpec = (await import('../spec.js')).validateSpec;
+    const checks = await import('../spec.js');
+    const validateSpec: typeof checks.validateSpec = checks.validateSpec;
     validateSpec(spec);
+    await checks.validateSpecSeccomp(spec);
     const { startContainer } = await import('../run.js');
     if (!isAbsolute(spec.root.path)) spec.root.path = join(bundle, spec.root.path);
     spec.linux = { ...spec.linux, cgroupsPath: cgroupsPathOf(spec, id) };
