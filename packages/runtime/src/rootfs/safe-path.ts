@@ -83,7 +83,7 @@ export class SafeSteps {
 
   /** Every missing directory from the rootfs down to `target` (a host path inside it). */
   mkdirAll(target: string): void {
-    const parts = posix.relative(this.root, target).split('/').filter(Boolean);
+    const parts = this.below(target).split('/').filter(Boolean);
     let path = this.root;
     for (const part of parts) {
       this.openDir(path);
@@ -93,6 +93,22 @@ export class SafeSteps {
       });
       this.program.close(this.dir, `close ${posix.dirname(path)}`);
     }
+  }
+
+  /**
+   * `target` relative to the rootfs. Planned paths are the rootfs and a resolved container path,
+   * so the prefix is cut off as it is; anything else (a "." or ".." segment, a doubled "/") goes
+   * through path.relative, which normalizes both sides: 15-20 µs a call in a fresh process, and
+   * this runs for every mount and device of a container.
+   */
+  private below(target: string): string {
+    const plain = /(^|\/)\.{0,2}(\/|$)/;
+    if (target === this.root) return '';
+    if (target.startsWith(`${this.root}/`)) {
+      const rest = target.slice(this.root.length + 1);
+      if (!plain.test(rest)) return rest;
+    }
+    return posix.relative(this.root, target);
   }
 
   /** An empty file at `target` (kept if there is one; a symlink there fails), its parents made. */
