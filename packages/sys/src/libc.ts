@@ -9,6 +9,7 @@ import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 type Koffi = typeof import('koffi');
+type KoffiFunction = ReturnType<import('koffi').LibraryHandle['func']>;
 
 export type Pointer = bigint;
 
@@ -105,76 +106,90 @@ function isMuslNode(): boolean {
   }
 }
 
-function declare() {
+/**
+ * The libc functions box calls, by the name it calls them. Each is bound (koffi parses the
+ * prototype, looks the symbol up and makes a function) when first called: a process binds only
+ * what it uses (`box-runtime create`: 13 of the 45), not all of them at its first system call.
+ */
+const PROTOTYPES = {
+  mmap: 'void *mmap(void *addr, size_t len, int prot, int flags, int fd, long off)',
+  munmap: 'int munmap(void *addr, size_t len)',
+  mprotect: 'int mprotect(void *addr, size_t len, int prot)',
+  memcpy: 'void *memcpy(void *dst, const void *src, size_t n)',
+  pipe2: 'int pipe2(_Out_ int *fds, int flags)',
+  socketpair: 'int socketpair(int domain, int type, int protocol, _Out_ int *fds)',
+  socket: 'int socket(int domain, int type, int protocol)',
+  connect: 'int connect(int fd, const void *addr, unsigned int len)',
+  bind: 'int bind(int fd, const void *addr, unsigned int len)',
+  setsockopt: 'int setsockopt(int fd, int level, int name, const void *value, unsigned int len)',
+  send: 'long send(int fd, const void *buf, size_t len, int flags)',
+  recvfrom:
+    'long recvfrom(int fd, void *buf, size_t len, int flags, void *addr, _Inout_ unsigned int *addrlen)',
+  close: 'int close(int fd)',
+  dupfd: 'int fcntl(int fd, int cmd, int arg)',
+  waitpid: 'int waitpid(int pid, _Out_ int *status, int options)',
+  kill: 'int kill(int pid, int sig)',
+  mount:
+    'int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)',
+  umount2: 'int umount2(const char *target, int flags)',
+  unshare: 'int unshare(int flags)',
+  setns: 'int setns(int fd, int nstype)',
+  ioctlPtr: 'int ioctl(int fd, unsigned long req, void *arg)',
+  recvmsg: 'long recvmsg(int fd, void *msg, int flags)',
+  syscall3: 'long syscall(long nr, long a, long b, long c)',
+  isatty: 'int isatty(int fd)',
+  flock: 'int flock(int fd, int op)',
+  mknod: 'int mknod(const char *path, unsigned int mode, unsigned long dev)',
+  lsetxattr: 'int lsetxattr(const char *path, const char *name, const void *value, size_t size, int flags)',
+  lgetxattr: 'long lgetxattr(const char *path, const char *name, _Out_ void *value, size_t size)',
+  fgetxattr: 'long fgetxattr(int fd, const char *name, _Out_ void *value, size_t size)',
+  llistxattr: 'long llistxattr(const char *path, _Out_ void *list, size_t size)',
+  // fd-relative file calls (at.ts)
+  fstatfs: 'int fstatfs(int fd, void *buf)',
+  syscall4: 'long syscall(long nr, long a, long b, long c, long d)',
+  openat: 'int openat(int dirfd, const char *path, int flags, ...)',
+  mkdirat: 'int mkdirat(int dirfd, const char *path, unsigned int mode)',
+  symlinkat: 'int symlinkat(const char *target, int dirfd, const char *path)',
+  readlinkat: 'long readlinkat(int dirfd, const char *path, _Out_ void *buf, size_t size)',
+  fchownat: 'int fchownat(int dirfd, const char *path, unsigned int uid, unsigned int gid, int flags)',
+  fchmodat: 'int fchmodat(int dirfd, const char *path, unsigned int mode, int flags)',
+  utimensat: 'int utimensat(int dirfd, const char *path, const void *times, int flags)',
+  futimens: 'int futimens(int fd, const void *times)',
+  unlinkat: 'int unlinkat(int dirfd, const char *path, int flags)',
+  mknodat: 'int mknodat(int dirfd, const char *path, unsigned int mode, unsigned long dev)',
+  linkat: 'int linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int flags)',
+  // Called through .async (on a libuv pool thread) by wait-readable.ts.
+  ppoll: 'int ppoll(void *fds, unsigned long nfds, const void *timeout, const void *sigmask)',
+  eventfd: 'int eventfd(unsigned int initval, int flags)',
+} as const;
+
+type Libc = { readonly [name in keyof typeof PROTOTYPES]: KoffiFunction } & {
+  readonly koffi: Koffi;
+  readonly spawnProto: ReturnType<Koffi['proto']>;
+};
+
+function declare(): Libc {
   const koffi = loadKoffi();
   const lib = koffi.load('libc.so.6');
-  return {
-    koffi,
-    mmap: lib.func('void *mmap(void *addr, size_t len, int prot, int flags, int fd, long off)'),
-    munmap: lib.func('int munmap(void *addr, size_t len)'),
-    mprotect: lib.func('int mprotect(void *addr, size_t len, int prot)'),
-    memcpy: lib.func('void *memcpy(void *dst, const void *src, size_t n)'),
-    pipe2: lib.func('int pipe2(_Out_ int *fds, int flags)'),
-    socketpair: lib.func('int socketpair(int domain, int type, int protocol, _Out_ int *fds)'),
-    socket: lib.func('int socket(int domain, int type, int protocol)'),
-    connect: lib.func('int connect(int fd, const void *addr, unsigned int len)'),
-    bind: lib.func('int bind(int fd, const void *addr, unsigned int len)'),
-    setsockopt: lib.func('int setsockopt(int fd, int level, int name, const void *value, unsigned int len)'),
-    send: lib.func('long send(int fd, const void *buf, size_t len, int flags)'),
-    recvfrom: lib.func(
-      'long recvfrom(int fd, void *buf, size_t len, int flags, void *addr, _Inout_ unsigned int *addrlen)',
-    ),
-    close: lib.func('int close(int fd)'),
-    dupfd: lib.func('int fcntl(int fd, int cmd, int arg)'),
-    waitpid: lib.func('int waitpid(int pid, _Out_ int *status, int options)'),
-    kill: lib.func('int kill(int pid, int sig)'),
-    mount: lib.func(
-      'int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)',
-    ),
-    umount2: lib.func('int umount2(const char *target, int flags)'),
-    unshare: lib.func('int unshare(int flags)'),
-    setns: lib.func('int setns(int fd, int nstype)'),
-    ioctlPtr: lib.func('int ioctl(int fd, unsigned long req, void *arg)'),
-    recvmsg: lib.func('long recvmsg(int fd, void *msg, int flags)'),
-    syscall3: lib.func('long syscall(long nr, long a, long b, long c)'),
-    isatty: lib.func('int isatty(int fd)'),
-    flock: lib.func('int flock(int fd, int op)'),
-    mknod: lib.func('int mknod(const char *path, unsigned int mode, unsigned long dev)'),
-    lsetxattr: lib.func(
-      'int lsetxattr(const char *path, const char *name, const void *value, size_t size, int flags)',
-    ),
-    lgetxattr: lib.func('long lgetxattr(const char *path, const char *name, _Out_ void *value, size_t size)'),
-    fgetxattr: lib.func('long fgetxattr(int fd, const char *name, _Out_ void *value, size_t size)'),
-    llistxattr: lib.func('long llistxattr(const char *path, _Out_ void *list, size_t size)'),
-    // fd-relative file calls (at.ts)
-    fstatfs: lib.func('int fstatfs(int fd, void *buf)'),
-    syscall4: lib.func('long syscall(long nr, long a, long b, long c, long d)'),
-    openat: lib.func('int openat(int dirfd, const char *path, int flags, ...)'),
-    mkdirat: lib.func('int mkdirat(int dirfd, const char *path, unsigned int mode)'),
-    symlinkat: lib.func('int symlinkat(const char *target, int dirfd, const char *path)'),
-    readlinkat: lib.func('long readlinkat(int dirfd, const char *path, _Out_ void *buf, size_t size)'),
-    fchownat: lib.func(
-      'int fchownat(int dirfd, const char *path, unsigned int uid, unsigned int gid, int flags)',
-    ),
-    fchmodat: lib.func('int fchmodat(int dirfd, const char *path, unsigned int mode, int flags)'),
-    utimensat: lib.func('int utimensat(int dirfd, const char *path, const void *times, int flags)'),
-    futimens: lib.func('int futimens(int fd, const void *times)'),
-    unlinkat: lib.func('int unlinkat(int dirfd, const char *path, int flags)'),
-    mknodat: lib.func('int mknodat(int dirfd, const char *path, unsigned int mode, unsigned long dev)'),
-    linkat: lib.func(
-      'int linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int flags)',
-    ),
-    // Called through .async (on a libuv pool thread) by wait-readable.ts.
-    ppoll: lib.func('int ppoll(void *fds, unsigned long nfds, const void *timeout, const void *sigmask)'),
-    eventfd: lib.func('int eventfd(unsigned int initval, int flags)'),
-    spawnProto: koffi.proto('long box_spawn(void *program)'),
-  };
+  const bound: Record<string, unknown> = { koffi, spawnProto: koffi.proto('long box_spawn(void *program)') };
+  for (const [name, prototype] of Object.entries(PROTOTYPES)) {
+    Object.defineProperty(bound, name, {
+      configurable: true,
+      enumerable: true,
+      get() {
+        const fn = lib.func(prototype);
+        Object.defineProperty(bound, name, { value: fn, enumerable: true });
+        return fn;
+      },
+    });
+  }
+  return bound as Libc;
 }
 
-let cached: ReturnType<typeof declare> | undefined;
+let cached: Libc | undefined;
 
 /** The libc bindings, loaded on first use. */
-export function libc(): ReturnType<typeof declare> {
+export function libc(): Libc {
   cached ??= declare();
   return cached;
 }
