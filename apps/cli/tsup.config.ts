@@ -113,16 +113,24 @@ const LAZY_HELPER =
  * export) was copied into another of getters (`__toCommonJS`), and each `import()` of a sibling
  * chunk copied it again (`__toESM`, which for a module marked `__esModule` adds nothing but the
  * copy). Each copy is a closure and a property per export, made at load, and a call through
- * two getters at every use. The chunks' own exports object is the module's exports instead,
- * marked `__esModule` as before, and a sibling chunk's `import()` is its `require`.
+ * two getters at every use. A chunk's own exports object is its module's exports instead, marked
+ * `__esModule` as esbuild marked the copy, and a sibling chunk's `import()` is its `require` (a
+ * chunk without exports, whose `import()` only runs it, has no `__esModule` either way).
+ * The build fails if esbuild's output no longer has the shape these rewrites expect.
  */
-const INTEROP: readonly [RegExp, string][] = [
-  [
-    /\bmodule\.exports=__toCommonJS\(stdin_exports\);/g,
-    '__defProp(stdin_exports,"__esModule",{value:true}),module.exports=stdin_exports;',
-  ],
-  [/\b__toESM\(require\("(\.\/[\w-]+\.js)"\)\)/g, 'require("$1")'],
-];
+function withoutInteropCopies(name: string, code: string): string {
+  const EXPORTS = /\bmodule\.exports=__toCommonJS\(stdin_exports\);/g;
+  const SIBLING_IMPORT = /\b__toESM\(require\("(\.\/[\w-]+\.js)"\)\)/g;
+  const copies = code.match(EXPORTS)?.length ?? 0;
+  if (copies > 1 || (copies === 0 && /__toCommonJS\(/.test(code.replace(/var __toCommonJS=/, ''))))
+    throw new Error(`${name}: esbuild's exports are not in the shape the build rewrites`);
+  const rewritten = code
+    .replace(EXPORTS, '__defProp(stdin_exports,"__esModule",{value:true}),module.exports=stdin_exports;')
+    .replace(SIBLING_IMPORT, 'require("$1")');
+  if (/__toESM\(require\("\.\//.test(rewritten))
+    throw new Error(`${name}: a sibling chunk's import() is not in the shape the build rewrites`);
+  return rewritten;
+}
 
 /**
  * A chunk's V8 code cache (src/runtime/code-cache.ts), from the source as that loader wraps it.
@@ -165,10 +173,7 @@ async function toCommonJS(dir: string, entry: string, { eager }: { eager: boolea
       banner: `${name === entry ? `${SHEBANG}\n` : ''}"use strict";var __boxMeta={get url(){return require("node:url").pathToFileURL(__filename).href}};${LAZY_HELPER}`,
       minifyWhitespace: true,
     });
-    const code = INTEROP.reduce(
-      (text, [pattern, replacement]) => text.replace(pattern, replacement),
-      transformed.replace(LAZY_REQUIRE, 'var $1=__boxLazy("$2");'),
-    );
+    const code = withoutInteropCopies(name, transformed.replace(LAZY_REQUIRE, 'var $1=__boxLazy("$2");'));
     writeFileSync(path, code);
     // Whatever the build's umask: nobody but the owner may change what root runs. The entry is run
     // through its #! line (as a bin, or by podman and containerd's shim for box-runtime).

@@ -138,7 +138,7 @@ describe.skipIf(!canRun)('v1 manager on the real kernel', () => {
     await manager.destroy();
     expect(leftovers(path)).toEqual([]);
   });
-  it('destroy with one attempt: refused at once while a task is in it (nothing removed), then removes it and its child cgroups', async () => {
+  it('destroy with one attempt: refused at once while a task is in every hierarchy (each kept), then removes it and its child cgroups', async () => {
     const { manager, child } = await start();
     await manager.addProcess(child.pid);
     await expect(manager.destroy({ attempts: 1 })).rejects.toMatchObject({

@@ -48,8 +48,9 @@ async function removeOnce(fs: CgroupFs, dir: string): Promise<void> {
 
 /**
  * Removes a cgroup directory and its child cgroups, deepest first. A cgroup whose last tasks are
- * still exiting answers EBUSY (and a new child cgroup makes ENOTEMPTY), so those are retried with a
- * short, doubling pause. A directory that is already gone is fine.
+ * still exiting answers EBUSY (as does one a new child cgroup appeared in; other file systems, as
+ * the tests' fake, say ENOTEMPTY), so those are retried with a short, doubling pause. A directory
+ * that is already gone is fine.
  */
 export async function removeCgroupTree(
   fs: CgroupFs,

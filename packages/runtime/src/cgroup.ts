@@ -51,8 +51,10 @@ export async function removeContainerCgroup(
   const oomKilled = await cgroup.oomKilled().catch(() => false);
   // Usually nothing is left by now (the container has ended): then one try at the removal is
   // all it takes, without reading every hierarchy's processes first. The kernel refuses to remove
-  // a cgroup while a task is in it, so a cgroup that went had nothing left to kill; one that did
-  // not (EBUSY, or any other failure, which the full path below reports) is emptied first.
+  // a cgroup while a task is in it, so a cgroup that went had nothing left to kill. When the try
+  // fails (EBUSY, or another failure, which the full path reports), it may have removed the
+  // hierarchies and child cgroups that were empty already; the full path below finds what runs in
+  // the rest, kills it and removes the rest (it takes a cgroup gone from some hierarchies).
   const removed = await cgroup.destroy({ attempts: 1 }).then(
     () => true,
     () => false,

@@ -1,7 +1,8 @@
 /**
  * Starting a container from an OCI config: the path from `box run` to execve.
  *
- *   validateSpec → lookupCommand (in the rootfs and its bind mounts, for docker's 126/127)
+ *   validateSpec, validateSpecSeccomp
+ *   → lookupCommand (in the rootfs and its bind mounts, for docker's 126/127)
  *   → @box/ns spawn: new namespaces, sync point (id maps, onSync),
  *     addRootfsSteps (mounts, /dev, terminal, pivot_root, masks, hostname),
  *     stdio, cwd, credentials, capabilities → execve

@@ -296,7 +296,11 @@ export function defaultSpec(options: DefaultSpecOptions): Spec {
 
 const HOSTNAME = /^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,62})$/;
 
-/** Checks a spec before anything is created; throws SpecError naming the problem. */
+/**
+ * Checks a spec before anything is created; throws SpecError naming the problem. All but
+ * `linux.seccomp`, which validateSpecSeccomp checks (async: its code loads only when needed):
+ * call both.
+ */
 export function validateSpec(spec: Spec): asserts spec is Spec & { process: Process; root: Root } {
   if (!spec.process) throw new SpecError('config has no process');
   if (!spec.root?.path) throw new SpecError('config has no root.path');

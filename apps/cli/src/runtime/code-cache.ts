@@ -15,11 +15,11 @@
  * and a cache older than its chunk, of another owner, or writable by others is not used
  * (trustedCache). They are never written at run time either (a cache a local user could write
  * would be code they could make root run). A test checks that
- * this Node.js accepts every one, of both programs (apps/e2e oci-runtime.test.ts).
+ * this Node.js accepts every one, of both programs (apps/e2e/tests/oci-runtime.test.ts).
  */
 import { closeSync, fstatSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import Module from 'node:module';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Script } from 'node:vm';
 
 type Loader = (module: Module, filename: string) => void;
@@ -43,7 +43,8 @@ let pool = Buffer.alloc(0);
  * The chunk's cache, when it can only be the build's: not older than the chunk (a chunk patched in
  * place after the build, even to the same length, is compiled from its source), owned by the
  * chunk's owner, and writable by nobody else. Otherwise undefined: the chunk loads from source.
- * The bytes are valid until the next call, which reuses their buffer.
+ * The bytes are a view of the shared buffer, valid until the next call overwrites them: use them
+ * at once (the loader hands them to V8, which copies them), never keep them.
  */
 export function trustedCache(chunk: string): Buffer | undefined {
   let fd: number | undefined;
@@ -94,7 +95,7 @@ export function useCodeCache(): void {
     (parent: Module) =>
     (id: string): unknown => {
       if (!id.startsWith('./') || id.includes('/', 2) || !id.endsWith('.js')) return parent.require(id);
-      const filename = `${here}/${id.slice(2)}`;
+      const filename = join(here, id.slice(2));
       const cached = internals._cache[filename];
       if (cached) return cached.exports;
       const module = new Module(filename, parent);
