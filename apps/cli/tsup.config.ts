@@ -120,7 +120,7 @@ const LAZY_HELPER =
  */
 function withoutInteropCopies(name: string, code: string): string {
   const EXPORTS = /\bmodule\.exports=__toCommonJS\(stdin_exports\);/g;
-  const SIBLING_IMPORT = /\b__toESM\(require\("(\.\/[\w-]+\.js)"\)\)/g;
+  const SIBLING_IMPORT = /\b__toESM\(require\("(\.\/[\w.-]+\.js)"\)\)/g;
   const copies = code.match(EXPORTS)?.length ?? 0;
   if (copies > 1 || (copies === 0 && /__toCommonJS\(/.test(code.replace(/var __toCommonJS=/, ''))))
     throw new Error(`${name}: esbuild's exports are not in the shape the build rewrites`);

@@ -150,7 +150,7 @@ export class OciRuntime {
     // only, as the start-up path below: the generated validator is large, and the other commands
     // (start, state, delete...) need neither.
     const { validateConfigSchema } = await import('./schema.js');
-    validateConfigSchema(spec);
+    await validateConfigSchema(spec);
     // (An assertion function is called through a name with a declared type.)
     const checks = await import('../spec.js');
     const validateSpec: typeof checks.validateSpec = checks.validateSpec;

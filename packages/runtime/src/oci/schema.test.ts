@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 // The generator itself: the checked-in validator must be what it makes from the schema files.
-import { generate, OUTPUT } from '../../scripts/gen-config-schema.mjs';
+import { generate, OUTPUT, PLATFORMS_OUTPUT } from '../../scripts/gen-config-schema.mjs';
 import { isRuntimeError } from '../errors.js';
 import { defaultSpec } from '../spec.js';
 import { jsonPath, validateConfigSchema } from './schema.js';
@@ -19,9 +19,9 @@ function runcSpec(): Record<string, any> {
 }
 
 /** The message validateConfigSchema throws for `config`, checking it is an ESPEC SpecError. */
-function refusal(config: unknown): string {
+async function refusal(config: unknown): Promise<string> {
   try {
-    validateConfigSchema(config);
+    await validateConfigSchema(config);
   } catch (error) {
     expect(isRuntimeError(error, 'ESPEC')).toBe(true);
     expect((error as Error).name).toBe('SpecError');
@@ -33,24 +33,24 @@ function refusal(config: unknown): string {
 }
 
 describe('validateConfigSchema', () => {
-  it("accepts runc's default config (runc spec, checked in)", () => {
-    expect(() => validateConfigSchema(runcSpec())).not.toThrow();
+  it("accepts runc's default config (runc spec, checked in)", async () => {
+    await expect(validateConfigSchema(runcSpec())).resolves.toBeUndefined();
   });
 
-  it.skipIf(!existsSync(RUNC))("accepts the config this machine's runc spec writes", () => {
+  it.skipIf(!existsSync(RUNC))("accepts the config this machine's runc spec writes", async () => {
     const dir = mkdtempSync(join(tmpdir(), 'box-runc-spec-'));
     try {
       const run = spawnSync(RUNC, ['spec'], { cwd: dir, encoding: 'utf8' });
       expect(run.status, run.stderr).toBe(0);
-      expect(() =>
+      await expect(
         validateConfigSchema(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'))),
-      ).not.toThrow();
+      ).resolves.toBeUndefined();
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });
 
-  it("accepts box's defaultSpec, as an object and as the JSON a bundle holds", () => {
+  it("accepts box's defaultSpec, as an object and as the JSON a bundle holds", async () => {
     const userns = {
       uidMappings: [{ containerID: 0, hostID: 100000, size: 65536 }],
       gidMappings: [{ containerID: 0, hostID: 100000, size: 65536 }],
@@ -59,24 +59,24 @@ describe('validateConfigSchema', () => {
       defaultSpec({ rootfs: '/srv/rootfs' }),
       defaultSpec({ rootfs: 'rootfs', args: ['sleep', '1'], userns }),
     ]) {
-      expect(() => validateConfigSchema(spec)).not.toThrow();
-      expect(() => validateConfigSchema(JSON.parse(JSON.stringify(spec)))).not.toThrow();
+      await expect(validateConfigSchema(spec)).resolves.toBeUndefined();
+      await expect(validateConfigSchema(JSON.parse(JSON.stringify(spec)))).resolves.toBeUndefined();
     }
   });
 
-  it("refuses defaultSpec's device cgroup rules: their '*' is not the spec's (major/minor left out)", () => {
+  it("refuses defaultSpec's device cgroup rules: their '*' is not the spec's (major/minor left out)", async () => {
     // With a cgroupsPath, defaultSpec copies @box/cgroups' DEFAULT_DEVICE_RULES, whose "any"
     // major/minor is the string '*'; the spec types them int64 and says to leave them out.
     const spec = defaultSpec({ rootfs: 'rootfs', cgroupsPath: 'box/web' });
-    expect(refusal(spec)).toBe('config.json: linux.resources.devices[0].major: must be integer');
+    expect(await refusal(spec)).toBe('config.json: linux.resources.devices[0].major: must be integer');
     for (const rule of spec.linux?.resources?.devices ?? []) {
       if (rule.major === '*') delete rule.major;
       if (rule.minor === '*') delete rule.minor;
     }
-    expect(() => validateConfigSchema(spec)).not.toThrow();
+    await expect(validateConfigSchema(spec)).resolves.toBeUndefined();
   });
 
-  it('accepts what v1.2 added to the older schema files (the overlay)', () => {
+  it('accepts what v1.2 added to the older schema files (the overlay)', async () => {
     const config = runcSpec();
     config.ociVersion = '1.2.0';
     config.process.user.umask = 18;
@@ -87,82 +87,102 @@ describe('validateConfigSchema', () => {
       architectures: ['SCMP_ARCH_X86_64', 'SCMP_ARCH_RISCV64'],
       syscalls: [{ names: ['kill'], action: 'SCMP_ACT_KILL_PROCESS' }],
     };
-    expect(() => validateConfigSchema(config)).not.toThrow();
+    await expect(validateConfigSchema(config)).resolves.toBeUndefined();
   });
 
-  it("accepts a device's fileMode with its file type bits, as podman sends it; names one past 16 bits", () => {
+  it("accepts a device's fileMode with its file type bits, as podman sends it; names one past 16 bits", async () => {
     const config = runcSpec();
     config.linux.devices = [{ path: '/dev/x', type: 'c', major: 1, minor: 3, fileMode: 0o20600 }];
-    expect(() => validateConfigSchema(config)).not.toThrow();
+    await expect(validateConfigSchema(config)).resolves.toBeUndefined();
     config.linux.devices[0].fileMode = 0o200000;
-    expect(() => validateConfigSchema(config)).toThrow(/linux\.devices\[0\]\.fileMode/);
+    await expect(validateConfigSchema(config)).rejects.toThrow(/linux\.devices\[0\]\.fileMode/);
   });
 
-  it('names process.args when it is not an array', () => {
+  it('names process.args when it is not an array', async () => {
     const config = runcSpec();
     config.process.args = 'sh -c true';
-    expect(refusal(config)).toBe('config.json: process.args: must be array');
+    expect(await refusal(config)).toBe('config.json: process.args: must be array');
   });
 
-  it('names the namespace with an unknown type, listing the allowed ones', () => {
+  it('names the namespace with an unknown type, listing the allowed ones', async () => {
     const config = runcSpec();
     config.linux.namespaces[2].type = 'pidfd';
-    expect(refusal(config)).toBe(
+    expect(await refusal(config)).toBe(
       'config.json: linux.namespaces[2].type: must be equal to one of the allowed values ' +
         '(mount, pid, network, uts, ipc, user, cgroup, time)',
     );
   });
 
-  it('says ociVersion is missing', () => {
+  it('says ociVersion is missing', async () => {
     const config = runcSpec();
     delete config.ociVersion;
-    expect(refusal(config)).toBe('config.json: ociVersion: missing');
+    expect(await refusal(config)).toBe('config.json: ociVersion: missing');
   });
 
-  it('names a mount without destination', () => {
+  it('names a mount without destination', async () => {
     const config = runcSpec();
     delete config.mounts[1].destination;
-    expect(refusal(config)).toBe('config.json: mounts[1].destination: missing');
+    expect(await refusal(config)).toBe('config.json: mounts[1].destination: missing');
   });
 
-  it('names a negative uid', () => {
+  it('names a negative uid', async () => {
     const config = runcSpec();
     config.process.user.uid = -1;
-    expect(refusal(config)).toBe('config.json: process.user.uid: must be >= 0');
+    expect(await refusal(config)).toBe('config.json: process.user.uid: must be >= 0');
   });
 
-  it('names a hook without path', () => {
+  it('names a hook without path', async () => {
     const config = runcSpec();
     config.hooks = { createRuntime: [{ path: '/bin/true' }, { args: ['hook'] }] };
-    expect(refusal(config)).toBe('config.json: hooks.createRuntime[1].path: missing');
+    expect(await refusal(config)).toBe('config.json: hooks.createRuntime[1].path: missing');
   });
 
-  it('names a capability that is not a string; the schema has no pattern for their names', () => {
+  it('names a capability that is not a string; the schema has no pattern for their names', async () => {
     const config = runcSpec();
     // v1.2's config-schema.json types every capability set as ArrayOfStrings: a name without
     // CAP_ passes here (validateSpec and the capability code decide what names mean).
     config.process.capabilities.bounding.push('NET_ADMIN');
-    expect(() => validateConfigSchema(config)).not.toThrow();
+    await expect(validateConfigSchema(config)).resolves.toBeUndefined();
     config.process.capabilities.bounding.push(12);
-    expect(refusal(config)).toBe('config.json: process.capabilities.bounding[4]: must be string');
+    expect(await refusal(config)).toBe('config.json: process.capabilities.bounding[4]: must be string');
   });
 
-  it('accepts unknown fields, top-level and nested: the schema leaves objects open', () => {
+  it('accepts unknown fields, top-level and nested: the schema leaves objects open', async () => {
     const config = runcSpec();
     config.boxExtension = { anything: true };
     config.process.notInTheSpec = 1;
-    expect(() => validateConfigSchema(config)).not.toThrow();
+    await expect(validateConfigSchema(config)).resolves.toBeUndefined();
   });
 
-  it('names the top level when the config is not an object', () => {
-    expect(refusal([])).toBe('config.json: (top level): must be object');
-    expect(refusal(null)).toBe('config.json: (top level): must be object');
+  it("checks the other platforms' sections with their own validators, naming the field below the section", async () => {
+    const config = runcSpec();
+    config.solaris = { milestone: 'svc:/milestone/container:default', cappedCPU: { ncpus: '8' } };
+    config.windows = { layerFolders: ['C:\\layers\\1'] };
+    await expect(validateConfigSchema(config)).resolves.toBeUndefined();
+    config.windows.layerFolders = [];
+    expect(await refusal(config)).toBe('config.json: windows.layerFolders: must NOT have fewer than 1 items');
+    config.windows = 5;
+    expect(await refusal(config)).toBe('config.json: windows: must be object');
+    delete config.windows;
+    config.solaris.cappedCPU.ncpus = 8;
+    expect(await refusal(config)).toBe('config.json: solaris.cappedCPU.ncpus: must be string');
+    delete config.solaris;
+    config.vm = { hypervisor: { path: 'relative' } };
+    expect(await refusal(config)).toBe('config.json: vm.kernel: missing');
+    delete config.vm;
+    config.zos = { devices: [{ path: '/dev/x' }] };
+    expect(await refusal(config)).toMatch(/^config\.json: zos\.devices\[0\]\.\w+: missing$/);
   });
 
-  it('names keys that are not identifiers in brackets', () => {
+  it('names the top level when the config is not an object', async () => {
+    expect(await refusal([])).toBe('config.json: (top level): must be object');
+    expect(await refusal(null)).toBe('config.json: (top level): must be object');
+  });
+
+  it('names keys that are not identifiers in brackets', async () => {
     const config = runcSpec();
     config.linux.sysctl = { 'net.ipv4.ip_forward': 1 };
-    expect(refusal(config)).toBe('config.json: linux.sysctl["net.ipv4.ip_forward"]: must be string');
+    expect(await refusal(config)).toBe('config.json: linux.sysctl["net.ipv4.ip_forward"]: must be string');
   });
 });
 
@@ -176,7 +196,9 @@ describe('jsonPath', () => {
 });
 
 describe('the generated validator', () => {
-  it('is what scripts/gen-config-schema.mjs makes from the schema files now', () => {
-    expect(readFileSync(OUTPUT, 'utf8')).toBe(generate());
+  it('is what scripts/gen-config-schema.mjs makes from the schema files now, the other platforms apart', () => {
+    const generated = generate();
+    expect(Object.keys(generated).sort()).toEqual([OUTPUT, PLATFORMS_OUTPUT].sort());
+    for (const [path, text] of Object.entries(generated)) expect(readFileSync(path, 'utf8')).toBe(text);
   });
 });
