@@ -3,13 +3,13 @@
 // runtime spec's config.json JSON Schema (src/oci/schema/*.json, see the README there) compiled by
 // ajv into standalone modules, the other platforms' sections apart (PLATFORMS).
 //
-//   node packages/runtime/scripts/gen-config-schema.mjs            # write the file
-//   node packages/runtime/scripts/gen-config-schema.mjs --check    # exit 1 if it is out of date
+//   node packages/runtime/scripts/gen-config-schema.mjs            # write the files
+//   node packages/runtime/scripts/gen-config-schema.mjs --check    # exit 1 if one is out of date
 //
 // Why generate at all: box-runtime's start-up is benchmarked, and importing ajv and compiling
 // these eleven schema files at every start costs far more than importing the compiled module
 // (scripts/bench-config-schema.mjs measures both; src/oci/schema.ts has the numbers). The test
-// src/oci/schema.test.ts runs generate() and compares it with the checked-in file, so a schema
+// src/oci/schema.test.ts runs generate() and compares it with the checked-in files, so a schema
 // or ajv change can't leave a stale validator behind unnoticed.
 //
 // The schema files are copied as published; what this project changes (OVERLAY below) is

@@ -4,10 +4,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 // The generator itself: the checked-in validator must be what it makes from the schema files.
-import { generate, OUTPUT, PLATFORMS_OUTPUT } from '../../scripts/gen-config-schema.mjs';
+import {
+  PLATFORMS as GENERATED_PLATFORMS,
+  generate,
+  OUTPUT,
+  PLATFORMS_OUTPUT,
+} from '../../scripts/gen-config-schema.mjs';
 import { isRuntimeError } from '../errors.js';
 import { defaultSpec } from '../spec.js';
-import { jsonPath, validateConfigSchema } from './schema.js';
+import * as platformValidators from './schema/validate-platforms.generated.js';
+import { jsonPath, PLATFORMS, validateConfigSchema } from './schema.js';
 
 const FIXTURE = join(import.meta.dirname, 'schema/fixtures/runc-1.1.5-spec.json');
 const RUNC = '/usr/sbin/runc';
@@ -200,5 +206,12 @@ describe('the generated validator', () => {
     const generated = generate();
     expect(Object.keys(generated).sort()).toEqual([OUTPUT, PLATFORMS_OUTPUT].sort());
     for (const [path, text] of Object.entries(generated)) expect(readFileSync(path, 'utf8')).toBe(text);
+  });
+
+  it("runs a validator for each section the generator left open, and the platforms' module has each", () => {
+    expect(PLATFORMS).toEqual(GENERATED_PLATFORMS);
+    const exported: Record<string, unknown> = { ...platformValidators };
+    expect(Object.keys(exported).sort()).toEqual(Object.values(PLATFORMS).sort());
+    for (const name of Object.values(PLATFORMS)) expect(typeof exported[name]).toBe('function');
   });
 });
