@@ -32,8 +32,8 @@ interface ModuleInternals {
 /**
  * Where caches are read: one buffer for all, reused. V8 copies a cache into its heap while the
  * chunk compiles and keeps no reference to the bytes, so the next chunk's cache can overwrite
- * them. A fresh buffer per cache (most are over malloc's mmap threshold, so each was new memory)
- * costs a page fault per 4 KiB, and on a virtual machine a fault can cost 14 µs: reading all of
+ * them. A buffer per cache was new memory each time (the earlier ones are freed only by a later
+ * GC), a page fault per 4 KiB, and on a virtual machine a fault can cost 14 µs: reading all of
  * box-runtime's caches took 4.4-6.8 ms that way and 2.3-2.5 ms into one buffer (the 26 caches,
  * 916 KB, in fresh processes).
  */
@@ -85,11 +85,11 @@ export function useCodeCache(): void {
 
   /**
    * A chunk's `require`. The build names sibling chunks as `./NAME.js`; those are loaded straight
-   * from this directory, past Node's resolution, which costs about 0.3 ms a chunk (a stat of
-   * each candidate, a realpath, package.json lookups) and gives the same file: the directory is
-   * already the real path (Node resolved the entry's), and a chunk is never a link. Each is
-   * still one module in Node's cache, so a chunk required here and by Node's own require is
-   * loaded once. Anything else (Node's built-ins, koffi) goes through Node's require.
+   * from this directory, past Node's resolution, which cost 0.1-0.7 ms a chunk (a stat of each
+   * candidate, a realpath, package.json lookups; the first the most) and gives the same file:
+   * the directory is already the real path (Node resolved the entry's), and a chunk is never a
+   * link. Each is still one module in Node's cache, so a chunk required here and by Node's own
+   * require is loaded once. Anything else (Node's built-ins, koffi) goes through Node's require.
    */
   const siblingRequire =
     (parent: Module) =>
