@@ -4,8 +4,9 @@
  * compiling. podman and containerd's shim start box-runtime for every step of a container, and
  * `create` loads about 370 KB of chunks: with the caches, callgrind counts 39 M instructions
  * fewer (about 7 ms). box-runtime's caches hold every function compiled, not only the chunks'
- * top-level code, so that `create` compiles nothing at run time (5.6 ms less; tsup.config.ts). Every box command is a Node.js start-up too (`box ps`: 342 M instructions
- * as ES modules without caches, 226 M as CommonJS with them; `node -e 0`: 85 M).
+ * top-level code, so that `create` compiles nothing at run time (5.6 ms less; tsup.config.ts).
+ * Every box command is a Node.js start-up too (`box ps`: 342 M instructions as ES modules
+ * without caches, 226 M as CommonJS with them; `node -e 0`: 85 M).
  *
  * Only files in this directory that have a cache are loaded this way; everything else (Node's
  * built-ins, koffi) goes through Node's loader as usual. V8 compiles from source when a cache was

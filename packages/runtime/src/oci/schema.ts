@@ -12,9 +12,10 @@
  * time took ~300 ms (min 213); importing the validator that ajv's standalone code generation
  * wrote at build time and validating took ~19 ms (min 14), ~7 ms of which is node's first
  * dynamic import of any module (measured before the other platforms' sections got a module of
- * their own, which made the one a Linux config loads a quarter smaller). So the validator is generated (scripts/gen-config-schema.mjs)
- * and checked in, ajv is a devDependency needed only to regenerate it (the generated code
- * imports nothing), and schema.test.ts fails when the checked-in code is not what ajv makes now.
+ * their own, which made the one a Linux config loads a quarter smaller). So the validator is
+ * generated (scripts/gen-config-schema.mjs) and checked in, ajv is a devDependency needed only to
+ * regenerate it (the generated code imports nothing), and schema.test.ts fails when the
+ * checked-in code is not what ajv makes now.
  */
 
 import { SpecError } from '../errors.js';

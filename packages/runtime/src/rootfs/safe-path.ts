@@ -44,6 +44,9 @@ export function mountAttributes(flags: number): number {
   return attrs;
 }
 
+/** An empty, "." or ".." segment in a relative path (a doubled or trailing "/" included). */
+const UNPLAIN_SEGMENT = /(^|\/)\.{0,2}(\/|$)/;
+
 export class SafeSteps {
   private readonly dir: Slot;
   private readonly target: Slot;
@@ -102,11 +105,10 @@ export class SafeSteps {
    * this runs for every mount and device of a container.
    */
   private below(target: string): string {
-    const plain = /(^|\/)\.{0,2}(\/|$)/;
     if (target === this.root) return '';
     if (target.startsWith(`${this.root}/`)) {
       const rest = target.slice(this.root.length + 1);
-      if (!plain.test(rest)) return rest;
+      if (!UNPLAIN_SEGMENT.test(rest)) return rest;
     }
     return posix.relative(this.root, target);
   }
