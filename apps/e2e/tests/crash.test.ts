@@ -8,7 +8,7 @@
  * kill lands 0-300 ms after it (a little before, too), where box makes, starts or removes things.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, readlinkSync, rmdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { boxAsync, boxBin, boxOk, leftovers, useBoxRoot, waitFor } from '../helpers/box.js';
@@ -261,9 +261,11 @@ describe('a box command killed with SIGKILL at any moment', { timeout: 90_000 },
   it('frees a container whose lock only a process of another PID namespace holds', async () => {
     // What a container's first process is while it waits at its sync point and its box is
     // killed: the box's files, the lock among them, held in a new PID namespace. Made here
-    // with flock(1) and unshare(1), both then killed, so that it happens every time.
+    // with flock(1) and unshare(1), both then killed, so that it happens every time; with the
+    // marker that start would have written before it made anything.
     const id = await made(['create', 'busybox', 'sleep', '30']);
     ours.add(id);
+    writeFileSync(join(env.root, 'containers', id, 'starting'), '');
     const holder = spawn(
       'flock',
       [join(env.root, 'containers', id, 'lock'), 'unshare', '-pf', 'sleep', '300'],

@@ -14,10 +14,12 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createCgroupManager } from '@box/cgroups';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { EngineError, isRuntimeError, SpecError } from '../errors.js';
 import { makeBusyboxRootfs } from '../testing/busybox-rootfs.js';
 import { createEngine, type Engine } from './engine.js';
+import { ContainerStore } from './store.js';
 import type { EngineImage, ImageProvider } from './types.js';
 
 let top: string;
@@ -278,6 +280,40 @@ describe('recovery after dead processes', () => {
     const list = await fresh.list({ all: true });
     expect(list.map((c) => [c.id, c.status, c.exitCode])).toEqual([[kept.id, 'exited', 137]]);
     expect(holds.has(gone.id)).toBe(false);
+  });
+
+  it('undoes a start cut short (its marker is left) and locks no other created or exited container', async () => {
+    const engine = newEngine();
+    const cut = await engine.create({ image: 'busybox', command: ['true'] });
+    const waiting = await engine.create({ image: 'busybox', command: ['true'] });
+    const ran = await engine.run({ image: 'busybox', command: ['true'] });
+    await engine.wait(ran.id);
+    const dir = (id: string) => join(engine.root, 'containers', id);
+    // A start ends by clearing the marker it wrote first.
+    expect(existsSync(join(dir(ran.id), 'starting'))).toBe(false);
+    // As a start killed after it made the container's cgroup leaves it: the marker, a cgroup, the
+    // record still "created".
+    const { cgroupsPath } = JSON.parse(readFileSync(join(dir(cut.id), 'state.json'), 'utf8'));
+    await (await createCgroupManager({ path: cgroupsPath })).create();
+    writeFileSync(join(dir(cut.id), 'starting'), '');
+    expect(cgroupsOf(cut.id)).not.toEqual([]);
+    const lock = vi.spyOn(ContainerStore.prototype, 'lock');
+    try {
+      await createEngine({ root: engine.root, images }).reconcile();
+      expect(lock.mock.calls.map(([id]) => id)).toEqual([cut.id]);
+    } finally {
+      lock.mockRestore();
+    }
+    expect(cgroupsOf(cut.id)).toEqual([]);
+    expect(existsSync(join(dir(cut.id), 'starting'))).toBe(false);
+    const list = await engine.list({ all: true });
+    expect(list.map((c) => [c.id, c.status]).sort()).toEqual(
+      [
+        [cut.id, 'created'],
+        [waiting.id, 'created'],
+        [ran.id, 'exited'],
+      ].sort(),
+    );
   });
 
   it('a container recovery cannot finish does not stop other commands; its own rm names the problem', async () => {

@@ -65,6 +65,9 @@ async function launchWith(
   const { store } = ctx;
   await checkCgroupReach(record);
   const spec = store.readSpec(record.id);
+  // Before anything is made: a start cut short here or later is finished by recovery. Cleared
+  // once the record says running; a failed start leaves it for recovery to check once more.
+  store.markStarting(record.id);
   // Its address, ports and /etc files before the process exists (see network-attach.ts).
   let network: ContainerNetwork | undefined;
   try {
@@ -100,6 +103,7 @@ async function launchWith(
             },
             options.durable,
           );
+          store.clearStarting(record.id);
         },
       });
     });

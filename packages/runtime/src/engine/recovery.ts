@@ -15,8 +15,10 @@
  *   - the process is gone, or it is a foreground container (it dies with its
  *     box): remove its cgroup, then record the end or, for --rm, remove it;
  *   - a detached container still runs (its service died): a supervisor adopts it.
- * A created container left with a cgroup by an interrupted start loses the cgroup; one made by a
- * `run --rm` whose process died before it ran is removed (runPending).
+ * A created or exited container whose start was cut short (its directory still has the marker
+ * launch.ts writes first) loses what that start made: its cgroup, addresses and rules. One made by
+ * a `run --rm` whose process died before it ran is removed (runPending). Other created and exited
+ * containers are not looked at.
  * Nothing a running container uses is touched.
  */
 import { closeSync, existsSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
@@ -26,6 +28,7 @@ import { thawAfterCommit } from './freezer.js';
 import { sameProcessAlive } from './process-info.js';
 import { exitCodeOfDeadOwner, killInit, processAlive } from './status.js';
 import { newLockScan } from './store.js';
+import type { ContainerRecord } from './types.js';
 
 /**
  * Recovers what dead processes left. Cheap when there is nothing to do: containers whose owner
@@ -43,7 +46,7 @@ export async function reconcile(
   const scan = newLockScan();
   const locks = new Set(scan.locks.map((lock) => lock.key));
   for (const listed of ctx.store.list()) {
-    if (listed.status === 'exited') continue;
+    if (!mayNeedRecovery(ctx, listed)) continue;
     await thawAfterCommit(ctx.store.dir(listed.id), listed.cgroupsPath);
     if (ctx.store.isOwned(listed.id, locks) && ctx.store.lockHolders(listed.id, scan).owners.length > 0)
       continue;
@@ -53,6 +56,7 @@ export async function reconcile(
     if (lock === null) continue;
     try {
       orphansRunning = (await recover(ctx, listed.id)) || orphansRunning;
+      ctx.store.clearStarting(listed.id);
     } catch (error) {
       // One container that cannot be finished now (a cgroup that will not go, say) must not make
       // every other command fail: it stays as it is and the next command tries again.
@@ -64,6 +68,18 @@ export async function reconcile(
   if (orphansRunning && options.adopt !== false) await ctx.supervision.adoptOrphans();
   await releaseStrayAddresses(ctx);
   return failed;
+}
+
+/**
+ * Whether a container may have something to finish. One that does not run has something only
+ * when a start of it was cut short (marked, see ContainerStore.markStarting), or when it was
+ * made by a `run --rm` that died before it ran; any other created or exited container is left
+ * alone without a lock call.
+ */
+function mayNeedRecovery(ctx: EngineContext, listed: ContainerRecord): boolean {
+  if (listed.status === 'created' && listed.runPending && listed.autoRemove) return true;
+  if (listed.status === 'created' || listed.status === 'exited') return ctx.store.isStarting(listed.id);
+  return true;
 }
 
 /**
@@ -135,14 +151,14 @@ async function recover(ctx: EngineContext, id: string): Promise<boolean> {
   } catch {
     return false; // removed meanwhile
   }
-  if (state.status === 'exited') return false;
   if (state.status === 'created' && state.runPending && state.autoRemove) {
     // A run --rm whose process died before the container ran (its lock is free): docker's run
     // removes a container that could not start, and so does this.
     await removeContainer(ctx, state);
     return false;
   }
-  if (state.status === 'created') {
+  if (state.status === 'created' || state.status === 'exited') {
+    // A start cut short (of a created container, or a restart of an exited one): what it made.
     await removeCgroupAt(state.cgroupsPath);
     await (await import('./network-attach.js')).releaseNetwork(ctx, state.id, {
       published: (state.ports?.length ?? 0) > 0,

@@ -15,6 +15,7 @@
 import {
   closeSync,
   constants,
+  existsSync,
   mkdirSync,
   openSync,
   readdirSync,
@@ -39,6 +40,8 @@ import type { ContainerRecord } from './types.js';
 
 const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
 const HEX64 = /^[0-9a-f]{64}$/;
+/** A container directory's marker of a start under way (see markStarting). */
+const STARTING = 'starting';
 const ADJECTIVES = ['brave', 'calm', 'eager', 'gentle', 'happy', 'jolly', 'keen', 'lucid', 'quiet', 'witty'];
 const NOUNS = [
   'turing',
@@ -253,6 +256,28 @@ export class ContainerStore {
     } finally {
       closeSync(fd);
     }
+  }
+
+  /**
+   * Marks a start of the container as under way, before it makes anything (a cgroup, addresses,
+   * firewall rules). Recovery looks at a created or exited container only while it is marked: a
+   * start that was cut short left something to undo, and no other such container has anything.
+   * Unmarked, they are neither locked nor checked by every command: 50 `run -d` at once, each
+   * command locking each of the others' just created containers to check it, kept the service
+   * from taking their locks to start them.
+   */
+  markStarting(id: string): void {
+    closeSync(openSync(join(this.dir(id), STARTING), 'w', 0o600));
+  }
+
+  /** Whether a start of the container was under way and has not been cleared (see markStarting). */
+  isStarting(id: string): boolean {
+    return existsSync(join(this.dir(id), STARTING));
+  }
+
+  /** Its start succeeded, or what a cut-short one left is undone. */
+  clearStarting(id: string): void {
+    rmSync(join(this.dir(id), STARTING), { force: true });
   }
 
   /**
