@@ -316,6 +316,20 @@ describe('recovery after dead processes', () => {
     );
   });
 
+  it('a start that fails after its sync point leaves its marker; the next recovery clears it', async () => {
+    const engine = newEngine();
+    // Executable, but no format the kernel runs: execve, the child's last step, fails (ENOEXEC).
+    writeFileSync(join(layer, 'not-a-program'), Buffer.from([0, 1, 2, 3]), { mode: 0o755 });
+    const c = await engine.create({ image: 'busybox', command: ['/not-a-program'] });
+    await expect(engine.start(c.id)).rejects.toThrow(/not-a-program/);
+    const marker = join(engine.root, 'containers', c.id, 'starting');
+    expect(existsSync(marker)).toBe(true);
+    await createEngine({ root: engine.root, images }).reconcile();
+    expect(existsSync(marker)).toBe(false);
+    expect(cgroupsOf(c.id)).toEqual([]);
+    expect((await engine.inspect(c.id)).status).toBe('created');
+  });
+
   it('a container recovery cannot finish does not stop other commands; its own rm names the problem', async () => {
     const engine = newEngine();
     const broken = await engine.create({ image: 'busybox', command: ['true'] });

@@ -66,7 +66,7 @@ async function launchWith(
   await checkCgroupReach(record);
   const spec = store.readSpec(record.id);
   // Before anything is made: a start cut short here or later is finished by recovery. Cleared
-  // once the record says running; a failed start leaves it for recovery to check once more.
+  // once the process runs its command; a failed start leaves it for recovery to check once more.
   store.markStarting(record.id);
   // Its address, ports and /etc files before the process exists (see network-attach.ts).
   let network: ContainerNetwork | undefined;
@@ -103,10 +103,17 @@ async function launchWith(
             },
             options.durable,
           );
-          store.clearStarting(record.id);
         },
       });
     });
+    // Only now: the process can still fail after its sync point (its set-up, its execve), and
+    // that failure's clean-up may leave its cgroup for recovery. A marker left on a running
+    // record is harmless (recovery clears it once the container is finished).
+    try {
+      store.clearStarting(record.id);
+    } catch {
+      // left for recovery
+    }
     ctx.events.emit('start', record);
     const held = network;
     // Given back once the process and its cgroup are gone, before the end is recorded.

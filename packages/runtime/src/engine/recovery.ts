@@ -43,10 +43,12 @@ export async function reconcile(
   const failed = new Map<string, unknown>();
   await collectGarbage(ctx);
   let orphansRunning = false;
+  // What may need it is read before the locks: a start marked after the scan would look
+  // unowned, and cost a look at every process's files to find its owner.
+  const candidates = ctx.store.list().filter((listed) => mayNeedRecovery(ctx, listed));
   const scan = newLockScan();
   const locks = new Set(scan.locks.map((lock) => lock.key));
-  for (const listed of ctx.store.list()) {
-    if (!mayNeedRecovery(ctx, listed)) continue;
+  for (const listed of candidates) {
     await thawAfterCommit(ctx.store.dir(listed.id), listed.cgroupsPath);
     if (ctx.store.isOwned(listed.id, locks) && ctx.store.lockHolders(listed.id, scan).owners.length > 0)
       continue;

@@ -267,7 +267,8 @@ export class ContainerStore {
    * from taking their locks to start them.
    */
   markStarting(id: string): void {
-    closeSync(openSync(join(this.dir(id), STARTING), 'w', 0o600));
+    const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW;
+    closeSync(openSync(join(this.dir(id), STARTING), flags, 0o600));
   }
 
   /** Whether a start of the container was under way and has not been cleared (see markStarting). */
@@ -275,7 +276,7 @@ export class ContainerStore {
     return existsSync(join(this.dir(id), STARTING));
   }
 
-  /** Its start succeeded, or what a cut-short one left is undone. */
+  /** Its start succeeded, or recovery undid what a cut-short one left. */
   clearStarting(id: string): void {
     rmSync(join(this.dir(id), STARTING), { force: true });
   }
