@@ -316,6 +316,22 @@ describe('recovery after dead processes', () => {
     );
   });
 
+  it('removes a --rm container whose end was recorded by an owner that died before removing it', async () => {
+    const engine = newEngine();
+    const gone = await engine.create({ image: 'busybox', command: ['true'], autoRemove: true });
+    const kept = await engine.create({ image: 'busybox', command: ['true'] });
+    // As the service leaves them when killed between recording the end and the removal.
+    for (const c of [gone, kept]) {
+      const path = join(engine.root, 'containers', c.id, 'state.json');
+      const state = JSON.parse(readFileSync(path, 'utf8'));
+      writeFileSync(path, JSON.stringify({ ...state, status: 'exited', exitCode: 0 }));
+    }
+    const list = await createEngine({ root: engine.root, images }).list({ all: true });
+    expect(list.map((c) => [c.id, c.status])).toEqual([[kept.id, 'exited']]);
+    expect(holds.has(gone.id)).toBe(false);
+    expect(holds.has(kept.id)).toBe(true);
+  });
+
   it('a start that fails after its sync point leaves its marker; the next recovery clears it', async () => {
     const engine = newEngine();
     // Executable, but no format the kernel runs: execve, the child's last step, fails (ENOEXEC).

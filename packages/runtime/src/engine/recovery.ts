@@ -17,7 +17,8 @@
  *   - a detached container still runs (its service died): a supervisor adopts it.
  * A created or exited container whose start was cut short (its directory still has the marker
  * launch.ts writes first) loses what that start made: its cgroup, addresses and rules. One made by
- * a `run --rm` whose process died before it ran is removed (runPending). Other created and exited
+ * a `run --rm` whose process died before it ran is removed (runPending), and so is a --rm one
+ * whose end was recorded by an owner that died before removing it. Other created and exited
  * containers are not looked at.
  * Nothing a running container uses is touched.
  */
@@ -80,6 +81,8 @@ export async function reconcile(
  */
 function mayNeedRecovery(ctx: EngineContext, listed: ContainerRecord): boolean {
   if (listed.status === 'created' && listed.runPending && listed.autoRemove) return true;
+  // Its end recorded, its removal cut short (the service removes it after recording the end).
+  if (listed.status === 'exited' && listed.autoRemove) return true;
   if (listed.status === 'created' || listed.status === 'exited') return ctx.store.isStarting(listed.id);
   return true;
 }
@@ -156,6 +159,11 @@ async function recover(ctx: EngineContext, id: string): Promise<boolean> {
   if (state.status === 'created' && state.runPending && state.autoRemove) {
     // A run --rm whose process died before the container ran (its lock is free): docker's run
     // removes a container that could not start, and so does this.
+    await removeContainer(ctx, state);
+    return false;
+  }
+  if (state.status === 'exited' && state.autoRemove) {
+    // --rm: its owner recorded the end and died before it removed it (see supervisor.ts).
     await removeContainer(ctx, state);
     return false;
   }
