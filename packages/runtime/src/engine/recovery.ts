@@ -75,9 +75,9 @@ export async function reconcile(
 
 /**
  * Whether a container may have something to finish. One that does not run has something only
- * when a start of it was cut short (marked, see ContainerStore.markStarting), or when it was
- * made by a `run --rm` that died before it ran; any other created or exited container is left
- * alone without a lock call.
+ * when a start of it was cut short (marked, see ContainerStore.markStarting), when it was made by
+ * a `run --rm` that died before it ran, or when it is a --rm one whose removal was cut short; any
+ * other created or exited container is left alone without a lock call.
  */
 function mayNeedRecovery(ctx: EngineContext, listed: ContainerRecord): boolean {
   if (listed.status === 'created' && listed.runPending && listed.autoRemove) return true;
