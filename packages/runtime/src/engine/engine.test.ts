@@ -1,4 +1,5 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import {
   chmodSync,
   existsSync,
@@ -330,6 +331,30 @@ describe('recovery after dead processes', () => {
     expect(list.map((c) => [c.id, c.status])).toEqual([[kept.id, 'exited']]);
     expect(holds.has(gone.id)).toBe(false);
     expect(holds.has(kept.id)).toBe(true);
+  });
+
+  it('rm without -f refuses an exited container that is being started (owned and marked)', async () => {
+    const engine = newEngine();
+    const c = await engine.run({ image: 'busybox', command: ['true'] });
+    await engine.wait(c.id);
+    const dir = join(engine.root, 'containers', c.id);
+    // As a start of it holds it: the marker written, the lock taken (here by flock(1)).
+    writeFileSync(join(dir, 'starting'), '');
+    // Its own process group: sleep inherits the locked fd, and goes with flock.
+    const holder = spawn('flock', [join(dir, 'lock'), 'sleep', '30'], { stdio: 'ignore', detached: true });
+    try {
+      for (let i = 0; i < 250 && spawnSync('flock', ['-n', join(dir, 'lock'), 'true']).status === 0; i++)
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      await expect(engine.remove(c.id)).rejects.toThrow(/container is running/);
+    } finally {
+      const exited = once(holder, 'exit');
+      process.kill(-holder.pid!, 'SIGKILL');
+      await exited;
+      while (spawnSync('flock', ['-n', join(dir, 'lock'), 'true']).status !== 0)
+        await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    await engine.remove(c.id);
+    expect(await engine.list({ all: true })).toEqual([]);
   });
 
   it('a start that fails after its sync point leaves its marker; the next recovery clears it', async () => {

@@ -419,10 +419,12 @@ export class Engine {
   async remove(reference: string, options: { force?: boolean; volumes?: boolean } = {}): Promise<void> {
     const record = await this.find(reference);
     const { store } = this.ctx;
+    // Owned and marked: being started, an exited container as well as a created one. (An exited
+    // one is also owned for a moment after its end is recorded, unmarked: that one may go.)
     const busy =
       processAlive(record) ||
       record.status === 'restarting' ||
-      (record.status === 'created' && store.isOwned(record.id));
+      ((record.status === 'created' || store.isStarting(record.id)) && store.isOwned(record.id));
     if (busy && !options.force) {
       throw new EngineError(
         'ESTATE',
