@@ -55,7 +55,10 @@ beforeAll(() => {
 
 // box turns ip_forward on for its networks (as docker): as it was once the tests' networks are gone.
 const ipForwardBefore = readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8');
-afterAll(() => {
+afterAll(async () => {
+  // Every root's networks, also of an engine whose afterEach did not finish (a hook that timed
+  // out): a root removed with its bridge still up would leave the bridge on the machine.
+  for (const engine of made) await engine.removeAllNetworks().catch(() => undefined);
   rmSync(top, { recursive: true, force: true });
   // box's table keeps its forwarding restriction while ip_forward is on: both go together here,
   // unless another state root's networks use the table.
@@ -66,11 +69,14 @@ afterAll(() => {
 });
 
 const engines: Engine[] = [];
+/** Every engine of the file, for afterAll. */
+const made: Engine[] = [];
 
 function newEngine(): Engine {
   const root = mkdtempSync(join(top, 'root-'));
   const engine = createEngine({ root, images });
   engines.push(engine);
+  made.push(engine);
   return engine;
 }
 
