@@ -2,9 +2,11 @@ import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import {
   chmodSync,
+  closeSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
+  openSync,
   readdirSync,
   readFileSync,
   readlinkSync,
@@ -16,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
 import { createCgroupManager } from '@box/cgroups';
+import { tryLock } from '@box/sys';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { EngineError, isRuntimeError, SpecError } from '../errors.js';
 import { makeBusyboxRootfs } from '../testing/busybox-rootfs.js';
@@ -101,6 +104,25 @@ afterEach(async () => {
     await engine.removeAllNetworks();
   }
 });
+
+/**
+ * The lock file flocked by flock(1) running sleep, in a process group of its own (sleep inherits
+ * the locked fd and goes with it); resolves once the lock is held.
+ */
+async function holdLock(path: string): Promise<{ release(): Promise<void> }> {
+  const free = () => spawnSync('flock', ['-n', path, 'true']).status === 0;
+  const holder = spawn('flock', [path, 'sleep', '30'], { stdio: 'ignore', detached: true });
+  for (let i = 0; i < 250 && free(); i++) await new Promise((resolve) => setTimeout(resolve, 20));
+  return {
+    async release() {
+      const exited = once(holder, 'exit');
+      process.kill(-holder.pid!, 'SIGKILL');
+      await exited;
+      // (A lock file removed meanwhile is free too.)
+      while (existsSync(path) && !free()) await new Promise((resolve) => setTimeout(resolve, 20));
+    },
+  };
+}
 
 async function text(engine: Engine, id: string): Promise<string> {
   let out = '';
@@ -346,21 +368,80 @@ describe('recovery after dead processes', () => {
     const dir = join(engine.root, 'containers', c.id);
     // As a start of it holds it: the marker written, the lock taken (here by flock(1)).
     writeFileSync(join(dir, 'starting'), '');
-    // Its own process group: sleep inherits the locked fd, and goes with flock.
-    const holder = spawn('flock', [join(dir, 'lock'), 'sleep', '30'], { stdio: 'ignore', detached: true });
+    const holder = await holdLock(join(dir, 'lock'));
     try {
-      for (let i = 0; i < 250 && spawnSync('flock', ['-n', join(dir, 'lock'), 'true']).status === 0; i++)
-        await new Promise((resolve) => setTimeout(resolve, 20));
       await expect(engine.remove(c.id)).rejects.toThrow(/container is running/);
     } finally {
-      const exited = once(holder, 'exit');
-      process.kill(-holder.pid!, 'SIGKILL');
-      await exited;
-      while (spawnSync('flock', ['-n', join(dir, 'lock'), 'true']).status !== 0)
-        await new Promise((resolve) => setTimeout(resolve, 20));
+      await holder.release();
     }
     await engine.remove(c.id);
     expect(await engine.list({ all: true })).toEqual([]);
+  });
+
+  it('rm and prune without -f remove under the lock: they wait for a holder that lets go and leave one that keeps it', {
+    timeout: 30_000,
+  }, async () => {
+    const engine = newEngine();
+    const c = await engine.run({ image: 'busybox', command: ['true'] });
+    await engine.wait(c.id);
+    const dir = join(engine.root, 'containers', c.id);
+    // Not marked: their first look finds it idle, as when a start takes its lock just after it.
+    let holder = await holdLock(join(dir, 'lock'));
+    try {
+      const before = Date.now();
+      await expect(engine.remove(c.id)).rejects.toThrow(/container is running/);
+      expect(Date.now() - before).toBeGreaterThanOrEqual(2900);
+      expect(await engine.prune()).toEqual([]);
+      expect(existsSync(join(dir, 'state.json'))).toBe(true);
+      expect(cgroupsOf(c.id)).toEqual([]);
+    } finally {
+      await holder.release();
+    }
+    // A holder that lets go (an owner that has just recorded the end): the removal waits for it.
+    holder = await holdLock(join(dir, 'lock'));
+    let removed = false;
+    const removal = engine.remove(c.id).then(() => {
+      removed = true;
+    });
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(removed).toBe(false);
+      expect(existsSync(join(dir, 'state.json'))).toBe(true);
+    } finally {
+      await holder.release();
+    }
+    await removal;
+    expect(await engine.list({ all: true })).toEqual([]);
+    expect(holds.has(c.id)).toBe(false);
+  });
+
+  it("recovery in the process that holds a marked container's lock leaves that start alone", async () => {
+    const engine = newEngine();
+    const c = await engine.create({ image: 'busybox', command: ['true'] });
+    const dir = join(engine.root, 'containers', c.id);
+    const { cgroupsPath } = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8'));
+    // What a start of it in this process has made so far: the marker, its cgroup, the lock held.
+    writeFileSync(join(dir, 'starting'), '');
+    await (await createCgroupManager({ path: cgroupsPath })).create();
+    const fd = openSync(join(dir, 'lock'), 'r');
+    const lock = vi.spyOn(ContainerStore.prototype, 'lock');
+    const kill = vi.spyOn(ContainerStore.prototype, 'killOrphanedHolders');
+    try {
+      expect(tryLock(fd)).toBe(true);
+      await createEngine({ root: engine.root, images }).reconcile();
+      expect(lock).not.toHaveBeenCalled();
+      expect(kill).not.toHaveBeenCalled();
+      expect(cgroupsOf(c.id)).not.toEqual([]);
+      expect(existsSync(join(dir, 'starting'))).toBe(true);
+    } finally {
+      lock.mockRestore();
+      kill.mockRestore();
+      closeSync(fd);
+    }
+    // Let go (the start died with it): the next recovery undoes it.
+    await createEngine({ root: engine.root, images }).reconcile();
+    expect(cgroupsOf(c.id)).toEqual([]);
+    expect(existsSync(join(dir, 'starting'))).toBe(false);
   });
 
   it('a start that fails after its sync point leaves its marker; the next recovery clears it', async () => {

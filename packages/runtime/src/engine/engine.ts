@@ -11,7 +11,7 @@
  * Containers are referred to by name, full ID or unique ID prefix.
  */
 
-import { existsSync, readlinkSync } from 'node:fs';
+import { closeSync, existsSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { WindowSize } from '@box/sys';
 import { EngineError } from '../errors.js';
@@ -201,7 +201,6 @@ export class Engine {
     await this.ready();
     const { createContainer } = await import('./create.js');
     const { container, record } = await createContainer(this.ctx, options);
-    const { closeSync } = await import('node:fs');
     closeSync(container.lock);
     return this.view(record);
   }
@@ -419,24 +418,38 @@ export class Engine {
   async remove(reference: string, options: { force?: boolean; volumes?: boolean } = {}): Promise<void> {
     const record = await this.find(reference);
     const { store } = this.ctx;
+    const refused = () =>
+      new EngineError(
+        'ESTATE',
+        `cannot remove container "${reference}": container is running: stop the container before removing or force remove`,
+      );
     // Owned and marked: being started, an exited container as well as a created one. (An exited
     // one is also owned for a moment after its end is recorded, unmarked: that one may go.)
     const busy =
       processAlive(record) ||
       record.status === 'restarting' ||
       ((record.status === 'created' || store.isStarting(record.id)) && store.isOwned(record.id));
-    if (busy && !options.force) {
-      throw new EngineError(
-        'ESTATE',
-        `cannot remove container "${reference}": container is running: stop the container before removing or force remove`,
-      );
-    }
+    if (busy && !options.force) throw refused();
+    const { removeContainer } = await import('./remove.js');
     if (options.force) {
       const { forceStop } = await import('./lifecycle.js');
       await forceStop(this.ctx, record.id);
+      await removeContainer(this.ctx, record, { volumes: options.volumes });
+      return;
     }
-    const { removeContainer } = await import('./remove.js');
-    await removeContainer(this.ctx, record, { volumes: options.volumes });
+    // Removed under the container's lock. A start takes it before it makes anything and keeps it
+    // while the container runs, so a start that began after the look above is waited for a moment
+    // and then refused, rather than losing its cgroup, address and record while its process
+    // starts. The owner that recorded a container's end lets go of the lock right after.
+    const lock = await store.lockWait(record.id);
+    if (lock === null) throw refused();
+    try {
+      const current = store.read(record.id);
+      if (processAlive(current) || current.status === 'restarting') throw refused();
+      await removeContainer(this.ctx, current, { volumes: options.volumes });
+    } finally {
+      closeSync(lock);
+    }
   }
 
   /** Kills every container of `references` at once (before removing them one by one). */
@@ -469,10 +482,19 @@ export class Engine {
     await this.ready();
     const removed: string[] = [];
     const { removeContainer } = await import('./remove.js');
-    for (const record of this.ctx.store.list()) {
-      if (record.status === 'exited' || (record.status === 'created' && !this.ctx.store.isOwned(record.id))) {
+    const { store } = this.ctx;
+    for (const listed of store.list()) {
+      if (listed.status !== 'exited' && listed.status !== 'created') continue;
+      // Under its lock, as rm: one a start holds (created or exited) is left as it is.
+      const lock = await store.lockWait(listed.id);
+      if (lock === null) continue;
+      try {
+        const record = store.read(listed.id);
+        if (record.status !== 'exited' && record.status !== 'created') continue;
         await removeContainer(this.ctx, record);
         removed.push(record.id);
+      } finally {
+        closeSync(lock);
       }
     }
     return removed;

@@ -212,12 +212,15 @@ export class ContainerStore {
     return null;
   }
 
-  /** lock, retried for a while: another process may be checking the container briefly. */
+  /**
+   * lock, retried for a while: another process may be checking the container briefly. null at
+   * once when the container is gone.
+   */
   async lockWait(id: string, timeoutMs = 3000): Promise<number | null> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const fd = this.lock(id);
-      if (fd !== null || Date.now() >= deadline) return fd;
+      if (fd !== null || Date.now() >= deadline || !existsSync(this.dir(id))) return fd;
       await sleep(20);
     }
   }
@@ -409,9 +412,11 @@ export class ContainerStore {
     }
     const holds = (pid: number): boolean => scan.openFiles(pid).has(path);
     const inOwnNs = (pid: number): boolean => scan.inOwnNs(pid);
-    // Quick answer in the usual case: the process that took the lock still holds it.
+    // Quick answer in the usual case: the process that took the lock still holds it. That may be
+    // this one: an engine embedded in a program starts a container while another of its calls
+    // runs recovery, which must leave that start alone.
     for (const { pid, key: locked } of scan.locks) {
-      if (locked === key && pid !== process.pid && inOwnNs(pid) && holds(pid)) {
+      if (locked === key && inOwnNs(pid) && holds(pid)) {
         return { owners: [pid], children: [] };
       }
     }
