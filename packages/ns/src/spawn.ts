@@ -67,7 +67,7 @@ import {
   PR_SET_NO_NEW_PRIVS,
   PR_SET_PDEATHSIG,
   pipe,
-  readWhenReady,
+  readSoon,
   SECCOMP_SET_MODE_FILTER,
   type Slot,
   setNonBlocking,
@@ -638,7 +638,8 @@ async function readErrorPipe(fd: number, release?: () => void): Promise<Buffer> 
   try {
     setNonBlocking(fd);
     while (length < 16 && !ended) {
-      const n = await readWhenReady(fd, report, length);
+      // Due within milliseconds: its set-up, then its execve or the exec gate.
+      const n = await readSoon(fd, report, length);
       if (n === 0) ended = true;
       else length += n;
     }

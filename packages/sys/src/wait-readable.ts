@@ -124,6 +124,28 @@ export async function readWhenReady(
   }
 }
 
+/**
+ * readWhenReady for data due within milliseconds (a new container's report on its set-up): for up
+ * to `eagerMs` it is first waited for on this thread, in ppoll(2) calls of at most 1 ms with a
+ * turn of the event loop between them, and only then on a pool thread as readWhenReady waits.
+ * Why: the first wait on a pool thread starts libuv's pool, four threads, about 1.8 ms of a fresh
+ * process here, and `box-runtime create` or `box run` would pay that for a wait of a few ms. The
+ * event loop is held up for 1 ms at a time at most, and only while this wait lasts.
+ */
+export async function readSoon(fd: number, buffer: Uint8Array, offset = 0, eagerMs = 20): Promise<number> {
+  const c = libc();
+  const fds = Buffer.alloc(8);
+  fds.writeInt32LE(fd, 0);
+  fds.writeInt16LE(POLLIN, 4);
+  const slice = Buffer.alloc(16); // struct timespec: 0 s, 1 ms
+  slice.writeBigInt64LE(1_000_000n, 8);
+  const deadline = process.hrtime.bigint() + BigInt(Math.round(eagerMs * 1e6));
+  // Anything but "nothing yet" (data, its end, an error, a closed fd) is for the read to report.
+  while (c.ppoll(fds, 1, slice, null) === 0 && process.hrtime.bigint() < deadline)
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  return readWhenReady(fd, buffer, offset);
+}
+
 /** Makes the pending ppoll return, so that the next one sees the changed set. */
 function wake(): void {
   const one = Buffer.alloc(8);
