@@ -536,9 +536,6 @@ export async function spawn(options: SpawnOptions): Promise<NamespacedProcess> {
       }
     },
   };
-  const errors = readErrorPipe(errorFd, release);
-  // Handled below in every path; not an unhandled rejection while onSync runs.
-  errors.catch(() => undefined);
   try {
     if (p.newUser)
       (options.idMapWriter ?? writeIdMaps)(pid, options.uidMappings ?? [], options.gidMappings ?? []);
@@ -555,12 +552,16 @@ export async function spawn(options: SpawnOptions): Promise<NamespacedProcess> {
     if (sync) close(sync[1]);
     handle.kill('SIGKILL');
     await reap();
-    await errors.catch(() => undefined);
+    // Ended: its report is in or its end has closed the pipe; the pipe and any shared memory go.
+    await readErrorPipe(errorFd, release).catch(() => undefined);
     throw error;
   }
   let report: Buffer;
   try {
-    report = await errors;
+    // Read once the child is released: before that it can report nothing but its end, which the
+    // steps above notice on their own (a cgroup join, the sync write), and a wait begun earlier
+    // would look for it while they run.
+    report = await readErrorPipe(errorFd, release);
   } catch (error) {
     // Its report cannot be read (the wait for it failed): a child that may be anywhere in its
     // set-up is not left running.

@@ -1,9 +1,8 @@
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, readFile, writeSync } from 'node:fs';
-import { describe, expect, it, vi } from 'vitest';
-import { libc } from './libc.js';
+import { describe, expect, it } from 'vitest';
 import { close, pidfdOpen, pipe, setNonBlocking } from './syscalls.js';
-import { readSoon, readWhenReady, waitReadable } from './wait-readable.js';
+import { readWhenReady, waitReadable } from './wait-readable.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -177,32 +176,6 @@ describe('readWhenReady', () => {
     } finally {
       close(r);
       close(w);
-    }
-  });
-});
-
-describe('readSoon', () => {
-  it('reads data due within milliseconds without a pool thread, and waits on one after that', async () => {
-    const poolWait = vi.spyOn(libc().ppoll, 'async');
-    const [r, w] = pipe();
-    try {
-      setNonBlocking(r);
-      const buffer = Buffer.alloc(4);
-      setTimeout(() => writeSync(w, 'ab'), 5);
-      expect(await readSoon(r, buffer)).toBe(2);
-      expect(buffer.subarray(0, 2).toString()).toBe('ab');
-      expect(poolWait).not.toHaveBeenCalled();
-      // Later than its eager time: the wait goes on on a pool thread.
-      setTimeout(() => writeSync(w, 'c'), 150);
-      const started = performance.now();
-      expect(await readSoon(r, buffer, 0, 20)).toBe(1);
-      expect(performance.now() - started).toBeGreaterThan(100);
-      expect(poolWait).toHaveBeenCalledTimes(1);
-      close(w);
-      expect(await readSoon(r, buffer)).toBe(0);
-    } finally {
-      poolWait.mockRestore();
-      close(r);
     }
   });
 });

@@ -56,6 +56,8 @@ export interface ReadableWait {
 const waiters = new Set<Waiter>();
 let wakeFd: number | undefined;
 let polling = false;
+/** A readSoon waits on this thread (see there). */
+let eagerWait = false;
 
 /**
  * Waits for `fd` to become readable, on the one pool thread all waits share. The caller
@@ -130,9 +132,25 @@ export async function readWhenReady(
  * turn of the event loop between them, and only then on a pool thread as readWhenReady waits.
  * Why: the first wait on a pool thread starts libuv's pool, four threads, about 1.8 ms of a fresh
  * process here, and `box-runtime create` or `box run` would pay that for a wait of a few ms. The
- * event loop is held up for 1 ms at a time at most, and only while this wait lasts.
+ * event loop is held up for 1 ms at a time at most, and only while this wait lasts. Where the pool
+ * waits on fds already, or another readSoon waits on this thread, it waits as readWhenReady does.
  */
 export async function readSoon(fd: number, buffer: Uint8Array, offset = 0, eagerMs = 20): Promise<number> {
+  // Where the pool's poller runs already (the box service waits on its containers' pidfds), the
+  // fd joins it for nothing; and one eager wait at a time, or many starts at once (50 `run -d`)
+  // would hold the event loop up for a millisecond each on every turn.
+  if (polling || waiters.size > 0 || eagerWait) return readWhenReady(fd, buffer, offset);
+  eagerWait = true;
+  try {
+    await waitHere(fd, eagerMs);
+  } finally {
+    eagerWait = false;
+  }
+  return readWhenReady(fd, buffer, offset);
+}
+
+/** readSoon's wait on this thread: until fd has something to report or `eagerMs` have passed. */
+async function waitHere(fd: number, eagerMs: number): Promise<void> {
   const c = libc();
   const fds = Buffer.alloc(8);
   fds.writeInt32LE(fd, 0);
@@ -143,7 +161,6 @@ export async function readSoon(fd: number, buffer: Uint8Array, offset = 0, eager
   // Anything but "nothing yet" (data, its end, an error, a closed fd) is for the read to report.
   while (c.ppoll(fds, 1, slice, null) === 0 && process.hrtime.bigint() < deadline)
     await new Promise<void>((resolve) => setImmediate(resolve));
-  return readWhenReady(fd, buffer, offset);
 }
 
 /** Makes the pending ppoll return, so that the next one sees the changed set. */

@@ -10,6 +10,7 @@ import {
   readdirSync,
   readFileSync,
   readlinkSync,
+  renameSync,
   rmSync,
   symlinkSync,
   writeFileSync,
@@ -413,6 +414,27 @@ describe('recovery after dead processes', () => {
     await removal;
     expect(await engine.list({ all: true })).toEqual([]);
     expect(holds.has(c.id)).toBe(false);
+  });
+
+  it('rm without -f that waits for the lock of a container removed meanwhile says there is no such container', async () => {
+    const engine = newEngine();
+    const c = await engine.run({ image: 'busybox', command: ['true'] });
+    await engine.wait(c.id);
+    const dir = join(engine.root, 'containers', c.id);
+    const aside = join(engine.root, 'containers', `.aside-${c.id}`);
+    const holder = await holdLock(join(dir, 'lock'));
+    try {
+      const waiting = engine.remove(c.id);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      // Out of sight in one rename, as another removal takes it (claimForRemoval).
+      renameSync(dir, aside);
+      await expect(waiting).rejects.toThrow(`No such container: ${c.id}`);
+    } finally {
+      if (existsSync(aside)) renameSync(aside, dir);
+      await holder.release();
+    }
+    await engine.remove(c.id);
+    expect(await engine.list({ all: true })).toEqual([]);
   });
 
   it("recovery in the process that holds a marked container's lock leaves that start alone", async () => {

@@ -441,10 +441,17 @@ export class Engine {
     // while the container runs, so a start that began after the look above is waited for a moment
     // and then refused, rather than losing its cgroup, address and record while its process
     // starts. The owner that recorded a container's end lets go of the lock right after.
+    // Gone meanwhile (its --rm owner or another rm removed it): as docker, no such container.
+    const gone = () => new EngineError('ENOCONTAINER', `No such container: ${reference}`);
     const lock = await store.lockWait(record.id);
-    if (lock === null) throw refused();
+    if (lock === null) throw existsSync(store.dir(record.id)) ? refused() : gone();
     try {
-      const current = store.read(record.id);
+      let current: ContainerRecord;
+      try {
+        current = store.read(record.id);
+      } catch {
+        throw gone(); // an `rm -f`, which takes no lock, removed it
+      }
       if (processAlive(current) || current.status === 'restarting') throw refused();
       await removeContainer(this.ctx, current, { volumes: options.volumes });
     } finally {
@@ -485,11 +492,19 @@ export class Engine {
     const { store } = this.ctx;
     for (const listed of store.list()) {
       if (listed.status !== 'exited' && listed.status !== 'created') continue;
-      // Under its lock, as rm: one a start holds (created or exited) is left as it is.
-      const lock = await store.lockWait(listed.id);
+      // Under its lock, as rm: one a start holds (created or exited) is left as it is. Only an
+      // exited one that no start has marked is waited for (its owner lets go of it right after
+      // recording the end); a start is not, so that many `run -d` do not hold prune up.
+      const waits = listed.status === 'exited' && !store.isStarting(listed.id);
+      const lock = waits ? await store.lockWait(listed.id) : store.lock(listed.id);
       if (lock === null) continue;
       try {
-        const record = store.read(listed.id);
+        let record: ContainerRecord;
+        try {
+          record = store.read(listed.id);
+        } catch {
+          continue; // removed meanwhile (`rm -f` takes no lock)
+        }
         if (record.status !== 'exited' && record.status !== 'created') continue;
         await removeContainer(this.ctx, record);
         removed.push(record.id);
