@@ -43,12 +43,18 @@ export const SOCK_FILTER_SIZE = 8;
 /** struct sock_filter[] in the machine's (little-endian) byte order: u16 code, u8 jt, u8 jf, u32 k. */
 export function encode(program: readonly Insn[]): Buffer {
   const buffer = Buffer.alloc(program.length * SOCK_FILTER_SIZE);
+  // A DataView's setters rather than Buffer's write methods, which are JavaScript with range checks
+  // of their own: in a fresh process (every `box run`, every `box-runtime create`) they took about
+  // 2 µs an instruction, 1.5 ms for docker's default profile. The ranges are checked here instead.
+  const view = new DataView(buffer.buffer, buffer.byteOffset, buffer.byteLength);
   for (let i = 0, at = 0; i < program.length; i++, at += SOCK_FILTER_SIZE) {
-    const insn = program[i]!;
-    buffer.writeUInt16LE(insn.code, at);
-    buffer.writeUInt8(insn.jt, at + 2);
-    buffer.writeUInt8(insn.jf, at + 3);
-    buffer.writeUInt32LE(insn.k >>> 0, at + 4);
+    const { code, jt, jf, k } = program[i]!;
+    if (code >>> 16 !== 0 || jt >>> 8 !== 0 || jf >>> 8 !== 0)
+      throw new RangeError(`BPF instruction ${i} does not fit struct sock_filter: ${code}, ${jt}, ${jf}`);
+    view.setUint16(at, code, true);
+    view.setUint8(at + 2, jt);
+    view.setUint8(at + 3, jf);
+    view.setUint32(at + 4, k >>> 0, true);
   }
   return buffer;
 }

@@ -165,5 +165,16 @@ describe('the encoding', () => {
         .trim(),
     ).toBe('__u16 code; __u8 jt; __u8 jf; __u32 k;');
     expect(encode([{ code: 0x15, jt: 1, jf: 2, k: 0xc000003e }]).toString('hex')).toBe('150001023e0000c0');
+    // k as the kernel reads a u32 (a negative errno-style value too); every field in its place.
+    expect(
+      encode([
+        { code: 0x06, jt: 0, jf: 0, k: -1 },
+        { code: 0xffff, jt: 255, jf: 254, k: 0x12345678 },
+      ]).toString('hex'),
+    ).toBe('06000000ffffffff' + 'fffffffe78563412');
+    // What does not fit is refused, not wrapped into another instruction.
+    expect(() => encode([{ code: 0x15, jt: 256, jf: 0, k: 0 }])).toThrow(RangeError);
+    expect(() => encode([{ code: 0x15, jt: 0, jf: -1, k: 0 }])).toThrow(RangeError);
+    expect(() => encode([{ code: 0x10000, jt: 0, jf: 0, k: 0 }])).toThrow(RangeError);
   });
 });
