@@ -106,6 +106,14 @@ afterEach(async () => {
   }
 });
 
+/** A new engine's container that has run `true` and exited, and its directory. */
+async function exitedContainer(): Promise<{ engine: Engine; c: { id: string }; dir: string }> {
+  const engine = newEngine();
+  const c = await engine.run({ image: 'busybox', command: ['true'] });
+  await engine.wait(c.id);
+  return { engine, c, dir: join(engine.root, 'containers', c.id) };
+}
+
 /**
  * The lock file flocked by flock(1) running sleep, in a process group of its own (sleep inherits
  * the locked fd and goes with it); resolves once the lock is held.
@@ -363,10 +371,7 @@ describe('recovery after dead processes', () => {
   });
 
   it('rm without -f refuses an exited container that is being started (owned and marked)', async () => {
-    const engine = newEngine();
-    const c = await engine.run({ image: 'busybox', command: ['true'] });
-    await engine.wait(c.id);
-    const dir = join(engine.root, 'containers', c.id);
+    const { engine, c, dir } = await exitedContainer();
     // As a start of it holds it: the marker written, the lock taken (here by flock(1)).
     writeFileSync(join(dir, 'starting'), '');
     const holder = await holdLock(join(dir, 'lock'));
@@ -382,10 +387,7 @@ describe('recovery after dead processes', () => {
   it('rm and prune without -f remove under the lock: they wait for a holder that lets go and leave one that keeps it', {
     timeout: 30_000,
   }, async () => {
-    const engine = newEngine();
-    const c = await engine.run({ image: 'busybox', command: ['true'] });
-    await engine.wait(c.id);
-    const dir = join(engine.root, 'containers', c.id);
+    const { engine, c, dir } = await exitedContainer();
     // Not marked: their first look finds it idle, as when a start takes its lock just after it.
     let holder = await holdLock(join(dir, 'lock'));
     try {
@@ -417,10 +419,7 @@ describe('recovery after dead processes', () => {
   });
 
   it('rm without -f that waits for the lock of a container removed meanwhile says there is no such container', async () => {
-    const engine = newEngine();
-    const c = await engine.run({ image: 'busybox', command: ['true'] });
-    await engine.wait(c.id);
-    const dir = join(engine.root, 'containers', c.id);
+    const { engine, c, dir } = await exitedContainer();
     const aside = join(engine.root, 'containers', `.aside-${c.id}`);
     const holder = await holdLock(join(dir, 'lock'));
     try {
