@@ -67,7 +67,7 @@ import {
   PR_SET_NO_NEW_PRIVS,
   PR_SET_PDEATHSIG,
   pipe,
-  readSoon,
+  readWhenReady,
   SECCOMP_SET_MODE_FILTER,
   type Slot,
   setNonBlocking,
@@ -536,6 +536,9 @@ export async function spawn(options: SpawnOptions): Promise<NamespacedProcess> {
       }
     },
   };
+  const errors = readErrorPipe(errorFd, release);
+  // Handled below in every path; not an unhandled rejection while onSync runs.
+  errors.catch(() => undefined);
   try {
     if (p.newUser)
       (options.idMapWriter ?? writeIdMaps)(pid, options.uidMappings ?? [], options.gidMappings ?? []);
@@ -552,16 +555,12 @@ export async function spawn(options: SpawnOptions): Promise<NamespacedProcess> {
     if (sync) close(sync[1]);
     handle.kill('SIGKILL');
     await reap();
-    // Ended: its report is in or its end has closed the pipe; the pipe and any shared memory go.
-    await readErrorPipe(errorFd, release).catch(() => undefined);
+    await errors.catch(() => undefined);
     throw error;
   }
   let report: Buffer;
   try {
-    // Read once the child is released: before that it can report nothing but its end, which the
-    // steps above notice on their own (a cgroup join, the sync write), and a wait begun earlier
-    // would look for it while they run.
-    report = await readErrorPipe(errorFd, release);
+    report = await errors;
   } catch (error) {
     // Its report cannot be read (the wait for it failed): a child that may be anywhere in its
     // set-up is not left running.
@@ -639,8 +638,7 @@ async function readErrorPipe(fd: number, release?: () => void): Promise<Buffer> 
   try {
     setNonBlocking(fd);
     while (length < 16 && !ended) {
-      // Due within milliseconds: its set-up, then its execve or the exec gate.
-      const n = await readSoon(fd, report, length);
+      const n = await readWhenReady(fd, report, length);
       if (n === 0) ended = true;
       else length += n;
     }

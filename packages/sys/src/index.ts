@@ -90,4 +90,4 @@ export {
   type WaitStatus,
   type WindowSize,
 } from './syscalls.js';
-export { type ReadableWait, readSoon, readWhenReady, waitReadable } from './wait-readable.js';
+export { type ReadableWait, readWhenReady, waitReadable } from './wait-readable.js';

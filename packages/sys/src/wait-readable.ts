@@ -56,8 +56,6 @@ export interface ReadableWait {
 const waiters = new Set<Waiter>();
 let wakeFd: number | undefined;
 let polling = false;
-/** A readSoon waits on this thread (see there). */
-let eagerWait = false;
 
 /**
  * Waits for `fd` to become readable, on the one pool thread all waits share. The caller
@@ -124,43 +122,6 @@ export async function readWhenReady(
       );
     });
   }
-}
-
-/**
- * readWhenReady for data due within milliseconds (a new container's report on its set-up): for up
- * to `eagerMs` it is first waited for on this thread, in ppoll(2) calls of at most 1 ms with a
- * turn of the event loop between them, and only then on a pool thread as readWhenReady waits.
- * Why: the first wait on a pool thread starts libuv's pool, four threads, about 1.8 ms of a fresh
- * process here, and `box-runtime create` or `box run` would pay that for a wait of a few ms. The
- * event loop is held up for 1 ms at a time at most, and only while this wait lasts. Where the pool
- * waits on fds already, or another readSoon waits on this thread, it waits as readWhenReady does.
- */
-export async function readSoon(fd: number, buffer: Uint8Array, offset = 0, eagerMs = 20): Promise<number> {
-  // Where the pool's poller runs already (the box service waits on its containers' pidfds), the
-  // fd joins it for nothing; and one eager wait at a time, or many starts at once (50 `run -d`)
-  // would hold the event loop up for a millisecond each on every turn.
-  if (polling || waiters.size > 0 || eagerWait) return readWhenReady(fd, buffer, offset);
-  eagerWait = true;
-  try {
-    await waitHere(fd, eagerMs);
-  } finally {
-    eagerWait = false;
-  }
-  return readWhenReady(fd, buffer, offset);
-}
-
-/** readSoon's wait on this thread: until fd has something to report or `eagerMs` have passed. */
-async function waitHere(fd: number, eagerMs: number): Promise<void> {
-  const c = libc();
-  const fds = Buffer.alloc(8);
-  fds.writeInt32LE(fd, 0);
-  fds.writeInt16LE(POLLIN, 4);
-  const slice = Buffer.alloc(16); // struct timespec: 0 s, 1 ms
-  slice.writeBigInt64LE(1_000_000n, 8);
-  const deadline = process.hrtime.bigint() + BigInt(Math.round(eagerMs * 1e6));
-  // Anything but "nothing yet" (data, its end, an error, a closed fd) is for the read to report.
-  while (c.ppoll(fds, 1, slice, null) === 0 && process.hrtime.bigint() < deadline)
-    await new Promise<void>((resolve) => setImmediate(resolve));
 }
 
 /** Makes the pending ppoll return, so that the next one sees the changed set. */
