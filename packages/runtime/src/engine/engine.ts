@@ -430,10 +430,10 @@ export class Engine {
       record.status === 'restarting' ||
       ((record.status === 'created' || store.isStarting(record.id)) && store.isOwned(record.id));
     if (busy && !options.force) throw refused();
-    const { removeContainer } = await import('./remove.js');
     if (options.force) {
       const { forceStop } = await import('./lifecycle.js');
       await forceStop(this.ctx, record.id);
+      const { removeContainer } = await import('./remove.js');
       await removeContainer(this.ctx, record, { volumes: options.volumes });
       return;
     }
@@ -441,19 +441,37 @@ export class Engine {
     // while the container runs, so a start that began after the look above is waited for a moment
     // and then refused, rather than losing its cgroup, address and record while its process
     // starts. The owner that recorded a container's end lets go of the lock right after.
-    // Gone meanwhile (its --rm owner or another rm removed it): as docker, no such container.
-    const gone = () => new EngineError('ENOCONTAINER', `No such container: ${reference}`);
     const lock = await store.lockWait(record.id);
-    if (lock === null) throw existsSync(store.dir(record.id)) ? refused() : gone();
+    const idle = (current: ContainerRecord) => !processAlive(current) && current.status !== 'restarting';
+    let outcome: 'removed' | 'refused' | 'gone';
+    if (lock !== null) outcome = await this.removeHeld(record.id, lock, idle, options.volumes);
+    else outcome = existsSync(store.dir(record.id)) ? 'refused' : 'gone';
+    if (outcome === 'refused') throw refused();
+    // Removed meanwhile (its --rm owner, another rm): as docker, no such container.
+    if (outcome === 'gone') throw new EngineError('ENOCONTAINER', `No such container: ${reference}`);
+  }
+
+  /**
+   * Removes a container whose lock the caller took (closed here), if its record, read again under
+   * the lock, is `removable`. 'gone' when it was removed meanwhile (`rm -f` takes no lock).
+   */
+  private async removeHeld(
+    id: string,
+    lock: number,
+    removable: (record: ContainerRecord) => boolean,
+    volumes?: boolean,
+  ): Promise<'removed' | 'refused' | 'gone'> {
     try {
-      let current: ContainerRecord;
+      let record: ContainerRecord;
       try {
-        current = store.read(record.id);
+        record = this.ctx.store.read(id);
       } catch {
-        throw gone(); // an `rm -f`, which takes no lock, removed it
+        return 'gone';
       }
-      if (processAlive(current) || current.status === 'restarting') throw refused();
-      await removeContainer(this.ctx, current, { volumes: options.volumes });
+      if (!removable(record)) return 'refused';
+      const { removeContainer } = await import('./remove.js');
+      await removeContainer(this.ctx, record, { volumes });
+      return 'removed';
     } finally {
       closeSync(lock);
     }
@@ -488,7 +506,6 @@ export class Engine {
   async prune(): Promise<string[]> {
     await this.ready();
     const removed: string[] = [];
-    const { removeContainer } = await import('./remove.js');
     const { store } = this.ctx;
     for (const listed of store.list()) {
       if (listed.status !== 'exited' && listed.status !== 'created') continue;
@@ -498,19 +515,8 @@ export class Engine {
       const waits = listed.status === 'exited' && !store.isStarting(listed.id);
       const lock = waits ? await store.lockWait(listed.id) : store.lock(listed.id);
       if (lock === null) continue;
-      try {
-        let record: ContainerRecord;
-        try {
-          record = store.read(listed.id);
-        } catch {
-          continue; // removed meanwhile (`rm -f` takes no lock)
-        }
-        if (record.status !== 'exited' && record.status !== 'created') continue;
-        await removeContainer(this.ctx, record);
-        removed.push(record.id);
-      } finally {
-        closeSync(lock);
-      }
+      const stopped = (record: ContainerRecord) => record.status === 'exited' || record.status === 'created';
+      if ((await this.removeHeld(listed.id, lock, stopped)) === 'removed') removed.push(listed.id);
     }
     return removed;
   }
