@@ -436,6 +436,40 @@ describe('recovery after dead processes', () => {
     expect(await engine.list({ all: true })).toEqual([]);
   });
 
+  it('rm -f removes under the lock: a start that takes it after the kill is waited for, not removed under', {
+    timeout: 30_000,
+  }, async () => {
+    const { engine, c, dir } = await exitedContainer();
+    // A start that took the lock right after rm -f's kill had found the container unowned: the
+    // holder has it, and rm -f's first look is made to miss it.
+    const holder = await holdLock(join(dir, 'lock'));
+    const isOwned = ContainerStore.prototype.isOwned;
+    let looks = 0;
+    const spy = vi.spyOn(ContainerStore.prototype, 'isOwned').mockImplementation(function (
+      this: ContainerStore,
+      ...args: Parameters<typeof isOwned>
+    ) {
+      return looks++ === 0 ? false : isOwned.apply(this, args);
+    });
+    let released = false;
+    try {
+      const removal = engine.remove(c.id, { force: true });
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      // Before: removed at once, under the holder's feet.
+      expect(existsSync(join(dir, 'state.json'))).toBe(true);
+      await holder.release();
+      released = true;
+      await removal;
+    } finally {
+      spy.mockRestore();
+      if (!released) await holder.release();
+    }
+    expect(looks).toBeGreaterThan(1);
+    expect(await engine.list({ all: true })).toEqual([]);
+    expect(holds.has(c.id)).toBe(false);
+    expect(cgroupsOf(c.id)).toEqual([]);
+  });
+
   it("recovery in the process that holds a marked container's lock leaves that start alone", async () => {
     const engine = newEngine();
     const c = await engine.create({ image: 'busybox', command: ['true'] });

@@ -430,13 +430,7 @@ export class Engine {
       record.status === 'restarting' ||
       ((record.status === 'created' || store.isStarting(record.id)) && store.isOwned(record.id));
     if (busy && !options.force) throw refused();
-    if (options.force) {
-      const { forceStop } = await import('./lifecycle.js');
-      await forceStop(this.ctx, record.id);
-      const { removeContainer } = await import('./remove.js');
-      await removeContainer(this.ctx, record, { volumes: options.volumes });
-      return;
-    }
+    if (options.force) return this.forceRemove(record, options.volumes);
     // Removed under the container's lock. A start takes it before it makes anything and keeps it
     // while the container runs, so a start that began after the look above is waited for a moment
     // and then refused, rather than losing its cgroup, address and record while its process
@@ -452,8 +446,46 @@ export class Engine {
   }
 
   /**
+   * rm -f: kills everything of the container, then removes it under its lock as rm does. A start
+   * that takes the lock between the kill and the removal (`box start` racing `rm -f`) is killed in
+   * turn and waited for, rather than losing its cgroup, address and record while its process
+   * starts. An owner that does not let go within forceStop's bounded wait (stuck) does not stop
+   * the removal: it goes on without the lock, as the one way out of a wedged container.
+   */
+  private async forceRemove(record: ContainerRecord, volumes?: boolean): Promise<void> {
+    const { store } = this.ctx;
+    const { forceStop } = await import('./lifecycle.js');
+    // forceStop clears autoRemove (its owner must not remove it too): an --rm container's
+    // anonymous volumes go with it all the same, as they would have at its end.
+    volumes ||= record.autoRemove === true;
+    // Each round is a start that slipped in and was killed: a few are a race, more a loop.
+    for (let round = 1; ; round++) {
+      const stop = await forceStop(this.ctx, record.id);
+      if (stop === 'gone') return; // removed meanwhile (its --rm owner, another rm -f)
+      if (stop === 'stopped') {
+        const lock = store.lock(record.id);
+        if (lock !== null) {
+          await this.removeHeld(record.id, lock, () => true, volumes);
+          return;
+        }
+        if (!existsSync(store.dir(record.id))) return;
+        if (round < 5) continue;
+      }
+      let current: ContainerRecord;
+      try {
+        current = store.read(record.id);
+      } catch {
+        return;
+      }
+      const { removeContainer } = await import('./remove.js');
+      await removeContainer(this.ctx, current, { volumes });
+      return;
+    }
+  }
+
+  /**
    * Removes a container whose lock the caller took (closed here), if its record, read again under
-   * the lock, is `removable`. 'gone' when it was removed meanwhile (`rm -f` takes no lock).
+   * the lock, is `removable`. 'gone' when it was removed meanwhile.
    */
   private async removeHeld(
     id: string,

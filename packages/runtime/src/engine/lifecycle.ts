@@ -104,11 +104,16 @@ export async function stopContainer(
 
 /**
  * remove --force: kills everything of the container, and waits a bounded time for its owner to
- * record the end. An owner that does not let go in time (stuck, or itself a container child
- * whose owner died) does not stop the removal.
+ * record the end. 'stopped' once nothing owns it and its process is gone; 'gone' when it was
+ * removed meanwhile; 'stuck' when an owner did not let go in time (stuck, or itself a container
+ * child whose owner died), which does not stop the removal.
  */
-export async function forceStop(ctx: EngineContext, id: string, timeoutMs = 10_000): Promise<void> {
-  if (!ctx.store.update(id, { error: 'stopped', autoRemove: false })) return;
+export async function forceStop(
+  ctx: EngineContext,
+  id: string,
+  timeoutMs = 10_000,
+): Promise<'stopped' | 'gone' | 'stuck'> {
+  if (!ctx.store.update(id, { error: 'stopped', autoRemove: false })) return 'gone';
   const deadline = Date.now() + timeoutMs;
   let nextKill = 0;
   for (;;) {
@@ -116,16 +121,16 @@ export async function forceStop(ctx: EngineContext, id: string, timeoutMs = 10_0
     try {
       state = ctx.store.read(id);
     } catch {
-      return; // removed meanwhile
+      return 'gone'; // removed meanwhile
     }
     const owned = ctx.store.isOwned(id);
-    if (!owned && !processAlive(state)) return;
+    if (!owned && !processAlive(state)) return 'stopped';
     if (Date.now() >= nextKill) {
       await killEverything(state);
       if (owned) await ctx.store.killOrphanedHolders(id);
       nextKill = Date.now() + 250;
     }
-    if (Date.now() >= deadline) return;
+    if (Date.now() >= deadline) return 'stuck';
     await sleep(20);
   }
 }
