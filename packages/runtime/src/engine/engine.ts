@@ -430,7 +430,7 @@ export class Engine {
       record.status === 'restarting' ||
       ((record.status === 'created' || store.isStarting(record.id)) && store.isOwned(record.id));
     if (busy && !options.force) throw refused();
-    if (options.force) return this.forceRemove(record, options.volumes);
+    if (options.force) return this.forceRemove(record, reference, options.volumes);
     // Removed under the container's lock. A start takes it before it makes anything and keeps it
     // while the container runs, so a start that began after the look above is waited for a moment
     // and then refused, rather than losing its cgroup, address and record while its process
@@ -449,37 +449,53 @@ export class Engine {
    * rm -f: kills everything of the container, then removes it under its lock as rm does. A start
    * that takes the lock between the kill and the removal (`box start` racing `rm -f`) is killed in
    * turn and waited for, rather than losing its cgroup, address and record while its process
-   * starts. An owner that does not let go within forceStop's bounded wait (stuck) does not stop
-   * the removal: it goes on without the lock, as the one way out of a wedged container.
+   * starts; one that keeps coming back is refused rather than removed under. An owner
+   * that does not let go within forceStop's bounded wait (stuck) does not stop the removal: it
+   * goes on without the lock, as the one way out of a wedged container.
    */
-  private async forceRemove(record: ContainerRecord, volumes?: boolean): Promise<void> {
+  private async forceRemove(record: ContainerRecord, reference: string, volumes?: boolean): Promise<void> {
     const { store } = this.ctx;
     const { forceStop } = await import('./lifecycle.js');
     // forceStop clears autoRemove (its owner must not remove it too): an --rm container's
     // anonymous volumes go with it all the same, as they would have at its end.
     volumes ||= record.autoRemove === true;
-    // Each round is a start that slipped in and was killed: a few are a race, more a loop.
-    for (let round = 1; ; round++) {
+    for (let round = 1; round <= 3; round++) {
       const stop = await forceStop(this.ctx, record.id);
-      if (stop === 'gone') return; // removed meanwhile (its --rm owner, another rm -f)
-      if (stop === 'stopped') {
-        const lock = store.lock(record.id);
-        if (lock !== null) {
-          await this.removeHeld(record.id, lock, () => true, volumes);
-          return;
+      if (stop === 'stuck') {
+        let current: ContainerRecord;
+        try {
+          current = store.read(record.id);
+        } catch {
+          return this.removedMeanwhile(record, volumes);
         }
-        if (!existsSync(store.dir(record.id))) return;
-        if (round < 5) continue;
+        const { removeContainer } = await import('./remove.js');
+        return removeContainer(this.ctx, current, { volumes });
       }
-      let current: ContainerRecord;
-      try {
-        current = store.read(record.id);
-      } catch {
+      // Waited for a moment: another command may be looking at it under the lock.
+      const lock = stop === 'gone' ? null : await store.lockWait(record.id);
+      if (lock !== null && (await this.removeHeld(record.id, lock, () => true, volumes)) === 'removed')
         return;
+      if (!existsSync(store.dir(record.id))) return this.removedMeanwhile(record, volumes);
+    }
+    throw new EngineError(
+      'ESTATE',
+      `cannot remove container "${reference}": it was started again each time it was killed for removal`,
+    );
+  }
+
+  /**
+   * A container removed by another command while this one removed it (its --rm owner, another
+   * rm): what `volumes` asked for is still done. Each anonymous volume is the container's own.
+   */
+  private async removedMeanwhile(record: ContainerRecord, volumes?: boolean): Promise<void> {
+    if (!volumes) return;
+    const { removeVolume } = await import('./volumes.js');
+    for (const name of record.anonymousVolumes ?? []) {
+      try {
+        removeVolume(this.ctx.layout, name);
+      } catch {
+        // removed with it already
       }
-      const { removeContainer } = await import('./remove.js');
-      await removeContainer(this.ctx, current, { volumes });
-      return;
     }
   }
 

@@ -125,6 +125,10 @@ export async function forceStop(
     }
     const owned = ctx.store.isOwned(id);
     if (!owned && !processAlive(state)) return 'stopped';
+    // A start that reached its sync point meanwhile (a racing `box start`, a restart policy's)
+    // cleared it: set again, or the process killed below comes back under its policy.
+    if (state.error !== 'stopped' || state.autoRemove)
+      ctx.store.update(id, { error: 'stopped', autoRemove: false });
     if (Date.now() >= nextKill) {
       await killEverything(state);
       if (owned) await ctx.store.killOrphanedHolders(id);
