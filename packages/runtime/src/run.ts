@@ -1,7 +1,7 @@
 /**
  * Starting a container from an OCI config: the path from `box run` to execve.
  *
- *   validateSpec, validateSpecSeccomp
+ *   validateSpec, the seccomp filter compiled (compileSpecSeccomp)
  *   → lookupCommand (in the rootfs and its bind mounts, for docker's 126/127)
  *   → @box/ns spawn: new namespaces, sync point (id maps, onSync),
  *     addRootfsSteps (mounts, /dev, terminal, pivot_root, masks, hostname),
@@ -22,7 +22,7 @@ import { FuseOverlay } from './rootfs/fuse-overlay.js';
 import { addRootfsSteps, type Overlay, planRootfsCopies } from './rootfs/prepare.js';
 import type { CompiledSeccomp } from './seccomp/compile.js';
 import type { LinuxSeccomp } from './seccomp/types.js';
-import { type Spec, validateSpec, validateSpecSeccomp } from './spec.js';
+import { type Spec, validateSpec } from './spec.js';
 
 export interface StartOptions {
   spec: Spec;
@@ -81,21 +81,28 @@ export interface ContainerProcess {
   kill(signal?: NodeJS.Signals | number): void;
 }
 
-/** The config's filter, checked to leave the set-up its syscalls and compiled; its code loaded only then. */
+/**
+ * The config's filter, compiled and checked to leave the set-up its syscalls; its code loaded
+ * only then. Compiling checks the profile's shape as validateSpecSeccomp does (each field named),
+ * so that the guard reads a well-formed profile and the profile is parsed once here.
+ */
 async function compileSpecSeccomp(seccomp: LinuxSeccomp): Promise<CompiledSeccomp> {
   const [{ checkSeccompKeepsSetup }, { compileSeccomp }] = await Promise.all([
     import('./seccomp/guard.js'),
     import('./seccomp/compile.js'),
   ]);
+  const compiled = compileSeccomp(seccomp);
   checkSeccompKeepsSetup(seccomp);
-  return compileSeccomp(seccomp);
+  return compiled;
 }
 
 /** Starts the container's process; resolves once it has exec'd its command. */
 export async function startContainer(options: StartOptions): Promise<ContainerProcess> {
   const { spec } = options;
   validateSpec(spec);
-  await validateSpecSeccomp(spec);
+  // Compiled before anything is made: a filter the kernel cannot have is refused here. (Also
+  // validateSpecSeccomp's check: the profile is not parsed a second time for it.)
+  const seccomp = spec.linux?.seccomp ? await compileSpecSeccomp(spec.linux.seccomp) : undefined;
   const { process: proc, root } = spec;
   if (!root.path.startsWith('/')) throw new SpecError(`root.path must be absolute: "${root.path}"`);
   const namespaces = spec.linux?.namespaces ?? [];
@@ -109,8 +116,6 @@ export async function startContainer(options: StartOptions): Promise<ContainerPr
     userxattr: userns,
     fuseOverlay: options.fuseOverlay !== undefined,
   });
-  // Compiled before anything is made: a filter the kernel cannot have is refused here.
-  const seccomp = spec.linux?.seccomp ? await compileSpecSeccomp(spec.linux.seccomp) : undefined;
   const pause = options.beforePivot ? new SetupPause(options.beforePivot) : undefined;
   // tmpcopyup's copies are planned before anything is made, their files held open for the child.
   const rootfsOptions = {
