@@ -489,6 +489,43 @@ describe('recovery after dead processes', () => {
     expect(await engine.list({ all: true })).toEqual([]);
   });
 
+  it('rm -f sets the stopped mark again when a start cleared it, so a restart policy does not bring the container back', {
+    timeout: 30_000,
+  }, async () => {
+    const engine = newEngine();
+    const c = await engine.run({
+      image: 'busybox',
+      command: ['sleep', '1000'],
+      restartPolicy: { name: 'always', maximumRetryCount: 0 },
+    });
+    // As a start that reached its sync point right after rm -f's mark: cleared once, at once.
+    const update = ContainerStore.prototype.update;
+    let cleared = false;
+    let restarts = 0;
+    const spy = vi.spyOn(ContainerStore.prototype, 'update').mockImplementation(function (
+      this: ContainerStore,
+      ...args: Parameters<typeof update>
+    ) {
+      const [id, change, durable] = args;
+      if (change.status === 'restarting') restarts++;
+      const result = update.apply(this, args);
+      if (cleared || change.error !== 'stopped') return result;
+      cleared = true;
+      return update.call(this, id, { error: undefined }, durable);
+    });
+    try {
+      await engine.remove(c.id, { force: true });
+      await engine.idle();
+    } finally {
+      spy.mockRestore();
+    }
+    expect(cleared).toBe(true);
+    // Before: the kill counted as a failure to restart from, again and again for forceStop's 10 s.
+    expect(restarts).toBe(0);
+    expect(await engine.list({ all: true })).toEqual([]);
+    expect(cgroupsOf(c.id)).toEqual([]);
+  });
+
   it("recovery in the process that holds a marked container's lock leaves that start alone", async () => {
     const engine = newEngine();
     const c = await engine.create({ image: 'busybox', command: ['true'] });
