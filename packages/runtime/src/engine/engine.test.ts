@@ -13,6 +13,7 @@ import {
   renameSync,
   rmSync,
   symlinkSync,
+  unlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -487,6 +488,14 @@ describe('recovery after dead processes', () => {
     }
     await engine.remove(c.id, { force: true });
     expect(await engine.list({ all: true })).toEqual([]);
+  });
+
+  it('rm -f removes a record whose lock file is gone (nothing can lock it)', async () => {
+    const { engine, c, dir } = await exitedContainer();
+    unlinkSync(join(dir, 'lock'));
+    await engine.remove(c.id, { force: true });
+    expect(await engine.list({ all: true })).toEqual([]);
+    expect(holds.has(c.id)).toBe(false);
   });
 
   it('rm -f sets the stopped mark again when a start cleared it, so a restart policy does not bring the container back', {

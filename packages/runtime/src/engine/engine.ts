@@ -459,18 +459,23 @@ export class Engine {
     // forceStop clears autoRemove (its owner must not remove it too): an --rm container's
     // anonymous volumes go with it all the same, as they would have at its end.
     volumes ||= record.autoRemove === true;
+    const unlocked = async () => {
+      let current: ContainerRecord;
+      try {
+        current = store.read(record.id);
+      } catch {
+        return this.removedMeanwhile(record, volumes);
+      }
+      const { removeContainer } = await import('./remove.js');
+      return removeContainer(this.ctx, current, { volumes });
+    };
     for (let round = 1; round <= 3; round++) {
       const stop = await forceStop(this.ctx, record.id);
-      if (stop === 'stuck') {
-        let current: ContainerRecord;
-        try {
-          current = store.read(record.id);
-        } catch {
-          return this.removedMeanwhile(record, volumes);
-        }
-        const { removeContainer } = await import('./remove.js');
-        return removeContainer(this.ctx, current, { volumes });
-      }
+      if (stop === 'stuck') return unlocked();
+      // A record without its lock file (damaged by hand) can be locked by nobody: rm -f is the way
+      // out of it.
+      const lockless = stop === 'stopped' && !existsSync(join(store.dir(record.id), 'lock'));
+      if (lockless && existsSync(store.dir(record.id))) return unlocked();
       // Waited for a moment: another command may be looking at it under the lock.
       const lock = stop === 'gone' ? null : await store.lockWait(record.id);
       if (lock !== null && (await this.removeHeld(record.id, lock, () => true, volumes)) === 'removed')
