@@ -134,6 +134,30 @@ async function holdLock(path: string): Promise<{ release(): Promise<void> }> {
   };
 }
 
+/**
+ * A removal that must wait for `holder`: 500 ms on, it has not settled and the record is still
+ * there; then the holder lets go, and the removal is awaited.
+ */
+async function waitsForHolder(
+  removal: Promise<unknown>,
+  dir: string,
+  holder: { release(): Promise<void> },
+): Promise<void> {
+  let settled = false;
+  const watched = removal.then(() => {
+    settled = true;
+  });
+  watched.catch(() => undefined); // awaited below; not unhandled meanwhile
+  try {
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(settled).toBe(false);
+    expect(existsSync(join(dir, 'state.json'))).toBe(true);
+  } finally {
+    await holder.release();
+  }
+  await watched;
+}
+
 async function text(engine: Engine, id: string): Promise<string> {
   let out = '';
   for await (const entry of engine.logs(id)) out += entry.log;
@@ -403,18 +427,7 @@ describe('recovery after dead processes', () => {
     }
     // A holder that lets go (an owner that has just recorded the end): the removal waits for it.
     holder = await holdLock(join(dir, 'lock'));
-    let removed = false;
-    const removal = engine.remove(c.id).then(() => {
-      removed = true;
-    });
-    try {
-      await new Promise((resolve) => setTimeout(resolve, 500));
-      expect(removed).toBe(false);
-      expect(existsSync(join(dir, 'state.json'))).toBe(true);
-    } finally {
-      await holder.release();
-    }
-    await removal;
+    await waitsForHolder(engine.remove(c.id), dir, holder);
     expect(await engine.list({ all: true })).toEqual([]);
     expect(holds.has(c.id)).toBe(false);
   });
@@ -452,18 +465,11 @@ describe('recovery after dead processes', () => {
     ) {
       return looks++ === 0 ? false : isOwned.apply(this, args);
     });
-    let released = false;
     try {
-      const removal = engine.remove(c.id, { force: true });
-      await new Promise((resolve) => setTimeout(resolve, 500));
       // Before: removed at once, under the holder's feet.
-      expect(existsSync(join(dir, 'state.json'))).toBe(true);
-      await holder.release();
-      released = true;
-      await removal;
+      await waitsForHolder(engine.remove(c.id, { force: true }), dir, holder);
     } finally {
       spy.mockRestore();
-      if (!released) await holder.release();
     }
     expect(looks).toBeGreaterThanOrEqual(1);
     expect(await engine.list({ all: true })).toEqual([]);
