@@ -134,6 +134,16 @@ async function holdLock(path: string): Promise<{ release(): Promise<void> }> {
   };
 }
 
+/** Runs `fn` while flock(1) holds the container's lock (as a start of it would), then lets go. */
+async function whileLocked<T>(dir: string, fn: () => Promise<T>): Promise<T> {
+  const holder = await holdLock(join(dir, 'lock'));
+  try {
+    return await fn();
+  } finally {
+    await holder.release();
+  }
+}
+
 /**
  * A removal that must wait for `holder`: 500 ms on, it has not settled and the record is still
  * there; then the holder lets go, and the removal is awaited.
@@ -399,12 +409,7 @@ describe('recovery after dead processes', () => {
     const { engine, c, dir } = await exitedContainer();
     // As a start of it holds it: the marker written, the lock taken (here by flock(1)).
     writeFileSync(join(dir, 'starting'), '');
-    const holder = await holdLock(join(dir, 'lock'));
-    try {
-      await expect(engine.remove(c.id)).rejects.toThrow(/container is running/);
-    } finally {
-      await holder.release();
-    }
+    await whileLocked(dir, () => expect(engine.remove(c.id)).rejects.toThrow(/container is running/));
     await engine.remove(c.id);
     expect(await engine.list({ all: true })).toEqual([]);
   });
@@ -414,19 +419,16 @@ describe('recovery after dead processes', () => {
   }, async () => {
     const { engine, c, dir } = await exitedContainer();
     // Not marked: their first look finds it idle, as when a start takes its lock just after it.
-    let holder = await holdLock(join(dir, 'lock'));
-    try {
+    await whileLocked(dir, async () => {
       const before = Date.now();
       await expect(engine.remove(c.id)).rejects.toThrow(/container is running/);
       expect(Date.now() - before).toBeGreaterThanOrEqual(2900);
       expect(await engine.prune()).toEqual([]);
       expect(existsSync(join(dir, 'state.json'))).toBe(true);
       expect(cgroupsOf(c.id)).toEqual([]);
-    } finally {
-      await holder.release();
-    }
+    });
     // A holder that lets go (an owner that has just recorded the end): the removal waits for it.
-    holder = await holdLock(join(dir, 'lock'));
+    const holder = await holdLock(join(dir, 'lock'));
     await waitsForHolder(engine.remove(c.id), dir, holder);
     expect(await engine.list({ all: true })).toEqual([]);
     expect(holds.has(c.id)).toBe(false);
@@ -435,17 +437,17 @@ describe('recovery after dead processes', () => {
   it('rm without -f that waits for the lock of a container removed meanwhile says there is no such container', async () => {
     const { engine, c, dir } = await exitedContainer();
     const aside = join(engine.root, 'containers', `.aside-${c.id}`);
-    const holder = await holdLock(join(dir, 'lock'));
-    try {
-      const waiting = engine.remove(c.id);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      // Out of sight in one rename, as another removal takes it (claimForRemoval).
-      renameSync(dir, aside);
-      await expect(waiting).rejects.toThrow(`No such container: ${c.id}`);
-    } finally {
-      if (existsSync(aside)) renameSync(aside, dir);
-      await holder.release();
-    }
+    await whileLocked(dir, async () => {
+      try {
+        const waiting = engine.remove(c.id);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        // Out of sight in one rename, as another removal takes it (claimForRemoval).
+        renameSync(dir, aside);
+        await expect(waiting).rejects.toThrow(`No such container: ${c.id}`);
+      } finally {
+        if (existsSync(aside)) renameSync(aside, dir);
+      }
+    });
     await engine.remove(c.id);
     expect(await engine.list({ all: true })).toEqual([]);
   });
@@ -482,16 +484,16 @@ describe('recovery after dead processes', () => {
   }, async () => {
     const { engine, c, dir } = await exitedContainer();
     // Each look finds it unowned while a holder has it: as a start that slips in every time.
-    const holder = await holdLock(join(dir, 'lock'));
-    const spy = vi.spyOn(ContainerStore.prototype, 'isOwned').mockReturnValue(false);
-    try {
-      await expect(engine.remove(c.id, { force: true })).rejects.toThrow(/started again/);
-      expect(existsSync(join(dir, 'state.json'))).toBe(true);
-      expect(holds.has(c.id)).toBe(true);
-    } finally {
-      spy.mockRestore();
-      await holder.release();
-    }
+    await whileLocked(dir, async () => {
+      const spy = vi.spyOn(ContainerStore.prototype, 'isOwned').mockReturnValue(false);
+      try {
+        await expect(engine.remove(c.id, { force: true })).rejects.toThrow(/started again/);
+        expect(existsSync(join(dir, 'state.json'))).toBe(true);
+        expect(holds.has(c.id)).toBe(true);
+      } finally {
+        spy.mockRestore();
+      }
+    });
     await engine.remove(c.id, { force: true });
     expect(await engine.list({ all: true })).toEqual([]);
   });
