@@ -490,18 +490,12 @@ export class Engine {
 
   /**
    * A container removed by another command while this one removed it (its --rm owner, another
-   * rm): what `volumes` asked for is still done. Each anonymous volume is the container's own.
+   * rm): what `volumes` asked for is still done.
    */
   private async removedMeanwhile(record: ContainerRecord, volumes?: boolean): Promise<void> {
     if (!volumes) return;
-    const { removeVolume } = await import('./volumes.js');
-    for (const name of record.anonymousVolumes ?? []) {
-      try {
-        removeVolume(this.ctx.layout, name);
-      } catch {
-        // removed with it already
-      }
-    }
+    const { removeAnonymousVolumes } = await import('./remove.js');
+    removeAnonymousVolumes(this.ctx, record);
   }
 
   /**

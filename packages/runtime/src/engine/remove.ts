@@ -32,15 +32,7 @@ export async function removeContainer(
     published: (record.ports?.length ?? 0) > 0,
     names: record.networks ?? [],
   });
-  if (options.volumes || record.autoRemove) {
-    for (const name of record.anonymousVolumes ?? []) {
-      try {
-        removeVolume(ctx.layout, name);
-      } catch {
-        // already gone
-      }
-    }
-  }
+  if (options.volumes || record.autoRemove) removeAnonymousVolumes(ctx, record);
   // Out of sight in one step, then deleted: nobody can find or add to it meanwhile.
   const trash = ctx.store.claimForRemoval(record.id);
   ctx.store.removeName(record.name, record.id);
@@ -48,6 +40,20 @@ export async function removeContainer(
   await ctx.images.release(record.id, { durable: !record.autoRemove }).catch(() => undefined);
   if (trash) rmSync(trash, { recursive: true, force: true });
   ctx.events.emit('destroy', record);
+}
+
+/** The container's anonymous volumes (each is its own), the ones already gone skipped. */
+export function removeAnonymousVolumes(
+  ctx: EngineContext,
+  record: Pick<ContainerRecord, 'anonymousVolumes'>,
+): void {
+  for (const name of record.anonymousVolumes ?? []) {
+    try {
+      removeVolume(ctx.layout, name);
+    } catch {
+      // already gone
+    }
+  }
 }
 
 /**
