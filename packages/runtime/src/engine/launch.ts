@@ -34,12 +34,25 @@ export async function launch(
   record: ContainerRecord,
   options: LaunchOptions,
 ): Promise<ContainerProcess> {
+  // A rootless start whose kernel refused the overlay: undone whole, made again on FUSE, and
+  // on FUSE from now on (its upper directory gets fuse-overlayfs's marks).
+  let fuse: string | undefined;
+  const retriedOnFuse = record.fuseOverlay
+    ? undefined
+    : (error: unknown) => {
+        fuse = fuseFallbackFor(error);
+        return fuse !== undefined;
+      };
   try {
-    return await launchWith(ctx, record, options, overlayProgramFor(record));
+    return await launchWith(
+      ctx,
+      record,
+      options,
+      overlayProgramFor(record),
+      record.fuseOverlay,
+      retriedOnFuse,
+    );
   } catch (error) {
-    // A rootless start whose kernel refused the overlay: undone whole, made again on FUSE, and
-    // on FUSE from now on (its upper directory gets fuse-overlayfs's marks).
-    const fuse = record.fuseOverlay ? undefined : fuseFallbackFor(error);
     if (fuse === undefined) throw error;
     // The record says FUSE from the retry's sync point on (launchWith writes it), and not if
     // the retry fails (its catch writes the record's own again).
@@ -60,7 +73,10 @@ async function launchWith(
   record: ContainerRecord,
   options: LaunchOptions,
   fuseOverlay: string | undefined,
-  fuseBefore = record.fuseOverlay,
+  // What the record says of FUSE again when this start fails. No default from `record`: the
+  // retry's record says FUSE already, and a default would not apply to an explicit undefined.
+  fuseBefore: boolean | undefined,
+  retriedOnFuse?: (error: unknown) => boolean,
 ): Promise<ContainerProcess> {
   const { store } = ctx;
   await checkCgroupReach(record);
@@ -121,11 +137,13 @@ async function launchWith(
     return { pid: proc.pid, cgroup: proc.cgroup, exited, kill: (signal) => proc.kill(signal) };
   } catch (error) {
     await network?.release().catch(() => undefined);
+    // A start by another process than its run's (box start after that run died) makes it an
+    // ordinary created container: recovery keeps it. Not before a retry on FUSE, though: a
+    // `run --rm` killed during the retry left a created record that nobody removed.
+    const retried = retriedOnFuse?.(error) === true;
     store.update(record.id, {
       status: record.status === 'exited' ? 'exited' : 'created',
-      // A start by another process than its run's (box start after that run died) makes it an
-      // ordinary created container: recovery keeps it.
-      runPending: undefined,
+      runPending: retried ? record.runPending : undefined,
       fuseOverlay: fuseBefore,
       pid: undefined,
       pidStartTime: undefined,
