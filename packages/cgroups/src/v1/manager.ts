@@ -4,6 +4,7 @@ import { CgroupError, missingController, withController } from '../errors.js';
 import type { CgroupFs } from '../fs.js';
 import type { CgroupManager, CgroupStats, Resources } from '../manager.js';
 import { makeCgroupDirs, removeEmptyParents } from '../parents.js';
+import * as pids from '../pids.js';
 import { addProcessTo, readPidsRecursive, signalAll } from '../procs.js';
 import { type RemoveOptions, removeCgroupTree } from '../remove.js';
 import { checkPid, validateResources } from '../validate.js';
@@ -14,7 +15,6 @@ import * as cpuset from './cpuset.js';
 import * as devices from './devices.js';
 import * as freezer from './freezer.js';
 import * as memory from './memory.js';
-import * as pids from './pids.js';
 
 /** The v1 controllers box works with, in the order they are applied. */
 export const V1_BOX_CONTROLLERS = [

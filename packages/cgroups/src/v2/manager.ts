@@ -4,6 +4,7 @@ import { errnoOf, missingController, withController } from '../errors.js';
 import { type CgroupFs, hasCgroupFile } from '../fs.js';
 import type { CgroupManager, CgroupStats, Resources } from '../manager.js';
 import { makeCgroupDirs, removeEmptyParents } from '../parents.js';
+import * as pids from '../pids.js';
 import { addProcessTo, readPidsRecursive, signalAll } from '../procs.js';
 import { type RemoveOptions, removeCgroupTree } from '../remove.js';
 import { checkPid, validateResources } from '../validate.js';
@@ -15,7 +16,6 @@ import * as freezer from './freezer.js';
 import * as io from './io.js';
 import { killViaCgroupKill } from './kill.js';
 import * as memory from './memory.js';
-import * as pids from './pids.js';
 
 /** In the order they are written; devices first so that an unsupported request writes nothing. */
 const LIMITERS = [devices, cpuset, memory, cpu, pids, io, freezer];

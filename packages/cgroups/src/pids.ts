@@ -1,7 +1,8 @@
+/** The pids controller: the same files on cgroup v1 and v2, so one module serves both managers. */
 import { join } from 'node:path';
-import { type CgroupFs, readCgroupFile, writeCgroupFile } from '../fs.js';
-import type { CgroupStats, Resources } from '../manager.js';
-import { parseCounter, parseLimit } from '../values.js';
+import { type CgroupFs, readCgroupFile, writeCgroupFile } from './fs.js';
+import type { CgroupStats, Resources } from './manager.js';
+import { parseCounter, parseLimit } from './values.js';
 
 export const controller = 'pids';
 
@@ -16,7 +17,6 @@ export async function apply(dir: string, resources: Resources, fs: CgroupFs): Pr
   await writeCgroupFile(fs, dir, 'pids.max', limit > 0 ? String(limit) : 'max');
 }
 
-/** Same files on v1 and v2. */
 export async function stats(dir: string, fs: CgroupFs): Promise<NonNullable<CgroupStats['pids']>> {
   return {
     current: parseCounter(await readCgroupFile(fs, dir, 'pids.current'), join(dir, 'pids.current')),
