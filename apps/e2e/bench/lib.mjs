@@ -1,6 +1,7 @@
 /**
  * What the bench scripts share: running a command that must succeed, reading numeric settings,
- * finding runc, medians and percentiles.
+ * finding runc, medians and percentiles, the table of targets, the clean-up's problem list, and
+ * the way a bench is interrupted and exits.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
@@ -104,4 +105,74 @@ export function removeClientCgroups(name) {
       if (entry.isDirectory()) rmdirSync(join(top, entry.name));
     rmdirSync(top);
   }
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Prints the figures against their targets ({ figure, value, target, met }), one row each. */
+export function printTargets(rows) {
+  const fw = Math.max(...rows.map((r) => r.figure.length));
+  const vw = Math.max(...rows.map((r) => r.value.length));
+  const tw = Math.max(...rows.map((r) => r.target.length));
+  console.log('');
+  console.log(`${'figure'.padEnd(fw)}  ${'value'.padStart(vw)}  ${'target'.padEnd(tw)}  result`);
+  for (const r of rows) {
+    console.log(
+      `${r.figure.padEnd(fw)}  ${r.value.padStart(vw)}  ${r.target.padEnd(tw)}  ${r.met ? 'met' : 'MISSED'}`,
+    );
+  }
+}
+
+/**
+ * A clean-up's problem list and `attempt(what, fn)`, which runs one of its steps and records the
+ * step's failure as a problem, so that one failing step does not stop the others.
+ */
+export function problemList() {
+  const problems = [];
+  const attempt = async (what, fn) => {
+    try {
+      await fn();
+    } catch (error) {
+      problems.push(`${what}: ${error.message}`);
+    }
+  };
+  return { problems, attempt };
+}
+
+/** Unmounts (lazily, deepest first) what is still mounted at or under `dir`; each is a problem. */
+export function unmountUnder(dir, problems) {
+  const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((line) => line.split(' ')[4])
+    .filter((point) => point === dir || point?.startsWith(`${dir}/`))
+    .sort((a, b) => b.length - a.length);
+  for (const point of mounts) {
+    problems.push(`mount ${point} was left behind`);
+    run('umount', ['-l', point]);
+  }
+}
+
+let interrupted = false;
+
+/** Whether Ctrl-C (or SIGTERM) asked the bench to stop after the current contender. */
+export const isInterrupted = () => interrupted;
+
+/**
+ * Runs a bench's main (which resolves to its exit status) and exits with it. A first Ctrl-C stops
+ * after the current contender and cleans up; a second one exits at once. The exit is explicit: a
+ * library container's watched process may keep the loop alive.
+ */
+export async function runBench(main) {
+  for (const signal of ['SIGINT', 'SIGTERM']) {
+    process.on(signal, () => {
+      if (interrupted) process.exit(130);
+      interrupted = true;
+    });
+  }
+  process.exit(
+    await main().catch((error) => {
+      console.error(`bench: ${error.message}`);
+      return 1;
+    }),
+  );
 }

@@ -63,7 +63,19 @@ import { fileURLToPath } from 'node:url';
 import { openProcess } from '@box/runtime';
 import { OciRuntime } from '@box/runtime/oci';
 import { tryWait } from '@box/sys';
-import { ensureRunc, median, percentile, positiveInteger, run } from './lib.mjs';
+import {
+  ensureRunc,
+  isInterrupted,
+  median,
+  percentile,
+  positiveInteger,
+  printTargets,
+  problemList,
+  run,
+  runBench,
+  sleep,
+  unmountUnder,
+} from './lib.mjs';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const BOX_RUNTIME_JS = join(REPO, 'apps/cli/dist/runtime/box-runtime.js');
@@ -223,8 +235,6 @@ function makeContenders(ctx) {
   ];
 }
 
-let interrupted = false;
-
 /**
  * Runs warm-up + measured rounds, round-robin; returns the samples (ms) per row: each step of a
  * contender (`runc create`, ...) and its total (`runc create+start+delete`), and node -e 0.
@@ -243,7 +253,7 @@ async function measure(contenders) {
   for (let round = 0; round < rounds; round++) {
     // Rotate the order each round: contender k runs at position (k - round) mod n.
     for (let i = 0; i < contenders.length; i++) {
-      if (interrupted) throw new Error('interrupted');
+      if (isInterrupted()) throw new Error('interrupted');
       const contender = contenders[(round + i) % contenders.length];
       let times;
       try {
@@ -305,16 +315,7 @@ function report(samples) {
     target: `<= ${RATIO_TARGET} x`,
     met: ratio <= RATIO_TARGET,
   });
-  const fw = Math.max(...rows.map((r) => r.figure.length));
-  const vw = Math.max(...rows.map((r) => r.value.length));
-  const tw = Math.max(...rows.map((r) => r.target.length));
-  console.log('');
-  console.log(`${'figure'.padEnd(fw)}  ${'value'.padStart(vw)}  ${'target'.padEnd(tw)}  result`);
-  for (const r of rows) {
-    console.log(
-      `${r.figure.padEnd(fw)}  ${r.value.padStart(vw)}  ${r.target.padEnd(tw)}  ${r.met ? 'met' : 'MISSED'}`,
-    );
-  }
+  printTargets(rows);
   const over = ['create', 'start', 'delete']
     .map((s) => `${s} ${signed(m[step(BOX_RUNTIME, s)] - m[step(RUNC, s)])}`)
     .join(', ');
@@ -325,8 +326,6 @@ function report(samples) {
   console.log(`targets met: ${rows.filter((r) => r.met).length} of ${rows.length}`);
   console.log(`(for reference: ${BOX_RUNTIME} - ${RUNC}: ${over}; ${LIBRARY} / ${RUNC}: ${ratios})`);
 }
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** Processes whose root or command line is in the temp dir: containers and runtimes of this run. */
 function processesIn(tmp) {
@@ -369,14 +368,7 @@ function runCgroups() {
  */
 async function cleanUp(ctx) {
   const { tmp, roots, env } = ctx;
-  const problems = [];
-  const attempt = async (what, fn) => {
-    try {
-      await fn();
-    } catch (error) {
-      problems.push(`${what}: ${error.message}`);
-    }
-  };
+  const { problems, attempt } = problemList();
   const ids = (root) => (existsSync(root) ? readdirSync(root) : []);
   await attempt('runc state', () => {
     const list = spawnSync('runc', ['--root', roots.runc, 'list', '-q'], {
@@ -422,17 +414,7 @@ async function cleanUp(ctx) {
     const end = Date.now() + 3000;
     while (processesIn(tmp).length > 0 && Date.now() < end) await sleep(50);
   });
-  await attempt('mounts', () => {
-    const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
-      .split('\n')
-      .map((line) => line.split(' ')[4])
-      .filter((point) => point === tmp || point?.startsWith(`${tmp}/`))
-      .sort((a, b) => b.length - a.length);
-    for (const point of mounts) {
-      problems.push(`mount ${point} was left behind`);
-      run('umount', ['-l', point]);
-    }
-  });
+  await attempt('mounts', () => unmountUnder(tmp, problems));
   await attempt('cgroups', async () => {
     const { parents, children } = runCgroups();
     for (const dir of children) {
@@ -497,18 +479,4 @@ async function main() {
   return failed ? 1 : 0;
 }
 
-// A first Ctrl-C stops after the current contender and cleans up; a second one exits at once.
-for (const signal of ['SIGINT', 'SIGTERM']) {
-  process.on(signal, () => {
-    if (interrupted) process.exit(130);
-    interrupted = true;
-  });
-}
-
-// Exit explicitly: a library container's watched process may keep the loop alive.
-process.exit(
-  await main().catch((error) => {
-    console.error(`bench: ${error.message}`);
-    return 1;
-  }),
-);
+await runBench(main);

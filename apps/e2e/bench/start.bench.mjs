@@ -73,7 +73,20 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_CAPABILITIES, defaultSpec, execInContainer, startContainer } from '@box/runtime';
 import { DOCKER_DEFAULT_PROFILE, resolveProfile } from '@box/runtime/seccomp';
-import { ensureRunc, median, percentile, positiveInteger, removeRootNetworks, run } from './lib.mjs';
+import {
+  ensureRunc,
+  isInterrupted,
+  median,
+  percentile,
+  positiveInteger,
+  printTargets,
+  problemList,
+  removeRootNetworks,
+  run,
+  runBench,
+  sleep,
+  unmountUnder,
+} from './lib.mjs';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const BOX_JS = join(REPO, 'apps/cli/dist/box.js');
@@ -280,8 +293,6 @@ function makeContenders(ctx) {
   return contenders;
 }
 
-let interrupted = false;
-
 /** Runs warm-up + measured rounds, round-robin; returns the samples (ms) per contender name. */
 async function measure(contenders) {
   const samples = new Map(contenders.map((c) => [c.name, []]));
@@ -289,7 +300,7 @@ async function measure(contenders) {
   for (let round = 0; round < rounds; round++) {
     // Rotate the order each round: contender k runs at position (k - round) mod n.
     for (let i = 0; i < contenders.length; i++) {
-      if (interrupted) throw new Error('interrupted');
+      if (isInterrupted()) throw new Error('interrupted');
       const contender = contenders[(round + i) % contenders.length];
       const start = performance.now();
       try {
@@ -354,16 +365,7 @@ function report(samples) {
       met: ratio <= target,
     });
   }
-  const fw = Math.max(...rows.map((r) => r.figure.length));
-  const vw = Math.max(...rows.map((r) => r.value.length));
-  const tw = Math.max(...rows.map((r) => r.target.length));
-  console.log('');
-  console.log(`${'figure'.padEnd(fw)}  ${'value'.padStart(vw)}  ${'target'.padEnd(tw)}  result`);
-  for (const r of rows) {
-    console.log(
-      `${r.figure.padEnd(fw)}  ${r.value.padStart(vw)}  ${r.target.padEnd(tw)}  ${r.met ? 'met' : 'MISSED'}`,
-    );
-  }
+  printTargets(rows);
   const ca = m[`${NODE}${VARIANTS[1].label}`] - m[NODE];
   const execOverRunc = m['box exec ID true'] - m['runc exec'];
   console.log('');
@@ -405,8 +407,6 @@ function processesOfRoot(boxRoot) {
   return pids;
 }
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
 /**
  * Removes what the run may have left: box containers (through box, as `box rm -f`) and the
  * box service, runc containers in our state root, mounts under the temp dir (unmounted
@@ -415,14 +415,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
  * found; a clean run has none.
  */
 async function cleanUp({ tmp, boxRoot, runcRoot, env, cgroupsBefore }) {
-  const problems = [];
-  const attempt = async (what, fn) => {
-    try {
-      await fn();
-    } catch (error) {
-      problems.push(`${what}: ${error.message}`);
-    }
-  };
+  const { problems, attempt } = problemList();
   await attempt('box containers', () => {
     if (!existsSync(join(boxRoot, 'containers'))) return;
     const ps = run(process.execPath, [BOX_JS, 'ps', '-a', '-q', '--no-trunc'], {
@@ -451,17 +444,7 @@ async function cleanUp({ tmp, boxRoot, runcRoot, env, cgroupsBefore }) {
       spawnSync('runc', ['--root', runcRoot, 'delete', '-f', id]);
     }
   });
-  await attempt('mounts', () => {
-    const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
-      .split('\n')
-      .map((line) => line.split(' ')[4])
-      .filter((point) => point === tmp || point?.startsWith(`${tmp}/`))
-      .sort((a, b) => b.length - a.length);
-    for (const point of mounts) {
-      problems.push(`mount ${point} was left behind`);
-      run('umount', ['-l', point]);
-    }
-  });
+  await attempt('mounts', () => unmountUnder(tmp, problems));
   await attempt('cgroups', async () => {
     const found = spawnSync('find', ['/sys/fs/cgroup', '-type', 'd', '-name', `${RUN_PREFIX}*`], {
       encoding: 'utf8',
@@ -587,18 +570,4 @@ async function main() {
   return failed ? 1 : 0;
 }
 
-// A first Ctrl-C stops after the current contender and cleans up; a second one exits at once.
-for (const signal of ['SIGINT', 'SIGTERM']) {
-  process.on(signal, () => {
-    if (interrupted) process.exit(130);
-    interrupted = true;
-  });
-}
-
-// Exit explicitly: a failed library start may leave a watched child keeping the loop alive.
-process.exit(
-  await main().catch((error) => {
-    console.error(`bench: ${error.message}`);
-    return 1;
-  }),
-);
+await runBench(main);
