@@ -234,34 +234,6 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/**
- * Writes a file atomically: temp file in the same directory, fsync, rename, fsync of the directory.
- * The file is readable by its owner only unless `mode` says otherwise.
- */
-export function writeFileAtomic(path: string, data: string | Buffer, mode = 0o600, durable = true): void {
-  const temp = `${path}.tmp-${randomBytes(6).toString('hex')}`;
-  const fd = openSync(temp, 'wx', mode);
-  const bytes = typeof data === 'string' ? Buffer.from(data) : data;
-  try {
-    let offset = 0;
-    while (offset < bytes.length) offset += writeSync(fd, bytes, offset, bytes.length - offset);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(temp, path);
-  // The file's data is always on disk before the rename: after a power loss the path holds the
-  // old file or the new one, whole. Without `durable`, the rename itself may be lost (the old,
-  // valid file comes back): fine for changes nobody needs after a power loss.
-  if (!durable) return;
-  const dir = openSync(join(path, '..'), 'r');
-  try {
-    fsyncSync(dir);
-  } finally {
-    closeSync(dir);
-  }
-}
-
 /** Opens (creating it when needed) the image store under `options.root`. */
 export async function openImageStore(options: ImageStoreOptions): Promise<ImageStore> {
   const store = new ImageStore(options);
@@ -407,7 +379,7 @@ export class ImageStore {
   }
 
   async #locked<T>(fn: (tx: Transaction) => Promise<T>, durable: boolean): Promise<T> {
-    const { tryLock } = await import('@box/sys');
+    const { tryLock, writeFileAtomic } = await import('@box/sys');
     const lockPath = join(this.root, 'lock');
     const fd = openSync(lockPath, 'a', 0o600);
     try {
@@ -426,7 +398,7 @@ export class ImageStore {
         const result = await fn(tx);
         const after = JSON.stringify(tx.index, null, 2);
         if (after !== JSON.stringify(JSON.parse(before), null, 2)) {
-          writeFileAtomic(join(this.root, 'repositories.json'), `${after}\n`, 0o600, durable);
+          writeFileAtomic(join(this.root, 'repositories.json'), `${after}\n`, { syncDir: durable });
         }
         return result;
       } catch (error) {

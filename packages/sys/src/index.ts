@@ -30,6 +30,7 @@ export {
   unlinkat,
   utimensat,
 } from './at.js';
+export { type AtomicWriteOptions, writeFileAtomic } from './atomic.js';
 export * from './constants.js';
 export {
   ChildSetupError,

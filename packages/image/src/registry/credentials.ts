@@ -7,11 +7,10 @@
  * it that box does not own is kept as it was.
  */
 import { execFile } from 'node:child_process';
-import { chmodSync, mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { errnoOf, ImageError } from '../errors.js';
-import { writeFileAtomic } from '../store.js';
 import { credentialKey, DOCKER_HUB_AUTH_KEY } from './hosts.js';
 
 export interface Credentials {
@@ -55,11 +54,12 @@ function readConfig(path: string): ConfigFile {
   }
 }
 
-function writeConfig(path: string, config: ConfigFile): void {
+async function writeConfig(path: string, config: ConfigFile): Promise<void> {
+  // @box/sys when it is needed, as the store loads it.
+  const { writeFileAtomic } = await import('@box/sys');
   try {
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-    writeFileAtomic(path, `${JSON.stringify(config, null, '\t')}\n`, 0o600);
-    chmodSync(path, 0o600);
+    writeFileAtomic(path, `${JSON.stringify(config, null, '\t')}\n`, { syncDir: true });
   } catch (error) {
     throw new ImageError('EIMAGE_IO', `writing the credentials file ${path} failed (${errnoOf(error)})`, {
       path,
@@ -194,7 +194,7 @@ export async function storeCredentials(
   const old = findAuthKey(config, domain);
   if (old !== undefined) delete auths[old];
   auths[key] = { auth: Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64') };
-  writeConfig(authFile, { ...config, auths });
+  await writeConfig(authFile, { ...config, auths });
 }
 
 /** Removes stored credentials; false when there were none. */
@@ -212,7 +212,7 @@ export async function eraseCredentials(domain: string, authFile = defaultAuthFil
   if (key !== undefined) {
     const auths = { ...(config.auths ?? {}) };
     delete auths[key];
-    writeConfig(authFile, { ...config, auths });
+    await writeConfig(authFile, { ...config, auths });
     erased = true;
   }
   return erased;

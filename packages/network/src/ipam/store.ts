@@ -14,19 +14,16 @@
 import {
   closeSync,
   constants,
-  fchmodSync,
   fstatSync,
   fsyncSync,
   mkdirSync,
   openSync,
   readdirSync,
   readFileSync,
-  renameSync,
   rmSync,
-  writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { tryLock } from '@box/sys';
+import { tryLock, writeFileAtomic } from '@box/sys';
 import {
   type Cidr,
   cidrContains,
@@ -162,7 +159,7 @@ export function writePool(dir: string, record: PoolRecord, durable = true): void
       [...record.allocations].map(([id, address]) => [id, formatIPv4(address)]),
     ),
   };
-  writeFileAtomic(dir, poolPath(dir, record.network), `${JSON.stringify(data, null, 2)}\n`, durable);
+  writePoolFile(poolPath(dir, record.network), `${JSON.stringify(data, null, 2)}\n`, durable);
 }
 
 export function removePoolFile(dir: string, network: string): void {
@@ -175,27 +172,9 @@ export function removePoolFile(dir: string, network: string): void {
   }
 }
 
-function writeFileAtomic(dir: string, path: string, text: string, durable = true): void {
-  // Only the lock holder writes, so one temporary name per file is enough; a crash's
-  // leftover is truncated and reused by the next write.
-  const temp = `${path}.tmp`;
+function writePoolFile(path: string, text: string, durable: boolean): void {
   try {
-    const fd = openSync(
-      temp,
-      constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW,
-      0o600,
-    );
-    try {
-      fchmodSync(fd, 0o600);
-      const bytes = Buffer.from(text);
-      let offset = 0;
-      while (offset < bytes.length) offset += writeSync(fd, bytes, offset, bytes.length - offset);
-      if (durable) fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(temp, path);
-    if (durable) syncDir(dir);
+    writeFileAtomic(path, text, { fsync: durable, syncDir: durable });
   } catch (error) {
     throw ioError(`writing ${path}`, path, error);
   }

@@ -6,8 +6,8 @@
  */
 import { closeSync, fstatSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { writeFileAtomic } from '@box/sys';
 import { EngineError } from '../errors.js';
-import { writePrivateFile } from './atomic.js';
 import type { ContainerRecord, EngineEvent, EngineEventType } from './types.js';
 
 /** What `events` reads: a time window, docker's filters, and whether to wait for more. */
@@ -155,7 +155,7 @@ export class EventLog {
   private trim(): void {
     const text = readFileSync(this.path, 'utf8');
     const half = text.indexOf('\n', text.length / 2);
-    writePrivateFile(this.path, text.slice(half + 1), { durable: false });
+    writeFileAtomic(this.path, text.slice(half + 1), { fsync: false });
   }
 
   /**

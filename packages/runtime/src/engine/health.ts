@@ -12,8 +12,7 @@
  */
 import { closeSync, openSync } from 'node:fs';
 import { Socket } from 'node:net';
-import { pipe } from '@box/sys';
-import { writePrivateFile } from './atomic.js';
+import { pipe, writeFileAtomic } from '@box/sys';
 import type { EngineContext } from './context.js';
 import { execIn } from './exec.js';
 import { healthFile } from './health-state.js';
@@ -204,7 +203,7 @@ export class HealthMonitor {
 
   #write(): void {
     try {
-      writePrivateFile(healthFile(this.ctx, this.id), `${JSON.stringify(this.#state)}\n`, { durable: false });
+      writeFileAtomic(healthFile(this.ctx, this.id), `${JSON.stringify(this.#state)}\n`, { fsync: false });
     } catch {
       // the container was removed meanwhile
     }

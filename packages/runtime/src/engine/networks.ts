@@ -22,8 +22,8 @@ import {
   parseCidr,
   type Rtnetlink,
 } from '@box/network';
+import { writeFileAtomic } from '@box/sys';
 import { EngineError } from '../errors.js';
-import { writePrivateFile } from './atomic.js';
 import type { Layout } from './layout.js';
 
 export const DEFAULT_NETWORK = 'bridge';
@@ -201,7 +201,7 @@ export class Networks {
       };
       try {
         ensureBridge(nl, record);
-        writePrivateFile(this.path(name), `${JSON.stringify(record, null, 2)}\n`);
+        writeFileAtomic(this.path(name), `${JSON.stringify(record, null, 2)}\n`);
       } catch (error) {
         removeBridge(nl, record.bridge);
         this.ipam.removePool(name, { force: true });

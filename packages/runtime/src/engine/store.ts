@@ -29,10 +29,9 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { tryLock } from '@box/sys';
+import { tryLock, writeFileAtomic } from '@box/sys';
 import { EngineError } from '../errors.js';
 import type { Spec } from '../spec.js';
-import { writePrivateFile } from './atomic.js';
 import { containerDir, type Layout } from './layout.js';
 import { processStartTime, processTag } from './process-info.js';
 import { containerDirMode, secureStateDir } from './state-dir.js';
@@ -154,7 +153,7 @@ export class ContainerStore {
    */
   write(dir: string, state: ContainerRecord, durable = true): void {
     try {
-      writePrivateFile(join(dir, 'state.json'), `${JSON.stringify(state, null, 2)}\n`, { durable });
+      writeFileAtomic(join(dir, 'state.json'), `${JSON.stringify(state, null, 2)}\n`, { fsync: durable });
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
       throw error;
@@ -183,7 +182,7 @@ export class ContainerStore {
   }
 
   writeSpec(dir: string, spec: Spec, durable = true): void {
-    writePrivateFile(join(dir, 'config.json'), `${JSON.stringify(spec, null, 2)}\n`, { durable });
+    writeFileAtomic(join(dir, 'config.json'), `${JSON.stringify(spec, null, 2)}\n`, { fsync: durable });
   }
 
   /** Whether a record's state.json is there and whole (one written without fsync may be empty after a power loss). */

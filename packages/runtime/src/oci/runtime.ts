@@ -19,7 +19,7 @@ import { chmodSync, closeSync, openSync, readFileSync, readSync, unlinkSync } fr
 import { isAbsolute, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { NamespaceType } from '@box/ns';
-import { writePrivateFile } from '../engine/atomic.js';
+import { writeFileAtomic } from '@box/sys';
 import { freeze, thaw } from '../engine/freezer.js';
 import { processStartTime, sameProcessAlive } from '../engine/process-info.js';
 import { RuntimeError, SpecError } from '../errors.js';
@@ -122,7 +122,7 @@ function addCapabilities(caps: LinuxCapabilities | undefined, extra: readonly st
 
 function writePidFile(path: string | undefined, pid: number): void {
   // As runc's: atomic, not fsynced (see OciStateDir.write).
-  if (path) writePrivateFile(resolve(path), String(pid), { durable: false });
+  if (path) writeFileAtomic(resolve(path), String(pid), { fsync: false });
 }
 
 export class OciRuntime {

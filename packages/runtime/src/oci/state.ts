@@ -7,7 +7,7 @@
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { writePrivateFile } from '../engine/atomic.js';
+import { writeFileAtomic } from '@box/sys';
 import { isPaused } from '../engine/freezer.js';
 import { sameProcessAlive } from '../engine/process-info.js';
 import { RuntimeError } from '../errors.js';
@@ -80,8 +80,8 @@ export class OciStateDir {
     // Atomic (a killed runtime leaves the old file or the new one) but not fsynced, as runc's:
     // the state describes processes, which a power loss ends too, and the root is usually on
     // tmpfs (/run). Two fsyncs cost create about 3 ms on a disk.
-    if (spec) writePrivateFile(join(dir, 'config.json'), JSON.stringify(spec), { durable: false });
-    writePrivateFile(join(dir, 'state.json'), JSON.stringify(state), { durable: false });
+    if (spec) writeFileAtomic(join(dir, 'config.json'), JSON.stringify(spec), { fsync: false });
+    writeFileAtomic(join(dir, 'state.json'), JSON.stringify(state), { fsync: false });
   }
 
   read(id: string): StoredState {
