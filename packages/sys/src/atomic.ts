@@ -27,13 +27,11 @@ export interface AtomicWriteOptions {
   syncDir?: boolean;
 }
 
-let writes = 0;
-
 /**
  * Writes `data` to `path` through a temporary file in the same directory, then a rename. The
  * rename replaces whatever `path` is (a symlink planted there is replaced, never followed), and
- * the temporary file is opened O_EXCL|O_NOFOLLOW under a name of this process and write: nothing
- * someone put in its place is opened. A temporary file that a failed write leaves is removed.
+ * the temporary file is a new one (O_EXCL|O_NOFOLLOW): nothing someone put in its place is opened
+ * or removed. A temporary file that a failed write leaves is removed.
  */
 export function writeFileAtomic(
   path: string,
@@ -42,21 +40,17 @@ export function writeFileAtomic(
 ): void {
   const { mode = 0o600, fsync = true, syncDir = false } = options;
   const dir = dirname(path);
-  const temp = join(dir, `.${basename(path)}.${process.pid}-${writes++}.tmp`);
-  const fd = openTemp(temp, mode);
+  const { fd, temp } = openTemp(dir, basename(path), mode);
   try {
-    fchmodSync(fd, mode);
-    const bytes = typeof data === 'string' ? Buffer.from(data) : data;
-    let offset = 0;
-    while (offset < bytes.length) offset += writeSync(fd, bytes, offset, bytes.length - offset);
-    if (fsync) fsyncSync(fd);
-    closeSync(fd);
-  } catch (error) {
-    closeSync(fd);
-    rmSync(temp, { force: true });
-    throw error;
-  }
-  try {
+    try {
+      fchmodSync(fd, mode);
+      const bytes = typeof data === 'string' ? Buffer.from(data) : data;
+      let offset = 0;
+      while (offset < bytes.length) offset += writeSync(fd, bytes, offset, bytes.length - offset);
+      if (fsync) fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
     renameSync(temp, path);
   } catch (error) {
     rmSync(temp, { force: true });
@@ -73,13 +67,17 @@ export function writeFileAtomic(
 
 const CREATE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 
-/** The temporary file, new. One there already was left by a dead process of this pid: removed. */
-function openTemp(temp: string, mode: number): number {
-  try {
-    return openSync(temp, CREATE, mode);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+/**
+ * A new temporary file next to the target. Its name has this process's pid and a random part: a
+ * pid and a counter would not do, as worker threads share the pid and each has its own counter.
+ */
+function openTemp(dir: string, name: string, mode: number): { fd: number; temp: string } {
+  for (let attempt = 0; ; attempt++) {
+    const temp = join(dir, `.${name}.${process.pid}-${Math.random().toString(36).slice(2, 10)}.tmp`);
+    try {
+      return { fd: openSync(temp, CREATE, mode), temp };
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || attempt === 3) throw error;
+    }
   }
-  rmSync(temp, { force: true });
-  return openSync(temp, CREATE, mode);
 }
