@@ -288,6 +288,37 @@ describe("an image's symlinks never steer the container's set-up onto the host",
   });
 });
 
+describe("an image whose /proc is a symlink never gets the host's kernel settings unmasked", () => {
+  it('/proc -> /dev/shm with /dev/shm -> /p1: refused in one line, nothing left, the host setting unread', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'box-e2e-proclink-'));
+    const image = 'proclink:latest';
+    try {
+      // Mounted through the link, proc would land on /p1; once /dev's tmpfs hides the image's
+      // /dev/shm, /proc would be the image's own directory: every masked path missed.
+      const rootfs = join(dir, 'rootfs');
+      mkdirSync(join(rootfs, 'bin'), { recursive: true });
+      mkdirSync(join(rootfs, 'dev'));
+      copyFileSync('/bin/busybox', join(rootfs, 'bin/busybox'));
+      symlinkSync('busybox', join(rootfs, 'bin/sh'));
+      symlinkSync('/dev/shm', join(rootfs, 'proc'));
+      symlinkSync('/p1', join(rootfs, 'dev/shm'));
+      expect(spawnSync('tar', ['-C', rootfs, '-cf', join(dir, 'image.tar'), '.']).status).toBe(0);
+      boxOk(env.root, ['import', join(dir, 'image.tar'), image]);
+      const r = box(env.root, ['run', '--rm', image, '/bin/sh', '-c', 'cat /p1/sys/kernel/core_pattern']);
+      expect(r.code).toBe(125);
+      expect(r.stdout).toBe('');
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(
+        /filesystem "proc" must be mounted on an ordinary directory: \/proc leads through a symlink to \/p1/,
+      );
+      expect(boxOk(env.root, ['ps', '-aq'])).toBe('');
+    } finally {
+      box(env.root, ['rmi', '-f', image]);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('a symlink a container plants in a volume never leads a later set-up onto the host', () => {
   it('devices, nested bind mounts and tmpfs mounts under it land inside the container', () => {
     const dir = mkdtempSync(join(tmpdir(), 'box-e2e-volume-link-'));

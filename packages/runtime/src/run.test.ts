@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import {
   chmodSync,
   closeSync,
@@ -5,10 +6,12 @@ import {
   mkdirSync,
   mkdtempSync,
   openSync,
+  readdirSync,
   readFileSync,
   readSync,
   rmSync,
   symlinkSync,
+  writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -207,5 +210,126 @@ describe('startContainer', () => {
     });
     expect(pid).toBeGreaterThan(0);
     expect(out).toBe('started\n');
+  });
+});
+
+/**
+ * Set-ups that a hostile rootfs tries to steer, as an image would: each gets a busybox root of
+ * its own with the image's traps planted in it.
+ */
+describe('startContainer with a hostile rootfs', () => {
+  let n = 0;
+  function hostileRootfs(plant: (root: string) => void): string {
+    const root = join(top, `hostile-${n++}`);
+    makeBusyboxRootfs(root);
+    plant(root);
+    return root;
+  }
+
+  it('refuses proc on a symlink: /proc -> /dev/shm/../../D would leave the real /proc unmasked and writable', async () => {
+    const root = hostileRootfs((r) => {
+      rmSync(join(r, 'proc'), { recursive: true });
+      mkdirSync(join(r, 'a/b/c'), { recursive: true });
+      mkdirSync(join(r, 'a/D'));
+      mkdirSync(join(r, 'D'));
+      symlinkSync('/a/D/self', join(r, 'D/self'));
+      symlinkSync('/dev/shm/../../D', join(r, 'proc'));
+      mkdirSync(join(r, 'dev'), { recursive: true });
+      symlinkSync('/a/b/c', join(r, 'dev/shm'));
+    });
+    const spec = defaultSpec({
+      rootfs: root,
+      // It only looks: were the set-up fooled, a write there would change the host's setting.
+      args: ['cat', '/a/D/sys/kernel/core_pattern'],
+    });
+    await expect(startContainer({ spec, stdio: [devnull, devnull, devnull] })).rejects.toThrow(
+      /filesystem "proc" must be mounted on an ordinary directory: \/proc leads through a symlink to \/a\/D/,
+    );
+    // The simpler form, for a start without a gate: proc -> /dev/shm with /dev/shm -> /p1.
+    const simple = hostileRootfs((r) => {
+      rmSync(join(r, 'proc'), { recursive: true });
+      symlinkSync('/dev/shm', join(r, 'proc'));
+      symlinkSync('/p1', join(r, 'dev/shm'));
+    });
+    await expect(
+      startContainer({
+        spec: defaultSpec({ rootfs: simple, args: ['true'] }),
+        stdio: [devnull, devnull, devnull],
+      }),
+    ).rejects.toThrow(/"proc" must be mounted on an ordinary directory/);
+    const sys = hostileRootfs((r) => {
+      rmSync(join(r, 'sys'), { recursive: true });
+      symlinkSync('/tmp', join(r, 'sys'));
+    });
+    await expect(
+      startContainer({
+        spec: defaultSpec({ rootfs: sys, args: ['true'] }),
+        stdio: [devnull, devnull, devnull],
+      }),
+    ).rejects.toThrow(
+      /"sysfs" must be mounted on an ordinary directory: \/sys leads through a symlink to \/tmp/,
+    );
+    expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(top);
+  });
+
+  it('refuses a /dev that a later bind mount covers: its nodes would be made in the mounted host directory', async () => {
+    const volume = join(top, 'volume');
+    mkdirSync(join(volume, 'd'), { recursive: true });
+    const root = hostileRootfs((r) => {
+      rmSync(join(r, 'dev'), { recursive: true });
+      mkdirSync(join(r, 'data/d'), { recursive: true });
+      symlinkSync('/data/d', join(r, 'dev'));
+    });
+    const spec = defaultSpec({ rootfs: root, args: ['true'] });
+    spec.mounts!.push({ destination: '/data', type: 'bind', source: volume, options: ['rbind', 'rw'] });
+    await expect(startContainer({ spec, stdio: [devnull, devnull, devnull] })).rejects.toThrow(
+      /\/dev: the container's \/dev leads to \/data\/d, and the tmpfs mounted for it is not what is there/,
+    );
+    expect(readdirSync(join(volume, 'd'))).toEqual([]);
+    // Without the volume the same image runs: /dev is the tmpfs, made at /data/d in its files.
+    const alone = defaultSpec({ rootfs: root, args: ['sh', '-c', 'test -c /data/d/null && echo ok'] });
+    expect((await runContainer(alone)).out).toBe('ok\n');
+  });
+
+  it('binds a file over a FIFO or a device node at its destination without opening it', async () => {
+    const config = join(top, 'config-file');
+    writeFileSync(config, 'config\n');
+    const root = hostileRootfs((r) => {
+      execFileSync('mkfifo', [join(r, 'etc/fifo')]);
+      // /dev/kmsg: opened for writing as root, it would take what is written as the host's log.
+      execFileSync('mknod', [join(r, 'etc/kmsg'), 'c', '1', '11']);
+    });
+    const spec = defaultSpec({ rootfs: root, args: ['sh', '-c', 'cat /etc/fifo /etc/kmsg'] });
+    for (const destination of ['/etc/fifo', '/etc/kmsg'])
+      spec.mounts!.push({ destination, type: 'bind', source: config, options: ['rbind', 'ro'] });
+    const { out, status } = await runContainer(spec);
+    expect(status).toMatchObject({ exitCode: 0 });
+    expect(out).toBe('config\nconfig\n');
+  });
+
+  it('masks a path by what the container has there, not by what the host has', async () => {
+    const secret = `/etc/box-test-secret-${process.pid}`;
+    expect(existsSync(secret)).toBe(false);
+    const root = hostileRootfs((r) => {
+      writeFileSync(join(r, secret), 'TOPSECRET\n');
+      mkdirSync(join(r, 'etc/secret-dir'));
+      writeFileSync(join(r, 'etc/secret-dir/inside'), 'TOPSECRET\n');
+      writeFileSync(join(r, 'etc/ro-file'), 'old\n');
+    });
+    const spec = defaultSpec({
+      rootfs: root,
+      args: [
+        'sh',
+        '-c',
+        `cat ${secret} /etc/secret-dir/inside 2>&1; (echo new > /etc/ro-file) 2>/dev/null || echo read-only`,
+      ],
+    });
+    spec.linux!.maskedPaths = [secret, '/etc/secret-dir'];
+    spec.linux!.readonlyPaths = ['/etc/ro-file'];
+    const { out } = await runContainer(spec);
+    expect(out).not.toContain('TOPSECRET');
+    expect(out).toMatch(/'\/etc\/secret-dir\/inside': No such file or directory/);
+    expect(out.trim().split('\n').at(-1)).toBe('read-only');
+    expect(readFileSync(join(root, 'etc/ro-file'), 'utf8')).toBe('old\n');
   });
 });

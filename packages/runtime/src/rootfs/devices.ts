@@ -1,4 +1,4 @@
-import { type ChildProgram, MS, O_CREAT, O_WRONLY, S_IFCHR, type Slot } from '@box/sys';
+import { S_IFCHR } from '@box/sys';
 import type { LinuxDevice } from '../spec.js';
 import type { SafeSteps } from './safe-path.js';
 
@@ -26,39 +26,36 @@ const LINKS: readonly [target: string, name: string][] = [
   ['pts/ptmx', 'ptmx'],
 ];
 
-const EEXIST = 17;
-
 export function makedev(major: number, minor: number): number {
   return (minor & 0xff) | ((major & 0xfff) << 8) | ((minor & ~0xff) << 12);
 }
 
 /**
- * Populates a fresh /dev tmpfs at `dev` (a host path inside the rootfs). In a
- * user namespace mknod is not allowed, so the host's nodes are bind-mounted
- * onto empty files instead, as runc does. A default device the config lists itself
- * (`listed`, container paths: podman's --privileged lists every host node) is left to
- * that entry, as runc does: made twice, the second mknod would fail (EEXIST).
+ * Populates a fresh /dev tmpfs at `dev` (a host path inside the rootfs, where the caller checked
+ * that tmpfs is what the container will see). In a user namespace mknod is not allowed, so the
+ * host's nodes are bind-mounted onto empty files instead, as runc does. A default device the config
+ * lists itself (`listed`, container paths: podman's --privileged lists every host node) is left to
+ * that entry, as runc does: made twice, the second mknod would fail (EEXIST). Every step goes
+ * through SafeSteps: the path from the rootfs to `dev` is the image's (its /dev may be a symlink
+ * to a directory of it), and a symlink swapped in on the way must fail the step, not lead it out.
  */
 export function addDeviceSteps(
-  program: ChildProgram,
+  safe: SafeSteps,
   dev: string,
   userns: boolean,
   listed: ReadonlySet<string>,
-  /** A slot free for these steps (a program has 16 in all: one serves every node). */
-  fd: Slot,
 ): void {
   for (const device of DEFAULT_DEVICES) {
     if (listed.has(`/dev/${device.path}`)) continue;
     const path = `${dev}/${device.path}`;
     if (userns) {
-      program.openat(path, O_CREAT | O_WRONLY, 0o666, { store: fd });
-      program.close(fd, `close ${path}`);
-      program.mount(`/dev/${device.path}`, path, null, MS.BIND);
+      safe.createFile(path, 0o666);
+      safe.bind(`/dev/${device.path}`, path, false, 0, 0);
     } else {
-      program.mknod(path, S_IFCHR | 0o666, makedev(device.major, device.minor));
+      safe.mknod(path, S_IFCHR | 0o666, makedev(device.major, device.minor));
     }
   }
-  for (const [target, name] of LINKS) program.symlink(target, `${dev}/${name}`, { ignore: EEXIST });
+  for (const [target, name] of LINKS) safe.symlink(target, `${dev}/${name}`, true);
 }
 
 const S_IFBLK = 0o060000;

@@ -35,7 +35,7 @@ import { fuseMountData } from './fuse-options.js';
 import type { FuseMount } from './fuse-overlay.js';
 import { parseMountOptions, propagationFlags } from './mount-options.js';
 import { ContainerView, type MountView, mountAt } from './resolve.js';
-import { SafeSteps } from './safe-path.js';
+import { openNoSymlinks, SafeSteps } from './safe-path.js';
 import { addSysctlSteps } from './sysctl.js';
 
 const ENOENT = 2;
@@ -171,7 +171,10 @@ export function addRootfsSteps(program: ChildProgram, spec: Spec, options: Rootf
       return copyUp;
     },
     copies: false,
+    devMount: undefined,
   };
+  const masks: PathKind[] = [];
+  const readonly: PathKind[] = [];
   try {
     for (const [index, mount] of (spec.mounts ?? []).entries()) addMount(context, mount, index);
     // Every path below is resolved in the image's files as the mounts' were: the host path
@@ -181,9 +184,17 @@ export function addRootfsSteps(program: ChildProgram, spec: Spec, options: Rootf
       (m) => posix.normalize(m.destination) === '/dev' && m.type === 'tmpfs',
     );
     const dev = devIsTmpfs ? view.resolve('/dev', binds) : undefined;
+    // Its nodes go where /dev leads now, after every mount: that must be the tmpfs made for it. A
+    // later mount can cover it, or change where the image's symlinks lead (a /dev -> /data/d
+    // with a volume mounted on /data after it): the nodes would be made in that volume, on the
+    // host, through whatever another container sharing it swapped in.
+    if (dev !== undefined && mountAt(binds, dev) !== context.devMount)
+      throw new SpecError(
+        `/dev: the container's /dev leads to ${dev}, and the tmpfs mounted for it is not what is there (a later mount covers it or moved where the image's /dev leads)`,
+      );
     const devRoot = `${root}${dev === '/' ? '' : dev}`;
     const listed = new Set((spec.linux?.devices ?? []).map((d) => posix.normalize(d.path)));
-    if (dev !== undefined) addDeviceSteps(program, devRoot, options.userns, listed, safe.scratch[0]);
+    if (dev !== undefined) addDeviceSteps(safe, devRoot, options.userns, listed);
     for (const device of spec.linux?.devices ?? []) {
       const path = posix.normalize(device.path);
       // As runc: on the /dev box made, /dev/ptmx is the link to the container's devpts
@@ -212,6 +223,11 @@ export function addRootfsSteps(program: ChildProgram, spec: Spec, options: Rootf
       result.terminal = addConsoleSteps(program, ptmx, options.consoleSocket, spec.process.consoleSize);
     }
     result.copiesFiles = context.copies;
+    // Masked and read-only paths are made after pivot_root, by their container paths; what is
+    // there is decided now, in the container's files (or, below /proc and /sys, the kernel's).
+    for (const path of spec.linux?.maskedPaths ?? []) masks.push({ path, kind: kindOf(view, binds, path) });
+    for (const path of spec.linux?.readonlyPaths ?? [])
+      readonly.push({ path, kind: kindOf(view, binds, path) });
   } finally {
     view.close();
   }
@@ -233,8 +249,8 @@ export function addRootfsSteps(program: ChildProgram, spec: Spec, options: Rootf
   // Through the container's own /proc, before /proc/sys becomes read-only (as runc).
   // SafeSteps' work is done: its slots serve these writes.
   if (spec.linux?.sysctl) addSysctlSteps(program, spec.linux.sysctl, safe.scratch[0]);
-  for (const path of spec.linux?.maskedPaths ?? []) maskPath(program, path);
-  for (const path of spec.linux?.readonlyPaths ?? []) readonlyPath(program, path);
+  for (const { path, kind } of masks) maskPath(program, path, kind);
+  for (const { path, kind } of readonly) if (kind) readonlyPath(program, path);
   if (spec.hostname !== undefined) program.sethostname(spec.hostname);
   if (spec.domainname !== undefined) {
     const name = Buffer.from(spec.domainname, 'utf8');
@@ -268,6 +284,8 @@ interface MountContext {
   copyUp: () => CopyUpSteps;
   /** Set once a tmpfs gets a copy: the child needs a memory map of its own (see copy-up.ts). */
   copies: boolean;
+  /** The tmpfs mounted for /dev, where box makes the container's device nodes. */
+  devMount: MountView | undefined;
 }
 
 function addMount(context: MountContext, mount: Mount, index: number): void {
@@ -277,6 +295,14 @@ function addMount(context: MountContext, mount: Mount, index: number): void {
   const options = parseMountOptions(mount.options);
   context.made.push(resolved);
   const type = mount.type ?? (options.bind ? 'bind' : undefined);
+  // As runc: proc and sysfs only on a directory of that very path. Through an image's symlink
+  // (/proc -> /dev/shm/../../x with /dev/shm -> /a/b) they would land elsewhere, and /proc would
+  // then be the image's directory after the later mounts: the masked and read-only paths, made
+  // by path after pivot_root, would miss the real one, left writable.
+  if ((type === 'proc' || type === 'sysfs') && resolved !== posix.resolve('/', mount.destination))
+    throw new SpecError(
+      `mounts[${index}]: filesystem "${type}" must be mounted on an ordinary directory: ${mount.destination} leads through a symlink to ${resolved} in the container's files`,
+    );
   if (type === 'cgroup') {
     addCgroupMount(safe, target, options.flags, context.spec.linux?.cgroupsPath);
     mounts.push({ destination: resolved, fresh: true });
@@ -345,7 +371,11 @@ function addTmpfs(
   if (options.propagation !== 0) safe.mountOnDir(null, target, null, options.propagation);
   // The copy shows what the image has there, so the image's files still resolve what is below;
   // an empty tmpfs has nothing of the image's.
-  if (!copy) mounts.push({ destination: resolved, fresh: true });
+  if (!copy) {
+    const made: MountView = { destination: resolved, fresh: true };
+    mounts.push(made);
+    if (shown === '/dev') context.devMount = made;
+  }
 }
 
 const isBindMount = (mount: MountView | undefined) => mount !== undefined && 'source' in mount;
@@ -426,7 +456,8 @@ export function addConsoleSteps(
   program.pointerAt(msg, iov, 16);
   program.pointerAt(msg, control, 32);
 
-  program.openat(ptmx, O_RDWR | O_NOCTTY, 0, {
+  // No symlink followed on the way: before pivot_root the path is walked from the host's root.
+  openNoSymlinks(program, ptmx, O_RDWR | O_NOCTTY, `open ${ptmx}`, {
     store: master,
     storeAt: refAt(control, 16),
   });
@@ -447,22 +478,40 @@ export function addConsoleSteps(
   return slave;
 }
 
-function hostKind(path: string): 'dir' | 'file' | undefined {
-  try {
-    return statSync(path).isDirectory() ? 'dir' : 'file';
-  } catch {
-    return undefined;
-  }
+type Kind = 'dir' | 'file' | undefined;
+
+interface PathKind {
+  path: string;
+  kind: Kind;
 }
 
-function maskPath(program: ChildProgram, path: string): void {
-  const kind = hostKind(path);
+/**
+ * What the container will find at `path`: in its files (image and bind mounts, symlinks followed
+ * inside it, as the kernel will after pivot_root), or, below a file system the kernel makes
+ * (/proc, /sys), the same kernel's files on the host. Never the host's files for an image path: a
+ * file the host lacks would go unmasked.
+ */
+function kindOf(view: ContainerView, mounts: readonly MountView[], path: string): Kind {
+  const resolved = view.resolve(path, mounts);
+  const shown = mountAt(mounts, resolved);
+  if (shown && 'fresh' in shown) {
+    try {
+      return statSync(resolved).isDirectory() ? 'dir' : 'file';
+    } catch {
+      return undefined;
+    }
+  }
+  const found = view.find(resolved, mounts);
+  if (!found) return undefined;
+  return found.stats.isDirectory() ? 'dir' : 'file';
+}
+
+function maskPath(program: ChildProgram, path: string, kind: Kind): void {
   if (kind === 'dir') program.mount('tmpfs', path, 'tmpfs', MS.RDONLY, undefined, { ignore: ENOENT });
   else if (kind === 'file') program.mount('/dev/null', path, null, MS.BIND, undefined, { ignore: ENOENT });
 }
 
 function readonlyPath(program: ChildProgram, path: string): void {
-  if (!hostKind(path)) return;
   program.mount(path, path, null, MS.BIND | MS.REC, undefined, { ignore: ENOENT });
   const locked = path.startsWith('/proc/') ? MS.NOSUID | MS.NODEV | MS.NOEXEC : 0;
   program.mount(null, path, null, MS.BIND | MS.REMOUNT | MS.RDONLY | MS.REC | locked, undefined, {

@@ -12,7 +12,15 @@
  * directory box made, so it has no symlinks of its own.
  */
 import { posix } from 'node:path';
-import { AT_FDCWD, type ChildProgram, O_CLOEXEC, O_DIRECTORY, O_NOFOLLOW, O_PATH, type Slot } from '@box/sys';
+import {
+  AT_FDCWD,
+  type CallOptions,
+  type ChildProgram,
+  O_CLOEXEC,
+  O_DIRECTORY,
+  O_PATH,
+  type Slot,
+} from '@box/sys';
 
 const RESOLVE_NO_SYMLINKS = 0x04;
 const AT_EMPTY_PATH = 0x1000;
@@ -21,8 +29,7 @@ const AT_RECURSIVE = 0x8000;
 const OPEN_TREE_CLONE = 1;
 const MOVE_MOUNT_F_EMPTY_PATH = 0x04;
 const MOVE_MOUNT_T_EMPTY_PATH = 0x40;
-const O_CREAT = 0o100;
-const O_WRONLY = 0o1;
+const S_IFREG = 0o100000;
 const EEXIST = 17;
 const MS_REC = 0x4000;
 
@@ -47,6 +54,25 @@ export function mountAttributes(flags: number): number {
 /** An empty, "." or ".." segment in a relative path (a doubled or trailing "/" included). */
 const UNPLAIN_SEGMENT = /(^|\/)\.{0,2}(\/|$)/;
 
+/**
+ * A step that opens `path` with openat2(RESOLVE_NO_SYMLINKS): a symlink anywhere on the way fails
+ * it (ELOOP). Its fd is close-on-exec; `options` say where it goes (a slot, a message's bytes).
+ */
+export function openNoSymlinks(
+  program: ChildProgram,
+  path: string,
+  flags: number,
+  step: string,
+  options: CallOptions,
+  mode = 0,
+): void {
+  const how = Buffer.alloc(24);
+  how.writeBigUInt64LE(BigInt(flags | O_CLOEXEC), 0);
+  how.writeBigUInt64LE(BigInt(mode), 8);
+  how.writeBigUInt64LE(BigInt(RESOLVE_NO_SYMLINKS), 16);
+  program.call('openat2', step, [AT_FDCWD, program.string(path), program.bytes(how), 24], options);
+}
+
 export class SafeSteps {
   private readonly dir: Slot;
   private readonly target: Slot;
@@ -64,12 +90,7 @@ export class SafeSteps {
 
   /** openat2(path, flags, RESOLVE_NO_SYMLINKS) into `slot`. */
   open(path: string, flags: number, slot: Slot, step = `open ${path}`): void {
-    const how = Buffer.alloc(24);
-    how.writeBigUInt64LE(BigInt(flags | O_CLOEXEC), 0);
-    how.writeBigUInt64LE(BigInt(RESOLVE_NO_SYMLINKS), 16);
-    this.program.call('openat2', step, [AT_FDCWD, this.program.string(path), this.program.bytes(how), 24], {
-      store: slot,
-    });
+    openNoSymlinks(this.program, path, flags, step, { store: slot });
   }
 
   /**
@@ -113,34 +134,37 @@ export class SafeSteps {
     return posix.relative(this.root, target);
   }
 
-  /** An empty file at `target` (kept if there is one; a symlink there fails), its parents made. */
+  /**
+   * An empty regular file at `target`, its parents made; whatever is there already is kept (a
+   * bind mount goes over it, as runc's). Made with mknodat, never opened: a FIFO there would
+   * block the set-up and a device node would be opened as root. A symlink there is kept too, and
+   * the bind onto it then fails (it opens its target without following one).
+   */
   createFile(target: string, mode = 0o644): void {
     this.mkdirAll(posix.dirname(target));
     this.openDir(posix.dirname(target));
     this.program.call(
-      'openat',
+      'mknodat',
       `create ${target}`,
-      [
-        this.dir,
-        this.program.string(posix.basename(target)),
-        O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC,
-        mode,
-      ],
-      { store: this.target },
+      [this.dir, this.program.string(posix.basename(target)), S_IFREG | mode, 0],
+      { ignore: EEXIST },
     );
-    this.program.close(this.target, `close ${target}`);
     this.program.close(this.dir, `close ${posix.dirname(target)}`);
   }
 
-  /** A symbolic link at `path` that holds `linkTarget` (never replacing anything), its parents made. */
-  symlink(linkTarget: string, path: string): void {
+  /**
+   * A symbolic link at `path` that holds `linkTarget` (never replacing anything), its parents
+   * made. With `keepExisting`, something there already is kept instead of failing the step.
+   */
+  symlink(linkTarget: string, path: string, keepExisting = false): void {
     this.mkdirAll(posix.dirname(path));
     this.openDir(posix.dirname(path));
-    this.program.call('symlinkat', `symlink ${path} -> ${linkTarget}`, [
-      this.program.string(linkTarget),
-      this.dir,
-      this.program.string(posix.basename(path)),
-    ]);
+    this.program.call(
+      'symlinkat',
+      `symlink ${path} -> ${linkTarget}`,
+      [this.program.string(linkTarget), this.dir, this.program.string(posix.basename(path))],
+      keepExisting ? { ignore: EEXIST } : {},
+    );
     this.program.close(this.dir, `close ${posix.dirname(path)}`);
   }
 
