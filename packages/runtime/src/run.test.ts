@@ -272,7 +272,45 @@ describe('startContainer with a hostile rootfs', () => {
     expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(top);
   });
 
-  it('refuses a /dev that a later bind mount covers: its nodes would be made in the mounted host directory', async () => {
+  it("refuses a /dev on a symlink: after pivot_root the kernel's /proc/net -> self/net would lead /dev/null to core_pattern", async () => {
+    const root = hostileRootfs((r) => {
+      rmSync(join(r, 'dev'), { recursive: true });
+      mkdirSync(join(r, 'self/root/y'), { recursive: true });
+      mkdirSync(join(r, 'y'));
+      symlinkSync('/proc/sys/kernel/core_pattern', join(r, 'y/null'));
+      symlinkSync('/proc/net/../../self/root/y', join(r, 'dev'));
+    });
+    const spec = defaultSpec({ rootfs: root, args: ['cat', '/proc/keys'] });
+    await expect(startContainer({ spec, stdio: [devnull, devnull, devnull] })).rejects.toThrow(
+      /filesystem "tmpfs" must be mounted on an ordinary directory: \/dev leads through a symlink to \/self\/root\/y/,
+    );
+  });
+
+  it('masks files with the null device box made, or, without a /dev tmpfs, only with a real /dev/null', async () => {
+    const withLink = hostileRootfs((r) => {
+      symlinkSync('/proc/sys/kernel/core_pattern', join(r, 'dev/null'));
+    });
+    const noDevTmpfs = (rootfs: string) => {
+      const spec = defaultSpec({
+        rootfs,
+        args: ['sh', '-c', 'wc -c < /proc/keys; wc -c < /proc/timer_list'],
+      });
+      spec.mounts = spec.mounts!.filter((m) => !m.destination.startsWith('/dev'));
+      return spec;
+    };
+    await expect(
+      startContainer({ spec: noDevTmpfs(withLink), stdio: [devnull, devnull, devnull] }),
+    ).rejects.toThrow(
+      "linux.maskedPaths: masking a file needs /dev/null, and the container's /dev/null is not the null device",
+    );
+    const withNode = hostileRootfs((r) => {
+      execFileSync('mknod', [join(r, 'dev/null'), 'c', '1', '3']);
+      chmodSync(join(r, 'dev/null'), 0o666);
+    });
+    expect((await runContainer(noDevTmpfs(withNode))).out).toBe('0\n0\n');
+  });
+
+  it('refuses a /dev led into a volume, or covered by a later mount: its nodes would be made in the host directory', async () => {
     const volume = join(top, 'volume');
     mkdirSync(join(volume, 'd'), { recursive: true });
     const root = hostileRootfs((r) => {
@@ -283,12 +321,16 @@ describe('startContainer with a hostile rootfs', () => {
     const spec = defaultSpec({ rootfs: root, args: ['true'] });
     spec.mounts!.push({ destination: '/data', type: 'bind', source: volume, options: ['rbind', 'rw'] });
     await expect(startContainer({ spec, stdio: [devnull, devnull, devnull] })).rejects.toThrow(
-      /\/dev: the container's \/dev leads to \/data\/d, and the tmpfs mounted for it is not what is there/,
+      /filesystem "tmpfs" must be mounted on an ordinary directory: \/dev leads through a symlink to \/data\/d/,
     );
+    // The config's own later mount on /dev: the nodes would go into that host directory.
+    const covered = defaultSpec({ rootfs, args: ['true'] });
+    covered.mounts!.push({ destination: '/dev', type: 'bind', source: volume, options: ['rbind', 'rw'] });
+    await expect(startContainer({ spec: covered, stdio: [devnull, devnull, devnull] })).rejects.toThrow(
+      /\/dev: the container's \/dev leads to \/dev, and the tmpfs mounted for it is not what is there/,
+    );
+    expect(readdirSync(volume)).toEqual(['d']);
     expect(readdirSync(join(volume, 'd'))).toEqual([]);
-    // Without the volume the same image runs: /dev is the tmpfs, made at /data/d in its files.
-    const alone = defaultSpec({ rootfs: root, args: ['sh', '-c', 'test -c /data/d/null && echo ok'] });
-    expect((await runContainer(alone)).out).toBe('ok\n');
   });
 
   it('binds a file over a FIFO or a device node at its destination without opening it', async () => {

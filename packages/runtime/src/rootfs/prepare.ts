@@ -11,10 +11,12 @@
 import { realpathSync, statSync } from 'node:fs';
 import { posix } from 'node:path';
 import {
+  AT_FDCWD,
   ChildProgram,
   MS,
   O_CLOEXEC,
   O_NOCTTY,
+  O_PATH,
   O_RDWR,
   refAt,
   SCM_RIGHTS,
@@ -30,7 +32,7 @@ import { SpecError } from '../errors.js';
 import type { Mount, Spec } from '../spec.js';
 import { addCgroupMount } from './cgroup-mount.js';
 import { type CopyUpEntry, CopyUpSteps, planCopyUp, RootfsCopies } from './copy-up.js';
-import { addDeviceSteps, addSpecDeviceStep } from './devices.js';
+import { addDeviceSteps, addSpecDeviceStep, makedev } from './devices.js';
 import { fuseMountData } from './fuse-options.js';
 import type { FuseMount } from './fuse-overlay.js';
 import { parseMountOptions, propagationFlags } from './mount-options.js';
@@ -175,13 +177,14 @@ export function addRootfsSteps(program: ChildProgram, spec: Spec, options: Rootf
   };
   const masks: PathKind[] = [];
   const readonly: PathKind[] = [];
+  let nullDevice: string | undefined;
   try {
     for (const [index, mount] of (spec.mounts ?? []).entries()) addMount(context, mount, index);
     // Every path below is resolved in the image's files as the mounts' were: the host path
     // `${root}/dev` would let an image whose /dev is a symlink (to /etc, say) make the kernel
     // follow it from the host's root, before pivot_root, and put device nodes there.
     const devIsTmpfs = (spec.mounts ?? []).some(
-      (m) => posix.normalize(m.destination) === '/dev' && m.type === 'tmpfs',
+      (m) => posix.resolve('/', m.destination) === '/dev' && m.type === 'tmpfs',
     );
     const dev = devIsTmpfs ? view.resolve('/dev', binds) : undefined;
     // Its nodes go where /dev leads now, after every mount: that must be the tmpfs made for it. A
@@ -228,6 +231,7 @@ export function addRootfsSteps(program: ChildProgram, spec: Spec, options: Rootf
     for (const path of spec.linux?.maskedPaths ?? []) masks.push({ path, kind: kindOf(view, binds, path) });
     for (const path of spec.linux?.readonlyPaths ?? [])
       readonly.push({ path, kind: kindOf(view, binds, path) });
+    if (masks.some((m) => m.kind === 'file')) nullDevice = nullDevicePath(view, binds, root, dev, devRoot);
   } finally {
     view.close();
   }
@@ -243,13 +247,25 @@ export function addRootfsSteps(program: ChildProgram, spec: Spec, options: Rootf
     program.close(fd, 'close the hooks socket');
   }
 
+  // Masked files get the null device this opens now, in box's /dev: after pivot_root a path
+  // "/dev/null" would be looked up again, through whatever the container's files make of it.
+  let nullFd: Slot | undefined;
+  if (nullDevice !== undefined) {
+    nullFd = program.slot();
+    openNoSymlinks(program, nullDevice, O_PATH, `open ${nullDevice} for the masked files`, { store: nullFd });
+  }
   program.pivotRoot(root);
   if (propagation !== undefined) program.mount(null, '/', null, propagation);
 
   // Through the container's own /proc, before /proc/sys becomes read-only (as runc).
   // SafeSteps' work is done: its slots serve these writes.
   if (spec.linux?.sysctl) addSysctlSteps(program, spec.linux.sysctl, safe.scratch[0]);
-  for (const { path, kind } of masks) maskPath(program, path, kind);
+  if (nullFd !== undefined) {
+    const clone = program.slot();
+    for (const { path, kind } of masks) if (kind === 'file') maskFile(program, path, nullFd, clone);
+    program.close(nullFd, 'close the null device');
+  }
+  for (const { path, kind } of masks) if (kind === 'dir') maskDirectory(program, path);
   for (const { path, kind } of readonly) if (kind) readonlyPath(program, path);
   if (spec.hostname !== undefined) program.sethostname(spec.hostname);
   if (spec.domainname !== undefined) {
@@ -295,11 +311,16 @@ function addMount(context: MountContext, mount: Mount, index: number): void {
   const options = parseMountOptions(mount.options);
   context.made.push(resolved);
   const type = mount.type ?? (options.bind ? 'bind' : undefined);
-  // As runc: proc and sysfs only on a directory of that very path. Through an image's symlink
-  // (/proc -> /dev/shm/../../x with /dev/shm -> /a/b) they would land elsewhere, and /proc would
-  // then be the image's directory after the later mounts: the masked and read-only paths, made
-  // by path after pivot_root, would miss the real one, left writable.
-  if ((type === 'proc' || type === 'sysfs') && resolved !== posix.resolve('/', mount.destination))
+  // As runc: proc and sysfs only on a directory of that very path, and so whatever goes on /proc,
+  // /sys and /dev (a rootless container on the host's network binds the host's /sys). Through
+  // an image's symlink (/proc -> /dev/shm/../../x with /dev/shm -> /a/b) they would land elsewhere,
+  // and /proc would then be the image's directory after the later mounts: the masked and
+  // read-only paths, made by path after pivot_root, would miss the real one, left writable. A
+  // /dev elsewhere lets the image choose what /dev/null is after pivot_root, where the kernel
+  // follows symlinks the container view does not model (procfs's own: /proc/net -> self/net).
+  const path = posix.resolve('/', mount.destination);
+  const ownDirectory = type === 'proc' || type === 'sysfs' || OWN_DIRECTORIES.has(path);
+  if (ownDirectory && resolved !== path)
     throw new SpecError(
       `mounts[${index}]: filesystem "${type}" must be mounted on an ordinary directory: ${mount.destination} leads through a symlink to ${resolved} in the container's files`,
     );
@@ -334,6 +355,9 @@ function addMount(context: MountContext, mount: Mount, index: number): void {
   // FUSE volume) what is there is not known here: the image's files are taken, as before.
   if (KERNEL_FILE_SYSTEMS.has(type ?? '')) mounts.push({ destination: resolved, fresh: true });
 }
+
+/** Mount points whose later use by path (masks, /dev/null) must find the mount: never through a symlink. */
+const OWN_DIRECTORIES = new Set(['/proc', '/sys', '/dev']);
 
 /** File systems that start empty or with the kernel's own files: nothing of the image below them. */
 const KERNEL_FILE_SYSTEMS = new Set(['devpts', 'mqueue', 'proc', 'sysfs', 'cgroup2']);
@@ -374,7 +398,7 @@ function addTmpfs(
   if (!copy) {
     const made: MountView = { destination: resolved, fresh: true };
     mounts.push(made);
-    if (shown === '/dev') context.devMount = made;
+    if (posix.resolve('/', shown) === '/dev') context.devMount = made;
   }
 }
 
@@ -506,9 +530,57 @@ function kindOf(view: ContainerView, mounts: readonly MountView[], path: string)
   return found.stats.isDirectory() ? 'dir' : 'file';
 }
 
-function maskPath(program: ChildProgram, path: string, kind: Kind): void {
-  if (kind === 'dir') program.mount('tmpfs', path, 'tmpfs', MS.RDONLY, undefined, { ignore: ENOENT });
-  else if (kind === 'file') program.mount('/dev/null', path, null, MS.BIND, undefined, { ignore: ENOENT });
+/**
+ * The host path of the null device that masks files: box's node in the /dev tmpfs it made, or,
+ * in a config without one, the container's /dev/null if that is the null device (1:3).
+ */
+function nullDevicePath(
+  view: ContainerView,
+  mounts: readonly MountView[],
+  root: string,
+  dev: string | undefined,
+  devRoot: string,
+): string {
+  if (dev !== undefined) return `${devRoot}/null`;
+  const resolved = view.resolve('/dev/null', mounts);
+  const found = view.find(resolved, mounts);
+  if (!found?.stats.isCharacterDevice() || Number(found.stats.rdev) !== makedev(1, 3))
+    throw new SpecError(
+      "linux.maskedPaths: masking a file needs /dev/null, and the container's /dev/null is not the null device",
+    );
+  return `${root}${resolved}`;
+}
+
+const OPEN_TREE_CLONE = 1;
+const AT_EMPTY_PATH = 0x1000;
+const MOVE_MOUNT_F_EMPTY_PATH = 0x04;
+const MOVE_MOUNT_T_SYMLINKS = 0x10;
+
+/** A bind of the null device open as `nullFd` onto the file `path` (a missing one is passed over). */
+function maskFile(program: ChildProgram, path: string, nullFd: Slot, clone: Slot): void {
+  program.call(
+    'open_tree',
+    `clone the null device for ${path}`,
+    [nullFd, program.string(''), OPEN_TREE_CLONE | AT_EMPTY_PATH | O_CLOEXEC],
+    { store: clone },
+  );
+  program.call(
+    'move_mount',
+    `mask ${path}`,
+    [
+      clone,
+      program.string(''),
+      AT_FDCWD,
+      program.string(path),
+      MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_SYMLINKS,
+    ],
+    { ignore: ENOENT },
+  );
+  program.close(clone, `close the null device's clone for ${path}`);
+}
+
+function maskDirectory(program: ChildProgram, path: string): void {
+  program.mount('tmpfs', path, 'tmpfs', MS.RDONLY, undefined, { ignore: ENOENT });
 }
 
 function readonlyPath(program: ChildProgram, path: string): void {
