@@ -80,6 +80,45 @@ describe('volumes and mounts', () => {
     expect(r.stderr).toContain('Read-only file system');
   });
 
+  it("a mount of the user's replaces box's default there: -v /dev:/dev takes /dev and all below it, --tmpfs /dev/shm its shm", () => {
+    const dev = box(env.root, [
+      'run',
+      '--rm',
+      '-v',
+      '/dev:/dev',
+      'busybox',
+      'sh',
+      '-c',
+      'test -c /dev/null && test -e /dev/tty1 && grep -c " /dev" /proc/self/mountinfo',
+    ]);
+    expect(dev.stderr).toBe('');
+    expect(dev.code).toBe(0);
+    // The host's /dev (with its own pts, shm, mqueue below it, as the host mounts them), not box's tmpfs.
+    const shown = box(env.root, [
+      'run',
+      '--rm',
+      '-v',
+      '/dev:/dev',
+      'busybox',
+      'grep',
+      ' /dev ',
+      '/proc/self/mountinfo',
+    ]);
+    expect(shown.stdout).not.toMatch(/ \/dev \S+ - tmpfs /);
+    const shm = boxOk(env.root, [
+      'run',
+      '--rm',
+      '--tmpfs',
+      '/dev/shm:size=1m',
+      'busybox',
+      'grep',
+      '-c',
+      ' /dev/shm ',
+      '/proc/self/mountinfo',
+    ]);
+    expect(shm).toBe('1');
+  });
+
   it('a symlink in the image cannot send a mount onto the host', () => {
     // An image whose /data is a symlink to / (and /escape to ../../..).
     const rootfs = join(host, 'evil-rootfs');

@@ -286,6 +286,39 @@ describe('startContainer with a hostile rootfs', () => {
     );
   });
 
+  it('refuses a mount that an image symlink leads into /proc or /sys: it would cover a kernel setting', async () => {
+    const hostname = join(top, 'hostname-file');
+    writeFileSync(hostname, 'box\n');
+    const root = hostileRootfs((r) => {
+      symlinkSync('/proc/sys/net/ipv6/conf/all/disable_ipv6', join(r, 'etc/hostname'));
+      symlinkSync('/sys/kernel', join(r, 'etc/sysdir'));
+    });
+    const spec = defaultSpec({ rootfs: root, args: ['true'] });
+    spec.mounts!.push({
+      destination: '/etc/hostname',
+      type: 'bind',
+      source: hostname,
+      options: ['rbind', 'ro'],
+    });
+    await expect(startContainer({ spec, stdio: [devnull, devnull, devnull] })).rejects.toThrow(
+      /\/etc\/hostname leads through a symlink to \/proc\/sys\/net\/ipv6\/conf\/all\/disable_ipv6/,
+    );
+    const tmpfs = defaultSpec({ rootfs: root, args: ['true'] });
+    tmpfs.mounts!.push({ destination: '/etc/sysdir', type: 'tmpfs', source: 'tmpfs', options: [] });
+    await expect(startContainer({ spec: tmpfs, stdio: [devnull, devnull, devnull] })).rejects.toThrow(
+      /\/etc\/sysdir leads through a symlink to \/sys\/kernel/,
+    );
+    // A mount the config itself puts in /proc (as lxcfs does) is its own choice: it is made.
+    const own = defaultSpec({ rootfs, args: ['cat', '/proc/cpuinfo'] });
+    own.mounts!.push({
+      destination: '/proc/cpuinfo',
+      type: 'bind',
+      source: hostname,
+      options: ['rbind', 'ro'],
+    });
+    expect((await runContainer(own)).out).toBe('box\n');
+  });
+
   it('masks files with the null device box made, or, without a /dev tmpfs, only with a real /dev/null', async () => {
     const withLink = hostileRootfs((r) => {
       symlinkSync('/proc/sys/kernel/core_pattern', join(r, 'dev/null'));

@@ -252,6 +252,19 @@ function makeEtcMountPoints(layers: readonly string[], upper: string, uid: numbe
  * /etc/hosts, /etc/resolv.conf and /etc/hostname bound from the container's directory (as
  * docker); with `container:` those of the other container, whose network it shares.
  */
+/**
+ * The default mounts the user's leave in place, as docker: a user's mount replaces the default at
+ * the same destination, and a user's /dev every default below /dev too (its devpts, shm, mqueue).
+ */
+function defaultsKept(defaults: Mount[], user: readonly Mount[]): Mount[] {
+  const taken = new Set(user.map((m) => posix.resolve('/', m.destination)));
+  const dev = taken.has('/dev');
+  return defaults.filter((m) => {
+    const destination = posix.resolve('/', m.destination);
+    return !taken.has(destination) && !(dev && destination.startsWith('/dev/'));
+  });
+}
+
 function etcMounts(ctx: EngineContext, dir: string, mode: NetworkMode): Mount[] {
   const from = mode.kind === 'container' ? ctx.store.dir(ctx.store.find(mode.ref).id) : dir;
   return ETC_FILES.map((file) => ({
@@ -377,7 +390,10 @@ export async function createContainer(
       );
     }
     spec.linux!.resources = { ...spec.linux!.resources, ...options.resources };
-    spec.mounts = [...(spec.mounts ?? []), ...etcMounts(ctx, container.dir, network), ...mounts.mounts];
+    spec.mounts = [
+      ...defaultsKept([...(spec.mounts ?? []), ...etcMounts(ctx, container.dir, network)], mounts.mounts),
+      ...mounts.mounts,
+    ];
     if (options.readonlyRootfs) spec.root!.readonly = true;
     applySecurityOptions(spec, options, image.layers);
     if (isRootless()) withoutDeviceRules(spec);

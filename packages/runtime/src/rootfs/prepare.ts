@@ -319,7 +319,14 @@ function addMount(context: MountContext, mount: Mount, index: number): void {
   // /dev elsewhere lets the image choose what /dev/null is after pivot_root, where the kernel
   // follows symlinks the container view does not model (procfs's own: /proc/net -> self/net).
   const path = posix.resolve('/', mount.destination);
-  const ownDirectory = type === 'proc' || type === 'sysfs' || OWN_DIRECTORIES.has(path);
+  // Nor does any mount reach into /proc or /sys through a symlink (as runc's checkProcMount): an
+  // image's /etc/hostname -> /proc/sys/net/ipv6/conf/all/disable_ipv6 would put the hostname file
+  // over that setting, and a --sysctl of it would write the file instead of the kernel's value.
+  const ownDirectory =
+    type === 'proc' ||
+    type === 'sysfs' ||
+    OWN_DIRECTORIES.has(path) ||
+    KERNEL_TREES.some((t) => below(resolved, t));
   if (ownDirectory && resolved !== path)
     throw new SpecError(
       `mounts[${index}]: filesystem "${type}" must be mounted on an ordinary directory: ${mount.destination} leads through a symlink to ${resolved} in the container's files`,
@@ -358,6 +365,9 @@ function addMount(context: MountContext, mount: Mount, index: number): void {
 
 /** Mount points whose later use by path (masks, /dev/null) must find the mount: never through a symlink. */
 const OWN_DIRECTORIES = new Set(['/proc', '/sys', '/dev']);
+/** The kernel's files: a mount lands in them only where its destination says. */
+const KERNEL_TREES = ['/proc', '/sys'];
+const below = (path: string, tree: string) => path === tree || path.startsWith(`${tree}/`);
 
 /** File systems that start empty or with the kernel's own files: nothing of the image below them. */
 const KERNEL_FILE_SYSTEMS = new Set(['devpts', 'mqueue', 'proc', 'sysfs', 'cgroup2']);
@@ -585,7 +595,7 @@ function maskDirectory(program: ChildProgram, path: string): void {
 
 function readonlyPath(program: ChildProgram, path: string): void {
   program.mount(path, path, null, MS.BIND | MS.REC, undefined, { ignore: ENOENT });
-  const locked = path.startsWith('/proc/') ? MS.NOSUID | MS.NODEV | MS.NOEXEC : 0;
+  const locked = below(posix.resolve('/', path), '/proc') ? MS.NOSUID | MS.NODEV | MS.NOEXEC : 0;
   program.mount(null, path, null, MS.BIND | MS.REMOUNT | MS.RDONLY | MS.REC | locked, undefined, {
     ignore: ENOENT,
   });
