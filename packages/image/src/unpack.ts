@@ -53,6 +53,9 @@ import { DigestStream, digestMismatch, Sha256, WorkerDigestStream } from './dige
 import { errnoOf, ImageError, isImageError } from './errors.js';
 import { KEEP_DIR, SPLIT_FILE, SplitRecorder } from './tar-split.js';
 
+/** xattr names of overlayfs (rootful and userxattr) and fuse-overlayfs: never taken from a layer. */
+const OVERLAY_XATTRS = ['trusted.overlay.', 'user.overlay.', 'user.fuseoverlayfs.'];
+
 export type Compression = 'none' | 'gzip' | 'zstd';
 
 /** Where a whiteout or opaque marker was found. */
@@ -657,8 +660,16 @@ class Extractor {
     let out: Map<string, string> | undefined;
     for (const key of Object.keys(pax)) {
       if (!key.startsWith('SCHILY.xattr.')) continue;
+      const name = key.slice('SCHILY.xattr.'.length);
+      // overlayfs's own marks (opaque, redirect, metacopy, origin, whiteout) are box's to make from
+      // a layer's .wh. entries: one a layer carries would make the kernel's merge of the layers
+      // differ from the one box checks container paths in (rootfs/resolve.ts).
+      if (OVERLAY_XATTRS.some((prefix) => name.startsWith(prefix))) {
+        this.skipped.push({ path: header.name, reason: `xattr ${name} not set: overlayfs's own` });
+        continue;
+      }
       out ??= new Map();
-      out.set(key.slice('SCHILY.xattr.'.length), pax[key]!);
+      out.set(name, pax[key]!);
     }
     return out;
   }
