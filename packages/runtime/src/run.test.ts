@@ -362,6 +362,12 @@ describe('startContainer with a hostile rootfs', () => {
     await expect(startContainer({ spec: covered, stdio: [devnull, devnull, devnull] })).rejects.toThrow(
       /\/dev: the container's \/dev leads to \/dev, and the tmpfs mounted for it is not what is there/,
     );
+    // A later mount of a file system of its own (here the host's devtmpfs) covers it as well.
+    const devtmpfs = defaultSpec({ rootfs, args: ['true'] });
+    devtmpfs.mounts!.push({ destination: '/dev', type: 'devtmpfs', source: 'devtmpfs', options: [] });
+    await expect(startContainer({ spec: devtmpfs, stdio: [devnull, devnull, devnull] })).rejects.toThrow(
+      /the tmpfs mounted for it is not what is there/,
+    );
     expect(readdirSync(volume)).toEqual(['d']);
     expect(readdirSync(join(volume, 'd'))).toEqual([]);
   });

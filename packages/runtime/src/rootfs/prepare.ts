@@ -358,9 +358,10 @@ function addMount(context: MountContext, mount: Mount, index: number): void {
     options.data.join(',') || undefined,
   );
   if (options.propagation !== 0) safe.mountOnDir(null, target, null, options.propagation);
-  // Below a file system the kernel makes, nothing is the image's. Below another (an overlay, NFS or
-  // FUSE volume) what is there is not known here: the image's files are taken, as before.
-  if (KERNEL_FILE_SYSTEMS.has(type ?? '')) mounts.push({ destination: resolved, fresh: true });
+  // Below a new file system nothing is the image's. One the kernel makes (proc, devpts…) has no
+  // symlink of the image's; what another (an overlay, NFS or FUSE volume, a devtmpfs) holds is not
+  // known here: its paths are taken as they are, and the steps below refuse any symlink in them.
+  mounts.push({ destination: resolved, fresh: true });
 }
 
 /** Mount points whose later use by path (masks, /dev/null) must find the mount: never through a symlink. */
@@ -368,9 +369,6 @@ const OWN_DIRECTORIES = new Set(['/proc', '/sys', '/dev']);
 /** The kernel's files: a mount lands in them only where its destination says. */
 const KERNEL_TREES = ['/proc', '/sys'];
 const below = (path: string, tree: string) => path === tree || path.startsWith(`${tree}/`);
-
-/** File systems that start empty or with the kernel's own files: nothing of the image below them. */
-const KERNEL_FILE_SYSTEMS = new Set(['devpts', 'mqueue', 'proc', 'sysfs', 'cgroup2']);
 
 /**
  * A tmpfs. As runc: over a directory it takes that directory's mode (a `mode=` of the options
