@@ -412,5 +412,19 @@ describe('startContainer with a hostile rootfs', () => {
     expect(out).toMatch(/'\/etc\/secret-dir\/inside': No such file or directory/);
     expect(out.trim().split('\n').at(-1)).toBe('read-only');
     expect(readFileSync(join(root, 'etc/ro-file'), 'utf8')).toBe('old\n');
+    // Through /proc/self/root the view cannot follow: refused, not skipped.
+    const viaProc = hostileRootfs((r) => {
+      mkdirSync(join(r, 'opt'));
+      writeFileSync(join(r, 'opt/real'), 'IMAGE-SECRET\n');
+      symlinkSync('/proc/self/root/opt/real', join(r, 'etc/secretx'));
+      symlinkSync('/proc/self/root/opt/real', join(r, 'etc/rofile'));
+    });
+    for (const list of ['maskedPaths', 'readonlyPaths'] as const) {
+      const spec = defaultSpec({ rootfs: viaProc, args: ['cat', '/etc/secretx'] });
+      spec.linux![list] = [list === 'maskedPaths' ? '/etc/secretx' : '/etc/rofile'];
+      await expect(startContainer({ spec, stdio: [devnull, devnull, devnull] })).rejects.toThrow(
+        `linux.${list}: /etc/${list === 'maskedPaths' ? 'secretx' : 'rofile'} leads through a symlink to /proc/self/root/opt/real`,
+      );
+    }
   });
 });

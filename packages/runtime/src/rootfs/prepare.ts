@@ -228,9 +228,10 @@ export function addRootfsSteps(program: ChildProgram, spec: Spec, options: Rootf
     result.copiesFiles = context.copies;
     // Masked and read-only paths are made after pivot_root, by their container paths; what is
     // there is decided now, in the container's files (or, below /proc and /sys, the kernel's).
-    for (const path of spec.linux?.maskedPaths ?? []) masks.push({ path, kind: kindOf(view, binds, path) });
+    for (const path of spec.linux?.maskedPaths ?? [])
+      masks.push({ path, kind: kindOf(view, binds, path, 'maskedPaths') });
     for (const path of spec.linux?.readonlyPaths ?? [])
-      readonly.push({ path, kind: kindOf(view, binds, path) });
+      readonly.push({ path, kind: kindOf(view, binds, path, 'readonlyPaths') });
     if (masks.some((m) => m.kind === 'file')) nullDevice = nullDevicePath(view, binds, root, dev, devRoot);
   } finally {
     view.close();
@@ -523,10 +524,17 @@ interface PathKind {
  * (/proc, /sys), the same kernel's files on the host. Never the host's files for an image path: a
  * file the host lacks would go unmasked.
  */
-function kindOf(view: ContainerView, mounts: readonly MountView[], path: string): Kind {
+function kindOf(view: ContainerView, mounts: readonly MountView[], path: string, list: string): Kind {
   const resolved = view.resolve(path, mounts);
   const shown = mountAt(mounts, resolved);
   if (shown && 'fresh' in shown) {
+    // Led there by a symlink of the image's (/etc/x -> /proc/self/root/opt/x), the path goes on
+    // through links of that file system's own that the view does not follow: what the kernel will
+    // find is not known here, and the host's file says nothing of it.
+    if (resolved !== posix.resolve('/', path))
+      throw new SpecError(
+        `linux.${list}: ${path} leads through a symlink to ${resolved}, into a file system box cannot look into before the container runs`,
+      );
     try {
       return statSync(resolved).isDirectory() ? 'dir' : 'file';
     } catch {
