@@ -64,11 +64,9 @@ export function openNoSymlinks(
   flags: number,
   step: string,
   options: CallOptions,
-  mode = 0,
 ): void {
   const how = Buffer.alloc(24);
   how.writeBigUInt64LE(BigInt(flags | O_CLOEXEC), 0);
-  how.writeBigUInt64LE(BigInt(mode), 8);
   how.writeBigUInt64LE(BigInt(RESOLVE_NO_SYMLINKS), 16);
   program.call('openat2', step, [AT_FDCWD, program.string(path), program.bytes(how), 24], options);
 }
