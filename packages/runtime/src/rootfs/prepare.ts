@@ -11,7 +11,6 @@
 import { realpathSync, statSync } from 'node:fs';
 import { posix } from 'node:path';
 import {
-  AT_FDCWD,
   ChildProgram,
   MS,
   O_CLOEXEC,
@@ -37,7 +36,7 @@ import { fuseMountData } from './fuse-options.js';
 import type { FuseMount } from './fuse-overlay.js';
 import { parseMountOptions, propagationFlags } from './mount-options.js';
 import { ContainerView, type MountView, mountAt } from './resolve.js';
-import { openNoSymlinks, SafeSteps } from './safe-path.js';
+import { bindCloneOnPath, openNoSymlinks, SafeSteps } from './safe-path.js';
 import { addSysctlSteps } from './sysctl.js';
 
 const ENOENT = 2;
@@ -263,7 +262,8 @@ export function addRootfsSteps(program: ChildProgram, spec: Spec, options: Rootf
   if (spec.linux?.sysctl) addSysctlSteps(program, spec.linux.sysctl, safe.scratch[0]);
   if (nullFd !== undefined) {
     const clone = program.slot();
-    for (const { path, kind } of masks) if (kind === 'file') maskFile(program, path, nullFd, clone);
+    for (const { path, kind } of masks)
+      if (kind === 'file') bindCloneOnPath(program, nullFd, clone, path, `mask ${path}`);
     program.close(nullFd, 'close the null device');
   }
   for (const { path, kind } of masks) if (kind === 'dir') maskDirectory(program, path);
@@ -565,34 +565,6 @@ function nullDevicePath(
       "linux.maskedPaths: masking a file needs /dev/null, and the container's /dev/null is not the null device",
     );
   return `${root}${resolved}`;
-}
-
-const OPEN_TREE_CLONE = 1;
-const AT_EMPTY_PATH = 0x1000;
-const MOVE_MOUNT_F_EMPTY_PATH = 0x04;
-const MOVE_MOUNT_T_SYMLINKS = 0x10;
-
-/** A bind of the null device open as `nullFd` onto the file `path` (a missing one is passed over). */
-function maskFile(program: ChildProgram, path: string, nullFd: Slot, clone: Slot): void {
-  program.call(
-    'open_tree',
-    `clone the null device for ${path}`,
-    [nullFd, program.string(''), OPEN_TREE_CLONE | AT_EMPTY_PATH | O_CLOEXEC],
-    { store: clone },
-  );
-  program.call(
-    'move_mount',
-    `mask ${path}`,
-    [
-      clone,
-      program.string(''),
-      AT_FDCWD,
-      program.string(path),
-      MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_SYMLINKS,
-    ],
-    { ignore: ENOENT },
-  );
-  program.close(clone, `close the null device's clone for ${path}`);
 }
 
 function maskDirectory(program: ChildProgram, path: string): void {

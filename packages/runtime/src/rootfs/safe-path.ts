@@ -28,7 +28,9 @@ const AT_SYMLINK_NOFOLLOW = 0x100;
 const AT_RECURSIVE = 0x8000;
 const OPEN_TREE_CLONE = 1;
 const MOVE_MOUNT_F_EMPTY_PATH = 0x04;
+const MOVE_MOUNT_T_SYMLINKS = 0x10;
 const MOVE_MOUNT_T_EMPTY_PATH = 0x40;
+const ENOENT = 2;
 const S_IFREG = 0o100000;
 const EEXIST = 17;
 const MS_REC = 0x4000;
@@ -69,6 +71,39 @@ export function openNoSymlinks(
   how.writeBigUInt64LE(BigInt(flags | O_CLOEXEC), 0);
   how.writeBigUInt64LE(BigInt(RESOLVE_NO_SYMLINKS), 16);
   program.call('openat2', step, [AT_FDCWD, program.string(path), program.bytes(how), 24], options);
+}
+
+/**
+ * A bind of a clone of what `source` (an O_PATH fd) is onto `path`, found by path with its last
+ * symlink followed, as mount(2) finds it: for the steps after pivot_root, whose paths are the
+ * container's. The clone goes through the slot `clone`; a missing `path` is passed over.
+ */
+export function bindCloneOnPath(
+  program: ChildProgram,
+  source: Slot,
+  clone: Slot,
+  path: string,
+  step: string,
+): void {
+  program.call(
+    'open_tree',
+    `clone the mount for ${path}`,
+    [source, program.string(''), OPEN_TREE_CLONE | AT_EMPTY_PATH | O_CLOEXEC],
+    { store: clone },
+  );
+  program.call(
+    'move_mount',
+    step,
+    [
+      clone,
+      program.string(''),
+      AT_FDCWD,
+      program.string(path),
+      MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_SYMLINKS,
+    ],
+    { ignore: ENOENT },
+  );
+  program.close(clone, `close the clone for ${path}`);
 }
 
 export class SafeSteps {
