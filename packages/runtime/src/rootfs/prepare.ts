@@ -31,12 +31,12 @@ import { SpecError } from '../errors.js';
 import type { Mount, Spec } from '../spec.js';
 import { addCgroupMount } from './cgroup-mount.js';
 import { type CopyUpEntry, CopyUpSteps, planCopyUp, RootfsCopies } from './copy-up.js';
-import { addDeviceSteps, addSpecDeviceStep, makedev } from './devices.js';
+import { addDeviceSteps, addSpecDeviceStep } from './devices.js';
 import { fuseMountData } from './fuse-options.js';
 import type { FuseMount } from './fuse-overlay.js';
 import { parseMountOptions, propagationFlags } from './mount-options.js';
 import { ContainerView, type MountView, mountAt } from './resolve.js';
-import { bindCloneOnPath, openNoSymlinks, SafeSteps } from './safe-path.js';
+import { bindCloneOnPath, cloneTree, moveTreeOnPath, openNoSymlinks, SafeSteps } from './safe-path.js';
 import { addSysctlSteps } from './sysctl.js';
 
 const ENOENT = 2;
@@ -116,6 +116,25 @@ export function addRootfsSteps(program: ChildProgram, spec: Spec, options: Rootf
     throw new SpecError(`linux.rootfsPropagation: unknown propagation "${rootPropagation}"`);
   const follows = propagation !== undefined && (propagation & (MS.SLAVE | MS.SHARED)) !== 0;
   program.mount(null, '/', null, MS.REC | (follows ? MS.SLAVE : MS.PRIVATE));
+  // Masked files are bound from a null device opened before pivot_root (after it, "/dev/null"
+  // would be looked up through whatever the container's files make of it): box's own node in
+  // the /dev tmpfs it mounts, or, in a config without one, the host's, opened here before any of
+  // the config's mounts. Not the container's /dev/null: that is the image's or a volume's, and
+  // another container sharing the volume could swap it for another node or file between any
+  // check of it and its open (runc checks it for 1:3 on the opened fd; the child program cannot
+  // compare, so it takes a node nobody else controls).
+  const devIsTmpfs = (spec.mounts ?? []).some(
+    (m) => posix.resolve('/', m.destination) === '/dev' && m.type === 'tmpfs',
+  );
+  // The host's is a detached clone of its mount (after pivot_root the host's /dev is gone from
+  // this mount namespace, and a kernel before 6.15 clones only mounts that are in it): the first
+  // masked file gets it, and the others clones of that (had the first file gone meanwhile, the
+  // next clone is of a detached mount, which such a kernel refuses: the start fails, closed).
+  let nullFd: Slot | undefined;
+  if (!devIsTmpfs && (spec.linux?.maskedPaths?.length ?? 0) > 0) {
+    nullFd = program.slot();
+    cloneTree(program, '/dev/null', nullFd, "clone the host's /dev/null for the masked files");
+  }
   if (options.overlay && options.fuse) {
     const { deviceFd, pauseFd } = options.fuse;
     // Opened here, in the container's user namespace: the kernel refuses a FUSE device opened in
@@ -176,15 +195,12 @@ export function addRootfsSteps(program: ChildProgram, spec: Spec, options: Rootf
   };
   const masks: PathKind[] = [];
   const readonly: PathKind[] = [];
-  let nullDevice: string | undefined;
+  let boxNull: string | undefined;
   try {
     for (const [index, mount] of (spec.mounts ?? []).entries()) addMount(context, mount, index);
     // Every path below is resolved in the image's files as the mounts' were: the host path
     // `${root}/dev` would let an image whose /dev is a symlink (to /etc, say) make the kernel
     // follow it from the host's root, before pivot_root, and put device nodes there.
-    const devIsTmpfs = (spec.mounts ?? []).some(
-      (m) => posix.resolve('/', m.destination) === '/dev' && m.type === 'tmpfs',
-    );
     const dev = devIsTmpfs ? view.resolve('/dev', binds) : undefined;
     // Its nodes go where /dev leads now, after every mount: that must be the tmpfs made for it. A
     // later mount can cover it, or change where the image's symlinks lead (a /dev -> /data/d
@@ -231,7 +247,7 @@ export function addRootfsSteps(program: ChildProgram, spec: Spec, options: Rootf
       masks.push({ path, kind: kindOf(view, binds, path, 'maskedPaths') });
     for (const path of spec.linux?.readonlyPaths ?? [])
       readonly.push({ path, kind: kindOf(view, binds, path, 'readonlyPaths') });
-    if (masks.some((m) => m.kind === 'file')) nullDevice = nullDevicePath(view, binds, root, dev, devRoot);
+    if (dev !== undefined && masks.some((m) => m.kind === 'file')) boxNull = `${devRoot}/null`;
   } finally {
     view.close();
   }
@@ -247,12 +263,10 @@ export function addRootfsSteps(program: ChildProgram, spec: Spec, options: Rootf
     program.close(fd, 'close the hooks socket');
   }
 
-  // Masked files get the null device this opens now, in box's /dev: after pivot_root a path
-  // "/dev/null" would be looked up again, through whatever the container's files make of it.
-  let nullFd: Slot | undefined;
-  if (nullDevice !== undefined) {
+  // box's own null node, opened last before pivot_root (see the host's above).
+  if (boxNull !== undefined) {
     nullFd = program.slot();
-    openNoSymlinks(program, nullDevice, O_PATH, `open ${nullDevice} for the masked files`, { store: nullFd });
+    openNoSymlinks(program, boxNull, O_PATH, `open ${boxNull} for the masked files`, { store: nullFd });
   }
   program.pivotRoot(root);
   if (propagation !== undefined) program.mount(null, '/', null, propagation);
@@ -262,8 +276,13 @@ export function addRootfsSteps(program: ChildProgram, spec: Spec, options: Rootf
   if (spec.linux?.sysctl) addSysctlSteps(program, spec.linux.sysctl, safe.scratch[0]);
   if (nullFd !== undefined) {
     const clone = program.slot();
-    for (const { path, kind } of masks)
-      if (kind === 'file') bindCloneOnPath(program, nullFd, clone, path, `mask ${path}`);
+    let mounted = boxNull !== undefined;
+    for (const { path, kind } of masks) {
+      if (kind !== 'file') continue;
+      if (mounted) bindCloneOnPath(program, nullFd, clone, path, `mask ${path}`);
+      else moveTreeOnPath(program, nullFd, path, `mask ${path}`);
+      mounted = true;
+    }
     program.close(nullFd, 'close the null device');
   }
   for (const { path, kind } of masks) if (kind === 'dir') maskDirectory(program, path);
@@ -544,27 +563,6 @@ function kindOf(view: ContainerView, mounts: readonly MountView[], path: string,
   const found = view.find(resolved, mounts);
   if (!found) return undefined;
   return found.stats.isDirectory() ? 'dir' : 'file';
-}
-
-/**
- * The host path of the null device that masks files: box's node in the /dev tmpfs it made, or,
- * in a config without one, the container's /dev/null if that is the null device (1:3).
- */
-function nullDevicePath(
-  view: ContainerView,
-  mounts: readonly MountView[],
-  root: string,
-  dev: string | undefined,
-  devRoot: string,
-): string {
-  if (dev !== undefined) return `${devRoot}/null`;
-  const resolved = view.resolve('/dev/null', mounts);
-  const found = view.find(resolved, mounts);
-  if (!found?.stats.isCharacterDevice() || Number(found.stats.rdev) !== makedev(1, 3))
-    throw new SpecError(
-      "linux.maskedPaths: masking a file needs /dev/null, and the container's /dev/null is not the null device",
-    );
-  return `${root}${resolved}`;
 }
 
 function maskDirectory(program: ChildProgram, path: string): void {

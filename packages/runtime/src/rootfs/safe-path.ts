@@ -74,9 +74,42 @@ export function openNoSymlinks(
 }
 
 /**
- * A bind of a clone of what `source` (an O_PATH fd) is onto `path`, found by path with its last
- * symlink followed, as mount(2) finds it: for the steps after pivot_root, whose paths are the
- * container's. The clone goes through the slot `clone`; a missing `path` is passed over.
+ * A detached clone of the mount of `path` (its last symlink not followed) into `tree`, to be put
+ * in place later with moveTreeOnPath: for a file of the host's that the steps after pivot_root
+ * need, taken while the host's mounts are still there.
+ */
+export function cloneTree(program: ChildProgram, path: string, tree: Slot, step: string): void {
+  program.call(
+    'open_tree',
+    step,
+    [AT_FDCWD, program.string(path), OPEN_TREE_CLONE | AT_SYMLINK_NOFOLLOW | O_CLOEXEC],
+    { store: tree },
+  );
+}
+
+/**
+ * Moves the mount `tree` (a detached one from cloneTree or open_tree) onto `path`, found by path
+ * with its last symlink followed, as mount(2) finds it: for the steps after pivot_root, whose
+ * paths are the container's. A missing `path` is passed over.
+ */
+export function moveTreeOnPath(program: ChildProgram, tree: Slot, path: string, step: string): void {
+  program.call(
+    'move_mount',
+    step,
+    [
+      tree,
+      program.string(''),
+      AT_FDCWD,
+      program.string(path),
+      MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_SYMLINKS,
+    ],
+    { ignore: ENOENT },
+  );
+}
+
+/**
+ * A bind of a clone of what `source` (an O_PATH fd of a mounted file) is onto `path`, as
+ * moveTreeOnPath puts it. The clone goes through the slot `clone`.
  */
 export function bindCloneOnPath(
   program: ChildProgram,
@@ -91,18 +124,7 @@ export function bindCloneOnPath(
     [source, program.string(''), OPEN_TREE_CLONE | AT_EMPTY_PATH | O_CLOEXEC],
     { store: clone },
   );
-  program.call(
-    'move_mount',
-    step,
-    [
-      clone,
-      program.string(''),
-      AT_FDCWD,
-      program.string(path),
-      MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_SYMLINKS,
-    ],
-    { ignore: ENOENT },
-  );
+  moveTreeOnPath(program, clone, path, step);
   program.close(clone, `close the clone for ${path}`);
 }
 
