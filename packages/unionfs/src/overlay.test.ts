@@ -1,6 +1,18 @@
-import { execFileSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { execFileSync, spawnSync } from 'node:child_process';
+import {
+  chmodSync,
+  closeSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isUnionfsError } from './errors.js';
 import { mountOverlay, overlaySupported, probeOverlay, unmountOverlay, withOverlay } from './overlay.js';
@@ -71,6 +83,59 @@ describe('mountOverlay / unmountOverlay / withOverlay', () => {
     expect(seen).toHaveLength(1);
     expect(mountsUnder('/tmp').filter((p) => p.includes('box-overlay-'))).toEqual([]);
     expect(readFileSync(join(l.upper, 'new'), 'utf8')).toBe('new');
+  });
+
+  it('mounts a host-side view nosuid and nodev, where no other user can reach it', async () => {
+    const l = layout();
+    // A setuid-root program of the container's: on the host it must never run as root.
+    copyFileSync('/bin/true', join(l.lower1, 'suid'));
+    chmodSync(join(l.lower1, 'suid'), 0o4755);
+    chmodSync(l.lower1, 0o755);
+    let made = '';
+    await withOverlay({ lowerdirs: [l.lower1, l.lower2], upperdir: l.upper, workdir: l.work }, (m) => {
+      made = dirname(m);
+      const line = readFileSync('/proc/self/mountinfo', 'utf8')
+        .split('\n')
+        .find((mount) => mount.split(' ')[4] === m);
+      expect(line?.split(' ')[5]?.split(',')).toEqual(expect.arrayContaining(['nosuid', 'nodev']));
+      // The merged root has the lower root's mode (0755); its parent keeps everyone else out.
+      expect(statSync(m).mode & 0o777).toBe(0o755);
+      expect(statSync(made).mode & 0o777).toBe(0o700);
+      const other = spawnSync(
+        'setpriv',
+        ['--reuid=65534', '--regid=65534', '--clear-groups', 'cat', join(m, 'top')],
+        { encoding: 'utf8' },
+      );
+      expect(other.stderr).toMatch(/Permission denied/);
+      expect(other.status).not.toBe(0);
+    });
+    expect(existsSync(made)).toBe(false);
+  });
+
+  it("removes the views a killed process left mounted, never a live process's", async () => {
+    const dead = spawnSync('true').pid!;
+    const view = (pid: number) => {
+      const dir = join(tmpdir(), `box-overlay-${pid}-AbC123`);
+      mkdirSync(join(dir, 'merged'), { recursive: true, mode: 0o700 });
+      execFileSync('mount', ['-t', 'tmpfs', 'tmpfs', join(dir, 'merged')]);
+      return dir;
+    };
+    const abandoned = view(dead);
+    const live = view(process.pid);
+    try {
+      // The next view's mount point sweeps first.
+      const l = layout();
+      await withOverlay({ lowerdirs: [l.lower1, l.lower2], readonly: true }, () => undefined);
+      expect(existsSync(abandoned)).toBe(false);
+      expect(mountsUnder(tmpdir()).filter((p) => p.includes('box-overlay-'))).toEqual([join(live, 'merged')]);
+    } finally {
+      for (const dir of [abandoned, live]) {
+        if (existsSync(dir)) {
+          execFileSync('umount', [join(dir, 'merged')]);
+          rmSync(dir, { recursive: true });
+        }
+      }
+    }
   });
 
   it('leaves no mount behind when fn throws, nor when the mount is busy', async () => {

@@ -4,11 +4,20 @@
  * namespace (see @box/runtime); use {@link overlayMountData} for that.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { isMainThread } from 'node:worker_threads';
-import { MNT_DETACH, mount, umount2 } from '@box/sys';
+import { MNT_DETACH, MS, mount, umount2 } from '@box/sys';
 import { errnoOf, UnionfsError } from './errors.js';
 import { checkOverlayPath, type OverlayMountDataOptions, overlayMountData } from './options.js';
 
@@ -38,11 +47,22 @@ function mountError(target: string, cause: unknown): UnionfsError {
   );
 }
 
+/**
+ * The flags of every host-side overlay: nosuid and nodev. The merged view is the container's
+ * files, which its root wrote (a setuid-root binary, a device node of the disk) or a hostile image
+ * brought; on the host they are data to read or copy, never programs to run with their owner's
+ * rights or devices to open.
+ */
+const HOST_VIEW_FLAGS = MS.NOSUID | MS.NODEV;
+
 /** Mounts data with relative lowerdirs from `cwd`: chdir, mount, chdir back, with no await between. */
 function mountFrom(cwd: string, target: string, data: string): void {
   if (!isMainThread) {
     // process.chdir is not allowed in a worker thread: let mount(8) do it in a child process.
-    const r = spawnSync('mount', ['-t', 'overlay', '-o', data, 'overlay', target], { cwd, encoding: 'utf8' });
+    const r = spawnSync('mount', ['-t', 'overlay', '-o', `nosuid,nodev,${data}`, 'overlay', target], {
+      cwd,
+      encoding: 'utf8',
+    });
     if (r.status !== 0) {
       const error = Object.assign(new Error(r.error?.message ?? r.stderr.trim()), {
         code: r.error ? errnoOf(r.error) : 'EINVAL',
@@ -54,13 +74,16 @@ function mountFrom(cwd: string, target: string, data: string): void {
   const previous = process.cwd();
   process.chdir(cwd);
   try {
-    mount('overlay', target, 'overlay', 0, data);
+    mount('overlay', target, 'overlay', HOST_VIEW_FLAGS, data);
   } finally {
     process.chdir(previous);
   }
 }
 
-/** Mounts an overlay on `options.target`. Throws `EUNIONFSMOUNT` (with the kernel's errno) on failure. */
+/**
+ * Mounts an overlay on `options.target`, nosuid and nodev. Throws `EUNIONFSMOUNT` (with the
+ * kernel's errno) on failure.
+ */
 export function mountOverlay(options: MountOverlayOptions): void {
   const target = checkOverlayPath(options.target, 'target');
   let isDir = false;
@@ -76,7 +99,7 @@ export function mountOverlay(options: MountOverlayOptions): void {
     throw new UnionfsError('EUNIONFSPATH', `mount target ${target} is not a directory`, { path: target });
   const { data, cwd } = overlayMountData(options);
   try {
-    if (cwd === undefined) mount('overlay', target, 'overlay', 0, data);
+    if (cwd === undefined) mount('overlay', target, 'overlay', HOST_VIEW_FLAGS, data);
     else mountFrom(cwd, target, data);
   } catch (error) {
     throw mountError(target, error);
@@ -115,8 +138,72 @@ export function unmountOverlay(target: string): 'unmounted' | 'detached' {
 }
 
 export interface WithOverlayOptions extends Omit<MountOverlayOptions, 'target'> {
-  /** Where to mount; by default a new directory under the OS temp dir, removed afterwards. */
+  /**
+   * Where to mount; by default `merged` in a new private directory (0700) under the OS temp dir,
+   * both removed afterwards.
+   */
   target?: string;
+}
+
+/**
+ * A mount point only this user can reach: `merged` in a new 0700 directory under the OS temp dir,
+ * named `PREFIX-PID-XXXXXX` after this process. Why not the temp directory itself: once mounted, a
+ * mount point has the mode of the mounted root (a container's `/` is 0755), and the temp dir can
+ * be listed, so every local user could walk into the container's files while box reads or writes
+ * them. Views that a killed process left mounted are removed first (removeAbandonedViews).
+ * Returns the directory to remove and the mount point.
+ */
+export function privateMountPoint(prefix: string): { dir: string; target: string } {
+  removeAbandonedViews();
+  const dir = mkdtempSync(join(tmpdir(), `${prefix}${process.pid}-`));
+  const target = join(dir, 'merged');
+  try {
+    mkdirSync(target, { mode: 0o700 });
+  } catch (error) {
+    rmdirSync(dir);
+    throw error;
+  }
+  return { dir, target };
+}
+
+/** privateMountPoint's names: box-overlay-PID-XXXXXX/merged, box-fuse-overlay-PID-XXXXXX/merged. */
+const VIEW = /^box-(?:fuse-)?overlay-(\d+)-[\w]{6}$/;
+
+/**
+ * Unmounts and removes the views of privateMountPoint whose process is gone (a box killed while it
+ * copied or exported), as seen in this mount namespace. A pid in use again keeps its view until
+ * that process ends too: never one still in use. Best effort: what cannot be removed stays.
+ */
+export function removeAbandonedViews(): void {
+  let mounts: string;
+  try {
+    mounts = readFileSync('/proc/self/mountinfo', 'utf8');
+  } catch {
+    return;
+  }
+  const base = tmpdir();
+  for (const line of mounts.split('\n')) {
+    // Field 5 is the mount point, with space, tab, newline and backslash escaped as octal.
+    const point = line
+      .split(' ')[4]
+      ?.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(Number.parseInt(octal, 8)));
+    if (point === undefined || basename(point) !== 'merged') continue;
+    const dir = dirname(point);
+    const match = VIEW.exec(basename(dir));
+    if (!match || dirname(dir) !== base || existsSync(`/proc/${match[1]}`)) continue;
+    try {
+      umount2(point, MNT_DETACH);
+      rmdirSync(point);
+      rmdirSync(dir);
+    } catch {
+      // another user's view, or a namespace where it is locked: not ours to remove
+    }
+  }
+}
+
+function removeMountPoint(made: { dir: string; target: string }): void {
+  rmdirSync(made.target);
+  rmdirSync(made.dir);
 }
 
 /**
@@ -127,17 +214,17 @@ export async function withOverlay<T>(
   options: WithOverlayOptions,
   fn: (merged: string) => T | Promise<T>,
 ): Promise<T> {
-  const made = options.target === undefined ? mkdtempSync(join(tmpdir(), 'box-overlay-')) : undefined;
-  const target = options.target ?? made!;
+  const made = options.target === undefined ? privateMountPoint('box-overlay-') : undefined;
+  const target = options.target ?? made!.target;
   try {
     mountOverlay({ ...options, target });
   } catch (error) {
-    if (made) rmdirSync(made);
+    if (made) removeMountPoint(made);
     throw error;
   }
   const cleanUp = () => {
     unmountOverlay(target);
-    if (made) rmdirSync(made);
+    if (made) removeMountPoint(made);
   };
   let result: T;
   try {

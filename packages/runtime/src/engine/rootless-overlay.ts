@@ -11,8 +11,7 @@
  * next containers on it. The record decides, not the environment of whoever starts the
  * container (the box service, started before the variable was set, say).
  */
-import { closeSync, existsSync, mkdtempSync, openSync, rmdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, existsSync, openSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EngineError } from '../errors.js';
@@ -118,17 +117,19 @@ export async function withFuseOverlay<T>(
   fn: (merged: string) => T | Promise<T>,
 ): Promise<T> {
   const fuseOptions = fuseOverlayOptions(options);
-  const [sys, ns, { unmountOverlay }] = await Promise.all([
+  const [sys, ns, { unmountOverlay, privateMountPoint }] = await Promise.all([
     import('@box/sys'),
     import('@box/ns'),
     import('@box/unionfs'),
   ]);
-  const target = mkdtempSync(join(tmpdir(), 'box-fuse-overlay-'));
+  // Private, nosuid and nodev as withOverlay's (see privateMountPoint): root's box takes this way
+  // too when the kernel refuses its overlay, in the host's mount namespace.
+  const { dir, target } = privateMountPoint('box-fuse-overlay-');
   let device: number | undefined;
   let server: Awaited<ReturnType<typeof ns.spawn>> | undefined;
   try {
     device = openSync('/dev/fuse', 'r+');
-    sys.mount('fuse-overlayfs', target, 'fuse', 0, fuseMountData(device));
+    sys.mount('fuse-overlayfs', target, 'fuse', sys.MS.NOSUID | sys.MS.NODEV, fuseMountData(device));
     const devNull = openSync('/dev/null', 'r+');
     try {
       server = await ns.spawn({
@@ -159,6 +160,7 @@ export async function withFuseOverlay<T>(
     }
     try {
       rmdirSync(target);
+      rmdirSync(dir);
     } catch {
       // still busy (an unmount that failed): fn's own outcome matters more
     }
