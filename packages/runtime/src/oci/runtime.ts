@@ -185,6 +185,8 @@ export class OciRuntime {
       rootfs: spec.root.path,
       created: new Date().toISOString(),
       pid: 0,
+      creatorPid: process.pid,
+      creatorStartTime: processStartTime(process.pid),
       cgroupsPath: spec.linux.cgroupsPath,
       ...(spec.annotations ? { annotations: spec.annotations } : {}),
     };
@@ -373,13 +375,26 @@ export class OciRuntime {
   }
 
   async delete(id: string, options: { force?: boolean } = {}): Promise<void> {
-    const stored = this.states.read(id);
+    let stored: StoredState;
+    try {
+      stored = this.states.read(id);
+    } catch (error) {
+      // A create killed between making the container's directory and writing its state left the
+      // directory alone, which holds the id: --force removes it (nothing else was made yet).
+      if (options.force && (error as RuntimeError).code === 'ENOTFOUND' && this.states.exists(id)) {
+        this.states.remove(id);
+        return;
+      }
+      throw error;
+    }
     const status = await this.states.status(stored);
     const spec = this.states.spec(id) as OciSpec;
     if (status !== 'stopped' && status !== 'created' && !options.force)
       throw new RuntimeError('ESTATE', `cannot delete container ${id} that is not stopped: ${status}`);
     const state = this.states.describe(stored, status);
-    if (status !== 'stopped') {
+    // A forced delete of a container still being created (no process yet): its create finds its
+    // directory gone at its next write and undoes what it made.
+    if (status !== 'stopped' && stored.pid) {
       const { openProcess } = await import('../process/handle.js');
       const proc = openProcess(stored.pid, stored.pidStartTime);
       if (proc) {

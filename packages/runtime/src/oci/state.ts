@@ -37,6 +37,13 @@ export interface StoredState {
   created: string;
   pid: number;
   pidStartTime?: number;
+  /**
+   * The process that ran `create`, while `pid` is still 0: a create killed before the
+   * container's process was recorded leaves a record that must read as stopped, not creating
+   * for ever (`delete` without --force refuses a creating container).
+   */
+  creatorPid?: number;
+  creatorStartTime?: number;
   cgroupsPath?: string;
   annotations?: Record<string, string>;
 }
@@ -84,6 +91,11 @@ export class OciStateDir {
     writeFileAtomic(join(dir, 'state.json'), JSON.stringify(state), { fsync: false });
   }
 
+  /** Whether the container's directory is there (with or without its state). */
+  exists(id: string): boolean {
+    return existsSync(this.dir(id));
+  }
+
   read(id: string): StoredState {
     try {
       return JSON.parse(readFileSync(join(this.dir(id), 'state.json'), 'utf8')) as StoredState;
@@ -122,7 +134,10 @@ export class OciStateDir {
 
   /** The container's status, read from what runs now. */
   async status(state: StoredState): Promise<OciStatus> {
-    if (!state.pid) return 'creating';
+    if (!state.pid)
+      return state.creatorPid === undefined || sameProcessAlive(state.creatorPid, state.creatorStartTime)
+        ? 'creating'
+        : 'stopped';
     // /proc/PID/stat and the recorded start time, not a pidfd: a status is a reading that may be
     // out of date as soon as it is made, and loading koffi for a pidfd would double the cost of
     // `state`, `start` and `delete` of a stopped container (box-runtime's start-up is benchmarked).
