@@ -8,7 +8,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
+import { connect, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { box, boxAsync, boxOk, useBoxRoot, waitFor } from '../helpers/box.js';
@@ -139,6 +139,23 @@ describe('published ports', () => {
     expect(port).toBeGreaterThan(1023);
     await waitFor(() => spawnSync('ss', ['-ltn']).stdout.includes(`:${port}`), 5000);
     expect((await get('127.0.0.1', port)).trim()).toBe(inspect(id).Config.Hostname);
+    // Its IPv6 twin [::1]:PORT only holds the port (no rule forwards it): a connection there is
+    // closed at once, not kept open in the box service, one of its fds each for as long as any
+    // local user likes.
+    expect(spawnSync('ss', ['-ltn'], { encoding: 'utf8' }).stdout).toContain(`[::1]:${port} `);
+    const twin = await new Promise<string>((resolve) => {
+      const socket = connect({ host: '::1', port });
+      const timer = setTimeout(() => {
+        socket.destroy();
+        resolve('kept open');
+      }, 3000);
+      socket.on('error', () => undefined);
+      socket.on('close', () => {
+        clearTimeout(timer);
+        resolve('closed');
+      });
+    });
+    expect(twin).toBe('closed');
     boxOk(env.root, ['rm', '-f', id]);
   });
 

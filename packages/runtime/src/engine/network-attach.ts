@@ -332,7 +332,10 @@ async function bindPort(
     socket.unref();
     return { port: socket.address().port, close: () => socket.close() };
   }
-  const server: Server = createServer();
+  // A connection that reaches the socket (one to the IPv6 twin, which no rule forwards) is closed
+  // at once: accepted and kept, each would hold one of this process's fds for as long as any local
+  // user liked.
+  const server: Server = createServer({ pauseOnConnect: true }, (socket) => socket.destroy());
   await new Promise<void>((resolve, reject) => {
     server.once('error', (error) => reject(failed(error)));
     server.listen({ host, port: wanted, exclusive: true, ipv6Only: v6 }, () => resolve());
