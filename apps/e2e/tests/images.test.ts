@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -73,6 +73,8 @@ describe('images', () => {
     // The committed layer, as saved: the change and the .wh. entries, not the unchanged base files.
     const out = join(scratch, 'changed.tar');
     ok(['save', '-o', out, 'changed:1']);
+    // 0600 as docker's: the archive holds every file of the image, 0600 ones included.
+    expect(statSync(out).mode & 0o777).toBe(0o600);
     const work = join(scratch, 'changed');
     mkdirSync(work);
     expect(spawnSync('tar', ['-xf', out, '-C', work]).status).toBe(0);
@@ -139,6 +141,7 @@ describe('images', () => {
     ]);
     const out = join(scratch, 'exp.tar');
     ok(['export', '-o', out, 'exp']);
+    expect(statSync(out).mode & 0o777).toBe(0o600);
     const list = tarList(out);
     expect(list).toContain('root/in-layer');
     expect(list).toContain('bin/busybox');

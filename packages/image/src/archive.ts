@@ -599,7 +599,10 @@ async function writeTar(
   const pack = tarPack();
   const output = pipeline(
     pack,
-    typeof destination === 'string' ? createWriteStream(destination, { flags: 'wx' }) : destination,
+    // 0600 as docker's: the archive holds every file of the image, 0600 ones included.
+    typeof destination === 'string'
+      ? createWriteStream(destination, { flags: 'wx', mode: 0o600 })
+      : destination,
   );
   const mtime = new Date();
   const dirs = new Set<string>();

@@ -35,7 +35,9 @@ export async function exportContainer(reference: string, flags: { output?: strin
   if (!flags.output && process.stdout.isTTY) {
     throw new CliError('cowardly refusing to write a tar archive to a terminal: use -o FILE or a redirect');
   }
-  const out = flags.output ? createWriteStream(flags.output, { flags: 'wx' }) : process.stdout;
+  // 0600 as docker's (its temporary file renamed): the container's files keep their owners and
+  // modes inside the tar, but the tar itself would let any local user read a 0600 file of root's.
+  const out = flags.output ? createWriteStream(flags.output, { flags: 'wx', mode: 0o600 }) : process.stdout;
   await openEngine().export(reference, out);
   return 0;
 }
