@@ -5,6 +5,7 @@ import {
   readdirSync,
   readFileSync,
   readlinkSync,
+  rmSync,
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
@@ -280,6 +281,31 @@ describe('unpackLayer fidelity', () => {
       "xattr trusted.overlay.redirect not set: overlayfs's own",
       "xattr user.overlay.opaque not set: overlayfs's own",
     ]);
+  });
+
+  it("never sets a directory's xattrs through a symlink a later entry put on its path", async () => {
+    // x/sub/ carries xattrs (set at the end, with the directories' modes); a later entry makes x a
+    // symlink to the host: lsetxattr of x/sub would follow it and set them on the host's sub.
+    mkdirSync(join(outside, 'sub'));
+    const result = await unpack([
+      { name: 'x/', type: 'directory' },
+      {
+        name: 'x/sub/',
+        type: 'directory',
+        pax: { 'SCHILY.xattr.user.box': 'escaped' },
+      } as FixtureEntry,
+      { name: 'x', type: 'symlink', linkname: outside },
+    ]);
+    const { lgetxattr } = await import('@box/sys');
+    expect(lgetxattr(join(outside, 'sub'), 'user.box')).toBeNull();
+    expect(lstatSync(join(dest, 'x')).isSymbolicLink()).toBe(true);
+    expect(result.skipped).toEqual([]);
+    // A directory that stays gets its xattrs.
+    rmSync(dest, { recursive: true });
+    await unpack([
+      { name: 'y/', type: 'directory', pax: { 'SCHILY.xattr.user.box': 'kept' } } as FixtureEntry,
+    ]);
+    expect(lgetxattr(join(dest, 'y'), 'user.box')?.toString()).toBe('kept');
   });
 
   it('later entries replace earlier ones', async () => {

@@ -696,7 +696,15 @@ class Extractor {
 
   /** Directory owners, modes and times, deepest first, after all children were written. */
   async finish(): Promise<void> {
-    for (const [rel, xattrs] of this.pendingXattrs) await this.applyXattrs(rel, xattrs);
+    for (const [rel, xattrs] of this.pendingXattrs) {
+      // As the owners and modes below: a directory a later entry removed is passed over. Its path
+      // may now lead through a symlink that entry made (`x/sub/`, then `x -> /etc`), and
+      // lsetxattr follows every component but the last: the layer would set file capabilities
+      // or ACLs on the host's files.
+      const kind = this.kinds.get(rel);
+      if (kind === undefined || !(kind & DIR)) continue;
+      await this.applyXattrs(rel, xattrs);
+    }
     for (let i = this.dirs.length - 1; i >= 0; i--) {
       const dir = this.dirs[i]!;
       const kind = this.kinds.get(dir.path);
