@@ -44,6 +44,7 @@ import {
   selectPlatform,
 } from './manifest.js';
 import { familiarName, familiarString, formatReference, isTag, parseReference } from './reference.js';
+import { CONFIG_LIMIT, MANIFEST_LIMIT } from './registry/manifests.js';
 import type { ImageStore, StagedLayer, Transaction } from './store.js';
 import { type Compression, compressionOfMediaType, detectCompression, unpackLayer } from './unpack.js';
 
@@ -82,8 +83,27 @@ function corrupt(message: string, path?: string, cause?: unknown): ImageError {
   return new ImageError('EIMAGE_CORRUPT', message, { path, cause });
 }
 
+/**
+ * A document of the archive (an index, a manifest, a config), read whole into memory: within the
+ * limits a pull sets, or an archive of a few KB (a sparse member declaring gigabytes) would make
+ * box allocate what it declares.
+ */
+function readDocument(member: Member, limit: number, what: string): Buffer {
+  checkSize(member, limit, what);
+  return member.read();
+}
+
+function checkSize(member: Member, limit: number, what: string): void {
+  if (member.size > limit)
+    throw new ImageError(
+      'EIMAGE_TOO_LARGE',
+      `${what} (${member.name}) is ${member.size} bytes, more than the limit of ${limit}`,
+    );
+}
+
 function readJson<T>(member: Member | undefined, what: string): T {
   if (member === undefined) throw corrupt(`the archive has no ${what}`);
+  checkSize(member, MANIFEST_LIMIT, what);
   let text: string;
   try {
     text = member.read().toString('utf8');
@@ -263,7 +283,7 @@ async function loadOciLayout(
 ): Promise<LoadedImage[]> {
   const layout = readJson<{ imageLayoutVersion?: string }>(files.find('oci-layout'), 'oci-layout');
   if (typeof layout.imageLayoutVersion !== 'string') throw corrupt('oci-layout has no imageLayoutVersion');
-  const index = parseIndex(need(files, 'index.json').read());
+  const index = parseIndex(readDocument(need(files, 'index.json'), MANIFEST_LIMIT, 'the image index'));
   const loaded = new Map<string, LoadedImage>();
   for (const descriptor of index.manifests) {
     const reference = refFromAnnotations(descriptor.annotations, options);
@@ -289,7 +309,7 @@ async function loadOciManifest(
   depth: number,
 ): Promise<string> {
   if (depth > 4) throw corrupt('image indexes nest too deeply');
-  const bytes = ociBlob(files, descriptor.digest).read();
+  const bytes = readDocument(ociBlob(files, descriptor.digest), MANIFEST_LIMIT, 'a manifest');
   const actual = sha256(bytes);
   if (actual !== descriptor.digest) {
     throw new ImageError('EIMAGE_DIGEST', `manifest has digest ${actual}, expected ${descriptor.digest}`, {
@@ -306,7 +326,7 @@ async function loadOciManifest(
     return loadOciManifest(tx, files, move, chosen, depth + 1);
   }
   const { manifest } = parseManifest(bytes);
-  const configBytes = ociBlob(files, manifest.config.digest).read();
+  const configBytes = readDocument(ociBlob(files, manifest.config.digest), CONFIG_LIMIT, 'an image config');
   const staged = new Map<string, StagedLayer>();
   try {
     for (const layer of manifest.layers) {
@@ -364,7 +384,7 @@ async function loadDockerArchive(
     if (typeof entry?.Config !== 'string' || !Array.isArray(entry.Layers)) {
       throw corrupt('a manifest.json entry has no Config or Layers');
     }
-    const configBytes = need(files, entry.Config).read();
+    const configBytes = readDocument(need(files, entry.Config), CONFIG_LIMIT, 'an image config');
     const layers: Descriptor[] = [];
     const staged = new Map<string, StagedLayer>();
     try {

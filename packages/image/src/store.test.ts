@@ -10,6 +10,7 @@ import {
   rmSync,
   statSync,
   symlinkSync,
+  truncateSync,
   writeFileSync,
 } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -256,6 +257,26 @@ describe('image store', () => {
     writeFileSync(join(dir, 'manifest.json'), JSON.stringify(manifest));
     const error2 = await loadArchive(other, dir).catch((e: unknown) => e);
     expect(isImageError(error2, 'EIMAGE_UNSAFE_PATH'), String(error2)).toBe(true);
+  });
+
+  it("reads an archive's index, manifests and configs only within a pull's limits", async () => {
+    await importRootfsTar(store, streamOf(await makeTar([{ name: 'f', body: 'x' }])), 'big');
+    const dir = join(tmp.path, 'docker-dir');
+    const saved = join(tmp.path, 'docker.tar');
+    await saveArchive(store, ['big'], saved, { format: 'docker-archive' });
+    mkdirSync(dir);
+    execFileSync('tar', ['-xf', saved, '-C', dir]);
+    const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
+    // A sparse config of 9 MiB: a few bytes on disk, and memory of its declared size if read.
+    truncateSync(join(dir, manifest[0].Config), 9 * 1024 * 1024);
+    const other = await openImageStore({ root: join(tmp.path, 'other') });
+    const error = await loadArchive(other, dir).catch((e: unknown) => e);
+    expect(isImageError(error, 'EIMAGE_TOO_LARGE'), String(error)).toBe(true);
+    expect(String(error)).toMatch(/is 9437184 bytes, more than the limit of 8388608/);
+    truncateSync(join(dir, 'manifest.json'), 5 * 1024 * 1024);
+    const error2 = await loadArchive(other, dir).catch((e: unknown) => e);
+    expect(isImageError(error2, 'EIMAGE_TOO_LARGE'), String(error2)).toBe(true);
+    expect(other.listImages()).toEqual([]);
   });
 
   it('reads an archive tar in place, following its symlinks only inside it', async () => {
