@@ -107,6 +107,18 @@ describe('image store', () => {
     expect(readdirSync(join(store.root, 'blobs', 'sha256'))).toEqual([]);
   });
 
+  it("removes an image whose layer is deeper than Node's rmSync can walk, and keeps the store whole", async () => {
+    await importRootfsTar(store, streamOf(await makeTar([{ name: 'f', body: 'x' }])), 'kept');
+    const deep = `${'a/'.repeat(2000)}f`;
+    await importRootfsTar(store, streamOf(await makeTar([{ name: deep, body: 'deep' }])), 'deep');
+    const layer = store.resolve('deep').layers[0]!.path;
+    const result = await store.removeImage('deep');
+    expect(result.deleted.length).toBeGreaterThan(1);
+    expect(existsSync(layer)).toBe(false);
+    expect(store.listImages().map((image) => image.repoTags)).toEqual([['kept:latest']]);
+    expect(readFileSync(join(store.resolve('kept').layers[0]!.path, 'f'), 'utf8')).toBe('x');
+  });
+
   it('refuses to remove an image in use unless forced, and prunes it once released', async () => {
     const id = await importRootfsTar(store, streamOf(await base()), 'busybox');
     await store.retain('busybox', 'container-1');

@@ -209,6 +209,13 @@ export interface NewImage {
 /** The changes of a transaction, undone when it fails. */
 export class Transaction {
   readonly created: string[] = [];
+  /**
+   * Files and directories to delete once the index is written: what no image references any
+   * more. Deleted only then, so that a failure before (or while deleting) never leaves an index
+   * naming blobs that are gone; what a failed deletion leaves is unreferenced and goes at the next
+   * collection.
+   */
+  readonly garbage: string[] = [];
   constructor(
     readonly store: ImageStore,
     public index: IndexFile,
@@ -228,6 +235,20 @@ const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sb
 
 function notFound(ref: string, what = 'image'): ImageError {
   return new ImageError('EIMAGE_NOT_FOUND', `no such ${what}: ${ref}`, { reference: ref });
+}
+
+/**
+ * Deletes a file or a tree, never throwing: a layer's tree can be deeper than Node's recursive
+ * rmSync can walk (a 2000-level path overflows its stack), so rm(1) takes what it left; what
+ * stays is garbage for the next collection.
+ */
+async function removeTree(path: string): Promise<void> {
+  try {
+    rmSync(path, { recursive: true, force: true });
+  } catch {
+    const { spawnSync } = await import('node:child_process');
+    spawnSync('rm', ['-rf', '--one-file-system', '--', path], { stdio: 'ignore' });
+  }
 }
 
 function sleep(ms: number): Promise<void> {
@@ -400,6 +421,7 @@ export class ImageStore {
         if (after !== JSON.stringify(JSON.parse(before), null, 2)) {
           writeFileAtomic(join(this.root, 'repositories.json'), `${after}\n`, { syncDir: durable });
         }
+        for (const path of tx.garbage) await removeTree(path);
         return result;
       } catch (error) {
         const cleanupErrors: unknown[] = [];
@@ -986,7 +1008,7 @@ export class ImageStore {
         for (const key of digests) delete index.digests[key];
         delete index.images[id];
         result.deleted.push(id);
-        result.deleted.push(...this.#collect(index));
+        result.deleted.push(...this.#collect(tx));
       }
       return result;
     });
@@ -1009,13 +1031,17 @@ export class ImageStore {
         delete index.images[id];
         result.deleted.push(id);
       }
-      result.deleted.push(...this.#collect(index));
+      result.deleted.push(...this.#collect(tx));
       return result;
     });
   }
 
-  /** Deletes blobs and layers no image in `index` references. Returns what it deleted. */
-  #collect(index: IndexFile): string[] {
+  /**
+   * Blobs and layers no image in the transaction's index references, deleted once it is written
+   * (tx.garbage). Returns what goes.
+   */
+  #collect(tx: Transaction): string[] {
+    const { index } = tx;
     const blobs = new Set<string>();
     const layers = new Set<string>();
     for (const record of Object.values(index.images)) {
@@ -1030,13 +1056,13 @@ export class ImageStore {
     const blobDir = join(this.root, 'blobs', 'sha256');
     for (const hex of readdirSync(blobDir)) {
       if (blobs.has(`sha256:${hex}`)) continue;
-      rmSync(join(blobDir, hex), { force: true });
+      tx.garbage.push(join(blobDir, hex));
       deleted.push(`sha256:${hex}`);
     }
     const layerDir = join(this.root, 'layers');
     for (const hex of readdirSync(layerDir)) {
       if (layers.has(`sha256:${hex}`)) continue;
-      rmSync(join(layerDir, hex), { recursive: true, force: true });
+      tx.garbage.push(join(layerDir, hex));
       deleted.push(`layer sha256:${hex}`);
     }
     for (const name of readdirSync(this.tmpDir)) {
@@ -1045,7 +1071,7 @@ export class ImageStore {
         st = lstatSync(join(this.tmpDir, name));
       } catch {}
       // Staging left by a crashed writer (we hold the lock, so nothing is being written now).
-      if (st) rmSync(join(this.tmpDir, name), { recursive: true, force: true });
+      if (st) tx.garbage.push(join(this.tmpDir, name));
     }
     return deleted;
   }
