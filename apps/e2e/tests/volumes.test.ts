@@ -204,6 +204,27 @@ describe('volumes and mounts', () => {
     ok(['run', '--rm', '-v', '/scratch', 'busybox', 'true']);
     expect(ok(['volume', 'ls', '-q'])).toBe('');
   });
+
+  it("a container's tree deeper than Node's rmSync can walk, in its layer and in a volume, goes with rm and volume rm", () => {
+    // 2000 levels, each made relative to the last, as any process can.
+    const deep = 'i=0; while [ $i -lt 2000 ]; do mkdir a && cd a || exit 1; i=$((i+1)); done; echo x > f';
+    ok([
+      'run',
+      '--name',
+      'deep',
+      '-v',
+      'deepvol:/v',
+      'busybox',
+      'sh',
+      '-c',
+      `cd / && (${deep}) && cd /v && (${deep})`,
+    ]);
+    ok(['rm', 'deep']);
+    expect(box(env.root, ['inspect', 'deep']).code).toBe(1);
+    expect(ok(['ps', '-aq'])).toBe('');
+    ok(['volume', 'rm', 'deepvol']);
+    expect(ok(['volume', 'ls', '-q'])).toBe('');
+  });
 });
 
 describe('bad volume input: one line, exit 125, nothing made', () => {

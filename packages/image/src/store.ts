@@ -237,20 +237,6 @@ function notFound(ref: string, what = 'image'): ImageError {
   return new ImageError('EIMAGE_NOT_FOUND', `no such ${what}: ${ref}`, { reference: ref });
 }
 
-/**
- * Deletes a file or a tree, never throwing: a layer's tree can be deeper than Node's recursive
- * rmSync can walk (a 2000-level path overflows its stack), so rm(1) takes what it left; what
- * stays is garbage for the next collection.
- */
-async function removeTree(path: string): Promise<void> {
-  try {
-    rmSync(path, { recursive: true, force: true });
-  } catch {
-    const { spawnSync } = await import('node:child_process');
-    spawnSync('rm', ['-rf', '--one-file-system', '--', path], { stdio: 'ignore' });
-  }
-}
-
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -421,7 +407,15 @@ export class ImageStore {
         if (after !== JSON.stringify(JSON.parse(before), null, 2)) {
           writeFileAtomic(join(this.root, 'repositories.json'), `${after}\n`, { syncDir: durable });
         }
-        for (const path of tx.garbage) await removeTree(path);
+        if (tx.garbage.length > 0) {
+          // What is left stays unreferenced: the next collection takes it.
+          const { removeTree } = await import('@box/sys');
+          for (const path of tx.garbage) {
+            try {
+              removeTree(path);
+            } catch {}
+          }
+        }
         return result;
       } catch (error) {
         const cleanupErrors: unknown[] = [];

@@ -52,6 +52,7 @@ export {
   type SpawnedChild,
   spawnChild,
 } from './program.js';
+export { removeTree } from './remove-tree.js';
 export {
   addressOf,
   bind,

@@ -4,8 +4,9 @@
  * is either the whole record, or a containers/.removing-ID-* directory that recovery finishes
  * (purgeContainerDir).
  */
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { removeTree } from '@box/sys';
 import { removeCgroupAt } from '../cgroup.js';
 import { stopSlirp4netnsIn } from '../network/slirp4netns.js';
 import type { EngineContext } from './context.js';
@@ -38,7 +39,8 @@ export async function removeContainer(
   ctx.store.removeName(record.name, record.id);
   // Before the directory goes: while it is there, an interrupted removal is finished later.
   await ctx.images.release(record.id, { durable: !record.autoRemove }).catch(() => undefined);
-  if (trash) rmSync(trash, { recursive: true, force: true });
+  // A container's layer is as deep as its processes made it (removeTree).
+  if (trash) removeTree(trash);
   ctx.events.emit('destroy', record);
 }
 
@@ -74,5 +76,5 @@ export async function purgeContainerDir(ctx: EngineContext, id: string, path: st
   await releaseNetwork(ctx, id).catch(() => undefined);
   ctx.store.removeNamesOf(id);
   await ctx.images.release(id).catch(() => undefined);
-  rmSync(path, { recursive: true, force: true });
+  removeTree(path);
 }

@@ -14,6 +14,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { isAbsolute, join, posix } from 'node:path';
+import { removeTree } from '@box/sys';
 import { EngineError } from '../errors.js';
 import type { Mount } from '../spec.js';
 import type { Layout } from './layout.js';
@@ -133,7 +134,7 @@ export function removeVolume(layout: Layout, name: string): void {
       throw new EngineError('ENOVOLUME', `no such volume: ${name}`);
     throw error;
   }
-  rmSync(trash, { recursive: true, force: true });
+  removeTree(trash);
 }
 
 function containerPath(path: string): string {
