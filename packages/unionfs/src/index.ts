@@ -33,7 +33,6 @@ export {
   overlaySupported,
   privateMountPoint,
   probeOverlay,
-  removeAbandonedViews,
   unmountOverlay,
   type WithOverlayOptions,
   withOverlay,
