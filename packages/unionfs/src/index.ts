@@ -35,6 +35,7 @@ export {
   probeOverlay,
   unmountOverlay,
   type WithOverlayOptions,
+  withNoSymlinksView,
   withOverlay,
 } from './overlay.js';
 export { treeSize } from './size.js';

@@ -166,8 +166,8 @@ export function privateMountPoint(prefix: string): { dir: string; target: string
   return { dir, target };
 }
 
-/** privateMountPoint's names: box-overlay-PID-XXXXXX/merged, box-fuse-overlay-PID-XXXXXX/merged. */
-const VIEW = /^box-(?:fuse-)?overlay-(\d+)-[\w]{6}$/;
+/** privateMountPoint's names: box-overlay-, box-fuse-overlay-, box-tree-view- PID-XXXXXX/merged. */
+const VIEW = /^box-(?:overlay|fuse-overlay|tree-view)-(\d+)-[\w]{6}$/;
 
 /**
  * Unmounts and removes the views of privateMountPoint whose process is gone (a box killed while it
@@ -204,6 +204,33 @@ export function removeAbandonedViews(): void {
 function removeMountPoint(made: { dir: string; target: string }): void {
   rmdirSync(made.target);
   rmdirSync(made.dir);
+}
+
+/**
+ * Runs `fn` on a read-only bind of `dir` on which the kernel follows no symlink (nosymfollow,
+ * Linux 5.10), for walking a tree that its owner may change meanwhile: the upper dir of a running
+ * container that is not frozen (`commit --pause=false`, a rootless container without a freezer).
+ * Why: a walk lists a directory by its path, and the container can swap that directory for a
+ * symlink to a host directory in between; by path the walk would follow it and read the host's
+ * files into the layer. On this view such a path fails (ELOOP); symlinks are still read as links.
+ * Where the bind cannot be made (EPERM: no mount rights here), `fn` gets `dir` itself.
+ */
+export async function withNoSymlinksView<T>(dir: string, fn: (view: string) => T | Promise<T>): Promise<T> {
+  const made = privateMountPoint('box-tree-view-');
+  try {
+    mount(dir, made.target, null, MS.BIND, null);
+  } catch (error) {
+    removeMountPoint(made);
+    if (errnoOf(error) === 'EPERM') return fn(dir);
+    throw mountError(made.target, error);
+  }
+  try {
+    mount(null, made.target, null, MS.BIND | MS.REMOUNT | MS.RDONLY | HOST_VIEW_FLAGS | MS.NOSYMFOLLOW, null);
+    return await fn(made.target);
+  } finally {
+    unmountOverlay(made.target);
+    removeMountPoint(made);
+  }
 }
 
 /**
