@@ -1,6 +1,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import {
   chmodSync,
+  chownSync,
   closeSync,
   copyFileSync,
   existsSync,
@@ -132,14 +133,23 @@ describe('mountOverlay / unmountOverlay / withOverlay', () => {
     };
     const abandoned = view(dead);
     const live = view(process.pid);
+    // Another user's directory of the same name (it could swap it for a symlink): never touched.
+    const foreign = join(tmpdir(), `box-overlay-${dead}-XyZ789`);
+    mkdirSync(join(foreign, 'merged'), { recursive: true, mode: 0o700 });
+    chownSync(foreign, 65534, 65534);
+    execFileSync('mount', ['-t', 'tmpfs', 'tmpfs', join(foreign, 'merged')]);
     try {
       // The next view's mount point sweeps first.
       const l = layout();
       await withOverlay({ lowerdirs: [l.lower1, l.lower2], readonly: true }, () => undefined);
       expect(existsSync(abandoned)).toBe(false);
-      expect(mountsUnder(tmpdir()).filter((p) => p.includes('box-overlay-'))).toEqual([join(live, 'merged')]);
+      expect(
+        mountsUnder(tmpdir())
+          .filter((p) => p.includes('box-overlay-'))
+          .sort(),
+      ).toEqual([join(foreign, 'merged'), join(live, 'merged')].sort());
     } finally {
-      for (const dir of [abandoned, live]) {
+      for (const dir of [abandoned, live, foreign]) {
         if (existsSync(dir)) {
           execFileSync('umount', [join(dir, 'merged')]);
           rmSync(dir, { recursive: true });

@@ -6,6 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import {
   existsSync,
+  lstatSync,
   mkdirSync,
   mkdtempSync,
   readFileSync,
@@ -191,6 +192,17 @@ export function removeAbandonedViews(): void {
     const dir = dirname(point);
     const match = VIEW.exec(basename(dir));
     if (!match || dirname(dir) !== base || existsSync(`/proc/${match[1]}`)) continue;
+    // Only a directory of this user's own, closed to others, as privateMountPoint makes them. Any
+    // user can make a directory of that name in the temp dir and mount (FUSE) below it, then swap
+    // it for a symlink between the read of mountinfo and the unmount: root would unmount and
+    // remove where the link leads. A directory of this user's in a sticky temp dir cannot be
+    // renamed or replaced by another user, so the check holds for the steps after it.
+    try {
+      const st = lstatSync(dir);
+      if (!st.isDirectory() || st.uid !== process.geteuid?.() || (st.mode & 0o077) !== 0) continue;
+    } catch {
+      continue;
+    }
     try {
       umount2(point, MNT_DETACH);
       rmdirSync(point);
