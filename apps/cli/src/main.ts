@@ -525,13 +525,16 @@ const commands: CommandSpec[] = [
       many('change', 'c', 'instruction', 'Apply a Dockerfile instruction to the created image'),
       opt('message', 'm', 'text', 'Commit message'),
       opt('author', 'a', 'name', 'Author'),
+      opt('pause', 'p', undefined, 'Pause container during commit (--pause=false: do not)', {
+        default: 'true',
+      }),
       opt('no-pause', undefined, undefined, 'Do not pause the container during commit'),
     ],
     run: async ([ref, target], o: Opts) =>
       (await load.commit()).commit(
         s(ref),
         target as string | undefined,
-        { ...o, pause: !o.noPause } as never,
+        { ...o, pause: o.pause !== false && !o.noPause } as never,
       ),
   },
   {

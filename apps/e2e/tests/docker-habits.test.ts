@@ -191,6 +191,10 @@ describe('history', () => {
   it("box history lists the image's steps newest first, the top one with the image ID", () => {
     const c = boxOk(env.root, ['run', '-d', 'busybox', 'sh', '-c', 'echo x > /made; sleep 100']);
     const image = boxOk(env.root, ['commit', '-m', 'a note', c, 'historic:1']);
+    // docker's spelling of commit without the pause (box's own is --no-pause).
+    boxOk(env.root, ['commit', '--pause=false', c, 'unpaused:1']);
+    expect(boxOk(env.root, ['run', '--rm', 'unpaused:1', 'cat', '/made'])).toBe('x');
+    boxOk(env.root, ['rmi', 'unpaused:1']);
     boxOk(env.root, ['rm', '-f', c]);
     const lines = boxOk(env.root, ['history', 'historic:1']).split('\n');
     expect(lines[0]).toMatch(/^IMAGE\s+CREATED\s+CREATED BY\s+SIZE\s+COMMENT$/);
