@@ -328,12 +328,19 @@ describe('startContainer with a hostile rootfs', () => {
     const noDevTmpfs = (rootfs: string) => {
       const spec = defaultSpec({
         rootfs,
-        args: ['sh', '-c', "stat -c '%F %t:%T' /proc/keys /proc/timer_list; wc -c < /proc/keys"],
+        args: [
+          'sh',
+          '-c',
+          "stat -c '%F %t:%T' /proc/keys /proc/timer_list; wc -c < /proc/keys; echo x > /proc/keys && " +
+            "grep ' /proc/keys ' /proc/self/mountinfo | cut -d' ' -f6 | cut -d, -f1-3",
+        ],
       });
       spec.mounts = spec.mounts!.filter((m) => !m.destination.startsWith('/dev'));
       return spec;
     };
-    const nullNode = 'character special file 1:3\ncharacter special file 1:3\n0\n';
+    // The host's own node, so read-only, nosuid, noexec: container root (its owner, uid 0) could
+    // otherwise chmod or chown the host's /dev/null through it. It still takes writes.
+    const nullNode = 'character special file 1:3\ncharacter special file 1:3\n0\nro,nosuid,noexec\n';
     expect((await runContainer(noDevTmpfs(withLink))).out).toBe(nullNode);
     // A node of another device there is not taken either.
     const withZero = hostileRootfs((r) => {

@@ -133,7 +133,9 @@ export function addRootfsSteps(program: ChildProgram, spec: Spec, options: Rootf
   let nullFd: Slot | undefined;
   if (!devIsTmpfs && (spec.linux?.maskedPaths?.length ?? 0) > 0) {
     nullFd = program.slot();
-    cloneTree(program, '/dev/null', nullFd, "clone the host's /dev/null for the masked files");
+    cloneTree(program, '/dev/null', nullFd, "clone the host's /dev/null for the masked files", {
+      readonly: true,
+    });
   }
   if (options.overlay && options.fuse) {
     const { deviceFd, pauseFd } = options.fuse;

@@ -34,6 +34,9 @@ const ENOENT = 2;
 const S_IFREG = 0o100000;
 const EEXIST = 17;
 const MS_REC = 0x4000;
+const MS_RDONLY = 0x1;
+const MS_NOSUID = 0x2;
+const MS_NOEXEC = 0x8;
 
 /** mount(2) flags → mount_setattr's MOUNT_ATTR_* (the ones a bind mount's options give). */
 const MOUNT_ATTRS: readonly [ms: number, attr: number][] = [
@@ -78,13 +81,32 @@ export function openNoSymlinks(
  * in place later with moveTreeOnPath: for a file of the host's that the steps after pivot_root
  * need, taken while the host's mounts are still there.
  */
-export function cloneTree(program: ChildProgram, path: string, tree: Slot, step: string): void {
+export function cloneTree(
+  program: ChildProgram,
+  path: string,
+  tree: Slot,
+  step: string,
+  options: { readonly?: boolean } = {},
+): void {
   program.call(
     'open_tree',
     step,
     [AT_FDCWD, program.string(path), OPEN_TREE_CLONE | AT_SYMLINK_NOFOLLOW | O_CLOEXEC],
     { store: tree },
   );
+  if (!options.readonly) return;
+  // Read-only (and nosuid, noexec): the clone is the host's own inode, which container root owns
+  // as uid 0, and chmod or chown through a writable mount of it would change it on the host. A
+  // device node on a read-only mount is still opened for writing (the driver's, not the file's).
+  const attr = Buffer.alloc(32);
+  attr.writeBigUInt64LE(BigInt(mountAttributes(MS_RDONLY | MS_NOSUID | MS_NOEXEC)), 0);
+  program.call('mount_setattr', `make the clone of ${path} read-only`, [
+    tree,
+    program.string(''),
+    AT_EMPTY_PATH,
+    program.bytes(attr),
+    attr.length,
+  ]);
 }
 
 /**
