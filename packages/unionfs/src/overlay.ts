@@ -218,6 +218,29 @@ function removeMountPoint(made: { dir: string; target: string }): void {
   rmdirSync(made.dir);
 }
 
+/** mountinfo's per-mount options that a bind remount must keep, as mount(2) flags. */
+const PER_MOUNT_FLAGS: Record<string, number> = {
+  noexec: MS.NOEXEC,
+  nosuid: MS.NOSUID,
+  nodev: MS.NODEV,
+  noatime: MS.NOATIME,
+  nodiratime: MS.NODIRATIME,
+  relatime: MS.RELATIME,
+  strictatime: MS.STRICTATIME,
+};
+
+/** The per-mount flags of the mount on `point` (the last one there), from mountinfo. */
+function perMountFlags(point: string): number {
+  let flags = 0;
+  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const fields = line.split(' ');
+    if (fields[4] !== point) continue;
+    flags = 0;
+    for (const option of (fields[5] ?? '').split(',')) flags |= PER_MOUNT_FLAGS[option] ?? 0;
+  }
+  return flags;
+}
+
 /**
  * Runs `fn` on a read-only bind of `dir` on which the kernel follows no symlink (nosymfollow,
  * Linux 5.10), for walking a tree that its owner may change meanwhile: the upper dir of a running
@@ -237,7 +260,17 @@ export async function withNoSymlinksView<T>(dir: string, fn: (view: string) => T
     throw mountError(made.target, error);
   }
   try {
-    mount(null, made.target, null, MS.BIND | MS.REMOUNT | MS.RDONLY | HOST_VIEW_FLAGS | MS.NOSYMFOLLOW, null);
+    // The flags the bind has kept from its source too: in a user namespace those of a mount made
+    // outside it are locked, and a remount without one of them (a store on a noexec file system)
+    // is refused with EPERM.
+    const kept = perMountFlags(made.target);
+    mount(
+      null,
+      made.target,
+      null,
+      MS.BIND | MS.REMOUNT | MS.RDONLY | HOST_VIEW_FLAGS | MS.NOSYMFOLLOW | kept,
+      null,
+    );
     return await fn(made.target);
   } finally {
     unmountOverlay(made.target);
