@@ -158,6 +158,20 @@ describe('mountOverlay / unmountOverlay / withOverlay', () => {
     }
   });
 
+  it('mounts a view that follows no symlink when asked (noSymlinks)', async () => {
+    const l = layout();
+    symlinkSync(l.lower2, join(l.lower1, 'out'));
+    await withOverlay({ lowerdirs: [l.lower1, l.lower2], readonly: true, noSymlinks: true }, (m) => {
+      const line = readFileSync('/proc/self/mountinfo', 'utf8')
+        .split('\n')
+        .find((mount) => mount.split(' ')[4] === m);
+      expect(line?.split(' ')[5]?.split(',')).toContain('nosymfollow');
+      expect(readlinkSync(join(m, 'out'))).toBe(l.lower2);
+      expect(() => readdirSync(join(m, 'out'))).toThrow(/ELOOP/);
+      expect(readFileSync(join(m, 'top'), 'utf8')).toBe('top');
+    });
+  });
+
   it('withNoSymlinksView: a read-only view of a tree on which no symlink leads anywhere', async () => {
     const l = layout();
     const tree = l.lower1;

@@ -25,6 +25,12 @@ import { checkOverlayPath, type OverlayMountDataOptions, overlayMountData } from
 export interface MountOverlayOptions extends OverlayMountDataOptions {
   /** The directory the merged view is mounted on; it must exist. */
   target: string;
+  /**
+   * Follow no symlink on the view (nosymfollow, Linux 5.10): for walking a tree whose owner may
+   * change it meanwhile (a running container's upper dir as a layer), where a directory swapped
+   * for a link would lead the walk into the host's files. Links are still read as links.
+   */
+  noSymlinks?: boolean;
 }
 
 function mountError(target: string, cause: unknown): UnionfsError {
@@ -57,10 +63,11 @@ function mountError(target: string, cause: unknown): UnionfsError {
 const HOST_VIEW_FLAGS = MS.NOSUID | MS.NODEV;
 
 /** Mounts data with relative lowerdirs from `cwd`: chdir, mount, chdir back, with no await between. */
-function mountFrom(cwd: string, target: string, data: string): void {
+function mountFrom(cwd: string, target: string, data: string, flags: number): void {
   if (!isMainThread) {
     // process.chdir is not allowed in a worker thread: let mount(8) do it in a child process.
-    const r = spawnSync('mount', ['-t', 'overlay', '-o', `nosuid,nodev,${data}`, 'overlay', target], {
+    const options = `nosuid,nodev,${flags & MS.NOSYMFOLLOW ? 'nosymfollow,' : ''}${data}`;
+    const r = spawnSync('mount', ['-t', 'overlay', '-o', options, 'overlay', target], {
       cwd,
       encoding: 'utf8',
     });
@@ -75,7 +82,7 @@ function mountFrom(cwd: string, target: string, data: string): void {
   const previous = process.cwd();
   process.chdir(cwd);
   try {
-    mount('overlay', target, 'overlay', HOST_VIEW_FLAGS, data);
+    mount('overlay', target, 'overlay', flags, data);
   } finally {
     process.chdir(previous);
   }
@@ -99,9 +106,10 @@ export function mountOverlay(options: MountOverlayOptions): void {
   if (!isDir)
     throw new UnionfsError('EUNIONFSPATH', `mount target ${target} is not a directory`, { path: target });
   const { data, cwd } = overlayMountData(options);
+  const flags = HOST_VIEW_FLAGS | (options.noSymlinks ? MS.NOSYMFOLLOW : 0);
   try {
-    if (cwd === undefined) mount('overlay', target, 'overlay', HOST_VIEW_FLAGS, data);
-    else mountFrom(cwd, target, data);
+    if (cwd === undefined) mount('overlay', target, 'overlay', flags, data);
+    else mountFrom(cwd, target, data, flags);
   } catch (error) {
     throw mountError(target, error);
   }

@@ -87,9 +87,11 @@ export function containerUserOwner(
 export async function exportTo(state: ContainerRecord, out: NodeJS.WritableStream): Promise<void> {
   const { upperdir, lowerdirs, layersRoot } = state.overlay;
   const userxattr = isRootless();
+  // Following no symlink: a running container could swap a directory of its upper dir for a link
+  // to a host directory while the walk is between listing it and reading it.
   await withContainerOverlay(
     state,
-    { lowerdirs: [upperdir, ...lowerdirs], readonly: true, layersRoot, userxattr },
+    { lowerdirs: [upperdir, ...lowerdirs], readonly: true, layersRoot, userxattr, noSymlinks: true },
     async (merged) => {
       await pipeline(diffLayer(merged), out);
     },
@@ -101,7 +103,7 @@ export async function exportTo(state: ContainerRecord, out: NodeJS.WritableStrea
  * The mount points box made for /etc/hosts, /etc/resolv.conf and /etc/hostname are not changes:
  * docker keeps them in a layer of its own under the container's.
  */
-export function changesOf(ctx: EngineContext, state: ContainerRecord): Change[] {
+export async function changesOf(ctx: EngineContext, state: ContainerRecord): Promise<Change[]> {
   const spec = ctx.store.readSpec(state.id);
   // A --userns container's overlay keeps its metadata in user.* xattrs.
   const userxattr = spec.linux?.namespaces?.some((ns) => ns.type === 'user') ?? false;
@@ -112,11 +114,15 @@ export function changesOf(ctx: EngineContext, state: ContainerRecord): Change[] 
     ),
   );
   const { upperdir, lowerdirs } = state.overlay;
-  return layerChanges(upperdir, lowerdirs, {
-    userxattr,
-    fuseOverlay: state.fuseOverlay,
-    skip: (path) => own.has(path),
-  });
+  // The upper dir through a view that follows no symlink, as commit's (a running container could
+  // otherwise have the walk list a host directory's names).
+  return withNoSymlinksView(upperdir, (upper) =>
+    layerChanges(upper, lowerdirs, {
+      userxattr,
+      fuseOverlay: state.fuseOverlay,
+      skip: (path) => own.has(path),
+    }),
+  );
 }
 
 export interface CommitOptions {

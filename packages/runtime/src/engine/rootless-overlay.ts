@@ -113,7 +113,7 @@ export function kernelRefusal(error: unknown): boolean {
  */
 export async function withFuseOverlay<T>(
   program: string,
-  options: { lowerdirs: readonly string[]; upperdir?: string; workdir?: string },
+  options: { lowerdirs: readonly string[]; upperdir?: string; workdir?: string; noSymlinks?: boolean },
   fn: (merged: string) => T | Promise<T>,
 ): Promise<T> {
   const fuseOptions = fuseOverlayOptions(options);
@@ -129,7 +129,8 @@ export async function withFuseOverlay<T>(
   let server: Awaited<ReturnType<typeof ns.spawn>> | undefined;
   try {
     device = openSync('/dev/fuse', 'r+');
-    sys.mount('fuse-overlayfs', target, 'fuse', sys.MS.NOSUID | sys.MS.NODEV, fuseMountData(device));
+    const flags = sys.MS.NOSUID | sys.MS.NODEV | (options.noSymlinks ? sys.MS.NOSYMFOLLOW : 0);
+    sys.mount('fuse-overlayfs', target, 'fuse', flags, fuseMountData(device));
     const devNull = openSync('/dev/null', 'r+');
     try {
       server = await ns.spawn({
