@@ -24,4 +24,24 @@ describe('removeTree', () => {
     expect(existsSync(join(outside, 'kept'))).toBe(true);
     removeTree(tree); // gone already: fine
   });
+
+  it('never removes what a mount below the tree shows, of the same file system or not', () => {
+    const victim = join(top, 'victim');
+    mkdirSync(victim);
+    writeFileSync(join(victim, 'keep'), 'keep');
+    for (const depth of [1, 2000]) {
+      const tree = join(top, `mounted-${depth}`);
+      const sub = join(tree, 'a/'.repeat(depth - 1), 'sub');
+      mkdirSync(sub, { recursive: true });
+      execFileSync('mount', ['--bind', victim, sub]);
+      try {
+        expect(() => removeTree(tree)).toThrow(depth === 1 ? /EBUSY/ : /is mounted in it/);
+        expect(existsSync(join(victim, 'keep'))).toBe(true);
+      } finally {
+        execFileSync('umount', [sub]);
+      }
+      removeTree(tree);
+      expect(existsSync(tree)).toBe(false);
+    }
+  });
 });
