@@ -277,6 +277,9 @@ describe('formatList: --format for ps, images, stats and volume ls', () => {
     expect(() => withLabel('{{.Label}}')).toThrow('wrong number of args for Label: want 1 got 0');
     // A table's header row cannot call it: docker leaves that header empty.
     expect(withLabel('table {{.Names}}\t{{.Label "tier"}}')).toBe('NAMES     \nweb       web\n');
+    // Object's own properties are not methods: a template error, not a crash of box.
+    expect(() => withLabel('{{.constructor}}')).toThrow(/can't evaluate field constructor/);
+    expect(() => withLabel('{{.toString}}')).toThrow(/can't evaluate field toString/);
   });
 });
 

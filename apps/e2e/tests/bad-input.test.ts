@@ -26,7 +26,13 @@ describe('box run rejects bad input with one line and exit 125', () => {
     expectRejected(['-w', 'relative/dir', 'busybox', 'true'], /needs to be an absolute path/));
   it('bad --hostname', () =>
     expectRejected(['--hostname', 'not a host', 'busybox', 'true'], /invalid hostname/));
-  it('bad --name', () => expectRejected(['--name', '-x', 'busybox', 'true'], /Invalid container name/));
+  it('bad --name', () => {
+    expectRejected(['--name', '-x', 'busybox', 'true'], /Invalid container name/);
+    expectRejected(
+      ['--name', 'a'.repeat(3000), 'busybox', 'true'],
+      /Invalid container name: longer than 253/,
+    );
+  });
   it('bad image reference', () => expectRejected(['Not/A:Valid:Ref', 'true'], /invalid reference format/));
   // --pull never: a missing image is not looked for on docker.io (tests reach no outside host).
   it('unknown image', () =>

@@ -185,6 +185,8 @@ describe('interop with skopeo and umoci', () => {
 
     const saved = join(scratch, 'bb-oci-dir');
     ok(['save', '--format', 'oci-dir', '-o', saved, 'busybox']);
+    // Closed to others, as a saved tar is 0600.
+    expect(statSync(saved).mode & 0o777).toBe(0o700);
     const unpacked = join(scratch, 'bb-unpacked');
     const tag = JSON.parse(readFileSync(join(saved, 'index.json'), 'utf8')).manifests[0].annotations[
       'org.opencontainers.image.ref.name'

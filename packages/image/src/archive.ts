@@ -601,7 +601,8 @@ export async function saveArchive(
 }
 
 async function writeDir(store: ImageStore, files: ArchiveFile[], dir: string): Promise<void> {
-  mkdirSync(join(dir, 'blobs', 'sha256'), { recursive: true });
+  // Closed to others, as a tar is 0600: the layout holds every file of the images.
+  mkdirSync(join(dir, 'blobs', 'sha256'), { recursive: true, mode: 0o700 });
   for (const file of files) {
     const path = join(dir, file.name);
     if ('bytes' in file) writeFileSync(path, file.bytes);

@@ -412,6 +412,9 @@ export class ImageStore {
           const { removeTree } = await import('@box/sys');
           for (const path of tx.garbage) {
             try {
+              // A layer's layer.json first: placeLayer takes a layer directory that has one as
+              // whole, and a removal stopped halfway must not leave a truncated layer looking so.
+              if (lstatSync(path).isDirectory()) rmSync(join(path, 'layer.json'), { force: true });
               removeTree(path);
             } catch {}
           }

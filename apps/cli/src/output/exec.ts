@@ -538,7 +538,8 @@ class State {
         if (hasArgs) this.errorf(`${name} has arguments but cannot be invoked as function`);
         return receiver.fields[name];
       }
-      const method = receiver.methods[name];
+      // Own entries only: `constructor`, `toString` and the like are Object's, not methods.
+      const method = Object.hasOwn(receiver.methods, name) ? receiver.methods[name] : undefined;
       if (method) return this.evalCall(receiver, method as Func, this.node!, name, args, final);
     } else if (isObject(receiver)) {
       if (hasArgs) this.errorf(`${name} is not a method but has arguments`);

@@ -55,7 +55,12 @@ const NOUNS = [
   'kay',
 ];
 
+/** Longer names cannot be a file name (the record's name link): refused with a message of its own. */
+const NAME_MAX = 253;
+
 export function validateName(name: string): void {
+  if (name.length > NAME_MAX)
+    throw new EngineError('EINVAL', `Invalid container name: longer than ${NAME_MAX} characters`);
   if (!NAME.test(name)) {
     throw new EngineError(
       'EINVAL',

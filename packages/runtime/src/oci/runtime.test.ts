@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -56,5 +56,12 @@ describe('a create cut short (SIGKILL) before its container had a process', () =
     await runtime.delete('bare', { force: true });
     expect(existsSync(join(root, 'bare'))).toBe(false);
     await expect(runtime.delete('bare', { force: true })).rejects.toThrow('container does not exist: bare');
+    // A state.json that does not parse is not a half-made directory: its container may run.
+    new OciStateDir(root).claim('garbled');
+    writeFileSync(join(root, 'garbled', 'state.json'), '{"id": "garbled", "pi');
+    await expect(runtime.delete('garbled', { force: true })).rejects.toThrow(
+      'container does not exist: garbled',
+    );
+    expect(existsSync(join(root, 'garbled', 'state.json'))).toBe(true);
   });
 });

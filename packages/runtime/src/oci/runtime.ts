@@ -381,7 +381,7 @@ export class OciRuntime {
     } catch (error) {
       // A create killed between making the container's directory and writing its state left the
       // directory alone, which holds the id: --force removes it (nothing else was made yet).
-      if (options.force && (error as RuntimeError).code === 'ENOTFOUND' && this.states.exists(id)) {
+      if (options.force && (error as RuntimeError).code === 'ENOTFOUND' && this.states.halfMade(id)) {
         this.states.remove(id);
         return;
       }

@@ -91,9 +91,13 @@ export class OciStateDir {
     writeFileAtomic(join(dir, 'state.json'), JSON.stringify(state), { fsync: false });
   }
 
-  /** Whether the container's directory is there (with or without its state). */
-  exists(id: string): boolean {
-    return existsSync(this.dir(id));
+  /**
+   * Whether the container's directory is there without its state.json: a create killed right
+   * after making it. (A state.json that does not parse is not that: its container may run.)
+   */
+  halfMade(id: string): boolean {
+    const dir = this.dir(id);
+    return existsSync(dir) && !existsSync(join(dir, 'state.json'));
   }
 
   read(id: string): StoredState {
