@@ -83,3 +83,23 @@ describe('reading a window of the log', () => {
     }
   });
 });
+
+describe('reading a large log', () => {
+  it('reads it a chunk at a time: lines across chunks whole, a tail of the last lines, a runaway line dropped', async () => {
+    const path = join(dir, 'json.log');
+    // 3000 lines of ~1 KiB: about 3 MiB, three read chunks, most lines not ending on a boundary.
+    const line = (n: number, text = `${n}`.padEnd(1000, 'x')) =>
+      `${JSON.stringify({ log: `${text}\n`, stream: 'stdout', time: '2024-01-01T00:00:00Z' })}\n`;
+    const body = Array.from({ length: 3000 }, (_, n) => line(n)).join('');
+    // A line of 2 MiB without its end (no log line of box's is that long), then a whole one.
+    writeFileSync(path, `${body}${'y'.repeat(2 << 20)}\n${line(3000)}`);
+    const all: string[] = [];
+    for await (const entry of readLogs(path)) all.push(entry.log.slice(0, 4));
+    expect(all).toHaveLength(3001);
+    expect(all.slice(0, 2)).toEqual(['0xxx', '1xxx']);
+    expect(all.at(-1)).toBe('3000');
+    const last: string[] = [];
+    for await (const entry of readLogs(path, { tail: 2 })) last.push(entry.log.slice(0, 4));
+    expect(last).toEqual(['2999', '3000']);
+  });
+});

@@ -150,38 +150,83 @@ function nowNs(): bigint {
   return BigInt(Date.now()) * 1_000_000n;
 }
 
-function parseLines(text: string): LogEntry[] {
-  const entries: LogEntry[] = [];
-  for (const line of text.split('\n')) {
-    if (!line) continue;
-    try {
-      entries.push(JSON.parse(line) as LogEntry);
-    } catch {
-      // a torn last line of a crashed writer
-    }
-  }
-  return entries;
+/** Bytes read at a time: a log can be larger than memory, or than a string can be. */
+const CHUNK = 1 << 20;
+/** A line longer than this is none of box's (they are cut at 16 KiB of text): dropped. */
+const LINE_MAX = 1 << 20;
+
+/** Where a read of a log file ended: after its last whole line, and which file it was. */
+interface Position {
+  end: number;
+  ino: number;
 }
 
-function readFrom(path: string, offset: number): { text: string; size: number; ino: number } | undefined {
+/**
+ * The entries of the log file `path` from byte `offset`, read a chunk at a time; only whole lines
+ * (the writer may be mid-line). `at` gets the file's inode and the offset after the last whole
+ * line; with `expectIno`, a file that is another one now (rotated meanwhile) is not read.
+ */
+function* entriesFrom(path: string, offset: number, at?: Position, expectIno?: number): Generator<LogEntry> {
   let fd: number;
   try {
     fd = openSync(path, 'r');
   } catch {
-    return undefined;
+    return;
   }
   try {
     const { size, ino } = fstatSync(fd);
-    if (size <= offset) return { text: '', size, ino };
-    const buf = Buffer.alloc(size - offset);
-    const n = readSync(fd, buf, 0, buf.length, offset);
-    const text = buf.subarray(0, n).toString();
-    // Only whole lines: the writer may be mid-line.
-    const end = text.lastIndexOf('\n') + 1;
-    return { text: text.slice(0, end), size: offset + Buffer.byteLength(text.slice(0, end)), ino };
+    if (at) {
+      at.ino = ino;
+      at.end = Math.min(offset, size);
+    }
+    if (expectIno !== undefined && ino !== expectIno) return;
+    const buf = Buffer.allocUnsafe(CHUNK);
+    let carry = Buffer.alloc(0);
+    let position = offset;
+    while (position < size) {
+      const n = readSync(fd, buf, 0, Math.min(CHUNK, size - position), position);
+      if (n === 0) break;
+      position += n;
+      const bytes = carry.length > 0 ? Buffer.concat([carry, buf.subarray(0, n)]) : buf.subarray(0, n);
+      const last = bytes.lastIndexOf(0x0a);
+      // The rest is kept for the next chunk, copied: buf is reused.
+      carry = Buffer.from(bytes.subarray(last + 1));
+      if (carry.length > LINE_MAX) carry = Buffer.alloc(0);
+      if (at) at.end = position - carry.length;
+      if (last < 0) continue;
+      for (const line of bytes.subarray(0, last).toString().split('\n')) {
+        if (!line) continue;
+        let entry: LogEntry;
+        try {
+          entry = JSON.parse(line) as LogEntry;
+        } catch {
+          continue; // a torn line of a crashed writer
+        }
+        yield entry;
+      }
+    }
   } finally {
     closeSync(fd);
   }
+}
+
+function inodeOf(path: string): number | undefined {
+  try {
+    return statSync(path).ino;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The last `count` of `entries`, holding no more than twice that many at a time. */
+function lastOf(entries: Iterable<LogEntry>, count: number): LogEntry[] {
+  let kept: LogEntry[] = [];
+  for (const entry of entries) {
+    if (count <= 0) continue;
+    kept.push(entry);
+    if (kept.length >= 2 * count) kept = kept.slice(-count);
+  }
+  return count <= 0 ? [] : kept.slice(-count);
 }
 
 /** The wait before the next look for output: not past `until`, so following ends on time. */
@@ -205,12 +250,14 @@ export async function* readLogs(path: string, options: ReadLogsOptions = {}): As
       break;
     }
   }
-  let entries: LogEntry[] = [];
-  for (const file of rotated) entries.push(...parseLines(readFrom(file, 0)?.text ?? ''));
-  const live = readFrom(path, 0);
-  entries.push(...parseLines(live?.text ?? ''));
-  // As docker's json-file reader: the tail is taken first, the time window applied to it.
-  if (options.tail !== undefined) entries = options.tail <= 0 ? [] : entries.slice(-options.tail);
+  const live: Position = { end: 0, ino: -1 };
+  function* all(): Generator<LogEntry> {
+    for (const file of rotated) yield* entriesFrom(file, 0);
+    yield* entriesFrom(path, 0, live);
+  }
+  // As docker's json-file reader: the tail is taken first, the time window applied to it. Read a
+  // chunk at a time, never the whole log at once: a container writes as much as it likes.
+  const entries = options.tail !== undefined ? lastOf(all(), options.tail) : all();
   const { sinceNs: since, untilNs: until } = options;
   /** Whether the entry is in the window; false with `past` set once it is after `until`. */
   let past = false;
@@ -232,8 +279,8 @@ export async function* readLogs(path: string, options: ReadLogsOptions = {}): As
   }
   if (!options.follow || (until !== undefined && until <= nowNs())) return;
 
-  let offset = live?.size ?? 0;
-  let ino = live?.ino ?? -1;
+  let offset = live.end;
+  let ino = live.ino;
   let done = false;
   void options.until?.then(
     () => {
@@ -246,27 +293,25 @@ export async function* readLogs(path: string, options: ReadLogsOptions = {}): As
   for (;;) {
     // Past `until` nothing more can be in the window: one last read, then stop.
     const finished = done || (until !== undefined && until < nowNs());
-    let current = readFrom(path, ino === -1 ? 0 : offset);
-    if (current && current.ino !== ino) {
+    const current = inodeOf(path);
+    if (current !== undefined && current !== ino) {
       // Rotated: first the rest of the old file (now NAME.1), then the new one from its start.
-      if (ino !== -1) {
-        const old = readFrom(`${path}.1`, offset);
-        if (old && old.ino === ino)
-          for (const entry of parseLines(old.text)) {
-            if (inWindow(entry)) yield entry;
-            else if (past) return;
-          }
-      }
-      ino = current.ino;
+      if (ino !== -1)
+        for (const entry of entriesFrom(`${path}.1`, offset, undefined, ino)) {
+          if (inWindow(entry)) yield entry;
+          else if (past) return;
+        }
+      ino = current;
       offset = 0;
-      current = readFrom(path, 0);
     }
-    if (current) {
-      for (const entry of parseLines(current.text)) {
+    if (current !== undefined) {
+      const at: Position = { end: offset, ino };
+      for (const entry of entriesFrom(path, offset, at, ino)) {
         if (inWindow(entry)) yield entry;
         else if (past) return;
       }
-      offset = current.size;
+      // Rotated again between the look and the read: the next turn reads the new file.
+      if (at.ino === ino) offset = at.end;
     }
     if (finished) return;
     await sleep(pollDelay(options.pollMs ?? 100, until));
