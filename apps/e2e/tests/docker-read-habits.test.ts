@@ -96,6 +96,21 @@ describe('logs --since and --until', () => {
   });
 });
 
+describe('logs into a reader that goes away', () => {
+  it('ends quietly when the pipe closes (box logs c | head -1), as SIGPIPE ends docker logs', () => {
+    boxOk(env.root, ['run', '-d', '--name', 'chatty', 'busybox', 'seq', '1', '200000']);
+    expect(boxOk(env.root, ['wait', 'chatty'])).toBe('0');
+    const r = spawnSync('sh', ['-c', `"${process.execPath}" "${boxBin}" logs chatty | head -1`], {
+      env: { ...process.env, BOX_ROOT: env.root },
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    expect(r.stdout).toBe('1\n');
+    expect(r.stderr).toBe('');
+    boxOk(env.root, ['rm', 'chatty']);
+  });
+});
+
 describe('top CONTAINER [ps OPTIONS]', () => {
   it("runs the host's ps (default -ef) over the container's processes only; no PID column is docker's error", () => {
     boxOk(env.root, ['run', '-d', '--name', 'topped', 'busybox', 'sh', '-c', 'sleep 301 & exec sleep 302']);
