@@ -128,6 +128,31 @@ describe('health checks', () => {
     boxOk(env.root, ['rm', '-f', 'slow']);
   });
 
+  it("a process left holding the check's output does not stop the checks: its read ends at the timeout", async () => {
+    boxOk(env.root, [
+      'run',
+      '-d',
+      '--name',
+      'holder',
+      '--health-cmd',
+      'sleep 100 & exit 1',
+      '--health-interval',
+      '300ms',
+      '--health-timeout',
+      '500ms',
+      '--health-retries',
+      '2',
+      'busybox',
+      'sleep',
+      '100',
+    ]);
+    // Each check's own exit code counts, not a timeout: the check ended, only its output was held.
+    await until(() => health('holder')?.Status === 'unhealthy');
+    expect(health('holder')!.FailingStreak).toBeGreaterThanOrEqual(2);
+    expect(health('holder')!.Log[0]!.ExitCode).toBe(1);
+    boxOk(env.root, ['rm', '-f', 'holder']);
+  });
+
   it("an image's HEALTHCHECK runs; flags override its fields; --no-healthcheck turns it off", async () => {
     // busybox with a HEALTHCHECK in its config, through save and load.
     const saved = join(dir, 'busybox.tar');

@@ -136,10 +136,14 @@ export class HealthMonitor {
       );
       closeSync(write);
       this.#running = child;
-      const collected = collect(read);
+      const reader = collect(read);
       let timedOut = false;
       let ended = false;
+      // Over the output too: a process the check left holding the pipe (`sleep 1d >&1 &`, or one
+      // of the container's that took the fd from /proc) would keep the read, and so every later
+      // check, waiting for ever; the status would stay what it was. Its reading ends at the timeout.
       const timer = setTimeout(() => {
+        reader.stop();
         if (ended) return;
         timedOut = true;
         // The check leads a session of its own (exec's setsid): its whole group goes, so a
@@ -151,9 +155,9 @@ export class HealthMonitor {
       }, timeoutMs);
       const exit = await child.exited.finally(() => {
         ended = true;
-        clearTimeout(timer);
       });
-      output = await collected;
+      output = await reader.output;
+      clearTimeout(timer);
       exitCode = timedOut ? -1 : exit.exitCode;
       if (timedOut) output = `Health check exceeded timeout (${formatSeconds(timeoutMs)})`;
     } catch (error) {
@@ -221,11 +225,11 @@ function formatSeconds(ms: number): string {
 }
 
 /** What a check printed (stdout and stderr together), at most MAX_OUTPUT bytes. */
-function collect(fd: number): Promise<string> {
-  return new Promise((resolve) => {
+function collect(fd: number): { output: Promise<string>; stop(): void } {
+  const socket = new Socket({ fd, readable: true, writable: false });
+  const output = new Promise<string>((resolve) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    const socket = new Socket({ fd, readable: true, writable: false });
     socket.on('data', (chunk: Buffer) => {
       if (size < MAX_OUTPUT) chunks.push(chunk.subarray(0, MAX_OUTPUT - size));
       size += chunk.length;
@@ -234,4 +238,5 @@ function collect(fd: number): Promise<string> {
     socket.on('error', done);
     socket.on('close', done);
   });
+  return { output, stop: () => socket.destroy() };
 }
