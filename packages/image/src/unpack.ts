@@ -637,7 +637,11 @@ class Extractor {
       const hiddenKind = this.kindOf(hiddenRel);
       if (this.splitFiles.size > 0 && hiddenKind !== undefined) this.keepSplitFiles(hiddenRel, hiddenKind);
       await this.options.onWhiteout(dir, hidden, info);
+      // Forgotten with all below it, as `remove` does: later steps (the directories' modes and
+      // xattrs at the end) trust what is known, and nothing below a whiteout is a directory now.
       this.kinds.delete(hiddenRel);
+      const below = `${hiddenRel}/`;
+      for (const key of this.kinds.keys()) if (key.startsWith(below)) this.kinds.delete(key);
       return;
     }
     const kind = this.kindOf(hiddenRel);
