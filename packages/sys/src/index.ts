@@ -41,6 +41,7 @@ export {
   type SyscallErrorDetails,
 } from './errors.js';
 export { execStubElf, execStubFd } from './exec-stub.js';
+export { type MountInfo, mountInfo } from './mountinfo.js';
 export {
   type Arg,
   type CallOptions,

@@ -5,8 +5,9 @@
  * it too), which made `box rm`, `volume rm` and `rmi` fail for good on such a tree. rm(1) walks
  * with openat, relative to each directory, at any depth, and takes what rmSync cannot.
  */
-import { readFileSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { mountInfo } from './mountinfo.js';
 
 /**
  * Removes `path` and everything below it, never following a symlink; a missing path is fine.
@@ -40,15 +41,10 @@ export function removeTree(path: string): void {
   }
 }
 
-/** The mount points at or below `path` in this mount namespace (mountinfo's escapes undone). */
+/** The mount points at or below `path` in this mount namespace. */
 function mountsAtOrBelow(path: string): string[] {
   const prefix = path.endsWith('/') ? path : `${path}/`;
-  return readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .map((line) =>
-      (line.split(' ')[4] ?? '').replace(/\\([0-7]{3})/g, (_, octal: string) =>
-        String.fromCharCode(Number.parseInt(octal, 8)),
-      ),
-    )
+  return mountInfo()
+    .map((mount) => mount.point)
     .filter((point) => point === path || point.startsWith(prefix));
 }

@@ -18,7 +18,7 @@ import {
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { isMainThread } from 'node:worker_threads';
-import { MNT_DETACH, MS, mount, umount2 } from '@box/sys';
+import { MNT_DETACH, type MountInfo, MS, mount, mountInfo, umount2 } from '@box/sys';
 import { errnoOf, UnionfsError } from './errors.js';
 import { checkOverlayPath, type OverlayMountDataOptions, overlayMountData } from './options.js';
 
@@ -184,19 +184,15 @@ const VIEW = /^box-(?:overlay|fuse-overlay|tree-view)-(\d+)-[\w]{6}$/;
  * that process ends too: never one still in use. Best effort: what cannot be removed stays.
  */
 export function removeAbandonedViews(): void {
-  let mounts: string;
+  let mounts: MountInfo[];
   try {
-    mounts = readFileSync('/proc/self/mountinfo', 'utf8');
+    mounts = mountInfo();
   } catch {
     return;
   }
   const base = tmpdir();
-  for (const line of mounts.split('\n')) {
-    // Field 5 is the mount point, with space, tab, newline and backslash escaped as octal.
-    const point = line
-      .split(' ')[4]
-      ?.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(Number.parseInt(octal, 8)));
-    if (point === undefined || basename(point) !== 'merged') continue;
+  for (const { point } of mounts) {
+    if (basename(point) !== 'merged') continue;
     const dir = dirname(point);
     const match = VIEW.exec(basename(dir));
     if (!match || dirname(dir) !== base || existsSync(`/proc/${match[1]}`)) continue;
@@ -240,11 +236,10 @@ const PER_MOUNT_FLAGS: Record<string, number> = {
 /** The per-mount flags of the mount on `point` (the last one there), from mountinfo. */
 function perMountFlags(point: string): number {
   let flags = 0;
-  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-    const fields = line.split(' ');
-    if (fields[4] !== point) continue;
+  for (const mount of mountInfo()) {
+    if (mount.point !== point) continue;
     flags = 0;
-    for (const option of (fields[5] ?? '').split(',')) flags |= PER_MOUNT_FLAGS[option] ?? 0;
+    for (const option of mount.options) flags |= PER_MOUNT_FLAGS[option] ?? 0;
   }
   return flags;
 }
