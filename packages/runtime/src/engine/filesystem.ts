@@ -7,14 +7,7 @@
 import { closeSync, rmSync } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import type { IdMapping } from '@box/ns';
-import {
-  type Change,
-  diffLayer,
-  layerChanges,
-  type WithOverlayOptions,
-  withNoSymlinksView,
-  withOverlay,
-} from '@box/unionfs';
+import { type Change, diffLayer, layerChanges, type WithOverlayOptions, withOverlay } from '@box/unionfs';
 import { EngineError } from '../errors.js';
 import type { EngineContext } from './context.js';
 import { commitPauseMarker, freeze, isPaused, takeCommitPauseMarker, thaw } from './freezer.js';
@@ -114,15 +107,11 @@ export async function changesOf(ctx: EngineContext, state: ContainerRecord): Pro
     ),
   );
   const { upperdir, lowerdirs } = state.overlay;
-  // The upper dir through a view that follows no symlink, as commit's (a running container could
-  // otherwise have the walk list a host directory's names).
-  return withNoSymlinksView(upperdir, (upper) =>
-    layerChanges(upper, lowerdirs, {
-      userxattr,
-      fuseOverlay: state.fuseOverlay,
-      skip: (path) => own.has(path),
-    }),
-  );
+  return layerChanges(upperdir, lowerdirs, {
+    userxattr,
+    fuseOverlay: state.fuseOverlay,
+    skip: (path) => own.has(path),
+  });
 }
 
 export interface CommitOptions {
@@ -182,24 +171,20 @@ export async function commitContainer(
     Cmd: entrypoint.length > 0 ? state.command.slice(entrypoint.length) : state.command,
   };
   const config = options.changes ? options.changes(merged) : merged;
-  // The upper dir through a view that follows no symlink: a container that is not frozen (or one
-  // racing the freeze) could swap a directory of it for a link to the host's files mid-walk.
   const commit = () =>
-    withNoSymlinksView(state.overlay.upperdir, (upper) =>
-      images.commit!({
-        // A container in a user namespace (--userns, rootless) keeps its overlay's opaque
-        // directories in user.overlay.* xattrs.
-        layer: diffLayer(upper, {
-          userxattr: spec.linux?.namespaces?.some((ns) => ns.type === 'user') ?? false,
-          fuseOverlay: state.fuseOverlay,
-        }),
-        parent: state.imageId!,
-        reference: options.reference,
-        config,
-        comment: options.message,
-        author: options.author,
-        createdBy: `box commit ${state.name}`,
+    images.commit!({
+      // A container in a user namespace (--userns, rootless) keeps its overlay's opaque
+      // directories in user.overlay.* xattrs.
+      layer: diffLayer(state.overlay.upperdir, {
+        userxattr: spec.linux?.namespaces?.some((ns) => ns.type === 'user') ?? false,
+        fuseOverlay: state.fuseOverlay,
       }),
-    );
+      parent: state.imageId!,
+      reference: options.reference,
+      config,
+      comment: options.message,
+      author: options.author,
+      createdBy: `box commit ${state.name}`,
+    });
   return options.pause === false ? commit() : frozen(ctx, state, commit);
 }
