@@ -35,7 +35,6 @@ export {
   probeOverlay,
   unmountOverlay,
   type WithOverlayOptions,
-  withNoSymlinksView,
   withOverlay,
 } from './overlay.js';
 export { treeSize } from './size.js';

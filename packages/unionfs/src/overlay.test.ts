@@ -19,14 +19,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isUnionfsError } from './errors.js';
-import {
-  mountOverlay,
-  overlaySupported,
-  probeOverlay,
-  unmountOverlay,
-  withNoSymlinksView,
-  withOverlay,
-} from './overlay.js';
+import { mountOverlay, overlaySupported, probeOverlay, unmountOverlay, withOverlay } from './overlay.js';
 import { cleanupTemp, mountsUnder, tempDir } from './test-utils.js';
 
 afterAll(cleanupTemp);
@@ -170,28 +163,6 @@ describe('mountOverlay / unmountOverlay / withOverlay', () => {
       expect(() => readdirSync(join(m, 'out'))).toThrow(/ELOOP/);
       expect(readFileSync(join(m, 'top'), 'utf8')).toBe('top');
     });
-  });
-
-  it('withNoSymlinksView: a read-only view of a tree on which no symlink leads anywhere', async () => {
-    const l = layout();
-    const tree = l.lower1;
-    mkdirSync(join(tree, 'd'));
-    writeFileSync(join(tree, 'd', 'f'), 'in the tree');
-    symlinkSync(l.lower2, join(tree, 'out'));
-    let seen = '';
-    const read = await withNoSymlinksView(tree, (view) => {
-      seen = view;
-      expect(readFileSync(join(view, 'd', 'f'), 'utf8')).toBe('in the tree');
-      // A link is read as a link; followed, it fails, as a swapped directory would on the way.
-      expect(readlinkSync(join(view, 'out'))).toBe(l.lower2);
-      expect(() => readdirSync(join(view, 'out'))).toThrow(/ELOOP/);
-      expect(() => readFileSync(join(view, 'out', 'bottom'))).toThrow(/ELOOP/);
-      expect(() => writeFileSync(join(view, 'x'), 'x')).toThrow(/EROFS/);
-      return readdirSync(view).sort();
-    });
-    expect(read).toEqual(['d', 'out', 'top']);
-    expect(existsSync(dirname(seen))).toBe(false);
-    expect(mountsUnder(tmpdir()).filter((p) => p.includes('box-tree-view-'))).toEqual([]);
   });
 
   it('leaves no mount behind when fn throws, nor when the mount is busy', async () => {

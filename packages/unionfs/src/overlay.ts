@@ -175,8 +175,8 @@ export function privateMountPoint(prefix: string): { dir: string; target: string
   return { dir, target };
 }
 
-/** privateMountPoint's names: box-overlay-, box-fuse-overlay-, box-tree-view- PID-XXXXXX/merged. */
-const VIEW = /^box-(?:overlay|fuse-overlay|tree-view)-(\d+)-[\w]{6}$/;
+/** privateMountPoint's names: box-overlay-PID-XXXXXX/merged, box-fuse-overlay-PID-XXXXXX/merged. */
+const VIEW = /^box-(?:overlay|fuse-overlay)-(\d+)-[\w]{6}$/;
 
 /**
  * Unmounts and removes the views of privateMountPoint whose process is gone (a box killed while it
@@ -220,65 +220,6 @@ export function removeAbandonedViews(): void {
 function removeMountPoint(made: { dir: string; target: string }): void {
   rmdirSync(made.target);
   rmdirSync(made.dir);
-}
-
-/** mountinfo's per-mount options that a bind remount must keep, as mount(2) flags. */
-const PER_MOUNT_FLAGS: Record<string, number> = {
-  noexec: MS.NOEXEC,
-  nosuid: MS.NOSUID,
-  nodev: MS.NODEV,
-  noatime: MS.NOATIME,
-  nodiratime: MS.NODIRATIME,
-  relatime: MS.RELATIME,
-  strictatime: MS.STRICTATIME,
-};
-
-/** The per-mount flags of the mount on `point` (the last one there), from mountinfo. */
-function perMountFlags(point: string): number {
-  let flags = 0;
-  for (const mount of mountInfo()) {
-    if (mount.point !== point) continue;
-    flags = 0;
-    for (const option of mount.options) flags |= PER_MOUNT_FLAGS[option] ?? 0;
-  }
-  return flags;
-}
-
-/**
- * Runs `fn` on a read-only bind of `dir` on which the kernel follows no symlink (nosymfollow,
- * Linux 5.10), for walking a tree that its owner may change meanwhile: the upper dir of a running
- * container that is not frozen (`commit --pause=false`, a rootless container without a freezer).
- * Why: a walk lists a directory by its path, and the container can swap that directory for a
- * symlink to a host directory in between; by path the walk would follow it and read the host's
- * files into the layer. On this view such a path fails (ELOOP); symlinks are still read as links.
- * Where the bind cannot be made (EPERM: no mount rights here), `fn` gets `dir` itself.
- */
-export async function withNoSymlinksView<T>(dir: string, fn: (view: string) => T | Promise<T>): Promise<T> {
-  const made = privateMountPoint('box-tree-view-');
-  try {
-    mount(dir, made.target, null, MS.BIND, null);
-  } catch (error) {
-    removeMountPoint(made);
-    if (errnoOf(error) === 'EPERM') return fn(dir);
-    throw mountError(made.target, error);
-  }
-  try {
-    // The flags the bind has kept from its source too: in a user namespace those of a mount made
-    // outside it are locked, and a remount without one of them (a store on a noexec file system)
-    // is refused with EPERM.
-    const kept = perMountFlags(made.target);
-    mount(
-      null,
-      made.target,
-      null,
-      MS.BIND | MS.REMOUNT | MS.RDONLY | HOST_VIEW_FLAGS | MS.NOSYMFOLLOW | kept,
-      null,
-    );
-    return await fn(made.target);
-  } finally {
-    unmountOverlay(made.target);
-    removeMountPoint(made);
-  }
 }
 
 /**

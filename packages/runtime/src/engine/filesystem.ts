@@ -96,7 +96,7 @@ export async function exportTo(state: ContainerRecord, out: NodeJS.WritableStrea
  * The mount points box made for /etc/hosts, /etc/resolv.conf and /etc/hostname are not changes:
  * docker keeps them in a layer of its own under the container's.
  */
-export async function changesOf(ctx: EngineContext, state: ContainerRecord): Promise<Change[]> {
+export function changesOf(ctx: EngineContext, state: ContainerRecord): Change[] {
   const spec = ctx.store.readSpec(state.id);
   // A --userns container's overlay keeps its metadata in user.* xattrs.
   const userxattr = spec.linux?.namespaces?.some((ns) => ns.type === 'user') ?? false;
