@@ -58,6 +58,8 @@ export {
   addressOf,
   bind,
   bpf,
+  type CloneMountOptions,
+  cloneMount,
   close,
   connectUnix,
   dupCloexec,

@@ -150,6 +150,7 @@ const PROTOTYPES = {
   // fd-relative file calls (at.ts)
   fstatfs: 'int fstatfs(int fd, void *buf)',
   syscall4: 'long syscall(long nr, long a, long b, long c, long d)',
+  syscall5: 'long syscall(long nr, long a, long b, long c, long d, long e)',
   openat: 'int openat(int dirfd, const char *path, int flags, ...)',
   mkdirat: 'int mkdirat(int dirfd, const char *path, unsigned int mode)',
   symlinkat: 'int symlinkat(const char *target, int dirfd, const char *path)',

@@ -2,12 +2,17 @@ import { spawn } from 'node:child_process';
 import {
   closeSync,
   fstatSync,
+  lstatSync,
+  mkdirSync,
   mkdtempSync,
   openSync,
+  readdirSync,
   readFileSync,
   readlinkSync,
   readSync,
   rmSync,
+  symlinkSync,
+  writeFileSync,
   writeSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,6 +22,7 @@ import { openat } from './at.js';
 import { AT_FDCWD, O_DIRECTORY, O_PATH } from './constants.js';
 import { SyscallError } from './errors.js';
 import {
+  cloneMount,
   close,
   dupCloexec,
   eventfd,
@@ -237,5 +243,46 @@ describe('terminals', () => {
       close(r);
       close(w);
     }
+  });
+});
+
+describe('cloneMount', () => {
+  it('gives a detached, read-only view of a directory that follows no symlink and goes with its fd', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'box-clone-mount-'));
+    const outside = mkdtempSync(join(tmpdir(), 'box-clone-outside-'));
+    try {
+      mkdirSync(join(dir, 'sub'));
+      writeFileSync(join(dir, 'sub', 'file'), 'inside');
+      writeFileSync(join(outside, 'secret'), 'host');
+      symlinkSync(outside, join(dir, 'link'));
+      symlinkSync(join(outside, 'secret'), join(dir, 'file-link'));
+      const fd = cloneMount(dir, { readonly: true, nosuid: true, nodev: true, nosymfollow: true });
+      const view = `/proc/self/fd/${fd}`;
+      try {
+        expect(readdirSync(view).sort()).toEqual(['file-link', 'link', 'sub']);
+        expect(readFileSync(`${view}/sub/file`, 'utf8')).toBe('inside');
+        // The links are there to be read as links, but nothing goes through them.
+        expect(lstatSync(`${view}/link`).isSymbolicLink()).toBe(true);
+        expect(readlinkSync(`${view}/link`)).toBe(outside);
+        expect(() => readdirSync(`${view}/link`)).toThrow(expect.objectContaining({ code: 'ELOOP' }));
+        expect(() => readFileSync(`${view}/link/secret`)).toThrow(expect.objectContaining({ code: 'ELOOP' }));
+        expect(() => readFileSync(`${view}/file-link`)).toThrow(expect.objectContaining({ code: 'ELOOP' }));
+        expect(() => writeFileSync(`${view}/new`, 'x')).toThrow(expect.objectContaining({ code: 'EROFS' }));
+        // In no mount namespace: this process's mount table does not have it.
+        expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(dir);
+      } finally {
+        close(fd);
+      }
+      expect(() => readdirSync(view)).toThrow();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      rmSync(outside, { recursive: true, force: true });
+    }
+  });
+
+  it('names the path and errno when there is nothing to clone', () => {
+    expect(() => cloneMount('/nonexistent-box-clone')).toThrow(
+      expect.objectContaining({ syscall: 'open_tree', code: 'ENOENT', path: '/nonexistent-box-clone' }),
+    );
   });
 });
