@@ -394,3 +394,53 @@ describe("a container's files that are not plain files, read by box as host root
     }
   });
 });
+
+describe('a running container that swaps a directory of its layer for a symlink to the host', () => {
+  it('box diff and box commit --pause=false never follow it: no host file name or content comes out', async () => {
+    // The probe makes /x/d a real directory and, every other millisecond, a symlink to a host
+    // directory: a walk of the upper dir by path, as host root, lists d as a directory and then
+    // reads through the link (before the fix: host names in 11 diffs of 20).
+    const host = mkdtempSync(join(tmpdir(), 'box-e2e-swap-host-'));
+    const secret = `host-secret-${process.pid}`;
+    writeFileSync(join(host, secret), `${secret} content`);
+    const removeBuild = importProbeImage(env.root);
+    const images: string[] = [];
+    let id: string | undefined;
+    try {
+      id = boxOk(env.root, ['run', '-d', PROBE_IMAGE, '/probe', 'swap', '/x', host]);
+      await waitFor(() => boxOk(env.root, ['logs', id!]).includes('swapping'), 20_000);
+      let diffs = 0;
+      for (let i = 0; i < 20; i++) {
+        const r = box(env.root, ['diff', id]);
+        expect(`${r.stdout}${r.stderr}`).not.toContain(secret);
+        if (r.code === 0) {
+          diffs++;
+          expect(r.stdout).toContain('A /x/a499');
+        } else expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      }
+      expect(diffs).toBeGreaterThan(0);
+      let commits = 0;
+      for (let i = 0; i < 4; i++) {
+        const image = `swapped:${i}`;
+        const r = box(env.root, ['commit', '--pause=false', id, image]);
+        expect(r.stderr).not.toContain(secret);
+        if (r.code !== 0) continue;
+        commits++;
+        images.push(image);
+        // What the image holds, as a container of it sees it.
+        const listing = boxOk(env.root, ['run', '--rm', image, 'ls', '-laR', '/x']);
+        expect(listing).not.toContain(secret);
+        expect(listing).toContain('a499');
+      }
+      expect(commits).toBeGreaterThan(0);
+      // The host directory is as it was.
+      expect(readdirSync(host)).toEqual([secret]);
+    } finally {
+      if (id) box(env.root, ['rm', '-f', id]);
+      for (const image of images) box(env.root, ['rmi', '-f', image]);
+      box(env.root, ['rmi', '-f', PROBE_IMAGE]);
+      removeBuild();
+      rmSync(host, { recursive: true, force: true });
+    }
+  }, 180_000);
+});

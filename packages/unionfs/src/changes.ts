@@ -16,6 +16,7 @@ import { lstatSync, type Stats } from 'node:fs';
 import { walk } from './diff.js';
 import { errnoOf, UnionfsError } from './errors.js';
 import { checkOverlayPath } from './options.js';
+import { openUpperView } from './upper-view.js';
 import { isFuseOpaqueMark, isOpaque, isOverlayWhiteout, type XattrModeOptions } from './whiteout.js';
 
 export type ChangeKind = 'A' | 'C' | 'D';
@@ -63,8 +64,20 @@ export function layerChanges(
   lowerdirs: readonly string[],
   options: ChangesOptions = {},
 ): Change[] {
-  const upper = checkOverlayPath(upperdir, 'upperdir');
+  const upperPath = checkOverlayPath(upperdir, 'upperdir');
   const lowers = lowerdirs.map((dir) => checkOverlayPath(dir, 'lowerdir'));
+  // Walked through a view that follows no symlink: a running container may be writing it.
+  const view = openUpperView(upperPath);
+  try {
+    return walkChanges(view.root, lowers, options);
+  } catch (error) {
+    throw view.shown(error);
+  } finally {
+    view.close();
+  }
+}
+
+function walkChanges(upper: string, lowers: readonly string[], options: ChangesOptions): Change[] {
   /** Per directory walked: in which layers its children may be looked up. */
   const searchable = new Map<string, boolean[]>([['', lowers.map(() => true)]]);
   const changedDirs = new Set<string>();
@@ -87,7 +100,9 @@ export function layerChanges(
     const parentRel = slash === -1 ? '' : rel.slice(0, slash);
     const path = `/${rel}`;
     const parent = slash === -1 ? '/' : `/${parentRel}`;
-    const stats = lstatSync(`${upper}/${rel}`);
+    // Gone since its directory was listed (a running container): no change to list.
+    const stats = lstatOrUndefined(`${upper}/${rel}`);
+    if (!stats) continue;
     if (options.fuseOverlay && isFuseOpaqueMark(rel.slice(slash + 1), stats)) continue;
 
     // What the image has at this path: the first layer (top first) that says anything of it.

@@ -19,6 +19,7 @@ import { changed, type EntryContext, encodeEntry, fail } from './entry.js';
 import { UnionfsError, type UnionfsErrorCode } from './errors.js';
 import { checkOverlayPath } from './options.js';
 import { BLOCK, END_OF_ARCHIVE } from './tar.js';
+import { openUpperView } from './upper-view.js';
 import { opaqueXattr, overlayXattrPrefix } from './whiteout.js';
 import { dumpTreeXattrs, xattrBackend } from './xattr.js';
 
@@ -155,15 +156,28 @@ function list(dir: string): Dirent[] {
   return entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
-async function* generate(root: string, options: DiffLayerOptions): AsyncGenerator<Buffer> {
+async function* generate(upperdir: string, options: DiffLayerOptions): AsyncGenerator<Buffer> {
   let isDir = false;
   try {
-    isDir = lstatSync(root).isDirectory();
+    isDir = lstatSync(upperdir).isDirectory();
   } catch (error) {
-    throw fail('cannot read upperdir', root, error);
+    throw fail('cannot read upperdir', upperdir, error);
   }
-  if (!isDir) throw new UnionfsError('EUNIONFSPATH', `upperdir ${root} is not a directory`, { path: root });
+  if (!isDir)
+    throw new UnionfsError('EUNIONFSPATH', `upperdir ${upperdir} is not a directory`, { path: upperdir });
+  // Walked through a view that follows no symlink: a running container may be writing it.
+  const view = openUpperView(upperdir);
+  try {
+    yield* encodeTree(view.root, options);
+  } catch (error) {
+    throw view.shown(error);
+  } finally {
+    view.close();
+  }
+}
 
+/** The layer of the tree at `root`, in chunks. */
+async function* encodeTree(root: string, options: DiffLayerOptions): AsyncGenerator<Buffer> {
   const backend = xattrBackend();
   // The tools fallback reads every xattr of the tree in one getfattr run instead of one per file.
   const tree = backend.kind === 'tools' ? await dumpTreeXattrs(root) : undefined;

@@ -197,12 +197,22 @@ export function forceXattrBackend(kind: 'sys' | 'tools' | undefined): void {
  * reading a whole tree without one process per file). Keys are absolute paths.
  */
 export function dumpTreeXattrs(root: string): Promise<Map<string, Xattr[]>> {
-  const args = ['-R', '-P', '-h', '--absolute-names', '-d', '-m', '-', '-e', 'hex', '--', root];
+  // `root/`: a root that is a symlink (upper-view.ts's /proc/PID/fd/FD) is walked, not read as a
+  // link; getfattr then names what is below it `root//name`.
+  const args = ['-R', '-P', '-h', '--absolute-names', '-d', '-m', '-', '-e', 'hex', '--', `${root}/`];
   return new Promise((resolve, reject) => {
     execFile('getfattr', args, { maxBuffer: 1 << 30, encoding: 'utf8' }, (error, stdout) => {
       // A file that could not be read makes getfattr exit non-zero: never diff with attributes missing.
-      if (error) reject(toolError('getfattr', args, error));
-      else resolve(parseGetfattrDump(stdout));
+      if (error) {
+        reject(toolError('getfattr', args, error));
+        return;
+      }
+      const tree = new Map<string, Xattr[]>();
+      for (const [path, xattrs] of parseGetfattrDump(stdout)) {
+        const rel = path.slice(root.length).replace(/^\/+/, '');
+        tree.set(rel === '' ? root : `${root}/${rel}`, xattrs);
+      }
+      resolve(tree);
     });
   });
 }

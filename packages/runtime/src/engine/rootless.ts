@@ -309,12 +309,13 @@ async function pauseNamespace(runtimeDir: string, ranges: UserIdRanges): Promise
 const FORWARDED: NodeJS.Signals[] = ['SIGTERM', 'SIGHUP', 'SIGUSR1', 'SIGUSR2'];
 
 /**
- * Commands that mount a stopped container's overlay on this side (`export`, `cp`): they run in a
- * mount namespace of their own, made in the user namespace (so box may mount there, and every
+ * Commands that mount a stopped container's overlay on this side (`export`, `cp`), or a detached
+ * clone of its upper dir to walk (`commit`, `diff`, see @box/unionfs upper-view.ts): they run in
+ * a mount namespace of their own, made in the user namespace (so box may mount there, and every
  * mount is gone with the process, even a killed one). The others share the host's, which the
  * box service and its callers compare to know that their paths mean the same.
  */
-const OWN_MOUNT_NAMESPACE = new Set(['export', 'cp']);
+const OWN_MOUNT_NAMESPACE = new Set(['export', 'cp', 'commit', 'diff']);
 
 function needsMountNamespace(args: readonly string[]): boolean {
   const words = args.slice(1).filter((a) => !a.startsWith('-'));
