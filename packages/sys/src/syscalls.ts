@@ -4,6 +4,7 @@
  */
 import {
   AT_EMPTY_PATH,
+  MS,
   MSG_CMSG_CLOEXEC,
   MSG_DONTWAIT,
   mountFlagsToString,
@@ -385,7 +386,7 @@ export interface CloneMountOptions {
   nosuid?: boolean;
   nodev?: boolean;
   noexec?: boolean;
-  /** No symlink is followed on the clone, neither in a path's middle nor at its end (Linux 5.10). */
+  /** No symlink is followed on the clone, neither in a path's middle nor at its end. */
   nosymfollow?: boolean;
 }
 
@@ -395,9 +396,9 @@ const AT_SYMLINK_NOFOLLOW = 0x100;
 const MOUNT_ATTR = { readonly: 0x1, nosuid: 0x2, nodev: 0x4, noexec: 0x8, nosymfollow: 0x200000 } as const;
 
 /**
- * A detached bind mount of the directory `path` (not of what is mounted below it), with `options`,
- * open as a close-on-exec fd: open_tree(2) with OPEN_TREE_CLONE, then mount_setattr(2) (Linux
- * 5.12). It is in no mount namespace: no other process sees it, and it goes away when the last fd
+ * A detached, private bind mount of the directory `path` (not of what is mounted below it), with
+ * `options`, open as a close-on-exec fd: open_tree(2) with OPEN_TREE_CLONE, then mount_setattr(2)
+ * (Linux 5.14 for nosymfollow; EINVAL before). It is in no mount namespace: no other process sees it, and it goes away when the last fd
  * of it is closed, also when this process is killed. Reached by path as `/proc/self/fd/FD/...`.
  * Needs CAP_SYS_ADMIN over the caller's mount namespace.
  */
@@ -411,9 +412,10 @@ export function cloneMount(path: string, options: CloneMountOptions = {}): numbe
   let set = 0;
   for (const [name, bit] of Object.entries(MOUNT_ATTR))
     if (options[name as keyof CloneMountOptions]) set |= bit;
-  if (set === 0) return fd;
   const attr = Buffer.alloc(32); // struct mount_attr { attr_set, attr_clr, propagation, userns_fd }
   attr.writeBigUInt64LE(BigInt(set), 0);
+  // Private: a clone of a shared mount would be a peer of it, and see the mounts made there later.
+  attr.writeBigUInt64LE(BigInt(MS.PRIVATE), 16);
   const ret = Number(
     c.syscall5(442, fd, c.koffi.address(empty), AT_EMPTY_PATH, c.koffi.address(attr), attr.length),
   );

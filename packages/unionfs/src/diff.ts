@@ -8,14 +8,14 @@
  * walks the directories and hands on the results in order; hard-linked and large files are always
  * done on the main thread, which keeps the hard-link map and streams large files in chunks.
  */
-import { type Dirent, existsSync, lstatSync, readdirSync } from 'node:fs';
+import { type Dirent, existsSync, lstatSync, readdirSync, type Stats } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { DiffJob, DiffJobResult } from './diff-worker.js';
-import { changed, type EntryContext, encodeEntry, fail } from './entry.js';
+import { changed, type EntryContext, encodeEntry, fail, OPEN_FLAGS, replaced, sameFile } from './entry.js';
 import { UnionfsError, type UnionfsErrorCode } from './errors.js';
 import { checkOverlayPath } from './options.js';
 import { BLOCK, END_OF_ARCHIVE } from './tar.js';
@@ -200,7 +200,7 @@ async function* encodeTree(root: string, options: DiffLayerOptions): AsyncGenera
     if (result === undefined || result === 'defer') return;
     out.close();
     yield* out.drain();
-    yield* readLarge(result.large, result.size);
+    yield* readLarge(result.large, result.seen);
     const pad = Math.ceil(result.size / BLOCK) * BLOCK - result.size;
     const [buf, off] = out.reserve(pad);
     buf.fill(0, off, off + pad);
@@ -272,8 +272,10 @@ async function* encodeTree(root: string, options: DiffLayerOptions): AsyncGenera
         yield* out.drain();
       }
     } finally {
-      // Stopped early (an error, or the consumer went away): let the running batches finish unseen.
-      for (const { result } of inflight) result.catch(() => {});
+      // Stopped early (an error, or the consumer went away): the running batches' results are not
+      // used, but they are waited for, since they read by path through the view, whose fd number
+      // (closed after this) the next open may take.
+      await Promise.allSettled(inflight.map(({ result }) => result));
     }
   }
   const [buf, off] = out.reserve(END_OF_ARCHIVE.length);
@@ -282,14 +284,16 @@ async function* encodeTree(root: string, options: DiffLayerOptions): AsyncGenera
   yield* out.drain();
 }
 
-async function* readLarge(path: string, size: number): AsyncGenerator<Buffer> {
+async function* readLarge(path: string, seen: Stats): AsyncGenerator<Buffer> {
+  const size = seen.size;
   let handle: Awaited<ReturnType<typeof open>>;
   try {
-    handle = await open(path, 'r');
+    handle = await open(path, OPEN_FLAGS);
   } catch (error) {
     throw fail('cannot open', path, error);
   }
   try {
+    if (!sameFile(await handle.stat(), seen)) throw replaced(path);
     let done = 0;
     while (done < size) {
       const buf = Buffer.allocUnsafe(Math.min(READ, size - done));

@@ -2,7 +2,16 @@
  * One entry of a layer diff: stat, xattrs, header and (small) data, written through `reserve`.
  * Shared by the main thread and the diff workers.
  */
-import { closeSync, constants, lstatSync, openSync, readlinkSync, readSync, type Stats } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  lstatSync,
+  openSync,
+  readlinkSync,
+  readSync,
+  type Stats,
+} from 'node:fs';
 import { errnoOf, UnionfsError } from './errors.js';
 import { BLOCK, encodeHeader, type Reserve, type TarHeader } from './tar.js';
 import {
@@ -14,7 +23,18 @@ import {
 } from './whiteout.js';
 import type { Xattr } from './xattr.js';
 
-const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW;
+/**
+ * How a regular file of the walk is opened. A running container can put something else in its
+ * place between the lstat and the open: O_NOFOLLOW refuses a symlink, O_NONBLOCK keeps a FIFO
+ * from blocking the open (and box) for ever, and sameFile then refuses anything that is not the
+ * file the lstat saw.
+ */
+export const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+
+/** Whether the file open is the regular file `seen` (its lstat). */
+export function sameFile(opened: Stats, seen: Stats): boolean {
+  return opened.isFile() && opened.dev === seen.dev && opened.ino === seen.ino;
+}
 /** xattrs that never go into a layer: the host's SELinux labels (docker leaves them out as well). */
 const HOST_XATTRS = new Set(['security.selinux']);
 
@@ -33,7 +53,7 @@ export interface EntryContext {
 }
 
 /** Nothing more to do; a large file whose data the caller streams (then pads); or leave it to the main thread. */
-export type EntryResult = undefined | { large: string; size: number } | 'defer';
+export type EntryResult = undefined | { large: string; size: number; seen: Stats } | 'defer';
 
 export function fail(what: string, path: string, cause: unknown): UnionfsError {
   if (cause instanceof UnionfsError) return cause;
@@ -174,21 +194,27 @@ export function encodeEntry(ctx: EntryContext, rel: string, reserve: Reserve): E
   }
   h.size = stats.size;
   encodeHeader(h, reserve);
-  if (stats.size > ctx.smallMax) return { large: path, size: stats.size };
+  if (stats.size > ctx.smallMax) return { large: path, size: stats.size, seen: stats };
   const padded = Math.ceil(stats.size / BLOCK) * BLOCK;
   const [buf, off] = reserve(padded);
-  readSmall(path, buf, off, stats.size);
+  readSmall(path, stats, buf, off);
   buf.fill(0, off + stats.size, off + padded);
   return undefined;
 }
 
-export function changed(path: string): UnionfsError {
-  return new UnionfsError('EUNIONFSIO', `${path} changed size while it was read; diff a stopped container`, {
+export function changed(path: string, how = 'changed size'): UnionfsError {
+  return new UnionfsError('EUNIONFSIO', `${path} ${how} while it was read; diff a stopped container`, {
     path,
   });
 }
 
-function readSmall(path: string, buf: Buffer, off: number, size: number): void {
+/** The error for a file that is no longer the one listed (another file, a FIFO, a device…). */
+export function replaced(path: string): UnionfsError {
+  return changed(path, 'was replaced');
+}
+
+function readSmall(path: string, seen: Stats, buf: Buffer, off: number): void {
+  const size = seen.size;
   let fd: number;
   try {
     fd = openSync(path, OPEN_FLAGS);
@@ -196,6 +222,7 @@ function readSmall(path: string, buf: Buffer, off: number, size: number): void {
     throw fail('cannot open', path, error);
   }
   try {
+    if (!sameFile(fstatSync(fd), seen)) throw replaced(path);
     let done = 0;
     while (done < size) {
       const n = readSync(fd, buf, off + done, size - done, null);

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { layerChanges } from './changes.js';
@@ -101,6 +101,57 @@ describe('the upper dir of a running container', () => {
       await new Promise((resolve) => setImmediate(resolve));
     }
     expect(lists).toBeGreaterThan(0);
+  });
+
+  it('never waits on a FIFO put in the place of a file it listed', async () => {
+    const root = tempDir();
+    const upper = join(root, 'upper');
+    mkdirSync(upper);
+    for (let i = 0; i < 50; i++) writeFileSync(join(upper, `a${i}`), 'x');
+    writeFileSync(join(upper, 'z'), 'file');
+    // The container: `z` a regular file, then a FIFO, over and over. When the FIFO has a reader
+    // (a write-only open without blocking succeeds only then) that still holds it a while later
+    // (a write does not fail with EPIPE), that reader was blocked in its open: the writer says so
+    // in `blocked` and lets it go, so that a walk that waits fails this test instead of hanging it.
+    const swap = [
+      'import os, sys, time',
+      'os.chdir(sys.argv[1])',
+      'while True:',
+      '    open("t", "w").write("file"); os.rename("t", "z"); time.sleep(0.0005)',
+      '    os.mkfifo("t"); os.rename("t", "z"); time.sleep(0.0005)',
+      '    try:',
+      '        fd = os.open("z", os.O_WRONLY | os.O_NONBLOCK)',
+      '    except OSError:',
+      '        continue',
+      '    time.sleep(0.2)',
+      '    try:',
+      '        os.write(fd, b"x")',
+      '        open(sys.argv[2], "a").write("blocked\\n")',
+      '    except OSError:',
+      '        pass',
+      '    os.close(fd)',
+    ].join('\n');
+    const marker = join(root, 'blocked');
+    writer = spawn('python3', ['-c', swap, upper, marker], { stdio: 'ignore' });
+    let layers = 0;
+    const errors = new Set<string>();
+    const start = Date.now();
+    for (let round = 0; round < 3000 && Date.now() - start < 4000; round++) {
+      const layer = await collect(diffLayer(upper, { parallel: false })).catch((error: unknown) => {
+        errors.add(String(error).replace(upper, 'UPPER'));
+        return undefined;
+      });
+      if (layer) layers++;
+    }
+    expect(existsSync(marker) ? readFileSync(marker, 'utf8') : '').toBe('');
+    // The race was run: some walks met the FIFO (and said so), some the file; the writer's
+    // temporary `t` may be gone by the time it is read.
+    expect(errors).toContain(
+      'UnionfsError: UPPER/z was replaced while it was read; diff a stopped container',
+    );
+    for (const error of errors)
+      expect(error).toMatch(/UPPER\/z was replaced while it was read|UPPER\/t: ENOENT$/);
+    expect(layers).toBeGreaterThan(0);
   });
 
   it('leaves no fd and no mount behind, and names the upper dir when the walk fails', async () => {
