@@ -171,20 +171,32 @@ export async function commitContainer(
     Cmd: entrypoint.length > 0 ? state.command.slice(entrypoint.length) : state.command,
   };
   const config = options.changes ? options.changes(merged) : merged;
-  const commit = () =>
-    images.commit!({
-      // A container in a user namespace (--userns, rootless) keeps its overlay's opaque
-      // directories in user.overlay.* xattrs.
-      layer: diffLayer(state.overlay.upperdir, {
-        userxattr: spec.linux?.namespaces?.some((ns) => ns.type === 'user') ?? false,
-        fuseOverlay: state.fuseOverlay,
-      }),
-      parent: state.imageId!,
-      reference: options.reference,
-      config,
-      comment: options.message,
-      author: options.author,
-      createdBy: `box commit ${state.name}`,
+  const commit = async () => {
+    // A container in a user namespace (--userns, rootless) keeps its overlay's opaque
+    // directories in user.overlay.* xattrs.
+    const layer = diffLayer(state.overlay.upperdir, {
+      userxattr: spec.linux?.namespaces?.some((ns) => ns.type === 'user') ?? false,
+      fuseOverlay: state.fuseOverlay,
     });
+    // The layer's own error names the file (a running container's, changed while it was read);
+    // the image store would only say that writing to it failed.
+    let layerError: unknown;
+    layer.once('error', (error) => {
+      layerError = error;
+    });
+    try {
+      return await images.commit!({
+        layer,
+        parent: state.imageId!,
+        reference: options.reference,
+        config,
+        comment: options.message,
+        author: options.author,
+        createdBy: `box commit ${state.name}`,
+      });
+    } catch (error) {
+      throw layerError ?? error;
+    }
+  };
   return options.pause === false ? commit() : frozen(ctx, state, commit);
 }
