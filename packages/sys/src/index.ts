@@ -53,7 +53,7 @@ export {
   type SpawnedChild,
   spawnChild,
 } from './program.js';
-export { removeTree } from './remove-tree.js';
+export { type RemoveTreeOptions, removeTree } from './remove-tree.js';
 export {
   addressOf,
   bind,

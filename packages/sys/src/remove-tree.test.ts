@@ -1,5 +1,5 @@
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -44,4 +44,52 @@ describe('removeTree', () => {
       expect(existsSync(tree)).toBe(false);
     }
   });
+
+  it('of a tree that changes while it goes (changing): never removes what a swapped-in symlink leads to', async () => {
+    // A container sharing the tree waits until the removal is inside `d`, then puts a symlink to
+    // a host directory in its place: a walk by path goes on removing `d/fNNNN` in the host's.
+    const tree = join(top, 'changing');
+    const host = join(top, 'host');
+    const COUNT = 20000;
+    mkdirSync(join(tree, 'd'), { recursive: true });
+    mkdirSync(host);
+    for (let i = 0; i < COUNT; i++) {
+      const name = `f${String(i).padStart(5, '0')}`;
+      writeFileSync(join(tree, 'd', name), '');
+      writeFileSync(join(host, name), '');
+    }
+    const swap = [
+      'import os, sys',
+      'd = os.path.join(sys.argv[1], "d")',
+      'print("ready", flush=True)',
+      `while len(os.listdir(d)) > ${COUNT - 10}: pass`,
+      'os.rename(d, d + ".real"); os.symlink(sys.argv[2], d)',
+      'print("swapped", flush=True)',
+    ].join('\n');
+    const swapper = spawn('python3', ['-c', swap, tree, host], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let said = '';
+    swapper.stdout.on('data', (chunk: Buffer) => {
+      said += chunk.toString();
+    });
+    const exited = new Promise((resolve) => swapper.once('exit', resolve));
+    try {
+      while (!said.includes('ready')) await new Promise((resolve) => setTimeout(resolve, 10));
+      let error: unknown;
+      try {
+        removeTree(tree, { changing: true });
+      } catch (e) {
+        error = e;
+      }
+      await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 2000))]);
+      // The swap came while the removal was in `d` (else this test shows nothing).
+      expect(said).toContain('swapped');
+      expect(readdirSync(host)).toHaveLength(COUNT);
+      expect(error).toBeUndefined();
+      expect(existsSync(tree)).toBe(false);
+    } finally {
+      swapper.kill('SIGKILL');
+      rmSync(tree, { recursive: true, force: true });
+      rmSync(`${tree}/d.real`, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
