@@ -205,6 +205,23 @@ describe('volumes and mounts', () => {
     expect(ok(['volume', 'ls', '-q'])).toBe('');
   });
 
+  it('rm -v keeps an anonymous volume another container uses, as docker keeps it', () => {
+    ok(['create', '--name', 'maker', '-v', '/shared', 'busybox', 'true']);
+    const volume = ok(['volume', 'ls', '-q']);
+    expect(volume).toMatch(/^[0-9a-f]{64}$/);
+    // A running container that uses it too: its files are that container's as well, and it
+    // could change the tree while a removal walks it.
+    const user = ok(['run', '-d', '--name', 'sharer', '-v', `${volume}:/data`, 'busybox', 'sleep', '60']);
+    ok(['exec', user, 'sh', '-c', 'echo mine > /data/f']);
+    ok(['rm', '-v', 'maker']);
+    expect(ok(['volume', 'ls', '-q'])).toBe(volume);
+    expect(ok(['exec', user, 'cat', '/data/f'])).toBe('mine');
+    // Once nobody uses it, it goes as any unused anonymous volume.
+    ok(['rm', '-f', 'sharer']);
+    expect(ok(['volume', 'prune', '-f'])).toContain(volume);
+    expect(ok(['volume', 'ls', '-q'])).toBe('');
+  });
+
   it("a container's tree deeper than Node's rmSync can walk, in its layer and in a volume, goes with rm and volume rm", () => {
     // 2000 levels, each made relative to the last, as any process can.
     const deep = 'i=0; while [ $i -lt 2000 ]; do mkdir a && cd a || exit 1; i=$((i+1)); done; echo x > f';

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { removeTree } from '@box/sys';
 import { removeCgroupAt } from '../cgroup.js';
+import { isRuntimeError } from '../errors.js';
 import { stopSlirp4netnsIn } from '../network/slirp4netns.js';
 import type { EngineContext } from './context.js';
 import { releaseNetwork } from './network-attach.js';
@@ -44,16 +45,24 @@ export async function removeContainer(
   ctx.events.emit('destroy', record);
 }
 
-/** The container's anonymous volumes (each is its own), the ones already gone skipped. */
+/**
+ * The container's anonymous volumes, the ones already gone skipped. One that another container
+ * uses too (`-v NAME:/path` of its name, `--volumes-from`) is kept, as docker keeps it: its files
+ * are that container's as well, and while it runs it could change the tree under the removal.
+ */
 export function removeAnonymousVolumes(
   ctx: EngineContext,
-  record: Pick<ContainerRecord, 'anonymousVolumes'>,
+  record: Pick<ContainerRecord, 'id' | 'anonymousVolumes'>,
 ): void {
-  for (const name of record.anonymousVolumes ?? []) {
+  const names = record.anonymousVolumes ?? [];
+  if (names.length === 0) return;
+  const others = ctx.store.list().filter((c) => c.id !== record.id);
+  for (const name of names) {
+    if (others.some((c) => c.volumes?.includes(name) || c.anonymousVolumes?.includes(name))) continue;
     try {
       removeVolume(ctx.layout, name);
-    } catch {
-      // already gone
+    } catch (error) {
+      if (!isRuntimeError(error, 'ENOVOLUME')) throw error;
     }
   }
 }

@@ -134,7 +134,9 @@ export function removeVolume(layout: Layout, name: string): void {
       throw new EngineError('ENOVOLUME', `no such volume: ${name}`);
     throw error;
   }
-  removeTree(trash);
+  // A volume may be shared: a container still holding it (one that was started as it was
+  // checked) may be swapping its directories for symlinks to the host's (see removeTree).
+  removeTree(trash, { changing: true });
 }
 
 function containerPath(path: string): string {
