@@ -7,7 +7,8 @@
  *   directories (containers/.new-ID-PID-START) and trash directories
  *   (containers/.removing-ID-PID-START) of processes that are gone, records
  *   without state.json that nobody holds, names of no container, with their
- *   cgroups and their holds on images;
+ *   cgroups and their holds on images, and volumes whose removal was cut short
+ *   (volumes/.removing-NAME-PID-START);
  * - kills container processes left holding a lock alone: a child whose box
  *   died while it waited at its sync point;
  * - thaws containers that a killed `box commit` paused;
@@ -22,11 +23,11 @@
  * containers are not looked at.
  * Nothing a running container uses is touched.
  */
-import { closeSync, existsSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EngineContext } from './context.js';
 import { thawAfterCommit } from './freezer.js';
-import { sameProcessAlive } from './process-info.js';
+import { processTag, sameProcessAlive } from './process-info.js';
 import { exitCodeOfDeadOwner, killInit, processAlive } from './status.js';
 import { newLockScan } from './store.js';
 import type { ContainerRecord } from './types.js';
@@ -246,6 +247,31 @@ async function collectGarbage(ctx: EngineContext): Promise<void> {
     }
   }
   removeStrayNames(ctx, seen);
+  await removeVolumeLeftovers(ctx);
+}
+
+/** Volumes whose removal was cut short (their remover is gone): finished. */
+async function removeVolumeLeftovers(ctx: EngineContext): Promise<void> {
+  let entries: string[];
+  try {
+    entries = readdirSync(ctx.layout.volumes).filter((entry) => entry.startsWith('.removing-'));
+  } catch {
+    return; // no volumes yet
+  }
+  if (entries.length === 0) return;
+  const { removeVolumeTrash, VOLUME_TRASH } = await import('./volumes.js');
+  for (const entry of entries) {
+    const leftover = VOLUME_TRASH.exec(entry);
+    if (!leftover || sameProcessAlive(Number(leftover[2]), Number(leftover[3]))) continue;
+    // Claimed first (renamed after this process), so that two recoveries never remove it both.
+    const claimed = join(ctx.layout.volumes, `.removing-${leftover[1]}-${processTag()}`);
+    try {
+      renameSync(join(ctx.layout.volumes, entry), claimed);
+      removeVolumeTrash(claimed);
+    } catch {
+      // Taken by another recovery, or still not removable: a later command tries again.
+    }
+  }
 }
 
 /**

@@ -18,6 +18,7 @@ import { removeTree } from '@box/sys';
 import { EngineError } from '../errors.js';
 import type { Mount } from '../spec.js';
 import type { Layout } from './layout.js';
+import { processTag } from './process-info.js';
 import { secureStateDir, sharedDir } from './state-dir.js';
 import type { MountRequest } from './types.js';
 
@@ -123,10 +124,16 @@ export function listVolumes(layout: Layout): VolumeInfo[] {
   return names.map((name) => readVolume(layout, name)).filter((v): v is VolumeInfo => v !== undefined);
 }
 
+/**
+ * Where a removal moves a volume first: `.removing-NAME-PID-START`, named after the process that
+ * removes it, so that what a killed one left is known and finished (recovery.ts).
+ */
+export const VOLUME_TRASH = /^\.removing-(.+)-(\d+)-(\d+)$/;
+
 /** Removes a volume (out of sight in one rename first); ENOVOLUME when there is none. */
 export function removeVolume(layout: Layout, name: string): void {
   if (!VOLUME_NAME.test(name)) throw new EngineError('ENOVOLUME', `no such volume: ${name}`);
-  const trash = join(layout.volumes, `.removing-${name}-${process.pid}`);
+  const trash = join(layout.volumes, `.removing-${name}-${processTag()}`);
   try {
     renameSync(join(layout.volumes, name), trash);
   } catch (error) {
@@ -134,8 +141,15 @@ export function removeVolume(layout: Layout, name: string): void {
       throw new EngineError('ENOVOLUME', `no such volume: ${name}`);
     throw error;
   }
-  // A volume may be shared: a container still holding it (one that was started as it was
-  // checked) may be swapping its directories for symlinks to the host's (see removeTree).
+  removeVolumeTrash(trash);
+}
+
+/**
+ * Removes a volume moved out of sight. It may be shared: a container still holding it (one that
+ * was started as it was checked) may be swapping its directories for symlinks to the host's
+ * (see removeTree's `changing`).
+ */
+export function removeVolumeTrash(trash: string): void {
   removeTree(trash, { changing: true });
 }
 
