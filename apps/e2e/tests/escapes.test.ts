@@ -452,3 +452,51 @@ describe('a running container that swaps a directory of its layer for a symlink 
     }
   }, 180_000);
 });
+
+describe("a container's layer, held open by another container while box removes it", () => {
+  it('box rm -f never follows the symlink the other one swaps in: the host directory keeps its files', async () => {
+    // Container A hands an fd of its /tmp to container B over a socket in a volume both use. Once
+    // A is dead, B can still write to A's layer through it: it swaps /tmp/d (2000 files) for a
+    // symlink to a host directory holding files of the same names, and back, while box removes
+    // A. A removal by path deleted the host's files (in about half the rounds: in the others it
+    // met the swap as an error first). Three rounds.
+    const host = mkdtempSync(join(tmpdir(), 'box-e2e-held-host-'));
+    const names = Array.from({ length: 2000 }, (_, i) => `f${String(i).padStart(4, '0')}`);
+    for (const name of names) writeFileSync(join(host, name), '');
+    const removeBuild = importProbeImage(env.root);
+    const volume = `held${process.pid}`;
+    const made: string[] = [];
+    const run = (...args: string[]) => {
+      const id = boxOk(env.root, ['run', '-d', '-v', `${volume}:/shared`, PROBE_IMAGE, '/probe', ...args]);
+      made.push(id);
+      return id;
+    };
+    try {
+      for (let round = 0; round < 3; round++) {
+        const a = run('hand', '/tmp', '/shared/sock');
+        await waitFor(() => boxOk(env.root, ['logs', a]).includes('listening'), 20_000);
+        const b = run('swap-held', '/shared/sock', host);
+        await waitFor(() => boxOk(env.root, ['logs', b]).includes('holding'), 20_000);
+        expect(boxOk(env.root, ['logs', a])).toContain('handed');
+        // The removal may fail while B keeps changing the tree (one line): then the next command,
+        // once B is gone, finishes it.
+        const rm = box(env.root, ['rm', '-f', a]);
+        if (rm.code !== 0) expect(rm.stderr.trim().split('\n')).toHaveLength(1);
+        expect(readdirSync(host).sort(), `round ${round}`).toEqual(names);
+        expect(box(env.root, ['inspect', a]).code).not.toBe(0);
+        boxOk(env.root, ['rm', '-f', b]);
+        boxOk(env.root, ['ps', '-a']);
+        expect(readdirSync(join(env.root, 'containers')).filter((e) => e.startsWith('.removing-'))).toEqual(
+          [],
+        );
+        expect(readdirSync(host).sort()).toEqual(names);
+      }
+    } finally {
+      for (const id of made) box(env.root, ['rm', '-f', id]);
+      box(env.root, ['volume', 'rm', volume]);
+      box(env.root, ['rmi', '-f', PROBE_IMAGE]);
+      removeBuild();
+      rmSync(host, { recursive: true, force: true });
+    }
+  }, 180_000);
+});

@@ -5,7 +5,7 @@
  * it too), which made `box rm`, `volume rm` and `rmi` fail for good on such a tree. rm(1) walks
  * with openat, relative to each directory, at any depth, and takes what rmSync cannot.
  */
-import { rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { mountInfo } from './mountinfo.js';
 
@@ -62,7 +62,9 @@ function removeWithRm(path: string, before?: Error): void {
   const { spawnSync } = createRequire(import.meta.url)(
     'node:child_process',
   ) as typeof import('node:child_process');
-  const rm = spawnSync('rm', ['-rf', '--one-file-system', '--', path], { encoding: 'utf8' });
+  // By its path, never through PATH: the walk's safety is GNU rm's (fts), not a program of the caller's.
+  const program = existsSync('/usr/bin/rm') ? '/usr/bin/rm' : '/bin/rm';
+  const rm = spawnSync(program, ['-rf', '--one-file-system', '--', path], { encoding: 'utf8' });
   if (rm.status !== 0)
     throw new Error(
       `cannot remove ${path}: ${before ? `${before.message}; ` : ''}rm -rf: ${rm.error?.message ?? rm.stderr.trim()}`,

@@ -8,7 +8,7 @@
  *   (containers/.removing-ID-PID-START) of processes that are gone, records
  *   without state.json that nobody holds, names of no container, with their
  *   cgroups and their holds on images, and volumes whose removal was cut short
- *   (volumes/.removing-NAME-PID-START);
+ *   (volumes/.removing-RANDOM-PID-START);
  * - kills container processes left holding a lock alone: a child whose box
  *   died while it waited at its sync point;
  * - thaws containers that a killed `box commit` paused;
@@ -27,7 +27,7 @@ import { closeSync, existsSync, readdirSync, readFileSync, readlinkSync, renameS
 import { join } from 'node:path';
 import type { EngineContext } from './context.js';
 import { thawAfterCommit } from './freezer.js';
-import { processTag, sameProcessAlive } from './process-info.js';
+import { sameProcessAlive } from './process-info.js';
 import { exitCodeOfDeadOwner, killInit, processAlive } from './status.js';
 import { newLockScan } from './store.js';
 import type { ContainerRecord } from './types.js';
@@ -259,12 +259,12 @@ async function removeVolumeLeftovers(ctx: EngineContext): Promise<void> {
     return; // no volumes yet
   }
   if (entries.length === 0) return;
-  const { removeVolumeTrash, VOLUME_TRASH } = await import('./volumes.js');
+  const { removeVolumeTrash, VOLUME_TRASH, volumeTrashName } = await import('./volumes.js');
   for (const entry of entries) {
     const leftover = VOLUME_TRASH.exec(entry);
     if (!leftover || sameProcessAlive(Number(leftover[2]), Number(leftover[3]))) continue;
     // Claimed first (renamed after this process), so that two recoveries never remove it both.
-    const claimed = join(ctx.layout.volumes, `.removing-${leftover[1]}-${processTag()}`);
+    const claimed = join(ctx.layout.volumes, volumeTrashName());
     try {
       renameSync(join(ctx.layout.volumes, entry), claimed);
       removeVolumeTrash(claimed);

@@ -40,8 +40,7 @@ export async function removeContainer(
   ctx.store.removeName(record.name, record.id);
   // Before the directory goes: while it is there, an interrupted removal is finished later.
   await ctx.images.release(record.id, { durable: !record.autoRemove }).catch(() => undefined);
-  // A container's layer is as deep as its processes made it (removeTree).
-  if (trash) removeTree(trash);
+  if (trash) removeContainerTree(trash);
   ctx.events.emit('destroy', record);
 }
 
@@ -85,5 +84,17 @@ export async function purgeContainerDir(ctx: EngineContext, id: string, path: st
   await releaseNetwork(ctx, id).catch(() => undefined);
   ctx.store.removeNamesOf(id);
   await ctx.images.release(id).catch(() => undefined);
-  removeTree(path);
+  removeContainerTree(path);
+}
+
+/**
+ * A container's directory (its layer among it), removed as a tree that may still change: a
+ * process outside the container (another container it shares a volume with) can hold an fd of
+ * a directory of its overlay, passed to it over a socket, and go on writing to the layer through
+ * it after every process of the container is dead, swapping a directory for a symlink to the
+ * host's while the removal walks it (see removeTree's `changing`). Its depth is as the
+ * container's processes made it.
+ */
+function removeContainerTree(path: string): void {
+  removeTree(path, { changing: true });
 }

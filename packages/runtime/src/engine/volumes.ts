@@ -3,6 +3,8 @@
  * use, kept after the container), anonymous ones (removed with the container when asked), bind
  * mounts of host paths and tmpfs mounts, checked and turned into OCI mounts.
  */
+
+import { randomBytes } from 'node:crypto';
 import {
   chownSync,
   mkdirSync,
@@ -125,15 +127,21 @@ export function listVolumes(layout: Layout): VolumeInfo[] {
 }
 
 /**
- * Where a removal moves a volume first: `.removing-NAME-PID-START`, named after the process that
- * removes it, so that what a killed one left is known and finished (recovery.ts).
+ * Where a removal moves a volume first: `.removing-RANDOM-PID-START`, named after the process that
+ * removes it, so that what a killed one left is known and finished (recovery.ts). Not after the
+ * volume: a name of 220 characters would make one longer than a file name may be.
  */
-export const VOLUME_TRASH = /^\.removing-(.+)-(\d+)-(\d+)$/;
+export const VOLUME_TRASH = /^\.removing-([0-9a-f]{16})-(\d+)-(\d+)$/;
+
+/** A new name for a volume being removed by this process (see VOLUME_TRASH). */
+export function volumeTrashName(): string {
+  return `.removing-${randomBytes(8).toString('hex')}-${processTag()}`;
+}
 
 /** Removes a volume (out of sight in one rename first); ENOVOLUME when there is none. */
 export function removeVolume(layout: Layout, name: string): void {
   if (!VOLUME_NAME.test(name)) throw new EngineError('ENOVOLUME', `no such volume: ${name}`);
-  const trash = join(layout.volumes, `.removing-${name}-${processTag()}`);
+  const trash = join(layout.volumes, volumeTrashName());
   try {
     renameSync(join(layout.volumes, name), trash);
   } catch (error) {
