@@ -5,18 +5,22 @@
  * it too), which made `box rm`, `volume rm` and `rmi` fail for good on such a tree. rm(1) walks
  * with openat, relative to each directory, at any depth, and takes what rmSync cannot.
  */
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmdirSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { mountInfo } from './mountinfo.js';
+import { cloneMount, close } from './syscalls.js';
 
 export interface RemoveTreeOptions {
   /**
    * Other processes may still change the tree while it goes (a volume that a running container
    * could share). Threat: rmSync lists a directory and then removes its entries by absolute path;
    * a directory swapped for a symlink to a host directory in between leads those removals, as
-   * root, onto the host's files. rm(1)'s walk (fts) opens each directory relative to its parent,
-   * with O_NOFOLLOW, checks it is the directory it listed, and removes its entries relative to
-   * that fd: such a tree goes to rm(1) at once.
+   * root, onto the host's files. So such a tree is removed through a detached nosymfollow clone
+   * of its directory (cloneMount), where a path that meets a symlink fails (ELOOP) instead of
+   * following it, and, when that cannot be made (no CAP_SYS_ADMIN over this mount namespace) or
+   * fails, by rm(1), whose walk (fts) opens each directory relative to its parent with O_NOFOLLOW,
+   * checks it is the directory it listed, and removes its entries relative to that fd. rm(1)
+   * alone is a process more (about 10 ms for a container's layer).
    */
   changing?: boolean;
 }
@@ -29,6 +33,7 @@ export interface RemoveTreeOptions {
  */
 export function removeTree(path: string, options: RemoveTreeOptions = {}): void {
   if (options.changing) {
+    if (removeThroughClone(path)) return;
     // What was added after rm(1) listed a directory leaves that directory behind: once more, and
     // again, before the error is the caller's.
     for (let attempt = 1; ; attempt++) {
@@ -50,6 +55,37 @@ export function removeTree(path: string, options: RemoveTreeOptions = {}): void 
     const code = (error as NodeJS.ErrnoException).code;
     if (!(error instanceof RangeError) && code !== 'ENAMETOOLONG') throw error;
     removeWithRm(path, error as Error);
+  }
+}
+
+/**
+ * Removes the tree at `path` through a detached clone of its directory that follows no symlink;
+ * false when the clone cannot be made or something is left (rm(1) is the caller's next try). The
+ * clone holds only the directory's own file system, not what is mounted in it: a tree with a mount
+ * at or below it is left to removeWithRm, which refuses it.
+ */
+function removeThroughClone(path: string): boolean {
+  if (!existsSync(path)) return true;
+  if (mountsAtOrBelow(path).length > 0) return false;
+  let fd: number;
+  try {
+    fd = cloneMount(path, { nosymfollow: true, nosuid: true, nodev: true, noexec: true });
+  } catch {
+    return false;
+  }
+  try {
+    const root = `/proc/self/fd/${fd}`;
+    for (const name of readdirSync(root)) rmSync(`${root}/${name}`, { recursive: true, force: true });
+  } catch {
+    return false;
+  } finally {
+    close(fd);
+  }
+  try {
+    rmdirSync(path);
+    return true;
+  } catch {
+    return false;
   }
 }
 
