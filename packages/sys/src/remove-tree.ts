@@ -98,14 +98,33 @@ function removeWithRm(path: string, before?: Error): void {
   const { spawnSync } = createRequire(import.meta.url)(
     'node:child_process',
   ) as typeof import('node:child_process');
-  // By its path, never through PATH: the walk's safety is GNU rm's (fts), not a program of the caller's.
-  const program = existsSync('/usr/bin/rm') ? '/usr/bin/rm' : '/bin/rm';
-  const rm = spawnSync(program, ['-rf', '--one-file-system', '--', path], { encoding: 'utf8' });
+  const rm = spawnSync(gnuRm(spawnSync, path), ['-rf', '--one-file-system', '--', path], {
+    encoding: 'utf8',
+  });
   if (rm.status !== 0)
     throw new Error(
       `cannot remove ${path}: ${before ? `${before.message}; ` : ''}rm -rf: ${rm.error?.message ?? rm.stderr.trim()}`,
       { cause: before ?? rm.error },
     );
+}
+
+let checkedRm: string | undefined;
+
+/**
+ * GNU rm, by its path (never through PATH: the walk's safety is its fts, not a program of the
+ * caller's), checked once a process. Another rm is refused: busybox's has no --one-file-system,
+ * and uutils' has had symlink races.
+ */
+function gnuRm(spawnSync: typeof import('node:child_process').spawnSync, path: string): string {
+  if (checkedRm !== undefined) return checkedRm;
+  const program = existsSync('/usr/bin/rm') ? '/usr/bin/rm' : '/bin/rm';
+  const version = spawnSync(program, ['--version'], { encoding: 'utf8' });
+  if (version.status !== 0 || !version.stdout.includes('(GNU coreutils)'))
+    throw new Error(
+      `cannot remove ${path}: ${program} is not GNU rm (coreutils), whose walk never follows a symlink`,
+    );
+  checkedRm = program;
+  return program;
 }
 
 /** The mount points at or below `path` in this mount namespace. */
