@@ -8,18 +8,19 @@
  * (docker's legacy format links shared `<id>/layer.tar` files) are followed by hand, only to
  * relative targets inside it, at most 8 deep.
  */
-import {
-  closeSync,
-  createReadStream,
-  lstatSync,
-  openSync,
-  readFileSync,
-  readlinkSync,
-  readSync,
-  type Stats,
-} from 'node:fs';
+import { closeSync, constants, createReadStream, fstatSync, openSync, readSync, type Stats } from 'node:fs';
 import { join, posix } from 'node:path';
 import { Readable } from 'node:stream';
+import {
+  O_NOFOLLOW,
+  O_PATH,
+  openat2,
+  RESOLVE_BENEATH,
+  RESOLVE_NO_MAGICLINKS,
+  RESOLVE_NO_SYMLINKS,
+  readlinkat,
+  SyscallError,
+} from '@box/sys';
 import { extract as tarExtract } from 'tar-stream';
 import { ImageError } from './errors.js';
 
@@ -74,35 +75,95 @@ function resolve(name: string, linkOf: (prefix: string) => string | undefined, d
   return rel;
 }
 
-/** The files of an archive directory. */
+/**
+ * The files of an archive directory. The directory may be another user's (`box load -i
+ * /home/alice/layout`), who can change it while root reads it: a member swapped, after it was
+ * found, for a symlink to a host file, a FIFO (a read that never returns) or a file that goes on
+ * growing (a read that never ends). So every member is opened below the directory's fd with
+ * openat2, no symlink followed on the way (the archive's own links are followed by hand, above),
+ * and without blocking; a read must find the very file that `find` saw (same device and inode, a
+ * regular file) and reads the size `find` saw, not to the end.
+ */
 export function directoryFiles(root: string): ArchiveFiles {
-  const stat = (rel: string): Stats | undefined => lstatSync(join(root, rel), { throwIfNoEntry: false });
+  // The directory itself is what the caller named, through whatever links its path has.
+  const rootFd = openSync(root, constants.O_RDONLY | constants.O_DIRECTORY);
+  /** `rel` below the directory, no symlink on the way; undefined when there is nothing to open. */
+  const openBelow = (rel: string, flags: number): number | undefined => {
+    try {
+      return openat2(rootFd, rel, {
+        flags: flags | O_NOFOLLOW,
+        resolve: RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+      });
+    } catch (error) {
+      // ELOOP: the name or a directory on the way is a symlink (a link resolve() did not see, so
+      // one made since). ENOENT, ENOTDIR: nothing there.
+      if (error instanceof SyscallError && ['ENOENT', 'ENOTDIR', 'ELOOP'].includes(error.code))
+        return undefined;
+      throw error;
+    }
+  };
+  const lstatBelow = (rel: string): Stats | undefined => {
+    const fd = openBelow(rel, O_PATH);
+    if (fd === undefined) return undefined;
+    try {
+      return fstatSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  };
+  const linkOf = (prefix: string): string | undefined => {
+    if (!lstatBelow(prefix)?.isSymbolicLink()) return undefined;
+    const fd = openBelow(prefix, O_PATH);
+    if (fd === undefined) return undefined;
+    try {
+      return readlinkat(fd, '').toString('utf8');
+    } finally {
+      closeSync(fd);
+    }
+  };
   return {
     find(name) {
-      const rel = resolve(name, (prefix) =>
-        stat(prefix)?.isSymbolicLink() ? readlinkSync(join(root, prefix)) : undefined,
-      );
-      const path = join(root, rel);
-      const st = stat(rel);
+      const rel = resolve(name, linkOf);
+      const st = lstatBelow(rel);
       if (!st?.isFile()) return undefined;
+      const path = join(root, rel);
+      /** The member opened again for reading: the same file, or an error naming it. */
+      const open = (): number => {
+        const fd = openBelow(rel, constants.O_RDONLY | constants.O_NONBLOCK);
+        if (fd === undefined) throw replaced(path);
+        const now = fstatSync(fd);
+        if (!now.isFile() || now.dev !== st.dev || now.ino !== st.ino) {
+          closeSync(fd);
+          throw replaced(path);
+        }
+        return fd;
+      };
+      const readFirst = (n: number): Buffer => {
+        const fd = open();
+        try {
+          return readRange(fd, path, 0, n);
+        } finally {
+          closeSync(fd);
+        }
+      };
       return {
         name,
         size: st.size,
         path,
-        read: () => readFileSync(path),
-        head: (n) => {
-          const fd = openSync(path, 'r');
-          try {
-            return readRange(fd, path, 0, Math.min(n, st.size));
-          } finally {
-            closeSync(fd);
-          }
-        },
-        stream: () => createReadStream(path, { highWaterMark: 1 << 20 }),
+        read: () => readFirst(st.size),
+        head: (n) => readFirst(Math.min(n, st.size)),
+        stream: () =>
+          st.size === 0
+            ? Readable.from([])
+            : createReadStream(path, { fd: open(), start: 0, end: st.size - 1, highWaterMark: 1 << 20 }),
       };
     },
-    close() {},
+    close: () => closeSync(rootFd),
   };
+}
+
+function replaced(path: string): ImageError {
+  return new ImageError('EIMAGE_CORRUPT', `${path} was replaced while the archive was read`, { path });
 }
 
 interface TarEntry {
