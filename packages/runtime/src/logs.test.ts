@@ -1,7 +1,16 @@
-import { chmodSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  chmodSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { logEntryTime } from './log-time.js';
 import { JsonFileLogger, type ReadLogsOptions, readLogs } from './logs.js';
 
@@ -10,6 +19,20 @@ beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'box-logs-'));
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Every byte the log reader reads, counted (the reads themselves are fs's). */
+const bytesRead = vi.hoisted(() => ({ count: 0 }));
+vi.mock('node:fs', async (importOriginal) => {
+  const fs = await importOriginal<typeof import('node:fs')>();
+  return {
+    ...fs,
+    readSync: (...args: Parameters<typeof fs.readSync>) => {
+      const n = fs.readSync(...args);
+      bytesRead.count += n;
+      return n;
+    },
+  };
+});
 
 const mode = (path: string) => statSync(path).mode & 0o7777;
 
@@ -101,5 +124,94 @@ describe('reading a large log', () => {
     const last: string[] = [];
     for await (const entry of readLogs(path, { tail: 2 })) last.push(entry.log.slice(0, 4));
     expect(last).toEqual(['2999', '3000']);
+  });
+});
+
+describe('the tail of a log', () => {
+  const line = (n: number, length = 40) =>
+    `${JSON.stringify({ log: `${n} ${'x'.repeat(length)}\n`, stream: 'stdout', time: '2024-01-01T00:00:00Z' })}\n`;
+  const numbers = async (path: string, options: ReadLogsOptions) => {
+    const out: number[] = [];
+    for await (const entry of readLogs(path, options)) out.push(Number.parseInt(entry.log, 10));
+    return out;
+  };
+
+  it('is the last lines of a reading from the start, whatever the lines and the chunks', async () => {
+    const path = join(dir, 'json.log');
+    // Seeded, so a failure shows again: lines of 0 to 300 KiB (many across the 1 MiB chunks), torn
+    // lines, empty lines, a runaway line, and a line being written at the end.
+    let seed = 7;
+    const random = (below: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % below;
+    };
+    for (let round = 0; round < 4; round++) {
+      const parts: string[] = [];
+      for (let n = 0; n < 60; n++) {
+        const kind = random(20);
+        if (kind === 0) parts.push('{"log":"torn\n');
+        else if (kind === 1) parts.push('\n');
+        else if (kind === 2 && round === 3) parts.push(`${'y'.repeat(3 << 20)}\n`);
+        else parts.push(line(n, random(5) === 0 ? random(300 << 10) : random(200)));
+      }
+      if (round % 2 === 0) parts.push('{"log":"being writ');
+      writeFileSync(path, parts.join(''));
+      const all = await numbers(path, {});
+      for (const tail of [0, 1, 2, 7, 30, all.length, all.length + 5])
+        expect({ round, tail, got: await numbers(path, { tail }) }).toEqual({
+          round,
+          tail,
+          got: tail === 0 ? [] : all.slice(-tail),
+        });
+    }
+  });
+
+  it('goes back through the rotated files, newest last', async () => {
+    const path = join(dir, 'json.log');
+    const logger = new JsonFileLogger(path, { maxSize: 200, maxFiles: 4 });
+    for (let i = 0; i < 12; i++) logger.write('stdout', `${i}\n`);
+    logger.close();
+    expect(readdirSync(dir).sort()).toEqual(['json.log', 'json.log.1', 'json.log.2', 'json.log.3']);
+    const all = await numbers(path, {});
+    expect(all.length).toBeGreaterThan(6);
+    expect(all.at(-1)).toBe(11);
+    for (const tail of [1, 3, 6, all.length, all.length + 1])
+      expect(await numbers(path, { tail })).toEqual(all.slice(-tail));
+  });
+
+  it('reads the end of a large log only', async () => {
+    const path = join(dir, 'json.log');
+    // 64 MiB of log, as a hole (no newline in it), then three lines.
+    writeFileSync(path, '');
+    truncateSync(path, 64 << 20);
+    appendFileSync(path, [1, 2, 3].map((n) => line(n)).join(''));
+    bytesRead.count = 0;
+    expect(await numbers(path, { tail: 2 })).toEqual([2, 3]);
+    expect(bytesRead.count).toBeLessThanOrEqual(1 << 20);
+  });
+
+  /** What following the log from a tail of `tail` shows while `write` adds to it. */
+  const followed = async (path: string, tail: number, write: () => void) => {
+    let stop = () => {};
+    const until = new Promise<void>((resolve) => {
+      stop = resolve;
+    });
+    const reading = numbers(path, { tail, follow: true, until, pollMs: 10 });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    write();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    stop();
+    return reading;
+  };
+
+  it('follows from where the tail ended: a line being written is shown once, when whole', async () => {
+    const path = join(dir, 'json.log');
+    writeFileSync(path, `${line(1)}${line(2)}${line(3).slice(0, 20)}`);
+    expect(await followed(path, 1, () => appendFileSync(path, `${line(3).slice(20)}${line(4)}`))).toEqual([
+      2, 3, 4,
+    ]);
+    // A tail of none still follows from the end.
+    writeFileSync(path, `${line(5)}${line(6)}`);
+    expect(await followed(path, 0, () => appendFileSync(path, line(7)))).toEqual([7]);
   });
 });

@@ -218,15 +218,90 @@ function inodeOf(path: string): number | undefined {
   }
 }
 
-/** The last `count` of `entries`, holding no more than twice that many at a time. */
-function lastOf(entries: Iterable<LogEntry>, count: number): LogEntry[] {
-  let kept: LogEntry[] = [];
-  for (const entry of entries) {
-    if (count <= 0) continue;
-    kept.push(entry);
-    if (kept.length >= 2 * count) kept = kept.slice(-count);
+/** Reads exactly `length` bytes at `position` into the start of `buf` (the file is at least that long). */
+function readAt(fd: number, buf: Buffer, length: number, position: number): void {
+  for (let done = 0; done < length; ) {
+    const n = readSync(fd, buf, done, length - done, position + done);
+    if (n === 0) throw new Error('the log file was truncated while it was read');
+    done += n;
   }
-  return count <= 0 ? [] : kept.slice(-count);
+}
+
+/** A whole line's entry, or undefined for a torn line of a crashed writer (or an empty one). */
+function parseLine(line: Buffer): LogEntry | undefined {
+  if (line.length === 0) return undefined;
+  try {
+    return JSON.parse(line.toString()) as LogEntry;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The last `count` entries of the log file `path` (oldest first), read backwards from its end a
+ * chunk at a time: `logs --tail 10` of a log of gigabytes reads its last chunk, not the whole file
+ * (docker's json-file reader seeks back the same way). Lines are counted and dropped as
+ * entriesFrom reads them: the bytes after the last newline are a line being written, a torn line
+ * is skipped, a line over LINE_MAX is dropped. `at` gets the file's inode and the offset after
+ * its last whole line, where following goes on.
+ */
+function lastEntriesOf(path: string, count: number, at?: Position): LogEntry[] {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    return [];
+  }
+  const found: LogEntry[] = []; // newest first
+  try {
+    const { size, ino } = fstatSync(fd);
+    if (at) {
+      at.ino = ino;
+      at.end = 0;
+    }
+    const buf = Buffer.allocUnsafe(CHUNK);
+    /** The end of a line whose start is in bytes not read yet (copies: buf is reused). */
+    let carry: Buffer[] = [];
+    /** How long that end is; a runaway line's bytes are counted, not kept. */
+    let carried = 0;
+    /** Whether the next newline found ends the file's last whole line (what follows it is not). */
+    let last = true;
+    /** A whole line, `length` bytes long; `line()` makes it when it is kept (not over LINE_MAX). */
+    const complete = (line: () => Buffer, length: number): void => {
+      if (last) {
+        last = false;
+        return;
+      }
+      const entry = length > LINE_MAX ? undefined : parseLine(line());
+      if (entry) found.push(entry);
+    };
+    const wanted = () => last || found.length < count;
+    let position = size;
+    while (position > 0 && wanted()) {
+      const n = Math.min(CHUNK, position);
+      position -= n;
+      readAt(fd, buf, n, position);
+      let end = n;
+      for (let newline = buf.lastIndexOf(0x0a, end - 1); newline >= 0 && wanted(); ) {
+        if (last && at) at.end = position + newline + 1;
+        const head = buf.subarray(newline + 1, end);
+        complete(() => Buffer.concat([head, ...carry]), head.length + carried);
+        carry = [];
+        carried = 0;
+        end = newline;
+        newline = end > 0 ? buf.lastIndexOf(0x0a, end - 1) : -1;
+      }
+      if (!wanted()) break;
+      // The chunk's start continues a line that began before it.
+      if (carried + end <= LINE_MAX) carry.unshift(Buffer.from(buf.subarray(0, end)));
+      carried += end;
+    }
+    // The file's first line, which no newline starts.
+    if (position === 0 && wanted() && carried > 0) complete(() => Buffer.concat(carry), carried);
+  } finally {
+    closeSync(fd);
+  }
+  return found.reverse();
 }
 
 /** The wait before the next look for output: not past `until`, so following ends on time. */
@@ -255,9 +330,22 @@ export async function* readLogs(path: string, options: ReadLogsOptions = {}): As
     for (const file of rotated) yield* entriesFrom(file, 0);
     yield* entriesFrom(path, 0, live);
   }
+  /** The last `count` entries, from the live file back through the rotated ones as needed. */
+  function tail(count: number): LogEntry[] {
+    const newest = lastEntriesOf(path, count, live);
+    const parts = [newest];
+    let found = newest.length;
+    for (const file of [...rotated].reverse()) {
+      if (found >= count) break;
+      const older = lastEntriesOf(file, count - found);
+      parts.unshift(older);
+      found += older.length;
+    }
+    return parts.flat();
+  }
   // As docker's json-file reader: the tail is taken first, the time window applied to it. Read a
   // chunk at a time, never the whole log at once: a container writes as much as it likes.
-  const entries = options.tail !== undefined ? lastOf(all(), options.tail) : all();
+  const entries = options.tail !== undefined ? tail(options.tail) : all();
   const { sinceNs: since, untilNs: until } = options;
   /** Whether the entry is in the window; false with `past` set once it is after `until`. */
   let past = false;
