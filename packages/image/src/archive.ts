@@ -15,12 +15,12 @@ import {
   createReadStream,
   createWriteStream,
   existsSync,
-  lstatSync,
   mkdirSync,
   openSync,
   readSync,
   renameSync,
   rmSync,
+  statSync,
   writeFileSync,
 } from 'node:fs';
 import { basename, dirname, join, posix } from 'node:path';
@@ -180,7 +180,9 @@ export async function loadArchive(
   path: string,
   options: LoadOptions = {},
 ): Promise<LoadedImage[]> {
-  const st = lstatSync(path, { throwIfNoEntry: false });
+  // The path the user gave, through its symlinks (`box load -i ./current -> layouts/v2`), as any
+  // tool opens the file it is told to; inside the archive no link is followed out of it.
+  const st = statSync(path, { throwIfNoEntry: false });
   if (!st) throw new ImageError('EIMAGE_NOT_FOUND', `no such archive: ${path}`, { path });
   return store.write(async (tx) => {
     let files: ArchiveFiles | undefined;

@@ -222,6 +222,19 @@ describe('image store', () => {
     expect(isImageError(error, 'EIMAGE_EXISTS')).toBe(true);
   });
 
+  it('loads an archive named through a symlink, a directory or a tar', async () => {
+    await importRootfsTar(store, streamOf(await base()), 'busybox:1');
+    const { id } = store.resolve('busybox:1');
+    for (const format of ['oci-dir', 'docker-archive'] as const) {
+      const out = join(tmp.path, `saved-${format}`);
+      await saveArchive(store, ['busybox:1'], out, { format });
+      const link = join(tmp.path, `link-${format}`);
+      symlinkSync(out, link);
+      const other = await openImageStore({ root: join(tmp.path, `other-${format}`) });
+      expect(await loadArchive(other, link)).toEqual([{ id, references: ['docker.io/library/busybox:1'] }]);
+    }
+  });
+
   it('rejects a manifest with an unknown media type', async () => {
     const dir = join(tmp.path, 'layout');
     await importRootfsTar(store, streamOf(await base()), 'x');
