@@ -482,6 +482,9 @@ const commands: CommandSpec[] = [
     description: 'Load images from a docker-archive or an OCI layout or archive',
     options: [
       opt('input', 'i', 'file', 'Read from an archive file or OCI layout directory'),
+      // docker's -q hides the progress of the load, which box does not draw: the names loaded are
+      // printed either way, as docker prints them.
+      opt('quiet', 'q', undefined, 'Suppress the load output'),
       opt('repository', undefined, 'name', 'Name for OCI images that carry only a tag'),
     ],
     run: async (_, o: Opts) => (await load.images()).load(o),
