@@ -4,12 +4,23 @@
  * race is won every time.
  */
 import { execFileSync } from 'node:child_process';
-import { appendFileSync, mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  closeSync,
+  constants,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { text } from 'node:stream/consumers';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { directoryFiles } from './archive-files.js';
-import { isImageError } from './errors.js';
+import { type ArchiveFiles, directoryFiles } from './archive-files.js';
 import { tempDir } from './tar-fixtures.js';
 
 let tmp: ReturnType<typeof tempDir>;
@@ -30,21 +41,21 @@ beforeEach(() => {
 });
 afterEach(() => tmp.remove());
 
-function expectReplaced(read: () => unknown): void {
-  let caught: unknown;
+/** `use` on the files of the archive directory, open as the loader opens it. */
+async function withFiles(use: (files: ArchiveFiles) => unknown): Promise<void> {
+  const fd = openSync(archive, constants.O_RDONLY | constants.O_DIRECTORY);
   try {
-    read();
-  } catch (error) {
-    caught = error;
+    await use(directoryFiles(fd, archive));
+  } finally {
+    closeSync(fd);
   }
-  expect(isImageError(caught) && caught.code).toBe('EIMAGE_CORRUPT');
-  expect((caught as Error).message).toMatch(/was replaced while the archive was read/);
 }
 
+const REPLACED = /was replaced while the archive was read/;
+
 describe('directoryFiles', () => {
-  it('reads a member found in the directory, whole, by its head and as a stream', async () => {
-    const files = directoryFiles(archive);
-    try {
+  it('reads a member found in the directory, whole, by its head and as a stream', () =>
+    withFiles(async (files) => {
       const member = files.find('blobs/sha256/abc');
       expect(member?.size).toBe(11);
       expect(member?.read().toString()).toBe('layer bytes');
@@ -52,73 +63,68 @@ describe('directoryFiles', () => {
       expect(await text(member!.stream())).toBe('layer bytes');
       expect(files.find('blobs/sha256/missing')).toBeUndefined();
       expect(files.find('blobs')).toBeUndefined();
-    } finally {
-      files.close();
-    }
-  });
+    }));
 
-  it('follows the archive’s own relative links, and not one out of it', () => {
-    symlinkSync('blobs/sha256/abc', join(archive, 'layer.tar'));
-    symlinkSync('../outside/sha256/abc', join(archive, 'escape'));
-    const files = directoryFiles(archive);
-    try {
+  it('follows the archive’s own relative links, and not one out of it', () =>
+    withFiles((files) => {
+      symlinkSync('blobs/sha256/abc', join(archive, 'layer.tar'));
+      symlinkSync('../outside/sha256/abc', join(archive, 'escape'));
       expect(files.find('layer.tar')?.read().toString()).toBe('layer bytes');
       expect(() => files.find('escape')).toThrow(/outside the archive/);
-    } finally {
-      files.close();
-    }
-  });
+    }));
 
-  it('does not read a host file through a member swapped for a symlink after it was found', () => {
-    const files = directoryFiles(archive);
-    try {
+  it('does not read a host file through a member swapped for a symlink after it was found', () =>
+    withFiles(async (files) => {
       const member = files.find('index.json')!;
       rmSync(join(archive, 'index.json'));
       symlinkSync(secret, join(archive, 'index.json'));
-      expectReplaced(() => member.read());
-      expectReplaced(() => member.head(4));
-      expectReplaced(() => member.stream());
-    } finally {
-      files.close();
-    }
-  });
+      expect(() => member.read()).toThrow(REPLACED);
+      expect(() => member.head(4)).toThrow(REPLACED);
+      await expect(text(member.stream())).rejects.toThrow(REPLACED);
+    }));
 
-  it('does not read a host file through a directory on the way swapped for a symlink', () => {
-    const files = directoryFiles(archive);
-    try {
+  it('does not read a host file through a directory on the way swapped for a symlink', () =>
+    withFiles((files) => {
       const member = files.find('blobs/sha256/abc')!;
       renameSync(join(archive, 'blobs'), join(archive, 'old-blobs'));
       symlinkSync(join(tmp.path, 'outside'), join(archive, 'blobs'));
-      expectReplaced(() => member.read());
+      expect(() => member.read()).toThrow(REPLACED);
       // Found after the swap, the link is the archive's own, and leads out of it.
       expect(() => files.find('blobs/sha256/abc')).toThrow(/is a symlink to/);
-    } finally {
-      files.close();
-    }
-  });
+    }));
 
-  it('does not hang on a member swapped for a FIFO', () => {
-    const files = directoryFiles(archive);
-    try {
+  it('does not hang on a member swapped for a FIFO, nor fail on a socket with another error', () =>
+    withFiles(async (files) => {
       const member = files.find('index.json')!;
       rmSync(join(archive, 'index.json'));
       execFileSync('mkfifo', [join(archive, 'index.json')]);
-      expectReplaced(() => member.read());
-      expectReplaced(() => member.stream());
-    } finally {
-      files.close();
-    }
-  });
+      expect(() => member.read()).toThrow(REPLACED);
+      await expect(text(member.stream())).rejects.toThrow(REPLACED);
+      rmSync(join(archive, 'index.json'));
+      const server = createServer();
+      await new Promise<void>((resolve) => server.listen(join(archive, 'index.json'), resolve));
+      try {
+        expect(() => member.read()).toThrow(REPLACED);
+        expect(files.find('index.json')).toBeUndefined();
+      } finally {
+        server.close();
+      }
+    }));
 
-  it('reads no more than the size it found, however the member grows', async () => {
-    const files = directoryFiles(archive);
-    try {
+  it('reads no more than the size it found, however the member grows', () =>
+    withFiles(async (files) => {
       const member = files.find('blobs/sha256/abc')!;
       appendFileSync(join(archive, 'blobs/sha256/abc'), Buffer.alloc(1 << 20, 'x'));
       expect(member.read().toString()).toBe('layer bytes');
       expect(await text(member.stream())).toBe('layer bytes');
-    } finally {
-      files.close();
-    }
-  });
+    }));
+
+  it('holds no file descriptor for a stream made and never read', () =>
+    withFiles((files) => {
+      const member = files.find('blobs/sha256/abc')!;
+      const before = readdirSync('/proc/self/fd').length;
+      const streams = Array.from({ length: 5 }, () => member.stream());
+      expect(readdirSync('/proc/self/fd').length).toBe(before);
+      for (const stream of streams) stream.destroy();
+    }));
 });

@@ -8,16 +8,17 @@
  * (docker's legacy format links shared `<id>/layer.tar` files) are followed by hand, only to
  * relative targets inside it, at most 8 deep.
  */
-import { closeSync, constants, createReadStream, fstatSync, openSync, readSync, type Stats } from 'node:fs';
+import { closeSync, createReadStream, fstatSync, read, readSync, type Stats } from 'node:fs';
 import { join, posix } from 'node:path';
 import { Readable } from 'node:stream';
+import { promisify } from 'node:util';
 import {
+  O_DIRECTORY,
   O_NOFOLLOW,
+  O_NONBLOCK,
   O_PATH,
-  openat2,
-  RESOLVE_BENEATH,
-  RESOLVE_NO_MAGICLINKS,
-  RESOLVE_NO_SYMLINKS,
+  O_RDONLY,
+  openat,
   readlinkat,
   SyscallError,
 } from '@box/sys';
@@ -39,11 +40,10 @@ export interface Member {
   stream(): Readable;
 }
 
+/** The files of an archive, read through a file descriptor the caller opened and closes. */
 export interface ArchiveFiles {
   /** The regular file at `name`, or undefined when there is none. */
   find(name: string): Member | undefined;
-  /** Lets go of the archive (a tar's file descriptor). */
-  close(): void;
 }
 
 const MAX_ENTRIES = 1_000_000;
@@ -75,61 +75,65 @@ function resolve(name: string, linkOf: (prefix: string) => string | undefined, d
   return rel;
 }
 
+/** Errors of a lookup that mean there is nothing (or no longer the thing) there to read. */
+const GONE = new Set(['ENOENT', 'ENOTDIR', 'ELOOP', 'ENXIO']);
+
 /**
- * The files of an archive directory. The directory may be another user's (`box load -i
- * /home/alice/layout`), who can change it while root reads it: a member swapped, after it was
- * found, for a symlink to a host file, a FIFO (a read that never returns) or a file that goes on
- * growing (a read that never ends). So every member is opened below the directory's fd with
- * openat2, no symlink followed on the way (the archive's own links are followed by hand, above),
- * and without blocking; a read must find the very file that `find` saw (same device and inode, a
- * regular file) and reads the size `find` saw, not to the end.
+ * The files of an archive directory, open as `dirFd` (the caller's; `root` names it in messages).
+ * The directory may be another user's (`box load -i /home/alice/layout`), who can change it while
+ * root reads it: a member swapped, after it was found, for a symlink to a host file, a FIFO (a
+ * read that never returns) or a file that goes on growing (a read that never ends). So every
+ * member is reached from `dirFd` a component at a time, each opened with O_NOFOLLOW (the archive's
+ * own links are followed by hand, above, as names); a read opens the member again without blocking,
+ * must find the very file that `find` saw (a regular file, same device and inode), and reads the
+ * size `find` saw, not to the end.
  */
-export function directoryFiles(root: string): ArchiveFiles {
-  // The directory itself is what the caller named, through whatever links its path has.
-  const rootFd = openSync(root, constants.O_RDONLY | constants.O_DIRECTORY);
+export function directoryFiles(dirFd: number, root: string): ArchiveFiles {
   /** `rel` below the directory, no symlink on the way; undefined when there is nothing to open. */
   const openBelow = (rel: string, flags: number): number | undefined => {
+    let dir = dirFd;
     try {
-      return openat2(rootFd, rel, {
-        flags: flags | O_NOFOLLOW,
-        resolve: RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
-      });
+      const parts = rel.split('/');
+      for (const [i, part] of parts.entries()) {
+        const last = i === parts.length - 1;
+        const fd = openat(dir, part, last ? flags | O_NOFOLLOW : O_PATH | O_DIRECTORY | O_NOFOLLOW);
+        if (dir !== dirFd) closeSync(dir);
+        dir = fd;
+      }
+      return dir;
     } catch (error) {
-      // ELOOP: the name or a directory on the way is a symlink (a link resolve() did not see, so
-      // one made since). ENOENT, ENOTDIR: nothing there.
-      if (error instanceof SyscallError && ['ENOENT', 'ENOTDIR', 'ELOOP'].includes(error.code))
-        return undefined;
-      throw error;
+      if (dir !== dirFd) closeSync(dir);
+      // A symlink where a directory was (one made since resolve() looked: ELOOP or ENOTDIR),
+      // nothing there, or a socket (ENXIO).
+      if (error instanceof SyscallError && GONE.has(error.code)) return undefined;
+      const path = join(root, rel);
+      throw new ImageError('EIMAGE_CORRUPT', `cannot read ${path}: ${(error as Error).message}`, {
+        path,
+        cause: error,
+      });
     }
   };
-  const lstatBelow = (rel: string): Stats | undefined => {
+  /** What is at `rel` itself (a symlink is not followed), open as O_PATH for `use`. */
+  const atPath = <T>(rel: string, use: (fd: number, st: Stats) => T): T | undefined => {
     const fd = openBelow(rel, O_PATH);
     if (fd === undefined) return undefined;
     try {
-      return fstatSync(fd);
+      return use(fd, fstatSync(fd));
     } finally {
       closeSync(fd);
     }
   };
-  const linkOf = (prefix: string): string | undefined => {
-    if (!lstatBelow(prefix)?.isSymbolicLink()) return undefined;
-    const fd = openBelow(prefix, O_PATH);
-    if (fd === undefined) return undefined;
-    try {
-      return readlinkat(fd, '').toString('utf8');
-    } finally {
-      closeSync(fd);
-    }
-  };
+  const linkOf = (prefix: string): string | undefined =>
+    atPath(prefix, (fd, st) => (st.isSymbolicLink() ? readlinkat(fd, '').toString('utf8') : undefined));
   return {
     find(name) {
       const rel = resolve(name, linkOf);
-      const st = lstatBelow(rel);
+      const st = atPath(rel, (_, st) => st);
       if (!st?.isFile()) return undefined;
       const path = join(root, rel);
       /** The member opened again for reading: the same file, or an error naming it. */
       const open = (): number => {
-        const fd = openBelow(rel, constants.O_RDONLY | constants.O_NONBLOCK);
+        const fd = openBelow(rel, O_RDONLY | O_NONBLOCK);
         if (fd === undefined) throw replaced(path);
         const now = fstatSync(fd);
         if (!now.isFile() || now.dev !== st.dev || now.ino !== st.ino) {
@@ -152,18 +156,35 @@ export function directoryFiles(root: string): ArchiveFiles {
         path,
         read: () => readFirst(st.size),
         head: (n) => readFirst(Math.min(n, st.size)),
-        stream: () =>
-          st.size === 0
-            ? Readable.from([])
-            : createReadStream(path, { fd: open(), start: 0, end: st.size - 1, highWaterMark: 1 << 20 }),
+        // Opened when first read, and closed when read to the end or destroyed: a stream made and
+        // never read holds no fd.
+        stream: () => Readable.from(chunks(open, path, st.size), { objectMode: false }),
       };
     },
-    close: () => closeSync(rootFd),
   };
 }
 
 function replaced(path: string): ImageError {
   return new ImageError('EIMAGE_CORRUPT', `${path} was replaced while the archive was read`, { path });
+}
+
+const readAt = promisify(read);
+
+/** The first `size` bytes of the file `open` opens, a chunk at a time. */
+async function* chunks(open: () => number, path: string, size: number): AsyncGenerator<Buffer> {
+  if (size === 0) return;
+  const fd = open();
+  try {
+    for (let position = 0; position < size; ) {
+      const buf = Buffer.allocUnsafe(Math.min(1 << 20, size - position));
+      const { bytesRead } = await readAt(fd, buf, 0, buf.length, position);
+      if (bytesRead === 0) throw new ImageError('EIMAGE_CORRUPT', `${path} ends early`, { path });
+      position += bytesRead;
+      yield buf.subarray(0, bytesRead);
+    }
+  } finally {
+    closeSync(fd);
+  }
 }
 
 interface TarEntry {
@@ -174,21 +195,12 @@ interface TarEntry {
 }
 
 /**
- * The files of an uncompressed tar, read in place. The index is one pass of tar-stream over the
- * tar (its payloads skipped, never stored); a later entry of the same name replaces an earlier one.
- * The tar is opened once: every later read is of that file, even if its path is replaced.
+ * The files of an uncompressed tar open as `fd` (the caller's; `path` names it in messages), read
+ * in place. The index is one pass of tar-stream over the tar (its payloads skipped, never stored);
+ * a later entry of the same name replaces an earlier one. Every read is of that open file, even if
+ * its path is replaced.
  */
-export async function indexTarFiles(path: string): Promise<ArchiveFiles> {
-  const fd = openSync(path, 'r');
-  try {
-    return await indexTar(fd, path);
-  } catch (error) {
-    closeSync(fd);
-    throw error;
-  }
-}
-
-async function indexTar(fd: number, path: string): Promise<ArchiveFiles> {
+export async function indexTarFiles(fd: number, path: string): Promise<ArchiveFiles> {
   const entries = new Map<string, TarEntry>();
   const extract = tarExtract();
   const done = new Promise<void>((resolveDone, reject) => {
@@ -252,7 +264,6 @@ async function indexTar(fd: number, path: string): Promise<ArchiveFiles> {
               }),
       };
     },
-    close: () => closeSync(fd),
   };
 }
 

@@ -11,16 +11,17 @@
 import { createHash } from 'node:crypto';
 import {
   closeSync,
+  constants,
   copyFileSync,
   createReadStream,
   createWriteStream,
   existsSync,
+  fstatSync,
   mkdirSync,
   openSync,
   readSync,
   renameSync,
   rmSync,
-  statSync,
   writeFileSync,
 } from 'node:fs';
 import { basename, dirname, join, posix } from 'node:path';
@@ -181,59 +182,83 @@ export async function loadArchive(
   options: LoadOptions = {},
 ): Promise<LoadedImage[]> {
   // The path the user gave, through its symlinks (`box load -i ./current -> layouts/v2`), as any
-  // tool opens the file it is told to; inside the archive no link is followed out of it.
-  const st = statSync(path, { throwIfNoEntry: false });
-  if (!st) throw new ImageError('EIMAGE_NOT_FOUND', `no such archive: ${path}`, { path });
-  return store.write(async (tx) => {
-    let files: ArchiveFiles | undefined;
-    let move = false;
-    let staging: string | undefined;
-    try {
-      if (st.isDirectory()) files = directoryFiles(path);
-      else if (archiveCompression(path) === 'none')
-        files = await readArchive(path, () => indexTarFiles(path));
-      else {
-        staging = store.tempPath('archive');
-        const dir = staging;
-        await readArchive(path, () =>
-          unpackLayer(createReadStream(path, { highWaterMark: 1 << 20 }), dir, {
-            chown: false,
-            devices: false,
-            onWhiteout: () => {
-              throw corrupt('the archive contains a whiteout entry', path);
-            },
-            onOpaque: () => {
-              throw corrupt('the archive contains a whiteout entry', path);
-            },
-          }),
-        );
-        files = directoryFiles(staging);
-        move = true;
-      }
-      if (files.find('oci-layout') && files.find('index.json')) {
-        return await loadOciLayout(tx, files, move, options);
-      }
-      if (files.find('manifest.json')) return await loadDockerArchive(tx, files, move);
-      throw corrupt(
-        `${path} is neither a docker-archive (manifest.json) nor an OCI image layout (oci-layout, index.json)`,
-        path,
-      );
-    } finally {
-      files?.close();
-      if (staging !== undefined) rmSync(staging, { recursive: true, force: true });
-    }
-  });
-}
-
-/** The compression of an archive file, from its first bytes. */
-function archiveCompression(path: string): Compression {
-  const head = Buffer.alloc(6);
-  const fd = openSync(path, 'r');
+  // tool opens the file it is told to; inside the archive no link is followed out of it. Opened
+  // once: what it is (a directory or a tar), and every read of it, are of that one open file, even
+  // if whoever controls the path swaps it meanwhile.
+  let fd: number;
   try {
-    readSync(fd, head, 0, 6, 0);
+    // Not blocking: a FIFO there is refused below, not waited on.
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT')
+      throw new ImageError('EIMAGE_NOT_FOUND', `no such archive: ${path}`, { path });
+    throw new ImageError('EIMAGE_IO', `cannot open archive ${path}: ${(error as Error).message}`, {
+      path,
+      cause: error,
+    });
+  }
+  try {
+    return await store.write((tx) => loadOpenArchive(tx, fd, path, options));
   } finally {
     closeSync(fd);
   }
+}
+
+async function loadOpenArchive(
+  tx: Transaction,
+  fd: number,
+  path: string,
+  options: LoadOptions,
+): Promise<LoadedImage[]> {
+  const { store } = tx;
+  let stagingFd: number | undefined;
+  let staging: string | undefined;
+  try {
+    let files: ArchiveFiles;
+    let move = false;
+    const st = fstatSync(fd);
+    if (st.isDirectory()) files = directoryFiles(fd, path);
+    else if (!st.isFile())
+      throw corrupt(`${path} is neither an archive file nor an OCI layout directory`, path);
+    else if (archiveCompression(fd) === 'none')
+      files = await readArchive(path, () => indexTarFiles(fd, path));
+    else {
+      staging = store.tempPath('archive');
+      const dir = staging;
+      await readArchive(path, () =>
+        unpackLayer(createReadStream('', { fd, autoClose: false, start: 0, highWaterMark: 1 << 20 }), dir, {
+          chown: false,
+          devices: false,
+          onWhiteout: () => {
+            throw corrupt('the archive contains a whiteout entry', path);
+          },
+          onOpaque: () => {
+            throw corrupt('the archive contains a whiteout entry', path);
+          },
+        }),
+      );
+      stagingFd = openSync(staging, constants.O_RDONLY | constants.O_DIRECTORY);
+      files = directoryFiles(stagingFd, staging);
+      move = true;
+    }
+    if (files.find('oci-layout') && files.find('index.json')) {
+      return await loadOciLayout(tx, files, move, options);
+    }
+    if (files.find('manifest.json')) return await loadDockerArchive(tx, files, move);
+    throw corrupt(
+      `${path} is neither a docker-archive (manifest.json) nor an OCI image layout (oci-layout, index.json)`,
+      path,
+    );
+  } finally {
+    if (stagingFd !== undefined) closeSync(stagingFd);
+    if (staging !== undefined) rmSync(staging, { recursive: true, force: true });
+  }
+}
+
+/** The compression of an archive file, from its first bytes. */
+function archiveCompression(fd: number): Compression {
+  const head = Buffer.alloc(6);
+  readSync(fd, head, 0, 6, 0);
   return detectCompression(head);
 }
 
@@ -257,8 +282,19 @@ async function readArchive<T>(path: string, read: () => Promise<T>): Promise<T> 
   }
 }
 
-function ociBlob(files: ArchiveFiles, digest: string): Member {
-  return need(files, `blobs/sha256/${digestHex(digest)}`);
+/**
+ * The blob a descriptor names, which must be the size the descriptor says: its digest is checked
+ * only once it is read, and a file that declares more (a sparse one costs its owner no disk) would
+ * be read, and written to the store, to its end first.
+ */
+function ociBlob(files: ArchiveFiles, descriptor: { digest: string; size?: number }): Member {
+  const member = need(files, `blobs/sha256/${digestHex(descriptor.digest)}`);
+  if (typeof descriptor.size === 'number' && member.size !== descriptor.size)
+    throw corrupt(
+      `blob ${descriptor.digest} is ${member.size} bytes, its descriptor says ${descriptor.size}`,
+      member.name,
+    );
+  return member;
 }
 
 function refFromAnnotations(
@@ -311,7 +347,7 @@ async function loadOciManifest(
   depth: number,
 ): Promise<string> {
   if (depth > 4) throw corrupt('image indexes nest too deeply');
-  const bytes = readDocument(ociBlob(files, descriptor.digest), MANIFEST_LIMIT, 'a manifest');
+  const bytes = readDocument(ociBlob(files, descriptor), MANIFEST_LIMIT, 'a manifest');
   const actual = sha256(bytes);
   if (actual !== descriptor.digest) {
     throw new ImageError('EIMAGE_DIGEST', `manifest has digest ${actual}, expected ${descriptor.digest}`, {
@@ -328,12 +364,12 @@ async function loadOciManifest(
     return loadOciManifest(tx, files, move, chosen, depth + 1);
   }
   const { manifest } = parseManifest(bytes);
-  const configBytes = readDocument(ociBlob(files, manifest.config.digest), CONFIG_LIMIT, 'an image config');
+  const configBytes = readDocument(ociBlob(files, manifest.config), CONFIG_LIMIT, 'an image config');
   const staged = new Map<string, StagedLayer>();
   try {
     for (const layer of manifest.layers) {
       const compression = compressionOfMediaType(layer.mediaType);
-      await ingestLayer(tx, ociBlob(files, layer.digest), layer.digest, move, compression, staged);
+      await ingestLayer(tx, ociBlob(files, layer), layer.digest, move, compression, staged);
     }
     return await tx.store.addImage(tx, { manifestBytes: bytes, configBytes }, { staged });
   } finally {

@@ -174,10 +174,12 @@ describe('image store', () => {
     const image = store.resolve('keep');
     await store.removeImage('keep');
     const emptied = snapshot();
-    writeFileSync(
-      join(layout, 'blobs', 'sha256', image.layers[0]!.digest.slice(7)),
-      await makeTarGz([{ name: 'evil', body: 'x' }]),
-    );
+    // Of the size its descriptor says (another size is refused before any read): a byte of the gzip
+    // header's mtime changed, so it unpacks the same and hashes otherwise.
+    const blob = join(layout, 'blobs', 'sha256', image.layers[0]!.digest.slice(7));
+    const bytes = readFileSync(blob);
+    bytes[4]! ^= 0xff;
+    writeFileSync(blob, bytes);
     const error = await loadArchive(store, layout).catch((e: unknown) => e);
     expect(isImageError(error, 'EIMAGE_DIGEST'), String(error)).toBe(true);
     expect(snapshot()).toEqual(emptied);
@@ -233,6 +235,32 @@ describe('image store', () => {
       const other = await openImageStore({ root: join(tmp.path, `other-${format}`) });
       expect(await loadArchive(other, link)).toEqual([{ id, references: ['docker.io/library/busybox:1'] }]);
     }
+  });
+
+  it('refuses a blob of another size than its descriptor says before reading it', async () => {
+    await importRootfsTar(store, streamOf(await base()), 'busybox:1');
+    const out = join(tmp.path, 'layout');
+    await saveArchive(store, ['busybox:1'], out, { format: 'oci-dir' });
+    const layer = store.resolve('busybox:1').manifest.layers[0]!;
+    // A sparse file: 1 GiB declared, no disk used by whoever made it.
+    truncateSync(join(out, 'blobs', 'sha256', layer.digest.slice(7)), 1 << 30);
+    const other = await openImageStore({ root: join(tmp.path, 'other') });
+    const error = await loadArchive(other, out).catch((e: unknown) => e);
+    expect(isImageError(error, 'EIMAGE_CORRUPT'), String(error)).toBe(true);
+    expect(String(error)).toContain(
+      `blob ${layer.digest} is 1073741824 bytes, its descriptor says ${layer.size}`,
+    );
+    // Nothing of it written: no blob, no layer, nothing staged.
+    for (const dir of ['blobs/sha256', 'layers', 'tmp'])
+      expect(readdirSync(join(other.root, dir))).toEqual([]);
+  });
+
+  it('refuses an archive path that is neither a file nor a directory, without waiting on it', async () => {
+    const fifo = join(tmp.path, 'archive.fifo');
+    execFileSync('mkfifo', [fifo]);
+    const error = await loadArchive(store, fifo).catch((e: unknown) => e);
+    expect(isImageError(error, 'EIMAGE_CORRUPT'), String(error)).toBe(true);
+    expect(String(error)).toContain(`${fifo} is neither an archive file nor an OCI layout directory`);
   });
 
   it('rejects a manifest with an unknown media type', async () => {
