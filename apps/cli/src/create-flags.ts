@@ -29,6 +29,8 @@ export interface CreateFlags extends ResourceFlags, MountFlags, SecurityFlags, N
   workdir?: string;
   user?: string;
   hostname?: string;
+  uts?: string;
+  ipc?: string;
   name?: string;
   userns?: boolean;
   restart?: string;
@@ -217,6 +219,9 @@ export function createOptions(image: string, command: string[], flags: CreateFla
     workdir: flags.workdir,
     user: flags.user,
     hostname: flags.hostname,
+    // Checked by the engine, which names what it takes.
+    ...(flags.uts !== undefined ? { uts: flags.uts as CreateOptions['uts'] } : {}),
+    ...(flags.ipc !== undefined ? { ipc: flags.ipc as CreateOptions['ipc'] } : {}),
     tty: flags.tty ?? false,
     openStdin: flags.interactive ?? false,
     attach: attachedStreams(flags),

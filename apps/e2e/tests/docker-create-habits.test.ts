@@ -3,8 +3,16 @@
  * labels and the filters on them, stop signals and timeouts, missing bind sources and working
  * directories, foreign platforms. One row per habit.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import {
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { box, boxOk, useBoxRoot } from '../helpers/box.js';
@@ -348,6 +356,84 @@ describe('--platform for a local image', () => {
       125,
       'box: "linux" is not a platform (os/arch[/variant])',
     ]);
+    expect(boxOk(env.root, ['ps', '-aq'])).toBe('');
+  });
+});
+
+describe('--uts and --ipc', () => {
+  const ns = (type: string) => readlinkSync(`/proc/self/ns/${type}`);
+  const run = (...args: string[]) => boxOk(env.root, ['run', '--rm', '--network', 'none', ...args]);
+  const modes = (...args: string[]) => {
+    const id = boxOk(env.root, ['create', '--network', 'none', ...args, 'busybox', 'true']);
+    try {
+      return boxOk(env.root, [
+        'inspect',
+        '-f',
+        '{{.HostConfig.UTSMode}}|{{.HostConfig.IpcMode}}|{{.Config.Hostname}}',
+        id,
+      ]);
+    } finally {
+      boxOk(env.root, ['rm', id]);
+    }
+  };
+
+  it("--uts host: the host's UTS namespace and name, which the container cannot change", () => {
+    const script =
+      'readlink /proc/1/ns/uts; hostname; cat /etc/hostname; hostname evil 2>/dev/null; echo set=$?';
+    expect(run('--uts', 'host', 'busybox', 'sh', '-c', script).split('\n')).toEqual([
+      ns('uts'),
+      hostname(),
+      hostname(),
+      'set=1',
+    ]);
+    expect(hostname()).not.toBe('evil');
+    // Without it, a namespace and a name of its own.
+    const [own, name] = run('busybox', 'sh', '-c', 'readlink /proc/1/ns/uts; hostname').split('\n');
+    expect(own).not.toBe(ns('uts'));
+    expect(name).not.toBe(hostname());
+    expect(modes('--uts', 'host')).toBe(`host|private|${hostname()}`);
+  });
+
+  it("--ipc host shares the host's IPC namespace and /dev/shm; none has no /dev/shm; private its own", () => {
+    const shared = `/dev/shm/box-e2e-ipc-${process.pid}`;
+    writeFileSync(shared, 'from the host');
+    try {
+      const script = `readlink /proc/1/ns/ipc; grep -c " /dev/shm " /proc/mounts; cat ${shared} 2>/dev/null || echo none`;
+      expect(run('--ipc', 'host', 'busybox', 'sh', '-c', script).split('\n')).toEqual([
+        ns('ipc'),
+        '1',
+        'from the host',
+      ]);
+      for (const mode of [[], ['--ipc', 'private'], ['--ipc', 'none']]) {
+        const [own, shm, file] = run(...mode, 'busybox', 'sh', '-c', script).split('\n');
+        expect({ mode, own: own === ns('ipc'), shm, file }).toEqual({
+          mode,
+          own: false,
+          shm: mode[1] === 'none' ? '0' : '1',
+          file: 'none',
+        });
+      }
+    } finally {
+      rmSync(shared, { force: true });
+    }
+    expect(modes('--ipc', 'host').split('|')[1]).toBe('host');
+    expect(modes('--ipc', 'none').split('|')[1]).toBe('none');
+    expect(modes().split('|').slice(0, 2)).toEqual(['', 'private']);
+  });
+
+  it('another mode, or --hostname with --uts host: one line, exit 125, nothing made', () => {
+    const cases: [string[], string][] = [
+      [['--uts', 'private'], 'box: --uts: invalid UTS mode "private": only "host" is supported'],
+      [
+        ['--ipc', 'container:web'],
+        'box: --ipc: invalid IPC mode "container:web": "private", "none" or "host" (sharing another container\'s is not supported)',
+      ],
+      [['--uts', 'host', '--hostname', 'h'], 'box: conflicting options: hostname and the UTS mode'],
+    ];
+    for (const [flags, message] of cases) {
+      const bad = box(env.root, ['run', '--rm', '--network', 'none', ...flags, 'busybox', 'true']);
+      expect([bad.code, bad.stderr.trim()]).toEqual([125, message]);
+    }
     expect(boxOk(env.root, ['ps', '-aq'])).toBe('');
   });
 });

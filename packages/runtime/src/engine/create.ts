@@ -4,7 +4,7 @@
  * refused at once. Starting is separate, so one record serves an attached start, a detached one
  * and a restart.
  */
-import { chmodSync, chownSync, lstatSync, mkdirSync, type Stats, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, type Stats, writeFileSync } from 'node:fs';
 import { isIPv4 } from 'node:net';
 import { join, posix } from 'node:path';
 import { ownCapabilities, tweakCapabilities } from '../capabilities.js';
@@ -149,6 +149,15 @@ function checkNetworkOptions(ctx: EngineContext, options: CreateOptions, value: 
       (p.hostIp !== undefined && !isIPv4(p.hostIp))
     )
       throw new EngineError('EINVAL', `invalid port publication ${JSON.stringify(p)}`);
+  if (options.uts !== undefined && options.uts !== 'host')
+    throw new EngineError('EINVAL', `--uts: invalid UTS mode "${options.uts}": only "host" is supported`);
+  if (options.ipc !== undefined && !['private', 'none', 'host'].includes(options.ipc))
+    throw new EngineError(
+      'EINVAL',
+      `--ipc: invalid IPC mode "${options.ipc}": "private", "none" or "host" (sharing another container's is not supported)`,
+    );
+  if (options.uts === 'host' && options.hostname)
+    throw new EngineError('EINVAL', 'conflicting options: hostname and the UTS mode');
   if (mode.kind === 'container' && (options.hostname || options.dns?.length || options.extraHosts?.length))
     throw new EngineError(
       'EINVAL',
@@ -329,9 +338,10 @@ export async function createContainer(
   let mounts: ParsedMounts = { mounts: [], requests: [], volumes: [], anonymous: [] };
   try {
     mounts = resolveMounts(ctx.layout, options.mounts ?? []);
-    // As docker: with the host's network, the host's name unless one is given.
+    // As docker: with the host's network or UTS namespace, the host's name unless one is given.
     const hostname =
-      options.hostname ?? (network.kind === 'host' ? hostModeHostname() : container.id.slice(0, 12));
+      options.hostname ??
+      (network.kind === 'host' || options.uts === 'host' ? hostModeHostname() : container.id.slice(0, 12));
     // Rootless: container root is box's own root here (the user on the host).
     const uidRange = isRootless() ? { hostID: 0 } : userNamespaceRange('/etc/subuid');
     const gidRange = isRootless() ? { hostID: 0 } : userNamespaceRange('/etc/subgid');
@@ -372,9 +382,12 @@ export async function createContainer(
     }
     if (options.noNewPrivileges) proc.noNewPrivileges = true;
     if (options.tty && options.consoleSize) proc.consoleSize = options.consoleSize;
-    spec.hostname = hostname;
-    if (network.kind === 'host')
-      spec.linux!.namespaces = spec.linux!.namespaces!.filter((n) => n.type !== 'network');
+    // In the host's UTS namespace the container's set-up must not set a name: it would be the host's.
+    if (options.uts === 'host') {
+      withoutNamespace(spec, 'uts');
+      delete spec.hostname;
+    } else spec.hostname = hostname;
+    if (network.kind === 'host') withoutNamespace(spec, 'network');
     if (network.kind === 'host' && isRootless()) {
       // sysfs may be mounted only by an owner of the network namespace, which the host's is not
       // here: the host's /sys is bound instead, read-only (as runc does rootless).
@@ -396,6 +409,8 @@ export async function createContainer(
     ];
     if (options.readonlyRootfs) spec.root!.readonly = true;
     applySecurityOptions(spec, options, image.layers);
+    // After --shm-size, which sizes box's own /dev/shm: the host's is what it is.
+    if (options.ipc === 'host' || options.ipc === 'none') ipcMode(spec, options.ipc);
     if (isRootless()) withoutDeviceRules(spec);
     // The start would refuse it: refused now, before anything of it exists.
     validateSpec(spec);
@@ -508,4 +523,35 @@ function healthcheckOf(
       (merged as Record<string, unknown>)[key] = value;
   }
   return merged.Test && merged.Test.length > 0 ? { healthcheck: merged } : {};
+}
+
+function withoutNamespace(spec: Spec, type: string): void {
+  spec.linux!.namespaces = spec.linux!.namespaces!.filter((n) => n.type !== type);
+}
+
+/**
+ * docker's --ipc host: the host's IPC namespace, and its /dev/shm and /dev/mqueue bound in (an
+ * mqueue file system may be mounted only by an owner of the IPC namespace, which a rootless
+ * container is not of the host's). --ipc none: a new namespace, and no /dev/shm at all.
+ */
+function ipcMode(spec: Spec, mode: 'host' | 'none'): void {
+  if (mode === 'none') {
+    spec.mounts = (spec.mounts ?? []).filter((m) => m.destination !== '/dev/shm');
+    return;
+  }
+  withoutNamespace(spec, 'ipc');
+  spec.mounts = (spec.mounts ?? []).flatMap((m) =>
+    m.destination === '/dev/shm' || m.destination === '/dev/mqueue'
+      ? existsSync(m.destination)
+        ? [
+            {
+              destination: m.destination,
+              type: 'bind',
+              source: m.destination,
+              options: ['rbind', 'nosuid', 'nodev', 'noexec'],
+            },
+          ]
+        : []
+      : [m],
+  );
 }

@@ -4,6 +4,7 @@
  * (AppArmorProfile, ExecIDs, Runtime, SELinux labels, …) is absent rather than given a made-up
  * value. Keys are in docker's order, so `inspect` output reads as docker's does.
  */
+import { hostname } from 'node:os';
 import type { LogOptions } from '../logs.js';
 import type { Spec } from '../spec.js';
 import type { NetworkEndpoint } from './network-attach.js';
@@ -224,7 +225,8 @@ export function containerInspect(container: Container, context: InspectContext):
     },
     Mounts: mountPoints(container.mounts ?? [], context),
     Config: {
-      Hostname: spec.hostname ?? '',
+      // In the host's UTS namespace (--uts host), the host's name, as docker shows it.
+      Hostname: spec.hostname ?? (spec.linux?.namespaces?.some((n) => n.type === 'uts') ? '' : hostname()),
       Domainname: spec.domainname ?? '',
       // As given (docker shows "nobody", not its ids; "" when the image's default, root, applies).
       User: container.user ?? '',
@@ -285,7 +287,11 @@ function hostConfig(container: Container, anonymous: ReadonlySet<string>): HostC
     DnsSearch: container.networkOptions?.dnsSearch ?? [],
     ExtraHosts: container.networkOptions?.extraHosts?.map((h) => `${h.name}:${h.ip}`) ?? null,
     GroupAdd: container.groupAdd ?? null,
-    IpcMode: namespaces.has('ipc') ? 'private' : 'host',
+    IpcMode: !namespaces.has('ipc')
+      ? 'host'
+      : spec.mounts?.some((m) => m.destination === '/dev/shm')
+        ? 'private'
+        : 'none',
     OomScoreAdj: spec.process?.oomScoreAdj ?? 0,
     PidMode: namespaces.has('pid') ? '' : 'host',
     Privileged: container.privileged ?? false,

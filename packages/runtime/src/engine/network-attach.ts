@@ -215,7 +215,10 @@ export function writeHosts(
     rewrite(
       path,
       hostsFile({
-        hostname: spec.hostname ?? record.id.slice(0, 12),
+        // No name of its own in the host's UTS namespace (--uts host): the host's.
+        hostname:
+          spec.hostname ??
+          (spec.linux?.namespaces?.some((n) => n.type === 'uts') ? record.id.slice(0, 12) : hostHostname()),
         addresses,
         extraHosts: record.networkOptions?.extraHosts,
         peers,

@@ -263,6 +263,16 @@ export interface CreateOptions {
   /** USER[:GROUP], names looked up in the image. */
   user?: string;
   hostname?: string;
+  /**
+   * docker's --uts: 'host' shares the host's UTS namespace, and so its hostname, which the
+   * container cannot change without CAP_SYS_ADMIN; without it, a new one.
+   */
+  uts?: 'host';
+  /**
+   * docker's --ipc: 'private' (the default) a new IPC namespace with its own /dev/shm; 'none' a
+   * new one without /dev/shm; 'host' the host's IPC namespace, /dev/shm and /dev/mqueue.
+   */
+  ipc?: 'private' | 'none' | 'host';
   tty?: boolean;
   /** docker's -i: its stdin is kept open for attachers (a pipe, or the terminal's input with a tty). */
   openStdin?: boolean;
