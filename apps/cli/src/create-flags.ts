@@ -29,6 +29,7 @@ export interface CreateFlags extends ResourceFlags, MountFlags, SecurityFlags, N
   workdir?: string;
   user?: string;
   hostname?: string;
+  pid?: string;
   uts?: string;
   ipc?: string;
   name?: string;
@@ -220,6 +221,7 @@ export function createOptions(image: string, command: string[], flags: CreateFla
     user: flags.user,
     hostname: flags.hostname,
     // Checked by the engine, which names what it takes.
+    ...(flags.pid !== undefined ? { pid: flags.pid as CreateOptions['pid'] } : {}),
     ...(flags.uts !== undefined ? { uts: flags.uts as CreateOptions['uts'] } : {}),
     ...(flags.ipc !== undefined ? { ipc: flags.ipc as CreateOptions['ipc'] } : {}),
     tty: flags.tty ?? false,

@@ -51,6 +51,7 @@ const containerOptions: OptionSpec[] = [
   opt('workdir', 'w', 'dir', 'Working directory inside the container'),
   opt('user', 'u', 'uid[:gid]', 'Username or UID (format: <name|uid>[:<group|gid>])'),
   opt('hostname', undefined, 'name', 'Container host name'),
+  opt('pid', undefined, 'string', 'PID namespace to use (host)'),
   opt('uts', undefined, 'string', 'UTS namespace to use (host)'),
   opt('ipc', undefined, 'string', 'IPC mode to use (private, none or host)'),
   opt('name', undefined, 'name', 'Assign a name to the container'),

@@ -360,7 +360,7 @@ describe('--platform for a local image', () => {
   });
 });
 
-describe('--uts and --ipc', () => {
+describe('--pid, --uts and --ipc', () => {
   const ns = (type: string) => readlinkSync(`/proc/self/ns/${type}`);
   const run = (...args: string[]) => boxOk(env.root, ['run', '--rm', '--network', 'none', ...args]);
   const modes = (...args: string[]) => {
@@ -369,13 +369,44 @@ describe('--uts and --ipc', () => {
       return boxOk(env.root, [
         'inspect',
         '-f',
-        '{{.HostConfig.UTSMode}}|{{.HostConfig.IpcMode}}|{{.Config.Hostname}}',
+        '{{.HostConfig.UTSMode}}|{{.HostConfig.IpcMode}}|{{.Config.Hostname}}|{{.HostConfig.PidMode}}',
         id,
       ]);
     } finally {
       boxOk(env.root, ['rm', id]);
     }
   };
+
+  it("--pid host: the host's processes in its /proc; what it leaves running ends with it", () => {
+    const script = `readlink /proc/self/ns/pid; test -d /proc/${process.pid} && echo seen || echo unseen`;
+    expect(run('--pid', 'host', 'busybox', 'sh', '-c', script).split('\n')).toEqual([ns('pid'), 'seen']);
+    const [own, seen] = run('busybox', 'sh', '-c', script).split('\n');
+    expect([own === ns('pid'), seen]).toEqual([false, 'unseen']);
+    // No PID namespace ends with it to take the background process along: its cgroup does.
+    const id = boxOk(env.root, [
+      'run',
+      '-d',
+      '--network',
+      'none',
+      '--pid',
+      'host',
+      'busybox',
+      'sh',
+      '-c',
+      'sleep 1000 & echo $!; sleep 1',
+    ]);
+    try {
+      expect(boxOk(env.root, ['wait', id])).toBe('0');
+      const left = Number(boxOk(env.root, ['logs', id]));
+      expect(left).toBeGreaterThan(1);
+      expect(existsSync(`/proc/${left}`) && readFileSync(`/proc/${left}/cmdline`, 'utf8')).not.toBe(
+        'sleep\u00001000\u0000',
+      );
+    } finally {
+      boxOk(env.root, ['rm', '-f', id]);
+    }
+    expect(modes('--pid', 'host').split('|')[3]).toBe('host');
+  });
 
   it("--uts host: the host's UTS namespace and name, which the container cannot change", () => {
     const script =
@@ -391,7 +422,7 @@ describe('--uts and --ipc', () => {
     const [own, name] = run('busybox', 'sh', '-c', 'readlink /proc/1/ns/uts; hostname').split('\n');
     expect(own).not.toBe(ns('uts'));
     expect(name).not.toBe(hostname());
-    expect(modes('--uts', 'host')).toBe(`host|private|${hostname()}`);
+    expect(modes('--uts', 'host')).toBe(`host|private|${hostname()}|`);
   });
 
   it("--ipc host shares the host's IPC namespace and /dev/shm; none has no /dev/shm; private its own", () => {
@@ -423,6 +454,7 @@ describe('--uts and --ipc', () => {
 
   it('another mode, or --hostname with --uts host: one line, exit 125, nothing made', () => {
     const cases: [string[], string][] = [
+      [['--pid', 'container:web'], 'box: --pid: invalid PID mode "container:web": only "host" is supported'],
       [['--uts', 'private'], 'box: --uts: invalid UTS mode "private": only "host" is supported'],
       [
         ['--ipc', 'container:web'],

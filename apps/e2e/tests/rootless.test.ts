@@ -13,11 +13,13 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
+  readlinkSync,
   rmSync,
   statSync,
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -753,6 +755,24 @@ describe('rootless box: bad input', () => {
     expect(r.stderr).toMatch(pattern);
   };
 
+  it("--uts host and --ipc host: the host's name and /dev/shm, in the user's namespace", () => {
+    const out = asUserOk([
+      'run',
+      '--rm',
+      '--network',
+      'none',
+      '--uts',
+      'host',
+      '--ipc',
+      'host',
+      'busybox',
+      'sh',
+      '-c',
+      'hostname; readlink /proc/self/ns/ipc; grep -c " /dev/shm " /proc/mounts',
+    ]);
+    expect(out.split('\n')).toEqual([hostname(), readlinkSync('/proc/self/ns/ipc'), '1']);
+  });
+
   it('a limit flag, a bridge network or a published port: one line, 125, nothing made', () => {
     for (const [args, pattern] of [
       [['-m', '64m'], /resource limits \(memory\) need a cgroup/],
@@ -767,6 +787,7 @@ describe('rootless box: bad input', () => {
       ],
       [['--network', 'bridge'], /--network bridge: a rootless box has no bridge networks/],
       [['--network', 'none', '-p', '8080:80'], /publishing ports \(-p, -P\) needs --network slirp4netns/],
+      [['--network', 'none', '--pid', 'host'], /--pid host: a rootless container cannot mount \/proc/],
     ] as const) {
       refused(asUser(['run', '--rm', ...args, 'busybox', 'true']), pattern);
       refused(asUser(['create', ...args, 'busybox', 'true']), pattern);

@@ -99,6 +99,13 @@ function checkRootlessOptions(options: CreateOptions): void {
       'EINVAL',
       `publishing ports (-p, -P) needs --network slirp4netns for a rootless container (--network ${network})`,
     );
+  // A proc file system may be mounted only by an owner of the PID namespace it shows, and the
+  // host's is not the rootless user's.
+  if (options.pid === 'host')
+    throw new EngineError(
+      'EINVAL',
+      '--pid host: a rootless container cannot mount /proc for the host PID namespace',
+    );
 }
 
 const WORD = /^[^\s#;]+$/;
@@ -149,6 +156,8 @@ function checkNetworkOptions(ctx: EngineContext, options: CreateOptions, value: 
       (p.hostIp !== undefined && !isIPv4(p.hostIp))
     )
       throw new EngineError('EINVAL', `invalid port publication ${JSON.stringify(p)}`);
+  if (options.pid !== undefined && options.pid !== 'host')
+    throw new EngineError('EINVAL', `--pid: invalid PID mode "${options.pid}": only "host" is supported`);
   if (options.uts !== undefined && options.uts !== 'host')
     throw new EngineError('EINVAL', `--uts: invalid UTS mode "${options.uts}": only "host" is supported`);
   if (options.ipc !== undefined && !['private', 'none', 'host'].includes(options.ipc))
@@ -388,6 +397,10 @@ export async function createContainer(
       delete spec.hostname;
     } else spec.hostname = hostname;
     if (network.kind === 'host') withoutNamespace(spec, 'network');
+    // The host's processes in its /proc, as docker's --pid host shows them. What the container
+    // leaves running when its process ends is killed with its cgroup (removeContainerCgroup), as
+    // the end of its PID namespace would have.
+    if (options.pid === 'host') withoutNamespace(spec, 'pid');
     if (network.kind === 'host' && isRootless()) {
       // sysfs may be mounted only by an owner of the network namespace, which the host's is not
       // here: the host's /sys is bound instead, read-only (as runc does rootless).

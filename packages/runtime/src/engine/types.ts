@@ -264,6 +264,11 @@ export interface CreateOptions {
   user?: string;
   hostname?: string;
   /**
+   * docker's --pid: 'host' shares the host's PID namespace (its /proc shows every process of the
+   * host); without it, a new one. Not for a rootless container.
+   */
+  pid?: 'host';
+  /**
    * docker's --uts: 'host' shares the host's UTS namespace, and so its hostname, which the
    * container cannot change without CAP_SYS_ADMIN; without it, a new one.
    */
