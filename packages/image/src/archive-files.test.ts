@@ -73,6 +73,14 @@ describe('directoryFiles', () => {
       expect(() => files.find('escape')).toThrow(/outside the archive/);
     }));
 
+  it('refuses a name with a NUL byte (the kernel reads `..\\0` as `..`), and one deeper than any archive’s', () =>
+    withFiles((files) => {
+      writeFileSync(join(archive, 'secret'), 'no');
+      expect(() => files.find('blobs/..\0/..\0/outside/sha256/abc')).toThrow(/holds a NUL byte/);
+      expect(() => files.find(`${'d/'.repeat(40)}x`)).toThrow(/longer or deeper than any archive's names/);
+      expect(() => files.find(`${'x'.repeat(2000)}`)).toThrow(/longer or deeper/);
+    }));
+
   it('does not read a host file through a member swapped for a symlink after it was found', () =>
     withFiles(async (files) => {
       const member = files.find('index.json')!;

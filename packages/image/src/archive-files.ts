@@ -52,8 +52,21 @@ function outside(name: string, why: string): ImageError {
   return new ImageError('EIMAGE_UNSAFE_PATH', `the archive path "${name}" ${why}`, { path: name });
 }
 
-/** `name` made relative and normal; `..` out of the archive and absolute paths refused. */
+/**
+ * Names no image archive has: deeper or longer ones are refused before any lookup (a member is
+ * looked up a component at a time, each prefix for links, so depth costs lookups by its square).
+ */
+const MAX_NAME_LENGTH = 1024;
+const MAX_NAME_DEPTH = 32;
+
+/**
+ * `name` made relative and normal; `..` out of the archive, absolute paths, a NUL byte (the kernel
+ * would read `..\0` as `..`) and names deeper or longer than any archive's refused.
+ */
 function normal(name: string): string {
+  if (name.includes('\0')) throw outside(JSON.stringify(name).slice(1, -1), 'holds a NUL byte');
+  if (name.length > MAX_NAME_LENGTH || name.split('/').length > MAX_NAME_DEPTH)
+    throw outside(`${name.slice(0, 64)}…`, `is longer or deeper than any archive's names`);
   const rel = posix.normalize(name).replace(/\/+$/, '');
   if (rel.startsWith('../') || rel === '..' || posix.isAbsolute(rel))
     throw outside(name, 'is outside the archive');

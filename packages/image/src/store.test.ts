@@ -305,6 +305,13 @@ describe('image store', () => {
     );
     const error = await loadArchive(other, dir).catch((e: unknown) => e);
     expect(isImageError(error, 'EIMAGE_UNSAFE_PATH'), String(error)).toBe(true);
+    // A NUL byte in a name: `..\0` is `..` to the kernel, and led out of the archive.
+    writeFileSync(
+      join(dir, 'manifest.json'),
+      JSON.stringify([{ ...manifest[0], Config: '..\0/..\0/etc/passwd' }]),
+    );
+    const nul = await loadArchive(other, dir).catch((e: unknown) => e);
+    expect(isImageError(nul, 'EIMAGE_UNSAFE_PATH'), String(nul)).toBe(true);
     rmSync(join(dir, layer));
     symlinkSync('/etc/passwd', join(dir, layer));
     writeFileSync(join(dir, 'manifest.json'), JSON.stringify(manifest));

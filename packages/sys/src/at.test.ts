@@ -168,6 +168,24 @@ describe('the *at calls', () => {
   });
 });
 
+describe('names with a NUL byte', () => {
+  it('are refused, not cut short at the NUL (`..\\0/x` would be `..`)', () => {
+    const etc = openat(rootfd, 'etc', O_PATH | O_DIRECTORY);
+    try {
+      const nul = expect.objectContaining({ code: 'EINVAL', message: expect.stringContaining('a NUL byte') });
+      expect(() => openat(etc, '..\0/outside', O_PATH)).toThrow(nul);
+      expect(() => openat2(etc, Buffer.from('..\0'), { flags: O_PATH })).toThrow(nul);
+      expect(() => mkdirat(etc, 'd\0', 0o700)).toThrow(nul);
+      expect(() => symlinkat('x\0y', etc, 'l')).toThrow(nul);
+      expect(() => unlinkat(etc, 'secret\0x', 0)).toThrow(nul);
+      expect(() => linkat(etc, 'secret', etc, 'copy\0', 0)).toThrow(nul);
+      expect(readFileSync(join(root, 'etc/secret'), 'utf8')).toBe('inside\n');
+    } finally {
+      closeSync(etc);
+    }
+  });
+});
+
 describe('dataExtents', () => {
   let dir: string;
   beforeEach(() => {

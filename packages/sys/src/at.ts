@@ -3,6 +3,7 @@
  * offer. Names are strings or raw bytes (a Buffer, for names that are not UTF-8).
  * Each failure throws a SyscallError carrying the call, the errno name and the name.
  */
+import { cString } from './c-string.js';
 import { SyscallError } from './errors.js';
 import { lastErrno, libc } from './libc.js';
 
@@ -39,10 +40,6 @@ function check(ret: number | bigint, syscall: string, path: string): number {
   return n;
 }
 
-function cString(name: FileName): Buffer {
-  return Buffer.concat([typeof name === 'string' ? Buffer.from(name) : name, Buffer.alloc(1)]);
-}
-
 export interface OpenHow {
   /** open(2) flags; O_CLOEXEC is always added. */
   flags: number;
@@ -59,7 +56,7 @@ export interface OpenHow {
  */
 export function openat2(dirfd: number, name: FileName, how: OpenHow): number {
   const { koffi } = libc();
-  const path = cString(name);
+  const path = cString(name, 'openat2');
   const buf = Buffer.alloc(24);
   buf.writeBigUInt64LE(BigInt((how.flags | 0o2000000) >>> 0), 0);
   buf.writeBigUInt64LE(BigInt(how.mode ?? 0), 8);
@@ -78,19 +75,23 @@ export function fileSystemType(fd: number): number {
 /** openat(2), close-on-exec. */
 export function openat(dirfd: number, name: FileName, flags: number, mode = 0): number {
   return check(
-    libc().openat(dirfd, cString(name), flags | 0o2000000, 'unsigned int', mode),
+    libc().openat(dirfd, cString(name, 'openat'), flags | 0o2000000, 'unsigned int', mode),
     'openat',
     where(dirfd, name),
   );
 }
 
 export function mkdirat(dirfd: number, name: FileName, mode: number): void {
-  check(libc().mkdirat(dirfd, cString(name), mode), 'mkdirat', where(dirfd, name));
+  check(libc().mkdirat(dirfd, cString(name, 'mkdirat'), mode), 'mkdirat', where(dirfd, name));
 }
 
 /** symlinkat(2): makes `name` in `dirfd` a symlink holding `target`. */
 export function symlinkat(target: FileName, dirfd: number, name: FileName): void {
-  check(libc().symlinkat(cString(target), dirfd, cString(name)), 'symlinkat', where(dirfd, name));
+  check(
+    libc().symlinkat(cString(target, 'symlinkat'), dirfd, cString(name, 'symlinkat')),
+    'symlinkat',
+    where(dirfd, name),
+  );
 }
 
 /**
@@ -100,19 +101,23 @@ export function symlinkat(target: FileName, dirfd: number, name: FileName): void
 export function readlinkat(dirfd: number, name: FileName): Buffer {
   for (let size = 4096; ; size *= 4) {
     const buf = Buffer.alloc(size);
-    const n = check(libc().readlinkat(dirfd, cString(name), buf, size), 'readlinkat', where(dirfd, name));
+    const n = check(
+      libc().readlinkat(dirfd, cString(name, 'readlinkat'), buf, size),
+      'readlinkat',
+      where(dirfd, name),
+    );
     if (n < size) return buf.subarray(0, n);
   }
 }
 
 /** fchownat(2); pass AT_SYMLINK_NOFOLLOW to change a symlink itself. */
 export function fchownat(dirfd: number, name: FileName, uid: number, gid: number, flags: number): void {
-  check(libc().fchownat(dirfd, cString(name), uid, gid, flags), 'fchownat', where(dirfd, name));
+  check(libc().fchownat(dirfd, cString(name, 'fchownat'), uid, gid, flags), 'fchownat', where(dirfd, name));
 }
 
 /** fchmodat(2); AT_SYMLINK_NOFOLLOW refuses (EOPNOTSUPP) rather than follow a symlink. */
 export function fchmodat(dirfd: number, name: FileName, mode: number, flags: number): void {
-  check(libc().fchmodat(dirfd, cString(name), mode, flags), 'fchmodat', where(dirfd, name));
+  check(libc().fchmodat(dirfd, cString(name, 'fchmodat'), mode, flags), 'fchmodat', where(dirfd, name));
 }
 
 /** Access and modification times in nanoseconds since the epoch. */
@@ -141,7 +146,11 @@ export function timespecs(times: FileTimes): Buffer {
 
 /** utimensat(2) with nanosecond times; pass AT_SYMLINK_NOFOLLOW for a symlink itself. */
 export function utimensat(dirfd: number, name: FileName, times: FileTimes, flags: number): void {
-  check(libc().utimensat(dirfd, cString(name), timespecs(times), flags), 'utimensat', where(dirfd, name));
+  check(
+    libc().utimensat(dirfd, cString(name, 'utimensat'), timespecs(times), flags),
+    'utimensat',
+    where(dirfd, name),
+  );
 }
 
 /** futimens(3): sets an open file's times in nanoseconds. */
@@ -151,12 +160,12 @@ export function futimens(fd: number, times: FileTimes): void {
 
 /** unlinkat(2); AT_REMOVEDIR removes an empty directory. */
 export function unlinkat(dirfd: number, name: FileName, flags = 0): void {
-  check(libc().unlinkat(dirfd, cString(name), flags), 'unlinkat', where(dirfd, name));
+  check(libc().unlinkat(dirfd, cString(name, 'unlinkat'), flags), 'unlinkat', where(dirfd, name));
 }
 
 /** mknodat(2): `mode` includes the file type; `dev` as st_rdev encodes it. */
 export function mknodat(dirfd: number, name: FileName, mode: number, dev: bigint | number = 0): void {
-  check(libc().mknodat(dirfd, cString(name), mode, BigInt(dev)), 'mknodat', where(dirfd, name));
+  check(libc().mknodat(dirfd, cString(name, 'mknodat'), mode, BigInt(dev)), 'mknodat', where(dirfd, name));
 }
 
 /** linkat(2); with AT_EMPTY_PATH and an empty `oldName`, links the file open as `oldDirfd`. */
@@ -168,7 +177,7 @@ export function linkat(
   flags = 0,
 ): void {
   check(
-    libc().linkat(oldDirfd, cString(oldName), newDirfd, cString(newName), flags),
+    libc().linkat(oldDirfd, cString(oldName, 'linkat'), newDirfd, cString(newName, 'linkat'), flags),
     'linkat',
     where(newDirfd, newName),
   );

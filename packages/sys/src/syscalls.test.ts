@@ -31,6 +31,7 @@ import {
   isatty,
   kill,
   lsetxattr,
+  mount,
   pidfdGetfd,
   pidfdOpen,
   pidfdSendSignal,
@@ -38,6 +39,7 @@ import {
   receiveFd,
   socketPair,
   tryWait,
+  umount2,
 } from './syscalls.js';
 
 describe('pipe / close / dupCloexec', () => {
@@ -201,6 +203,14 @@ describe('fgetxattr', () => {
       lsetxattr(dir, 'trusted.box-test', 'y');
       expect(fgetxattr(fd, 'trusted.box-test')?.toString()).toBe('y');
       expect(fgetxattr(fd, 'trusted.box-none')).toBeNull();
+      // A NUL in a name is refused, not cut short: `trusted.box-test\0x` is not `trusted.box-test`.
+      const nul = expect.objectContaining({ code: 'EINVAL', message: expect.stringContaining('a NUL byte') });
+      expect(() => lsetxattr(dir, 'trusted.box-test\0x', 'z')).toThrow(nul);
+      expect(() => fgetxattr(fd, 'trusted.box-test\0x')).toThrow(nul);
+      expect(() => mount(null, `${dir}\0/x`, 'tmpfs', 0)).toThrow(nul);
+      expect(() => umount2(`${dir}\0`)).toThrow(nul);
+      expect(() => cloneMount(`${dir}\0`)).toThrow(nul);
+      expect(fgetxattr(fd, 'trusted.box-test')?.toString()).toBe('y');
       expect(() => fgetxattr(pathFd, 'trusted.box-test')).toThrow(
         expect.objectContaining({ syscall: 'fgetxattr', code: 'EBADF', path: `fd ${pathFd}` }),
       );

@@ -2,6 +2,8 @@
  * Host-side system calls that Node.js does not offer. Each failure throws a
  * SyscallError carrying the call, the errno name and the path or arguments.
  */
+
+import { assertNoNul, cString } from './c-string.js';
 import {
   AT_EMPTY_PATH,
   MS,
@@ -31,6 +33,7 @@ export function mount(
   flags: number,
   data: string | null = null,
 ): void {
+  assertNoNul('mount', source, target, fstype, data);
   check(
     libc().mount(source, target, fstype, flags, data),
     'mount',
@@ -40,6 +43,7 @@ export function mount(
 }
 
 export function umount2(target: string, flags = 0): void {
+  assertNoNul('umount2', target);
   check(libc().umount2(target, flags), 'umount2', target);
 }
 
@@ -314,12 +318,14 @@ export function makedev(major: number, minor: number): bigint {
 
 /** mknod(2): `mode` includes the file type (S_IFCHR, S_IFBLK, S_IFIFO). */
 export function mknod(path: string, mode: number, major = 0, minor = 0): void {
+  assertNoNul('mknod', path);
   check(libc().mknod(path, mode, makedev(major, minor)), 'mknod', path);
 }
 
 /** lsetxattr(2): sets an extended attribute without following a final symlink. */
 export function lsetxattr(path: string, name: string, value: Buffer | string): void {
   const data = typeof value === 'string' ? Buffer.from(value) : value;
+  assertNoNul('lsetxattr', path, name);
   check(libc().lsetxattr(path, name, data, data.length, 0), 'lsetxattr', path, name);
 }
 
@@ -327,6 +333,7 @@ const ENODATA = 61;
 
 /** lgetxattr(2): the attribute's value, or null when the file has no such attribute. */
 export function lgetxattr(path: string, name: string): Buffer | null {
+  assertNoNul('lgetxattr', path, name);
   return getxattrWith((buf, size) => libc().lgetxattr(path, name, buf, size), 'lgetxattr', path, name);
 }
 
@@ -335,6 +342,7 @@ export function lgetxattr(path: string, name: string): Buffer | null {
  * attribute's value, or null when the file has no such attribute.
  */
 export function fgetxattr(fd: number, name: string): Buffer | null {
+  assertNoNul('fgetxattr', name);
   return getxattrWith((buf, size) => libc().fgetxattr(fd, name, buf, size), 'fgetxattr', `fd ${fd}`, name);
 }
 
@@ -361,6 +369,7 @@ function getxattrWith(
 
 /** llistxattr(2): the names of a file's extended attributes. */
 export function llistxattr(path: string): string[] {
+  assertNoNul('llistxattr', path);
   const size = Number(libc().llistxattr(path, null, 0));
   if (size < 0) throw new SyscallError('llistxattr', lastErrno(), { path });
   if (size === 0) return [];
@@ -405,7 +414,7 @@ const MOUNT_ATTR = { readonly: 0x1, nosuid: 0x2, nodev: 0x4, noexec: 0x8, nosymf
 export function cloneMount(path: string, options: CloneMountOptions = {}): number {
   const c = libc();
   // Named, so they stay alive while the calls that are given only their addresses run.
-  const pathz = Buffer.from(`${path}\0`);
+  const pathz = cString(path, 'open_tree');
   const empty = Buffer.from('\0');
   const flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_SYMLINK_NOFOLLOW;
   const fd = check(c.syscall3(428, -100, c.koffi.address(pathz), flags), 'open_tree', path);
