@@ -28,6 +28,7 @@ import { basename, dirname, join, posix } from 'node:path';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
+import { O_PATH } from '@box/sys';
 import { Decompress as ZstdDecompress } from 'fzstd';
 import { pack as tarPack } from 'tar-stream';
 import { type ArchiveFiles, directoryFiles, indexTarFiles, type Member } from './archive-files.js';
@@ -185,10 +186,24 @@ export async function loadArchive(
   // tool opens the file it is told to; inside the archive no link is followed out of it. Opened
   // once: what it is (a directory or a tar), and every read of it, are of that one open file, even
   // if whoever controls the path swaps it meanwhile.
-  let fd: number;
+  const fd = openArchive(path);
   try {
-    // Not blocking: a FIFO there is refused below, not waited on.
-    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    return await store.write((tx) => loadOpenArchive(tx, fd, path, options));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * The archive at `path`, open for reading: a regular file or a directory. What the path names is
+ * looked at first through an O_PATH fd, which opens nothing: opening a device or a FIFO for reading
+ * can act on it (a watchdog, a tape) or wait for a writer. The file is then opened again through
+ * that fd, so it is the very file looked at.
+ */
+function openArchive(path: string): number {
+  let pathFd: number;
+  try {
+    pathFd = openSync(path, O_PATH);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT')
       throw new ImageError('EIMAGE_NOT_FOUND', `no such archive: ${path}`, { path });
@@ -198,9 +213,18 @@ export async function loadArchive(
     });
   }
   try {
-    return await store.write((tx) => loadOpenArchive(tx, fd, path, options));
+    const st = fstatSync(pathFd);
+    if (!st.isFile() && !st.isDirectory())
+      throw corrupt(`${path} is neither an archive file nor an OCI layout directory`, path);
+    return openSync(`/proc/self/fd/${pathFd}`, constants.O_RDONLY | constants.O_NOCTTY);
+  } catch (error) {
+    if (error instanceof ImageError) throw error;
+    throw new ImageError('EIMAGE_IO', `cannot open archive ${path}: ${(error as Error).message}`, {
+      path,
+      cause: error,
+    });
   } finally {
-    closeSync(fd);
+    closeSync(pathFd);
   }
 }
 
@@ -216,10 +240,7 @@ async function loadOpenArchive(
   try {
     let files: ArchiveFiles;
     let move = false;
-    const st = fstatSync(fd);
-    if (st.isDirectory()) files = directoryFiles(fd, path);
-    else if (!st.isFile())
-      throw corrupt(`${path} is neither an archive file nor an OCI layout directory`, path);
+    if (fstatSync(fd).isDirectory()) files = directoryFiles(fd, path);
     else if (archiveCompression(fd) === 'none')
       files = await readArchive(path, () => indexTarFiles(fd, path));
     else {
