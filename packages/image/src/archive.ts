@@ -4,7 +4,7 @@
  *
  * An uncompressed archive tar is read in place (indexed, then each member read as a range of it:
  * archive-files.ts); a compressed one is unpacked into the store's staging directory with the same
- * hostile-tar rules as layers (no ownership, no devices) and its blobs are moved into the store.
+ * hostile-tar rules as layers (no ownership, no devices) and its blobs are linked into the store.
  * Uncompressed layers are unpacked with a tar-split and kept as their files only; every blob is
  * hashed on the way. Everything streams: no layer is ever held in memory.
  */
@@ -17,6 +17,7 @@ import {
   createWriteStream,
   existsSync,
   fstatSync,
+  linkSync,
   mkdirSync,
   openSync,
   readSync,
@@ -127,7 +128,7 @@ function need(files: ArchiveFiles, name: string): Member {
 }
 
 /**
- * Stores a member as a blob, hashing it: moved when it is a file of the store's own staging,
+ * Stores a member as a blob, hashing it: linked when it is a file of the store's own staging,
  * copied otherwise (a user's directory, a range of an archive tar).
  */
 async function ingestFile(
@@ -151,7 +152,9 @@ async function ingestFile(
   }
   const target = tx.store.blobPath(hash);
   if (!existsSync(target)) {
-    renameSync(path, target);
+    // Linked, not renamed: another image of the archive may name the same file (two tags of one
+    // image, docker's layer.tar links). The staging directory goes when the load ends.
+    linkSync(path, target);
     tx.created.push(target);
   }
   return { digest: hash, size: member.size };
@@ -421,7 +424,6 @@ async function ingestLayer(
   const known = staged.get(layer.digest);
   if (known) layer.dispose();
   else staged.set(layer.digest, layer);
-  if (move && member.path !== undefined) rmSync(member.path, { force: true }); // in the layer now
   return { digest: layer.digest, size: layer.compressedSize };
 }
 

@@ -224,6 +224,27 @@ describe('image store', () => {
     expect(isImageError(error, 'EIMAGE_EXISTS')).toBe(true);
   });
 
+  it('loads a compressed archive of two tags of one image, in both formats', async () => {
+    await importRootfsTar(store, streamOf(await base()), 'busybox:1');
+    await store.tag('busybox:1', 'busybox:two');
+    const { id } = store.resolve('busybox:1');
+    for (const format of ['docker-archive', 'oci-archive'] as const) {
+      const out = join(tmp.path, `two-${format}.tar`);
+      await saveArchive(store, ['busybox:1', 'busybox:two'], out, { format });
+      execFileSync('gzip', [out]);
+      const other = await openImageStore({ root: join(tmp.path, `other-two-${format}`) });
+      const loaded = await loadArchive(other, `${out}.gz`);
+      expect(loaded.flatMap((image) => image.references).sort()).toEqual([
+        'docker.io/library/busybox:1',
+        'docker.io/library/busybox:two',
+      ]);
+      expect(new Set(loaded.map((image) => image.id))).toEqual(new Set([id]));
+      expect(readFileSync(join(other.resolve('busybox:two').layers[0]!.path, 'etc', 'passwd'), 'utf8')).toBe(
+        'root:x:0:0',
+      );
+    }
+  });
+
   it('loads an archive named through a symlink, a directory or a tar', async () => {
     await importRootfsTar(store, streamOf(await base()), 'busybox:1');
     const { id } = store.resolve('busybox:1');
