@@ -123,8 +123,27 @@ function readJson<T>(member: Member | undefined, what: string): T {
 /** A member the archive must have. */
 function need(files: ArchiveFiles, name: string): Member {
   const member = files.find(name);
-  if (!member) throw corrupt(`the archive has no blob file ${posix.basename(name)}`, name);
+  if (!member) throw corrupt(`the archive has no blob file ${name}`, name);
   return member;
+}
+
+/**
+ * Runs a store step on a member's bytes, naming the member in what it refuses: the store's own
+ * errors ("blob has digest …", "layer is corrupt or truncated: …") name no file of the archive.
+ */
+async function naming<T>(member: Member, step: () => Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (error) {
+    if (!isImageError(error) || error.code === 'EIMAGE_IO' || error.message.includes(member.name))
+      throw error;
+    throw new ImageError(error.code, `${member.name}: ${error.message}`, {
+      path: member.name,
+      expected: error.expected,
+      actual: error.actual,
+      cause: error,
+    });
+  }
 }
 
 /**
@@ -141,7 +160,8 @@ async function ingestFile(
     return { digest: expected, size: member.size };
   }
   const path = member.path;
-  if (!move || path === undefined) return tx.store.addBlob(tx, member.stream(), expected);
+  if (!move || path === undefined)
+    return naming(member, () => tx.store.addBlob(tx, member.stream(), expected));
   const hash = await hashFile(path);
   if (expected !== undefined && hash !== expected) {
     throw new ImageError('EIMAGE_DIGEST', `blob ${basename(path)} has digest ${hash}, expected ${expected}`, {
@@ -416,11 +436,13 @@ async function ingestLayer(
 ): Promise<{ digest: string; size: number }> {
   if (compression !== 'none' || (expected !== undefined && tx.store.hasBlob(expected)))
     return ingestFile(tx, member, expected, move);
-  const layer = await tx.store.stageLayer(member.stream(), {
-    size: member.size,
-    digest: expected,
-    mediaType: MediaType.OCI_LAYER,
-  });
+  const layer = await naming(member, () =>
+    tx.store.stageLayer(member.stream(), {
+      size: member.size,
+      digest: expected,
+      mediaType: MediaType.OCI_LAYER,
+    }),
+  );
   const known = staged.get(layer.digest);
   if (known) layer.dispose();
   else staged.set(layer.digest, layer);

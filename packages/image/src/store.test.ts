@@ -182,6 +182,8 @@ describe('image store', () => {
     writeFileSync(blob, bytes);
     const error = await loadArchive(store, layout).catch((e: unknown) => e);
     expect(isImageError(error, 'EIMAGE_DIGEST'), String(error)).toBe(true);
+    // Naming the archive's file, not only the digests.
+    expect(String(error)).toContain(`blobs/sha256/${image.layers[0]!.digest.slice(7)}: `);
     expect(snapshot()).toEqual(emptied);
   });
 
