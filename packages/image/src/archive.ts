@@ -154,13 +154,13 @@ async function ingestFile(
   tx: Transaction,
   member: Member,
   expected: string | undefined,
-  move: boolean,
+  fromStaging: boolean,
 ): Promise<{ digest: string; size: number }> {
   if (expected !== undefined && tx.store.blobSize(expected) === member.size) {
     return { digest: expected, size: member.size };
   }
   const path = member.path;
-  if (!move || path === undefined)
+  if (!fromStaging || path === undefined)
     return naming(member, () => tx.store.addBlob(tx, member.stream(), expected));
   const hash = await hashFile(path);
   if (expected !== undefined && hash !== expected) {
@@ -230,10 +230,7 @@ function openArchive(path: string): number {
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT')
       throw new ImageError('EIMAGE_NOT_FOUND', `no such archive: ${path}`, { path });
-    throw new ImageError('EIMAGE_IO', `cannot open archive ${path}: ${(error as Error).message}`, {
-      path,
-      cause: error,
-    });
+    throw cannotOpen(path, error);
   }
   try {
     const st = fstatSync(pathFd);
@@ -241,14 +238,17 @@ function openArchive(path: string): number {
       throw corrupt(`${path} is neither an archive file nor an OCI layout directory`, path);
     return openSync(`/proc/self/fd/${pathFd}`, constants.O_RDONLY | constants.O_NOCTTY);
   } catch (error) {
-    if (error instanceof ImageError) throw error;
-    throw new ImageError('EIMAGE_IO', `cannot open archive ${path}: ${(error as Error).message}`, {
-      path,
-      cause: error,
-    });
+    throw error instanceof ImageError ? error : cannotOpen(path, error);
   } finally {
     closeSync(pathFd);
   }
+}
+
+function cannotOpen(path: string, error: unknown): ImageError {
+  return new ImageError('EIMAGE_IO', `cannot open archive ${path}: ${(error as Error).message}`, {
+    path,
+    cause: error,
+  });
 }
 
 async function loadOpenArchive(
@@ -262,7 +262,7 @@ async function loadOpenArchive(
   let staging: string | undefined;
   try {
     let files: ArchiveFiles;
-    let move = false;
+    let fromStaging = false;
     if (fstatSync(fd).isDirectory()) files = directoryFiles(fd, path);
     else if (archiveCompression(fd) === 'none')
       files = await readArchive(path, () => indexTarFiles(fd, path));
@@ -283,12 +283,12 @@ async function loadOpenArchive(
       );
       stagingFd = openSync(staging, constants.O_RDONLY | constants.O_DIRECTORY);
       files = directoryFiles(stagingFd, staging);
-      move = true;
+      fromStaging = true;
     }
     if (files.find('oci-layout') && files.find('index.json')) {
-      return await loadOciLayout(tx, files, move, options);
+      return await loadOciLayout(tx, files, fromStaging, options);
     }
-    if (files.find('manifest.json')) return await loadDockerArchive(tx, files, move);
+    if (files.find('manifest.json')) return await loadDockerArchive(tx, files, fromStaging);
     throw corrupt(
       `${path} is neither a docker-archive (manifest.json) nor an OCI image layout (oci-layout, index.json)`,
       path,
@@ -360,7 +360,7 @@ function refFromAnnotations(
 async function loadOciLayout(
   tx: Transaction,
   files: ArchiveFiles,
-  move: boolean,
+  fromStaging: boolean,
   options: LoadOptions,
 ): Promise<LoadedImage[]> {
   const layout = readJson<{ imageLayoutVersion?: string }>(files.find('oci-layout'), 'oci-layout');
@@ -369,7 +369,7 @@ async function loadOciLayout(
   const loaded = new Map<string, LoadedImage>();
   for (const descriptor of index.manifests) {
     const reference = refFromAnnotations(descriptor.annotations, options);
-    const id = await loadOciManifest(tx, files, move, descriptor, 0);
+    const id = await loadOciManifest(tx, files, fromStaging, descriptor, 0);
     const entry = loaded.get(id) ?? { id, references: [] };
     if (reference !== undefined) {
       const manifestDigest = tx.index.images[id]!.manifest;
@@ -386,7 +386,7 @@ async function loadOciLayout(
 async function loadOciManifest(
   tx: Transaction,
   files: ArchiveFiles,
-  move: boolean,
+  fromStaging: boolean,
   descriptor: Descriptor,
   depth: number,
 ): Promise<string> {
@@ -405,7 +405,7 @@ async function loadOciManifest(
     const chosen = selectPlatform(nested);
     if (!chosen)
       throw new ImageError('EIMAGE_NOT_FOUND', 'the image index has no manifest for this platform');
-    return loadOciManifest(tx, files, move, chosen, depth + 1);
+    return loadOciManifest(tx, files, fromStaging, chosen, depth + 1);
   }
   const { manifest } = parseManifest(bytes);
   const configBytes = readDocument(ociBlob(files, manifest.config), CONFIG_LIMIT, 'an image config');
@@ -413,7 +413,7 @@ async function loadOciManifest(
   try {
     for (const layer of manifest.layers) {
       const compression = compressionOfMediaType(layer.mediaType);
-      await ingestLayer(tx, ociBlob(files, layer), layer.digest, move, compression, staged);
+      await ingestLayer(tx, ociBlob(files, layer), layer.digest, fromStaging, compression, staged);
     }
     return await tx.store.addImage(tx, { manifestBytes: bytes, configBytes }, { staged });
   } finally {
@@ -430,12 +430,12 @@ async function ingestLayer(
   tx: Transaction,
   member: Member,
   expected: string | undefined,
-  move: boolean,
+  fromStaging: boolean,
   compression: Compression,
   staged: Map<string, StagedLayer>,
 ): Promise<{ digest: string; size: number }> {
   if (compression !== 'none' || (expected !== undefined && tx.store.hasBlob(expected)))
-    return ingestFile(tx, member, expected, move);
+    return ingestFile(tx, member, expected, fromStaging);
   const layer = await naming(member, () =>
     tx.store.stageLayer(member.stream(), {
       size: member.size,
@@ -458,7 +458,7 @@ interface DockerManifestEntry {
 async function loadDockerArchive(
   tx: Transaction,
   files: ArchiveFiles,
-  move: boolean,
+  fromStaging: boolean,
 ): Promise<LoadedImage[]> {
   const entries = readJson<DockerManifestEntry[]>(files.find('manifest.json'), 'manifest.json');
   if (!Array.isArray(entries)) throw corrupt('manifest.json is not a list');
@@ -475,7 +475,7 @@ async function loadDockerArchive(
         const file = need(files, layerPath);
         const mediaType = detectFile(file);
         const compression = compressionOfMediaType(mediaType);
-        const { digest, size } = await ingestLayer(tx, file, undefined, move, compression, staged);
+        const { digest, size } = await ingestLayer(tx, file, undefined, fromStaging, compression, staged);
         layers.push({ mediaType, digest, size });
       }
       const manifest: Manifest = {
